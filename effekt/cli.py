@@ -1,0 +1,117 @@
+"""`effekt up` and `effekt migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from effekt.embedded_pg import EmbeddedPostgres, asyncpg_url
+from effekt.launcher import DATABASE_SERVICES, SERVICES, Platform, migrate, platform_env
+
+
+def _step(message: str) -> None:
+    print(f"  • {message}", flush=True)
+
+
+async def _create_databases(database_urls: dict[str, str]) -> None:
+    from kit.db import ensure_database
+
+    for url in database_urls.values():
+        await ensure_database(url)
+
+
+def _database_urls(server_url: str, prefix: str) -> dict[str, str]:
+    return {s.name: asyncpg_url(server_url, f"{prefix}_{s.name}") for s in DATABASE_SERVICES}
+
+
+def up(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir).resolve()
+    print("Starting Effekt", flush=True)
+    embedded: EmbeddedPostgres | None = None
+    server_url = args.database_url or os.environ.get("EFFEKT_DATABASE_URL")
+    if server_url:
+        _step(f"using the PostgreSQL server at {server_url.split('@')[-1]}")
+    else:
+        _step(f"starting the embedded PostgreSQL 16 (data in {data_dir / 'postgres'})")
+        embedded = EmbeddedPostgres(data_dir / "postgres")
+        server_url = embedded.start()
+    platform: Platform | None = None
+    try:
+        database_urls = _database_urls(server_url, args.database_prefix)
+        _step(
+            "creating the databases: "
+            + ", ".join(u.rsplit("/", 1)[-1].split("?")[0] for u in database_urls.values())
+        )
+        asyncio.run(_create_databases(database_urls))
+        ports = {s.name: s.port - 8000 + args.base_port for s in SERVICES}
+        env = platform_env(ports=ports, database_urls=database_urls, host=args.host)
+        platform = Platform(ports=ports, env=env, log_dir=data_dir / "logs", host=args.host)
+        _step("starting identity, contracts, outcomes and the gateway (migrating each database to head)")
+        platform.start()
+        platform.wait_ready(timeout=120, on_ready=lambda name: _step(f"{name} is ready"))
+        print("\nEffekt is running:", flush=True)
+        print(f"  GraphiQL           {platform.url('gateway')}/graphql")
+        for name in ("identity", "contracts", "outcomes"):
+            print(f"  {name:<18} {platform.url(name)}/docs")
+        print(f"  logs               {data_dir / 'logs'}")
+        print("\nPress Ctrl-C to stop.", flush=True)
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        while not stop.wait(1.0):
+            dead = [k for k, p in platform.processes.items() if p.poll() is not None]
+            if dead:
+                print(f"\n{', '.join(dead)} stopped unexpectedly; see {data_dir / 'logs'}", file=sys.stderr)
+                return 1
+        print("\nStopping…", flush=True)
+        return 0
+    finally:
+        if platform is not None:
+            platform.stop()
+        if embedded is not None:
+            embedded.stop()
+        print("Stopped.", flush=True)
+
+
+def migrate_command(args: argparse.Namespace) -> int:
+    """Upgrade each service's database from its `<PREFIX>DATABASE_URL` (production's explicit step)."""
+    chosen = [s for s in DATABASE_SERVICES if args.service in ("all", s.name)]
+    for service in chosen:
+        url = os.environ.get(f"{service.env_prefix}DATABASE_URL")
+        if not url:
+            print(f"{service.env_prefix}DATABASE_URL is not set", file=sys.stderr)
+            return 2
+        print(f"migrating {service.name}", flush=True)
+        migrate(service, url)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="effekt", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("up", help="run the whole platform locally")
+    run.add_argument("--data-dir", default=os.environ.get("EFFEKT_DATA_DIR", ".effekt"))
+    run.add_argument("--database-url", help="an external PostgreSQL server (postgresql://user@host:port)")
+    run.add_argument("--database-prefix", default="effekt")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument(
+        "--base-port", type=int, default=8000, help="gateway here, identity +1, contracts +2, outcomes +3"
+    )
+    run.set_defaults(func=up)
+    mig = commands.add_parser("migrate", help="upgrade the services' databases to the latest migration")
+    mig.add_argument(
+        "service", nargs="?", default="all", choices=["all", *(s.name for s in DATABASE_SERVICES)]
+    )
+    mig.set_defaults(func=migrate_command)
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

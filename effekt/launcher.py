@@ -1,0 +1,179 @@
+"""Start, watch and stop the platform's four processes (each an uvicorn server, started by import string)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    target: str  # "module:factory"
+    port: int
+    env_prefix: str
+    has_database: bool = True
+
+    @property
+    def alembic_ini(self) -> Path:
+        spec = importlib.util.find_spec(f"services.{self.name}")
+        if spec is None or spec.origin is None:
+            raise LookupError(f"services.{self.name} is not installed")
+        return Path(spec.origin).with_name("alembic.ini")
+
+
+SERVICES = (
+    Service("identity", "services.identity.app:create_app", 8001, "IDENTITY_"),
+    Service("contracts", "services.contracts.app:create_app", 8002, "CONTRACTS_"),
+    Service("outcomes", "services.outcomes.app:create_app", 8003, "OUTCOMES_"),
+    Service("gateway", "gateway.app:create_app", 8000, "GATEWAY_", has_database=False),
+)
+DATABASE_SERVICES = tuple(s for s in SERVICES if s.has_database)
+
+
+def platform_env(
+    *,
+    ports: Mapping[str, int],
+    database_urls: Mapping[str, str],
+    host: str = "127.0.0.1",
+    environment: str = "development",
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """One environment for every process: each reads only the variables with its own prefix."""
+    url = {name: f"http://{host}:{port}" for name, port in ports.items()}
+    env: dict[str, str] = {}
+    for service in SERVICES:
+        p = service.env_prefix
+        env[f"{p}ENVIRONMENT"] = environment
+        env[f"{p}ISSUER"] = url["identity"]
+        env[f"{p}JWKS_URL"] = f"{url['identity']}/jwks.json"
+        if service.name in database_urls:
+            env[f"{p}DATABASE_URL"] = database_urls[service.name]
+        for other in ("identity", "contracts", "outcomes"):
+            if other != service.name:
+                env[f"{p}{other.upper()}_URL"] = url[other]
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class Platform:
+    """The running processes; `stop()` ends them gracefully (SIGTERM, then SIGKILL after a grace period)."""
+
+    ports: Mapping[str, int]
+    env: Mapping[str, str]
+    log_dir: Path
+    host: str = "127.0.0.1"
+    services: tuple[Service, ...] = SERVICES
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    endpoints: dict[str, str] = field(default_factory=dict)
+    _logs: list[IO[bytes]] = field(default_factory=list)
+
+    def url(self, name: str) -> str:
+        return f"http://{self.host}:{self.ports[name]}"
+
+    def start(self, names: tuple[str, ...] | None = None) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for service in self.services:
+            if names is not None and service.name not in names:
+                continue
+            self.start_one(service.name)
+
+    def start_one(self, name: str, *, port: int | None = None, key: str | None = None) -> str:
+        """Start one service process (a second replica when given another port and key)."""
+        service = next(s for s in self.services if s.name == name)
+        port = port or self.ports[name]
+        key = key or name
+        log = (self.log_dir / f"{key}.log").open("ab")
+        self._logs.append(log)
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            service.target,
+            "--factory",
+            "--host",
+            self.host,
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "10",
+        ]
+        self.processes[key] = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            command,
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.endpoints[key] = f"http://{self.host}:{port}"
+        return self.endpoints[key]
+
+    def wait_ready(self, timeout: float = 60.0, on_ready: Callable[[str], None] | None = None) -> None:
+        """Block until every started process answers `/readyz` with 200; raise if one dies or times out."""
+        deadline = time.monotonic() + timeout
+        pending = dict(self.processes)
+        with httpx.Client(timeout=2.0) as client:
+            while pending:
+                for key, process in list(pending.items()):
+                    if process.poll() is not None:
+                        raise RuntimeError(
+                            f"{key} exited with {process.returncode}; see {self.log_dir / key}.log"
+                        )
+                    try:
+                        ok = client.get(f"{self.endpoints[key]}/readyz").status_code == 200
+                    except httpx.HTTPError:
+                        ok = False
+                    if ok:
+                        del pending[key]
+                        if on_ready:
+                            on_ready(key)
+                if pending and time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"not ready after {timeout:.0f}s: {', '.join(pending)} (logs in {self.log_dir})"
+                    )
+                if pending:
+                    time.sleep(0.1)
+
+    def stop_one(self, key: str, *, kill: bool = False, grace: float = 15.0) -> None:
+        process = self.processes.pop(key, None)
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def stop(self) -> None:
+        for key in list(self.processes):
+            process = self.processes[key]
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for key in list(self.processes):
+            self.stop_one(key)
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+
+
+def migrate(service: Service, database_url: str, *, revision: str = "head") -> None:
+    """`alembic upgrade` for one service, as its own process (production's explicit migration step)."""
+    env = {**os.environ, f"{service.env_prefix}DATABASE_URL": database_url}
+    subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "alembic", "-c", str(service.alembic_ini), "upgrade", revision],
+        env=env,
+        check=True,
+    )

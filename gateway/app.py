@@ -1,0 +1,86 @@
+"""The gateway's FastAPI app: GraphQL at `/graphql`, health at `/healthz` and `/readyz`."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from strawberry.fastapi import GraphQLRouter
+
+from gateway.context import get_context
+from gateway.schema import build_schema
+from gateway.settings import Settings
+from kit.auth import TokenVerifier
+from kit.http import RequestIdMiddleware
+from kit.logging import configure_logging
+from kit.problems import install_problem_handlers
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(json=settings.log_json, level=settings.log_level)
+        # One pooled session for all downstream calls (aiohttp: measured far cheaper per hop than httpx).
+        connector = aiohttp.TCPConnector(limit=200, keepalive_timeout=30)
+        timeout = aiohttp.ClientTimeout(total=settings.downstream_timeout)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+            app.state.http = http
+            app.state.token_verifier = TokenVerifier(
+                issuer=settings.issuer, audience=settings.audience, jwks_url=settings.jwks_url
+            )
+            gc.collect()
+            gc.freeze()
+            yield
+
+    app = FastAPI(title="Effekt gateway", version="1.0.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    graphql = GraphQLRouter(
+        build_schema(),
+        context_getter=get_context,
+        graphql_ide=None if settings.production else "graphiql",
+        multipart_uploads_enabled=False,
+    )
+    app.include_router(graphql, prefix="/graphql")
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz(request: Request) -> JSONResponse:
+        http: aiohttp.ClientSession = request.app.state.http
+
+        async def check(url: str) -> str:
+            try:
+                async with http.get(f"{url}/healthz", timeout=aiohttp.ClientTimeout(total=2)) as resp:
+                    return "ok" if resp.status == 200 else f"status {resp.status}"
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                return f"unreachable: {type(exc).__name__}"
+
+        names = list(settings.service_urls)
+        results = await asyncio.gather(*(check(settings.service_urls[n]) for n in names))
+        checks = dict(zip(names, results, strict=True))
+        if all(v == "ok" for v in checks.values()):
+            return JSONResponse({"status": "ready", "checks": checks})
+        return JSONResponse(
+            {
+                "type": "https://effekt.dk/problems/not-ready",
+                "title": "Not ready",
+                "status": 503,
+                "code": "not-ready",
+                "checks": checks,
+            },
+            status_code=503,
+            media_type="application/problem+json",
+        )
+
+    return app

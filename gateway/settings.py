@@ -1,0 +1,18 @@
+"""Gateway settings, read from `GATEWAY_*` environment variables."""
+
+from pydantic_settings import SettingsConfigDict
+
+from kit.settings import AppSettings
+
+
+class Settings(AppSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    identity_url: str = "http://127.0.0.1:8001"
+    contracts_url: str = "http://127.0.0.1:8002"
+    outcomes_url: str = "http://127.0.0.1:8003"
+    downstream_timeout: float = 10.0
+
+    @property
+    def service_urls(self) -> dict[str, str]:
+        return {"identity": self.identity_url, "contracts": self.contracts_url, "outcomes": self.outcomes_url}

@@ -1,0 +1,155 @@
+"""`service_app()`: the FastAPI app every Effekt service is, before its own routes.
+
+It wires what every service shares: problem+json errors (and an OpenAPI document that says so), request
+ids, JSON logs, the database engine and per-request session, token verification, `/healthz` and
+`/readyz`, and migrations on start-up in development. A service adds routers and, if it needs them,
+start-up/shutdown hooks of its own.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+
+from kit.auth import TokenVerifier
+from kit.db import create_engine, create_sessionmaker, migrations_at_head, ping, upgrade_to_head
+from kit.http import RequestIdMiddleware
+from kit.logging import configure_logging
+from kit.problems import PROBLEM_CONTENT, ProblemDetail, install_problem_handlers
+from kit.settings import ServiceSettings
+
+Hook = Callable[[FastAPI], Awaitable[None]]
+LifespanPart = Callable[[FastAPI], Any]  # an async context manager factory, entered after the database
+
+
+def service_app(
+    *,
+    name: str,
+    settings: ServiceSettings,
+    alembic_ini: Path,
+    routers: Sequence[APIRouter],
+    description: str = "",
+    lifespan_parts: Sequence[LifespanPart] = (),
+    token_verifier: TokenVerifier | None = None,
+) -> FastAPI:
+    """Build a service app. `lifespan_parts` run inside the lifespan, after the database is up."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(json=settings.log_json, level=settings.log_level)
+        if settings.migrates_on_start:
+            await upgrade_to_head(alembic_ini, settings.database_url)
+        engine = create_engine(
+            settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        )
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.token_verifier = token_verifier or TokenVerifier(
+            issuer=settings.issuer, audience=settings.audience, jwks_url=settings.jwks_url
+        )
+        async with AsyncExitStack() as stack:
+            for part in lifespan_parts:
+                await stack.enter_async_context(part(app))
+            # Objects alive after start-up live for the process: keep the collector from rescanning them.
+            gc.collect()
+            gc.freeze()
+            try:
+                yield
+            finally:
+                await stack.aclose()
+                await engine.dispose()
+
+    app = FastAPI(
+        title=f"Effekt {name}",
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(health_router(alembic_ini))
+    for router in routers:
+        app.include_router(router)
+    app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def health_router(alembic_ini: Path) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get(
+        "/readyz",
+        summary="The database answers and its schema is at the latest migration",
+        responses={503: {"description": "Not ready", "content": PROBLEM_CONTENT}},
+    )
+    async def readyz(request: Request) -> JSONResponse:
+        engine = request.app.state.engine
+        checks: dict[str, str] = {}
+        try:
+            await ping(engine)
+            checks["database"] = "ok"
+            at_head = await migrations_at_head(engine, alembic_ini)
+            checks["migrations"] = "ok" if at_head else "behind"
+        except Exception as exc:
+            checks.setdefault("database", f"unreachable: {type(exc).__name__}")
+        ready = all(v == "ok" for v in checks.values())
+        if ready:
+            return JSONResponse({"status": "ready", "checks": checks})
+        return JSONResponse(
+            {
+                "type": "https://effekt.dk/problems/not-ready",
+                "title": "Not ready",
+                "status": 503,
+                "code": "not-ready",
+                "checks": checks,
+            },
+            status_code=503,
+            media_type="application/problem+json",
+        )
+
+    return router
+
+
+def problem_openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI 3.1 document, with FastAPI's `{"detail": ...}` errors replaced by problem+json."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        openapi_version="3.1.0",
+        description=app.description,
+        routes=app.routes,
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    problem_schema = ProblemDetail.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in problem_schema.pop("$defs", {}).items():
+        components[name] = definition
+    components["ProblemDetail"] = problem_schema
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            if "422" in responses:
+                responses["422"] = {"description": "The request is not valid", "content": PROBLEM_CONTENT}
+            responses.setdefault("default", {"description": "An error", "content": PROBLEM_CONTENT})
+    app.openapi_schema = schema
+    return schema

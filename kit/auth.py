@@ -1,0 +1,214 @@
+"""The access-token contract and its verification.
+
+Identity signs RS256/ES256 JWTs; everyone else verifies them against identity's JWKS (cached, refreshed
+when an unknown `kid` appears, at most every `min_refresh` seconds). Claims beyond the registered ones:
+
+    org_id, partner_type, org_role (users), municipality_code (municipalities), scope (space-separated),
+    client_id, sub_type ("user" | "client"), memberships: [{"partnership_id": ..., "role": ...}]
+
+`Principal` is that contract as one typed object; endpoints receive it through `CurrentPrincipal`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import httpx
+import structlog
+from fastapi import Depends, Request
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from kit.problems import Forbidden, Unauthorized
+
+ALLOWED_ALGORITHMS = ("RS256", "ES256")
+PARTNER_TYPES = ("municipality", "provider", "investor", "evaluator", "legal_adviser", "operator")
+MEMBERSHIP_ROLES = ("outcome_payer", "provider", "investor", "evaluator", "adviser", "observer")
+
+JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a user or a machine client, acting for one organisation."""
+
+    subject: str
+    kind: Literal["user", "client"]
+    organisation_id: UUID
+    partner_type: str
+    scopes: frozenset[str]
+    memberships: Mapping[UUID, frozenset[str]] = field(default_factory=dict)
+    org_role: str | None = None
+    municipality_code: str | None = None
+    client_id: str | None = None
+    token_id: str | None = None
+    expires_at: int | None = None
+
+    @property
+    def is_operator(self) -> bool:
+        return self.partner_type == "operator"
+
+    @property
+    def user_id(self) -> UUID | None:
+        return UUID(self.subject) if self.kind == "user" else None
+
+    def roles_in(self, partnership_id: UUID) -> frozenset[str]:
+        return self.memberships.get(partnership_id, frozenset())
+
+    def is_member(self, partnership_id: UUID) -> bool:
+        return bool(self.roles_in(partnership_id))
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    def require_scope(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise Forbidden(f"this token lacks the `{scope}` scope", required_scope=scope)
+
+    @classmethod
+    def from_claims(cls, claims: Mapping[str, Any]) -> Principal:
+        memberships: dict[UUID, set[str]] = {}
+        for item in claims.get("memberships") or []:
+            memberships.setdefault(UUID(item["partnership_id"]), set()).add(item["role"])
+        kind = claims.get("sub_type", "user")
+        if kind not in ("user", "client"):
+            raise ValueError("sub_type")
+        return cls(
+            subject=str(claims["sub"]),
+            kind=kind,
+            organisation_id=UUID(claims["org_id"]),
+            partner_type=str(claims["partner_type"]),
+            scopes=frozenset(str(claims.get("scope", "")).split()),
+            memberships={pid: frozenset(roles) for pid, roles in memberships.items()},
+            org_role=claims.get("org_role"),
+            municipality_code=claims.get("municipality_code"),
+            client_id=claims.get("client_id"),
+            token_id=claims.get("jti"),
+            expires_at=claims.get("exp"),
+        )
+
+
+def _unverified_header(token: str) -> dict[str, Any]:
+    try:
+        segment = token.split(".")[0]
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, IndexError) as exc:
+        raise Unauthorized("malformed token") from exc
+    if not isinstance(header, dict):
+        raise Unauthorized("malformed token")
+    return header
+
+
+class TokenVerifier:
+    """Verifies Effekt access tokens against a JWKS; safe to share across requests."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        jwks_url: str | None = None,
+        fetch_jwks: JwksFetcher | None = None,
+        min_refresh: float = 10.0,
+        leeway: int = 30,
+    ) -> None:
+        if fetch_jwks is None and jwks_url is None:
+            raise ValueError("give a jwks_url or a fetch_jwks callable")
+        self.issuer = issuer
+        self.audience = audience
+        self._jwks_url = jwks_url
+        self._fetch = fetch_jwks or self._fetch_over_http
+        self._keys: KeySet | None = None
+        self._kids: set[str] = set()
+        self._fetched_at = 0.0
+        self._min_refresh = min_refresh
+        self._registry = jwt.JWTClaimsRegistry(
+            leeway=leeway,
+            iss={"essential": True, "value": issuer},
+            aud={"essential": True, "value": audience},
+            exp={"essential": True},
+            iat={"essential": True},
+            sub={"essential": True},
+            jti={"essential": True},
+        )
+
+    async def _fetch_over_http(self) -> dict[str, Any]:
+        assert self._jwks_url is not None
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            response = await client.get(self._jwks_url)
+            response.raise_for_status()
+            data: dict[str, Any] = response.json()
+            return data
+
+    async def _refresh(self) -> None:
+        data = await self._fetch()
+        self._keys = KeySet.import_key_set(data)  # type: ignore[arg-type]
+        self._kids = {k["kid"] for k in data.get("keys", []) if "kid" in k}
+        self._fetched_at = time.monotonic()
+
+    async def _key_set_for(self, kid: str) -> KeySet:
+        stale = time.monotonic() - self._fetched_at >= self._min_refresh
+        if self._keys is None or (kid not in self._kids and stale):
+            try:
+                await self._refresh()
+            except (httpx.HTTPError, ValueError) as exc:
+                if self._keys is None:
+                    raise Unauthorized("cannot reach the token issuer's keys") from exc
+        if self._keys is None or kid not in self._kids:
+            raise Unauthorized("token signed by an unknown key")
+        return self._keys
+
+    async def verify(self, token: str) -> Principal:
+        header = _unverified_header(token)
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise Unauthorized(f"token algorithm {alg!r} is not accepted")
+        if not isinstance(kid, str):
+            raise Unauthorized("token has no key id")
+        keys = await self._key_set_for(kid)
+        try:
+            decoded = jwt.decode(token, keys, algorithms=list(ALLOWED_ALGORITHMS))
+            self._registry.validate(decoded.claims)
+            return Principal.from_claims(decoded.claims)
+        except JoseError as exc:
+            raise Unauthorized(f"invalid token: {exc.error}") from exc
+        except (KeyError, ValueError, TypeError) as exc:
+            raise Unauthorized("token lacks Effekt's claims") from exc
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send an access token as `Authorization: Bearer <token>`")
+    return token.strip()
+
+
+async def get_principal(request: Request) -> Principal:
+    verifier: TokenVerifier = request.app.state.token_verifier
+    principal = await verifier.verify(bearer_token(request))
+    request.state.principal = principal
+    structlog.contextvars.bind_contextvars(
+        org_id=str(principal.organisation_id), sub_type=principal.kind, client_id=principal.client_id
+    )
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def scoped(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency: the caller, who must hold `scope`."""
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        principal.require_scope(scope)
+        return principal
+
+    return dependency

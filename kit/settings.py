@@ -1,0 +1,79 @@
+"""Settings shared by every service: environment, database, token trust, logging.
+
+Each service subclasses `ServiceSettings` with its own env prefix (`IDENTITY_`, `CONTRACTS_`, ...).
+Development defaults work on a laptop; production refuses to start with any of them left as a secret.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105 - the marker production refuses
+
+
+class InsecureConfiguration(RuntimeError):  # noqa: N818
+    """Raised at start-up when production mode still carries a development default."""
+
+
+class AppSettings(BaseSettings):
+    """What every process shares, the gateway included."""
+
+    model_config = SettingsConfigDict(env_prefix="EFFEKT_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    # Who signs the tokens this service trusts, and where their public keys are.
+    issuer: str = "http://127.0.0.1:8001"
+    jwks_url: str = "http://127.0.0.1:8001/jwks.json"
+    audience: str = "effekt"
+    # Secret material (HMAC keys, encryption keys); each service documents what it uses it for.
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    log_json: bool = True
+    log_level: str = "INFO"
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    def secret_fields(self) -> dict[str, SecretStr]:
+        """Every `SecretStr` setting; production refuses any still at a development default."""
+        return {name: value for name, value in self if isinstance(value, SecretStr)}
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets_in_production(self) -> Self:
+        if not self.production:
+            return self
+        weak = [
+            name
+            for name, value in self.secret_fields().items()
+            if value.get_secret_value() == DEV_SECRET or len(value.get_secret_value()) < 32
+        ]
+        if weak:
+            raise InsecureConfiguration(
+                f"refusing to start in production with default or short secrets: {', '.join(sorted(weak))}"
+            )
+        return self
+
+
+class ServiceSettings(AppSettings):
+    """A service with its own database."""
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/effekt"
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    # Unset means: migrate on start everywhere but production, where migrations are their own step.
+    migrate_on_start: bool | None = None
+
+    @property
+    def migrates_on_start(self) -> bool:
+        return not self.production if self.migrate_on_start is None else self.migrate_on_start
+
+    @model_validator(mode="after")
+    def _no_implicit_migrations_in_production(self) -> Self:
+        if self.production and self.migrate_on_start:
+            raise InsecureConfiguration(
+                "refusing to migrate on start in production; run the migration command as its own step"
+            )
+        return self

@@ -1,0 +1,8 @@
+"""Alembic environment for the contracts service."""
+
+import services.contracts.models  # noqa: F401 - registers the tables on Base.metadata
+from kit.migrations import run_migrations
+from services.contracts.db import Base
+from services.contracts.settings import Settings
+
+run_migrations(Base.metadata, Settings().database_url)

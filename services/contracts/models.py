@@ -1,0 +1,6 @@
+"""The contracts service's tables."""
+
+from kit.idempotency import idempotency_table
+from services.contracts.db import Base
+
+idempotency_keys = idempotency_table(Base.metadata)

@@ -1,0 +1,8 @@
+"""Alembic environment for the identity service."""
+
+import services.identity.models  # noqa: F401 - registers the tables on Base.metadata
+from kit.migrations import run_migrations
+from services.identity.db import Base
+from services.identity.settings import Settings
+
+run_migrations(Base.metadata, Settings().database_url)

@@ -1,0 +1,6 @@
+"""The identity service's tables."""
+
+from kit.idempotency import idempotency_table
+from services.identity.db import Base
+
+idempotency_keys = idempotency_table(Base.metadata)

@@ -1,0 +1,8 @@
+"""Alembic environment for the outcomes service."""
+
+import services.outcomes.models  # noqa: F401 - registers the tables on Base.metadata
+from kit.migrations import run_migrations
+from services.outcomes.db import Base
+from services.outcomes.settings import Settings
+
+run_migrations(Base.metadata, Settings().database_url)

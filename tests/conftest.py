@@ -1,0 +1,57 @@
+"""Session fixtures: one PostgreSQL server, fresh databases, the platform's four processes on free ports.
+
+Tests isolate themselves by creating their own organisations and partnerships (the tenancy unit), so
+they never see one another's rows even though they share the session's databases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from effekt.launcher import Platform
+from tests.platform import postgres_server, running_platform
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with postgres_server(tmp_path_factory.mktemp("pg")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def platform(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    log_dir: Path = tmp_path_factory.mktemp("logs")
+    with running_platform(pg_server_url, log_dir) as running:
+        yield running
+
+
+def _client(platform: Platform, name: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=platform.url(name), timeout=30.0)
+
+
+@pytest.fixture
+async def identity(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(platform, "identity") as client:
+        yield client
+
+
+@pytest.fixture
+async def contracts(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(platform, "contracts") as client:
+        yield client
+
+
+@pytest.fixture
+async def outcomes(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(platform, "outcomes") as client:
+        yield client
+
+
+@pytest.fixture
+async def gateway(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(platform, "gateway") as client:
+        yield client

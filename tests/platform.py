@@ -1,0 +1,91 @@
+"""The test platform: a PostgreSQL server, fresh databases per session, and the four services running as
+real processes on free ports, exactly as `effekt up` runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
+
+from effekt.embedded_pg import EmbeddedPostgres, asyncpg_url
+from effekt.launcher import DATABASE_SERVICES, SERVICES, Platform, platform_env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def postgres_server(work_dir: Path) -> Iterator[str]:
+    """A server URL: `EFFEKT_TEST_DATABASE_URL`, else 127.0.0.1:5432, else an embedded server."""
+    if url := os.environ.get("EFFEKT_TEST_DATABASE_URL"):
+        yield url
+    elif _reachable("127.0.0.1", 5432):
+        yield "postgresql://postgres@127.0.0.1:5432/postgres"
+    else:
+        embedded = EmbeddedPostgres(work_dir / "postgres")
+        try:
+            yield embedded.start()
+        finally:
+            embedded.stop()
+
+
+async def _admin(server_url: str) -> asyncpg.Connection:
+    return await asyncpg.connect(asyncpg_url(server_url, "postgres").replace("+asyncpg", ""))
+
+
+async def create_databases(server_url: str, names: list[str]) -> None:
+    conn = await _admin(server_url)
+    try:
+        for name in names:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_databases(server_url: str, names: list[str]) -> None:
+    conn = await _admin(server_url)
+    try:
+        for name in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def running_platform(
+    server_url: str, log_dir: Path, *, extra_env: Mapping[str, str] | None = None
+) -> Iterator[Platform]:
+    prefix = f"effekt_test_{secrets.token_hex(4)}"
+    names = {s.name: f"{prefix}_{s.name}" for s in DATABASE_SERVICES}
+    asyncio.run(create_databases(server_url, list(names.values())))
+    database_urls = {service: asyncpg_url(server_url, db) for service, db in names.items()}
+    ports = {s.name: free_port() for s in SERVICES}
+    env = platform_env(ports=ports, database_urls=database_urls, environment="test", extra=extra_env)
+    env["EFFEKT_TEST_PREFIX"] = prefix
+    platform = Platform(ports=ports, env=env, log_dir=log_dir)
+    platform.database_urls = database_urls  # type: ignore[attr-defined]
+    try:
+        platform.start()
+        platform.wait_ready(timeout=120)
+        yield platform
+    finally:
+        platform.stop()
+        asyncio.run(drop_databases(server_url, list(names.values())))

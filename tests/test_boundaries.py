@@ -1,0 +1,62 @@
+"""The import contracts hold, and they would fail if a service imported another."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def _lint(cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(cwd / "pyproject.toml"), "--no-cache"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PYTHONPATH": str(cwd), "PATH": "/usr/bin:/bin"},
+    )
+
+
+@pytest.fixture
+def tree_copy(tmp_path: Path) -> Path:
+    for name in ("kit", "services", "gateway", "effekt"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    return tmp_path
+
+
+def test_the_import_contracts_hold(tree_copy: Path) -> None:
+    result = _lint(tree_copy)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "offending_import", "contract"),
+    [
+        (
+            "services/outcomes/sneaky.py",
+            "import services.contracts.models",
+            "Services never import one another",
+        ),
+        ("kit/sneaky.py", "import services.identity", "kit is a leaf"),
+        ("gateway/sneaky.py", "import sqlalchemy", "The gateway imports no service and no database library"),
+        ("gateway/sneaky2.py", "from services.outcomes import db", "The gateway imports no service"),
+    ],
+)
+def test_a_forbidden_import_breaks_the_build(
+    tree_copy: Path, module: str, offending_import: str, contract: str
+) -> None:
+    (tree_copy / module).write_text(f'"""A module that crosses a boundary."""\n\n{offending_import}\n')
+    result = _lint(tree_copy)
+    assert result.returncode != 0
+    assert f"{contract}" in result.stdout
+    assert "BROKEN" in result.stdout

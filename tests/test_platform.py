@@ -1,0 +1,159 @@
+"""The walking skeleton, end to end: every process up, healthy, speaking problem+json and OpenAPI 3.1."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from effekt.launcher import Platform
+from tests.platform import drop_databases, free_port
+
+SERVICES = ("identity", "contracts", "outcomes")
+
+
+@pytest.mark.parametrize("name", [*SERVICES, "gateway"])
+async def test_every_process_is_up_and_ready(platform: Platform, name: str) -> None:
+    async with httpx.AsyncClient(base_url=platform.url(name)) as client:
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["status"] == "ready"
+        assert re.fullmatch(r"[0-9a-f]{32}", ready.headers["x-request-id"])
+
+
+@pytest.mark.parametrize("name", SERVICES)
+async def test_openapi_is_3_1_and_documents_problem_json(platform: Platform, name: str) -> None:
+    async with httpx.AsyncClient(base_url=platform.url(name)) as client:
+        document = (await client.get("/openapi.json")).json()
+    assert document["openapi"].startswith("3.1")
+    assert "ProblemDetail" in document["components"]["schemas"]
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            content = operation["responses"]["default"]["content"]
+            assert "application/problem+json" in content, (path, method)
+
+
+@pytest.mark.parametrize("name", SERVICES)
+async def test_unknown_route_is_a_problem(platform: Platform, name: str) -> None:
+    async with httpx.AsyncClient(base_url=platform.url(name)) as client:
+        response = await client.get("/v1/no-such-thing", headers={"X-Request-ID": "req-12345678"})
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == 404
+    assert body["code"] == "not-found"
+    assert body["type"].endswith("/not-found")
+    assert body["request_id"] == "req-12345678"
+    assert response.headers["x-request-id"] == "req-12345678"
+
+
+async def test_gateway_refuses_a_request_without_a_token(platform: Platform) -> None:
+    async with httpx.AsyncClient(base_url=platform.url("gateway")) as client:
+        response = await client.post("/graphql", json={"query": "{ me { subject } }"})
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def _production_env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDENTITY_", "CONTRACTS_", "OUTCOMES_"))}
+    env.update({"CONTRACTS_ENVIRONMENT": "production", "CONTRACTS_MIGRATE_ON_START": "false"})
+    return env
+
+
+def test_a_service_refuses_to_start_in_production_with_default_secrets(tmp_path: Path) -> None:
+    port = free_port()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "services.contracts.app:create_app",
+            "--factory",
+            "--port",
+            str(port),
+        ],
+        env=_production_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "refusing to start in production with default or short secrets: secret_key" in result.stderr
+
+
+def test_effekt_up_runs_the_platform_and_stops_on_ctrl_c(pg_server_url: str, tmp_path: Path) -> None:
+    """README's run command, against the session's PostgreSQL and on free ports."""
+    base = free_port()
+    while not all(_port_free(base + i) for i in range(4)):
+        base = free_port()
+    prefix = f"effekt_up_{os.getpid()}"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "effekt.cli",
+            "up",
+            "--data-dir",
+            str(tmp_path),
+            "--database-url",
+            pg_server_url,
+            "--database-prefix",
+            prefix,
+            "--base-port",
+            str(base),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output = _read_until(process, "Press Ctrl-C to stop.", timeout=120)
+        assert "Effekt is running" in output
+        for offset in range(4):
+            assert httpx.get(f"http://127.0.0.1:{base + offset}/readyz").status_code == 200
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+        assert process.returncode == 0, rest
+        assert "Stopped." in rest
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{base + 1}/healthz")
+    finally:
+        if process.poll() is None:
+            process.kill()
+        asyncio.run(drop_databases(pg_server_url, [f"{prefix}_{n}" for n in SERVICES]))
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            raise AssertionError("effekt up exited early:\n" + "".join(lines))
+        lines.append(line)
+        if marker in line:
+            return "".join(lines)
+    raise AssertionError("timed out:\n" + "".join(lines))
