@@ -21,7 +21,11 @@ def _alembic(service: str, url: str, *args: str) -> subprocess.CompletedProcess[
     env = {**os.environ, f"{service.upper()}_DATABASE_URL": url}
     return subprocess.run(
         [sys.executable, "-m", "alembic", "-c", str(ROOT / "services" / service / "alembic.ini"), *args],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
