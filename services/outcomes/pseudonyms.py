@@ -1,0 +1,89 @@
+"""Keyed pseudonyms for participants and encryption of municipal reference numbers.
+
+Keys are derived, never stored: each service secret has a version, and the per-partnership key is
+HMAC-SHA256(secret_v, purpose | partnership_id). A participant's pseudonym is HMAC-SHA256 of the CPR
+digits under the partnership key of the current version; the version is stored next to it.
+
+Rotation: a new secret version is used for every new enrolment; older versions stay configured (read
+only) because a CPR number is never stored, so old pseudonyms cannot be recomputed in bulk. Duplicate
+detection therefore computes the presented CPR's pseudonym under *every* configured version and looks
+for any of them ("lookup under all versions"). An old version can be retired once no participant row
+carries it (or the partnership has ended). See docs/outcomes.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from uuid import UUID
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+_PSEUDONYM = b"effekt.outcomes.pseudonym.v1|"
+_REFERENCE = b"effekt.outcomes.municipal-reference.v1|"
+_NONCE_BYTES = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Pseudonym:
+    key_version: int
+    value: str  # 64 hex characters
+
+
+class KeyRing:
+    """The service's secrets by version; the highest version is current."""
+
+    def __init__(self, secrets: Mapping[int, bytes]) -> None:
+        if not secrets:
+            raise ValueError("at least one secret version is needed")
+        if any(version < 1 or len(secret) == 0 for version, secret in secrets.items()):
+            raise ValueError("secret versions are positive and secrets non-empty")
+        self._secrets = dict(secrets)
+        self.current_version = max(secrets)
+
+    @property
+    def versions(self) -> list[int]:
+        return sorted(self._secrets, reverse=True)
+
+    def _derive(self, purpose: bytes, version: int, partnership_id: UUID) -> bytes:
+        try:
+            secret = self._secrets[version]
+        except KeyError as exc:
+            raise LookupError(f"no secret of version {version} is configured") from exc
+        return hmac.new(secret, purpose + partnership_id.bytes, hashlib.sha256).digest()
+
+    def pseudonym(self, cpr_digits: str, partnership_id: UUID, version: int | None = None) -> Pseudonym:
+        version = self.current_version if version is None else version
+        key = self._derive(_PSEUDONYM, version, partnership_id)
+        return Pseudonym(version, hmac.new(key, cpr_digits.encode(), hashlib.sha256).hexdigest())
+
+    def all_pseudonyms(self, cpr_digits: str, partnership_id: UUID) -> list[Pseudonym]:
+        """The CPR's pseudonym under every configured version, for duplicate detection across rotation."""
+        return [self.pseudonym(cpr_digits, partnership_id, v) for v in self.versions]
+
+    def encrypt_reference(
+        self, plaintext: str, *, partnership_id: UUID, participant_id: UUID, municipality_code: str
+    ) -> tuple[int, bytes]:
+        """AES-256-GCM; the participant and municipality are bound in as associated data."""
+        version = self.current_version
+        key = self._derive(_REFERENCE, version, partnership_id)
+        nonce = os.urandom(_NONCE_BYTES)
+        aad = participant_id.bytes + municipality_code.encode()
+        return version, nonce + AESGCM(key).encrypt(nonce, plaintext.encode(), aad)
+
+    def decrypt_reference(
+        self,
+        blob: bytes,
+        *,
+        version: int,
+        partnership_id: UUID,
+        participant_id: UUID,
+        municipality_code: str,
+    ) -> str:
+        key = self._derive(_REFERENCE, version, partnership_id)
+        aad = participant_id.bytes + municipality_code.encode()
+        nonce, ciphertext = blob[:_NONCE_BYTES], blob[_NONCE_BYTES:]
+        return AESGCM(key).decrypt(nonce, ciphertext, aad).decode()

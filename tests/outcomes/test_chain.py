@@ -1,0 +1,97 @@
+"""The hash chain, checked offline: any edit, gap, reorder or re-link is pinpointed."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.outcomes.chain import GENESIS_HASH, canonical_json, link_hash, main, verify_chain
+
+
+def build(n: int) -> list[dict[str, Any]]:
+    events, prev = [], GENESIS_HASH
+    for seq in range(1, n + 1):
+        event = {
+            "specversion": "1.0",
+            "id": f"e{seq}",
+            "type": "dk.effekt.test",
+            "sequence": seq,
+            "data": {"n": seq},
+        }
+        canonical = canonical_json(event)
+        digest = link_hash(prev, canonical)
+        events.append(
+            {
+                "sequence": seq,
+                "prev_hash": prev,
+                "hash": digest,
+                "event": event,
+                "canonical": canonical.decode(),
+            }
+        )
+        prev = digest
+    return events
+
+
+def test_an_intact_chain_verifies() -> None:
+    report = verify_chain(build(5))
+    assert report.valid
+    assert (report.checked, report.last_sequence) == (5, 5)
+
+
+def test_an_empty_chain_is_valid() -> None:
+    assert verify_chain([]).valid
+
+
+def test_edited_content_is_pinpointed() -> None:
+    events = build(5)
+    events[2]["event"]["data"]["n"] = 99
+    report = verify_chain(events)
+    assert (report.valid, report.broken_at, report.checked) == (False, 3, 2)
+
+
+def test_edited_canonical_bytes_are_pinpointed() -> None:
+    events = build(4)
+    events[1]["canonical"] = events[1]["canonical"].replace('"n":2', '"n":3')
+    assert verify_chain(events).broken_at == 2
+
+
+def test_a_recomputed_hash_breaks_the_next_link() -> None:
+    events = build(4)
+    events[1]["event"]["data"]["n"] = 7
+    events[1]["canonical"] = canonical_json(events[1]["event"]).decode()
+    events[1]["hash"] = link_hash(events[1]["prev_hash"], events[1]["canonical"].encode())
+    report = verify_chain(events)
+    assert report.broken_at == 3
+    assert "prev_hash" in (report.reason or "")
+
+
+@pytest.mark.parametrize("mutation", ["gap", "swap"])
+def test_gaps_and_reordering_are_pinpointed(mutation: str) -> None:
+    events = build(5)
+    if mutation == "gap":
+        del events[2]
+    else:
+        events[2], events[3] = events[3], events[2]
+    assert verify_chain(events).broken_at == 3
+
+
+def test_a_later_page_verifies_from_the_hash_it_continues() -> None:
+    events = build(6)
+    report = verify_chain(events[3:], prev_hash=events[2]["hash"], start_sequence=4)
+    assert report.valid
+
+
+def test_the_command_line_checks_a_ledger_file(tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    events = build(3)
+    good.write_text(json.dumps({"items": events}))
+    tampered = copy.deepcopy(events)
+    tampered[0]["event"]["type"] = "dk.effekt.forged"
+    bad.write_text(json.dumps(tampered))
+    assert main([str(good)]) == 0
+    assert main([str(bad)]) == 1

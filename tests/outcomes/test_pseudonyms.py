@@ -1,0 +1,45 @@
+"""Keyed pseudonyms: stable per partnership, unlinkable across partnerships, found across key rotation."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import pytest
+from cryptography.exceptions import InvalidTag
+
+from services.outcomes.pseudonyms import KeyRing
+
+CPR = "0101900123"
+
+
+def test_the_same_person_gets_the_same_pseudonym_in_one_partnership() -> None:
+    ring, partnership = KeyRing({1: b"secret-one"}), uuid4()
+    assert ring.pseudonym(CPR, partnership) == ring.pseudonym(CPR, partnership)
+    assert CPR not in ring.pseudonym(CPR, partnership).value
+
+
+def test_pseudonyms_differ_between_partnerships_and_secrets() -> None:
+    a, b = uuid4(), uuid4()
+    ring = KeyRing({1: b"secret-one"})
+    assert ring.pseudonym(CPR, a).value != ring.pseudonym(CPR, b).value
+    assert ring.pseudonym(CPR, a).value != KeyRing({1: b"secret-two"}).pseudonym(CPR, a).value
+
+
+def test_after_rotation_new_pseudonyms_use_the_new_version_and_old_ones_are_still_found() -> None:
+    partnership = uuid4()
+    old = KeyRing({1: b"secret-one"}).pseudonym(CPR, partnership)
+    rotated = KeyRing({1: b"secret-one", 2: b"secret-two"})
+    assert rotated.pseudonym(CPR, partnership).key_version == 2
+    assert old in rotated.all_pseudonyms(CPR, partnership)
+
+
+def test_a_municipal_reference_decrypts_only_for_its_participant_and_municipality() -> None:
+    ring, partnership, participant = KeyRing({1: b"secret-one"}), uuid4(), uuid4()
+    version, blob = ring.encrypt_reference(
+        "J.nr. 2027-0042", partnership_id=partnership, participant_id=participant, municipality_code="657"
+    )
+    assert b"2027-0042" not in blob
+    kwargs = {"version": version, "partnership_id": partnership, "participant_id": participant}
+    assert ring.decrypt_reference(blob, municipality_code="657", **kwargs) == "J.nr. 2027-0042"  # type: ignore[arg-type]
+    with pytest.raises(InvalidTag):
+        ring.decrypt_reference(blob, municipality_code="791", **kwargs)  # type: ignore[arg-type]
