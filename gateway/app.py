@@ -10,11 +10,13 @@ from contextlib import asynccontextmanager
 import aiohttp
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from strawberry.fastapi import GraphQLRouter
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from gateway.context import get_context
-from gateway.schema import build_schema
+from gateway.hardening import TrustedDocuments
+from gateway.schema import build_schema, schemas
 from gateway.settings import Settings
+from gateway.view import EffektGraphQLRouter
 from kit.auth import TokenVerifier
 from kit.http import RequestIdMiddleware
 from kit.logging import configure_logging
@@ -43,11 +45,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_problem_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    graphql = GraphQLRouter(
-        build_schema(),
+    app.state.schemas = schemas(production=settings.production)
+    graphql = EffektGraphQLRouter(
+        build_schema("operator", production=settings.production),
+        trusted_documents=TrustedDocuments.from_file(settings.trusted_documents_path),
+        trusted_documents_only=settings.only_trusted_documents,
+        mask_errors=settings.production,
         context_getter=get_context,
         graphql_ide=None if settings.production else "graphiql",
         multipart_uploads_enabled=False,
+        allow_queries_via_get=False,
+        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
     )
     app.include_router(graphql, prefix="/graphql")
 

@@ -1,15 +1,32 @@
-"""The gateway's schema, merged from the per-domain query types."""
+"""The gateway's schema: one set of types, one variant per partner type (see policy.py)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
 
 import strawberry
 from strawberry.extensions import (
+    AddValidationRules,
+    DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types.base import StrawberryObjectDefinition, get_object_definition
+from strawberry.types.field import StrawberryField
 
+from gateway import policy
+from gateway.hardening import cost_limit_rule
 from gateway.partners import PartnerQuery
+
+MAX_DEPTH = 10
+MAX_ALIASES = 20
+MAX_TOKENS = 2000
+MAX_COST = 5000
 
 
 @strawberry.type
@@ -17,15 +34,60 @@ class Query(PartnerQuery):
     pass
 
 
-def build_schema() -> strawberry.Schema:
-    # Extensions are passed as classes/factories: strawberry instantiates them per request.
-    return strawberry.Schema(
+def _returned_type_name(field: StrawberryField) -> str | None:
+    """The object type a field returns, through lists, optionals and unions' members aside."""
+    field_type: Any = field.type
+    while hasattr(field_type, "of_type"):
+        field_type = field_type.of_type
+    definition = get_object_definition(field_type)
+    return definition.name if definition else None
+
+
+class PartnerSchema(strawberry.Schema):
+    """A schema that holds only the types and fields `partner_type` may see."""
+
+    def __init__(self, partner_type: str, **kwargs: Any) -> None:
+        self.partner_type = partner_type
+        super().__init__(**kwargs)
+
+    def get_fields(self, type_definition: StrawberryObjectDefinition) -> list[StrawberryField]:
+        return [
+            field
+            for field in type_definition.fields
+            if policy.field_visible(
+                self.partner_type,
+                type_definition.name,
+                field.graphql_name or _camel(field.python_name),
+                _returned_type_name(field),
+            )
+        ]
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+@cache
+def build_schema(partner_type: str = "operator", *, production: bool = False) -> strawberry.Schema:
+    # Extensions are passed as classes/factories: strawberry instantiates them per execution.
+    extensions: list[Any] = [
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: AddValidationRules([cost_limit_rule(MAX_COST)]),
+        lambda: ParserCache(maxsize=1024),
+        lambda: ValidationCache(maxsize=1024),
+    ]
+    if production:
+        extensions.append(DisableIntrospection)
+    return PartnerSchema(
+        partner_type,
         query=Query,
-        extensions=[
-            lambda: QueryDepthLimiter(max_depth=12),
-            lambda: MaxAliasesLimiter(max_alias_count=30),
-            lambda: MaxTokensLimiter(max_token_count=2000),
-            lambda: ParserCache(maxsize=512),
-            lambda: ValidationCache(maxsize=512),
-        ],
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=True),
     )
+
+
+def schemas(*, production: bool) -> dict[str, strawberry.Schema]:
+    return {p: build_schema(p, production=production) for p in policy.PARTNER_TYPES}

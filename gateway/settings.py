@@ -1,5 +1,7 @@
 """Gateway settings, read from `GATEWAY_*` environment variables."""
 
+from pathlib import Path
+
 from pydantic_settings import SettingsConfigDict
 
 from kit.settings import AppSettings
@@ -12,6 +14,13 @@ class Settings(AppSettings):
     contracts_url: str = "http://127.0.0.1:8002"
     outcomes_url: str = "http://127.0.0.1:8003"
     downstream_timeout: float = 10.0
+    # The operations partner UIs ship ({"sha256:<hex>": "<document>"}); production accepts only these.
+    trusted_documents_path: Path = Path(__file__).with_name("trusted_documents.json")
+    trusted_documents_only: bool | None = None
+
+    @property
+    def only_trusted_documents(self) -> bool:
+        return self.production if self.trusted_documents_only is None else self.trusted_documents_only
 
     @property
     def service_urls(self) -> dict[str, str]:

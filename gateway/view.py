@@ -1,0 +1,132 @@
+"""The GraphQL endpoint: strawberry's FastAPI router, adapted to the partner a request comes from.
+
+- Each partner type is served its own schema variant (built from one set of types, see schema.py), so an
+  investor's introspection never shows a participant. The variant is chosen per request from the verified
+  token and held in a context variable: each request runs in its own task, so no request sees another's.
+- GraphQL-over-HTTP: `application/graphql-response+json` when the client accepts it, with 4xx for
+  request errors (unparseable, invalid, over a limit) and 200 once execution started.
+- Trusted documents: a request may name a document by id (`documentId` or the persisted-query
+  extension); with `trusted_documents_only` (production) nothing else is executed.
+- Errors: domain errors and GraphQL's own pass through; anything unexpected is masked in production.
+  Every error carries the request id to correlate with the logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextvars import ContextVar
+from typing import Any
+
+import strawberry
+from cross_web import HTTPException
+from fastapi import Request, Response
+from graphql import GraphQLError
+from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.types import ExecutionResult
+
+from gateway.hardening import TrustedDocuments, is_client_safe
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+_schema_for_request: ContextVar[strawberry.Schema | None] = ContextVar("effekt_schema", default=None)
+
+
+def use_schema(schema: strawberry.Schema) -> None:
+    """Serve this request with `schema` (called by the context getter once the caller is known)."""
+    _schema_for_request.set(schema)
+
+
+class EffektGraphQLRouter(GraphQLRouter[Any, None]):
+    def __init__(
+        self,
+        default_schema: strawberry.Schema,
+        *,
+        trusted_documents: TrustedDocuments,
+        trusted_documents_only: bool,
+        mask_errors: bool,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(default_schema, **kwargs)
+        self.trusted_documents = trusted_documents
+        self.trusted_documents_only = trusted_documents_only
+        self.mask_errors = mask_errors
+
+    @property  # type: ignore[override]
+    def schema(self) -> strawberry.Schema:
+        return _schema_for_request.get() or self._default_schema
+
+    @schema.setter
+    def schema(self, value: strawberry.Schema) -> None:
+        self._default_schema = value
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        data = await super().parse_http_body(request)
+        if isinstance(data, list):
+            raise HTTPException(400, "Batched operations are not accepted")
+        return self._resolve_document(data)
+
+    def _resolve_document(self, data: GraphQLRequestData) -> GraphQLRequestData:
+        extensions = data.extensions or {}
+        persisted = extensions.get("persistedQuery")
+        key = extensions.get("documentId") or (
+            persisted.get("sha256Hash") if isinstance(persisted, Mapping) else None
+        )
+        if key is not None:
+            query = self.trusted_documents.get(str(key))
+            if query is None:
+                raise HTTPException(400, f"Unknown trusted document {key!r}")
+            if data.query is not None and data.query != query:
+                raise HTTPException(400, "The query does not match the trusted document it names")
+            data.query = query
+        elif self.trusted_documents_only and (data.query is None or data.query not in self.trusted_documents):
+            raise HTTPException(400, "Only trusted documents are accepted here; send a documentId")
+        return data
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        request_id = getattr(request.state, "request_id", None)
+        errors: list[dict[str, Any]] = []
+        for error in result.errors or ():
+            if self.mask_errors and not is_client_safe(error):
+                error = GraphQLError(
+                    "Unexpected error; quote the request id.",
+                    error.nodes,
+                    positions=error.positions,
+                    path=error.path,
+                    extensions={"code": "internal-error"},
+                )
+            formatted: dict[str, Any] = {**error.formatted}
+            original = error.original_error
+            extensions = dict(formatted.get("extensions") or {})
+            extensions.update(getattr(original, "extensions", None) or {})
+            if request_id:
+                extensions["request_id"] = request_id
+            formatted["extensions"] = extensions
+            errors.append(formatted)
+        response: GraphQLHTTPResponse = {"data": result.data}
+        if errors:
+            response["errors"] = list[object](errors)
+        if result.extensions:
+            response["extensions"] = result.extensions
+        # A request error: nothing executed (parse, validation, limits). No `data` key, per GraphQL-over-HTTP.
+        if result.data is None and errors and all("path" not in e for e in errors):
+            request.state.graphql_request_error = True
+            del response["data"]
+        return response
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        request = self._current_request.get()
+        accept = request.headers.get("accept", "") if request is not None else ""
+        if GRAPHQL_RESPONSE in accept or "application/json" not in accept:
+            response.headers["content-type"] = GRAPHQL_RESPONSE
+            if request is not None and getattr(request.state, "graphql_request_error", False):
+                response.status_code = 400
+        return response
+
+    _current_request: ContextVar[Request | None] = ContextVar("effekt_graphql_request", default=None)
+
+    async def get_sub_response(self, request: Request) -> Response:
+        self._current_request.set(request)
+        return await super().get_sub_response(request)

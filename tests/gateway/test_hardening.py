@@ -1,0 +1,61 @@
+"""The gateway's own limits: query cost, trusted documents, error masking (pure logic)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from graphql import FragmentDefinitionNode, GraphQLError, OperationDefinitionNode, parse
+
+from gateway.hardening import DomainError, TrustedDocuments, document_id, is_client_safe, selection_cost
+
+
+def cost(query: str) -> int:
+    document = parse(query)
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
+    return selection_cost(operation.selection_set, fragments)
+
+
+def test_scalar_fields_cost_one_each() -> None:
+    assert cost("{ me { subject kind } }") == 3
+
+
+def test_lists_multiply_what_they_contain() -> None:
+    assert cost("{ partnerships(first: 10) { id name } }") == 10 * 3
+    nested = "{ partnerships(first: 10) { claims(first: 100) { id } } }"
+    assert cost(nested) == 10 * (1 + 100 * 2)
+
+
+def test_a_page_size_given_by_variable_is_costed_at_the_default() -> None:
+    assert cost("query($n: Int) { partnerships(first: $n) { id } }") == 50 * 2
+
+
+def test_fragments_are_costed_where_they_are_spread_and_cycles_stop() -> None:
+    query = "{ partnerships(first: 2) { ...F } } fragment F on Partnership { id name ...F }"
+    assert cost(query) == 2 * 3
+
+
+def test_trusted_documents_are_found_by_their_hash(tmp_path: Path) -> None:
+    query = "query Me { me { subject } }"
+    path = tmp_path / "trusted.json"
+    path.write_text(json.dumps({document_id(query): query}))
+    trusted = TrustedDocuments.from_file(path)
+    assert trusted.get(document_id(query)) == query
+    assert trusted.get(document_id(query).removeprefix("sha256:")) == query
+    assert query in trusted
+    assert "{ me { kind } }" not in trusted
+
+
+def test_a_trusted_documents_file_with_a_wrong_hash_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "trusted.json"
+    path.write_text(json.dumps({"sha256:" + "0" * 64: "{ me { subject } }"}))
+    with pytest.raises(ValueError, match="not the SHA-256"):
+        TrustedDocuments.from_file(path)
+
+
+def test_only_domain_and_graphql_errors_reach_the_client_unmasked() -> None:
+    assert is_client_safe(GraphQLError("Cannot query field 'x'"))
+    assert is_client_safe(GraphQLError("no", original_error=DomainError("no", code="forbidden")))
+    assert not is_client_safe(GraphQLError("boom", original_error=KeyError("password_hash")))
