@@ -20,7 +20,9 @@ from gateway.view import EffektGraphQLRouter
 from kit.auth import TokenVerifier
 from kit.http import RequestIdMiddleware
 from kit.logging import configure_logging
+from kit.metrics import install_metrics
 from kit.problems import install_problem_handlers
+from kit.tracing import aiohttp_trace_config, install_tracing
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -32,7 +34,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # One pooled session for all downstream calls (aiohttp: measured far cheaper per hop than httpx).
         connector = aiohttp.TCPConnector(limit=200, keepalive_timeout=30)
         timeout = aiohttp.ClientTimeout(total=settings.downstream_timeout)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+        traced = [aiohttp_trace_config(app.state.tracer_provider.get_tracer("effekt"))]
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout, trace_configs=traced) as http:
             app.state.http = http
             app.state.token_verifier = TokenVerifier(
                 issuer=settings.issuer, audience=settings.audience, jwks_url=settings.jwks_url
@@ -40,10 +43,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.collect()
             gc.freeze()
             yield
+        app.state.tracer_provider.shutdown()
 
     app = FastAPI(title="Effekt gateway", version="1.0.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     install_problem_handlers(app)
+    install_metrics(app)
+    install_tracing(app, "gateway")  # inside the request id middleware, which clears the log context
     app.add_middleware(RequestIdMiddleware)
     app.state.schemas = schemas(production=settings.production)
     graphql = EffektGraphQLRouter(

@@ -1,8 +1,9 @@
 """`service_app()`: the FastAPI app every Effekt service is, before its own routes.
 
 It wires what every service shares: problem+json errors (and an OpenAPI document that says so), request
-ids, JSON logs, the database engine and per-request session, token verification, `/healthz` and
-`/readyz`, and migrations on start-up in development. A service adds routers and, if it needs them,
+ids, JSON logs, Prometheus metrics at `/metrics`, OpenTelemetry traces, the database engine and
+per-request session, token verification, `/healthz` and `/readyz`, and migrations on start-up in
+development. A service adds routers and, if it needs them,
 start-up/shutdown hooks of its own.
 """
 
@@ -22,8 +23,10 @@ from kit.auth import TokenVerifier
 from kit.db import create_engine, create_sessionmaker, migrations_at_head, ping, upgrade_to_head
 from kit.http import RequestIdMiddleware
 from kit.logging import configure_logging
+from kit.metrics import install_metrics
 from kit.problems import PROBLEM_CONTENT, ProblemDetail, install_problem_handlers
 from kit.settings import ServiceSettings
+from kit.tracing import install_tracing
 
 Hook = Callable[[FastAPI], Awaitable[None]]
 LifespanPart = Callable[[FastAPI], Any]  # an async context manager factory, entered after the database
@@ -50,6 +53,7 @@ def service_app(
             settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
         )
         app.state.engine = engine
+        app.state.metrics.observe_pool(engine)
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.token_verifier = token_verifier or TokenVerifier(
             issuer=settings.issuer, audience=settings.audience, jwks_url=settings.jwks_url
@@ -65,6 +69,7 @@ def service_app(
             finally:
                 await stack.aclose()
                 await engine.dispose()
+                app.state.tracer_provider.shutdown()
 
     app = FastAPI(
         title=f"Effekt {name}",
@@ -77,6 +82,9 @@ def service_app(
     )
     app.state.settings = settings
     install_problem_handlers(app)
+    # Outermost last: request id, then the trace (bound into the log context), then timing and access log.
+    install_metrics(app)
+    install_tracing(app, name)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router(alembic_ini))
     for router in routers:

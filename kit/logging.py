@@ -1,4 +1,5 @@
-"""Structured JSON logs (structlog) with the request id on every line and no personal data in them."""
+"""Structured JSON logs (structlog) with the request id (and, inside a request, the trace id: see
+`kit.tracing`) on every line and no personal data in them."""
 
 from __future__ import annotations
 
@@ -26,7 +27,10 @@ def configure_logging(*, json: bool = True, level: str = "INFO") -> None:
     # Route the standard library's loggers (uvicorn, sqlalchemy, alembic) through the same renderer.
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(processors=[*shared, renderer], foreign_pre_chain=shared)
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=shared,
+        )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

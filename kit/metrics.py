@@ -1,0 +1,180 @@
+"""Prometheus metrics at `/metrics`: request latency by route template and status, the database pool,
+and the gauges a service feeds itself (webhook backlog, feed lag).
+
+Each app owns its registry (no process-global state, so tests can build many apps in one process). The
+request middleware is pure ASGI and labels by route *template* (`/v1/contracts/{contract_id}`), never by
+raw path, so ids cannot blow up the number of series. Values that cost a query (a backlog count) are not
+kept up to date per request: a service registers an async sampler that runs when Prometheus scrapes.
+
+    metrics: Metrics = app.state.metrics
+    metrics.webhook_backlog.set(pending)                  # from the dispatcher, after each batch
+    metrics.feed_lag.labels(feed="outcomes").set(seconds)
+    metrics.add_sampler(refresh_backlog)                  # or: `async def refresh_backlog() -> None`
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Seconds; dense where an API call should land (5-250 ms), sparse in the tail.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+UNMATCHED_ROUTE = "<unmatched>"
+# Scraped every few seconds by every Prometheus replica: timed, but not worth an access log line each.
+QUIET_PATHS = frozenset({"/metrics"})
+SAMPLER_TIMEOUT = 2.0
+
+Sampler = Callable[[], Awaitable[None]]
+access_log = structlog.get_logger("effekt.access")
+
+
+class Metrics:
+    """One app's registry and the metric families every Effekt process exports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.request_duration = Histogram(
+            "effekt_http_request_duration_seconds",
+            "Time from request to the end of the response, by method, route template and status.",
+            ("method", "route", "status"),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.webhook_backlog = Gauge(
+            "effekt_webhook_backlog",
+            "Webhook deliveries due but not yet delivered (0 where the process sends no webhooks).",
+            registry=self.registry,
+        )
+        self.feed_lag = Gauge(
+            "effekt_feed_lag_seconds",
+            "Age of the newest event not yet visible in a feed, by feed.",
+            ("feed",),
+            registry=self.registry,
+        )
+        self._samplers: list[Sampler] = []
+        self._pool: PoolCollector | None = None
+        # Histogram children by label tuple: `labels()` validates and locks on every call.
+        self._children: dict[tuple[str, str, str], Any] = {}
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, str(status))
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.request_duration.labels(*key)
+        child.observe(seconds)
+
+    def observe_pool(self, engine: AsyncEngine) -> None:
+        """Export the engine's connection pool (read at scrape time; nothing per request)."""
+        if self._pool is not None:  # a second lifespan on the same app (tests) replaces the first engine
+            self.registry.unregister(self._pool)
+        self._pool = PoolCollector(engine)
+        self.registry.register(self._pool)
+
+    def add_sampler(self, sampler: Sampler) -> None:
+        """Run `sampler` before each scrape, to refresh gauges that cost a query."""
+        self._samplers.append(sampler)
+
+    async def render(self) -> bytes:
+        if self._samplers:
+            results = await asyncio.gather(
+                *(asyncio.wait_for(s(), SAMPLER_TIMEOUT) for s in self._samplers), return_exceptions=True
+            )
+            for result in results:
+                if isinstance(result, BaseException):
+                    access_log.warning("metrics sampler failed", error=type(result).__name__)
+        return generate_latest(self.registry)
+
+
+class PoolCollector(Collector):
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        pool: Any = self.engine.pool  # QueuePool in production; other pools lack these counters
+        in_use = GaugeMetricFamily("effekt_db_pool_in_use", "Connections checked out of the pool.")
+        size = GaugeMetricFamily("effekt_db_pool_size", "Connections the pool keeps open (not overflow).")
+        if hasattr(pool, "checkedout") and hasattr(pool, "size"):
+            in_use.add_metric([], pool.checkedout())
+            size.add_metric([], pool.size())
+        yield in_use
+        yield size
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily("effekt_db_pool_in_use", "Connections checked out of the pool.")
+        yield GaugeMetricFamily("effekt_db_pool_size", "Connections the pool keeps open (not overflow).")
+
+
+class MetricsMiddleware:
+    """Times every HTTP request, labels it by route template and status, and writes one access log line.
+
+    The log line carries what the context holds (request id, trace id) and the route template, never the
+    raw path or query: those can carry identifiers of people.
+    """
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500  # if the app raises before it starts a response, the server answers 500
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = route_template(scope)
+            self.metrics.observe_request(scope["method"], route, status, elapsed)
+            if scope["path"] not in QUIET_PATHS:
+                access_log.info(
+                    "request",
+                    method=scope["method"],
+                    route=route,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                )
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template; routing leaves it in the scope (FastAPI sets `route`)."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else UNMATCHED_ROUTE
+
+
+def install_metrics(app: Starlette) -> Metrics:
+    """Give a FastAPI app its registry, the timing middleware and `/metrics`; returns the registry."""
+    metrics = Metrics()
+    app.state.metrics = metrics
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_route("/metrics", _metrics_route, methods=["GET"], include_in_schema=False)
+    return metrics
+
+
+async def _metrics_route(request: Request) -> Response:
+    """`GET /metrics`: no token (it is kept off the Ingress and scraped in-cluster), no OpenAPI entry."""
+    metrics: Metrics = request.app.state.metrics
+    return Response(
+        await metrics.render(), media_type=CONTENT_TYPE_LATEST, headers={"cache-control": "no-store"}
+    )
