@@ -19,11 +19,12 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or attach to) the server; return a `postgresql://` URL for its `postgres` database."""
-        from pgserver.postgres_server import get_server  # imported late: only without an external database
-
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset (root, CI)
+            # Imported late: only needed without an external database.
+            from pgserver.postgres_server import get_server
+
             server = get_server(self.data_dir, cleanup_mode="stop")
         self._server = server
         uri: str = server.get_uri()
