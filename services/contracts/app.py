@@ -1,19 +1,34 @@
 """The contracts service's FastAPI app."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 
 from kit.app import service_app
+from services.contracts.clients.identity import IdentityClient
+from services.contracts.routes import router
 from services.contracts.settings import Settings
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def identity_client(app: FastAPI) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(timeout=settings.identity_timeout) as http:
+            app.state.identity = IdentityClient(settings.identity_url, http=http)
+            yield
+
     return service_app(
         name="contracts",
-        settings=settings or Settings(),
+        settings=settings,
         alembic_ini=ALEMBIC_INI,
-        routers=[],
+        routers=[router],
+        description="Versioned outcome contracts: terms, tariffs, caps, payer splits and signatures.",
+        lifespan_parts=[identity_client],
     )

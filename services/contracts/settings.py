@@ -9,3 +9,8 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CONTRACTS_", extra="ignore")
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/effekt_contracts"
+    # Identity answers who is a member of a partnership when a version is proposed.
+    identity_url: str = "http://127.0.0.1:8001"
+    identity_timeout: float = 5.0
+    # Attachments live in PostgreSQL; past this size they belong in object storage, not here.
+    max_attachment_bytes: int = 10 * 1024 * 1024

@@ -1,0 +1,554 @@
+"""HTTP routes of the contract registry: parse, call `service`, shape the answer.
+
+Version reads carry an ETag (`If-None-Match` answers 304); frozen terms are served as immutable. Every
+POST honours `Idempotency-Key`; draft edits need `If-Match`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from kit.auth import bearer_token
+from kit.db import DbSession
+from kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from kit.problems import BadRequest, problem_responses
+from services.contracts import service
+from services.contracts.dependencies import (
+    ContractReader,
+    ContractSigner,
+    ContractWriter,
+    CurrentSettings,
+    IdempotencyKey,
+    Identity,
+)
+from services.contracts.errors import AttachmentTooLarge
+from services.contracts.models import Attachment, Contract, ContractVersion
+from services.contracts.schemas import (
+    AmendmentCreate,
+    AttachmentRead,
+    ContractCreate,
+    ContractRead,
+    DiffRead,
+    ExpiryCreate,
+    SignatureCreate,
+    SignatureRead,
+    TerminationCreate,
+    VersionRead,
+    VersionSummary,
+    WithdrawalCreate,
+)
+from services.contracts.terms import Terms, diff_documents
+
+router = APIRouter(prefix="/v1", tags=["contracts"])
+
+MAX_IDS = 100
+IMMUTABLE = "private, max-age=31536000, immutable"
+REVALIDATE = "private, no-cache"
+# A version in one of these statuses never changes again: its whole representation may be cached.
+FINAL = frozenset({"superseded", "terminated", "expired", "withdrawn"})
+
+READ_PROBLEMS = problem_responses(401, 403, 404)
+WRITE_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 422)
+
+IfMatch = Annotated[str | None, Header(description="The ETag you read")]
+IfNoneMatch = Annotated[str | None, Header()]
+
+
+def _ids(raw: str | None) -> list[UUID] | None:
+    if raw is None:
+        return None
+    parts = [p for p in raw.split(",") if p.strip()]
+    if len(parts) > MAX_IDS:
+        raise BadRequest.field("ids", f"at most {MAX_IDS} ids at a time")
+    try:
+        return [UUID(p.strip()) for p in parts]
+    except ValueError as exc:
+        raise BadRequest.field("ids", "a comma-separated list of UUIDs") from exc
+
+
+def version_read(view: service.VersionView) -> VersionRead:
+    v = view.version
+    return VersionRead(
+        id=v.id,
+        contract_id=v.contract_id,
+        partnership_id=view.partnership_id,
+        number=v.number,
+        status=v.status,
+        content_hash=v.content_hash,
+        terms=v.terms,
+        signatures=[
+            SignatureRead(
+                id=s.id,
+                organisation_id=s.organisation_id,
+                user_id=s.user_id,
+                content_hash=s.content_hash,
+                signed_at=s.signed_at,
+                valid=view.signature_valid(s),
+            )
+            for s in view.signatures
+        ],
+        required_signatories=view.required_signatories,
+        pending_signatories=view.pending_signatories,
+        attachments=[attachment_read(a) for a in view.attachments],
+        derived_from_id=v.derived_from_id,
+        start_date=v.start_date,
+        end_date=v.end_date,
+        created_at=v.created_at,
+        updated_at=v.updated_at,
+        proposed_at=v.proposed_at,
+        activated_at=v.activated_at,
+        superseded_at=v.superseded_at,
+        ended_at=v.ended_at,
+        terminated_on=v.terminated_on,
+        end_reason=v.end_reason,
+    )
+
+
+def attachment_read(a: Attachment) -> AttachmentRead:
+    return AttachmentRead(
+        id=a.id,
+        version_id=a.version_id,
+        filename=a.filename,
+        media_type=a.media_type,
+        size=a.size,
+        sha256=a.sha256,
+        created_at=a.created_at,
+        uploaded_by_organisation_id=a.uploaded_by_organisation_id,
+    )
+
+
+def contract_read(contract: Contract, versions: Sequence[ContractVersion]) -> ContractRead:
+    return ContractRead(
+        id=contract.id,
+        partnership_id=contract.partnership_id,
+        title=versions[-1].terms["title"] if versions else "",
+        created_by_organisation_id=contract.created_by_organisation_id,
+        created_at=contract.created_at,
+        versions=[
+            VersionSummary(
+                id=v.id,
+                number=v.number,
+                status=v.status,
+                content_hash=v.content_hash,
+                start_date=v.start_date,
+                end_date=v.end_date,
+            )
+            for v in versions
+        ],
+    )
+
+
+async def _reread(session: DbSession, principal: ContractReader, version_id: UUID) -> service.VersionView:
+    """The version after a write, as the caller now reads it (server-set timestamps included)."""
+    session.expire_all()
+    return await service.get_version(session, principal, version_id)
+
+
+def _version_headers(view: service.VersionView) -> dict[str, str]:
+    cache = IMMUTABLE if view.version.status in FINAL else REVALIDATE
+    return {"ETag": view.etag, "Cache-Control": cache}
+
+
+def _not_modified(if_none_match: str | None, etag: str, headers: dict[str, str]) -> Response | None:
+    if if_none_match and etag in {t.strip().removeprefix("W/") for t in if_none_match.split(",")}:
+        return Response(status_code=304, headers=headers)
+    return None
+
+
+# --- contracts -------------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/contracts",
+    status_code=201,
+    response_model=ContractRead,
+    responses=WRITE_PROBLEMS,
+    summary="Draft a contract",
+)
+async def create_contract(
+    body: ContractCreate, session: DbSession, principal: ContractWriter, idempotency: IdempotencyKey
+) -> Response:
+    if replay := await idempotency.replay():
+        return replay
+    contract, _ = await service.create_contract(
+        session, principal, partnership_id=body.partnership_id, terms=body.terms
+    )
+    session.expire_all()
+    contract = await service.get_contract(session, principal, contract.id)
+    versions = (await service.version_summaries(session, [contract.id]))[contract.id]
+    return await idempotency.respond(
+        201, contract_read(contract, versions), headers={"Location": f"/v1/contracts/{contract.id}"}
+    )
+
+
+@router.get("/contracts", response_model=Page[ContractRead], responses=problem_responses(400, 401, 403))
+async def list_contracts(
+    session: DbSession,
+    principal: ContractReader,
+    partnership_id: UUID | None = None,
+    ids: Annotated[str | None, Query(description="Comma-separated contract ids (batch read)")] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[ContractRead]:
+    """Contracts you may read, oldest first: one partnership's, or a batch by id."""
+    wanted = _ids(ids)
+    contracts, next_cursor = await service.list_contracts(
+        session,
+        principal,
+        partnership_id=partnership_id,
+        ids=wanted,
+        cursor=cursor,
+        limit=MAX_LIMIT if wanted is not None else limit,
+    )
+    versions = await service.version_summaries(session, [c.id for c in contracts])
+    return Page(items=[contract_read(c, versions[c.id]) for c in contracts], next_cursor=next_cursor)
+
+
+@router.get("/contracts/{contract_id}", response_model=ContractRead, responses=READ_PROBLEMS)
+async def get_contract(contract_id: UUID, session: DbSession, principal: ContractReader) -> ContractRead:
+    contract = await service.get_contract(session, principal, contract_id)
+    versions = (await service.version_summaries(session, [contract.id]))[contract.id]
+    return contract_read(contract, versions)
+
+
+@router.get("/contracts/{contract_id}/versions", response_model=Page[VersionRead], responses=READ_PROBLEMS)
+async def list_contract_versions(
+    contract_id: UUID, session: DbSession, principal: ContractReader
+) -> Page[VersionRead]:
+    views = await service.list_contract_versions(session, principal, contract_id)
+    return Page(items=[version_read(v) for v in views])
+
+
+@router.get(
+    "/contracts/{contract_id}/versions/in-force",
+    response_model=VersionRead,
+    responses=READ_PROBLEMS,
+    summary="The version whose terms govern a date",
+)
+async def version_in_force(
+    contract_id: UUID,
+    session: DbSession,
+    principal: ContractReader,
+    on: Annotated[date | None, Query(description="The date; today (UTC) when absent")] = None,
+) -> JSONResponse:
+    when = on or datetime.now(UTC).date()
+    view = await service.version_in_force(session, principal, contract_id, when)
+    return JSONResponse(
+        version_read(view).model_dump(mode="json"), headers={"ETag": view.etag, "Cache-Control": REVALIDATE}
+    )
+
+
+@router.post(
+    "/contracts/{contract_id}/amendments",
+    status_code=201,
+    response_model=VersionRead,
+    responses=WRITE_PROBLEMS,
+    summary="Start an amendment: a new draft derived from the active version",
+)
+async def amend_contract(
+    contract_id: UUID,
+    session: DbSession,
+    principal: ContractWriter,
+    idempotency: IdempotencyKey,
+    body: AmendmentCreate | None = None,
+) -> Response:
+    if replay := await idempotency.replay():
+        return replay
+    version = await service.amend_contract(
+        session, principal, contract_id, terms=body.terms if body else None
+    )
+    view = await _reread(session, principal, version.id)
+    return await idempotency.respond(
+        201,
+        version_read(view),
+        headers={"Location": f"/v1/contract-versions/{version.id}", "ETag": view.etag},
+    )
+
+
+# --- versions --------------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/contract-versions", response_model=Page[VersionRead], responses=problem_responses(400, 401, 403)
+)
+async def get_versions(
+    session: DbSession,
+    principal: ContractReader,
+    ids: Annotated[str, Query(description="Comma-separated version ids (batch read)")],
+) -> Page[VersionRead]:
+    views = await service.get_versions(session, principal, _ids(ids) or [])
+    return Page(items=[version_read(v) for v in views])
+
+
+@router.get(
+    "/contract-versions/{version_id}",
+    response_model=VersionRead,
+    responses={**READ_PROBLEMS, 304: {"description": "Not modified"}},
+)
+async def get_version(
+    version_id: UUID, session: DbSession, principal: ContractReader, if_none_match: IfNoneMatch = None
+) -> Response:
+    """A version with its terms and signatures (each verified against the stored terms)."""
+    view = await service.get_version(session, principal, version_id)
+    headers = _version_headers(view)
+    if not_modified := _not_modified(if_none_match, view.etag, headers):
+        return not_modified
+    return JSONResponse(version_read(view).model_dump(mode="json"), headers=headers)
+
+
+@router.get(
+    "/contract-versions/{version_id}/terms",
+    response_model=dict[str, Any],
+    responses={**READ_PROBLEMS, 304: {"description": "Not modified"}},
+    summary="A version's terms; immutable once proposed",
+)
+async def get_version_terms(
+    version_id: UUID, session: DbSession, principal: ContractReader, if_none_match: IfNoneMatch = None
+) -> Response:
+    view = await service.get_version(session, principal, version_id)
+    frozen = view.version.content_hash is not None
+    etag = service.terms_etag(view.version)
+    headers = {"ETag": etag, "Cache-Control": IMMUTABLE if frozen else REVALIDATE}
+    if not_modified := _not_modified(if_none_match, etag, headers):
+        return not_modified
+    return JSONResponse(view.version.terms, headers=headers)
+
+
+@router.put(
+    "/contract-versions/{version_id}/terms",
+    response_model=VersionRead,
+    responses=problem_responses(400, 401, 403, 404, 409, 412, 422, 428),
+    summary="Replace a draft's terms (If-Match required)",
+)
+async def update_draft_terms(
+    version_id: UUID, body: Terms, session: DbSession, principal: ContractWriter, if_match: IfMatch = None
+) -> JSONResponse:
+    await service.update_draft_terms(session, principal, version_id, terms=body, if_match=if_match)
+    view = await _reread(session, principal, version_id)
+    return JSONResponse(version_read(view).model_dump(mode="json"), headers=_version_headers(view))
+
+
+async def _transition_response(
+    session: DbSession,
+    principal: ContractReader,
+    idempotency: IdempotencyKey,
+    version_id: UUID,
+    status: int = 200,
+) -> Response:
+    view = await _reread(session, principal, version_id)
+    return await idempotency.respond(status, version_read(view), headers=_version_headers(view))
+
+
+@router.post(
+    "/contract-versions/{version_id}/proposal",
+    response_model=VersionRead,
+    responses=problem_responses(400, 401, 403, 404, 409, 412, 422, 503),
+    summary="Propose a draft for signature: freezes it and fixes its content hash",
+)
+async def propose_version(
+    version_id: UUID,
+    request: Request,
+    session: DbSession,
+    principal: ContractWriter,
+    idempotency: IdempotencyKey,
+    identity: Identity,
+    if_match: IfMatch = None,
+) -> Response:
+    if replay := await idempotency.replay():
+        return replay
+    await service.propose_version(
+        session, principal, version_id, if_match=if_match, identity=identity, token=bearer_token(request)
+    )
+    return await _transition_response(session, principal, idempotency, version_id)
+
+
+@router.post(
+    "/contract-versions/{version_id}/withdrawal",
+    response_model=VersionRead,
+    responses=WRITE_PROBLEMS,
+    summary="Withdraw a draft or proposal",
+)
+async def withdraw_version(
+    version_id: UUID,
+    session: DbSession,
+    principal: ContractWriter,
+    idempotency: IdempotencyKey,
+    body: WithdrawalCreate | None = None,
+) -> Response:
+    if replay := await idempotency.replay():
+        return replay
+    await service.withdraw_version(session, principal, version_id, reason=body.reason if body else None)
+    return await _transition_response(session, principal, idempotency, version_id)
+
+
+@router.post(
+    "/contract-versions/{version_id}/signatures",
+    status_code=201,
+    response_model=VersionRead,
+    responses=problem_responses(400, 401, 403, 404, 409, 412, 422),
+    summary="Sign a proposed version for your organisation",
+)
+async def sign_version(
+    version_id: UUID,
+    session: DbSession,
+    principal: ContractSigner,
+    idempotency: IdempotencyKey,
+    body: SignatureCreate | None = None,
+) -> Response:
+    if replay := await idempotency.replay():
+        return replay
+    await service.sign_version(
+        session, principal, version_id, expected_hash=body.content_hash if body else None
+    )
+    return await _transition_response(session, principal, idempotency, version_id, 201)
+
+
+@router.post(
+    "/contract-versions/{version_id}/termination",
+    response_model=VersionRead,
+    responses=WRITE_PROBLEMS,
+    summary="Terminate the active version from a date",
+)
+async def terminate_version(
+    version_id: UUID,
+    body: TerminationCreate,
+    session: DbSession,
+    principal: ContractWriter,
+    idempotency: IdempotencyKey,
+) -> Response:
+    if replay := await idempotency.replay():
+        return replay
+    await service.terminate_version(
+        session, principal, version_id, effective_on=body.effective_on, reason=body.reason
+    )
+    return await _transition_response(session, principal, idempotency, version_id)
+
+
+@router.post(
+    "/contract-versions/{version_id}/expiry",
+    response_model=VersionRead,
+    responses=WRITE_PROBLEMS,
+    summary="Record that the active version ran past its end date",
+)
+async def expire_version(
+    version_id: UUID,
+    session: DbSession,
+    principal: ContractWriter,
+    idempotency: IdempotencyKey,
+    body: ExpiryCreate | None = None,
+) -> Response:
+    if replay := await idempotency.replay():
+        return replay
+    await service.expire_version(
+        session, principal, version_id, today=datetime.now(UTC).date(), reason=body.reason if body else None
+    )
+    return await _transition_response(session, principal, idempotency, version_id)
+
+
+@router.get(
+    "/contract-versions/{version_id}/diff",
+    response_model=DiffRead,
+    responses=READ_PROBLEMS,
+    summary="What changed in the terms from another version to this one",
+)
+async def diff_versions(
+    version_id: UUID,
+    session: DbSession,
+    principal: ContractReader,
+    from_: Annotated[UUID, Query(alias="from", description="The version to compare against")],
+) -> DiffRead:
+    before, after = await service.diff_versions(session, principal, from_, version_id)
+    return DiffRead(
+        from_version_id=before.id, to_version_id=after.id, **diff_documents(before.terms, after.terms)
+    )
+
+
+# --- attachments -----------------------------------------------------------------------------------------
+
+
+async def _upload_size_limit(request: Request, settings: CurrentSettings) -> None:
+    """Refuse an oversized upload from its Content-Length, before its body is read."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > settings.max_attachment_bytes:
+        raise AttachmentTooLarge(
+            f"at most {settings.max_attachment_bytes} bytes", max_bytes=settings.max_attachment_bytes
+        )
+
+
+@router.post(
+    "/contract-versions/{version_id}/attachments",
+    status_code=201,
+    response_model=AttachmentRead,
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
+    dependencies=[Depends(_upload_size_limit)],
+    summary="Attach a file to a draft (the request body is the file)",
+    openapi_extra={"requestBody": {"required": True, "content": {"*/*": {"schema": {"format": "binary"}}}}},
+)
+async def add_attachment(
+    version_id: UUID,
+    request: Request,
+    session: DbSession,
+    principal: ContractWriter,
+    idempotency: IdempotencyKey,
+    settings: CurrentSettings,
+    filename: Annotated[str, Query(min_length=1, max_length=255, pattern=r"^[^/\\\x00-\x1f]+$")],
+) -> Response:
+    if replay := await idempotency.replay():
+        return replay
+    content = await request.body()
+    media_type = request.headers.get("content-type") or "application/octet-stream"
+    attachment = await service.add_attachment(
+        session,
+        principal,
+        version_id,
+        filename=filename,
+        media_type=media_type[:255],
+        content=content,
+        max_bytes=settings.max_attachment_bytes,
+    )
+    await session.refresh(attachment)
+    return await idempotency.respond(
+        201, attachment_read(attachment), headers={"Location": f"/v1/contract-attachments/{attachment.id}"}
+    )
+
+
+@router.get("/contract-attachments/{attachment_id}", response_model=AttachmentRead, responses=READ_PROBLEMS)
+async def get_attachment(
+    attachment_id: UUID, session: DbSession, principal: ContractReader
+) -> AttachmentRead:
+    return attachment_read(await service.get_attachment(session, principal, attachment_id))
+
+
+@router.get(
+    "/contract-attachments/{attachment_id}/content",
+    responses={**READ_PROBLEMS, 200: {"content": {"*/*": {}}, "description": "The file, byte for byte"}},
+    summary="Download an attachment, with its SHA-256 in `Repr-Digest`",
+)
+async def get_attachment_content(
+    attachment_id: UUID, session: DbSession, principal: ContractReader
+) -> Response:
+    attachment = await service.get_attachment(session, principal, attachment_id, with_content=True)
+    digest = base64.b64encode(bytes.fromhex(attachment.sha256)).decode()
+    # Served bytes are checked against the stored digest: a corrupted row fails loudly, never silently.
+    if hashlib.sha256(attachment.content).hexdigest() != attachment.sha256:
+        raise RuntimeError(f"attachment {attachment.id} does not match its SHA-256")
+    return Response(
+        attachment.content,
+        media_type=attachment.media_type,
+        headers={
+            "ETag": f'"{attachment.sha256}"',
+            "Repr-Digest": f"sha-256=:{digest}:",
+            "Cache-Control": IMMUTABLE,
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(attachment.filename)}",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -1,0 +1,128 @@
+"""Request and response shapes of the contracts API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.contracts.terms import Terms
+
+VersionStatus = Literal["draft", "proposed", "active", "superseded", "terminated", "expired", "withdrawn"]
+
+
+class ContractCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    partnership_id: UUID
+    terms: Terms
+
+
+class AmendmentCreate(BaseModel):
+    """A new draft; its terms default to a copy of the version it is derived from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    terms: Terms | None = None
+
+
+class SignatureCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    content_hash: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="The content hash the signatory read; refused if the version's differs.",
+    )
+
+
+class TerminationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    effective_on: date = Field(description="The first day the contract no longer governs")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ExpiryCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, max_length=2000)
+
+
+class WithdrawalCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, max_length=2000)
+
+
+class SignatureRead(BaseModel):
+    id: UUID
+    organisation_id: UUID
+    user_id: UUID
+    content_hash: str
+    signed_at: datetime
+    valid: bool = Field(description="The signed hash matches the version's terms as stored now")
+
+
+class AttachmentRead(BaseModel):
+    id: UUID
+    version_id: UUID
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    created_at: datetime
+    uploaded_by_organisation_id: UUID
+
+
+class VersionRead(BaseModel):
+    id: UUID
+    contract_id: UUID
+    partnership_id: UUID
+    number: int
+    status: VersionStatus
+    content_hash: str | None = Field(description="SHA-256 of the RFC 8785 form of `terms`; set on proposal")
+    terms: dict[str, Any] = Field(description="Terms, schema version 1 (docs/contract-terms.md)")
+    signatures: list[SignatureRead]
+    required_signatories: list[UUID] = Field(description="Organisations that must sign")
+    pending_signatories: list[UUID] = Field(description="Required organisations that have not signed yet")
+    attachments: list[AttachmentRead]
+    derived_from_id: UUID | None
+    start_date: date
+    end_date: date
+    created_at: datetime
+    updated_at: datetime
+    proposed_at: datetime | None
+    activated_at: datetime | None
+    superseded_at: datetime | None
+    ended_at: datetime | None
+    terminated_on: date | None
+    end_reason: str | None
+
+
+class VersionSummary(BaseModel):
+    id: UUID
+    number: int
+    status: VersionStatus
+    content_hash: str | None
+    start_date: date
+    end_date: date
+
+
+class ContractRead(BaseModel):
+    id: UUID
+    partnership_id: UUID
+    title: str = Field(description="The title of the latest version")
+    created_by_organisation_id: UUID
+    created_at: datetime
+    versions: list[VersionSummary]
+
+
+class DiffRead(BaseModel):
+    from_version_id: UUID
+    to_version_id: UUID
+    added: list[dict[str, Any]]
+    removed: list[dict[str, Any]]
+    changed: list[dict[str, Any]]

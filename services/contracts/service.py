@@ -1,0 +1,646 @@
+"""The contract registry's rules: who may read, draft, propose, sign, amend and end a contract version.
+
+Functions take the request's session and the caller, flush when they need ids, and never commit. Every
+read starts from `readable_contracts` / `readable_versions`; lifecycle writes lock the contract row first,
+so transitions of one contract happen one at a time (signatures arriving together cannot both miss the
+activation), and take a partnership-wide advisory lock before activating, so two contracts of one
+partnership cannot both become active over the same period.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Select, func, select, text, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
+from sqlalchemy.orm.exc import StaleDataError
+
+from kit.auth import Principal
+from kit.pagination import decode_cursor, encode_cursor
+from kit.problems import BadRequest, InvalidParam
+from services.contracts.clients.identity import IdentityClient
+from services.contracts.errors import (
+    AlreadySigned,
+    AttachmentNotFound,
+    AttachmentTooLarge,
+    ContractNotFound,
+    IfMatchRequired,
+    InvalidTerms,
+    InvalidTransition,
+    NotAllowed,
+    NotASignatory,
+    NoVersionInForce,
+    OpenVersionExists,
+    OverlappingActivePeriod,
+    PartiesNotMembers,
+    StaleVersion,
+    VersionNotEditable,
+    VersionNotFound,
+)
+from services.contracts.models import EVER_ACTIVE, OPEN, Attachment, Contract, ContractVersion, Signature
+from services.contracts.terms import Issue, Terms, check_terms, content_hash, normalised, proposal_issues
+
+# Membership roles that may draft and steer a contract. Advisers draft contracts for their clients;
+# investors, evaluators and observers read.
+EDITOR_ROLES = frozenset({"outcome_payer", "provider", "adviser"})
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- scoping ---------------------------------------------------------------------------------------------
+
+
+def readable_contracts(principal: Principal) -> Select[Contract]:
+    """Contracts the caller may read: its partnerships' (from the token), or every one for an operator."""
+    query = select(Contract)
+    if principal.is_operator:
+        return query
+    return query.where(Contract.partnership_id.in_(list(principal.memberships)))
+
+
+def readable_versions(principal: Principal) -> Select[ContractVersion, UUID]:
+    """Versions the caller may read, each with its contract's partnership id."""
+    query = select(ContractVersion, Contract.partnership_id).join(
+        Contract, Contract.id == ContractVersion.contract_id
+    )
+    if principal.is_operator:
+        return query
+    return query.where(Contract.partnership_id.in_(list(principal.memberships)))
+
+
+def _require_editor(principal: Principal, partnership_id: UUID) -> None:
+    if not principal.roles_in(partnership_id) & EDITOR_ROLES:
+        raise NotAllowed(
+            "drafting and steering a contract takes the outcome_payer, provider or adviser role",
+            required_roles=sorted(EDITOR_ROLES),
+        )
+
+
+# --- reads -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VersionView:
+    """A version as read: its row, its partnership, its signatures and attachments, and whether the
+    stored terms still hash to the fixed content hash."""
+
+    version: ContractVersion
+    partnership_id: UUID
+    signatures: Sequence[Signature]
+    attachments: Sequence[Attachment]
+    terms_hash: str
+
+    @property
+    def etag(self) -> str:
+        return version_etag(self.version)
+
+    def signature_valid(self, signature: Signature) -> bool:
+        return signature.content_hash == self.version.content_hash == self.terms_hash
+
+    @property
+    def required_signatories(self) -> list[UUID]:
+        return [
+            UUID(p["organisation_id"]) for p in self.version.terms.get("parties", []) if p.get("must_sign")
+        ]
+
+    @property
+    def pending_signatories(self) -> list[UUID]:
+        signed = {s.organisation_id for s in self.signatures if self.signature_valid(s)}
+        return [org for org in self.required_signatories if org not in signed]
+
+
+def version_etag(version: ContractVersion) -> str:
+    return f'"{version.id}.{version.row_version}"'
+
+
+def terms_etag(version: ContractVersion) -> str:
+    """Frozen terms are named by their content hash; a draft's by its row version."""
+    return f'"{version.content_hash}"' if version.content_hash else version_etag(version)
+
+
+async def _views(session: AsyncSession, rows: Sequence[tuple[ContractVersion, UUID]]) -> list[VersionView]:
+    ids = [version.id for version, _ in rows]
+    signatures: dict[UUID, list[Signature]] = {i: [] for i in ids}
+    attachments: dict[UUID, list[Attachment]] = {i: [] for i in ids}
+    if ids:
+        for signature in await session.scalars(
+            select(Signature).where(Signature.version_id.in_(ids)).order_by(Signature.signed_at, Signature.id)
+        ):
+            signatures[signature.version_id].append(signature)
+        for attachment in await session.scalars(
+            select(Attachment).where(Attachment.version_id.in_(ids)).order_by(Attachment.created_at)
+        ):
+            attachments[attachment.version_id].append(attachment)
+    return [
+        VersionView(v, pid, signatures[v.id], attachments[v.id], content_hash(v.terms)) for v, pid in rows
+    ]
+
+
+async def _version_row(
+    session: AsyncSession, principal: Principal, version_id: UUID, *, lock: bool = False
+) -> tuple[ContractVersion, UUID]:
+    query = readable_versions(principal).where(ContractVersion.id == version_id)
+    if lock:
+        query = query.with_for_update(of=ContractVersion)
+    row = (await session.execute(query)).tuples().first()
+    if row is None:
+        raise VersionNotFound(f"no contract version {version_id} that you can read")
+    return row
+
+
+async def get_version(session: AsyncSession, principal: Principal, version_id: UUID) -> VersionView:
+    """One version with its signatures, verified against the stored terms."""
+    row = await _version_row(session, principal, version_id)
+    return (await _views(session, [row]))[0]
+
+
+async def get_versions(session: AsyncSession, principal: Principal, ids: Sequence[UUID]) -> list[VersionView]:
+    """Batch read for the gateway's loaders; ids the caller cannot read are left out."""
+    query = readable_versions(principal).where(ContractVersion.id.in_(list(ids)))
+    rows = (await session.execute(query.order_by(ContractVersion.id))).tuples().all()
+    return await _views(session, rows)
+
+
+async def list_contract_versions(
+    session: AsyncSession, principal: Principal, contract_id: UUID
+) -> list[VersionView]:
+    await get_contract(session, principal, contract_id)
+    query = readable_versions(principal).where(ContractVersion.contract_id == contract_id)
+    rows = (await session.execute(query.order_by(ContractVersion.number))).tuples().all()
+    return await _views(session, rows)
+
+
+async def get_contract(session: AsyncSession, principal: Principal, contract_id: UUID) -> Contract:
+    contract = await session.scalar(readable_contracts(principal).where(Contract.id == contract_id))
+    if contract is None:
+        raise ContractNotFound(f"no contract {contract_id} that you can read")
+    return contract
+
+
+async def version_summaries(
+    session: AsyncSession, contract_ids: Iterable[UUID]
+) -> dict[UUID, list[ContractVersion]]:
+    """Each contract's versions, oldest first (for contract reads; callers already scoped the contracts)."""
+    ids = list(contract_ids)
+    found: dict[UUID, list[ContractVersion]] = {i: [] for i in ids}
+    if ids:
+        query = (
+            select(ContractVersion)
+            .where(ContractVersion.contract_id.in_(ids))
+            .order_by(ContractVersion.contract_id, ContractVersion.number)
+        )
+        for version in await session.scalars(query):
+            found[version.contract_id].append(version)
+    return found
+
+
+async def list_contracts(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    partnership_id: UUID | None = None,
+    ids: Sequence[UUID] | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[Contract], str | None]:
+    """Contracts the caller may read, oldest first, a page at a time."""
+    query = readable_contracts(principal)
+    if partnership_id is not None:
+        query = query.where(Contract.partnership_id == partnership_id)
+    if ids is not None:
+        query = query.where(Contract.id.in_(list(ids)))
+    if cursor:
+        created_at, contract_id = decode_cursor(cursor, 2)
+        try:
+            key = (datetime.fromisoformat(created_at), UUID(contract_id))
+        except ValueError as exc:
+            raise BadRequest.field("cursor", "not a cursor this API issued") from exc
+        query = query.where(tuple_(Contract.created_at, Contract.id) > key)
+    rows = list(await session.scalars(query.order_by(Contract.created_at, Contract.id).limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id)
+    return rows, next_cursor
+
+
+async def version_in_force(
+    session: AsyncSession, principal: Principal, contract_id: UUID, on: date
+) -> VersionView:
+    """The version whose terms govern `on`: the highest-numbered version that became active and whose
+    period covers the date, unless the contract was terminated on or before it."""
+    await get_contract(session, principal, contract_id)
+    base = readable_versions(principal).where(
+        ContractVersion.contract_id == contract_id, ContractVersion.status.in_(EVER_ACTIVE)
+    )
+    terminated = await session.scalar(
+        select(func.min(ContractVersion.terminated_on)).where(
+            ContractVersion.contract_id == contract_id, ContractVersion.status == "terminated"
+        )
+    )
+    row = None
+    if terminated is None or on < terminated:
+        query = base.where(ContractVersion.start_date <= on, ContractVersion.end_date >= on)
+        row = (await session.execute(query.order_by(ContractVersion.number.desc()).limit(1))).tuples().first()
+    if row is None:
+        raise NoVersionInForce(f"no version of contract {contract_id} is in force on {on}", on=on.isoformat())
+    return (await _views(session, [row]))[0]
+
+
+async def diff_versions(
+    session: AsyncSession, principal: Principal, from_id: UUID, to_id: UUID
+) -> tuple[ContractVersion, ContractVersion]:
+    """Both versions, once the caller may read them; the diff itself is pure (`terms.diff_documents`)."""
+    before, _ = await _version_row(session, principal, from_id)
+    after, _ = await _version_row(session, principal, to_id)
+    return before, after
+
+
+# --- drafting --------------------------------------------------------------------------------------------
+
+
+def _checked(terms: Terms, prefix: str = "body.terms") -> dict[str, Any]:
+    issues = check_terms(terms)
+    if issues:
+        raise InvalidTerms.from_issues(issues, prefix)
+    return normalised(terms)
+
+
+def _new_version(
+    contract_id: UUID, number: int, document: dict[str, Any], principal: Principal, derived_from: UUID | None
+) -> ContractVersion:
+    return ContractVersion(
+        contract_id=contract_id,
+        number=number,
+        status="draft",
+        terms=document,
+        start_date=date.fromisoformat(document["start_date"]),
+        end_date=date.fromisoformat(document["end_date"]),
+        derived_from_id=derived_from,
+        created_by=principal.subject,
+    )
+
+
+async def create_contract(
+    session: AsyncSession, principal: Principal, *, partnership_id: UUID, terms: Terms
+) -> tuple[Contract, ContractVersion]:
+    """A new contract with its first draft."""
+    if not principal.is_member(partnership_id):
+        raise NotAllowed("only members of the partnership may draft its contracts")
+    _require_editor(principal, partnership_id)
+    document = _checked(terms)
+    contract = Contract(
+        partnership_id=partnership_id,
+        created_by_organisation_id=principal.organisation_id,
+        created_by=principal.subject,
+    )
+    session.add(contract)
+    await session.flush()
+    version = _new_version(contract.id, 1, document, principal, None)
+    session.add(version)
+    await session.flush()
+    return contract, version
+
+
+def _require_if_match(if_match: str | None, current: str, *, required: bool) -> None:
+    if if_match is None:
+        if required:
+            raise IfMatchRequired("send If-Match with the ETag of the draft you edited")
+        return
+    candidates = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
+    if "*" not in candidates and current not in candidates:
+        raise StaleVersion("the version changed since you read it; read it again", current_etag=current)
+
+
+async def update_draft_terms(
+    session: AsyncSession, principal: Principal, version_id: UUID, *, terms: Terms, if_match: str | None
+) -> ContractVersion:
+    """Replace a draft's terms, if the caller read the draft as it is now (optimistic concurrency)."""
+    version, partnership_id = await _version_row(session, principal, version_id)
+    _require_editor(principal, partnership_id)
+    if version.status != "draft":
+        raise VersionNotEditable(f"version {version.number} is {version.status}; amend the contract instead")
+    _require_if_match(if_match, version_etag(version), required=True)
+    document = _checked(terms, "body")
+    version.terms = document
+    version.start_date = date.fromisoformat(document["start_date"])
+    version.end_date = date.fromisoformat(document["end_date"])
+    version.updated_at = _now()
+    try:
+        # The UPDATE carries `WHERE row_version = <read>`: a concurrent edit that committed first makes
+        # it match nothing, whichever request got past the If-Match check.
+        await session.flush()
+    except StaleDataError as exc:
+        raise StaleVersion("another edit of this draft won; read it again") from exc
+    return version
+
+
+async def _lock_contract(session: AsyncSession, principal: Principal, contract_id: UUID) -> Contract:
+    query = readable_contracts(principal).where(Contract.id == contract_id).with_for_update()
+    contract = await session.scalar(query)
+    if contract is None:
+        raise ContractNotFound(f"no contract {contract_id} that you can read")
+    return contract
+
+
+async def _lock_version(
+    session: AsyncSession, principal: Principal, version_id: UUID
+) -> tuple[Contract, ContractVersion]:
+    """The version and its contract, contract row locked first (the order every lifecycle write uses)."""
+    version, _ = await _version_row(session, principal, version_id)
+    contract = await _lock_contract(session, principal, version.contract_id)
+    await session.refresh(version, with_for_update=True)
+    return contract, version
+
+
+async def amend_contract(
+    session: AsyncSession, principal: Principal, contract_id: UUID, *, terms: Terms | None
+) -> ContractVersion:
+    """A new draft derived from the active version (or, before any was active, from the latest)."""
+    contract = await _lock_contract(session, principal, contract_id)
+    _require_editor(principal, contract.partnership_id)
+    versions = (await version_summaries(session, [contract.id]))[contract.id]
+    if any(v.status in OPEN for v in versions):
+        raise OpenVersionExists("finish or withdraw the open draft or proposal first")
+    base = next((v for v in versions if v.status == "active"), None)
+    if base is None:
+        if any(v.status in EVER_ACTIVE for v in versions):
+            raise InvalidTransition("the contract has ended; it can no longer be amended")
+        base = versions[-1]
+    document = _checked(terms) if terms is not None else base.terms
+    version = _new_version(contract.id, versions[-1].number + 1, document, principal, base.id)
+    session.add(version)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise OpenVersionExists("the contract already has an open draft or proposal") from exc
+    return version
+
+
+async def withdraw_version(
+    session: AsyncSession, principal: Principal, version_id: UUID, *, reason: str | None
+) -> ContractVersion:
+    """Take back a draft or proposal; signatures already given stay on record but bind nothing."""
+    contract, version = await _lock_version(session, principal, version_id)
+    _require_editor(principal, contract.partnership_id)
+    if version.status not in OPEN:
+        raise InvalidTransition(f"a {version.status} version cannot be withdrawn", status=version.status)
+    version.status = "withdrawn"
+    version.ended_at = version.updated_at = _now()
+    version.end_reason = reason
+    await session.flush()
+    return version
+
+
+# --- proposal and signatures -----------------------------------------------------------------------------
+
+
+async def propose_version(
+    session: AsyncSession,
+    principal: Principal,
+    version_id: UUID,
+    *,
+    if_match: str | None,
+    identity: IdentityClient,
+    token: str,
+) -> ContractVersion:
+    """Freeze a draft for signature: its terms complete, its parties members, its content hash fixed."""
+    contract, version = await _lock_version(session, principal, version_id)
+    _require_editor(principal, contract.partnership_id)
+    if version.status != "draft":
+        raise InvalidTransition(f"only a draft can be proposed; this one is {version.status}")
+    _require_if_match(if_match, version_etag(version), required=False)
+    terms = Terms.model_validate(version.terms)
+    issues = check_terms(terms) + proposal_issues(terms)
+    issues += await _amendment_issues(session, contract, version)
+    if issues:
+        raise InvalidTerms.from_issues(issues, "terms")
+    await _require_parties_are_members(contract, terms, identity=identity, token=token)
+    await _require_no_overlap(session, contract, version)
+    version.status = "proposed"
+    version.content_hash = content_hash(version.terms)
+    version.proposed_at = version.updated_at = _now()
+    await session.flush()
+    return version
+
+
+async def _amendment_issues(
+    session: AsyncSession, contract: Contract, version: ContractVersion
+) -> list[Issue]:
+    active = await session.scalar(
+        select(ContractVersion).where(
+            ContractVersion.contract_id == contract.id, ContractVersion.status == "active"
+        )
+    )
+    if active is not None and version.start_date < active.start_date:
+        return [
+            Issue(
+                "start_date", f"an amendment cannot start before the version it amends ({active.start_date})"
+            )
+        ]
+    return []
+
+
+async def _require_parties_are_members(
+    contract: Contract, terms: Terms, *, identity: IdentityClient, token: str
+) -> None:
+    roles = await identity.partnership_roles(contract.partnership_id, token=token)
+    wrong = [
+        InvalidParam(
+            name=f"terms.parties.{i}.organisation_id",
+            reason=f"not a member of the partnership in the role {party.role!r}",
+        )
+        for i, party in enumerate(terms.parties)
+        if party.role not in roles.get(party.organisation_id, frozenset())
+    ]
+    if wrong:
+        raise PartiesNotMembers("; ".join(p.name for p in wrong), invalid_params=wrong)
+
+
+async def _require_no_overlap(session: AsyncSession, contract: Contract, version: ContractVersion) -> None:
+    # Serialise activations within a partnership; the lock is released when the transaction ends.
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+        {"key": f"contracts:partnership:{contract.partnership_id}"},
+    )
+    clash = await session.scalar(
+        select(ContractVersion.contract_id)
+        .join(Contract, Contract.id == ContractVersion.contract_id)
+        .where(
+            Contract.partnership_id == contract.partnership_id,
+            ContractVersion.contract_id != contract.id,
+            ContractVersion.status == "active",
+            ContractVersion.start_date <= version.end_date,
+            ContractVersion.end_date >= version.start_date,
+        )
+        .limit(1)
+    )
+    if clash is not None:
+        raise OverlappingActivePeriod(
+            f"contract {clash} of this partnership is active over part of "
+            f"{version.start_date}..{version.end_date}",
+            invalid_params=[InvalidParam(name="terms.start_date", reason="overlaps another active contract")],
+            contract_id=str(clash),
+        )
+
+
+async def sign_version(
+    session: AsyncSession, principal: Principal, version_id: UUID, *, expected_hash: str | None
+) -> tuple[ContractVersion, Signature]:
+    """Record the caller's signature for its organisation; the last required one activates the version."""
+    contract, version = await _lock_version(session, principal, version_id)
+    if principal.kind != "user" or principal.org_role != "signatory":
+        raise NotASignatory("only a user with the signatory role of their organisation may sign")
+    if version.status != "proposed":
+        raise InvalidTransition(f"only a proposed version can be signed; this one is {version.status}")
+    party = Terms.model_validate(version.terms).party(principal.organisation_id)
+    if party is None or not party.must_sign:
+        raise NotASignatory("your organisation is not a party that must sign this version")
+    assert version.content_hash is not None
+    assert principal.user_id is not None
+    if expected_hash is not None and expected_hash != version.content_hash:
+        raise StaleVersion(
+            "the version's content hash is not the one you read",
+            invalid_params=[InvalidParam(name="body.content_hash", reason="does not match the version")],
+        )
+    if content_hash(version.terms) != version.content_hash:
+        raise InvalidTransition("the stored terms no longer match their content hash; nothing can be signed")
+    signed = await session.scalar(
+        select(Signature).where(
+            Signature.version_id == version.id, Signature.organisation_id == principal.organisation_id
+        )
+    )
+    if signed is not None:
+        raise AlreadySigned(f"your organisation signed at {signed.signed_at.isoformat()}")
+    signature = Signature(
+        version_id=version.id,
+        organisation_id=principal.organisation_id,
+        user_id=principal.user_id,
+        content_hash=version.content_hash,
+        signed_at=_now(),
+    )
+    session.add(signature)
+    version.updated_at = _now()  # a new signature is a new representation: bump the ETag
+    await session.flush()
+    required = {UUID(p["organisation_id"]) for p in version.terms["parties"] if p["must_sign"]}
+    have = set(
+        await session.scalars(select(Signature.organisation_id).where(Signature.version_id == version.id))
+    )
+    if required <= have:
+        await _activate(session, contract, version)
+    return version, signature
+
+
+async def _activate(session: AsyncSession, contract: Contract, version: ContractVersion) -> None:
+    await _require_no_overlap(session, contract, version)
+    now = _now()
+    previous = await session.scalar(
+        select(ContractVersion)
+        .where(ContractVersion.contract_id == contract.id, ContractVersion.status == "active")
+        .with_for_update()
+    )
+    if previous is not None:
+        previous.status = "superseded"
+        previous.superseded_at = previous.updated_at = now
+        await session.flush()  # free the one-active slot before taking it
+    version.status = "active"
+    version.activated_at = version.updated_at = now
+    await session.flush()
+
+
+# --- ending ----------------------------------------------------------------------------------------------
+
+
+async def terminate_version(
+    session: AsyncSession, principal: Principal, version_id: UUID, *, effective_on: date, reason: str
+) -> ContractVersion:
+    """End an active contract early: from `effective_on` no version of it is in force."""
+    contract, version = await _lock_version(session, principal, version_id)
+    _require_editor(principal, contract.partnership_id)
+    if version.status != "active":
+        raise InvalidTransition(f"only the active version can be terminated; this one is {version.status}")
+    if not version.start_date < effective_on <= version.end_date:
+        raise BadRequest.field(
+            "body.effective_on", f"must be after {version.start_date} and no later than {version.end_date}"
+        )
+    version.status = "terminated"
+    version.terminated_on = effective_on
+    version.ended_at = version.updated_at = _now()
+    version.end_reason = reason
+    await session.flush()
+    return version
+
+
+async def expire_version(
+    session: AsyncSession, principal: Principal, version_id: UUID, *, today: date, reason: str | None
+) -> ContractVersion:
+    """Record that an active version ran to its end date."""
+    contract, version = await _lock_version(session, principal, version_id)
+    _require_editor(principal, contract.partnership_id)
+    if version.status != "active":
+        raise InvalidTransition(f"only the active version can expire; this one is {version.status}")
+    if today <= version.end_date:
+        raise InvalidTransition(f"the version runs until {version.end_date}", end_date=str(version.end_date))
+    version.status = "expired"
+    version.ended_at = version.updated_at = _now()
+    version.end_reason = reason
+    await session.flush()
+    return version
+
+
+# --- attachments -----------------------------------------------------------------------------------------
+
+
+async def add_attachment(
+    session: AsyncSession,
+    principal: Principal,
+    version_id: UUID,
+    *,
+    filename: str,
+    media_type: str,
+    content: bytes,
+    max_bytes: int,
+) -> Attachment:
+    """Attach a file to a draft; it is frozen with the draft when the draft is proposed."""
+    contract, version = await _lock_version(session, principal, version_id)
+    _require_editor(principal, contract.partnership_id)
+    if version.status != "draft":
+        raise VersionNotEditable("files can be attached to drafts only")
+    if len(content) > max_bytes:
+        raise AttachmentTooLarge(f"at most {max_bytes} bytes", max_bytes=max_bytes)
+    attachment = Attachment(
+        version_id=version.id,
+        filename=filename,
+        media_type=media_type,
+        size=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+        content=content,
+        uploaded_by=principal.subject,
+        uploaded_by_organisation_id=principal.organisation_id,
+    )
+    session.add(attachment)
+    version.updated_at = _now()
+    await session.flush()
+    return attachment
+
+
+async def get_attachment(
+    session: AsyncSession, principal: Principal, attachment_id: UUID, *, with_content: bool = False
+) -> Attachment:
+    readable = readable_versions(principal).with_only_columns(ContractVersion.id)
+    query = select(Attachment).where(Attachment.id == attachment_id, Attachment.version_id.in_(readable))
+    if with_content:
+        query = query.options(undefer(Attachment.content))
+    attachment = await session.scalar(query)
+    if attachment is None:
+        raise AttachmentNotFound(f"no attachment {attachment_id} that you can read")
+    return attachment
