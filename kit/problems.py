@@ -47,7 +47,7 @@ class ProblemDetail(BaseModel):
     invalid_params: list[InvalidParam] | None = None
 
 
-class Problem(Exception):  # noqa: N818 - a Problem is a response, not an "Error"
+class Problem(Exception):
     """An expected failure, rendered as problem+json with a fixed status."""
 
     status: ClassVar[int] = 400

@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105 - the marker production refuses
 
 
-class InsecureConfiguration(RuntimeError):  # noqa: N818
+class InsecureConfiguration(RuntimeError):
     """Raised at start-up when production mode still carries a development default."""
 
 
