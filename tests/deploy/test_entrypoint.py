@@ -1,0 +1,96 @@
+"""The image's entry point, run for real on this machine: migrate a database, serve it, stop gracefully.
+
+The container's own user, filesystem and interpreter cannot be had here; what runs is the same script
+with the same verbs, in production mode, against a fresh database on the session's PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from effekt.embedded_pg import asyncpg_url
+from tests.platform import create_databases, drop_databases, free_port
+
+ENTRYPOINT = Path(__file__).resolve().parents[2] / "deploy" / "entrypoint.sh"
+
+
+@pytest.fixture
+def production_env(pg_server_url: str) -> Iterator[dict[str, str]]:
+    database = f"effekt_entrypoint_{secrets.token_hex(4)}"
+    asyncio.run(create_databases(pg_server_url, [database]))
+    scrubbed = {k: v for k, v in os.environ.items() if not k.startswith(("IDENTITY_", "CONTRACTS_"))}
+    env = {
+        **scrubbed,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "CONTRACTS_ENVIRONMENT": "production",
+        "CONTRACTS_MIGRATE_ON_START": "false",
+        "CONTRACTS_SECRET_KEY": secrets.token_urlsafe(48),
+        "CONTRACTS_DATABASE_URL": asyncpg_url(pg_server_url, database),
+        "PORT": str(free_port()),
+        "GRACEFUL_SHUTDOWN_SECONDS": "5",
+    }
+    try:
+        yield env
+    finally:
+        asyncio.run(drop_databases(pg_server_url, [database]))
+
+
+def _status(url: str) -> int | None:
+    try:
+        return httpx.get(url, timeout=2).status_code
+    except httpx.HTTPError:
+        return None
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], wanted: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited"
+        if _status(url) == wanted:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{url} never answered {wanted}")
+
+
+def test_migrate_then_serve_in_production_mode_and_stop_gracefully_on_sigterm(
+    production_env: dict[str, str], tmp_path: Path
+) -> None:
+    base = f"http://127.0.0.1:{production_env['PORT']}"
+    log = tmp_path / "contracts.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            ["sh", str(ENTRYPOINT), "contracts"], env=production_env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        # Production never migrates on start: up, but not ready, until the migration job has run.
+        _wait_for(f"{base}/healthz", server, 200)
+        assert _status(f"{base}/readyz") == 503
+        migrate = subprocess.run(
+            ["sh", str(ENTRYPOINT), "migrate", "contracts"],
+            env=production_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert migrate.returncode == 0, migrate.stderr
+        _wait_for(f"{base}/readyz", server, 200)
+        server.send_signal(signal.SIGTERM)
+        # uvicorn re-raises the signal after its graceful shutdown, so the exit status names SIGTERM
+        assert server.wait(timeout=30) in (0, -signal.SIGTERM)
+        assert "Application shutdown complete" in log.read_text()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
