@@ -1,19 +1,37 @@
 """The outcomes service's FastAPI app."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from kit.app import service_app
+from services.outcomes.clients.contracts import ContractsClient
+from services.outcomes.routes import router
 from services.outcomes.settings import Settings
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def collaborators(app: FastAPI) -> AsyncIterator[None]:
+        app.state.key_ring = settings.key_ring()
+        app.state.contracts = ContractsClient(settings.contracts_url, timeout=settings.contracts_timeout)
+        try:
+            yield
+        finally:
+            await app.state.contracts.aclose()
+
     return service_app(
         name="outcomes",
-        settings=settings or Settings(),
+        settings=settings,
         alembic_ini=ALEMBIC_INI,
-        routers=[],
+        routers=[router],
+        description="Pseudonymous participants, outcome claims, verification, pricing, the tamper-evident "
+        "ledger and payment statements.",
+        lifespan_parts=[collaborators],
     )

@@ -13,7 +13,7 @@ from datetime import date
 _CPR = re.compile(r"^(\d{6})-?(\d{4})$")
 
 
-class InvalidCpr(ValueError):  # noqa: N818 - a reason, raised to the service, which maps it to a Problem
+class InvalidCpr(ValueError):
     """The value is not a CPR number; the message says why without echoing the number."""
 
 

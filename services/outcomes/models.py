@@ -1,6 +1,231 @@
-"""The outcomes service's tables."""
+"""The outcomes service's tables.
+
+Participants hold a keyed pseudonym, never a CPR number. The ledger is append-only (a trigger refuses
+UPDATE, DELETE and TRUNCATE); `ledger_heads` is the per-partnership row locked to append, which makes the
+sequence gapless. `cap_counters` are the rows locked while pricing, so concurrent verifications never pay
+past a cap. Money is NUMERIC(14, 2) with its currency alongside.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
 
 from kit.idempotency import idempotency_table
 from services.outcomes.db import Base
 
 idempotency_keys = idempotency_table(Base.metadata)
+
+Money = Numeric(14, 2)
+
+
+def _now() -> Any:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Participant(Base):
+    __tablename__ = "participants"
+    __table_args__ = (
+        # Under one key version a pseudonym identifies one person; across versions the service looks up
+        # every version's pseudonym under the partnership's ledger lock (see pseudonyms.py).
+        UniqueConstraint("partnership_id", "key_version", "pseudonym"),
+        CheckConstraint("municipality_code ~ '^[0-9]{3}$'", name="municipality_code_digits"),
+        CheckConstraint("exit_date IS NULL OR exit_date >= enrolment_date", name="exit_after_enrolment"),
+        CheckConstraint("(exit_date IS NULL) = (exit_reason IS NULL)", name="exit_reason_with_date"),
+        CheckConstraint(
+            "(municipal_reference IS NULL) = (municipal_reference_key_version IS NULL)",
+            name="municipal_reference_key_version",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    partnership_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    contract_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    pseudonym: Mapped[str] = mapped_column(String(64))
+    key_version: Mapped[int] = mapped_column(Integer)
+    municipality_code: Mapped[str] = mapped_column(String(3))
+    enrolment_date: Mapped[date] = mapped_column(Date)
+    cohort: Mapped[str | None] = mapped_column(String(100))
+    enrolled_by_organisation_id: Mapped[uuid.UUID]
+    eligibility_confirmed_by_organisation_id: Mapped[uuid.UUID | None]
+    eligibility_confirmed_by: Mapped[str | None] = mapped_column(String(200))
+    eligibility_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    exit_date: Mapped[date | None] = mapped_column(Date)
+    exit_reason: Mapped[str | None] = mapped_column(String(500))
+    # AES-256-GCM (nonce || ciphertext), readable only by the municipality of residence.
+    municipal_reference: Mapped[bytes | None] = mapped_column(LargeBinary)
+    municipal_reference_key_version: Mapped[int | None] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    created_at: Mapped[datetime] = _now()
+
+
+class OutcomeClaim(Base):
+    __tablename__ = "outcome_claims"
+    __table_args__ = (
+        CheckConstraint("status IN ('claimed', 'verified', 'rejected', 'disputed')", name="status"),
+        CheckConstraint(
+            "evidence_reference IS NOT NULL OR evidence_sha256 IS NOT NULL", name="evidence_present"
+        ),
+        CheckConstraint("payable IS NULL OR (payable >= 0 AND payable <= tariff)", name="payable_range"),
+        Index("ix_outcome_claims_participant_code", "participant_id", "outcome_code"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    partnership_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    contract_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    participant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("participants.id"))
+    outcome_code: Mapped[str] = mapped_column(String(100))
+    achievement_date: Mapped[date] = mapped_column(Date)
+    evidence_reference: Mapped[str | None] = mapped_column(String(500))
+    evidence_document: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    evidence_media_type: Mapped[str | None] = mapped_column(String(100))
+    evidence_sha256: Mapped[str | None] = mapped_column(String(64))
+    claimant_organisation_id: Mapped[uuid.UUID]
+    claimed_by: Mapped[str] = mapped_column(String(200))
+    claimed_contract_version_id: Mapped[uuid.UUID]
+    status: Mapped[str] = mapped_column(String(20), server_default=text("'claimed'"))
+    disputed: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    verifier_organisation_id: Mapped[uuid.UUID | None]
+    verified_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+    dispute_reason: Mapped[str | None] = mapped_column(Text)
+    disputed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Pricing, fixed at verification from the version in force on the achievement date.
+    priced_contract_version_id: Mapped[uuid.UUID | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    tariff: Mapped[Decimal | None] = mapped_column(Money)
+    payable: Mapped[Decimal | None] = mapped_column(Money)
+    cut: Mapped[Decimal | None] = mapped_column(Money)
+    cut_reasons: Mapped[list[dict[str, str]] | None] = mapped_column(JSONB)
+    priced_on: Mapped[date | None] = mapped_column(Date)
+    payment_period: Mapped[str | None] = mapped_column(String(10))
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    created_at: Mapped[datetime] = _now()
+
+
+class CapCounter(Base):
+    """What has been paid against one cap; locked FOR UPDATE while a claim is priced."""
+
+    __tablename__ = "cap_counters"
+
+    contract_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(20), primary_key=True)  # contract | period | participant
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # "" | "2027-Q1" | participant id
+    paid: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    # The limit applied by the latest pricing, for remaining-cap aggregates (null: uncapped).
+    cap: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class PaymentStatement(Base):
+    __tablename__ = "payment_statements"
+    __table_args__ = (
+        UniqueConstraint("contract_id", "payer_organisation_id", "period_start"),
+        CheckConstraint("status IN ('draft', 'issued', 'paid')", name="status"),
+        CheckConstraint("period_end >= period_start", name="period_order"),
+        CheckConstraint("(status = 'draft') = (content_hash IS NULL)", name="hashed_when_issued"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    partnership_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    contract_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    payer_organisation_id: Mapped[uuid.UUID]
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(10), server_default=text("'draft'"))
+    total: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    total_tariff: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    total_cut: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(200))
+    issued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    issued_by: Mapped[str | None] = mapped_column(String(200))
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    paid_by: Mapped[str | None] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    created_at: Mapped[datetime] = _now()
+
+
+class PaymentLine(Base):
+    """One payer's part of one priced claim. It joins a statement once: as a `claim` line in the
+    statement of the period it was priced in, or as an `adjustment` line in a later one when that period's
+    statement had already been issued."""
+
+    __tablename__ = "payment_lines"
+    __table_args__ = (
+        UniqueConstraint("claim_id", "payer_organisation_id"),
+        CheckConstraint("kind IS NULL OR kind IN ('claim', 'adjustment')", name="kind"),
+        CheckConstraint("(kind IS NULL) = (statement_id IS NULL)", name="kind_with_statement"),
+        CheckConstraint("amount >= 0 AND amount <= tariff_share", name="amount_range"),
+        Index("ix_payment_lines_unassigned", "contract_id", "payer_organisation_id", "priced_on"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    claim_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("outcome_claims.id"))
+    contract_id: Mapped[uuid.UUID]
+    payer_organisation_id: Mapped[uuid.UUID]
+    outcome_code: Mapped[str] = mapped_column(String(100))
+    achievement_date: Mapped[date] = mapped_column(Date)
+    priced_on: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    tariff_share: Mapped[Decimal] = mapped_column(Money)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    statement_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payment_statements.id"), index=True)
+    kind: Mapped[str | None] = mapped_column(String(12))
+
+
+class LedgerHead(Base):
+    """The partnership's last sequence and hash; appending locks this row, so sequences are gapless."""
+
+    __tablename__ = "ledger_heads"
+
+    partnership_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    last_sequence: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class LedgerEvent(Base):
+    """An append-only CloudEvent. `canonical` holds the exact bytes hashed; the columns beside it are the
+    same content, queryable; chain verification checks that the two still agree."""
+
+    __tablename__ = "ledger_events"
+    __table_args__ = (
+        UniqueConstraint("partnership_id", "sequence"),
+        CheckConstraint("sequence >= 1", name="sequence_positive"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    partnership_id: Mapped[uuid.UUID]
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(100))
+    subject: Mapped[str] = mapped_column(String(200))
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    canonical: Mapped[bytes] = mapped_column(LargeBinary)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

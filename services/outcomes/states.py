@@ -27,7 +27,7 @@ class Action(StrEnum):
     RESOLVE_REJECT = "resolve_reject"
 
 
-class InvalidTransition(ValueError):  # noqa: N818
+class InvalidTransition(ValueError):
     def __init__(self, status: ClaimStatus, action: Action, reason: str) -> None:
         super().__init__(reason)
         self.status, self.action, self.reason = status, action, reason

@@ -1,0 +1,76 @@
+"""Annotated dependencies for the outcome routes: who may read or write, and the rules' collaborators."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from kit.auth import CurrentPrincipal, Principal, bearer_token, scoped
+from kit.db import DbSession
+from kit.idempotency import HEADER, MAX_KEY_LENGTH, Idempotency, idempotency_dependency
+from kit.problems import BadRequest
+from services.outcomes.models import idempotency_keys
+from services.outcomes.service import Deps
+from services.outcomes.settings import Settings
+
+OutcomeReader = Annotated[Principal, Depends(scoped("outcomes:read"))]
+OutcomeWriter = Annotated[Principal, Depends(scoped("outcomes:write"))]
+OutcomeVerifier = Annotated[Principal, Depends(scoped("outcomes:verify"))]
+IdempotencyKey = Annotated[Idempotency, Depends(idempotency_dependency(idempotency_keys))]
+
+
+def get_deps(request: Request) -> Deps:
+    settings: Settings = request.app.state.settings
+    return Deps(
+        contracts=request.app.state.contracts,
+        token=bearer_token(request),
+        keys=request.app.state.key_ring,
+        max_evidence_bytes=settings.max_evidence_bytes,
+    )
+
+
+RuleDeps = Annotated[Deps, Depends(get_deps)]
+
+
+def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
+    """`If-Match: "<version>"` (as the ETag was sent), or none for an unconditional write."""
+    if if_match is None:
+        return None
+    value = if_match.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise BadRequest.field("If-Match", "must be an ETag this API sent")
+    return int(value)
+
+
+ExpectedVersion = Annotated[int | None, Depends(expected_version)]
+
+
+async def keyed_idempotency(request: Request, session: DbSession, principal: CurrentPrincipal) -> Idempotency:
+    """Like kit's Idempotency-Key, but the request fingerprint is an HMAC under the service secret: an
+    enrolment body carries a CPR number, and a plain SHA-256 of it could be brute-forced from the table."""
+    key = request.headers.get(HEADER)
+    if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH and key.isprintable()):
+        raise BadRequest.field(HEADER, f"must be 1 to {MAX_KEY_LENGTH} printable characters")
+    settings: Settings = request.app.state.settings
+    mac = hmac.new(settings.secret_key.get_secret_value().encode(), digestmod=hashlib.sha256)
+    for part in (
+        request.method.encode(),
+        request.url.path.encode(),
+        request.url.query.encode(),
+        await request.body(),
+    ):
+        mac.update(len(part).to_bytes(8, "big"))
+        mac.update(part)
+    return Idempotency(
+        table=idempotency_keys,
+        session=session,
+        owner=f"{principal.organisation_id}:{principal.subject}",
+        key=key,
+        fingerprint=mac.hexdigest(),
+    )
+
+
+KeyedIdempotencyKey = Annotated[Idempotency, Depends(keyed_idempotency)]

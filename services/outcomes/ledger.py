@@ -1,0 +1,163 @@
+"""Appending to and reading a partnership's ledger.
+
+Appending locks the partnership's `ledger_heads` row (FOR UPDATE) in the caller's transaction, so the
+sequence is gapless and the chain linear even under concurrent writes; the event, its canonical bytes and
+the new head commit (or roll back) together with the state change they record.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.auth import Principal
+from services.outcomes.chain import GENESIS_HASH, ChainReport, canonical_json, link_hash, verify_chain
+from services.outcomes.models import LedgerEvent, LedgerHead
+
+EVENT_TYPE_PREFIX = "dk.effekt."
+SOURCE = "https://effekt.dk/outcomes"
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def cloud_event(event: LedgerEvent) -> dict[str, Any]:
+    """The CloudEvent as JSON, rebuilt from the event's columns (what the chain hashes)."""
+    return {
+        "specversion": "1.0",
+        "id": str(event.id),
+        "source": f"{SOURCE}/partnerships/{event.partnership_id}",
+        "type": event.type,
+        "subject": event.subject,
+        "time": format_time(event.time),
+        "datacontenttype": "application/json",
+        "partnershipid": str(event.partnership_id),
+        "sequence": event.sequence,
+        "actor": event.actor,
+        "data": event.data,
+    }
+
+
+def actor_of(principal: Principal) -> dict[str, Any]:
+    return {
+        "organisation_id": str(principal.organisation_id),
+        "partner_type": principal.partner_type,
+        "kind": principal.kind,
+        "subject": principal.subject,
+    }
+
+
+async def lock_head(session: AsyncSession, partnership_id: UUID) -> LedgerHead:
+    """The partnership's head row, locked until the transaction ends (created on first use)."""
+    await session.execute(
+        insert(LedgerHead)
+        .values(partnership_id=partnership_id, last_sequence=0, last_hash=GENESIS_HASH)
+        .on_conflict_do_nothing()
+    )
+    head = (
+        await session.execute(
+            select(LedgerHead)
+            .where(LedgerHead.partnership_id == partnership_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    return head
+
+
+async def append_event(
+    session: AsyncSession,
+    principal: Principal,
+    partnership_id: UUID,
+    *,
+    type: str,
+    subject: str,
+    data: Mapping[str, Any],
+) -> LedgerEvent:
+    """Append `dk.effekt.<type>` to the partnership's chain in the current transaction."""
+    head = await lock_head(session, partnership_id)
+    now = datetime.now(UTC)
+    event = LedgerEvent(
+        id=uuid.uuid4(),
+        partnership_id=partnership_id,
+        sequence=head.last_sequence + 1,
+        type=EVENT_TYPE_PREFIX + type,
+        subject=subject,
+        time=now,
+        actor=actor_of(principal),
+        data=dict(data),
+        prev_hash=head.last_hash,
+    )
+    event.canonical = canonical_json(cloud_event(event))
+    event.hash = link_hash(head.last_hash, event.canonical)
+    session.add(event)
+    head.last_sequence = event.sequence
+    head.last_hash = event.hash
+    await session.flush()
+    return event
+
+
+def chain_item(event: LedgerEvent) -> dict[str, Any]:
+    """One event as the ledger endpoint serves it and `verify_chain` reads it."""
+    return {
+        "sequence": event.sequence,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+        "event": cloud_event(event),
+        "canonical": event.canonical.decode("utf-8", errors="replace"),
+    }
+
+
+async def read_events(
+    session: AsyncSession, partnership_id: UUID, *, after: int = 0, limit: int = 100
+) -> list[LedgerEvent]:
+    rows = await session.execute(
+        select(LedgerEvent)
+        .where(LedgerEvent.partnership_id == partnership_id, LedgerEvent.sequence > after)
+        .order_by(LedgerEvent.sequence)
+        .limit(limit)
+    )
+    return list(rows.scalars())
+
+
+async def verify_partnership_chain(session: AsyncSession, partnership_id: UUID) -> ChainReport:
+    """Verify the whole stored chain in pages, and that the head agrees with its last event."""
+    after, prev, checked = 0, GENESIS_HASH, 0
+    while True:
+        page = await read_events(session, partnership_id, after=after, limit=1000)
+        if not page:
+            break
+        report = verify_chain((chain_item(e) for e in page), prev_hash=prev, start_sequence=after + 1)
+        if not report.valid:
+            return ChainReport(
+                valid=False,
+                checked=checked + report.checked,
+                last_sequence=report.last_sequence,
+                last_hash=report.last_hash,
+                broken_at=report.broken_at,
+                reason=report.reason,
+            )
+        checked += report.checked
+        after, prev = page[-1].sequence, page[-1].hash
+    head = await session.get(LedgerHead, partnership_id)
+    head_seq, head_hash = (head.last_sequence, head.last_hash) if head else (0, GENESIS_HASH)
+    if (head_seq, head_hash) != (after, prev):
+        return ChainReport(
+            valid=False,
+            checked=checked,
+            last_sequence=after or None,
+            last_hash=prev if after else None,
+            broken_at=min(after, head_seq) + 1,
+            reason="the ledger head does not match the last stored event (events missing or added)",
+        )
+    return ChainReport(
+        valid=True, checked=checked, last_sequence=after or None, last_hash=prev if after else None
+    )

@@ -1,0 +1,630 @@
+"""HTTP routes of the outcome service: parse, call the rules, shape the answer.
+
+Writes take `Idempotency-Key`; state transitions take `If-Match` with the ETag (`"<version>"`) a read
+returned. Reads are scoped by `readable_*`; what a row shows depends on who asks (the municipal reference
+only to the municipality of residence, evidence documents never to evaluators).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
+
+from kit.auth import CurrentPrincipal, Principal
+from kit.db import DbSession
+from kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from kit.problems import BadRequest, Forbidden, problem_responses
+from services.outcomes import ledger, service, statements
+from services.outcomes.dependencies import (
+    ExpectedVersion,
+    IdempotencyKey,
+    KeyedIdempotencyKey,
+    OutcomeReader,
+    OutcomeVerifier,
+    OutcomeWriter,
+    RuleDeps,
+)
+from services.outcomes.errors import NotAPartner
+from services.outcomes.models import OutcomeClaim, Participant, PaymentLine, PaymentStatement
+from services.outcomes.pseudonyms import KeyRing
+from services.outcomes.schemas import (
+    ChainVerification,
+    ClaimCreate,
+    ClaimRead,
+    CutReason,
+    Decision,
+    DisputeCreate,
+    LedgerEventRead,
+    LedgerPage,
+    ParticipantCreate,
+    ParticipantExit,
+    ParticipantRead,
+    PartnershipAggregates,
+    SplitLineRead,
+    StatementCreate,
+    StatementLineRead,
+    StatementRead,
+)
+
+router = APIRouter(prefix="/v1", tags=["outcomes"])
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+IdList = Annotated[str | None, Query(description="Comma-separated ids, for batch reads.")]
+
+
+def _ids(raw: str | None) -> list[UUID] | None:
+    if raw is None:
+        return None
+    try:
+        ids = [UUID(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise BadRequest.field("ids", "must be comma-separated UUIDs") from None
+    if len(ids) > MAX_LIMIT:
+        raise BadRequest.field("ids", f"at most {MAX_LIMIT} ids")
+    return ids
+
+
+def _after(cursor: str | None) -> UUID | None:
+    if cursor is None:
+        return None
+    try:
+        return UUID(decode_cursor(cursor, 1)[0])
+    except ValueError:
+        raise BadRequest.field("cursor", "not a cursor this API issued") from None
+
+
+def _etag(version: int) -> dict[str, str]:
+    return {"ETag": f'"{version}"'}
+
+
+# --- participants ------------------------------------------------------------------------------------------
+
+
+def participant_read(principal: Principal, participant: Participant, keys: KeyRing) -> ParticipantRead:
+    return ParticipantRead(
+        id=participant.id,
+        partnership_id=participant.partnership_id,
+        contract_id=participant.contract_id,
+        pseudonym=participant.pseudonym,
+        key_version=participant.key_version,
+        municipality_code=participant.municipality_code,
+        enrolment_date=participant.enrolment_date,
+        cohort=participant.cohort,
+        enrolled_by_organisation_id=participant.enrolled_by_organisation_id,
+        eligibility_confirmed_by_organisation_id=participant.eligibility_confirmed_by_organisation_id,
+        eligibility_confirmed_at=participant.eligibility_confirmed_at,
+        exit_date=participant.exit_date,
+        exit_reason=participant.exit_reason,
+        municipal_reference=service.municipal_reference(principal, participant, keys),
+        version=participant.version,
+        created_at=participant.created_at,
+    )
+
+
+@router.post(
+    "/participants",
+    status_code=201,
+    response_model=ParticipantRead,
+    summary="Enrol a participant by CPR number (kept only as a keyed pseudonym)",
+    responses=problem_responses(400, 401, 403, 409, 422, 503),
+)
+async def enrol_participant(
+    body: ParticipantCreate,
+    session: DbSession,
+    principal: OutcomeWriter,
+    idem: KeyedIdempotencyKey,
+    deps: RuleDeps,
+) -> Response:
+    if (replayed := await idem.replay()) is not None:
+        return replayed
+    participant = await service.enrol_participant(session, principal, body, deps)
+    await session.refresh(participant)
+    read = participant_read(principal, participant, deps.keys)
+    headers = {**_etag(participant.version), "Location": f"/v1/participants/{participant.id}"}
+    return await idem.respond(201, read, headers)
+
+
+@router.get(
+    "/participants",
+    response_model=Page[ParticipantRead],
+    summary="Participants visible to you (batch: `ids=`)",
+    responses=problem_responses(400, 401, 403),
+)
+async def list_participants(
+    session: DbSession,
+    principal: OutcomeReader,
+    deps: RuleDeps,
+    partnership_id: UUID | None = None,
+    ids: IdList = None,
+    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[ParticipantRead]:
+    rows = await service.list_participants(
+        session, principal, partnership_id=partnership_id, ids=_ids(ids), after=_after(cursor), limit=limit
+    )
+    return Page(
+        items=[participant_read(principal, p, deps.keys) for p in rows],
+        next_cursor=encode_cursor(rows[-1].id) if len(rows) == limit else None,
+    )
+
+
+@router.get(
+    "/participants/{participant_id}",
+    response_model=ParticipantRead,
+    responses=problem_responses(401, 403, 404),
+)
+async def get_participant(
+    participant_id: UUID, session: DbSession, principal: OutcomeReader, deps: RuleDeps, response: Response
+) -> ParticipantRead:
+    participant = await service.get_participant(session, principal, participant_id)
+    response.headers.update(_etag(participant.version))
+    return participant_read(principal, participant, deps.keys)
+
+
+@router.post(
+    "/participants/{participant_id}/eligibility-confirmation",
+    response_model=ParticipantRead,
+    summary="The outcome payer confirms the participant's eligibility",
+    responses=problem_responses(400, 401, 403, 404, 412),
+)
+async def confirm_eligibility(
+    participant_id: UUID,
+    session: DbSession,
+    principal: OutcomeWriter,
+    idem: IdempotencyKey,
+    deps: RuleDeps,
+    expected: ExpectedVersion,
+) -> Response:
+    if (replayed := await idem.replay()) is not None:
+        return replayed
+    participant = await service.confirm_eligibility(
+        session, principal, participant_id, expected_version=expected
+    )
+    return await idem.respond(
+        200, participant_read(principal, participant, deps.keys), _etag(participant.version)
+    )
+
+
+@router.post(
+    "/participants/{participant_id}/exit",
+    response_model=ParticipantRead,
+    summary="Record the participant's exit from the programme",
+    responses=problem_responses(400, 401, 403, 404, 409, 412, 422),
+)
+async def exit_participant(
+    participant_id: UUID,
+    body: ParticipantExit,
+    session: DbSession,
+    principal: OutcomeWriter,
+    idem: IdempotencyKey,
+    deps: RuleDeps,
+    expected: ExpectedVersion,
+) -> Response:
+    if (replayed := await idem.replay()) is not None:
+        return replayed
+    participant = await service.exit_participant(
+        session, principal, participant_id, body, expected_version=expected
+    )
+    return await idem.respond(
+        200, participant_read(principal, participant, deps.keys), _etag(participant.version)
+    )
+
+
+# --- claims ----------------------------------------------------------------------------------------------
+
+
+def claim_read(claim: OutcomeClaim, lines: list[PaymentLine]) -> ClaimRead:
+    final = claim.status == "verified" or (claim.status == "rejected" and claim.disputed)
+    return ClaimRead(
+        id=claim.id,
+        partnership_id=claim.partnership_id,
+        contract_id=claim.contract_id,
+        participant_id=claim.participant_id,
+        outcome_code=claim.outcome_code,
+        achievement_date=claim.achievement_date,
+        evidence_reference=claim.evidence_reference,
+        evidence_sha256=claim.evidence_sha256,
+        evidence_media_type=claim.evidence_media_type,
+        has_evidence_document=claim.evidence_sha256 is not None,
+        claimant_organisation_id=claim.claimant_organisation_id,
+        claimed_contract_version_id=claim.claimed_contract_version_id,
+        status=claim.status,
+        final=final,
+        disputed=claim.disputed,
+        verifier_organisation_id=claim.verifier_organisation_id,
+        decided_at=claim.decided_at,
+        reason=claim.reason,
+        dispute_reason=claim.dispute_reason,
+        disputed_at=claim.disputed_at,
+        priced_contract_version_id=claim.priced_contract_version_id,
+        currency=claim.currency,
+        tariff=claim.tariff,
+        payable=claim.payable,
+        cut=claim.cut,
+        cut_reasons=[CutReason.model_validate(c) for c in claim.cut_reasons]
+        if claim.cut_reasons is not None
+        else None,
+        split=[
+            SplitLineRead(
+                payer_organisation_id=x.payer_organisation_id, tariff_share=x.tariff_share, amount=x.amount
+            )
+            for x in lines
+        ]
+        if claim.priced_on is not None
+        else None,
+        priced_on=claim.priced_on,
+        payment_period=claim.payment_period,
+        version=claim.version,
+        created_at=claim.created_at,
+    )
+
+
+async def _claim_response(session: DbSession, claim: OutcomeClaim) -> ClaimRead:
+    await session.refresh(claim)
+    lines = (await service.split_lines(session, [claim.id])).get(claim.id, [])
+    return claim_read(claim, lines)
+
+
+@router.post(
+    "/outcome-claims",
+    status_code=201,
+    response_model=ClaimRead,
+    summary="Claim that a participant achieved an outcome",
+    responses=problem_responses(400, 401, 403, 404, 413, 422, 503),
+)
+async def submit_claim(
+    body: ClaimCreate, session: DbSession, principal: OutcomeWriter, idem: IdempotencyKey, deps: RuleDeps
+) -> Response:
+    if (replayed := await idem.replay()) is not None:
+        return replayed
+    claim = await service.submit_claim(session, principal, body, deps)
+    read = await _claim_response(session, claim)
+    return await idem.respond(
+        201, read, {**_etag(claim.version), "Location": f"/v1/outcome-claims/{claim.id}"}
+    )
+
+
+@router.get(
+    "/outcome-claims",
+    response_model=Page[ClaimRead],
+    summary="Claims visible to you (batch: `ids=`)",
+    responses=problem_responses(400, 401, 403),
+)
+async def list_claims(
+    session: DbSession,
+    principal: OutcomeReader,
+    partnership_id: UUID | None = None,
+    participant_id: UUID | None = None,
+    status: str | None = None,
+    ids: IdList = None,
+    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[ClaimRead]:
+    rows = await service.list_claims(
+        session,
+        principal,
+        partnership_id=partnership_id,
+        participant_id=participant_id,
+        status=status,
+        ids=_ids(ids),
+        after=_after(cursor),
+        limit=limit,
+    )
+    lines = await service.split_lines(session, [c.id for c in rows])
+    return Page(
+        items=[claim_read(c, lines.get(c.id, [])) for c in rows],
+        next_cursor=encode_cursor(rows[-1].id) if len(rows) == limit else None,
+    )
+
+
+@router.get(
+    "/outcome-claims/{claim_id}", response_model=ClaimRead, responses=problem_responses(401, 403, 404)
+)
+async def get_claim(
+    claim_id: UUID, session: DbSession, principal: OutcomeReader, response: Response
+) -> ClaimRead:
+    claim = await service.get_claim(session, principal, claim_id)
+    response.headers.update(_etag(claim.version))
+    return claim_read(claim, (await service.split_lines(session, [claim.id])).get(claim.id, []))
+
+
+@router.get(
+    "/outcome-claims/{claim_id}/evidence-document",
+    response_class=Response,
+    summary="The uploaded evidence document (never to evaluators)",
+    responses={200: {"content": {"application/octet-stream": {}}}, **problem_responses(401, 403, 404)},
+)
+async def get_evidence_document(claim_id: UUID, session: DbSession, principal: OutcomeReader) -> Response:
+    claim, document = await service.evidence_document(session, principal, claim_id)
+    return Response(
+        document,
+        media_type=claim.evidence_media_type or "application/octet-stream",
+        headers={"Digest": f"sha-256={claim.evidence_sha256}", "Cache-Control": "private, no-store"},
+    )
+
+
+async def _decide(
+    claim_id: UUID,
+    body: Decision,
+    session: DbSession,
+    principal: Principal,
+    idem: IdempotencyKey,
+    deps: RuleDeps,
+    expected: int | None,
+    *,
+    resolution: bool,
+) -> Response:
+    if (replayed := await idem.replay()) is not None:
+        return replayed
+    claim = await service.decide_claim(
+        session,
+        principal,
+        claim_id,
+        decision=body.decision,
+        reason=body.reason,
+        resolution=resolution,
+        expected_version=expected,
+        deps=deps,
+    )
+    return await idem.respond(200, await _claim_response(session, claim), _etag(claim.version))
+
+
+@router.post(
+    "/outcome-claims/{claim_id}/verification",
+    response_model=ClaimRead,
+    summary="Verify (and price) or reject a claim",
+    responses=problem_responses(400, 401, 403, 404, 409, 412, 422, 503),
+)
+async def verify_claim(
+    claim_id: UUID,
+    body: Decision,
+    session: DbSession,
+    principal: OutcomeVerifier,
+    idem: IdempotencyKey,
+    deps: RuleDeps,
+    expected: ExpectedVersion,
+) -> Response:
+    return await _decide(claim_id, body, session, principal, idem, deps, expected, resolution=False)
+
+
+@router.post(
+    "/outcome-claims/{claim_id}/dispute",
+    response_model=ClaimRead,
+    summary="Dispute a rejection (once)",
+    responses=problem_responses(400, 401, 403, 404, 409, 412, 422, 503),
+)
+async def dispute_claim(
+    claim_id: UUID,
+    body: DisputeCreate,
+    session: DbSession,
+    principal: OutcomeWriter,
+    idem: IdempotencyKey,
+    deps: RuleDeps,
+    expected: ExpectedVersion,
+) -> Response:
+    if (replayed := await idem.replay()) is not None:
+        return replayed
+    claim = await service.dispute_claim(
+        session, principal, claim_id, reason=body.reason, expected_version=expected, deps=deps
+    )
+    return await idem.respond(200, await _claim_response(session, claim), _etag(claim.version))
+
+
+@router.post(
+    "/outcome-claims/{claim_id}/dispute-resolution",
+    response_model=ClaimRead,
+    summary="The outcome payer resolves a dispute: verified or finally rejected",
+    responses=problem_responses(400, 401, 403, 404, 409, 412, 422, 503),
+)
+async def resolve_dispute(
+    claim_id: UUID,
+    body: Decision,
+    session: DbSession,
+    principal: OutcomeVerifier,
+    idem: IdempotencyKey,
+    deps: RuleDeps,
+    expected: ExpectedVersion,
+) -> Response:
+    return await _decide(claim_id, body, session, principal, idem, deps, expected, resolution=True)
+
+
+# --- statements ----------------------------------------------------------------------------------------
+
+
+async def _statement_read(session: DbSession, statement: PaymentStatement) -> StatementRead:
+    await session.refresh(statement)
+    lines = await statements.statement_lines(session, statement.id)
+    return StatementRead(
+        id=statement.id,
+        partnership_id=statement.partnership_id,
+        contract_id=statement.contract_id,
+        payer_organisation_id=statement.payer_organisation_id,
+        period_start=statement.period_start,
+        period_end=statement.period_end,
+        currency=statement.currency,
+        status=statement.status,
+        total_tariff=statement.total_tariff,
+        total_cut=statement.total_cut,
+        total=statement.total,
+        content_hash=statement.content_hash,
+        issued_at=statement.issued_at,
+        paid_at=statement.paid_at,
+        version=statement.version,
+        created_at=statement.created_at,
+        lines=[
+            StatementLineRead(
+                id=x.id,
+                kind=x.kind or "claim",
+                claim_id=x.claim_id,
+                outcome_code=x.outcome_code,
+                achievement_date=x.achievement_date,
+                priced_on=x.priced_on,
+                tariff_share=x.tariff_share,
+                cut_share=x.tariff_share - x.amount,
+                amount=x.amount,
+            )
+            for x in lines
+        ],
+    )
+
+
+@router.post(
+    "/payment-statements",
+    status_code=201,
+    response_model=StatementRead,
+    summary="Generate (or refresh) the draft statement for a contract, payer and period",
+    responses=problem_responses(400, 401, 403, 409, 422, 503),
+)
+async def generate_statement(
+    body: StatementCreate, session: DbSession, principal: OutcomeWriter, idem: IdempotencyKey, deps: RuleDeps
+) -> Response:
+    if (replayed := await idem.replay()) is not None:
+        return replayed
+    statement = await statements.generate_statement(session, principal, body, deps)
+    read = await _statement_read(session, statement)
+    return await idem.respond(
+        201, read, {**_etag(statement.version), "Location": f"/v1/payment-statements/{statement.id}"}
+    )
+
+
+@router.get(
+    "/payment-statements",
+    response_model=Page[StatementRead],
+    summary="Statements visible to you (batch: `ids=`)",
+    responses=problem_responses(400, 401, 403),
+)
+async def list_statements(
+    session: DbSession,
+    principal: OutcomeReader,
+    contract_id: UUID | None = None,
+    ids: IdList = None,
+    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[StatementRead]:
+    rows = await statements.list_statements(
+        session, principal, contract_id=contract_id, ids=_ids(ids), after=_after(cursor), limit=limit
+    )
+    return Page(
+        items=[await _statement_read(session, s) for s in rows],
+        next_cursor=encode_cursor(rows[-1].id) if len(rows) == limit else None,
+    )
+
+
+@router.get(
+    "/payment-statements/{statement_id}",
+    response_model=StatementRead,
+    responses=problem_responses(401, 403, 404),
+)
+async def get_statement(
+    statement_id: UUID, session: DbSession, principal: OutcomeReader, response: Response
+) -> StatementRead:
+    statement = await statements.get_statement(session, principal, statement_id)
+    response.headers.update(_etag(statement.version))
+    return await _statement_read(session, statement)
+
+
+@router.post(
+    "/payment-statements/{statement_id}/issue",
+    response_model=StatementRead,
+    summary="Issue a draft statement: it becomes immutable and hashed",
+    responses=problem_responses(400, 401, 403, 404, 412),
+)
+async def issue_statement(
+    statement_id: UUID,
+    session: DbSession,
+    principal: OutcomeWriter,
+    idem: IdempotencyKey,
+    expected: ExpectedVersion,
+) -> Response:
+    if (replayed := await idem.replay()) is not None:
+        return replayed
+    statement = await statements.issue_statement(session, principal, statement_id, expected_version=expected)
+    return await idem.respond(200, await _statement_read(session, statement), _etag(statement.version))
+
+
+@router.post(
+    "/payment-statements/{statement_id}/payment",
+    response_model=StatementRead,
+    summary="The payer marks an issued statement paid",
+    responses=problem_responses(400, 401, 403, 404, 409, 412),
+)
+async def pay_statement(
+    statement_id: UUID,
+    session: DbSession,
+    principal: OutcomeWriter,
+    idem: IdempotencyKey,
+    expected: ExpectedVersion,
+) -> Response:
+    if (replayed := await idem.replay()) is not None:
+        return replayed
+    statement = await statements.pay_statement(session, principal, statement_id, expected_version=expected)
+    return await idem.respond(200, await _statement_read(session, statement), _etag(statement.version))
+
+
+# --- partnership views: aggregates and the ledger ---------------------------------------------------------
+
+
+@router.get(
+    "/partnerships/{partnership_id}/outcome-aggregates",
+    response_model=PartnershipAggregates,
+    summary="Enrolment, verified outcomes, value earned and pending, remaining cap: no participant data",
+    responses=problem_responses(401, 403),
+)
+async def partnership_aggregates(
+    partnership_id: UUID, session: DbSession, principal: OutcomeReader, deps: RuleDeps
+) -> dict[str, Any]:
+    return await statements.partnership_aggregates(session, principal, partnership_id, deps)
+
+
+def _ledger_reader(principal: Principal, partnership_id: UUID) -> None:
+    if not (principal.has_scope("outcomes:read") or principal.has_scope("feed:read")):
+        raise Forbidden("this token lacks the `outcomes:read` scope", required_scope="outcomes:read")
+    if not statements.may_read_partnership(principal, partnership_id):
+        raise NotAPartner("you are not a partner in this partnership")
+
+
+@router.get(
+    "/partnerships/{partnership_id}/ledger",
+    response_model=LedgerPage,
+    summary="The partnership's hash-chained ledger, in sequence order",
+    responses=problem_responses(400, 401, 403),
+)
+async def read_ledger(
+    partnership_id: UUID,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    after: Annotated[int, Query(ge=0, description="Return events after this sequence number.")] = 0,
+    limit: Limit = DEFAULT_LIMIT,
+) -> LedgerPage:
+    _ledger_reader(principal, partnership_id)
+    events = await ledger.read_events(session, partnership_id, after=after, limit=limit)
+    return LedgerPage(
+        items=[LedgerEventRead(**ledger.chain_item(e)) for e in events],
+        next_cursor=str(events[-1].sequence) if len(events) == limit else None,
+    )
+
+
+@router.get(
+    "/partnerships/{partnership_id}/ledger/verification",
+    response_model=ChainVerification,
+    summary="Verify the whole stored chain and pinpoint the first broken link",
+    responses=problem_responses(401, 403),
+)
+async def verify_ledger(
+    partnership_id: UUID, session: DbSession, principal: CurrentPrincipal
+) -> JSONResponse:
+    _ledger_reader(principal, partnership_id)
+    report = await ledger.verify_partnership_chain(session, partnership_id)
+    body = ChainVerification(
+        partnership_id=partnership_id,
+        valid=report.valid,
+        checked=report.checked,
+        last_sequence=report.last_sequence,
+        last_hash=report.last_hash,
+        broken_at=report.broken_at,
+        reason=report.reason,
+    )
+    return JSONResponse(body.model_dump(mode="json"))

@@ -1,0 +1,208 @@
+"""Request and response shapes. Money is a decimal string with its ISO 4217 currency; no shape carries a
+CPR number out (it appears only in `ParticipantCreate`, and only inbound)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SecretStr
+
+MoneyStr = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str, when_used="always")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ParticipantCreate(_In):
+    partnership_id: UUID
+    contract_id: UUID
+    # SecretStr keeps the number out of reprs, logs and validation error echoes.
+    cpr: SecretStr = Field(
+        description="The participant's CPR number; used to derive a pseudonym, never stored."
+    )
+    municipality_code: str = Field(pattern=r"^[0-9]{3}$", description="Municipality of residence.")
+    enrolment_date: date
+    cohort: str | None = Field(None, max_length=100)
+    municipal_reference: str | None = Field(
+        None, max_length=200, description="Stored encrypted; readable only by the municipality of residence."
+    )
+
+
+class ParticipantExit(_In):
+    exit_date: date
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ParticipantRead(BaseModel):
+    id: UUID
+    partnership_id: UUID
+    contract_id: UUID
+    pseudonym: str
+    key_version: int
+    municipality_code: str
+    enrolment_date: date
+    cohort: str | None
+    enrolled_by_organisation_id: UUID
+    eligibility_confirmed_by_organisation_id: UUID | None
+    eligibility_confirmed_at: datetime | None
+    exit_date: date | None
+    exit_reason: str | None
+    municipal_reference: str | None = Field(
+        None, description="Present only for the municipality of residence."
+    )
+    version: int
+    created_at: datetime
+
+
+class ClaimCreate(_In):
+    participant_id: UUID
+    outcome_code: str = Field(min_length=1, max_length=100)
+    achievement_date: date
+    evidence_reference: str | None = Field(None, min_length=1, max_length=500)
+    evidence_document_base64: str | None = Field(None, description="The evidence document, base64.")
+    evidence_media_type: str | None = Field(None, max_length=100)
+
+
+class Decision(_In):
+    decision: Literal["verified", "rejected"]
+    reason: str | None = Field(None, min_length=1, max_length=2000)
+
+
+class DisputeCreate(_In):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class CutReason(BaseModel):
+    cap: str
+    amount: MoneyStr
+
+
+class SplitLineRead(BaseModel):
+    payer_organisation_id: UUID
+    tariff_share: MoneyStr
+    amount: MoneyStr
+
+
+class ClaimRead(BaseModel):
+    id: UUID
+    partnership_id: UUID
+    contract_id: UUID
+    participant_id: UUID
+    outcome_code: str
+    achievement_date: date
+    evidence_reference: str | None
+    evidence_sha256: str | None
+    evidence_media_type: str | None
+    has_evidence_document: bool
+    claimant_organisation_id: UUID
+    claimed_contract_version_id: UUID
+    status: str
+    final: bool = Field(description="True when no further transition is possible.")
+    disputed: bool
+    verifier_organisation_id: UUID | None
+    decided_at: datetime | None
+    reason: str | None
+    dispute_reason: str | None
+    disputed_at: datetime | None
+    priced_contract_version_id: UUID | None
+    currency: str | None
+    tariff: MoneyStr | None
+    payable: MoneyStr | None
+    cut: MoneyStr | None
+    cut_reasons: list[CutReason] | None
+    split: list[SplitLineRead] | None
+    priced_on: date | None
+    payment_period: str | None
+    version: int
+    created_at: datetime
+
+
+class StatementCreate(_In):
+    contract_id: UUID
+    payer_organisation_id: UUID
+    period_start: date
+    period_end: date
+
+
+class StatementLineRead(BaseModel):
+    id: UUID
+    kind: str
+    claim_id: UUID
+    outcome_code: str
+    achievement_date: date
+    priced_on: date
+    tariff_share: MoneyStr
+    cut_share: MoneyStr
+    amount: MoneyStr
+
+
+class StatementRead(BaseModel):
+    id: UUID
+    partnership_id: UUID
+    contract_id: UUID
+    payer_organisation_id: UUID
+    period_start: date
+    period_end: date
+    currency: str
+    status: str
+    total_tariff: MoneyStr
+    total_cut: MoneyStr
+    total: MoneyStr
+    content_hash: str | None
+    issued_at: datetime | None
+    paid_at: datetime | None
+    version: int
+    created_at: datetime
+    lines: list[StatementLineRead]
+
+
+class OutcomeMonth(BaseModel):
+    outcome_code: str
+    month: str = Field(description="YYYY-MM of the achievement date.")
+    verified: int
+    value: MoneyStr
+
+
+class ContractAggregate(BaseModel):
+    contract_id: UUID
+    currency: str | None
+    earned: MoneyStr
+    pending_claims: int
+    pending_value: MoneyStr = Field(description="Tariff value of claims not yet decided (before caps).")
+    contract_cap: MoneyStr | None
+    remaining_cap: MoneyStr | None
+
+
+class PartnershipAggregates(BaseModel):
+    partnership_id: UUID
+    enrolled: int
+    exited: int
+    verified_outcomes: list[OutcomeMonth]
+    contracts: list[ContractAggregate]
+
+
+class LedgerEventRead(BaseModel):
+    sequence: int
+    prev_hash: str
+    hash: str
+    event: dict[str, object]
+    canonical: str
+
+
+class LedgerPage(BaseModel):
+    items: list[LedgerEventRead]
+    next_cursor: str | None = Field(None, description="Pass as `after=` to read on.")
+
+
+class ChainVerification(BaseModel):
+    partnership_id: UUID
+    valid: bool
+    checked: int
+    last_sequence: int | None
+    last_hash: str | None
+    broken_at: int | None
+    reason: str | None

@@ -1,0 +1,395 @@
+"""Payment statements and the investor-safe aggregates.
+
+A statement is per contract, per outcome payer, per period. Generating it (again) attaches every
+unassigned payment line of that payer priced up to the period's end: lines priced inside the period are
+`claim` lines, lines priced earlier that an already issued statement missed are `adjustment` lines, so a
+correction after issue lands in the next statement. Totals are recomputed as sums of the lines. Issuing
+freezes the statement and hashes it; the database refuses later changes to it or its lines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Select, case, false, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.auth import Principal
+from kit.problems import Unprocessable
+from services.outcomes import errors
+from services.outcomes.chain import canonical_json
+from services.outcomes.clients.contracts import ContractVersion
+from services.outcomes.ledger import append_event
+from services.outcomes.models import CapCounter, OutcomeClaim, Participant, PaymentLine, PaymentStatement
+from services.outcomes.schemas import StatementCreate
+from services.outcomes.service import Deps
+from services.outcomes.states import ClaimStatus
+
+ZERO = Decimal(0)
+
+
+def readable_statements(principal: Principal) -> Select[PaymentStatement]:
+    """The provider and investors see their partnerships' statements; a payer sees its own."""
+    conditions: list[Any] = []
+    for partnership_id, roles in principal.memberships.items():
+        if roles & {"provider", "investor"}:
+            conditions.append(PaymentStatement.partnership_id == partnership_id)
+        elif "outcome_payer" in roles:
+            conditions.append(
+                (PaymentStatement.partnership_id == partnership_id)
+                & (PaymentStatement.payer_organisation_id == principal.organisation_id)
+            )
+    return select(PaymentStatement).where(or_(*conditions) if conditions else false())
+
+
+async def get_statement(
+    session: AsyncSession, principal: Principal, statement_id: UUID, *, for_update: bool = False
+) -> PaymentStatement:
+    query = readable_statements(principal).where(PaymentStatement.id == statement_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    statement = (await session.execute(query)).scalar_one_or_none()
+    if statement is None:
+        raise errors.StatementNotFound()
+    return statement
+
+
+async def list_statements(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    contract_id: UUID | None,
+    ids: list[UUID] | None,
+    after: UUID | None,
+    limit: int,
+) -> list[PaymentStatement]:
+    query = readable_statements(principal)
+    if contract_id is not None:
+        query = query.where(PaymentStatement.contract_id == contract_id)
+    if ids is not None:
+        query = query.where(PaymentStatement.id.in_(ids))
+    if after is not None:
+        query = query.where(PaymentStatement.id > after)
+    return list((await session.execute(query.order_by(PaymentStatement.id).limit(limit))).scalars())
+
+
+async def statement_lines(session: AsyncSession, statement_id: UUID) -> list[PaymentLine]:
+    rows = await session.execute(
+        select(PaymentLine)
+        .where(PaymentLine.statement_id == statement_id)
+        .order_by(PaymentLine.kind, PaymentLine.priced_on, PaymentLine.claim_id)
+    )
+    return list(rows.scalars())
+
+
+async def _version_for_period(deps: Deps, contract_id: UUID, start: date, end: date) -> ContractVersion:
+    try:
+        return await deps.contracts.version_in_force(contract_id, end, token=deps.token)
+    except errors.NoVersionInForce:
+        return await deps.contracts.version_in_force(contract_id, start, token=deps.token)
+
+
+async def _attach_lines(session: AsyncSession, statement: PaymentStatement) -> None:
+    """Attach unassigned lines and recompute the totals from the lines."""
+    await session.execute(
+        update(PaymentLine)
+        .where(
+            PaymentLine.statement_id.is_(None),
+            PaymentLine.contract_id == statement.contract_id,
+            PaymentLine.payer_organisation_id == statement.payer_organisation_id,
+            PaymentLine.priced_on <= statement.period_end,
+        )
+        .values(
+            statement_id=statement.id,
+            kind=case((PaymentLine.priced_on >= statement.period_start, "claim"), else_="adjustment"),
+        )
+    )
+    total, tariff = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(PaymentLine.amount), 0),
+                func.coalesce(func.sum(PaymentLine.tariff_share), 0),
+            ).where(PaymentLine.statement_id == statement.id)
+        )
+    ).one()
+    statement.total, statement.total_tariff = Decimal(total), Decimal(tariff)
+    statement.total_cut = statement.total_tariff - statement.total
+
+
+def _statement_event(statement: PaymentStatement) -> dict[str, Any]:
+    return {
+        "statement_id": str(statement.id),
+        "contract_id": str(statement.contract_id),
+        "payer_organisation_id": str(statement.payer_organisation_id),
+        "period_start": statement.period_start.isoformat(),
+        "period_end": statement.period_end.isoformat(),
+        "currency": statement.currency,
+        "total": f"{statement.total:.2f}",
+        "total_tariff": f"{statement.total_tariff:.2f}",
+        "total_cut": f"{statement.total_cut:.2f}",
+        "content_hash": statement.content_hash,
+    }
+
+
+def _may_prepare(principal: Principal, partnership_id: UUID, payer_id: UUID) -> bool:
+    roles = principal.roles_in(partnership_id)
+    return "provider" in roles or ("outcome_payer" in roles and principal.organisation_id == payer_id)
+
+
+async def generate_statement(
+    session: AsyncSession, principal: Principal, body: StatementCreate, deps: Deps
+) -> PaymentStatement:
+    """Create, or refresh, the draft statement for a contract, payer and period."""
+    if body.period_end < body.period_start:
+        raise Unprocessable.field("body.period_end", "must not precede period_start")
+    version = await _version_for_period(deps, body.contract_id, body.period_start, body.period_end)
+    if not _may_prepare(principal, version.partnership_id, body.payer_organisation_id):
+        raise errors.NotAPartner("the provider, or the payer itself, prepares a payer's statement")
+    if body.payer_organisation_id not in version.terms.payer_ids():
+        raise Unprocessable.field("body.payer_organisation_id", "is not an outcome payer of the contract")
+    await session.execute(
+        insert(PaymentStatement)
+        .values(
+            partnership_id=version.partnership_id,
+            contract_id=body.contract_id,
+            payer_organisation_id=body.payer_organisation_id,
+            period_start=body.period_start,
+            period_end=body.period_end,
+            currency=version.terms.currency,
+            created_by=principal.subject,
+        )
+        .on_conflict_do_nothing()
+    )
+    statement = (
+        await session.execute(
+            select(PaymentStatement)
+            .where(
+                PaymentStatement.contract_id == body.contract_id,
+                PaymentStatement.payer_organisation_id == body.payer_organisation_id,
+                PaymentStatement.period_start == body.period_start,
+            )
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    if statement.period_end != body.period_end:
+        raise Unprocessable.field("body.period_end", f"this period's statement ends {statement.period_end}")
+    if statement.status != "draft":
+        raise errors.StatementNotDraft(f"the statement for this period is {statement.status}")
+    await _attach_lines(session, statement)
+    statement.version += 1
+    await session.flush()
+    await append_event(
+        session,
+        principal,
+        statement.partnership_id,
+        type="statement.drafted",
+        subject=f"payment-statements/{statement.id}",
+        data=_statement_event(statement),
+    )
+    return statement
+
+
+def content_hash(statement: PaymentStatement, lines: list[PaymentLine]) -> str:
+    document = {
+        "id": str(statement.id),
+        "contract_id": str(statement.contract_id),
+        "payer_organisation_id": str(statement.payer_organisation_id),
+        "period_start": statement.period_start.isoformat(),
+        "period_end": statement.period_end.isoformat(),
+        "currency": statement.currency,
+        "total": f"{statement.total:.2f}",
+        "total_tariff": f"{statement.total_tariff:.2f}",
+        "lines": [
+            {
+                "claim_id": str(x.claim_id),
+                "kind": x.kind,
+                "outcome_code": x.outcome_code,
+                "achievement_date": x.achievement_date.isoformat(),
+                "priced_on": x.priced_on.isoformat(),
+                "tariff_share": f"{x.tariff_share:.2f}",
+                "amount": f"{x.amount:.2f}",
+            }
+            for x in lines
+        ],
+    }
+    return hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+async def issue_statement(
+    session: AsyncSession, principal: Principal, statement_id: UUID, *, expected_version: int | None
+) -> PaymentStatement:
+    """Freeze a draft: attach any last lines, hash it; a retry replays."""
+    statement = await get_statement(session, principal, statement_id, for_update=True)
+    if not _may_prepare(principal, statement.partnership_id, statement.payer_organisation_id):
+        raise errors.NotAPartner("the provider, or the payer itself, issues a payer's statement")
+    if statement.status != "draft":
+        return statement
+    if expected_version is not None and expected_version != statement.version:
+        raise errors.VersionMismatch(f"the statement is at version {statement.version}")
+    await _attach_lines(session, statement)
+    await session.flush()
+    statement.content_hash = content_hash(statement, await statement_lines(session, statement.id))
+    statement.status, statement.issued_at, statement.issued_by = (
+        "issued",
+        datetime.now(UTC),
+        principal.subject,
+    )
+    statement.version += 1
+    await session.flush()
+    await append_event(
+        session,
+        principal,
+        statement.partnership_id,
+        type="statement.issued",
+        subject=f"payment-statements/{statement.id}",
+        data=_statement_event(statement),
+    )
+    return statement
+
+
+async def pay_statement(
+    session: AsyncSession, principal: Principal, statement_id: UUID, *, expected_version: int | None
+) -> PaymentStatement:
+    """The payer marks its issued statement paid; a retry replays."""
+    statement = await get_statement(session, principal, statement_id, for_update=True)
+    if principal.organisation_id != statement.payer_organisation_id:
+        raise errors.NotAPartner("only the statement's payer marks it paid")
+    if statement.status == "paid":
+        return statement
+    if statement.status != "issued":
+        raise errors.StatementNotIssued("issue the statement before marking it paid")
+    if expected_version is not None and expected_version != statement.version:
+        raise errors.VersionMismatch(f"the statement is at version {statement.version}")
+    statement.status, statement.paid_at, statement.paid_by = "paid", datetime.now(UTC), principal.subject
+    statement.version += 1
+    await session.flush()
+    await append_event(
+        session,
+        principal,
+        statement.partnership_id,
+        type="statement.paid",
+        subject=f"payment-statements/{statement.id}",
+        data=_statement_event(statement),
+    )
+    return statement
+
+
+# --- aggregates -----------------------------------------------------------------------------------------
+
+
+def may_read_partnership(principal: Principal, partnership_id: UUID) -> bool:
+    """Aggregates and the ledger hold no personal data: any partner, and the operator, may read them."""
+    return principal.is_member(partnership_id) or principal.is_operator
+
+
+async def partnership_aggregates(
+    session: AsyncSession, principal: Principal, partnership_id: UUID, deps: Deps
+) -> dict[str, Any]:
+    if not may_read_partnership(principal, partnership_id):
+        raise errors.NotAPartner("you are not a partner in this partnership")
+    enrolled, exited = (
+        await session.execute(
+            select(func.count(), func.count(Participant.exit_date)).where(
+                Participant.partnership_id == partnership_id
+            )
+        )
+    ).one()
+    month = func.to_char(OutcomeClaim.achievement_date, "YYYY-MM")
+    verified = await session.execute(
+        select(
+            OutcomeClaim.outcome_code, month, func.count(), func.coalesce(func.sum(OutcomeClaim.payable), 0)
+        )
+        .where(
+            OutcomeClaim.partnership_id == partnership_id, OutcomeClaim.status == ClaimStatus.VERIFIED.value
+        )
+        .group_by(OutcomeClaim.outcome_code, month)
+        .order_by(OutcomeClaim.outcome_code, month)
+    )
+    contracts: dict[UUID, dict[str, Any]] = {}
+
+    def entry(contract_id: UUID) -> dict[str, Any]:
+        return contracts.setdefault(
+            contract_id,
+            {
+                "contract_id": contract_id,
+                "currency": None,
+                "earned": ZERO,
+                "pending_claims": 0,
+                "pending_value": ZERO,
+                "contract_cap": None,
+                "remaining_cap": None,
+            },
+        )
+
+    earned = await session.execute(
+        select(OutcomeClaim.contract_id, OutcomeClaim.currency, func.sum(OutcomeClaim.payable))
+        .where(
+            OutcomeClaim.partnership_id == partnership_id, OutcomeClaim.status == ClaimStatus.VERIFIED.value
+        )
+        .group_by(OutcomeClaim.contract_id, OutcomeClaim.currency)
+    )
+    for contract_id, currency, amount in earned.tuples():
+        e = entry(contract_id)
+        e["currency"], e["earned"] = currency, amount or ZERO
+    pending = await session.execute(
+        select(
+            OutcomeClaim.contract_id,
+            OutcomeClaim.claimed_contract_version_id,
+            OutcomeClaim.outcome_code,
+            func.count(),
+        )
+        .where(
+            OutcomeClaim.partnership_id == partnership_id,
+            OutcomeClaim.status.in_((ClaimStatus.CLAIMED.value, ClaimStatus.DISPUTED.value)),
+        )
+        .group_by(
+            OutcomeClaim.contract_id, OutcomeClaim.claimed_contract_version_id, OutcomeClaim.outcome_code
+        )
+    )
+    for contract_id, version_id, code, count in pending.tuples():
+        e = entry(contract_id)
+        version = await deps.contracts.version(version_id, token=deps.token)
+        outcome = version.terms.outcome(code)
+        e["pending_claims"] += count
+        e["currency"] = e["currency"] or version.terms.currency
+        if outcome is not None:
+            e["pending_value"] += outcome.tariff * count
+    contract_ids = set(
+        (
+            await session.execute(
+                select(Participant.contract_id).where(Participant.partnership_id == partnership_id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for contract_id in contract_ids:
+        entry(contract_id)
+    if contracts:
+        counters = await session.execute(
+            select(CapCounter).where(
+                CapCounter.contract_id.in_(list(contracts)), CapCounter.scope == "contract"
+            )
+        )
+        for counter in counters.scalars():
+            e = entry(counter.contract_id)
+            e["currency"] = e["currency"] or counter.currency
+            if counter.cap is not None:
+                e["contract_cap"] = counter.cap
+                e["remaining_cap"] = max(counter.cap - counter.paid, ZERO)
+    return {
+        "partnership_id": partnership_id,
+        "enrolled": enrolled,
+        "exited": exited,
+        "verified_outcomes": [
+            {"outcome_code": code, "month": m, "verified": n, "value": Decimal(v)}
+            for code, m, n, v in verified.tuples()
+        ],
+        "contracts": sorted(contracts.values(), key=lambda c: str(c["contract_id"])),
+    }
