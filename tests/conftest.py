@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
+from tests.actors import Cast, make_cast
 from tests.platform import postgres_server, running_platform
 
 
@@ -55,3 +56,9 @@ async def outcomes(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
 async def gateway(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
     async with _client(platform, "gateway") as client:
         yield client
+
+
+@pytest.fixture
+async def cast(platform: Platform) -> Cast:
+    """A brand-new partnership with an actor per role, each holding a real token (see tests/actors.py)."""
+    return await make_cast(platform)

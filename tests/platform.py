@@ -71,19 +71,34 @@ async def drop_databases(server_url: str, names: list[str]) -> None:
 
 @contextmanager
 def running_platform(
-    server_url: str, log_dir: Path, *, extra_env: Mapping[str, str] | None = None
+    server_url: str,
+    log_dir: Path,
+    *,
+    extra_env: Mapping[str, str] | None = None,
+    only: tuple[str, ...] | None = None,
 ) -> Iterator[Platform]:
+    """The platform's processes (or `only` those named) on free ports against fresh databases."""
     prefix = f"effekt_test_{secrets.token_hex(4)}"
     names = {s.name: f"{prefix}_{s.name}" for s in DATABASE_SERVICES}
     asyncio.run(create_databases(server_url, list(names.values())))
     database_urls = {service: asyncpg_url(server_url, db) for service, db in names.items()}
     ports = {s.name: free_port() for s in SERVICES}
-    env = platform_env(ports=ports, database_urls=database_urls, environment="test", extra=extra_env)
+    # The first operator (identity ensures it on start-up); tests/actors.py reads it from `platform.env`.
+    bootstrap = {
+        "IDENTITY_BOOTSTRAP_OPERATOR_CLIENT_ID": f"operator-{secrets.token_hex(4)}",
+        "IDENTITY_BOOTSTRAP_OPERATOR_CLIENT_SECRET": secrets.token_urlsafe(32),
+        # Cheap password hashing: the suite creates and signs in hundreds of users.
+        "IDENTITY_PASSWORD_HASH_TIME_COST": "1",
+        "IDENTITY_PASSWORD_HASH_MEMORY_KIB": "8192",
+    }
+    env = platform_env(
+        ports=ports, database_urls=database_urls, environment="test", extra={**bootstrap, **(extra_env or {})}
+    )
     env["EFFEKT_TEST_PREFIX"] = prefix
     platform = Platform(ports=ports, env=env, log_dir=log_dir)
     platform.database_urls = database_urls  # type: ignore[attr-defined]
     try:
-        platform.start()
+        platform.start(only)
         platform.wait_ready(timeout=120)
         yield platform
     finally:

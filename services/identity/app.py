@@ -5,6 +5,10 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from kit.app import service_app
+from services.identity.bootstrap import identity_state
+from services.identity.directory.routes import router as directory_router
+from services.identity.oauth.routes import keys_router
+from services.identity.oauth.routes import router as oauth_router
 from services.identity.settings import Settings
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
@@ -15,5 +19,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name="identity",
         settings=settings or Settings(),
         alembic_ini=ALEMBIC_INI,
-        routers=[],
+        routers=[oauth_router, directory_router, keys_router],
+        description="Organisations, users, partnerships and memberships, OAuth2 clients, and the OAuth2/OIDC "
+        "authorisation server that signs every token the platform trusts.",
+        lifespan_parts=[identity_state],
     )

@@ -1,6 +1,216 @@
-"""The identity service's tables."""
+"""The identity service's tables: the directory (organisations, users, partnerships, memberships, OAuth2
+clients), the authorisation server's state (signing keys, authorisation codes, refresh tokens, revoked
+access tokens) and the audit log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import Mapped, mapped_column
 
 from kit.idempotency import idempotency_table
 from services.identity.db import Base
 
 idempotency_keys = idempotency_table(Base.metadata)
+
+
+def _now() -> Any:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+    __table_args__ = (
+        CheckConstraint(
+            "partner_type IN ('municipality', 'provider', 'investor', 'evaluator', 'legal_adviser', "
+            "'operator')",
+            name="partner_type",
+        ),
+        CheckConstraint("cvr ~ '^[0-9]{8}$'", name="cvr_digits"),
+        # A municipality code belongs to municipalities and every municipality has one.
+        CheckConstraint(
+            "(partner_type = 'municipality') = (municipality_code IS NOT NULL)", name="municipality_code"
+        ),
+        CheckConstraint("municipality_code ~ '^[0-9]{3}$'", name="municipality_code_digits"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(200))
+    partner_type: Mapped[str] = mapped_column(String(20), index=True)
+    # Not unique: one legal entity (one CVR, one municipality code) may register several units, e.g. a
+    # municipality's job centre and its social services, each its own partner.
+    cvr: Mapped[str] = mapped_column(String(8), index=True)
+    municipality_code: Mapped[str | None] = mapped_column(String(3))
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    created_at: Mapped[datetime] = _now()
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("org_role IN ('admin', 'member', 'signatory')", name="org_role"),
+        # E-mail addresses are unique whatever their case.
+        Index("uq_users_email_lower", func.lower(text("email")), unique=True),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    display_name: Mapped[str] = mapped_column(String(200))
+    org_role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    failed_logins: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    created_at: Mapped[datetime] = _now()
+
+
+class Partnership(Base):
+    __tablename__ = "partnerships"
+    __table_args__ = (CheckConstraint("status IN ('active', 'closed')", name="status"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    status: Mapped[str] = mapped_column(String(20), server_default="active")
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    created_at: Mapped[datetime] = _now()
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (
+        UniqueConstraint("partnership_id", "organisation_id", "role"),
+        CheckConstraint(
+            "role IN ('outcome_payer', 'provider', 'investor', 'evaluator', 'adviser', 'observer')",
+            name="role",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    partnership_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partnerships.id"), index=True)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = _now()
+
+
+class OAuthClient(Base):
+    __tablename__ = "oauth_clients"
+    __table_args__ = (
+        # Confidential clients have a secret; public ones authenticate with PKCE alone.
+        CheckConstraint("(client_type = 'confidential') = (secret_hash IS NOT NULL)", name="secret"),
+        CheckConstraint("client_type IN ('confidential', 'public')", name="client_type"),
+        CheckConstraint(
+            "client_type = 'confidential' OR NOT 'client_credentials' = ANY(grant_types)",
+            name="public_no_client_credentials",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    client_id: Mapped[str] = mapped_column(String(100), unique=True)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    client_type: Mapped[str] = mapped_column(String(20))
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    redirect_uris: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    grant_types: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+
+
+class SigningKey(Base):
+    """An RSA key pair; the private half encrypted with a key derived from the service's secret."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'retiring', 'retired')", name="status"),
+        # At most one key signs.
+        Index("uq_signing_keys_active", "status", unique=True, postgresql_where=text("status = 'active'")),
+    )
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String(10))
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    private_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = _now()
+    retire_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuthorizationCode(Base):
+    __tablename__ = "authorization_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(Text)
+    nonce: Mapped[str | None] = mapped_column(String(200))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    code_challenge_method: Mapped[str] = mapped_column(String(10))
+    # Set when the code is redeemed; the family lets a second redemption revoke what the first issued.
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    family_id: Mapped[uuid.UUID] = mapped_column(default=uuid.uuid4)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+
+
+class RefreshToken(Base):
+    """One refresh token; every rotation adds a row to the same family, and any reuse revokes it all."""
+
+    __tablename__ = "refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    client_id: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    scope: Mapped[str] = mapped_column(Text)
+    issued_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RevokedToken(Base):
+    """An access token revoked before its expiry (RFC 7009); kept until it would have expired anyway."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime] = _now()
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_organisation_id_at", "organisation_id", "at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    at: Mapped[datetime] = _now()
+    actor_subject: Mapped[str] = mapped_column(String(100))
+    actor_kind: Mapped[str] = mapped_column(String(10))
+    actor_organisation_id: Mapped[uuid.UUID | None]
+    # The organisation the change concerns; its admins may read the event.
+    organisation_id: Mapped[uuid.UUID | None]
+    action: Mapped[str] = mapped_column(String(60))
+    entity_type: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[str] = mapped_column(String(100))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

@@ -1,5 +1,10 @@
-"""Settings for the identity service, read from `IDENTITY_*` environment variables."""
+"""Settings for the identity service, read from `IDENTITY_*` environment variables.
 
+`secret_key` derives the key that encrypts signing keys at rest and the key that hashes client secrets
+and refresh tokens, so changing it invalidates every stored secret.
+"""
+
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from kit.settings import ServiceSettings
@@ -9,3 +14,18 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="IDENTITY_", extra="ignore")
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/effekt_identity"
+    # Lifetimes, in seconds. Access and ID tokens are short so that a retired signing key and a revoked
+    # membership stop mattering soon; refresh tokens rotate on every use.
+    access_token_lifetime: int = 900
+    refresh_token_lifetime: int = 30 * 24 * 3600
+    authorization_code_lifetime: int = 120
+    # Failed logins before an account is locked, and how long the first lock lasts (it doubles after).
+    login_max_failures: int = 5
+    login_lock_seconds: int = 60
+    # argon2id cost (RFC 9106's second profile by default); only the test suite lowers it.
+    password_hash_time_cost: int = 3
+    password_hash_memory_kib: int = 65536
+    # The first operator: on start-up, an operator organisation and this confidential client are ensured.
+    bootstrap_operator_client_id: str | None = None
+    bootstrap_operator_client_secret: SecretStr | None = None
+    bootstrap_operator_cvr: str = "10000009"

@@ -1,0 +1,106 @@
+"""Start-up state: the signing key ring, the secret-hashing key, the first signing key, and the first
+operator (an operator organisation and a confidential client from `IDENTITY_BOOTSTRAP_OPERATOR_*`),
+so that a fresh platform has someone allowed to create everything else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from kit.auth import TokenVerifier
+from services.identity.audit import record, snapshot
+from services.identity.credentials import Passwords, hash_secret
+from services.identity.models import OAuthClient, Organisation
+from services.identity.oauth.keys import KeyRing, derive_key, published_jwks
+from services.identity.oauth.server import SCOPES, USER_ONLY_SCOPES
+from services.identity.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+async def ensure_operator(session: AsyncSession, settings: Settings, hash_key: bytes) -> None:
+    """Create (or re-key) the bootstrap operator client; idempotent across restarts and replicas."""
+    client_id = settings.bootstrap_operator_client_id
+    secret = settings.bootstrap_operator_client_secret
+    if not client_id or secret is None:
+        return
+    secret_hash = hash_secret(hash_key, secret.get_secret_value())
+    client = await session.scalar(
+        select(OAuthClient).where(OAuthClient.client_id == client_id).with_for_update()
+    )
+    if client is not None:
+        client.secret_hash = secret_hash
+        return
+    organisation = await session.scalar(
+        select(Organisation).where(Organisation.cvr == settings.bootstrap_operator_cvr)
+    )
+    if organisation is None:
+        organisation = Organisation(
+            name="Effekt platform operator", partner_type="operator", cvr=settings.bootstrap_operator_cvr
+        )
+        session.add(organisation)
+        await session.flush()
+        await session.refresh(organisation)
+        await record(
+            session,
+            None,
+            "organisation.created",
+            organisation,
+            organisation_id=organisation.id,
+            after=snapshot(organisation),
+        )
+    client = OAuthClient(
+        client_id=client_id,
+        organisation_id=organisation.id,
+        name="Bootstrap operator",
+        client_type="confidential",
+        secret_hash=secret_hash,
+        redirect_uris=[],
+        grant_types=["client_credentials"],
+        scopes=[s for s in SCOPES if s not in USER_ONLY_SCOPES],
+    )
+    session.add(client)
+    await session.flush()
+    await session.refresh(client)
+    await record(
+        session, None, "client.created", client, organisation_id=organisation.id, after=snapshot(client)
+    )
+
+
+@asynccontextmanager
+async def identity_state(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    secret = settings.secret_key.get_secret_value()
+    ring = KeyRing(secret)
+    hash_key = derive_key(secret, b"secret-hashes")
+    sessionmaker: async_sessionmaker[AsyncSession] = app.state.sessionmaker
+    app.state.key_ring = ring
+    app.state.hash_key = hash_key
+    app.state.passwords = Passwords(
+        time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib
+    )
+    for _attempt in range(3):  # replicas starting together may race on the same rows
+        try:
+            async with sessionmaker() as session, session.begin():
+                await ring.ensure_active(session)
+                await ensure_operator(session, settings, hash_key)
+            break
+        except IntegrityError:
+            log.info("bootstrap_race_retry")
+
+    async def own_keys() -> dict[str, object]:
+        async with sessionmaker() as session:
+            return await published_jwks(session)
+
+    # Identity verifies its own tokens from its own table: no HTTP round trip to itself, and a rotation
+    # is seen at once (an unknown kid always re-reads).
+    app.state.token_verifier = TokenVerifier(
+        issuer=settings.issuer, audience=settings.audience, fetch_jwks=own_keys, min_refresh=0
+    )
+    yield

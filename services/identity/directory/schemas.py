@@ -1,0 +1,143 @@
+"""Request and response shapes of the management API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+PartnerType = Literal["municipality", "provider", "investor", "evaluator", "legal_adviser", "operator"]
+OrgRole = Literal["admin", "member", "signatory"]
+MembershipRole = Literal["outcome_payer", "provider", "investor", "evaluator", "adviser", "observer"]
+GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
+
+
+class _Read(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class OrganisationCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    partner_type: PartnerType
+    cvr: str = Field(description="Danish CVR number: 8 digits passing the modulus-11 check.")
+    municipality_code: str | None = Field(
+        None, description="Required for municipalities (3 digits, e.g. Herning 657), refused for others."
+    )
+
+
+class OrganisationUpdate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class OrganisationRead(_Read):
+    id: UUID
+    name: str
+    partner_type: PartnerType
+    cvr: str
+    municipality_code: str | None
+    version: int
+    created_at: datetime
+
+
+class UserCreate(BaseModel):
+    email: EmailStr
+    display_name: str = Field(min_length=1, max_length=200)
+    org_role: OrgRole
+    password: str = Field(max_length=256, description="At least 12 characters, mixing character classes.")
+
+
+class UserUpdate(BaseModel):
+    display_name: str | None = Field(None, min_length=1, max_length=200)
+    org_role: OrgRole | None = None
+
+
+class UserRead(_Read):
+    id: UUID
+    organisation_id: UUID
+    email: str
+    display_name: str
+    org_role: OrgRole
+    version: int
+    created_at: datetime
+
+
+class PartnershipCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=10_000)
+
+
+class PartnershipUpdate(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=10_000)
+    status: Literal["active", "closed"] | None = None
+
+
+class PartnershipRead(_Read):
+    id: UUID
+    name: str
+    description: str
+    status: Literal["active", "closed"]
+    version: int
+    created_at: datetime
+
+
+class MembershipCreate(BaseModel):
+    organisation_id: UUID
+    role: MembershipRole
+
+
+class MembershipRead(_Read):
+    id: UUID
+    partnership_id: UUID
+    organisation_id: UUID
+    role: MembershipRole
+    created_at: datetime
+
+
+class ClientCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    client_type: Literal["confidential", "public"]
+    redirect_uris: list[str] = Field(default_factory=list, max_length=20)
+    grant_types: list[GrantType] = Field(min_length=1)
+    scopes: list[str] = Field(min_length=1)
+
+
+class ClientRead(_Read):
+    id: UUID
+    client_id: str
+    organisation_id: UUID
+    name: str
+    client_type: Literal["confidential", "public"]
+    redirect_uris: list[str]
+    grant_types: list[GrantType]
+    scopes: list[str]
+    disabled_at: datetime | None
+    created_at: datetime
+
+
+class ClientCreated(ClientRead):
+    client_secret: str | None = Field(description="Shown once; only its hash is stored.")
+
+
+class AuditEventRead(_Read):
+    id: UUID
+    at: datetime
+    actor_subject: str
+    actor_kind: str
+    actor_organisation_id: UUID | None
+    organisation_id: UUID | None
+    action: str
+    entity_type: str
+    entity_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class SigningKeyRead(_Read):
+    kid: str
+    algorithm: str
+    status: Literal["active", "retiring", "retired"]
+    created_at: datetime
+    retire_after: datetime | None

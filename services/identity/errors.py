@@ -1,0 +1,79 @@
+"""The identity service's problems (RFC 9457). OAuth endpoints answer with RFC 6749 errors instead.
+
+NotFound       -> OrganisationNotFound, UserNotFound, PartnershipNotFound, MembershipNotFound,
+                  ClientNotFound, SigningKeyNotFound
+Forbidden      -> NotOrganisationAdmin, NotPartnershipManager, OperatorOnly
+Conflict       -> EmailTaken, MembershipExists, LastSigningKey
+Unprocessable  -> InvalidCvr, WeakPassword, InvalidRedirectUri, ScopeNotAllowed
+PreconditionFailed -> VersionMismatch
+"""
+
+from kit.problems import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
+
+
+class OrganisationNotFound(NotFound):
+    code, title = "organisation-not-found", "No such organisation"
+
+
+class UserNotFound(NotFound):
+    code, title = "user-not-found", "No such user"
+
+
+class PartnershipNotFound(NotFound):
+    code, title = "partnership-not-found", "No such partnership"
+
+
+class MembershipNotFound(NotFound):
+    code, title = "membership-not-found", "No such membership"
+
+
+class ClientNotFound(NotFound):
+    code, title = "client-not-found", "No such OAuth2 client"
+
+
+class SigningKeyNotFound(NotFound):
+    code, title = "signing-key-not-found", "No such signing key"
+
+
+class OperatorOnly(Forbidden):
+    code, title = "operator-only", "Only the platform operator may do this"
+
+
+class NotOrganisationAdmin(Forbidden):
+    code, title = "not-organisation-admin", "Only the organisation's admins may do this"
+
+
+class NotPartnershipManager(Forbidden):
+    code, title = "not-partnership-manager", "Only the partnership's outcome payer or an operator may do this"
+
+
+class EmailTaken(Conflict):
+    code, title = "email-taken", "A user with this e-mail address exists"
+
+
+class MembershipExists(Conflict):
+    code, title = "membership-exists", "The organisation already holds this role in the partnership"
+
+
+class LastSigningKey(Conflict):
+    code, title = "last-signing-key", "The active signing key cannot be retired; rotate first"
+
+
+class InvalidCvr(Unprocessable):
+    code, title = "invalid-cvr", "Not a valid CVR number"
+
+
+class WeakPassword(Unprocessable):
+    code, title = "weak-password", "The password is too weak"
+
+
+class InvalidRedirectUri(Unprocessable):
+    code, title = "invalid-redirect-uri", "Not an acceptable redirect URI"
+
+
+class ScopeNotAllowed(Unprocessable):
+    code, title = "scope-not-allowed", "A requested scope is not one this platform offers"
+
+
+class VersionMismatch(PreconditionFailed):
+    code, title = "version-mismatch", "The resource changed since you read it"

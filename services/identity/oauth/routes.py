@@ -1,0 +1,332 @@
+"""The OAuth2/OIDC endpoints (RFC 6749 errors) and the operators' signing-key API (RFC 9457 errors).
+
+Each OAuth route reads the whole request first, then runs authlib inside `session.run_sync` (see
+`server.py`), then turns authlib's `(status, body, headers)` into a response.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from authlib.oauth2.rfc6749.util import scope_to_list
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from kit.db import DbSession
+from kit.problems import problem_responses
+from services.identity.audit import record
+from services.identity.dependencies import AppSettings, Caller, Keys
+from services.identity.directory.schemas import SigningKeyRead
+from services.identity.directory.service import require_operator
+from services.identity.models import Organisation, User
+from services.identity.oauth import keys as signing_keys
+from services.identity.oauth.login import log_in
+from services.identity.oauth.pages import CARRIED, CSRF_COOKIE, error_page, login_page
+from services.identity.oauth.server import (
+    GRANT_TYPES,
+    SCOPES,
+    AuthorizationServer,
+    FormRequest,
+    Issuance,
+    userinfo_claims,
+)
+from services.identity.settings import Settings
+
+router = APIRouter(tags=["oauth2"])
+keys_router = APIRouter(prefix="/v1", tags=["signing keys"])
+
+T = TypeVar("T")
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+async def _issuance(request: Request, session: AsyncSession) -> Issuance:
+    settings: Settings = request.app.state.settings
+    ring: signing_keys.KeyRing = request.app.state.key_ring
+    return Issuance(
+        issuer=settings.issuer,
+        audience=settings.audience,
+        signer=await ring.signer(session),
+        hash_key=request.app.state.hash_key,
+        access_token_lifetime=settings.access_token_lifetime,
+        refresh_token_lifetime=settings.refresh_token_lifetime,
+        authorization_code_lifetime=settings.authorization_code_lifetime,
+    )
+
+
+async def _run(request: Request, session: AsyncSession, work: Callable[[AuthorizationServer], T]) -> T:
+    """Run authlib with the request's session in its synchronous form."""
+    issuance = await _issuance(request, session)
+
+    def call(sync_session: Session) -> T:
+        return work(AuthorizationServer(sync_session, issuance))
+
+    return await session.run_sync(call)
+
+
+async def _form_request(request: Request) -> FormRequest:
+    form = await request.form()
+    pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    return FormRequest(
+        "POST",
+        str(request.url),
+        request.headers,
+        list(request.query_params.multi_items()),
+        pairs,
+    )
+
+
+def _oauth_response(result: tuple[int, Any, Any]) -> Response:
+    status, body, headers = result
+    merged = {**dict(headers or []), **_NO_STORE}
+    merged.pop("Content-Type", None)
+    return JSONResponse(body, status_code=status, headers=merged)
+
+
+@router.post("/oauth2/token", summary="Token endpoint (RFC 6749 §3.2)")
+async def issue_token(request: Request, session: DbSession) -> Response:
+    """Client credentials, authorisation code (PKCE S256) and refresh token grants."""
+    oauth_request = await _form_request(request)
+    return _oauth_response(await _run(request, session, lambda s: s.create_token_response(oauth_request)))
+
+
+@router.post("/oauth2/introspect", summary="Token introspection (RFC 7662)")
+async def introspect_token(request: Request, session: DbSession) -> Response:
+    oauth_request = await _form_request(request)
+    return _oauth_response(
+        await _run(request, session, lambda s: s.create_endpoint_response("introspection", oauth_request))
+    )
+
+
+@router.post("/oauth2/revoke", summary="Token revocation (RFC 7009)")
+async def revoke_token(request: Request, session: DbSession) -> Response:
+    oauth_request = await _form_request(request)
+    return _oauth_response(
+        await _run(request, session, lambda s: s.create_endpoint_response("revocation", oauth_request))
+    )
+
+
+# --- the authorisation endpoint ---------------------------------------------------------------------------
+
+
+def _error_response(server: AuthorizationServer, oauth_request: FormRequest, error: OAuth2Error) -> Response:
+    """Back to the client when its redirect URI is known good; otherwise an error page (RFC 6749 §4.1.2.1)."""
+    status, _, headers = server.handle_error_response(oauth_request, error)
+    location = dict(headers or []).get("Location")
+    if status == 302 and location:
+        return RedirectResponse(location, status_code=302, headers=_NO_STORE)
+    return error_page(error.error, error.description, status_code=400)
+
+
+@router.get("/oauth2/authorize", summary="Authorisation endpoint: the sign-in and consent page")
+async def authorize_page(request: Request, session: DbSession, settings: AppSettings) -> Response:
+    query = list(request.query_params.multi_items())
+    oauth_request = FormRequest("GET", str(request.url), request.headers, query, [])
+
+    def validate(server: AuthorizationServer) -> Response | tuple[str, list[str]]:
+        try:
+            grant = server.get_consent_grant(oauth_request)
+        except OAuth2Error as error:
+            return _error_response(server, oauth_request, error)
+        return grant.client.row.name, scope_to_list(grant.request.scope) or []
+
+    outcome = await _run(request, session, validate)
+    if isinstance(outcome, Response):
+        return outcome
+    client_name, scopes = outcome
+    return login_page(
+        client_name=client_name,
+        scopes=scopes,
+        params=dict(reversed(query)),
+        csrf_token=secrets.token_urlsafe(32),
+        secure_cookie=settings.production,
+    )
+
+
+@router.post("/oauth2/authorize", summary="Authorisation endpoint: the sign-in form's target")
+async def authorize(request: Request, session: DbSession, settings: AppSettings) -> Response:
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    if not cookie or not hmac.compare_digest(cookie, fields.get("csrf_token", "")):
+        return error_page("invalid_request", "This form has expired. Go back and start again.", 403)
+    carried = [(k, v) for k, v in form.multi_items() if k in CARRIED and isinstance(v, str)]
+    oauth_request = FormRequest("POST", str(request.url), request.headers, [], carried)
+
+    def validate(server: AuthorizationServer) -> Response | tuple[Any, str, list[str], Any]:
+        try:
+            grant = server.get_consent_grant(oauth_request)
+        except OAuth2Error as error:
+            return _error_response(server, oauth_request, error)
+        owner = server.session.get_one(Organisation, grant.client.row.organisation_id)
+        return grant, grant.client.row.name, scope_to_list(grant.request.scope) or [], owner.partner_type
+
+    outcome = await _run(request, session, validate)
+    if isinstance(outcome, Response):
+        return outcome
+    grant, client_name, scopes, owner_type = outcome
+
+    user: User | None = None
+    if fields.get("decision") == "allow":
+        result = await log_in(
+            session,
+            request.app.state.passwords,
+            fields.get("email", ""),
+            fields.get("password", ""),
+            max_failures=settings.login_max_failures,
+            lock_seconds=settings.login_lock_seconds,
+        )
+        if result.user is None:
+            response = login_page(
+                client_name=client_name,
+                scopes=scopes,
+                params=dict(carried),
+                csrf_token=cookie,
+                email=fields.get("email", ""),
+                error=result.error,
+                status_code=429 if result.locked_for else 401,
+                secure_cookie=settings.production,
+            )
+            if result.locked_for:
+                response.headers["Retry-After"] = str(result.locked_for)
+            return response
+        user = result.user
+        # A client registered by one organisation serves only that organisation's people; the operator's
+        # clients (the platform's own UIs) serve everyone.
+        if owner_type != "operator" and user.organisation_id != grant.client.row.organisation_id:
+            user = None
+
+    def respond(server: AuthorizationServer) -> Response:
+        grant.server = server
+        status, _, headers = server.create_authorization_response(oauth_request, grant_user=user, grant=grant)
+        location = dict(headers or []).get("Location")
+        if status == 302 and location:
+            return RedirectResponse(location, status_code=302, headers=_NO_STORE)
+        return error_page("server_error", "The request could not be completed.", status)
+
+    redirect = await _run(request, session, respond)
+    redirect.delete_cookie(CSRF_COOKIE, path="/oauth2/authorize")
+    return redirect
+
+
+# --- OIDC -------------------------------------------------------------------------------------------------
+
+
+@router.get("/oauth2/userinfo", summary="OIDC UserInfo", responses=problem_responses(401, 403))
+async def userinfo(session: DbSession, principal: Caller) -> dict[str, Any]:
+    principal.require_scope("openid")
+    claims: dict[str, Any] = {
+        "sub": principal.subject,
+        "org_id": str(principal.organisation_id),
+        "partner_type": principal.partner_type,
+    }
+    if principal.kind == "user":
+        user = await session.get(User, principal.user_id)
+        if user is not None:
+            claims.update(userinfo_claims(user, set(principal.scopes)))
+    return claims
+
+
+@router.get("/.well-known/openid-configuration", summary="OIDC discovery")
+@router.get("/.well-known/oauth-authorization-server", summary="OAuth2 server metadata (RFC 8414)")
+async def discovery(settings: AppSettings) -> dict[str, Any]:
+    issuer = settings.issuer.rstrip("/")
+    return {
+        "issuer": settings.issuer,
+        "authorization_endpoint": f"{issuer}/oauth2/authorize",
+        "token_endpoint": f"{issuer}/oauth2/token",
+        "userinfo_endpoint": f"{issuer}/oauth2/userinfo",
+        "jwks_uri": f"{issuer}/jwks.json",
+        "introspection_endpoint": f"{issuer}/oauth2/introspect",
+        "revocation_endpoint": f"{issuer}/oauth2/revoke",
+        "scopes_supported": list(SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": list(GRANT_TYPES),
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [signing_keys.ALGORITHM],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": [
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "jti",
+            "sub",
+            "sub_type",
+            "org_id",
+            "partner_type",
+            "org_role",
+            "municipality_code",
+            "scope",
+            "client_id",
+            "memberships",
+            "name",
+            "email",
+            "nonce",
+            "auth_time",
+        ],
+    }
+
+
+@router.get("/jwks.json", summary="The public keys that verify every token identity signs")
+async def jwks(session: DbSession, response: Response) -> dict[str, Any]:
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return await signing_keys.published_jwks(session)
+
+
+# --- operators: signing keys ------------------------------------------------------------------------------
+
+
+@keys_router.get("/signing-keys", responses=problem_responses(401, 403))
+async def list_signing_keys(session: DbSession, principal: Caller) -> list[SigningKeyRead]:
+    require_operator(principal)
+    return [SigningKeyRead.model_validate(row) for row in await signing_keys.list_signing_keys(session)]
+
+
+@keys_router.post("/signing-keys/rotations", status_code=201, responses=problem_responses(401, 403))
+async def rotate_signing_key(
+    session: DbSession, principal: Caller, ring: Keys, settings: AppSettings
+) -> SigningKeyRead:
+    """A new key signs from now; the old one stays in the JWKS until its last token has expired."""
+    require_operator(principal)
+    principal.require_scope("partners:write")
+    grace = timedelta(seconds=settings.access_token_lifetime + 60)
+    row = await signing_keys.rotate_signing_key(session, ring, grace=grace)
+    await record(
+        session,
+        principal,
+        "signing_key.rotated",
+        row,
+        organisation_id=None,
+        entity_id=row.kid,
+        after={"kid": row.kid, "status": row.status},
+    )
+    return SigningKeyRead.model_validate(row)
+
+
+@keys_router.post("/signing-keys/{kid}/retirement", responses=problem_responses(401, 403, 404, 409))
+async def retire_signing_key(session: DbSession, principal: Caller, kid: str) -> SigningKeyRead:
+    """Unpublish a key at once (a compromised key): every token it signed stops verifying."""
+    require_operator(principal)
+    principal.require_scope("partners:write")
+    row = await signing_keys.retire_signing_key(session, kid)
+    await record(
+        session,
+        principal,
+        "signing_key.retired",
+        row,
+        organisation_id=None,
+        entity_id=row.kid,
+        after={"kid": row.kid, "status": row.status},
+    )
+    return SigningKeyRead.model_validate(row)
