@@ -1,0 +1,1 @@
+"""Fixtures for the outcome service's HTTP tests."""
