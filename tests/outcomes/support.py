@@ -246,7 +246,7 @@ async def ledger_head(outcomes: httpx.AsyncClient, actor: Actor, partnership_id:
         )
         if not page["items"]:
             return after
-        after = page["items"][-1]["sequence"]
+        after = int(page["items"][-1]["sequence"])
         if page["next_cursor"] is None:
             return after
 
