@@ -179,11 +179,12 @@ async def create_contract(
 ) -> Response:
     if replay := await idempotency.replay():
         return replay
-    contract, _ = await service.create_contract(
+    created, _ = await service.create_contract(
         session, principal, partnership_id=body.partnership_id, terms=body.terms
     )
-    session.expire_all()
-    contract = await service.get_contract(session, principal, contract.id)
+    contract_id = created.id
+    session.expire_all()  # read back the server-set timestamps
+    contract = await service.get_contract(session, principal, contract_id)
     versions = (await service.version_summaries(session, [contract.id]))[contract.id]
     return await idempotency.respond(
         201, contract_read(contract, versions), headers={"Location": f"/v1/contracts/{contract.id}"}
@@ -270,7 +271,7 @@ async def amend_contract(
     return await idempotency.respond(
         201,
         version_read(view),
-        headers={"Location": f"/v1/contract-versions/{version.id}", "ETag": view.etag},
+        headers={"Location": f"/v1/contract-versions/{view.version.id}", "ETag": view.etag},
     )
 
 

@@ -1,0 +1,293 @@
+"""Bad input is refused with problem+json naming the field, and changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.actors import Cast
+from tests.contracts.support import (
+    activate,
+    assert_problem,
+    create_contract,
+    key,
+    propose,
+    read_version,
+    sign,
+    terms_for,
+)
+
+Edit = Callable[[dict[str, Any]], None]
+
+
+def _tariff(value: Any) -> Edit:
+    def edit(terms: dict[str, Any]) -> None:
+        terms["outcomes"][0]["tariff"] = value
+
+    return edit
+
+
+def _set(path: tuple[Any, ...], value: Any) -> Edit:
+    def edit(terms: dict[str, Any]) -> None:
+        target = terms
+        for part in path[:-1]:
+            target = target[part]
+        target[path[-1]] = value
+
+    return edit
+
+
+def _duplicate_outcome(terms: dict[str, Any]) -> None:
+    terms["outcomes"].append(copy.deepcopy(terms["outcomes"][0]))
+
+
+INVALID: dict[str, tuple[Edit, str]] = {
+    "negative tariff": (_tariff("-100.00"), "body.terms.outcomes.0.tariff"),
+    "over-precise tariff": (_tariff("25000.005"), "body.terms.outcomes.0.tariff"),
+    "tariff as a float": (_tariff(25000.5), "body.terms.outcomes.0.tariff"),
+    "over-precise cap": (_set(("caps", "contract_total"), "1.234"), "body.terms.caps.contract_total"),
+    "unknown currency": (_set(("currency",), "XTS"), "body.terms.currency"),
+    "unknown prerequisite": (
+        _set(("outcomes", 1, "prerequisites"), ["job_start", "diploma"]),
+        "body.terms.outcomes.1.prerequisites.1",
+    ),
+    "prerequisite cycle": (
+        _set(("outcomes", 0, "prerequisites"), ["employed_26w"]),
+        "body.terms.outcomes.0.prerequisites",
+    ),
+    "end before start": (_set(("end_date",), "2026-12-31"), "body.terms.end_date"),
+    "window anchor not a prerequisite": (
+        _set(("outcomes", 1, "window", "anchor_outcome"), "employed_26w"),
+        "body.terms.outcomes.1.window.anchor_outcome",
+    ),
+    "split not summing to 100": (
+        _set(("payer_split", "shares", 1, "percent"), "30"),
+        "body.terms.payer_split.shares",
+    ),
+    "duplicate outcome code": (_duplicate_outcome, "body.terms.outcomes.2.code"),
+    "unknown key": (_set(("bonus",), "1"), "body.terms.bonus"),
+}
+
+
+@pytest.mark.parametrize("case", list(INVALID))
+async def test_invalid_terms_are_refused_naming_the_field_and_nothing_is_stored(
+    contracts: httpx.AsyncClient, cast: Cast, case: str
+) -> None:
+    edit, field = INVALID[case]
+    terms = terms_for(cast)
+    edit(terms)
+    response = await contracts.post(
+        "/v1/contracts",
+        json={"partnership_id": str(cast.partnership_id), "terms": terms},
+        headers=cast.payer_a.headers | key(),
+    )
+    assert_problem(response, 422, "validation-failed", field)
+    listed = await contracts.get(
+        "/v1/contracts", params={"partnership_id": str(cast.partnership_id)}, headers=cast.payer_a.headers
+    )
+    assert listed.json()["items"] == []
+
+
+async def test_an_invalid_edit_leaves_the_draft_as_it_was(contracts: httpx.AsyncClient, cast: Cast) -> None:
+    draft = await create_contract(contracts, cast)
+    terms = terms_for(cast)
+    terms["outcomes"][0]["prerequisites"] = ["employed_26w"]
+    response = await contracts.put(
+        f"/v1/contract-versions/{draft['id']}/terms",
+        json=terms,
+        headers=cast.adviser.headers | {"If-Match": draft["etag"]},
+    )
+    assert_problem(response, 422, "validation-failed", "body.outcomes.0.prerequisites")
+    after = await read_version(contracts, cast.payer_a, draft["id"])
+    assert (after["terms"], after["etag"]) == (draft["terms"], draft["etag"])
+
+
+async def test_parties_that_are_not_members_cannot_be_proposed(
+    contracts: httpx.AsyncClient, cast: Cast
+) -> None:
+    terms = terms_for(cast)
+    terms["parties"].append(
+        {"organisation_id": str(cast.outsider.organisation_id), "role": "provider", "must_sign": True}
+    )
+    # The investor is a member, but not in the role it is given here.
+    terms["parties"][3]["role"] = "evaluator"
+    created = await contracts.post(
+        "/v1/contracts",
+        json={"partnership_id": str(cast.partnership_id), "terms": terms},
+        headers=cast.payer_a.headers | key(),
+    )
+    version_id = created.json()["versions"][0]["id"]
+    response = await contracts.post(
+        f"/v1/contract-versions/{version_id}/proposal", headers=cast.payer_a.headers | key()
+    )
+    body = assert_problem(response, 422, "parties-not-members")
+    assert {p["name"] for p in body["invalid_params"]} == {
+        "terms.parties.3.organisation_id",
+        "terms.parties.4.organisation_id",
+    }
+    assert (await read_version(contracts, cast.payer_a, version_id))["status"] == "draft"
+
+
+async def test_a_proposal_needs_an_outcome_payer_and_a_provider(
+    contracts: httpx.AsyncClient, cast: Cast
+) -> None:
+    terms = terms_for(cast, payer_split=None)
+    terms["parties"] = [p for p in terms["parties"] if p["role"] == "investor"]
+    created = await contracts.post(
+        "/v1/contracts",
+        json={"partnership_id": str(cast.partnership_id), "terms": terms},
+        headers=cast.provider.headers | key(),
+    )
+    assert created.status_code == 201, created.text
+    version_id = created.json()["versions"][0]["id"]
+    response = await contracts.post(
+        f"/v1/contract-versions/{version_id}/proposal", headers=cast.provider.headers | key()
+    )
+    body = assert_problem(response, 422, "validation-failed", "terms.parties")
+    assert "outcome_payer" in body["detail"]
+    assert "provider" in body["detail"]
+
+
+async def test_a_proposed_version_cannot_be_edited(contracts: httpx.AsyncClient, cast: Cast) -> None:
+    draft = await create_contract(contracts, cast)
+    await propose(contracts, cast.payer_a, draft["id"])
+    current = await read_version(contracts, cast.payer_a, draft["id"])
+    response = await contracts.put(
+        f"/v1/contract-versions/{draft['id']}/terms",
+        json=terms_for(cast, title="Changed after proposal"),
+        headers=cast.payer_a.headers | {"If-Match": current["etag"]},
+    )
+    assert_problem(response, 409, "version-not-editable")
+    assert (await read_version(contracts, cast.payer_a, draft["id"]))["terms"]["title"] == draft["terms"][
+        "title"
+    ]
+
+
+async def test_an_active_version_cannot_be_edited_or_proposed_again(
+    contracts: httpx.AsyncClient, cast: Cast
+) -> None:
+    active = await activate(contracts, cast)
+    current = await read_version(contracts, cast.payer_a, active["id"])
+    edit = await contracts.put(
+        f"/v1/contract-versions/{active['id']}/terms",
+        json=terms_for(cast),
+        headers=cast.payer_a.headers | {"If-Match": current["etag"]},
+    )
+    assert_problem(edit, 409, "version-not-editable")
+    again = await contracts.post(
+        f"/v1/contract-versions/{active['id']}/proposal", headers=cast.payer_a.headers | key()
+    )
+    assert_problem(again, 409, "invalid-transition")
+
+
+async def test_edits_need_a_current_if_match(contracts: httpx.AsyncClient, cast: Cast) -> None:
+    draft = await create_contract(contracts, cast)
+    url = f"/v1/contract-versions/{draft['id']}/terms"
+    missing = await contracts.put(url, json=terms_for(cast, title="A"), headers=cast.payer_a.headers)
+    assert_problem(missing, 428, "if-match-required")
+    ok = await contracts.put(
+        url, json=terms_for(cast, title="B"), headers=cast.payer_a.headers | {"If-Match": draft["etag"]}
+    )
+    assert ok.status_code == 200, ok.text
+    assert ok.headers["etag"] != draft["etag"]
+    stale = await contracts.put(
+        url, json=terms_for(cast, title="C"), headers=cast.payer_a.headers | {"If-Match": draft["etag"]}
+    )
+    assert_problem(stale, 412, "stale-version")
+    assert (await read_version(contracts, cast.payer_a, draft["id"]))["terms"]["title"] == "B"
+
+
+async def test_two_concurrent_edits_of_one_draft_exactly_one_wins(
+    contracts: httpx.AsyncClient, cast: Cast
+) -> None:
+    draft = await create_contract(contracts, cast)
+    url = f"/v1/contract-versions/{draft['id']}/terms"
+    titles = [f"Edit {i}" for i in range(6)]
+    responses = await asyncio.gather(
+        *(
+            contracts.put(
+                url, json=terms_for(cast, title=t), headers=cast.payer_a.headers | {"If-Match": draft["etag"]}
+            )
+            for t in titles
+        )
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [412] * 5, [r.text for r in responses]
+    winner = next(r for r in responses if r.status_code == 200).json()["terms"]["title"]
+    assert (await read_version(contracts, cast.payer_a, draft["id"]))["terms"]["title"] == winner
+
+
+async def test_signing_twice_is_refused(contracts: httpx.AsyncClient, cast: Cast) -> None:
+    draft = await create_contract(contracts, cast)
+    await propose(contracts, cast.payer_a, draft["id"])
+    await sign(contracts, cast.provider, draft["id"])
+    again = await contracts.post(
+        f"/v1/contract-versions/{draft['id']}/signatures", headers=cast.provider.headers | key()
+    )
+    assert_problem(again, 409, "already-signed")
+    assert len((await read_version(contracts, cast.provider, draft["id"]))["signatures"]) == 1
+
+
+async def test_a_signature_names_the_hash_it_read(contracts: httpx.AsyncClient, cast: Cast) -> None:
+    draft = await create_contract(contracts, cast)
+    proposed = await propose(contracts, cast.payer_a, draft["id"])
+    wrong = await contracts.post(
+        f"/v1/contract-versions/{draft['id']}/signatures",
+        json={"content_hash": "0" * 64},
+        headers=cast.payer_b.headers | key(),
+    )
+    assert_problem(wrong, 412, "stale-version", "body.content_hash")
+    right = await contracts.post(
+        f"/v1/contract-versions/{draft['id']}/signatures",
+        json={"content_hash": proposed["content_hash"]},
+        headers=cast.payer_b.headers | key(),
+    )
+    assert right.status_code == 201, right.text
+
+
+async def test_overlapping_active_contracts_in_one_partnership_are_refused(
+    contracts: httpx.AsyncClient, cast: Cast
+) -> None:
+    await activate(contracts, cast)
+    second = await create_contract(contracts, cast, start_date="2029-06-01", end_date="2031-12-31")
+    response = await contracts.post(
+        f"/v1/contract-versions/{second['id']}/proposal", headers=cast.payer_a.headers | key()
+    )
+    assert_problem(response, 409, "overlapping-active-period", "terms.start_date")
+    assert (await read_version(contracts, cast.payer_a, second["id"]))["status"] == "draft"
+    later = await create_contract(
+        contracts, cast, by=cast.provider, start_date="2030-01-01", end_date="2031-12-31"
+    )
+    # A draft of a later period is fine alongside, but the contract already has an open version.
+    assert later["status"] == "draft"
+
+
+async def test_an_amendment_cannot_start_before_the_version_it_amends(
+    contracts: httpx.AsyncClient, cast: Cast
+) -> None:
+    active = await activate(contracts, cast)
+    amended = await contracts.post(
+        f"/v1/contracts/{active['contract_id']}/amendments",
+        json={"terms": terms_for(cast, start_date="2026-06-01")},
+        headers=cast.payer_a.headers | key(),
+    )
+    assert amended.status_code == 201
+    response = await contracts.post(
+        f"/v1/contract-versions/{amended.json()['id']}/proposal", headers=cast.payer_a.headers | key()
+    )
+    assert_problem(response, 422, "validation-failed", "terms.start_date")
+
+
+async def test_one_open_amendment_at_a_time(contracts: httpx.AsyncClient, cast: Cast) -> None:
+    active = await activate(contracts, cast)
+    url = f"/v1/contracts/{active['contract_id']}/amendments"
+    first = await contracts.post(url, headers=cast.payer_a.headers | key())
+    assert first.status_code == 201
+    assert_problem(
+        await contracts.post(url, headers=cast.payer_b.headers | key()), 409, "open-version-exists"
+    )
