@@ -157,10 +157,15 @@ class MetricsMiddleware:
 
 
 def route_template(scope: Scope) -> str:
-    """The matched route's path template; routing leaves it in the scope (FastAPI sets `route`)."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else UNMATCHED_ROUTE
+    """The matched route's full path template, prefixes included, or `<unmatched>`.
+
+    FastAPI ≥ 0.16x keeps included routers whole, so `scope["route"].path` is relative to the router's
+    prefix; its effective route context carries the full template. Older FastAPI and plain Starlette
+    leave the full template in `scope["route"]`.
+    """
+    context = scope.get("fastapi", {}).get("effective_route_context")
+    path = getattr(context, "path_format", None) or getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) and path else UNMATCHED_ROUTE
 
 
 def install_metrics(app: Starlette) -> Metrics:

@@ -28,6 +28,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kit.http import REQUEST_ID_HEADER
+from kit.metrics import UNMATCHED_ROUTE, route_template
 
 PROPAGATOR = TraceContextTextMapPropagator()
 log = structlog.get_logger("effekt.tracing")
@@ -95,8 +96,8 @@ class TracingMiddleware:
             raise
         finally:
             otel_context.detach(token)
-            route = getattr(scope.get("route"), "path", None)
-            if isinstance(route, str):
+            route = route_template(scope)
+            if route != UNMATCHED_ROUTE:
                 span.update_name(f"{method} {route}")
                 span.set_attribute("http.route", route)
             span.set_attribute("http.request.method", method)

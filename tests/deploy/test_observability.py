@@ -14,6 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from effekt.launcher import Platform
+from tests.actors import client_credentials_token
 
 SERVICES = ("identity", "contracts", "outcomes")
 EVERY_PROCESS_FAMILIES = {"effekt_http_request_duration_seconds"}
@@ -139,3 +140,28 @@ async def test_a_malformed_traceparent_starts_a_fresh_trace(platform: Platform) 
     (line,) = await _wait_for_lines(platform.log_dir / "contracts.log", request_id, "/healthz")
     assert re.fullmatch(r"[0-9a-f]{32}", line["trace_id"])
     assert int(line["trace_id"], 16) != 0
+
+
+async def test_an_authenticated_graphql_request_is_logged_under_the_callers_trace(platform: Platform) -> None:
+    """`me` resolves from the token alone; the downstream hop is covered by the `/readyz` test above,
+    through the same pooled, traced HTTP session every resolver uses."""
+    token = await client_credentials_token(
+        platform,
+        platform.env["IDENTITY_BOOTSTRAP_OPERATOR_CLIENT_ID"],
+        platform.env["IDENTITY_BOOTSTRAP_OPERATOR_CLIENT_SECRET"],
+    )
+    trace_id = secrets.token_hex(16)
+    request_id = f"trace-test-{secrets.token_hex(8)}"
+    headers = {
+        "Authorization": f"Bearer {token['access_token']}",
+        "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01",
+        "X-Request-ID": request_id,
+    }
+    async with httpx.AsyncClient(base_url=platform.url("gateway")) as client:
+        response = await client.post("/graphql", json={"query": "{ me { subject } }"}, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["me"]["subject"]
+    (line,) = await _wait_for_lines(platform.log_dir / "gateway.log", request_id, "/graphql")
+    assert line["trace_id"] == trace_id
+    assert line["status"] == 200
+    assert token["access_token"] not in (platform.log_dir / "gateway.log").read_text()
