@@ -278,8 +278,9 @@ def _split_issues(terms: Terms) -> Iterator[Issue]:
 
 
 def normalised(terms: Terms) -> dict[str, Any]:
-    """The terms as JSON, money written to exactly the currency's minor unit (call after `check_terms`
-    found nothing), so two documents that mean the same thing hash the same."""
+    """The terms as JSON, money written to exactly the currency's minor unit and a sole payer's split made
+    explicit (call after `check_terms` found nothing), so two documents that mean the same thing hash the
+    same."""
     exponent = MINOR_UNITS[terms.currency]
     quantum = Decimal(1).scaleb(-exponent)
 
@@ -290,6 +291,13 @@ def normalised(terms: Terms) -> dict[str, Any]:
     for raw, outcome in zip(document["outcomes"], terms.outcomes, strict=True):
         raw["tariff"] = fix(outcome.tariff)
     document["caps"] = {name: fix(getattr(terms.caps, name)) for name in Caps.model_fields}
+    payers = [p.organisation_id for p in terms.parties if p.role == "outcome_payer"]
+    if terms.payer_split is None and len(payers) == 1:
+        # A sole payer pays everything: say so, so every reader finds an explicit split.
+        document["payer_split"] = {
+            "method": "fixed",
+            "shares": [{"organisation_id": str(payers[0]), "percent": "100"}],
+        }
     if isinstance(terms.payer_split, FixedSplit):
         for raw_share, share in zip(document["payer_split"]["shares"], terms.payer_split.shares, strict=True):
             raw_share["percent"] = format(share.percent.normalize(), "f")

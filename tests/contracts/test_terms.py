@@ -272,3 +272,14 @@ def test_diff_addresses_outcomes_by_code() -> None:
 def test_diff_of_identical_documents_is_empty() -> None:
     doc = normalised(Terms.model_validate(document()))
     assert diff_documents(doc, copy.deepcopy(doc)) == {"added": [], "removed": [], "changed": []}
+
+
+def test_a_sole_payer_gets_an_explicit_whole_share() -> None:
+    doc = document(payer_split=None)
+    doc["parties"] = [p for p in doc["parties"] if p["organisation_id"] != PAYER_B]
+    terms = Terms.model_validate(doc)
+    assert check_terms(terms) == []
+    assert normalised(terms)["payer_split"] == {
+        "method": "fixed",
+        "shares": [{"organisation_id": PAYER_A, "percent": "100"}],
+    }
