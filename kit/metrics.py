@@ -17,13 +17,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -37,6 +36,16 @@ QUIET_PATHS = frozenset({"/metrics"})
 SAMPLER_TIMEOUT = 2.0
 
 Sampler = Callable[[], Awaitable[None]]
+
+
+class PooledEngine(Protocol):
+    """What the pool gauges read from an engine (SQLAlchemy's `AsyncEngine`); typed structurally so the
+    gateway, which must not import a database library, can use this module."""
+
+    @property
+    def pool(self) -> Any: ...
+
+
 access_log = structlog.get_logger("effekt.access")
 
 
@@ -75,7 +84,7 @@ class Metrics:
             child = self._children[key] = self.request_duration.labels(*key)
         child.observe(seconds)
 
-    def observe_pool(self, engine: AsyncEngine) -> None:
+    def observe_pool(self, engine: PooledEngine) -> None:
         """Export the engine's connection pool (read at scrape time; nothing per request)."""
         if self._pool is not None:  # a second lifespan on the same app (tests) replaces the first engine
             self.registry.unregister(self._pool)
@@ -98,7 +107,7 @@ class Metrics:
 
 
 class PoolCollector(Collector):
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: PooledEngine) -> None:
         self.engine = engine
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
