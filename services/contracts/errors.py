@@ -52,6 +52,10 @@ class NotASignatory(Forbidden):
     code, title = "not-a-signatory", "Only a signatory of a party that must sign may sign"
 
 
+class MembershipsUnreadable(Forbidden):
+    code, title = "memberships-unreadable", "Your token cannot read the partnership's memberships"
+
+
 class VersionNotEditable(Conflict):
     code, title = "version-not-editable", "Only a draft can be edited"
 

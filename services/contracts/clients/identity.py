@@ -12,7 +12,7 @@ from uuid import UUID
 
 import httpx
 
-from services.contracts.errors import IdentityUnavailable
+from services.contracts.errors import IdentityUnavailable, MembershipsUnreadable
 
 MAX_PAGES = 50
 
@@ -34,6 +34,12 @@ class IdentityClient:
                 )
             except httpx.HTTPError as exc:
                 raise IdentityUnavailable(f"identity did not answer: {type(exc).__name__}") from exc
+            if response.status_code in (401, 403, 404):
+                # Identity's answer to this caller, not an outage: proposing needs the partners:read scope.
+                raise MembershipsUnreadable(
+                    f"identity answered {response.status_code}; proposing needs a token with partners:read",
+                    required_scope="partners:read",
+                )
             if response.status_code != 200:
                 raise IdentityUnavailable(f"identity answered {response.status_code} for the memberships")
             body: Any = response.json()
