@@ -7,7 +7,8 @@ Conflict (409): DuplicateParticipant, InvalidClaimTransition, ParticipantAlready
 Unprocessable (422): InvalidCpr, NoVersionInForce, ContractMismatch, UnknownOutcome,
                 ParticipantNotEligible, ParticipantExited, AchievementDateInFuture,
                 AchievementBeforeEnrolment, OutsideOutcomeWindow, PrerequisiteNotVerified,
-                PerParticipantMaximum, EvidenceMissing, ContractFull, MunicipalityNotPaying
+                PerParticipantMaximum, EvidenceMissing, ContractFull, MunicipalityNotPaying,
+                    CurrencyNotSupported
 ServiceUnavailable (503): ContractsUnavailable
 """
 
@@ -128,6 +129,10 @@ class ContractFull(Unprocessable):
 
 class MunicipalityNotPaying(Unprocessable):
     code, title = "municipality-not-paying", "That municipality is not a paying party of the contract"
+
+
+class CurrencyNotSupported(Unprocessable):
+    code, title = "currency-not-supported", "This service cannot hold amounts in the contract's currency"
 
 
 class ContractsUnavailable(ServiceUnavailable):

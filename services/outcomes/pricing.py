@@ -11,8 +11,18 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from uuid import UUID
 
-MINOR_UNITS = {"DKK": 2, "EUR": 2, "SEK": 2, "NOK": 2, "ISK": 0}
+# Currencies whose minor unit is not two digits; every other ISO 4217 code the registry accepts has two.
+MINOR_UNITS = {
+    "ISK": 0, "JPY": 0, "KRW": 0, "CLP": 0, "VND": 0, "UGX": 0, "XOF": 0, "XAF": 0,
+    "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3, "LYD": 3, "IQD": 3,
+}  # fmt: skip
+STORED_DIGITS = 2  # amounts are NUMERIC(14, 2)
 ZERO = Decimal(0)
+
+
+def supported(currency: str) -> bool:
+    """Whether amounts in the currency fit the stored scale."""
+    return MINOR_UNITS.get(currency, 2) <= STORED_DIGITS
 
 
 def minor_unit(currency: str) -> Decimal:

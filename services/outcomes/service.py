@@ -161,6 +161,8 @@ async def enrol_participant(
     if version.partnership_id != body.partnership_id or version.contract_id != body.contract_id:
         raise errors.ContractMismatch.field("body.contract_id", "is not a contract of this partnership")
     terms = version.terms
+    if not pricing.supported(terms.currency):
+        raise errors.CurrencyNotSupported(f"amounts in {terms.currency} need more than two decimals")
     if terms.payer_split.method == "residence" and body.municipality_code not in {
         m.municipality_code for m in terms.payer_split.municipalities
     }:
@@ -554,6 +556,8 @@ async def _price(
     """Price a claim being verified: tariff, caps under row locks, payer split into payment lines."""
     terms, priced_on = version.terms, today()
     currency = terms.currency
+    if not pricing.supported(currency):
+        raise errors.CurrencyNotSupported(f"amounts in {currency} need more than two decimals")
     period = payment_period_key(priced_on, terms.payment_period)
     # Always contract, then period, then participant: one lock order for every verification.
     contract_counter = await _lock_counter(session, claim.contract_id, "contract", "", currency)

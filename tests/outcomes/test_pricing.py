@@ -17,6 +17,7 @@ from services.outcomes.pricing import (
     quantise,
     split_fixed,
     split_residence,
+    supported,
 )
 
 D = Decimal
@@ -98,3 +99,12 @@ def test_residence_split_charges_the_home_municipality() -> None:
 def test_amounts_finer_than_the_minor_unit_are_refused() -> None:
     with pytest.raises(ValueError, match="minor unit"):
         quantise(D("1.001"), "DKK")
+
+
+def test_zero_decimal_currencies_split_in_whole_units_and_three_decimal_ones_are_not_stored() -> None:
+    a, b = uuid4(), uuid4()
+    lines = split_fixed(D("1001"), [Share(a, D(50)), Share(b, D(50))], "ISK")
+    assert [x.amount for x in lines] == [D("501"), D("500")]
+    assert supported("DKK")
+    assert supported("ISK")
+    assert not supported("BHD")
