@@ -267,6 +267,11 @@ def claims_of(token: str) -> dict[str, Any]:
     return dict(json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))))
 
 
+async def web_client_id(platform: Platform) -> str:
+    """The public code-flow client (owned by the operator, so any organisation's users may use it)."""
+    return (await _operator(platform)).web_client_id
+
+
 async def operator_headers(platform: Platform) -> dict[str, str]:
     return {"Authorization": f"Bearer {(await _operator(platform)).token}"}
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from effekt.launcher import Platform
+from tests.actors import Cast, make_cast
 from tests.platform import running_platform
 
 
@@ -17,3 +18,9 @@ def platform(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
     log_dir: Path = tmp_path_factory.mktemp("identity-logs")
     with running_platform(pg_server_url, log_dir, only=("identity",)) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+async def shared_cast(platform: Platform) -> Cast:
+    """One cast for a module's tests that only read it or add things of their own (a cast costs seconds)."""
+    return await make_cast(platform)
