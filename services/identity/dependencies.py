@@ -3,23 +3,37 @@ its revocation list), scope-checked aliases, Idempotency-Key handling, and If-Ma
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from sqlalchemy import select
 
-from kit.auth import CurrentPrincipal, Principal
+from kit.auth import CurrentPrincipal, Principal, bearer_token
 from kit.db import DbSession
 from kit.idempotency import Idempotency, idempotency_dependency
 from kit.problems import BadRequest, Unauthorized
-from services.identity.models import RevokedToken, idempotency_keys
-from services.identity.oauth.keys import KeyRing
+from services.identity.models import RevokedToken, SigningKey, idempotency_keys
+from services.identity.oauth.keys import KeyRing, published_key_filter
 from services.identity.settings import Settings
 
 
-async def caller(principal: CurrentPrincipal, session: DbSession) -> Principal:
-    """The verified caller, unless its token was revoked here (other services learn of revocation only
-    through introspection or expiry, which is at most 15 minutes away)."""
+def _key_id(request: Request) -> str:
+    segment = bearer_token(request).split(".")[0]
+    header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    return str(header["kid"])
+
+
+async def caller(request: Request, principal: CurrentPrincipal, session: DbSession) -> Principal:
+    """The verified caller, unless its token was revoked or its signing key retired since the verifier
+    cached the key. Identity sees both at once; other services see a revocation through introspection or
+    expiry (at most 15 minutes), and a retired key when their verifier next reloads the JWKS."""
+    published = await session.scalar(
+        select(SigningKey.kid).where(SigningKey.kid == _key_id(request), published_key_filter())
+    )
+    if published is None:
+        raise Unauthorized("token signed by a retired key")
     if principal.token_id is not None:
         revoked = await session.scalar(select(RevokedToken.jti).where(RevokedToken.jti == principal.token_id))
         if revoked is not None:

@@ -59,7 +59,7 @@ class KeyRing:
         nonce = secrets.token_bytes(_NONCE_BYTES)
         return nonce + self._aead.encrypt(nonce, private_pem, kid.encode())
 
-    def _open(self, row: SigningKey) -> Signer:
+    def open(self, row: SigningKey) -> Signer:
         signer = self._decrypted.get(row.kid)
         if signer is None:
             blob = row.private_key_encrypted
@@ -98,10 +98,12 @@ class KeyRing:
 
     async def signer(self, session: AsyncSession) -> Signer:
         row = (await session.scalars(select(SigningKey).where(SigningKey.status == "active"))).one()
-        return self._open(row)
+        return self.open(row)
 
 
-def _published(now: datetime) -> Any:
+def published_key_filter() -> Any:
+    """Keys in the JWKS: the active one, and retiring ones whose tokens may still be alive."""
+    now = datetime.now(UTC)
     return or_(
         SigningKey.status == "active",
         (SigningKey.status == "retiring") & (SigningKey.retire_after > now),
@@ -109,7 +111,7 @@ def _published(now: datetime) -> Any:
 
 
 def _published_query() -> Any:
-    return select(SigningKey.public_jwk).where(_published(datetime.now(UTC))).order_by(SigningKey.created_at)
+    return select(SigningKey.public_jwk).where(published_key_filter()).order_by(SigningKey.created_at)
 
 
 async def published_jwks(session: AsyncSession) -> dict[str, Any]:
