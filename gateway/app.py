@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from gateway.context import get_context
+from gateway.context import authenticate_socket, get_context
 from gateway.hardening import TrustedDocuments
 from gateway.schema import build_schema, schemas
 from gateway.settings import Settings
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         multipart_uploads_enabled=False,
         allow_queries_via_get=False,
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+        authenticate_socket=lambda params: authenticate_socket(app.state, params),
     )
     app.include_router(graphql, prefix="/graphql")
 

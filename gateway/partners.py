@@ -1,14 +1,47 @@
-"""Partner types as the client sees them: who am I, and in which partnerships."""
+"""Partners as the client sees them: who am I, my partnerships, their members, and — from a partnership —
+everything the caller's partner type may see of it (its contracts, participants, claims, outcome summary,
+statements and ledger). Backed by identity, with the partnership's other fields resolved through the
+contracts and outcomes modules."""
 
 from __future__ import annotations
 
 import enum
+from datetime import datetime
+from typing import Annotated, Any
 from uuid import UUID
 
 import strawberry
 from strawberry.types import Info
 
+from gateway import policy
 from gateway.context import Context
+from gateway.contracts import Contract
+from gateway.hardening import DomainError
+from gateway.outcomes import (
+    ChainStatus,
+    Claim,
+    LedgerEvent,
+    OutcomeSummary,
+    Participant,
+    Statement,
+    claims_page,
+    ledger_page,
+    participants_page,
+)
+from gateway.relay import DEFAULT_FIRST, Connection, check_first, from_page
+from gateway.results import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+    RuleViolation,
+    Unavailable,
+    attempt,
+    write_headers,
+)
+from kit.pagination import encode_cursor
+
+Row = dict[str, Any]
 
 
 @strawberry.enum
@@ -19,6 +52,139 @@ class PartnerType(enum.Enum):
     EVALUATOR = "evaluator"
     LEGAL_ADVISER = "legal_adviser"
     OPERATOR = "operator"
+
+
+@strawberry.enum
+class MembershipRole(enum.Enum):
+    OUTCOME_PAYER = "outcome_payer"
+    PROVIDER = "provider"
+    INVESTOR = "investor"
+    EVALUATOR = "evaluator"
+    ADVISER = "adviser"
+    OBSERVER = "observer"
+
+
+@strawberry.type
+class Organisation:
+    id: UUID
+    name: str
+    partner_type: PartnerType
+    cvr: str
+    municipality_code: str | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> Organisation:
+        return cls(
+            id=UUID(row["id"]),
+            name=row["name"],
+            partner_type=PartnerType(row["partner_type"]),
+            cvr=row["cvr"],
+            municipality_code=row.get("municipality_code"),
+        )
+
+
+@strawberry.type(description="An organisation's role in a partnership.")
+class Member:
+    id: UUID
+    organisation_id: UUID
+    role: MembershipRole
+    created_at: datetime
+
+    @strawberry.field
+    async def organisation(self, info: Info[Context, None]) -> Organisation | None:
+        row = await info.context.loaders.organisation.load(self.organisation_id)
+        return Organisation.from_row(row) if row else None
+
+
+@strawberry.type(description="A social outcomes partnership, as your partner type may see it.")
+class Partnership:
+    id: UUID
+    name: str
+    description: str
+    status: str
+    version: int
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Row) -> Partnership:
+        return cls(
+            id=UUID(row["id"]),
+            name=row["name"],
+            description=row.get("description") or "",
+            status=row["status"],
+            version=int(row["version"]),
+            created_at=datetime.fromisoformat(row["created_at"]),
+        )
+
+    @strawberry.field(description="Your organisation's roles in this partnership (from your token).")
+    def my_roles(self, info: Info[Context, None]) -> list[MembershipRole]:
+        return [MembershipRole(r) for r in sorted(info.context.roles_in(self.id))]
+
+    @strawberry.field
+    async def members(self, info: Info[Context, None]) -> list[Member]:
+        rows = await info.context.loaders.members_of.load(self.id)
+        return [
+            Member(
+                id=UUID(r["id"]),
+                organisation_id=UUID(r["organisation_id"]),
+                role=MembershipRole(r["role"]),
+                created_at=datetime.fromisoformat(r["created_at"]),
+            )
+            for r in rows
+        ]
+
+    @strawberry.field(description="The partnership's contracts, oldest first.")
+    async def contracts(self, info: Info[Context, None]) -> list[Contract]:
+        return [Contract.from_row(r) for r in await info.context.loaders.contracts_of.load(self.id)]
+
+    @strawberry.field(description="The partnership's latest contract (most have exactly one).")
+    async def contract(self, info: Info[Context, None]) -> Contract | None:
+        rows = await info.context.loaders.contracts_of.load(self.id)
+        return Contract.from_row(rows[-1]) if rows else None
+
+    @strawberry.field(description="Participants you may see, by pseudonym.")
+    async def participants(
+        self, info: Info[Context, None], first: int = DEFAULT_FIRST, after: str | None = None
+    ) -> Connection[Participant] | None:
+        return await participants_page(info, self.id, first, after)
+
+    @strawberry.field(description="Outcome claims you may see; filter by `status`.")
+    async def claims(
+        self,
+        info: Info[Context, None],
+        first: int = DEFAULT_FIRST,
+        after: str | None = None,
+        status: str | None = None,
+    ) -> Connection[Claim] | None:
+        return await claims_page(info, self.id, first, after, status)
+
+    @strawberry.field(description="Enrolment, verified outcomes by code and month, value earned and caps.")
+    async def outcome_summary(self, info: Info[Context, None]) -> OutcomeSummary | None:
+        result = await info.context.loaders.aggregates.load(self.id)
+        if isinstance(result, BaseException):
+            raise result
+        return OutcomeSummary.from_row(result)
+
+    @strawberry.field(description="Payment statements you may see, under all the partnership's contracts.")
+    async def statements(self, info: Info[Context, None]) -> list[Statement] | None:
+        contracts = await info.context.loaders.contracts_of.load(self.id)
+        lists = await info.context.loaders.statements_of_contract.load_many(
+            [UUID(c["id"]) for c in contracts]
+        )
+        return [Statement.from_row(r) for rows in lists for r in rows]
+
+    @strawberry.field(description="The hash-chained ledger, in sequence order.")
+    async def ledger(
+        self, info: Info[Context, None], first: int = DEFAULT_FIRST, after: str | None = None
+    ) -> Connection[LedgerEvent] | None:
+        return await ledger_page(info, self.id, first, after)
+
+    @strawberry.field(description="The whole stored chain verified now: valid, or where it breaks.")
+    async def ledger_status(self, info: Info[Context, None]) -> ChainStatus | None:
+        result = await info.context.loaders.chain.load(self.id)
+        if isinstance(result, BaseException):
+            raise result
+        return ChainStatus.from_row(result)
 
 
 @strawberry.type
@@ -36,6 +202,15 @@ class Me:
     scopes: list[str]
     memberships: list[Membership]
 
+    @strawberry.field
+    async def organisation(self, info: Info[Context, None]) -> Organisation | None:
+        row = await info.context.loaders.organisation.load(self.organisation_id)
+        return Organisation.from_row(row) if row else None
+
+
+def _partnership_cursor(p: Partnership) -> str:
+    return encode_cursor(p.created_at.isoformat(), p.id)
+
 
 @strawberry.type
 class PartnerQuery:
@@ -52,3 +227,143 @@ class PartnerQuery:
                 Membership(partnership_id=pid, roles=sorted(roles)) for pid, roles in p.memberships.items()
             ],
         )
+
+    @strawberry.field(description="Partnerships your organisation belongs to (every one, for operators).")
+    async def partnerships(
+        self, info: Info[Context, None], first: int = DEFAULT_FIRST, after: str | None = None
+    ) -> Connection[Partnership]:
+        params = {"limit": str(check_first(first))}
+        if after:
+            params["cursor"] = after
+        page = await info.context.services.identity.get("/v1/partnerships", params)
+        connection = from_page(page, Partnership.from_row, _partnership_cursor)
+        return connection
+
+    @strawberry.field(description="One partnership, or null if you may not see it.")
+    async def partnership(self, info: Info[Context, None], id: UUID) -> Partnership | None:
+        row = await info.context.loaders.partnership.load(id)
+        return Partnership.from_row(row) if row else None
+
+    @strawberry.field(description="One organisation you may see (your own or a partner's).")
+    async def organisation(self, info: Info[Context, None], id: UUID) -> Organisation | None:
+        row = await info.context.loaders.organisation.load(id)
+        return Organisation.from_row(row) if row else None
+
+    @strawberry.field(description="One participant you may see, by id (never for investors or operators).")
+    async def participant(self, info: Info[Context, None], id: UUID) -> Participant | None:
+        row = await info.context.loaders.participant.load(id)
+        if row is None or not policy.rows_visible(
+            info.context.roles_in(UUID(row["partnership_id"])), "Participant"
+        ):
+            return None
+        return Participant.from_row(row)
+
+
+# --- mutations ---------------------------------------------------------------------------------------------
+
+PartnershipResult = Annotated[
+    Partnership | InvalidInput | NotPermitted | NotFound | Conflict | RuleViolation | Unavailable,
+    strawberry.union("PartnershipResult"),
+]
+MemberResult = Annotated[
+    Member | InvalidInput | NotPermitted | NotFound | Conflict | RuleViolation | Unavailable,
+    strawberry.union("MemberResult"),
+]
+
+
+@strawberry.type(description="The outcome of a write that returns nothing but success.")
+class Done:
+    ok: bool = True
+
+
+DoneResult = Annotated[
+    Done | InvalidInput | NotPermitted | NotFound | Conflict | RuleViolation | Unavailable,
+    strawberry.union("DoneResult"),
+]
+
+
+def _member(row: Row) -> Member:
+    return Member(
+        id=UUID(row["id"]),
+        organisation_id=UUID(row["organisation_id"]),
+        role=MembershipRole(row["role"]),
+        created_at=datetime.fromisoformat(row["created_at"]),
+    )
+
+
+@strawberry.enum
+class PartnershipStatus(enum.Enum):
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+@strawberry.type
+class PartnerMutation:
+    @strawberry.mutation(description="Start a partnership (operators); add its members next.")
+    async def create_partnership(
+        self,
+        info: Info[Context, None],
+        name: str,
+        description: str = "",
+        idempotency_key: str | None = None,
+    ) -> PartnershipResult:
+        call = info.context.services.identity.send(
+            "POST",
+            "/v1/partnerships",
+            {"name": name, "description": description},
+            headers=write_headers(idempotency_key),
+        )
+        return await attempt(call, Partnership.from_row)
+
+    @strawberry.mutation(
+        description="Rename, describe or close a partnership; `expectedVersion` is required."
+    )
+    async def update_partnership(
+        self,
+        info: Info[Context, None],
+        id: UUID,
+        expected_version: int,
+        name: str | None = None,
+        description: str | None = None,
+        status: PartnershipStatus | None = None,
+    ) -> PartnershipResult:
+        body: dict[str, Any] = {"name": name, "description": description}
+        if status is not None:
+            body["status"] = status.value
+        call = info.context.services.identity.send(
+            "PATCH",
+            f"/v1/partnerships/{id}",
+            {k: v for k, v in body.items() if v is not None},
+            headers={"If-Match": f'"{expected_version}"'},
+        )
+        return await attempt(call, Partnership.from_row)
+
+    @strawberry.mutation(description="Give an organisation a role in a partnership.")
+    async def add_member(
+        self,
+        info: Info[Context, None],
+        partnership_id: UUID,
+        organisation_id: UUID,
+        role: MembershipRole,
+        idempotency_key: str | None = None,
+    ) -> MemberResult:
+        call = info.context.services.identity.send(
+            "POST",
+            f"/v1/partnerships/{partnership_id}/memberships",
+            {"organisation_id": str(organisation_id), "role": role.value},
+            headers=write_headers(idempotency_key),
+        )
+        return await attempt(call, _member)
+
+    @strawberry.mutation(description="Remove a membership from a partnership.")
+    async def remove_member(
+        self, info: Info[Context, None], partnership_id: UUID, membership_id: UUID
+    ) -> DoneResult:
+        call = info.context.services.identity.send(
+            "DELETE", f"/v1/partnerships/{partnership_id}/memberships/{membership_id}"
+        )
+        return await attempt(call, lambda _: Done())
+
+
+def not_found(what: str) -> DomainError:
+    return DomainError(f"no {what} you may see by that id", code="not-found")

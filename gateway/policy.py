@@ -10,6 +10,7 @@ Two levels, both deny-by-default for the listed names:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 PARTNER_TYPES: Final = ("municipality", "provider", "investor", "evaluator", "legal_adviser", "operator")
@@ -17,6 +18,12 @@ EVERYONE: Final = frozenset(PARTNER_TYPES)
 
 # Individual-level data: never investors, advisers, observers' partner types or operators.
 PERSON_LEVEL: Final = frozenset({"municipality", "provider", "evaluator"})
+# Who runs the programme day to day: enrols, claims, exits, disputes, prepares statements.
+DELIVERY: Final = frozenset({"municipality", "provider"})
+# Who negotiates and signs contracts (evaluators and the operator only read them).
+CONTRACTING: Final = frozenset({"municipality", "provider", "investor", "legal_adviser"})
+# Who manages partnerships and their members (identity allows operators and outcome payers).
+ADMINISTRATION: Final = frozenset({"operator", "municipality"})
 
 TYPES: Final[dict[str, frozenset[str]]] = {
     "Participant": PERSON_LEVEL,
@@ -25,20 +32,47 @@ TYPES: Final[dict[str, frozenset[str]]] = {
     "Claim": PERSON_LEVEL,
     "ClaimConnection": PERSON_LEVEL,
     "ClaimEdge": PERSON_LEVEL,
-    "Evidence": frozenset({"municipality", "provider"}),
-    "AuditEntry": frozenset(
-        {"operator", "municipality", "provider", "investor", "evaluator", "legal_adviser"}
-    ),
+    "Evidence": DELIVERY,
+    "EnrolParticipantInput": DELIVERY,
+    "SubmitClaimInput": DELIVERY,
 }
 
 FIELDS: Final[dict[str, frozenset[str]]] = {
-    # Only the municipality of residence reads its own reference number.
+    # Only the municipality of residence reads its own reference number (the service blanks it for
+    # other municipalities too).
     "Participant.municipalReference": frozenset({"municipality"}),
     # Evaluators work on pseudonymised records: no evidence documents.
-    "Claim.evidence": frozenset({"municipality", "provider"}),
+    "Claim.evidence": DELIVERY,
     "Partnership.participants": PERSON_LEVEL,
     "Partnership.claims": PERSON_LEVEL,
-    "LedgerEvent.participantPseudonym": PERSON_LEVEL,
+    "Query.participant": PERSON_LEVEL,
+    # A ledger event's subject, data and canonical bytes can name a participant.
+    "LedgerEvent.participantId": PERSON_LEVEL,
+    "LedgerEvent.subject": PERSON_LEVEL,
+    "LedgerEvent.data": PERSON_LEVEL,
+    "LedgerEvent.canonical": PERSON_LEVEL,
+    # Writes, by who performs them (the services decide each case; this keeps the others' schemas small).
+    "Mutation.createPartnership": frozenset({"operator"}),
+    "Mutation.updatePartnership": frozenset({"operator"}),
+    "Mutation.addMember": ADMINISTRATION,
+    "Mutation.removeMember": ADMINISTRATION,
+    "Mutation.createContract": CONTRACTING,
+    "Mutation.updateContractDraft": CONTRACTING,
+    "Mutation.proposeContractVersion": CONTRACTING,
+    "Mutation.withdrawContractVersion": CONTRACTING,
+    "Mutation.signContractVersion": CONTRACTING,
+    "Mutation.amendContract": CONTRACTING,
+    "Mutation.terminateContractVersion": CONTRACTING,
+    "Mutation.enrolParticipant": DELIVERY,
+    "Mutation.confirmEligibility": frozenset({"municipality"}),
+    "Mutation.exitParticipant": DELIVERY,
+    "Mutation.submitClaim": DELIVERY,
+    "Mutation.verifyClaim": frozenset({"municipality", "evaluator"}),
+    "Mutation.disputeClaim": DELIVERY,
+    "Mutation.resolveDispute": frozenset({"municipality"}),
+    "Mutation.generateStatement": DELIVERY,
+    "Mutation.issueStatement": DELIVERY,
+    "Mutation.markStatementPaid": frozenset({"municipality"}),
 }
 
 # Membership roles that may list person-level rows in a partnership.
@@ -52,10 +86,12 @@ def type_visible(partner_type: str, type_name: str) -> bool:
     return partner_type in TYPES.get(type_name, EVERYONE)
 
 
-def field_visible(partner_type: str, type_name: str, field_name: str, returns: str | None) -> bool:
+def field_visible(partner_type: str, type_name: str, field_name: str, returns: Iterable[str] = ()) -> bool:
+    """A field is visible when listed for the partner type (or unlisted) and every object type it may
+    return is visible too."""
     if partner_type not in FIELDS.get(f"{type_name}.{field_name}", EVERYONE):
         return False
-    return returns is None or type_visible(partner_type, returns)
+    return all(type_visible(partner_type, name) for name in returns)
 
 
 def rows_visible(roles: frozenset[str], type_name: str) -> bool:

@@ -13,15 +13,20 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.base import StrawberryObjectDefinition, get_object_definition
 from strawberry.types.field import StrawberryField
+from strawberry.types.union import StrawberryUnion
 
 from gateway import policy
+from gateway.contracts import ContractMutation
 from gateway.hardening import cost_limit_rule
-from gateway.partners import PartnerQuery
+from gateway.outcomes import OutcomeMutation
+from gateway.partners import PartnerMutation, PartnerQuery
+from gateway.subscriptions import Subscription
 
 MAX_DEPTH = 10
 MAX_ALIASES = 20
@@ -34,13 +39,33 @@ class Query(PartnerQuery):
     pass
 
 
-def _returned_type_name(field: StrawberryField) -> str | None:
-    """The object type a field returns, through lists, optionals and unions' members aside."""
+@strawberry.type
+class Mutation(PartnerMutation, ContractMutation, OutcomeMutation):
+    pass
+
+
+class ServiceCalls(SchemaExtension):
+    """Reports how many calls the operation made to each service (`extensions.serviceCalls`), outside
+    production: it is how the tests hold nested queries to a bounded fan-out."""
+
+    def get_results(self) -> dict[str, Any]:
+        context = self.execution_context.context
+        if getattr(context, "report_calls", False):
+            return {"serviceCalls": dict(context.services.calls)}
+        return {}
+
+
+def _returned_type_names(field: StrawberryField) -> tuple[str, ...]:
+    """The object types a field may return, through lists and optionals, and every member of a union (a
+    mutation result naming a hidden type is hidden with it)."""
     field_type: Any = field.type
     while hasattr(field_type, "of_type"):
         field_type = field_type.of_type
+    if isinstance(field_type, StrawberryUnion):
+        members = [get_object_definition(t) for t in field_type.types]
+        return tuple(d.name for d in members if d is not None)
     definition = get_object_definition(field_type)
-    return definition.name if definition else None
+    return (definition.name,) if definition else ()
 
 
 class PartnerSchema(strawberry.Schema):
@@ -58,7 +83,7 @@ class PartnerSchema(strawberry.Schema):
                 self.partner_type,
                 type_definition.name,
                 field.graphql_name or _camel(field.python_name),
-                _returned_type_name(field),
+                _returned_type_names(field),
             )
         ]
 
@@ -78,12 +103,15 @@ def build_schema(partner_type: str = "operator", *, production: bool = False) ->
         lambda: AddValidationRules([cost_limit_rule(MAX_COST)]),
         lambda: ParserCache(maxsize=1024),
         lambda: ValidationCache(maxsize=1024),
+        ServiceCalls,
     ]
     if production:
         extensions.append(DisableIntrospection)
     return PartnerSchema(
         partner_type,
         query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=True),
     )

@@ -7,13 +7,16 @@
   request errors (unparseable, invalid, over a limit) and 200 once execution started.
 - Trusted documents: a request may name a document by id (`documentId` or the persisted-query
   extension); with `trusted_documents_only` (production) nothing else is executed.
+- Subscriptions: only `graphql-transport-ws`. The socket authenticates in `connection_init` (a bad or
+  missing token closes it with 4403 before any operation runs); from then on its operations run with that
+  caller's context and schema variant.
 - Errors: domain errors and GraphQL's own pass through; anything unexpected is masked in production.
   Every error carries the request id to correlate with the logs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -23,6 +26,8 @@ from fastapi import Request, Response
 from graphql import GraphQLError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 from strawberry.types import ExecutionResult
 
 from gateway.hardening import TrustedDocuments, is_client_safe
@@ -36,7 +41,30 @@ def use_schema(schema: strawberry.Schema) -> None:
     _schema_for_request.set(schema)
 
 
+SocketAuthenticator = Callable[[dict[str, Any]], Awaitable[tuple[Any, strawberry.Schema]]]
+
+
+class AuthenticatedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
+    """`graphql-transport-ws` whose `connection_init` must carry a valid token: it then fixes the socket's
+    context (principal, clients, loaders) and schema variant before acknowledging."""
+
+    view: EffektGraphQLRouter
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        payload = message.get("payload") or {}
+        if not self.connection_init_received and isinstance(payload, dict):
+            try:
+                self.context, self.schema = await self.view.authenticate_socket(payload)
+            except Exception:  # any failure to authenticate refuses the socket, never acknowledges it
+                self.connection_init_received = True
+                await self.websocket.close(code=4403, reason="Forbidden")
+                return
+        await super().handle_connection_init(message)
+
+
 class EffektGraphQLRouter(GraphQLRouter[Any, None]):
+    graphql_transport_ws_handler_class = AuthenticatedTransportWSHandler
+
     def __init__(
         self,
         default_schema: strawberry.Schema,
@@ -44,12 +72,14 @@ class EffektGraphQLRouter(GraphQLRouter[Any, None]):
         trusted_documents: TrustedDocuments,
         trusted_documents_only: bool,
         mask_errors: bool,
+        authenticate_socket: SocketAuthenticator,
         **kwargs: Any,
     ) -> None:
         super().__init__(default_schema, **kwargs)
         self.trusted_documents = trusted_documents
         self.trusted_documents_only = trusted_documents_only
         self.mask_errors = mask_errors
+        self.authenticate_socket = authenticate_socket
 
     @property  # type: ignore[override]
     def schema(self) -> strawberry.Schema:

@@ -7,7 +7,9 @@ one retry for idempotent reads when the connection fails, and every problem+json
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -16,6 +18,8 @@ import orjson
 from gateway.hardening import DomainError
 
 READ_RETRIES = 1
+# The largest page every service accepts (kit.pagination.MAX_LIMIT) and batch sizes per service.
+MAX_PAGE = 500
 
 
 class ServiceUnavailable(DomainError):
@@ -24,11 +28,19 @@ class ServiceUnavailable(DomainError):
 
 
 class ServiceClient:
-    def __init__(self, name: str, base_url: str, http: aiohttp.ClientSession, token: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        http: aiohttp.ClientSession,
+        token: str,
+        calls: Counter[str] | None = None,
+    ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.http = http
         self.headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        self.calls: Counter[str] = calls if calls is not None else Counter()
 
     async def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         for attempt in range(READ_RETRIES + 1):
@@ -38,6 +50,32 @@ class ServiceClient:
                 if attempt == READ_RETRIES:
                     raise ServiceUnavailable(self.name) from None
         raise AssertionError("unreachable")
+
+    async def etag(self, path: str) -> str | None:
+        """The ETag a read of `path` carries (for writes that need `If-Match`)."""
+        self.calls[self.name] += 1
+        try:
+            async with self.http.get(self.base_url + path, headers=self.headers) as response:
+                payload = await response.read()
+                if response.status >= 400:
+                    raise _problem(self.name, response.status, payload)
+                return response.headers.get("ETag")
+        except (TimeoutError, aiohttp.ClientConnectionError):
+            raise ServiceUnavailable(self.name) from None
+
+    async def pages(
+        self, path: str, params: Mapping[str, str] | None = None, *, limit: int = MAX_PAGE
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every item of a `Page[T]` listing, following `next_cursor` (one call per page)."""
+        query = {**(params or {}), "limit": str(limit)}
+        while True:
+            page = await self.get(path, query)
+            for item in page.get("items") or ():
+                yield item
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+            query["cursor"] = cursor
 
     async def send(
         self, method: str, path: str, body: Any = None, *, headers: Mapping[str, str] | None = None
@@ -57,6 +95,7 @@ class ServiceClient:
         body: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
+        self.calls[self.name] += 1
         request_headers = {**self.headers, **(headers or {})}
         data = None
         if body is not None:
@@ -73,6 +112,26 @@ class ServiceClient:
             return orjson.loads(payload)
 
 
+@dataclass
+class Services:
+    """One request's clients, all forwarding the caller's token and sharing one call counter."""
+
+    identity: ServiceClient
+    contracts: ServiceClient
+    outcomes: ServiceClient
+    calls: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def for_token(cls, urls: Mapping[str, str], http: aiohttp.ClientSession, token: str) -> Services:
+        calls: Counter[str] = Counter()
+        return cls(
+            identity=ServiceClient("identity", urls["identity"], http, token, calls),
+            contracts=ServiceClient("contracts", urls["contracts"], http, token, calls),
+            outcomes=ServiceClient("outcomes", urls["outcomes"], http, token, calls),
+            calls=calls,
+        )
+
+
 def _problem(service: str, status: int, payload: bytes) -> DomainError:
     try:
         problem = orjson.loads(payload)
@@ -82,7 +141,9 @@ def _problem(service: str, status: int, payload: bytes) -> DomainError:
         problem = {}
     if status >= 500:
         return ServiceUnavailable(service)
-    extras = {k: problem[k] for k in ("invalid_params", "status") if k in problem}
+    extras: dict[str, Any] = {"status": status}
+    if isinstance(problem.get("invalid_params"), list):
+        extras["invalid_params"] = problem["invalid_params"]
     return DomainError(
         str(problem.get("detail") or problem.get("title") or f"{service} answered {status}"),
         code=str(problem.get("code") or f"http-{status}"),

@@ -1,0 +1,205 @@
+"""Each partner type's view of the same partnership, field by field and row by row, driven from
+gateway/policy.py: one query is sent with every actor's real token."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from effekt.launcher import Platform
+from gateway import policy
+from tests.actors import Actor, make_cast
+from tests.gateway.support import Tree, World, assert_shape, build_world, gql, leaves, prune, render
+
+PARTICIPANT: Tree = {
+    **leaves("id", "pseudonym", "municipalityCode", "enrolmentDate", "eligibilityConfirmedAt", "exitDate"),
+    "municipalReference": (None, {}),
+    "claims": ("Claim", leaves("id", "outcomeCode", "status")),
+}
+CLAIM: Tree = {
+    **leaves("id", "participantId", "outcomeCode", "achievementDate", "status", "payable", "currency"),
+    "evidence": ("Evidence", leaves("reference", "hasDocument")),
+}
+PARTNERSHIP: Tree = {
+    **leaves("id", "name", "status", "myRoles"),
+    "members": (
+        "Member",
+        {"role": (None, {}), "organisation": ("Organisation", leaves("name", "partnerType"))},
+    ),
+    "contract": (
+        "Contract",
+        {
+            "title": (None, {}),
+            "activeVersion": (
+                "ContractVersion",
+                {
+                    **leaves("number", "status", "contentHash", "terms", "pendingSignatories"),
+                    "signatures": ("Signature", leaves("organisationId", "valid")),
+                },
+            ),
+        },
+    ),
+    "outcomeSummary": (
+        "OutcomeSummary",
+        {
+            **leaves("enrolled", "exited"),
+            "verifiedOutcomes": ("OutcomeMonth", leaves("outcomeCode", "month", "verified", "value")),
+            "contracts": ("ContractTotals", leaves("earned", "pendingClaims", "remainingCap")),
+        },
+    ),
+    "statements": ("Statement", leaves("status", "total", "currency", "payerOrganisationId")),
+    "participants(first: 100)": (
+        "ParticipantConnection",
+        {"edges": ("ParticipantEdge", {"cursor": (None, {}), "node": ("Participant", PARTICIPANT)})},
+    ),
+    "claims(first: 100)": ("ClaimConnection", {"nodes": ("Claim", CLAIM)}),
+    "ledger(first: 100)": (
+        "LedgerEventConnection",
+        {
+            "nodes": ("LedgerEvent", leaves("sequence", "type", "hash", "participantId", "subject", "data")),
+            "pageInfo": ("PageInfo", leaves("hasNextPage", "endCursor")),
+        },
+    ),
+    "ledgerStatus": ("ChainStatus", leaves("valid", "checked")),
+}
+QUERY = "query View($id: UUID!) { partnership(id: $id) { %s } }"
+UNKNOWN_FIELD = re.compile(r"Cannot query field '(\w+)' on type '(\w+)'")
+
+
+@pytest.fixture(scope="module")
+async def world(platform: Platform) -> World:
+    cast = await make_cast(platform)
+    async with (
+        httpx.AsyncClient(base_url=platform.url("contracts"), timeout=30) as contracts,
+        httpx.AsyncClient(base_url=platform.url("outcomes"), timeout=30) as outcomes,
+    ):
+        return await build_world(contracts, outcomes, cast)
+
+
+def _actors(world: World) -> dict[str, Actor]:
+    c = world.cast
+    return {
+        "payer_a": c.payer_a,
+        "payer_b": c.payer_b,
+        "provider": c.provider,
+        "investor": c.investor,
+        "evaluator": c.evaluator,
+        "adviser": c.adviser,
+        "observer": c.observer,
+    }
+
+
+ACTORS = ["payer_a", "payer_b", "provider", "investor", "evaluator", "adviser", "observer"]
+
+
+@pytest.mark.parametrize("who", ACTORS)
+async def test_the_full_query_is_refused_exactly_on_the_fields_the_policy_hides(
+    gateway: httpx.AsyncClient, world: World, who: str
+) -> None:
+    actor = _actors(world)[who]
+    _, hidden = prune(actor.partner_type, "Partnership", PARTNERSHIP)
+    body = await gql(
+        gateway,
+        actor,
+        QUERY % render(PARTNERSHIP),
+        {"id": str(world.cast.partnership_id)},
+        status=400 if hidden else 200,
+    )
+    if not hidden:
+        assert "errors" not in body, body
+        return
+    refused = set()
+    for error in body["errors"]:
+        match = UNKNOWN_FIELD.search(error["message"])
+        assert match, error
+        refused.add((match.group(2), match.group(1)))
+        assert "Did you mean" not in error["message"]  # no suggestions: they would leak the schema
+    assert refused == hidden
+
+
+@pytest.mark.parametrize("who", ACTORS)
+async def test_the_allowed_query_returns_exactly_the_allowed_fields_and_rows(
+    gateway: httpx.AsyncClient, world: World, who: str
+) -> None:
+    actor = _actors(world)[who]
+    allowed, _ = prune(actor.partner_type, "Partnership", PARTNERSHIP)
+    body = await gql(gateway, actor, QUERY % render(allowed), {"id": str(world.cast.partnership_id)})
+    assert "errors" not in body, body["errors"]
+    partnership = body["data"]["partnership"]
+    assert_shape(partnership, allowed)
+
+    roles = {r.lower() for r in partnership["myRoles"]}
+    assert roles, "every actor here is a member"
+    people = policy.rows_visible(frozenset(roles), "Participant")
+    all_ids = {pid for ids in world.participants.values() for pid in ids}
+    if "participants(first: 100)" in allowed:
+        seen = {e["node"]["id"]: e["node"] for e in partnership["participants"]["edges"]}
+        if not people:
+            assert seen == {}
+        elif "outcome_payer" in roles:
+            assert len(seen) == 2
+            # A payer sees exactly the participants resident in its municipality, and their references.
+            assert set(seen) == set(world.participants[actor.municipality_code or ""])
+            assert {n["municipalityCode"] for n in seen.values()} == {actor.municipality_code}
+            for participant_id, node in seen.items():
+                assert node["municipalReference"] == world.references[participant_id]
+        else:
+            assert set(seen) == all_ids
+            assert len(all_ids) == 4
+        claims = {c["id"]: c for c in partnership["claims"]["nodes"]}
+        # A claim is visible exactly when its participant is: Herning's claim to Herning, Viborg's to
+        # Viborg, both to the provider and the evaluator, none to an observer.
+        expected = {c for c, owner in world.claim_owner.items() if owner in seen}
+        assert set(claims) == expected
+        assert len(expected) == (0 if not people else 1 if "outcome_payer" in roles else 2)
+        for participant in seen.values():
+            assert {c["id"] for c in participant["claims"]} == {
+                c for c, owner in world.claim_owner.items() if owner == participant["id"]
+            }
+    else:
+        assert actor.partner_type not in policy.PERSON_LEVEL
+
+    # Aggregates and statements hold no personal data: every partner reads them.
+    assert partnership["outcomeSummary"]["enrolled"] == len(all_ids)
+    assert partnership["contract"]["activeVersion"]["status"] == "active"
+    assert len(partnership["members"]) == 7
+    assert all(s["valid"] for s in partnership["contract"]["activeVersion"]["signatures"])
+    assert partnership["ledgerStatus"]["valid"] is True
+    events = partnership["ledger"]["nodes"]
+    assert events
+    assert [e["sequence"] for e in events] == sorted(e["sequence"] for e in events)
+    if actor.partner_type not in policy.PERSON_LEVEL:
+        assert all(set(e) == {"sequence", "type", "hash"} for e in events)
+
+
+async def test_statements_follow_the_services_rows_for_each_partner(
+    gateway: httpx.AsyncClient, world: World
+) -> None:
+    query = "query($id: UUID!) { partnership(id: $id) { statements { payerOrganisationId } } }"
+    counts = {}
+    for who, actor in _actors(world).items():
+        body = await gql(gateway, actor, query, {"id": str(world.cast.partnership_id)})
+        counts[who] = len(body["data"]["partnership"]["statements"])
+    # One draft for Herning: Herning, the provider and the investor see it; Viborg and the rest do not.
+    assert counts == {
+        "payer_a": 1,
+        "payer_b": 0,
+        "provider": 1,
+        "investor": 1,
+        "evaluator": 0,
+        "adviser": 0,
+        "observer": 0,
+    }
+
+
+async def test_an_outsider_sees_no_partnership_at_all(gateway: httpx.AsyncClient, world: World) -> None:
+    body = await gql(
+        gateway,
+        world.cast.outsider,
+        "query($id: UUID!) { partnership(id: $id) { id name } }",
+        {"id": str(world.cast.partnership_id)},
+    )
+    assert body["data"] == {"partnership": None}
+    assert "errors" not in body
