@@ -13,7 +13,7 @@ from sqlalchemy import select
 from kit.auth import CurrentPrincipal, Principal, bearer_token
 from kit.db import DbSession
 from kit.idempotency import Idempotency, idempotency_dependency
-from kit.problems import BadRequest, Unauthorized
+from kit.problems import BadRequest, PreconditionRequired, Unauthorized
 from services.identity.models import RevokedToken, SigningKey, idempotency_keys
 from services.identity.oauth.keys import KeyRing, published_key_filter
 from services.identity.settings import Settings
@@ -58,17 +58,18 @@ AuditReader = Annotated[Principal, Depends(_scoped("audit:read"))]
 Idem = Annotated[Idempotency, Depends(idempotency_dependency(idempotency_keys))]
 
 
-def if_match(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int | None:
-    """The version an update expects, from `If-Match: "<version>"` (or W/"<version>")."""
+def if_match(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int:
+    """The version an update expects, from `If-Match: "<version>"` (or W/"<version>"); required, so that
+    no update overwrites a change its sender never saw."""
     if if_match is None:
-        return None
+        raise PreconditionRequired("send If-Match with the ETag you read")
     value = if_match.strip().removeprefix("W/").strip('"')
     if not value.isdigit():
         raise BadRequest.field("If-Match", "must be an ETag this API issued")
     return int(value)
 
 
-IfMatch = Annotated[int | None, Depends(if_match)]
+IfMatch = Annotated[int, Depends(if_match)]
 
 
 def get_settings(request: Request) -> Settings:

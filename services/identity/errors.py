@@ -3,12 +3,13 @@
 NotFound       -> OrganisationNotFound, UserNotFound, PartnershipNotFound, MembershipNotFound,
                   ClientNotFound, SigningKeyNotFound
 Forbidden      -> NotOrganisationAdmin, NotPartnershipManager, OperatorOnly
-Conflict       -> EmailTaken, MembershipExists, LastSigningKey
+Conflict       -> EmailTaken, MembershipExists, PartnershipClosed, LastSigningKey
+Unauthorized   -> WrongPassword
 Unprocessable  -> InvalidCvr, WeakPassword, InvalidRedirectUri, ScopeNotAllowed
 PreconditionFailed -> VersionMismatch
 """
 
-from kit.problems import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
+from kit.problems import Conflict, Forbidden, NotFound, PreconditionFailed, Unauthorized, Unprocessable
 
 
 class OrganisationNotFound(NotFound):
@@ -55,8 +56,16 @@ class MembershipExists(Conflict):
     code, title = "membership-exists", "The organisation already holds this role in the partnership"
 
 
+class PartnershipClosed(Conflict):
+    code, title = "partnership-closed", "The partnership is closed"
+
+
 class LastSigningKey(Conflict):
     code, title = "last-signing-key", "The active signing key cannot be retired; rotate first"
+
+
+class WrongPassword(Unauthorized):
+    code, title = "wrong-password", "The current password is wrong"
 
 
 class InvalidCvr(Unprocessable):

@@ -15,6 +15,7 @@ from tests.actors import (
     PASSWORD,
     Actor,
     Cast,
+    claims_of,
     create_organisation,
     create_user,
     make_cast,
@@ -266,7 +267,9 @@ async def test_an_org_admin_manages_its_own_users_but_not_another_organisations(
     )
     assert listing.json()["items"] == []
     renamed = await identity.patch(
-        f"/v1/users/{cast.investor.user_id}", json={"display_name": "Hijacked"}, headers=admin
+        f"/v1/users/{cast.investor.user_id}",
+        json={"display_name": "Hijacked"},
+        headers={**admin, "If-Match": '"1"'},
     )
     assert renamed.status_code == 404
     assert (
@@ -453,3 +456,102 @@ async def test_admins_read_their_own_organisations_audit_log_only(
     assert foreign.json()["items"] == []
     member = await identity.get("/v1/audit-events", headers=cast.provider_member.headers)
     assert member.json()["items"] == []
+
+
+async def test_an_update_without_if_match_is_refused(
+    platform: Platform, identity: httpx.AsyncClient, cast: Cast
+) -> None:
+    response = await identity.patch(
+        f"/v1/partnerships/{cast.partnership_id}",
+        json={"name": "Renamed"},
+        headers=await operator_headers(platform),
+    )
+    assert response.status_code == 428
+    read = await identity.get(
+        f"/v1/partnerships/{cast.partnership_id}", headers=await operator_headers(platform)
+    )
+    assert read.json()["name"] != "Renamed"
+
+
+async def test_a_closed_partnership_takes_no_new_members(
+    platform: Platform, identity: httpx.AsyncClient
+) -> None:
+    headers = await operator_headers(platform)
+    partnership = (await identity.post("/v1/partnerships", json={"name": "Ended"}, headers=headers)).json()
+    closed = await identity.patch(
+        f"/v1/partnerships/{partnership['id']}",
+        json={"status": "closed"},
+        headers={**headers, "If-Match": f'"{partnership["version"]}"'},
+    )
+    assert closed.status_code == 200
+    assert closed.headers["etag"] == f'"{partnership["version"] + 1}"'
+    organisation = await create_organisation(platform, "provider", "Late joiner")
+    response = await identity.post(
+        f"/v1/partnerships/{partnership['id']}/memberships",
+        json={"organisation_id": organisation["id"], "role": "provider"},
+        headers=headers,
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == "partnership-closed"
+
+
+async def test_a_machine_client_is_no_admin_of_its_organisation(
+    identity: httpx.AsyncClient, cast: Cast
+) -> None:
+    body = {
+        "email": f"bot-{secrets.token_hex(4)}@example.dk",
+        "display_name": "Bot",
+        "org_role": "admin",
+        "password": PASSWORD,
+    }
+    response = await identity.post(
+        f"/v1/organisations/{cast.provider.organisation_id}/users",
+        json=body,
+        headers=cast.provider_machine.headers,
+    )
+    assert response.status_code == 403
+    assert response.json()["code"] == "not-organisation-admin"
+
+
+async def test_changing_a_password_needs_the_old_one_and_ends_refresh_tokens(
+    platform: Platform, identity: httpx.AsyncClient, cast: Cast
+) -> None:
+    organisation = await create_organisation(platform, "investor", f"Pension {secrets.token_hex(3)}")
+    user, email, password = await create_user(platform, organisation["id"], "member", label="pensioner")
+    token = await user_token(platform, email, password)
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    url = f"/v1/users/{user['id']}/password"
+    wrong = await identity.put(
+        url,
+        json={"current_password": "Not-The-Password-1", "new_password": "Brand-New-Secret-77"},
+        headers=headers,
+    )
+    assert wrong.status_code == 401
+    assert wrong.json()["code"] == "wrong-password"
+    weak = await identity.put(
+        url, json={"current_password": password, "new_password": "weak"}, headers=headers
+    )
+    assert weak.status_code == 422
+    assert weak.json()["invalid_params"][0]["name"] == "body.new_password"
+    assert (await user_token(platform, email, password))["access_token"]
+
+    changed = await identity.put(
+        url, json={"current_password": password, "new_password": "Brand-New-Secret-77"}, headers=headers
+    )
+    assert changed.status_code == 204
+    refresh = await identity.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": token["refresh_token"],
+            "client_id": claims_of(token["access_token"])["client_id"],
+        },
+    )
+    assert refresh.json()["error"] == "invalid_grant"
+    assert (await user_token(platform, email, "Brand-New-Secret-77"))["access_token"]
+    other = await identity.put(
+        f"/v1/users/{cast.investor.user_id}/password",
+        json={"new_password": "Brand-New-Secret-78"},
+        headers=headers,
+    )
+    assert other.status_code == 404

@@ -25,7 +25,7 @@ Ids = Annotated[str | None, Query(description="Comma-separated ids: a batch read
 READ = problem_responses(400, 401, 403)
 ONE = problem_responses(401, 403, 404)
 WRITE = problem_responses(400, 401, 403, 404, 409, 422)
-UPDATE = problem_responses(400, 401, 403, 404, 412, 422)
+UPDATE = problem_responses(400, 401, 403, 404, 412, 422, 428)
 
 
 def parse_ids(ids: str | None) -> list[uuid.UUID] | None:
@@ -192,6 +192,20 @@ async def update_user(
     """Change a user's name or organisation role (its organisation's admins or an operator)."""
     row = await service.update_user(session, principal, user_id, body, if_match=version)
     return with_etag(schemas.UserRead, row, response)
+
+
+@router.put("/users/{user_id}/password", status_code=204, responses=WRITE, tags=["users"])
+async def change_password(
+    request: Request,
+    session: DbSession,
+    principal: PartnerWriter,
+    user_id: uuid.UUID,
+    body: schemas.PasswordChange,
+) -> Response:
+    """Set a password: users their own (with the current one), admins and operators anyone's in their
+    reach. Unlocks the account and ends its refresh tokens."""
+    await service.change_password(session, principal, user_id, body, passwords=request.app.state.passwords)
+    return Response(status_code=204)
 
 
 # --- partnerships and memberships -------------------------------------------------------------------------

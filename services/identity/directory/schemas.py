@@ -53,6 +53,11 @@ class UserUpdate(BaseModel):
     org_role: OrgRole | None = None
 
 
+class PasswordChange(BaseModel):
+    current_password: str | None = Field(None, max_length=256, description="Required to change your own.")
+    new_password: str = Field(max_length=256)
+
+
 class UserRead(_Read):
     id: UUID
     organisation_id: UUID

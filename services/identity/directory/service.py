@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,13 +32,23 @@ from services.identity.errors import (
     NotPartnershipManager,
     OperatorOnly,
     OrganisationNotFound,
+    PartnershipClosed,
     PartnershipNotFound,
     ScopeNotAllowed,
     UserNotFound,
     VersionMismatch,
     WeakPassword,
+    WrongPassword,
 )
-from services.identity.models import AuditEvent, Membership, OAuthClient, Organisation, Partnership, User
+from services.identity.models import (
+    AuditEvent,
+    Membership,
+    OAuthClient,
+    Organisation,
+    Partnership,
+    RefreshToken,
+    User,
+)
 from services.identity.oauth.server import SCOPES, USER_ONLY_SCOPES
 
 _CVR_WEIGHTS = (2, 7, 6, 5, 4, 3, 2, 1)
@@ -60,11 +70,11 @@ def require_admin_of(principal: Principal, organisation_id: uuid.UUID) -> None:
     """Operators, and the organisation's own admin users, manage its users and clients."""
     if principal.is_operator:
         return
-    if principal.organisation_id == organisation_id and principal.kind == "user":
-        if principal.org_role == "admin":
-            return
+    if principal.organisation_id != organisation_id:
+        # Another organisation's people and clients are not even visible.
+        raise OrganisationNotFound(f"no organisation {organisation_id}")
+    if principal.kind != "user" or principal.org_role != "admin":
         raise NotOrganisationAdmin()
-    raise OrganisationNotFound(f"no organisation {organisation_id}")
 
 
 async def paginate(
@@ -87,8 +97,8 @@ async def paginate(
     return Page[Any](items=rows, next_cursor=next_cursor)
 
 
-def check_version(row: Any, if_match: int | None) -> None:
-    if if_match is not None and row.version != if_match:
+def check_version(row: Any, if_match: int) -> None:
+    if row.version != if_match:
         raise VersionMismatch(f"the resource is at version {row.version}, not {if_match}")
 
 
@@ -169,7 +179,7 @@ async def update_organisation(
     organisation_id: uuid.UUID,
     data: schemas.OrganisationUpdate,
     *,
-    if_match: int | None,
+    if_match: int,
 ) -> Organisation:
     require_admin_of(principal, organisation_id)
     row = await session.get(Organisation, organisation_id, with_for_update=True)
@@ -238,12 +248,7 @@ async def create_user(
     require_admin_of(principal, organisation_id)
     if await session.get(Organisation, organisation_id) is None:
         raise OrganisationNotFound(f"no organisation {organisation_id}")
-    reasons = password_problems(data.password, email=data.email, display_name=data.display_name)
-    if reasons:
-        raise WeakPassword(
-            "the password " + "; ".join(reasons),
-            invalid_params=[InvalidParam(name="body.password", reason=reason) for reason in reasons],
-        )
+    _check_password(data.password, email=data.email, display_name=data.display_name, field="body.password")
     email = str(data.email)
     if await session.scalar(
         select(User.id).where(
@@ -277,7 +282,7 @@ async def update_user(
     user_id: uuid.UUID,
     data: schemas.UserUpdate,
     *,
-    if_match: int | None,
+    if_match: int,
 ) -> User:
     row = await get_user(session, principal, user_id)
     require_admin_of(principal, row.organisation_id)
@@ -300,6 +305,56 @@ async def update_user(
         after=snapshot(row),
     )
     return row
+
+
+async def change_password(
+    session: AsyncSession,
+    principal: Principal,
+    user_id: uuid.UUID,
+    data: schemas.PasswordChange,
+    *,
+    passwords: Passwords,
+) -> None:
+    row = await get_user(session, principal, user_id)
+    await session.refresh(row, with_for_update=True)
+    if principal.user_id == user_id:
+        if data.current_password is None or not await passwords.verify(
+            row.password_hash, data.current_password
+        ):
+            raise WrongPassword.field("body.current_password", "does not match")
+    else:
+        require_admin_of(principal, row.organisation_id)
+    _check_password(
+        data.new_password, email=row.email, display_name=row.display_name, field="body.new_password"
+    )
+    row.password_hash = await passwords.hash(data.new_password)
+    row.failed_logins = 0
+    row.locked_until = None
+    row.version += 1
+    # Whoever held the old password may hold refresh tokens: end every grant.
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+    await session.flush()
+    await record(
+        session,
+        principal,
+        "user.password_changed",
+        row,
+        organisation_id=row.organisation_id,
+        entity_id=str(row.id),
+    )
+
+
+def _check_password(password: str, *, email: str, display_name: str, field: str) -> None:
+    reasons = password_problems(password, email=email, display_name=display_name)
+    if reasons:
+        raise WeakPassword(
+            "the password " + "; ".join(reasons),
+            invalid_params=[InvalidParam(name=field, reason=reason) for reason in reasons],
+        )
 
 
 # --- partnerships and memberships -------------------------------------------------------------------------
@@ -361,7 +416,7 @@ async def update_partnership(
     partnership_id: uuid.UUID,
     data: schemas.PartnershipUpdate,
     *,
-    if_match: int | None,
+    if_match: int,
 ) -> Partnership:
     row = await get_partnership(session, principal, partnership_id)
     await _require_partnership_manager(session, principal, partnership_id)
@@ -430,13 +485,10 @@ async def _require_partnership_manager(
 async def create_membership(
     session: AsyncSession, principal: Principal, partnership_id: uuid.UUID, data: schemas.MembershipCreate
 ) -> Membership:
-    if principal.is_operator:
-        partnership = await session.get(Partnership, partnership_id, with_for_update=True)
-        if partnership is None:
-            raise PartnershipNotFound(f"no partnership {partnership_id}")
-    else:
-        await get_partnership(session, principal, partnership_id)
+    partnership = await get_partnership(session, principal, partnership_id)
     await _require_partnership_manager(session, principal, partnership_id)
+    if partnership.status == "closed":
+        raise PartnershipClosed()
     if await session.get(Organisation, data.organisation_id) is None:
         raise OrganisationNotFound.field("body.organisation_id", "no such organisation")
     row = Membership(partnership_id=partnership_id, organisation_id=data.organisation_id, role=data.role)
