@@ -10,6 +10,7 @@ from kit.app import service_app
 from services.outcomes.clients.contracts import ContractsClient
 from services.outcomes.routes import router
 from services.outcomes.settings import Settings
+from services.outcomes.statement_routes import router as statement_router
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 
@@ -30,7 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name="outcomes",
         settings=settings,
         alembic_ini=ALEMBIC_INI,
-        routers=[router],
+        routers=[router, statement_router],
         description="Pseudonymous participants, outcome claims, verification, pricing, the tamper-evident "
         "ledger and payment statements.",
         lifespan_parts=[collaborators],

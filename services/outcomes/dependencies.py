@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 from typing import Annotated
+from uuid import UUID
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 
 from kit.auth import CurrentPrincipal, Principal, bearer_token, scoped
 from kit.db import DbSession
 from kit.idempotency import HEADER, MAX_KEY_LENGTH, Idempotency, idempotency_dependency
+from kit.pagination import MAX_LIMIT, decode_cursor
 from kit.problems import BadRequest
 from services.outcomes.models import idempotency_keys
 from services.outcomes.service import Deps
@@ -74,3 +76,34 @@ async def keyed_idempotency(request: Request, session: DbSession, principal: Cur
 
 
 KeyedIdempotencyKey = Annotated[Idempotency, Depends(keyed_idempotency)]
+
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+IdList = Annotated[str | None, Query(description="Comma-separated ids, for batch reads.")]
+
+
+def parse_ids(raw: str | None) -> list[UUID] | None:
+    """`ids=a,b,c` for the gateway's batch loaders."""
+    if raw is None:
+        return None
+    try:
+        ids = [UUID(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise BadRequest.field("ids", "must be comma-separated UUIDs") from None
+    if len(ids) > MAX_LIMIT:
+        raise BadRequest.field("ids", f"at most {MAX_LIMIT} ids")
+    return ids
+
+
+def cursor_after(cursor: str | None) -> UUID | None:
+    """The id a page cursor continues after."""
+    if cursor is None:
+        return None
+    try:
+        return UUID(decode_cursor(cursor, 1)[0])
+    except ValueError:
+        raise BadRequest.field("cursor", "not a cursor this API issued") from None
+
+
+def etag(version: int) -> dict[str, str]:
+    return {"ETag": f'"{version}"'}

@@ -7,77 +7,44 @@ only to the municipality of residence, evidence documents never to evaluators).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Response
 
-from kit.auth import CurrentPrincipal, Principal
+from kit.auth import Principal
 from kit.db import DbSession
-from kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
-from kit.problems import BadRequest, Forbidden, problem_responses
-from services.outcomes import ledger, service, statements
+from kit.pagination import DEFAULT_LIMIT, Page, encode_cursor
+from kit.problems import problem_responses
+from services.outcomes import claims, service, verification
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
+    IdList,
     KeyedIdempotencyKey,
+    Limit,
     OutcomeReader,
     OutcomeVerifier,
     OutcomeWriter,
     RuleDeps,
+    cursor_after,
+    etag,
+    parse_ids,
 )
-from services.outcomes.errors import NotAPartner
-from services.outcomes.models import OutcomeClaim, Participant, PaymentLine, PaymentStatement
+from services.outcomes.models import OutcomeClaim, Participant, PaymentLine
 from services.outcomes.pseudonyms import KeyRing
 from services.outcomes.schemas import (
-    ChainVerification,
     ClaimCreate,
     ClaimRead,
     CutReason,
     Decision,
     DisputeCreate,
-    LedgerEventRead,
-    LedgerPage,
     ParticipantCreate,
     ParticipantExit,
     ParticipantRead,
-    PartnershipAggregates,
     SplitLineRead,
-    StatementCreate,
-    StatementLineRead,
-    StatementRead,
 )
 
 router = APIRouter(prefix="/v1", tags=["outcomes"])
-
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
-IdList = Annotated[str | None, Query(description="Comma-separated ids, for batch reads.")]
-
-
-def _ids(raw: str | None) -> list[UUID] | None:
-    if raw is None:
-        return None
-    try:
-        ids = [UUID(part) for part in raw.split(",") if part.strip()]
-    except ValueError:
-        raise BadRequest.field("ids", "must be comma-separated UUIDs") from None
-    if len(ids) > MAX_LIMIT:
-        raise BadRequest.field("ids", f"at most {MAX_LIMIT} ids")
-    return ids
-
-
-def _after(cursor: str | None) -> UUID | None:
-    if cursor is None:
-        return None
-    try:
-        return UUID(decode_cursor(cursor, 1)[0])
-    except ValueError:
-        raise BadRequest.field("cursor", "not a cursor this API issued") from None
-
-
-def _etag(version: int) -> dict[str, str]:
-    return {"ETag": f'"{version}"'}
 
 
 # --- participants ------------------------------------------------------------------------------------------
@@ -123,7 +90,7 @@ async def enrol_participant(
     participant = await service.enrol_participant(session, principal, body, deps)
     await session.refresh(participant)
     read = participant_read(principal, participant, deps.keys)
-    headers = {**_etag(participant.version), "Location": f"/v1/participants/{participant.id}"}
+    headers = {**etag(participant.version), "Location": f"/v1/participants/{participant.id}"}
     return await idem.respond(201, read, headers)
 
 
@@ -143,7 +110,12 @@ async def list_participants(
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[ParticipantRead]:
     rows = await service.list_participants(
-        session, principal, partnership_id=partnership_id, ids=_ids(ids), after=_after(cursor), limit=limit
+        session,
+        principal,
+        partnership_id=partnership_id,
+        ids=parse_ids(ids),
+        after=cursor_after(cursor),
+        limit=limit,
     )
     return Page(
         items=[participant_read(principal, p, deps.keys) for p in rows],
@@ -160,7 +132,7 @@ async def get_participant(
     participant_id: UUID, session: DbSession, principal: OutcomeReader, deps: RuleDeps, response: Response
 ) -> ParticipantRead:
     participant = await service.get_participant(session, principal, participant_id)
-    response.headers.update(_etag(participant.version))
+    response.headers.update(etag(participant.version))
     return participant_read(principal, participant, deps.keys)
 
 
@@ -184,7 +156,7 @@ async def confirm_eligibility(
         session, principal, participant_id, expected_version=expected
     )
     return await idem.respond(
-        200, participant_read(principal, participant, deps.keys), _etag(participant.version)
+        200, participant_read(principal, participant, deps.keys), etag(participant.version)
     )
 
 
@@ -209,7 +181,7 @@ async def exit_participant(
         session, principal, participant_id, body, expected_version=expected
     )
     return await idem.respond(
-        200, participant_read(principal, participant, deps.keys), _etag(participant.version)
+        200, participant_read(principal, participant, deps.keys), etag(participant.version)
     )
 
 
@@ -264,7 +236,7 @@ def claim_read(claim: OutcomeClaim, lines: list[PaymentLine]) -> ClaimRead:
 
 async def _claim_response(session: DbSession, claim: OutcomeClaim) -> ClaimRead:
     await session.refresh(claim)
-    lines = (await service.split_lines(session, [claim.id])).get(claim.id, [])
+    lines = (await claims.split_lines(session, [claim.id])).get(claim.id, [])
     return claim_read(claim, lines)
 
 
@@ -280,10 +252,10 @@ async def submit_claim(
 ) -> Response:
     if (replayed := await idem.replay()) is not None:
         return replayed
-    claim = await service.submit_claim(session, principal, body, deps)
+    claim = await claims.submit_claim(session, principal, body, deps)
     read = await _claim_response(session, claim)
     return await idem.respond(
-        201, read, {**_etag(claim.version), "Location": f"/v1/outcome-claims/{claim.id}"}
+        201, read, {**etag(claim.version), "Location": f"/v1/outcome-claims/{claim.id}"}
     )
 
 
@@ -303,17 +275,17 @@ async def list_claims(
     cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[ClaimRead]:
-    rows = await service.list_claims(
+    rows = await claims.list_claims(
         session,
         principal,
         partnership_id=partnership_id,
         participant_id=participant_id,
         status=status,
-        ids=_ids(ids),
-        after=_after(cursor),
+        ids=parse_ids(ids),
+        after=cursor_after(cursor),
         limit=limit,
     )
-    lines = await service.split_lines(session, [c.id for c in rows])
+    lines = await claims.split_lines(session, [c.id for c in rows])
     return Page(
         items=[claim_read(c, lines.get(c.id, [])) for c in rows],
         next_cursor=encode_cursor(rows[-1].id) if len(rows) == limit else None,
@@ -326,9 +298,9 @@ async def list_claims(
 async def get_claim(
     claim_id: UUID, session: DbSession, principal: OutcomeReader, response: Response
 ) -> ClaimRead:
-    claim = await service.get_claim(session, principal, claim_id)
-    response.headers.update(_etag(claim.version))
-    return claim_read(claim, (await service.split_lines(session, [claim.id])).get(claim.id, []))
+    claim = await claims.get_claim(session, principal, claim_id)
+    response.headers.update(etag(claim.version))
+    return claim_read(claim, (await claims.split_lines(session, [claim.id])).get(claim.id, []))
 
 
 @router.get(
@@ -338,7 +310,7 @@ async def get_claim(
     responses={200: {"content": {"application/octet-stream": {}}}, **problem_responses(401, 403, 404)},
 )
 async def get_evidence_document(claim_id: UUID, session: DbSession, principal: OutcomeReader) -> Response:
-    claim, document = await service.evidence_document(session, principal, claim_id)
+    claim, document = await claims.evidence_document(session, principal, claim_id)
     return Response(
         document,
         media_type=claim.evidence_media_type or "application/octet-stream",
@@ -359,7 +331,7 @@ async def _decide(
 ) -> Response:
     if (replayed := await idem.replay()) is not None:
         return replayed
-    claim = await service.decide_claim(
+    claim = await verification.decide_claim(
         session,
         principal,
         claim_id,
@@ -369,7 +341,7 @@ async def _decide(
         expected_version=expected,
         deps=deps,
     )
-    return await idem.respond(200, await _claim_response(session, claim), _etag(claim.version))
+    return await idem.respond(200, await _claim_response(session, claim), etag(claim.version))
 
 
 @router.post(
@@ -407,10 +379,10 @@ async def dispute_claim(
 ) -> Response:
     if (replayed := await idem.replay()) is not None:
         return replayed
-    claim = await service.dispute_claim(
+    claim = await verification.dispute_claim(
         session, principal, claim_id, reason=body.reason, expected_version=expected, deps=deps
     )
-    return await idem.respond(200, await _claim_response(session, claim), _etag(claim.version))
+    return await idem.respond(200, await _claim_response(session, claim), etag(claim.version))
 
 
 @router.post(
@@ -429,202 +401,3 @@ async def resolve_dispute(
     expected: ExpectedVersion,
 ) -> Response:
     return await _decide(claim_id, body, session, principal, idem, deps, expected, resolution=True)
-
-
-# --- statements ----------------------------------------------------------------------------------------
-
-
-async def _statement_read(session: DbSession, statement: PaymentStatement) -> StatementRead:
-    await session.refresh(statement)
-    lines = await statements.statement_lines(session, statement.id)
-    return StatementRead(
-        id=statement.id,
-        partnership_id=statement.partnership_id,
-        contract_id=statement.contract_id,
-        payer_organisation_id=statement.payer_organisation_id,
-        period_start=statement.period_start,
-        period_end=statement.period_end,
-        currency=statement.currency,
-        status=statement.status,
-        total_tariff=statement.total_tariff,
-        total_cut=statement.total_cut,
-        total=statement.total,
-        content_hash=statement.content_hash,
-        issued_at=statement.issued_at,
-        paid_at=statement.paid_at,
-        version=statement.version,
-        created_at=statement.created_at,
-        lines=[
-            StatementLineRead(
-                id=x.id,
-                kind=x.kind or "claim",
-                claim_id=x.claim_id,
-                outcome_code=x.outcome_code,
-                achievement_date=x.achievement_date,
-                priced_on=x.priced_on,
-                tariff_share=x.tariff_share,
-                cut_share=x.tariff_share - x.amount,
-                amount=x.amount,
-            )
-            for x in lines
-        ],
-    )
-
-
-@router.post(
-    "/payment-statements",
-    status_code=201,
-    response_model=StatementRead,
-    summary="Generate (or refresh) the draft statement for a contract, payer and period",
-    responses=problem_responses(400, 401, 403, 409, 422, 503),
-)
-async def generate_statement(
-    body: StatementCreate, session: DbSession, principal: OutcomeWriter, idem: IdempotencyKey, deps: RuleDeps
-) -> Response:
-    if (replayed := await idem.replay()) is not None:
-        return replayed
-    statement = await statements.generate_statement(session, principal, body, deps)
-    read = await _statement_read(session, statement)
-    return await idem.respond(
-        201, read, {**_etag(statement.version), "Location": f"/v1/payment-statements/{statement.id}"}
-    )
-
-
-@router.get(
-    "/payment-statements",
-    response_model=Page[StatementRead],
-    summary="Statements visible to you (batch: `ids=`)",
-    responses=problem_responses(400, 401, 403),
-)
-async def list_statements(
-    session: DbSession,
-    principal: OutcomeReader,
-    contract_id: UUID | None = None,
-    ids: IdList = None,
-    cursor: str | None = None,
-    limit: Limit = DEFAULT_LIMIT,
-) -> Page[StatementRead]:
-    rows = await statements.list_statements(
-        session, principal, contract_id=contract_id, ids=_ids(ids), after=_after(cursor), limit=limit
-    )
-    return Page(
-        items=[await _statement_read(session, s) for s in rows],
-        next_cursor=encode_cursor(rows[-1].id) if len(rows) == limit else None,
-    )
-
-
-@router.get(
-    "/payment-statements/{statement_id}",
-    response_model=StatementRead,
-    responses=problem_responses(401, 403, 404),
-)
-async def get_statement(
-    statement_id: UUID, session: DbSession, principal: OutcomeReader, response: Response
-) -> StatementRead:
-    statement = await statements.get_statement(session, principal, statement_id)
-    response.headers.update(_etag(statement.version))
-    return await _statement_read(session, statement)
-
-
-@router.post(
-    "/payment-statements/{statement_id}/issue",
-    response_model=StatementRead,
-    summary="Issue a draft statement: it becomes immutable and hashed",
-    responses=problem_responses(400, 401, 403, 404, 412),
-)
-async def issue_statement(
-    statement_id: UUID,
-    session: DbSession,
-    principal: OutcomeWriter,
-    idem: IdempotencyKey,
-    expected: ExpectedVersion,
-) -> Response:
-    if (replayed := await idem.replay()) is not None:
-        return replayed
-    statement = await statements.issue_statement(session, principal, statement_id, expected_version=expected)
-    return await idem.respond(200, await _statement_read(session, statement), _etag(statement.version))
-
-
-@router.post(
-    "/payment-statements/{statement_id}/payment",
-    response_model=StatementRead,
-    summary="The payer marks an issued statement paid",
-    responses=problem_responses(400, 401, 403, 404, 409, 412),
-)
-async def pay_statement(
-    statement_id: UUID,
-    session: DbSession,
-    principal: OutcomeWriter,
-    idem: IdempotencyKey,
-    expected: ExpectedVersion,
-) -> Response:
-    if (replayed := await idem.replay()) is not None:
-        return replayed
-    statement = await statements.pay_statement(session, principal, statement_id, expected_version=expected)
-    return await idem.respond(200, await _statement_read(session, statement), _etag(statement.version))
-
-
-# --- partnership views: aggregates and the ledger ---------------------------------------------------------
-
-
-@router.get(
-    "/partnerships/{partnership_id}/outcome-aggregates",
-    response_model=PartnershipAggregates,
-    summary="Enrolment, verified outcomes, value earned and pending, remaining cap: no participant data",
-    responses=problem_responses(401, 403),
-)
-async def partnership_aggregates(
-    partnership_id: UUID, session: DbSession, principal: OutcomeReader, deps: RuleDeps
-) -> dict[str, Any]:
-    return await statements.partnership_aggregates(session, principal, partnership_id, deps)
-
-
-def _ledger_reader(principal: Principal, partnership_id: UUID) -> None:
-    if not (principal.has_scope("outcomes:read") or principal.has_scope("feed:read")):
-        raise Forbidden("this token lacks the `outcomes:read` scope", required_scope="outcomes:read")
-    if not statements.may_read_partnership(principal, partnership_id):
-        raise NotAPartner("you are not a partner in this partnership")
-
-
-@router.get(
-    "/partnerships/{partnership_id}/ledger",
-    response_model=LedgerPage,
-    summary="The partnership's hash-chained ledger, in sequence order",
-    responses=problem_responses(400, 401, 403),
-)
-async def read_ledger(
-    partnership_id: UUID,
-    session: DbSession,
-    principal: CurrentPrincipal,
-    after: Annotated[int, Query(ge=0, description="Return events after this sequence number.")] = 0,
-    limit: Limit = DEFAULT_LIMIT,
-) -> LedgerPage:
-    _ledger_reader(principal, partnership_id)
-    events = await ledger.read_events(session, partnership_id, after=after, limit=limit)
-    return LedgerPage(
-        items=[LedgerEventRead(**ledger.chain_item(e)) for e in events],
-        next_cursor=str(events[-1].sequence) if len(events) == limit else None,
-    )
-
-
-@router.get(
-    "/partnerships/{partnership_id}/ledger/verification",
-    response_model=ChainVerification,
-    summary="Verify the whole stored chain and pinpoint the first broken link",
-    responses=problem_responses(401, 403),
-)
-async def verify_ledger(
-    partnership_id: UUID, session: DbSession, principal: CurrentPrincipal
-) -> JSONResponse:
-    _ledger_reader(principal, partnership_id)
-    report = await ledger.verify_partnership_chain(session, partnership_id)
-    body = ChainVerification(
-        partnership_id=partnership_id,
-        valid=report.valid,
-        checked=report.checked,
-        last_sequence=report.last_sequence,
-        last_hash=report.last_hash,
-        broken_at=report.broken_at,
-        reason=report.reason,
-    )
-    return JSONResponse(body.model_dump(mode="json"))

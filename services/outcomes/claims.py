@@ -1,0 +1,237 @@
+"""Outcome claims: reading them, evidence, and the checks a new claim must pass against the contract
+version in force on its achievement date."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from datetime import date, timedelta
+from uuid import UUID, uuid4
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.auth import Principal
+from kit.problems import Forbidden, Unprocessable
+from services.outcomes import errors
+from services.outcomes.clients.contracts import Outcome
+from services.outcomes.ledger import append_event
+from services.outcomes.models import OutcomeClaim, PaymentLine
+from services.outcomes.schemas import ClaimCreate
+from services.outcomes.service import (
+    LIVE_STATUSES,
+    Deps,
+    get_participant,
+    readable_claims,
+    today,
+)
+from services.outcomes.states import ClaimStatus
+
+
+async def get_claim(
+    session: AsyncSession, principal: Principal, claim_id: UUID, *, for_update: bool = False
+) -> OutcomeClaim:
+    query = readable_claims(principal).where(OutcomeClaim.id == claim_id)
+    if for_update:
+        query = query.with_for_update(of=OutcomeClaim).execution_options(populate_existing=True)
+    claim = (await session.execute(query)).scalar_one_or_none()
+    if claim is None:
+        raise errors.ClaimNotFound()
+    return claim
+
+
+async def evidence_document(
+    session: AsyncSession, principal: Principal, claim_id: UUID
+) -> tuple[OutcomeClaim, bytes]:
+    """The uploaded document, for the provider and the outcome payer only (never evaluators)."""
+    claim = await get_claim(session, principal, claim_id)
+    if not principal.roles_in(claim.partnership_id) & {"provider", "outcome_payer"}:
+        raise Forbidden("evidence documents are for the provider and the outcome payer")
+    document = await session.scalar(select(OutcomeClaim.evidence_document).where(OutcomeClaim.id == claim.id))
+    if document is None:
+        raise errors.ClaimNotFound("this claim has no uploaded document")
+    return claim, document
+
+
+async def list_claims(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    partnership_id: UUID | None,
+    participant_id: UUID | None,
+    status: str | None,
+    ids: list[UUID] | None,
+    after: UUID | None,
+    limit: int,
+) -> list[OutcomeClaim]:
+    query = readable_claims(principal)
+    if partnership_id is not None:
+        query = query.where(OutcomeClaim.partnership_id == partnership_id)
+    if participant_id is not None:
+        query = query.where(OutcomeClaim.participant_id == participant_id)
+    if status is not None:
+        query = query.where(OutcomeClaim.status == status)
+    if ids is not None:
+        query = query.where(OutcomeClaim.id.in_(ids))
+    if after is not None:
+        query = query.where(OutcomeClaim.id > after)
+    return list((await session.execute(query.order_by(OutcomeClaim.id).limit(limit))).scalars())
+
+
+async def split_lines(session: AsyncSession, claim_ids: list[UUID]) -> dict[UUID, list[PaymentLine]]:
+    rows = await session.execute(
+        select(PaymentLine).where(PaymentLine.claim_id.in_(claim_ids)).order_by(PaymentLine.id)
+    )
+    by_claim: dict[UUID, list[PaymentLine]] = {}
+    for line in rows.scalars():
+        by_claim.setdefault(line.claim_id, []).append(line)
+    return by_claim
+
+
+def _decode_evidence(body: ClaimCreate, limit: int) -> bytes | None:
+    if body.evidence_document_base64 is None:
+        return None
+    try:
+        document = base64.b64decode(body.evidence_document_base64, validate=True)
+    except (binascii.Error, ValueError):
+        raise Unprocessable.field("body.evidence_document_base64", "is not base64") from None
+    if not document:
+        raise Unprocessable.field("body.evidence_document_base64", "is empty")
+    if len(document) > limit:
+        raise errors.EvidenceTooLarge(f"the document exceeds {limit} bytes")
+    return document
+
+
+async def _verified_dates(session: AsyncSession, participant_id: UUID) -> dict[str, date]:
+    """The earliest verified achievement date per outcome code for the participant."""
+    rows = await session.execute(
+        select(OutcomeClaim.outcome_code, func.min(OutcomeClaim.achievement_date))
+        .where(
+            OutcomeClaim.participant_id == participant_id, OutcomeClaim.status == ClaimStatus.VERIFIED.value
+        )
+        .group_by(OutcomeClaim.outcome_code)
+    )
+    return {code: day for code, day in rows.tuples()}
+
+
+async def live_claims(
+    session: AsyncSession, participant_id: UUID, code: str, *, excluding: UUID | None
+) -> int:
+    query = select(func.count()).where(
+        OutcomeClaim.participant_id == participant_id,
+        OutcomeClaim.outcome_code == code,
+        OutcomeClaim.status.in_(LIVE_STATUSES),
+    )
+    if excluding is not None:
+        query = query.where(OutcomeClaim.id != excluding)
+    return int(await session.scalar(query) or 0)
+
+
+def _check_window(outcome: Outcome, achieved: date, enrolment: date, verified: dict[str, date]) -> None:
+    for prerequisite in outcome.prerequisites:
+        done = verified.get(prerequisite)
+        if done is None or done > achieved:
+            raise errors.PrerequisiteNotVerified.field(
+                "body.outcome_code", f"needs a verified `{prerequisite}` achieved on or before this date"
+            )
+    window = outcome.window
+    if window is None:
+        return
+    if window.anchor == "outcome":
+        anchor = verified.get(window.anchor_outcome or "")
+        if anchor is None:
+            raise errors.PrerequisiteNotVerified.field(
+                "body.outcome_code", f"the window is anchored on a verified `{window.anchor_outcome}`"
+            )
+    else:
+        anchor = enrolment
+    opens = anchor + timedelta(days=window.opens_after_days)
+    closes = (
+        anchor + timedelta(days=window.closes_after_days) if window.closes_after_days is not None else None
+    )
+    if achieved < opens or (closes is not None and achieved > closes):
+        span = f"{opens.isoformat()} to {closes.isoformat() if closes else 'open-ended'}"
+        raise errors.OutsideOutcomeWindow.field("body.achievement_date", f"must lie in {span}")
+
+
+async def submit_claim(
+    session: AsyncSession, principal: Principal, body: ClaimCreate, deps: Deps
+) -> OutcomeClaim:
+    """The provider claims an outcome; checked against the version in force on the achievement date."""
+    participant = await get_participant(session, principal, body.participant_id, for_update=True)
+    if "provider" not in principal.roles_in(participant.partnership_id):
+        raise errors.NotAPartner("only the partnership's provider claims outcomes")
+    document = _decode_evidence(body, deps.max_evidence_bytes)
+    if body.evidence_reference is None and document is None:
+        raise errors.EvidenceMissing.field("body.evidence_reference", "give a reference or a document")
+    achieved = body.achievement_date
+    if achieved > today():
+        raise errors.AchievementDateInFuture.field("body.achievement_date", "must not be in the future")
+    if achieved < participant.enrolment_date:
+        raise errors.AchievementBeforeEnrolment.field(
+            "body.achievement_date", f"must not precede enrolment on {participant.enrolment_date.isoformat()}"
+        )
+    if participant.eligibility_confirmed_at is None:
+        raise errors.ParticipantNotEligible.field("body.participant_id", "eligibility is not confirmed")
+    if participant.exit_date is not None and achieved > participant.exit_date:
+        raise errors.ParticipantExited.field(
+            "body.achievement_date", f"the participant exited on {participant.exit_date.isoformat()}"
+        )
+    version = await deps.contracts.version_in_force(participant.contract_id, achieved, token=deps.token)
+    if version.contract_id != participant.contract_id:
+        raise errors.ContractMismatch.field(
+            "body.participant_id", "the registry answered for another contract"
+        )
+    outcome = version.terms.outcome(body.outcome_code)
+    if outcome is None:
+        raise errors.UnknownOutcome.field(
+            "body.outcome_code", f"is not an outcome of contract version {version.number}"
+        )
+    _check_window(
+        outcome, achieved, participant.enrolment_date, await _verified_dates(session, participant.id)
+    )
+    if outcome.max_per_participant is not None and (
+        await live_claims(session, participant.id, outcome.code, excluding=None)
+        >= outcome.max_per_participant
+    ):
+        raise errors.PerParticipantMaximum.field(
+            "body.outcome_code", f"at most {outcome.max_per_participant} per participant"
+        )
+    claim = OutcomeClaim(
+        id=uuid4(),
+        partnership_id=participant.partnership_id,
+        contract_id=participant.contract_id,
+        participant_id=participant.id,
+        outcome_code=outcome.code,
+        achievement_date=achieved,
+        evidence_reference=body.evidence_reference,
+        evidence_document=document,
+        evidence_media_type=body.evidence_media_type if document is not None else None,
+        evidence_sha256=hashlib.sha256(document).hexdigest() if document is not None else None,
+        claimant_organisation_id=principal.organisation_id,
+        claimed_by=principal.subject,
+        claimed_contract_version_id=version.id,
+        status=ClaimStatus.CLAIMED.value,
+        disputed=False,
+        version=1,
+    )
+    session.add(claim)
+    await session.flush()
+    await append_event(
+        session,
+        principal,
+        claim.partnership_id,
+        type="claim.submitted",
+        subject=f"outcome-claims/{claim.id}",
+        data={
+            "claim_id": str(claim.id),
+            "participant_id": str(participant.id),
+            "contract_id": str(claim.contract_id),
+            "contract_version_id": str(version.id),
+            "outcome_code": claim.outcome_code,
+            "achievement_date": achieved.isoformat(),
+            "evidence_sha256": claim.evidence_sha256,
+        },
+    )
+    return claim

@@ -1,0 +1,245 @@
+"""HTTP routes for payment statements and the partnership-wide views (aggregates, the ledger and its
+verification), which carry no participant data."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
+
+from kit.auth import CurrentPrincipal, Principal
+from kit.db import DbSession
+from kit.pagination import DEFAULT_LIMIT, Page, encode_cursor
+from kit.problems import Forbidden, problem_responses
+from services.outcomes import ledger, statements
+from services.outcomes.dependencies import (
+    ExpectedVersion,
+    IdempotencyKey,
+    IdList,
+    Limit,
+    OutcomeReader,
+    OutcomeWriter,
+    RuleDeps,
+    cursor_after,
+    etag,
+    parse_ids,
+)
+from services.outcomes.errors import NotAPartner
+from services.outcomes.models import PaymentStatement
+from services.outcomes.schemas import (
+    ChainVerification,
+    LedgerEventRead,
+    LedgerPage,
+    PartnershipAggregates,
+    StatementCreate,
+    StatementLineRead,
+    StatementRead,
+)
+
+router = APIRouter(prefix="/v1", tags=["statements and ledger"])
+
+
+# --- statements ----------------------------------------------------------------------------------------
+
+
+async def _statement_read(session: DbSession, statement: PaymentStatement) -> StatementRead:
+    await session.refresh(statement)
+    lines = await statements.statement_lines(session, statement.id)
+    return StatementRead(
+        id=statement.id,
+        partnership_id=statement.partnership_id,
+        contract_id=statement.contract_id,
+        payer_organisation_id=statement.payer_organisation_id,
+        period_start=statement.period_start,
+        period_end=statement.period_end,
+        currency=statement.currency,
+        status=statement.status,
+        total_tariff=statement.total_tariff,
+        total_cut=statement.total_cut,
+        total=statement.total,
+        content_hash=statement.content_hash,
+        issued_at=statement.issued_at,
+        paid_at=statement.paid_at,
+        version=statement.version,
+        created_at=statement.created_at,
+        lines=[
+            StatementLineRead(
+                id=x.id,
+                kind=x.kind or "claim",
+                claim_id=x.claim_id,
+                outcome_code=x.outcome_code,
+                achievement_date=x.achievement_date,
+                priced_on=x.priced_on,
+                tariff_share=x.tariff_share,
+                cut_share=x.tariff_share - x.amount,
+                amount=x.amount,
+            )
+            for x in lines
+        ],
+    )
+
+
+@router.post(
+    "/payment-statements",
+    status_code=201,
+    response_model=StatementRead,
+    summary="Generate (or refresh) the draft statement for a contract, payer and period",
+    responses=problem_responses(400, 401, 403, 409, 422, 503),
+)
+async def generate_statement(
+    body: StatementCreate, session: DbSession, principal: OutcomeWriter, idem: IdempotencyKey, deps: RuleDeps
+) -> Response:
+    if (replayed := await idem.replay()) is not None:
+        return replayed
+    statement = await statements.generate_statement(session, principal, body, deps)
+    read = await _statement_read(session, statement)
+    return await idem.respond(
+        201, read, {**etag(statement.version), "Location": f"/v1/payment-statements/{statement.id}"}
+    )
+
+
+@router.get(
+    "/payment-statements",
+    response_model=Page[StatementRead],
+    summary="Statements visible to you (batch: `ids=`)",
+    responses=problem_responses(400, 401, 403),
+)
+async def list_statements(
+    session: DbSession,
+    principal: OutcomeReader,
+    contract_id: UUID | None = None,
+    ids: IdList = None,
+    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[StatementRead]:
+    rows = await statements.list_statements(
+        session,
+        principal,
+        contract_id=contract_id,
+        ids=parse_ids(ids),
+        after=cursor_after(cursor),
+        limit=limit,
+    )
+    return Page(
+        items=[await _statement_read(session, s) for s in rows],
+        next_cursor=encode_cursor(rows[-1].id) if len(rows) == limit else None,
+    )
+
+
+@router.get(
+    "/payment-statements/{statement_id}",
+    response_model=StatementRead,
+    responses=problem_responses(401, 403, 404),
+)
+async def get_statement(
+    statement_id: UUID, session: DbSession, principal: OutcomeReader, response: Response
+) -> StatementRead:
+    statement = await statements.get_statement(session, principal, statement_id)
+    response.headers.update(etag(statement.version))
+    return await _statement_read(session, statement)
+
+
+@router.post(
+    "/payment-statements/{statement_id}/issue",
+    response_model=StatementRead,
+    summary="Issue a draft statement: it becomes immutable and hashed",
+    responses=problem_responses(400, 401, 403, 404, 412),
+)
+async def issue_statement(
+    statement_id: UUID,
+    session: DbSession,
+    principal: OutcomeWriter,
+    idem: IdempotencyKey,
+    expected: ExpectedVersion,
+) -> Response:
+    if (replayed := await idem.replay()) is not None:
+        return replayed
+    statement = await statements.issue_statement(session, principal, statement_id, expected_version=expected)
+    return await idem.respond(200, await _statement_read(session, statement), etag(statement.version))
+
+
+@router.post(
+    "/payment-statements/{statement_id}/payment",
+    response_model=StatementRead,
+    summary="The payer marks an issued statement paid",
+    responses=problem_responses(400, 401, 403, 404, 409, 412),
+)
+async def pay_statement(
+    statement_id: UUID,
+    session: DbSession,
+    principal: OutcomeWriter,
+    idem: IdempotencyKey,
+    expected: ExpectedVersion,
+) -> Response:
+    if (replayed := await idem.replay()) is not None:
+        return replayed
+    statement = await statements.pay_statement(session, principal, statement_id, expected_version=expected)
+    return await idem.respond(200, await _statement_read(session, statement), etag(statement.version))
+
+
+# --- partnership views: aggregates and the ledger ---------------------------------------------------------
+
+
+@router.get(
+    "/partnerships/{partnership_id}/outcome-aggregates",
+    response_model=PartnershipAggregates,
+    summary="Enrolment, verified outcomes, value earned and pending, remaining cap: no participant data",
+    responses=problem_responses(401, 403),
+)
+async def partnership_aggregates(
+    partnership_id: UUID, session: DbSession, principal: OutcomeReader, deps: RuleDeps
+) -> dict[str, Any]:
+    return await statements.partnership_aggregates(session, principal, partnership_id, deps)
+
+
+def _ledger_reader(principal: Principal, partnership_id: UUID) -> None:
+    if not (principal.has_scope("outcomes:read") or principal.has_scope("feed:read")):
+        raise Forbidden("this token lacks the `outcomes:read` scope", required_scope="outcomes:read")
+    if not statements.may_read_partnership(principal, partnership_id):
+        raise NotAPartner("you are not a partner in this partnership")
+
+
+@router.get(
+    "/partnerships/{partnership_id}/ledger",
+    response_model=LedgerPage,
+    summary="The partnership's hash-chained ledger, in sequence order",
+    responses=problem_responses(400, 401, 403),
+)
+async def read_ledger(
+    partnership_id: UUID,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    after: Annotated[int, Query(ge=0, description="Return events after this sequence number.")] = 0,
+    limit: Limit = DEFAULT_LIMIT,
+) -> LedgerPage:
+    _ledger_reader(principal, partnership_id)
+    events = await ledger.read_events(session, partnership_id, after=after, limit=limit)
+    return LedgerPage(
+        items=[LedgerEventRead(**ledger.chain_item(e)) for e in events],
+        next_cursor=str(events[-1].sequence) if len(events) == limit else None,
+    )
+
+
+@router.get(
+    "/partnerships/{partnership_id}/ledger/verification",
+    response_model=ChainVerification,
+    summary="Verify the whole stored chain and pinpoint the first broken link",
+    responses=problem_responses(401, 403),
+)
+async def verify_ledger(
+    partnership_id: UUID, session: DbSession, principal: CurrentPrincipal
+) -> JSONResponse:
+    _ledger_reader(principal, partnership_id)
+    report = await ledger.verify_partnership_chain(session, partnership_id)
+    body = ChainVerification(
+        partnership_id=partnership_id,
+        valid=report.valid,
+        checked=report.checked,
+        last_sequence=report.last_sequence,
+        last_hash=report.last_hash,
+        broken_at=report.broken_at,
+        reason=report.reason,
+    )
+    return JSONResponse(body.model_dump(mode="json"))

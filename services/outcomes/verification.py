@@ -1,0 +1,263 @@
+"""Deciding claims: verification, rejection, disputes and their resolution, and pricing a verified
+claim under cap-counter locks (contract, then period, then participant; then the ledger head)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.auth import Principal
+from kit.problems import Unprocessable
+from services.outcomes import errors, pricing
+from services.outcomes.claims import get_claim, live_claims, split_lines
+from services.outcomes.clients.contracts import ContractVersion, Outcome
+from services.outcomes.ledger import append_event
+from services.outcomes.models import CapCounter, OutcomeClaim, Participant, PaymentLine
+from services.outcomes.service import (
+    Deps,
+    check_version,
+    today,
+)
+from services.outcomes.states import Action, ClaimStatus, InvalidTransition, transition
+
+
+def payment_period_key(day: date, payment_period: str) -> str:
+    """The payment period a day falls in, as the per-period cap counts it."""
+    if payment_period == "monthly":
+        return f"{day.year}-{day.month:02d}"
+    if payment_period in ("half_yearly", "half-yearly", "semiannual"):
+        return f"{day.year}-H{1 if day.month <= 6 else 2}"
+    if payment_period in ("annual", "annually", "yearly"):
+        return f"{day.year}"
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
+async def _lock_counter(
+    session: AsyncSession, contract_id: UUID, scope: str, key: str, currency: str
+) -> CapCounter:
+    await session.execute(
+        insert(CapCounter)
+        .values(contract_id=contract_id, scope=scope, key=key, paid=Decimal(0), currency=currency)
+        .on_conflict_do_nothing()
+    )
+    query = (
+        select(CapCounter)
+        .where(CapCounter.contract_id == contract_id, CapCounter.scope == scope, CapCounter.key == key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(query)).scalar_one()
+
+
+async def _price(
+    session: AsyncSession,
+    claim: OutcomeClaim,
+    participant: Participant,
+    version: ContractVersion,
+    outcome: Outcome,
+) -> None:
+    """Price a claim being verified: tariff, caps under row locks, payer split into payment lines."""
+    terms, priced_on = version.terms, today()
+    currency = terms.currency
+    if not pricing.supported(currency):
+        raise errors.CurrencyNotSupported(f"amounts in {currency} need more than two decimals")
+    period = payment_period_key(priced_on, terms.payment_period)
+    # Always contract, then period, then participant: one lock order for every verification.
+    contract_counter = await _lock_counter(session, claim.contract_id, "contract", "", currency)
+    period_counter = await _lock_counter(session, claim.contract_id, "period", period, currency)
+    participant_counter = await _lock_counter(
+        session, claim.contract_id, "participant", str(participant.id), currency
+    )
+    caps = pricing.Caps(
+        per_participant=terms.caps.per_participant,
+        contract_total=terms.caps.contract_total,
+        per_period=terms.caps.per_period,
+    )
+    usage = pricing.CapUsage(
+        participant=participant_counter.paid, contract=contract_counter.paid, period=period_counter.paid
+    )
+    tariff = pricing.quantise(outcome.tariff, currency)
+    price = pricing.price_claim(tariff, caps, usage)
+    for counter, cap in (
+        (contract_counter, caps.contract_total),
+        (period_counter, caps.per_period),
+        (participant_counter, caps.per_participant),
+    ):
+        counter.paid += price.payable
+        counter.cap = cap
+
+    split = terms.payer_split
+    if split.method == "fixed":
+        shares = [pricing.Share(s.organisation_id, s.percent) for s in split.shares]
+        amounts = pricing.split_fixed(price.payable, shares, currency)
+        tariffs = pricing.split_fixed(price.tariff, shares, currency)
+    else:
+        homes = [(m.organisation_id, m.municipality_code) for m in split.municipalities]
+        try:
+            amounts = pricing.split_residence(price.payable, homes, participant.municipality_code)
+        except LookupError:
+            raise errors.MunicipalityNotPaying(
+                f"municipality {participant.municipality_code} is not a paying party of the contract"
+            ) from None
+        tariffs = pricing.split_residence(price.tariff, homes, participant.municipality_code)
+    for line, tariff_line in zip(amounts, tariffs, strict=True):
+        session.add(
+            PaymentLine(
+                id=uuid4(),
+                claim_id=claim.id,
+                contract_id=claim.contract_id,
+                payer_organisation_id=line.organisation_id,
+                outcome_code=claim.outcome_code,
+                achievement_date=claim.achievement_date,
+                priced_on=priced_on,
+                currency=currency,
+                tariff_share=tariff_line.amount,
+                amount=line.amount,
+            )
+        )
+    claim.priced_contract_version_id = version.id
+    claim.currency = currency
+    claim.tariff, claim.payable, claim.cut = price.tariff, price.payable, price.cut
+    claim.cut_reasons = [{"cap": c.cap, "amount": f"{c.amount:.2f}"} for c in price.cuts]
+    claim.priced_on, claim.payment_period = priced_on, period
+
+
+async def decide_claim(
+    session: AsyncSession,
+    principal: Principal,
+    claim_id: UUID,
+    *,
+    decision: str,
+    reason: str | None,
+    resolution: bool,
+    expected_version: int | None,
+    deps: Deps,
+) -> OutcomeClaim:
+    """Verify or reject a claim (`resolution`: resolve a dispute). Repeating the decision replays."""
+    claim = await get_claim(session, principal, claim_id, for_update=True)
+    if resolution:
+        action = Action.RESOLVE_VERIFY if decision == "verified" else Action.RESOLVE_REJECT
+    else:
+        action = Action.VERIFY if decision == "verified" else Action.REJECT
+    try:
+        after = transition(ClaimStatus(claim.status), action, disputed=claim.disputed)
+    except InvalidTransition as exc:
+        raise errors.InvalidClaimTransition(exc.reason, status=claim.status) from None
+    if after is None:
+        return claim
+    check_version(claim.version, expected_version)
+    if claim.claimant_organisation_id == principal.organisation_id:
+        raise errors.OwnClaimVerification("the claimant's organisation cannot decide its own claim")
+    version = await deps.contracts.version_in_force(
+        claim.contract_id, claim.achievement_date, token=deps.token
+    )
+    outcome = version.terms.outcome(claim.outcome_code)
+    if outcome is None:
+        raise errors.UnknownOutcome(f"the version in force no longer has outcome `{claim.outcome_code}`")
+    roles = principal.roles_in(claim.partnership_id)
+    allowed = {"outcome_payer"} if resolution else set(outcome.verifier_roles)
+    if not roles & allowed:
+        raise errors.NotAllowedToVerify(
+            f"this needs one of the roles: {', '.join(sorted(allowed)) or 'none'}"
+        )
+    if after is ClaimStatus.REJECTED and reason is None:
+        raise Unprocessable.field("body.reason", "a rejection needs a reason")
+
+    participant = await session.get_one(Participant, claim.participant_id)
+    if after is ClaimStatus.VERIFIED:
+        await _price(session, claim, participant, version, outcome)
+    claim.status = after.value
+    claim.verifier_organisation_id = principal.organisation_id
+    claim.verified_by = principal.subject
+    claim.decided_at = datetime.now(UTC)
+    claim.reason = reason
+    claim.version += 1
+    await session.flush()
+    data: dict[str, Any] = {
+        "claim_id": str(claim.id),
+        "participant_id": str(claim.participant_id),
+        "contract_id": str(claim.contract_id),
+        "outcome_code": claim.outcome_code,
+        "achievement_date": claim.achievement_date.isoformat(),
+        "after_dispute": resolution,
+        "reason": reason,
+    }
+    if after is ClaimStatus.VERIFIED:
+        lines = (await split_lines(session, [claim.id])).get(claim.id, [])
+        data |= {
+            "contract_version_id": str(version.id),
+            "currency": claim.currency,
+            "tariff": f"{claim.tariff:.2f}",
+            "payable": f"{claim.payable:.2f}",
+            "cut": f"{claim.cut:.2f}",
+            "cut_reasons": claim.cut_reasons,
+            "payment_period": claim.payment_period,
+            "split": [
+                {"payer_organisation_id": str(x.payer_organisation_id), "amount": f"{x.amount:.2f}"}
+                for x in lines
+            ],
+        }
+    await append_event(
+        session,
+        principal,
+        claim.partnership_id,
+        type=f"claim.{after.value}",
+        subject=f"outcome-claims/{claim.id}",
+        data=data,
+    )
+    return claim
+
+
+async def dispute_claim(
+    session: AsyncSession,
+    principal: Principal,
+    claim_id: UUID,
+    *,
+    reason: str,
+    expected_version: int | None,
+    deps: Deps,
+) -> OutcomeClaim:
+    """The claimant disputes a rejection, once."""
+    claim = await get_claim(session, principal, claim_id, for_update=True)
+    if claim.claimant_organisation_id != principal.organisation_id or "provider" not in principal.roles_in(
+        claim.partnership_id
+    ):
+        raise errors.NotAPartner("only the provider that made the claim may dispute its rejection")
+    try:
+        after = transition(ClaimStatus(claim.status), Action.DISPUTE, disputed=claim.disputed)
+    except InvalidTransition as exc:
+        raise errors.InvalidClaimTransition(exc.reason, status=claim.status) from None
+    if after is None:
+        return claim
+    check_version(claim.version, expected_version)
+    # The rejected claim no longer held its slot; another claim may have taken it since.
+    participant = await session.get_one(Participant, claim.participant_id, with_for_update=True)
+    live = await live_claims(session, participant.id, claim.outcome_code, excluding=claim.id)
+    version = await deps.contracts.version_in_force(
+        claim.contract_id, claim.achievement_date, token=deps.token
+    )
+    outcome = version.terms.outcome(claim.outcome_code)
+    limit = outcome.max_per_participant if outcome is not None else None
+    if limit is not None and live >= limit:
+        raise errors.PerParticipantMaximum(
+            f"the participant already has {live} live `{claim.outcome_code}` claims"
+        )
+    claim.status, claim.disputed = after.value, True
+    claim.dispute_reason, claim.disputed_at = reason, datetime.now(UTC)
+    claim.version += 1
+    await session.flush()
+    await append_event(
+        session,
+        principal,
+        claim.partnership_id,
+        type="claim.disputed",
+        subject=f"outcome-claims/{claim.id}",
+        data={"claim_id": str(claim.id), "reason": reason},
+    )
+    return claim
