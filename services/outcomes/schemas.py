@@ -8,7 +8,17 @@ from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, SecretStr
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text and JSONB cannot hold U+0000: refuse it here rather than fail at the database.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
 
 MoneyStr = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str, when_used="always")]
 
@@ -26,15 +36,15 @@ class ParticipantCreate(_In):
     )
     municipality_code: str = Field(pattern=r"^[0-9]{3}$", description="Municipality of residence.")
     enrolment_date: date
-    cohort: str | None = Field(None, max_length=100)
-    municipal_reference: str | None = Field(
+    cohort: Text | None = Field(None, max_length=100)
+    municipal_reference: Text | None = Field(
         None, max_length=200, description="Stored encrypted; readable only by the municipality of residence."
     )
 
 
 class ParticipantExit(_In):
     exit_date: date
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 class ParticipantRead(BaseModel):
@@ -60,20 +70,20 @@ class ParticipantRead(BaseModel):
 
 class ClaimCreate(_In):
     participant_id: UUID
-    outcome_code: str = Field(min_length=1, max_length=100)
+    outcome_code: Text = Field(min_length=1, max_length=100)
     achievement_date: date
-    evidence_reference: str | None = Field(None, min_length=1, max_length=500)
+    evidence_reference: Text | None = Field(None, min_length=1, max_length=500)
     evidence_document_base64: str | None = Field(None, description="The evidence document, base64.")
-    evidence_media_type: str | None = Field(None, max_length=100)
+    evidence_media_type: Text | None = Field(None, max_length=100)
 
 
 class Decision(_In):
     decision: Literal["verified", "rejected"]
-    reason: str | None = Field(None, min_length=1, max_length=2000)
+    reason: Text | None = Field(None, min_length=1, max_length=2000)
 
 
 class DisputeCreate(_In):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 class CutReason(BaseModel):

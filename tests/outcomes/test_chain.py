@@ -95,3 +95,22 @@ def test_the_command_line_checks_a_ledger_file(tmp_path: Path) -> None:
     bad.write_text(json.dumps(tampered))
     assert main([str(good)]) == 0
     assert main([str(bad)]) == 1
+
+
+def test_non_ascii_content_hashes_as_utf8_and_survives_a_json_round_trip() -> None:
+    event = {
+        "specversion": "1.0",
+        "id": "e1",
+        "type": "dk.effekt.test",
+        "sequence": 1,
+        "data": {"by": "Århus Æblegård"},
+    }
+    canonical = canonical_json(event)
+    assert "Århus".encode() in canonical
+    item = {
+        "sequence": 1,
+        "prev_hash": GENESIS_HASH,
+        "hash": link_hash(GENESIS_HASH, canonical),
+        "event": event,
+    }
+    assert verify_chain(json.loads(json.dumps([{**item, "canonical": canonical.decode()}]))).valid

@@ -139,3 +139,29 @@ async def test_a_retried_request_with_the_same_idempotency_key_replays_the_first
     reused = await outcomes.post("/v1/participants", json={**body, "cohort": "x"}, headers=headers)
     assert (reused.status_code, reused.json()["code"]) == (422, "idempotency-key-reused")
     assert await ledger_head(outcomes, cast.investor, cast.partnership_id) == 1
+
+
+async def test_enrolling_one_person_concurrently_admits_exactly_one(
+    cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    contract_id, _ = await active_contract(contracts, cast, employment_terms(cast))
+    cpr = synthetic_cpr(5)
+    forms = [cpr, f"{cpr[:6]}-{cpr[6:]}"] * 4
+    results = await asyncio.gather(
+        *(
+            outcomes.post(
+                "/v1/participants",
+                json={
+                    "partnership_id": str(cast.partnership_id),
+                    "contract_id": str(contract_id),
+                    "cpr": form,
+                    "municipality_code": "657",
+                    "enrolment_date": TODAY.isoformat(),
+                },
+                headers={**cast.provider.headers, **key()},
+            )
+            for form in forms
+        )
+    )
+    assert sorted(r.status_code for r in results) == [201] + [409] * 7
+    assert await ledger_head(outcomes, cast.investor, cast.partnership_id) == 1

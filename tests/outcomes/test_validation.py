@@ -228,6 +228,16 @@ CASES: list[tuple[str, Case, int, str, str | None]] = [
         "body.evidence_document_base64",
     ),
     (
+        "nul-in-text",
+        lambda c, w: (
+            "/v1/outcome-claims",
+            claim_body(w, "ready", "job_start", RECENT, evidence_reference="a\x00b"),
+        ),
+        422,
+        "validation-failed",
+        "body.evidence_reference",
+    ),
+    (
         "unknown-field",
         lambda c, w: ("/v1/outcome-claims", claim_body(w, "ready", "job_start", RECENT, price="1")),
         422,
