@@ -165,3 +165,36 @@ async def test_enrolling_one_person_concurrently_admits_exactly_one(
     )
     assert sorted(r.status_code for r in results) == [201] + [409] * 7
     assert await ledger_head(outcomes, cast.investor, cast.partnership_id) == 1
+
+
+async def test_racing_claims_for_one_outcome_respect_the_per_participant_maximum(
+    cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    contract_id, _ = await active_contract(contracts, cast, employment_terms(cast))
+    person = await enrol(
+        outcomes,
+        cast.provider,
+        cast,
+        contract_id,
+        synthetic_cpr(6),
+        municipality_code="657",
+        enrolment_date=TODAY - timedelta(days=20),
+    )
+    await confirm(outcomes, cast.payer_a, person["id"])
+    results = await asyncio.gather(
+        *(
+            outcomes.post(
+                "/v1/outcome-claims",
+                json={
+                    "participant_id": person["id"],
+                    "outcome_code": "job_start",
+                    "achievement_date": (TODAY - timedelta(days=d)).isoformat(),
+                    "evidence_reference": f"payslip {d}",
+                },
+                headers={**cast.provider.headers, **key()},
+            )
+            for d in range(1, 7)
+        )
+    )
+    assert sorted(r.status_code for r in results) == [201] + [422] * 5
+    assert {r.json()["code"] for r in results if r.status_code == 422} == {"per-participant-maximum"}
