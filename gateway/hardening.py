@@ -17,17 +17,28 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationContext,
     ValidationRule,
+    get_named_type,
 )
 
 # A list argument given as a variable (or not at all) is costed at this page size.
 DEFAULT_PAGE = 50
 PAGE_ARGUMENTS = ("first", "last", "limit")
+# A list field without a page argument (a participant's claims, a partnership's members) is costed as
+# this many items; a connection's `edges`/`nodes` are already sized by the connection's `first`.
+UNPAGED_LIST = 5
+CONNECTION_LISTS = ("edges", "nodes")
 
 
 class DomainError(Exception):
@@ -39,34 +50,58 @@ class DomainError(Exception):
         self.extensions = {"code": code, **extensions}
 
 
-def _page_size(node: FieldNode) -> int:
+def _page_size(node: FieldNode) -> int | None:
     for argument in node.arguments or ():
         if argument.name.value in PAGE_ARGUMENTS:
             if isinstance(argument.value, IntValueNode):
                 return max(1, int(argument.value.value))
             return DEFAULT_PAGE
-    return 1
+    return None
+
+
+def _field_type(parent: GraphQLNamedType | None, name: str) -> tuple[bool, GraphQLNamedType | None]:
+    """Whether `parent.name` is a list, and the named type it returns (unknown without a schema)."""
+    if not isinstance(parent, GraphQLObjectType | GraphQLInterfaceType) or name not in parent.fields:
+        return False, None
+    field_type = parent.fields[name].type
+    if isinstance(field_type, GraphQLNonNull):
+        field_type = field_type.of_type
+    return isinstance(field_type, GraphQLList), get_named_type(field_type)
 
 
 def selection_cost(
     selection_set: SelectionSetNode | None,
     fragments: dict[str, FragmentDefinitionNode],
     seen: frozenset[str] = frozenset(),
+    parent: GraphQLNamedType | None = None,
+    schema: GraphQLSchema | None = None,
 ) -> int:
-    """Each field costs 1, multiplied by the page sizes of the lists that contain it."""
+    """Each field costs 1, multiplied by the page sizes of the lists that contain it. With the schema,
+    a list without a page argument counts as `UNPAGED_LIST` items."""
     if selection_set is None:
         return 0
     total = 0
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
-            total += _page_size(selection) * (1 + selection_cost(selection.selection_set, fragments, seen))
+            is_list, returns = _field_type(parent, selection.name.value)
+            size = _page_size(selection)
+            if size is None:
+                unpaged = is_list and selection.name.value not in CONNECTION_LISTS
+                size = UNPAGED_LIST if unpaged else 1
+            inner = selection_cost(selection.selection_set, fragments, seen, returns, schema)
+            total += size * (1 + inner)
         elif isinstance(selection, InlineFragmentNode):
-            total += selection_cost(selection.selection_set, fragments, seen)
+            narrowed = parent
+            if selection.type_condition is not None and schema is not None:
+                narrowed = schema.get_type(selection.type_condition.name.value)
+            total += selection_cost(selection.selection_set, fragments, seen, narrowed, schema)
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
             if name in seen or name not in fragments:
                 continue  # cycles and unknown fragments are the standard rules' to report
-            total += selection_cost(fragments[name].selection_set, fragments, seen | {name})
+            fragment = fragments[name]
+            narrowed = schema.get_type(fragment.type_condition.name.value) if schema is not None else parent
+            total += selection_cost(fragment.selection_set, fragments, seen | {name}, narrowed, schema)
     return total
 
 
@@ -81,7 +116,9 @@ def cost_limit_rule(max_cost: int) -> type[ValidationRule]:
             for definition in document.definitions:
                 if not isinstance(definition, OperationDefinitionNode):
                     continue
-                cost = selection_cost(definition.selection_set, fragments)
+                schema = context.schema
+                root = schema.get_root_type(definition.operation)
+                cost = selection_cost(definition.selection_set, fragments, parent=root, schema=schema)
                 if cost > max_cost:
                     name = definition.name.value if definition.name else "anonymous"
                     context.report_error(

@@ -119,7 +119,7 @@ async def build_world(
     return world
 
 
-async def _bounded(calls: list[Any], limit: int = 8) -> list[Any]:
+async def _bounded(calls: list[Any], limit: int = 4) -> list[Any]:
     """Run the calls a few at a time (two cores shared by everyone's tests), keeping their order."""
     gate = asyncio.Semaphore(limit)
 

@@ -59,3 +59,21 @@ def test_only_domain_and_graphql_errors_reach_the_client_unmasked() -> None:
     assert is_client_safe(GraphQLError("Cannot query field 'x'"))
     assert is_client_safe(GraphQLError("no", original_error=DomainError("no", code="forbidden")))
     assert not is_client_safe(GraphQLError("boom", original_error=KeyError("password_hash")))
+
+
+def test_with_the_schema_an_unpaged_list_counts_as_several_items() -> None:
+    from graphql import build_schema as build_sdl
+
+    from gateway.hardening import UNPAGED_LIST
+
+    schema = build_sdl(
+        "type Query { people(first: Int): PersonConnection }"
+        " type PersonConnection { edges: [PersonEdge!]! }"
+        " type PersonEdge { node: Person! }"
+        " type Person { id: ID! claims: [Claim!]! } type Claim { id: ID! }"
+    )
+    document = parse("{ people(first: 10) { edges { node { id claims { id } } } } }")
+    operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
+    cost = selection_cost(operation.selection_set, {}, parent=schema.query_type, schema=schema)
+    # people: 10 × (1 + edges (1 + node (1 + id + claims: UNPAGED_LIST × (1 + id))))
+    assert cost == 10 * (1 + 1 * (1 + 1 * (1 + 1 + 1 * UNPAGED_LIST * (1 + 1))))
