@@ -75,5 +75,5 @@ def test_with_the_schema_an_unpaged_list_counts_as_several_items() -> None:
     document = parse("{ people(first: 10) { edges { node { id claims { id } } } } }")
     operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
     cost = selection_cost(operation.selection_set, {}, parent=schema.query_type, schema=schema)
-    # people: 10 × (1 + edges (1 + node (1 + id + claims: UNPAGED_LIST × (1 + id))))
+    # people: 10 * (1 + edges (1 + node (1 + id + claims: UNPAGED_LIST * (1 + id))))
     assert cost == 10 * (1 + 1 * (1 + 1 * (1 + 1 + 1 * UNPAGED_LIST * (1 + 1))))

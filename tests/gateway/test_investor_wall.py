@@ -54,12 +54,14 @@ async def test_introspection_shows_an_investor_no_hidden_type_or_field(
     [
         "query($id: UUID!) { participant(id: $id) { id pseudonym } }",
         "query($id: UUID!) { p: partnership(id: $id) { people: participants { edges { node { id } } } } }",
-        "query($id: UUID!) { partnership(id: $id) { ...P } } fragment P on Partnership { participants { nodes { id } } }",
+        "query($id: UUID!) { partnership(id: $id) { ...P } }"
+        " fragment P on Partnership { participants { nodes { id } } }",
         "query($id: UUID!) { partnership(id: $id) { ...X } } fragment X on Participant { id }",
         "query($id: UUID!) { partnership(id: $id) { ... on Participant { id } } }",
         "query($id: UUID!) { partnership(id: $id) { claims { nodes { participant { pseudonym } } } } }",
         "query($id: UUID!) { partnership(id: $id) { ledger { nodes { participantId subject data } } } }",
-        "mutation($id: UUID!) { confirmEligibility(participantId: $id) { ... on Participant { pseudonym } } }",
+        "mutation($id: UUID!) {"
+        " confirmEligibility(participantId: $id) { ... on Participant { pseudonym } } }",
     ],
 )
 async def test_no_query_form_reaches_a_participant(
@@ -76,7 +78,7 @@ async def test_no_query_form_reaches_a_participant(
 async def test_type_lookup_by_name_answers_null_for_an_investor(
     gateway: httpx.AsyncClient, investors: tuple[Cast, list[Actor]]
 ) -> None:
-    cast, actors = investors
+    _, actors = investors
     for name in sorted(_hidden_from("investor")[0]):
         body = await gql(gateway, actors[0], f'{{ __type(name: "{name}") {{ name }} }}')
         assert body["data"] == {"__type": None}, name

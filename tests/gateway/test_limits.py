@@ -32,6 +32,11 @@ async def _refused(gateway: httpx.AsyncClient, cast: Cast, query: str) -> list[d
     return errors
 
 
+def _code(error: dict[str, object]) -> object:
+    extensions = error.get("extensions")
+    return extensions.get("code") if isinstance(extensions, dict) else None
+
+
 async def test_an_over_deep_query_is_refused_naming_the_limit(
     gateway: httpx.AsyncClient, limits_cast: Cast
 ) -> None:
@@ -52,7 +57,7 @@ async def test_an_over_costly_query_is_refused_with_its_cost(
         "claims { id status } } } } } }"
     )
     errors = await _refused(gateway, limits_cast, query)
-    costly = [e for e in errors if (e.get("extensions") or {}).get("code") == "query-too-costly"]  # type: ignore[union-attr]
+    costly = [e for e in errors if _code(e) == "query-too-costly"]
     assert costly, errors
     extensions = costly[0]["extensions"]
     assert isinstance(extensions, dict)
