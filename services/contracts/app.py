@@ -8,9 +8,11 @@ import httpx
 from fastapi import FastAPI
 
 from kit.app import service_app
+from services.contracts.attachments.routes import router as attachments_router
 from services.contracts.clients.identity import IdentityClient
 from services.contracts.routes import router
 from services.contracts.settings import Settings
+from services.contracts.signing.routes import router as signing_router
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 
@@ -28,7 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name="contracts",
         settings=settings,
         alembic_ini=ALEMBIC_INI,
-        routers=[router],
+        routers=[router, signing_router, attachments_router],
         description="Versioned outcome contracts: terms, tariffs, caps, payer splits and signatures.",
         lifespan_parts=[identity_client],
     )

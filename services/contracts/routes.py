@@ -6,31 +6,23 @@ POST honours `Idempotency-Key`; draft edits need `If-Match`.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
-from urllib.parse import quote
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
-from kit.auth import bearer_token
 from kit.db import DbSession
 from kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from kit.problems import BadRequest, problem_responses
 from services.contracts import service
 from services.contracts.dependencies import (
     ContractReader,
-    ContractSigner,
     ContractWriter,
-    CurrentSettings,
     IdempotencyKey,
-    Identity,
 )
-from services.contracts.errors import AttachmentTooLarge
 from services.contracts.models import Attachment, Contract, ContractVersion
 from services.contracts.schemas import (
     AmendmentCreate,
@@ -39,7 +31,6 @@ from services.contracts.schemas import (
     ContractRead,
     DiffRead,
     ExpiryCreate,
-    SignatureCreate,
     SignatureRead,
     TerminationCreate,
     VersionRead,
@@ -147,13 +138,13 @@ def contract_read(contract: Contract, versions: Sequence[ContractVersion]) -> Co
     )
 
 
-async def _reread(session: DbSession, principal: ContractReader, version_id: UUID) -> service.VersionView:
+async def reread(session: DbSession, principal: ContractReader, version_id: UUID) -> service.VersionView:
     """The version after a write, as the caller now reads it (server-set timestamps included)."""
     session.expire_all()
     return await service.get_version(session, principal, version_id)
 
 
-def _version_headers(view: service.VersionView) -> dict[str, str]:
+def version_headers(view: service.VersionView) -> dict[str, str]:
     cache = IMMUTABLE if view.version.status in FINAL else REVALIDATE
     return {"ETag": view.etag, "Cache-Control": cache}
 
@@ -267,7 +258,7 @@ async def amend_contract(
     version = await service.amend_contract(
         session, principal, contract_id, terms=body.terms if body else None
     )
-    view = await _reread(session, principal, version.id)
+    view = await reread(session, principal, version.id)
     return await idempotency.respond(
         201,
         version_read(view),
@@ -300,7 +291,7 @@ async def get_version(
 ) -> Response:
     """A version with its terms and signatures (each verified against the stored terms)."""
     view = await service.get_version(session, principal, version_id)
-    headers = _version_headers(view)
+    headers = version_headers(view)
     if not_modified := _not_modified(if_none_match, view.etag, headers):
         return not_modified
     return JSONResponse(version_read(view).model_dump(mode="json"), headers=headers)
@@ -334,42 +325,19 @@ async def update_draft_terms(
     version_id: UUID, body: Terms, session: DbSession, principal: ContractWriter, if_match: IfMatch = None
 ) -> JSONResponse:
     await service.update_draft_terms(session, principal, version_id, terms=body, if_match=if_match)
-    view = await _reread(session, principal, version_id)
-    return JSONResponse(version_read(view).model_dump(mode="json"), headers=_version_headers(view))
+    view = await reread(session, principal, version_id)
+    return JSONResponse(version_read(view).model_dump(mode="json"), headers=version_headers(view))
 
 
-async def _transition_response(
+async def transition_response(
     session: DbSession,
     principal: ContractReader,
     idempotency: IdempotencyKey,
     version_id: UUID,
     status: int = 200,
 ) -> Response:
-    view = await _reread(session, principal, version_id)
-    return await idempotency.respond(status, version_read(view), headers=_version_headers(view))
-
-
-@router.post(
-    "/contract-versions/{version_id}/proposal",
-    response_model=VersionRead,
-    responses=problem_responses(400, 401, 403, 404, 409, 412, 422, 503),
-    summary="Propose a draft for signature: freezes it and fixes its content hash",
-)
-async def propose_version(
-    version_id: UUID,
-    request: Request,
-    session: DbSession,
-    principal: ContractWriter,
-    idempotency: IdempotencyKey,
-    identity: Identity,
-    if_match: IfMatch = None,
-) -> Response:
-    if replay := await idempotency.replay():
-        return replay
-    await service.propose_version(
-        session, principal, version_id, if_match=if_match, identity=identity, token=bearer_token(request)
-    )
-    return await _transition_response(session, principal, idempotency, version_id)
+    view = await reread(session, principal, version_id)
+    return await idempotency.respond(status, version_read(view), headers=version_headers(view))
 
 
 @router.post(
@@ -388,29 +356,7 @@ async def withdraw_version(
     if replay := await idempotency.replay():
         return replay
     await service.withdraw_version(session, principal, version_id, reason=body.reason if body else None)
-    return await _transition_response(session, principal, idempotency, version_id)
-
-
-@router.post(
-    "/contract-versions/{version_id}/signatures",
-    status_code=201,
-    response_model=VersionRead,
-    responses=problem_responses(400, 401, 403, 404, 409, 412, 422),
-    summary="Sign a proposed version for your organisation",
-)
-async def sign_version(
-    version_id: UUID,
-    session: DbSession,
-    principal: ContractSigner,
-    idempotency: IdempotencyKey,
-    body: SignatureCreate | None = None,
-) -> Response:
-    if replay := await idempotency.replay():
-        return replay
-    await service.sign_version(
-        session, principal, version_id, expected_hash=body.content_hash if body else None
-    )
-    return await _transition_response(session, principal, idempotency, version_id, 201)
+    return await transition_response(session, principal, idempotency, version_id)
 
 
 @router.post(
@@ -431,7 +377,7 @@ async def terminate_version(
     await service.terminate_version(
         session, principal, version_id, effective_on=body.effective_on, reason=body.reason
     )
-    return await _transition_response(session, principal, idempotency, version_id)
+    return await transition_response(session, principal, idempotency, version_id)
 
 
 @router.post(
@@ -452,7 +398,7 @@ async def expire_version(
     await service.expire_version(
         session, principal, version_id, today=datetime.now(UTC).date(), reason=body.reason if body else None
     )
-    return await _transition_response(session, principal, idempotency, version_id)
+    return await transition_response(session, principal, idempotency, version_id)
 
 
 @router.get(
@@ -470,86 +416,4 @@ async def diff_versions(
     before, after = await service.diff_versions(session, principal, from_, version_id)
     return DiffRead(
         from_version_id=before.id, to_version_id=after.id, **diff_documents(before.terms, after.terms)
-    )
-
-
-# --- attachments -----------------------------------------------------------------------------------------
-
-
-async def _upload_size_limit(request: Request, settings: CurrentSettings) -> None:
-    """Refuse an oversized upload from its Content-Length, before its body is read."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > settings.max_attachment_bytes:
-        raise AttachmentTooLarge(
-            f"at most {settings.max_attachment_bytes} bytes", max_bytes=settings.max_attachment_bytes
-        )
-
-
-@router.post(
-    "/contract-versions/{version_id}/attachments",
-    status_code=201,
-    response_model=AttachmentRead,
-    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
-    dependencies=[Depends(_upload_size_limit)],
-    summary="Attach a file to a draft (the request body is the file)",
-    openapi_extra={"requestBody": {"required": True, "content": {"*/*": {"schema": {"format": "binary"}}}}},
-)
-async def add_attachment(
-    version_id: UUID,
-    request: Request,
-    session: DbSession,
-    principal: ContractWriter,
-    idempotency: IdempotencyKey,
-    settings: CurrentSettings,
-    filename: Annotated[str, Query(min_length=1, max_length=255, pattern=r"^[^/\\\x00-\x1f]+$")],
-) -> Response:
-    if replay := await idempotency.replay():
-        return replay
-    content = await request.body()
-    media_type = request.headers.get("content-type") or "application/octet-stream"
-    attachment = await service.add_attachment(
-        session,
-        principal,
-        version_id,
-        filename=filename,
-        media_type=media_type[:255],
-        content=content,
-        max_bytes=settings.max_attachment_bytes,
-    )
-    await session.refresh(attachment)
-    return await idempotency.respond(
-        201, attachment_read(attachment), headers={"Location": f"/v1/contract-attachments/{attachment.id}"}
-    )
-
-
-@router.get("/contract-attachments/{attachment_id}", response_model=AttachmentRead, responses=READ_PROBLEMS)
-async def get_attachment(
-    attachment_id: UUID, session: DbSession, principal: ContractReader
-) -> AttachmentRead:
-    return attachment_read(await service.get_attachment(session, principal, attachment_id))
-
-
-@router.get(
-    "/contract-attachments/{attachment_id}/content",
-    responses={**READ_PROBLEMS, 200: {"content": {"*/*": {}}, "description": "The file, byte for byte"}},
-    summary="Download an attachment, with its SHA-256 in `Repr-Digest`",
-)
-async def get_attachment_content(
-    attachment_id: UUID, session: DbSession, principal: ContractReader
-) -> Response:
-    attachment = await service.get_attachment(session, principal, attachment_id, with_content=True)
-    digest = base64.b64encode(bytes.fromhex(attachment.sha256)).decode()
-    # Served bytes are checked against the stored digest: a corrupted row fails loudly, never silently.
-    if hashlib.sha256(attachment.content).hexdigest() != attachment.sha256:
-        raise RuntimeError(f"attachment {attachment.id} does not match its SHA-256")
-    return Response(
-        attachment.content,
-        media_type=attachment.media_type,
-        headers={
-            "ETag": f'"{attachment.sha256}"',
-            "Repr-Digest": f"sha-256=:{digest}:",
-            "Cache-Control": IMMUTABLE,
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(attachment.filename)}",
-            "X-Content-Type-Options": "nosniff",
-        },
     )

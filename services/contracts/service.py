@@ -1,58 +1,49 @@
-"""The contract registry's rules: who may read, draft, propose, sign, amend and end a contract version.
+"""The contract registry's rules: who may read, draft, amend and end a contract version (proposal and
+signatures are in `signing`, files in `attachments`).
 
 Functions take the request's session and the caller, flush when they need ids, and never commit. Every
-read starts from `readable_contracts` / `readable_versions`; lifecycle writes lock the contract row first,
-so transitions of one contract happen one at a time (signatures arriving together cannot both miss the
-activation), and take a partnership-wide advisory lock before activating, so two contracts of one
-partnership cannot both become active over the same period.
+read starts from `readable_contracts` / `readable_versions`. Lifecycle writes lock the contract row first
+(`lock_version`), so transitions of one contract happen one at a time; draft edits are optimistic
+(`row_version`, sent as the ETag).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, func, select, text, tuple_
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import undefer
 from sqlalchemy.orm.exc import StaleDataError
 
 from kit.auth import Principal
 from kit.pagination import decode_cursor, encode_cursor
-from kit.problems import BadRequest, InvalidParam
-from services.contracts.clients.identity import IdentityClient
+from kit.problems import BadRequest
 from services.contracts.errors import (
-    AlreadySigned,
-    AttachmentNotFound,
-    AttachmentTooLarge,
     ContractNotFound,
     IfMatchRequired,
     InvalidTerms,
     InvalidTransition,
     NotAllowed,
-    NotASignatory,
     NoVersionInForce,
     OpenVersionExists,
-    OverlappingActivePeriod,
-    PartiesNotMembers,
     StaleVersion,
     VersionNotEditable,
     VersionNotFound,
 )
 from services.contracts.models import EVER_ACTIVE, OPEN, Attachment, Contract, ContractVersion, Signature
-from services.contracts.terms import Issue, Terms, check_terms, content_hash, normalised, proposal_issues
+from services.contracts.terms import Terms, check_terms, content_hash, normalised
 
 # Membership roles that may draft and steer a contract. Advisers draft contracts for their clients;
 # investors, evaluators and observers read.
 EDITOR_ROLES = frozenset({"outcome_payer", "provider", "adviser"})
 
 
-def _now() -> datetime:
+def now() -> datetime:
     return datetime.now(UTC)
 
 
@@ -77,7 +68,7 @@ def readable_versions(principal: Principal) -> Select[ContractVersion, UUID]:
     return query.where(Contract.partnership_id.in_(list(principal.memberships)))
 
 
-def _require_editor(principal: Principal, partnership_id: UUID) -> None:
+def require_editor(principal: Principal, partnership_id: UUID) -> None:
     if not principal.roles_in(partnership_id) & EDITOR_ROLES:
         raise NotAllowed(
             "drafting and steering a contract takes the outcome_payer, provider or adviser role",
@@ -296,7 +287,7 @@ async def create_contract(
     """A new contract with its first draft."""
     if not principal.is_member(partnership_id):
         raise NotAllowed("only members of the partnership may draft its contracts")
-    _require_editor(principal, partnership_id)
+    require_editor(principal, partnership_id)
     document = _checked(terms)
     contract = Contract(
         partnership_id=partnership_id,
@@ -311,7 +302,7 @@ async def create_contract(
     return contract, version
 
 
-def _require_if_match(if_match: str | None, current: str, *, required: bool) -> None:
+def require_if_match(if_match: str | None, current: str, *, required: bool) -> None:
     if if_match is None:
         if required:
             raise IfMatchRequired("send If-Match with the ETag of the draft you edited")
@@ -326,15 +317,15 @@ async def update_draft_terms(
 ) -> ContractVersion:
     """Replace a draft's terms, if the caller read the draft as it is now (optimistic concurrency)."""
     version, partnership_id = await _version_row(session, principal, version_id)
-    _require_editor(principal, partnership_id)
+    require_editor(principal, partnership_id)
     if version.status != "draft":
         raise VersionNotEditable(f"version {version.number} is {version.status}; amend the contract instead")
-    _require_if_match(if_match, version_etag(version), required=True)
+    require_if_match(if_match, version_etag(version), required=True)
     document = _checked(terms, "body")
     version.terms = document
     version.start_date = date.fromisoformat(document["start_date"])
     version.end_date = date.fromisoformat(document["end_date"])
-    version.updated_at = _now()
+    version.updated_at = now()
     try:
         # The UPDATE carries `WHERE row_version = <read>`: a concurrent edit that committed first makes
         # it match nothing, whichever request got past the If-Match check.
@@ -352,7 +343,7 @@ async def _lock_contract(session: AsyncSession, principal: Principal, contract_i
     return contract
 
 
-async def _lock_version(
+async def lock_version(
     session: AsyncSession, principal: Principal, version_id: UUID
 ) -> tuple[Contract, ContractVersion]:
     """The version and its contract, contract row locked first (the order every lifecycle write uses)."""
@@ -367,7 +358,7 @@ async def amend_contract(
 ) -> ContractVersion:
     """A new draft derived from the active version (or, before any was active, from the latest)."""
     contract = await _lock_contract(session, principal, contract_id)
-    _require_editor(principal, contract.partnership_id)
+    require_editor(principal, contract.partnership_id)
     versions = (await version_summaries(session, [contract.id]))[contract.id]
     if any(v.status in OPEN for v in versions):
         raise OpenVersionExists("finish or withdraw the open draft or proposal first")
@@ -390,171 +381,15 @@ async def withdraw_version(
     session: AsyncSession, principal: Principal, version_id: UUID, *, reason: str | None
 ) -> ContractVersion:
     """Take back a draft or proposal; signatures already given stay on record but bind nothing."""
-    contract, version = await _lock_version(session, principal, version_id)
-    _require_editor(principal, contract.partnership_id)
+    contract, version = await lock_version(session, principal, version_id)
+    require_editor(principal, contract.partnership_id)
     if version.status not in OPEN:
         raise InvalidTransition(f"a {version.status} version cannot be withdrawn", status=version.status)
     version.status = "withdrawn"
-    version.ended_at = version.updated_at = _now()
+    version.ended_at = version.updated_at = now()
     version.end_reason = reason
     await session.flush()
     return version
-
-
-# --- proposal and signatures -----------------------------------------------------------------------------
-
-
-async def propose_version(
-    session: AsyncSession,
-    principal: Principal,
-    version_id: UUID,
-    *,
-    if_match: str | None,
-    identity: IdentityClient,
-    token: str,
-) -> ContractVersion:
-    """Freeze a draft for signature: its terms complete, its parties members, its content hash fixed."""
-    contract, version = await _lock_version(session, principal, version_id)
-    _require_editor(principal, contract.partnership_id)
-    if version.status != "draft":
-        raise InvalidTransition(f"only a draft can be proposed; this one is {version.status}")
-    _require_if_match(if_match, version_etag(version), required=False)
-    terms = Terms.model_validate(version.terms)
-    issues = check_terms(terms) + proposal_issues(terms)
-    issues += await _amendment_issues(session, contract, version)
-    if issues:
-        raise InvalidTerms.from_issues(issues, "terms")
-    await _require_parties_are_members(contract, terms, identity=identity, token=token)
-    await _require_no_overlap(session, contract, version)
-    version.status = "proposed"
-    version.content_hash = content_hash(version.terms)
-    version.proposed_at = version.updated_at = _now()
-    await session.flush()
-    return version
-
-
-async def _amendment_issues(
-    session: AsyncSession, contract: Contract, version: ContractVersion
-) -> list[Issue]:
-    active = await session.scalar(
-        select(ContractVersion).where(
-            ContractVersion.contract_id == contract.id, ContractVersion.status == "active"
-        )
-    )
-    if active is not None and version.start_date < active.start_date:
-        return [
-            Issue(
-                "start_date", f"an amendment cannot start before the version it amends ({active.start_date})"
-            )
-        ]
-    return []
-
-
-async def _require_parties_are_members(
-    contract: Contract, terms: Terms, *, identity: IdentityClient, token: str
-) -> None:
-    roles = await identity.partnership_roles(contract.partnership_id, token=token)
-    wrong = [
-        InvalidParam(
-            name=f"terms.parties.{i}.organisation_id",
-            reason=f"not a member of the partnership in the role {party.role!r}",
-        )
-        for i, party in enumerate(terms.parties)
-        if party.role not in roles.get(party.organisation_id, frozenset())
-    ]
-    if wrong:
-        raise PartiesNotMembers("; ".join(p.name for p in wrong), invalid_params=wrong)
-
-
-async def _require_no_overlap(session: AsyncSession, contract: Contract, version: ContractVersion) -> None:
-    # Serialise activations within a partnership; the lock is released when the transaction ends.
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-        {"key": f"contracts:partnership:{contract.partnership_id}"},
-    )
-    clash = await session.scalar(
-        select(ContractVersion.contract_id)
-        .join(Contract, Contract.id == ContractVersion.contract_id)
-        .where(
-            Contract.partnership_id == contract.partnership_id,
-            ContractVersion.contract_id != contract.id,
-            ContractVersion.status == "active",
-            ContractVersion.start_date <= version.end_date,
-            ContractVersion.end_date >= version.start_date,
-        )
-        .limit(1)
-    )
-    if clash is not None:
-        raise OverlappingActivePeriod(
-            f"contract {clash} of this partnership is active over part of "
-            f"{version.start_date}..{version.end_date}",
-            invalid_params=[InvalidParam(name="terms.start_date", reason="overlaps another active contract")],
-            contract_id=str(clash),
-        )
-
-
-async def sign_version(
-    session: AsyncSession, principal: Principal, version_id: UUID, *, expected_hash: str | None
-) -> tuple[ContractVersion, Signature]:
-    """Record the caller's signature for its organisation; the last required one activates the version."""
-    contract, version = await _lock_version(session, principal, version_id)
-    if principal.kind != "user" or principal.org_role != "signatory":
-        raise NotASignatory("only a user with the signatory role of their organisation may sign")
-    if version.status != "proposed":
-        raise InvalidTransition(f"only a proposed version can be signed; this one is {version.status}")
-    party = Terms.model_validate(version.terms).party(principal.organisation_id)
-    if party is None or not party.must_sign:
-        raise NotASignatory("your organisation is not a party that must sign this version")
-    assert version.content_hash is not None
-    assert principal.user_id is not None
-    if expected_hash is not None and expected_hash != version.content_hash:
-        raise StaleVersion(
-            "the version's content hash is not the one you read",
-            invalid_params=[InvalidParam(name="body.content_hash", reason="does not match the version")],
-        )
-    if content_hash(version.terms) != version.content_hash:
-        raise InvalidTransition("the stored terms no longer match their content hash; nothing can be signed")
-    signed = await session.scalar(
-        select(Signature).where(
-            Signature.version_id == version.id, Signature.organisation_id == principal.organisation_id
-        )
-    )
-    if signed is not None:
-        raise AlreadySigned(f"your organisation signed at {signed.signed_at.isoformat()}")
-    signature = Signature(
-        version_id=version.id,
-        organisation_id=principal.organisation_id,
-        user_id=principal.user_id,
-        content_hash=version.content_hash,
-        signed_at=_now(),
-    )
-    session.add(signature)
-    version.updated_at = _now()  # a new signature is a new representation: bump the ETag
-    await session.flush()
-    required = {UUID(p["organisation_id"]) for p in version.terms["parties"] if p["must_sign"]}
-    have = set(
-        await session.scalars(select(Signature.organisation_id).where(Signature.version_id == version.id))
-    )
-    if required <= have:
-        await _activate(session, contract, version)
-    return version, signature
-
-
-async def _activate(session: AsyncSession, contract: Contract, version: ContractVersion) -> None:
-    await _require_no_overlap(session, contract, version)
-    now = _now()
-    previous = await session.scalar(
-        select(ContractVersion)
-        .where(ContractVersion.contract_id == contract.id, ContractVersion.status == "active")
-        .with_for_update()
-    )
-    if previous is not None:
-        previous.status = "superseded"
-        previous.superseded_at = previous.updated_at = now
-        await session.flush()  # free the one-active slot before taking it
-    version.status = "active"
-    version.activated_at = version.updated_at = now
-    await session.flush()
 
 
 # --- ending ----------------------------------------------------------------------------------------------
@@ -564,8 +399,8 @@ async def terminate_version(
     session: AsyncSession, principal: Principal, version_id: UUID, *, effective_on: date, reason: str
 ) -> ContractVersion:
     """End an active contract early: from `effective_on` no version of it is in force."""
-    contract, version = await _lock_version(session, principal, version_id)
-    _require_editor(principal, contract.partnership_id)
+    contract, version = await lock_version(session, principal, version_id)
+    require_editor(principal, contract.partnership_id)
     if version.status != "active":
         raise InvalidTransition(f"only the active version can be terminated; this one is {version.status}")
     if not version.start_date < effective_on <= version.end_date:
@@ -574,7 +409,7 @@ async def terminate_version(
         )
     version.status = "terminated"
     version.terminated_on = effective_on
-    version.ended_at = version.updated_at = _now()
+    version.ended_at = version.updated_at = now()
     version.end_reason = reason
     await session.flush()
     return version
@@ -584,63 +419,14 @@ async def expire_version(
     session: AsyncSession, principal: Principal, version_id: UUID, *, today: date, reason: str | None
 ) -> ContractVersion:
     """Record that an active version ran to its end date."""
-    contract, version = await _lock_version(session, principal, version_id)
-    _require_editor(principal, contract.partnership_id)
+    contract, version = await lock_version(session, principal, version_id)
+    require_editor(principal, contract.partnership_id)
     if version.status != "active":
         raise InvalidTransition(f"only the active version can expire; this one is {version.status}")
     if today <= version.end_date:
         raise InvalidTransition(f"the version runs until {version.end_date}", end_date=str(version.end_date))
     version.status = "expired"
-    version.ended_at = version.updated_at = _now()
+    version.ended_at = version.updated_at = now()
     version.end_reason = reason
     await session.flush()
     return version
-
-
-# --- attachments -----------------------------------------------------------------------------------------
-
-
-async def add_attachment(
-    session: AsyncSession,
-    principal: Principal,
-    version_id: UUID,
-    *,
-    filename: str,
-    media_type: str,
-    content: bytes,
-    max_bytes: int,
-) -> Attachment:
-    """Attach a file to a draft; it is frozen with the draft when the draft is proposed."""
-    contract, version = await _lock_version(session, principal, version_id)
-    _require_editor(principal, contract.partnership_id)
-    if version.status != "draft":
-        raise VersionNotEditable("files can be attached to drafts only")
-    if len(content) > max_bytes:
-        raise AttachmentTooLarge(f"at most {max_bytes} bytes", max_bytes=max_bytes)
-    attachment = Attachment(
-        version_id=version.id,
-        filename=filename,
-        media_type=media_type,
-        size=len(content),
-        sha256=hashlib.sha256(content).hexdigest(),
-        content=content,
-        uploaded_by=principal.subject,
-        uploaded_by_organisation_id=principal.organisation_id,
-    )
-    session.add(attachment)
-    version.updated_at = _now()
-    await session.flush()
-    return attachment
-
-
-async def get_attachment(
-    session: AsyncSession, principal: Principal, attachment_id: UUID, *, with_content: bool = False
-) -> Attachment:
-    readable = readable_versions(principal).with_only_columns(ContractVersion.id)
-    query = select(Attachment).where(Attachment.id == attachment_id, Attachment.version_id.in_(readable))
-    if with_content:
-        query = query.options(undefer(Attachment.content))
-    attachment = await session.scalar(query)
-    if attachment is None:
-        raise AttachmentNotFound(f"no attachment {attachment_id} that you can read")
-    return attachment

@@ -384,3 +384,15 @@ async def test_signatures_arriving_together_activate_the_version(
     version = await read_version(contracts, cast.payer_a, draft["id"])
     assert version["status"] == "active"
     assert len(version["signatures"]) == 4
+
+
+async def test_an_attachment_over_the_size_limit_is_refused(contracts: httpx.AsyncClient, cast: Cast) -> None:
+    draft = await create_contract(contracts, cast)
+    response = await contracts.post(
+        f"/v1/contract-versions/{draft['id']}/attachments",
+        params={"filename": "huge.bin"},
+        content=b"\0" * (10 * 1024 * 1024 + 1),
+        headers=cast.adviser.headers | key(),
+    )
+    assert_problem(response, 413, "attachment-too-large")
+    assert (await read_version(contracts, cast.adviser, draft["id"]))["attachments"] == []
