@@ -90,6 +90,9 @@ def running_platform(
         # Cheap password hashing: the suite creates and signs in hundreds of users.
         "IDENTITY_PASSWORD_HASH_TIME_COST": "1",
         "IDENTITY_PASSWORD_HASH_MEMORY_KIB": "8192",
+        # Many test sessions share one PostgreSQL (100 connections): keep identity's idle pool small.
+        "IDENTITY_DB_POOL_SIZE": "3",
+        "IDENTITY_DB_MAX_OVERFLOW": "7",
     }
     env = platform_env(
         ports=ports, database_urls=database_urls, environment="test", extra={**bootstrap, **(extra_env or {})}

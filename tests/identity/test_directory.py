@@ -3,6 +3,7 @@ organisation walled off from another's users and clients, pagination, batch read
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Any
 from uuid import UUID
@@ -555,3 +556,49 @@ async def test_changing_a_password_needs_the_old_one_and_ends_refresh_tokens(
         headers=headers,
     )
     assert other.status_code == 404
+
+
+async def test_concurrent_sign_ups_with_one_email_create_one_user(
+    platform: Platform, identity: httpx.AsyncClient, cast: Cast
+) -> None:
+    email = f"race-{secrets.token_hex(4)}@example.dk"
+    headers = await operator_headers(platform)
+    responses = await asyncio.gather(
+        *(
+            identity.post(
+                f"/v1/organisations/{cast.provider.organisation_id}/users",
+                json={
+                    "email": email if i % 2 else email.upper(),
+                    "display_name": f"Racer {i}",
+                    "org_role": "member",
+                    "password": PASSWORD,
+                },
+                headers=headers,
+            )
+            for i in range(4)
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409]
+    users = await identity.get(
+        "/v1/users",
+        params={"organisation_id": str(cast.provider.organisation_id), "limit": 500},
+        headers=headers,
+    )
+    assert [u["email"].lower() for u in users.json()["items"]].count(email) == 1
+
+
+async def test_concurrent_grants_of_one_role_create_one_membership(
+    platform: Platform, identity: httpx.AsyncClient, fresh_cast: Cast
+) -> None:
+    cast = fresh_cast
+    organisation = await create_organisation(
+        platform, "legal_adviser", f"Race counsel {secrets.token_hex(3)}"
+    )
+    url = f"/v1/partnerships/{cast.partnership_id}/memberships"
+    body = {"organisation_id": organisation["id"], "role": "adviser"}
+    responses = await asyncio.gather(
+        *(identity.post(url, json=body, headers=actor.headers) for actor in (cast.payer_a, cast.payer_b) * 2)
+    )
+    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409]
+    listing = await identity.get(url, params={"limit": 100}, headers=cast.payer_a.headers)
+    assert [m["organisation_id"] for m in listing.json()["items"]].count(organisation["id"]) == 1

@@ -219,6 +219,7 @@ async def authorize(request: Request, session: DbSession, settings: AppSettings)
 
 
 @router.get("/oauth2/userinfo", summary="OIDC UserInfo", responses=problem_responses(401, 403))
+@router.post("/oauth2/userinfo", summary="OIDC UserInfo", responses=problem_responses(401, 403))
 async def userinfo(session: DbSession, principal: Caller) -> dict[str, Any]:
     principal.require_scope("openid")
     claims: dict[str, Any] = {

@@ -312,6 +312,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             return None
         self.request.family_id = row.family_id
         self.request.nonce = row.nonce
+        self.request.auth_time = int(row.created_at.timestamp())
         return Code(row)
 
     def delete_authorization_code(self, authorization_code: Code) -> None:
@@ -530,9 +531,12 @@ class AuthorizationServer(BaseAuthorizationServer):  # type: ignore[misc]
             "sub": str(user.id),
             "iat": access_claims["iat"],
             "exp": access_claims["exp"],
-            "auth_time": access_claims["iat"],
             "org_id": access_claims["org_id"],
         }
+        # Known when a code is redeemed (the user signed in just before); a refresh repeats neither.
+        auth_time = getattr(self.request, "auth_time", None)
+        if auth_time is not None:
+            claims["auth_time"] = auth_time
         nonce = getattr(self.request, "nonce", None)
         if nonce:
             claims["nonce"] = nonce
