@@ -42,10 +42,13 @@ class IdentityClient:
                 )
             if response.status_code != 200:
                 raise IdentityUnavailable(f"identity answered {response.status_code} for the memberships")
-            body: Any = response.json()
-            items = body if isinstance(body, list) else body.get("items", [])
-            for item in items:
-                _read_membership(item, roles)
+            try:
+                body: Any = response.json()
+                items = body if isinstance(body, list) else body.get("items", [])
+                for item in items:
+                    _read_membership(item, roles)
+            except (ValueError, AttributeError, TypeError) as exc:
+                raise IdentityUnavailable("identity sent memberships this service cannot read") from exc
             cursor = body.get("next_cursor") if isinstance(body, dict) else None
             if not cursor:
                 break
