@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from kit.app import service_app
 from services.identity.bootstrap import identity_state
 from services.identity.directory.routes import router as directory_router
+from services.identity.housekeeping import housekeeping
 from services.identity.oauth.routes import keys_router
 from services.identity.oauth.routes import router as oauth_router
 from services.identity.settings import Settings
@@ -22,5 +23,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[oauth_router, directory_router, keys_router],
         description="Organisations, users, partnerships and memberships, OAuth2 clients, and the OAuth2/OIDC "
         "authorisation server that signs every token the platform trusts.",
-        lifespan_parts=[identity_state],
+        lifespan_parts=[identity_state, housekeeping],
     )

@@ -24,7 +24,6 @@ with warnings.catch_warnings():
 
 from effekt.launcher import Platform
 from tests.actors import (
-    PASSWORD,
     REDIRECT_URI,
     USER_SCOPES,
     Actor,
@@ -35,6 +34,7 @@ from tests.actors import (
     create_user,
     operator_headers,
     pkce_pair,
+    user_token,
     web_client_id,
 )
 
@@ -453,7 +453,7 @@ async def test_the_sign_in_form_refuses_a_post_without_its_csrf_cookie(
 
 async def test_repeated_wrong_passwords_lock_the_account(platform: Platform) -> None:
     organisation = await _organisation(platform, "evaluator")
-    _user, email, password = await create_user(platform, organisation["id"], "member", label="locked-out")
+    user, email, password = await create_user(platform, organisation["id"], "member", label="locked-out")
     _, challenge = pkce_pair()
     statuses = []
     async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
@@ -475,7 +475,21 @@ async def test_repeated_wrong_passwords_lock_the_account(platform: Platform) -> 
     assert right.status_code == 429
     assert int(right.headers["retry-after"]) > 0
     assert "location" not in right.headers
-    assert password == PASSWORD
+    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
+        events = await identity.get(
+            "/v1/audit-events",
+            params={"entity_id": user["id"], "action": "user.locked"},
+            headers=await operator_headers(platform),
+        )
+        # An admin's password reset unlocks the account.
+        reset = await identity.put(
+            f"/v1/users/{user['id']}/password",
+            json={"new_password": "Fresh-Start-Password-5"},
+            headers=await operator_headers(platform),
+        )
+    assert len(events.json()["items"]) == 1
+    assert reset.status_code == 204
+    assert (await user_token(platform, email, "Fresh-Start-Password-5"))["access_token"]
 
 
 # --- introspection and revocation -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.identity.audit import record
 from services.identity.credentials import Passwords
 from services.identity.models import User
 
@@ -47,5 +48,13 @@ async def log_in(
         if user.failed_logins >= max_failures:
             backoff = lock_seconds * 2 ** min(user.failed_logins - max_failures, 10)
             user.locked_until = now + timedelta(seconds=backoff)
+            await record(
+                session,
+                None,
+                "user.locked",
+                user,
+                organisation_id=user.organisation_id,
+                after={"failed_logins": user.failed_logins, "locked_until": user.locked_until.isoformat()},
+            )
         await session.flush()
     return LoginOutcome(None, "Wrong e-mail address or password.")
