@@ -14,6 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from effekt.launcher import Platform
+from kit.settings import ServiceSettings
 from tests.actors import client_credentials_token
 
 SERVICES = ("identity", "contracts", "outcomes")
@@ -60,7 +61,8 @@ async def test_pool_gauges_report_the_configured_pool(platform: Platform, name: 
         families = await _metrics(client)
     size = families["effekt_db_pool_size"].samples[0].value
     in_use = families["effekt_db_pool_in_use"].samples[0].value
-    assert size == 10  # ServiceSettings.db_pool_size
+    configured = platform.env.get(f"{name.upper()}_DB_POOL_SIZE")
+    assert size == int(configured or ServiceSettings.model_fields["db_pool_size"].default)
     assert 0 <= in_use <= size
 
 
