@@ -27,7 +27,7 @@ from services.outcomes.clients.contracts import ContractVersion
 from services.outcomes.ledger import append_event
 from services.outcomes.models import CapCounter, OutcomeClaim, Participant, PaymentLine, PaymentStatement
 from services.outcomes.schemas import StatementCreate
-from services.outcomes.service import Deps
+from services.outcomes.service import Deps, today
 from services.outcomes.states import ClaimStatus
 
 ZERO = Decimal(0)
@@ -383,6 +383,16 @@ async def partnership_aggregates(
             if counter.cap is not None:
                 e["contract_cap"] = counter.cap
                 e["remaining_cap"] = max(counter.cap - counter.paid, ZERO)
+    for e in contracts.values():
+        if e["contract_cap"] is None and e["earned"] == ZERO:
+            # Nothing priced yet, so no counter knows the cap: read it from today's terms, if any.
+            try:
+                version = await deps.contracts.version_in_force(e["contract_id"], today(), token=deps.token)
+            except (errors.NoVersionInForce, errors.ContractsUnavailable):
+                continue
+            e["currency"] = e["currency"] or version.terms.currency
+            if version.terms.caps.contract_total is not None:
+                e["contract_cap"] = e["remaining_cap"] = version.terms.caps.contract_total
     return {
         "partnership_id": partnership_id,
         "enrolled": enrolled,

@@ -252,6 +252,18 @@ async def test_who_may_enrol_verify_and_read_the_ledger(
                 f"/v1/partnerships/{cast.partnership_id}/outcome-aggregates", headers=actor.headers
             )
         ).status_code == 200
+    fresh = check(
+        await outcomes.get(
+            f"/v1/partnerships/{cast.partnership_id}/outcome-aggregates", headers=cast.investor.headers
+        ),
+        200,
+    )
+    [totals] = fresh["contracts"]
+    assert (totals["earned"], totals["contract_cap"], totals["remaining_cap"]) == (
+        "25000.00",
+        "500000.00",
+        "475000.00",
+    )
     for path in ("ledger", "ledger/verification", "outcome-aggregates"):
         response = await outcomes.get(
             f"/v1/partnerships/{cast.partnership_id}/{path}", headers=cast.outsider.headers
