@@ -50,7 +50,9 @@ router = APIRouter(prefix="/v1", tags=["outcomes"])
 # --- participants ------------------------------------------------------------------------------------------
 
 
-def participant_read(principal: Principal, participant: Participant, keys: KeyRing) -> ParticipantRead:
+def participant_read(principal: Principal, participant: Participant, keys: KeyRing | None) -> ParticipantRead:
+    """The participant as `principal` may see it. Write responses pass no keys: they are stored with the
+    Idempotency-Key, and the municipal reference must stay encrypted at rest, so only reads decrypt it."""
     return ParticipantRead(
         id=participant.id,
         partnership_id=participant.partnership_id,
@@ -65,7 +67,7 @@ def participant_read(principal: Principal, participant: Participant, keys: KeyRi
         eligibility_confirmed_at=participant.eligibility_confirmed_at,
         exit_date=participant.exit_date,
         exit_reason=participant.exit_reason,
-        municipal_reference=service.municipal_reference(principal, participant, keys),
+        municipal_reference=service.municipal_reference(principal, participant, keys) if keys else None,
         version=participant.version,
         created_at=participant.created_at,
     )
@@ -89,7 +91,7 @@ async def enrol_participant(
         return replayed
     participant = await service.enrol_participant(session, principal, body, deps)
     await session.refresh(participant)
-    read = participant_read(principal, participant, deps.keys)
+    read = participant_read(principal, participant, None)
     headers = {**etag(participant.version), "Location": f"/v1/participants/{participant.id}"}
     return await idem.respond(201, read, headers)
 
@@ -155,9 +157,7 @@ async def confirm_eligibility(
     participant = await service.confirm_eligibility(
         session, principal, participant_id, expected_version=expected
     )
-    return await idem.respond(
-        200, participant_read(principal, participant, deps.keys), etag(participant.version)
-    )
+    return await idem.respond(200, participant_read(principal, participant, None), etag(participant.version))
 
 
 @router.post(
@@ -180,9 +180,7 @@ async def exit_participant(
     participant = await service.exit_participant(
         session, principal, participant_id, body, expected_version=expected
     )
-    return await idem.respond(
-        200, participant_read(principal, participant, deps.keys), etag(participant.version)
-    )
+    return await idem.respond(200, participant_read(principal, participant, None), etag(participant.version))
 
 
 # --- claims ----------------------------------------------------------------------------------------------

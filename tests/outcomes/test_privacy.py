@@ -56,6 +56,7 @@ async def test_no_table_and_no_response_holds_a_cpr_number(
             municipal_reference=f"J.nr. 2026-{n:04d}",
         )
         answers.append(str(person))
+        answers.append(str(await confirm(outcomes, cast.payer_a, person["id"])))
     duplicate = await outcomes.post(
         "/v1/participants",
         json={
@@ -100,11 +101,24 @@ async def test_no_table_and_no_response_holds_a_cpr_number(
             if hits:
                 found[table] = hits
         assert found == {}
+        # Nor the municipal references in clear: only the municipality's reads decrypt them.
+        clear = await conn.fetchval(
+            "SELECT count(*) FROM idempotency_keys AS t WHERE t::text LIKE '%J.nr. 2026-%'"
+        )
+        assert clear == 0
+        assert (
+            await conn.fetchval("SELECT count(*) FROM participants WHERE municipal_reference IS NOT NULL")
+            == 8
+        )
         # The pseudonyms are there, and they are not a plain hash of the number.
         stored = {r["pseudonym"] for r in await conn.fetch("SELECT pseudonym FROM participants")}
         assert not stored & {hashlib.sha256(d.encode()).hexdigest() for d in digits}
     finally:
         await conn.close()
+    shown = check(await outcomes.get("/v1/participants", headers=cast.payer_a.headers), 200)
+    assert sorted(p["municipal_reference"] for p in shown["items"]) == [
+        f"J.nr. 2026-{n:04d}" for n in range(8)
+    ]
     log = (platform.log_dir / "outcomes.log").read_text(errors="replace")
     assert not [n for n in needles[::4] if n in log]
     assert base64.b64encode(digits[0].encode()).decode() not in log
