@@ -6,10 +6,12 @@ from fastapi import FastAPI
 
 from kit.app import service_app
 from services.identity.bootstrap import identity_state
+from services.identity.clients.routes import router as clients_router
 from services.identity.directory.routes import router as directory_router
 from services.identity.housekeeping import housekeeping
 from services.identity.oauth.routes import keys_router
 from services.identity.oauth.routes import router as oauth_router
+from services.identity.partnerships.routes import router as partnerships_router
 from services.identity.settings import Settings
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
@@ -20,7 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name="identity",
         settings=settings or Settings(),
         alembic_ini=ALEMBIC_INI,
-        routers=[oauth_router, directory_router, keys_router],
+        routers=[oauth_router, directory_router, partnerships_router, clients_router, keys_router],
         description="Organisations, users, partnerships and memberships, OAuth2 clients, and the OAuth2/OIDC "
         "authorisation server that signs every token the platform trusts.",
         lifespan_parts=[identity_state, housekeeping],

@@ -10,11 +10,9 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 PartnerType = Literal["municipality", "provider", "investor", "evaluator", "legal_adviser", "operator"]
 OrgRole = Literal["admin", "member", "signatory"]
-MembershipRole = Literal["outcome_payer", "provider", "investor", "evaluator", "adviser", "observer"]
-GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
 
 
-class _Read(BaseModel):
+class ReadModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
@@ -31,7 +29,7 @@ class OrganisationUpdate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
 
 
-class OrganisationRead(_Read):
+class OrganisationRead(ReadModel):
     id: UUID
     name: str
     partner_type: PartnerType
@@ -58,7 +56,7 @@ class PasswordChange(BaseModel):
     new_password: str = Field(max_length=256)
 
 
-class UserRead(_Read):
+class UserRead(ReadModel):
     id: UUID
     organisation_id: UUID
     email: str
@@ -68,65 +66,7 @@ class UserRead(_Read):
     created_at: datetime
 
 
-class PartnershipCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field("", max_length=10_000)
-
-
-class PartnershipUpdate(BaseModel):
-    name: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = Field(None, max_length=10_000)
-    status: Literal["active", "closed"] | None = None
-
-
-class PartnershipRead(_Read):
-    id: UUID
-    name: str
-    description: str
-    status: Literal["active", "closed"]
-    version: int
-    created_at: datetime
-
-
-class MembershipCreate(BaseModel):
-    organisation_id: UUID
-    role: MembershipRole
-
-
-class MembershipRead(_Read):
-    id: UUID
-    partnership_id: UUID
-    organisation_id: UUID
-    role: MembershipRole
-    created_at: datetime
-
-
-class ClientCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    client_type: Literal["confidential", "public"]
-    redirect_uris: list[str] = Field(default_factory=list, max_length=20)
-    grant_types: list[GrantType] = Field(min_length=1)
-    scopes: list[str] = Field(min_length=1)
-
-
-class ClientRead(_Read):
-    id: UUID
-    client_id: str
-    organisation_id: UUID
-    name: str
-    client_type: Literal["confidential", "public"]
-    redirect_uris: list[str]
-    grant_types: list[GrantType]
-    scopes: list[str]
-    disabled_at: datetime | None
-    created_at: datetime
-
-
-class ClientCreated(ClientRead):
-    client_secret: str | None = Field(description="Shown once; only its hash is stored.")
-
-
-class AuditEventRead(_Read):
+class AuditEventRead(ReadModel):
     id: UUID
     at: datetime
     actor_subject: str
@@ -140,7 +80,7 @@ class AuditEventRead(_Read):
     after: dict[str, Any] | None
 
 
-class SigningKeyRead(_Read):
+class SigningKeyRead(ReadModel):
     kid: str
     algorithm: str
     status: Literal["active", "retiring", "retired"]

@@ -4,12 +4,10 @@ OAuth2 clients, and what each caller may read. Functions flush, never commit."""
 from __future__ import annotations
 
 import re
-import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
@@ -19,22 +17,14 @@ from kit.auth import Principal
 from kit.pagination import DEFAULT_LIMIT, Page, decode_cursor, encode_cursor
 from kit.problems import BadRequest, InvalidParam, Unprocessable
 from services.identity.audit import readable_audit_events, record, snapshot
-from services.identity.credentials import Passwords, hash_secret, mint_secret, password_problems
+from services.identity.credentials import Passwords, password_problems
 from services.identity.directory import schemas
 from services.identity.errors import (
-    ClientNotFound,
     EmailTaken,
     InvalidCvr,
-    InvalidRedirectUri,
-    MembershipExists,
-    MembershipNotFound,
     NotOrganisationAdmin,
-    NotPartnershipManager,
     OperatorOnly,
     OrganisationNotFound,
-    PartnershipClosed,
-    PartnershipNotFound,
-    ScopeNotAllowed,
     UserNotFound,
     VersionMismatch,
     WeakPassword,
@@ -43,13 +33,10 @@ from services.identity.errors import (
 from services.identity.models import (
     AuditEvent,
     Membership,
-    OAuthClient,
     Organisation,
-    Partnership,
     RefreshToken,
     User,
 )
-from services.identity.oauth.server import SCOPES, USER_ONLY_SCOPES
 
 _CVR_WEIGHTS = (2, 7, 6, 5, 4, 3, 2, 1)
 
@@ -105,7 +92,8 @@ def check_version(row: Any, if_match: int) -> None:
 # --- organisations ----------------------------------------------------------------------------------------
 
 
-def _my_partnerships(principal: Principal) -> Any:
+def partnerships_of(principal: Principal) -> Any:
+    """The ids of the partnerships the caller's organisation belongs to (a subquery)."""
     return select(Membership.partnership_id).where(Membership.organisation_id == principal.organisation_id)
 
 
@@ -115,7 +103,7 @@ def readable_organisations(principal: Principal) -> Select[Organisation]:
     if principal.is_operator:
         return query
     partners = select(Membership.organisation_id).where(
-        Membership.partnership_id.in_(_my_partnerships(principal))
+        Membership.partnership_id.in_(partnerships_of(principal))
     )
     return query.where((Organisation.id == principal.organisation_id) | Organisation.id.in_(partners))
 
@@ -355,295 +343,6 @@ def _check_password(password: str, *, email: str, display_name: str, field: str)
             "the password " + "; ".join(reasons),
             invalid_params=[InvalidParam(name=field, reason=reason) for reason in reasons],
         )
-
-
-# --- partnerships and memberships -------------------------------------------------------------------------
-
-
-def readable_partnerships(principal: Principal) -> Select[Partnership]:
-    """Operators see every partnership; an organisation those it is a member of."""
-    query = select(Partnership)
-    if principal.is_operator:
-        return query
-    return query.where(Partnership.id.in_(_my_partnerships(principal)))
-
-
-async def list_partnerships(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    ids: Sequence[uuid.UUID] | None = None,
-    organisation_id: uuid.UUID | None = None,
-    status: str | None = None,
-    cursor: str | None = None,
-    limit: int = DEFAULT_LIMIT,
-) -> Page[Partnership]:
-    query = readable_partnerships(principal)
-    if ids is not None:
-        query = query.where(Partnership.id.in_(ids))
-    if organisation_id is not None:
-        members = select(Membership.partnership_id).where(Membership.organisation_id == organisation_id)
-        query = query.where(Partnership.id.in_(members))
-    if status is not None:
-        query = query.where(Partnership.status == status)
-    return await paginate(session, query, Partnership, cursor=cursor, limit=limit)
-
-
-async def get_partnership(
-    session: AsyncSession, principal: Principal, partnership_id: uuid.UUID
-) -> Partnership:
-    row = await session.scalar(readable_partnerships(principal).where(Partnership.id == partnership_id))
-    if row is None:
-        raise PartnershipNotFound(f"no partnership {partnership_id}")
-    return row
-
-
-async def create_partnership(
-    session: AsyncSession, principal: Principal, data: schemas.PartnershipCreate
-) -> Partnership:
-    require_operator(principal)
-    row = Partnership(name=data.name, description=data.description)
-    session.add(row)
-    await session.flush()
-    await session.refresh(row)
-    await record(session, principal, "partnership.created", row, organisation_id=None, after=snapshot(row))
-    return row
-
-
-async def update_partnership(
-    session: AsyncSession,
-    principal: Principal,
-    partnership_id: uuid.UUID,
-    data: schemas.PartnershipUpdate,
-    *,
-    if_match: int,
-) -> Partnership:
-    row = await get_partnership(session, principal, partnership_id)
-    await _require_partnership_manager(session, principal, partnership_id)
-    await session.refresh(row, with_for_update=True)
-    check_version(row, if_match)
-    before = snapshot(row)
-    for field in ("name", "description", "status"):
-        value = getattr(data, field)
-        if value is not None:
-            setattr(row, field, value)
-    row.version += 1
-    await session.flush()
-    await record(
-        session,
-        principal,
-        "partnership.updated",
-        row,
-        organisation_id=None,
-        before=before,
-        after=snapshot(row),
-    )
-    return row
-
-
-def readable_memberships(principal: Principal) -> Select[Membership]:
-    """Operators see every membership; an organisation those of the partnerships it belongs to."""
-    query = select(Membership)
-    if principal.is_operator:
-        return query
-    return query.where(Membership.partnership_id.in_(_my_partnerships(principal)))
-
-
-async def list_memberships(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    partnership_id: uuid.UUID | None = None,
-    organisation_id: uuid.UUID | None = None,
-    cursor: str | None = None,
-    limit: int = DEFAULT_LIMIT,
-) -> Page[Membership]:
-    query = readable_memberships(principal)
-    if partnership_id is not None:
-        query = query.where(Membership.partnership_id == partnership_id)
-    if organisation_id is not None:
-        query = query.where(Membership.organisation_id == organisation_id)
-    return await paginate(session, query, Membership, cursor=cursor, limit=limit)
-
-
-async def _require_partnership_manager(
-    session: AsyncSession, principal: Principal, partnership_id: uuid.UUID
-) -> None:
-    if principal.is_operator:
-        return
-    payer = await session.scalar(
-        select(Membership.id).where(
-            Membership.partnership_id == partnership_id,
-            Membership.organisation_id == principal.organisation_id,
-            Membership.role == "outcome_payer",
-        )
-    )
-    if payer is None:
-        raise NotPartnershipManager()
-
-
-async def create_membership(
-    session: AsyncSession, principal: Principal, partnership_id: uuid.UUID, data: schemas.MembershipCreate
-) -> Membership:
-    partnership = await get_partnership(session, principal, partnership_id)
-    await _require_partnership_manager(session, principal, partnership_id)
-    if partnership.status == "closed":
-        raise PartnershipClosed()
-    if await session.get(Organisation, data.organisation_id) is None:
-        raise OrganisationNotFound.field("body.organisation_id", "no such organisation")
-    row = Membership(partnership_id=partnership_id, organisation_id=data.organisation_id, role=data.role)
-    try:
-        async with session.begin_nested():
-            session.add(row)
-            await session.flush()
-    except IntegrityError as exc:
-        raise MembershipExists() from exc
-    await session.refresh(row)
-    await record(
-        session,
-        principal,
-        "membership.created",
-        row,
-        organisation_id=data.organisation_id,
-        after=snapshot(row),
-    )
-    return row
-
-
-async def delete_membership(
-    session: AsyncSession, principal: Principal, partnership_id: uuid.UUID, membership_id: uuid.UUID
-) -> None:
-    row = await session.scalar(
-        readable_memberships(principal)
-        .where(Membership.id == membership_id, Membership.partnership_id == partnership_id)
-        .with_for_update()
-    )
-    if row is None:
-        raise MembershipNotFound(f"no membership {membership_id}")
-    await _require_partnership_manager(session, principal, partnership_id)
-    before = snapshot(row)
-    await session.delete(row)
-    await session.flush()
-    await record(
-        session, principal, "membership.deleted", row, organisation_id=row.organisation_id, before=before
-    )
-
-
-# --- OAuth2 clients ---------------------------------------------------------------------------------------
-
-
-def readable_clients(principal: Principal) -> Select[OAuthClient]:
-    """Operators see every client; everyone else their own organisation's."""
-    query = select(OAuthClient)
-    if principal.is_operator:
-        return query
-    return query.where(OAuthClient.organisation_id == principal.organisation_id)
-
-
-async def list_clients(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    organisation_id: uuid.UUID | None = None,
-    cursor: str | None = None,
-    limit: int = DEFAULT_LIMIT,
-) -> Page[OAuthClient]:
-    query = readable_clients(principal)
-    if organisation_id is not None:
-        query = query.where(OAuthClient.organisation_id == organisation_id)
-    return await paginate(session, query, OAuthClient, cursor=cursor, limit=limit)
-
-
-async def get_client(session: AsyncSession, principal: Principal, client_id: uuid.UUID) -> OAuthClient:
-    row = await session.scalar(readable_clients(principal).where(OAuthClient.id == client_id))
-    if row is None:
-        raise ClientNotFound(f"no client {client_id}")
-    return row
-
-
-def _check_redirect_uri(index: int, uri: str) -> None:
-    parts = urlsplit(uri)
-    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if (
-        parts.fragment
-        or not parts.hostname
-        or not (parts.scheme == "https" or (parts.scheme == "http" and loopback))
-    ):
-        raise InvalidRedirectUri.field(
-            f"body.redirect_uris.{index}",
-            "must be an absolute https URI (http only on loopback), no fragment",
-        )
-
-
-def _check_client(data: schemas.ClientCreate) -> None:
-    for index, scope in enumerate(data.scopes):
-        if scope not in SCOPES:
-            raise ScopeNotAllowed.field(f"body.scopes.{index}", f"unknown scope {scope!r}")
-    if data.client_type == "public" and "client_credentials" in data.grant_types:
-        raise Unprocessable.field("body.grant_types", "a public client cannot use client_credentials")
-    if "refresh_token" in data.grant_types and "authorization_code" not in data.grant_types:
-        raise Unprocessable.field("body.grant_types", "refresh_token needs authorization_code")
-    if "authorization_code" in data.grant_types and not data.redirect_uris:
-        raise InvalidRedirectUri.field("body.redirect_uris", "the code flow needs at least one")
-    if data.grant_types == ["client_credentials"]:
-        person_only = set(data.scopes) & USER_ONLY_SCOPES
-        if person_only:
-            raise ScopeNotAllowed.field("body.scopes", f"a machine client cannot hold {sorted(person_only)}")
-    for index, uri in enumerate(data.redirect_uris):
-        _check_redirect_uri(index, uri)
-
-
-async def create_client(
-    session: AsyncSession,
-    principal: Principal,
-    organisation_id: uuid.UUID,
-    data: schemas.ClientCreate,
-    *,
-    hash_key: bytes,
-) -> tuple[OAuthClient, str | None]:
-    """A new client, and its secret (returned once) if it is confidential."""
-    require_admin_of(principal, organisation_id)
-    if await session.get(Organisation, organisation_id) is None:
-        raise OrganisationNotFound(f"no organisation {organisation_id}")
-    _check_client(data)
-    secret = mint_secret() if data.client_type == "confidential" else None
-    row = OAuthClient(
-        client_id=f"ek_{secrets.token_urlsafe(18)}",
-        organisation_id=organisation_id,
-        name=data.name,
-        client_type=data.client_type,
-        secret_hash=hash_secret(hash_key, secret) if secret else None,
-        redirect_uris=list(dict.fromkeys(data.redirect_uris)),
-        grant_types=list(dict.fromkeys(data.grant_types)),
-        scopes=list(dict.fromkeys(data.scopes)),
-    )
-    session.add(row)
-    await session.flush()
-    await session.refresh(row)
-    await record(
-        session, principal, "client.created", row, organisation_id=organisation_id, after=snapshot(row)
-    )
-    return row, secret
-
-
-async def disable_client(session: AsyncSession, principal: Principal, client_id: uuid.UUID) -> OAuthClient:
-    row = await get_client(session, principal, client_id)
-    require_admin_of(principal, row.organisation_id)
-    await session.refresh(row, with_for_update=True)
-    if row.disabled_at is None:
-        before = snapshot(row)
-        row.disabled_at = datetime.now(UTC)
-        await session.flush()
-        await record(
-            session,
-            principal,
-            "client.disabled",
-            row,
-            organisation_id=row.organisation_id,
-            before=before,
-            after=snapshot(row),
-        )
-    return row
 
 
 # --- audit ------------------------------------------------------------------------------------------------

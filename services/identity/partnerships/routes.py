@@ -1,0 +1,157 @@
+"""Partnerships and memberships over HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
+
+from kit.db import DbSession
+from kit.pagination import DEFAULT_LIMIT, Page
+from services.identity.dependencies import Idem, IfMatch, PartnerReader, PartnerWriter
+from services.identity.directory.routes import (
+    ONE,
+    READ,
+    UPDATE,
+    WRITE,
+    Cursor,
+    Ids,
+    Limit,
+    page_of,
+    parse_ids,
+    with_etag,
+)
+from services.identity.partnerships import schemas, service
+
+router = APIRouter(prefix="/v1")
+
+
+@router.get("/partnerships", responses=READ, tags=["partnerships"])
+async def list_partnerships(
+    session: DbSession,
+    principal: PartnerReader,
+    ids: Ids = None,
+    organisation_id: uuid.UUID | None = None,
+    status: Annotated[str | None, Query(pattern="^(active|closed)$")] = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[schemas.PartnershipRead]:
+    """Partnerships the caller's organisation belongs to (all, for operators)."""
+    page = await service.list_partnerships(
+        session,
+        principal,
+        ids=parse_ids(ids),
+        organisation_id=organisation_id,
+        status=status,
+        cursor=cursor,
+        limit=limit,
+    )
+    return page_of(schemas.PartnershipRead, page)
+
+
+@router.post(
+    "/partnerships",
+    status_code=201,
+    responses=WRITE,
+    tags=["partnerships"],
+    response_model=schemas.PartnershipRead,
+)
+async def create_partnership(
+    session: DbSession, principal: PartnerWriter, idem: Idem, body: schemas.PartnershipCreate
+) -> JSONResponse:
+    """Start a partnership (operators only); add its members next."""
+    if (replay := await idem.replay()) is not None:
+        return replay
+    row = await service.create_partnership(session, principal, body)
+    return await idem.respond(201, schemas.PartnershipRead.model_validate(row), {"ETag": f'"{row.version}"'})
+
+
+@router.get("/partnerships/{partnership_id}", responses=ONE, tags=["partnerships"])
+async def get_partnership(
+    session: DbSession, principal: PartnerReader, partnership_id: uuid.UUID, response: Response
+) -> schemas.PartnershipRead:
+    row = await service.get_partnership(session, principal, partnership_id)
+    return with_etag(schemas.PartnershipRead, row, response)
+
+
+@router.patch("/partnerships/{partnership_id}", responses=UPDATE, tags=["partnerships"])
+async def update_partnership(
+    session: DbSession,
+    principal: PartnerWriter,
+    partnership_id: uuid.UUID,
+    body: schemas.PartnershipUpdate,
+    version: IfMatch,
+    response: Response,
+) -> schemas.PartnershipRead:
+    row = await service.update_partnership(session, principal, partnership_id, body, if_match=version)
+    return with_etag(schemas.PartnershipRead, row, response)
+
+
+@router.get("/partnerships/{partnership_id}/memberships", responses=READ, tags=["partnerships"])
+async def list_memberships(
+    session: DbSession,
+    principal: PartnerReader,
+    partnership_id: uuid.UUID,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[schemas.MembershipRead]:
+    page = await service.list_memberships(
+        session, principal, partnership_id=partnership_id, cursor=cursor, limit=limit
+    )
+    return page_of(schemas.MembershipRead, page)
+
+
+@router.get("/memberships", responses=READ, tags=["partnerships"])
+async def list_all_memberships(
+    session: DbSession,
+    principal: PartnerReader,
+    partnership_id: uuid.UUID | None = None,
+    organisation_id: uuid.UUID | None = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[schemas.MembershipRead]:
+    page = await service.list_memberships(
+        session,
+        principal,
+        partnership_id=partnership_id,
+        organisation_id=organisation_id,
+        cursor=cursor,
+        limit=limit,
+    )
+    return page_of(schemas.MembershipRead, page)
+
+
+@router.post(
+    "/partnerships/{partnership_id}/memberships",
+    status_code=201,
+    responses=WRITE,
+    tags=["partnerships"],
+    response_model=schemas.MembershipRead,
+)
+async def create_membership(
+    session: DbSession,
+    principal: PartnerWriter,
+    idem: Idem,
+    partnership_id: uuid.UUID,
+    body: schemas.MembershipCreate,
+) -> JSONResponse:
+    """Give an organisation a role in the partnership (its outcome payer or an operator)."""
+    if (replay := await idem.replay()) is not None:
+        return replay
+    row = await service.create_membership(session, principal, partnership_id, body)
+    return await idem.respond(201, schemas.MembershipRead.model_validate(row))
+
+
+@router.delete(
+    "/partnerships/{partnership_id}/memberships/{membership_id}",
+    status_code=204,
+    responses=ONE,
+    tags=["partnerships"],
+)
+async def delete_membership(
+    session: DbSession, principal: PartnerWriter, partnership_id: uuid.UUID, membership_id: uuid.UUID
+) -> Response:
+    await service.delete_membership(session, principal, partnership_id, membership_id)
+    return Response(status_code=204)

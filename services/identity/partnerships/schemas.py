@@ -1,0 +1,46 @@
+"""Request and response shapes for partnerships and memberships."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from services.identity.directory.schemas import ReadModel
+
+MembershipRole = Literal["outcome_payer", "provider", "investor", "evaluator", "adviser", "observer"]
+
+
+class PartnershipCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=10_000)
+
+
+class PartnershipUpdate(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=10_000)
+    status: Literal["active", "closed"] | None = None
+
+
+class PartnershipRead(ReadModel):
+    id: UUID
+    name: str
+    description: str
+    status: Literal["active", "closed"]
+    version: int
+    created_at: datetime
+
+
+class MembershipCreate(BaseModel):
+    organisation_id: UUID
+    role: MembershipRole
+
+
+class MembershipRead(ReadModel):
+    id: UUID
+    partnership_id: UUID
+    organisation_id: UUID
+    role: MembershipRole
+    created_at: datetime
