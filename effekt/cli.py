@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import signal
 import sys
 import threading
 from pathlib import Path
+
+import httpx
 
 from effekt.embedded_pg import EmbeddedPostgres, asyncpg_url
 from effekt.launcher import DATABASE_SERVICES, SERVICES, Platform, migrate, platform_env
@@ -49,7 +52,13 @@ def up(args: argparse.Namespace) -> int:
         )
         asyncio.run(_create_databases(database_urls))
         ports = {s.name: s.port - 8000 + args.base_port for s in SERVICES}
-        env = platform_env(ports=ports, database_urls=database_urls, host=args.host)
+        # The first operator: identity ensures (and re-keys) this client on start, and the seed acts as it.
+        operator = ("effekt-local-operator", secrets.token_urlsafe(32))
+        bootstrap = {
+            "IDENTITY_BOOTSTRAP_OPERATOR_CLIENT_ID": operator[0],
+            "IDENTITY_BOOTSTRAP_OPERATOR_CLIENT_SECRET": operator[1],
+        }
+        env = platform_env(ports=ports, database_urls=database_urls, host=args.host, extra=bootstrap)
         platform = Platform(ports=ports, env=env, log_dir=data_dir / "logs", host=args.host)
         _step("starting identity, contracts, outcomes and the gateway (migrating each database to head)")
         platform.start()
@@ -59,6 +68,8 @@ def up(args: argparse.Namespace) -> int:
         for name in ("identity", "contracts", "outcomes"):
             print(f"  {name:<18} {platform.url(name)}/docs")
         print(f"  logs               {data_dir / 'logs'}")
+        if not args.no_seed:
+            _seed(platform, operator, data_dir)
         print("\nPress Ctrl-C to stop.", flush=True)
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -76,6 +87,19 @@ def up(args: argparse.Namespace) -> int:
         if embedded is not None:
             embedded.stop()
         print("Stopped.", flush=True)
+
+
+def _seed(platform: Platform, operator: tuple[str, str], data_dir: Path) -> None:
+    from effekt.seed import SeedFailed, describe, seed
+
+    _step("seeding the demo partnership (skip with --no-seed)")
+    urls = {name: platform.url(name) for name in ("identity", "contracts", "outcomes", "gateway")}
+    try:
+        tokens = seed(urls, operator[0], operator[1], data_dir)
+    except (SeedFailed, httpx.HTTPError) as exc:
+        print(f"  the demo seed failed ({exc}); the platform runs without it", file=sys.stderr, flush=True)
+        return
+    print(describe(tokens, urls["gateway"], data_dir / "demo-tokens.json"), flush=True)
 
 
 def migrate_command(args: argparse.Namespace) -> int:
@@ -102,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--base-port", type=int, default=8000, help="gateway here, identity +1, contracts +2, outcomes +3"
     )
+    run.add_argument("--no-seed", action="store_true", help="do not create the demo partnership")
     run.set_defaults(func=up)
     mig = commands.add_parser("migrate", help="upgrade the services' databases to the latest migration")
     mig.add_argument(
