@@ -34,15 +34,19 @@ class Pseudonym:
 
 
 class KeyRing:
-    """The service's secrets by version; the highest version is current."""
+    """The service's secrets by version; `current` (by default the highest) pseudonymises new enrolments,
+    and every version is looked up. A version can be known before it becomes current, so a rolling
+    rotation never has a replica that cannot find what another replica wrote."""
 
-    def __init__(self, secrets: Mapping[int, bytes]) -> None:
+    def __init__(self, secrets: Mapping[int, bytes], *, current: int | None = None) -> None:
         if not secrets:
             raise ValueError("at least one secret version is needed")
         if any(version < 1 or len(secret) == 0 for version, secret in secrets.items()):
             raise ValueError("secret versions are positive and secrets non-empty")
+        if current is not None and current not in secrets:
+            raise ValueError(f"the current version {current} has no secret")
         self._secrets = dict(secrets)
-        self.current_version = max(secrets)
+        self.current_version = max(secrets) if current is None else current
 
     @property
     def versions(self) -> list[int]:

@@ -1,8 +1,9 @@
 """Settings for the outcomes service, read from `OUTCOMES_*` environment variables.
 
 `OUTCOMES_SECRET_KEY` is the current pseudonym and encryption secret, of version
-`OUTCOMES_SECRET_KEY_VERSION`; `OUTCOMES_PREVIOUS_SECRET_KEYS` (JSON `{"1": "..."}`) keeps retired
-versions readable so duplicates are still found after a rotation (see pseudonyms.py).
+`OUTCOMES_SECRET_KEY_VERSION`; `OUTCOMES_PREVIOUS_SECRET_KEYS` (JSON `{"1": "..."}`) holds the other
+known versions: retired ones, so duplicates are still found after a rotation, and during a rolling
+rotation the next one, known everywhere before any replica makes it current (see pseudonyms.py).
 """
 
 from pydantic import SecretStr
@@ -25,4 +26,4 @@ class Settings(ServiceSettings):
     def key_ring(self) -> KeyRing:
         secrets = {v: s.get_secret_value().encode() for v, s in self.previous_secret_keys.items()}
         secrets[self.secret_key_version] = self.secret_key.get_secret_value().encode()
-        return KeyRing(secrets)
+        return KeyRing(secrets, current=self.secret_key_version)

@@ -43,3 +43,13 @@ def test_a_municipal_reference_decrypts_only_for_its_participant_and_municipalit
     assert ring.decrypt_reference(blob, municipality_code="657", **kwargs) == "J.nr. 2027-0042"  # type: ignore[arg-type]
     with pytest.raises(InvalidTag):
         ring.decrypt_reference(blob, municipality_code="791", **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_version_can_be_known_before_it_becomes_current() -> None:
+    partnership = uuid4()
+    staged = KeyRing({1: b"secret-one", 2: b"secret-two"}, current=1)
+    assert staged.pseudonym(CPR, partnership).key_version == 1
+    written_by_a_rotated_replica = KeyRing({1: b"secret-one", 2: b"secret-two"}).pseudonym(CPR, partnership)
+    assert written_by_a_rotated_replica in staged.all_pseudonyms(CPR, partnership)
+    with pytest.raises(ValueError, match="current"):
+        KeyRing({1: b"secret-one"}, current=2)
