@@ -18,7 +18,7 @@ from services.identity.audit import record, snapshot
 from services.identity.credentials import Passwords, hash_secret
 from services.identity.models import OAuthClient, Organisation
 from services.identity.oauth.keys import KeyRing, derive_key, published_jwks
-from services.identity.oauth.server import SCOPES, USER_ONLY_SCOPES
+from services.identity.oauth.scopes import SCOPES, USER_ONLY_SCOPES
 from services.identity.settings import Settings
 
 log = structlog.get_logger(__name__)

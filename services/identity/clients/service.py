@@ -19,7 +19,7 @@ from services.identity.credentials import hash_secret, mint_secret
 from services.identity.directory.service import paginate, require_admin_of
 from services.identity.errors import ClientNotFound, InvalidRedirectUri, OrganisationNotFound, ScopeNotAllowed
 from services.identity.models import OAuthClient, Organisation
-from services.identity.oauth.server import SCOPES, USER_ONLY_SCOPES
+from services.identity.oauth.scopes import SCOPES, USER_ONLY_SCOPES
 
 
 def readable_clients(principal: Principal) -> Select[OAuthClient]:

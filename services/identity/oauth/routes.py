@@ -29,14 +29,8 @@ from services.identity.models import Organisation, User
 from services.identity.oauth import keys as signing_keys
 from services.identity.oauth.login import log_in
 from services.identity.oauth.pages import CARRIED, CSRF_COOKIE, error_page, login_page
-from services.identity.oauth.server import (
-    GRANT_TYPES,
-    SCOPES,
-    AuthorizationServer,
-    FormRequest,
-    Issuance,
-    userinfo_claims,
-)
+from services.identity.oauth.scopes import GRANT_TYPES, SCOPES
+from services.identity.oauth.server import AuthorizationServer, FormRequest, Issuance, userinfo_claims
 from services.identity.settings import Settings
 
 router = APIRouter(tags=["oauth2"])

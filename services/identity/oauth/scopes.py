@@ -1,0 +1,22 @@
+"""The scopes and grant types this authorisation server knows."""
+
+SCOPES = (
+    "openid",
+    "profile",
+    "email",
+    "offline_access",
+    "partners:read",
+    "partners:write",
+    "contracts:read",
+    "contracts:write",
+    "contracts:sign",
+    "outcomes:read",
+    "outcomes:write",
+    "outcomes:verify",
+    "feed:read",
+    "webhooks:manage",
+    "audit:read",
+)
+# Scopes that describe a person; a machine client never holds them.
+USER_ONLY_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
