@@ -7,8 +7,8 @@ the token endpoint's reads and writes share the request's single transaction and
 thread pool is needed. Everything authlib touches is database I/O or cheap CPU (RS256 signing, keyed
 SHA-256); password hashing never runs here.
 
-A server is built per request (`AuthorizationServer(context)`), as polar does: it holds that request's
-session and signer.
+A server is built per request (`AuthorizationServer(session, issuance)`), as polar does: it holds that
+request's session and signer.
 """
 
 from __future__ import annotations
