@@ -4,13 +4,18 @@ synthetic CPR numbers, and small request wrappers that assert the status they ex
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import httpx
 
+from effekt.launcher import Platform
 from tests.actors import Actor, Cast
+from tests.platform import free_port
 
 TODAY = datetime.now(UTC).date()
 
@@ -267,3 +272,20 @@ async def whole_ledger(
         items.extend(page["items"])
         if page["next_cursor"] is None:
             return items
+
+
+@contextmanager
+def outcomes_replica(platform: Platform, log_dir: Path, env: Mapping[str, str]) -> Iterator[str]:
+    """A second outcomes process on the same database with some settings changed: its base URL."""
+    replica = Platform(
+        ports={**platform.ports, "outcomes": free_port()},
+        env={**platform.env, **env},
+        log_dir=log_dir,
+        services=tuple(s for s in platform.services if s.name == "outcomes"),
+    )
+    try:
+        replica.start()
+        replica.wait_ready(timeout=60)
+        yield replica.url("outcomes")
+    finally:
+        replica.stop()

@@ -8,7 +8,6 @@ import asyncio
 import json
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,32 +22,21 @@ from tests.outcomes.support import (
     confirm,
     employment_terms,
     enrol,
+    outcomes_replica,
     synthetic_cpr,
 )
-from tests.platform import free_port
 
 
 @pytest.fixture(scope="module")
 def rotated(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A second outcomes process on the same database, with secret version 2 and version 1 retired."""
     env = {
-        **platform.env,
         "OUTCOMES_SECRET_KEY": "a-rotated-secret-of-plenty-length-2026",
         "OUTCOMES_SECRET_KEY_VERSION": "2",
         "OUTCOMES_PREVIOUS_SECRET_KEYS": json.dumps({"1": DEV_SECRET}),
     }
-    replica = Platform(
-        ports={**platform.ports, "outcomes": free_port()},
-        env=env,
-        log_dir=Path(tmp_path_factory.mktemp("rotated")),
-        services=tuple(s for s in platform.services if s.name == "outcomes"),
-    )
-    try:
-        replica.start()
-        replica.wait_ready(timeout=60)
-        yield replica.url("outcomes")
-    finally:
-        replica.stop()
+    with outcomes_replica(platform, tmp_path_factory.mktemp("rotated"), env) as url:
+        yield url
 
 
 async def test_after_rotation_old_participants_are_still_found_and_readable(
