@@ -22,6 +22,7 @@ from tests.actors import (
     make_cast,
     operator_headers,
     random_cvr,
+    token_for,
     user_token,
 )
 
@@ -602,3 +603,32 @@ async def test_concurrent_grants_of_one_role_create_one_membership(
     assert sorted(r.status_code for r in responses) == [201, 409, 409, 409]
     listing = await identity.get(url, params={"limit": 100}, headers=cast.payer_a.headers)
     assert [m["organisation_id"] for m in listing.json()["items"]].count(organisation["id"]) == 1
+
+
+async def test_the_management_api_needs_a_token_and_the_right_scope(
+    platform: Platform, identity: httpx.AsyncClient, cast: Cast
+) -> None:
+    anonymous = await identity.get("/v1/organisations")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["content-type"] == "application/problem+json"
+    narrow = await token_for(platform, cast.provider_machine, "contracts:read")
+    refused = await identity.get("/v1/organisations", headers={"Authorization": f"Bearer {narrow}"})
+    assert refused.status_code == 403
+    assert refused.json()["required_scope"] == "partners:read"
+
+
+async def test_a_public_client_cannot_use_client_credentials(
+    platform: Platform, identity: httpx.AsyncClient, cast: Cast
+) -> None:
+    response = await identity.post(
+        f"/v1/organisations/{cast.provider.organisation_id}/clients",
+        json={
+            "name": "Leaky",
+            "client_type": "public",
+            "grant_types": ["client_credentials"],
+            "scopes": ["contracts:read"],
+        },
+        headers=await operator_headers(platform),
+    )
+    assert response.status_code == 422
+    assert response.json()["invalid_params"][0]["name"] == "body.grant_types"

@@ -581,3 +581,42 @@ async def test_discovery_documents_the_endpoints_and_pkce(platform: Platform) ->
 
 async def _organisation(platform: Platform, partner_type: str) -> dict[str, Any]:
     return await create_organisation(platform, partner_type, f"{partner_type} {secrets.token_hex(3)}")
+
+
+async def test_denying_consent_sends_access_denied_back_with_the_state(
+    platform: Platform, cast: Cast
+) -> None:
+    client = await code_flow_client(platform, cast)
+    _, challenge = pkce_pair()
+    async with httpx.AsyncClient(base_url=platform.url("identity")) as browser:
+        page = await browser.get(
+            "/oauth2/authorize",
+            params={
+                "response_type": "code",
+                "client_id": client["client_id"],
+                "redirect_uri": REDIRECT_URI,
+                "scope": "openid",
+                "state": "keep-me",
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            },
+        )
+        form = {
+            name: unescape(value)
+            for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text)
+        }
+        denied = await browser.post("/oauth2/authorize", data={**form, "decision": "deny"})
+    assert denied.status_code == 302
+    query = parse_qs(urlsplit(denied.headers["location"]).query)
+    assert query["error"] == ["access_denied"]
+    assert query["state"] == ["keep-me"]
+    assert "code" not in query
+
+
+async def test_userinfo_needs_the_openid_scope(platform: Platform, cast: Cast) -> None:
+    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
+        machine = await identity.get("/oauth2/userinfo", headers=cast.provider_machine.headers)
+        anonymous = await identity.get("/oauth2/userinfo")
+    assert machine.status_code == 403
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
