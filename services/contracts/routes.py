@@ -1,4 +1,5 @@
-"""HTTP routes of the contract registry: parse, call `service`, shape the answer.
+"""HTTP routes of the contract registry: parse, call `service`, shape the answer (proposal and signing
+routes are in `signing.routes`, files in `attachments.routes`; both reuse the shaping helpers here).
 
 Version reads carry an ETag (`If-None-Match` answers 304); frozen terms are served as immutable. Every
 POST honours `Idempotency-Key`; draft edits need `If-Match`.

@@ -22,7 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from kit.auth import Principal
 from kit.pagination import decode_cursor, encode_cursor
-from kit.problems import BadRequest
+from kit.problems import BadRequest, InvalidParam
 from services.contracts.errors import (
     ContractNotFound,
     IfMatchRequired,
@@ -305,11 +305,18 @@ async def create_contract(
 def require_if_match(if_match: str | None, current: str, *, required: bool) -> None:
     if if_match is None:
         if required:
-            raise IfMatchRequired("send If-Match with the ETag of the draft you edited")
+            raise IfMatchRequired(
+                "send If-Match with the ETag of the draft you edited",
+                invalid_params=[InvalidParam(name="header.If-Match", reason="required")],
+            )
         return
     candidates = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
     if "*" not in candidates and current not in candidates:
-        raise StaleVersion("the version changed since you read it; read it again", current_etag=current)
+        raise StaleVersion(
+            "the version changed since you read it; read it again",
+            invalid_params=[InvalidParam(name="header.If-Match", reason="not the current ETag")],
+            current_etag=current,
+        )
 
 
 async def update_draft_terms(
@@ -319,7 +326,10 @@ async def update_draft_terms(
     version, partnership_id = await _version_row(session, principal, version_id)
     require_editor(principal, partnership_id)
     if version.status != "draft":
-        raise VersionNotEditable(f"version {version.number} is {version.status}; amend the contract instead")
+        raise VersionNotEditable(
+            f"version {version.number} is {version.status}; amend the contract instead",
+            invalid_params=[InvalidParam(name="status", reason=f"is {version.status}, not draft")],
+        )
     require_if_match(if_match, version_etag(version), required=True)
     document = _checked(terms, "body")
     version.terms = document
@@ -331,7 +341,10 @@ async def update_draft_terms(
         # it match nothing, whichever request got past the If-Match check.
         await session.flush()
     except StaleDataError as exc:
-        raise StaleVersion("another edit of this draft won; read it again") from exc
+        raise StaleVersion(
+            "another edit of this draft won; read it again",
+            invalid_params=[InvalidParam(name="header.If-Match", reason="not the current ETag")],
+        ) from exc
     return version
 
 

@@ -162,7 +162,7 @@ async def test_a_proposed_version_cannot_be_edited(contracts: httpx.AsyncClient,
         json=terms_for(cast, title="Changed after proposal"),
         headers=cast.payer_a.headers | {"If-Match": current["etag"]},
     )
-    assert_problem(response, 409, "version-not-editable")
+    assert_problem(response, 409, "version-not-editable", "status")
     assert (await read_version(contracts, cast.payer_a, draft["id"]))["terms"]["title"] == draft["terms"][
         "title"
     ]
@@ -189,7 +189,7 @@ async def test_edits_need_a_current_if_match(contracts: httpx.AsyncClient, cast:
     draft = await create_contract(contracts, cast)
     url = f"/v1/contract-versions/{draft['id']}/terms"
     missing = await contracts.put(url, json=terms_for(cast, title="A"), headers=cast.payer_a.headers)
-    assert_problem(missing, 428, "if-match-required")
+    assert_problem(missing, 428, "if-match-required", "header.If-Match")
     ok = await contracts.put(
         url, json=terms_for(cast, title="B"), headers=cast.payer_a.headers | {"If-Match": draft["etag"]}
     )
@@ -198,7 +198,7 @@ async def test_edits_need_a_current_if_match(contracts: httpx.AsyncClient, cast:
     stale = await contracts.put(
         url, json=terms_for(cast, title="C"), headers=cast.payer_a.headers | {"If-Match": draft["etag"]}
     )
-    assert_problem(stale, 412, "stale-version")
+    assert_problem(stale, 412, "stale-version", "header.If-Match")
     assert (await read_version(contracts, cast.payer_a, draft["id"]))["terms"]["title"] == "B"
 
 
@@ -229,7 +229,7 @@ async def test_signing_twice_is_refused(contracts: httpx.AsyncClient, cast: Cast
     again = await contracts.post(
         f"/v1/contract-versions/{draft['id']}/signatures", headers=cast.provider.headers | key()
     )
-    assert_problem(again, 409, "already-signed")
+    assert_problem(again, 409, "already-signed", "organisation_id")
     assert len((await read_version(contracts, cast.provider, draft["id"]))["signatures"]) == 1
 
 

@@ -125,12 +125,20 @@ async def sign_version(
     """Record the caller's signature for its organisation; the last required one activates the version."""
     contract, version = await lock_version(session, principal, version_id)
     if principal.kind != "user" or principal.org_role != "signatory":
-        raise NotASignatory("only a user with the signatory role of their organisation may sign")
+        raise NotASignatory(
+            "only a user with the signatory role of their organisation may sign",
+            invalid_params=[
+                InvalidParam(name="org_role", reason=f"is {principal.org_role!r}, not 'signatory'")
+            ],
+        )
     if version.status != "proposed":
         raise InvalidTransition(f"only a proposed version can be signed; this one is {version.status}")
     party = Terms.model_validate(version.terms).party(principal.organisation_id)
     if party is None or not party.must_sign:
-        raise NotASignatory("your organisation is not a party that must sign this version")
+        raise NotASignatory(
+            "your organisation is not a party that must sign this version",
+            invalid_params=[InvalidParam(name="organisation_id", reason="not a party that must sign")],
+        )
     assert version.content_hash is not None
     assert principal.user_id is not None
     if expected_hash is not None and expected_hash != version.content_hash:
@@ -146,7 +154,10 @@ async def sign_version(
         )
     )
     if signed is not None:
-        raise AlreadySigned(f"your organisation signed at {signed.signed_at.isoformat()}")
+        raise AlreadySigned(
+            f"your organisation signed at {signed.signed_at.isoformat()}",
+            invalid_params=[InvalidParam(name="organisation_id", reason="has already signed")],
+        )
     signature = Signature(
         version_id=version.id,
         organisation_id=principal.organisation_id,
