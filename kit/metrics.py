@@ -31,6 +31,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 # Seconds; dense where an API call should land (5-250 ms), sparse in the tail.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNMATCHED_ROUTE = "<unmatched>"
+# Anything else a client sends as a method is labelled OTHER: label values must stay a closed set.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Scraped every few seconds by every Prometheus replica: timed, but not worth an access log line each.
 QUIET_PATHS = frozenset({"/metrics"})
 SAMPLER_TIMEOUT = 2.0
@@ -154,11 +156,12 @@ class MetricsMiddleware:
         finally:
             elapsed = time.perf_counter() - start
             route = route_template(scope)
-            self.metrics.observe_request(scope["method"], route, status, elapsed)
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
+            self.metrics.observe_request(method, route, status, elapsed)
             if scope["path"] not in QUIET_PATHS:
                 access_log.info(
                     "request",
-                    method=scope["method"],
+                    method=method,
                     route=route,
                     status=status,
                     duration_ms=round(elapsed * 1000, 2),

@@ -107,3 +107,13 @@ async def test_routes_of_an_included_router_are_labelled_with_their_full_templat
         body = (await client.get("/metrics")).text
     routes = {labels[1][1] for labels in _samples(body, "effekt_http_request_duration_seconds")}
     assert {"/graphql", "/graphql/items/{item_id}"} <= routes
+
+
+async def test_unknown_methods_share_one_label_so_clients_cannot_mint_series() -> None:
+    app, _ = _app()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        for method in ("BREW", "FROB", "X-EVIL-1"):
+            await client.request(method, "/v1/things/1")
+        body = (await client.get("/metrics")).text
+    methods = {dict(labels)["method"] for labels in _samples(body, "effekt_http_request_duration_seconds")}
+    assert methods == {"OTHER"}  # the scrape itself is counted after it renders
