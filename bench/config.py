@@ -1,0 +1,39 @@
+"""How much load each section applies: the full run (the issue's sizes) and `--quick` (a smoke run)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Config:
+    quick: bool
+    repetitions: int = 3
+    concurrency: int = 32
+    time_cap: float = 60.0  # seconds per repetition of one measurement; the count usually ends it first
+    writes: int = 2_000  # enrolments, confirmations, claims and verifications per repetition
+    limit_requests: int = 20_000  # hello-world and echo requests per repetition
+    bulk_lines: int = 10_000
+    bulk_requests: int = 2  # per repetition
+    feed_events: int = 100_000
+    feed_page: int = 1_000
+    growth_small: int = 1_000
+    growth_large: int = 1_000_000
+    growth_samples: int = 50  # sequential latency samples per repetition and size
+    dashboard_requests: int = 2_000
+
+
+FULL = Config(quick=False)
+QUICK = Config(
+    quick=True,
+    time_cap=4.0,
+    writes=16,
+    limit_requests=600,
+    bulk_lines=200,
+    bulk_requests=1,
+    feed_events=3_000,
+    growth_small=1_000,
+    growth_large=20_000,
+    growth_samples=4,
+    dashboard_requests=24,
+)

@@ -1,0 +1,220 @@
+"""One benchmark run: start the platform on free ports against fresh databases, measure the raw limits
+and the five Effekt sections in the same run, write the JSON and Markdown reports, tear everything down."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Awaitable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench import limits, loadgen, report, servers
+from bench.config import FULL, QUICK, Config
+from bench.loadgen import Measurement, summarise
+from bench.results import Section
+from bench.scenarios import (
+    Auth,
+    World,
+    bulk_section,
+    feed_section,
+    gateway_section,
+    growth_section,
+    prepare_sized,
+    programme,
+    writes_section,
+)
+from tests.actors import make_cast
+from tests.platform import free_port, postgres_server, running_platform
+
+ROOT = Path(__file__).resolve().parent.parent
+CORE = ("identity", "contracts", "outcomes")
+
+
+_BEGAN = time.perf_counter()
+
+
+def log(message: str) -> None:
+    """Progress on stderr, with the seconds since the run began."""
+    print(f"[bench {time.perf_counter() - _BEGAN:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+async def _guard(section: Section, work: Awaitable[Section]) -> Section:
+    """A section that raises is reported as failed with the reason; the run goes on."""
+    try:
+        return await work
+    except Exception as exc:
+        traceback.print_exc()
+        return section.failed(f"{type(exc).__name__}: {str(exc)[:400]}")
+
+
+async def _http_limits(
+    world: World, log_dir: Path
+) -> tuple[list[Measurement], Measurement | None, dict[str, Any]]:
+    cfg, client = world.config, world.client
+    baseline: list[Measurement] = []
+    wrk: dict[str, Any] = {}
+    hello: Measurement | None = None
+    log("raw HTTP limits")
+    for kind, name in (
+        ("echo", "load generator ceiling: bare asyncio HTTP responder"),
+        ("hello", "FastAPI hello-world under uvicorn (separate process)"),
+    ):
+        with servers.process(kind, free_port(), str(log_dir / f"{kind}.log")) as url:
+            op = loadgen.get_operation(client, url)
+            runs = [
+                await loadgen.drive(
+                    op, count=cfg.limit_requests, concurrency=cfg.concurrency, time_cap=cfg.time_cap
+                )
+                for _ in range(cfg.repetitions)
+            ]
+            measurement = summarise(f"{name}, {cfg.concurrency} clients", "req/s", runs)
+            baseline.append(measurement)
+            if kind == "hello":
+                hello = measurement
+            figures = await asyncio.to_thread(
+                loadgen.run_wrk, url, concurrency=cfg.concurrency, seconds=1 if cfg.quick else 10
+            )
+            if figures:
+                wrk[f"{name}, {cfg.concurrency} connections"] = figures
+    return baseline, hello, wrk
+
+
+async def measure(platform: Any, server_url: str, cfg: Config, log_dir: Path) -> dict[str, Any]:
+    started = report.now()
+    machine = await report.describe_machine(server_url)
+    async with loadgen.session(cfg.concurrency * 4) as client:
+        world = World(platform, server_url, cfg, client, Auth(platform))
+        for service in CORE:
+            async with client.get(platform.url(service) + "/openapi.json") as response:
+                world.openapi[service] = orjson.loads(await response.read()) if response.status == 200 else {}
+        baseline, hello, wrk = await _http_limits(world, log_dir)
+        log("three casts and their active contracts")
+        casts = await asyncio.gather(*(make_cast(platform) for _ in range(3)))
+        main, small, large = [await programme(world, cast) for cast in casts]
+        sections: dict[str, Section] = {}
+        async with limits.scratch_database(server_url) as scratch:
+            log("asyncpg single-row INSERTs")
+            inserts = summarise(
+                f"asyncpg single-row INSERTs, {cfg.concurrency} connections",
+                "rows/s",
+                [
+                    await limits.single_inserts(
+                        scratch, count=cfg.writes, concurrency=cfg.concurrency, time_cap=cfg.time_cap
+                    )
+                    for _ in range(cfg.repetitions)
+                ],
+            )
+            log("section 2: single writes")
+            writes = Section("writes", "2. Single writes under concurrency")
+            try:
+                writes, _ = await writes_section(world, main, hello, inserts)
+            except Exception as exc:
+                traceback.print_exc()
+                writes.failed(f"{type(exc).__name__}: {str(exc)[:400]}")
+            sections["writes"] = writes
+            log("section 1: bulk ingestion")
+            sections["bulk"] = await _guard(
+                Section("bulk", "1. Bulk ingestion (NDJSON)"), bulk_section(world, main, scratch)
+            )
+        seeding: dict[str, Any] = {}
+        log(f"growth: claims and SQL seeding to {cfg.growth_small} and {cfg.growth_large} events")
+        try:
+            small_sized, seeding["small"] = await prepare_sized(world, small, cfg.growth_small)
+            large_sized, seeding["large"] = await prepare_sized(world, large, cfg.growth_large)
+        except Exception as exc:
+            traceback.print_exc()
+            reason = f"seeding the ledger failed: {type(exc).__name__}: {str(exc)[:400]}"
+            sections["feed"] = Section("feed", "3. Feed pull").failed(reason)
+            sections["growth"] = Section("growth", "5. Growth").failed(reason)
+        else:
+            log("section 3: feed pull")
+            database_url = platform.database_urls["outcomes"]
+            sections["feed"] = await _guard(
+                Section("feed", "3. Feed pull"), feed_section(world, large, database_url)
+            )
+        log("section 4: gateway")
+        sections["gateway"] = await _guard(
+            Section("gateway", "4. Gateway dashboard query"), gateway_section(world, main)
+        )
+        log("section 5: growth")
+        if "growth" not in sections:
+            sections["growth"] = await _guard(
+                Section("growth", "5. Growth"), growth_section(world, small_sized, large_sized)
+            )
+    ordered = [sections[k] for k in ("bulk", "writes", "feed", "gateway", "growth")]
+    generator = f"bench.loadgen (aiohttp, keep-alive, {cfg.concurrency} workers, fixed count + time cap)"
+    return {
+        "started": started,
+        "mode": "quick" if cfg.quick else "full",
+        "repetitions": cfg.repetitions,
+        "concurrency": cfg.concurrency,
+        "config": {k: v for k, v in vars(cfg).items()},
+        "machine": machine,
+        "load_generator": generator,
+        "baseline": [m.as_dict() for m in baseline],
+        "wrk": wrk,
+        "seeding": seeding,
+        "sections": [s.as_dict() for s in ordered],
+        "_objects": (ordered, baseline),
+    }
+
+
+def start_gateway(platform: Any) -> None:
+    """The gateway is optional for the bench: if it does not come up, its section says so."""
+    try:
+        platform.start_one("gateway")
+        platform.wait_ready(timeout=60)
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"gateway unavailable: {exc}", file=sys.stderr)
+        platform.stop_one("gateway", kill=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a correctness smoke run (< 2 min)")
+    parser.add_argument("--repetitions", type=int, default=3, help="repetitions per figure (median; >= 3)")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args(argv)
+    cfg = replace(QUICK if args.quick else FULL, repetitions=max(3, args.repetitions))
+    work = Path(tempfile.mkdtemp(prefix="effekt-bench-"))
+    began = time.perf_counter()
+    log(f"starting the platform ({'quick' if cfg.quick else 'full'} run; logs in {work / 'logs'})")
+    with (
+        postgres_server(work) as server_url,
+        running_platform(server_url, work / "logs", only=CORE) as platform,
+    ):
+        start_gateway(platform)
+        log("platform ready")
+        payload = asyncio.run(measure(platform, server_url, cfg, work / "logs"))
+    sections, baseline = payload.pop("_objects")
+    payload["seconds"] = round(time.perf_counter() - began, 1)
+    if loadgen.wrk_available():
+        version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout
+        payload["load_generator"] += f"; cross-checked with {version.split(' [')[0].strip() or 'wrk'}"
+    report.write_json(args.json, payload)
+    text = report.markdown(payload, sections, baseline)
+    args.markdown.parent.mkdir(parents=True, exist_ok=True)
+    args.markdown.write_text(_document(text, quick=cfg.quick))
+    print(text)
+    failed = [s for s in sections if s.status == "failed"]
+    if failed:
+        print(f"failed sections: {', '.join(s.key for s in failed)}; logs kept in {work}", file=sys.stderr)
+        return 1
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _document(results: str, *, quick: bool) -> str:
+    head = (ROOT / "bench" / "preamble.md").read_text()
+    return head.rstrip() + "\n\n## Results" + (" (quick smoke run)" if quick else "") + "\n\n" + results
