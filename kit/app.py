@@ -15,9 +15,13 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kit.auth import TokenVerifier
 from kit.db import create_engine, create_sessionmaker, migrations_at_head, ping, upgrade_to_head
@@ -112,7 +116,7 @@ def health_router(alembic_ini: Path) -> APIRouter:
             await ping(engine)
             checks["database"] = "ok"
             at_head = await migrations_at_head(engine, alembic_ini)
-            checks["migrations"] = "ok" if at_head else "behind"
+            checks["migrations"] = "ok" if at_head else await _behind_or_ahead(engine, alembic_ini)
         except Exception as exc:
             checks.setdefault("database", f"unreachable: {type(exc).__name__}")
         ready = all(v == "ok" for v in checks.values())
@@ -131,6 +135,18 @@ def health_router(alembic_ini: Path) -> APIRouter:
         )
 
     return router
+
+
+async def _behind_or_ahead(engine: AsyncEngine, alembic_ini: Path) -> str:
+    """`ok` when the database carries a revision this release does not know: a newer release's
+    migration ran first (migrations are backward compatible), and this pod must keep serving until it is
+    replaced. `behind` when the database lacks this release's migrations."""
+    known = {
+        script.revision for script in ScriptDirectory.from_config(Config(str(alembic_ini))).walk_revisions()
+    }
+    async with engine.connect() as conn:
+        current = await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_heads())
+    return "ok" if current and not set(current) <= known else "behind"
 
 
 def problem_openapi(app: FastAPI) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
@@ -44,6 +45,14 @@ def production_env(pg_server_url: str) -> Iterator[dict[str, str]]:
         yield env
     finally:
         asyncio.run(drop_databases(pg_server_url, [database]))
+
+
+async def _set_revision(database_url: str, revision: str) -> None:
+    conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        await conn.execute("UPDATE alembic_version SET version_num = $1", revision)
+    finally:
+        await conn.close()
 
 
 def _status(url: str) -> int | None:
@@ -86,6 +95,9 @@ def test_migrate_then_serve_in_production_mode_and_stop_gracefully_on_sigterm(
         )
         assert migrate.returncode == 0, migrate.stderr
         _wait_for(f"{base}/readyz", server, 200)
+        # A newer release's migration runs while this release still serves: it must stay ready.
+        asyncio.run(_set_revision(production_env["CONTRACTS_DATABASE_URL"], "feedfacecafe"))
+        assert _status(f"{base}/readyz") == 200
         server.send_signal(signal.SIGTERM)
         # uvicorn re-raises the signal after its graceful shutdown, so the exit status names SIGTERM
         assert server.wait(timeout=30) in (0, -signal.SIGTERM)
