@@ -71,6 +71,7 @@ async def ensure_operator(session: AsyncSession, settings: Settings, hash_key: b
     await record(
         session, None, "client.created", client, organisation_id=organisation.id, after=snapshot(client)
     )
+    log.info("bootstrap_operator_created", client_id=client_id, organisation_id=str(organisation.id))
 
 
 @asynccontextmanager

@@ -4,10 +4,15 @@
 and refresh tokens, so changing it invalidates every stored secret.
 """
 
-from pydantic import SecretStr
+from typing import Self
+
+from pydantic import SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from kit.settings import ServiceSettings
+
+DEV_OPERATOR_CLIENT_ID = "effekt-dev-operator"
+DEV_OPERATOR_CLIENT_SECRET = "effekt-dev-operator-secret"  # noqa: S105 - development only, documented
 
 
 class Settings(ServiceSettings):
@@ -29,3 +34,11 @@ class Settings(ServiceSettings):
     bootstrap_operator_client_id: str | None = None
     bootstrap_operator_client_secret: SecretStr | None = None
     bootstrap_operator_cvr: str = "10000009"
+
+    @model_validator(mode="after")
+    def _development_operator(self) -> Self:
+        """`effekt up` on a laptop gets a known operator (docs/identity.md); nowhere else does."""
+        if self.environment == "development" and self.bootstrap_operator_client_id is None:
+            self.bootstrap_operator_client_id = DEV_OPERATOR_CLIENT_ID
+            self.bootstrap_operator_client_secret = SecretStr(DEV_OPERATOR_CLIENT_SECRET)
+        return self

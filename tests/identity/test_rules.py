@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from kit.settings import InsecureConfiguration
 from services.identity.credentials import password_problems
 from services.identity.directory.service import valid_cvr
+from services.identity.settings import Settings
 from tests.actors import random_cvr
 
 
@@ -45,3 +47,21 @@ def test_strong_passwords_are_accepted(password: str) -> None:
 def test_weak_passwords_are_refused_with_a_reason(password: str, expected: str) -> None:
     problems = password_problems(password, email="anna@herning.dk", display_name="Anna Jensen")
     assert any(expected in p for p in problems), problems
+
+
+def test_only_development_gets_a_default_operator() -> None:
+    assert Settings(environment="development").bootstrap_operator_client_id == "effekt-dev-operator"
+    assert Settings(environment="test").bootstrap_operator_client_id is None
+    production = Settings(environment="production", secret_key="s" * 40, migrate_on_start=False)
+    assert production.bootstrap_operator_client_secret is None
+
+
+def test_production_refuses_a_short_bootstrap_secret() -> None:
+    with pytest.raises(InsecureConfiguration):
+        Settings(
+            environment="production",
+            secret_key="s" * 40,
+            migrate_on_start=False,
+            bootstrap_operator_client_id="op",
+            bootstrap_operator_client_secret="short",
+        )
