@@ -326,6 +326,24 @@ def test_every_process_is_a_probed_hardened_autoscaled_deployment(overlay: str) 
         assert set(_of_kind(overlay, kind)) == set(PROCESSES), kind
     for name, hpa in _of_kind(overlay, "HorizontalPodAutoscaler").items():
         assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+        # The autoscaler owns the replica count; a Deployment that names one is reset by every apply.
+        assert "replicas" not in deployments[name]["spec"]
+        assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+
+
+@pytest.mark.parametrize(("overlay", "tag"), [("dev", "dev"), ("prod", "0.1.0")])
+def test_each_overlay_names_its_own_image(overlay: str, tag: str) -> None:
+    for where, container in _containers(overlay):
+        assert container["image"] == f"ghcr.io/effekt/effekt:{tag}", where
+
+
+def test_production_runs_a_pinned_image_with_room_to_lose_a_zone() -> None:
+    for deployment in _of_kind("prod", "Deployment").values():
+        image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert not image.endswith((":latest", ":dev")), image
+        assert ":" in image.rsplit("/", 1)[-1], image
+    for hpa in _of_kind("prod", "HorizontalPodAutoscaler").values():
+        assert hpa["spec"]["minReplicas"] >= 3
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
