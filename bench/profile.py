@@ -1,0 +1,109 @@
+"""Profile the claim/verify hot path: py-spy samples the outcome service (and, optionally, another
+service) while 32 clients enrol, confirm, claim and verify, then prints where the time went.
+
+    .venv/bin/pip install py-spy          # a tool, not a dependency of the project
+    .venv/bin/python -m bench.profile [--writes 400] [--service outcomes] [--out /tmp/outcomes.txt]
+
+The output is py-spy's collapsed stacks (one line per stack, with its sample count), summarised as the
+functions that hold the most samples, inclusive and self, limited to the project and its libraries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench import loadgen
+from bench.config import QUICK
+from bench.scenarios import Auth, World, enrol_confirm_claim, programme, verify_claims
+from tests.actors import make_cast
+from tests.platform import postgres_server, running_platform
+
+
+def summarise_stacks(collapsed: str, top: int = 25) -> str:
+    inclusive: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        samples = int(count)
+        total += samples
+        frames = [
+            f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].split("/")[-1] + ")"
+            for f in stack.split(";")
+        ]
+        for frame in set(frames):
+            inclusive[frame] += samples
+        own[frames[-1]] += samples
+    lines = [f"{total} samples", "", "inclusive:"]
+    lines += [f"{100 * n / total:5.1f}%  {frame}" for frame, n in inclusive.most_common(top)]
+    lines += ["", "self:"]
+    lines += [f"{100 * n / total:5.1f}%  {frame}" for frame, n in own.most_common(top)]
+    return "\n".join(lines)
+
+
+async def _load(platform: Any, writes: int, pid: int, out: Path) -> None:
+    cfg = replace(QUICK, time_cap=120.0)
+    async with loadgen.session(cfg.concurrency * 2) as client:
+        world = World(platform, "", cfg, client, Auth(platform))
+        prog = await programme(world, await make_cast(platform))
+        spy = await asyncio.create_subprocess_exec(
+            *(
+                "py-spy",
+                "record",
+                "--pid",
+                str(pid),
+                "--format",
+                "raw",
+                "--rate",
+                "200",
+                "--output",
+                str(out),
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            await asyncio.sleep(1.0)
+            r = await enrol_confirm_claim(world, prog, writes, cfg.concurrency)
+            v = await verify_claims(world, prog, r.claim_ids, cfg.concurrency)
+            for name, run in (("enrol", r.enrol), ("confirm", r.confirm), ("claim", r.claim), ("verify", v)):
+                p50 = run.percentile(0.5)
+                print(f"{name}: {run.throughput:.1f} req/s, p50 {p50:.0f} ms, errors {run.errors}")
+        finally:
+            spy.send_signal(signal.SIGINT)
+            await asyncio.wait_for(spy.wait(), 60)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile")
+    parser.add_argument("--writes", type=int, default=400)
+    parser.add_argument("--service", default="outcomes")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    if shutil.which("py-spy") is None:
+        print("py-spy is not installed: .venv/bin/pip install py-spy", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="effekt-profile-"))
+    out = args.out or work / f"{args.service}.txt"
+    with postgres_server(work) as server_url, running_platform(server_url, work / "logs") as platform:
+        pid = platform.processes[args.service].pid
+        asyncio.run(_load(platform, args.writes, pid, out))
+    print(summarise_stacks(out.read_text()))
+    print(f"\ncollapsed stacks: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
