@@ -52,6 +52,7 @@ def make_context(app_state: Any, principal: Principal, token: str) -> Context:
         services=services,
         loaders=Loaders(services),
         report_calls=not settings.production,
+        extras={"ledger_poll_seconds": settings.ledger_poll_seconds},
     )
 
 

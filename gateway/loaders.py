@@ -41,7 +41,7 @@ def _by_ids(client: ServiceClient, path: str) -> Callable[[list[UUID]], Awaitabl
 
 
 def _grouped(
-    client: ServiceClient, path: str, param: str, group_by: str | None = None
+    client: ServiceClient, path: str, param: str
 ) -> Callable[[list[UUID]], Awaitable[list[list[Row]]]]:
     """A batch function: for each key, every row listed under `param=key` (all pages)."""
 
@@ -59,6 +59,7 @@ class Loaders:
 
     def __init__(self, services: Services) -> None:
         identity, contracts, outcomes = services.identity, services.contracts, services.outcomes
+        self._claims_by_participant: dict[UUID, dict[str, list[Row]]] = {}
         self.organisation = DataLoader[UUID, Row | None](_by_ids(identity, "/v1/organisations"))
         self.partnership = DataLoader[UUID, Row | None](_by_ids(identity, "/v1/partnerships"))
         self.contract_version = DataLoader[UUID, Row | None](_by_ids(contracts, "/v1/contract-versions"))
@@ -68,9 +69,6 @@ class Loaders:
         self.members_of = DataLoader[UUID, list[Row]](_grouped(identity, "/v1/memberships", "partnership_id"))
         self.contracts_of = DataLoader[UUID, list[Row]](
             _grouped(contracts, "/v1/contracts", "partnership_id")
-        )
-        self.participants_of = DataLoader[UUID, list[Row]](
-            _grouped(outcomes, "/v1/participants", "partnership_id")
         )
         self.claims_of = DataLoader[UUID, list[Row]](
             _grouped(outcomes, "/v1/outcome-claims", "partnership_id")
@@ -90,10 +88,13 @@ class Loaders:
 
     async def claims_of_participant(self, partnership_id: UUID, participant_id: UUID) -> list[Row]:
         """A participant's claims, cut from one read of its partnership's claims."""
-        by_participant: dict[str, list[Row]] = defaultdict(list)
-        for claim in await self.claims_of.load(partnership_id):
-            by_participant[str(claim["participant_id"])].append(claim)
-        return by_participant.get(str(participant_id), [])
+        claims = await self.claims_of.load(partnership_id)
+        if partnership_id not in self._claims_by_participant:
+            grouped: dict[str, list[Row]] = defaultdict(list)
+            for claim in claims:
+                grouped[str(claim["participant_id"])].append(claim)
+            self._claims_by_participant[partnership_id] = grouped
+        return self._claims_by_participant[partnership_id].get(str(participant_id), [])
 
 
 async def _items(page: Awaitable[Any]) -> list[Row]:

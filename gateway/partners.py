@@ -16,7 +16,6 @@ from strawberry.types import Info
 from gateway import policy
 from gateway.context import Context
 from gateway.contracts import Contract
-from gateway.hardening import DomainError
 from gateway.outcomes import (
     ChainStatus,
     Claim,
@@ -363,7 +362,3 @@ class PartnerMutation:
             "DELETE", f"/v1/partnerships/{partnership_id}/memberships/{membership_id}"
         )
         return await attempt(call, lambda _: Done())
-
-
-def not_found(what: str) -> DomainError:
-    return DomainError(f"no {what} you may see by that id", code="not-found")

@@ -7,7 +7,7 @@ connection's children by `first`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -61,23 +61,4 @@ def from_page(
         page_info=PageInfo(
             has_next_page=end is not None, end_cursor=end or (cursor_of(nodes[-1]) if nodes else None)
         ),
-    )
-
-
-def from_list(
-    rows: Sequence[T], first: int, after: str | None, cursor_of: Callable[[T], str]
-) -> Connection[T]:
-    """A connection over a list already read whole (the loaders share it between fields)."""
-    start = 0
-    if after is not None:
-        cursors = [cursor_of(r) for r in rows]
-        if after not in cursors:
-            raise DomainError("`after` is not a cursor of this list", code="invalid-cursor")
-        start = cursors.index(after) + 1
-    window = list(rows[start : start + first])
-    more = start + first < len(rows)
-    return Connection(
-        edges=[Edge(cursor=cursor_of(r), node=r) for r in window],
-        page_info=PageInfo(has_next_page=more, end_cursor=cursor_of(window[-1]) if window else after),
-        total_count=len(rows),
     )

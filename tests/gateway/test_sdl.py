@@ -34,3 +34,18 @@ def test_each_variant_names_no_type_the_policy_hides_from_it(partner_type: str) 
     }
     hidden = {name for name, who in policy.TYPES.items() if partner_type not in who}
     assert not declared & hidden
+
+
+def test_every_query_in_the_partner_ui_guide_is_valid_for_some_partner_type() -> None:
+    import re
+
+    from graphql import parse, validate
+
+    from gateway.schema import build_schema
+
+    guide = (ROOT / "docs" / "gateway.md").read_text()
+    blocks = re.findall(r"```graphql\n(.*?)```", guide, re.S)
+    assert blocks
+    for block in blocks:
+        document = parse(block)
+        assert any(not validate(build_schema(p)._schema, document) for p in policy.PARTNER_TYPES), block
