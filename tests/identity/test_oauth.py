@@ -266,7 +266,7 @@ async def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_family(
     assert after.json()["error"] == "invalid_grant"
 
 
-async def test_concurrent_use_of_one_refresh_token_yields_at_most_one_new_token(
+async def test_concurrent_use_of_one_refresh_token_yields_exactly_one_new_token(
     platform: Platform, cast: Cast
 ) -> None:
     client = await code_flow_client(platform, cast)
@@ -277,7 +277,7 @@ async def test_concurrent_use_of_one_refresh_token_yields_at_most_one_new_token(
         "client_id": client["client_id"],
     }
     responses = await asyncio.gather(*(_token_request(platform, data) for _ in range(4)))
-    assert sum(r.status_code == 200 for r in responses) <= 1
+    assert sum(r.status_code == 200 for r in responses) == 1
     assert all(r.json().get("error") == "invalid_grant" for r in responses if r.status_code != 200)
 
 
@@ -620,3 +620,21 @@ async def test_userinfo_needs_the_openid_scope(platform: Platform, cast: Cast) -
     assert machine.status_code == 403
     assert anonymous.status_code == 401
     assert anonymous.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_concurrent_redemptions_of_one_code_yield_exactly_one_token(
+    platform: Platform, cast: Cast
+) -> None:
+    client = await code_flow_client(platform, cast)
+    verifier, challenge = pkce_pair()
+    code = await _authorize_code(platform, cast, client, challenge)
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT_URI,
+        "client_id": client["client_id"],
+        "code_verifier": verifier,
+    }
+    responses = await asyncio.gather(*(_token_request(platform, data) for _ in range(4)))
+    assert sum(r.status_code == 200 for r in responses) == 1
+    assert all(r.json()["error"] == "invalid_grant" for r in responses if r.status_code != 200)
