@@ -109,7 +109,7 @@ def test_migrate_then_serve_in_production_mode_and_stop_gracefully_on_sigterm(
 
 
 def test_the_migrate_and_serve_commands_do_not_need_the_embedded_postgresql() -> None:
-    """The image uninstalls `pgserver` (a laptop convenience); nothing the entry point runs may import it."""
+    """The image leaves out `pgserver` (a laptop convenience); nothing the entry point runs may import it."""
     probe = (
         "import sys, effekt.cli, services.identity.app, services.contracts.app, services.outcomes.app, "
         "gateway.app; sys.exit('pgserver' in sys.modules)"
