@@ -53,7 +53,9 @@ def create_tracer_provider(service_name: str) -> tuple[TracerProvider, bool]:
     try:
         module = importlib.import_module("opentelemetry.exporter.otlp.proto.http.trace_exporter")
     except ImportError:
-        log.warning("OTEL_EXPORTER_OTLP_ENDPOINT is set but opentelemetry-exporter-otlp is not installed")
+        log.warning(
+            "OTEL_EXPORTER_OTLP_ENDPOINT is set but opentelemetry-exporter-otlp-proto-http is not installed"
+        )
         return provider, False
     provider.add_span_processor(BatchSpanProcessor(module.OTLPSpanExporter()))
     return provider, True
