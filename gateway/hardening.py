@@ -31,6 +31,7 @@ from graphql import (
     ValidationRule,
     get_named_type,
 )
+from strawberry.extensions import MaskErrors
 
 # A list argument given as a variable (or not at all) is costed at this page size.
 DEFAULT_PAGE = 50
@@ -166,3 +167,21 @@ def is_client_safe(error: GraphQLError) -> bool:
     """Errors raised by GraphQL itself (syntax, validation, limits) and `DomainError`s are shown as is."""
     original = error.original_error
     return original is None or isinstance(original, DomainError)
+
+
+class MaskUnexpectedErrors(MaskErrors):
+    """Production masking inside the schema, so it covers WebSocket operations too (the HTTP view adds
+    the request id); the message and code match what the HTTP view shows."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=lambda error: not is_client_safe(error))
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        return GraphQLError(
+            "Unexpected error; quote the request id.",
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": "internal-error"},
+        )

@@ -24,7 +24,7 @@ from strawberry.types.union import StrawberryUnion
 
 from gateway import policy
 from gateway.contracts import ContractMutation
-from gateway.hardening import cost_limit_rule
+from gateway.hardening import MaskUnexpectedErrors, cost_limit_rule
 from gateway.outcomes import OutcomeMutation
 from gateway.partners import PartnerMutation, PartnerQuery
 from gateway.subscriptions import Subscription
@@ -108,7 +108,7 @@ def build_schema(partner_type: str = "operator", *, production: bool = False) ->
         ServiceCalls,
     ]
     if production:
-        extensions.append(DisableIntrospection)
+        extensions += [DisableIntrospection, MaskUnexpectedErrors]
     return PartnerSchema(
         partner_type,
         query=Query,

@@ -27,7 +27,10 @@ from graphql import GraphQLError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
 from strawberry.types import ExecutionResult
 
 from gateway.hardening import TrustedDocuments, is_client_safe
@@ -61,6 +64,23 @@ class AuthenticatedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
                 return
         await super().handle_connection_init(message)
 
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        """Subscriptions obey trusted documents like HTTP requests do (production runs only those)."""
+        payload = message["payload"]
+        data = GraphQLRequestData(
+            query=payload.get("query"),
+            variables=payload.get("variables"),
+            operation_name=payload.get("operationName"),
+            extensions=payload.get("extensions"),
+        )
+        try:
+            payload["query"] = self.view.resolve_document(data).query or ""
+        except HTTPException as refused:
+            error = GraphQLError(refused.reason, extensions={"code": "untrusted-document"})
+            await self.send_message({"id": message["id"], "type": "error", "payload": [error.formatted]})
+            return
+        await super().handle_subscribe(message)
+
 
 class EffektGraphQLRouter(GraphQLRouter[Any, None]):
     graphql_transport_ws_handler_class = AuthenticatedTransportWSHandler
@@ -93,9 +113,10 @@ class EffektGraphQLRouter(GraphQLRouter[Any, None]):
         data = await super().parse_http_body(request)
         if isinstance(data, list):
             raise HTTPException(400, "Batched operations are not accepted")
-        return self._resolve_document(data)
+        return self.resolve_document(data)
 
-    def _resolve_document(self, data: GraphQLRequestData) -> GraphQLRequestData:
+    def resolve_document(self, data: GraphQLRequestData) -> GraphQLRequestData:
+        """The document to run: the trusted one a request names, or its own if that is acceptable."""
         extensions = data.extensions or {}
         persisted = extensions.get("persistedQuery")
         key = extensions.get("documentId") or (
