@@ -25,7 +25,7 @@ POLL_SECONDS = 1.0
 PAGE = 100
 
 
-def _still_allowed(context: Context, partnership_id: UUID) -> None:
+def ensure_still_allowed(context: Context, partnership_id: UUID) -> None:
     principal = context.principal
     if principal.expires_at is not None and principal.expires_at <= time.time():
         raise DomainError("your token expired; subscribe again with a fresh one", code="token-expired")
@@ -45,13 +45,13 @@ class Subscription:
         poll = float(context.extras.get("ledger_poll_seconds", POLL_SECONDS))
         after = after_sequence
         while True:
-            _still_allowed(context, partnership_id)
+            ensure_still_allowed(context, partnership_id)
             page = await context.services.outcomes.get(
                 f"/v1/partnerships/{partnership_id}/ledger", {"after": str(after), "limit": str(PAGE)}
             )
             items = page.get("items") or []
             for item in items:
-                _still_allowed(context, partnership_id)
+                ensure_still_allowed(context, partnership_id)
                 event = LedgerEvent.from_row(item)
                 after = event.sequence
                 yield event

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -17,6 +19,9 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from effekt.launcher import Platform
+from gateway.hardening import DomainError
+from gateway.subscriptions import ensure_still_allowed
+from kit.auth import Principal
 from tests.actors import Actor, Cast, make_cast
 from tests.outcomes.support import TODAY, active_contract, employment_terms, enrol, synthetic_cpr
 
@@ -136,3 +141,31 @@ async def test_an_outsider_cannot_follow_another_partnerships_ledger(
         assert message["type"] in ("next", "error"), message
         errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
         assert errors[0]["extensions"]["code"] == "not-a-partner"
+
+
+def _principal(*, expires_in: int, member_of: UUID | None, partner_type: str = "provider") -> Principal:
+    return Principal(
+        subject=str(UUID(int=7)),
+        kind="user",
+        organisation_id=UUID(int=8),
+        partner_type=partner_type,
+        scopes=frozenset({"outcomes:read"}),
+        memberships={member_of: frozenset({"provider"})} if member_of else {},
+        expires_at=int(time.time()) + expires_in,
+    )
+
+
+def test_each_event_is_sent_only_while_the_token_is_valid_and_a_member() -> None:
+    partnership = UUID(int=9)
+    allowed = SimpleNamespace(principal=_principal(expires_in=600, member_of=partnership))
+    ensure_still_allowed(allowed, partnership)  # type: ignore[arg-type]
+    expired = SimpleNamespace(principal=_principal(expires_in=-1, member_of=partnership))
+    with pytest.raises(DomainError) as refused:
+        ensure_still_allowed(expired, partnership)  # type: ignore[arg-type]
+    assert refused.value.code == "token-expired"
+    stranger = SimpleNamespace(principal=_principal(expires_in=600, member_of=UUID(int=10)))
+    with pytest.raises(DomainError) as refused:
+        ensure_still_allowed(stranger, partnership)  # type: ignore[arg-type]
+    assert refused.value.code == "not-a-partner"
+    operator = SimpleNamespace(principal=_principal(expires_in=600, member_of=None, partner_type="operator"))
+    ensure_still_allowed(operator, partnership)  # type: ignore[arg-type]

@@ -203,3 +203,20 @@ async def test_an_outsider_sees_no_partnership_at_all(gateway: httpx.AsyncClient
     )
     assert body["data"] == {"partnership": None}
     assert "errors" not in body
+
+
+async def test_the_operator_administers_without_seeing_a_participant(
+    gateway: httpx.AsyncClient, world: World
+) -> None:
+    allowed, hidden = prune("operator", "Partnership", PARTNERSHIP)
+    assert ("Partnership", "participants") in hidden
+    body = await gql(
+        gateway, world.cast.operator, QUERY % render(allowed), {"id": str(world.cast.partnership_id)}
+    )
+    assert "errors" not in body, body["errors"]
+    partnership = body["data"]["partnership"]
+    assert_shape(partnership, allowed)
+    assert partnership["myRoles"] == []
+    assert len(partnership["members"]) == 7
+    assert partnership["outcomeSummary"]["enrolled"] == 4
+    assert all(set(e) == {"sequence", "type", "hash"} for e in partnership["ledger"]["nodes"])
