@@ -106,10 +106,11 @@ async def test_no_table_and_no_response_holds_a_cpr_number(
             "SELECT count(*) FROM idempotency_keys AS t WHERE t::text LIKE '%J.nr. 2026-%'"
         )
         assert clear == 0
-        assert (
-            await conn.fetchval("SELECT count(*) FROM participants WHERE municipal_reference IS NOT NULL")
-            == 8
+        encrypted = await conn.fetchval(
+            "SELECT count(*) FROM participants WHERE partnership_id = $1 AND municipal_reference IS NOT NULL",
+            cast.partnership_id,
         )
+        assert encrypted == 8
         # The pseudonyms are there, and they are not a plain hash of the number.
         stored = {r["pseudonym"] for r in await conn.fetch("SELECT pseudonym FROM participants")}
         assert not stored & {hashlib.sha256(d.encode()).hexdigest() for d in digits}
