@@ -29,28 +29,41 @@ from tests.actors import make_cast
 from tests.platform import postgres_server, running_platform
 
 
-def summarise_stacks(collapsed: str, top: int = 25) -> str:
+def _frame(raw: str) -> str:
+    name, _, where = raw.partition(" (")
+    path = where.rstrip(")").split(":")[0]
+    short = path.split("site-packages/")[-1] if "site-packages/" in path else path.split("/work/main/")[-1]
+    return f"{name} [{short}]"
+
+
+def summarise_stacks(collapsed: str, top: int = 40) -> str:
+    """Where the event loop's thread spent its samples (worker threads, mostly idle, are left out)."""
     inclusive: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
     total = 0
     for line in collapsed.splitlines():
         stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
+        if "Server.run" not in stack or not count.isdigit():
             continue
         samples = int(count)
         total += samples
-        frames = [
-            f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].split("/")[-1] + ")"
-            for f in stack.split(";")
-        ]
+        frames = [_frame(f) for f in stack.split(";")]
         for frame in set(frames):
             inclusive[frame] += samples
         own[frames[-1]] += samples
-    lines = [f"{total} samples", "", "inclusive:"]
-    lines += [f"{100 * n / total:5.1f}%  {frame}" for frame, n in inclusive.most_common(top)]
+    if not total:
+        return "no samples from the event loop's thread"
+    ours = [(f, n) for f, n in inclusive.most_common() if "services/" in f or "kit/" in f or "httpx" in f]
+    lines = [f"{total} samples on the event loop's thread", "", "inclusive (project code and httpx):"]
+    lines += [f"{100 * n / total:5.1f}%  {frame}" for frame, n in ours[:top]]
     lines += ["", "self:"]
-    lines += [f"{100 * n / total:5.1f}%  {frame}" for frame, n in own.most_common(top)]
+    lines += [f"{100 * n / total:5.1f}%  {frame}" for frame, n in own.most_common(top // 2)]
     return "\n".join(lines)
+
+
+def py_spy() -> str | None:
+    beside = Path(sys.executable).with_name("py-spy")
+    return str(beside) if beside.exists() else shutil.which("py-spy")
 
 
 async def _load(platform: Any, writes: int, pid: int, out: Path) -> None:
@@ -60,7 +73,7 @@ async def _load(platform: Any, writes: int, pid: int, out: Path) -> None:
         prog = await programme(world, await make_cast(platform))
         spy = await asyncio.create_subprocess_exec(
             *(
-                "py-spy",
+                py_spy() or "py-spy",
                 "record",
                 "--pid",
                 str(pid),
@@ -92,7 +105,7 @@ def main() -> int:
     parser.add_argument("--service", default="outcomes")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    if shutil.which("py-spy") is None:
+    if py_spy() is None:
         print("py-spy is not installed: .venv/bin/pip install py-spy", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="effekt-profile-"))

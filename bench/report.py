@@ -121,6 +121,13 @@ def markdown(payload: dict[str, Any], sections: list[Section], baseline: list[Me
             f"| wrk | {name} | {_num(figures.get('throughput'))} req/s | {_num(figures.get('p50_ms'), 2)} | "
             f"{_num(figures.get('p99_ms'), 2)} | - | 1 |"
         )
+    if len(baseline) >= 2 and baseline[0].throughput:
+        share = baseline[1].throughput / baseline[0].throughput
+        out += [
+            "",
+            f"The hello-world endpoint reached {share:.0%} of the load generator's own ceiling: the closer "
+            "to 100 %, the more the client (sharing the cores), not the server, limits the HTTP figures.",
+        ]
     for section in sections:
         out += ["", f"### {section.title}", ""]
         if section.status != "ok":

@@ -101,6 +101,16 @@ async def measure(platform: Any, server_url: str, cfg: Config, log_dir: Path) ->
         log("three casts and their active contracts")
         casts = await asyncio.gather(*(make_cast(platform) for _ in range(3)))
         main, small, large = [await programme(world, cast) for cast in casts]
+        # Warm every service (token keys fetched, pools open, caches filled): no figure measures a cold start.
+        for prog in (main, small, large):
+            await world.get(
+                "outcomes",
+                f"/v1/partnerships/{prog.cast.partnership_id}/outcome-aggregates",
+                prog.cast.payer_a,
+            )
+            await world.get(
+                "outcomes", f"/v1/partnerships/{prog.cast.partnership_id}/ledger", prog.cast.investor_machine
+            )
         sections: dict[str, Section] = {}
         async with limits.scratch_database(server_url) as scratch:
             log("asyncpg single-row INSERTs")

@@ -390,6 +390,10 @@ async def bulk_section(world: World, prog: Programme, scratch_dsn: str) -> Secti
     )
     section.measurements = [bulk]
     section.ratios = [ratio("bulk rows/s / COPY rows/s", bulk, copy, "throughput", 0.25, ">=")]
+    section.notes.append(
+        "Each line is an enrolment: {type: enrolment, external_reference, partnership_id, contract_id, cpr, "
+        "municipality_code, enrolment_date}; a line counts when its result is accepted/created."
+    )
     return section
 
 
