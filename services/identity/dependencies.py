@@ -8,7 +8,7 @@ import json
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from kit.auth import CurrentPrincipal, Principal, bearer_token
 from kit.db import DbSession
@@ -29,15 +29,18 @@ async def caller(request: Request, principal: CurrentPrincipal, session: DbSessi
     """The verified caller, unless its token was revoked or its signing key retired since the verifier
     cached the key. Identity sees both at once; other services see a revocation through introspection or
     expiry (at most 15 minutes), and a retired key when their verifier next reloads the JWKS."""
-    published = await session.scalar(
-        select(SigningKey.kid).where(SigningKey.kid == _key_id(request), published_key_filter())
-    )
-    if published is None:
+    published, revoked = (
+        await session.execute(
+            select(
+                exists().where(SigningKey.kid == _key_id(request), published_key_filter()),
+                exists().where(RevokedToken.jti == (principal.token_id or "")),
+            )
+        )
+    ).one()
+    if not published:
         raise Unauthorized("token signed by a retired key")
-    if principal.token_id is not None:
-        revoked = await session.scalar(select(RevokedToken.jti).where(RevokedToken.jti == principal.token_id))
-        if revoked is not None:
-            raise Unauthorized("this token was revoked")
+    if revoked:
+        raise Unauthorized("this token was revoked")
     return principal
 
 
