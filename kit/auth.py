@@ -1,7 +1,8 @@
 """The access-token contract and its verification.
 
 Identity signs RS256/ES256 JWTs; everyone else verifies them against identity's JWKS (cached, refreshed
-when an unknown `kid` appears, at most every `min_refresh` seconds). Claims beyond the registered ones:
+when an unknown `kid` appears, at most every `min_refresh` seconds, and at least every `max_age` seconds so
+a key identity retires stops verifying within minutes everywhere). Claims beyond the registered ones:
 
     org_id, partner_type, org_role (users), municipality_code (municipalities), scope (space-separated),
     client_id, sub_type ("user" | "client"), memberships: [{"partnership_id": ..., "role": ...}]
@@ -11,6 +12,7 @@ when an unknown `kid` appears, at most every `min_refresh` seconds). Claims beyo
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -117,6 +119,7 @@ class TokenVerifier:
         jwks_url: str | None = None,
         fetch_jwks: JwksFetcher | None = None,
         min_refresh: float = 10.0,
+        max_age: float = 300.0,
         leeway: int = 30,
     ) -> None:
         if fetch_jwks is None and jwks_url is None:
@@ -129,6 +132,8 @@ class TokenVerifier:
         self._kids: set[str] = set()
         self._fetched_at = 0.0
         self._min_refresh = min_refresh
+        self._max_age = max_age
+        self._refreshing = asyncio.Lock()
         self._registry = jwt.JWTClaimsRegistry(
             leeway=leeway,
             iss={"essential": True, "value": issuer},
@@ -153,14 +158,24 @@ class TokenVerifier:
         self._kids = {k["kid"] for k in data.get("keys", []) if "kid" in k}
         self._fetched_at = time.monotonic()
 
+    def _needs_refresh(self, kid: str) -> bool:
+        age = time.monotonic() - self._fetched_at
+        return (
+            self._keys is None or age >= self._max_age or (kid not in self._kids and age >= self._min_refresh)
+        )
+
     async def _key_set_for(self, kid: str) -> KeySet:
-        stale = time.monotonic() - self._fetched_at >= self._min_refresh
-        if self._keys is None or (kid not in self._kids and stale):
-            try:
-                await self._refresh()
-            except (httpx.HTTPError, ValueError) as exc:
-                if self._keys is None:
-                    raise Unauthorized("cannot reach the token issuer's keys") from exc
+        if self._needs_refresh(kid):
+            # One fetch at a time: requests that arrive meanwhile wait for it instead of stampeding.
+            async with self._refreshing:
+                if self._needs_refresh(kid):
+                    try:
+                        await self._refresh()
+                    except (httpx.HTTPError, ValueError) as exc:
+                        if self._keys is None:
+                            raise Unauthorized("cannot reach the token issuer's keys") from exc
+                        # Keep serving the keys we have; try again after `min_refresh`.
+                        self._fetched_at = time.monotonic() - self._max_age + self._min_refresh
         if self._keys is None or kid not in self._kids:
             raise Unauthorized("token signed by an unknown key")
         return self._keys

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -135,3 +136,21 @@ async def test_a_tampered_payload_fails_the_signature(keys: Keys, verifier: Toke
     forged = f"{header}.{_b64(claims(partner_type='operator'))}.{signature}"
     with pytest.raises(Unauthorized):
         await verifier.verify(forged)
+
+
+async def test_a_retired_key_stops_verifying_once_the_cache_ages(keys: Keys) -> None:
+    verifier = TokenVerifier(
+        issuer=ISSUER, audience=AUDIENCE, fetch_jwks=keys.fetch, min_refresh=0, max_age=0
+    )
+    token = keys.sign(claims())
+    await verifier.verify(token)
+    keys.published = [RSAKey.generate_key(2048, parameters={"kid": "k2", "use": "sig", "alg": "RS256"})]
+    with pytest.raises(Unauthorized, match="unknown key"):
+        await verifier.verify(token)
+
+
+async def test_concurrent_requests_share_one_key_fetch(keys: Keys) -> None:
+    verifier = TokenVerifier(issuer=ISSUER, audience=AUDIENCE, fetch_jwks=keys.fetch)
+    token = keys.sign(claims())
+    await asyncio.gather(*(verifier.verify(token) for _ in range(20)))
+    assert keys.fetches == 1
