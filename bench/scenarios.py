@@ -413,7 +413,7 @@ def next_cursor(response: aiohttp.ClientResponse, body: Any) -> str | None:
                 after = parse_qs(urlsplit(part[part.index("<") + 1 : part.index(">")]).query).get("after")
                 if after:
                     return after[0]
-    for name in ("Effekt-Next-Cursor", "Next-Cursor", "X-Next-Cursor", "Feed-Cursor", "X-Cursor"):
+    for name in ("Feed-Cursor", "Effekt-Next-Cursor", "Next-Cursor", "X-Next-Cursor", "X-Cursor"):
         if value := response.headers.get(name):
             return value
     if isinstance(body, dict):
@@ -427,7 +427,7 @@ def next_cursor(response: aiohttp.ClientResponse, body: Any) -> str | None:
 async def feed_page(
     world: World, headers: dict[str, str], partnership_id: UUID, after: str | None, limit: int
 ) -> tuple[list[Any], str | None]:
-    params = {"limit": str(limit), "partnership_id": str(partnership_id)}
+    params = {"limit": str(limit), "partnership": str(partnership_id)}
     if after is not None:
         params["after"] = after
     async with world.client.get(
