@@ -220,3 +220,47 @@ async def test_the_operator_administers_without_seeing_a_participant(
     assert len(partnership["members"]) == 7
     assert partnership["outcomeSummary"]["enrolled"] == 4
     assert all(set(e) == {"sequence", "type", "hash"} for e in partnership["ledger"]["nodes"])
+
+
+async def _walk(
+    gateway: httpx.AsyncClient, actor: Actor, world: World, field: str, leaf: str
+) -> list[object]:
+    """Every node's `leaf` of a partnership connection, page by page through `endCursor`."""
+    query = (
+        f"query($id: UUID!, $after: String) {{ partnership(id: $id) {{"
+        f" {field}(first: 3, after: $after) {{ nodes {{ {leaf} }}"
+        " pageInfo { hasNextPage endCursor } } } }"
+    )
+    seen: list[object] = []
+    after = None
+    while True:
+        variables = {"id": str(world.cast.partnership_id), "after": after}
+        page = (await gql(gateway, actor, query, variables))["data"]["partnership"][field]
+        seen += [node[leaf] for node in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return seen
+        after = page["pageInfo"]["endCursor"]
+
+
+async def test_connections_page_with_cursors_without_overlap_or_gaps(
+    gateway: httpx.AsyncClient, world: World
+) -> None:
+    people = await _walk(gateway, world.cast.provider, world, "participants", "id")
+    assert sorted(map(str, people)) == sorted(pid for ids in world.participants.values() for pid in ids)
+    sequences = await _walk(gateway, world.cast.investor, world, "ledger", "sequence")
+    assert sequences == list(range(1, len(sequences) + 1))
+    assert len(sequences) > 3
+
+
+async def test_a_page_size_out_of_range_is_a_clear_field_error(
+    gateway: httpx.AsyncClient, world: World
+) -> None:
+    body = await gql(
+        gateway,
+        world.cast.provider,
+        "query($id: UUID!) { partnership(id: $id) { name participants(first: 501) { nodes { id } } } }",
+        {"id": str(world.cast.partnership_id)},
+    )
+    assert body["data"]["partnership"]["participants"] is None
+    assert body["data"]["partnership"]["name"]
+    assert body["errors"][0]["extensions"]["code"] == "invalid-page-size"
