@@ -66,6 +66,9 @@ class AuthenticatedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         """Subscriptions obey trusted documents like HTTP requests do (production runs only those)."""
+        if not self.connection_acknowledged:
+            await super().handle_subscribe(message)  # closes the socket: 4401
+            return
         payload = message["payload"]
         data = GraphQLRequestData(
             query=payload.get("query"),
