@@ -8,9 +8,12 @@ from fastapi import FastAPI
 
 from kit.app import service_app
 from services.outcomes.clients.contracts import ContractsClient
+from services.outcomes.feed_routes import router as feed_router
+from services.outcomes.integrations import integrations_lifespan
 from services.outcomes.routes import router
 from services.outcomes.settings import Settings
 from services.outcomes.statement_routes import router as statement_router
+from services.outcomes.webhooks.routes import router as webhook_router
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 
@@ -31,8 +34,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name="outcomes",
         settings=settings,
         alembic_ini=ALEMBIC_INI,
-        routers=[router, statement_router],
+        routers=[router, statement_router, feed_router, webhook_router],
         description="Pseudonymous participants, outcome claims, verification, pricing, the tamper-evident "
         "ledger and payment statements.",
-        lifespan_parts=[collaborators],
+        lifespan_parts=[collaborators, integrations_lifespan(settings)],
     )

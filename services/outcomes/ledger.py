@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.auth import Principal
 from services.outcomes.chain import GENESIS_HASH, ChainReport, canonical_json, link_hash, verify_chain
 from services.outcomes.models import LedgerEvent, LedgerHead
+from services.outcomes.webhooks.outbox import record_appended
 
 EVENT_TYPE_PREFIX = "dk.effekt."
 SOURCE = "https://effekt.dk/outcomes"
@@ -102,6 +103,7 @@ async def append_event(
     head.last_sequence = event.sequence
     head.last_hash = event.hash
     await session.flush()
+    await record_appended(session, event)
     return event
 
 

@@ -22,6 +22,18 @@ class Settings(ServiceSettings):
     secret_key_version: int = 1
     previous_secret_keys: dict[int, SecretStr] = {}
     max_evidence_bytes: int = 5 * 1024 * 1024
+    # Integrations (feed and webhooks). Insecure webhooks (http, private addresses) default to allowed
+    # everywhere but production; production refuses them unless this is set explicitly.
+    feed_poll_interval: float = 5.0
+    webhook_dispatcher: bool = True
+    webhook_allow_insecure: bool | None = None
+    webhook_retry_base: float = 2.0
+    webhook_retry_max_delay: float = 3600.0
+    webhook_retry_for: float = 25 * 3600.0
+    webhook_timeout: float = 10.0
+    webhook_lease: float = 60.0  # a claimed delivery falls due again after this (a dispatcher died)
+    webhook_batch: int = 20
+    webhook_poll_interval: float = 1.0
 
     def key_ring(self) -> KeyRing:
         secrets = {v: s.get_secret_value().encode() for v, s in self.previous_secret_keys.items()}

@@ -1,6 +1,7 @@
 """Alembic environment for the outcomes service."""
 
-import services.outcomes.models  # noqa: F401 - registers the tables on Base.metadata
+import services.outcomes.models
+import services.outcomes.webhooks.models  # noqa: F401 - the webhook tables
 from kit.migrations import run_migrations
 from services.outcomes.db import Base
 from services.outcomes.settings import Settings

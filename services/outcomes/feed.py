@@ -1,0 +1,268 @@
+"""The outcome feed: ledger events as CloudEvents, per partnership in sequence order, behind an opaque
+cursor that is a map partnership → last sequence delivered.
+
+Why a per-partnership cursor: the ledger assigns each partnership a gapless `sequence` under the lock on
+its `ledger_heads` row, so within a partnership commit order *is* sequence order — event n+1 cannot commit
+before event n. A reader asking for `sequence > last_seen` therefore never skips an event that commits
+later, which a global id or timestamp cursor would (a reader that saw id 1001 misses id 1000 committed
+after). A page is ordered by (partnership, sequence), so it is stable and replayable from any cursor.
+
+What a reader sees (redaction by role): the hashed event itself carries no personal data by construction
+(participants appear as random UUIDs, evidence only as its SHA-256), so every audience receives the very
+bytes the chain hashed and can verify the chain. What only some audiences may see is *added* beside the
+hashed content as an extension attribute, never mixed into it: `pseudonym`, for evaluators, providers and
+the outcome payer of the participant's municipality. The chain fields are extensions too (`ledgerhash`,
+`ledgerprevhash`); a verifier drops the three and checks the rest (`chain_item`).
+
+Items are the stored canonical bytes spliced with those extensions, never re-serialised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import structlog
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.auth import Principal
+from kit.problems import BadRequest
+from services.outcomes.models import LedgerEvent, Participant
+from services.outcomes.webhooks.outbox import CHANNEL
+
+log = structlog.get_logger(__name__)
+
+MEDIA_TYPE = "application/cloudevents-batch+json"
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+MAX_WAIT = 30.0
+# Added to each item; a verifier removes them to get the hashed event back.
+EXTENSIONS = ("ledgerhash", "ledgerprevhash", "pseudonym")
+# Roles that may see pseudonyms, and how far: all of the partnership's participants, or the payer's residents.
+PSEUDONYM_ROLES = frozenset({"evaluator", "provider"})
+PAYER_ROLE = "outcome_payer"
+
+Cursor = dict[UUID, int]
+
+
+# --- cursor ---------------------------------------------------------------------------------------------
+
+
+def encode_cursor(cursor: Mapping[UUID, int]) -> str:
+    raw = json.dumps({str(p): s for p, s in sorted(cursor.items())}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(value: str | None, field: str = "after") -> Cursor:
+    if not value:
+        return {}
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+        if not isinstance(raw, dict):
+            raise TypeError
+        cursor = {UUID(p): int(s) for p, s in raw.items()}
+    except (ValueError, TypeError, binascii.Error):
+        raise BadRequest.field(field, "not a cursor this API issued") from None
+    if any(s < 0 for s in cursor.values()):
+        raise BadRequest.field(field, "not a cursor this API issued")
+    return cursor
+
+
+# --- audience -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """What one reader may see of one partnership's events beyond the hashed content."""
+
+    all_pseudonyms: bool = False
+    municipality_code: str | None = None  # the payer's residents' pseudonyms
+
+    @property
+    def sees_pseudonyms(self) -> bool:
+        return self.all_pseudonyms or self.municipality_code is not None
+
+
+def audience_for(roles: Iterable[str], municipality_code: str | None) -> Audience:
+    roles = set(roles)
+    if roles & PSEUDONYM_ROLES:
+        return Audience(all_pseudonyms=True)
+    if PAYER_ROLE in roles and municipality_code:
+        return Audience(municipality_code=municipality_code)
+    return Audience()
+
+
+def principal_audiences(principal: Principal, partnerships: Iterable[UUID]) -> dict[UUID, Audience]:
+    return {p: audience_for(principal.roles_in(p), principal.municipality_code) for p in partnerships}
+
+
+# --- reading --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    partnership_id: UUID
+    sequence: int
+    type: str
+    body: bytes  # the CloudEvent as JSON
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    items: list[FeedItem]
+    cursor: Cursor
+
+    def batch(self) -> bytes:
+        return b"[" + b",".join(item.body for item in self.items) + b"]"
+
+
+def render(canonical: bytes, hash_: str, prev_hash: str, pseudonym: str | None) -> bytes:
+    """The stored canonical bytes with the feed's extensions spliced in before the closing brace."""
+    extra = b',"ledgerhash":"' + hash_.encode() + b'","ledgerprevhash":"' + prev_hash.encode() + b'"'
+    if pseudonym is not None:
+        extra += b',"pseudonym":' + json.dumps(pseudonym).encode()
+    return canonical[:-1] + extra + b"}"
+
+
+async def read_page(
+    session: AsyncSession,
+    audiences: Mapping[UUID, Audience],
+    cursor: Mapping[UUID, int],
+    *,
+    types: Sequence[str] = (),
+    limit: int = DEFAULT_LIMIT,
+) -> FeedPage:
+    """Events after the cursor, in (partnership, sequence) order, rendered for each partnership's audience."""
+    next_cursor = {p: cursor.get(p, 0) for p in audiences} | dict(cursor)
+    if not audiences:
+        return FeedPage([], next_cursor)
+    query = (
+        select(
+            LedgerEvent.partnership_id,
+            LedgerEvent.sequence,
+            LedgerEvent.type,
+            LedgerEvent.canonical,
+            LedgerEvent.hash,
+            LedgerEvent.prev_hash,
+            LedgerEvent.data["participant_id"].astext,
+        )
+        .where(
+            or_(
+                *(
+                    and_(LedgerEvent.partnership_id == p, LedgerEvent.sequence > cursor.get(p, 0))
+                    for p in sorted(audiences)
+                )
+            )
+        )
+        .order_by(LedgerEvent.partnership_id, LedgerEvent.sequence)
+        .limit(limit)
+    )
+    if types:
+        query = query.where(LedgerEvent.type.in_(types))
+    rows = (await session.execute(query)).all()
+    pseudonyms = await visible_pseudonyms(session, [(audiences[r[0]], r[0], r[6]) for r in rows])
+    items = []
+    for p, seq, type_, canonical, hash_, prev_hash, participant in rows:
+        pseudonym = pseudonyms.get((audiences[p], p, participant))
+        items.append(FeedItem(p, seq, type_, render(canonical, hash_, prev_hash, pseudonym)))
+        next_cursor[p] = seq
+    return FeedPage(items, next_cursor)
+
+
+Wanted = tuple[Audience, UUID, str | None]  # who reads, the event's partnership, the participant id
+
+
+async def visible_pseudonyms(session: AsyncSession, wanted: Iterable[Wanted]) -> dict[Wanted, str]:
+    """The pseudonym for each (audience, partnership, participant id) whose audience may see it.
+    A participant of another partnership than the event's is never revealed."""
+    asked = {w for w in wanted if w[2] is not None and w[0].sees_pseudonyms}
+    if not asked:
+        return {}
+    found = {
+        str(pid): (partnership_id, code, pseudonym)
+        for pid, partnership_id, code, pseudonym in await session.execute(
+            select(
+                Participant.id,
+                Participant.partnership_id,
+                Participant.municipality_code,
+                Participant.pseudonym,
+            ).where(Participant.id.in_({UUID(str(w[2])) for w in asked}))
+        )
+    }
+    visible = {}
+    for audience, partnership_id, participant in asked:
+        row = found.get(str(participant))
+        if (
+            row
+            and row[0] == partnership_id
+            and (audience.all_pseudonyms or audience.municipality_code == row[1])
+        ):
+            visible[(audience, partnership_id, participant)] = row[2]
+    return visible
+
+
+def chain_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A feed item as `chain.verify_chain` reads it: the hashed event without the feed's extensions."""
+    event = {k: v for k, v in item.items() if k not in EXTENSIONS}
+    return {
+        "sequence": item["sequence"],
+        "prev_hash": item["ledgerprevhash"],
+        "hash": item["ledgerhash"],
+        "event": event,
+    }
+
+
+# --- waking long-polls ----------------------------------------------------------------------------------
+
+
+class Notifier:
+    """One LISTEN connection per process, fanning NOTIFYs out to waiting requests. If the connection is
+    lost, waiters still wake by their poll interval, so a listener outage slows the feed, never stalls it."""
+
+    def __init__(self, dsn: str, *, poll_interval: float = 5.0) -> None:
+        self._dsn = dsn
+        self.poll_interval = poll_interval
+        self._connection: asyncpg.Connection | None = None
+        self._waiters: dict[asyncio.Event, frozenset[str]] = {}
+
+    async def start(self) -> None:
+        try:
+            self._connection = await asyncpg.connect(self._dsn)
+            await self._connection.add_listener(CHANNEL, self._notified)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("feed.listen_failed", error=str(exc))
+            self._connection = None
+
+    async def stop(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.close(timeout=5)
+            self._connection = None
+
+    def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        for event, partnerships in list(self._waiters.items()):
+            if payload in partnerships:
+                event.set()
+
+    @contextlib.asynccontextmanager
+    async def waiter(self, partnerships: Iterable[UUID]) -> AsyncIterator[asyncio.Event]:
+        """Register before reading, so an event committed between the read and the wait still wakes it."""
+        event = asyncio.Event()
+        self._waiters[event] = frozenset(str(p) for p in partnerships)
+        try:
+            yield event
+        finally:
+            self._waiters.pop(event, None)
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)

@@ -1,0 +1,166 @@
+"""HTTP routes for the outcome feed: a CloudEvents batch page (optionally long-polled) and a Server-Sent
+Events stream. Each read is its own short transaction, so a waiting request holds no pooled connection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from kit.auth import CurrentPrincipal, Principal
+from kit.problems import BadRequest, Forbidden, problem_responses
+from services.outcomes import feed
+from services.outcomes.errors import NotAPartner
+from services.outcomes.statements import may_read_partnership
+
+router = APIRouter(prefix="/v1", tags=["feed"])
+
+CURSOR_HEADER = "Feed-Cursor"
+Partnerships = Annotated[
+    list[UUID] | None,
+    Query(
+        alias="partnership", description="Only these partnerships (repeat the parameter); default: all yours."
+    ),
+]
+Types = Annotated[
+    list[str] | None,
+    Query(alias="type", description="Only these event types, e.g. `dk.effekt.claim.verified` (repeatable)."),
+]
+
+
+def feed_audiences(principal: Principal, partnerships: list[UUID] | None) -> dict[UUID, feed.Audience]:
+    if not (principal.has_scope("feed:read") or principal.has_scope("outcomes:read")):
+        raise Forbidden("this token lacks the `feed:read` scope", required_scope="feed:read")
+    if partnerships:
+        for p in partnerships:
+            if not may_read_partnership(principal, p):
+                raise NotAPartner("you are not a partner in this partnership", partnership_id=str(p))
+        return feed.principal_audiences(principal, partnerships)
+    return feed.principal_audiences(principal, principal.memberships)
+
+
+def _types(types: list[str] | None) -> list[str]:
+    for t in types or []:
+        if not t or len(t) > 100:
+            raise BadRequest.field("type", "an event type is 1 to 100 characters")
+    return types or []
+
+
+async def _read(request: Request, *args: object, **kwargs: object) -> feed.FeedPage:
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as session:
+        return await feed.read_page(session, *args, **kwargs)  # type: ignore[arg-type]
+
+
+@router.get(
+    "/feed",
+    summary="Ledger events you may see, as a CloudEvents batch after a cursor; long-polls with `wait`",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {feed.MEDIA_TYPE: {"schema": {"type": "array", "items": {"type": "object"}}}},
+            "description": f"A CloudEvents 1.0 JSON batch; continue from the `{CURSOR_HEADER}` header.",
+        },
+        **problem_responses(400, 401, 403),
+    },
+)
+async def read_feed(
+    request: Request,
+    principal: CurrentPrincipal,
+    partnership: Partnerships = None,
+    type: Types = None,
+    after: Annotated[str | None, Query(description="The `Feed-Cursor` of the previous page.")] = None,
+    limit: Annotated[int, Query(ge=1, le=feed.MAX_LIMIT)] = feed.DEFAULT_LIMIT,
+    wait: Annotated[float, Query(ge=0, le=feed.MAX_WAIT, description="Seconds to wait for a new event.")] = 0,
+) -> Response:
+    audiences = feed_audiences(principal, partnership)
+    types = _types(type)
+    cursor = feed.decode_cursor(after)
+    notifier: feed.Notifier = request.app.state.feed_notifier
+    deadline = time.monotonic() + wait
+    async with notifier.waiter(audiences) as woken:
+        while True:
+            woken.clear()  # before reading: an event committed after the read still wakes the wait
+            page = await _read(request, audiences, cursor, types=types, limit=limit)
+            remaining = deadline - time.monotonic()
+            if page.items or remaining <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), timeout=min(remaining, notifier.poll_interval))
+    next_cursor = feed.encode_cursor(page.cursor)
+    next_url = request.url.include_query_params(after=next_cursor)
+    return Response(
+        content=page.batch(),
+        media_type=feed.MEDIA_TYPE,
+        headers={
+            CURSOR_HEADER: next_cursor,
+            "Link": f'<{next_url}>; rel="next"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get(
+    "/feed/stream",
+    summary="The same events as Server-Sent Events, live; resume with `Last-Event-ID` (a feed cursor)",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "`id:` is the cursor after the event."},
+        **problem_responses(400, 401, 403),
+    },
+)
+async def stream_feed(
+    request: Request,
+    principal: CurrentPrincipal,
+    partnership: Partnerships = None,
+    type: Types = None,
+    after: Annotated[str | None, Query(description="A feed cursor to start after.")] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    audiences = feed_audiences(principal, partnership)
+    types = _types(type)
+    field = "Last-Event-ID" if last_event_id else "after"
+    cursor = feed.decode_cursor(last_event_id or after, field)
+    notifier: feed.Notifier = request.app.state.feed_notifier
+    expires_at = principal.expires_at
+
+    async def events() -> AsyncIterator[bytes]:
+        position = dict(cursor)
+        async with notifier.waiter(audiences) as woken:
+            yield b"retry: 2000\n\n"
+            while not await request.is_disconnected():
+                if expires_at is not None and time.time() >= expires_at:
+                    yield b"event: token-expired\ndata: {}\n\n"
+                    return
+                woken.clear()
+                page = await _read(request, audiences, position, types=types, limit=feed.DEFAULT_LIMIT)
+                for item in page.items:
+                    position[item.partnership_id] = item.sequence
+                    yield (
+                        b"id: "
+                        + feed.encode_cursor(position).encode()
+                        + b"\nevent: "
+                        + item.type.encode()
+                        + b"\ndata: "
+                        + item.body
+                        + b"\n\n"
+                    )
+                position = page.cursor
+                if not page.items:
+                    try:
+                        await asyncio.wait_for(woken.wait(), timeout=notifier.poll_interval)
+                    except TimeoutError:
+                        yield b": keep-alive\n\n"
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,239 @@
+"""The webhook dispatcher: a background task in every replica that claims due outbox rows with
+`FOR UPDATE SKIP LOCKED`, so replicas share the work without delivering a row twice at once.
+
+A claim is a lease: it moves `next_attempt_at` a lease ahead and commits before any HTTP is sent. If the
+process dies mid-delivery, the row simply falls due again when the lease runs out and another dispatcher
+(or this one, restarted) delivers it: at least once, nothing lost. Receivers dedupe on `webhook-id`.
+
+Failures back off exponentially with jitter (base · 2^(n-1), capped, times a random factor in [½, 1])
+for `webhook_retry_for` (25 h by default); a delivery still failing then is marked failed and its
+subscription disabled, with the reason on the subscription.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import httpx
+import structlog
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from standardwebhooks.webhooks import Webhook
+
+from services.outcomes import feed
+from services.outcomes.models import LedgerEvent
+from services.outcomes.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from services.outcomes.webhooks.ssrf import UnsafeTarget, check_resolved, check_url
+
+log = structlog.get_logger(__name__)
+
+CONTENT_TYPE = "application/cloudevents+json"
+
+_CLAIM = text(
+    """
+    WITH due AS (
+        SELECT d.id FROM webhook_deliveries d
+        JOIN webhook_subscriptions s ON s.id = d.subscription_id
+        WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND s.status = 'active'
+        ORDER BY d.next_attempt_at
+        LIMIT :batch
+        FOR UPDATE OF d SKIP LOCKED
+    )
+    UPDATE webhook_deliveries w
+    SET next_attempt_at = now() + make_interval(secs => :lease), attempts = w.attempts + 1,
+        last_attempt_at = now()
+    FROM due WHERE w.id = due.id
+    RETURNING w.id
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchPolicy:
+    allow_insecure: bool
+    retry_base: float = 2.0
+    retry_max_delay: float = 3600.0
+    retry_for: float = 25 * 3600.0
+    timeout: float = 10.0
+    lease: float = 60.0
+    batch: int = 20
+    poll_interval: float = 1.0
+
+    def backoff(self, attempts: int) -> float:
+        delay = min(self.retry_base * 2 ** min(attempts - 1, 30), self.retry_max_delay)
+        jitter: float = random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+        return float(delay) * jitter
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    delivery_id: UUID
+    created_at: datetime
+    attempts: int
+    subscription_id: UUID
+    url: str
+    secret: str
+    body: bytes
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        policy: DispatchPolicy,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self.policy = policy
+        self._client = client or httpx.AsyncClient(timeout=policy.timeout, follow_redirects=False)
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
+
+    async def stop(self) -> None:
+        """Finish the batch in flight, then stop; rows claimed but unsent fall due when their lease ends."""
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+        await self._client.aclose()
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                handled = await self.run_once()
+            except Exception:  # a database blip must not end the dispatcher
+                log.exception("webhooks.dispatch_failed")
+                handled = 0
+            if not handled:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=self.policy.poll_interval)
+
+    async def run_once(self) -> int:
+        jobs = await self._claim()
+        if jobs:
+            await asyncio.gather(*(self._deliver(job) for job in jobs))
+        return len(jobs)
+
+    async def _claim(self) -> list[Job]:
+        async with self._sessionmaker() as session, session.begin():
+            ids = list(
+                (
+                    await session.execute(_CLAIM, {"batch": self.policy.batch, "lease": self.policy.lease})
+                ).scalars()
+            )
+            if not ids:
+                return []
+            rows = (
+                await session.execute(
+                    select(WebhookDelivery, WebhookSubscription, LedgerEvent)
+                    .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+                    .join(LedgerEvent, LedgerEvent.id == WebhookDelivery.event_id)
+                    .where(WebhookDelivery.id.in_(ids))
+                )
+            ).all()
+            pseudonyms = await _pseudonyms(session, [(d, s, e) for d, s, e in rows])
+            return [
+                Job(
+                    delivery_id=d.id,
+                    created_at=d.created_at,
+                    attempts=d.attempts,
+                    subscription_id=s.id,
+                    url=s.url,
+                    secret=s.secret,
+                    body=feed.render(e.canonical, e.hash, e.prev_hash, pseudonyms.get(d.id)),
+                )
+                for d, s, e in rows
+            ]
+
+    async def _deliver(self, job: Job) -> None:
+        started = time.monotonic()
+        status_code: int | None = None
+        error: str | None = None
+        try:
+            check_url(job.url, allow_insecure=self.policy.allow_insecure)
+            await check_resolved(job.url, allow_private=self.policy.allow_insecure)
+            now = datetime.now(UTC)
+            payload = job.body.decode()
+            headers = {
+                "content-type": CONTENT_TYPE,
+                "webhook-id": str(job.delivery_id),
+                "webhook-timestamp": str(int(now.timestamp())),
+                "webhook-signature": Webhook(job.secret).sign(str(job.delivery_id), now, payload),
+                "user-agent": "Effekt-Webhooks/1",
+            }
+            response = await self._client.post(job.url, content=job.body, headers=headers)
+            status_code = response.status_code
+            if not 200 <= status_code < 300:
+                error = f"HTTP {status_code}"
+        except UnsafeTarget as exc:
+            error = f"unsafe target: {exc}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        await self._record(job, status_code, error, int((time.monotonic() - started) * 1000))
+
+    async def _record(self, job: Job, status_code: int | None, error: str | None, duration_ms: int) -> None:
+        now = datetime.now(UTC)
+        values: dict[str, Any] = {"last_status_code": status_code, "last_error": error}
+        give_up = error is not None and now - job.created_at >= timedelta(seconds=self.policy.retry_for)
+        if error is None:
+            values |= {"status": "delivered", "delivered_at": now}
+        elif give_up:
+            values |= {"status": "failed"}
+        else:
+            values |= {"next_attempt_at": now + timedelta(seconds=self.policy.backoff(job.attempts))}
+        async with self._sessionmaker() as session, session.begin():
+            done = await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id == job.delivery_id, WebhookDelivery.status == "pending")
+                .values(**values)
+                .returning(WebhookDelivery.id)
+            )
+            if done.scalar_one_or_none() is None:
+                return  # the subscription was deleted meanwhile
+            session.add(
+                WebhookAttempt(
+                    delivery_id=job.delivery_id, status_code=status_code, error=error, duration_ms=duration_ms
+                )
+            )
+            if give_up:
+                hours = self.policy.retry_for / 3600
+                await session.execute(
+                    update(WebhookSubscription)
+                    .where(
+                        WebhookSubscription.id == job.subscription_id, WebhookSubscription.status == "active"
+                    )
+                    .values(
+                        status="disabled",
+                        disabled_at=now,
+                        disabled_reason=f"delivery {job.delivery_id} still failing after {hours:g} h "
+                        f"({job.attempts} attempts); last error: {error}",
+                        version=WebhookSubscription.version + 1,
+                    )
+                )
+        if error is not None:
+            log.info("webhooks.delivery_failed", delivery_id=str(job.delivery_id), error=error)
+
+
+async def _pseudonyms(
+    session: AsyncSession, rows: list[tuple[WebhookDelivery, WebhookSubscription, LedgerEvent]]
+) -> dict[UUID, str]:
+    """Keyed by delivery id, for subscriptions whose audience may see the participant (as in the feed)."""
+    wanted: dict[UUID, feed.Wanted] = {
+        d.id: (
+            feed.audience_for([s.audience], s.municipality_code),
+            e.partnership_id,
+            e.data.get("participant_id"),
+        )
+        for d, s, e in rows
+    }
+    visible = await feed.visible_pseudonyms(session, wanted.values())
+    return {d: visible[w] for d, w in wanted.items() if w in visible}

@@ -1,0 +1,159 @@
+"""HTTP routes for webhook subscriptions (per organisation, `webhooks:manage`) and their delivery log."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from kit.auth import Principal, scoped
+from kit.db import DbSession
+from kit.pagination import DEFAULT_LIMIT, Page
+from kit.problems import problem_responses
+from services.outcomes.dependencies import ExpectedVersion, IdempotencyKey, Limit, etag
+from services.outcomes.webhooks import service
+from services.outcomes.webhooks.models import WebhookSubscription
+from services.outcomes.webhooks.schemas import (
+    DeliveryRead,
+    SubscriptionCreate,
+    SubscriptionCreated,
+    SubscriptionRead,
+    SubscriptionUpdate,
+)
+
+router = APIRouter(prefix="/v1", tags=["webhooks"])
+
+WebhookManager = Annotated[Principal, Depends(scoped("webhooks:manage"))]
+
+
+def _allow_insecure(request: Request) -> bool:
+    return bool(request.app.state.webhook_policy.allow_insecure)
+
+
+@router.post(
+    "/webhook-subscriptions",
+    status_code=201,
+    response_model=SubscriptionCreated,
+    summary="Subscribe your organisation to a partnership's events; the secret is shown only here",
+    responses=problem_responses(400, 401, 403, 409, 422),
+)
+async def create_subscription(
+    body: SubscriptionCreate,
+    request: Request,
+    session: DbSession,
+    principal: WebhookManager,
+    idempotency: IdempotencyKey,
+) -> Response:
+    if (replayed := await idempotency.replay()) is not None:
+        return replayed
+    sub = await service.create_subscription(session, principal, body, allow_insecure=_allow_insecure(request))
+    read = SubscriptionRead.model_validate(sub).model_dump(mode="json")
+    return await idempotency.respond(201, {**read, "secret": sub.secret}, headers=etag(sub.version))
+
+
+@router.get(
+    "/webhook-subscriptions",
+    response_model=Page[SubscriptionRead],
+    summary="Your organisation's subscriptions",
+    responses=problem_responses(401, 403),
+)
+async def list_subscriptions(session: DbSession, principal: WebhookManager) -> Page[SubscriptionRead]:
+    rows = (
+        await session.execute(
+            service.readable_webhook_subscriptions(principal).order_by(WebhookSubscription.created_at)
+        )
+    ).scalars()
+    return Page[SubscriptionRead](items=[SubscriptionRead.model_validate(r) for r in rows])
+
+
+@router.get(
+    "/webhook-subscriptions/{subscription_id}",
+    response_model=SubscriptionRead,
+    summary="One subscription, with why it was disabled if it was",
+    responses=problem_responses(401, 403, 404),
+)
+async def get_subscription(
+    subscription_id: UUID, session: DbSession, principal: WebhookManager, response: Response
+) -> SubscriptionRead:
+    sub = await service.get_subscription(session, principal, subscription_id)
+    response.headers.update(etag(sub.version))
+    return SubscriptionRead.model_validate(sub)
+
+
+@router.patch(
+    "/webhook-subscriptions/{subscription_id}",
+    response_model=SubscriptionRead,
+    summary="Change the URL or event types, disable, or re-enable a subscription",
+    responses=problem_responses(400, 401, 403, 404, 412, 422),
+)
+async def update_subscription(
+    subscription_id: UUID,
+    body: SubscriptionUpdate,
+    request: Request,
+    session: DbSession,
+    principal: WebhookManager,
+    expected: ExpectedVersion,
+    response: Response,
+) -> SubscriptionRead:
+    sub = await service.update_subscription(
+        session,
+        principal,
+        subscription_id,
+        body,
+        expected_version=expected,
+        allow_insecure=_allow_insecure(request),
+    )
+    response.headers.update(etag(sub.version))
+    return SubscriptionRead.model_validate(sub)
+
+
+@router.delete(
+    "/webhook-subscriptions/{subscription_id}",
+    status_code=204,
+    summary="Delete a subscription and its delivery log",
+    responses=problem_responses(401, 403, 404),
+)
+async def delete_subscription(
+    subscription_id: UUID, session: DbSession, principal: WebhookManager
+) -> Response:
+    await service.delete_subscription(session, principal, subscription_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/webhook-subscriptions/{subscription_id}/deliveries",
+    response_model=Page[DeliveryRead],
+    summary="The delivery log, newest event first",
+    responses=problem_responses(400, 401, 403, 404),
+)
+async def list_deliveries(
+    subscription_id: UUID,
+    session: DbSession,
+    principal: WebhookManager,
+    status: Annotated[Literal["pending", "delivered", "failed"] | None, Query()] = None,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[DeliveryRead]:
+    after = int(cursor) if cursor and cursor.isdigit() else None
+    rows = await service.list_deliveries(
+        session, principal, subscription_id, status=status, after=after, limit=limit
+    )
+    return Page[DeliveryRead](
+        items=[DeliveryRead.model_validate(r) for r in rows],
+        next_cursor=str(rows[-1].sequence) if len(rows) == limit else None,
+    )
+
+
+@router.post(
+    "/webhook-subscriptions/{subscription_id}/deliveries/{delivery_id}/redelivery",
+    response_model=DeliveryRead,
+    summary="Send a delivery again, now",
+    responses=problem_responses(401, 403, 404),
+)
+async def redeliver(
+    subscription_id: UUID, delivery_id: UUID, session: DbSession, principal: WebhookManager
+) -> DeliveryRead:
+    return DeliveryRead.model_validate(
+        await service.redeliver(session, principal, subscription_id, delivery_id)
+    )

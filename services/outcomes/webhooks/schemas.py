@@ -1,0 +1,65 @@
+"""Request and response bodies for webhook subscriptions and their delivery log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SubscriptionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    partnership_id: UUID
+    url: str = Field(max_length=2000)
+    event_types: list[str] = Field(default_factory=list, max_length=50, description="Empty: every type.")
+    description: str | None = Field(None, max_length=500)
+
+
+class SubscriptionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["active", "disabled"] | None = None
+    url: str | None = Field(None, max_length=2000)
+    event_types: list[str] | None = Field(None, max_length=50)
+
+
+class SubscriptionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    organisation_id: UUID
+    partnership_id: UUID
+    audience: str
+    url: str
+    event_types: list[str]
+    description: str | None
+    status: str
+    disabled_reason: str | None
+    disabled_at: datetime | None
+    version: int
+    created_at: datetime
+
+
+class SubscriptionCreated(SubscriptionRead):
+    secret: str = Field(description="The signing secret (`whsec_...`); shown only in this response.")
+
+
+class DeliveryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID = Field(description="Also the `webhook-id` header of every attempt.")
+    subscription_id: UUID
+    event_id: UUID
+    sequence: int
+    event_type: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime

@@ -1,0 +1,151 @@
+"""Rules for webhook subscriptions: an organisation manages its own, only for partnerships it is in; what
+its deliveries reveal is fixed by its role there when it subscribed (the same redaction as the feed)."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.auth import Principal
+from services.outcomes.errors import NotAPartner
+from services.outcomes.service import check_version
+from services.outcomes.webhooks import errors
+from services.outcomes.webhooks.models import WebhookDelivery, WebhookSubscription
+from services.outcomes.webhooks.schemas import SubscriptionCreate, SubscriptionUpdate
+from services.outcomes.webhooks.ssrf import UnsafeTarget, check_url
+
+# The most revealing role first: it decides the subscription's audience.
+ROLE_ORDER = ("provider", "evaluator", "outcome_payer", "investor", "adviser", "observer")
+
+
+def readable_webhook_subscriptions(principal: Principal) -> Select[WebhookSubscription]:
+    return select(WebhookSubscription).where(WebhookSubscription.organisation_id == principal.organisation_id)
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _checked_url(url: str, allow_insecure: bool) -> str:
+    try:
+        check_url(url, allow_insecure=allow_insecure)
+    except UnsafeTarget as exc:
+        raise errors.UnsafeWebhookUrl.field("url", str(exc)) from None
+    return url
+
+
+async def create_subscription(
+    session: AsyncSession, principal: Principal, body: SubscriptionCreate, *, allow_insecure: bool
+) -> WebhookSubscription:
+    roles = principal.roles_in(body.partnership_id)
+    if not roles:
+        raise NotAPartner("you are not a partner in this partnership")
+    audience = next(r for r in (*ROLE_ORDER, *sorted(roles)) if r in roles)
+    subscription = WebhookSubscription(
+        organisation_id=principal.organisation_id,
+        partnership_id=body.partnership_id,
+        audience=audience,
+        municipality_code=principal.municipality_code,
+        url=_checked_url(body.url, allow_insecure),
+        event_types=sorted(set(body.event_types)),
+        secret=new_secret(),
+        description=body.description,
+        created_by=principal.subject,
+    )
+    session.add(subscription)
+    await session.flush()
+    await session.refresh(subscription)
+    return subscription
+
+
+async def get_subscription(
+    session: AsyncSession, principal: Principal, subscription_id: UUID, *, for_update: bool = False
+) -> WebhookSubscription:
+    query = readable_webhook_subscriptions(principal).where(WebhookSubscription.id == subscription_id)
+    if for_update:
+        query = query.with_for_update()
+    found = (await session.execute(query)).scalar_one_or_none()
+    if found is None:
+        raise errors.SubscriptionNotFound()
+    return found
+
+
+async def update_subscription(
+    session: AsyncSession,
+    principal: Principal,
+    subscription_id: UUID,
+    body: SubscriptionUpdate,
+    *,
+    expected_version: int | None,
+    allow_insecure: bool,
+) -> WebhookSubscription:
+    """Change the URL or types, or disable / re-enable. Re-enabling clears the reason; deliveries still
+    pending resume, and failed ones can be redelivered one by one."""
+    subscription = await get_subscription(session, principal, subscription_id, for_update=True)
+    check_version(subscription.version, expected_version)
+    if body.url is not None:
+        subscription.url = _checked_url(body.url, allow_insecure)
+    if body.event_types is not None:
+        subscription.event_types = sorted(set(body.event_types))
+    if body.status == "active" and subscription.status != "active":
+        subscription.status, subscription.disabled_reason, subscription.disabled_at = "active", None, None
+    elif body.status == "disabled" and subscription.status != "disabled":
+        subscription.status = "disabled"
+        subscription.disabled_reason = f"disabled by {principal.subject}"
+        subscription.disabled_at = datetime.now(UTC)
+    subscription.version += 1
+    await session.flush()
+    await session.refresh(subscription)
+    return subscription
+
+
+async def delete_subscription(session: AsyncSession, principal: Principal, subscription_id: UUID) -> None:
+    subscription = await get_subscription(session, principal, subscription_id, for_update=True)
+    await session.delete(subscription)
+    await session.flush()
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    principal: Principal,
+    subscription_id: UUID,
+    *,
+    status: str | None,
+    after: int | None,
+    limit: int,
+) -> list[WebhookDelivery]:
+    """The delivery log, newest event first."""
+    await get_subscription(session, principal, subscription_id)
+    query = select(WebhookDelivery).where(WebhookDelivery.subscription_id == subscription_id)
+    if status:
+        query = query.where(WebhookDelivery.status == status)
+    if after is not None:
+        query = query.where(WebhookDelivery.sequence < after)
+    query = query.order_by(WebhookDelivery.sequence.desc()).limit(limit)
+    return list((await session.execute(query)).scalars())
+
+
+async def redeliver(
+    session: AsyncSession, principal: Principal, subscription_id: UUID, delivery_id: UUID
+) -> WebhookDelivery:
+    """Queue a delivery again now (delivered or failed alike); the receiver dedupes on `webhook-id`."""
+    await get_subscription(session, principal, subscription_id)
+    delivery = (
+        await session.execute(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id, WebhookDelivery.subscription_id == subscription_id)
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if delivery is None:
+        raise errors.DeliveryNotFound()
+    delivery.status = "pending"
+    delivery.next_attempt_at = datetime.now(UTC)
+    delivery.created_at = datetime.now(UTC)  # the retry window starts again
+    await session.flush()
+    return delivery
