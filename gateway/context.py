@@ -34,6 +34,28 @@ class Context(BaseContext):
     def __post_init__(self) -> None:
         super().__init__()
 
+    def renewed(self) -> Context:
+        """The same caller with fresh clients and loaders: each operation on a long-lived WebSocket gets
+        its own, so no cached row outlives the operation that read it."""
+        services = Services.for_token(
+            {
+                "identity": self.services.identity.base_url,
+                "contracts": self.services.contracts.base_url,
+                "outcomes": self.services.outcomes.base_url,
+            },
+            self.http,
+            self.token,
+        )
+        return Context(
+            principal=self.principal,
+            token=self.token,
+            http=self.http,
+            services=services,
+            loaders=Loaders(services),
+            report_calls=self.report_calls,
+            extras=dict(self.extras),
+        )
+
     def roles_in(self, partnership_id: UUID) -> frozenset[str]:
         return self.principal.roles_in(partnership_id)
 

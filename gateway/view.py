@@ -69,6 +69,9 @@ class AuthenticatedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
         if not self.connection_acknowledged:
             await super().handle_subscribe(message)  # closes the socket: 4401
             return
+        renewed = getattr(self.context, "renewed", None)
+        if renewed is not None:  # fresh loaders per operation (the operation's task reads it when it starts)
+            self.context = renewed()
         payload = message["payload"]
         data = GraphQLRequestData(
             query=payload.get("query"),
