@@ -243,7 +243,11 @@ async def idempotent_replay_holds(world: World, prog: Programme) -> str:
 
 
 async def writes_section(
-    world: World, prog: Programme, hello: Measurement | None, inserts: Measurement | None
+    world: World,
+    prog: Programme,
+    hello: Measurement | None,
+    inserts: Measurement | None,
+    hello_wrk: Measurement | None = None,
 ) -> tuple[Section, list[str]]:
     """Section 2: single claims and verifications at 32 clients; returns the verified claim ids too."""
     section = Section("writes", "2. Single writes under concurrency")
@@ -265,10 +269,24 @@ async def writes_section(
         ),
         verifs := summarise(f"verifications (POST .../verification, {c} clients)", "req/s", verifies),
     ]
-    section.limits = [m for m in (hello, inserts) if m is not None]
+    section.limits = [m for m in (hello, hello_wrk, inserts) if m is not None]
     section.ratios = [
         ratio("claims / FastAPI hello-world req/s", claims, hello, "throughput", 0.10, ">="),
         ratio("verifications / FastAPI hello-world req/s", verifs, hello, "throughput", 0.10, ">="),
+        *(
+            [
+                ratio(
+                    "claims / hello-world under wrk (server-bound)",
+                    claims,
+                    hello_wrk,
+                    "throughput",
+                    0.10,
+                    ">=",
+                )
+            ]
+            if hello_wrk
+            else []
+        ),
         ratio(
             "claims / asyncpg single-row INSERTs per s",
             claims,
