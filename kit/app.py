@@ -24,7 +24,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kit.auth import TokenVerifier
-from kit.db import create_engine, create_sessionmaker, migrations_at_head, ping, upgrade_to_head
+from kit.db import (
+    create_engine,
+    create_sessionmaker,
+    install_transient_failure_handler,
+    migrations_at_head,
+    ping,
+    upgrade_to_head,
+)
 from kit.http import RequestIdMiddleware
 from kit.logging import configure_logging
 from kit.metrics import install_metrics
@@ -86,6 +93,7 @@ def service_app(
     )
     app.state.settings = settings
     install_problem_handlers(app)
+    install_transient_failure_handler(app)
     # Outermost last: request id, then the trace (bound into the log context), then timing and access log.
     install_metrics(app)
     install_tracing(app, name)

@@ -13,14 +13,21 @@ from pathlib import Path
 from typing import Annotated
 
 import asyncpg
+import sqlalchemy.exc
+import structlog
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from kit.problems import ServiceUnavailable, problem_response, unexpected_error
+
+log = structlog.get_logger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -109,3 +116,43 @@ async def ensure_database(database_url: str) -> None:
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
+
+
+# --- transient database failures ----------------------------------------------------------------------------
+
+# Connection failures (08…), too many connections (53300), starting up / shutting down (57P01-57P03), and
+# the retryable concurrency failures (serialization 40001, deadlock 40P01): the client should retry.
+_TRANSIENT_SQLSTATES = ("08", "53300", "57P01", "57P02", "57P03", "40001", "40P01")
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, sqlalchemy.exc.TimeoutError):  # the pool had no connection to lend in time
+        return True
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        cause: BaseException | None = exc.orig
+        while cause is not None:
+            sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+            if isinstance(sqlstate, str) and sqlstate.startswith(_TRANSIENT_SQLSTATES):
+                return True
+            if isinstance(cause, ConnectionError):
+                return True
+            cause = cause.__cause__
+    return isinstance(exc, ConnectionError | asyncpg.exceptions.TooManyConnectionsError)
+
+
+def install_transient_failure_handler(app: FastAPI) -> None:
+    """A database that is briefly unreachable or overloaded is a 503 with Retry-After, not a 500."""
+
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        if not is_transient(exc):
+            return await unexpected_error(request, exc)
+        log.warning("database_unavailable", error=type(exc).__name__, path=request.url.path)
+        problem = ServiceUnavailable(
+            "The database is briefly unavailable; retry shortly.", headers={"Retry-After": "1"}
+        )
+        return problem_response(problem, request)
+
+    for exc_type in (sqlalchemy.exc.DBAPIError, sqlalchemy.exc.TimeoutError, ConnectionError):
+        app.add_exception_handler(exc_type, handler)
