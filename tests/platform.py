@@ -93,6 +93,10 @@ def running_platform(
         # Many test sessions share one PostgreSQL (100 connections): keep identity's idle pool small.
         "IDENTITY_DB_POOL_SIZE": "3",
         "IDENTITY_DB_MAX_OVERFLOW": "7",
+        "CONTRACTS_DB_POOL_SIZE": "3",
+        "CONTRACTS_DB_MAX_OVERFLOW": "12",
+        "OUTCOMES_DB_POOL_SIZE": "3",
+        "OUTCOMES_DB_MAX_OVERFLOW": "17",
     }
     env = platform_env(
         ports=ports, database_urls=database_urls, environment="test", extra={**bootstrap, **(extra_env or {})}
