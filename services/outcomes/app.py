@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from kit.app import service_app
+from services.outcomes.bulk_routes import router as bulk_router
 from services.outcomes.clients.contracts import ContractsClient
 from services.outcomes.export_routes import router as export_router
 from services.outcomes.feed_routes import router as feed_router
@@ -35,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name="outcomes",
         settings=settings,
         alembic_ini=ALEMBIC_INI,
-        routers=[router, statement_router, feed_router, export_router, webhook_router],
+        routers=[router, statement_router, feed_router, export_router, webhook_router, bulk_router],
         description="Pseudonymous participants, outcome claims, verification, pricing, the tamper-evident "
         "ledger and payment statements.",
         lifespan_parts=[collaborators, integrations_lifespan(settings)],

@@ -1,0 +1,124 @@
+"""Bulk import: per-line results for good, duplicate and bad lines, and a resent file changes nothing."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+
+from effekt.launcher import Platform
+from tests.actors import Cast
+from tests.outcomes.support import TODAY, active_contract, employment_terms, synthetic_cpr
+from tests.outcomes.test_privacy import outcomes_dsn
+
+
+async def post_bulk(
+    outcomes: httpx.AsyncClient, cast: Cast, body: str, media_type: str = "application/x-ndjson"
+) -> list[dict[str, Any]]:
+    response = await outcomes.post(
+        f"/v1/partnerships/{cast.partnership_id}/bulk-imports",
+        content=body.encode(),
+        headers={**cast.provider.headers, "Content-Type": media_type},
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    return [json.loads(line) for line in response.text.splitlines()]
+
+
+async def ledger_state(platform: Platform, cast: Cast) -> tuple[int, int]:
+    connection = await asyncpg.connect(outcomes_dsn(platform))
+    try:
+        participants = await connection.fetchval(
+            "SELECT count(*) FROM participants WHERE partnership_id = $1", cast.partnership_id
+        )
+        head = await connection.fetchval(
+            "SELECT last_sequence FROM ledger_heads WHERE partnership_id = $1", cast.partnership_id
+        )
+    finally:
+        await connection.close()
+    return participants, head or 0
+
+
+async def test_a_bulk_file_gets_a_result_per_line_and_resending_it_changes_nothing(
+    platform: Platform, cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    contract_id, _ = await active_contract(contracts, cast, employment_terms(cast))
+    enrolled = (TODAY - timedelta(days=20)).isoformat()
+
+    def enrolment(ref: str, n: int, **extra: Any) -> str:
+        line = {
+            "kind": "enrolment",
+            "external_reference": ref,
+            "contract_id": str(contract_id),
+            "cpr": synthetic_cpr(n),
+            "municipality_code": "657",
+            "enrolment_date": enrolled,
+        }
+        return json.dumps({**line, **extra})
+
+    good = [enrolment(f"ref-{n}", n) for n in range(20)]
+    lines = [
+        *good,
+        good[3],  # the same line again: a duplicate
+        enrolment("ref-5", 99),  # a reference reused for other content
+        "{not json",
+        json.dumps({"kind": "teleport", "external_reference": "x"}),
+        enrolment("ref-bad-code", 50, municipality_code="65"),
+        enrolment("ref-bad-cpr", 51, cpr="3213901234"),
+        "",
+    ]
+    results = await post_bulk(outcomes, cast, "\n".join(lines))
+    by_line = {r["line"]: r for r in results}
+    assert len(results) == 26
+    assert [by_line[n]["result"] for n in range(1, 21)] == ["accepted"] * 20
+    assert by_line[21]["result"] == "duplicate"
+    assert by_line[21]["id"] == by_line[4]["id"]
+    assert by_line[22]["result"] == "error"
+    assert "external_reference" in by_line[22]["reason"]
+    assert [by_line[n]["result"] for n in range(23, 27)] == ["error"] * 4
+    assert by_line[25]["reason"].startswith("municipality_code")
+    assert by_line[26]["code"] == "invalid-cpr"
+    before = await ledger_state(platform, cast)
+    assert before[0] == 20
+
+    again = await post_bulk(outcomes, cast, "\n".join(lines))
+    assert [r["result"] for r in again[:21]] == ["duplicate"] * 21
+    assert [r["id"] for r in again[:20]] == [by_line[n]["id"] for n in range(1, 21)]
+    assert await ledger_state(platform, cast) == before
+
+    # Eligibility by CSV for two of them; a CSV resend is a duplicate too.
+    csv_body = "kind,external_reference,participant_id\n" + "".join(
+        f"eligibility,elig-{n},{by_line[n]['id']}\n" for n in (1, 2)
+    )
+    confirmed = await post_bulk(outcomes, cast, csv_body, "text/csv")
+    assert [r["result"] for r in confirmed] == ["error", "error"]  # the provider may not confirm
+    assert confirmed[0]["code"] == "not-a-partner"
+    payer = await outcomes.post(
+        f"/v1/partnerships/{cast.partnership_id}/bulk-imports",
+        content=csv_body.encode(),
+        headers={**cast.payer_a.headers, "Content-Type": "text/csv"},
+    )
+    assert [json.loads(x)["result"] for x in payer.text.splitlines()] == ["accepted", "accepted"]
+    payer_again = await outcomes.post(
+        f"/v1/partnerships/{cast.partnership_id}/bulk-imports",
+        content=csv_body.encode(),
+        headers={**cast.payer_a.headers, "Content-Type": "text/csv"},
+    )
+    assert [json.loads(x)["result"] for x in payer_again.text.splitlines()] == ["duplicate", "duplicate"]
+
+
+async def test_bulk_refuses_outsiders_and_unknown_media_types(
+    cast: Cast, outcomes: httpx.AsyncClient
+) -> None:
+    path = f"/v1/partnerships/{cast.partnership_id}/bulk-imports"
+    outsider = await outcomes.post(
+        path, content=b"{}", headers={**cast.outsider.headers, "Content-Type": "application/x-ndjson"}
+    )
+    assert outsider.status_code == 403
+    xml = await outcomes.post(
+        path, content=b"<a/>", headers={**cast.provider.headers, "Content-Type": "text/xml"}
+    )
+    assert xml.status_code == 415
