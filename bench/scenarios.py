@@ -309,12 +309,19 @@ async def writes_section(
 
 
 def find_bulk_path(openapi: dict[str, Any]) -> str | None:
-    """The outcome service's POST operation that accepts NDJSON (issue 6's bulk import), if any."""
+    """The outcome service's POST operation that takes or answers NDJSON (issue 6's bulk import), if any;
+    one whose path names a bulk import wins over others (an NDJSON export, say)."""
+    found: list[str] = []
     for path, operations in openapi.get("paths", {}).items():
-        content = (operations.get("post", {}).get("requestBody") or {}).get("content", {})
-        if any("ndjson" in media for media in content):
-            return str(path)
-    return None
+        post = operations.get("post")
+        if not post:
+            continue
+        media = set((post.get("requestBody") or {}).get("content", {}))
+        for response in post.get("responses", {}).values():
+            media |= set(response.get("content", {}))
+        if any("ndjson" in m for m in media):
+            found.append(str(path))
+    return next((p for p in found if "bulk" in p or "import" in p), found[0] if found else None)
 
 
 def _line_results(body: bytes, content_type: str) -> list[dict[str, Any]]:
@@ -331,31 +338,47 @@ def _accepted(result: dict[str, Any]) -> bool:
     return outcome in ("accepted", "created", "ok", "201", "200")
 
 
-def _bulk_file(prog: Programme, lines: int) -> bytes:
-    """NDJSON enrolment lines, each with its own external reference (issue 6's idempotency key per line)."""
-    salt, cast = secrets.token_hex(4), prog.cast
-    return b"".join(
-        orjson.dumps(
+def _ndjson(lines: list[dict[str, Any]]) -> bytes:
+    return b"".join(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE) for line in lines)
+
+
+def _enrolment_file(prog: Programme, lines: int) -> bytes:
+    """NDJSON enrolment lines, each with its own external reference (the per-line idempotency key)."""
+    salt = secrets.token_hex(4)
+    return _ndjson(
+        [
             {
-                "type": "enrolment",
+                "kind": "enrolment",
                 "external_reference": f"bench-{salt}-{i}",
-                "partnership_id": str(cast.partnership_id),
                 "contract_id": str(prog.contract_id),
                 "cpr": synthetic_cpr(i),
                 "municipality_code": "657",
                 "enrolment_date": ENROLLED_ON.isoformat(),
-            },
-            option=orjson.OPT_APPEND_NEWLINE,
-        )
-        for i in prog.take(lines)
+            }
+            for i in prog.take(lines)
+        ]
     )
 
 
-async def _post_bulk(world: World, prog: Programme, path: str, files: list[bytes]) -> tuple[Run, list[str]]:
-    """POST the files one after another (one municipal system uploading); counts accepted lines."""
-    headers = await world.auth.headers(prog.cast.provider_machine)
+def _eligibility_file(participant_ids: list[str]) -> bytes:
+    salt = secrets.token_hex(4)
+    return _ndjson(
+        [
+            {"kind": "eligibility", "external_reference": f"bench-{salt}-{n}", "participant_id": pid}
+            for n, pid in enumerate(participant_ids)
+        ]
+    )
+
+
+async def _post_bulk(
+    world: World, actor: Actor, path: str, files: list[bytes]
+) -> tuple[Run, list[str], list[str]]:
+    """POST the files one after another (one municipal system uploading); counts accepted lines.
+    Returns the run, examples of refused lines, and the ids the accepted lines made."""
+    headers = await world.auth.headers(actor)
     accepted = 0
     problems: list[str] = []
+    ids: list[str] = []
 
     async def op(i: int) -> None:
         nonlocal accepted
@@ -371,12 +394,13 @@ async def _post_bulk(world: World, prog: Programme, path: str, files: list[bytes
             results = _line_results(body, r.headers.get("Content-Type", ""))
         good = [x for x in results if _accepted(x)]
         accepted += len(good)
+        ids.extend(str(x["id"]) for x in good if x.get("id"))
         if len(good) < len(results):
             problems.append(orjson.dumps(next(x for x in results if not _accepted(x))).decode()[:300])
 
     run = await drive(op, count=len(files), concurrency=1, time_cap=world.config.time_cap * 4)
     run.unit_per_op = accepted / max(run.ops, 1)
-    return run, problems
+    return run, problems, ids
 
 
 async def bulk_section(world: World, prog: Programme, scratch_dsn: str) -> Section:
@@ -393,24 +417,35 @@ async def bulk_section(world: World, prog: Programme, scratch_dsn: str) -> Secti
         return section.unavailable(
             "the outcome service's OpenAPI has no POST operation accepting NDJSON (issue 6)"
         )
-    cfg = world.config
-    runs: list[Run] = []
+    cfg, cast = world.config, prog.cast
+    path = path.replace("{partnership_id}", str(cast.partnership_id))
+    enrolments: list[Run] = []
+    confirmations: list[Run] = []
     for _ in range(cfg.repetitions):
-        files = [_bulk_file(prog, cfg.bulk_lines) for _ in range(cfg.bulk_requests)]
-        run, problems = await _post_bulk(world, prog, path, files)
+        files = [_enrolment_file(prog, cfg.bulk_lines) for _ in range(cfg.bulk_requests)]
+        run, problems, participant_ids = await _post_bulk(world, cast.provider_machine, path, files)
         if run.ops * run.unit_per_op == 0:
-            return section.failed(f"no bulk line was accepted: {problems[:1] or run.first_error}")
-        runs.append(run)
-        if problems:
-            section.notes.append(f"some lines were not accepted, e.g. {problems[0]}")
-    bulk = summarise(
-        f"bulk enrolments ({cfg.bulk_lines} NDJSON lines per request, POST {path})", "rows/s", runs
-    )
-    section.measurements = [bulk]
-    section.ratios = [ratio("bulk rows/s / COPY rows/s", bulk, copy, "throughput", 0.25, ">=")]
+            return section.failed(f"no bulk enrolment line was accepted: {problems[:1] or run.first_error}")
+        enrolments.append(run)
+        size = cfg.bulk_lines
+        chunks = [participant_ids[i : i + size] for i in range(0, len(participant_ids), size)]
+        run, more, _ = await _post_bulk(world, cast.payer_a, path, [_eligibility_file(c) for c in chunks])
+        confirmations.append(run)
+        for problem in (problems + more)[:1]:
+            section.notes.append(f"some lines were not accepted, e.g. {problem}")
+    bulk = summarise(f"bulk enrolments, {cfg.bulk_lines} NDJSON lines per request", "rows/s", enrolments)
+    section.measurements = [
+        bulk,
+        summarise(
+            f"bulk eligibility confirmations, {cfg.bulk_lines} lines per request", "rows/s", confirmations
+        ),
+    ]
+    section.ratios = [ratio("bulk enrolment rows/s / COPY rows/s", bulk, copy, "throughput", 0.25, ">=")]
     section.notes.append(
-        "Each line is an enrolment: {type: enrolment, external_reference, partnership_id, contract_id, cpr, "
-        "municipality_code, enrolment_date}; a line counts when its result is accepted/created."
+        f"POST {path.replace(str(cast.partnership_id), '{partnership_id}')}: a provider's machine client "
+        "sends enrolment lines, then the paying municipality sends eligibility lines for the participants "
+        "made; a line counts when its result is `accepted`. Claims have no bulk line kind, so claims and "
+        "verifications are measured in section 2."
     )
     return section
 

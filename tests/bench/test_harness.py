@@ -62,6 +62,17 @@ def test_the_bulk_endpoint_is_found_by_its_ndjson_request_body_only() -> None:
     assert find_bulk_path(with_bulk) == "/v1/imports"
 
 
+def test_a_bulk_import_answering_ndjson_is_found_and_preferred_over_other_ndjson_posts() -> None:
+    ndjson_answer: dict[str, Any] = {"responses": {"200": {"content": {"application/x-ndjson": {}}}}}
+    openapi = {
+        "paths": {
+            "/v1/exports": {"post": ndjson_answer},
+            "/v1/partnerships/{partnership_id}/bulk-imports": {"post": ndjson_answer},
+        }
+    }
+    assert find_bulk_path(openapi) == "/v1/partnerships/{partnership_id}/bulk-imports"
+
+
 def test_the_feed_is_available_only_when_the_openapi_document_lists_it() -> None:
     assert not feed_available({"paths": {"/v1/partnerships/{id}/ledger": {"get": {}}}})
     assert feed_available({"paths": {"/v1/feed": {"get": {}}}})
