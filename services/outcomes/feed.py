@@ -226,23 +226,48 @@ def chain_item(item: Mapping[str, Any]) -> dict[str, Any]:
 
 class Notifier:
     """One LISTEN connection per process, fanning NOTIFYs out to waiting requests. If the connection is
-    lost, waiters still wake by their poll interval, so a listener outage slows the feed, never stalls it."""
+    lost it is re-opened after a poll interval; meanwhile waiters wake by that interval and re-read, so a
+    listener outage slows the feed, never stalls it."""
 
     def __init__(self, dsn: str, *, poll_interval: float = 5.0) -> None:
         self._dsn = dsn
         self.poll_interval = poll_interval
         self._connection: asyncpg.Connection | None = None
         self._waiters: dict[asyncio.Event, frozenset[str]] = {}
+        self._reconnect: asyncio.Task[None] | None = None
+        self._stopped = False
 
     async def start(self) -> None:
         try:
-            self._connection = await asyncpg.connect(self._dsn)
-            await self._connection.add_listener(CHANNEL, self._notified)
+            connection = await asyncpg.connect(
+                self._dsn, server_settings={"application_name": "effekt-feed-listener"}
+            )
+            await connection.add_listener(CHANNEL, self._notified)
+            connection.add_termination_listener(self._lost)
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("feed.listen_failed", error=str(exc))
-            self._connection = None
+            self._schedule_reconnect()
+            return
+        self._connection = connection
+
+    def _lost(self, _conn: object) -> None:
+        log.warning("feed.listen_lost")
+        self._connection = None
+        self._schedule_reconnect()
+
+    def _schedule_reconnect(self) -> None:
+        if not self._stopped and (self._reconnect is None or self._reconnect.done()):
+            self._reconnect = asyncio.get_running_loop().create_task(self._reconnect_later())
+
+    async def _reconnect_later(self) -> None:
+        await asyncio.sleep(self.poll_interval)
+        if not self._stopped:
+            await self.start()
 
     async def stop(self) -> None:
+        self._stopped = True
+        if self._reconnect is not None:
+            self._reconnect.cancel()
         if self._connection is not None:
             with contextlib.suppress(Exception):
                 await self._connection.close(timeout=5)
