@@ -3,9 +3,12 @@ a failing receiver recovers, logged per subscription, redeliverable, and managed
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
+import asyncpg
 import httpx
 import pytest
 
@@ -13,6 +16,8 @@ from effekt.launcher import Platform
 from services.outcomes.webhooks.ssrf import UnsafeTarget, check_resolved, check_url
 from tests.actors import Cast
 from tests.outcomes.integrations.support import Receiver, eventually, ledger_engine, subscribe, write_events
+from tests.outcomes.support import TODAY, active_contract, employment_terms, enrol, synthetic_cpr
+from tests.outcomes.test_privacy import outcomes_dsn
 
 
 async def deliveries(outcomes: httpx.AsyncClient, cast: Cast, subscription_id: str) -> list[dict[str, Any]]:
@@ -146,3 +151,36 @@ def test_production_requires_https_without_credentials() -> None:
         with pytest.raises(UnsafeTarget):
             check_url(url, allow_insecure=False)
     check_url("http://127.0.0.1:8080/hook", allow_insecure=True)
+
+
+async def test_webhook_deliveries_are_redacted_like_the_feed(
+    platform: Platform, cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    contract_id, _ = await active_contract(contracts, cast, employment_terms(cast))
+    async with Receiver().running() as for_investor, Receiver().running() as for_evaluator:
+        investor = await subscribe(outcomes, cast.investor, cast.partnership_id, for_investor.url)
+        evaluator = await subscribe(outcomes, cast.evaluator, cast.partnership_id, for_evaluator.url)
+        for_investor.secret, for_evaluator.secret = investor["secret"], evaluator["secret"]
+        assert (investor["audience"], evaluator["audience"]) == ("investor", "evaluator")
+        person = await enrol(
+            outcomes,
+            cast.provider,
+            cast,
+            contract_id,
+            synthetic_cpr(3),
+            municipality_code="791",
+            enrolment_date=TODAY - timedelta(days=5),
+        )
+        await eventually(lambda: len(for_investor.received) == 1 and len(for_evaluator.received) == 1)
+    connection = await asyncpg.connect(outcomes_dsn(platform))
+    try:
+        pseudonym = await connection.fetchval(
+            "SELECT pseudonym FROM participants WHERE id = $1", person["id"]
+        )
+    finally:
+        await connection.close()
+    (to_investor,) = for_investor.received.values()
+    (to_evaluator,) = for_evaluator.received.values()
+    assert pseudonym not in json.dumps(to_investor)
+    assert to_evaluator["pseudonym"] == pseudonym
+    assert {k: v for k, v in to_evaluator.items() if k != "pseudonym"} == to_investor

@@ -29,6 +29,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("organisation_id", "external_reference", name=op.f("pk_bulk_references")),
     )
     # ### end Alembic commands ###
+    # Databases migrated with the first cut of the webhook revision lack this default (now in that revision;
+    # setting it again is harmless). Outbox rows are inserted by INSERT ... SELECT and need it.
+    op.alter_column("webhook_deliveries", "id", server_default=sa.text("gen_random_uuid()"))
 
 
 def downgrade() -> None:
