@@ -53,10 +53,12 @@ def _types(types: list[str] | None) -> list[str]:
     return types or []
 
 
-async def _read(request: Request, *args: object, **kwargs: object) -> feed.FeedPage:
+async def _read(
+    request: Request, audiences: dict[UUID, feed.Audience], cursor: feed.Cursor, types: list[str], limit: int
+) -> feed.FeedPage:
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session:
-        return await feed.read_page(session, *args, **kwargs)  # type: ignore[arg-type]
+        return await feed.read_page(session, audiences, cursor, types=types, limit=limit)
 
 
 @router.get(
@@ -88,7 +90,7 @@ async def read_feed(
     async with notifier.waiter(audiences) as woken:
         while True:
             woken.clear()  # before reading: an event committed after the read still wakes the wait
-            page = await _read(request, audiences, cursor, types=types, limit=limit)
+            page = await _read(request, audiences, cursor, types, limit)
             remaining = deadline - time.monotonic()
             if page.items or remaining <= 0:
                 break
@@ -140,7 +142,7 @@ async def stream_feed(
                     yield b"event: token-expired\ndata: {}\n\n"
                     return
                 woken.clear()
-                page = await _read(request, audiences, position, types=types, limit=feed.DEFAULT_LIMIT)
+                page = await _read(request, audiences, position, types, feed.DEFAULT_LIMIT)
                 for item in page.items:
                     position[item.partnership_id] = item.sequence
                     yield (
