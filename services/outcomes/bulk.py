@@ -21,6 +21,7 @@ import hmac
 import io
 import json
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import date
 from typing import Any, Literal
 from uuid import UUID
@@ -34,6 +35,7 @@ from kit.auth import Principal
 from kit.problems import Problem
 from services.outcomes import errors, service, verification
 from services.outcomes.bulk_models import BulkReference
+from services.outcomes.clients.contracts import ContractsClient, ContractVersion
 from services.outcomes.schemas import ParticipantCreate
 
 BATCH = 200
@@ -231,6 +233,28 @@ async def _line(
     return _result(number, reference, "accepted", id=str(result_id))
 
 
+class ImportContracts(ContractsClient):
+    """The registry as one import sees it: each (contract, date)'s version in force is fetched once per
+    request rather than once per line, which for a file of enrolments on a few dates removes nearly every
+    registry round trip. A version activated while the import runs applies from the next request."""
+
+    def __init__(self, inner: ContractsClient) -> None:  # no super().__init__: it delegates, owns no client
+        self._inner = inner
+        self._in_force: dict[tuple[UUID, date], ContractVersion] = {}
+
+    async def version_in_force(self, contract_id: UUID, on: date, *, token: str) -> ContractVersion:
+        key = (contract_id, on)
+        if key not in self._in_force:
+            self._in_force[key] = await self._inner.version_in_force(contract_id, on, token=token)
+        return self._in_force[key]
+
+    async def version(self, version_id: UUID, *, token: str) -> ContractVersion:
+        return await self._inner.version(version_id, token=token)
+
+    async def aclose(self) -> None:
+        """The shared client outlives the import."""
+
+
 async def run_import(
     sessionmaker: async_sessionmaker[AsyncSession],
     principal: Principal,
@@ -241,6 +265,7 @@ async def run_import(
 ) -> AsyncIterator[bytes]:
     """Process the lines in batches, yielding each batch's results once it has committed (a result is
     only ever reported for work that is durable)."""
+    deps = replace(deps, contracts=ImportContracts(deps.contracts))
     for start in range(0, len(lines), BATCH):
         results = []
         async with sessionmaker() as session, session.begin():
