@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import httpx
+from sqlalchemy.engine import make_url
 
 from effekt.embedded_pg import EmbeddedPostgres, asyncpg_url
 from effekt.launcher import DATABASE_SERVICES, SERVICES, Platform, migrate, platform_env
@@ -46,10 +47,8 @@ def up(args: argparse.Namespace) -> int:
     platform: Platform | None = None
     try:
         database_urls = _database_urls(server_url, args.database_prefix)
-        _step(
-            "creating the databases: "
-            + ", ".join(u.rsplit("/", 1)[-1].split("?")[0] for u in database_urls.values())
-        )
+        names = ", ".join(str(make_url(url).database) for url in database_urls.values())
+        _step(f"creating the databases if they are new: {names}")
         asyncio.run(_create_databases(database_urls))
         ports = {s.name: s.port - 8000 + args.base_port for s in SERVICES}
         # The first operator: identity ensures (and re-keys) this client on start, and the seed acts as it.
