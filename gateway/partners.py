@@ -38,6 +38,7 @@ from gateway.results import (
     attempt,
     write_headers,
 )
+from gateway.webhooks import WebhookSubscription, subscriptions_of_organisation
 from kit.pagination import encode_cursor
 
 Row = dict[str, Any]
@@ -205,6 +206,12 @@ class Me:
     async def organisation(self, info: Info[Context, None]) -> Organisation | None:
         row = await info.context.loaders.organisation.load(self.organisation_id)
         return Organisation.from_row(row) if row else None
+
+    @strawberry.field(
+        description="Your organisation's webhook subscriptions, oldest first (needs `webhooks:manage`)."
+    )
+    async def webhook_subscriptions(self, info: Info[Context, None]) -> Connection[WebhookSubscription]:
+        return await subscriptions_of_organisation(info)
 
 
 def _partnership_cursor(p: Partnership) -> str:

@@ -24,6 +24,11 @@ DELIVERY: Final = frozenset({"municipality", "provider"})
 CONTRACTING: Final = frozenset({"municipality", "provider", "investor", "legal_adviser"})
 # Who manages partnerships and their members (identity allows operators and outcome payers).
 ADMINISTRATION: Final = frozenset({"operator", "municipality"})
+# Who manages its organisation's webhook subscriptions: every partner type that can be a partnership
+# member (the outcome service requires a membership, and redacts each delivery for the subscriber's role).
+# Not operators: they belong to no partnership, so they have nothing to subscribe to, and a delivery log
+# names events of partnerships they administer but whose participant data they must not see.
+WEBHOOKS: Final = frozenset({"municipality", "provider", "investor", "evaluator", "legal_adviser"})
 
 TYPES: Final[dict[str, frozenset[str]]] = {
     "Participant": PERSON_LEVEL,
@@ -35,6 +40,15 @@ TYPES: Final[dict[str, frozenset[str]]] = {
     "Evidence": DELIVERY,
     "EnrolParticipantInput": DELIVERY,
     "SubmitClaimInput": DELIVERY,
+    "WebhookSubscription": WEBHOOKS,
+    "WebhookSubscriptionConnection": WEBHOOKS,
+    "WebhookSubscriptionEdge": WEBHOOKS,
+    "WebhookDelivery": WEBHOOKS,
+    "WebhookDeliveryConnection": WEBHOOKS,
+    "WebhookDeliveryEdge": WEBHOOKS,
+    "CreatedWebhookSubscription": WEBHOOKS,
+    "CreateWebhookSubscriptionInput": WEBHOOKS,
+    "UpdateWebhookSubscriptionInput": WEBHOOKS,
 }
 
 FIELDS: Final[dict[str, frozenset[str]]] = {
@@ -73,6 +87,10 @@ FIELDS: Final[dict[str, frozenset[str]]] = {
     "Mutation.generateStatement": DELIVERY,
     "Mutation.issueStatement": DELIVERY,
     "Mutation.markStatementPaid": frozenset({"municipality"}),
+    "Me.webhookSubscriptions": WEBHOOKS,
+    "Mutation.createWebhookSubscription": WEBHOOKS,
+    "Mutation.updateWebhookSubscription": WEBHOOKS,
+    "Mutation.redeliverWebhook": WEBHOOKS,
 }
 
 # Membership roles that may list person-level rows in a partnership.

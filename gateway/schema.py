@@ -28,6 +28,7 @@ from gateway.hardening import MaskUnexpectedErrors, cost_limit_rule
 from gateway.outcomes import OutcomeMutation
 from gateway.partners import PartnerMutation, PartnerQuery
 from gateway.subscriptions import Subscription
+from gateway.webhooks import WebhookMutation
 
 MAX_DEPTH = 10
 MAX_ALIASES = 20
@@ -42,7 +43,7 @@ class Query(PartnerQuery):
 
 
 @strawberry.type
-class Mutation(PartnerMutation, ContractMutation, OutcomeMutation):
+class Mutation(PartnerMutation, ContractMutation, OutcomeMutation, WebhookMutation):
     pass
 
 
