@@ -1,16 +1,20 @@
 """The integrations' share of the outcome service's lifespan: the feed's LISTEN connection and the webhook
-dispatcher, both per process. Stopping lets the dispatcher finish the batch in flight."""
+dispatcher, both per process, and the webhook backlog metrics sampled at each scrape. Stopping lets the
+dispatcher finish the batch in flight."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from sqlalchemy import func, select
 
 from services.outcomes.feed import Notifier, asyncpg_dsn
 from services.outcomes.settings import Settings
 from services.outcomes.webhooks.dispatcher import Dispatcher, DispatchPolicy
+from services.outcomes.webhooks.models import WebhookDelivery
 
 
 def dispatch_policy(settings: Settings) -> DispatchPolicy:
@@ -27,10 +31,31 @@ def dispatch_policy(settings: Settings) -> DispatchPolicy:
     )
 
 
+def backlog_sampler(app: FastAPI) -> Callable[[], Awaitable[None]]:
+    """Pending deliveries and the age of the oldest, as `effekt_webhook_backlog` and
+    `effekt_feed_lag_seconds{feed="webhooks"}` (one indexed query per scrape, shared by all replicas)."""
+
+    async def sample() -> None:
+        async with app.state.sessionmaker() as session:
+            pending, oldest = (
+                await session.execute(
+                    select(func.count(), func.min(WebhookDelivery.created_at)).where(
+                        WebhookDelivery.status == "pending"
+                    )
+                )
+            ).one()
+        app.state.metrics.webhook_backlog.set(pending)
+        lag = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else 0.0
+        app.state.metrics.feed_lag.labels(feed="webhooks").set(max(lag, 0.0))
+
+    return sample
+
+
 def integrations_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.webhook_policy = dispatch_policy(settings)
+        app.state.metrics.add_sampler(backlog_sampler(app))
         notifier = Notifier(asyncpg_dsn(settings.database_url), poll_interval=settings.feed_poll_interval)
         await notifier.start()
         app.state.feed_notifier = notifier
