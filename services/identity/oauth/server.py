@@ -23,7 +23,7 @@ from typing import Any
 
 from authlib.oauth2 import AuthorizationServer as BaseAuthorizationServer
 from authlib.oauth2 import OAuth2Request
-from authlib.oauth2.rfc6749 import OAuth2Payload
+from authlib.oauth2.rfc6749 import JsonRequest, OAuth2Payload
 from joserfc import jwt
 from joserfc.errors import JoseError
 from sqlalchemy import select
@@ -147,8 +147,9 @@ class AuthorizationServer(BaseAuthorizationServer):  # type: ignore[misc]
         self.request = request
         return request
 
-    def create_json_request(self, request: Any) -> Any:
-        raise NotImplementedError("no JSON endpoints")
+    def create_json_request(self, request: OAuth2Request) -> JsonRequest:
+        """authlib's JSON-endpoint hook; our endpoints are all form-encoded, so adapt the same request."""
+        return JsonRequest(request.method, request.uri, request.headers)
 
     def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> tuple[int, Any, Any]:
         return status, body, headers
