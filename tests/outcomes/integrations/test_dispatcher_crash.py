@@ -20,7 +20,9 @@ SHORT = {
     "OUTCOMES_WEBHOOK_LEASE": "3",
     "OUTCOMES_WEBHOOK_RETRY_BASE": "0.2",
     "OUTCOMES_WEBHOOK_RETRY_MAX_DELAY": "1",
-    "OUTCOMES_WEBHOOK_RETRY_FOR": "4",
+    # Long enough to outlast a killed process's restart on a loaded machine (a delivery failing after its
+    # window is given up by design, which would read as loss here), short enough to test giving up.
+    "OUTCOMES_WEBHOOK_RETRY_FOR": "20",
     "OUTCOMES_WEBHOOK_POLL_INTERVAL": "0.2",
 }
 
