@@ -1,8 +1,9 @@
-"""Keyed pseudonyms for participants and encryption of municipal reference numbers.
+"""Keyed pseudonyms for participants; encryption of municipal reference numbers and webhook secrets.
 
 Keys are derived, never stored: each service secret has a version, and the per-partnership key is
 HMAC-SHA256(secret_v, purpose | partnership_id). A participant's pseudonym is HMAC-SHA256 of the CPR
-digits under the partnership key of the current version; the version is stored next to it.
+digits under the partnership key of the current version; the version is stored next to it. Municipal
+references and webhook signing secrets are encrypted (AES-256-GCM) under keys derived the same way.
 
 Rotation: a new secret version is used for every new enrolment; older versions stay configured (read
 only) because a CPR number is never stored, so old pseudonyms cannot be recomputed in bulk. Duplicate
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _PSEUDONYM = b"effekt.outcomes.pseudonym.v1|"
 _REFERENCE = b"effekt.outcomes.municipal-reference.v1|"
+_WEBHOOK_SECRET = b"effekt.outcomes.webhook-secret.v1|"
 _NONCE_BYTES = 12
 
 
@@ -89,5 +91,28 @@ class KeyRing:
     ) -> str:
         key = self._derive(_REFERENCE, version, partnership_id)
         aad = participant_id.bytes + municipality_code.encode()
+        nonce, ciphertext = blob[:_NONCE_BYTES], blob[_NONCE_BYTES:]
+        return AESGCM(key).decrypt(nonce, ciphertext, aad).decode()
+
+    def encrypt_webhook_secret(
+        self, plaintext: str, *, partnership_id: UUID, subscription_id: UUID
+    ) -> tuple[int, bytes]:
+        """AES-256-GCM under the partnership's key; the subscription is bound in as associated data, so a
+        ciphertext copied onto another subscription's row does not decrypt."""
+        version = self.current_version
+        return version, self._seal(_WEBHOOK_SECRET, version, partnership_id, plaintext, subscription_id.bytes)
+
+    def decrypt_webhook_secret(
+        self, blob: bytes, *, version: int, partnership_id: UUID, subscription_id: UUID
+    ) -> str:
+        return self._open(_WEBHOOK_SECRET, version, partnership_id, blob, subscription_id.bytes)
+
+    def _seal(self, purpose: bytes, version: int, partnership_id: UUID, plaintext: str, aad: bytes) -> bytes:
+        nonce = os.urandom(_NONCE_BYTES)
+        key = self._derive(purpose, version, partnership_id)
+        return nonce + AESGCM(key).encrypt(nonce, plaintext.encode(), aad)
+
+    def _open(self, purpose: bytes, version: int, partnership_id: UUID, blob: bytes, aad: bytes) -> str:
+        key = self._derive(purpose, version, partnership_id)
         nonce, ciphertext = blob[:_NONCE_BYTES], blob[_NONCE_BYTES:]
         return AESGCM(key).decrypt(nonce, ciphertext, aad).decode()

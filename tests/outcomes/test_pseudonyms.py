@@ -53,3 +53,43 @@ def test_a_version_can_be_known_before_it_becomes_current() -> None:
     assert written_by_a_rotated_replica in staged.all_pseudonyms(CPR, partnership)
     with pytest.raises(ValueError, match="current"):
         KeyRing({1: b"secret-one"}, current=2)
+
+
+def test_a_webhook_secret_decrypts_only_for_its_subscription_and_partnership() -> None:
+    ring, partnership, subscription = KeyRing({1: b"secret-one"}), uuid4(), uuid4()
+    version, blob = ring.encrypt_webhook_secret(
+        "whsec_c2VjcmV0", partnership_id=partnership, subscription_id=subscription
+    )
+    assert b"whsec_" not in blob
+    assert b"c2VjcmV0" not in blob
+    assert (
+        ring.decrypt_webhook_secret(
+            blob, version=version, partnership_id=partnership, subscription_id=subscription
+        )
+        == "whsec_c2VjcmV0"
+    )
+    for other in (
+        {"partnership_id": uuid4(), "subscription_id": subscription},
+        {"partnership_id": partnership, "subscription_id": uuid4()},
+    ):
+        with pytest.raises(InvalidTag):
+            ring.decrypt_webhook_secret(blob, version=version, **other)
+    # Not interchangeable with a municipal reference under the same partnership key.
+    with pytest.raises(InvalidTag):
+        ring.decrypt_reference(
+            blob,
+            version=version,
+            partnership_id=partnership,
+            participant_id=subscription,
+            municipality_code="",
+        )
+    rotated = KeyRing({1: b"secret-one", 2: b"secret-two"})
+    assert (
+        rotated.encrypt_webhook_secret("x", partnership_id=partnership, subscription_id=subscription)[0] == 2
+    )
+    assert (
+        rotated.decrypt_webhook_secret(
+            blob, version=1, partnership_id=partnership, subscription_id=subscription
+        )
+        == "whsec_c2VjcmV0"
+    )
