@@ -8,6 +8,9 @@ process dies mid-delivery, the row simply falls due again when the lease runs ou
 Failures back off exponentially with jitter (base · 2^(n-1), capped, times a random factor in [½, 1])
 for `webhook_retry_for` (25 h by default); a delivery still failing then is marked failed and its
 subscription disabled, with the reason on the subscription.
+
+Signing secrets are stored encrypted; a claim decrypts them with the service's key ring, and the clear
+secret lives only in the claimed job's memory until it is signed with.
 """
 
 from __future__ import annotations
@@ -23,13 +26,16 @@ from uuid import UUID
 
 import httpx
 import structlog
+from cryptography.exceptions import InvalidTag
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook
 
 from services.outcomes import feed
 from services.outcomes.models import LedgerEvent
+from services.outcomes.pseudonyms import KeyRing
 from services.outcomes.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from services.outcomes.webhooks.service import open_secret
 from services.outcomes.webhooks.ssrf import UnsafeTarget, check_resolved, check_url
 
 log = structlog.get_logger(__name__)
@@ -79,7 +85,7 @@ class Job:
     attempts: int
     subscription_id: UUID
     url: str
-    secret: str
+    secret: str | None  # None: not decryptable with the configured keys
     body: bytes
 
 
@@ -88,10 +94,12 @@ class Dispatcher:
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         policy: DispatchPolicy,
+        keys: KeyRing,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self.policy = policy
+        self._keys = keys
         self._client = client or httpx.AsyncClient(timeout=policy.timeout, follow_redirects=False)
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -148,16 +156,28 @@ class Dispatcher:
                     attempts=d.attempts,
                     subscription_id=s.id,
                     url=s.url,
-                    secret=s.secret,
+                    secret=self._secret(s),
                     body=feed.render(e.canonical, e.hash, e.prev_hash, pseudonyms.get(d.id)),
                 )
                 for d, s, e in rows
             ]
 
+    def _secret(self, subscription: WebhookSubscription) -> str | None:
+        """One undecryptable secret (its key version retired too early) fails its own deliveries, not the
+        batch it was claimed with."""
+        try:
+            return open_secret(self._keys, subscription)
+        except (LookupError, InvalidTag):
+            log.error("webhooks.secret_undecryptable", subscription_id=str(subscription.id))
+            return None
+
     async def _deliver(self, job: Job) -> None:
         started = time.monotonic()
         status_code: int | None = None
         error: str | None = None
+        if job.secret is None:
+            await self._record(job, None, "signing secret not decryptable with the configured keys", 0)
+            return
         try:
             check_url(job.url, allow_insecure=self.policy.allow_insecure)
             await check_resolved(job.url, allow_private=self.policy.allow_insecure)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -27,7 +28,9 @@ from services.outcomes.db import Base
 
 class WebhookSubscription(Base):
     """Where one organisation wants one partnership's events. `audience` is the caller's role in the
-    partnership when it subscribed: it decides what the deliveries reveal, as in the feed."""
+    partnership when it subscribed: it decides what the deliveries reveal, as in the feed. The signing
+    secret is stored only encrypted under the service's key ring (`KeyRing.encrypt_webhook_secret`),
+    with the key version beside it."""
 
     __tablename__ = "webhook_subscriptions"
     __table_args__ = (CheckConstraint("status IN ('active', 'disabled')", name="status"),)
@@ -39,7 +42,8 @@ class WebhookSubscription(Base):
     municipality_code: Mapped[str | None] = mapped_column(String(3))
     url: Mapped[str] = mapped_column(String(2000))
     event_types: Mapped[list[str]] = mapped_column(ARRAY(String(100)), server_default=text("'{}'"))
-    secret: Mapped[str] = mapped_column(String(100))
+    secret_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    secret_key_version: Mapped[int] = mapped_column(Integer)
     description: Mapped[str | None] = mapped_column(String(500))
     status: Mapped[str] = mapped_column(String(10), server_default=text("'active'"))
     disabled_reason: Mapped[str | None] = mapped_column(Text)

@@ -1,17 +1,27 @@
-"""HTTP routes for webhook subscriptions (per organisation, `webhooks:manage`) and their delivery log."""
+"""HTTP routes for webhook subscriptions (per organisation, `webhooks:manage`) and their delivery log.
+
+The signing secret is in clear only in the creation response. The `Idempotency-Key` layer stores that
+response for replay, so what it stores carries the secret sealed instead (the subscription's own
+ciphertext and key version); a replay opens it with the key ring and answers exactly what the first
+response said, even after the subscription was deleted. kit stays generic: the route chooses what to store.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import base64
+import json
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from kit.auth import Principal, scoped
 from kit.db import DbSession
 from kit.pagination import DEFAULT_LIMIT, Page
 from kit.problems import problem_responses
 from services.outcomes.dependencies import ExpectedVersion, IdempotencyKey, Limit, etag
+from services.outcomes.pseudonyms import KeyRing
 from services.outcomes.webhooks import service
 from services.outcomes.webhooks.models import WebhookSubscription
 from services.outcomes.webhooks.schemas import (
@@ -31,6 +41,31 @@ def _allow_insecure(request: Request) -> bool:
     return bool(request.app.state.webhook_policy.allow_insecure)
 
 
+def _key_ring(request: Request) -> KeyRing:
+    keys: KeyRing = request.app.state.key_ring
+    return keys
+
+
+def _sealed(sub: WebhookSubscription) -> dict[str, Any]:
+    return {
+        "key_version": sub.secret_key_version,
+        "ciphertext": base64.b64encode(sub.secret_ciphertext).decode(),
+    }
+
+
+def _opened(replayed: JSONResponse, keys: KeyRing) -> JSONResponse:
+    """The stored creation answer with its sealed secret opened, as the first response showed it."""
+    body = json.loads(bytes(replayed.body))
+    if isinstance(sealed := body.get("secret"), dict):
+        body["secret"] = keys.decrypt_webhook_secret(
+            base64.b64decode(sealed["ciphertext"]),
+            version=sealed["key_version"],
+            partnership_id=UUID(body["partnership_id"]),
+            subscription_id=UUID(body["id"]),
+        )
+    return JSONResponse(body, status_code=replayed.status_code, headers={"Idempotent-Replayed": "true"})
+
+
 @router.post(
     "/webhook-subscriptions",
     status_code=201,
@@ -45,11 +80,15 @@ async def create_subscription(
     principal: WebhookManager,
     idempotency: IdempotencyKey,
 ) -> Response:
+    keys = _key_ring(request)
     if (replayed := await idempotency.replay()) is not None:
-        return replayed
-    sub = await service.create_subscription(session, principal, body, allow_insecure=_allow_insecure(request))
+        return _opened(replayed, keys)
+    sub, secret = await service.create_subscription(
+        session, principal, body, keys=keys, allow_insecure=_allow_insecure(request)
+    )
     read = SubscriptionRead.model_validate(sub).model_dump(mode="json")
-    return await idempotency.respond(201, {**read, "secret": sub.secret}, headers=etag(sub.version))
+    await idempotency.respond(201, {**read, "secret": _sealed(sub)})
+    return JSONResponse({**read, "secret": secret}, status_code=201, headers=etag(sub.version))
 
 
 @router.get(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import uuid
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from services.outcomes.errors import NotAPartner
+from services.outcomes.pseudonyms import KeyRing
 from services.outcomes.service import check_version
 from services.outcomes.webhooks import errors
 from services.outcomes.webhooks.models import WebhookDelivery, WebhookSubscription
@@ -31,6 +33,22 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+def seal_secret(keys: KeyRing, subscription: WebhookSubscription, secret: str) -> None:
+    """Store `secret` on the subscription encrypted; its id must be set (it is the associated data)."""
+    subscription.secret_key_version, subscription.secret_ciphertext = keys.encrypt_webhook_secret(
+        secret, partnership_id=subscription.partnership_id, subscription_id=subscription.id
+    )
+
+
+def open_secret(keys: KeyRing, subscription: WebhookSubscription) -> str:
+    return keys.decrypt_webhook_secret(
+        subscription.secret_ciphertext,
+        version=subscription.secret_key_version,
+        partnership_id=subscription.partnership_id,
+        subscription_id=subscription.id,
+    )
+
+
 def _checked_url(url: str, allow_insecure: bool) -> str:
     try:
         check_url(url, allow_insecure=allow_insecure)
@@ -40,27 +58,35 @@ def _checked_url(url: str, allow_insecure: bool) -> str:
 
 
 async def create_subscription(
-    session: AsyncSession, principal: Principal, body: SubscriptionCreate, *, allow_insecure: bool
-) -> WebhookSubscription:
+    session: AsyncSession,
+    principal: Principal,
+    body: SubscriptionCreate,
+    *,
+    keys: KeyRing,
+    allow_insecure: bool,
+) -> tuple[WebhookSubscription, str]:
+    """The new subscription and its signing secret in clear, which only the caller's response carries."""
     roles = principal.roles_in(body.partnership_id)
     if not roles:
         raise NotAPartner("you are not a partner in this partnership")
     audience = next(r for r in (*ROLE_ORDER, *sorted(roles)) if r in roles)
     subscription = WebhookSubscription(
+        id=uuid.uuid4(),
         organisation_id=principal.organisation_id,
         partnership_id=body.partnership_id,
         audience=audience,
         municipality_code=principal.municipality_code,
         url=_checked_url(body.url, allow_insecure),
         event_types=sorted(set(body.event_types)),
-        secret=new_secret(),
         description=body.description,
         created_by=principal.subject,
     )
+    secret = new_secret()
+    seal_secret(keys, subscription, secret)
     session.add(subscription)
     await session.flush()
     await session.refresh(subscription)
-    return subscription
+    return subscription, secret
 
 
 async def get_subscription(
