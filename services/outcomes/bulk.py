@@ -1,119 +1,86 @@
-"""Bulk import for municipal IT: enrolments, eligibility confirmations and claim decisions as NDJSON or
-CSV lines, each with its own result (accepted / duplicate / error with the reason).
+"""Bulk import for municipal IT and providers' systems: enrolments, eligibility confirmations, claims,
+claim decisions and disputes as NDJSON or CSV lines, each with its own result (accepted / duplicate /
+error with the reason).
 
-Idempotent by the line's `external_reference`, per organisation: the reference is claimed (INSERT ... ON
-CONFLICT DO NOTHING) in the same savepoint as the work it stands for, so a retried file — or the same
-file sent twice at once — does each line's work exactly once and answers `duplicate` with the original
-result id. A reference reused for different content is an error. The references table stores a keyed
-HMAC of the line, never the line (an enrolment line holds a CPR number).
+The body is read as it arrives and worked through in batches of `BATCH` lines, one transaction each; a
+batch's results are reported only once it has committed, so a result is never reported for work that is
+not durable. Each line goes through the same rules as the single endpoints (one home for each rule), in
+a SAVEPOINT so a bad line rolls back alone. What a batch does once rather than per line:
 
-Efficiency: lines run through the same rules as the single endpoints, each in a SAVEPOINT (a bad line
-rolls back alone), and commit in batches of `BATCH` lines rather than one transaction per line. A batch
-holds the partnership's ledger lock until it commits, so batches are kept small enough not to stall
-interactive writers for long.
+- its external references are claimed in one INSERT ... ON CONFLICT DO NOTHING and their results
+  recorded in one UPDATE; the references of lines that failed are released in one DELETE;
+- its ledger events are chained in memory under one lock of the partnership's head and written, with
+  their webhook outbox rows and one NOTIFY, in a few statements at the end (`ledger.batched`);
+- each (contract, date)'s version in force is fetched from the registry once per request.
+
+Idempotent by the line's `external_reference`, per organisation: a retried file — or the same file sent
+twice at once — does each line's work exactly once and answers `duplicate` with the original result id.
+A reference reused for different content is an error. The references table stores a keyed HMAC of the
+line, never the line (an enrolment line holds a CPR number).
+
+A batch holds the partnership's ledger lock until it commits, so batches are kept small enough not to
+stall interactive writers for long; a batch that loses a deadlock or serialisation race is retried whole.
 """
 
 from __future__ import annotations
 
-import csv
+import asyncio
 import hashlib
 import hmac
-import io
 import json
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
-from sqlalchemy import select, update
+import structlog
+from sqlalchemy import column, delete, select, text, update, values
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.types import String, Uuid
 
 from kit.auth import Principal
-from kit.problems import Problem
-from services.outcomes import errors, service, verification
+from kit.db import is_transient
+from kit.problems import Forbidden, Problem
+from services.outcomes import claims, errors, ledger, service, verification
+from services.outcomes.bulk_lines import (
+    ClaimLine,
+    DisputeLine,
+    EligibilityLine,
+    EnrolmentLine,
+    Fields,
+    Line,
+    VerificationLine,
+    validate,
+)
 from services.outcomes.bulk_models import BulkReference
 from services.outcomes.clients.contracts import ContractsClient, ContractVersion
-from services.outcomes.schemas import ParticipantCreate
+from services.outcomes.schemas import ClaimCreate, ParticipantCreate
 
 BATCH = 200
 MAX_LINES = 50_000
-CSV_COLUMNS = (
-    "kind",
-    "external_reference",
-    "contract_id",
-    "cpr",
-    "municipality_code",
-    "enrolment_date",
-    "cohort",
-    "municipal_reference",
-    "participant_id",
-    "claim_id",
-    "decision",
-    "reason",
-)
+# Results sent while the body is still arriving are capped well below what the kernel buffers on a
+# connection: a client that only reads once it has sent everything (most HTTP clients) would otherwise
+# stop reading the body's results while the server stops reading its body — a deadlock. The rest wait
+# until the body has been read, then stream as batches commit.
+EAGER_RESULT_BYTES = 32 * 1024
+ATTEMPTS = 3
+# One savepoint name for every line, not SQLAlchemy's numbered ones: each new statement text is prepared
+# anew by asyncpg and churns its statement cache, which cost more than the lines' own queries.
+_SAVEPOINT = text("SAVEPOINT bulk_line")
+_RELEASE_SAVEPOINT = text("RELEASE SAVEPOINT bulk_line")
+_ROLLBACK_TO_SAVEPOINT = text("ROLLBACK TO SAVEPOINT bulk_line")
+
+log = structlog.get_logger(__name__)
 
 
-class _Line(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    external_reference: str = Field(min_length=1, max_length=200)
+class StopReading(Exception):
+    """The body may not be read further (it is too long); the lines read so far are still applied."""
 
 
-class EnrolmentLine(_Line):
-    kind: Literal["enrolment"]
-    contract_id: UUID
-    cpr: SecretStr
-    municipality_code: str = Field(pattern=r"^[0-9]{3}$")
-    enrolment_date: date
-    cohort: str | None = Field(None, max_length=100)
-    municipal_reference: str | None = Field(None, max_length=200)
-
-
-class EligibilityLine(_Line):
-    kind: Literal["eligibility"]
-    participant_id: UUID
-
-
-class VerificationLine(_Line):
-    kind: Literal["verification"]
-    claim_id: UUID
-    decision: Literal["verified", "rejected"]
-    reason: str | None = Field(None, min_length=1, max_length=2000)
-
-
-LINE_TYPES: dict[str, type[_Line]] = {
-    "enrolment": EnrolmentLine,
-    "eligibility": EligibilityLine,
-    "verification": VerificationLine,
-}
-
-
-def parse_lines(body: bytes, media_type: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    """(line number, fields) per non-empty line, or (line number, reason) when the line is unreadable."""
-    text = body.decode("utf-8-sig", errors="replace")
-    if media_type == "text/csv":
-        reader = csv.DictReader(io.StringIO(text))
-        for row in reader:
-            number = reader.line_num
-            if None in row:
-                yield number, "more cells than the header has columns"
-                continue
-            yield number, {k: v for k, v in row.items() if k and v not in (None, "")}
-        return
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            fields = json.loads(line)
-        except ValueError:
-            yield number, "not a JSON object"
-            continue
-        yield number, fields if isinstance(fields, dict) else "not a JSON object"
-
-
-def _fingerprint(secret: bytes, fields: dict[str, Any]) -> str:
+def _fingerprint(secret: bytes, fields: Fields) -> str:
     return hmac.new(
         secret, json.dumps(fields, sort_keys=True, default=str).encode(), hashlib.sha256
     ).hexdigest()
@@ -126,29 +93,61 @@ def _result(number: int, reference: str | None, result: str, **extra: Any) -> by
     )
 
 
+@dataclass(slots=True)
+class _Item:
+    """One input line: either already answered (unreadable or invalid) or a typed line to apply."""
+
+    number: int
+    reference: str | None
+    line: Line | None = None
+    fingerprint: str = ""
+    answer: bytes | None = None
+
+
+def _item(number: int, fields: Fields | str, secret: bytes) -> _Item:
+    if isinstance(fields, str):
+        return _Item(number, None, answer=_result(number, None, "error", reason=fields))
+    reference = fields.get("external_reference")
+    reference = reference if isinstance(reference, str) else None
+    line = validate(fields)
+    if isinstance(line, str):
+        return _Item(number, reference, answer=_result(number, reference, "error", reason=line))
+    return _Item(number, reference, line, _fingerprint(secret, fields))
+
+
 async def _apply(
-    session: AsyncSession, principal: Principal, partnership_id: UUID, line: _Line, deps: service.Deps
+    session: AsyncSession, principal: Principal, partnership_id: UUID, line: Line, deps: service.Deps
 ) -> UUID:
-    if isinstance(line, EnrolmentLine):
-        body = ParticipantCreate(
-            partnership_id=partnership_id,
-            contract_id=line.contract_id,
-            cpr=line.cpr,
-            municipality_code=line.municipality_code,
-            enrolment_date=line.enrolment_date,
-            cohort=line.cohort,
-            municipal_reference=line.municipal_reference,
-        )
-        return (await service.enrol_participant(session, principal, body, deps)).id
-    if isinstance(line, EligibilityLine):
+    """A line other than an enrolment through its single endpoint's rules; the id of what it changed."""
+    if isinstance(line, EligibilityLine | ClaimLine):
         participant = await service.get_participant(session, principal, line.participant_id)
         if participant.partnership_id != partnership_id:
             raise errors.ParticipantNotFound()
-        return (
-            await service.confirm_eligibility(session, principal, line.participant_id, expected_version=None)
-        ).id
+        if isinstance(line, EligibilityLine):
+            confirmed = await service.confirm_eligibility(
+                session, principal, participant.id, expected_version=None
+            )
+            return confirmed.id
+        claim = ClaimCreate(
+            participant_id=line.participant_id,
+            outcome_code=line.outcome_code,
+            achievement_date=line.achievement_date,
+            evidence_reference=line.evidence_reference,
+        )
+        return (await claims.submit_claim(session, principal, claim, deps)).id
+    assert not isinstance(line, EnrolmentLine)  # enrolments go in together (service.enrol_many)
+    existing = await claims.get_claim(session, principal, line.claim_id)
+    if existing.partnership_id != partnership_id:
+        raise errors.ClaimNotFound()
+    if isinstance(line, DisputeLine):
+        disputed = await verification.dispute_claim(
+            session, principal, line.claim_id, reason=line.reason, expected_version=None, deps=deps
+        )
+        return disputed.id
     assert isinstance(line, VerificationLine)
-    claim = await verification.decide_claim(
+    if not principal.has_scope("outcomes:verify"):
+        raise Forbidden("deciding claims needs the `outcomes:verify` scope")
+    decided = await verification.decide_claim(
         session,
         principal,
         line.claim_id,
@@ -158,79 +157,7 @@ async def _apply(
         expected_version=None,
         deps=deps,
     )
-    if claim.partnership_id != partnership_id:
-        raise errors.ClaimNotFound()
-    return claim.id
-
-
-async def _line(
-    session: AsyncSession,
-    principal: Principal,
-    partnership_id: UUID,
-    number: int,
-    fields: dict[str, Any] | str,
-    deps: service.Deps,
-    secret: bytes,
-) -> bytes:
-    if isinstance(fields, str):
-        return _result(number, None, "error", reason=fields)
-    reference = fields.get("external_reference")
-    reference = reference if isinstance(reference, str) else None
-    kind = LINE_TYPES.get(str(fields.get("kind")))
-    if kind is None:
-        return _result(
-            number, reference, "error", reason="kind: must be enrolment, eligibility or verification"
-        )
-    try:
-        line = kind.model_validate(fields)
-    except ValidationError as exc:
-        first = exc.errors(include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return _result(number, reference, "error", reason=f"{where}: {first['msg']}")
-    fingerprint = _fingerprint(secret, fields)
-    owner = principal.organisation_id
-    savepoint = await session.begin_nested()
-    claimed = await session.execute(
-        insert(BulkReference)
-        .values(
-            organisation_id=owner,
-            external_reference=line.external_reference,
-            kind=fields["kind"],
-            fingerprint=fingerprint,
-        )
-        .on_conflict_do_nothing()
-        .returning(BulkReference.external_reference)
-    )
-    if claimed.first() is None:
-        await savepoint.rollback()
-        earlier = (
-            await session.execute(
-                select(BulkReference.fingerprint, BulkReference.result_id).where(
-                    BulkReference.organisation_id == owner,
-                    BulkReference.external_reference == line.external_reference,
-                )
-            )
-        ).one()
-        if earlier.fingerprint != fingerprint:
-            return _result(
-                number, reference, "error", reason="external_reference: already used for a different line"
-            )
-        return _result(number, reference, "duplicate", id=str(earlier.result_id))
-    try:
-        result_id = await _apply(session, principal, partnership_id, line, deps)
-    except Problem as problem:
-        await savepoint.rollback()
-        return _result(number, reference, "error", code=problem.code, reason=problem.detail or problem.title)
-    await session.execute(
-        update(BulkReference)
-        .where(
-            BulkReference.organisation_id == owner,
-            BulkReference.external_reference == line.external_reference,
-        )
-        .values(result_id=result_id)
-    )
-    await savepoint.commit()
-    return _result(number, reference, "accepted", id=str(result_id))
+    return decided.id
 
 
 class ImportContracts(ContractsClient):
@@ -255,20 +182,205 @@ class ImportContracts(ContractsClient):
         """The shared client outlives the import."""
 
 
-async def run_import(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    principal: Principal,
-    partnership_id: UUID,
-    lines: list[tuple[int, dict[str, Any] | str]],
-    deps: service.Deps,
-    secret: bytes,
-) -> AsyncIterator[bytes]:
-    """Process the lines in batches, yielding each batch's results once it has committed (a result is
-    only ever reported for work that is durable)."""
-    deps = replace(deps, contracts=ImportContracts(deps.contracts))
-    for start in range(0, len(lines), BATCH):
-        results = []
-        async with sessionmaker() as session, session.begin():
-            for number, fields in lines[start : start + BATCH]:
-                results.append(await _line(session, principal, partnership_id, number, fields, deps, secret))
-        yield b"".join(results)
+@dataclass
+class Import:
+    """One request's import: who sends it, into which partnership, and what the rules need."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    principal: Principal
+    partnership_id: UUID
+    deps: service.Deps
+    secret: bytes
+
+    async def run(self, records: AsyncIterator[tuple[int, Fields | str]]) -> AsyncIterator[bytes]:
+        """Results, in input order, batch by batch as each commits (see EAGER_RESULT_BYTES)."""
+        self.deps = replace(self.deps, contracts=ImportContracts(self.deps.contracts))
+        held: list[bytes] = []
+        sent = 0
+        batch: list[_Item] = []
+        references: set[str] = set()
+        async for number, fields in _bounded(records):
+            item = _item(number, fields, self.secret)
+            # A reference twice in one batch would meet itself in the claim; the second waits a batch.
+            if len(batch) >= BATCH or (item.line is not None and item.reference in references):
+                done = await self._commit(batch)
+                batch, references = [], set()
+                if sent + len(done) <= EAGER_RESULT_BYTES and not held:
+                    sent += len(done)
+                    yield done
+                else:
+                    held.append(done)
+            batch.append(item)
+            if item.line is not None and item.reference is not None:
+                references.add(item.reference)
+        for done in held:
+            yield done
+        if batch:
+            yield await self._commit(batch)
+
+    async def _commit(self, batch: list[_Item]) -> bytes:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                async with self.sessionmaker() as session, session.begin():
+                    answers = await self._work(session, batch)
+            except DBAPIError as exc:
+                # A uniqueness race with a concurrent single write is settled by trying again: the rules
+                # then see the committed row and answer the line with the right problem.
+                if attempt == ATTEMPTS or not (is_transient(exc) or isinstance(exc, IntegrityError)):
+                    raise
+                log.warning("bulk_batch_retried", attempt=attempt, error=type(exc.orig).__name__)
+                await asyncio.sleep(0.05 * 2**attempt)
+                continue
+            return b"".join(answers)
+        raise AssertionError("unreachable")
+
+    async def _work(self, session: AsyncSession, batch: list[_Item]) -> list[bytes]:
+        answers = [item.answer or b"" for item in batch]
+        todo = [(i, item, item.line) for i, item in enumerate(batch) if item.line is not None]
+        if not todo:
+            return answers
+        owner = self.principal.organisation_id
+        rows = sorted(  # one order for every transaction, so two imports never deadlock on it
+            (
+                {
+                    "organisation_id": owner,
+                    "external_reference": line.external_reference,
+                    "kind": line.kind,
+                    "fingerprint": item.fingerprint,
+                }
+                for _, item, line in todo
+            ),
+            key=lambda row: row["external_reference"],
+        )
+        claimed = set(
+            await session.scalars(
+                insert(BulkReference)
+                .values(rows)
+                .on_conflict_do_nothing()
+                .returning(BulkReference.external_reference)
+            )
+        )
+        earlier = {
+            row.external_reference: row
+            for row in await session.execute(
+                select(
+                    BulkReference.external_reference, BulkReference.fingerprint, BulkReference.result_id
+                ).where(
+                    BulkReference.organisation_id == owner,
+                    BulkReference.external_reference.in_(
+                        [
+                            line.external_reference
+                            for _, _, line in todo
+                            if line.external_reference not in claimed
+                        ]
+                    ),
+                )
+            )
+        }
+        done: list[tuple[str, UUID]] = []
+        failed: list[str] = []
+
+        def settle(i: int, outcome: UUID | Problem) -> None:
+            item, reference = batch[i], batch[i].reference or ""
+            if isinstance(outcome, Problem):
+                failed.append(reference)
+                reason = outcome.detail or outcome.title
+                answers[i] = _result(item.number, reference, "error", code=outcome.code, reason=reason)
+            else:
+                done.append((reference, outcome))
+                answers[i] = _result(item.number, reference, "accepted", id=str(outcome))
+
+        enrolments: list[tuple[int, EnrolmentLine]] = []
+        async with ledger.batched(session, self.partnership_id) as chain:
+            for i, item, line in todo:
+                reference = line.external_reference
+                if reference not in claimed:
+                    answers[i] = _repeat(item, earlier[reference])
+                elif isinstance(line, EnrolmentLine):
+                    enrolments.append((i, line))  # consecutive enrolments go in together
+                else:
+                    for j, outcome in await self._enrol(session, enrolments):
+                        settle(j, outcome)
+                    enrolments = []
+                    settle(i, await self._one(session, chain, line))
+            for j, outcome in await self._enrol(session, enrolments):
+                settle(j, outcome)
+        if failed:
+            await session.execute(
+                delete(BulkReference).where(
+                    BulkReference.organisation_id == owner, BulkReference.external_reference.in_(failed)
+                )
+            )
+        if done:
+            results = values(
+                column("external_reference", String), column("result_id", Uuid), name="results"
+            ).data(done)
+            await session.execute(
+                update(BulkReference)
+                .where(
+                    BulkReference.organisation_id == owner,
+                    BulkReference.external_reference == results.c.external_reference,
+                )
+                .values(result_id=results.c.result_id)
+            )
+        return answers
+
+    async def _enrol(
+        self, session: AsyncSession, lines: list[tuple[int, EnrolmentLine]]
+    ) -> list[tuple[int, UUID | Problem]]:
+        bodies = [
+            ParticipantCreate(
+                partnership_id=self.partnership_id,
+                contract_id=line.contract_id,
+                cpr=line.cpr,
+                municipality_code=line.municipality_code,
+                enrolment_date=line.enrolment_date,
+                cohort=line.cohort,
+                municipal_reference=line.municipal_reference,
+            )
+            for _, line in lines
+        ]
+        outcomes = await service.enrol_many(session, self.principal, bodies, self.deps) if bodies else []
+        return [
+            (i, outcome if isinstance(outcome, Problem) else outcome.id)
+            for (i, _), outcome in zip(lines, outcomes, strict=True)
+        ]
+
+    async def _one(self, session: AsyncSession, chain: ledger.LedgerBatch, line: Line) -> UUID | Problem:
+        """One line through its single endpoint's rules, in a savepoint so that a refusal undoes it alone."""
+        mark = chain.mark()
+        await session.execute(_SAVEPOINT)
+        try:
+            result_id = await _apply(session, self.principal, self.partnership_id, line, self.deps)
+            await session.flush()
+        except Problem as problem:
+            await session.execute(_ROLLBACK_TO_SAVEPOINT)
+            session.expunge_all()  # what the line loaded or changed may no longer be so
+            chain.rewind(mark)
+            return problem
+        await session.execute(_RELEASE_SAVEPOINT)
+        return result_id
+
+
+def _repeat(item: _Item, first: Any) -> bytes:
+    """A reference seen before: the same line again is a duplicate, other content an error."""
+    if first.fingerprint == item.fingerprint:
+        return _result(item.number, item.reference, "duplicate", id=str(first.result_id))
+    reason = "external_reference: already used for a different line"
+    return _result(item.number, item.reference, "error", reason=reason)
+
+
+async def _bounded(
+    records: AsyncIterator[tuple[int, Fields | str]],
+) -> AsyncIterator[tuple[int, Fields | str]]:
+    """The records up to MAX_LINES; past it, or when the body is too long, a last error record."""
+    number = lines = 0
+    try:
+        async for number, fields in records:
+            lines += 1
+            if lines > MAX_LINES:
+                yield number, f"at most {MAX_LINES} lines per request; this line and the rest were not read"
+                return
+            yield number, fields
+    except StopReading as stop:
+        yield number + 1, f"{stop}; this line and the rest were not read"

@@ -1,14 +1,16 @@
-"""HTTP route for bulk import: a file in, a stream of per-line results out (NDJSON)."""
+"""HTTP route for bulk import: a file in, read as it arrives; a stream of per-line results out (NDJSON)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from kit.problems import PayloadTooLarge, UnsupportedMediaType, problem_responses
-from services.outcomes import bulk
+from services.outcomes import bulk, bulk_lines
 from services.outcomes.dependencies import OutcomeWriter, RuleDeps
 from services.outcomes.errors import NotAPartner
 from services.outcomes.settings import Settings
@@ -19,17 +21,37 @@ MAX_BYTES = 64 * 1024 * 1024
 MEDIA_TYPES = ("application/x-ndjson", "text/csv")
 
 
+class ResultStream(StreamingResponse):
+    """Streams without Starlette's disconnect listener: that listener reads the request's messages, and
+    here the response's own iterator is still reading the request body. A client that goes away is seen
+    when the body stops arriving; lines already read are still applied (their results are durable)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.stream_response(send)
+
+
+async def _limited(request: Request) -> AsyncIterator[bytes]:
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BYTES:  # the answer has begun (200), so the import ends with an error line instead
+            raise bulk.StopReading(f"at most {MAX_BYTES // (1024 * 1024)} MiB per request")
+        yield chunk
+
+
 @router.post(
     "/partnerships/{partnership_id}/bulk-imports",
-    summary="Enrolments, eligibility and claim decisions in bulk (NDJSON or CSV), a result per line",
+    summary="Enrolments, eligibility, claims, claim decisions and disputes in bulk (NDJSON or CSV), "
+    "a result per line",
     response_class=StreamingResponse,
     responses={
         200: {
             "content": {"application/x-ndjson": {}},
-            "description": 'One line per input line: {"line", "external_reference", "result": '
-            '"accepted" | "duplicate" | "error", "id" | "reason"}, streamed as batches commit.',
+            "description": 'One line per input line, in input order: {"line", "external_reference", '
+            '"result": "accepted" | "duplicate" | "error", "id" | "code", "reason"}, streamed as batches '
+            "commit.",
         },
-        **problem_responses(401, 403, 413, 415),
+        **problem_responses(401, 403, 411, 413, 415),
     },
 )
 async def bulk_import(
@@ -40,23 +62,16 @@ async def bulk_import(
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in MEDIA_TYPES:
         raise UnsupportedMediaType(f"send {' or '.join(MEDIA_TYPES)}")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BYTES:
-            raise PayloadTooLarge(f"at most {MAX_BYTES // (1024 * 1024)} MiB per request")
-    lines = list(bulk.parse_lines(bytes(body), media_type))
-    if len(lines) > bulk.MAX_LINES:
-        raise PayloadTooLarge(f"at most {bulk.MAX_LINES} lines per request")
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BYTES:
+        raise PayloadTooLarge(f"at most {MAX_BYTES // (1024 * 1024)} MiB per request")
     settings: Settings = request.app.state.settings
-    return StreamingResponse(
-        bulk.run_import(
-            request.app.state.sessionmaker,
-            principal,
-            partnership_id,
-            lines,
-            deps,
-            settings.secret_key.get_secret_value().encode(),
-        ),
-        media_type="application/x-ndjson",
+    run = bulk.Import(
+        request.app.state.sessionmaker,
+        principal,
+        partnership_id,
+        deps,
+        settings.secret_key.get_secret_value().encode(),
     )
+    records = bulk_lines.reader(media_type, _limited(request))
+    return ResultStream(run.run(records), media_type="application/x-ndjson")

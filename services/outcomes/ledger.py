@@ -8,22 +8,29 @@ the new head commit (or roll back) together with the state change they record.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from services.outcomes.chain import GENESIS_HASH, ChainReport, canonical_json, link_hash, verify_chain
 from services.outcomes.models import LedgerEvent, LedgerHead
-from services.outcomes.webhooks.outbox import record_appended
+from services.outcomes.webhooks.outbox import record_appended, record_appended_many
 
+_BATCH = "effekt.ledger_batch"
 EVENT_TYPE_PREFIX = "dk.effekt."
 SOURCE = "https://effekt.dk/outcomes"
+
+
+def _batch_of(session: AsyncSession, partnership_id: UUID) -> LedgerBatch | None:
+    batch = session.info.get(_BATCH)
+    return batch if isinstance(batch, LedgerBatch) and batch.partnership_id == partnership_id else None
 
 
 def format_time(moment: datetime) -> str:
@@ -58,19 +65,25 @@ def actor_of(principal: Principal) -> dict[str, Any]:
 
 async def lock_head(session: AsyncSession, partnership_id: UUID) -> LedgerHead:
     """The partnership's head row, locked until the transaction ends (created on first use)."""
-    await session.execute(
-        insert(LedgerHead)
-        .values(partnership_id=partnership_id, last_sequence=0, last_hash=GENESIS_HASH)
-        .on_conflict_do_nothing()
+    batch = _batch_of(session, partnership_id)
+    if batch is not None:
+        return await batch.lock(session)
+    # One round trip once the head exists (every append but a partnership's first): lock it directly;
+    # create it only when missing, where a concurrent creator's row is kept and locked instead.
+    locked = (
+        select(LedgerHead)
+        .where(LedgerHead.partnership_id == partnership_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
-    head = (
+    head = (await session.execute(locked)).scalar_one_or_none()
+    if head is None:
         await session.execute(
-            select(LedgerHead)
-            .where(LedgerHead.partnership_id == partnership_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
+            insert(LedgerHead)
+            .values(partnership_id=partnership_id, last_sequence=0, last_hash=GENESIS_HASH)
+            .on_conflict_do_nothing()
         )
-    ).scalar_one()
+        head = (await session.execute(locked)).scalar_one()
     return head
 
 
@@ -84,6 +97,9 @@ async def append_event(
     data: Mapping[str, Any],
 ) -> LedgerEvent:
     """Append `dk.effekt.<type>` to the partnership's chain in the current transaction."""
+    batch = _batch_of(session, partnership_id)
+    if batch is not None:
+        return await batch.append(session, principal, type=type, subject=subject, data=data)
     head = await lock_head(session, partnership_id)
     now = datetime.now(UTC)
     event = LedgerEvent(
@@ -163,3 +179,96 @@ async def verify_partnership_chain(session: AsyncSession, partnership_id: UUID) 
     return ChainReport(
         valid=True, checked=checked, last_sequence=after or None, last_hash=prev if after else None
     )
+
+
+class LedgerBatch:
+    """Many appends to one partnership's chain in one transaction, written together at the end.
+
+    The head is locked once, on first use; events are chained in memory and inserted, with their outbox
+    rows and one NOTIFY, when the batch closes. `mark`/`rewind` drop the events of a unit of work that
+    was rolled back to its savepoint, so the chain stays exactly what commits.
+    """
+
+    def __init__(self, partnership_id: UUID) -> None:
+        self.partnership_id = partnership_id
+        self._head: LedgerHead | None = None
+        self._start: tuple[int, str] = (0, GENESIS_HASH)
+        self.events: list[LedgerEvent] = []
+
+    async def lock(self, session: AsyncSession) -> LedgerHead:
+        if self._head is None:
+            session.info.pop(_BATCH)  # the real lock, not this batch's
+            try:
+                self._head = await lock_head(session, self.partnership_id)
+            finally:
+                session.info[_BATCH] = self
+            self._start = (self._head.last_sequence, self._head.last_hash)
+        return self._head
+
+    def _tip(self) -> tuple[int, str]:
+        return (self.events[-1].sequence, self.events[-1].hash) if self.events else self._start
+
+    async def append(
+        self, session: AsyncSession, principal: Principal, *, type: str, subject: str, data: Mapping[str, Any]
+    ) -> LedgerEvent:
+        await self.lock(session)
+        sequence, prev_hash = self._tip()
+        event = LedgerEvent(
+            id=uuid.uuid4(),
+            partnership_id=self.partnership_id,
+            sequence=sequence + 1,
+            type=EVENT_TYPE_PREFIX + type,
+            subject=subject,
+            time=datetime.now(UTC),
+            actor=actor_of(principal),
+            data=dict(data),
+            prev_hash=prev_hash,
+        )
+        event.canonical = canonical_json(cloud_event(event))
+        event.hash = link_hash(prev_hash, event.canonical)
+        self.events.append(event)
+        return event
+
+    def mark(self) -> int:
+        return len(self.events)
+
+    def rewind(self, mark: int) -> None:
+        del self.events[mark:]
+
+    async def write(self, session: AsyncSession) -> None:
+        if not self.events:
+            return
+        columns = ("id", "partnership_id", "sequence", "type", "subject", "time", "actor", "data")
+        rows = [
+            {
+                **{c: getattr(e, c) for c in columns},
+                "canonical": e.canonical,
+                "prev_hash": e.prev_hash,
+                "hash": e.hash,
+            }
+            for e in self.events
+        ]
+        await session.execute(insert(LedgerEvent), rows)
+        sequence, last_hash = self._tip()
+        await session.execute(
+            update(LedgerHead)
+            .where(LedgerHead.partnership_id == self.partnership_id)
+            .values(last_sequence=sequence, last_hash=last_hash)
+            .execution_options(synchronize_session=False)
+        )
+        await record_appended_many(session, self.partnership_id, self.events)
+        self.events = []
+
+
+@asynccontextmanager
+async def batched(session: AsyncSession, partnership_id: UUID) -> AsyncIterator[LedgerBatch]:
+    """Within the block, `append_event` for this partnership goes to one `LedgerBatch`, written on exit."""
+    if _BATCH in session.info:
+        raise RuntimeError("ledger batches do not nest")
+    batch = LedgerBatch(partnership_id)
+    session.info[_BATCH] = batch
+    try:
+        yield batch
+    finally:
+        del session.info[_BATCH]
+    await batch.write(session)

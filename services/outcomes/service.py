@@ -18,13 +18,13 @@ from sqlalchemy import Select, and_, false, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
-from kit.problems import Unprocessable
+from kit.problems import Problem, Unprocessable
 from services.outcomes import errors, pricing
-from services.outcomes.clients.contracts import ContractsClient
-from services.outcomes.cpr import InvalidCpr, parse_cpr
+from services.outcomes.clients.contracts import ContractsClient, ContractVersion
+from services.outcomes.cpr import Cpr, InvalidCpr, parse_cpr
 from services.outcomes.ledger import append_event, lock_head
 from services.outcomes.models import OutcomeClaim, Participant
-from services.outcomes.pseudonyms import KeyRing
+from services.outcomes.pseudonyms import KeyRing, Pseudonym
 from services.outcomes.schemas import ParticipantCreate, ParticipantExit
 from services.outcomes.states import ClaimStatus
 
@@ -137,10 +137,8 @@ async def list_participants(
     return list((await session.execute(query.order_by(Participant.id).limit(limit))).scalars())
 
 
-async def enrol_participant(
-    session: AsyncSession, principal: Principal, body: ParticipantCreate, deps: Deps
-) -> Participant:
-    """Enrol a person by CPR number, keeping only a keyed pseudonym; the same person twice is refused."""
+def check_enrolment(principal: Principal, body: ParticipantCreate) -> Cpr:
+    """The enrolment rules that need neither the registry nor the database; the parsed CPR number."""
     roles = principal.roles_in(body.partnership_id)
     own_resident = "outcome_payer" in roles and principal.municipality_code == body.municipality_code
     if "provider" not in roles and not own_resident:
@@ -153,7 +151,11 @@ async def enrol_participant(
         raise errors.InvalidCpr.field("body.cpr", str(exc)) from None
     if body.enrolment_date > today():
         raise Unprocessable.field("body.enrolment_date", "must not be in the future")
-    version = await deps.contracts.version_in_force(body.contract_id, body.enrolment_date, token=deps.token)
+    return cpr
+
+
+def check_enrolment_terms(body: ParticipantCreate, version: ContractVersion) -> None:
+    """The enrolment rules of the contract version in force on the enrolment date."""
     if version.partnership_id != body.partnership_id or version.contract_id != body.contract_id:
         raise errors.ContractMismatch.field("body.contract_id", "is not a contract of this partnership")
     terms = version.terms
@@ -164,26 +166,10 @@ async def enrol_participant(
     }:
         raise errors.MunicipalityNotPaying.field("body.municipality_code", "is not a paying municipality")
 
-    await lock_head(session, body.partnership_id)  # serialises enrolment per partnership
-    candidates = deps.keys.all_pseudonyms(cpr.digits, body.partnership_id)
-    duplicate = await session.scalar(
-        select(Participant.id).where(
-            Participant.partnership_id == body.partnership_id,
-            tuple_(Participant.key_version, Participant.pseudonym).in_(
-                [(p.key_version, p.value) for p in candidates]
-            ),
-        )
-    )
-    if duplicate is not None:
-        raise errors.DuplicateParticipant("this person is already enrolled in the partnership")
-    if terms.max_participants is not None:
-        enrolled = await session.scalar(
-            select(func.count()).select_from(Participant).where(Participant.contract_id == body.contract_id)
-        )
-        if (enrolled or 0) >= terms.max_participants:
-            raise errors.ContractFull(f"the contract allows {terms.max_participants} participants")
 
-    pseudonym = candidates[0]
+def _new_participant(
+    principal: Principal, body: ParticipantCreate, pseudonym: Pseudonym, keys: KeyRing
+) -> Participant:
     participant = Participant(
         id=uuid4(),
         partnership_id=body.partnership_id,
@@ -197,31 +183,128 @@ async def enrol_participant(
         version=1,
     )
     if body.municipal_reference is not None:
-        key_version, blob = deps.keys.encrypt_reference(
+        key_version, blob = keys.encrypt_reference(
             body.municipal_reference,
             partnership_id=body.partnership_id,
             participant_id=participant.id,
             municipality_code=body.municipality_code,
         )
         participant.municipal_reference, participant.municipal_reference_key_version = blob, key_version
-    session.add(participant)
-    await session.flush()
+    return participant
+
+
+async def _record_enrolment(
+    session: AsyncSession, principal: Principal, participant: Participant, version: ContractVersion
+) -> None:
     await append_event(
         session,
         principal,
-        body.partnership_id,
+        participant.partnership_id,
         type="participant.enrolled",
         subject=f"participants/{participant.id}",
         data={
             "participant_id": str(participant.id),
-            "contract_id": str(body.contract_id),
+            "contract_id": str(participant.contract_id),
             "contract_version_id": str(version.id),
-            "enrolment_date": body.enrolment_date.isoformat(),
-            "cohort": body.cohort,
-            "key_version": pseudonym.key_version,
+            "enrolment_date": participant.enrolment_date.isoformat(),
+            "cohort": participant.cohort,
+            "key_version": participant.key_version,
         },
     )
-    return participant
+
+
+async def _enrolled(
+    session: AsyncSession, partnership_id: UUID, candidates: list[Pseudonym]
+) -> set[tuple[int, str]]:
+    """Which of the pseudonyms are already enrolled in the partnership (under any key version)."""
+    rows = await session.execute(
+        select(Participant.key_version, Participant.pseudonym).where(
+            Participant.partnership_id == partnership_id,
+            tuple_(Participant.key_version, Participant.pseudonym).in_(
+                [(p.key_version, p.value) for p in candidates]
+            ),
+        )
+    )
+    return set(rows.tuples())
+
+
+async def _enrolled_counts(session: AsyncSession, contract_ids: set[UUID]) -> dict[UUID, int]:
+    rows = await session.execute(
+        select(Participant.contract_id, func.count())
+        .where(Participant.contract_id.in_(contract_ids))
+        .group_by(Participant.contract_id)
+    )
+    return {contract_id: count for contract_id, count in rows.tuples()}
+
+
+async def enrol_participant(
+    session: AsyncSession, principal: Principal, body: ParticipantCreate, deps: Deps
+) -> Participant:
+    """Enrol a person by CPR number, keeping only a keyed pseudonym; the same person twice is refused."""
+    (enrolled,) = await enrol_many(session, principal, [body], deps)
+    if isinstance(enrolled, Problem):
+        raise enrolled
+    return enrolled
+
+
+async def enrol_many(
+    session: AsyncSession, principal: Principal, bodies: list[ParticipantCreate], deps: Deps
+) -> list[Participant | Problem]:
+    """Enrol each person, or say why not, in order; the same person twice (here or before) is refused.
+
+    One partnership only. The rules run per person in memory; the database is asked once for the
+    pseudonyms already enrolled and once for the contracts' head counts, under the partnership's ledger
+    lock (which serialises enrolment per partnership), and the participants are inserted together.
+    """
+    outcomes: list[Participant | Problem | None] = []
+    checked: list[tuple[int, ParticipantCreate, ContractVersion, list[Pseudonym]]] = []
+    for body in bodies:
+        try:
+            cpr = check_enrolment(principal, body)
+            version = await deps.contracts.version_in_force(
+                body.contract_id, body.enrolment_date, token=deps.token
+            )
+            check_enrolment_terms(body, version)
+        except Problem as problem:
+            outcomes.append(problem)
+            continue
+        checked.append(
+            (len(outcomes), body, version, deps.keys.all_pseudonyms(cpr.digits, body.partnership_id))
+        )
+        outcomes.append(None)  # decided below, against the database
+    if not checked:
+        return [outcome for outcome in outcomes if outcome is not None]
+    partnership_id = bodies[0].partnership_id
+    if any(body.partnership_id != partnership_id for body in bodies):
+        raise ValueError("enrol_many takes one partnership's enrolments")
+    await lock_head(session, partnership_id)
+    taken = await _enrolled(session, partnership_id, [p for *_, candidates in checked for p in candidates])
+    limited = {
+        body.contract_id for _, body, version, _ in checked if version.terms.max_participants is not None
+    }
+    counts = await _enrolled_counts(session, limited) if limited else {}
+    made: list[tuple[Participant, ContractVersion]] = []
+    for index, body, version, candidates in checked:
+        keys = {(p.key_version, p.value) for p in candidates}
+        if keys & taken:
+            outcomes[index] = errors.DuplicateParticipant(
+                "this person is already enrolled in the partnership"
+            )
+            continue
+        cap = version.terms.max_participants
+        if cap is not None and counts.get(body.contract_id, 0) >= cap:
+            outcomes[index] = errors.ContractFull(f"the contract allows {cap} participants")
+            continue
+        taken |= keys
+        counts[body.contract_id] = counts.get(body.contract_id, 0) + 1
+        participant = _new_participant(principal, body, candidates[0], deps.keys)
+        outcomes[index] = participant
+        made.append((participant, version))
+    session.add_all([participant for participant, _ in made])
+    await session.flush()
+    for participant, version in made:
+        await _record_enrolment(session, principal, participant, version)
+    return [outcome for outcome in outcomes if outcome is not None]
 
 
 async def confirm_eligibility(

@@ -4,7 +4,10 @@ readers wake only for committed events (PostgreSQL delivers NOTIFY at commit, ne
 
 from __future__ import annotations
 
-from sqlalchemy import any_, func, insert, literal, or_, select
+from collections.abc import Sequence
+from uuid import UUID
+
+from sqlalchemy import any_, func, insert, literal, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.outcomes.models import LedgerEvent
@@ -32,3 +35,32 @@ async def record_appended(session: AsyncSession, event: LedgerEvent) -> None:
         insert(WebhookDelivery).from_select(["subscription_id", "event_id", "sequence", "event_type"], wanted)
     )
     await session.execute(select(func.pg_notify(CHANNEL, str(event.partnership_id))))
+
+
+_OUTBOX_MANY = text(
+    """
+    INSERT INTO webhook_deliveries (subscription_id, event_id, sequence, event_type)
+    SELECT s.id, e.id, e.sequence, e.type
+    FROM webhook_subscriptions AS s
+    CROSS JOIN unnest(CAST(:ids AS uuid[]), CAST(:sequences AS bigint[]), CAST(:types AS text[]))
+        AS e(id, sequence, type)
+    WHERE s.partnership_id = :partnership_id AND s.status = 'active'
+      AND (cardinality(s.event_types) = 0 OR e.type = ANY(s.event_types))
+    """
+)
+
+
+async def record_appended_many(
+    session: AsyncSession, partnership_id: UUID, events: Sequence[LedgerEvent]
+) -> None:
+    """`record_appended` for a batch of one partnership's events: one INSERT and one NOTIFY."""
+    await session.execute(
+        _OUTBOX_MANY,
+        {
+            "partnership_id": partnership_id,
+            "ids": [e.id for e in events],
+            "sequences": [e.sequence for e in events],
+            "types": [e.type for e in events],
+        },
+    )
+    await session.execute(select(func.pg_notify(CHANNEL, str(partnership_id))))
