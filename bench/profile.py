@@ -24,7 +24,15 @@ from typing import Any
 
 from bench import loadgen
 from bench.config import QUICK
-from bench.scenarios import Auth, World, enrol_confirm_claim, programme, verify_claims
+from bench.scenarios import (
+    Auth,
+    World,
+    _enrolment_file,
+    _post_bulk,
+    enrol_confirm_claim,
+    programme,
+    verify_claims,
+)
 from tests.actors import make_cast
 from tests.platform import postgres_server, running_platform
 
@@ -66,7 +74,19 @@ def py_spy() -> str | None:
     return str(beside) if beside.exists() else shutil.which("py-spy")
 
 
-async def _load(platform: Any, writes: int, pid: int, out: Path) -> None:
+async def _bulk(world: World, prog: Any, lines: int) -> None:
+    path = f"/v1/partnerships/{prog.cast.partnership_id}/bulk-imports"
+    run, problems, ids = await _post_bulk(
+        world, prog.cast.provider_machine, path, [_enrolment_file(prog, lines)]
+    )
+    print(
+        f"bulk: {len(ids)} of {lines} lines accepted in {run.seconds:.1f} s ({len(ids) / run.seconds:.0f} lines/s)"
+    )
+    for problem in problems[:1]:
+        print(f"  e.g. {problem}")
+
+
+async def _load(platform: Any, writes: int, pid: int, out: Path, bulk_lines: int = 0) -> None:
     cfg = replace(QUICK, time_cap=120.0)
     async with loadgen.session(cfg.concurrency * 2) as client:
         world = World(platform, "", cfg, client, Auth(platform))
@@ -89,6 +109,9 @@ async def _load(platform: Any, writes: int, pid: int, out: Path) -> None:
         )
         try:
             await asyncio.sleep(1.0)
+            if bulk_lines:
+                await _bulk(world, prog, bulk_lines)
+                return
             r = await enrol_confirm_claim(world, prog, writes, cfg.concurrency)
             v = await verify_claims(world, prog, r.claim_ids, cfg.concurrency)
             for name, run in (("enrol", r.enrol), ("confirm", r.confirm), ("claim", r.claim), ("verify", v)):
@@ -102,6 +125,9 @@ async def _load(platform: Any, writes: int, pid: int, out: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
     parser.add_argument("--writes", type=int, default=400)
+    parser.add_argument(
+        "--bulk", type=int, default=0, help="profile a bulk import of this many lines instead"
+    )
     parser.add_argument("--service", default="outcomes")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -112,7 +138,7 @@ def main() -> int:
     out = args.out or work / f"{args.service}.txt"
     with postgres_server(work) as server_url, running_platform(server_url, work / "logs") as platform:
         pid = platform.processes[args.service].pid
-        asyncio.run(_load(platform, args.writes, pid, out))
+        asyncio.run(_load(platform, args.writes, pid, out, args.bulk))
     print(summarise_stacks(out.read_text()))
     print(f"\ncollapsed stacks: {out}")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from typing import Any
@@ -10,18 +11,23 @@ import asyncpg
 import httpx
 
 from effekt.launcher import Platform
-from tests.actors import Cast
+from tests.actors import Actor, Cast
 from tests.outcomes.support import TODAY, active_contract, employment_terms, synthetic_cpr
 from tests.outcomes.test_privacy import outcomes_dsn
 
 
 async def post_bulk(
-    outcomes: httpx.AsyncClient, cast: Cast, body: str, media_type: str = "application/x-ndjson"
+    outcomes: httpx.AsyncClient,
+    cast: Cast,
+    body: str,
+    media_type: str = "application/x-ndjson",
+    *,
+    actor: Actor | None = None,
 ) -> list[dict[str, Any]]:
     response = await outcomes.post(
         f"/v1/partnerships/{cast.partnership_id}/bulk-imports",
         content=body.encode(),
-        headers={**cast.provider.headers, "Content-Type": media_type},
+        headers={**(actor or cast.provider).headers, "Content-Type": media_type},
         timeout=120,
     )
     assert response.status_code == 200, response.text
@@ -122,3 +128,162 @@ async def test_bulk_refuses_outsiders_and_unknown_media_types(
         path, content=b"<a/>", headers={**cast.provider.headers, "Content-Type": "text/xml"}
     )
     assert xml.status_code == 415
+
+
+def _ndjson(lines: list[dict[str, Any]]) -> str:
+    return "\n".join(json.dumps(line) for line in lines) + "\n"
+
+
+async def test_claims_decisions_and_disputes_go_in_bulk_too(
+    cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    contract_id, _ = await active_contract(contracts, cast, employment_terms(cast))
+    enrolled, achieved = TODAY - timedelta(days=60), TODAY - timedelta(days=10)
+    people = await post_bulk(
+        outcomes,
+        cast,
+        _ndjson(
+            [
+                {
+                    "kind": "enrolment",
+                    "external_reference": f"p-{n}",
+                    "contract_id": str(contract_id),
+                    "cpr": synthetic_cpr(300 + n),
+                    "municipality_code": "657",
+                    "enrolment_date": enrolled.isoformat(),
+                }
+                for n in range(3)
+            ]
+        ),
+    )
+    ids = [r["id"] for r in people]
+    confirmations = await post_bulk(
+        outcomes,
+        cast,
+        _ndjson(
+            [
+                {"kind": "eligibility", "external_reference": f"e-{n}", "participant_id": p}
+                for n, p in enumerate(ids)
+            ]
+        ),
+        actor=cast.payer_a,
+    )
+    assert [r["result"] for r in confirmations] == ["accepted"] * 3
+
+    claim_lines = [
+        {
+            "kind": "claim",
+            "external_reference": f"c-{n}",
+            "participant_id": p,
+            "outcome_code": "job_start",
+            "achievement_date": achieved.isoformat(),
+            "evidence_reference": f"eIndkomst {n}",
+        }
+        for n, p in enumerate(ids)
+    ]
+    too_early = {**claim_lines[0], "external_reference": "c-early", "achievement_date": "2000-01-01"}
+    claimed = await post_bulk(outcomes, cast, _ndjson([*claim_lines, too_early]))
+    assert [r["result"] for r in claimed] == ["accepted", "accepted", "accepted", "error"]
+    assert claimed[3]["code"] == "achievement-before-enrolment"
+    claim_ids = [r["id"] for r in claimed[:3]]
+
+    # The provider may not decide its own claims; the paying municipality may.
+    decisions = [
+        {
+            "kind": "verification",
+            "external_reference": "v-0",
+            "claim_id": claim_ids[0],
+            "decision": "verified",
+        },
+        {
+            "kind": "verification",
+            "external_reference": "v-1",
+            "claim_id": claim_ids[1],
+            "decision": "rejected",
+            "reason": "no payslip",
+        },
+        {
+            "kind": "verification",
+            "external_reference": "v-2",
+            "claim_id": claim_ids[2],
+            "decision": "rejected",
+        },
+    ]
+    own = await post_bulk(outcomes, cast, _ndjson(decisions[:1]))
+    assert own[0]["result"] == "error"
+    decided = await post_bulk(outcomes, cast, _ndjson(decisions), actor=cast.payer_a)
+    assert [r["result"] for r in decided] == ["accepted", "accepted", "error"]
+    assert "reason" in decided[2]["reason"]
+
+    disputes = [
+        {
+            "kind": "dispute",
+            "external_reference": "d-1",
+            "claim_id": claim_ids[1],
+            "reason": "payslip attached",
+        },
+        {
+            "kind": "dispute",
+            "external_reference": "d-0",
+            "claim_id": claim_ids[0],
+            "reason": "verified already",
+        },
+    ]
+    disputed = await post_bulk(outcomes, cast, _ndjson(disputes))
+    assert [r["result"] for r in disputed] == ["accepted", "error"]
+    assert disputed[1]["code"] == "invalid-claim-transition"
+
+    statuses = {}
+    for claim_id in claim_ids:
+        response = await outcomes.get(f"/v1/outcome-claims/{claim_id}", headers=cast.provider.headers)
+        statuses[claim_id] = response.json()["status"]
+    assert [statuses[c] for c in claim_ids] == ["verified", "disputed", "claimed"]
+    assert (await post_bulk(outcomes, cast, _ndjson(disputes)))[0]["result"] == "duplicate"
+
+
+async def test_a_large_file_streams_in_and_sending_it_twice_at_once_does_each_line_once(
+    platform: Platform, cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    contract_id, _ = await active_contract(contracts, cast, employment_terms(cast, max_participants=None))
+    lines = 3000
+    body = _ndjson(
+        [
+            {
+                "kind": "enrolment",
+                "external_reference": f"big-{n}",
+                "contract_id": str(contract_id),
+                "cpr": synthetic_cpr(1000 + n),
+                "municipality_code": "657" if n % 2 else "101",
+                "enrolment_date": (TODAY - timedelta(days=30)).isoformat(),
+            }
+            for n in range(lines)
+        ]
+    ).encode()
+
+    async def chunked() -> Any:  # no Content-Length: the server reads it as it comes
+        for start in range(0, len(body), 8192):
+            yield body[start : start + 8192]
+
+    async def send() -> list[dict[str, Any]]:
+        response = await outcomes.post(
+            f"/v1/partnerships/{cast.partnership_id}/bulk-imports",
+            content=chunked(),
+            headers={**cast.provider.headers, "Content-Type": "application/x-ndjson"},
+            timeout=300,
+        )
+        assert response.status_code == 200, response.text
+        return [json.loads(line) for line in response.text.splitlines()]
+
+    first, second = await asyncio.gather(send(), send())
+    for results in (first, second):
+        assert [r["line"] for r in results] == list(range(1, lines + 1))
+        assert {r["result"] for r in results} <= {"accepted", "duplicate"}
+    for a, b in zip(first, second, strict=True):
+        assert sorted([a["result"], b["result"]]) == ["accepted", "duplicate"]
+        assert a["id"] == b["id"]
+    assert await ledger_state(platform, cast) == (lines, lines)
+    verification = await outcomes.get(
+        f"/v1/partnerships/{cast.partnership_id}/ledger/verification", headers=cast.provider.headers
+    )
+    assert verification.json()["valid"] is True
+    assert verification.json()["checked"] == lines
