@@ -67,6 +67,7 @@ MAX_LINES = 50_000
 # until the body has been read, then stream as batches commit.
 EAGER_RESULT_BYTES = 32 * 1024
 ATTEMPTS = 3
+SET_KINDS = (EnrolmentLine, EligibilityLine, ClaimLine)
 # One savepoint name for every line, not SQLAlchemy's numbered ones: each new statement text is prepared
 # anew by asyncpg and churns its statement cache, which cost more than the lines' own queries.
 _SAVEPOINT = text("SAVEPOINT bulk_line")
@@ -118,24 +119,8 @@ def _item(number: int, fields: Fields | str, secret: bytes) -> _Item:
 async def _apply(
     session: AsyncSession, principal: Principal, partnership_id: UUID, line: Line, deps: service.Deps
 ) -> UUID:
-    """A line other than an enrolment through its single endpoint's rules; the id of what it changed."""
-    if isinstance(line, EligibilityLine | ClaimLine):
-        participant = await service.get_participant(session, principal, line.participant_id)
-        if participant.partnership_id != partnership_id:
-            raise errors.ParticipantNotFound()
-        if isinstance(line, EligibilityLine):
-            confirmed = await service.confirm_eligibility(
-                session, principal, participant.id, expected_version=None
-            )
-            return confirmed.id
-        claim = ClaimCreate(
-            participant_id=line.participant_id,
-            outcome_code=line.outcome_code,
-            achievement_date=line.achievement_date,
-            evidence_reference=line.evidence_reference,
-        )
-        return (await claims.submit_claim(session, principal, claim, deps)).id
-    assert not isinstance(line, EnrolmentLine)  # enrolments go in together (service.enrol_many)
+    """A claim decision or dispute through its single endpoint's rules; the id of the claim."""
+    assert isinstance(line, VerificationLine | DisputeLine)  # the others go in together (`Import._many`)
     existing = await claims.get_claim(session, principal, line.claim_id)
     if existing.partnership_id != partnership_id:
         raise errors.ClaimNotFound()
@@ -290,20 +275,20 @@ class Import:
                 done.append((reference, outcome))
                 answers[i] = _result(item.number, reference, "accepted", id=str(outcome))
 
-        enrolments: list[tuple[int, EnrolmentLine]] = []
+        group: list[tuple[int, Line]] = []  # consecutive lines of one kind that go in together
         async with ledger.batched(session, self.partnership_id) as chain:
             for i, item, line in todo:
-                reference = line.external_reference
-                if reference not in claimed:
-                    answers[i] = _repeat(item, earlier[reference])
-                elif isinstance(line, EnrolmentLine):
-                    enrolments.append((i, line))  # consecutive enrolments go in together
-                else:
-                    for j, outcome in await self._enrol(session, enrolments):
+                if group and line.kind != group[0][1].kind:
+                    for j, outcome in await self._many(session, group):
                         settle(j, outcome)
-                    enrolments = []
+                    group = []
+                if line.external_reference not in claimed:
+                    answers[i] = _repeat(item, earlier[line.external_reference])
+                elif isinstance(line, SET_KINDS):
+                    group.append((i, line))
+                else:
                     settle(i, await self._one(session, chain, line))
-            for j, outcome in await self._enrol(session, enrolments):
+            for j, outcome in await self._many(session, group):
                 settle(j, outcome)
         if failed:
             await session.execute(
@@ -325,25 +310,49 @@ class Import:
             )
         return answers
 
-    async def _enrol(
-        self, session: AsyncSession, lines: list[tuple[int, EnrolmentLine]]
+    async def _many(
+        self, session: AsyncSession, group: list[tuple[int, Line]]
     ) -> list[tuple[int, UUID | Problem]]:
-        bodies = [
-            ParticipantCreate(
-                partnership_id=self.partnership_id,
-                contract_id=line.contract_id,
-                cpr=line.cpr,
-                municipality_code=line.municipality_code,
-                enrolment_date=line.enrolment_date,
-                cohort=line.cohort,
-                municipal_reference=line.municipal_reference,
+        """Enrolments, eligibility confirmations or claims together, through the rules' `*_many` forms."""
+        lines = [line for _, line in group]
+        made: list[Any]
+        if not lines:
+            return []
+        if isinstance(lines[0], EnrolmentLine):
+            bodies = [
+                ParticipantCreate(
+                    partnership_id=self.partnership_id,
+                    contract_id=line.contract_id,
+                    cpr=line.cpr,
+                    municipality_code=line.municipality_code,
+                    enrolment_date=line.enrolment_date,
+                    cohort=line.cohort,
+                    municipal_reference=line.municipal_reference,
+                )
+                for line in lines
+                if isinstance(line, EnrolmentLine)
+            ]
+            made = await service.enrol_many(session, self.principal, bodies, self.deps)
+        elif isinstance(lines[0], EligibilityLine):
+            ids = [line.participant_id for line in lines if isinstance(line, EligibilityLine)]
+            made = await service.confirm_many(session, self.principal, self.partnership_id, ids)
+        else:
+            claimed = [
+                ClaimCreate(
+                    participant_id=line.participant_id,
+                    outcome_code=line.outcome_code,
+                    achievement_date=line.achievement_date,
+                    evidence_reference=line.evidence_reference,
+                )
+                for line in lines
+                if isinstance(line, ClaimLine)
+            ]
+            made = await claims.submit_many(
+                session, self.principal, claimed, self.deps, partnership_id=self.partnership_id
             )
-            for _, line in lines
-        ]
-        outcomes = await service.enrol_many(session, self.principal, bodies, self.deps) if bodies else []
         return [
             (i, outcome if isinstance(outcome, Problem) else outcome.id)
-            for (i, _), outcome in zip(lines, outcomes, strict=True)
+            for (i, _), outcome in zip(group, made, strict=True)
         ]
 
     async def _one(self, session: AsyncSession, chain: ledger.LedgerBatch, line: Line) -> UUID | Problem:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from dataclasses import dataclass
 from datetime import date, timedelta
 from uuid import UUID, uuid4
 
@@ -13,17 +14,17 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
-from kit.problems import Forbidden, Unprocessable
+from kit.problems import Forbidden, Problem, Unprocessable
 from services.outcomes import errors
-from services.outcomes.clients.contracts import Outcome
+from services.outcomes.clients.contracts import ContractVersion, Outcome
 from services.outcomes.ledger import append_event
-from services.outcomes.models import OutcomeClaim, PaymentLine
+from services.outcomes.models import OutcomeClaim, Participant, PaymentLine
 from services.outcomes.schemas import ClaimCreate
 from services.outcomes.service import (
     LIVE_STATUSES,
     Deps,
-    get_participant,
     readable_claims,
+    readable_participants,
     today,
 )
 from services.outcomes.states import ClaimStatus
@@ -103,16 +104,32 @@ def _decode_evidence(body: ClaimCreate, limit: int) -> bytes | None:
     return document
 
 
-async def _verified_dates(session: AsyncSession, participant_id: UUID) -> dict[str, date]:
-    """The earliest verified achievement date per outcome code for the participant."""
+async def _verified_dates(session: AsyncSession, participant_ids: list[UUID]) -> dict[UUID, dict[str, date]]:
+    """The earliest verified achievement date per outcome code, per participant."""
     rows = await session.execute(
-        select(OutcomeClaim.outcome_code, func.min(OutcomeClaim.achievement_date))
-        .where(
-            OutcomeClaim.participant_id == participant_id, OutcomeClaim.status == ClaimStatus.VERIFIED.value
+        select(
+            OutcomeClaim.participant_id, OutcomeClaim.outcome_code, func.min(OutcomeClaim.achievement_date)
         )
-        .group_by(OutcomeClaim.outcome_code)
+        .where(
+            OutcomeClaim.participant_id.in_(participant_ids),
+            OutcomeClaim.status == ClaimStatus.VERIFIED.value,
+        )
+        .group_by(OutcomeClaim.participant_id, OutcomeClaim.outcome_code)
     )
-    return {code: day for code, day in rows.tuples()}
+    dates: dict[UUID, dict[str, date]] = {}
+    for participant_id, code, day in rows.tuples():
+        dates.setdefault(participant_id, {})[code] = day
+    return dates
+
+
+async def _live_counts(session: AsyncSession, participant_ids: list[UUID]) -> dict[tuple[UUID, str], int]:
+    """How many live (claimed, verified or disputed) claims each participant has, per outcome code."""
+    rows = await session.execute(
+        select(OutcomeClaim.participant_id, OutcomeClaim.outcome_code, func.count())
+        .where(OutcomeClaim.participant_id.in_(participant_ids), OutcomeClaim.status.in_(LIVE_STATUSES))
+        .group_by(OutcomeClaim.participant_id, OutcomeClaim.outcome_code)
+    )
+    return {(participant_id, code): count for participant_id, code, count in rows.tuples()}
 
 
 async def live_claims(
@@ -159,7 +176,28 @@ async def submit_claim(
     session: AsyncSession, principal: Principal, body: ClaimCreate, deps: Deps
 ) -> OutcomeClaim:
     """The provider claims an outcome; checked against the version in force on the achievement date."""
-    participant = await get_participant(session, principal, body.participant_id, for_update=True)
+    (claim,) = await submit_many(session, principal, [body], deps)
+    if isinstance(claim, Problem):
+        raise claim
+    return claim
+
+
+@dataclass(slots=True)
+class _Checked:
+    index: int
+    body: ClaimCreate
+    participant: Participant
+    version: ContractVersion
+    outcome: Outcome
+    document: bytes | None
+
+
+async def _check(
+    principal: Principal, body: ClaimCreate, participant: Participant | None, deps: Deps
+) -> tuple[ContractVersion, Outcome, bytes | None]:
+    """The rules one claim must pass on its own (the participant row is locked by the caller)."""
+    if participant is None:
+        raise errors.ParticipantNotFound()
     if "provider" not in principal.roles_in(participant.partnership_id):
         raise errors.NotAPartner("only the partnership's provider claims outcomes")
     document = _decode_evidence(body, deps.max_evidence_bytes)
@@ -188,50 +226,103 @@ async def submit_claim(
         raise errors.UnknownOutcome.field(
             "body.outcome_code", f"is not an outcome of contract version {version.number}"
         )
-    _check_window(
-        outcome, achieved, participant.enrolment_date, await _verified_dates(session, participant.id)
-    )
-    if outcome.max_per_participant is not None and (
-        await live_claims(session, participant.id, outcome.code, excluding=None)
-        >= outcome.max_per_participant
-    ):
-        raise errors.PerParticipantMaximum.field(
-            "body.outcome_code", f"at most {outcome.max_per_participant} per participant"
+    return version, outcome, document
+
+
+async def submit_many(
+    session: AsyncSession,
+    principal: Principal,
+    bodies: list[ClaimCreate],
+    deps: Deps,
+    *,
+    partnership_id: UUID | None = None,
+) -> list[OutcomeClaim | Problem]:
+    """Submit each claim, or say why not, in order (`partnership_id`: only that partnership's participants).
+
+    The participants are locked in one query (in id order) and their verified outcomes and live claims
+    read in one query each; the rules then run per claim in memory, counting the claims accepted here
+    towards the per-participant maximum, and the claims are inserted together.
+    """
+    wanted = sorted({body.participant_id for body in bodies})
+    query = readable_participants(principal).where(Participant.id.in_(wanted)).order_by(Participant.id)
+    if partnership_id is not None:
+        query = query.where(Participant.partnership_id == partnership_id)
+    rows = await session.execute(query.with_for_update().execution_options(populate_existing=True))
+    participants = {p.id: p for p in rows.scalars()}
+
+    outcomes: list[OutcomeClaim | Problem | None] = []
+    checked: list[_Checked] = []
+    for body in bodies:
+        participant = participants.get(body.participant_id)
+        try:
+            version, outcome, document = await _check(principal, body, participant, deps)
+        except Problem as problem:
+            outcomes.append(problem)
+            continue
+        assert participant is not None
+        checked.append(_Checked(len(outcomes), body, participant, version, outcome, document))
+        outcomes.append(None)  # decided below, against the participant's other claims
+    ids = list({c.participant.id for c in checked})
+    verified = await _verified_dates(session, ids) if ids else {}
+    live = await _live_counts(session, ids) if ids else {}
+    made: list[tuple[OutcomeClaim, ContractVersion]] = []
+    for c in checked:
+        participant, outcome = c.participant, c.outcome
+        try:
+            _check_window(
+                outcome, c.body.achievement_date, participant.enrolment_date, verified.get(participant.id, {})
+            )
+            slot = (participant.id, outcome.code)
+            if outcome.max_per_participant is not None and live.get(slot, 0) >= outcome.max_per_participant:
+                raise errors.PerParticipantMaximum.field(
+                    "body.outcome_code", f"at most {outcome.max_per_participant} per participant"
+                )
+        except Problem as problem:
+            outcomes[c.index] = problem
+            continue
+        live[slot] = live.get(slot, 0) + 1
+        claim = _new_claim(principal, c)
+        outcomes[c.index] = claim
+        made.append((claim, c.version))
+    session.add_all([claim for claim, _ in made])
+    await session.flush()
+    for claim, version in made:
+        await append_event(
+            session,
+            principal,
+            claim.partnership_id,
+            type="claim.submitted",
+            subject=f"outcome-claims/{claim.id}",
+            data={
+                "claim_id": str(claim.id),
+                "participant_id": str(claim.participant_id),
+                "contract_id": str(claim.contract_id),
+                "contract_version_id": str(version.id),
+                "outcome_code": claim.outcome_code,
+                "achievement_date": claim.achievement_date.isoformat(),
+                "evidence_sha256": claim.evidence_sha256,
+            },
         )
-    claim = OutcomeClaim(
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _new_claim(principal: Principal, c: _Checked) -> OutcomeClaim:
+    document = c.document
+    return OutcomeClaim(
         id=uuid4(),
-        partnership_id=participant.partnership_id,
-        contract_id=participant.contract_id,
-        participant_id=participant.id,
-        outcome_code=outcome.code,
-        achievement_date=achieved,
-        evidence_reference=body.evidence_reference,
+        partnership_id=c.participant.partnership_id,
+        contract_id=c.participant.contract_id,
+        participant_id=c.participant.id,
+        outcome_code=c.outcome.code,
+        achievement_date=c.body.achievement_date,
+        evidence_reference=c.body.evidence_reference,
         evidence_document=document,
-        evidence_media_type=body.evidence_media_type if document is not None else None,
+        evidence_media_type=c.body.evidence_media_type if document is not None else None,
         evidence_sha256=hashlib.sha256(document).hexdigest() if document is not None else None,
         claimant_organisation_id=principal.organisation_id,
         claimed_by=principal.subject,
-        claimed_contract_version_id=version.id,
+        claimed_contract_version_id=c.version.id,
         status=ClaimStatus.CLAIMED.value,
         disputed=False,
         version=1,
     )
-    session.add(claim)
-    await session.flush()
-    await append_event(
-        session,
-        principal,
-        claim.partnership_id,
-        type="claim.submitted",
-        subject=f"outcome-claims/{claim.id}",
-        data={
-            "claim_id": str(claim.id),
-            "participant_id": str(participant.id),
-            "contract_id": str(claim.contract_id),
-            "contract_version_id": str(version.id),
-            "outcome_code": claim.outcome_code,
-            "achievement_date": achieved.isoformat(),
-            "evidence_sha256": claim.evidence_sha256,
-        },
-    )
-    return claim

@@ -307,23 +307,23 @@ async def enrol_many(
     return [outcome for outcome in outcomes if outcome is not None]
 
 
-async def confirm_eligibility(
-    session: AsyncSession, principal: Principal, participant_id: UUID, *, expected_version: int | None
-) -> Participant:
-    """The outcome payer of the participant's municipality confirms eligibility (once; retries replay)."""
-    participant = await get_participant(session, principal, participant_id, for_update=True)
+def _confirm(principal: Principal, participant: Participant, expected_version: int | None) -> bool:
+    """The outcome payer of the participant's municipality confirms eligibility, once: whether it changed."""
     if not sees_municipal_reference(principal, participant):
         raise errors.NotAPartner(
             "only the outcome payer of the participant's municipality confirms eligibility"
         )
     if participant.eligibility_confirmed_at is not None:
-        return participant
+        return False
     check_version(participant.version, expected_version)
     participant.eligibility_confirmed_by_organisation_id = principal.organisation_id
     participant.eligibility_confirmed_by = principal.subject
     participant.eligibility_confirmed_at = datetime.now(UTC)
     participant.version += 1
-    await session.flush()
+    return True
+
+
+async def _record_confirmation(session: AsyncSession, principal: Principal, participant: Participant) -> None:
     await append_event(
         session,
         principal,
@@ -332,7 +332,48 @@ async def confirm_eligibility(
         subject=f"participants/{participant.id}",
         data={"participant_id": str(participant.id)},
     )
+
+
+async def confirm_eligibility(
+    session: AsyncSession, principal: Principal, participant_id: UUID, *, expected_version: int | None
+) -> Participant:
+    """The outcome payer of the participant's municipality confirms eligibility (once; retries replay)."""
+    participant = await get_participant(session, principal, participant_id, for_update=True)
+    if _confirm(principal, participant, expected_version):
+        await session.flush()
+        await _record_confirmation(session, principal, participant)
     return participant
+
+
+async def confirm_many(
+    session: AsyncSession, principal: Principal, partnership_id: UUID, participant_ids: list[UUID]
+) -> list[Participant | Problem]:
+    """`confirm_eligibility` for many of one partnership's participants: locked in one query, in order."""
+    rows = await session.execute(
+        readable_participants(principal)
+        .where(Participant.partnership_id == partnership_id, Participant.id.in_(set(participant_ids)))
+        .order_by(Participant.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    participants = {p.id: p for p in rows.scalars()}
+    outcomes: list[Participant | Problem] = []
+    changed: list[Participant] = []
+    for participant_id in participant_ids:
+        participant = participants.get(participant_id)
+        try:
+            if participant is None:
+                raise errors.ParticipantNotFound()
+            if _confirm(principal, participant, None):
+                changed.append(participant)
+        except Problem as problem:
+            outcomes.append(problem)
+            continue
+        outcomes.append(participant)
+    await session.flush()
+    for participant in changed:
+        await _record_confirmation(session, principal, participant)
+    return outcomes
 
 
 async def exit_participant(
