@@ -10,7 +10,8 @@ for `webhook_retry_for` (25 h by default); a delivery still failing then is mark
 subscription disabled, with the reason on the subscription.
 
 Signing secrets are stored encrypted; a claim decrypts them with the service's key ring, and the clear
-secret lives only in the claimed job's memory until it is signed with.
+secrets live only in the claimed job's memory. While a rotation's grace lasts, each delivery carries a
+signature under the new and one under the previous secret (Standard Webhooks allows several).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from services.outcomes import feed
 from services.outcomes.models import LedgerEvent
 from services.outcomes.pseudonyms import KeyRing
 from services.outcomes.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
-from services.outcomes.webhooks.service import open_secret
+from services.outcomes.webhooks.service import signing_secrets
 from services.outcomes.webhooks.ssrf import UnsafeTarget, check_resolved, check_url
 
 log = structlog.get_logger(__name__)
@@ -85,7 +86,7 @@ class Job:
     attempts: int
     subscription_id: UUID
     url: str
-    secret: str | None  # None: not decryptable with the configured keys
+    secrets: list[str] | None  # None: not decryptable with the configured keys
     body: bytes
 
 
@@ -149,6 +150,7 @@ class Dispatcher:
                 )
             ).all()
             pseudonyms = await _pseudonyms(session, [(d, s, e) for d, s, e in rows])
+            now = datetime.now(UTC)
             return [
                 Job(
                     delivery_id=d.id,
@@ -156,17 +158,17 @@ class Dispatcher:
                     attempts=d.attempts,
                     subscription_id=s.id,
                     url=s.url,
-                    secret=self._secret(s),
+                    secrets=self._secrets(s, now),
                     body=feed.render(e.canonical, e.hash, e.prev_hash, pseudonyms.get(d.id)),
                 )
                 for d, s, e in rows
             ]
 
-    def _secret(self, subscription: WebhookSubscription) -> str | None:
+    def _secrets(self, subscription: WebhookSubscription, now: datetime) -> list[str] | None:
         """One undecryptable secret (its key version retired too early) fails its own deliveries, not the
         batch it was claimed with."""
         try:
-            return open_secret(self._keys, subscription)
+            return signing_secrets(self._keys, subscription, now)
         except (LookupError, InvalidTag):
             log.error("webhooks.secret_undecryptable", subscription_id=str(subscription.id))
             return None
@@ -175,7 +177,7 @@ class Dispatcher:
         started = time.monotonic()
         status_code: int | None = None
         error: str | None = None
-        if job.secret is None:
+        if job.secrets is None:
             await self._record(job, None, "signing secret not decryptable with the configured keys", 0)
             return
         try:
@@ -187,7 +189,10 @@ class Dispatcher:
                 "content-type": CONTENT_TYPE,
                 "webhook-id": str(job.delivery_id),
                 "webhook-timestamp": str(int(now.timestamp())),
-                "webhook-signature": Webhook(job.secret).sign(str(job.delivery_id), now, payload),
+                # Space-separated `v1,<sig>`: one per secret (two while a rotation's grace lasts).
+                "webhook-signature": " ".join(
+                    Webhook(secret).sign(str(job.delivery_id), now, payload) for secret in job.secrets
+                ),
                 "user-agent": "Effekt-Webhooks/1",
             }
             response = await self._client.post(job.url, content=job.body, headers=headers)

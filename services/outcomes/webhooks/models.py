@@ -30,10 +30,17 @@ class WebhookSubscription(Base):
     """Where one organisation wants one partnership's events. `audience` is the caller's role in the
     partnership when it subscribed: it decides what the deliveries reveal, as in the feed. The signing
     secret is stored only encrypted under the service's key ring (`KeyRing.encrypt_webhook_secret`),
-    with the key version beside it."""
+    with the key version beside it. After a rotation the previous secret also signs until it expires."""
 
     __tablename__ = "webhook_subscriptions"
-    __table_args__ = (CheckConstraint("status IN ('active', 'disabled')", name="status"),)
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'disabled')", name="status"),
+        CheckConstraint(
+            "(previous_secret_ciphertext IS NULL) = (previous_secret_key_version IS NULL)"
+            " AND (previous_secret_ciphertext IS NULL) = (previous_secret_expires_at IS NULL)",
+            name="previous_secret",
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     organisation_id: Mapped[uuid.UUID] = mapped_column(index=True)
@@ -44,6 +51,9 @@ class WebhookSubscription(Base):
     event_types: Mapped[list[str]] = mapped_column(ARRAY(String(100)), server_default=text("'{}'"))
     secret_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     secret_key_version: Mapped[int] = mapped_column(Integer)
+    previous_secret_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    previous_secret_key_version: Mapped[int | None] = mapped_column(Integer)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     description: Mapped[str | None] = mapped_column(String(500))
     status: Mapped[str] = mapped_column(String(10), server_default=text("'active'"))
     disabled_reason: Mapped[str | None] = mapped_column(Text)

@@ -1,9 +1,10 @@
 """HTTP routes for webhook subscriptions (per organisation, `webhooks:manage`) and their delivery log.
 
-The signing secret is in clear only in the creation response. The `Idempotency-Key` layer stores that
-response for replay, so what it stores carries the secret sealed instead (the subscription's own
-ciphertext and key version); a replay opens it with the key ring and answers exactly what the first
-response said, even after the subscription was deleted. kit stays generic: the route chooses what to store.
+The signing secret is in clear only in the responses that create it (subscribing, rotating). The
+`Idempotency-Key` layer stores those for replay, so what it stores carries the secret sealed instead (the
+subscription's own ciphertext and key version); a replay opens it with the key ring and answers exactly
+what the first response said, even after the subscription was deleted or rotated again. kit stays
+generic: the route chooses what to store.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi.responses import JSONResponse
 
 from kit.auth import Principal, scoped
 from kit.db import DbSession
+from kit.idempotency import Idempotency
 from kit.pagination import DEFAULT_LIMIT, Page
 from kit.problems import problem_responses
 from services.outcomes.dependencies import ExpectedVersion, IdempotencyKey, Limit, etag
@@ -26,6 +28,7 @@ from services.outcomes.webhooks import service
 from services.outcomes.webhooks.models import WebhookSubscription
 from services.outcomes.webhooks.schemas import (
     DeliveryRead,
+    SecretRotation,
     SubscriptionCreate,
     SubscriptionCreated,
     SubscriptionRead,
@@ -51,6 +54,15 @@ def _sealed(sub: WebhookSubscription) -> dict[str, Any]:
         "key_version": sub.secret_key_version,
         "ciphertext": base64.b64encode(sub.secret_ciphertext).decode(),
     }
+
+
+async def _with_secret(
+    idempotency: Idempotency, status_code: int, sub: WebhookSubscription, secret: str
+) -> JSONResponse:
+    """The subscription and its new secret; stored for replay with the secret sealed."""
+    read = SubscriptionRead.model_validate(sub).model_dump(mode="json")
+    await idempotency.respond(status_code, {**read, "secret": _sealed(sub)})
+    return JSONResponse({**read, "secret": secret}, status_code=status_code, headers=etag(sub.version))
 
 
 def _opened(replayed: JSONResponse, keys: KeyRing) -> JSONResponse:
@@ -86,9 +98,7 @@ async def create_subscription(
     sub, secret = await service.create_subscription(
         session, principal, body, keys=keys, allow_insecure=_allow_insecure(request)
     )
-    read = SubscriptionRead.model_validate(sub).model_dump(mode="json")
-    await idempotency.respond(201, {**read, "secret": _sealed(sub)})
-    return JSONResponse({**read, "secret": secret}, status_code=201, headers=etag(sub.version))
+    return await _with_secret(idempotency, 201, sub, secret)
 
 
 @router.get(
@@ -145,6 +155,30 @@ async def update_subscription(
     )
     response.headers.update(etag(sub.version))
     return SubscriptionRead.model_validate(sub)
+
+
+@router.post(
+    "/webhook-subscriptions/{subscription_id}/secret-rotation",
+    response_model=SubscriptionCreated,
+    summary="A new signing secret, shown only here; the previous one keeps signing beside it for a while",
+    responses=problem_responses(400, 401, 403, 404, 409, 412, 422),
+)
+async def rotate_secret(
+    subscription_id: UUID,
+    request: Request,
+    session: DbSession,
+    principal: WebhookManager,
+    idempotency: IdempotencyKey,
+    expected: ExpectedVersion,
+    body: SecretRotation | None = None,
+) -> Response:
+    keys = _key_ring(request)
+    if (replayed := await idempotency.replay()) is not None:
+        return _opened(replayed, keys)
+    sub, secret = await service.rotate_secret(
+        session, principal, subscription_id, body or SecretRotation(), keys=keys, expected_version=expected
+    )
+    return await _with_secret(idempotency, 200, sub, secret)
 
 
 @router.delete(

@@ -41,10 +41,25 @@ class SubscriptionRead(BaseModel):
     disabled_at: datetime | None
     version: int
     created_at: datetime
+    previous_secret_expires_at: datetime | None = Field(
+        None, description="After a secret rotation: until when the previous secret also signs deliveries."
+    )
 
 
 class SubscriptionCreated(SubscriptionRead):
     secret: str = Field(description="The signing secret (`whsec_...`); shown only in this response.")
+
+
+class SecretRotation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    previous_secret_valid_for: int = Field(
+        24 * 3600,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="Seconds the previous secret keeps signing beside the new one (0: stop at once, e.g. "
+        "after a leak). Rotating again ends any older secret's grace.",
+    )
 
 
 class DeliveryRead(BaseModel):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from sqlalchemy import Select, select
@@ -18,7 +18,7 @@ from services.outcomes.pseudonyms import KeyRing
 from services.outcomes.service import check_version
 from services.outcomes.webhooks import errors
 from services.outcomes.webhooks.models import WebhookDelivery, WebhookSubscription
-from services.outcomes.webhooks.schemas import SubscriptionCreate, SubscriptionUpdate
+from services.outcomes.webhooks.schemas import SecretRotation, SubscriptionCreate, SubscriptionUpdate
 from services.outcomes.webhooks.ssrf import UnsafeTarget, check_url
 
 # The most revealing role first: it decides the subscription's audience.
@@ -47,6 +47,24 @@ def open_secret(keys: KeyRing, subscription: WebhookSubscription) -> str:
         partnership_id=subscription.partnership_id,
         subscription_id=subscription.id,
     )
+
+
+def signing_secrets(keys: KeyRing, subscription: WebhookSubscription, now: datetime) -> list[str]:
+    """The current secret, then the previous one while its grace after a rotation lasts."""
+    found = [open_secret(keys, subscription)]
+    expires, blob = subscription.previous_secret_expires_at, subscription.previous_secret_ciphertext
+    if expires is not None and blob is not None and expires > now:
+        version = subscription.previous_secret_key_version
+        assert version is not None  # a check constraint keeps the three together
+        found.append(
+            keys.decrypt_webhook_secret(
+                blob,
+                version=version,
+                partnership_id=subscription.partnership_id,
+                subscription_id=subscription.id,
+            )
+        )
+    return found
 
 
 def _checked_url(url: str, allow_insecure: bool) -> str:
@@ -128,6 +146,37 @@ async def update_subscription(
     await session.flush()
     await session.refresh(subscription)
     return subscription
+
+
+async def rotate_secret(
+    session: AsyncSession,
+    principal: Principal,
+    subscription_id: UUID,
+    body: SecretRotation,
+    *,
+    keys: KeyRing,
+    expected_version: int | None,
+) -> tuple[WebhookSubscription, str]:
+    """A new signing secret, returned in clear once. The current one keeps signing beside it for the grace
+    asked for, so receivers can switch without losing a delivery; an older one's grace ends now."""
+    subscription = await get_subscription(session, principal, subscription_id, for_update=True)
+    check_version(subscription.version, expected_version)
+    if body.previous_secret_valid_for > 0:
+        subscription.previous_secret_ciphertext = subscription.secret_ciphertext
+        subscription.previous_secret_key_version = subscription.secret_key_version
+        subscription.previous_secret_expires_at = datetime.now(UTC) + timedelta(
+            seconds=body.previous_secret_valid_for
+        )
+    else:
+        subscription.previous_secret_ciphertext = None
+        subscription.previous_secret_key_version = None
+        subscription.previous_secret_expires_at = None
+    secret = new_secret()
+    seal_secret(keys, subscription, secret)
+    subscription.version += 1
+    await session.flush()
+    await session.refresh(subscription)
+    return subscription, secret
 
 
 async def delete_subscription(session: AsyncSession, principal: Principal, subscription_id: UUID) -> None:

@@ -21,7 +21,7 @@ from effekt.embedded_pg import asyncpg_url
 from effekt.launcher import Platform
 from services.outcomes.pseudonyms import KeyRing
 from tests.actors import Cast
-from tests.outcomes.integrations.support import Receiver, eventually, ledger_engine, write_events
+from tests.outcomes.integrations.support import Receiver, eventually, ledger_engine, subscribe, write_events
 from tests.outcomes.test_privacy import outcomes_dsn
 from tests.platform import create_databases, drop_databases
 
@@ -83,6 +83,49 @@ async def test_no_table_holds_a_webhook_secret_and_a_replay_answers_the_first_re
     after_delete = await outcomes.post("/v1/webhook-subscriptions", **request)  # type: ignore[arg-type]
     assert after_delete.status_code == 201
     assert after_delete.json() == created
+
+
+async def test_after_a_rotation_both_secrets_verify_until_the_previous_one_is_dropped(
+    platform: Platform, cast: Cast, outcomes: httpx.AsyncClient
+) -> None:
+    async with Receiver().running() as receiver, ledger_engine(platform) as engine:
+        created = await subscribe(outcomes, cast.investor, cast.partnership_id, receiver.url)
+        path = f"/v1/webhook-subscriptions/{created['id']}/secret-rotation"
+        rotation = {"headers": {**cast.investor.headers, "Idempotency-Key": uuid4().hex, "If-Match": '"1"'}}
+        rotated = await outcomes.post(path, **rotation)  # type: ignore[arg-type]
+        assert rotated.status_code == 200, rotated.text
+        new = rotated.json()
+        assert new["secret"].startswith("whsec_")
+        assert new["secret"] != created["secret"]
+        assert new["version"] == 2
+        assert new["previous_secret_expires_at"] is not None
+        replayed = await outcomes.post(path, **rotation)  # type: ignore[arg-type]
+        assert replayed.headers["Idempotent-Replayed"] == "true"
+        assert replayed.json() == new
+
+        for secret in (created["secret"], new["secret"]):  # either verifies during the grace
+            receiver.secret = secret
+            before = len(receiver.received)
+            await write_events(engine, cast.partnership_id, 1, tag=secret[-8:])
+            await eventually(lambda before=before: len(receiver.received) == before + 1)
+        assert receiver.bad_signatures == 0
+
+        dropped = await outcomes.post(
+            path, json={"previous_secret_valid_for": 0}, headers={**cast.investor.headers, "If-Match": '"2"'}
+        )
+        assert dropped.status_code == 200, dropped.text
+        assert dropped.json()["previous_secret_expires_at"] is None
+        receiver.secret = new["secret"]  # no longer signs
+        before = len(receiver.received)
+        await write_events(engine, cast.partnership_id, 1, tag="after-drop")
+        await eventually(lambda: receiver.bad_signatures > 0)
+        receiver.secret = dropped.json()["secret"]  # the retry verifies under the newest
+        await eventually(lambda: len(receiver.received) == before + 1)
+
+    stale = await outcomes.post(path, headers={**cast.investor.headers, "If-Match": '"1"'})
+    assert stale.status_code == 412
+    needles = [f for s in (created, new, dropped.json()) for f in forms_of(s["secret"])]
+    assert await tables_holding(outcomes_dsn(platform), needles) == {}
 
 
 def _alembic(url: str, env: dict[str, str], *args: str) -> None:
