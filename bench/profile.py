@@ -27,6 +27,8 @@ from bench.config import QUICK
 from bench.scenarios import (
     Auth,
     World,
+    _claim_file,
+    _eligibility_file,
     _enrolment_file,
     _post_bulk,
     enrol_confirm_claim,
@@ -75,15 +77,21 @@ def py_spy() -> str | None:
 
 
 async def _bulk(world: World, prog: Any, lines: int) -> None:
+    """Enrolments, eligibility confirmations and claims, one file each."""
     path = f"/v1/partnerships/{prog.cast.partnership_id}/bulk-imports"
-    run, problems, ids = await _post_bulk(
-        world, prog.cast.provider_machine, path, [_enrolment_file(prog, lines)]
-    )
-    print(
-        f"bulk: {len(ids)} of {lines} lines accepted in {run.seconds:.1f} s ({len(ids) / run.seconds:.0f} lines/s)"
-    )
-    for problem in problems[:1]:
-        print(f"  e.g. {problem}")
+    cast = prog.cast
+    run, problems, ids = await _post_bulk(world, cast.provider_machine, path, [_enrolment_file(prog, lines)])
+    report = [("enrolments", run, problems)]
+    for name, actor, make in (
+        ("eligibility", cast.payer_a, _eligibility_file),
+        ("claims", cast.provider_machine, _claim_file),
+    ):
+        run, problems, _ = await _post_bulk(world, actor, path, [make(ids)])
+        report.append((name, run, problems))
+    for name, run, problems in report:
+        print(f"{name}: {run.ops * run.unit_per_op:.0f} of {lines} accepted in {run.seconds:.2f} s")
+        for problem in problems[:1]:
+            print(f"  e.g. {problem}")
 
 
 async def _load(platform: Any, writes: int, pid: int, out: Path, bulk_lines: int = 0) -> None:

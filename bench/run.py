@@ -216,9 +216,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a correctness smoke run (< 2 min)")
     parser.add_argument("--repetitions", type=int, default=3, help="repetitions per figure (median; >= 3)")
-    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "latest.json")
-    parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument(
+        "--json", type=Path, help="default: bench/results/latest.json (quick.json if --quick)"
+    )
+    parser.add_argument("--markdown", type=Path, help="default: docs/benchmarks.md (bench/results/quick.md)")
     args = parser.parse_args(argv)
+    # A smoke run never overwrites the recorded full run's figures.
+    results = ROOT / "bench" / "results"
+    args.json = args.json or results / ("quick.json" if args.quick else "latest.json")
+    args.markdown = args.markdown or (results / "quick.md" if args.quick else ROOT / "docs" / "benchmarks.md")
     cfg = replace(QUICK if args.quick else FULL, repetitions=max(3, args.repetitions))
     work = Path(tempfile.mkdtemp(prefix="effekt-bench-"))
     began = time.perf_counter()
