@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
+import rfc8785
 
 from services.outcomes.chain import GENESIS_HASH, canonical_json, link_hash, main, verify_chain
 
@@ -114,3 +116,42 @@ def test_non_ascii_content_hashes_as_utf8_and_survives_a_json_round_trip() -> No
         "event": event,
     }
     assert verify_chain(json.loads(json.dumps([{**item, "canonical": canonical.decode()}]))).valid
+
+
+def _random_value(rng: random.Random, depth: int = 0) -> Any:
+    alphabet = [chr(i) for i in range(0x80)] + ["\u2028", "\u2029", "é", "ø", "\ue000", "\uffff", "😀"]
+    text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+    kind = rng.randint(0, 9 if depth < 3 else 5)
+    if kind == 0:
+        return text
+    if kind == 1:
+        return rng.choice([None, True, False])
+    if kind == 2:
+        return rng.choice([0, -1, 7, 2**53 - 1, -(2**53) + 1, 2**53, 10**20])
+    if kind == 3:
+        return rng.choice([0.5, 1e21, -0.0, 1.0, 123.456])
+    if kind in (4, 5):
+        return text
+    if kind in (6, 7):
+        return {_random_key(rng, alphabet): _random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+    return [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+
+
+def _random_key(rng: random.Random, alphabet: list[str]) -> str:
+    return "".join(
+        rng.choice(alphabet if rng.random() < 0.2 else "abcXYZ_1") for _ in range(rng.randint(0, 5))
+    )
+
+
+def test_the_fast_canonical_form_is_byte_for_byte_rfc_8785() -> None:
+    rng = random.Random(8785)
+    for _ in range(5000):
+        event = {"data": _random_value(rng), "sequence": rng.randint(1, 10**6), "\u00e9": "non-ASCII key"}
+        for value in (event, {k: v for k, v in event.items() if k.isascii()}):
+            try:
+                expected = rfc8785.dumps(value)
+            except rfc8785.CanonicalizationError:  # numbers JSON cannot carry exactly
+                with pytest.raises(rfc8785.CanonicalizationError):
+                    canonical_json(value)
+                continue
+            assert canonical_json(value) == expected, value
