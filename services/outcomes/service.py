@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Select, and_, false, func, or_, select, tuple_
+from sqlalchemy import Select, and_, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
@@ -216,12 +216,21 @@ async def _record_enrolment(
 async def _enrolled(
     session: AsyncSession, partnership_id: UUID, candidates: list[Pseudonym]
 ) -> set[tuple[int, str]]:
-    """Which of the pseudonyms are already enrolled in the partnership (under any key version)."""
+    """Which of the pseudonyms are already enrolled in the partnership (under any key version).
+
+    One `pseudonym IN (...)` per key version, so each is one scan of the unique index (a row-value IN
+    list would be one index probe per pseudonym)."""
+    by_version: dict[int, list[str]] = {}
+    for p in candidates:
+        by_version.setdefault(p.key_version, []).append(p.value)
     rows = await session.execute(
         select(Participant.key_version, Participant.pseudonym).where(
             Participant.partnership_id == partnership_id,
-            tuple_(Participant.key_version, Participant.pseudonym).in_(
-                [(p.key_version, p.value) for p in candidates]
+            or_(
+                *(
+                    and_(Participant.key_version == version, Participant.pseudonym.in_(values))
+                    for version, values in by_version.items()
+                )
             ),
         )
     )
