@@ -26,7 +26,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def collaborators(app: FastAPI) -> AsyncIterator[None]:
         app.state.key_ring = settings.key_ring()
-        app.state.contracts = ContractsClient(settings.contracts_url, timeout=settings.contracts_timeout)
+        app.state.contracts = ContractsClient(
+            settings.contracts_url,
+            timeout=settings.contracts_timeout,
+            in_force_ttl=settings.contracts_in_force_ttl,
+        )
         try:
             yield
         finally:

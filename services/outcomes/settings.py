@@ -19,6 +19,8 @@ class Settings(ServiceSettings):
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/effekt_outcomes"
     contracts_url: str = "http://127.0.0.1:8002"
     contracts_timeout: float = 10.0
+    # How old the registry's "version in force" answer a write checks against may be (clients/contracts.py).
+    contracts_in_force_ttl: float = 5.0
     secret_key_version: int = 1
     previous_secret_keys: dict[int, SecretStr] = {}
     max_evidence_bytes: int = 5 * 1024 * 1024

@@ -3,10 +3,20 @@
 Only the fields pricing and claim checks use are read; unknown fields are ignored, so the registry may
 grow. The caller's token is forwarded, so the registry applies its own authorisation. Versions are
 immutable once proposed, so they are cached by id for the life of the process.
+
+The registry's answer to "which version is in force on this date" is cached for `in_force_ttl` seconds
+(default 5), per caller token, contract and date; concurrent misses share one registry call. It changes
+only when a version is activated or the contract terminated, so a write checks against an answer at most
+that old: a version activated (or a termination recorded) less than `in_force_ttl` seconds ago may not be
+seen yet, as if the write had reached the registry that much earlier. Only found versions are cached; a
+"none in force" answer is asked again every time. Keying by token keeps the registry's authorisation
+per caller: another token, or the same caller's next token, asks the registry itself.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import OrderedDict
 from datetime import date
 from decimal import Decimal
@@ -97,19 +107,50 @@ class ContractVersion(_Tolerant):
     terms: Terms
 
 
+InForceKey = tuple[str, UUID, date]  # caller's token, contract, date
+
+
 class ContractsClient:
     """One per process, sharing a connection pool."""
 
-    def __init__(self, base_url: str, *, timeout: float = 10.0, cache_size: int = 512) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float = 10.0, cache_size: int = 512, in_force_ttl: float = 5.0
+    ) -> None:
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout)
         self._cache: OrderedDict[UUID, ContractVersion] = OrderedDict()
         self._cache_size = cache_size
+        self._in_force_ttl = in_force_ttl
+        self._in_force: OrderedDict[InForceKey, tuple[float, ContractVersion]] = OrderedDict()
+        self._asking: dict[InForceKey, asyncio.Future[ContractVersion]] = {}  # registry calls under way
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     async def version_in_force(self, contract_id: UUID, on: date, *, token: str) -> ContractVersion:
         """The version governing `on`; `NoVersionInForce` when the registry has none (or hides it)."""
+        key = (token, contract_id, on)
+        known = self._in_force.get(key)
+        if known is not None and time.monotonic() - known[0] < self._in_force_ttl:
+            return known[1]
+        asking = self._asking.get(key)
+        if asking is None:
+            # Its own task: a caller that goes away does not cancel the answer the others wait for.
+            asking = self._asking[key] = asyncio.ensure_future(self._ask_in_force(key))
+            asking.add_done_callback(lambda done: self._asked(key, done))
+        return await asyncio.shield(asking)
+
+    def _asked(self, key: InForceKey, done: asyncio.Future[ContractVersion]) -> None:
+        del self._asking[key]
+        if done.cancelled() or done.exception() is not None:
+            return
+        if self._in_force_ttl > 0:
+            self._in_force[key] = (time.monotonic(), done.result())
+            self._in_force.move_to_end(key)
+            while len(self._in_force) > self._cache_size:
+                self._in_force.popitem(last=False)
+
+    async def _ask_in_force(self, key: InForceKey) -> ContractVersion:
+        token, contract_id, on = key
         response = await self._get(
             f"/v1/contracts/{contract_id}/versions/in-force", token, params={"on": on.isoformat()}
         )
