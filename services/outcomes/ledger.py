@@ -17,6 +17,7 @@ from uuid import UUID
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kit.auth import Principal
 from services.outcomes.chain import GENESIS_HASH, ChainReport, canonical_json, link_hash, verify_chain
@@ -26,6 +27,7 @@ from services.outcomes.webhooks.outbox import record_appended, record_appended_m
 _BATCH = "effekt.ledger_batch"
 EVENT_TYPE_PREFIX = "dk.effekt."
 SOURCE = "https://effekt.dk/outcomes"
+_EVENT_COLUMNS = tuple(column.key for column in LedgerEvent.__table__.columns)
 
 
 def _batch_of(session: AsyncSession, partnership_id: UUID) -> LedgerBatch | None:
@@ -115,10 +117,19 @@ async def append_event(
     )
     event.canonical = canonical_json(cloud_event(event))
     event.hash = link_hash(head.last_hash, event.canonical)
-    session.add(event)
-    head.last_sequence = event.sequence
-    head.last_hash = event.hash
-    await session.flush()
+    # The event and the new head in one statement: every round trip here is spent holding the head lock,
+    # which every write to the partnership waits for. The head object is updated as loaded, not dirtied.
+    moved = (
+        update(LedgerHead)
+        .where(LedgerHead.partnership_id == partnership_id)
+        .values(last_sequence=event.sequence, last_hash=event.hash)
+        .returning(LedgerHead.partnership_id)
+        .cte("moved_head")
+    )
+    row = {column: getattr(event, column) for column in _EVENT_COLUMNS}
+    await session.execute(insert(LedgerEvent).values(row).add_cte(moved))
+    set_committed_value(head, "last_sequence", event.sequence)
+    set_committed_value(head, "last_hash", event.hash)
     await record_appended(session, event)
     return event
 

@@ -5,25 +5,21 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, uuid4
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from kit.problems import Unprocessable
 from services.outcomes import errors, pricing
-from services.outcomes.claims import get_claim, live_claims, split_lines
+from services.outcomes.claims import get_claim, live_claims
 from services.outcomes.clients.contracts import ContractVersion, Outcome
 from services.outcomes.ledger import append_event
-from services.outcomes.models import CapCounter, OutcomeClaim, Participant, PaymentLine
-from services.outcomes.service import (
-    Deps,
-    check_version,
-    today,
-)
+from services.outcomes.models import CapCounter, Money, OutcomeClaim, Participant, PaymentLine
+from services.outcomes.service import Deps, check_version, readable_claims, today
 from services.outcomes.states import Action, ClaimStatus, InvalidTransition, transition
 
 
@@ -38,21 +34,49 @@ def payment_period_key(day: date, payment_period: str) -> str:
     return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
 
 
-async def _lock_counter(
-    session: AsyncSession, contract_id: UUID, scope: str, key: str, currency: str
-) -> CapCounter:
-    await session.execute(
-        insert(CapCounter)
-        .values(contract_id=contract_id, scope=scope, key=key, paid=Decimal(0), currency=currency)
-        .on_conflict_do_nothing()
+_COUNTERS = cast(Table, CapCounter.__table__)  # Core statements: no ORM bookkeeping under the locks
+_COUNTER_SCOPES = ("contract", "period", "participant")
+
+
+async def _lock_counters(
+    session: AsyncSession, contract_id: UUID, period: str, participant_id: UUID, currency: str
+) -> dict[str, Decimal]:
+    """What is paid so far against each cap, the three counters locked (created when missing) in one
+    statement, in the one lock order: contract, then period, then participant (the VALUES order, which
+    ON CONFLICT follows row by row). The no-op update on conflict is what takes the row lock."""
+    keys = ("", period, str(participant_id))
+    statement = (
+        insert(_COUNTERS)
+        .values(
+            [
+                {
+                    "contract_id": contract_id,
+                    "scope": scope,
+                    "key": key,
+                    "paid": Decimal(0),
+                    "currency": currency,
+                }
+                for scope, key in zip(_COUNTER_SCOPES, keys, strict=True)
+            ]
+        )
+        .on_conflict_do_update(
+            index_elements=[_COUNTERS.c.contract_id, _COUNTERS.c.scope, _COUNTERS.c.key],
+            set_={"paid": _COUNTERS.c.paid},
+        )
+        .returning(_COUNTERS.c.scope, _COUNTERS.c.paid)
     )
-    query = (
-        select(CapCounter)
-        .where(CapCounter.contract_id == contract_id, CapCounter.scope == scope, CapCounter.key == key)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+    return {scope: paid for scope, paid in (await session.execute(statement)).tuples()}
+
+
+_ADD_PAID = (
+    update(_COUNTERS)
+    .where(
+        _COUNTERS.c.contract_id == bindparam("b_contract_id"),
+        _COUNTERS.c.scope == bindparam("b_scope"),
+        _COUNTERS.c.key == bindparam("b_key"),
     )
-    return (await session.execute(query)).scalar_one()
+    .values(paid=_COUNTERS.c.paid + bindparam("b_payable", type_=Money), cap=bindparam("b_cap", type_=Money))
+)
 
 
 async def _price(
@@ -61,36 +85,41 @@ async def _price(
     participant: Participant,
     version: ContractVersion,
     outcome: Outcome,
-) -> None:
+) -> list[PaymentLine]:
     """Price a claim being verified: tariff, caps under row locks, payer split into payment lines."""
     terms, priced_on = version.terms, today()
     currency = terms.currency
     if not pricing.supported(currency):
         raise errors.CurrencyNotSupported(f"amounts in {currency} need more than two decimals")
     period = payment_period_key(priced_on, terms.payment_period)
-    # Always contract, then period, then participant: one lock order for every verification.
-    contract_counter = await _lock_counter(session, claim.contract_id, "contract", "", currency)
-    period_counter = await _lock_counter(session, claim.contract_id, "period", period, currency)
-    participant_counter = await _lock_counter(
-        session, claim.contract_id, "participant", str(participant.id), currency
-    )
+    paid = await _lock_counters(session, claim.contract_id, period, participant.id, currency)
     caps = pricing.Caps(
         per_participant=terms.caps.per_participant,
         contract_total=terms.caps.contract_total,
         per_period=terms.caps.per_period,
     )
     usage = pricing.CapUsage(
-        participant=participant_counter.paid, contract=contract_counter.paid, period=period_counter.paid
+        participant=paid["participant"], contract=paid["contract"], period=paid["period"]
     )
     tariff = pricing.quantise(outcome.tariff, currency)
     price = pricing.price_claim(tariff, caps, usage)
-    for counter, cap in (
-        (contract_counter, caps.contract_total),
-        (period_counter, caps.per_period),
-        (participant_counter, caps.per_participant),
-    ):
-        counter.paid += price.payable
-        counter.cap = cap
+    await session.execute(
+        _ADD_PAID,
+        [
+            {
+                "b_contract_id": claim.contract_id,
+                "b_scope": scope,
+                "b_key": key,
+                "b_payable": price.payable,
+                "b_cap": cap,
+            }
+            for scope, key, cap in (
+                ("contract", "", caps.contract_total),
+                ("period", period, caps.per_period),
+                ("participant", str(participant.id), caps.per_participant),
+            )
+        ],
+    )
 
     split = terms.payer_split
     if split.method == "fixed":
@@ -106,26 +135,28 @@ async def _price(
                 f"municipality {participant.municipality_code} is not a paying party of the contract"
             ) from None
         tariffs = pricing.split_residence(price.tariff, homes, participant.municipality_code)
-    for line, tariff_line in zip(amounts, tariffs, strict=True):
-        session.add(
-            PaymentLine(
-                id=uuid4(),
-                claim_id=claim.id,
-                contract_id=claim.contract_id,
-                payer_organisation_id=line.organisation_id,
-                outcome_code=claim.outcome_code,
-                achievement_date=claim.achievement_date,
-                priced_on=priced_on,
-                currency=currency,
-                tariff_share=tariff_line.amount,
-                amount=line.amount,
-            )
+    lines = [
+        PaymentLine(
+            id=uuid4(),
+            claim_id=claim.id,
+            contract_id=claim.contract_id,
+            payer_organisation_id=line.organisation_id,
+            outcome_code=claim.outcome_code,
+            achievement_date=claim.achievement_date,
+            priced_on=priced_on,
+            currency=currency,
+            tariff_share=tariff_line.amount,
+            amount=line.amount,
         )
+        for line, tariff_line in zip(amounts, tariffs, strict=True)
+    ]
+    session.add_all(lines)
     claim.priced_contract_version_id = version.id
     claim.currency = currency
     claim.tariff, claim.payable, claim.cut = price.tariff, price.payable, price.cut
     claim.cut_reasons = [{"cap": c.cap, "amount": f"{c.amount:.2f}"} for c in price.cuts]
     claim.priced_on, claim.payment_period = priced_on, period
+    return lines
 
 
 async def decide_claim(
@@ -140,7 +171,19 @@ async def decide_claim(
     deps: Deps,
 ) -> OutcomeClaim:
     """Verify or reject a claim (`resolution`: resolve a dispute). Repeating the decision replays."""
-    claim = await get_claim(session, principal, claim_id, for_update=True)
+    found = (
+        await session.execute(
+            readable_claims(principal)
+            .add_columns(Participant)
+            .where(OutcomeClaim.id == claim_id)
+            .with_for_update(of=OutcomeClaim)
+            .execution_options(populate_existing=True)
+        )
+    ).one_or_none()
+    if found is None:
+        raise errors.ClaimNotFound()
+    claim: OutcomeClaim = found[0]
+    participant: Participant = found[1]
     if resolution:
         action = Action.RESOLVE_VERIFY if decision == "verified" else Action.RESOLVE_REJECT
     else:
@@ -169,9 +212,9 @@ async def decide_claim(
     if after is ClaimStatus.REJECTED and reason is None:
         raise Unprocessable.field("body.reason", "a rejection needs a reason")
 
-    participant = await session.get_one(Participant, claim.participant_id)
-    if after is ClaimStatus.VERIFIED:
-        await _price(session, claim, participant, version, outcome)
+    lines = (
+        await _price(session, claim, participant, version, outcome) if after is ClaimStatus.VERIFIED else []
+    )
     claim.status = after.value
     claim.verifier_organisation_id = principal.organisation_id
     claim.verified_by = principal.subject
@@ -189,7 +232,6 @@ async def decide_claim(
         "reason": reason,
     }
     if after is ClaimStatus.VERIFIED:
-        lines = (await split_lines(session, [claim.id])).get(claim.id, [])
         data |= {
             "contract_version_id": str(version.id),
             "currency": claim.currency,
