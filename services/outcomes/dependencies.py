@@ -24,7 +24,9 @@ OutcomeVerifier = Annotated[Principal, Depends(scoped("outcomes:verify"))]
 IdempotencyKey = Annotated[Idempotency, Depends(idempotency_dependency(idempotency_keys))]
 
 
-def get_deps(request: Request) -> Deps:
+# The dependencies below are `async def` though they never await: FastAPI runs a plain `def` dependency in
+# its thread pool, a thread hop per request for a few attribute reads.
+async def get_deps(request: Request) -> Deps:
     settings: Settings = request.app.state.settings
     return Deps(
         contracts=request.app.state.contracts,
@@ -37,7 +39,7 @@ def get_deps(request: Request) -> Deps:
 RuleDeps = Annotated[Deps, Depends(get_deps)]
 
 
-def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
+async def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
     """`If-Match: "<version>"` (as the ETag was sent), or none for an unconditional write."""
     if if_match is None:
         return None
