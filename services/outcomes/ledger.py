@@ -11,10 +11,10 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -65,6 +65,28 @@ def actor_of(principal: Principal) -> dict[str, Any]:
     }
 
 
+# The hot path's statements, built once (building a statement costs about as much as running it here).
+# Parameters are prefixed: one named like a ledger_heads column would join the UPDATE's SET clause.
+_LOCK_HEAD = (
+    select(LedgerHead)
+    .where(LedgerHead.partnership_id == bindparam("head_partnership_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_EVENTS, _HEADS = cast(Table, LedgerEvent.__table__), cast(Table, LedgerHead.__table__)
+_INSERT_EVENT = (
+    insert(_EVENTS)
+    .values({column: bindparam(f"e_{column}") for column in _EVENT_COLUMNS})
+    .add_cte(
+        update(_HEADS)
+        .where(_HEADS.c.partnership_id == bindparam("e_partnership_id"))
+        .values(last_sequence=bindparam("e_sequence"), last_hash=bindparam("e_hash"))
+        .returning(_HEADS.c.partnership_id)
+        .cte("moved_head")
+    )
+)
+
+
 async def lock_head(session: AsyncSession, partnership_id: UUID) -> LedgerHead:
     """The partnership's head row, locked until the transaction ends (created on first use)."""
     batch = _batch_of(session, partnership_id)
@@ -72,20 +94,15 @@ async def lock_head(session: AsyncSession, partnership_id: UUID) -> LedgerHead:
         return await batch.lock(session)
     # One round trip once the head exists (every append but a partnership's first): lock it directly;
     # create it only when missing, where a concurrent creator's row is kept and locked instead.
-    locked = (
-        select(LedgerHead)
-        .where(LedgerHead.partnership_id == partnership_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    head = (await session.execute(locked)).scalar_one_or_none()
+    key = {"head_partnership_id": partnership_id}
+    head = (await session.execute(_LOCK_HEAD, key)).scalar_one_or_none()
     if head is None:
         await session.execute(
             insert(LedgerHead)
             .values(partnership_id=partnership_id, last_sequence=0, last_hash=GENESIS_HASH)
             .on_conflict_do_nothing()
         )
-        head = (await session.execute(locked)).scalar_one()
+        head = (await session.execute(_LOCK_HEAD, key)).scalar_one()
     return head
 
 
@@ -119,15 +136,7 @@ async def append_event(
     event.hash = link_hash(head.last_hash, event.canonical)
     # The event and the new head in one statement: every round trip here is spent holding the head lock,
     # which every write to the partnership waits for. The head object is updated as loaded, not dirtied.
-    moved = (
-        update(LedgerHead)
-        .where(LedgerHead.partnership_id == partnership_id)
-        .values(last_sequence=event.sequence, last_hash=event.hash)
-        .returning(LedgerHead.partnership_id)
-        .cte("moved_head")
-    )
-    row = {column: getattr(event, column) for column in _EVENT_COLUMNS}
-    await session.execute(insert(LedgerEvent).values(row).add_cte(moved))
+    await session.execute(_INSERT_EVENT, {f"e_{column}": getattr(event, column) for column in _EVENT_COLUMNS})
     set_committed_value(head, "last_sequence", event.sequence)
     set_committed_value(head, "last_hash", event.hash)
     await record_appended(session, event)

@@ -38,34 +38,42 @@ _COUNTERS = cast(Table, CapCounter.__table__)  # Core statements: no ORM bookkee
 _COUNTER_SCOPES = ("contract", "period", "participant")
 
 
+_LOCK_COUNTERS = (
+    insert(_COUNTERS)
+    .values(
+        [
+            {
+                "contract_id": bindparam("c_contract_id"),
+                "scope": scope,
+                "key": bindparam(f"c_{scope}_key"),
+                "paid": Decimal(0),
+                "currency": bindparam("c_currency"),
+            }
+            for scope in _COUNTER_SCOPES
+        ]
+    )
+    .on_conflict_do_update(
+        index_elements=[_COUNTERS.c.contract_id, _COUNTERS.c.scope, _COUNTERS.c.key],
+        set_={"paid": _COUNTERS.c.paid},
+    )
+    .returning(_COUNTERS.c.scope, _COUNTERS.c.paid)
+)
+
+
 async def _lock_counters(
     session: AsyncSession, contract_id: UUID, period: str, participant_id: UUID, currency: str
 ) -> dict[str, Decimal]:
     """What is paid so far against each cap, the three counters locked (created when missing) in one
     statement, in the one lock order: contract, then period, then participant (the VALUES order, which
     ON CONFLICT follows row by row). The no-op update on conflict is what takes the row lock."""
-    keys = ("", period, str(participant_id))
-    statement = (
-        insert(_COUNTERS)
-        .values(
-            [
-                {
-                    "contract_id": contract_id,
-                    "scope": scope,
-                    "key": key,
-                    "paid": Decimal(0),
-                    "currency": currency,
-                }
-                for scope, key in zip(_COUNTER_SCOPES, keys, strict=True)
-            ]
-        )
-        .on_conflict_do_update(
-            index_elements=[_COUNTERS.c.contract_id, _COUNTERS.c.scope, _COUNTERS.c.key],
-            set_={"paid": _COUNTERS.c.paid},
-        )
-        .returning(_COUNTERS.c.scope, _COUNTERS.c.paid)
-    )
-    return {scope: paid for scope, paid in (await session.execute(statement)).tuples()}
+    params = {
+        "c_contract_id": contract_id,
+        "c_contract_key": "",
+        "c_period_key": period,
+        "c_participant_key": str(participant_id),
+        "c_currency": currency,
+    }
+    return {scope: paid for scope, paid in (await session.execute(_LOCK_COUNTERS, params)).tuples()}
 
 
 _ADD_PAID = (
