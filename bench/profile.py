@@ -33,8 +33,10 @@ from bench.scenarios import (
     _post_bulk,
     enrol_confirm_claim,
     programme,
+    pull_feed,
     verify_claims,
 )
+from bench.seed import seed_ledger
 from tests.actors import make_cast
 from tests.platform import postgres_server, running_platform
 
@@ -94,7 +96,18 @@ async def _bulk(world: World, prog: Any, lines: int) -> None:
             print(f"  e.g. {problem}")
 
 
-async def _load(platform: Any, writes: int, pid: int, out: Path, bulk_lines: int = 0) -> None:
+async def _feed(world: World, prog: Any, events: int) -> None:
+    """An investor machine pulling `events` events in pages of 1 000, as section 3 does."""
+    database_url = world.platform.database_urls["outcomes"]  # type: ignore[attr-defined]
+    await enrol_confirm_claim(world, prog, 4, 4)  # real events for the seeder to copy
+    await seed_ledger(database_url, prog.cast.partnership_id, events)
+    run = await pull_feed(world, prog.cast.investor_machine, prog.cast.partnership_id, events, 1000)
+    print(f"feed: {run.ops} events in {run.seconds:.2f} s, p50 page {run.percentile(0.5):.1f} ms")
+
+
+async def _load(
+    platform: Any, writes: int, pid: int, out: Path, bulk_lines: int = 0, feed_events: int = 0
+) -> None:
     cfg = replace(QUICK, time_cap=120.0)
     async with loadgen.session(cfg.concurrency * 2) as client:
         world = World(platform, "", cfg, client, Auth(platform))
@@ -120,6 +133,9 @@ async def _load(platform: Any, writes: int, pid: int, out: Path, bulk_lines: int
             if bulk_lines:
                 await _bulk(world, prog, bulk_lines)
                 return
+            if feed_events:
+                await _feed(world, prog, feed_events)
+                return
             r = await enrol_confirm_claim(world, prog, writes, cfg.concurrency)
             v = await verify_claims(world, prog, r.claim_ids, cfg.concurrency)
             for name, run in (("enrol", r.enrol), ("confirm", r.confirm), ("claim", r.claim), ("verify", v)):
@@ -136,6 +152,7 @@ def main() -> int:
     parser.add_argument(
         "--bulk", type=int, default=0, help="profile a bulk import of this many lines instead"
     )
+    parser.add_argument("--feed", type=int, default=0, help="profile a feed pull of this many events instead")
     parser.add_argument("--service", default="outcomes")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -146,7 +163,7 @@ def main() -> int:
     out = args.out or work / f"{args.service}.txt"
     with postgres_server(work) as server_url, running_platform(server_url, work / "logs") as platform:
         pid = platform.processes[args.service].pid
-        asyncio.run(_load(platform, args.writes, pid, out, args.bulk))
+        asyncio.run(_load(platform, args.writes, pid, out, args.bulk, args.feed))
     print(summarise_stacks(out.read_text()))
     print(f"\ncollapsed stacks: {out}")
     return 0
