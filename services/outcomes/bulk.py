@@ -9,9 +9,9 @@ a SAVEPOINT so a bad line rolls back alone. What a batch does once rather than p
 
 - its external references are claimed in one INSERT ... ON CONFLICT DO NOTHING and their results
   recorded in one UPDATE; the references of lines that failed are released in one DELETE;
-- its ledger events are chained in memory under one lock of the partnership's head and written, with
-  their webhook outbox rows and one NOTIFY, in a few statements at the end (`ledger.batched`);
-- each (contract, date)'s version in force is fetched from the registry once per request.
+- its ledger events are chained under one lock of the partnership's head and written, with their
+  webhook outbox rows and one NOTIFY, in a few statements at commit (`ledger.write_pending`);
+- each (contract, date)'s version in force comes from the registry client's short-lived cache.
 
 Idempotent by the line's `external_reference`, per organisation: a retried file — or the same file sent
 twice at once — does each line's work exactly once and answers `duplicate` with the original result id.
@@ -29,8 +29,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
-from datetime import date
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -56,7 +55,6 @@ from services.outcomes.bulk_lines import (
     validate,
 )
 from services.outcomes.bulk_models import BulkReference
-from services.outcomes.clients.contracts import ContractsClient, ContractVersion
 from services.outcomes.schemas import ClaimCreate, ParticipantCreate
 
 BATCH = 200
@@ -145,28 +143,6 @@ async def _apply(
     return decided.id
 
 
-class ImportContracts(ContractsClient):
-    """The registry as one import sees it: each (contract, date)'s version in force is fetched once per
-    request rather than once per line, which for a file of enrolments on a few dates removes nearly every
-    registry round trip. A version activated while the import runs applies from the next request."""
-
-    def __init__(self, inner: ContractsClient) -> None:  # no super().__init__: it delegates, owns no client
-        self._inner = inner
-        self._in_force: dict[tuple[UUID, date], ContractVersion] = {}
-
-    async def version_in_force(self, contract_id: UUID, on: date, *, token: str) -> ContractVersion:
-        key = (contract_id, on)
-        if key not in self._in_force:
-            self._in_force[key] = await self._inner.version_in_force(contract_id, on, token=token)
-        return self._in_force[key]
-
-    async def version(self, version_id: UUID, *, token: str) -> ContractVersion:
-        return await self._inner.version(version_id, token=token)
-
-    async def aclose(self) -> None:
-        """The shared client outlives the import."""
-
-
 @dataclass
 class Import:
     """One request's import: who sends it, into which partnership, and what the rules need."""
@@ -179,7 +155,6 @@ class Import:
 
     async def run(self, records: AsyncIterator[tuple[int, Fields | str]]) -> AsyncIterator[bytes]:
         """Results, in input order, batch by batch as each commits (see EAGER_RESULT_BYTES)."""
-        self.deps = replace(self.deps, contracts=ImportContracts(self.deps.contracts))
         held: list[bytes] = []
         sent = 0
         batch: list[_Item] = []
@@ -276,20 +251,19 @@ class Import:
                 answers[i] = _result(item.number, reference, "accepted", id=str(outcome))
 
         group: list[tuple[int, Line]] = []  # consecutive lines of one kind that go in together
-        async with ledger.batched(session, self.partnership_id) as chain:
-            for i, item, line in todo:
-                if group and line.kind != group[0][1].kind:
-                    for j, outcome in await self._many(session, group):
-                        settle(j, outcome)
-                    group = []
-                if line.external_reference not in claimed:
-                    answers[i] = _repeat(item, earlier[line.external_reference])
-                elif isinstance(line, SET_KINDS):
-                    group.append((i, line))
-                else:
-                    settle(i, await self._one(session, chain, line))
-            for j, outcome in await self._many(session, group):
-                settle(j, outcome)
+        for i, item, line in todo:
+            if group and line.kind != group[0][1].kind:
+                for j, outcome in await self._many(session, group):
+                    settle(j, outcome)
+                group = []
+            if line.external_reference not in claimed:
+                answers[i] = _repeat(item, earlier[line.external_reference])
+            elif isinstance(line, SET_KINDS):
+                group.append((i, line))
+            else:
+                settle(i, await self._one(session, line))
+        for j, outcome in await self._many(session, group):
+            settle(j, outcome)
         if failed:
             await session.execute(
                 delete(BulkReference).where(
@@ -355,9 +329,9 @@ class Import:
             for (i, _), outcome in zip(group, made, strict=True)
         ]
 
-    async def _one(self, session: AsyncSession, chain: ledger.LedgerBatch, line: Line) -> UUID | Problem:
+    async def _one(self, session: AsyncSession, line: Line) -> UUID | Problem:
         """One line through its single endpoint's rules, in a savepoint so that a refusal undoes it alone."""
-        mark = chain.mark()
+        mark = ledger.mark(session)
         await session.execute(_SAVEPOINT)
         try:
             result_id = await _apply(session, self.principal, self.partnership_id, line, self.deps)
@@ -365,7 +339,7 @@ class Import:
         except Problem as problem:
             await session.execute(_ROLLBACK_TO_SAVEPOINT)
             session.expunge_all()  # what the line loaded or changed may no longer be so
-            chain.rewind(mark)
+            ledger.rewind(session, mark)
             return problem
         await session.execute(_RELEASE_SAVEPOINT)
         return result_id

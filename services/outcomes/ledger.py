@@ -1,58 +1,59 @@
 """Appending to and reading a partnership's ledger.
 
-Appending locks the partnership's `ledger_heads` row (FOR UPDATE) in the caller's transaction, so the
-sequence is gapless and the chain linear even under concurrent writes; the event, its canonical bytes and
-the new head commit (or roll back) together with the state change they record.
+`append_event` records an event in the session; it is chained and written when the transaction commits
+(`write_pending`, run by SQLAlchemy's `before_commit`): the partnership's `ledger_heads` row is locked
+(FOR UPDATE), the events get the next gapless sequence numbers and hashes, and the events, the new head,
+their webhook outbox rows and a NOTIFY are written — so the event commits (or rolls back) with the state
+change it records, and the chain stays linear under concurrent writers. Writing at commit keeps the head
+lock, which serialises every write to a partnership, held only for those statements and the COMMIT, not
+for the rest of the request. Enrolment still takes the lock early (`lock_head`): it serialises duplicate
+detection per partnership.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, event, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from kit.auth import Principal
 from services.outcomes.chain import GENESIS_HASH, ChainReport, canonical_json, link_hash, verify_chain
 from services.outcomes.models import LedgerEvent, LedgerHead
-from services.outcomes.webhooks.outbox import record_appended, record_appended_many
+from services.outcomes.webhooks.outbox import record_appended
 
-_BATCH = "effekt.ledger_batch"
 EVENT_TYPE_PREFIX = "dk.effekt."
 SOURCE = "https://effekt.dk/outcomes"
 _EVENT_COLUMNS = tuple(column.key for column in LedgerEvent.__table__.columns)
-
-
-def _batch_of(session: AsyncSession, partnership_id: UUID) -> LedgerBatch | None:
-    batch = session.info.get(_BATCH)
-    return batch if isinstance(batch, LedgerBatch) and batch.partnership_id == partnership_id else None
 
 
 def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def cloud_event(event: LedgerEvent) -> dict[str, Any]:
+def cloud_event(event: LedgerEvent | Mapping[str, Any]) -> dict[str, Any]:
     """The CloudEvent as JSON, rebuilt from the event's columns (what the chain hashes)."""
+    row = event if isinstance(event, Mapping) else {c: getattr(event, c) for c in _EVENT_COLUMNS}
     return {
         "specversion": "1.0",
-        "id": str(event.id),
-        "source": f"{SOURCE}/partnerships/{event.partnership_id}",
-        "type": event.type,
-        "subject": event.subject,
-        "time": format_time(event.time),
+        "id": str(row["id"]),
+        "source": f"{SOURCE}/partnerships/{row['partnership_id']}",
+        "type": row["type"],
+        "subject": row["subject"],
+        "time": format_time(row["time"]),
         "datacontenttype": "application/json",
-        "partnershipid": str(event.partnership_id),
-        "sequence": event.sequence,
-        "actor": event.actor,
-        "data": event.data,
+        "partnershipid": str(row["partnership_id"]),
+        "sequence": row["sequence"],
+        "actor": row["actor"],
+        "data": row["data"],
     }
 
 
@@ -73,37 +74,47 @@ _LOCK_HEAD = (
     .with_for_update()
     .execution_options(populate_existing=True)
 )
-_EVENTS, _HEADS = cast(Table, LedgerEvent.__table__), cast(Table, LedgerHead.__table__)
-_INSERT_EVENT = (
-    insert(_EVENTS)
-    .values({column: bindparam(f"e_{column}") for column in _EVENT_COLUMNS})
-    .add_cte(
-        update(_HEADS)
-        .where(_HEADS.c.partnership_id == bindparam("e_partnership_id"))
-        .values(last_sequence=bindparam("e_sequence"), last_hash=bindparam("e_hash"))
-        .returning(_HEADS.c.partnership_id)
-        .cte("moved_head")
-    )
+_HEADS = cast(Table, LedgerHead.__table__)
+_MOVE_HEAD = (
+    update(_HEADS)
+    .where(_HEADS.c.partnership_id == bindparam("head_partnership_id"))
+    .values(last_sequence=bindparam("head_sequence"), last_hash=bindparam("head_hash"))
 )
+_PENDING = "effekt.ledger_pending"
 
 
 async def lock_head(session: AsyncSession, partnership_id: UUID) -> LedgerHead:
     """The partnership's head row, locked until the transaction ends (created on first use)."""
-    batch = _batch_of(session, partnership_id)
-    if batch is not None:
-        return await batch.lock(session)
+    return await session.run_sync(_lock_head, partnership_id)
+
+
+def _lock_head(session: Session, partnership_id: UUID) -> LedgerHead:
     # One round trip once the head exists (every append but a partnership's first): lock it directly;
     # create it only when missing, where a concurrent creator's row is kept and locked instead.
     key = {"head_partnership_id": partnership_id}
-    head = (await session.execute(_LOCK_HEAD, key)).scalar_one_or_none()
+    head = session.execute(_LOCK_HEAD, key).scalar_one_or_none()
     if head is None:
-        await session.execute(
+        session.execute(
             insert(LedgerHead)
             .values(partnership_id=partnership_id, last_sequence=0, last_hash=GENESIS_HASH)
             .on_conflict_do_nothing()
         )
-        head = (await session.execute(_LOCK_HEAD, key)).scalar_one()
+        head = session.execute(_LOCK_HEAD, key).scalar_one()
     return head
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    partnership_id: UUID
+    type: str
+    subject: str
+    actor: dict[str, Any]
+    data: dict[str, Any]
+
+
+def _pending(session: AsyncSession | Session) -> list[_Pending]:
+    pending: list[_Pending] = session.info.setdefault(_PENDING, [])
+    return pending
 
 
 async def append_event(
@@ -114,33 +125,64 @@ async def append_event(
     type: str,
     subject: str,
     data: Mapping[str, Any],
-) -> LedgerEvent:
-    """Append `dk.effekt.<type>` to the partnership's chain in the current transaction."""
-    batch = _batch_of(session, partnership_id)
-    if batch is not None:
-        return await batch.append(session, principal, type=type, subject=subject, data=data)
-    head = await lock_head(session, partnership_id)
-    now = datetime.now(UTC)
-    event = LedgerEvent(
-        id=uuid.uuid4(),
-        partnership_id=partnership_id,
-        sequence=head.last_sequence + 1,
-        type=EVENT_TYPE_PREFIX + type,
-        subject=subject,
-        time=now,
-        actor=actor_of(principal),
-        data=dict(data),
-        prev_hash=head.last_hash,
+) -> None:
+    """Append `dk.effekt.<type>` to the partnership's chain when the current transaction commits."""
+    _pending(session).append(
+        _Pending(partnership_id, EVENT_TYPE_PREFIX + type, subject, actor_of(principal), dict(data))
     )
-    event.canonical = canonical_json(cloud_event(event))
-    event.hash = link_hash(head.last_hash, event.canonical)
-    # The event and the new head in one statement: every round trip here is spent holding the head lock,
-    # which every write to the partnership waits for. The head object is updated as loaded, not dirtied.
-    await session.execute(_INSERT_EVENT, {f"e_{column}": getattr(event, column) for column in _EVENT_COLUMNS})
-    set_committed_value(head, "last_sequence", event.sequence)
-    set_committed_value(head, "last_hash", event.hash)
-    await record_appended(session, event)
-    return event
+
+
+def mark(session: AsyncSession) -> int:
+    """Where the events recorded so far end, to `rewind` to after rolling back to a savepoint."""
+    return len(_pending(session))
+
+
+def rewind(session: AsyncSession, to: int) -> None:
+    del _pending(session)[to:]
+
+
+def write_pending(session: Session) -> None:
+    """Chain and write the events recorded in the session, each partnership's under its head lock
+    (partnerships in id order, so two transactions never wait on each other's heads in a cycle)."""
+    pending: list[_Pending] = session.info.pop(_PENDING, None) or []
+    by_partnership: dict[UUID, list[_Pending]] = {}
+    for item in pending:
+        by_partnership.setdefault(item.partnership_id, []).append(item)
+    for partnership_id in sorted(by_partnership):
+        head = _lock_head(session, partnership_id)
+        sequence, prev_hash = head.last_sequence, head.last_hash
+        now = datetime.now(UTC)
+        rows = []
+        for item in by_partnership[partnership_id]:
+            sequence += 1
+            row: dict[str, Any] = {
+                "id": uuid.uuid4(),
+                "partnership_id": partnership_id,
+                "sequence": sequence,
+                "type": item.type,
+                "subject": item.subject,
+                "time": now,
+                "actor": item.actor,
+                "data": item.data,
+                "prev_hash": prev_hash,
+            }
+            row["canonical"] = canonical_json(cloud_event(row))
+            row["hash"] = prev_hash = link_hash(prev_hash, row["canonical"])
+            rows.append(row)
+        session.execute(insert(LedgerEvent), rows)
+        session.execute(
+            _MOVE_HEAD,
+            {"head_partnership_id": partnership_id, "head_sequence": sequence, "head_hash": prev_hash},
+        )
+        set_committed_value(head, "last_sequence", sequence)
+        set_committed_value(head, "last_hash", prev_hash)
+        record_appended(session, partnership_id, rows)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    if session.info.get(_PENDING):
+        write_pending(session)
 
 
 def chain_item(event: LedgerEvent) -> dict[str, Any]:
@@ -199,96 +241,3 @@ async def verify_partnership_chain(session: AsyncSession, partnership_id: UUID) 
     return ChainReport(
         valid=True, checked=checked, last_sequence=after or None, last_hash=prev if after else None
     )
-
-
-class LedgerBatch:
-    """Many appends to one partnership's chain in one transaction, written together at the end.
-
-    The head is locked once, on first use; events are chained in memory and inserted, with their outbox
-    rows and one NOTIFY, when the batch closes. `mark`/`rewind` drop the events of a unit of work that
-    was rolled back to its savepoint, so the chain stays exactly what commits.
-    """
-
-    def __init__(self, partnership_id: UUID) -> None:
-        self.partnership_id = partnership_id
-        self._head: LedgerHead | None = None
-        self._start: tuple[int, str] = (0, GENESIS_HASH)
-        self.events: list[LedgerEvent] = []
-
-    async def lock(self, session: AsyncSession) -> LedgerHead:
-        if self._head is None:
-            session.info.pop(_BATCH)  # the real lock, not this batch's
-            try:
-                self._head = await lock_head(session, self.partnership_id)
-            finally:
-                session.info[_BATCH] = self
-            self._start = (self._head.last_sequence, self._head.last_hash)
-        return self._head
-
-    def _tip(self) -> tuple[int, str]:
-        return (self.events[-1].sequence, self.events[-1].hash) if self.events else self._start
-
-    async def append(
-        self, session: AsyncSession, principal: Principal, *, type: str, subject: str, data: Mapping[str, Any]
-    ) -> LedgerEvent:
-        await self.lock(session)
-        sequence, prev_hash = self._tip()
-        event = LedgerEvent(
-            id=uuid.uuid4(),
-            partnership_id=self.partnership_id,
-            sequence=sequence + 1,
-            type=EVENT_TYPE_PREFIX + type,
-            subject=subject,
-            time=datetime.now(UTC),
-            actor=actor_of(principal),
-            data=dict(data),
-            prev_hash=prev_hash,
-        )
-        event.canonical = canonical_json(cloud_event(event))
-        event.hash = link_hash(prev_hash, event.canonical)
-        self.events.append(event)
-        return event
-
-    def mark(self) -> int:
-        return len(self.events)
-
-    def rewind(self, mark: int) -> None:
-        del self.events[mark:]
-
-    async def write(self, session: AsyncSession) -> None:
-        if not self.events:
-            return
-        columns = ("id", "partnership_id", "sequence", "type", "subject", "time", "actor", "data")
-        rows = [
-            {
-                **{c: getattr(e, c) for c in columns},
-                "canonical": e.canonical,
-                "prev_hash": e.prev_hash,
-                "hash": e.hash,
-            }
-            for e in self.events
-        ]
-        await session.execute(insert(LedgerEvent), rows)
-        sequence, last_hash = self._tip()
-        await session.execute(
-            update(LedgerHead)
-            .where(LedgerHead.partnership_id == self.partnership_id)
-            .values(last_sequence=sequence, last_hash=last_hash)
-            .execution_options(synchronize_session=False)
-        )
-        await record_appended_many(session, self.partnership_id, self.events)
-        self.events = []
-
-
-@asynccontextmanager
-async def batched(session: AsyncSession, partnership_id: UUID) -> AsyncIterator[LedgerBatch]:
-    """Within the block, `append_event` for this partnership goes to one `LedgerBatch`, written on exit."""
-    if _BATCH in session.info:
-        raise RuntimeError("ledger batches do not nest")
-    batch = LedgerBatch(partnership_id)
-    session.info[_BATCH] = batch
-    try:
-        yield batch
-    finally:
-        del session.info[_BATCH]
-    await batch.write(session)

@@ -4,63 +4,43 @@ readers wake only for committed events (PostgreSQL delivers NOTIFY at commit, ne
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import any_, func, insert, literal, or_, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from services.outcomes.models import LedgerEvent
-from services.outcomes.webhooks.models import WebhookDelivery, WebhookSubscription
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 CHANNEL = "effekt_ledger"
 
-
-async def record_appended(session: AsyncSession, event: LedgerEvent) -> None:
-    """One outbox row per active subscription that wants this event, then NOTIFY the feed's listeners."""
-    wanted = select(
-        WebhookSubscription.id,
-        literal(event.id),
-        literal(event.sequence),
-        literal(event.type),
-    ).where(
-        WebhookSubscription.partnership_id == event.partnership_id,
-        WebhookSubscription.status == "active",
-        or_(
-            func.cardinality(WebhookSubscription.event_types) == 0,
-            literal(event.type) == any_(WebhookSubscription.event_types),
-        ),
-    )
-    await session.execute(
-        insert(WebhookDelivery).from_select(["subscription_id", "event_id", "sequence", "event_type"], wanted)
-    )
-    await session.execute(select(func.pg_notify(CHANNEL, str(event.partnership_id))))
-
-
-_OUTBOX_MANY = text(
+# One statement, run while the partnership's head is locked: one outbox row per active subscription
+# that wants each event, and the NOTIFY (a data-modifying WITH runs whether or not it is read).
+_RECORD = text(
     """
-    INSERT INTO webhook_deliveries (subscription_id, event_id, sequence, event_type)
-    SELECT s.id, e.id, e.sequence, e.type
-    FROM webhook_subscriptions AS s
-    CROSS JOIN unnest(CAST(:ids AS uuid[]), CAST(:sequences AS bigint[]), CAST(:types AS text[]))
-        AS e(id, sequence, type)
-    WHERE s.partnership_id = :partnership_id AND s.status = 'active'
-      AND (cardinality(s.event_types) = 0 OR e.type = ANY(s.event_types))
+    WITH deliveries AS (
+        INSERT INTO webhook_deliveries (subscription_id, event_id, sequence, event_type)
+        SELECT s.id, e.id, e.sequence, e.type
+        FROM webhook_subscriptions AS s
+        CROSS JOIN unnest(CAST(:ids AS uuid[]), CAST(:sequences AS bigint[]), CAST(:types AS text[]))
+            AS e(id, sequence, type)
+        WHERE s.partnership_id = :partnership_id AND s.status = 'active'
+          AND (cardinality(s.event_types) = 0 OR e.type = ANY(s.event_types))
+        RETURNING 1
+    )
+    SELECT pg_notify(:channel, CAST(:partnership_id AS text))
     """
 )
 
 
-async def record_appended_many(
-    session: AsyncSession, partnership_id: UUID, events: Sequence[LedgerEvent]
-) -> None:
-    """`record_appended` for a batch of one partnership's events: one INSERT and one NOTIFY."""
-    await session.execute(
-        _OUTBOX_MANY,
+def record_appended(session: Session, partnership_id: UUID, events: Sequence[Mapping[str, Any]]) -> None:
+    """The outbox rows and NOTIFY for one partnership's newly written events (`id`, `sequence`, `type`)."""
+    session.execute(
+        _RECORD,
         {
             "partnership_id": partnership_id,
-            "ids": [e.id for e in events],
-            "sequences": [e.sequence for e in events],
-            "types": [e.type for e in events],
+            "channel": CHANNEL,
+            "ids": [e["id"] for e in events],
+            "sequences": [e["sequence"] for e in events],
+            "types": [e["type"] for e in events],
         },
     )
-    await session.execute(select(func.pg_notify(CHANNEL, str(partnership_id))))
