@@ -32,7 +32,7 @@ from services.outcomes.webhooks.outbox import record_appended
 
 EVENT_TYPE_PREFIX = "dk.effekt."
 SOURCE = "https://effekt.dk/outcomes"
-_EVENT_COLUMNS = tuple(column.key for column in LedgerEvent.__table__.columns)
+_HASHED = ("id", "partnership_id", "sequence", "type", "subject", "time", "actor", "data")
 
 
 def format_time(moment: datetime) -> str:
@@ -41,7 +41,7 @@ def format_time(moment: datetime) -> str:
 
 def cloud_event(event: LedgerEvent | Mapping[str, Any]) -> dict[str, Any]:
     """The CloudEvent as JSON, rebuilt from the event's columns (what the chain hashes)."""
-    row = event if isinstance(event, Mapping) else {c: getattr(event, c) for c in _EVENT_COLUMNS}
+    row = event if isinstance(event, Mapping) else {c: getattr(event, c) for c in _HASHED}
     return {
         "specversion": "1.0",
         "id": str(row["id"]),
