@@ -200,43 +200,7 @@ class Import:
         if not todo:
             return answers
         owner = self.principal.organisation_id
-        rows = sorted(  # one order for every transaction, so two imports never deadlock on it
-            (
-                {
-                    "organisation_id": owner,
-                    "external_reference": line.external_reference,
-                    "kind": line.kind,
-                    "fingerprint": item.fingerprint,
-                }
-                for _, item, line in todo
-            ),
-            key=lambda row: row["external_reference"],
-        )
-        claimed = set(
-            await session.scalars(
-                insert(BulkReference)
-                .values(rows)
-                .on_conflict_do_nothing()
-                .returning(BulkReference.external_reference)
-            )
-        )
-        earlier = {
-            row.external_reference: row
-            for row in await session.execute(
-                select(
-                    BulkReference.external_reference, BulkReference.fingerprint, BulkReference.result_id
-                ).where(
-                    BulkReference.organisation_id == owner,
-                    BulkReference.external_reference.in_(
-                        [
-                            line.external_reference
-                            for _, _, line in todo
-                            if line.external_reference not in claimed
-                        ]
-                    ),
-                )
-            )
-        }
+        claimed, earlier = await self._claim_references(session, [(item, line) for _, item, line in todo])
         done: list[tuple[str, UUID]] = []
         failed: list[str] = []
 
@@ -283,6 +247,41 @@ class Import:
                 .values(result_id=results.c.result_id)
             )
         return answers
+
+    async def _claim_references(
+        self, session: AsyncSession, lines: list[tuple[_Item, Line]]
+    ) -> tuple[set[str], dict[str, Any]]:
+        """Claim the lines' external references; those already taken, with what they were taken for."""
+        owner = self.principal.organisation_id
+        rows = sorted(  # one order for every transaction, so two imports never deadlock on it
+            (
+                {
+                    "organisation_id": owner,
+                    "external_reference": line.external_reference,
+                    "kind": line.kind,
+                    "fingerprint": item.fingerprint,
+                }
+                for item, line in lines
+            ),
+            key=lambda row: row["external_reference"],
+        )
+        claimed = set(
+            await session.scalars(
+                insert(BulkReference)
+                .values(rows)
+                .on_conflict_do_nothing()
+                .returning(BulkReference.external_reference)
+            )
+        )
+        taken = [line.external_reference for _, line in lines if line.external_reference not in claimed]
+        if not taken:
+            return claimed, {}
+        earlier = await session.execute(
+            select(
+                BulkReference.external_reference, BulkReference.fingerprint, BulkReference.result_id
+            ).where(BulkReference.organisation_id == owner, BulkReference.external_reference.in_(taken))
+        )
+        return claimed, {row.external_reference: row for row in earlier}
 
     async def _many(
         self, session: AsyncSession, group: list[tuple[int, Line]]
