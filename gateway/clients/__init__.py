@@ -43,6 +43,7 @@ class ServiceClient:
         self.calls: Counter[str] = calls if calls is not None else Counter()
 
     async def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        self.calls[self.name] += 1  # one per read asked for: a retry on a dropped connection is not a call
         for attempt in range(READ_RETRIES + 1):
             try:
                 return await self._request("GET", path, params=params)
@@ -81,6 +82,7 @@ class ServiceClient:
         self, method: str, path: str, body: Any = None, *, headers: Mapping[str, str] | None = None
     ) -> Any:
         """A write: never retried here (the caller passes an Idempotency-Key if it wants safe retries)."""
+        self.calls[self.name] += 1
         try:
             return await self._request(method, path, body=body, headers=headers)
         except (TimeoutError, aiohttp.ClientConnectionError):
@@ -95,7 +97,6 @@ class ServiceClient:
         body: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
-        self.calls[self.name] += 1
         request_headers = {**self.headers, **(headers or {})}
         data = None
         if body is not None:
