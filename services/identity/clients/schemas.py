@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from services.identity.directory.schemas import ReadModel
+from services.identity.directory.schemas import Name, ReadModel, Text
 
 GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
 
 
 class ClientCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     client_type: Literal["confidential", "public"]
-    redirect_uris: list[str] = Field(default_factory=list, max_length=20)
+    redirect_uris: list[Annotated[Text, Field(max_length=2000)]] = Field(default_factory=list, max_length=20)
     grant_types: list[GrantType] = Field(min_length=1)
     scopes: list[str] = Field(min_length=1)
 

@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
 PartnerType = Literal["municipality", "provider", "investor", "evaluator", "legal_adviser", "operator"]
 OrgRole = Literal["admin", "member", "signatory"]
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold U+0000: refuse it here rather than fail at the database with a 500.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+# A name people read in lists and documents: whitespace alone would be an invisible one.
+Name = Annotated[Text, AfterValidator(_not_blank)]
 
 
 class ReadModel(BaseModel):
@@ -17,7 +35,7 @@ class ReadModel(BaseModel):
 
 
 class OrganisationCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     partner_type: PartnerType
     cvr: str = Field(description="Danish CVR number: 8 digits passing the modulus-11 check.")
     municipality_code: str | None = Field(
@@ -26,7 +44,7 @@ class OrganisationCreate(BaseModel):
 
 
 class OrganisationUpdate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
 
 
 class OrganisationRead(ReadModel):
@@ -41,13 +59,13 @@ class OrganisationRead(ReadModel):
 
 class UserCreate(BaseModel):
     email: EmailStr
-    display_name: str = Field(min_length=1, max_length=200)
+    display_name: Name = Field(min_length=1, max_length=200)
     org_role: OrgRole
     password: str = Field(max_length=256, description="At least 12 characters, mixing character classes.")
 
 
 class UserUpdate(BaseModel):
-    display_name: str | None = Field(None, min_length=1, max_length=200)
+    display_name: Name | None = Field(None, min_length=1, max_length=200)
     org_role: OrgRole | None = None
 
 

@@ -8,19 +8,19 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from services.identity.directory.schemas import ReadModel
+from services.identity.directory.schemas import Name, ReadModel, Text
 
 MembershipRole = Literal["outcome_payer", "provider", "investor", "evaluator", "adviser", "observer"]
 
 
 class PartnershipCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field("", max_length=10_000)
+    name: Name = Field(min_length=1, max_length=200)
+    description: Text = Field("", max_length=10_000)
 
 
 class PartnershipUpdate(BaseModel):
-    name: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = Field(None, max_length=10_000)
+    name: Name | None = Field(None, min_length=1, max_length=200)
+    description: Text | None = Field(None, max_length=10_000)
     status: Literal["active", "closed"] | None = None
 
 
