@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.contracts.terms import Terms
+from services.contracts.terms import Terms, Text, Wording
 
 VersionStatus = Literal["draft", "proposed", "active", "superseded", "terminated", "expired", "withdrawn"]
 
@@ -42,19 +42,19 @@ class TerminationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     effective_on: date = Field(description="The first day the contract no longer governs")
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Wording = Field(min_length=1, max_length=2000)
 
 
 class ExpiryCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(None, max_length=2000)
+    reason: Text | None = Field(None, max_length=2000)
 
 
 class WithdrawalCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(None, max_length=2000)
+    reason: Text | None = Field(None, max_length=2000)
 
 
 class SignatureRead(BaseModel):

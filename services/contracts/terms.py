@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import rfc8785
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
 SCHEMA_VERSION = 1
 
@@ -57,6 +57,24 @@ Percent = Annotated[
 ]
 
 
+def _no_nul(value: str) -> str:
+    # PostgreSQL text and JSONB cannot hold U+0000: refuse it here rather than fail at the database.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+# Words a signatory reads as a heading or a condition: whitespace alone would sign an empty promise.
+Wording = Annotated[Text, AfterValidator(_not_blank)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -79,9 +97,9 @@ class Window(_Strict):
 
 class Outcome(_Strict):
     code: OutcomeCode
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field("", max_length=4000)
-    evidence_required: str = Field("", max_length=4000)
+    name: Wording = Field(min_length=1, max_length=200)
+    description: Text = Field("", max_length=4000)
+    evidence_required: Text = Field("", max_length=4000)
     verifier_roles: list[MembershipRole] = Field(min_length=1)
     tariff: Money
     max_per_participant: int = Field(1, ge=1, le=1000)
@@ -122,12 +140,12 @@ class Terms(_Strict):
     """A contract version's terms (schema version 1). Unknown keys are refused."""
 
     schema_version: Literal[1] = 1
-    title: str = Field(min_length=1, max_length=300)
+    title: Wording = Field(min_length=1, max_length=300)
     start_date: date
     end_date: date
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
-    target_group: str = Field("", max_length=4000)
-    eligibility_criteria: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(
+    target_group: Text = Field("", max_length=4000)
+    eligibility_criteria: list[Annotated[Wording, Field(min_length=1, max_length=1000)]] = Field(
         default_factory=list
     )
     max_participants: int | None = Field(None, ge=1)

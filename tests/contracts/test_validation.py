@@ -71,6 +71,18 @@ INVALID: dict[str, tuple[Edit, str]] = {
     ),
     "duplicate outcome code": (_duplicate_outcome, "body.terms.outcomes.2.code"),
     "unknown key": (_set(("bonus",), "1"), "body.terms.bonus"),
+    # PostgreSQL cannot store U+0000: refused as input, not a 500 from the database.
+    "NUL in the title": (_set(("title",), "Job\u0000start"), "body.terms.title"),
+    "NUL in a description": (
+        _set(("outcomes", 0, "description"), "\u0000"),
+        "body.terms.outcomes.0.description",
+    ),
+    "blank title": (_set(("title",), " \t "), "body.terms.title"),
+    "blank outcome name": (_set(("outcomes", 0, "name"), "   "), "body.terms.outcomes.0.name"),
+    "blank eligibility criterion": (
+        _set(("eligibility_criteria",), ["  "]),
+        "body.terms.eligibility_criteria.0",
+    ),
 }
 
 
@@ -291,3 +303,31 @@ async def test_one_open_amendment_at_a_time(contracts: httpx.AsyncClient, cast: 
     assert_problem(
         await contracts.post(url, headers=cast.payer_b.headers | key()), 409, "open-version-exists"
     )
+
+
+@pytest.mark.parametrize("reason", ["   ", "Ended\u0000early"])
+async def test_a_blank_or_nul_termination_reason_is_refused_and_the_contract_stays_in_force(
+    contracts: httpx.AsyncClient, cast: Cast, reason: str
+) -> None:
+    active = await activate(contracts, cast)
+    response = await contracts.post(
+        f"/v1/contract-versions/{active['id']}/termination",
+        json={"effective_on": "2027-06-30", "reason": reason},
+        headers=cast.payer_a.headers | key(),
+    )
+    assert_problem(response, 422, "validation-failed", "body.reason")
+    assert (await read_version(contracts, cast.payer_a, active["id"]))["status"] == "active"
+
+
+async def test_a_nul_withdrawal_reason_is_refused_and_the_proposal_stands(
+    contracts: httpx.AsyncClient, cast: Cast
+) -> None:
+    draft = await create_contract(contracts, cast)
+    await propose(contracts, cast.payer_a, draft["id"])
+    response = await contracts.post(
+        f"/v1/contract-versions/{draft['id']}/withdrawal",
+        json={"reason": "\u0000"},
+        headers=cast.payer_b.headers | key(),
+    )
+    assert_problem(response, 422, "validation-failed", "body.reason")
+    assert (await read_version(contracts, cast.payer_a, draft["id"]))["status"] == "proposed"
