@@ -3,27 +3,54 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from services.outcomes.schemas import Text
+
+
+def _parsable_url(value: str) -> str:
+    # urlsplit raises on a malformed IPv6 host, and on an out-of-range port only once `.port` is read: ask
+    # here, so such a URL is a 422 now rather than a 500 now or a failure at every later delivery.
+    try:
+        _ = urlsplit(value).port
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL: {exc}") from None
+    return value
+
+
+WebhookUrl = Annotated[Text, AfterValidator(_parsable_url), Field(max_length=2000)]
+# A type that can never match would make a subscription that silently never fires.
+EventType = Annotated[
+    Text,
+    Field(
+        max_length=100,
+        pattern=r"^dk\.effekt\.[a-z_]+(\.[a-z_]+)+$",
+        description="A ledger event type, e.g. `dk.effekt.claim.verified`.",
+    ),
+]
 
 
 class SubscriptionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     partnership_id: UUID
-    url: str = Field(max_length=2000)
-    event_types: list[str] = Field(default_factory=list, max_length=50, description="Empty: every type.")
-    description: str | None = Field(None, max_length=500)
+    url: WebhookUrl
+    event_types: list[EventType] = Field(
+        default_factory=list, max_length=50, description="Empty: every type."
+    )
+    description: Text | None = Field(None, max_length=500)
 
 
 class SubscriptionUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["active", "disabled"] | None = None
-    url: str | None = Field(None, max_length=2000)
-    event_types: list[str] | None = Field(None, max_length=50)
+    url: WebhookUrl | None = None
+    event_types: list[EventType] | None = Field(None, max_length=50)
 
 
 class SubscriptionRead(BaseModel):

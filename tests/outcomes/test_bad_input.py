@@ -1,0 +1,67 @@
+"""Webhook subscriptions refuse what the database cannot store (U+0000), URLs Python cannot take apart, and
+event types that could never match, as a 422 naming the field, and store nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import pytest
+
+from tests.actors import Cast
+
+BAD: dict[str, tuple[dict[str, Any], str]] = {
+    "NUL in the url": ({"url": "https://hooks.example/\u0000"}, "body.url"),
+    "malformed IPv6 host": ({"url": "https://[::1/hook"}, "body.url"),
+    "port out of range": ({"url": "https://hooks.example:99999/hook"}, "body.url"),
+    "NUL in the description": ({"description": "ops\u0000"}, "body.description"),
+    "NUL in an event type": ({"event_types": ["dk.effekt.claim\u0000"]}, "body.event_types.0"),
+    "blank event type": ({"event_types": ["  "]}, "body.event_types.0"),
+    "foreign event type": ({"event_types": ["com.example.thing"]}, "body.event_types.0"),
+    "oversized event type": ({"event_types": ["dk.effekt." + "x" * 200]}, "body.event_types.0"),
+}
+
+
+async def subscriptions(outcomes: httpx.AsyncClient, cast: Cast) -> list[Any]:
+    listed = await outcomes.get("/v1/webhook-subscriptions", headers=cast.investor.headers)
+    assert listed.status_code == 200, listed.text
+    items: list[Any] = listed.json()["items"]
+    return items
+
+
+@pytest.mark.parametrize("case", list(BAD))
+async def test_a_subscription_with_bad_input_is_refused_and_nothing_is_stored(
+    outcomes: httpx.AsyncClient, cast: Cast, case: str
+) -> None:
+    extra, field = BAD[case]
+    before = await subscriptions(outcomes, cast)
+    body = {"partnership_id": str(cast.partnership_id), "url": "https://hooks.example/effekt", **extra}
+    response = await outcomes.post(
+        "/v1/webhook-subscriptions",
+        json=body,
+        headers={**cast.investor.headers, "Idempotency-Key": uuid4().hex},
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert field in [p["name"] for p in response.json()["invalid_params"]], response.text
+    assert await subscriptions(outcomes, cast) == before
+
+
+@pytest.mark.parametrize("case", ["NUL in the url", "port out of range", "blank event type"])
+async def test_an_update_with_bad_input_is_refused_and_the_subscription_is_unchanged(
+    outcomes: httpx.AsyncClient, cast: Cast, case: str
+) -> None:
+    created = await outcomes.post(
+        "/v1/webhook-subscriptions",
+        json={"partnership_id": str(cast.partnership_id), "url": "https://hooks.example/effekt"},
+        headers={**cast.investor.headers, "Idempotency-Key": uuid4().hex},
+    )
+    assert created.status_code == 201, created.text
+    url = f"/v1/webhook-subscriptions/{created.json()['id']}"
+    before = (await outcomes.get(url, headers=cast.investor.headers)).json()
+    extra, field = BAD[case]
+    response = await outcomes.patch(url, json=extra, headers={**cast.investor.headers, "If-Match": '"1"'})
+    assert response.status_code == 422, response.text
+    assert field in [p["name"] for p in response.json()["invalid_params"]], response.text
+    assert (await outcomes.get(url, headers=cast.investor.headers)).json() == before
