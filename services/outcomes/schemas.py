@@ -18,7 +18,15 @@ def _no_nul(value: str) -> str:
     return value
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
 Text = Annotated[str, AfterValidator(_no_nul)]
+# A reason someone must read later (an exit, a decision, a dispute): whitespace alone records none.
+Reason = Annotated[Text, AfterValidator(_not_blank)]
 
 MoneyStr = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str, when_used="always")]
 
@@ -44,7 +52,7 @@ class ParticipantCreate(_In):
 
 class ParticipantExit(_In):
     exit_date: date
-    reason: Text = Field(min_length=1, max_length=500)
+    reason: Reason = Field(min_length=1, max_length=500)
 
 
 class ParticipantRead(BaseModel):
@@ -79,11 +87,11 @@ class ClaimCreate(_In):
 
 class Decision(_In):
     decision: Literal["verified", "rejected"]
-    reason: Text | None = Field(None, min_length=1, max_length=2000)
+    reason: Reason | None = Field(None, min_length=1, max_length=2000)
 
 
 class DisputeCreate(_In):
-    reason: Text = Field(min_length=1, max_length=2000)
+    reason: Reason = Field(min_length=1, max_length=2000)
 
 
 class CutReason(BaseModel):

@@ -276,6 +276,33 @@ CASES: list[tuple[str, Case, int, str, str | None]] = [
         "body.exit_date",
     ),
     (
+        "blank-exit-reason",
+        lambda c, w: (
+            f"/v1/participants/{w['ready']}/exit",
+            {"exit_date": (RECENT + timedelta(days=30)).isoformat(), "reason": " \t "},
+        ),
+        422,
+        "validation-failed",
+        "body.reason",
+    ),
+    (
+        "blank-rejection-reason",
+        lambda c, w: (
+            f"/v1/outcome-claims/{w['job']}/verification",
+            {"decision": "rejected", "reason": "  "},
+        ),
+        422,
+        "validation-failed",
+        "body.reason",
+    ),
+    (
+        "blank-dispute-reason",
+        lambda c, w: (f"/v1/outcome-claims/{w['job']}/dispute", {"reason": "   "}),
+        422,
+        "validation-failed",
+        "body.reason",
+    ),
+    (
         "statement-for-a-non-payer",
         lambda c, w: (
             "/v1/payment-statements",
