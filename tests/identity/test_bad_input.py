@@ -112,3 +112,13 @@ async def test_a_client_with_a_nul_in_a_redirect_uri_is_refused(
     assert_refused(await identity.post(url, json=body, headers=headers), "body.redirect_uris.0")
     after = await identity.get(url, params={"limit": 500}, headers=headers)
     assert after.json()["items"] == before.json()["items"]
+
+
+@pytest.mark.parametrize("param", ["entity_id", "action"])
+async def test_an_audit_filter_with_a_nul_is_refused_not_a_500(
+    platform: Platform, identity: httpx.AsyncClient, param: str
+) -> None:
+    response = await identity.get(
+        "/v1/audit-events", params={param: "organisation\u0000"}, headers=await operator_headers(platform)
+    )
+    assert_refused(response, f"query.{param}")

@@ -216,8 +216,8 @@ async def list_audit_events(
     session: DbSession,
     principal: AuditReader,
     organisation_id: uuid.UUID | None = None,
-    entity_id: str | None = None,
-    action: str | None = None,
+    entity_id: Annotated[schemas.Text | None, Query(max_length=100)] = None,
+    action: Annotated[schemas.Text | None, Query(max_length=60)] = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[schemas.AuditEventRead]:
