@@ -43,6 +43,7 @@ from services.outcomes.schemas import (
     ParticipantRead,
     SplitLineRead,
 )
+from services.outcomes.states import ClaimStatus
 
 router = APIRouter(prefix="/v1", tags=["outcomes"])
 
@@ -261,14 +262,14 @@ async def submit_claim(
     "/outcome-claims",
     response_model=Page[ClaimRead],
     summary="Claims visible to you (batch: `ids=`)",
-    responses=problem_responses(400, 401, 403),
+    responses=problem_responses(400, 401, 403, 422),
 )
 async def list_claims(
     session: DbSession,
     principal: OutcomeReader,
     partnership_id: UUID | None = None,
     participant_id: UUID | None = None,
-    status: str | None = None,
+    status: ClaimStatus | None = None,
     ids: IdList = None,
     cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,

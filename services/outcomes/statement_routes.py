@@ -205,13 +205,16 @@ def _ledger_reader(principal: Principal, partnership_id: UUID) -> None:
     "/partnerships/{partnership_id}/ledger",
     response_model=LedgerPage,
     summary="The partnership's hash-chained ledger, in sequence order",
-    responses=problem_responses(400, 401, 403),
+    responses=problem_responses(400, 401, 403, 422),
 )
 async def read_ledger(
     partnership_id: UUID,
     session: DbSession,
     principal: CurrentPrincipal,
-    after: Annotated[int, Query(ge=0, description="Return events after this sequence number.")] = 0,
+    # Sequences are BIGINT: a larger number is a 422, not an overflow at the database.
+    after: Annotated[
+        int, Query(ge=0, le=2**63 - 1, description="Return events after this sequence number.")
+    ] = 0,
     limit: Limit = DEFAULT_LIMIT,
 ) -> LedgerPage:
     _ledger_reader(principal, partnership_id)

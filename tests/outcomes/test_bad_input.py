@@ -65,3 +65,30 @@ async def test_an_update_with_bad_input_is_refused_and_the_subscription_is_uncha
     assert response.status_code == 422, response.text
     assert field in [p["name"] for p in response.json()["invalid_params"]], response.text
     assert (await outcomes.get(url, headers=cast.investor.headers)).json() == before
+
+
+@pytest.mark.parametrize("status", ["verified\u0000", "approved"])
+async def test_listing_claims_by_a_status_that_does_not_exist_is_refused(
+    outcomes: httpx.AsyncClient, cast: Cast, status: str
+) -> None:
+    response = await outcomes.get(
+        "/v1/outcome-claims",
+        params={"partnership_id": str(cast.partnership_id), "status": status},
+        headers=cast.provider.headers,
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "query.status" in [p["name"] for p in response.json()["invalid_params"]]
+
+
+async def test_reading_the_ledger_after_a_sequence_beyond_bigint_is_refused(
+    outcomes: httpx.AsyncClient, cast: Cast
+) -> None:
+    response = await outcomes.get(
+        f"/v1/partnerships/{cast.partnership_id}/ledger",
+        params={"after": str(2**63)},
+        headers=cast.investor.headers,
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "query.after" in [p["name"] for p in response.json()["invalid_params"]]
