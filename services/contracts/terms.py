@@ -148,7 +148,8 @@ class Terms(_Strict):
     eligibility_criteria: list[Annotated[Wording, Field(min_length=1, max_length=1000)]] = Field(
         default_factory=list
     )
-    max_participants: int | None = Field(None, ge=1)
+    # Bounded: more people than Denmark holds is a typo, and past 2^53 the RFC 8785 form cannot be hashed.
+    max_participants: int | None = Field(None, ge=1, le=10_000_000)
     payment_period: Literal["monthly", "quarterly"]
     payment_terms_days: int = Field(ge=0, le=365)
     parties: list[Party] = Field(min_length=1)

@@ -77,6 +77,7 @@ INVALID: dict[str, tuple[Edit, str]] = {
         _set(("outcomes", 0, "description"), "\u0000"),
         "body.terms.outcomes.0.description",
     ),
+    "absurd participant cap": (_set(("max_participants",), 10**20), "body.terms.max_participants"),
     "blank title": (_set(("title",), " \t "), "body.terms.title"),
     "blank outcome name": (_set(("outcomes", 0, "name"), "   "), "body.terms.outcomes.0.name"),
     "blank eligibility criterion": (
