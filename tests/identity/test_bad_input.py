@@ -122,3 +122,14 @@ async def test_an_audit_filter_with_a_nul_is_refused_not_a_500(
         "/v1/audit-events", params={param: "organisation\u0000"}, headers=await operator_headers(platform)
     )
     assert_refused(response, f"query.{param}")
+
+
+async def test_oauth_errors_are_documented_as_the_rfc_6749_json_they_are(identity: httpx.AsyncClient) -> None:
+    response = await identity.post("/oauth2/token", data={"grant_type": "telepathy"})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    assert "error" in response.json()
+    documented = (await identity.get("/openapi.json")).json()["paths"]["/oauth2/token"]["post"]["responses"]
+    assert list(documented["400"]["content"]) == ["application/json"]
+    page = (await identity.get("/openapi.json")).json()["paths"]["/oauth2/authorize"]["get"]["responses"]
+    assert list(page["400"]["content"]) == ["text/html"]

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6749.util import scope_to_list
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -38,6 +39,24 @@ keys_router = APIRouter(prefix="/v1", tags=["signing keys"])
 
 T = TypeVar("T")
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class OAuthError(BaseModel):
+    """An RFC 6749 §5.2 error: OAuth clients expect this shape, so these endpoints do not use problem+json."""
+
+    error: str
+    error_description: str | None = None
+
+
+_OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": "An RFC 6749 error", "model": OAuthError} for status in (400, 401)
+}
+# The authorisation endpoint talks to a person in a browser: errors it cannot redirect are an HTML page.
+_PAGE = {"text/html": {"schema": {"type": "string"}}}
+_PAGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The request cannot be completed (an HTML page)", "content": _PAGE},
+    403: {"description": "The sign-in form expired (an HTML page)", "content": _PAGE},
+}
 
 
 async def _issuance(request: Request, session: AsyncSession) -> Issuance:
@@ -83,14 +102,14 @@ def _oauth_response(result: tuple[int, Any, Any]) -> Response:
     return JSONResponse(body, status_code=status, headers=merged)
 
 
-@router.post("/oauth2/token", summary="Token endpoint (RFC 6749 §3.2)")
+@router.post("/oauth2/token", summary="Token endpoint (RFC 6749 §3.2)", responses=_OAUTH_ERRORS)
 async def issue_token(request: Request, session: DbSession) -> Response:
     """Client credentials, authorisation code (PKCE S256) and refresh token grants."""
     oauth_request = await _form_request(request)
     return _oauth_response(await _run(request, session, lambda s: s.create_token_response(oauth_request)))
 
 
-@router.post("/oauth2/introspect", summary="Token introspection (RFC 7662)")
+@router.post("/oauth2/introspect", summary="Token introspection (RFC 7662)", responses=_OAUTH_ERRORS)
 async def introspect_token(request: Request, session: DbSession) -> Response:
     oauth_request = await _form_request(request)
     return _oauth_response(
@@ -98,7 +117,7 @@ async def introspect_token(request: Request, session: DbSession) -> Response:
     )
 
 
-@router.post("/oauth2/revoke", summary="Token revocation (RFC 7009)")
+@router.post("/oauth2/revoke", summary="Token revocation (RFC 7009)", responses=_OAUTH_ERRORS)
 async def revoke_token(request: Request, session: DbSession) -> Response:
     oauth_request = await _form_request(request)
     return _oauth_response(
@@ -118,7 +137,11 @@ def _error_response(server: AuthorizationServer, oauth_request: FormRequest, err
     return error_page(error.error, error.description, status_code=400)
 
 
-@router.get("/oauth2/authorize", summary="Authorisation endpoint: the sign-in and consent page")
+@router.get(
+    "/oauth2/authorize",
+    summary="Authorisation endpoint: the sign-in and consent page",
+    responses=_PAGE_ERRORS,
+)
 async def authorize_page(request: Request, session: DbSession, settings: AppSettings) -> Response:
     query = list(request.query_params.multi_items())
     oauth_request = FormRequest("GET", str(request.url), request.headers, query, [])
@@ -143,7 +166,12 @@ async def authorize_page(request: Request, session: DbSession, settings: AppSett
     )
 
 
-@router.post("/oauth2/authorize", summary="Authorisation endpoint: the sign-in form's target")
+@router.post(
+    "/oauth2/authorize",
+    summary="Authorisation endpoint: the sign-in form's target",
+    response_class=HTMLResponse,
+    responses=_PAGE_ERRORS,
+)
 async def authorize(request: Request, session: DbSession, settings: AppSettings) -> Response:
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
