@@ -8,7 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.contracts.terms import Terms, Text, Wording
+from kit.text import Text
+from services.contracts.terms import Terms, Wording
 
 VersionStatus = Literal["draft", "proposed", "active", "superseded", "terminated", "expired", "withdrawn"]
 

@@ -18,7 +18,9 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import rfc8785
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+from kit.text import Text, Words
 
 SCHEMA_VERSION = 1
 
@@ -57,22 +59,8 @@ Percent = Annotated[
 ]
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL text and JSONB cannot hold U+0000: refuse it here rather than fail at the database.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
-Text = Annotated[str, AfterValidator(_no_nul)]
 # Words a signatory reads as a heading or a condition: whitespace alone would sign an empty promise.
-Wording = Annotated[Text, AfterValidator(_not_blank)]
+Wording = Words
 
 
 class _Strict(BaseModel):

@@ -8,25 +8,12 @@ from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SecretStr
 
+from kit.text import Text, Words
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL text and JSONB cannot hold U+0000: refuse it here rather than fail at the database.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
-Text = Annotated[str, AfterValidator(_no_nul)]
 # A reason someone must read later (an exit, a decision, a dispute): whitespace alone records none.
-Reason = Annotated[Text, AfterValidator(_not_blank)]
+Reason = Words
 
 MoneyStr = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str, when_used="always")]
 

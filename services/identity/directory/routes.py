@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from kit.db import DbSession
 from kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from kit.problems import BadRequest, problem_responses
+from kit.text import Text
 from services.identity.dependencies import AuditReader, Idem, IfMatch, PartnerReader, PartnerWriter
 from services.identity.directory import schemas, service
 
@@ -216,8 +217,8 @@ async def list_audit_events(
     session: DbSession,
     principal: AuditReader,
     organisation_id: uuid.UUID | None = None,
-    entity_id: Annotated[schemas.Text | None, Query(max_length=100)] = None,
-    action: Annotated[schemas.Text | None, Query(max_length=60)] = None,
+    entity_id: Annotated[Text | None, Query(max_length=100)] = None,
+    action: Annotated[Text | None, Query(max_length=60)] = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[schemas.AuditEventRead]:

@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from kit.text import Words
 
 PartnerType = Literal["municipality", "provider", "investor", "evaluator", "legal_adviser", "operator"]
 OrgRole = Literal["admin", "member", "signatory"]
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold U+0000: refuse it here rather than fail at the database with a 500.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
-Text = Annotated[str, AfterValidator(_no_nul)]
 # A name people read in lists and documents: whitespace alone would be an invisible one.
-Name = Annotated[Text, AfterValidator(_not_blank)]
+Name = Words
 
 
 class ReadModel(BaseModel):

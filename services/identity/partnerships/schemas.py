@@ -8,7 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from services.identity.directory.schemas import Name, ReadModel, Text
+from kit.text import Text
+from services.identity.directory.schemas import Name, ReadModel
 
 MembershipRole = Literal["outcome_payer", "provider", "investor", "evaluator", "adviser", "observer"]
 

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from services.outcomes.schemas import Text
+from kit.text import Text
 
 
 def _parsable_url(value: str) -> str:
