@@ -8,7 +8,7 @@ than a 200 for work that was lost.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -25,7 +25,7 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from kit.problems import ServiceUnavailable, problem_response, unexpected_error
+from kit.problems import ServiceUnavailable, Unprocessable, problem_response, unexpected_error
 
 log = structlog.get_logger(__name__)
 
@@ -123,19 +123,28 @@ async def ping(engine: AsyncEngine) -> None:
 # Connection failures (08…), too many connections (53300), starting up / shutting down (57P01-57P03), and
 # the retryable concurrency failures (serialization 40001, deadlock 40P01): the client should retry.
 _TRANSIENT_SQLSTATES = ("08", "53300", "57P01", "57P02", "57P03", "40001", "40P01")
+# Text the database cannot store (a NUL character, 22021; untranslatable, 22P05): the schemas refuse it
+# (kit.text), and this catches what slips past them as the client's error rather than a 500.
+_UNSTORABLE_TEXT_SQLSTATES = ("22021", "22P05")
+
+
+def _sqlstates(exc: BaseException) -> Iterator[str]:
+    cause: BaseException | None = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
+    while cause is not None:
+        sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if isinstance(sqlstate, str):
+            yield sqlstate
+        cause = cause.__cause__
 
 
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, sqlalchemy.exc.TimeoutError):  # the pool had no connection to lend in time
         return True
     if isinstance(exc, sqlalchemy.exc.DBAPIError):
-        if exc.connection_invalidated:
+        if exc.connection_invalidated or any(s.startswith(_TRANSIENT_SQLSTATES) for s in _sqlstates(exc)):
             return True
         cause: BaseException | None = exc.orig
         while cause is not None:
-            sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
-            if isinstance(sqlstate, str) and sqlstate.startswith(_TRANSIENT_SQLSTATES):
-                return True
             if isinstance(cause, ConnectionError):
                 return True
             cause = cause.__cause__
@@ -146,6 +155,9 @@ def install_transient_failure_handler(app: FastAPI) -> None:
     """A database that is briefly unreachable or overloaded is a 503 with Retry-After, not a 500."""
 
     async def handler(request: Request, exc: Exception) -> JSONResponse:
+        if any(state in _UNSTORABLE_TEXT_SQLSTATES for state in _sqlstates(exc)):
+            unstorable = Unprocessable("the request holds text the database cannot store")
+            return problem_response(unstorable, request)
         if not is_transient(exc):
             return await unexpected_error(request, exc)
         log.warning("database_unavailable", error=type(exc).__name__, path=request.url.path)

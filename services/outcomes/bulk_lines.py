@@ -17,12 +17,14 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from kit.text import Text, Words
+
 Fields = dict[str, Any]
 
 
 class _Line(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    external_reference: str = Field(min_length=1, max_length=200)
+    external_reference: Text = Field(min_length=1, max_length=200)
 
 
 class EnrolmentLine(_Line):
@@ -31,8 +33,8 @@ class EnrolmentLine(_Line):
     cpr: SecretStr
     municipality_code: str = Field(pattern=r"^[0-9]{3}$")
     enrolment_date: date
-    cohort: str | None = Field(None, max_length=100)
-    municipal_reference: str | None = Field(None, max_length=200)
+    cohort: Text | None = Field(None, max_length=100)
+    municipal_reference: Text | None = Field(None, max_length=200)
 
 
 class EligibilityLine(_Line):
@@ -45,22 +47,22 @@ class ClaimLine(_Line):
 
     kind: Literal["claim"]
     participant_id: UUID
-    outcome_code: str = Field(min_length=1, max_length=100)
+    outcome_code: Text = Field(min_length=1, max_length=100)
     achievement_date: date
-    evidence_reference: str = Field(min_length=1, max_length=500)
+    evidence_reference: Text = Field(min_length=1, max_length=500)
 
 
 class VerificationLine(_Line):
     kind: Literal["verification"]
     claim_id: UUID
     decision: Literal["verified", "rejected"]
-    reason: str | None = Field(None, min_length=1, max_length=2000)
+    reason: Words | None = Field(None, min_length=1, max_length=2000)
 
 
 class DisputeLine(_Line):
     kind: Literal["dispute"]
     claim_id: UUID
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Words = Field(min_length=1, max_length=2000)
 
 
 Line = EnrolmentLine | EligibilityLine | ClaimLine | VerificationLine | DisputeLine

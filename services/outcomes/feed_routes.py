@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -23,6 +24,7 @@ from services.outcomes.statements import may_read_partnership
 router = APIRouter(prefix="/v1", tags=["feed"])
 
 CURSOR_HEADER = "Feed-Cursor"
+EVENT_TYPE = re.compile(r"dk\.effekt\.[a-z_]+(\.[a-z_]+)+")
 Partnerships = Annotated[
     list[UUID] | None,
     Query(
@@ -48,8 +50,8 @@ def feed_audiences(principal: Principal, partnerships: list[UUID] | None) -> dic
 
 def _types(types: list[str] | None) -> list[str]:
     for t in types or []:
-        if not t or len(t) > 100:
-            raise BadRequest.field("type", "an event type is 1 to 100 characters")
+        if len(t) > 100 or not EVENT_TYPE.fullmatch(t):
+            raise BadRequest.field("type", "an event type looks like `dk.effekt.claim.verified`")
     return types or []
 
 
