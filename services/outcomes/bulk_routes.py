@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 from starlette.types import Receive, Scope, Send
 
 from kit.problems import PayloadTooLarge, UnsupportedMediaType, problem_responses
@@ -28,6 +29,8 @@ class ResultStream(StreamingResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.stream_response(send)
+        if self.background is not None:
+            await self.background()
 
 
 async def _limited(request: Request) -> AsyncIterator[bytes]:
@@ -74,4 +77,6 @@ async def bulk_import(
         settings.secret_key.get_secret_value().encode(),
     )
     records = bulk_lines.reader(media_type, _limited(request))
-    return ResultStream(run.run(records), media_type="application/x-ndjson")
+    return ResultStream(
+        run.run(records), media_type="application/x-ndjson", background=BackgroundTask(run.refresh_statistics)
+    )
