@@ -75,10 +75,11 @@ async def test_a_bulk_file_gets_a_result_per_line_and_resending_it_changes_nothi
         enrolment("ref-bad-code", 50, municipality_code="65"),
         enrolment("ref-bad-cpr", 51, cpr="3213901234"),
         "",
+        enrolment("ref-nul", 52, cohort="spring\u0000"),  # PostgreSQL text cannot hold NUL
     ]
     results = await post_bulk(outcomes, cast, "\n".join(lines))
     by_line = {r["line"]: r for r in results}
-    assert len(results) == 26
+    assert len(results) == 27
     assert [by_line[n]["result"] for n in range(1, 21)] == ["accepted"] * 20
     assert by_line[21]["result"] == "duplicate"
     assert by_line[21]["id"] == by_line[4]["id"]
@@ -87,6 +88,12 @@ async def test_a_bulk_file_gets_a_result_per_line_and_resending_it_changes_nothi
     assert [by_line[n]["result"] for n in range(23, 27)] == ["error"] * 4
     assert by_line[25]["reason"].startswith("municipality_code")
     assert by_line[26]["code"] == "invalid-cpr"
+    assert by_line[28] == {
+        "line": 28,
+        "external_reference": "ref-nul",
+        "result": "error",
+        "reason": "cohort: Value error, must not contain NUL characters",
+    }
     before = await ledger_state(platform, cast)
     assert before[0] == 20
 

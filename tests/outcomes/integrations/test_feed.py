@@ -180,6 +180,10 @@ async def test_the_feed_refuses_outsiders_unknown_cursors_and_oversized_pages(
     assert bad.json()["invalid_params"][0]["name"] == "after"
     big = await outcomes.get("/v1/feed", params={"limit": 1001}, headers=cast.investor.headers)
     assert big.status_code in (400, 422)
+    for odd in ("dk.effekt.claim\x00.verified", "claim.verified", "x" * 101):
+        typed = await outcomes.get("/v1/feed", params={"type": odd}, headers=cast.investor.headers)
+        assert typed.status_code == 400, typed.text
+        assert typed.json()["invalid_params"][0]["name"] == "type"
     anonymous = await outcomes.get("/v1/feed")
     assert anonymous.status_code == 401
     own, _ = await read_feed_page(outcomes, cast.outsider, None)
