@@ -89,8 +89,9 @@ class Programme:
 
 
 def synthetic_cpr(index: int) -> str:
-    """A well-formed CPR number, distinct per index within a partnership (born 1965-2006, 7th digit 0-3)."""
-    born = date(1965, 1, 1) + timedelta(days=index % 15_000)
+    """A well-formed CPR number, distinct per index within a partnership: born 1940-1981, so a 7th digit
+    of 0-3 (born in the 1900s) always names a real date."""
+    born = date(1940, 1, 1) + timedelta(days=index % 15_000)
     return f"{born:%d%m%y}{(index // 15_000) % 4000:04d}"
 
 
