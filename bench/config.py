@@ -24,6 +24,7 @@ class Config:
     growth_large: int = 1_000_000
     growth_samples: int = 50  # sequential latency samples per repetition and size
     dashboard_requests: int = 2_000
+    dashboard_participants: int = 1_000  # the dashboard's partnership; half of their claims verified
 
 
 FULL = Config(quick=False)
@@ -40,4 +41,5 @@ QUICK = Config(
     growth_large=20_000,
     growth_samples=4,
     dashboard_requests=24,
+    dashboard_participants=100,
 )

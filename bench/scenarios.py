@@ -690,12 +690,37 @@ query Dashboard($id: UUID!) {
 """
 
 
+async def dashboard_programme(world: World, cast: Cast) -> Programme:
+    """A partnership of `dashboard_participants` enrolled, eligible participants with a job-start claim
+    each, half of them verified (by bulk import: enrolments, eligibility, claims, then decisions)."""
+    prog = await programme(world, cast)
+    n = world.config.dashboard_participants
+    path = f"/v1/partnerships/{cast.partnership_id}/bulk-imports"
+    _, _, ids = await _post_bulk(world, cast.provider_machine, path, [_enrolment_file(prog, n)])
+    await _post_bulk(world, cast.payer_a, path, [_eligibility_file(ids)])
+    _, _, claim_ids = await _post_bulk(world, cast.provider_machine, path, [_claim_file(ids)])
+    salt = secrets.token_hex(4)
+    decisions = [
+        {"kind": "verification", "external_reference": f"v-{salt}-{i}", "claim_id": c, "decision": "verified"}
+        for i, c in enumerate(claim_ids[: n // 2])
+    ]
+    _, problems, verified = await _post_bulk(world, cast.payer_a, path, [_ndjson(decisions)])
+    if len(verified) != len(decisions):
+        raise RuntimeError(f"the dashboard's claims were not all verified: {problems[:1]}")
+    return prog
+
+
 async def gateway_section(world: World, prog: Programme) -> Section:
     """Section 4: the partner dashboard through GraphQL vs the same data by direct REST calls."""
     cfg = world.config
     section = Section("gateway", f"4. Gateway dashboard query ({cfg.concurrency} clients)")
     if "gateway" not in world.platform.processes:
         return section.unavailable("the gateway did not start (see its log)")
+    section.notes.append(
+        f"The dashboard reads a partnership of its own: {cfg.dashboard_participants} participants, each "
+        f"with a job-start claim, {cfg.dashboard_participants // 2} of them verified and priced, and a "
+        "payment statement for this quarter."
+    )
     cast, pid = prog.cast, str(prog.cast.partnership_id)
     headers = await world.auth.headers(cast.payer_a)
     graphql = world.platform.url("gateway") + "/graphql"
