@@ -22,7 +22,7 @@ from uuid import UUID
 from sqlalchemy import Table, bindparam, event, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.attributes import set_committed_value
 
 from kit.auth import Principal
@@ -183,6 +183,14 @@ def write_pending(session: Session) -> None:
 def _before_commit(session: Session) -> None:
     if session.info.get(_PENDING):
         write_pending(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
+    # The whole transaction was rolled back: the changes its events record never happened, so a later
+    # transaction in the same session must not write them.
+    if previous_transaction.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 def chain_item(event: LedgerEvent) -> dict[str, Any]:

@@ -6,16 +6,19 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from effekt.launcher import Platform
 from services.outcomes.chain import main as verify_file
 from services.outcomes.chain import verify_chain
+from services.outcomes.ledger import append_event
 from tests.actors import Cast
+from tests.outcomes.integrations.support import WRITER, ledger_engine
 from tests.outcomes.support import (
     TODAY,
     active_contract,
@@ -151,3 +154,25 @@ async def test_tampering_in_sql_is_pinpointed_by_chain_verification(
         ledger_file = tmp_path / "ledger.json"
         ledger_file.write_text(json.dumps({"items": served}))
         assert verify_file([str(ledger_file)]) == 1
+
+
+async def test_the_events_of_a_rolled_back_transaction_are_never_written(platform: Platform) -> None:
+    partnership_id = uuid4()
+    async with (
+        ledger_engine(platform) as engine,
+        async_sessionmaker(engine, expire_on_commit=False)() as session,
+    ):
+        await session.begin()
+        await append_event(session, WRITER, partnership_id, type="test.undone", subject="t/1", data={})
+        await session.rollback()
+        async with session.begin():  # the same session, a new transaction
+            await append_event(session, WRITER, partnership_id, type="test.kept", subject="t/2", data={})
+    connection = await asyncpg.connect(outcomes_dsn(platform))
+    try:
+        rows = await connection.fetch(
+            "SELECT sequence, type FROM ledger_events WHERE partnership_id = $1 ORDER BY sequence",
+            partnership_id,
+        )
+    finally:
+        await connection.close()
+    assert [(r["sequence"], r["type"]) for r in rows] == [(1, "dk.effekt.test.kept")]
