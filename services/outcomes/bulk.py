@@ -4,8 +4,11 @@ error with the reason).
 
 The body is read as it arrives and worked through in batches of `BATCH` lines, one transaction each; a
 batch's results are reported only once it has committed, so a result is never reported for work that is
-not durable. Each line goes through the same rules as the single endpoints (one home for each rule), in
-a SAVEPOINT so a bad line rolls back alone. What a batch does once rather than per line:
+not durable. Each line goes through the same rules as the single endpoints (one home for each rule), and
+a refused line changes nothing: consecutive enrolments, eligibility confirmations and claims go through
+the rules' set forms (`enrol_many`, `confirm_many`, `submit_many`), which check every line before writing
+any; a claim decision or dispute runs in a SAVEPOINT of its own. What a batch does once rather than per
+line:
 
 - its external references are claimed in one INSERT ... ON CONFLICT DO NOTHING and their results
   recorded in one UPDATE; the references of lines that failed are released in one DELETE;
@@ -18,8 +21,9 @@ twice at once — does each line's work exactly once and answers `duplicate` wit
 A reference reused for different content is an error. The references table stores a keyed HMAC of the
 line, never the line (an enrolment line holds a CPR number).
 
-A batch holds the partnership's ledger lock until it commits, so batches are kept small enough not to
-stall interactive writers for long; a batch that loses a deadlock or serialisation race is retried whole.
+A batch that enrols holds the partnership's ledger lock from its first enrolment until it commits (the
+lock serialises duplicate detection), so batches are kept small enough not to stall interactive writers
+for long; a batch that loses a deadlock or uniqueness race is retried whole.
 """
 
 from __future__ import annotations
@@ -93,6 +97,7 @@ _RECORD_RESULTS = text(
     UPDATE bulk_references AS b SET result_id = r.id
     FROM unnest(CAST(:references AS text[]), CAST(:ids AS uuid[])) AS r(reference, id)
     WHERE b.organisation_id = :owner AND b.external_reference = r.reference
+      -- the same condition as an index condition, so a table not yet analysed is not scanned whole
       AND b.external_reference = ANY(CAST(:references AS text[]))
     """
 )
@@ -103,6 +108,8 @@ class StopReading(Exception):
 
 
 def _fingerprint(secret: bytes, fields: Fields) -> str:
+    # The stored fingerprints were made with json.dumps' default form: a different form would turn every
+    # resent file's lines into "already used for a different line".
     return hmac.new(
         secret, json.dumps(fields, sort_keys=True, default=str).encode(), hashlib.sha256
     ).hexdigest()
@@ -140,6 +147,8 @@ async def _apply(
 ) -> UUID:
     """A claim decision or dispute through its single endpoint's rules; the id of the claim."""
     assert isinstance(line, VerificationLine | DisputeLine)  # the others go in together (`Import._many`)
+    if isinstance(line, VerificationLine) and not principal.has_scope("outcomes:verify"):
+        raise Forbidden("deciding claims needs the `outcomes:verify` scope")
     existing = await claims.get_claim(session, principal, line.claim_id)
     if existing.partnership_id != partnership_id:
         raise errors.ClaimNotFound()
@@ -148,9 +157,6 @@ async def _apply(
             session, principal, line.claim_id, reason=line.reason, expected_version=None, deps=deps
         )
         return disputed.id
-    assert isinstance(line, VerificationLine)
-    if not principal.has_scope("outcomes:verify"):
-        raise Forbidden("deciding claims needs the `outcomes:verify` scope")
     decided = await verification.decide_claim(
         session,
         principal,
