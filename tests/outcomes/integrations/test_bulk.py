@@ -141,6 +141,47 @@ def _ndjson(lines: list[dict[str, Any]]) -> str:
     return "\n".join(json.dumps(line) for line in lines) + "\n"
 
 
+async def test_partners_without_the_role_change_nothing_in_bulk(
+    platform: Platform, cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    contract_id, _ = await active_contract(contracts, cast, employment_terms(cast))
+    enrolled = (TODAY - timedelta(days=40)).isoformat()
+    enrolment = {
+        "kind": "enrolment",
+        "contract_id": str(contract_id),
+        "municipality_code": "657",
+        "enrolment_date": enrolled,
+    }
+    (person,) = await post_bulk(
+        outcomes, cast, _ndjson([{**enrolment, "external_reference": "own", "cpr": synthetic_cpr(700)}])
+    )
+    before = await ledger_state(platform, cast)
+    for actor in (cast.investor, cast.evaluator, cast.adviser, cast.payer_b):
+        tag = actor.partner_type + str(actor.organisation_id)[:4]
+        results = await post_bulk(
+            outcomes,
+            cast,
+            _ndjson(
+                [
+                    {**enrolment, "external_reference": f"{tag}-e", "cpr": synthetic_cpr(701)},
+                    {"kind": "eligibility", "external_reference": f"{tag}-c", "participant_id": person["id"]},
+                    {
+                        "kind": "claim",
+                        "external_reference": f"{tag}-o",
+                        "participant_id": person["id"],
+                        "outcome_code": "job_start",
+                        "achievement_date": TODAY.isoformat(),
+                        "evidence_reference": "none",
+                    },
+                ]
+            ),
+            actor=actor,
+        )
+        assert [r["result"] for r in results] == ["error"] * 3, (actor.partner_type, results)
+        assert {r["code"] for r in results} <= {"not-a-partner", "participant-not-found"}
+    assert await ledger_state(platform, cast) == before
+
+
 async def test_claims_decisions_and_disputes_go_in_bulk_too(
     cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
 ) -> None:
