@@ -265,6 +265,8 @@ async def enrol_many(
     pseudonyms already enrolled and once for the contracts' head counts, under the partnership's ledger
     lock (which serialises enrolment per partnership), and the participants are inserted together.
     """
+    if len({body.partnership_id for body in bodies}) > 1:
+        raise ValueError("enrol_many takes one partnership's enrolments")
     outcomes: list[Participant | Problem | None] = []
     checked: list[tuple[int, ParticipantCreate, ContractVersion, list[Pseudonym]]] = []
     for body in bodies:
@@ -284,8 +286,6 @@ async def enrol_many(
     if not checked:
         return [outcome for outcome in outcomes if outcome is not None]
     partnership_id = bodies[0].partnership_id
-    if any(body.partnership_id != partnership_id for body in bodies):
-        raise ValueError("enrol_many takes one partnership's enrolments")
     await lock_head(session, partnership_id)
     taken = await _enrolled(session, partnership_id, [p for *_, candidates in checked for p in candidates])
     limited = {
