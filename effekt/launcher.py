@@ -109,6 +109,9 @@ class Platform:
             "--no-access-log",
             "--timeout-graceful-shutdown",
             "10",
+            # Outlive the gateway's pooled connections (30 s idle), or it may write to a closed socket.
+            "--timeout-keep-alive",
+            "75",
         ]
         self.processes[key] = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             command,

@@ -1,8 +1,9 @@
 """Plain HTTP clients for the three services: the caller's token forwarded, JSON in and out, no strawberry.
 
 `ServiceClient` is the one place that talks HTTP: one shared pooled aiohttp session, a timeout per call,
-one retry for idempotent reads when the connection fails, and every problem+json answer turned into a
-`DomainError` carrying the service's `code`, so a resolver can return it as a typed error result.
+one retry when the connection drops (for reads, and for writes carrying an Idempotency-Key), and every
+problem+json answer turned into a `DomainError` carrying the service's `code`, so a resolver can return it
+as a typed error result.
 """
 
 from __future__ import annotations
@@ -81,12 +82,19 @@ class ServiceClient:
     async def send(
         self, method: str, path: str, body: Any = None, *, headers: Mapping[str, str] | None = None
     ) -> Any:
-        """A write: never retried here (the caller passes an Idempotency-Key if it wants safe retries)."""
+        """A write, retried once on a dropped connection only when it carries an Idempotency-Key (the
+        service then replays its first answer rather than writing twice). A timeout is never retried."""
         self.calls[self.name] += 1
-        try:
-            return await self._request(method, path, body=body, headers=headers)
-        except (TimeoutError, aiohttp.ClientConnectionError):
-            raise ServiceUnavailable(self.name) from None
+        retries = READ_RETRIES if headers and "Idempotency-Key" in headers else 0
+        for attempt in range(retries + 1):
+            try:
+                return await self._request(method, path, body=body, headers=headers)
+            except TimeoutError:  # first: aiohttp's ServerTimeoutError is a connection error too
+                raise ServiceUnavailable(self.name) from None
+            except aiohttp.ClientConnectionError:
+                if attempt == retries:
+                    raise ServiceUnavailable(self.name) from None
+        raise AssertionError("unreachable")
 
     async def _request(
         self,

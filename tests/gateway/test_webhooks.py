@@ -163,6 +163,7 @@ async def test_another_organisation_can_neither_see_nor_change_a_subscription(
     gateway: httpx.AsyncClient, cast: Cast
 ) -> None:
     created = await _create(gateway, cast.investor, cast, "https://hooks.example.org/investor")
+    assert created["__typename"] == "CreatedWebhookSubscription", created
     sid, version = created["subscription"]["id"], created["subscription"]["version"]
     for other in (cast.provider, cast.payer_a, cast.outsider):
         assert sid not in await _listed(gateway, other)
