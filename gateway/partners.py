@@ -30,6 +30,8 @@ from gateway.outcomes import (
 from gateway.relay import DEFAULT_FIRST, Connection, check_first, from_page
 from gateway.results import (
     Conflict,
+    Done,
+    DoneResult,
     InvalidInput,
     NotFound,
     NotPermitted,
@@ -274,17 +276,6 @@ PartnershipResult = Annotated[
 MemberResult = Annotated[
     Member | InvalidInput | NotPermitted | NotFound | Conflict | RuleViolation | Unavailable,
     strawberry.union("MemberResult"),
-]
-
-
-@strawberry.type(description="The outcome of a write that returns nothing but success.")
-class Done:
-    ok: bool = True
-
-
-DoneResult = Annotated[
-    Done | InvalidInput | NotPermitted | NotFound | Conflict | RuleViolation | Unavailable,
-    strawberry.union("DoneResult"),
 ]
 
 

@@ -47,6 +47,7 @@ TYPES: Final[dict[str, frozenset[str]]] = {
     "WebhookDeliveryConnection": WEBHOOKS,
     "WebhookDeliveryEdge": WEBHOOKS,
     "CreatedWebhookSubscription": WEBHOOKS,
+    "RotatedWebhookSecret": WEBHOOKS,
     "CreateWebhookSubscriptionInput": WEBHOOKS,
     "UpdateWebhookSubscriptionInput": WEBHOOKS,
 }
@@ -91,6 +92,8 @@ FIELDS: Final[dict[str, frozenset[str]]] = {
     "Mutation.createWebhookSubscription": WEBHOOKS,
     "Mutation.updateWebhookSubscription": WEBHOOKS,
     "Mutation.redeliverWebhook": WEBHOOKS,
+    "Mutation.rotateWebhookSecret": WEBHOOKS,
+    "Mutation.deleteWebhookSubscription": WEBHOOKS,
 }
 
 # Membership roles that may list person-level rows in a partnership.

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 
@@ -111,3 +111,14 @@ def write_headers(idempotency_key: str | None, expected_version: int | None = No
     if expected_version is not None:
         headers["If-Match"] = f'"{expected_version}"'
     return headers
+
+
+@strawberry.type(description="The outcome of a write that returns nothing but success.")
+class Done:
+    ok: bool = True
+
+
+DoneResult = Annotated[
+    Done | InvalidInput | NotPermitted | NotFound | Conflict | RuleViolation | Unavailable,
+    strawberry.union("DoneResult"),
+]

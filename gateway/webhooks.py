@@ -19,6 +19,8 @@ from gateway.context import Context
 from gateway.relay import DEFAULT_FIRST, Connection, Edge, PageInfo, check_first, from_page
 from gateway.results import (
     Conflict,
+    Done,
+    DoneResult,
     InvalidInput,
     NotFound,
     NotPermitted,
@@ -102,6 +104,9 @@ class WebhookSubscription:
     status: WebhookStatus
     disabled_reason: str | None
     disabled_at: datetime | None
+    previous_secret_expires_at: datetime | None = strawberry.field(
+        description="After a secret rotation: until when the previous secret also signs every delivery."
+    )
     version: int
     created_at: datetime
 
@@ -118,6 +123,7 @@ class WebhookSubscription:
             status=WebhookStatus(row["status"]),
             disabled_reason=row.get("disabled_reason"),
             disabled_at=_time(row.get("disabled_at")),
+            previous_secret_expires_at=_time(row.get("previous_secret_expires_at")),
             version=int(row["version"]),
             created_at=datetime.fromisoformat(row["created_at"]),
         )
@@ -163,6 +169,18 @@ def _created(row: Row) -> CreatedWebhookSubscription:
     return CreatedWebhookSubscription(subscription=WebhookSubscription.from_row(row), secret=row["secret"])
 
 
+@strawberry.type(description="A subscription's new signing secret: keep it now, it is not shown again.")
+class RotatedWebhookSecret:
+    subscription: WebhookSubscription = strawberry.field(
+        description="`previousSecretExpiresAt` says until when the old secret signs beside the new one."
+    )
+    secret: str = strawberry.field(description="The new Standard Webhooks signing secret (`whsec_…`).")
+
+
+def _rotated(row: Row) -> RotatedWebhookSecret:
+    return RotatedWebhookSecret(subscription=WebhookSubscription.from_row(row), secret=row["secret"])
+
+
 CreateWebhookSubscriptionResult = Annotated[
     CreatedWebhookSubscription
     | InvalidInput
@@ -172,6 +190,10 @@ CreateWebhookSubscriptionResult = Annotated[
     | RuleViolation
     | Unavailable,
     strawberry.union("CreateWebhookSubscriptionResult"),
+]
+RotateWebhookSecretResult = Annotated[
+    RotatedWebhookSecret | InvalidInput | NotPermitted | NotFound | Conflict | RuleViolation | Unavailable,
+    strawberry.union("RotateWebhookSecretResult"),
 ]
 WebhookSubscriptionResult = Annotated[
     WebhookSubscription | InvalidInput | NotPermitted | NotFound | Conflict | RuleViolation | Unavailable,
@@ -270,3 +292,35 @@ class WebhookMutation:
             headers=write_headers(idempotency_key),
         )
         return await attempt(call, WebhookDelivery.from_row)
+
+    @strawberry.mutation(
+        description="Issue a new signing secret. The previous one keeps signing beside it for "
+        "`previousSecretValidFor` seconds (default a day; 0 stops it at once, e.g. after a leak), so "
+        "receivers can switch without losing a delivery. `expectedVersion` is required."
+    )
+    async def rotate_webhook_secret(
+        self,
+        info: Info[Context, None],
+        subscription_id: UUID,
+        expected_version: Annotated[
+            int, strawberry.argument(description="The `version` you read; refused if it moved on.")
+        ],
+        previous_secret_valid_for: Annotated[
+            int, strawberry.argument(description="Seconds, 0 to 604800.")
+        ] = 24 * 3600,
+        idempotency_key: IdempotencyKey = None,
+    ) -> RotateWebhookSecretResult:
+        call = info.context.services.outcomes.send(
+            "POST",
+            f"{BASE}/{subscription_id}/secret-rotation",
+            {"previous_secret_valid_for": previous_secret_valid_for},
+            headers=write_headers(idempotency_key, expected_version),
+        )
+        return await attempt(call, _rotated)
+
+    @strawberry.mutation(description="Delete a subscription and its delivery log; deliveries stop at once.")
+    async def delete_webhook_subscription(
+        self, info: Info[Context, None], subscription_id: UUID
+    ) -> DoneResult:
+        call = info.context.services.outcomes.send("DELETE", f"{BASE}/{subscription_id}")
+        return await attempt(call, lambda _: Done())

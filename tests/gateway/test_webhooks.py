@@ -196,3 +196,77 @@ async def test_operators_do_not_even_see_the_webhook_fields(gateway: httpx.Async
     assert not [n for n in names | mutations if "webhook" in n.lower()]
     # A partner type the policy includes sees them.
     assert await _listed(gateway, cast.adviser) == {}
+
+
+ROTATE = """
+mutation($id: UUID!, $version: Int!, $grace: Int!, $key: String) {
+  rotateWebhookSecret(
+    subscriptionId: $id, expectedVersion: $version, previousSecretValidFor: $grace, idempotencyKey: $key
+  ) {
+    __typename
+    ... on RotatedWebhookSecret { secret subscription { id version previousSecretExpiresAt } }
+    ... on MutationError { code message }
+  }
+}
+"""
+DELETE = """
+mutation($id: UUID!) {
+  deleteWebhookSubscription(subscriptionId: $id) {
+    __typename
+    ... on Done { ok }
+    ... on MutationError { code message }
+  }
+}
+"""
+
+
+async def test_a_rotated_secret_signs_deliveries_beside_the_old_one_for_the_grace_asked(
+    platform: Platform, gateway: httpx.AsyncClient, cast: Cast
+) -> None:
+    async with Receiver().running() as receiver, ledger_engine(platform) as engine:
+        created = await _create(gateway, cast.provider, cast, receiver.url)
+        assert created["__typename"] == "CreatedWebhookSubscription", created
+        sid, version = created["subscription"]["id"], created["subscription"]["version"]
+
+        stale = await gql(gateway, cast.provider, ROTATE, {"id": sid, "version": version + 1, "grace": 60})
+        assert stale["data"]["rotateWebhookSecret"]["__typename"] == "Conflict", stale
+        bad = await gql(gateway, cast.provider, ROTATE, {"id": sid, "version": version, "grace": -1})
+        assert bad["data"]["rotateWebhookSecret"]["__typename"] == "InvalidInput", bad
+
+        variables = {"id": sid, "version": version, "grace": 3600, "key": secrets.token_hex(8)}
+        rotated = (await gql(gateway, cast.provider, ROTATE, variables))["data"]["rotateWebhookSecret"]
+        assert rotated["__typename"] == "RotatedWebhookSecret", rotated
+        replayed = (await gql(gateway, cast.provider, ROTATE, variables))["data"]["rotateWebhookSecret"]
+        assert replayed == rotated  # the same key replays the same secret, rotating once
+        assert rotated["secret"].startswith("whsec_")
+        assert rotated["secret"] != created["secret"]
+        assert rotated["subscription"]["version"] == version + 1
+        assert rotated["subscription"]["previousSecretExpiresAt"]
+
+        receiver.secret = created["secret"]  # a receiver not yet switched still verifies
+        await write_events(engine, cast.partnership_id, 1, tag="rotation")
+        await eventually(lambda: len(receiver.received) == 1)
+        receiver.secret = rotated["secret"]  # and one that switched verifies too
+        await write_events(engine, cast.partnership_id, 1, tag="rotation")
+        await eventually(lambda: len(receiver.received) == 2)
+        assert receiver.bad_signatures == 0
+
+
+async def test_only_the_owning_organisation_rotates_or_deletes_a_subscription(
+    gateway: httpx.AsyncClient, cast: Cast
+) -> None:
+    created = await _create(gateway, cast.investor, cast, "https://hooks.example.org/investor")
+    assert created["__typename"] == "CreatedWebhookSubscription", created
+    sid, version = created["subscription"]["id"], created["subscription"]["version"]
+    for other in (cast.provider, cast.payer_a, cast.outsider):
+        rotated = await gql(gateway, other, ROTATE, {"id": sid, "version": version, "grace": 0})
+        assert rotated["data"]["rotateWebhookSecret"]["__typename"] == "NotFound", rotated
+        deleted = await gql(gateway, other, DELETE, {"id": sid})
+        assert deleted["data"]["deleteWebhookSubscription"]["__typename"] == "NotFound", deleted
+    assert (await _listed(gateway, cast.investor))[sid]["version"] == version  # nothing changed
+
+    deleted = await gql(gateway, cast.investor, DELETE, {"id": sid})
+    assert deleted["data"]["deleteWebhookSubscription"] == {"__typename": "Done", "ok": True}
+    assert await _listed(gateway, cast.investor) == {}
+    again = await gql(gateway, cast.investor, DELETE, {"id": sid})
+    assert again["data"]["deleteWebhookSubscription"]["__typename"] == "NotFound", again
