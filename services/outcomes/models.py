@@ -20,6 +20,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -229,3 +230,77 @@ class LedgerEvent(Base):
     canonical: Mapped[bytes] = mapped_column(LargeBinary)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- tallies (see tallies.py) ----------------------------------------------------------------------------
+# Statement-level triggers (created in the migration `..._create_outcome_tallies.py`) append each write's
+# net change to a `*_deltas` table; the compactor folds deltas into the tallies. Nothing else writes them.
+
+
+class ParticipantTally(Base):
+    """How many participants a contract of a partnership has enrolled, and how many of them have exited."""
+
+    __tablename__ = "participant_tallies"
+
+    partnership_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    contract_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    enrolled: Mapped[int] = mapped_column(BigInteger)
+    exited: Mapped[int] = mapped_column(BigInteger)
+
+
+class ParticipantTallyDelta(Base):
+    """A change to a participant tally not folded in yet: insert-only, so writers never wait on each other."""
+
+    __tablename__ = "participant_tally_deltas"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    partnership_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    contract_id: Mapped[uuid.UUID]
+    enrolled: Mapped[int] = mapped_column(BigInteger)
+    exited: Mapped[int] = mapped_column(BigInteger)
+
+
+class _ClaimCounts:
+    """Claims that are not rejected, grouped: `month` is the achievement date as `YYYY-MM`, `currency` is
+    null until the claim is priced, `payable` sums what verification priced."""
+
+    partnership_id: Mapped[uuid.UUID]
+    contract_id: Mapped[uuid.UUID]
+    contract_version_id: Mapped[uuid.UUID]  # the claim's `claimed_contract_version_id`
+    outcome_code: Mapped[str] = mapped_column(String(100))
+    month: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    claims: Mapped[int] = mapped_column(BigInteger)
+    # Unbounded: a tally must never overflow where a claim's own NUMERIC(14, 2) fits.
+    payable: Mapped[Decimal] = mapped_column(Numeric)
+
+
+CLAIM_TALLY_KEY = (
+    "partnership_id",
+    "contract_id",
+    "contract_version_id",
+    "outcome_code",
+    "month",
+    "status",
+    "currency",
+)
+
+
+class ClaimTally(_ClaimCounts, Base):
+    __tablename__ = "claim_tallies"
+    __table_args__ = (
+        # A pending claim's currency is null: null must be one key value, not "distinct from everything".
+        UniqueConstraint(*CLAIM_TALLY_KEY, name="uq_claim_tallies_key", postgresql_nulls_not_distinct=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+
+
+class ClaimTallyDelta(_ClaimCounts, Base):
+    """A change to a claim tally not folded in yet: insert-only, like `ParticipantTallyDelta`."""
+
+    __tablename__ = "claim_tally_deltas"
+    __table_args__ = (Index("ix_claim_tally_deltas_partnership_id", "partnership_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
