@@ -15,6 +15,7 @@ from services.outcomes.integrations import integrations_lifespan
 from services.outcomes.routes import router
 from services.outcomes.settings import Settings
 from services.outcomes.statement_routes import router as statement_router
+from services.outcomes.tallies import compaction_lifespan
 from services.outcomes.webhooks.routes import router as webhook_router
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
@@ -43,5 +44,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[router, statement_router, feed_router, export_router, webhook_router, bulk_router],
         description="Pseudonymous participants, outcome claims, verification, pricing, the tamper-evident "
         "ledger and payment statements.",
-        lifespan_parts=[collaborators, integrations_lifespan(settings)],
+        lifespan_parts=[collaborators, integrations_lifespan(settings), compaction_lifespan()],
     )

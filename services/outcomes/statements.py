@@ -21,11 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from kit.problems import Unprocessable
-from services.outcomes import errors
+from services.outcomes import errors, tallies
 from services.outcomes.chain import canonical_json
 from services.outcomes.clients.contracts import ContractVersion
 from services.outcomes.ledger import append_event
-from services.outcomes.models import CapCounter, OutcomeClaim, Participant, PaymentLine, PaymentStatement
+from services.outcomes.models import CapCounter, PaymentLine, PaymentStatement
 from services.outcomes.schemas import StatementCreate
 from services.outcomes.service import Deps, today
 from services.outcomes.states import ClaimStatus
@@ -291,26 +291,11 @@ def may_read_partnership(principal: Principal, partnership_id: UUID) -> bool:
 async def partnership_aggregates(
     session: AsyncSession, principal: Principal, partnership_id: UUID, deps: Deps
 ) -> dict[str, Any]:
+    """Counts and sums read from the partnership's tallies, so the cost does not grow with its history."""
     if not may_read_partnership(principal, partnership_id):
         raise errors.NotAPartner("you are not a partner in this partnership")
-    enrolled, exited = (
-        await session.execute(
-            select(func.count(), func.count(Participant.exit_date)).where(
-                Participant.partnership_id == partnership_id
-            )
-        )
-    ).one()
-    month = func.to_char(OutcomeClaim.achievement_date, "YYYY-MM")
-    verified = await session.execute(
-        select(
-            OutcomeClaim.outcome_code, month, func.count(), func.coalesce(func.sum(OutcomeClaim.payable), 0)
-        )
-        .where(
-            OutcomeClaim.partnership_id == partnership_id, OutcomeClaim.status == ClaimStatus.VERIFIED.value
-        )
-        .group_by(OutcomeClaim.outcome_code, month)
-        .order_by(OutcomeClaim.outcome_code, month)
-    )
+    participants = await tallies.participant_counts(session, partnership_id)
+    counts = await tallies.claim_counts(session, partnership_id)
     contracts: dict[UUID, dict[str, Any]] = {}
 
     def entry(contract_id: UUID) -> dict[str, Any]:
@@ -327,32 +312,22 @@ async def partnership_aggregates(
             },
         )
 
-    earned = await session.execute(
-        select(OutcomeClaim.contract_id, OutcomeClaim.currency, func.sum(OutcomeClaim.payable))
-        .where(
-            OutcomeClaim.partnership_id == partnership_id, OutcomeClaim.status == ClaimStatus.VERIFIED.value
-        )
-        .group_by(OutcomeClaim.contract_id, OutcomeClaim.currency)
-    )
-    for contract_id, currency, amount in earned.tuples():
+    # Roll the counts up three ways; they come ordered by outcome code and month.
+    verified: dict[tuple[str, str], tuple[int, Decimal]] = {}
+    earned: dict[tuple[UUID, str | None], Decimal] = {}
+    pending: dict[tuple[UUID, UUID, str], int] = {}
+    for c in counts:
+        if c.status == ClaimStatus.VERIFIED.value:
+            n, value = verified.get((c.outcome_code, c.month), (0, ZERO))
+            verified[c.outcome_code, c.month] = (n + c.claims, value + c.payable)
+            earned[c.contract_id, c.currency] = earned.get((c.contract_id, c.currency), ZERO) + c.payable
+        elif c.status in (ClaimStatus.CLAIMED.value, ClaimStatus.DISPUTED.value):
+            slot = (c.contract_id, c.contract_version_id, c.outcome_code)
+            pending[slot] = pending.get(slot, 0) + c.claims
+    for (contract_id, currency), amount in earned.items():
         e = entry(contract_id)
-        e["currency"], e["earned"] = currency, amount or ZERO
-    pending = await session.execute(
-        select(
-            OutcomeClaim.contract_id,
-            OutcomeClaim.claimed_contract_version_id,
-            OutcomeClaim.outcome_code,
-            func.count(),
-        )
-        .where(
-            OutcomeClaim.partnership_id == partnership_id,
-            OutcomeClaim.status.in_((ClaimStatus.CLAIMED.value, ClaimStatus.DISPUTED.value)),
-        )
-        .group_by(
-            OutcomeClaim.contract_id, OutcomeClaim.claimed_contract_version_id, OutcomeClaim.outcome_code
-        )
-    )
-    for contract_id, version_id, code, count in pending.tuples():
+        e["currency"], e["earned"] = currency, amount
+    for (contract_id, version_id, code), count in pending.items():
         e = entry(contract_id)
         version = await deps.contracts.version(version_id, token=deps.token)
         outcome = version.terms.outcome(code)
@@ -360,17 +335,8 @@ async def partnership_aggregates(
         e["currency"] = e["currency"] or version.terms.currency
         if outcome is not None:
             e["pending_value"] += outcome.tariff * count
-    contract_ids = set(
-        (
-            await session.execute(
-                select(Participant.contract_id).where(Participant.partnership_id == partnership_id)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    for contract_id in contract_ids:
-        entry(contract_id)
+    for p in participants:
+        entry(p.contract_id)
     if contracts:
         counters = await session.execute(
             select(CapCounter).where(
@@ -395,11 +361,11 @@ async def partnership_aggregates(
                 e["contract_cap"] = e["remaining_cap"] = version.terms.caps.contract_total
     return {
         "partnership_id": partnership_id,
-        "enrolled": enrolled,
-        "exited": exited,
+        "enrolled": sum(p.enrolled for p in participants),
+        "exited": sum(p.exited for p in participants),
         "verified_outcomes": [
-            {"outcome_code": code, "month": m, "verified": n, "value": Decimal(v)}
-            for code, m, n, v in verified.tuples()
+            {"outcome_code": code, "month": m, "verified": n, "value": v}
+            for (code, m), (n, v) in verified.items()
         ],
         "contracts": sorted(contracts.values(), key=lambda c: str(c["contract_id"])),
     }
