@@ -28,7 +28,6 @@ from services.outcomes.ledger import append_event
 from services.outcomes.models import CapCounter, PaymentLine, PaymentStatement
 from services.outcomes.schemas import StatementCreate
 from services.outcomes.service import Deps, today
-from services.outcomes.states import ClaimStatus
 
 ZERO = Decimal(0)
 
@@ -294,49 +293,30 @@ async def partnership_aggregates(
     """Counts and sums read from the partnership's tallies, so the cost does not grow with its history."""
     if not may_read_partnership(principal, partnership_id):
         raise errors.NotAPartner("you are not a partner in this partnership")
-    participants = await tallies.participant_counts(session, partnership_id)
-    counts = await tallies.claim_counts(session, partnership_id)
-    contracts: dict[UUID, dict[str, Any]] = {}
-
-    def entry(contract_id: UUID) -> dict[str, Any]:
-        return contracts.setdefault(
-            contract_id,
-            {
-                "contract_id": contract_id,
-                "currency": None,
-                "earned": ZERO,
-                "pending_claims": 0,
-                "pending_value": ZERO,
-                "contract_cap": None,
-                "remaining_cap": None,
-            },
-        )
-
-    # Roll the counts up three ways; they come ordered by outcome code and month.
-    verified: dict[tuple[str, str], tuple[int, Decimal]] = {}
-    earned: dict[tuple[UUID, str | None], Decimal] = {}
-    pending: dict[tuple[UUID, UUID, str], int] = {}
-    for c in counts:
-        if c.status == ClaimStatus.VERIFIED.value:
-            n, value = verified.get((c.outcome_code, c.month), (0, ZERO))
-            verified[c.outcome_code, c.month] = (n + c.claims, value + c.payable)
-            earned[c.contract_id, c.currency] = earned.get((c.contract_id, c.currency), ZERO) + c.payable
-        elif c.status in (ClaimStatus.CLAIMED.value, ClaimStatus.DISPUTED.value):
-            slot = (c.contract_id, c.contract_version_id, c.outcome_code)
-            pending[slot] = pending.get(slot, 0) + c.claims
-    for (contract_id, currency), amount in earned.items():
-        e = entry(contract_id)
+    totals = await tallies.partnership_totals(session, partnership_id)
+    contracts: dict[UUID, dict[str, Any]] = {
+        contract_id: {
+            "contract_id": contract_id,
+            "currency": None,
+            "earned": ZERO,
+            "pending_claims": 0,
+            "pending_value": ZERO,
+            "contract_cap": None,
+            "remaining_cap": None,
+        }
+        for contract_id in totals.contract_ids
+    }
+    for (contract_id, currency), amount in totals.earned.items():
+        e = contracts[contract_id]
         e["currency"], e["earned"] = currency, amount
-    for (contract_id, version_id, code), count in pending.items():
-        e = entry(contract_id)
+    for (contract_id, version_id, code), count in totals.pending.items():
+        e = contracts[contract_id]
         version = await deps.contracts.version(version_id, token=deps.token)
         outcome = version.terms.outcome(code)
         e["pending_claims"] += count
         e["currency"] = e["currency"] or version.terms.currency
         if outcome is not None:
             e["pending_value"] += outcome.tariff * count
-    for p in participants:
-        entry(p.contract_id)
     if contracts:
         counters = await session.execute(
             select(CapCounter).where(
@@ -344,7 +324,7 @@ async def partnership_aggregates(
             )
         )
         for counter in counters.scalars():
-            e = entry(counter.contract_id)
+            e = contracts[counter.contract_id]
             e["currency"] = e["currency"] or counter.currency
             if counter.cap is not None:
                 e["contract_cap"] = counter.cap
@@ -361,11 +341,11 @@ async def partnership_aggregates(
                 e["contract_cap"] = e["remaining_cap"] = version.terms.caps.contract_total
     return {
         "partnership_id": partnership_id,
-        "enrolled": sum(p.enrolled for p in participants),
-        "exited": sum(p.exited for p in participants),
+        "enrolled": totals.enrolled,
+        "exited": totals.exited,
         "verified_outcomes": [
             {"outcome_code": code, "month": m, "verified": n, "value": v}
-            for (code, m), (n, v) in verified.items()
+            for (code, m), (n, v) in totals.verified.items()
         ],
         "contracts": sorted(contracts.values(), key=lambda c: str(c["contract_id"])),
     }

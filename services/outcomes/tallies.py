@@ -33,10 +33,12 @@ from sqlalchemy import BigInteger, cast, delete, func, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.outcomes.models import ClaimTally, ClaimTallyDelta, ParticipantTally, ParticipantTallyDelta
+from services.outcomes.states import ClaimStatus
 
 log = structlog.get_logger(__name__)
 
 COMPACT_EVERY = 1.0  # seconds
+ZERO = Decimal(0)
 
 _COMPACTION_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtextextended('outcomes.tally_compaction', 0))")
 
@@ -78,32 +80,51 @@ _FOLD_CLAIMS = text(
 
 
 _CLAIM_KEY = ("contract_id", "contract_version_id", "outcome_code", "month", "status", "currency")
+_PENDING = (ClaimStatus.CLAIMED.value, ClaimStatus.DISPUTED.value)
 
 
 @dataclass(frozen=True, slots=True)
-class ContractParticipants:
-    contract_id: UUID
+class PartnershipTotals:
+    """What the aggregates count, as a recount of the partnership's participants and claims would give."""
+
     enrolled: int
     exited: int
+    contract_ids: set[UUID]  # every contract with a participant
+    # (outcome code, achievement month "YYYY-MM") -> (verified claims, their payable sum), in that key order
+    verified: dict[tuple[str, str], tuple[int, Decimal]]
+    earned: dict[tuple[UUID, str | None], Decimal]  # (contract, currency) -> payable of verified claims
+    pending: dict[tuple[UUID, UUID, str], int]  # (contract, claimed version, outcome code) -> undecided
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimCount:
-    """Claims that are not rejected, of one contract version, outcome, achievement month, status and
-    currency (null until priced); `payable` is what verification priced them at."""
+async def partnership_totals(session: AsyncSession, partnership_id: UUID) -> PartnershipTotals:
+    """The partnership's totals from its tallies and its deltas not yet folded in. Two small reads, each
+    exact in its own snapshot; as with any two statements, participants and claims may be a moment apart."""
+    participants = await _participant_rows(session, partnership_id)
+    totals = PartnershipTotals(
+        enrolled=sum(enrolled for _, enrolled, _ in participants),
+        exited=sum(exited for _, _, exited in participants),
+        contract_ids={contract_id for contract_id, _, _ in participants},
+        verified={},
+        earned={},
+        pending={},
+    )
+    for contract_id, version_id, code, month, status, currency, claims, payable in await _claim_rows(
+        session, partnership_id
+    ):
+        if status == ClaimStatus.VERIFIED.value:
+            n, value = totals.verified.get((code, month), (0, ZERO))
+            totals.verified[code, month] = (n + claims, value + payable)
+            totals.earned[contract_id, currency] = totals.earned.get((contract_id, currency), ZERO) + payable
+        elif status in _PENDING:
+            totals.pending[contract_id, version_id, code] = (
+                totals.pending.get((contract_id, version_id, code), 0) + claims
+            )
+        totals.contract_ids.add(contract_id)
+    return totals
 
-    contract_id: UUID
-    contract_version_id: UUID
-    outcome_code: str
-    month: str
-    status: str
-    currency: str | None
-    claims: int
-    payable: Decimal
 
-
-async def participant_counts(session: AsyncSession, partnership_id: UUID) -> list[ContractParticipants]:
-    """Enrolled and exited participants per contract of the partnership (contracts with any)."""
+async def _participant_rows(session: AsyncSession, partnership_id: UUID) -> list[tuple[UUID, int, int]]:
+    """(contract, enrolled, exited) for each contract of the partnership with participants."""
     both = union_all(
         select(ParticipantTally.contract_id, ParticipantTally.enrolled, ParticipantTally.exited).where(
             ParticipantTally.partnership_id == partnership_id
@@ -118,11 +139,14 @@ async def participant_counts(session: AsyncSession, partnership_id: UUID) -> lis
         .group_by(both.c.contract_id)
         .having(enrolled != 0)
     )
-    return [ContractParticipants(*row) for row in rows.tuples()]
+    return list(rows.all())
 
 
-async def claim_counts(session: AsyncSession, partnership_id: UUID) -> list[ClaimCount]:
-    """The partnership's claim counts, ordered by outcome code and month as the database collates them."""
+async def _claim_rows(
+    session: AsyncSession, partnership_id: UUID
+) -> list[tuple[UUID, UUID, str, str, str, str | None, int, Decimal]]:
+    """Claims not rejected, counted per (contract, claimed version, outcome code, achievement month,
+    status, currency), ordered by outcome code and month as the database collates them."""
     both = union_all(
         *(
             select(*(getattr(model, name) for name in _CLAIM_KEY), model.claims, model.payable).where(
@@ -146,7 +170,7 @@ async def claim_counts(session: AsyncSession, partnership_id: UUID) -> list[Clai
         .having(claims != 0)
         .order_by(both.c.outcome_code, both.c.month, *key)
     )
-    return [ClaimCount(*row) for row in rows.tuples()]
+    return list(rows.all())
 
 
 async def compact(session: AsyncSession) -> int:
@@ -154,7 +178,7 @@ async def compact(session: AsyncSession) -> int:
     compaction lock). Tallies that reach zero are dropped: a read treats a missing tally as zero."""
     if not (await session.execute(_COMPACTION_LOCK)).scalar_one():
         return 0
-    participants = (await session.execute(_FOLD_PARTICIPANTS)).tuples().all()
+    participants = (await session.execute(_FOLD_PARTICIPANTS)).all()
     if emptied := [partnership_id for partnership_id, zero in participants if zero]:
         await session.execute(
             delete(ParticipantTally).where(
@@ -163,7 +187,7 @@ async def compact(session: AsyncSession) -> int:
                 ParticipantTally.exited == 0,
             )
         )
-    claims = (await session.execute(_FOLD_CLAIMS)).tuples().all()
+    claims = (await session.execute(_FOLD_CLAIMS)).all()
     if emptied_ids := [tally_id for tally_id, zero in claims if zero]:
         await session.execute(
             delete(ClaimTally).where(
