@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -41,14 +41,14 @@ def _by_ids(client: ServiceClient, path: str) -> Callable[[list[UUID]], Awaitabl
 
 
 def _grouped(
-    client: ServiceClient, path: str, param: str
+    client: ServiceClient, path: str, param: str, extra: Mapping[str, str] | None = None
 ) -> Callable[[list[UUID]], Awaitable[list[list[Row]]]]:
     """A batch function: for each key, every row listed under `param=key` (all pages)."""
 
     async def load(keys: list[UUID]) -> list[list[Row]]:
         out: list[list[Row]] = []
         for key in keys:
-            out.append([row async for row in client.pages(path, {param: str(key)})])
+            out.append([row async for row in client.pages(path, {**(extra or {}), param: str(key)})])
         return out
 
     return load
@@ -73,8 +73,9 @@ class Loaders:
         self.claims_of = DataLoader[UUID, list[Row]](
             _grouped(outcomes, "/v1/outcome-claims", "partnership_id")
         )
+        # Totals only: a statement's lines (hundreds per period) come from `statement` when asked for.
         self.statements_of_contract = DataLoader[UUID, list[Row]](
-            _grouped(outcomes, "/v1/payment-statements", "contract_id")
+            _grouped(outcomes, "/v1/payment-statements", "contract_id", {"lines": "false"})
         )
         self.aggregates = DataLoader[UUID, Row](
             _each(lambda pid: outcomes.get(f"/v1/partnerships/{pid}/outcome-aggregates"))

@@ -238,6 +238,20 @@ class StatementLine:
     cut_share: Decimal
     amount: Decimal
 
+    @classmethod
+    def from_row(cls, row: Row) -> StatementLine:
+        return cls(
+            id=UUID(row["id"]),
+            kind=row["kind"],
+            claim_id=UUID(row["claim_id"]),
+            outcome_code=row["outcome_code"],
+            achievement_date=date.fromisoformat(row["achievement_date"]),
+            priced_on=date.fromisoformat(row["priced_on"]),
+            tariff_share=Decimal(row["tariff_share"]),
+            cut_share=Decimal(row["cut_share"]),
+            amount=Decimal(row["amount"]),
+        )
+
 
 @strawberry.type(description="What one outcome payer owes for one period; immutable once issued.")
 class Statement:
@@ -256,7 +270,16 @@ class Statement:
     issued_at: datetime | None
     paid_at: datetime | None
     version: int
-    lines: list[StatementLine]
+    # The service's lines when the row carried them; listings leave them out (None) to stay small.
+    line_rows: strawberry.Private[list[Row] | None]
+
+    @strawberry.field(description="Claim lines of the period, then adjustments for claims priced earlier.")
+    async def lines(self, info: Info[Context, None]) -> list[StatementLine]:
+        rows = self.line_rows
+        if rows is None:
+            row = await info.context.loaders.statement.load(self.id)
+            rows = (row or {}).get("lines") or []
+        return [StatementLine.from_row(x) for x in rows]
 
     @classmethod
     def from_row(cls, row: Row) -> Statement:
@@ -276,20 +299,7 @@ class Statement:
             issued_at=_time(row.get("issued_at")),
             paid_at=_time(row.get("paid_at")),
             version=int(row["version"]),
-            lines=[
-                StatementLine(
-                    id=UUID(x["id"]),
-                    kind=x["kind"],
-                    claim_id=UUID(x["claim_id"]),
-                    outcome_code=x["outcome_code"],
-                    achievement_date=date.fromisoformat(x["achievement_date"]),
-                    priced_on=date.fromisoformat(x["priced_on"]),
-                    tariff_share=Decimal(x["tariff_share"]),
-                    cut_share=Decimal(x["cut_share"]),
-                    amount=Decimal(x["amount"]),
-                )
-                for x in row.get("lines") or ()
-            ],
+            line_rows=row.get("lines"),
         )
 
 

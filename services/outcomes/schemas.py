@@ -162,7 +162,9 @@ class StatementRead(BaseModel):
     paid_at: datetime | None
     version: int
     created_at: datetime
-    lines: list[StatementLineRead]
+    lines: list[StatementLineRead] | None = Field(
+        description="Claim and adjustment lines; null only in a listing asked for with `lines=false`."
+    )
 
 
 class OutcomeMonth(BaseModel):

@@ -27,7 +27,7 @@ from services.outcomes.dependencies import (
     parse_ids,
 )
 from services.outcomes.errors import NotAPartner
-from services.outcomes.models import PaymentStatement
+from services.outcomes.models import PaymentLine, PaymentStatement
 from services.outcomes.schemas import (
     ChainVerification,
     LedgerEventRead,
@@ -46,7 +46,10 @@ router = APIRouter(prefix="/v1", tags=["statements and ledger"])
 
 async def _statement_read(session: DbSession, statement: PaymentStatement) -> StatementRead:
     await session.refresh(statement)
-    lines = await statements.statement_lines(session, statement.id)
+    return _read(statement, await statements.statement_lines(session, statement.id))
+
+
+def _read(statement: PaymentStatement, lines: list[PaymentLine] | None) -> StatementRead:
     return StatementRead(
         id=statement.id,
         partnership_id=statement.partnership_id,
@@ -64,7 +67,9 @@ async def _statement_read(session: DbSession, statement: PaymentStatement) -> St
         paid_at=statement.paid_at,
         version=statement.version,
         created_at=statement.created_at,
-        lines=[
+        lines=None
+        if lines is None
+        else [
             StatementLineRead(
                 id=x.id,
                 kind=x.kind or "claim",
@@ -113,6 +118,9 @@ async def list_statements(
     ids: IdList = None,
     cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
+    lines: Annotated[
+        bool, Query(description="`false`: totals only, `lines` null (a dashboard's listing stays small).")
+    ] = True,
 ) -> Page[StatementRead]:
     rows = await statements.list_statements(
         session,
@@ -122,8 +130,9 @@ async def list_statements(
         after=cursor_after(cursor),
         limit=limit,
     )
+    found = await statements.lines_of(session, [s.id for s in rows]) if lines and rows else {}
     return Page(
-        items=[await _statement_read(session, s) for s in rows],
+        items=[_read(s, found.get(s.id, []) if lines else None) for s in rows],
         next_cursor=encode_cursor(rows[-1].id) if len(rows) == limit else None,
     )
 

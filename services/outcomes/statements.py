@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from sqlalchemy import Select, case, false, func, or_, select, update
@@ -78,12 +78,20 @@ async def list_statements(
 
 
 async def statement_lines(session: AsyncSession, statement_id: UUID) -> list[PaymentLine]:
+    return (await lines_of(session, [statement_id])).get(statement_id, [])
+
+
+async def lines_of(session: AsyncSession, statement_ids: list[UUID]) -> dict[UUID, list[PaymentLine]]:
+    """Each statement's lines, in the order a statement lists them, in one read for a whole page."""
     rows = await session.execute(
         select(PaymentLine)
-        .where(PaymentLine.statement_id == statement_id)
-        .order_by(PaymentLine.kind, PaymentLine.priced_on, PaymentLine.claim_id)
+        .where(PaymentLine.statement_id.in_(statement_ids))
+        .order_by(PaymentLine.statement_id, PaymentLine.kind, PaymentLine.priced_on, PaymentLine.claim_id)
     )
-    return list(rows.scalars())
+    found: dict[UUID, list[PaymentLine]] = {}
+    for line in rows.scalars():
+        found.setdefault(cast(UUID, line.statement_id), []).append(line)
+    return found
 
 
 async def _version_for_period(deps: Deps, contract_id: UUID, start: date, end: date) -> ContractVersion:

@@ -264,3 +264,34 @@ async def test_a_page_size_out_of_range_is_a_clear_field_error(
     assert body["data"]["partnership"]["participants"] is None
     assert body["data"]["partnership"]["name"]
     assert body["errors"][0]["extensions"]["code"] == "invalid-page-size"
+
+
+async def test_a_statements_lines_are_read_only_when_asked_for(
+    platform: Platform, gateway: httpx.AsyncClient, world: World
+) -> None:
+    """A dashboard listing statement totals does not carry hundreds of lines per statement through the
+    gateway; asking for `lines` costs one batched read, and they are the service's own."""
+    variables = {"id": str(world.cast.partnership_id)}
+    totals = await gql(
+        gateway,
+        world.cast.provider,
+        "query($id: UUID!) { partnership(id: $id) { statements { id } } }",
+        variables,
+    )
+    with_lines = await gql(
+        gateway,
+        world.cast.provider,
+        "query($id: UUID!) { partnership(id: $id) { statements { id lines { claimId amount } } } }",
+        variables,
+    )
+    calls = totals["extensions"]["serviceCalls"]["outcomes"]
+    assert with_lines["extensions"]["serviceCalls"]["outcomes"] == calls + 1
+    [statement] = with_lines["data"]["partnership"]["statements"]
+    async with httpx.AsyncClient(base_url=platform.url("outcomes")) as outcomes:
+        response = await outcomes.get(
+            f"/v1/payment-statements/{statement['id']}", headers=world.cast.provider.headers
+        )
+    assert response.status_code == 200, response.text
+    expected = [{"claimId": x["claim_id"], "amount": x["amount"]} for x in response.json()["lines"]]
+    assert expected
+    assert statement["lines"] == expected

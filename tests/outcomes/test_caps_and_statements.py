@@ -123,6 +123,20 @@ async def test_an_issued_statement_is_frozen_in_the_database_and_drafts_refresh(
         201,
     )
     assert (refreshed["id"], refreshed["total"], len(refreshed["lines"])) == (draft["id"], "20000.00", 2)
+    listed = check(
+        await outcomes.get(
+            f"/v1/payment-statements?contract_id={contract_id}", headers=cast.provider.headers
+        ),
+        200,
+    )
+    assert [(s["id"], s["lines"]) for s in listed["items"]] == [(draft["id"], refreshed["lines"])]
+    totals = check(
+        await outcomes.get(
+            f"/v1/payment-statements?contract_id={contract_id}&lines=false", headers=cast.provider.headers
+        ),
+        200,
+    )
+    assert [(s["id"], s["total"], s["lines"]) for s in totals["items"]] == [(draft["id"], "20000.00", None)]
     early = await outcomes.post(
         f"/v1/payment-statements/{draft['id']}/payment", headers={**cast.payer_b.headers, **key()}
     )
