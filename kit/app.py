@@ -2,9 +2,9 @@
 
 It wires what every service shares: problem+json errors (and an OpenAPI document that says so), request
 ids, JSON logs, Prometheus metrics at `/metrics`, OpenTelemetry traces, the database engine and
-per-request session, token verification, `/healthz` and `/readyz`, and migrations on start-up in
-development. A service adds routers and, if it needs them,
-start-up/shutdown hooks of its own.
+per-request session, token verification (with identity's revocation list polled in the background, see
+kit/revocations.py), `/healthz` and `/readyz`, and migrations on start-up in development. A service adds
+routers and, if it needs them, start-up/shutdown hooks of its own.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from kit.http import RequestIdMiddleware
 from kit.logging import configure_logging
 from kit.metrics import install_metrics
 from kit.problems import PROBLEM_CONTENT, ProblemDetail, install_problem_handlers
+from kit.revocations import token_verification
 from kit.settings import ServiceSettings
 from kit.tracing import install_tracing
 
@@ -66,10 +67,11 @@ def service_app(
         app.state.engine = engine
         app.state.metrics.observe_pool(engine)
         app.state.sessionmaker = create_sessionmaker(engine)
-        app.state.token_verifier = token_verifier or TokenVerifier(
-            issuer=settings.issuer, audience=settings.audience, jwks_url=settings.jwks_url
-        )
         async with AsyncExitStack() as stack:
+            if token_verifier is not None:
+                app.state.token_verifier = token_verifier
+            else:
+                await stack.enter_async_context(token_verification(app, settings))
             for part in lifespan_parts:
                 await stack.enter_async_context(part(app))
             # Objects alive after start-up live for the process: keep the collector from rescanning them.
@@ -128,8 +130,11 @@ def health_router(alembic_ini: Path) -> APIRouter:
         except Exception as exc:
             checks.setdefault("database", f"unreachable: {type(exc).__name__}")
         ready = all(v == "ok" for v in checks.values())
+        # Reported, never a reason to be unready: a stale list still serves (kit/revocations.py), and
+        # taking every replica out of service because identity is down would turn its outage into ours.
+        revocations = _revocation_list_age(request)
         if ready:
-            return JSONResponse({"status": "ready", "checks": checks})
+            return JSONResponse({"status": "ready", "checks": checks, **revocations})
         return JSONResponse(
             {
                 "type": "https://effekt.dk/problems/not-ready",
@@ -137,12 +142,21 @@ def health_router(alembic_ini: Path) -> APIRouter:
                 "status": 503,
                 "code": "not-ready",
                 "checks": checks,
+                **revocations,
             },
             status_code=503,
             media_type="application/problem+json",
         )
 
     return router
+
+
+def _revocation_list_age(request: Request) -> dict[str, Any]:
+    verifier: TokenVerifier | None = getattr(request.app.state, "token_verifier", None)
+    if verifier is None or verifier.revocations is None:
+        return {}
+    age = verifier.revocations.age()
+    return {"token_revocations": {"age_seconds": None if age == float("inf") else round(age, 1)}}
 
 
 async def _behind_or_ahead(engine: AsyncEngine, alembic_ini: Path) -> str:

@@ -5,8 +5,11 @@ when an unknown `kid` appears, at most every `min_refresh` seconds, and at least
 a key identity retires stops verifying within minutes everywhere). Claims beyond the registered ones:
 
     org_id, partner_type, org_role (users), municipality_code (municipalities), scope (space-separated),
-    client_id, sub_type ("user" | "client"), memberships: [{"partnership_id": ..., "role": ...}]
+    client_id, sub_type ("user" | "client"), memberships: [{"partnership_id": ..., "role": ...}],
+    epochs: {"organisation": n, "client": n, "user": n (users)}
 
+`epochs` are the token epochs of the token's organisation, client and user when it was issued; with the
+`jti` they let identity's revocation list (kit/revocations.py) refuse a token before it expires.
 `Principal` is that contract as one typed object; endpoints receive it through `CurrentPrincipal`.
 """
 
@@ -18,7 +21,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from uuid import UUID
 
 import httpx
@@ -29,6 +32,9 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from kit.problems import Forbidden, Unauthorized
+
+if TYPE_CHECKING:
+    from kit.revocations import RevocationFeed
 
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
 PARTNER_TYPES = ("municipality", "provider", "investor", "evaluator", "legal_adviser", "operator")
@@ -52,6 +58,8 @@ class Principal:
     client_id: str | None = None
     token_id: str | None = None
     expires_at: int | None = None
+    # The token epochs it was issued under, by kind of subject ("organisation", "client", "user").
+    epochs: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def is_operator(self) -> bool:
@@ -82,6 +90,11 @@ class Principal:
         kind = claims.get("sub_type", "user")
         if kind not in ("user", "client"):
             raise ValueError("sub_type")
+        epochs = claims.get("epochs") or {}
+        if not isinstance(epochs, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in epochs.values()
+        ):
+            raise ValueError("epochs")
         return cls(
             subject=str(claims["sub"]),
             kind=kind,
@@ -94,6 +107,7 @@ class Principal:
             client_id=claims.get("client_id"),
             token_id=claims.get("jti"),
             expires_at=claims.get("exp"),
+            epochs={str(k): v for k, v in epochs.items()},
         )
 
 
@@ -109,7 +123,8 @@ def _unverified_header(token: str) -> dict[str, Any]:
 
 
 class TokenVerifier:
-    """Verifies Effekt access tokens against a JWKS; safe to share across requests."""
+    """Verifies Effekt access tokens against a JWKS and, given a `RevocationFeed`, identity's revocation
+    list; safe to share across requests."""
 
     def __init__(
         self,
@@ -121,6 +136,7 @@ class TokenVerifier:
         min_refresh: float = 10.0,
         max_age: float = 300.0,
         leeway: int = 30,
+        revocations: RevocationFeed | None = None,
     ) -> None:
         if fetch_jwks is None and jwks_url is None:
             raise ValueError("give a jwks_url or a fetch_jwks callable")
@@ -134,6 +150,7 @@ class TokenVerifier:
         self._min_refresh = min_refresh
         self._max_age = max_age
         self._refreshing = asyncio.Lock()
+        self.revocations = revocations
         self._registry = jwt.JWTClaimsRegistry(
             leeway=leeway,
             iss={"essential": True, "value": issuer},
@@ -191,11 +208,23 @@ class TokenVerifier:
         try:
             decoded = jwt.decode(token, keys, algorithms=list(ALLOWED_ALGORITHMS))
             self._registry.validate(decoded.claims)
-            return Principal.from_claims(decoded.claims)
+            principal = Principal.from_claims(decoded.claims)
         except JoseError as exc:
             raise Unauthorized(f"invalid token: {exc.error}") from exc
         except (KeyError, ValueError, TypeError) as exc:
             raise Unauthorized("token lacks Effekt's claims") from exc
+        if self.revocations is not None:
+            reason = (await self.revocations.latest()).refusal(principal)
+            if reason is not None:
+                raise Unauthorized(reason)
+        return principal
+
+    def refusal(self, principal: Principal) -> str | None:
+        """Why a principal verified earlier no longer holds (its token was revoked or superseded since),
+        or None: for streams that outlive the request that verified their token."""
+        if self.revocations is None:
+            return None
+        return self.revocations.current.refusal(principal)
 
 
 def bearer_token(request: Request) -> str:

@@ -6,9 +6,10 @@ Development defaults work on a laptop; production refuses to start with any of t
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import ClassVar, Literal, Self
+from urllib.parse import urljoin
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105 - the marker production refuses
@@ -32,10 +33,26 @@ class AppSettings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEV_SECRET)
     log_json: bool = True
     log_level: str = "INFO"
+    # Identity's revocation list (kit/revocations.py), beside its JWKS, read with this confidential client
+    # every `revocations_poll_seconds`. Without the client a process honours a revoked token until it
+    # expires; production refuses to serve so.
+    revocations_client_id: str | None = None
+    revocations_client_secret: SecretStr | None = None
+    revocations_poll_seconds: float = Field(5.0, gt=0)
+    # False where tokens are checked against identity's own tables (identity itself).
+    polls_revocations: ClassVar[bool] = True
 
     @property
     def production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def revocations_url(self) -> str:
+        return urljoin(self.jwks_url, "v1/token-revocations")
+
+    @property
+    def token_url(self) -> str:
+        return urljoin(self.jwks_url, "oauth2/token")
 
     def secret_fields(self) -> dict[str, SecretStr]:
         """Every `SecretStr` setting; production refuses any still at a development default."""

@@ -37,6 +37,10 @@ def production_env(pg_server_url: str) -> Iterator[dict[str, str]]:
         "CONTRACTS_ENVIRONMENT": "production",
         "CONTRACTS_MIGRATE_ON_START": "false",
         "CONTRACTS_SECRET_KEY": secrets.token_urlsafe(48),
+        # Production serves only with a client for identity's revocation list (no identity runs here:
+        # the poll fails, is logged, and the process serves on).
+        "CONTRACTS_REVOCATIONS_CLIENT_ID": "effekt-contracts",
+        "CONTRACTS_REVOCATIONS_CLIENT_SECRET": secrets.token_urlsafe(32),
         "CONTRACTS_DATABASE_URL": asyncpg_url(pg_server_url, database),
         "PORT": str(free_port()),
         "GRACEFUL_SHUTDOWN_SECONDS": "5",
