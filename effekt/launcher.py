@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -48,10 +50,15 @@ def platform_env(
     host: str = "127.0.0.1",
     environment: str = "development",
     extra: Mapping[str, str] | None = None,
+    revocation_poll_seconds: float | None = None,
 ) -> dict[str, str]:
-    """One environment for every process: each reads only the variables with its own prefix."""
+    """One environment for every process: each reads only the variables with its own prefix.
+
+    Each process but identity gets a client of its own for identity's revocation list, with a secret made
+    for this run; identity gets them all (`IDENTITY_REVOCATION_READERS`) and ensures them on start-up."""
     url = {name: f"http://{host}:{port}" for name, port in ports.items()}
     env: dict[str, str] = {}
+    readers: dict[str, str] = {}
     for service in SERVICES:
         p = service.env_prefix
         env[f"{p}ENVIRONMENT"] = environment
@@ -62,6 +69,14 @@ def platform_env(
         for other in ("identity", "contracts", "outcomes"):
             if other != service.name:
                 env[f"{p}{other.upper()}_URL"] = url[other]
+        if service.name != "identity":
+            client_id, secret = f"effekt-{service.name}", secrets.token_urlsafe(32)
+            readers[client_id] = secret
+            env[f"{p}REVOCATIONS_CLIENT_ID"] = client_id
+            env[f"{p}REVOCATIONS_CLIENT_SECRET"] = secret
+            if revocation_poll_seconds is not None:
+                env[f"{p}REVOCATIONS_POLL_SECONDS"] = str(revocation_poll_seconds)
+    env["IDENTITY_REVOCATION_READERS"] = json.dumps(readers)
     env.update(extra or {})
     return env
 

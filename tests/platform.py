@@ -99,7 +99,12 @@ def running_platform(
         "OUTCOMES_DB_MAX_OVERFLOW": "17",
     }
     env = platform_env(
-        ports=ports, database_urls=database_urls, environment="test", extra={**bootstrap, **(extra_env or {})}
+        ports=ports,
+        database_urls=database_urls,
+        environment="test",
+        extra={**bootstrap, **(extra_env or {})},
+        # Revocations reach every process within half a second, so the tests that wait for one are quick.
+        revocation_poll_seconds=0.5,
     )
     env["EFFEKT_TEST_PREFIX"] = prefix
     platform = Platform(ports=ports, env=env, log_dir=log_dir)

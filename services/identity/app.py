@@ -12,6 +12,7 @@ from services.identity.housekeeping import housekeeping
 from services.identity.oauth.routes import keys_router
 from services.identity.oauth.routes import router as oauth_router
 from services.identity.partnerships.routes import router as partnerships_router
+from services.identity.revocations.routes import router as revocations_router
 from services.identity.settings import Settings
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
@@ -22,7 +23,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name="identity",
         settings=settings or Settings(),
         alembic_ini=ALEMBIC_INI,
-        routers=[oauth_router, directory_router, partnerships_router, clients_router, keys_router],
+        routers=[
+            oauth_router,
+            directory_router,
+            partnerships_router,
+            clients_router,
+            keys_router,
+            revocations_router,
+        ],
         description="Organisations, users, partnerships and memberships, OAuth2 clients, and the OAuth2/OIDC "
         "authorisation server that signs every token the platform trusts.",
         lifespan_parts=[identity_state, housekeeping],

@@ -1,10 +1,11 @@
-"""Start-up state: the signing key ring, the secret-hashing key, the first signing key, and the first
+"""Start-up state: the signing key ring, the secret-hashing key, the first signing key, the first
 operator (an operator organisation and a confidential client from `IDENTITY_BOOTSTRAP_OPERATOR_*`),
-so that a fresh platform has someone allowed to create everything else."""
+so that a fresh platform has someone allowed to create everything else, and the clients the platform's
+own services read the revocation list with (`IDENTITY_REVOCATION_READERS`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import structlog
@@ -14,29 +15,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kit.auth import TokenVerifier
+from kit.settings import InsecureConfiguration
 from services.identity.audit import record, snapshot
 from services.identity.credentials import Passwords, hash_secret
 from services.identity.models import OAuthClient, Organisation
 from services.identity.oauth.keys import KeyRing, derive_key, published_jwks
-from services.identity.oauth.scopes import SCOPES, USER_ONLY_SCOPES
+from services.identity.oauth.scopes import REVOCATIONS_SCOPE, SCOPES, USER_ONLY_SCOPES
 from services.identity.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 
-async def ensure_operator(session: AsyncSession, settings: Settings, hash_key: bytes) -> None:
-    """Create (or re-key) the bootstrap operator client; idempotent across restarts and replicas."""
-    client_id = settings.bootstrap_operator_client_id
-    secret = settings.bootstrap_operator_client_secret
-    if not client_id or secret is None:
-        return
-    secret_hash = hash_secret(hash_key, secret.get_secret_value())
-    client = await session.scalar(
-        select(OAuthClient).where(OAuthClient.client_id == client_id).with_for_update()
-    )
-    if client is not None:
-        client.secret_hash = secret_hash
-        return
+async def _operator_organisation(session: AsyncSession, settings: Settings) -> Organisation:
     organisation = await session.scalar(
         select(Organisation).where(Organisation.cvr == settings.bootstrap_operator_cvr)
     )
@@ -55,15 +45,38 @@ async def ensure_operator(session: AsyncSession, settings: Settings, hash_key: b
             organisation_id=organisation.id,
             after=snapshot(organisation),
         )
+    return organisation
+
+
+async def _ensure_client(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    client_id: str,
+    secret_hash: str,
+    name: str,
+    scopes: list[str],
+    owned_by_us: Callable[[OAuthClient], bool] = lambda _: True,
+) -> None:
+    """Create (or re-key) a confidential client-credentials client of the operator organisation."""
+    client = await session.scalar(
+        select(OAuthClient).where(OAuthClient.client_id == client_id).with_for_update()
+    )
+    if client is not None:
+        if not owned_by_us(client):
+            raise InsecureConfiguration(f"client {client_id!r} exists and is not one identity ensures")
+        client.secret_hash = secret_hash
+        return
+    organisation = await _operator_organisation(session, settings)
     client = OAuthClient(
         client_id=client_id,
         organisation_id=organisation.id,
-        name="Bootstrap operator",
+        name=name,
         client_type="confidential",
         secret_hash=secret_hash,
         redirect_uris=[],
         grant_types=["client_credentials"],
-        scopes=[s for s in SCOPES if s not in USER_ONLY_SCOPES],
+        scopes=scopes,
     )
     session.add(client)
     await session.flush()
@@ -71,7 +84,54 @@ async def ensure_operator(session: AsyncSession, settings: Settings, hash_key: b
     await record(
         session, None, "client.created", client, organisation_id=organisation.id, after=snapshot(client)
     )
-    log.info("bootstrap_operator_created", client_id=client_id, organisation_id=str(organisation.id))
+    log.info("bootstrap_client_created", client_id=client_id, organisation_id=str(organisation.id))
+
+
+async def ensure_operator(session: AsyncSession, settings: Settings, hash_key: bytes) -> None:
+    """Create (or re-key) the bootstrap operator client; idempotent across restarts and replicas."""
+    client_id = settings.bootstrap_operator_client_id
+    secret = settings.bootstrap_operator_client_secret
+    if not client_id or secret is None:
+        return
+    await _ensure_client(
+        session,
+        settings,
+        client_id=client_id,
+        secret_hash=hash_secret(hash_key, secret.get_secret_value()),
+        name="Bootstrap operator",
+        scopes=[s for s in SCOPES if s not in USER_ONLY_SCOPES],
+    )
+
+
+async def ensure_revocation_readers(session: AsyncSession, settings: Settings, hash_key: bytes) -> None:
+    """Create (or re-key) a client per service that polls the revocation list, holding only that scope.
+    An id that names any other client is refused: re-keying it would hand its powers to whoever holds the
+    service's secret."""
+    for client_id, secret in sorted(settings.revocation_readers.items()):
+        await _ensure_client(
+            session,
+            settings,
+            client_id=client_id,
+            secret_hash=hash_secret(hash_key, secret.get_secret_value()),
+            name=f"Revocation list reader {client_id}",
+            scopes=[REVOCATIONS_SCOPE],
+            owned_by_us=lambda row: row.scopes == [REVOCATIONS_SCOPE],
+        )
+
+
+def check_revocation_readers(settings: Settings) -> None:
+    """Production refuses to start unless every other process can read the revocation list."""
+    if not settings.production:
+        return
+    if not settings.revocation_readers:
+        raise InsecureConfiguration(
+            "refusing to start in production without IDENTITY_REVOCATION_READERS: without them the other "
+            "services honour revoked tokens until they expire (docs/identity.md)"
+        )
+    readers = settings.revocation_readers
+    short = [cid for cid, secret in readers.items() if len(secret.get_secret_value()) < 32]
+    if short:
+        raise InsecureConfiguration(f"refusing short revocation reader secrets: {', '.join(sorted(short))}")
 
 
 @asynccontextmanager
@@ -86,11 +146,13 @@ async def identity_state(app: FastAPI) -> AsyncIterator[None]:
     app.state.passwords = Passwords(
         time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib
     )
+    check_revocation_readers(settings)
     for _attempt in range(3):  # replicas starting together may race on the same rows
         try:
             async with sessionmaker() as session, session.begin():
                 await ring.ensure_active(session)
                 await ensure_operator(session, settings, hash_key)
+                await ensure_revocation_readers(session, settings, hash_key)
             break
         except IntegrityError:
             log.info("bootstrap_race_retry")

@@ -1,5 +1,5 @@
-"""FastAPI dependencies of the identity service: the caller (verified against the service's own keys and
-its revocation list), scope-checked aliases, Idempotency-Key handling, and If-Match parsing."""
+"""FastAPI dependencies of the identity service: the caller (verified against the service's own keys,
+revoked tokens and token epochs), scope-checked aliases, Idempotency-Key handling, and If-Match parsing."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from kit.auth import CurrentPrincipal, Principal, bearer_token
 from kit.db import DbSession
 from kit.idempotency import Idempotency, idempotency_dependency
 from kit.problems import BadRequest, PreconditionRequired, Unauthorized
-from services.identity.models import RevokedToken, SigningKey, idempotency_keys
+from services.identity.models import SigningKey, idempotency_keys
 from services.identity.oauth.keys import KeyRing, published_key_filter
+from services.identity.revocations.service import standing_of
 from services.identity.settings import Settings
 
 
@@ -26,21 +27,21 @@ def _key_id(request: Request) -> str:
 
 
 async def caller(request: Request, principal: CurrentPrincipal, session: DbSession) -> Principal:
-    """The verified caller, unless its token was revoked or its signing key retired since the verifier
-    cached the key. Identity sees both at once; other services see a revocation through introspection or
-    expiry (at most 15 minutes), and a retired key when their verifier next reloads the JWKS."""
-    published, revoked = (
-        await session.execute(
-            select(
-                exists().where(SigningKey.kid == _key_id(request), published_key_filter()),
-                exists().where(RevokedToken.jti == (principal.token_id or "")),
-            )
-        )
+    """The verified caller, unless its token was revoked, or superseded by a change to its organisation,
+    client or user (a token epoch moved past it), or its signing key was retired since the verifier cached
+    the key. Identity reads all of these from its own tables, so it refuses such a token at once; the other
+    processes learn of revocations from the list they poll (kit/revocations.py, within seconds) and of a
+    retired key when their verifier next reloads the JWKS."""
+    published = exists().where(SigningKey.kid == _key_id(request), published_key_filter())
+    is_published, is_revoked, is_superseded = (
+        await session.execute(select(published, *standing_of(principal)))
     ).one()
-    if not published:
+    if not is_published:
         raise Unauthorized("token signed by a retired key")
-    if revoked:
+    if is_revoked:
         raise Unauthorized("this token was revoked")
+    if is_superseded:
+        raise Unauthorized("this token predates a change to its organisation, client or user; get a new one")
     return principal
 
 

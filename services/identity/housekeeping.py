@@ -1,6 +1,7 @@
-"""Deletes what can no longer matter: expired authorisation codes, refresh tokens long past expiry, and
-revocation records of access tokens that have expired anyway; marks retiring keys retired once their last
-token has expired. Runs in every replica (the deletes are idempotent)."""
+"""Deletes what can no longer matter: expired authorisation codes, refresh tokens long past expiry,
+revocation records of access tokens that have expired anyway, and superseded-token floors older than any
+token they could refuse; marks retiring keys retired once their last token has expired. Runs in every
+replica (the deletes are idempotent)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,15 @@ from fastapi import FastAPI
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.identity.models import AuthorizationCode, RefreshToken, RevokedToken, SigningKey
+from services.identity.models import (
+    AuthorizationCode,
+    RefreshToken,
+    RevokedToken,
+    SigningKey,
+    SupersededTokens,
+)
+from services.identity.revocations.service import KEEP_PAST_EXPIRY
+from services.identity.settings import Settings
 
 log = structlog.get_logger(__name__)
 INTERVAL_SECONDS = 3600
@@ -22,13 +31,20 @@ INTERVAL_SECONDS = 3600
 REFRESH_TOKEN_GRACE = timedelta(days=7)
 
 
-async def purge_expired(session: AsyncSession) -> dict[str, int]:
+async def purge_expired(session: AsyncSession, *, access_token_lifetime: timedelta) -> dict[str, int]:
     now = datetime.now(UTC)
     counts: dict[str, int] = {}
+    # Revocations outlive their tokens a little (KEEP_PAST_EXPIRY): verifiers accept a token past `exp`.
     for name, statement in (
         ("authorization_codes", delete(AuthorizationCode).where(AuthorizationCode.expires_at < now)),
         ("refresh_tokens", delete(RefreshToken).where(RefreshToken.expires_at < now - REFRESH_TOKEN_GRACE)),
-        ("revoked_tokens", delete(RevokedToken).where(RevokedToken.expires_at < now)),
+        ("revoked_tokens", delete(RevokedToken).where(RevokedToken.expires_at < now - KEEP_PAST_EXPIRY)),
+        (
+            "superseded_tokens",
+            delete(SupersededTokens).where(
+                SupersededTokens.superseded_at < now - access_token_lifetime - KEEP_PAST_EXPIRY
+            ),
+        ),
         (
             "signing_keys",
             update(SigningKey)
@@ -44,13 +60,17 @@ async def purge_expired(session: AsyncSession) -> dict[str, int]:
 @asynccontextmanager
 async def housekeeping(app: FastAPI) -> AsyncIterator[None]:
     sessionmaker: async_sessionmaker[AsyncSession] = app.state.sessionmaker
+    settings: Settings = app.state.settings
+    lifetime = timedelta(seconds=settings.access_token_lifetime)
 
     async def loop() -> None:
         while True:
             await asyncio.sleep(INTERVAL_SECONDS)
             try:
                 async with sessionmaker() as session, session.begin():
-                    log.info("identity_purged", **await purge_expired(session))
+                    log.info(
+                        "identity_purged", **await purge_expired(session, access_token_lifetime=lifetime)
+                    )
             except Exception:
                 log.exception("identity_purge_failed")
 

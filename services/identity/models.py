@@ -1,6 +1,11 @@
 """The identity service's tables: the directory (organisations, users, partnerships, memberships, OAuth2
 clients), the authorisation server's state (signing keys, authorisation codes, refresh tokens, revoked
-access tokens) and the audit log."""
+access tokens, token epochs) and the audit log.
+
+`token_epoch` on organisations, users and clients: every access token carries the epochs of its
+organisation, client and user; a change that alters what those tokens say, or whether they may be used,
+bumps the subject's epoch in its own transaction, so every token issued before it is refused
+(services/identity/revocations/)."""
 
 from __future__ import annotations
 
@@ -34,6 +39,10 @@ def _now() -> Any:
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 
+def _epoch() -> Any:
+    return mapped_column(Integer, server_default=text("0"), nullable=False)
+
+
 class Organisation(Base):
     __tablename__ = "organisations"
     __table_args__ = (
@@ -58,6 +67,7 @@ class Organisation(Base):
     cvr: Mapped[str] = mapped_column(String(8), index=True)
     municipality_code: Mapped[str | None] = mapped_column(String(3))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    token_epoch: Mapped[int] = _epoch()
     created_at: Mapped[datetime] = _now()
 
 
@@ -77,7 +87,10 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     failed_logins: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A disabled user cannot sign in, refresh or redeem a code; its tokens are superseded when disabled.
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    token_epoch: Mapped[int] = _epoch()
     created_at: Mapped[datetime] = _now()
 
 
@@ -132,6 +145,7 @@ class OAuthClient(Base):
     grant_types: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
     scopes: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    token_epoch: Mapped[int] = _epoch()
     created_at: Mapped[datetime] = _now()
 
 
@@ -196,6 +210,19 @@ class RevokedToken(Base):
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime] = _now()
+
+
+class SupersededTokens(Base):
+    """ "Tokens of this subject issued under an epoch below `epoch` are void": the published half of a
+    `token_epoch` bump, kept for an access-token lifetime (then no such token is left to refuse)."""
+
+    __tablename__ = "superseded_tokens"
+    __table_args__ = (CheckConstraint("kind IN ('organisation', 'user', 'client')", name="kind"),)
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(100), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer)
+    superseded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class AuditEvent(Base):

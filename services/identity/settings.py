@@ -4,7 +4,7 @@
 and refresh tokens, so changing it invalidates every stored secret.
 """
 
-from typing import Self
+from typing import ClassVar, Self
 
 from pydantic import SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -34,6 +34,12 @@ class Settings(ServiceSettings):
     bootstrap_operator_client_id: str | None = None
     bootstrap_operator_client_secret: SecretStr | None = None
     bootstrap_operator_cvr: str = "10000009"
+    # The platform's own services, which poll the revocation list: client id -> secret, as JSON
+    # (`{"effekt-contracts": "...", ...}`). On start-up each is ensured as a confidential client of the
+    # operator organisation holding only `tokens:revocations`; production refuses to start without them.
+    revocation_readers: dict[str, SecretStr] = {}
+    # Identity checks tokens against its own tables; it polls no list.
+    polls_revocations: ClassVar[bool] = False
 
     @model_validator(mode="after")
     def _development_operator(self) -> Self:

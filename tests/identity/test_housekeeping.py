@@ -1,4 +1,5 @@
-"""Housekeeping deletes expired grants and revocation records, and nothing still alive."""
+"""Housekeeping deletes expired grants and revocation records, and nothing still alive (a revocation lives
+a little past its token's expiry: verifiers accept a token that long past `exp`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from effekt.launcher import Platform
 from services.identity.housekeeping import purge_expired
-from services.identity.models import AuthorizationCode, RefreshToken, RevokedToken
+from services.identity.models import AuthorizationCode, RefreshToken, RevokedToken, SupersededTokens
 from tests.actors import create_organisation, create_user
 
 
@@ -48,13 +49,23 @@ async def test_purge_removes_only_what_has_expired(platform: Platform) -> None:
     old_code, new_code = code(now - timedelta(minutes=1)), code(now + timedelta(minutes=1))
     # A refresh token expired a day ago is kept (a late replay must still be recognised); a week, not.
     old_refresh, new_refresh = refresh(now - timedelta(days=8)), refresh(now - timedelta(days=1))
-    old_jti = RevokedToken(jti=secrets.token_hex(16), expires_at=now - timedelta(seconds=1))
+    old_jti = RevokedToken(jti=secrets.token_hex(16), expires_at=now - timedelta(minutes=3))
+    just_expired_jti = RevokedToken(jti=secrets.token_hex(16), expires_at=now - timedelta(seconds=1))
     new_jti = RevokedToken(jti=secrets.token_hex(16), expires_at=now + timedelta(minutes=5))
+    # Superseded floors matter while a token issued before them can be alive: 15 minutes and a margin.
+    old_floor = SupersededTokens(
+        kind="user", subject=str(uuid.uuid4()), epoch=1, superseded_at=now - timedelta(minutes=18)
+    )
+    new_floor = SupersededTokens(
+        kind="user", subject=str(uuid.uuid4()), epoch=1, superseded_at=now - timedelta(minutes=15)
+    )
+    floors = [old_floor.subject, new_floor.subject]
     try:
         async with sessions() as session, session.begin():
-            session.add_all([old_code, new_code, old_refresh, new_refresh, old_jti, new_jti])
+            session.add_all([old_code, new_code, old_refresh, new_refresh, old_floor, new_floor])
+            session.add_all([old_jti, just_expired_jti, new_jti])
         async with sessions() as session, session.begin():
-            await purge_expired(session)
+            await purge_expired(session, access_token_lifetime=timedelta(minutes=15))
         async with sessions() as session:
             codes = set(
                 await session.scalars(
@@ -66,11 +77,19 @@ async def test_purge_removes_only_what_has_expired(platform: Platform) -> None:
             )
             jtis = set(
                 await session.scalars(
-                    select(RevokedToken.jti).where(RevokedToken.jti.in_([old_jti.jti, new_jti.jti]))
+                    select(RevokedToken.jti).where(
+                        RevokedToken.jti.in_([old_jti.jti, just_expired_jti.jti, new_jti.jti])
+                    )
+                )
+            )
+            kept_floors = set(
+                await session.scalars(
+                    select(SupersededTokens.subject).where(SupersededTokens.subject.in_(floors))
                 )
             )
     finally:
         await engine.dispose()
     assert codes == {new_code.code_hash}
     assert tokens == {new_refresh.token_hash}
-    assert jtis == {new_jti.jti}
+    assert jtis == {just_expired_jti.jti, new_jti.jti}
+    assert kept_floors == {new_floor.subject}

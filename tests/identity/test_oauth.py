@@ -155,7 +155,9 @@ async def test_client_credentials_token_verifies_from_the_published_jwks(
         "scope",
         "client_id",
         "memberships",
+        "epochs",
     }
+    assert set(claims["epochs"]) == {"organisation", "client"}
 
 
 async def _token_request(

@@ -69,5 +69,6 @@ async def get_client(
 async def disable_client(
     session: DbSession, principal: PartnerWriter, client_id: uuid.UUID
 ) -> schemas.ClientRead:
-    """Disable a client: it can no longer obtain tokens (those it holds expire within 15 minutes)."""
+    """Disable a client: it can no longer obtain tokens, and those it holds are refused everywhere within
+    seconds."""
     return schemas.ClientRead.model_validate(await service.disable_client(session, principal, client_id))

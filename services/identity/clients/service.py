@@ -19,7 +19,8 @@ from services.identity.credentials import hash_secret, mint_secret
 from services.identity.directory.service import paginate, require_admin_of
 from services.identity.errors import ClientNotFound, InvalidRedirectUri, OrganisationNotFound, ScopeNotAllowed
 from services.identity.models import OAuthClient, Organisation
-from services.identity.oauth.scopes import SCOPES, USER_ONLY_SCOPES
+from services.identity.oauth.scopes import SCOPES, SERVICE_SCOPES, USER_ONLY_SCOPES
+from services.identity.revocations.service import supersede_tokens
 
 
 def readable_clients(principal: Principal) -> Select[OAuthClient]:
@@ -67,6 +68,10 @@ def _check_redirect_uri(index: int, uri: str) -> None:
 
 def _check_client(data: schemas.ClientCreate) -> None:
     for index, scope in enumerate(data.scopes):
+        if scope in SERVICE_SCOPES:
+            raise ScopeNotAllowed.field(
+                f"body.scopes.{index}", f"{scope!r} is reserved for the platform's own services"
+            )
         if scope not in SCOPES:
             raise ScopeNotAllowed.field(f"body.scopes.{index}", f"unknown scope {scope!r}")
     if data.client_type == "public" and "client_credentials" in data.grant_types:
@@ -124,6 +129,7 @@ async def disable_client(session: AsyncSession, principal: Principal, client_id:
         before = snapshot(row)
         row.disabled_at = datetime.now(UTC)
         await session.flush()
+        await supersede_tokens(session, "client", row.client_id)
         await record(
             session,
             principal,

@@ -195,6 +195,16 @@ async def update_user(
     return with_etag(schemas.UserRead, row, response)
 
 
+@router.delete("/users/{user_id}", responses=ONE, tags=["users"])
+async def disable_user(
+    session: DbSession, principal: PartnerWriter, user_id: uuid.UUID, response: Response
+) -> schemas.UserRead:
+    """Disable a user (its organisation's admins or an operator): it can no longer sign in or refresh, and
+    the tokens it holds are refused everywhere within seconds. The user stays, for the audit trail."""
+    row = await service.disable_user(session, principal, user_id)
+    return with_etag(schemas.UserRead, row, response)
+
+
 @router.put("/users/{user_id}/password", status_code=204, responses=WRITE, tags=["users"])
 async def change_password(
     request: Request,

@@ -68,6 +68,7 @@ class UserRead(ReadModel):
     email: str
     display_name: str
     org_role: OrgRole
+    disabled_at: datetime | None
     version: int
     created_at: datetime
 

@@ -37,6 +37,7 @@ from services.identity.models import (
     RefreshToken,
     User,
 )
+from services.identity.revocations.service import supersede_tokens
 
 _CVR_WEIGHTS = (2, 7, 6, 5, 4, 3, 2, 1)
 
@@ -279,14 +280,48 @@ async def update_user(
     before = snapshot(row)
     if data.display_name is not None:
         row.display_name = data.display_name
+    role_changed = data.org_role is not None and data.org_role != row.org_role
     if data.org_role is not None:
         row.org_role = data.org_role
     row.version += 1
     await session.flush()
+    if role_changed:
+        # Tokens carry `org_role`; an admin demoted must not keep admin tokens.
+        await supersede_tokens(session, "user", row.id)
     await record(
         session,
         principal,
         "user.updated",
+        row,
+        organisation_id=row.organisation_id,
+        before=before,
+        after=snapshot(row),
+    )
+    return row
+
+
+async def disable_user(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> User:
+    """Disable a user: no sign-in, refresh or code redemption from now, and every token it holds is
+    refused everywhere within seconds. Idempotent."""
+    row = await get_user(session, principal, user_id)
+    require_admin_of(principal, row.organisation_id)
+    await session.refresh(row, with_for_update=True)
+    if row.disabled_at is not None:
+        return row
+    before = snapshot(row)
+    row.disabled_at = datetime.now(UTC)
+    row.version += 1
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=row.disabled_at)
+    )
+    await session.flush()
+    await supersede_tokens(session, "user", row.id)
+    await record(
+        session,
+        principal,
+        "user.disabled",
         row,
         organisation_id=row.organisation_id,
         before=before,

@@ -33,7 +33,7 @@ from services.identity.models import (
     RevokedToken,
     User,
 )
-from services.identity.oauth.scopes import SCOPES, USER_ONLY_SCOPES
+from services.identity.oauth.scopes import SCOPES, SERVICE_SCOPES, USER_ONLY_SCOPES
 
 if TYPE_CHECKING:
     from services.identity.oauth.server import AuthorizationServer
@@ -150,7 +150,7 @@ class Access:
 def check_scope(scope: str | None, client: Client) -> None:
     """Refuse, rather than silently narrow, a scope the client may not have."""
     requested = set(scope_to_list(scope) or [])
-    unknown = requested - set(SCOPES)
+    unknown = requested - set(SCOPES) - SERVICE_SCOPES
     if unknown:
         raise InvalidScopeError(description=f"unknown scope: {' '.join(sorted(unknown))}")
     not_allowed = requested - set(client.row.scopes)
@@ -158,6 +158,12 @@ def check_scope(scope: str | None, client: Client) -> None:
         raise InvalidScopeError(
             description=f"scope not allowed for this client: {' '.join(sorted(not_allowed))}"
         )
+
+
+def active_user(session: Session, user_id: uuid.UUID) -> User | None:
+    """The user a grant is for, unless disabled since it signed in (authlib then refuses the grant)."""
+    user = session.get(User, user_id)
+    return user if user is not None and user.disabled_at is None else None
 
 
 def revoke_family(session: Session, family_id: uuid.UUID) -> None:
@@ -233,7 +239,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         self.server.session.flush()
 
     def authenticate_user(self, authorization_code: Code) -> User | None:
-        return self.server.session.get(User, authorization_code.row.user_id)
+        return active_user(self.server.session, authorization_code.row.user_id)
 
 
 class RequiredS256(CodeChallenge):  # type: ignore[misc]
@@ -274,7 +280,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         return Refresh(row)
 
     def authenticate_user(self, refresh_token: Refresh) -> User | None:
-        return self.server.session.get(User, refresh_token.row.user_id)
+        return active_user(self.server.session, refresh_token.row.user_id)
 
     def revoke_old_credential(self, refresh_token: Refresh) -> None:
         refresh_token.row.used_at = datetime.now(UTC)

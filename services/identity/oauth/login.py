@@ -1,5 +1,6 @@
 """Password login for the authorisation page, with throttling: after `max_failures` wrong passwords in a
-row an account is locked, first for `lock_seconds`, doubling with every further failure."""
+row an account is locked, first for `lock_seconds`, doubling with every further failure. A disabled
+account is refused even with the right password."""
 
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ async def log_in(
         wait = int((user.locked_until - now).total_seconds()) + 1
         return LoginOutcome(None, "Too many failed attempts. Try again later.", locked_for=wait)
     if await passwords.verify(user.password_hash if user else None, password) and user is not None:
+        if user.disabled_at is not None:
+            return LoginOutcome(None, "This account is disabled; ask your organisation's admin.")
         user.failed_logins = 0
         user.locked_until = None
         await session.flush()

@@ -293,6 +293,7 @@ async def discovery(settings: AppSettings) -> dict[str, Any]:
             "scope",
             "client_id",
             "memberships",
+            "epochs",
             "name",
             "email",
             "nonce",

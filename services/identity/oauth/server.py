@@ -29,8 +29,9 @@ from joserfc.errors import JoseError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kit.auth import Principal
 from services.identity.credentials import hash_secret, mint_secret
-from services.identity.models import Membership, OAuthClient, Organisation, RefreshToken, RevokedToken, User
+from services.identity.models import Membership, OAuthClient, Organisation, RefreshToken, User
 from services.identity.oauth.grants import (
     Access,
     AuthorizationCodeGrant,
@@ -43,6 +44,7 @@ from services.identity.oauth.grants import (
 )
 from services.identity.oauth.keys import Signer, published_key_set_sync
 from services.identity.oauth.scopes import SCOPES, USER_ONLY_SCOPES
+from services.identity.revocations.service import standing_of
 
 
 @dataclass(frozen=True)
@@ -159,14 +161,29 @@ class AuthorizationServer(BaseAuthorizationServer):  # type: ignore[misc]
 
     # tokens
     def claims_for(self, client: Client, user: User | None, scope: str) -> dict[str, Any]:
-        """The access token's claims: the contract in `kit.auth`."""
+        """The access token's claims: the contract in `kit.auth`.
+
+        Each token epoch is read in one statement with what it guards (the client's and the user's own
+        rows, the organisation with its memberships), so a token that saw a change carries the epoch the
+        change left, and one that missed it carries an epoch the change superseded: refused, never trusted
+        with stale claims."""
         org_id = user.organisation_id if user is not None else client.row.organisation_id
-        organisation = self.session.get_one(Organisation, org_id)
-        memberships = self.session.execute(
-            select(Membership.partnership_id, Membership.role)
-            .where(Membership.organisation_id == org_id)
+        rows = self.session.execute(
+            select(
+                Organisation.partner_type,
+                Organisation.municipality_code,
+                Organisation.token_epoch,
+                Membership.partnership_id,
+                Membership.role,
+            )
+            .outerjoin(Membership, Membership.organisation_id == Organisation.id)
+            .where(Organisation.id == org_id)
             .order_by(Membership.partnership_id, Membership.role)
         ).all()
+        if not rows:
+            raise LookupError(f"no organisation {org_id}")
+        partner_type, municipality_code, org_epoch = rows[0][:3]
+        memberships = [(row.partnership_id, row.role) for row in rows if row.partnership_id is not None]
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": self.issuance.issuer,
@@ -177,15 +194,17 @@ class AuthorizationServer(BaseAuthorizationServer):  # type: ignore[misc]
             "sub": str(user.id) if user is not None else client.client_id,
             "sub_type": "user" if user is not None else "client",
             "org_id": str(org_id),
-            "partner_type": organisation.partner_type,
+            "partner_type": partner_type,
             "scope": scope,
             "client_id": client.client_id,
             "memberships": [{"partnership_id": str(pid), "role": role} for pid, role in memberships],
+            "epochs": {"organisation": org_epoch, "client": client.row.token_epoch},
         }
         if user is not None:
             claims["org_role"] = user.org_role
-        if organisation.municipality_code is not None:
-            claims["municipality_code"] = organisation.municipality_code
+            claims["epochs"]["user"] = user.token_epoch
+        if municipality_code is not None:
+            claims["municipality_code"] = municipality_code
         return claims
 
     def id_token_for(self, client: Client, user: User, scope: str, access_claims: dict[str, Any]) -> str:
@@ -245,8 +264,12 @@ class AuthorizationServer(BaseAuthorizationServer):  # type: ignore[misc]
         claims = dict(decoded.claims)
         if claims.get("iss") != self.issuance.issuer or "jti" not in claims or "exp" not in claims:
             return None
-        revoked = self.session.get(RevokedToken, claims["jti"]) is not None
-        return Access(claims, revoked)
+        try:
+            principal = Principal.from_claims(claims)
+        except (KeyError, ValueError, TypeError):
+            return None
+        revoked, superseded = self.session.execute(select(*standing_of(principal))).one()
+        return Access(claims, bool(revoked or superseded))
 
 
 def userinfo_claims(user: User, scopes: set[str]) -> dict[str, Any]:

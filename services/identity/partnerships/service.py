@@ -23,6 +23,7 @@ from services.identity.errors import (
 )
 from services.identity.models import Membership, Organisation, Partnership
 from services.identity.partnerships import schemas
+from services.identity.revocations.service import supersede_tokens
 
 
 def readable_partnerships(principal: Principal) -> Select[Partnership]:
@@ -189,6 +190,9 @@ async def delete_membership(
     before = snapshot(row)
     await session.delete(row)
     await session.flush()
+    # The organisation's tokens still list this membership: end them. (Adding one needs no such step: a
+    # token without a new membership only sees less.)
+    await supersede_tokens(session, "organisation", row.organisation_id)
     await record(
         session, principal, "membership.deleted", row, organisation_id=row.organisation_id, before=before
     )

@@ -1,0 +1,18 @@
+"""The revocation list's shape (what `kit.revocations.Revocations.from_document` reads)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class SupersededRead(BaseModel):
+    kind: Literal["organisation", "user", "client"]
+    id: str = Field(description="The organisation or user id, or the OAuth client id.")
+    epoch: int = Field(description="Tokens of this subject whose `epochs` claim is below this are void.")
+
+
+class TokenRevocations(BaseModel):
+    revoked: list[str] = Field(description="`jti`s of revoked access tokens that have not yet expired.")
+    superseded: list[SupersededRead]
