@@ -17,11 +17,11 @@ from gateway.hardening import TrustedDocuments
 from gateway.schema import build_schema, schemas
 from gateway.settings import Settings
 from gateway.view import EffektGraphQLRouter
-from kit.auth import TokenVerifier
 from kit.http import RequestIdMiddleware
 from kit.logging import configure_logging
 from kit.metrics import install_metrics
 from kit.problems import install_problem_handlers
+from kit.revocations import token_verification
 from kit.tracing import aiohttp_trace_config, install_tracing
 
 
@@ -35,11 +35,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         connector = aiohttp.TCPConnector(limit=200, keepalive_timeout=30)
         timeout = aiohttp.ClientTimeout(total=settings.downstream_timeout)
         traced = [aiohttp_trace_config(app.state.tracer_provider.get_tracer("effekt"))]
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout, trace_configs=traced) as http:
+        async with (
+            aiohttp.ClientSession(connector=connector, timeout=timeout, trace_configs=traced) as http,
+            token_verification(app, settings),  # app.state.token_verifier, with identity's revocation list
+        ):
             app.state.http = http
-            app.state.token_verifier = TokenVerifier(
-                issuer=settings.issuer, audience=settings.audience, jwks_url=settings.jwks_url
-            )
             gc.collect()
             gc.freeze()
             yield

@@ -1,0 +1,207 @@
+"""A token identity ends early stops working everywhere, not only at identity: contracts, outcomes and
+the gateway refuse it once their next poll of identity's revocation list has arrived (every half second
+here, see tests/platform.py), long before it would expire. Revoked, superseded by a removed membership,
+a disabled user or a disabled client: each through the public HTTP APIs of the running platform."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from effekt.launcher import Platform
+from tests.actors import Actor, Cast, operator_headers, token_for
+from tests.outcomes.support import (
+    TODAY,
+    active_contract,
+    claim,
+    confirm,
+    employment_terms,
+    enrol,
+    synthetic_cpr,
+)
+
+# Generous: the lists are polled every 0.5 s; this only bounds how long a broken build takes to fail.
+DEADLINE = 20.0
+PARTNERSHIP_ROWS = """query($id: UUID!) { partnership(id: $id) {
+  participants(first: 20) { edges { node { id } } }
+  claims(first: 20) { edges { node { id } } }
+} }"""
+
+Call = Callable[[str], Awaitable[httpx.Response]]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def credentials(actor: Actor) -> tuple[str, str]:
+    assert actor.client_id
+    assert actor.client_secret
+    return actor.client_id, actor.client_secret
+
+
+def reads(
+    cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient, gateway: httpx.AsyncClient
+) -> dict[str, Call]:
+    """One read at each process other than identity, open to any partner in the cast's partnership."""
+    partnership = {"partnership_id": str(cast.partnership_id)}
+
+    async def at_contracts(token: str) -> httpx.Response:
+        return await contracts.get("/v1/contracts", params=partnership, headers=bearer(token))
+
+    async def at_outcomes(token: str) -> httpx.Response:
+        return await outcomes.get("/v1/participants", params=partnership, headers=bearer(token))
+
+    async def at_gateway(token: str) -> httpx.Response:
+        return await gateway.post("/graphql", json={"query": "{ me { subject } }"}, headers=bearer(token))
+
+    return {"contracts": at_contracts, "outcomes": at_outcomes, "gateway": at_gateway}
+
+
+async def refused_within(call: Call, token: str) -> tuple[float, dict[str, Any]]:
+    """(seconds until `call` answered 401 for the token, the problem), asking every 50 ms until DEADLINE."""
+    started = time.monotonic()
+    while True:
+        response = await call(token)
+        if response.status_code == 401:
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.headers["www-authenticate"].startswith("Bearer")
+            return time.monotonic() - started, dict(response.json())
+        assert response.status_code == 200, response.text
+        assert time.monotonic() - started < DEADLINE, "still accepted long after identity ended the token"
+        await asyncio.sleep(0.05)
+
+
+async def refused_everywhere(calls: dict[str, Call], token: str, reason: str) -> float:
+    """The longest time any process took to refuse the token; each names `reason` in its problem."""
+    waits = []
+    for name, call in calls.items():
+        waited, problem = await refused_within(call, token)
+        assert problem["code"] == "unauthorized", (name, problem)
+        assert reason in problem["detail"], (name, problem)
+        waits.append(waited)
+    return max(waits)
+
+
+async def accepted_everywhere(calls: dict[str, Call], token: str) -> None:
+    for name, call in calls.items():
+        response = await call(token)
+        assert response.status_code == 200, (name, response.text)
+
+
+@pytest.fixture
+def calls(
+    cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient, gateway: httpx.AsyncClient
+) -> dict[str, Call]:
+    return reads(cast, contracts, outcomes, gateway)
+
+
+async def test_a_revoked_token_is_refused_everywhere_and_a_fresh_one_still_works(
+    platform: Platform,
+    cast: Cast,
+    identity: httpx.AsyncClient,
+    calls: dict[str, Call],
+) -> None:
+    machine = cast.provider_machine
+    await accepted_everywhere(calls, machine.token)
+    revoked = await identity.post("/oauth2/revoke", data={"token": machine.token}, auth=credentials(machine))
+    assert revoked.status_code == 200
+    await refused_everywhere(calls, machine.token, "revoked")
+    await accepted_everywhere(calls, await token_for(platform, machine))
+    await accepted_everywhere(calls, cast.investor_machine.token)
+
+
+async def test_after_a_membership_is_removed_the_old_token_reads_no_row_of_that_partnership(
+    platform: Platform,
+    cast: Cast,
+    identity: httpx.AsyncClient,
+    contracts: httpx.AsyncClient,
+    outcomes: httpx.AsyncClient,
+    gateway: httpx.AsyncClient,
+) -> None:
+    contract_id, _ = await active_contract(contracts, cast, employment_terms(cast))
+    participant = await enrol(
+        outcomes,
+        cast.provider,
+        cast,
+        contract_id,
+        synthetic_cpr(1),
+        municipality_code="657",
+        enrolment_date=TODAY - timedelta(days=100),
+    )
+    await confirm(outcomes, cast.payer_a, participant["id"])
+    claimed = await claim(outcomes, cast.provider, participant["id"], "job_start", TODAY - timedelta(days=50))
+    partnership = {"partnership_id": str(cast.partnership_id)}
+    view = {"query": PARTNERSHIP_ROWS, "variables": {"id": str(cast.partnership_id)}}
+
+    async def participants(token: str) -> httpx.Response:
+        return await outcomes.get("/v1/participants", params=partnership, headers=bearer(token))
+
+    async def claims(token: str) -> httpx.Response:
+        return await outcomes.get("/v1/outcome-claims", params=partnership, headers=bearer(token))
+
+    async def through_gateway(token: str) -> httpx.Response:
+        return await gateway.post("/graphql", json=view, headers=bearer(token))
+
+    evaluator = cast.evaluator
+    assert [p["id"] for p in (await participants(evaluator.token)).json()["items"]] == [participant["id"]]
+    assert [c["id"] for c in (await claims(evaluator.token)).json()["items"]] == [claimed["id"]]
+    seen = (await through_gateway(evaluator.token)).json()["data"]["partnership"]
+    assert seen["claims"]["edges"][0]["node"]["id"] == claimed["id"]
+
+    memberships = await identity.get(
+        "/v1/memberships",
+        params={**partnership, "organisation_id": str(evaluator.organisation_id)},
+        headers=await operator_headers(platform),
+    )
+    (membership,) = memberships.json()["items"]
+    removed = await identity.delete(
+        f"/v1/partnerships/{cast.partnership_id}/memberships/{membership['id']}",
+        headers=await operator_headers(platform),
+    )
+    assert removed.status_code == 204
+    for call in (participants, claims, through_gateway):
+        _, problem = await refused_within(call, evaluator.token)
+        assert "predates a change to its organisation" in problem["detail"]
+
+    # A new token no longer carries the membership, and the ordinary rules show it nothing.
+    fresh = await token_for(platform, evaluator)
+    assert (await participants(fresh)).json()["items"] == []
+    assert (await claims(fresh)).json()["items"] == []
+    assert (await through_gateway(fresh)).json()["data"]["partnership"] is None
+    # Another organisation of the same partnership keeps its tokens and its rows.
+    assert [p["id"] for p in (await participants(cast.provider.token)).json()["items"]] == [participant["id"]]
+    still = (await through_gateway(cast.payer_a.token)).json()["data"]["partnership"]
+    assert still["claims"]["edges"][0]["node"]["id"] == claimed["id"]
+
+
+async def test_a_disabled_users_tokens_stop_working_everywhere(
+    platform: Platform, cast: Cast, identity: httpx.AsyncClient, calls: dict[str, Call]
+) -> None:
+    user = cast.provider_member
+    await accepted_everywhere(calls, user.token)
+    disabled = await identity.delete(f"/v1/users/{user.user_id}", headers=await operator_headers(platform))
+    assert disabled.status_code == 200
+    await refused_everywhere(calls, user.token, "predates a change to its user")
+    await accepted_everywhere(calls, cast.provider.token)  # a colleague in the same organisation
+
+
+async def test_a_disabled_clients_tokens_stop_working_everywhere(
+    platform: Platform, cast: Cast, identity: httpx.AsyncClient, calls: dict[str, Call]
+) -> None:
+    machine = cast.investor_machine
+    await accepted_everywhere(calls, machine.token)
+    listed = await identity.get(
+        f"/v1/organisations/{machine.organisation_id}/clients", headers=await operator_headers(platform)
+    )
+    (row,) = [c for c in listed.json()["items"] if c["client_id"] == machine.client_id]
+    disabled = await identity.delete(f"/v1/clients/{row['id']}", headers=await operator_headers(platform))
+    assert disabled.status_code == 200
+    await refused_everywhere(calls, machine.token, "predates a change to its client")
+    await accepted_everywhere(calls, cast.investor.token)  # the organisation's people are unaffected
