@@ -245,9 +245,10 @@ def feed_from_settings(settings: AppSettings) -> RevocationFeed | None:
     client_id, secret = settings.revocations_client_id, settings.revocations_client_secret
     if not client_id or secret is None:
         if settings.production:
+            prefix = settings.model_config.get("env_prefix", "")
             raise InsecureConfiguration(
                 "refusing to start in production without a client for identity's revocation list: set "
-                "<PREFIX>_REVOCATIONS_CLIENT_ID and <PREFIX>_REVOCATIONS_CLIENT_SECRET (docs/identity.md)"
+                f"{prefix}REVOCATIONS_CLIENT_ID and {prefix}REVOCATIONS_CLIENT_SECRET (docs/identity.md)"
             )
         log.warning("token_revocations_off", reason="no revocations client configured")
         return None
