@@ -77,3 +77,26 @@ def test_with_the_schema_an_unpaged_list_counts_as_several_items() -> None:
     cost = selection_cost(operation.selection_set, {}, parent=schema.query_type, schema=schema)
     # people: 10 * (1 + edges (1 + node (1 + id + claims: UNPAGED_LIST * (1 + id))))
     assert cost == 10 * (1 + 1 * (1 + 1 * (1 + 1 + 1 * UNPAGED_LIST * (1 + 1))))
+
+
+async def test_a_repeated_document_is_validated_once_and_the_limits_still_apply() -> None:
+    """The limits' rules are built once per schema, so strawberry's validation cache can hit: a
+    dashboard's document was otherwise validated on every request. The cache must not let a costly
+    document through on a second try."""
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    from gateway.schema import MAX_DEPTH, build_schema
+
+    schema = build_schema("investor")
+    cache = _get_validate_cache(1024)
+    query = "query Repeated { __typename }"
+    first = await schema.execute(query)
+    hits = cache.cache_info().hits
+    second = await schema.execute(query)
+    assert first.errors is None and second.errors is None
+    assert cache.cache_info().hits == hits + 1
+
+    deep = "query Deep { " + "a { " * (MAX_DEPTH + 2) + "b" + " }" * (MAX_DEPTH + 2) + " }"
+    for _ in range(2):
+        refused = await schema.execute(deep)
+        assert refused.errors and "exceeds maximum operation depth" in refused.errors[0].message
