@@ -160,7 +160,7 @@ async def measure(platform: Any, server_url: str, cfg: Config, log_dir: Path) ->
         log("section 4: gateway")
         sections["gateway"] = await _guard(
             Section("gateway", "4. Gateway dashboard query"),
-            _dashboard(world, platform),
+            _dashboard(world, platform, main),
         )
         log("section 5: growth")
         if "growth" not in sections:
@@ -204,8 +204,8 @@ def _wrk_hello(wrk: dict[str, Any]) -> Measurement | None:
     )
 
 
-async def _dashboard(world: Any, platform: Any) -> Section:
-    return await gateway_section(world, await dashboard_programme(world, await make_cast(platform)))
+async def _dashboard(world: Any, platform: Any, busy: Any) -> Section:
+    return await gateway_section(world, await dashboard_programme(world, await make_cast(platform)), busy)
 
 
 def start_gateway(platform: Any) -> None:

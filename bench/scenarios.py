@@ -710,8 +710,9 @@ async def dashboard_programme(world: World, cast: Cast) -> Programme:
     return prog
 
 
-async def gateway_section(world: World, prog: Programme) -> Section:
-    """Section 4: the partner dashboard through GraphQL vs the same data by direct REST calls."""
+async def gateway_section(world: World, prog: Programme, busy: Programme | None = None) -> Section:
+    """Section 4: the partner dashboard through GraphQL vs the same data by direct REST calls; and, for
+    information, the same dashboard on `busy`, the write sections' far larger partnership."""
     cfg = world.config
     section = Section("gateway", f"4. Gateway dashboard query ({cfg.concurrency} clients)")
     if "gateway" not in world.platform.processes:
@@ -771,7 +772,10 @@ async def gateway_section(world: World, prog: Programme) -> Section:
         items = contracts["items"] if isinstance(contracts, dict) else contracts
         await asyncio.gather(
             *(fetch("contracts", f"/v1/contracts/{c['id']}/versions") for c in items),
-            *(fetch("outcomes", "/v1/payment-statements", {"contract_id": c["id"]}) for c in items),
+            *(
+                fetch("outcomes", "/v1/payment-statements", {"contract_id": c["id"], "lines": "false"})
+                for c in items
+            ),
         )
 
     for name, op in (("gateway", via_gateway), ("direct REST", via_rest)):
@@ -796,7 +800,30 @@ async def gateway_section(world: World, prog: Programme) -> Section:
         ratio("gateway req/s / direct REST req/s", gw, rest, "throughput", 0.50, ">="),
         ratio("gateway p99 / direct REST p99", gw, rest, "p99_ms", 2.0, "<="),
     ]
+    if busy is not None:
+        section.measurements.append(await _busy_dashboard(world, busy))
     return section
+
+
+async def _busy_dashboard(world: World, busy: Programme) -> Measurement:
+    """The dashboard on the partnership the write sections filled: its cost must not follow its size."""
+    pid = str(busy.cast.partnership_id)
+    summary = await world.get("outcomes", f"/v1/partnerships/{pid}/outcome-aggregates", busy.cast.payer_a)
+    headers = await world.auth.headers(busy.cast.payer_a)
+    graphql = world.platform.url("gateway") + "/graphql"
+    payload = {"query": DASHBOARD, "variables": {"id": pid}}
+
+    async def via_gateway(_: int) -> None:
+        async with world.client.post(graphql, json=payload, headers=headers) as response:
+            body = orjson.loads(await expect(response, 200))
+        if body.get("errors"):
+            raise HttpStatusError(f"GraphQL errors: {orjson.dumps(body.get('errors'))[:300].decode()}")
+
+    name = (
+        "the same dashboard via GraphQL on the write sections' partnership "
+        f"({summary['enrolled']} participants; information, no target)"
+    )
+    return await _repeat(world, name, via_gateway, world.config.dashboard_requests)
 
 
 async def _repeat(
