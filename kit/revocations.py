@@ -20,6 +20,7 @@ arrived tokens are refused, as they are before the first JWKS.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -87,6 +88,21 @@ def _subjects(principal: Principal) -> Iterator[tuple[str, str]]:
         yield "user", principal.subject
 
 
+class _QuietPolls(logging.Filter):
+    """httpx logs every request at INFO; a poll every few seconds would drown the log, so its answered
+    polls are dropped (a failing one still shows, and the feed logs its own warning)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and str(args[1]) == self.url:
+            return args[3] not in (200, 304)
+        return True
+
+
 class RevocationFeed:
     """Identity's revocation list, polled in the background (`start`/`aclose`); `latest()` for requests."""
 
@@ -122,6 +138,7 @@ class RevocationFeed:
         self._logged_at = -math.inf
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._quiet = _QuietPolls(url) if url else None
 
     def age(self) -> float:
         """Seconds since the list was last fetched; infinite before the first fetch."""
@@ -146,9 +163,13 @@ class RevocationFeed:
         return self.current
 
     def start(self) -> None:
+        if self._quiet is not None:
+            logging.getLogger("httpx").addFilter(self._quiet)
         self._task = asyncio.create_task(self._poll(), name="token-revocations")
 
     async def aclose(self) -> None:
+        if self._quiet is not None:
+            logging.getLogger("httpx").removeFilter(self._quiet)
         if self._task is not None:
             self._task.cancel()
             with suppress(asyncio.CancelledError):

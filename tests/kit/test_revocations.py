@@ -3,6 +3,7 @@ when identity cannot be reached, and refuses everything until it has had a first
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -150,3 +151,20 @@ def test_production_refuses_to_serve_without_a_client_for_the_list() -> None:
     assert feed_from_settings(configured) is not None
     assert configured.revocations_url == "http://identity/v1/token-revocations"
     assert configured.token_url == "http://identity/oauth2/token"
+
+
+def test_answered_polls_stay_out_of_the_log_and_failed_ones_do_not() -> None:
+    url = "http://identity/v1/token-revocations"
+    feed = RevocationFeed(url=url, token_url="http://identity/oauth2/token", client_id="c", client_secret="s")
+    quiet = feed._quiet
+    assert quiet is not None
+
+    def record(target: str, status: int) -> logging.LogRecord:
+        args = ("GET", httpx.URL(target), "HTTP/1.1", status, "")
+        message = 'HTTP Request: %s %s "%s %d %s"'
+        return logging.LogRecord("httpx", logging.INFO, __file__, 0, message, args, None)
+
+    assert not quiet.filter(record(url, 304))
+    assert not quiet.filter(record(url, 200))
+    assert quiet.filter(record(url, 401))
+    assert quiet.filter(record("http://identity/v1/organisations", 200))
