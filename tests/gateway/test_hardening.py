@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from graphql import FragmentDefinitionNode, GraphQLError, OperationDefinitionNode, parse
@@ -88,15 +90,17 @@ async def test_a_repeated_document_is_validated_once_and_the_limits_still_apply(
     from gateway.schema import MAX_DEPTH, build_schema
 
     schema = build_schema("investor")
-    cache = _get_validate_cache(1024)
+    cache = cast("functools._lru_cache_wrapper[Any]", _get_validate_cache(1024))
     query = "query Repeated { __typename }"
     first = await schema.execute(query)
     hits = cache.cache_info().hits
     second = await schema.execute(query)
-    assert first.errors is None and second.errors is None
+    assert first.errors is None
+    assert second.errors is None
     assert cache.cache_info().hits == hits + 1
 
     deep = "query Deep { " + "a { " * (MAX_DEPTH + 2) + "b" + " }" * (MAX_DEPTH + 2) + " }"
     for _ in range(2):
         refused = await schema.execute(deep)
-        assert refused.errors and "exceeds maximum operation depth" in refused.errors[0].message
+        assert refused.errors
+        assert "exceeds maximum operation depth" in refused.errors[0].message
