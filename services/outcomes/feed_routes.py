@@ -1,10 +1,16 @@
 """HTTP routes for the outcome feed: a CloudEvents batch page (optionally long-polled) and a Server-Sent
-Events stream. Each read is its own short transaction, so a waiting request holds no pooled connection."""
+Events stream. Each read is its own short transaction, so a waiting request holds no pooled connection.
+
+A stream outlives the request that verified its token, so it checks the token again at every wake-up
+(and at least every `TOKEN_CHECK_EVERY` seconds while idle): once it has expired, or identity's revocation
+list refuses it (revoked, or superseded by a membership removed, a user or client disabled), the stream
+sends `token-expired` or `token-revoked` and closes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -15,7 +21,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from kit.auth import CurrentPrincipal, Principal
+from kit.auth import CurrentPrincipal, Principal, TokenVerifier
 from kit.problems import BadRequest, Forbidden, problem_responses
 from services.outcomes import feed
 from services.outcomes.errors import NotAPartner
@@ -24,6 +30,9 @@ from services.outcomes.statements import may_read_partnership
 router = APIRouter(prefix="/v1", tags=["feed"])
 
 CURSOR_HEADER = "Feed-Cursor"
+KEEP_ALIVE = b": keep-alive\n\n"
+# How often an idle stream checks that its token still holds (expiry, identity's revocation list).
+TOKEN_CHECK_EVERY = 1.0
 EVENT_TYPE = re.compile(r"dk\.effekt\.[a-z_]+(\.[a-z_]+)+")
 Partnerships = Annotated[
     list[UUID] | None,
@@ -133,15 +142,38 @@ async def stream_feed(
     field = "Last-Event-ID" if last_event_id else "after"
     cursor = feed.decode_cursor(last_event_id or after, field)
     notifier: feed.Notifier = request.app.state.feed_notifier
-    expires_at = principal.expires_at
+    verifier: TokenVerifier = request.app.state.token_verifier
+
+    def ending() -> bytes | None:
+        """The event that closes the stream once its token no longer holds: expired, or revoked or
+        superseded since it was verified (identity's revocation list, held in memory: a cheap check)."""
+        if principal.expires_at is not None and time.time() >= principal.expires_at:
+            return b"event: token-expired\ndata: {}\n\n"
+        reason = verifier.refusal(principal)
+        if reason is not None:
+            return b"event: token-revoked\ndata: " + json.dumps({"detail": reason}).encode() + b"\n\n"
+        return None
+
+    async def idle(woken: asyncio.Event) -> bytes | None:
+        """None once woken; after the poll interval, `KEEP_ALIVE`; meanwhile the token is checked every
+        `TOKEN_CHECK_EVERY` seconds, and the closing event returned as soon as it no longer holds."""
+        deadline = time.monotonic() + notifier.poll_interval
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                await asyncio.wait_for(woken.wait(), timeout=min(remaining, TOKEN_CHECK_EVERY))
+                return None
+            except TimeoutError:
+                if (end := ending()) is not None:
+                    return end
+        return KEEP_ALIVE
 
     async def events() -> AsyncIterator[bytes]:
         position = dict(cursor)
         async with notifier.waiter(audiences) as woken:
             yield b"retry: 2000\n\n"
             while not await request.is_disconnected():
-                if expires_at is not None and time.time() >= expires_at:
-                    yield b"event: token-expired\ndata: {}\n\n"
+                if (end := ending()) is not None:
+                    yield end
                     return
                 woken.clear()
                 page = await _read(request, audiences, position, types, feed.DEFAULT_LIMIT)
@@ -157,11 +189,10 @@ async def stream_feed(
                         + b"\n\n"
                     )
                 position = page.cursor
-                if not page.items:
-                    try:
-                        await asyncio.wait_for(woken.wait(), timeout=notifier.poll_interval)
-                    except TimeoutError:
-                        yield b": keep-alive\n\n"
+                if not page.items and (said := await idle(woken)) is not None:
+                    yield said
+                    if said is not KEEP_ALIVE:
+                        return
 
     return StreamingResponse(
         events(),
