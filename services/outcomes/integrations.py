@@ -59,7 +59,12 @@ def integrations_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         notifier = Notifier(asyncpg_dsn(settings.database_url), poll_interval=settings.feed_poll_interval)
         await notifier.start()
         app.state.feed_notifier = notifier
-        dispatcher = Dispatcher(app.state.sessionmaker, app.state.webhook_policy, app.state.key_ring)
+        dispatcher = Dispatcher(
+            app.state.sessionmaker,
+            app.state.webhook_policy,
+            app.state.key_ring,
+            revocations=app.state.token_verifier.revocations,
+        )
         if settings.webhook_dispatcher:
             dispatcher.start()
         try:

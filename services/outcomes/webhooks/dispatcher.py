@@ -12,6 +12,11 @@ subscription disabled, with the reason on the subscription.
 Signing secrets are stored encrypted; a claim decrypts them with the service's key ring, and the clear
 secrets live only in the claimed job's memory. While a rotation's grace lasts, each delivery carries a
 signature under the new and one under the previous secret (Standard Webhooks allows several).
+
+Given the process's `RevocationFeed`, it also ends subscriptions with the memberships they were confirmed
+under (webhooks/revocations.py): before each claim it applies a list version it has not applied yet in
+one UPDATE, and a claimed delivery whose subscription the list has superseded is not sent but handed back
+(its subscription disabled in the same transaction), a second wall for a list that changed mid-batch.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import asyncio
 import contextlib
 import random
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,20 +34,24 @@ from uuid import UUID
 import httpx
 import structlog
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook
 
+from kit.revocations import RevocationFeed, Revocations
 from services.outcomes import feed
 from services.outcomes.models import LedgerEvent
 from services.outcomes.pseudonyms import KeyRing
 from services.outcomes.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from services.outcomes.webhooks.revocations import disable_superseded, is_superseded, organisation_floors
 from services.outcomes.webhooks.service import signing_secrets
 from services.outcomes.webhooks.ssrf import UnsafeTarget, check_resolved, check_url
 
 log = structlog.get_logger(__name__)
 
 CONTENT_TYPE = "application/cloudevents+json"
+
+Claimed = tuple[WebhookDelivery, WebhookSubscription, LedgerEvent]
 
 _CLAIM = text(
     """
@@ -97,8 +107,11 @@ class Dispatcher:
         policy: DispatchPolicy,
         keys: KeyRing,
         client: httpx.AsyncClient | None = None,
+        revocations: RevocationFeed | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self._revocations = revocations
+        self._applied: Revocations | None = None  # the list version last applied to the subscriptions
         self.policy = policy
         self._keys = keys
         self._client = client or httpx.AsyncClient(timeout=policy.timeout, follow_redirects=False)
@@ -127,10 +140,24 @@ class Dispatcher:
                     await asyncio.wait_for(self._stopping.wait(), timeout=self.policy.poll_interval)
 
     async def run_once(self) -> int:
+        await self.apply_revocations()
         jobs = await self._claim()
         if jobs:
             await asyncio.gather(*(self._deliver(job) for job in jobs))
         return len(jobs)
+
+    async def apply_revocations(self) -> None:
+        """Disable the subscriptions a new version of identity's revocation list has superseded."""
+        if self._revocations is None or self._revocations.loaded_at is None:
+            return
+        current = self._revocations.current
+        if current is self._applied:
+            return
+        async with self._sessionmaker() as session, session.begin():
+            disabled = await disable_superseded(session, organisation_floors(current))
+        self._applied = current
+        if disabled:
+            log.info("webhooks.subscriptions_superseded", subscription_ids=[str(i) for i in disabled])
 
     async def _claim(self) -> list[Job]:
         async with self._sessionmaker() as session, session.begin():
@@ -149,7 +176,8 @@ class Dispatcher:
                     .where(WebhookDelivery.id.in_(ids))
                 )
             ).all()
-            pseudonyms = await _pseudonyms(session, [(d, s, e) for d, s, e in rows])
+            claimed = await self._hand_back_superseded(session, [(d, s, e) for d, s, e in rows])
+            pseudonyms = await _pseudonyms(session, claimed)
             now = datetime.now(UTC)
             return [
                 Job(
@@ -161,8 +189,27 @@ class Dispatcher:
                     secrets=self._secrets(s, now),
                     body=feed.render(e.canonical, e.hash, e.prev_hash, pseudonyms.get(d.id)),
                 )
-                for d, s, e in rows
+                for d, s, e in claimed
             ]
+
+    async def _hand_back_superseded(self, session: AsyncSession, rows: Iterable[Claimed]) -> list[Claimed]:
+        """The claimed rows still to send; those of superseded subscriptions are released unsent (the
+        claim undone) and their subscriptions disabled, in the claim's transaction."""
+        floors = organisation_floors(self._revocations.current) if self._revocations is not None else {}
+        keep: list[Claimed] = []
+        stale: list[Claimed] = []
+        for d, s, e in rows:
+            (stale if is_superseded(floors, s.organisation_id, s.token_epoch) else keep).append((d, s, e))
+        if stale:
+            await disable_superseded(
+                session, {s.organisation_id: floors[s.organisation_id] for _, s, _ in stale}
+            )
+            await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_([d.id for d, _, _ in stale]))
+                .values(next_attempt_at=func.now(), attempts=WebhookDelivery.attempts - 1)
+            )
+        return keep
 
     def _secrets(self, subscription: WebhookSubscription, now: datetime) -> list[str] | None:
         """One undecryptable secret (its key version retired too early) fails its own deliveries, not the

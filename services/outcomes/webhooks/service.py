@@ -1,5 +1,6 @@
 """Rules for webhook subscriptions: an organisation manages its own, only for partnerships it is in; what
-its deliveries reveal is fixed by its role there when it subscribed (the same redaction as the feed)."""
+its deliveries reveal is fixed by its role there when it subscribed or last confirmed it (the same
+redaction as the feed). A membership change disables it until confirmed again (webhooks/revocations.py)."""
 
 from __future__ import annotations
 
@@ -75,6 +76,22 @@ def _checked_url(url: str, allow_insecure: bool) -> str:
     return url
 
 
+def organisation_epoch(principal: Principal) -> int:
+    """The organisation token epoch the principal's token was issued under (0 for a token without one)."""
+    return principal.epochs.get("organisation", 0)
+
+
+def confirm_membership(subscription: WebhookSubscription, principal: Principal) -> None:
+    """Tie the subscription to the principal's current membership: its role decides the audience, and its
+    token's organisation epoch is recorded, so a later membership change disables the subscription."""
+    roles = principal.roles_in(subscription.partnership_id)
+    if not roles:
+        raise NotAPartner("you are not a partner in this partnership")
+    subscription.audience = next(r for r in (*ROLE_ORDER, *sorted(roles)) if r in roles)
+    subscription.municipality_code = principal.municipality_code
+    subscription.token_epoch = max(subscription.token_epoch or 0, organisation_epoch(principal))
+
+
 async def create_subscription(
     session: AsyncSession,
     principal: Principal,
@@ -84,21 +101,16 @@ async def create_subscription(
     allow_insecure: bool,
 ) -> tuple[WebhookSubscription, str]:
     """The new subscription and its signing secret in clear, which only the caller's response carries."""
-    roles = principal.roles_in(body.partnership_id)
-    if not roles:
-        raise NotAPartner("you are not a partner in this partnership")
-    audience = next(r for r in (*ROLE_ORDER, *sorted(roles)) if r in roles)
     subscription = WebhookSubscription(
         id=uuid.uuid4(),
         organisation_id=principal.organisation_id,
         partnership_id=body.partnership_id,
-        audience=audience,
-        municipality_code=principal.municipality_code,
         url=_checked_url(body.url, allow_insecure),
         event_types=sorted(set(body.event_types)),
         description=body.description,
         created_by=principal.subject,
     )
+    confirm_membership(subscription, principal)
     secret = new_secret()
     seal_secret(keys, subscription, secret)
     session.add(subscription)
@@ -129,7 +141,8 @@ async def update_subscription(
     allow_insecure: bool,
 ) -> WebhookSubscription:
     """Change the URL or types, or disable / re-enable. Re-enabling clears the reason; deliveries still
-    pending resume, and failed ones can be redelivered one by one."""
+    pending resume, and failed ones can be redelivered one by one. A change that leaves it active
+    confirms the caller's membership again (`confirm_membership`); disabling needs no membership."""
     subscription = await get_subscription(session, principal, subscription_id, for_update=True)
     check_version(subscription.version, expected_version)
     if body.url is not None:
@@ -142,6 +155,8 @@ async def update_subscription(
         subscription.status = "disabled"
         subscription.disabled_reason = f"disabled by {principal.subject}"
         subscription.disabled_at = datetime.now(UTC)
+    if subscription.status == "active":
+        confirm_membership(subscription, principal)
     subscription.version += 1
     await session.flush()
     await session.refresh(subscription)
