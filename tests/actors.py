@@ -273,7 +273,27 @@ async def web_client_id(platform: Platform) -> str:
 
 
 async def operator_headers(platform: Platform) -> dict[str, str]:
-    return {"Authorization": f"Bearer {(await _operator(platform)).token}"}
+    return bearer((await _operator(platform)).token)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def remove_membership(platform: Platform, partnership_id: UUID, organisation_id: UUID) -> None:
+    """The operator ends an organisation's membership in a partnership (identity supersedes its tokens)."""
+    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
+        headers = await operator_headers(platform)
+        listed = await identity.get(
+            "/v1/memberships",
+            params={"partnership_id": str(partnership_id), "organisation_id": str(organisation_id)},
+            headers=headers,
+        )
+        (membership,) = listed.json()["items"]
+        removed = await identity.delete(
+            f"/v1/partnerships/{partnership_id}/memberships/{membership['id']}", headers=headers
+        )
+        assert removed.status_code == 204, removed.text
 
 
 # --- making organisations, users and clients --------------------------------------------------------------

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from tests.actors import Actor, Cast, operator_headers, token_for
+from tests.actors import Actor, Cast, bearer, operator_headers, remove_membership, token_for
 from tests.outcomes.support import (
     TODAY,
     active_contract,
@@ -34,10 +34,6 @@ PARTNERSHIP_ROWS = """query($id: UUID!) { partnership(id: $id) {
 } }"""
 
 Call = Callable[[str], Awaitable[httpx.Response]]
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def credentials(actor: Actor) -> tuple[str, str]:
@@ -155,17 +151,7 @@ async def test_after_a_membership_is_removed_the_old_token_reads_no_row_of_that_
     seen = (await through_gateway(evaluator.token)).json()["data"]["partnership"]
     assert seen["claims"]["edges"][0]["node"]["id"] == claimed["id"]
 
-    memberships = await identity.get(
-        "/v1/memberships",
-        params={**partnership, "organisation_id": str(evaluator.organisation_id)},
-        headers=await operator_headers(platform),
-    )
-    (membership,) = memberships.json()["items"]
-    removed = await identity.delete(
-        f"/v1/partnerships/{cast.partnership_id}/memberships/{membership['id']}",
-        headers=await operator_headers(platform),
-    )
-    assert removed.status_code == 204
+    await remove_membership(platform, cast.partnership_id, evaluator.organisation_id)
     for call in (participants, claims, through_gateway):
         _, problem = await refused_within(call, evaluator.token)
         assert "predates a change to its organisation" in problem["detail"]

@@ -24,6 +24,7 @@ from tests.actors import (
     Cast,
     add_membership,
     authorization_code,
+    bearer,
     claims_of,
     client_credentials_token,
     create_organisation,
@@ -43,10 +44,6 @@ LIST = "/v1/token-revocations"
 async def identity(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=platform.url("identity"), timeout=30.0) as client:
         yield client
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def reader_token(platform: Platform) -> str:

@@ -6,35 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from uuid import UUID
 
 import httpx
 
 from effekt.launcher import Platform
-from tests.actors import Cast, operator_headers, token_for
+from tests.actors import Cast, bearer, remove_membership, token_for
 from tests.outcomes.integrations.support import eventually, ledger_engine, write_events
 
 # Generous: revocation lists are polled every 0.5 s here; this only bounds how long a broken build fails.
 DEADLINE = 20.0
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def remove_membership(platform: Platform, partnership_id: UUID, organisation_id: UUID) -> None:
-    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
-        headers = await operator_headers(platform)
-        listed = await identity.get(
-            "/v1/memberships",
-            params={"partnership_id": str(partnership_id), "organisation_id": str(organisation_id)},
-            headers=headers,
-        )
-        (membership,) = listed.json()["items"]
-        removed = await identity.delete(
-            f"/v1/partnerships/{partnership_id}/memberships/{membership['id']}", headers=headers
-        )
-        assert removed.status_code == 204, removed.text
 
 
 async def test_an_open_stream_ends_when_its_partners_membership_is_removed(

@@ -12,30 +12,11 @@ import httpx
 
 from effekt.launcher import Platform
 from services.outcomes.webhooks.revocations import DISABLED_REASON
-from tests.actors import Actor, Cast, add_membership, operator_headers, token_for
+from tests.actors import Actor, Cast, add_membership, bearer, operator_headers, remove_membership, token_for
 from tests.outcomes.integrations.support import Receiver, eventually, ledger_engine, subscribe, write_events
 
 # Generous: revocation lists are polled every 0.5 s here; this only bounds how long a broken build fails.
 DEADLINE = 20.0
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def remove_membership(platform: Platform, partnership_id: UUID, organisation_id: UUID) -> None:
-    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
-        headers = await operator_headers(platform)
-        listed = await identity.get(
-            "/v1/memberships",
-            params={"partnership_id": str(partnership_id), "organisation_id": str(organisation_id)},
-            headers=headers,
-        )
-        (membership,) = listed.json()["items"]
-        removed = await identity.delete(
-            f"/v1/partnerships/{partnership_id}/memberships/{membership['id']}", headers=headers
-        )
-        assert removed.status_code == 204, removed.text
 
 
 async def subscription(outcomes: httpx.AsyncClient, token: str, subscription_id: str) -> dict[str, Any]:
