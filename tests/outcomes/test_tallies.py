@@ -10,7 +10,6 @@ replica's compactor from folding, which is how a test sees the unfolded state.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import secrets
 import subprocess
@@ -31,6 +30,7 @@ from effekt.embedded_pg import asyncpg_url
 from effekt.launcher import Platform
 from services.outcomes import tallies
 from tests.actors import Actor, Cast
+from tests.outcomes.integrations import support as integrations
 from tests.outcomes.support import (
     TODAY,
     active_contract,
@@ -244,15 +244,9 @@ async def assert_exact(
 
 async def post_bulk(
     outcomes: httpx.AsyncClient, cast: Cast, actor: Actor, lines: list[dict[str, Any]]
-) -> Any:
-    response = await outcomes.post(
-        f"/v1/partnerships/{cast.partnership_id}/bulk-imports",
-        content=("\n".join(json.dumps(line) for line in lines) + "\n").encode(),
-        headers={**actor.headers, "Content-Type": "application/x-ndjson"},
-        timeout=120,
-    )
-    assert response.status_code == 200, response.text
-    results = [json.loads(line) for line in response.text.splitlines()]
+) -> list[dict[str, Any]]:
+    """Every line must be accepted."""
+    results = await integrations.post_bulk(outcomes, cast, integrations.ndjson(lines), actor=actor)
     assert [r["result"] for r in results] == ["accepted"] * len(lines), results
     return results
 

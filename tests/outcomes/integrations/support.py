@@ -19,7 +19,7 @@ from standardwebhooks.webhooks import Webhook
 from effekt.launcher import Platform
 from kit.auth import Principal
 from services.outcomes.ledger import append_event
-from tests.actors import Actor
+from tests.actors import Actor, Cast
 
 WRITER = Principal(
     subject="integration-test",
@@ -130,3 +130,25 @@ async def eventually(condition: Any, *, within: float = 60.0, interval: float = 
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(interval)
+
+
+def ndjson(lines: list[dict[str, Any]]) -> str:
+    return "\n".join(json.dumps(line) for line in lines) + "\n"
+
+
+async def post_bulk(
+    outcomes: httpx.AsyncClient,
+    cast: Cast,
+    body: str,
+    media_type: str = "application/x-ndjson",
+    *,
+    actor: Actor | None = None,
+) -> list[dict[str, Any]]:
+    response = await outcomes.post(
+        f"/v1/partnerships/{cast.partnership_id}/bulk-imports",
+        content=body.encode(),
+        headers={**(actor or cast.provider).headers, "Content-Type": media_type},
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    return [json.loads(line) for line in response.text.splitlines()]

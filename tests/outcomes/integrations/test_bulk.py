@@ -11,27 +11,10 @@ import asyncpg
 import httpx
 
 from effekt.launcher import Platform
-from tests.actors import Actor, Cast
+from tests.actors import Cast
+from tests.outcomes.integrations.support import ndjson, post_bulk
 from tests.outcomes.support import TODAY, active_contract, employment_terms, synthetic_cpr
 from tests.outcomes.test_privacy import outcomes_dsn
-
-
-async def post_bulk(
-    outcomes: httpx.AsyncClient,
-    cast: Cast,
-    body: str,
-    media_type: str = "application/x-ndjson",
-    *,
-    actor: Actor | None = None,
-) -> list[dict[str, Any]]:
-    response = await outcomes.post(
-        f"/v1/partnerships/{cast.partnership_id}/bulk-imports",
-        content=body.encode(),
-        headers={**(actor or cast.provider).headers, "Content-Type": media_type},
-        timeout=120,
-    )
-    assert response.status_code == 200, response.text
-    return [json.loads(line) for line in response.text.splitlines()]
 
 
 async def ledger_state(platform: Platform, cast: Cast) -> tuple[int, int]:
@@ -137,10 +120,6 @@ async def test_bulk_refuses_outsiders_and_unknown_media_types(
     assert xml.status_code == 415
 
 
-def _ndjson(lines: list[dict[str, Any]]) -> str:
-    return "\n".join(json.dumps(line) for line in lines) + "\n"
-
-
 async def test_partners_without_the_role_change_nothing_in_bulk(
     platform: Platform, cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
 ) -> None:
@@ -153,7 +132,7 @@ async def test_partners_without_the_role_change_nothing_in_bulk(
         "enrolment_date": enrolled,
     }
     (person,) = await post_bulk(
-        outcomes, cast, _ndjson([{**enrolment, "external_reference": "own", "cpr": synthetic_cpr(700)}])
+        outcomes, cast, ndjson([{**enrolment, "external_reference": "own", "cpr": synthetic_cpr(700)}])
     )
     before = await ledger_state(platform, cast)
     for actor in (cast.investor, cast.evaluator, cast.adviser, cast.payer_b):
@@ -161,7 +140,7 @@ async def test_partners_without_the_role_change_nothing_in_bulk(
         results = await post_bulk(
             outcomes,
             cast,
-            _ndjson(
+            ndjson(
                 [
                     {**enrolment, "external_reference": f"{tag}-e", "cpr": synthetic_cpr(701)},
                     {"kind": "eligibility", "external_reference": f"{tag}-c", "participant_id": person["id"]},
@@ -190,7 +169,7 @@ async def test_claims_decisions_and_disputes_go_in_bulk_too(
     people = await post_bulk(
         outcomes,
         cast,
-        _ndjson(
+        ndjson(
             [
                 {
                     "kind": "enrolment",
@@ -208,7 +187,7 @@ async def test_claims_decisions_and_disputes_go_in_bulk_too(
     confirmations = await post_bulk(
         outcomes,
         cast,
-        _ndjson(
+        ndjson(
             [
                 {"kind": "eligibility", "external_reference": f"e-{n}", "participant_id": p}
                 for n, p in enumerate(ids)
@@ -230,7 +209,7 @@ async def test_claims_decisions_and_disputes_go_in_bulk_too(
         for n, p in enumerate(ids)
     ]
     too_early = {**claim_lines[0], "external_reference": "c-early", "achievement_date": "2000-01-01"}
-    claimed = await post_bulk(outcomes, cast, _ndjson([*claim_lines, too_early]))
+    claimed = await post_bulk(outcomes, cast, ndjson([*claim_lines, too_early]))
     assert [r["result"] for r in claimed] == ["accepted", "accepted", "accepted", "error"]
     assert claimed[3]["code"] == "achievement-before-enrolment"
     claim_ids = [r["id"] for r in claimed[:3]]
@@ -257,9 +236,9 @@ async def test_claims_decisions_and_disputes_go_in_bulk_too(
             "decision": "rejected",
         },
     ]
-    own = await post_bulk(outcomes, cast, _ndjson(decisions[:1]))
+    own = await post_bulk(outcomes, cast, ndjson(decisions[:1]))
     assert own[0]["result"] == "error"
-    decided = await post_bulk(outcomes, cast, _ndjson(decisions), actor=cast.payer_a)
+    decided = await post_bulk(outcomes, cast, ndjson(decisions), actor=cast.payer_a)
     assert [r["result"] for r in decided] == ["accepted", "accepted", "error"]
     assert "reason" in decided[2]["reason"]
 
@@ -277,7 +256,7 @@ async def test_claims_decisions_and_disputes_go_in_bulk_too(
             "reason": "verified already",
         },
     ]
-    disputed = await post_bulk(outcomes, cast, _ndjson(disputes))
+    disputed = await post_bulk(outcomes, cast, ndjson(disputes))
     assert [r["result"] for r in disputed] == ["accepted", "error"]
     assert disputed[1]["code"] == "invalid-claim-transition"
 
@@ -286,7 +265,7 @@ async def test_claims_decisions_and_disputes_go_in_bulk_too(
         response = await outcomes.get(f"/v1/outcome-claims/{claim_id}", headers=cast.provider.headers)
         statuses[claim_id] = response.json()["status"]
     assert [statuses[c] for c in claim_ids] == ["verified", "disputed", "claimed"]
-    assert (await post_bulk(outcomes, cast, _ndjson(disputes)))[0]["result"] == "duplicate"
+    assert (await post_bulk(outcomes, cast, ndjson(disputes)))[0]["result"] == "duplicate"
 
 
 async def test_a_large_file_streams_in_and_sending_it_twice_at_once_does_each_line_once(
@@ -294,7 +273,7 @@ async def test_a_large_file_streams_in_and_sending_it_twice_at_once_does_each_li
 ) -> None:
     contract_id, _ = await active_contract(contracts, cast, employment_terms(cast, max_participants=None))
     lines = 3000
-    body = _ndjson(
+    body = ndjson(
         [
             {
                 "kind": "enrolment",
