@@ -92,6 +92,7 @@ class Platform:
     services: tuple[Service, ...] = SERVICES
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     endpoints: dict[str, str] = field(default_factory=dict)
+    serving: dict[str, str] = field(default_factory=dict)  # process key -> the service it runs
     _logs: list[IO[bytes]] = field(default_factory=list)
 
     def url(self, name: str) -> str:
@@ -136,10 +137,14 @@ class Platform:
             start_new_session=True,
         )
         self.endpoints[key] = f"http://{self.host}:{port}"
+        self.serving[key] = name
         return self.endpoints[key]
 
     def wait_ready(self, timeout: float = 60.0, on_ready: Callable[[str], None] | None = None) -> None:
-        """Block until every started process answers `/readyz` with 200; raise if one dies or times out."""
+        """Block until every started process answers `/readyz` with 200; raise if one dies or times out.
+
+        The answer must name the service started there: another process on that port (one that took it
+        first) would otherwise pass for it, and every request meant for this one would go astray."""
         deadline = time.monotonic() + timeout
         pending = dict(self.processes)
         with httpx.Client(timeout=2.0) as client:
@@ -150,9 +155,13 @@ class Platform:
                             f"{key} exited with {process.returncode}; see {self.log_dir / key}.log"
                         )
                     try:
-                        ok = client.get(f"{self.endpoints[key]}/readyz").status_code == 200
+                        response = client.get(f"{self.endpoints[key]}/readyz")
                     except httpx.HTTPError:
-                        ok = False
+                        continue
+                    ok = response.status_code == 200
+                    if ok and (answered := response.json().get("service")) != self.serving[key]:
+                        where = self.endpoints[key]
+                        raise RuntimeError(f"{where} is {answered!r}, not {key}: is the port taken?")
                     if ok:
                         del pending[key]
                         if on_ready:

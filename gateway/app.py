@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+        return {"status": "ok", "service": "gateway"}
 
     @app.get("/readyz", tags=["health"])
     async def readyz(request: Request) -> JSONResponse:
@@ -85,13 +85,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         results = await asyncio.gather(*(check(settings.service_urls[n]) for n in names))
         checks = dict(zip(names, results, strict=True))
         if all(v == "ok" for v in checks.values()):
-            return JSONResponse({"status": "ready", "checks": checks})
+            return JSONResponse({"status": "ready", "service": "gateway", "checks": checks})
         return JSONResponse(
             {
                 "type": "https://effekt.dk/problems/not-ready",
                 "title": "Not ready",
                 "status": 503,
                 "code": "not-ready",
+                "service": "gateway",
                 "checks": checks,
             },
             status_code=503,

@@ -100,19 +100,20 @@ def service_app(
     install_metrics(app)
     install_tracing(app, name)
     app.add_middleware(RequestIdMiddleware)
-    app.include_router(health_router(alembic_ini))
+    app.include_router(health_router(name, alembic_ini))
     for router in routers:
         app.include_router(router)
     app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]
     return app
 
 
-def health_router(alembic_ini: Path) -> APIRouter:
+def health_router(name: str, alembic_ini: Path) -> APIRouter:
+    """Both answers name the service, so a launcher or probe can tell it reached the process it meant."""
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz", summary="The process is up")
     async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+        return {"status": "ok", "service": name}
 
     @router.get(
         "/readyz",
@@ -134,13 +135,14 @@ def health_router(alembic_ini: Path) -> APIRouter:
         # taking every replica out of service because identity is down would turn its outage into ours.
         revocations = _revocation_list_age(request)
         if ready:
-            return JSONResponse({"status": "ready", "checks": checks, **revocations})
+            return JSONResponse({"status": "ready", "service": name, "checks": checks, **revocations})
         return JSONResponse(
             {
                 "type": "https://effekt.dk/problems/not-ready",
                 "title": "Not ready",
                 "status": 503,
                 "code": "not-ready",
+                "service": name,
                 "checks": checks,
                 **revocations,
             },

@@ -8,7 +8,7 @@ import os
 import secrets
 import socket
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -18,10 +18,18 @@ from effekt.launcher import DATABASE_SERVICES, SERVICES, Platform, platform_env
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    (port,) = free_ports(1)
+    return port
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: every socket stays bound until all are chosen, or the kernel may hand
+    the same port out twice (two services then race for it, and the loser's clients reach the winner)."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -82,7 +90,6 @@ def running_platform(
     names = {s.name: f"{prefix}_{s.name}" for s in DATABASE_SERVICES}
     asyncio.run(create_databases(server_url, list(names.values())))
     database_urls = {service: asyncpg_url(server_url, db) for service, db in names.items()}
-    ports = {s.name: free_port() for s in SERVICES}
     # The first operator (identity ensures it on start-up); tests/actors.py reads it from `platform.env`.
     bootstrap = {
         "IDENTITY_BOOTSTRAP_OPERATOR_CLIENT_ID": f"operator-{secrets.token_hex(4)}",
@@ -98,21 +105,40 @@ def running_platform(
         "OUTCOMES_DB_POOL_SIZE": "3",
         "OUTCOMES_DB_MAX_OVERFLOW": "17",
     }
-    env = platform_env(
-        ports=ports,
-        database_urls=database_urls,
-        environment="test",
-        extra={**bootstrap, **(extra_env or {})},
-        # Revocations reach every process within half a second, so the tests that wait for one are quick.
-        revocation_poll_seconds=0.5,
-    )
-    env["EFFEKT_TEST_PREFIX"] = prefix
-    platform = Platform(ports=ports, env=env, log_dir=log_dir)
-    platform.database_urls = database_urls  # type: ignore[attr-defined]
+
+    def launch(ports: dict[str, int]) -> Platform:
+        env = platform_env(
+            ports=ports,
+            database_urls=database_urls,
+            environment="test",
+            extra={**bootstrap, **(extra_env or {})},
+            # Revocations reach every process within half a second, so the tests that wait for one are quick.
+            revocation_poll_seconds=0.5,
+        )
+        env["EFFEKT_TEST_PREFIX"] = prefix
+        platform = Platform(ports=ports, env=env, log_dir=log_dir)
+        platform.database_urls = database_urls  # type: ignore[attr-defined]
+        try:
+            platform.start(only)
+            platform.wait_ready(timeout=120)
+        except BaseException:
+            platform.stop()
+            raise
+        return platform
+
+    def fresh_ports() -> dict[str, int]:
+        return dict(zip((s.name for s in SERVICES), free_ports(len(SERVICES)), strict=True))
+
     try:
-        platform.start(only)
-        platform.wait_ready(timeout=120)
-        yield platform
+        try:
+            platform = launch(fresh_ports())
+        except RuntimeError:
+            # A port chosen free may be taken before the service binds it (by any process's outgoing
+            # connection): once more on other ports, and a real start-up failure fails twice.
+            platform = launch(fresh_ports())
+        try:
+            yield platform
+        finally:
+            platform.stop()
     finally:
-        platform.stop()
         asyncio.run(drop_databases(server_url, list(names.values())))

@@ -24,10 +24,11 @@ SERVICES = ("identity", "contracts", "outcomes")
 @pytest.mark.parametrize("name", [*SERVICES, "gateway"])
 async def test_every_process_is_up_and_ready(platform: Platform, name: str) -> None:
     async with httpx.AsyncClient(base_url=platform.url(name)) as client:
-        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        assert (await client.get("/healthz")).json() == {"status": "ok", "service": name}
         ready = await client.get("/readyz")
         assert ready.status_code == 200, ready.text
         assert ready.json()["status"] == "ready"
+        assert ready.json()["service"] == name
         assert re.fullmatch(r"[0-9a-f]{32}", ready.headers["x-request-id"])
 
 
@@ -64,6 +65,23 @@ async def test_gateway_refuses_a_request_without_a_token(platform: Platform) -> 
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_a_process_without_its_port_is_not_taken_for_ready(platform: Platform, tmp_path: Path) -> None:
+    """The service already on a port answers `/readyz` too: the launcher must see it is another one."""
+    outcomes = next(s for s in platform.services if s.name == "outcomes")
+    late = Platform(
+        ports={"outcomes": platform.ports["identity"]},
+        env=platform.env,
+        log_dir=tmp_path,
+        services=(outcomes,),
+    )
+    late.start()
+    try:
+        with pytest.raises(RuntimeError, match=r"is 'identity', not outcomes|outcomes exited"):
+            late.wait_ready(timeout=30)
+    finally:
+        late.stop()
 
 
 def _production_env(tmp: Path) -> dict[str, str]:
