@@ -16,6 +16,7 @@ from tests.actors import (
     PASSWORD,
     Actor,
     Cast,
+    bearer,
     claims_of,
     create_organisation,
     create_user,
@@ -515,7 +516,7 @@ async def test_a_machine_client_is_no_admin_of_its_organisation(
     assert response.json()["code"] == "not-organisation-admin"
 
 
-async def test_changing_a_password_needs_the_old_one_and_ends_refresh_tokens(
+async def test_changing_a_password_needs_the_old_one_and_ends_every_token_of_the_user(
     platform: Platform, identity: httpx.AsyncClient, cast: Cast
 ) -> None:
     organisation = await create_organisation(platform, "investor", f"Pension {secrets.token_hex(3)}")
@@ -535,7 +536,7 @@ async def test_changing_a_password_needs_the_old_one_and_ends_refresh_tokens(
     )
     assert weak.status_code == 422
     assert weak.json()["invalid_params"][0]["name"] == "body.new_password"
-    assert (await user_token(platform, email, password))["access_token"]
+    earlier = (await user_token(platform, email, password))["access_token"]
 
     changed = await identity.put(
         url, json={"current_password": password, "new_password": "Brand-New-Secret-77"}, headers=headers
@@ -550,7 +551,12 @@ async def test_changing_a_password_needs_the_old_one_and_ends_refresh_tokens(
         },
     )
     assert refresh.json()["error"] == "invalid_grant"
-    assert (await user_token(platform, email, "Brand-New-Secret-77"))["access_token"]
+    # The access token that asked for the change ended with the old password, and one signed in before it.
+    assert (await identity.get(f"/v1/users/{user['id']}", headers=headers)).status_code == 401
+    assert (await identity.get(f"/v1/users/{user['id']}", headers=bearer(earlier))).status_code == 401
+    fresh = await user_token(platform, email, "Brand-New-Secret-77")
+    headers = bearer(fresh["access_token"])
+    assert (await identity.get(f"/v1/users/{user['id']}", headers=headers)).status_code == 200
     other = await identity.put(
         f"/v1/users/{cast.investor.user_id}/password",
         json={"new_password": "Brand-New-Secret-78"},

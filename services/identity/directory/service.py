@@ -354,13 +354,15 @@ async def change_password(
     row.failed_logins = 0
     row.locked_until = None
     row.version += 1
-    # Whoever held the old password may hold refresh tokens: end every grant.
+    # Whoever held the old password may hold its tokens: end every grant and every access token (the
+    # caller's own included; it signs in again with the new password).
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
     )
     await session.flush()
+    await supersede_tokens(session, "user", row.id)
     await record(
         session,
         principal,
