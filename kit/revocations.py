@@ -56,18 +56,27 @@ class Revocations:
     revoked: frozenset[str] = frozenset()
     # (kind, subject id) -> the lowest epoch still valid; kinds are "organisation", "client" and "user".
     superseded: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    # organisation id -> its (partnership id, role) memberships at that lowest epoch, where identity says.
+    memberships: Mapping[str, frozenset[tuple[str, str]]] = field(default_factory=dict)
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> Revocations:
-        """Parse identity's `{"revoked": [jti, ...], "superseded": [{"kind", "id", "epoch"}, ...]}`."""
+        """Parse identity's `{"revoked": [jti, ...], "superseded": [{"kind", "id", "epoch"}, ...]}` (an
+        organisation's item may also carry `"memberships": [{"partnership_id", "role"}, ...]`)."""
         revoked = frozenset(str(jti) for jti in document["revoked"])
         superseded: dict[tuple[str, str], int] = {}
+        memberships: dict[str, frozenset[tuple[str, str]]] = {}
         for item in document["superseded"]:
             epoch = item["epoch"]
             if not isinstance(epoch, int) or isinstance(epoch, bool):
                 raise ValueError("an epoch is an integer")
-            superseded[(str(item["kind"]), str(item["id"]))] = epoch
-        return cls(revoked, superseded)
+            kind, subject = str(item["kind"]), str(item["id"])
+            superseded[(kind, subject)] = epoch
+            if kind == "organisation" and item.get("memberships") is not None:
+                memberships[subject] = frozenset(
+                    (str(m["partnership_id"]), str(m["role"])) for m in item["memberships"]
+                )
+        return cls(revoked, superseded, memberships)
 
     def refusal(self, principal: Principal) -> str | None:
         """Why identity no longer stands behind the principal's token, or None."""

@@ -280,8 +280,11 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def remove_membership(platform: Platform, partnership_id: UUID, organisation_id: UUID) -> None:
-    """The operator ends an organisation's membership in a partnership (identity supersedes its tokens)."""
+async def remove_membership(
+    platform: Platform, partnership_id: UUID, organisation_id: UUID, role: str | None = None
+) -> None:
+    """The operator ends an organisation's membership (its only one, or the one with `role`) in a
+    partnership; identity supersedes its tokens."""
     async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
         headers = await operator_headers(platform)
         listed = await identity.get(
@@ -289,7 +292,7 @@ async def remove_membership(platform: Platform, partnership_id: UUID, organisati
             params={"partnership_id": str(partnership_id), "organisation_id": str(organisation_id)},
             headers=headers,
         )
-        (membership,) = listed.json()["items"]
+        (membership,) = [m for m in listed.json()["items"] if role is None or m["role"] == role]
         removed = await identity.delete(
             f"/v1/partnerships/{partnership_id}/memberships/{membership['id']}", headers=headers
         )

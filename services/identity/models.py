@@ -223,6 +223,9 @@ class SupersededTokens(Base):
     subject: Mapped[str] = mapped_column(String(100), primary_key=True)
     epoch: Mapped[int] = mapped_column(Integer)
     superseded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # Organisations only: their memberships right after the change, `[{"partnership_id", "role"}]`, so a
+    # service can tell which of its records made under older tokens still hold (outcomes' webhooks).
+    memberships: Mapped[list[dict[str, str]] | None] = mapped_column(JSONB)
 
 
 class AuditEvent(Base):

@@ -215,6 +215,10 @@ async def test_removing_a_membership_supersedes_the_organisations_tokens_and_no_
     )
     assert introspected.json() == {"active": False}
 
+    # The organisation's memberships right after the change are listed with its floor (none are left).
+    (entry,) = [f for f in listed["superseded"] if f["id"] == organisation["id"]]
+    assert entry["memberships"] == []
+
     fresh = await token_for(platform, member)
     assert claims_of(fresh)["memberships"] == []
     assert (await identity.get(partnership, headers=bearer(fresh))).status_code == 404

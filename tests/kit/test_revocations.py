@@ -136,6 +136,34 @@ def test_a_list_with_a_non_integer_epoch_is_refused() -> None:
         Revocations.from_document({"revoked": [], "superseded": [{"kind": "user", "id": "u", "epoch": True}]})
 
 
+def test_an_organisations_memberships_are_read_with_its_floor_and_only_where_listed() -> None:
+    listed = Revocations.from_document(
+        {
+            "revoked": [],
+            "superseded": [
+                {
+                    "kind": "organisation",
+                    "id": "o1",
+                    "epoch": 3,
+                    "memberships": [
+                        {"partnership_id": "p1", "role": "investor"},
+                        {"partnership_id": "p2", "role": "observer"},
+                    ],
+                },
+                {"kind": "organisation", "id": "o2", "epoch": 1},
+                {
+                    "kind": "user",
+                    "id": "u",
+                    "epoch": 2,
+                    "memberships": [{"partnership_id": "p", "role": "x"}],
+                },
+            ],
+        }
+    )
+    assert listed.superseded == {("organisation", "o1"): 3, ("organisation", "o2"): 1, ("user", "u"): 2}
+    assert listed.memberships == {"o1": frozenset({("p1", "investor"), ("p2", "observer")})}
+
+
 def test_production_refuses_to_serve_without_a_client_for_the_list() -> None:
     secret = SecretStr(secrets.token_urlsafe(48))
     with pytest.raises(InsecureConfiguration, match="REVOCATIONS_CLIENT_ID"):

@@ -7,10 +7,20 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 
+class MembershipRead(BaseModel):
+    partnership_id: str
+    role: str
+
+
 class SupersededRead(BaseModel):
     kind: Literal["organisation", "user", "client"]
     id: str = Field(description="The organisation or user id, or the OAuth client id.")
     epoch: int = Field(description="Tokens of this subject whose `epochs` claim is below this are void.")
+    memberships: list[MembershipRead] | None = Field(
+        default=None,
+        description="Organisations only: every partnership membership the organisation had right after the "
+        "change, so a service can re-confirm what it recorded under older tokens instead of dropping it.",
+    )
 
 
 class TokenRevocations(BaseModel):

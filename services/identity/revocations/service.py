@@ -18,7 +18,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
-from services.identity.models import OAuthClient, Organisation, RevokedToken, SupersededTokens, User
+from services.identity.models import (
+    Membership,
+    OAuthClient,
+    Organisation,
+    RevokedToken,
+    SupersededTokens,
+    User,
+)
 
 Kind = Literal["organisation", "user", "client"]
 # A verifier accepts a token up to 30 s past `exp` (leeway); the rest is room for skewed clocks. A
@@ -65,16 +72,28 @@ async def supersede_tokens(session: AsyncSession, kind: Kind, subject: str | uui
     epoch = await session.scalar(_bump(kind, subject).execution_options(synchronize_session="fetch"))
     if epoch is None:
         raise LookupError(f"no {kind} {subject}")
+    # Read after the bump, which waits for any concurrent change to the organisation to commit: the
+    # memberships published with an epoch are those its tokens are issued under.
+    memberships = await _memberships_of(session, subject) if kind == "organisation" else None
     now = func.now()
     await session.execute(
         insert(SupersededTokens)
-        .values(kind=kind, subject=str(subject), epoch=epoch, superseded_at=now)
+        .values(kind=kind, subject=str(subject), epoch=epoch, superseded_at=now, memberships=memberships)
         .on_conflict_do_update(
             index_elements=[SupersededTokens.kind, SupersededTokens.subject],
-            set_={"epoch": epoch, "superseded_at": now},
+            set_={"epoch": epoch, "superseded_at": now, "memberships": memberships},
         )
     )
     return int(epoch)
+
+
+async def _memberships_of(session: AsyncSession, organisation_id: str | uuid.UUID) -> list[dict[str, str]]:
+    rows = await session.execute(
+        select(Membership.partnership_id, Membership.role)
+        .where(Membership.organisation_id == organisation_id)
+        .order_by(Membership.partnership_id, Membership.role)
+    )
+    return [{"partnership_id": str(p), "role": r} for p, r in rows]
 
 
 def token_standing(
@@ -123,11 +142,19 @@ async def revocation_list(session: AsyncSession, *, token_lifetime: timedelta) -
         .order_by(RevokedToken.jti)
     )
     superseded = await session.execute(
-        select(SupersededTokens.kind, SupersededTokens.subject, SupersededTokens.epoch)
+        select(
+            SupersededTokens.kind,
+            SupersededTokens.subject,
+            SupersededTokens.epoch,
+            SupersededTokens.memberships,
+        )
         .where(SupersededTokens.superseded_at > now - token_lifetime - KEEP_PAST_EXPIRY)
         .order_by(SupersededTokens.kind, SupersededTokens.subject)
     )
     return {
         "revoked": list(revoked),
-        "superseded": [{"kind": k, "id": s, "epoch": e} for k, s, e in superseded],
+        "superseded": [
+            {"kind": k, "id": s, "epoch": e} | ({"memberships": m} if m is not None else {})
+            for k, s, e, m in superseded
+        ],
     }

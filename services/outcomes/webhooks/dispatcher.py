@@ -14,9 +14,9 @@ secrets live only in the claimed job's memory. While a rotation's grace lasts, e
 signature under the new and one under the previous secret (Standard Webhooks allows several).
 
 Given the process's `RevocationFeed`, it also ends subscriptions with the memberships they were confirmed
-under (webhooks/revocations.py): before each claim it applies a list version it has not applied yet in
-one UPDATE, and a claimed delivery whose subscription the list has superseded is not sent but handed back
-(its subscription disabled in the same transaction), a second wall for a list that changed mid-batch.
+under (webhooks/revocations.py): before each claim it settles a list version it has not applied yet, and
+a claimed delivery whose subscription the list has superseded is not sent but handed back (its
+subscription settled in the same transaction), a second wall for a list that changed mid-batch.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from services.outcomes import feed
 from services.outcomes.models import LedgerEvent
 from services.outcomes.pseudonyms import KeyRing
 from services.outcomes.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
-from services.outcomes.webhooks.revocations import disable_superseded, is_superseded, organisation_floors
+from services.outcomes.webhooks.revocations import is_superseded, organisation_floors, settle_superseded
 from services.outcomes.webhooks.service import signing_secrets
 from services.outcomes.webhooks.ssrf import UnsafeTarget, check_resolved, check_url
 
@@ -147,14 +147,14 @@ class Dispatcher:
         return len(jobs)
 
     async def apply_revocations(self) -> None:
-        """Disable the subscriptions a new version of identity's revocation list has superseded."""
+        """Settle the subscriptions a new version of identity's revocation list has superseded."""
         if self._revocations is None or self._revocations.loaded_at is None:
             return
         current = self._revocations.current
         if current is self._applied:
             return
         async with self._sessionmaker() as session, session.begin():
-            disabled = await disable_superseded(session, organisation_floors(current))
+            disabled = await settle_superseded(session, organisation_floors(current))
         self._applied = current
         if disabled:
             log.info("webhooks.subscriptions_superseded", subscription_ids=[str(i) for i in disabled])
@@ -194,16 +194,16 @@ class Dispatcher:
 
     async def _hand_back_superseded(self, session: AsyncSession, rows: Iterable[Claimed]) -> list[Claimed]:
         """The claimed rows still to send; those of superseded subscriptions are released unsent (the
-        claim undone) and their subscriptions disabled, in the claim's transaction."""
+        claim undone) and their subscriptions settled, in the claim's transaction: a re-confirmed one's
+        deliveries go out with the next claim."""
         floors = organisation_floors(self._revocations.current) if self._revocations is not None else {}
         keep: list[Claimed] = []
         stale: list[Claimed] = []
         for d, s, e in rows:
             (stale if is_superseded(floors, s.organisation_id, s.token_epoch) else keep).append((d, s, e))
         if stale:
-            await disable_superseded(
-                session, {s.organisation_id: floors[s.organisation_id] for _, s, _ in stale}
-            )
+            owners = {s.organisation_id for _, s, _ in stale}
+            await settle_superseded(session, {o: floors[o] for o in owners})
             await session.execute(
                 update(WebhookDelivery)
                 .where(WebhookDelivery.id.in_([d.id for d, _, _ in stale]))

@@ -1,72 +1,110 @@
-"""Webhook subscriptions end with the memberships they were confirmed under.
+"""Webhook subscriptions hold only while the memberships they were confirmed under do.
 
 A subscription records the organisation token epoch of the token that created it (or last re-enabled or
-edited it). Identity bumps an organisation's epoch whenever one of its partnership memberships is removed
-or its role changes, and lists the new floor for the last ~17 minutes (kit/revocations.py). The list
-names the organisation, not the partnership, so any such change disables *all* of the organisation's
-active subscriptions recorded under an older epoch, with `DISABLED_REASON`; nothing pending is lost, and
-re-enabling with a current token confirms the membership again (or is refused) and records its epoch.
+edited it), and the audience its role in the partnership gave it. Identity bumps an organisation's epoch
+whenever one of its partnership memberships is removed or its role changes, and lists the new floor, with
+the organisation's memberships right after the change, for the last ~17 minutes (kit/revocations.py).
+
+A subscription recorded under an older epoch is then *settled* against those memberships: if its
+organisation still has the role in its partnership that gave it its audience, it is re-confirmed (its
+epoch raised to the floor) and carries on; otherwise it is disabled with a reason naming what changed.
+Nothing pending is lost, and re-enabling with a current token confirms the membership again (or is
+refused). A list without memberships (an identity older than this) disables every such subscription
+with `DISABLED_REASON`, as nothing then says which partnership changed.
 
 Acted on when the list changes, not lazily at delivery: the dispatcher applies each new version of the
-list in one UPDATE (`disable_superseded`) and checks each claimed delivery against it again
-(`is_superseded`). Because the list holds only recent changes, a change is missed when no dispatcher of
-the outcome service fetches the list while the change is on it: every replica down, or identity
-unreachable from all of them, for longer than the list's window (the access-token lifetime plus two
-minutes). `effekt_token_revocations_age_seconds` above that window is the alert.
+list (`settle_superseded`) and checks each claimed delivery against it again (`is_superseded`). Because
+the list holds only recent changes, a change is missed when no dispatcher of the outcome service fetches
+the list while the change is on it: every replica down, or identity unreachable from all of them, for
+longer than the list's window (the access-token lifetime plus two minutes).
+`effekt_token_revocations_age_seconds` above that window is the alert.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import text
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.revocations import Revocations
+from services.outcomes.webhooks.models import WebhookSubscription
+from services.outcomes.webhooks.service import audience_of
 
 DISABLED_REASON = (
     "the organisation's partnership memberships changed; re-enable it with a current token to confirm"
 )
 
-_DISABLE = text(
-    """
-    UPDATE webhook_subscriptions AS s
-    SET status = 'disabled', disabled_reason = :reason, disabled_at = :now, version = s.version + 1
-    FROM unnest(CAST(:organisations AS uuid[]), CAST(:floors AS integer[])) AS f(organisation_id, floor)
-    WHERE s.organisation_id = f.organisation_id AND s.token_epoch < f.floor AND s.status = 'active'
-    RETURNING s.id
-    """
-)
+
+@dataclass(frozen=True)
+class Floor:
+    """An organisation's lowest valid token epoch, and its memberships at it when identity listed them."""
+
+    epoch: int
+    memberships: frozenset[tuple[str, str]] | None
 
 
-def organisation_floors(revocations: Revocations) -> dict[UUID, int]:
-    """Each listed organisation's lowest valid token epoch."""
+def organisation_floors(revocations: Revocations) -> dict[UUID, Floor]:
     return {
-        UUID(subject): floor
-        for (kind, subject), floor in revocations.superseded.items()
+        UUID(subject): Floor(epoch, revocations.memberships.get(subject))
+        for (kind, subject), epoch in revocations.superseded.items()
         if kind == "organisation"
     }
 
 
-def is_superseded(floors: Mapping[UUID, int], organisation_id: UUID, token_epoch: int) -> bool:
+def is_superseded(floors: Mapping[UUID, Floor], organisation_id: UUID, token_epoch: int) -> bool:
     floor = floors.get(organisation_id)
-    return floor is not None and token_epoch < floor
+    return floor is not None and token_epoch < floor.epoch
 
 
-async def disable_superseded(session: AsyncSession, floors: Mapping[UUID, int]) -> list[UUID]:
-    """Disable every active subscription recorded under an epoch the list has superseded; their ids."""
+def disabled_reason(
+    partnership_id: UUID, audience: str, memberships: Set[tuple[str, str]] | None
+) -> str | None:
+    """Why a subscription with this partnership and audience no longer holds under `memberships`, or None
+    when its organisation's role there still gives it the same audience."""
+    if memberships is None:
+        return DISABLED_REASON
+    roles = {role for partnership, role in memberships if partnership == str(partnership_id)}
+    now = audience_of(roles)
+    if now is None:
+        return "the organisation is no longer a partner in this partnership"
+    if now != audience:
+        return (
+            f"the organisation's role in this partnership changed (it would now receive events as {now}, "
+            f"not {audience}); re-enable it with a current token to confirm"
+        )
+    return None
+
+
+async def settle_superseded(session: AsyncSession, floors: Mapping[UUID, Floor]) -> list[UUID]:
+    """Re-confirm or disable every active subscription recorded under an epoch the list has superseded;
+    the ids of those disabled. Rows are locked, so replicas settling the same list agree."""
     if not floors:
         return []
-    organisations = list(floors)
-    found = await session.execute(
-        _DISABLE,
-        {
-            "reason": DISABLED_REASON,
-            "now": datetime.now(UTC),
-            "organisations": organisations,
-            "floors": [floors[o] for o in organisations],
-        },
+    stale = await session.scalars(
+        select(WebhookSubscription)
+        .where(
+            WebhookSubscription.organisation_id.in_(list(floors)),
+            WebhookSubscription.status == "active",
+        )
+        .order_by(WebhookSubscription.id)
+        .with_for_update()
     )
-    return list(found.scalars())
+    disabled: list[UUID] = []
+    now = datetime.now(UTC)
+    for subscription in stale:
+        floor = floors[subscription.organisation_id]
+        if subscription.token_epoch >= floor.epoch:
+            continue
+        reason = disabled_reason(subscription.partnership_id, subscription.audience, floor.memberships)
+        values: dict[str, object] = {"token_epoch": floor.epoch, "version": subscription.version + 1}
+        if reason is not None:
+            values |= {"status": "disabled", "disabled_reason": reason, "disabled_at": now}
+            disabled.append(subscription.id)
+        await session.execute(
+            update(WebhookSubscription).where(WebhookSubscription.id == subscription.id).values(**values)
+        )
+    return disabled

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -81,13 +82,18 @@ def organisation_epoch(principal: Principal) -> int:
     return principal.epochs.get("organisation", 0)
 
 
+def audience_of(roles: Collection[str]) -> str | None:
+    """The audience an organisation with these roles in a partnership receives events as (None: no role)."""
+    return next((r for r in (*ROLE_ORDER, *sorted(roles)) if r in roles), None)
+
+
 def confirm_membership(subscription: WebhookSubscription, principal: Principal) -> None:
     """Tie the subscription to the principal's current membership: its role decides the audience, and its
     token's organisation epoch is recorded, so a later membership change disables the subscription."""
-    roles = principal.roles_in(subscription.partnership_id)
-    if not roles:
+    audience = audience_of(principal.roles_in(subscription.partnership_id))
+    if audience is None:
         raise NotAPartner("you are not a partner in this partnership")
-    subscription.audience = next(r for r in (*ROLE_ORDER, *sorted(roles)) if r in roles)
+    subscription.audience = audience
     subscription.municipality_code = principal.municipality_code
     subscription.token_epoch = max(subscription.token_epoch or 0, organisation_epoch(principal))
 

@@ -1,5 +1,6 @@
-"""An organisation whose partnership membership is removed stops getting that partnership's webhooks: its
-subscriptions are disabled (pending deliveries kept) until a current token confirms the membership."""
+"""An organisation whose partnership membership is removed, or whose role there changes, stops getting that
+partnership's webhooks: its subscriptions there are disabled (pending deliveries kept) with the reason,
+until a current token confirms the membership. A change elsewhere leaves them delivering."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from uuid import UUID
 import httpx
 
 from effekt.launcher import Platform
-from services.outcomes.webhooks.revocations import DISABLED_REASON
 from tests.actors import Actor, Cast, add_membership, bearer, operator_headers, remove_membership, token_for
 from tests.outcomes.integrations.support import Receiver, eventually, ledger_engine, subscribe, write_events
 
@@ -71,7 +71,7 @@ async def test_a_removed_organisations_subscription_is_disabled_and_gets_nothing
         await remove_membership(platform, cast.partnership_id, investor.organisation_id)
         fresh = await token_for(platform, investor)
         shown = await disabled_within(outcomes, fresh, removed["id"])
-        assert shown["disabled_reason"] == DISABLED_REASON
+        assert shown["disabled_reason"] == "the organisation is no longer a partner in this partnership"
         removed_hook.fail_first = 0  # it is back, and still gets nothing
         await write_events(engine, cast.partnership_id, 3, tag="after")
         await eventually(lambda: len(staying_hook.received) == 7)
@@ -93,11 +93,11 @@ async def test_a_removed_organisations_subscription_is_disabled_and_gets_nothing
     assert (await subscription(outcomes, cast.evaluator.token, staying["id"]))["status"] == "active"
 
 
-async def test_a_membership_change_in_another_partnership_also_asks_for_confirmation(
+async def test_a_membership_change_in_another_partnership_leaves_the_subscription_delivering(
     platform: Platform, cast: Cast, outcomes: httpx.AsyncClient
 ) -> None:
-    """The list names the organisation, not the partnership, so any membership change of the organisation
-    disables its subscriptions; re-enabling with a current token confirms them and delivers what waited."""
+    """Identity lists the organisation's memberships with its new epoch, so the subscription is re-confirmed
+    under it: what was pending is delivered and what follows too, without anyone re-enabling it."""
     investor: Actor = cast.investor
     async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
         other = await identity.post(
@@ -117,15 +117,36 @@ async def test_a_membership_change_in_another_partnership_also_asks_for_confirma
 
         await remove_membership(platform, other_id, investor.organisation_id)
         fresh = await token_for(platform, investor)
-        shown = await disabled_within(outcomes, fresh, created["id"])
-        assert shown["disabled_reason"] == DISABLED_REASON
+        # The epoch the change left behind is on the subscription once it is settled.
+        started = time.monotonic()
+        while (shown := await subscription(outcomes, fresh, created["id"]))["version"] == created["version"]:
+            assert time.monotonic() - started < DEADLINE, "not settled long after the membership changed"
+            await asyncio.sleep(0.1)
+        assert shown["status"] == "active", shown
+        assert shown["disabled_reason"] is None
         hook.fail_first = 0
-        enabled = await reenable(outcomes, fresh, created["id"])
-        assert enabled.status_code == 200, enabled.text
-        assert enabled.json()["status"] == "active"
-        assert enabled.json()["audience"] == "investor"
         await eventually(lambda: hook.sequences(cast.partnership_id) == [1, 2], within=DEADLINE * 3)
-        # Confirmed under the new epoch: the list that disabled it leaves it alone from now on.
         await write_events(engine, cast.partnership_id, 1, tag="later")
         await eventually(lambda: hook.sequences(cast.partnership_id) == [1, 2, 3], within=DEADLINE)
     assert (await subscription(outcomes, fresh, created["id"]))["status"] == "active"
+
+
+async def test_a_role_change_disables_the_subscription_until_the_new_role_is_confirmed(
+    platform: Platform, cast: Cast, outcomes: httpx.AsyncClient
+) -> None:
+    """An investor made an observer would receive events as an observer: that is asked, not assumed."""
+    investor: Actor = cast.investor
+    async with Receiver().running() as hook, ledger_engine(platform) as engine:
+        created = await subscribe(outcomes, investor, cast.partnership_id, hook.url)
+        hook.secret = created["secret"]
+        await add_membership(platform, cast.partnership_id, investor.organisation_id, "observer")
+        await remove_membership(platform, cast.partnership_id, investor.organisation_id, role="investor")
+        fresh = await token_for(platform, investor)
+        shown = await disabled_within(outcomes, fresh, created["id"])
+        assert "role in this partnership changed" in shown["disabled_reason"]
+        assert "as observer, not investor" in shown["disabled_reason"]
+        enabled = await reenable(outcomes, fresh, created["id"])
+        assert enabled.status_code == 200, enabled.text
+        assert enabled.json()["audience"] == "observer"
+        await write_events(engine, cast.partnership_id, 1)
+        await eventually(lambda: hook.sequences(cast.partnership_id) == [1], within=DEADLINE * 3)
