@@ -21,7 +21,7 @@ from kit.http import RequestIdMiddleware
 from kit.logging import configure_logging
 from kit.metrics import install_metrics
 from kit.problems import install_problem_handlers
-from kit.revocations import token_verification
+from kit.revocations import revocation_list_age, token_verification
 from kit.tracing import aiohttp_trace_config, install_tracing
 
 
@@ -84,8 +84,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         names = list(settings.service_urls)
         results = await asyncio.gather(*(check(settings.service_urls[n]) for n in names))
         checks = dict(zip(names, results, strict=True))
+        # Reported, never a reason to be unready (kit/app.py says why).
+        revocations = revocation_list_age(request.app)
         if all(v == "ok" for v in checks.values()):
-            return JSONResponse({"status": "ready", "service": "gateway", "checks": checks})
+            return JSONResponse({"status": "ready", "service": "gateway", "checks": checks, **revocations})
         return JSONResponse(
             {
                 "type": "https://effekt.dk/problems/not-ready",
@@ -94,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "code": "not-ready",
                 "service": "gateway",
                 "checks": checks,
+                **revocations,
             },
             status_code=503,
             media_type="application/problem+json",

@@ -36,7 +36,7 @@ from kit.http import RequestIdMiddleware
 from kit.logging import configure_logging
 from kit.metrics import install_metrics
 from kit.problems import PROBLEM_CONTENT, ProblemDetail, install_problem_handlers
-from kit.revocations import token_verification
+from kit.revocations import revocation_list_age, token_verification
 from kit.settings import ServiceSettings
 from kit.tracing import install_tracing
 
@@ -133,7 +133,7 @@ def health_router(name: str, alembic_ini: Path) -> APIRouter:
         ready = all(v == "ok" for v in checks.values())
         # Reported, never a reason to be unready: a stale list still serves (kit/revocations.py), and
         # taking every replica out of service because identity is down would turn its outage into ours.
-        revocations = _revocation_list_age(request)
+        revocations = revocation_list_age(request.app)
         if ready:
             return JSONResponse({"status": "ready", "service": name, "checks": checks, **revocations})
         return JSONResponse(
@@ -151,14 +151,6 @@ def health_router(name: str, alembic_ini: Path) -> APIRouter:
         )
 
     return router
-
-
-def _revocation_list_age(request: Request) -> dict[str, Any]:
-    verifier: TokenVerifier | None = getattr(request.app.state, "token_verifier", None)
-    if verifier is None or verifier.revocations is None:
-        return {}
-    age = verifier.revocations.age()
-    return {"token_revocations": {"age_seconds": None if age == float("inf") else round(age, 1)}}
 
 
 async def _behind_or_ahead(engine: AsyncEngine, alembic_ini: Path) -> str:

@@ -310,3 +310,12 @@ async def token_verification(app: FastAPI, settings: AppSettings) -> AsyncIterat
     finally:
         if feed is not None:
             await feed.aclose()
+
+
+def revocation_list_age(app: FastAPI) -> dict[str, Any]:
+    """`/readyz`'s report of how old the process's revocation list is (None before the first arrived)."""
+    verifier: TokenVerifier | None = getattr(app.state, "token_verifier", None)
+    if verifier is None or verifier.revocations is None:
+        return {}
+    age = verifier.revocations.age()
+    return {"token_revocations": {"age_seconds": None if age == float("inf") else round(age, 1)}}
