@@ -5,7 +5,8 @@ under an older *token epoch* of its organisation, client or user than the list n
 subject's epoch in the same transaction as any change that alters what that subject's tokens say or
 whether they may be used (a membership removed, an organisation role changed, a user or client disabled),
 and every token carries the epochs it was issued under (`epochs` claim, see kit/auth.py). The list holds
-only what changed within the last access-token lifetime, so it stays small.
+only what changed within the last access-token lifetime (an organisation's epoch: 30 days, for webhook
+subscriptions, which outlive tokens), so it stays small.
 
 `RevocationFeed` fetches `GET /v1/token-revocations` (beside the JWKS) every `revocations_poll_seconds`
 with a confidential client of its own (`tokens:revocations` scope), sending the last ETag so that an

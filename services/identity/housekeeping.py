@@ -1,7 +1,8 @@
 """Deletes what can no longer matter: expired authorisation codes, refresh tokens long past expiry,
 revocation records of access tokens that have expired anyway, and superseded-token floors older than any
-token they could refuse; marks retiring keys retired once their last token has expired. Runs in every
-replica (the deletes are idempotent)."""
+token they could refuse (an organisation's after 30 days: webhook subscriptions are settled from them);
+marks retiring keys retired once their last token has expired. Runs in every replica (the deletes are
+idempotent)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from services.identity.models import (
     SigningKey,
     SupersededTokens,
 )
-from services.identity.revocations.service import KEEP_PAST_EXPIRY
+from services.identity.revocations.service import KEEP_PAST_EXPIRY, still_listed
 from services.identity.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -41,9 +42,7 @@ async def purge_expired(session: AsyncSession, *, access_token_lifetime: timedel
         ("revoked_tokens", delete(RevokedToken).where(RevokedToken.expires_at < now - KEEP_PAST_EXPIRY)),
         (
             "superseded_tokens",
-            delete(SupersededTokens).where(
-                SupersededTokens.superseded_at < now - access_token_lifetime - KEEP_PAST_EXPIRY
-            ),
+            delete(SupersededTokens).where(~still_listed(now, access_token_lifetime)),
         ),
         (
             "signing_keys",

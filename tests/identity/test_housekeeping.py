@@ -59,10 +59,19 @@ async def test_purge_removes_only_what_has_expired(platform: Platform) -> None:
     new_floor = SupersededTokens(
         kind="user", subject=str(uuid.uuid4()), epoch=1, superseded_at=now - timedelta(minutes=15)
     )
-    floors = [old_floor.subject, new_floor.subject]
+    # An organisation's floor also settles webhook subscriptions, which outlive tokens: kept for 30 days.
+    organisation_floor = SupersededTokens(
+        kind="organisation", subject=str(uuid.uuid4()), epoch=1, superseded_at=now - timedelta(days=29)
+    )
+    gone_organisation_floor = SupersededTokens(
+        kind="organisation", subject=str(uuid.uuid4()), epoch=1, superseded_at=now - timedelta(days=31)
+    )
+    organisation_floors = [organisation_floor, gone_organisation_floor]
+    floors = [old_floor.subject, new_floor.subject, *(f.subject for f in organisation_floors)]
     try:
         async with sessions() as session, session.begin():
             session.add_all([old_code, new_code, old_refresh, new_refresh, old_floor, new_floor])
+            session.add_all(organisation_floors)
             session.add_all([old_jti, just_expired_jti, new_jti])
         async with sessions() as session, session.begin():
             await purge_expired(session, access_token_lifetime=timedelta(minutes=15))
@@ -92,4 +101,4 @@ async def test_purge_removes_only_what_has_expired(platform: Platform) -> None:
     assert codes == {new_code.code_hash}
     assert tokens == {new_refresh.token_hash}
     assert jtis == {just_expired_jti.jti, new_jti.jti}
-    assert kept_floors == {new_floor.subject}
+    assert kept_floors == {new_floor.subject, organisation_floor.subject}

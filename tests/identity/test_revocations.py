@@ -7,17 +7,21 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from effekt.launcher import Platform
 from kit.revocations import RevocationFeed
 from kit.settings import InsecureConfiguration
 from services.identity.bootstrap import check_revocation_readers
+from services.identity.models import SupersededTokens
 from services.identity.settings import Settings
 from tests.actors import (
     Actor,
@@ -224,6 +228,33 @@ async def test_removing_a_membership_supersedes_the_organisations_tokens_and_no_
     assert (await identity.get(partnership, headers=bearer(fresh))).status_code == 404
     assert await still_accepted(identity, shared_cast.provider.token)
     assert (await identity.get(partnership, headers=shared_cast.evaluator.headers)).status_code == 200
+
+
+async def test_an_organisations_floor_stays_listed_for_30_days_a_users_for_its_tokens_lifetime(
+    platform: Platform, identity: httpx.AsyncClient
+) -> None:
+    """Webhook subscriptions outlive tokens and are settled from organisations' floors, so those stay."""
+    now = datetime.now(UTC)
+    floors = {
+        ("organisation", 2): True,
+        ("organisation", 31): False,
+        ("user", 2): False,
+    }
+    subjects = {key: str(uuid.uuid4()) for key in floors}
+    engine = create_async_engine(platform.database_urls["identity"])  # type: ignore[attr-defined]
+    try:
+        async with async_sessionmaker(engine)() as session, session.begin():
+            session.add_all(
+                SupersededTokens(
+                    kind=kind, subject=subjects[kind, days], epoch=1, superseded_at=now - timedelta(days=days)
+                )
+                for kind, days in floors
+            )
+    finally:
+        await engine.dispose()
+    listed = await revocation_list(identity, platform)
+    for (kind, days), expected in floors.items():
+        assert (floor_of(listed, kind, subjects[kind, days]) == 1) is expected, (kind, days)
 
 
 async def test_adding_a_membership_leaves_existing_tokens_working(

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, exists, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +31,10 @@ Kind = Literal["organisation", "user", "client"]
 # A verifier accepts a token up to 30 s past `exp` (leeway); the rest is room for skewed clocks. A
 # revocation stays listed this long after the token it ends would have expired.
 KEEP_PAST_EXPIRY = timedelta(seconds=120)
+# Organisations' floors stay listed far longer than any token lives: webhook subscriptions outlive tokens
+# and are settled from the list (services/outcomes/webhooks/revocations.py), so a change must still be on
+# it when an outcome replica next reads it, even after a long outage. Organisations are few.
+ORGANISATION_FLOOR_KEPT = timedelta(days=30)
 # The epoch a vanished subject is taken to be at: every token it held is superseded.
 _GONE = 2**31 - 1
 
@@ -96,6 +100,15 @@ async def _memberships_of(session: AsyncSession, organisation_id: str | uuid.UUI
     return [{"partnership_id": str(p), "role": r} for p, r in rows]
 
 
+def still_listed(now: datetime, token_lifetime: timedelta) -> ColumnElement[bool]:
+    """Which superseded floors the list still carries (and housekeeping keeps)."""
+    organisations_since = now - max(ORGANISATION_FLOOR_KEPT, token_lifetime + KEEP_PAST_EXPIRY)
+    return or_(
+        SupersededTokens.superseded_at > now - token_lifetime - KEEP_PAST_EXPIRY,
+        and_(SupersededTokens.kind == "organisation", SupersededTokens.superseded_at > organisations_since),
+    )
+
+
 def token_standing(
     *,
     token_id: str | None,
@@ -148,7 +161,7 @@ async def revocation_list(session: AsyncSession, *, token_lifetime: timedelta) -
             SupersededTokens.epoch,
             SupersededTokens.memberships,
         )
-        .where(SupersededTokens.superseded_at > now - token_lifetime - KEEP_PAST_EXPIRY)
+        .where(still_listed(now, token_lifetime))
         .order_by(SupersededTokens.kind, SupersededTokens.subject)
     )
     return {

@@ -3,7 +3,7 @@
 A subscription records the organisation token epoch of the token that created it (or last re-enabled or
 edited it), and the audience its role in the partnership gave it. Identity bumps an organisation's epoch
 whenever one of its partnership memberships is removed or its role changes, and lists the new floor, with
-the organisation's memberships right after the change, for the last ~17 minutes (kit/revocations.py).
+the organisation's memberships right after the change, for 30 days (kit/revocations.py).
 
 A subscription recorded under an older epoch is then *settled* against those memberships: if its
 organisation still has the role in its partnership that gave it its audience, it is re-confirmed (its
@@ -13,11 +13,9 @@ refused). A list without memberships (an identity older than this) disables ever
 with `DISABLED_REASON`, as nothing then says which partnership changed.
 
 Acted on when the list changes, not lazily at delivery: the dispatcher applies each new version of the
-list (`settle_superseded`) and checks each claimed delivery against it again (`is_superseded`). Because
-the list holds only recent changes, a change is missed when no dispatcher of the outcome service fetches
-the list while the change is on it: every replica down, or identity unreachable from all of them, for
-longer than the list's window (the access-token lifetime plus two minutes).
-`effekt_token_revocations_age_seconds` above that window is the alert.
+list (`settle_superseded`) and checks each claimed delivery against it again (`is_superseded`). A change
+is missed only when no dispatcher of the outcome service fetches the list while the change is on it:
+every replica down, or identity unreachable from all of them, for 30 days.
 """
 
 from __future__ import annotations
