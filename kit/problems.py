@@ -9,6 +9,7 @@ are the common ones; services subclass them (`ContractClosed(Conflict)`). Anythi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -18,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://effekt.dk/problems/"
@@ -203,12 +205,37 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     cls = _BY_STATUS.get(exc.status_code, Problem)
     detail = exc.detail if isinstance(exc.detail, str) else None
-    problem = cls(detail, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request, (headers or {}).get("Allow"))}
+    problem = cls(detail, headers=headers)
     if cls is Problem:
         body = problem.body(getattr(request.state, "request_id", None), request.url.path)
         body["status"] = exc.status_code
         return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM_MEDIA_TYPE)
     return problem_response(problem, request)
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
+
+
+def _allowed_methods(request: Request, first: str | None) -> str:
+    """Every method the service documents at this path. Starlette's 405 names only the first route that
+    matched the path (`first`), but RFC 9110 wants them all in `Allow`; the OpenAPI document is the
+    public list of the rest."""
+    app = request.app
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = [
+            (compile_path(path)[0], {m.upper() for m in item} & _METHODS)
+            for path, item in app.openapi().get("paths", {}).items()
+        ]
+        app.state.allow_table = table
+    methods = {m.strip() for m in (first or "").split(",") if m.strip()}
+    for pattern, documented in table:
+        if pattern.match(request.url.path):
+            methods |= documented
+    return ", ".join(sorted(methods))
 
 
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -61,6 +61,26 @@ async def test_unknown_route_is_a_problem(platform: Platform, name: str) -> None
     assert response.headers["x-request-id"] == "req-12345678"
 
 
+@pytest.mark.parametrize(
+    ("name", "path", "allowed"),
+    [
+        ("outcomes", "/v1/participants", "GET, POST"),
+        ("outcomes", "/v1/payment-statements", "GET, POST"),
+        ("contracts", "/v1/contracts", "GET, POST"),
+        ("outcomes", "/v1/webhook-subscriptions/0b7e8a52-6a47-4d0e-9a55-5d1f3b0c2e11", "DELETE, GET, PATCH"),
+        ("identity", "/v1/organisations", "GET, POST"),
+    ],
+)
+async def test_a_method_the_path_does_not_serve_is_a_405_naming_every_one_it_does(
+    platform: Platform, name: str, path: str, allowed: str
+) -> None:
+    async with httpx.AsyncClient(base_url=platform.url(name)) as client:
+        response = await client.request("OPTIONS", path)
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["allow"] == allowed
+
+
 async def test_gateway_refuses_a_request_without_a_token(platform: Platform) -> None:
     async with httpx.AsyncClient(base_url=platform.url("gateway")) as client:
         response = await client.post("/graphql", json={"query": "{ me { subject } }"})
