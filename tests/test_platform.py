@@ -10,7 +10,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -45,6 +47,37 @@ async def test_openapi_is_3_1_and_documents_problem_json(platform: Platform, nam
         for method, operation in operations.items():
             content = operation["responses"]["default"]["content"]
             assert "application/problem+json" in content, (path, method)
+
+
+# pydantic's names for constraints, which are not JSON Schema keywords: a generated client ignores them.
+NOT_JSON_SCHEMA = {"ge", "gt", "le", "lt", "max_digits", "decimal_places", "allow_inf_nan"}
+
+
+def _schema_keywords(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key
+            if key != "properties":  # property names are not keywords
+                yield from _schema_keywords(value)
+            else:
+                for child in value.values():
+                    yield from _schema_keywords(child)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _schema_keywords(item)
+
+
+@pytest.mark.parametrize("name", SERVICES)
+async def test_openapi_schemas_use_json_schema_keywords_and_money_is_a_string(
+    platform: Platform, name: str
+) -> None:
+    async with httpx.AsyncClient(base_url=platform.url(name)) as client:
+        schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    assert not NOT_JSON_SCHEMA & set(_schema_keywords(schemas))
+    if name == "contracts":
+        tariff = schemas["Outcome"]["properties"]["tariff"]
+        assert tariff["type"] == "string"
+        assert re.fullmatch(tariff["pattern"].strip("^$"), "25000.00")
 
 
 @pytest.mark.parametrize("name", SERVICES)

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import rfc8785
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from kit.text import Text, Words
 
@@ -45,17 +45,36 @@ def _no_float(value: Any) -> Any:
     return value
 
 
+# The JSON Schemas are written out: pydantic would document a Decimal as "number or string" and carry
+# its constraints as keywords JSON Schema does not have (`ge`, `max_digits`), so generated clients sent
+# numbers, which are refused.
 Money = Annotated[
     Decimal,
     BeforeValidator(_no_float),
-    Field(ge=0, allow_inf_nan=False, max_digits=18, description="A decimal string in the contract currency"),
+    Field(ge=0, allow_inf_nan=False, max_digits=18),
     PlainSerializer(str, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^[0-9]{1,16}(\.[0-9]{1,3})?$",
+            "description": "A decimal string in the contract currency, exact to its minor unit",
+            "examples": ["25000.00"],
+        }
+    ),
 ]
 Percent = Annotated[
     Decimal,
     BeforeValidator(_no_float),
     Field(gt=0, le=100, max_digits=7, decimal_places=4, allow_inf_nan=False),
     PlainSerializer(str, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^(100(\.0{1,4})?|[0-9]{1,2}(\.[0-9]{1,4})?)$",
+            "description": "A decimal string above 0 and at most 100, with up to four decimals",
+            "examples": ["60", "33.3333"],
+        }
+    ),
 ]
 
 
