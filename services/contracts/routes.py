@@ -16,8 +16,8 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from kit.db import DbSession
-from kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
-from kit.problems import BadRequest, problem_responses
+from kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, ids_query, parse_ids
+from kit.problems import problem_responses
 from services.contracts import service
 from services.contracts.dependencies import (
     ContractReader,
@@ -53,18 +53,6 @@ WRITE_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 422)
 
 IfMatch = Annotated[str | None, Header(description="The ETag you read")]
 IfNoneMatch = Annotated[str | None, Header()]
-
-
-def _ids(raw: str | None) -> list[UUID] | None:
-    if raw is None:
-        return None
-    parts = [p for p in raw.split(",") if p.strip()]
-    if len(parts) > MAX_IDS:
-        raise BadRequest.field("ids", f"at most {MAX_IDS} ids at a time")
-    try:
-        return [UUID(p.strip()) for p in parts]
-    except ValueError as exc:
-        raise BadRequest.field("ids", "a comma-separated list of UUIDs") from exc
 
 
 def version_read(view: service.VersionView) -> VersionRead:
@@ -188,12 +176,12 @@ async def list_contracts(
     session: DbSession,
     principal: ContractReader,
     partnership_id: UUID | None = None,
-    ids: Annotated[str | None, Query(description="Comma-separated contract ids (batch read)")] = None,
+    ids: Annotated[str | None, ids_query(MAX_IDS)] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[ContractRead]:
     """Contracts you may read, oldest first: one partnership's, or a batch by id."""
-    wanted = _ids(ids)
+    wanted = parse_ids(ids, at_most=MAX_IDS)
     contracts, next_cursor = await service.list_contracts(
         session,
         principal,
@@ -276,9 +264,9 @@ async def amend_contract(
 async def get_versions(
     session: DbSession,
     principal: ContractReader,
-    ids: Annotated[str, Query(description="Comma-separated version ids (batch read)")],
+    ids: Annotated[str, ids_query(MAX_IDS)],
 ) -> Page[VersionRead]:
-    views = await service.get_versions(session, principal, _ids(ids) or [])
+    views = await service.get_versions(session, principal, parse_ids(ids, at_most=MAX_IDS) or [])
     return Page(items=[version_read(v) for v in views])
 
 

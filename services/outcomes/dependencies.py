@@ -12,7 +12,7 @@ from fastapi import Depends, Header, Query, Request
 from kit.auth import CurrentPrincipal, Principal, bearer_token, scoped
 from kit.db import DbSession
 from kit.idempotency import HEADER, MAX_KEY_LENGTH, Idempotency, idempotency_dependency
-from kit.pagination import MAX_LIMIT, decode_cursor
+from kit.pagination import MAX_LIMIT, decode_cursor, ids_query
 from kit.problems import BadRequest
 from services.outcomes.models import idempotency_keys
 from services.outcomes.service import Deps
@@ -81,20 +81,7 @@ KeyedIdempotencyKey = Annotated[Idempotency, Depends(keyed_idempotency)]
 
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
-IdList = Annotated[str | None, Query(description="Comma-separated ids, for batch reads.")]
-
-
-def parse_ids(raw: str | None) -> list[UUID] | None:
-    """`ids=a,b,c` for the gateway's batch loaders."""
-    if raw is None:
-        return None
-    try:
-        ids = [UUID(part) for part in raw.split(",") if part.strip()]
-    except ValueError:
-        raise BadRequest.field("ids", "must be comma-separated UUIDs") from None
-    if len(ids) > MAX_LIMIT:
-        raise BadRequest.field("ids", f"at most {MAX_LIMIT} ids")
-    return ids
+IdList = Annotated[str | None, ids_query()]
 
 
 def cursor_after(cursor: str | None) -> UUID | None:

@@ -42,7 +42,14 @@ Partnerships = Annotated[
 ]
 Types = Annotated[
     list[str] | None,
-    Query(alias="type", description="Only these event types, e.g. `dk.effekt.claim.verified` (repeatable)."),
+    Query(
+        alias="type",
+        description="Only these event types, e.g. `dk.effekt.claim.verified` (repeatable).",
+        # Documented, checked by `_types` (a 400 naming `type`, not FastAPI's 422).
+        json_schema_extra={
+            "items": {"type": "string", "maxLength": 100, "pattern": f"^{EVENT_TYPE.pattern}$"}
+        },
+    ),
 ]
 
 

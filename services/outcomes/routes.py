@@ -13,7 +13,7 @@ from fastapi import APIRouter, Response
 
 from kit.auth import Principal
 from kit.db import DbSession
-from kit.pagination import DEFAULT_LIMIT, Page, encode_cursor
+from kit.pagination import DEFAULT_LIMIT, Page, encode_cursor, parse_ids
 from kit.problems import problem_responses
 from services.outcomes import claims, service, verification
 from services.outcomes.dependencies import (
@@ -28,7 +28,6 @@ from services.outcomes.dependencies import (
     RuleDeps,
     cursor_after,
     etag,
-    parse_ids,
 )
 from services.outcomes.models import OutcomeClaim, Participant, PaymentLine
 from services.outcomes.pseudonyms import KeyRing

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from kit.auth import CurrentPrincipal, Principal
 from kit.db import DbSession
-from kit.pagination import DEFAULT_LIMIT, Page, encode_cursor
+from kit.pagination import DEFAULT_LIMIT, Page, encode_cursor, parse_ids
 from kit.problems import Forbidden, problem_responses
 from services.outcomes import ledger, statements
 from services.outcomes.dependencies import (
@@ -24,7 +24,6 @@ from services.outcomes.dependencies import (
     RuleDeps,
     cursor_after,
     etag,
-    parse_ids,
 )
 from services.outcomes.errors import NotAPartner
 from services.outcomes.models import PaymentLine, PaymentStatement

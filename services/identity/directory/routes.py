@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from kit.db import DbSession
-from kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
-from kit.problems import BadRequest, problem_responses
+from kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, ids_query, parse_ids
+from kit.problems import problem_responses
 from kit.text import Text
 from services.identity.dependencies import AuditReader, Idem, IfMatch, PartnerReader, PartnerWriter
 from services.identity.directory import schemas, service
@@ -21,24 +21,12 @@ router = APIRouter(prefix="/v1")
 R = TypeVar("R", bound=BaseModel)
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, Query(max_length=500)]
-Ids = Annotated[str | None, Query(description="Comma-separated ids: a batch read (at most 500).")]
+Ids = Annotated[str | None, ids_query()]
 
 READ = problem_responses(400, 401, 403)
 ONE = problem_responses(401, 403, 404)
 WRITE = problem_responses(400, 401, 403, 404, 409, 422)
 UPDATE = problem_responses(400, 401, 403, 404, 412, 422, 428)
-
-
-def parse_ids(ids: str | None) -> list[uuid.UUID] | None:
-    if ids is None:
-        return None
-    parts = [p for p in ids.split(",") if p.strip()]
-    if len(parts) > MAX_LIMIT:
-        raise BadRequest.field("ids", f"at most {MAX_LIMIT} ids")
-    try:
-        return [uuid.UUID(p.strip()) for p in parts]
-    except ValueError as exc:
-        raise BadRequest.field("ids", "must be comma-separated UUIDs") from exc
 
 
 def page_of(model: type[R], page: Page[Any]) -> Page[R]:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from kit.db import DbSession
-from kit.pagination import DEFAULT_LIMIT, Page
+from kit.pagination import DEFAULT_LIMIT, Page, parse_ids
 from services.identity.dependencies import Idem, IfMatch, PartnerReader, PartnerWriter
 from services.identity.directory.routes import (
     ONE,
@@ -20,7 +20,6 @@ from services.identity.directory.routes import (
     Ids,
     Limit,
     page_of,
-    parse_ids,
     with_etag,
 )
 from services.identity.partnerships import schemas, service

@@ -1,0 +1,38 @@
+"""Batch reads' `ids=`: what the OpenAPI pattern documents is what `parse_ids` accepts."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+from kit.pagination import UUID_LIST_PATTERN, parse_ids
+from kit.problems import BadRequest
+
+A, B = uuid.uuid4(), uuid.uuid4()
+
+
+@pytest.mark.parametrize("raw", [str(A), f"{A},{B}", f"{A.hex},{B}", str(A).upper()])
+def test_a_documented_list_parses(raw: str) -> None:
+    assert re.fullmatch(UUID_LIST_PATTERN, raw)
+    assert parse_ids(raw) == [A, B][: raw.count(",") + 1]
+
+
+@pytest.mark.parametrize("raw", ["x", f"{A};{B}", f"{A},not-an-id"])
+def test_an_undocumented_list_is_a_400_naming_ids(raw: str) -> None:
+    assert not re.fullmatch(UUID_LIST_PATTERN, raw)
+    with pytest.raises(BadRequest) as refused:
+        parse_ids(raw)
+    assert refused.value.invalid_params[0].name == "ids"
+
+
+def test_blank_parts_are_skipped_though_not_documented() -> None:
+    assert parse_ids("") == []
+    assert parse_ids(f"{A},") == [A]
+
+
+def test_a_batch_is_bounded() -> None:
+    with pytest.raises(BadRequest, match="at most 2 ids"):
+        parse_ids(",".join(str(uuid.uuid4()) for _ in range(3)), at_most=2)
+    assert parse_ids(None) is None
