@@ -15,7 +15,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from effekt.embedded_pg import EmbeddedPostgres, asyncpg_url
-from effekt.launcher import DATABASE_SERVICES, SERVICES, Platform, migrate, platform_env
+from effekt.launcher import DATABASE_SERVICES, SERVICES, Platform, migrate, platform_env, taken_ports
 
 
 def _step(message: str) -> None:
@@ -36,6 +36,15 @@ def _database_urls(server_url: str, prefix: str) -> dict[str, str]:
 def up(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).resolve()
     print("Starting Effekt", flush=True)
+    ports = {s.name: s.port - 8000 + args.base_port for s in SERVICES}
+    if taken := taken_ports(args.host, ports):
+        listed = ", ".join(f"{name} {args.host}:{port}" for name, port in taken.items())
+        print(
+            f"  ports already in use: {listed}. Is Effekt already running? Stop it, or pick other ports "
+            "with --base-port.",
+            file=sys.stderr,
+        )
+        return 1
     embedded: EmbeddedPostgres | None = None
     server_url = args.database_url or os.environ.get("EFFEKT_DATABASE_URL")
     if server_url:
@@ -50,7 +59,6 @@ def up(args: argparse.Namespace) -> int:
         names = ", ".join(str(make_url(url).database) for url in database_urls.values())
         _step(f"creating the databases if they are new: {names}")
         asyncio.run(_create_databases(database_urls))
-        ports = {s.name: s.port - 8000 + args.base_port for s in SERVICES}
         # The first operator: identity ensures (and re-keys) this client on start, and the seed acts as it.
         operator = ("effekt-local-operator", secrets.token_urlsafe(32))
         bootstrap = {

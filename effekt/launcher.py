@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -79,6 +80,20 @@ def platform_env(
     env["IDENTITY_REVOCATION_READERS"] = json.dumps(readers)
     env.update(extra or {})
     return env
+
+
+def taken_ports(host: str, ports: Mapping[str, int]) -> dict[str, int]:
+    """The services whose port something already listens on (another `effekt up`, say): started anyway,
+    their processes would exit, and the one already there would answer in their place."""
+    taken: dict[str, int] = {}
+    for name, port in ports.items():
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            try:
+                probe.bind((host, port))
+            except OSError:
+                taken[name] = port
+    return taken
 
 
 @dataclass

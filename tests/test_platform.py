@@ -209,6 +209,29 @@ def test_effekt_up_runs_the_platform_and_stops_on_ctrl_c(pg_server_url: str, tmp
         asyncio.run(drop_databases(pg_server_url, [f"{prefix}_{n}" for n in SERVICES]))
 
 
+def test_effekt_up_refuses_ports_already_in_use_before_starting_anything(tmp_path: Path) -> None:
+    """A second `effekt up` would otherwise take the first one's services, answering, for its own."""
+    with socket.socket() as occupant:
+        occupant.bind(("127.0.0.1", 0))
+        occupant.listen()
+        identity_port = occupant.getsockname()[1]
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "effekt.cli", "up", "--data-dir", str(tmp_path)),
+                *("--base-port", str(identity_port - 1), "--database-url", "postgresql://nowhere.invalid/x"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1
+    assert "ports already in use" in done.stderr
+    assert f"identity 127.0.0.1:{identity_port}" in done.stderr
+    assert "Effekt is running" not in done.stdout
+    assert not (tmp_path / "logs").exists()  # no process was started
+
+
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
         try:
