@@ -49,6 +49,11 @@ class ProblemDetail(BaseModel):
     invalid_params: list[InvalidParam] | None = None
 
 
+# RFC 9457's members and ours: an extension of the same name would overwrite one (a `status` that is not
+# the HTTP status breaks every client).
+_STANDARD_MEMBERS = frozenset(ProblemDetail.model_fields)
+
+
 class Problem(Exception):
     """An expected failure, rendered as problem+json with a fixed status."""
 
@@ -64,6 +69,8 @@ class Problem(Exception):
         headers: Mapping[str, str] | None = None,
         **extensions: Any,
     ) -> None:
+        if clash := _STANDARD_MEMBERS & extensions.keys():
+            raise TypeError(f"problem extensions may not replace the standard members {sorted(clash)}")
         super().__init__(detail or self.title)
         self.detail = detail
         self.invalid_params = list(invalid_params) if invalid_params else None

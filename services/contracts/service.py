@@ -397,7 +397,9 @@ async def withdraw_version(
     contract, version = await lock_version(session, principal, version_id)
     require_editor(principal, contract.partnership_id)
     if version.status not in OPEN:
-        raise InvalidTransition(f"a {version.status} version cannot be withdrawn", status=version.status)
+        raise InvalidTransition(
+            f"a {version.status} version cannot be withdrawn", version_status=version.status
+        )
     version.status = "withdrawn"
     version.ended_at = version.updated_at = now()
     version.end_reason = reason

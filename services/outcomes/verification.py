@@ -199,7 +199,7 @@ async def decide_claim(
     try:
         after = transition(ClaimStatus(claim.status), action, disputed=claim.disputed)
     except InvalidTransition as exc:
-        raise errors.InvalidClaimTransition(exc.reason, status=claim.status) from None
+        raise errors.InvalidClaimTransition(exc.reason, claim_status=claim.status) from None
     if after is None:
         return claim
     check_version(claim.version, expected_version)
@@ -282,7 +282,7 @@ async def dispute_claim(
     try:
         after = transition(ClaimStatus(claim.status), Action.DISPUTE, disputed=claim.disputed)
     except InvalidTransition as exc:
-        raise errors.InvalidClaimTransition(exc.reason, status=claim.status) from None
+        raise errors.InvalidClaimTransition(exc.reason, claim_status=claim.status) from None
     if after is None:
         return claim
     check_version(claim.version, expected_version)

@@ -156,6 +156,7 @@ def assert_problem(
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     body: dict[str, Any] = response.json()
+    assert body["status"] == status, body  # an extension must never replace the standard member
     if code is not None:
         assert body["code"] == code, body
     if field is not None:

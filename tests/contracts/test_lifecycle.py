@@ -185,6 +185,12 @@ async def test_a_withdrawn_proposal_cannot_be_signed_and_can_be_redrafted(
         f"/v1/contract-versions/{draft['id']}/signatures", headers=cast.provider.headers | key()
     )
     assert_problem(late, 409, "invalid-transition")
+    twice = await contracts.post(
+        f"/v1/contract-versions/{draft['id']}/withdrawal",
+        json={"reason": "Once more"},
+        headers=cast.payer_b.headers | key(),
+    )
+    assert assert_problem(twice, 409, "invalid-transition")["version_status"] == "withdrawn"
     redraft = await contracts.post(
         f"/v1/contracts/{draft['contract_id']}/amendments", headers=cast.provider.headers | key()
     )

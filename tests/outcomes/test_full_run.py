@@ -120,6 +120,8 @@ async def test_a_full_contract_run_matches_the_hand_computed_table(
         headers={**cast.provider.headers, **key()},
     )
     assert (again.status_code, again.json()["code"]) == (409, "invalid-claim-transition")
+    assert again.json()["status"] == 409
+    assert again.json()["claim_status"] == "rejected"  # the dispute was resolved: no second one
 
     for n in range(1, 9):
         w13 = await claim(outcomes, cast.provider, people[n]["id"], "employed_13w", W13)
