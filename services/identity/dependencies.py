@@ -7,13 +7,14 @@ import base64
 import json
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from sqlalchemy import exists, select
 
 from kit.auth import CurrentPrincipal, Principal, bearer_token
 from kit.db import DbSession
 from kit.idempotency import Idempotency, idempotency_dependency
-from kit.problems import BadRequest, PreconditionRequired, Unauthorized
+from kit.problems import PreconditionRequired, Unauthorized
+from kit.versions import if_match_header, parse_if_match
 from services.identity.models import SigningKey, idempotency_keys
 from services.identity.oauth.keys import KeyRing, published_key_filter
 from services.identity.revocations.service import standing_of
@@ -62,15 +63,15 @@ AuditReader = Annotated[Principal, Depends(_scoped("audit:read"))]
 Idem = Annotated[Idempotency, Depends(idempotency_dependency(idempotency_keys))]
 
 
-def if_match(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int:
-    """The version an update expects, from `If-Match: "<version>"` (or W/"<version>"); required, so that
-    no update overwrites a change its sender never saw."""
-    if if_match is None:
+def if_match(
+    if_match: Annotated[str | None, if_match_header("The ETag you read (required)")] = None,
+) -> int:
+    """The version an update expects; required, so that no update overwrites a change its sender never
+    saw."""
+    version = parse_if_match(if_match)
+    if version is None:
         raise PreconditionRequired("send If-Match with the ETag you read")
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise BadRequest.field("If-Match", "must be an ETag this API issued")
-    return int(value)
+    return version
 
 
 IfMatch = Annotated[int, Depends(if_match)]

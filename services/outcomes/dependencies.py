@@ -7,13 +7,14 @@ import hmac
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Query, Request
 
 from kit.auth import CurrentPrincipal, Principal, bearer_token, scoped
 from kit.db import DbSession
 from kit.idempotency import HEADER, MAX_KEY_LENGTH, Idempotency, idempotency_dependency
 from kit.pagination import MAX_LIMIT, decode_cursor, ids_query
 from kit.problems import BadRequest
+from kit.versions import if_match_header, parse_if_match
 from services.outcomes.models import idempotency_keys
 from services.outcomes.service import Deps
 from services.outcomes.settings import Settings
@@ -39,14 +40,14 @@ async def get_deps(request: Request) -> Deps:
 RuleDeps = Annotated[Deps, Depends(get_deps)]
 
 
-async def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
-    """`If-Match: "<version>"` (as the ETag was sent), or none for an unconditional write."""
-    if if_match is None:
-        return None
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise BadRequest.field("If-Match", "must be an ETag this API sent")
-    return int(value)
+IfMatchHeader = Annotated[
+    str | None, if_match_header("The ETag you read; without it the write is unconditional")
+]
+
+
+async def expected_version(if_match: IfMatchHeader = None) -> int | None:
+    """The version the client read, or None for an unconditional write."""
+    return parse_if_match(if_match)
 
 
 ExpectedVersion = Annotated[int | None, Depends(expected_version)]
