@@ -28,9 +28,9 @@ from services.outcomes.db import Base
 
 class WebhookSubscription(Base):
     """Where one organisation wants one partnership's events. `audience` is the caller's role in the
-        partnership when it subscribed: it decides what the deliveries reveal, as in the feed. The signing
-        secret is stored only encrypted under the service's key ring (`KeyRing.encrypt_webhook_secret`),
-        with the key version beside it. After a rotation the previous secret also signs until it expires.
+    partnership when it subscribed: it decides what the deliveries reveal, as in the feed. The signing
+    secret is stored only encrypted under the service's key ring (`KeyRing.encrypt_webhook_secret`),
+    with the key version beside it. After a rotation the previous secret also signs until it expires.
     `token_epoch` ties it to the memberships it was confirmed under (see webhooks/revocations.py)."""
 
     __tablename__ = "webhook_subscriptions"
@@ -60,9 +60,10 @@ class WebhookSubscription(Base):
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[str] = mapped_column(String(200))
-    # The organisation token epoch of the token that created, last re-enabled or last edited it: once
-    # identity's revocation list names a higher one, the organisation's memberships may have changed and
-    # the subscription is disabled until a current token confirms it (webhooks/revocations.py).
+    # The organisation token epoch of the token that created, last re-enabled or last edited it, or of
+    # the list that last re-confirmed it: once identity's revocation list names a higher one, the
+    # organisation's memberships changed and the subscription is settled against them
+    # (webhooks/revocations.py).
     token_epoch: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
