@@ -43,7 +43,12 @@ from services.outcomes import feed
 from services.outcomes.models import LedgerEvent
 from services.outcomes.pseudonyms import KeyRing
 from services.outcomes.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
-from services.outcomes.webhooks.revocations import is_superseded, organisation_floors, settle_superseded
+from services.outcomes.webhooks.revocations import (
+    Floor,
+    is_superseded,
+    organisation_floors,
+    settle_superseded,
+)
 from services.outcomes.webhooks.service import signing_secrets
 from services.outcomes.webhooks.ssrf import UnsafeTarget, check_resolved, check_url
 
@@ -112,6 +117,7 @@ class Dispatcher:
         self._sessionmaker = sessionmaker
         self._revocations = revocations
         self._applied: Revocations | None = None  # the list version last applied to the subscriptions
+        self._floors: dict[UUID, Floor] = {}  # its organisation floors
         self.policy = policy
         self._keys = keys
         self._client = client or httpx.AsyncClient(timeout=policy.timeout, follow_redirects=False)
@@ -153,11 +159,13 @@ class Dispatcher:
         current = self._revocations.current
         if current is self._applied:
             return
-        async with self._sessionmaker() as session, session.begin():
-            disabled = await settle_superseded(session, organisation_floors(current))
-        self._applied = current
-        if disabled:
-            log.info("webhooks.subscriptions_superseded", subscription_ids=[str(i) for i in disabled])
+        floors = organisation_floors(current)
+        if floors != self._floors or self._applied is None:  # a revoked jti alone settles nothing
+            async with self._sessionmaker() as session, session.begin():
+                disabled = await settle_superseded(session, floors)
+            if disabled:
+                log.info("webhooks.subscriptions_superseded", subscription_ids=[str(i) for i in disabled])
+        self._applied, self._floors = current, floors
 
     async def _claim(self) -> list[Job]:
         async with self._sessionmaker() as session, session.begin():
@@ -196,7 +204,7 @@ class Dispatcher:
         """The claimed rows still to send; those of superseded subscriptions are released unsent (the
         claim undone) and their subscriptions settled, in the claim's transaction: a re-confirmed one's
         deliveries go out with the next claim."""
-        floors = organisation_floors(self._revocations.current) if self._revocations is not None else {}
+        floors = self._floors  # as applied just before this claim (run_once)
         keep: list[Claimed] = []
         stale: list[Claimed] = []
         for d, s, e in rows:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import Integer, Uuid, column, select, values
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.revocations import Revocations
@@ -79,30 +79,37 @@ def disabled_reason(
 
 async def settle_superseded(session: AsyncSession, floors: Mapping[UUID, Floor]) -> list[UUID]:
     """Re-confirm or disable every active subscription recorded under an epoch the list has superseded;
-    the ids of those disabled. Rows are locked, so replicas settling the same list agree."""
+    the ids of those disabled. Only those rows are read and locked (the list keeps organisations' floors
+    for 30 days, long after most subscriptions were settled), so replicas settling the same list agree."""
     if not floors:
         return []
+    listed = values(column("organisation_id", Uuid), column("floor", Integer), name="listed").data(
+        [(organisation, floor.epoch) for organisation, floor in floors.items()]
+    )
     stale = await session.scalars(
         select(WebhookSubscription)
-        .where(
-            WebhookSubscription.organisation_id.in_(list(floors)),
-            WebhookSubscription.status == "active",
+        .join(
+            listed,
+            (WebhookSubscription.organisation_id == listed.c.organisation_id)
+            & (WebhookSubscription.token_epoch < listed.c.floor),
         )
+        .where(WebhookSubscription.status == "active")
         .order_by(WebhookSubscription.id)
-        .with_for_update()
+        .with_for_update(of=WebhookSubscription)
     )
     disabled: list[UUID] = []
     now = datetime.now(UTC)
     for subscription in stale:
         floor = floors[subscription.organisation_id]
-        if subscription.token_epoch >= floor.epoch:
-            continue
+        subscription.token_epoch = floor.epoch
+        subscription.version += 1
         reason = disabled_reason(subscription.partnership_id, subscription.audience, floor.memberships)
-        values: dict[str, object] = {"token_epoch": floor.epoch, "version": subscription.version + 1}
         if reason is not None:
-            values |= {"status": "disabled", "disabled_reason": reason, "disabled_at": now}
+            subscription.status, subscription.disabled_reason, subscription.disabled_at = (
+                "disabled",
+                reason,
+                now,
+            )
             disabled.append(subscription.id)
-        await session.execute(
-            update(WebhookSubscription).where(WebhookSubscription.id == subscription.id).values(**values)
-        )
+    await session.flush()
     return disabled
