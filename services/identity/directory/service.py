@@ -311,13 +311,7 @@ async def disable_user(session: AsyncSession, principal: Principal, user_id: uui
     before = snapshot(row)
     row.disabled_at = datetime.now(UTC)
     row.version += 1
-    await session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=row.disabled_at)
-    )
-    await session.flush()
-    await supersede_tokens(session, "user", row.id)
+    await _end_every_token(session, row, at=row.disabled_at)
     await record(
         session,
         principal,
@@ -354,15 +348,8 @@ async def change_password(
     row.failed_logins = 0
     row.locked_until = None
     row.version += 1
-    # Whoever held the old password may hold its tokens: end every grant and every access token (the
-    # caller's own included; it signs in again with the new password).
-    await session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=datetime.now(UTC))
-    )
-    await session.flush()
-    await supersede_tokens(session, "user", row.id)
+    # Whoever held the old password may hold its tokens (the caller's own included: it signs in again).
+    await _end_every_token(session, row, at=datetime.now(UTC))
     await record(
         session,
         principal,
@@ -371,6 +358,18 @@ async def change_password(
         organisation_id=row.organisation_id,
         entity_id=str(row.id),
     )
+
+
+async def _end_every_token(session: AsyncSession, user: User, *, at: datetime) -> None:
+    """End every grant (refresh tokens) and every access token the user holds, in the caller's
+    transaction: identity refuses them at once, the other services within a revocation poll."""
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )
+    await session.flush()
+    await supersede_tokens(session, "user", user.id)
 
 
 def _check_password(password: str, *, email: str, display_name: str, field: str) -> None:
