@@ -212,9 +212,9 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     cls = _BY_STATUS.get(exc.status_code, Problem)
     detail = exc.detail if isinstance(exc.detail, str) else None
-    headers = exc.headers
+    headers = dict(exc.headers or {})
     if exc.status_code == 405:
-        headers = {**(headers or {}), "Allow": _allowed_methods(request, (headers or {}).get("Allow"))}
+        headers["Allow"] = _allowed_methods(request, headers.get("Allow"))
     problem = cls(detail, headers=headers)
     if cls is Problem:
         body = problem.body(getattr(request.state, "request_id", None), request.url.path)
