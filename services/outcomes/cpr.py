@@ -2,6 +2,12 @@
 
 A CPR number is accepted only to derive a pseudonym and is never stored or logged. Modulus 11 is
 deliberately not checked: numbers issued since 2007 may fail it.
+
+Only the ASCII digits 0-9 are digits here (`[0-9]`, never `\\d`): `\\d` and `int()` also take fullwidth,
+Arabic-Indic, Devanagari and every other Unicode decimal digit, so one person's number written in another
+script would pass and hash to a second pseudonym: a second participant, paid for again. Such a number is
+refused, not normalised (we never guess what was meant); the pseudonym is derived from `Cpr.digits`, the
+one canonical form (10 ASCII digits, no separator) of whichever accepted spelling came in.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-_CPR = re.compile(r"^(\d{6})-?(\d{4})$")
+_CPR = re.compile(r"([0-9]{6})-?([0-9]{4})")  # fullmatch: `$` would also take a trailing newline
 
 
 class InvalidCpr(ValueError):
@@ -39,9 +45,9 @@ def birth_century(year_two_digits: int, seventh_digit: int) -> int:
 
 def parse_cpr(value: str, *, today: date | None = None) -> Cpr:
     """A valid CPR number: 10 digits (an optional hyphen after the 6th) encoding a real birth date."""
-    match = _CPR.match(value.strip()) if isinstance(value, str) else None
+    match = _CPR.fullmatch(value.strip()) if isinstance(value, str) else None
     if match is None:
-        raise InvalidCpr("must be 10 digits (DDMMYYSSSS, optionally DDMMYY-SSSS)")
+        raise InvalidCpr("must be 10 ASCII digits 0-9 (DDMMYYSSSS, optionally DDMMYY-SSSS)")
     digits = match.group(1) + match.group(2)
     day, month, yy, seventh = int(digits[0:2]), int(digits[2:4]), int(digits[4:6]), int(digits[6])
     try:

@@ -1,8 +1,10 @@
 """Webhook subscriptions refuse what the database cannot store (U+0000), URLs Python cannot take apart, and
-event types that could never match, as a 422 naming the field, and store nothing."""
+event types that could never match, as a 422 naming the field, and store nothing. Identifiers written with
+other scripts' digits are refused, never read as the ASCII number (one person, one participant)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -10,6 +12,15 @@ import httpx
 import pytest
 
 from tests.actors import Cast
+from tests.digits import FAMILIES, written_in
+from tests.outcomes.support import (
+    TODAY,
+    active_contract,
+    employment_terms,
+    enrol,
+    ledger_head,
+    synthetic_cpr,
+)
 
 BAD: dict[str, tuple[dict[str, Any], str]] = {
     "NUL in the url": ({"url": "https://hooks.example/\u0000"}, "body.url"),
@@ -92,3 +103,64 @@ async def test_reading_the_ledger_after_a_sequence_beyond_bigint_is_refused(
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert "query.after" in [p["name"] for p in response.json()["invalid_params"]]
+
+
+async def participants(outcomes: httpx.AsyncClient, cast: Cast) -> list[Any]:
+    listed = await outcomes.get(
+        "/v1/participants",
+        params={"partnership_id": str(cast.partnership_id), "limit": 500},
+        headers=cast.provider.headers,
+    )
+    assert listed.status_code == 200, listed.text
+    items: list[Any] = listed.json()["items"]
+    return items
+
+
+async def test_the_same_cpr_number_in_other_digits_never_enrols_a_second_participant(
+    cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    contract_id, _ = await active_contract(contracts, cast, employment_terms(cast))
+    cpr = synthetic_cpr(21)
+    enrolled = TODAY - timedelta(days=10)
+    first = await enrol(
+        outcomes, cast.provider, cast, contract_id, cpr, municipality_code="657", enrolment_date=enrolled
+    )
+    before = await ledger_head(outcomes, cast.investor, cast.partnership_id)
+    for family in FAMILIES:
+        for form in (written_in(family, cpr), f"{written_in(family, cpr[:6])}-{cpr[6:]}"):
+            refused = await enrol(
+                outcomes,
+                cast.provider,
+                cast,
+                contract_id,
+                form,
+                municipality_code="657",
+                enrolment_date=enrolled,
+                status=422,
+            )
+            assert refused["code"] == "invalid-cpr", (family, refused)
+            assert refused["invalid_params"][0]["name"] == "body.cpr"
+            assert form not in str(refused)  # the number is never echoed
+    assert [p["pseudonym"] for p in await participants(outcomes, cast)] == [first["pseudonym"]]
+    assert await ledger_head(outcomes, cast.investor, cast.partnership_id) == before
+
+
+async def test_a_municipality_code_in_other_digits_is_refused(
+    cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    contract_id, _ = await active_contract(contracts, cast, employment_terms(cast))
+    before = await ledger_head(outcomes, cast.investor, cast.partnership_id)
+    for n, family in enumerate(FAMILIES):
+        refused = await enrol(
+            outcomes,
+            cast.provider,
+            cast,
+            contract_id,
+            synthetic_cpr(30 + n),
+            municipality_code=written_in(family, "657"),
+            enrolment_date=TODAY - timedelta(days=10),
+            status=422,
+        )
+        assert "body.municipality_code" in [p["name"] for p in refused["invalid_params"]], (family, refused)
+    assert await participants(outcomes, cast) == []
+    assert await ledger_head(outcomes, cast.investor, cast.partnership_id) == before

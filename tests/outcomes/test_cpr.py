@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 
 from services.outcomes.cpr import InvalidCpr, birth_century, parse_cpr
+from tests.digits import FAMILIES, written_in
 
 
 @pytest.mark.parametrize(
@@ -49,6 +50,20 @@ def test_modulus_11_is_not_enforced() -> None:
 def test_malformed_or_impossible_cpr_numbers_are_refused(value: str) -> None:
     with pytest.raises(InvalidCpr):
         parse_cpr(value)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("form", ["0101900123", "010190-0123", "0101900123\n"])
+def test_a_cpr_number_in_other_digits_is_refused_not_read_as_the_same_person(family: str, form: str) -> None:
+    # `\d` takes every script's decimal digits: the same number would hash to a second pseudonym.
+    for value in (written_in(family, form), form[:6] + written_in(family, form[6:])):
+        with pytest.raises(InvalidCpr, match="ASCII"):
+            parse_cpr(value)
+
+
+def test_each_accepted_spelling_gives_the_one_canonical_form_that_is_hashed() -> None:
+    forms = ["0101900123", "010190-0123", " 0101900123 ", "010190-0123\n"]
+    assert {parse_cpr(v).digits for v in forms} == {"0101900123"}
 
 
 def test_a_birth_date_in_the_future_is_refused_when_today_is_given() -> None:
