@@ -7,7 +7,9 @@ process dies mid-delivery, the row simply falls due again when the lease runs ou
 
 Failures back off exponentially with jitter (base · 2^(n-1), capped, times a random factor in [½, 1])
 for `webhook_retry_for` (25 h by default); a delivery still failing then is marked failed and its
-subscription disabled, with the reason on the subscription.
+subscription disabled, with the reason on the subscription. Its HTTP client connects only to addresses
+it resolved and found public itself (webhooks/ssrf.py), so a DNS answer that changes between a check and
+the connect cannot point a delivery at the service's own network.
 
 Signing secrets are stored encrypted; a claim decrypts them with the service's key ring, and the clear
 secrets live only in the claimed job's memory. While a rotation's grace lasts, each delivery carries a
@@ -50,7 +52,7 @@ from services.outcomes.webhooks.revocations import (
     settle_superseded,
 )
 from services.outcomes.webhooks.service import signing_secrets
-from services.outcomes.webhooks.ssrf import UnsafeTarget, check_resolved, check_url
+from services.outcomes.webhooks.ssrf import UnsafeTarget, check_url, webhook_client
 
 log = structlog.get_logger(__name__)
 
@@ -120,7 +122,8 @@ class Dispatcher:
         self._floors: dict[UUID, Floor] = {}  # its organisation floors
         self.policy = policy
         self._keys = keys
-        self._client = client or httpx.AsyncClient(timeout=policy.timeout, follow_redirects=False)
+        # Resolves each name once and connects only to the addresses it checked (webhooks/ssrf.py).
+        self._client = client or webhook_client(timeout=policy.timeout, allow_private=policy.allow_insecure)
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -236,8 +239,7 @@ class Dispatcher:
             await self._record(job, None, "signing secret not decryptable with the configured keys", 0)
             return
         try:
-            check_url(job.url, allow_insecure=self.policy.allow_insecure)
-            await check_resolved(job.url, allow_private=self.policy.allow_insecure)
+            check_url(job.url, allow_insecure=self.policy.allow_insecure)  # addresses: at connect
             now = datetime.now(UTC)
             payload = job.body.decode()
             headers = {

@@ -21,7 +21,7 @@ from services.outcomes.service import check_version
 from services.outcomes.webhooks import errors
 from services.outcomes.webhooks.models import WebhookDelivery, WebhookSubscription
 from services.outcomes.webhooks.schemas import SecretRotation, SubscriptionCreate, SubscriptionUpdate
-from services.outcomes.webhooks.ssrf import UnsafeTarget, check_url
+from services.outcomes.webhooks.ssrf import UnsafeTarget, check_resolved, check_url
 
 # The most revealing role first: it decides the subscription's audience.
 ROLE_ORDER = ("provider", "evaluator", "outcome_payer", "investor", "adviser", "observer")
@@ -69,9 +69,12 @@ def signing_secrets(keys: KeyRing, subscription: WebhookSubscription, now: datet
     return found
 
 
-def _checked_url(url: str, allow_insecure: bool) -> str:
+async def _checked_url(url: str, allow_insecure: bool) -> str:
+    """Refused now (a 422), not at every delivery: the scheme, and unless insecure targets are allowed,
+    every address the name resolves to now. Deliveries check the addresses again as they connect."""
     try:
         check_url(url, allow_insecure=allow_insecure)
+        await check_resolved(url, allow_private=allow_insecure)
     except UnsafeTarget as exc:
         raise errors.UnsafeWebhookUrl.field("url", str(exc)) from None
     return url
@@ -111,7 +114,7 @@ async def create_subscription(
         id=uuid.uuid4(),
         organisation_id=principal.organisation_id,
         partnership_id=body.partnership_id,
-        url=_checked_url(body.url, allow_insecure),
+        url=await _checked_url(body.url, allow_insecure),
         event_types=sorted(set(body.event_types)),
         description=body.description,
         created_by=principal.subject,
@@ -149,10 +152,11 @@ async def update_subscription(
     """Change the URL or types, or disable / re-enable. Re-enabling clears the reason; deliveries still
     pending resume, and failed ones can be redelivered one by one. A change that leaves it active
     confirms the caller's membership again (`confirm_membership`); disabling needs no membership."""
+    url = None if body.url is None else await _checked_url(body.url, allow_insecure)  # resolved unlocked
     subscription = await get_subscription(session, principal, subscription_id, for_update=True)
     check_version(subscription.version, expected_version)
-    if body.url is not None:
-        subscription.url = _checked_url(body.url, allow_insecure)
+    if url is not None:
+        subscription.url = url
     if body.event_types is not None:
         subscription.event_types = sorted(set(body.event_types))
     if body.status == "active" and subscription.status != "active":
