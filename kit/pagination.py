@@ -63,6 +63,8 @@ def parse_ids(raw: str | None, *, at_most: int = MAX_LIMIT) -> list[UUID] | None
     if len(parts) > at_most:
         raise BadRequest.field("ids", f"at most {at_most} ids")
     try:
+        if not raw.isascii():  # UUID() also reads other scripts' digits
+            raise ValueError
         return [UUID(p) for p in parts]
     except ValueError:
         raise BadRequest.field("ids", "must be comma-separated UUIDs") from None

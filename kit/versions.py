@@ -24,6 +24,6 @@ def parse_if_match(raw: str | None) -> int | None:
     if raw is None:
         return None
     value = raw.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # isdigit alone takes "²" (int() raises) and "٣" (= 3)
         raise BadRequest.field("If-Match", "must be an ETag this API sent")
     return int(value)

@@ -39,9 +39,12 @@ OutcomeCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", descriptio
 
 
 def _no_float(value: Any) -> Any:
-    """JSON numbers with a fraction arrive as binary floats; money and shares must be decimal strings."""
+    """JSON numbers with a fraction arrive as binary floats; money and shares must be decimal strings, of
+    ASCII digits: `Decimal()` also reads "٢٥٠٠٠" and every other script's digits."""
     if isinstance(value, float):
         raise ValueError('give the amount as a decimal string, e.g. "25000.00", not a JSON number')
+    if isinstance(value, str) and not value.isascii():
+        raise ValueError("write the amount with ASCII digits 0-9")
     return value
 
 

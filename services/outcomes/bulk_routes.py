@@ -66,7 +66,7 @@ async def bulk_import(
     if media_type not in MEDIA_TYPES:
         raise UnsupportedMediaType(f"send {' or '.join(MEDIA_TYPES)}")
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BYTES:
+    if length is not None and length.isascii() and length.isdigit() and int(length) > MAX_BYTES:
         raise PayloadTooLarge(f"at most {MAX_BYTES // (1024 * 1024)} MiB per request")
     settings: Settings = request.app.state.settings
     run = bulk.Import(

@@ -69,7 +69,10 @@ def decode_cursor(value: str | None, field: str = "after") -> Cursor:
         raw = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
         if not isinstance(raw, dict):
             raise TypeError
-        cursor = {UUID(p): int(s) for p, s in raw.items()}
+        # We write ASCII UUIDs and JSON integers; UUID() and int() would also take other scripts' digits.
+        if not all(p.isascii() and type(s) is int for p, s in raw.items()):
+            raise TypeError
+        cursor = {UUID(p): s for p, s in raw.items()}
     except (ValueError, TypeError, binascii.Error):
         raise BadRequest.field(field, "not a cursor this API issued") from None
     if any(s < 0 for s in cursor.values()):

@@ -164,3 +164,35 @@ async def test_a_municipality_code_in_other_digits_is_refused(
         assert "body.municipality_code" in [p["name"] for p in refused["invalid_params"]], (family, refused)
     assert await participants(outcomes, cast) == []
     assert await ledger_head(outcomes, cast.investor, cast.partnership_id) == before
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+async def test_versions_and_cursors_in_other_digits_are_refused_not_a_500(
+    outcomes: httpx.AsyncClient, cast: Cast, family: str
+) -> None:
+    created = await outcomes.post(
+        "/v1/webhook-subscriptions",
+        json={"partnership_id": str(cast.partnership_id), "url": "https://hooks.example/effekt"},
+        headers={**cast.investor.headers, "Idempotency-Key": uuid4().hex},
+    )
+    assert created.status_code == 201, created.text
+    url = f"/v1/webhook-subscriptions/{created.json()['id']}"
+    before = (await outcomes.get(url, headers=cast.investor.headers)).json()
+    if family == "superscript":  # a header is latin-1: of these only "¹²³" can arrive as themselves
+        stale = await outcomes.patch(
+            url,
+            json={"status": "disabled"},
+            headers={
+                **{k.encode(): v.encode() for k, v in cast.investor.headers.items()},
+                b"If-Match": '"¹"'.encode("latin-1"),
+            },
+        )
+        assert stale.status_code == 400, stale.text
+        assert (await outcomes.get(url, headers=cast.investor.headers)).json() == before
+    page = await outcomes.get(
+        f"{url}/deliveries", params={"cursor": written_in(family, "12")}, headers=cast.investor.headers
+    )
+    assert page.status_code == 400, page.text
+    assert "query.cursor" in [p["name"] for p in page.json()["invalid_params"]] or "cursor" in [
+        p["name"] for p in page.json()["invalid_params"]
+    ]

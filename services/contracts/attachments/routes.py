@@ -24,7 +24,12 @@ router = APIRouter(prefix="/v1", tags=["attachments"])
 async def _upload_size_limit(request: Request, settings: CurrentSettings) -> None:
     """Refuse an oversized upload from its Content-Length, before its body is read."""
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > settings.max_attachment_bytes:
+    if (
+        length is not None
+        and length.isascii()
+        and length.isdigit()
+        and int(length) > settings.max_attachment_bytes
+    ):
         raise AttachmentTooLarge(
             f"at most {settings.max_attachment_bytes} bytes", max_bytes=settings.max_attachment_bytes
         )

@@ -21,7 +21,7 @@ from kit.auth import Principal, scoped
 from kit.db import DbSession
 from kit.idempotency import Idempotency
 from kit.pagination import DEFAULT_LIMIT, Page
-from kit.problems import problem_responses
+from kit.problems import BadRequest, problem_responses
 from services.outcomes.dependencies import ExpectedVersion, IdempotencyKey, Limit, etag
 from services.outcomes.pseudonyms import KeyRing
 from services.outcomes.webhooks import service
@@ -208,7 +208,9 @@ async def list_deliveries(
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[DeliveryRead]:
-    after = int(cursor) if cursor and cursor.isdigit() else None
+    if cursor and not (cursor.isascii() and cursor.isdigit()):  # isdigit alone takes "²", which int() refuses
+        raise BadRequest.field("cursor", "not a cursor this API issued")
+    after = int(cursor) if cursor else None
     rows = await service.list_deliveries(
         session, principal, subscription_id, status=status, after=after, limit=limit
     )
