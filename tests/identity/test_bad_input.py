@@ -11,6 +11,7 @@ import pytest
 
 from effekt.launcher import Platform
 from tests.actors import Cast, operator_headers, random_cvr
+from tests.digits import FAMILIES, written_in
 
 BAD_NAMES = {"NUL": "Herning\u0000Jobs", "blank": " \t "}
 
@@ -133,3 +134,27 @@ async def test_oauth_errors_are_documented_as_the_rfc_6749_json_they_are(identit
     assert list(documented["400"]["content"]) == ["application/json"]
     page = (await identity.get("/openapi.json")).json()["paths"]["/oauth2/authorize"]["get"]["responses"]
     assert list(page["400"]["content"]) == ["text/html"]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+async def test_a_cvr_or_municipality_code_in_other_digits_is_refused_and_not_created(
+    platform: Platform, identity: httpx.AsyncClient, family: str
+) -> None:
+    headers = await operator_headers(platform)
+    cvr = random_cvr()
+    for body, field in [
+        ({"partner_type": "evaluator", "cvr": written_in(family, cvr)}, "body.cvr"),
+        (
+            {"partner_type": "municipality", "cvr": cvr, "municipality_code": written_in(family, "657")},
+            "body.municipality_code",
+        ),
+    ]:
+        response = await identity.post(
+            "/v1/organisations", json={"name": f"Digits {family}", **body}, headers=headers
+        )
+        assert_refused(response, field)
+    for partner_type in ("evaluator", "municipality"):
+        listing = await identity.get(
+            "/v1/organisations", params={"limit": 500, "partner_type": partner_type}, headers=headers
+        )
+        assert cvr not in {o["cvr"] for o in listing.json()["items"]}
