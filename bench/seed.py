@@ -21,7 +21,7 @@ import asyncpg
 import orjson
 
 from services.outcomes.chain import canonical_json, link_hash
-from services.outcomes.ledger import cloud_event
+from services.outcomes.ledger.service import cloud_event
 
 COLUMNS = (
     "id",

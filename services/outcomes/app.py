@@ -7,15 +7,15 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from kit.app import service_app
-from services.outcomes.bulk_routes import router as bulk_router
+from services.outcomes.bulk.routes import router as bulk_router
 from services.outcomes.clients.contracts import ContractsClient
-from services.outcomes.export_routes import router as export_router
-from services.outcomes.feed_routes import router as feed_router
+from services.outcomes.feed.routes import router as feed_router
 from services.outcomes.integrations import integrations_lifespan
-from services.outcomes.routes import router
+from services.outcomes.ledger.routes import router as export_router
+from services.outcomes.participants.routes import router
 from services.outcomes.settings import Settings
-from services.outcomes.statement_routes import router as statement_router
-from services.outcomes.tallies import compaction_lifespan
+from services.outcomes.statements.routes import router as statement_router
+from services.outcomes.statements.tallies import compaction_lifespan
 from services.outcomes.webhooks.routes import router as webhook_router
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")

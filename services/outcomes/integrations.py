@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from services.outcomes.feed import Notifier, asyncpg_dsn
+from services.outcomes.feed.service import Notifier, asyncpg_dsn
 from services.outcomes.settings import Settings
 from services.outcomes.webhooks.dispatcher import Dispatcher, DispatchPolicy
 from services.outcomes.webhooks.models import WebhookDelivery

@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook
 
 from kit.revocations import RevocationFeed, Revocations
-from services.outcomes import feed
+from services.outcomes.feed import service as feed
 from services.outcomes.models import LedgerEvent
 from services.outcomes.pseudonyms import KeyRing
 from services.outcomes.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription

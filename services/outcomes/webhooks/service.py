@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from services.outcomes.errors import NotAPartner
+from services.outcomes.participants.service import check_version
 from services.outcomes.pseudonyms import KeyRing
-from services.outcomes.service import check_version
 from services.outcomes.webhooks import errors
 from services.outcomes.webhooks.models import WebhookDelivery, WebhookSubscription
 from services.outcomes.webhooks.schemas import SecretRotation, SubscriptionCreate, SubscriptionUpdate

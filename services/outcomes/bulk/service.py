@@ -46,8 +46,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from kit.auth import Principal
 from kit.db import is_transient
 from kit.problems import Forbidden, Problem
-from services.outcomes import claims, errors, ledger, service, verification
-from services.outcomes.bulk_lines import (
+from services.outcomes import errors
+from services.outcomes.bulk.lines import (
     ClaimLine,
     DisputeLine,
     EligibilityLine,
@@ -57,7 +57,11 @@ from services.outcomes.bulk_lines import (
     VerificationLine,
     validate,
 )
-from services.outcomes.bulk_models import BulkReference
+from services.outcomes.bulk.models import BulkReference
+from services.outcomes.claims import service as claims
+from services.outcomes.claims import verification
+from services.outcomes.ledger import service as ledger
+from services.outcomes.participants import service
 from services.outcomes.schemas import ClaimCreate, ParticipantCreate
 
 BATCH = 200

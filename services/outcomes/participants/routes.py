@@ -15,7 +15,8 @@ from kit.auth import Principal
 from kit.db import DbSession
 from kit.pagination import DEFAULT_LIMIT, Page, encode_cursor, parse_ids
 from kit.problems import problem_responses
-from services.outcomes import claims, service, verification
+from services.outcomes.claims import service as claims
+from services.outcomes.claims import verification
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
@@ -30,6 +31,7 @@ from services.outcomes.dependencies import (
     etag,
 )
 from services.outcomes.models import OutcomeClaim, Participant, PaymentLine
+from services.outcomes.participants import service
 from services.outcomes.pseudonyms import KeyRing
 from services.outcomes.schemas import (
     ClaimCreate,

@@ -21,13 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from kit.problems import Unprocessable
-from services.outcomes import errors, tallies
+from services.outcomes import errors
 from services.outcomes.chain import canonical_json
 from services.outcomes.clients.contracts import ContractVersion
-from services.outcomes.ledger import append_event
+from services.outcomes.ledger.service import append_event
 from services.outcomes.models import CapCounter, PaymentLine, PaymentStatement
+from services.outcomes.participants.service import Deps, today
 from services.outcomes.schemas import StatementCreate
-from services.outcomes.service import Deps, today
+from services.outcomes.statements import tallies
 
 ZERO = Decimal(0)
 

@@ -23,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kit.auth import CurrentPrincipal, Principal, TokenVerifier
 from kit.problems import BadRequest, Forbidden, problem_responses
-from services.outcomes import feed
 from services.outcomes.errors import NotAPartner
-from services.outcomes.statements import may_read_partnership
+from services.outcomes.feed import service as feed
+from services.outcomes.statements.service import may_read_partnership
 
 router = APIRouter(prefix="/v1", tags=["feed"])
 

@@ -13,7 +13,6 @@ from kit.auth import CurrentPrincipal, Principal
 from kit.db import DbSession
 from kit.pagination import DEFAULT_LIMIT, Page, encode_cursor, parse_ids
 from kit.problems import Forbidden, problem_responses
-from services.outcomes import ledger, statements
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
@@ -26,6 +25,7 @@ from services.outcomes.dependencies import (
     etag,
 )
 from services.outcomes.errors import NotAPartner
+from services.outcomes.ledger import service as ledger
 from services.outcomes.models import PaymentLine, PaymentStatement
 from services.outcomes.schemas import (
     ChainVerification,
@@ -36,6 +36,7 @@ from services.outcomes.schemas import (
     StatementLineRead,
     StatementRead,
 )
+from services.outcomes.statements import service as statements
 
 router = APIRouter(prefix="/v1", tags=["statements and ledger"])
 

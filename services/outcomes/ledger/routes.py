@@ -10,10 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kit.auth import CurrentPrincipal
 from kit.problems import Forbidden, problem_responses
-from services.outcomes import export
 from services.outcomes.errors import NotAPartner
+from services.outcomes.ledger import export
 from services.outcomes.models import LedgerHead
-from services.outcomes.statements import may_read_partnership
+from services.outcomes.statements.service import may_read_partnership
 
 router = APIRouter(prefix="/v1", tags=["feed"])
 

@@ -17,16 +17,16 @@ from kit.auth import Principal
 from kit.problems import Forbidden, Problem, Unprocessable
 from services.outcomes import errors
 from services.outcomes.clients.contracts import ContractVersion, Outcome
-from services.outcomes.ledger import append_event
+from services.outcomes.ledger.service import append_event
 from services.outcomes.models import OutcomeClaim, Participant, PaymentLine
-from services.outcomes.schemas import ClaimCreate
-from services.outcomes.service import (
+from services.outcomes.participants.service import (
     LIVE_STATUSES,
     Deps,
     readable_claims,
     readable_participants,
     today,
 )
+from services.outcomes.schemas import ClaimCreate
 from services.outcomes.states import ClaimStatus
 
 

@@ -27,8 +27,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from kit.auth import Principal
 from services.outcomes.chain import GENESIS_HASH, ChainReport, canonical_json, link_hash, verify_chain
+from services.outcomes.ledger.outbox import record_appended
 from services.outcomes.models import LedgerEvent, LedgerHead
-from services.outcomes.webhooks.outbox import record_appended
 
 EVENT_TYPE_PREFIX = "dk.effekt."
 SOURCE = "https://effekt.dk/outcomes"

@@ -22,7 +22,7 @@ from kit.problems import Problem, Unprocessable
 from services.outcomes import errors, pricing
 from services.outcomes.clients.contracts import ContractsClient, ContractVersion
 from services.outcomes.cpr import Cpr, InvalidCpr, parse_cpr
-from services.outcomes.ledger import append_event, lock_head
+from services.outcomes.ledger.service import append_event, lock_head
 from services.outcomes.models import OutcomeClaim, Participant
 from services.outcomes.pseudonyms import KeyRing, Pseudonym
 from services.outcomes.schemas import ParticipantCreate, ParticipantExit

@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.auth import Principal
 from kit.problems import Unprocessable
 from services.outcomes import errors, pricing
-from services.outcomes.claims import get_claim, live_claims
+from services.outcomes.claims.service import get_claim, live_claims
 from services.outcomes.clients.contracts import ContractVersion, Outcome
-from services.outcomes.ledger import append_event
+from services.outcomes.ledger.service import append_event
 from services.outcomes.models import CapCounter, Money, OutcomeClaim, Participant, PaymentLine
-from services.outcomes.service import Deps, check_version, readable_claims, today
+from services.outcomes.participants.service import Deps, check_version, readable_claims, today
 from services.outcomes.states import Action, ClaimStatus, InvalidTransition, transition
 
 

@@ -36,8 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from kit.problems import BadRequest
+from services.outcomes.ledger.outbox import CHANNEL
 from services.outcomes.models import Participant
-from services.outcomes.webhooks.outbox import CHANNEL
 
 log = structlog.get_logger(__name__)
 
