@@ -1,0 +1,257 @@
+"""HTTP routes for outcome claims: submission, reads, the evidence document, verification and disputes.
+
+Writes take `Idempotency-Key`; decisions take `If-Match` with the ETag (`"<version>"`) a read returned.
+Evidence documents are never served to evaluators (`access.may_read_evidence`).
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Response
+
+from kit.auth import Principal
+from kit.db import DbSession
+from kit.pagination import DEFAULT_LIMIT, Page, encode_cursor, parse_ids
+from kit.problems import problem_responses
+from services.outcomes.claims import service as claims
+from services.outcomes.claims import verification
+from services.outcomes.dependencies import (
+    ExpectedVersion,
+    IdempotencyKey,
+    IdList,
+    Limit,
+    OutcomeReader,
+    OutcomeVerifier,
+    OutcomeWriter,
+    RuleDeps,
+    cursor_after,
+    etag,
+)
+from services.outcomes.models import OutcomeClaim, PaymentLine
+from services.outcomes.schemas import (
+    ClaimCreate,
+    ClaimRead,
+    CutReason,
+    Decision,
+    DisputeCreate,
+    SplitLineRead,
+)
+from services.outcomes.states import ClaimStatus
+
+router = APIRouter(prefix="/v1", tags=["outcomes"])
+
+
+def claim_read(claim: OutcomeClaim, lines: list[PaymentLine]) -> ClaimRead:
+    final = claim.status == "verified" or (claim.status == "rejected" and claim.disputed)
+    return ClaimRead(
+        id=claim.id,
+        partnership_id=claim.partnership_id,
+        contract_id=claim.contract_id,
+        participant_id=claim.participant_id,
+        outcome_code=claim.outcome_code,
+        achievement_date=claim.achievement_date,
+        evidence_reference=claim.evidence_reference,
+        evidence_sha256=claim.evidence_sha256,
+        evidence_media_type=claim.evidence_media_type,
+        has_evidence_document=claim.evidence_sha256 is not None,
+        claimant_organisation_id=claim.claimant_organisation_id,
+        claimed_contract_version_id=claim.claimed_contract_version_id,
+        status=claim.status,
+        final=final,
+        disputed=claim.disputed,
+        verifier_organisation_id=claim.verifier_organisation_id,
+        decided_at=claim.decided_at,
+        reason=claim.reason,
+        dispute_reason=claim.dispute_reason,
+        disputed_at=claim.disputed_at,
+        priced_contract_version_id=claim.priced_contract_version_id,
+        currency=claim.currency,
+        tariff=claim.tariff,
+        payable=claim.payable,
+        cut=claim.cut,
+        cut_reasons=[CutReason.model_validate(c) for c in claim.cut_reasons]
+        if claim.cut_reasons is not None
+        else None,
+        split=[
+            SplitLineRead(
+                payer_organisation_id=x.payer_organisation_id, tariff_share=x.tariff_share, amount=x.amount
+            )
+            for x in lines
+        ]
+        if claim.priced_on is not None
+        else None,
+        priced_on=claim.priced_on,
+        payment_period=claim.payment_period,
+        version=claim.version,
+        created_at=claim.created_at,
+    )
+
+
+async def _claim_response(session: DbSession, claim: OutcomeClaim) -> ClaimRead:
+    await session.refresh(claim)
+    lines = (await claims.split_lines(session, [claim.id])).get(claim.id, [])
+    return claim_read(claim, lines)
+
+
+@router.post(
+    "/outcome-claims",
+    status_code=201,
+    response_model=ClaimRead,
+    summary="Claim that a participant achieved an outcome",
+    responses=problem_responses(400, 401, 403, 404, 413, 422, 503),
+)
+async def submit_claim(
+    body: ClaimCreate, session: DbSession, principal: OutcomeWriter, idem: IdempotencyKey, deps: RuleDeps
+) -> Response:
+    if (replayed := await idem.replay()) is not None:
+        return replayed
+    claim = await claims.submit_claim(session, principal, body, deps)
+    read = await _claim_response(session, claim)
+    return await idem.respond(
+        201, read, {**etag(claim.version), "Location": f"/v1/outcome-claims/{claim.id}"}
+    )
+
+
+@router.get(
+    "/outcome-claims",
+    response_model=Page[ClaimRead],
+    summary="Claims visible to you (batch: `ids=`)",
+    responses=problem_responses(400, 401, 403, 422),
+)
+async def list_claims(
+    session: DbSession,
+    principal: OutcomeReader,
+    partnership_id: UUID | None = None,
+    participant_id: UUID | None = None,
+    status: ClaimStatus | None = None,
+    ids: IdList = None,
+    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[ClaimRead]:
+    rows = await claims.list_claims(
+        session,
+        principal,
+        partnership_id=partnership_id,
+        participant_id=participant_id,
+        status=status,
+        ids=parse_ids(ids),
+        after=cursor_after(cursor),
+        limit=limit,
+    )
+    lines = await claims.split_lines(session, [c.id for c in rows])
+    return Page(
+        items=[claim_read(c, lines.get(c.id, [])) for c in rows],
+        next_cursor=encode_cursor(rows[-1].id) if len(rows) == limit else None,
+    )
+
+
+@router.get(
+    "/outcome-claims/{claim_id}", response_model=ClaimRead, responses=problem_responses(401, 403, 404)
+)
+async def get_claim(
+    claim_id: UUID, session: DbSession, principal: OutcomeReader, response: Response
+) -> ClaimRead:
+    claim = await claims.get_claim(session, principal, claim_id)
+    response.headers.update(etag(claim.version))
+    return claim_read(claim, (await claims.split_lines(session, [claim.id])).get(claim.id, []))
+
+
+@router.get(
+    "/outcome-claims/{claim_id}/evidence-document",
+    response_class=Response,
+    summary="The uploaded evidence document (never to evaluators)",
+    responses={200: {"content": {"application/octet-stream": {}}}, **problem_responses(401, 403, 404)},
+)
+async def get_evidence_document(claim_id: UUID, session: DbSession, principal: OutcomeReader) -> Response:
+    claim, document = await claims.evidence_document(session, principal, claim_id)
+    return Response(
+        document,
+        media_type=claim.evidence_media_type or "application/octet-stream",
+        headers={"Digest": f"sha-256={claim.evidence_sha256}", "Cache-Control": "private, no-store"},
+    )
+
+
+async def _decide(
+    claim_id: UUID,
+    body: Decision,
+    session: DbSession,
+    principal: Principal,
+    idem: IdempotencyKey,
+    deps: RuleDeps,
+    expected: int | None,
+    *,
+    resolution: bool,
+) -> Response:
+    if (replayed := await idem.replay()) is not None:
+        return replayed
+    claim = await verification.decide_claim(
+        session,
+        principal,
+        claim_id,
+        decision=body.decision,
+        reason=body.reason,
+        resolution=resolution,
+        expected_version=expected,
+        deps=deps,
+    )
+    return await idem.respond(200, await _claim_response(session, claim), etag(claim.version))
+
+
+@router.post(
+    "/outcome-claims/{claim_id}/verification",
+    response_model=ClaimRead,
+    summary="Verify (and price) or reject a claim",
+    responses=problem_responses(400, 401, 403, 404, 409, 412, 422, 503),
+)
+async def verify_claim(
+    claim_id: UUID,
+    body: Decision,
+    session: DbSession,
+    principal: OutcomeVerifier,
+    idem: IdempotencyKey,
+    deps: RuleDeps,
+    expected: ExpectedVersion,
+) -> Response:
+    return await _decide(claim_id, body, session, principal, idem, deps, expected, resolution=False)
+
+
+@router.post(
+    "/outcome-claims/{claim_id}/dispute",
+    response_model=ClaimRead,
+    summary="Dispute a rejection (once)",
+    responses=problem_responses(400, 401, 403, 404, 409, 412, 422, 503),
+)
+async def dispute_claim(
+    claim_id: UUID,
+    body: DisputeCreate,
+    session: DbSession,
+    principal: OutcomeWriter,
+    idem: IdempotencyKey,
+    deps: RuleDeps,
+    expected: ExpectedVersion,
+) -> Response:
+    if (replayed := await idem.replay()) is not None:
+        return replayed
+    claim = await verification.dispute_claim(
+        session, principal, claim_id, reason=body.reason, expected_version=expected, deps=deps
+    )
+    return await idem.respond(200, await _claim_response(session, claim), etag(claim.version))
+
+
+@router.post(
+    "/outcome-claims/{claim_id}/dispute-resolution",
+    response_model=ClaimRead,
+    summary="The outcome payer resolves a dispute: verified or finally rejected",
+    responses=problem_responses(400, 401, 403, 404, 409, 412, 422, 503),
+)
+async def resolve_dispute(
+    claim_id: UUID,
+    body: Decision,
+    session: DbSession,
+    principal: OutcomeVerifier,
+    idem: IdempotencyKey,
+    deps: RuleDeps,
+    expected: ExpectedVersion,
+) -> Response:
+    return await _decide(claim_id, body, session, principal, idem, deps, expected, resolution=True)
