@@ -14,6 +14,7 @@ from kit.auth import Principal
 from kit.db import DbSession
 from kit.pagination import DEFAULT_LIMIT, Page, encode_cursor, parse_ids
 from kit.problems import problem_responses
+from services.outcomes import states
 from services.outcomes.claims import service as claims
 from services.outcomes.claims import verification
 from services.outcomes.dependencies import (
@@ -43,7 +44,6 @@ router = APIRouter(prefix="/v1", tags=["outcomes"])
 
 
 def claim_read(claim: OutcomeClaim, lines: list[PaymentLine]) -> ClaimRead:
-    final = claim.status == "verified" or (claim.status == "rejected" and claim.disputed)
     return ClaimRead(
         id=claim.id,
         partnership_id=claim.partnership_id,
@@ -58,7 +58,7 @@ def claim_read(claim: OutcomeClaim, lines: list[PaymentLine]) -> ClaimRead:
         claimant_organisation_id=claim.claimant_organisation_id,
         claimed_contract_version_id=claim.claimed_contract_version_id,
         status=claim.status,
-        final=final,
+        final=states.final(claim.status, disputed=claim.disputed),
         disputed=claim.disputed,
         verifier_organisation_id=claim.verifier_organisation_id,
         decided_at=claim.decided_at,

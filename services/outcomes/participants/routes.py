@@ -45,24 +45,10 @@ router = APIRouter(prefix="/v1", tags=["outcomes"])
 def participant_read(principal: Principal, participant: Participant, keys: KeyRing | None) -> ParticipantRead:
     """The participant as `principal` may see it. Write responses pass no keys: they are stored with the
     Idempotency-Key, and the municipal reference must stay encrypted at rest, so only reads decrypt it."""
-    return ParticipantRead(
-        id=participant.id,
-        partnership_id=participant.partnership_id,
-        contract_id=participant.contract_id,
-        pseudonym=participant.pseudonym,
-        key_version=participant.key_version,
-        municipality_code=participant.municipality_code,
-        enrolment_date=participant.enrolment_date,
-        cohort=participant.cohort,
-        enrolled_by_organisation_id=participant.enrolled_by_organisation_id,
-        eligibility_confirmed_by_organisation_id=participant.eligibility_confirmed_by_organisation_id,
-        eligibility_confirmed_at=participant.eligibility_confirmed_at,
-        exit_date=participant.exit_date,
-        exit_reason=participant.exit_reason,
-        municipal_reference=service.municipal_reference(principal, participant, keys) if keys else None,
-        version=participant.version,
-        created_at=participant.created_at,
-    )
+    read = ParticipantRead.model_validate(participant, from_attributes=True)
+    if keys is not None:
+        read.municipal_reference = service.municipal_reference(principal, participant, keys)
+    return read
 
 
 @router.post(
