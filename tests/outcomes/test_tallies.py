@@ -1,4 +1,4 @@
-"""The partnership aggregates read tallies that statement-level triggers keep (services/outcomes/statements/tallies.py).
+"""The partnership aggregates read tallies that statement-level triggers keep (services/outcomes/tallies.py).
 
 They must equal a recount of the partnership's participants and claims after every kind of write (single
 endpoints, bulk import, decisions, disputes and their resolution, exits), with the deltas folded in, not
