@@ -4,7 +4,7 @@ A million events through the API would take hours, so the bench appends them wit
 transaction holding the partnership's `ledger_heads` row lock, exactly as the service appends: each seeded
 event is a copy of one of the partnership's real events (same type, subject, actor and data, so every
 reader and redaction handles it as it would a real one) with a new id, sequence and time, its canonical
-bytes and hash built by the service's own `ledger.cloud_event` and `chain` functions. The chain therefore
+bytes and hash built by the same pure `chain` functions the service uses. The chain therefore
 stays valid (`GET .../ledger/verification` agrees), and writes through the API continue it afterwards.
 """
 
@@ -14,14 +14,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 import orjson
 
-from services.outcomes.chain import canonical_json, link_hash
-from services.outcomes.ledger import cloud_event
+from services.outcomes.chain import HASHED_FIELDS, canonical_json, cloud_event, link_hash
 
 COLUMNS = (
     "id",
@@ -45,7 +44,7 @@ class SeedingUnsupported(RuntimeError):
 
 @dataclass(slots=True)
 class _Event:
-    """Just the attributes `ledger.cloud_event` reads."""
+    """Just the columns `chain.cloud_event` reads (`chain.HASHED_FIELDS`)."""
 
     id: uuid.UUID
     partnership_id: uuid.UUID
@@ -108,7 +107,7 @@ async def seed_ledger(database_url: str, partnership_id: UUID, target: int) -> d
                         actor,
                         data,
                     )
-                    canonical = canonical_json(cloud_event(cast(Any, event)))
+                    canonical = canonical_json(cloud_event({c: getattr(event, c) for c in HASHED_FIELDS}))
                     digest = link_hash(prev, canonical)
                     rows.append(
                         (

@@ -1,5 +1,6 @@
 """Prometheus metrics at `/metrics`: request latency by route template and status, the database pool,
-and the gauges a service feeds itself (webhook backlog, feed lag).
+and whatever gauges a service registers on its app's registry (the outcome service: webhook backlog,
+feed lag).
 
 Each app owns its registry (no process-global state, so tests can build many apps in one process). The
 request middleware is pure ASGI and labels by route *template* (`/v1/contracts/{contract_id}`), never by
@@ -7,9 +8,8 @@ raw path, so ids cannot blow up the number of series. Values that cost a query (
 kept up to date per request: a service registers an async sampler that runs when Prometheus scrapes.
 
     metrics: Metrics = app.state.metrics
-    metrics.webhook_backlog.set(pending)                  # from the dispatcher, after each batch
-    metrics.feed_lag.labels(feed="outcomes").set(seconds)
-    metrics.add_sampler(refresh_backlog)                  # or: `async def refresh_backlog() -> None`
+    backlog = Gauge("effekt_webhook_backlog", "...", registry=metrics.registry)   # a service's own gauge
+    metrics.add_sampler(refresh_backlog)                  # `async def refresh_backlog() -> None`
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
 import structlog
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.applications import Starlette
@@ -61,17 +61,6 @@ class Metrics:
             "Time from request to the end of the response, by method, route template and status.",
             ("method", "route", "status"),
             buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.webhook_backlog = Gauge(
-            "effekt_webhook_backlog",
-            "Webhook deliveries due but not yet delivered (0 where the process sends no webhooks).",
-            registry=self.registry,
-        )
-        self.feed_lag = Gauge(
-            "effekt_feed_lag_seconds",
-            "Age of the newest event not yet visible in a feed, by feed.",
-            ("feed",),
             registry=self.registry,
         )
         self._samplers: list[Sampler] = []

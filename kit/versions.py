@@ -1,6 +1,8 @@
 """Optimistic concurrency with row versions as ETags: `ETag: "<n>"` out, `If-Match: "<n>"` (or the weak
 `W/"<n>"`) back in. A stale version is the service's 409 or 412; a malformed one is a 400 naming the
-header. (The contract registry's ETags are content hashes, with lists and `*`: it has its own.)"""
+header. (The contract registry's ETags are content hashes, with lists and `*`: it has its own.)
+
+`check_version(row.version, expected)` is the one comparison every row-versioned write makes."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Any
 
 from fastapi import Header
 
-from kit.problems import BadRequest
+from kit.problems import BadRequest, PreconditionFailed
 
 IF_MATCH_PATTERN = r'^\s*(W/)?"?[0-9]+"?\s*$'
 
@@ -27,3 +29,13 @@ def parse_if_match(raw: str | None) -> int | None:
     if not (value.isascii() and value.isdigit()):  # isdigit alone takes "²" (int() raises) and "٣" (= 3)
         raise BadRequest.field("If-Match", "must be an ETag this API sent")
     return int(value)
+
+
+class VersionMismatch(PreconditionFailed):
+    code, title = "version-mismatch", "The resource changed since you read it"
+
+
+def check_version(current: int, expected: int | None) -> None:
+    """Refuse a write made against another version than the row's; `expected` None is unconditional."""
+    if expected is not None and expected != current:
+        raise VersionMismatch(f"expected version {expected}, the resource is at version {current}")

@@ -6,10 +6,10 @@ Forbidden      -> NotOrganisationAdmin, NotPartnershipManager, OperatorOnly
 Conflict       -> EmailTaken, MembershipExists, PartnershipClosed, LastSigningKey
 Unauthorized   -> WrongPassword
 Unprocessable  -> InvalidCvr, WeakPassword, InvalidRedirectUri, ScopeNotAllowed
-PreconditionFailed -> VersionMismatch
+PreconditionFailed -> VersionMismatch (kit.versions, shared by the services)
 """
 
-from kit.problems import Conflict, Forbidden, NotFound, PreconditionFailed, Unauthorized, Unprocessable
+from kit.problems import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 
 
 class OrganisationNotFound(NotFound):
@@ -82,7 +82,3 @@ class InvalidRedirectUri(Unprocessable):
 
 class ScopeNotAllowed(Unprocessable):
     code, title = "scope-not-allowed", "A requested scope is not one this platform offers"
-
-
-class VersionMismatch(PreconditionFailed):
-    code, title = "version-mismatch", "The resource changed since you read it"

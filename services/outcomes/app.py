@@ -7,15 +7,17 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from kit.app import service_app
-from services.outcomes.bulk_routes import router as bulk_router
+from services.outcomes.bulk.routes import router as bulk_router
+from services.outcomes.claims.routes import router as claim_router
 from services.outcomes.clients.contracts import ContractsClient
-from services.outcomes.export_routes import router as export_router
-from services.outcomes.feed_routes import router as feed_router
+from services.outcomes.feed.routes import router as feed_router
 from services.outcomes.integrations import integrations_lifespan
-from services.outcomes.routes import router
+from services.outcomes.ledger.routes import export_router
+from services.outcomes.ledger.routes import router as ledger_router
+from services.outcomes.participants.routes import router as participant_router
 from services.outcomes.settings import Settings
-from services.outcomes.statement_routes import router as statement_router
-from services.outcomes.tallies import compaction_lifespan
+from services.outcomes.statements.routes import router as statement_router
+from services.outcomes.statements.tallies import compaction_lifespan
 from services.outcomes.webhooks.routes import router as webhook_router
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
@@ -41,7 +43,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name="outcomes",
         settings=settings,
         alembic_ini=ALEMBIC_INI,
-        routers=[router, statement_router, feed_router, export_router, webhook_router, bulk_router],
+        routers=[
+            participant_router,
+            claim_router,
+            statement_router,
+            ledger_router,
+            feed_router,
+            export_router,
+            webhook_router,
+            bulk_router,
+        ],
         description="Pseudonymous participants, outcome claims, verification, pricing, the tamper-evident "
         "ledger and payment statements.",
         lifespan_parts=[collaborators, integrations_lifespan(settings), compaction_lifespan()],

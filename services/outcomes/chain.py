@@ -21,13 +21,38 @@ import json
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import rfc8785
 
 GENESIS_HASH = "0" * 64
+SOURCE = "https://effekt.dk/outcomes"
+# The stored columns an event's CloudEvent is built from.
+HASHED_FIELDS = ("id", "partnership_id", "sequence", "type", "subject", "time", "actor", "data")
 _EXACT = 2**53  # integers below this in magnitude print the same as ECMAScript numbers
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def cloud_event(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The CloudEvent as JSON, built from an event's `HASHED_FIELDS` (what the chain hashes)."""
+    return {
+        "specversion": "1.0",
+        "id": str(row["id"]),
+        "source": f"{SOURCE}/partnerships/{row['partnership_id']}",
+        "type": row["type"],
+        "subject": row["subject"],
+        "time": format_time(row["time"]),
+        "datacontenttype": "application/json",
+        "partnershipid": str(row["partnership_id"]),
+        "sequence": row["sequence"],
+        "actor": row["actor"],
+        "data": row["data"],
+    }
 
 
 def _plain(value: Any) -> bool:

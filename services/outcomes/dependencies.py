@@ -15,8 +15,8 @@ from kit.idempotency import HEADER, MAX_KEY_LENGTH, Idempotency, idempotency_dep
 from kit.pagination import MAX_LIMIT, decode_cursor, ids_query
 from kit.problems import BadRequest
 from kit.versions import if_match_header, parse_if_match
+from services.outcomes.collaborators import Deps
 from services.outcomes.models import idempotency_keys
-from services.outcomes.service import Deps
 from services.outcomes.settings import Settings
 
 OutcomeReader = Annotated[Principal, Depends(scoped("outcomes:read"))]

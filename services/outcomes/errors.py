@@ -3,7 +3,8 @@
 NotFound (404): ParticipantNotFound, ClaimNotFound, StatementNotFound
 Forbidden (403): NotAPartner, NotAllowedToVerify, OwnClaimVerification
 Conflict (409): DuplicateParticipant, InvalidClaimTransition, ParticipantAlreadyExited,
-                StatementNotDraft, StatementNotIssued, VersionMismatch(412 PreconditionFailed)
+                StatementNotDraft, StatementNotIssued
+PreconditionFailed (412): VersionMismatch (kit.versions, shared by the services)
 Unprocessable (422): InvalidCpr, NoVersionInForce, ContractMismatch, UnknownOutcome,
                 ParticipantNotEligible, ParticipantExited, AchievementDateInFuture,
                 AchievementBeforeEnrolment, OutsideOutcomeWindow, PrerequisiteNotVerified,
@@ -17,7 +18,6 @@ from kit.problems import (
     Forbidden,
     NotFound,
     PayloadTooLarge,
-    PreconditionFailed,
     ServiceUnavailable,
     Unprocessable,
 )
@@ -65,10 +65,6 @@ class StatementNotDraft(Conflict):
 
 class StatementNotIssued(Conflict):
     code, title = "statement-not-issued", "Only an issued statement can be marked paid"
-
-
-class VersionMismatch(PreconditionFailed):
-    code, title = "version-mismatch", "The resource changed since you read it"
 
 
 class InvalidCpr(Unprocessable):

@@ -1,6 +1,6 @@
 """The integrations' share of the outcome service's lifespan: the feed's LISTEN connection and the webhook
-dispatcher, both per process, and the webhook backlog metrics sampled at each scrape. Stopping lets the
-dispatcher finish the batch in flight."""
+dispatcher, both per process, and the outcome service's own gauges (webhook backlog, feed lag), sampled
+at each scrape. Stopping lets the dispatcher finish the batch in flight."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from prometheus_client import Gauge
 from sqlalchemy import func, select
 
-from services.outcomes.feed import Notifier, asyncpg_dsn
+from services.outcomes.feed.service import Notifier, asyncpg_dsn
 from services.outcomes.settings import Settings
 from services.outcomes.webhooks.dispatcher import Dispatcher, DispatchPolicy
 from services.outcomes.webhooks.models import WebhookDelivery
@@ -34,6 +35,16 @@ def dispatch_policy(settings: Settings) -> DispatchPolicy:
 def backlog_sampler(app: FastAPI) -> Callable[[], Awaitable[None]]:
     """Pending deliveries and the age of the oldest, as `effekt_webhook_backlog` and
     `effekt_feed_lag_seconds{feed="webhooks"}` (one indexed query per scrape, shared by all replicas)."""
+    registry = app.state.metrics.registry
+    backlog = Gauge(
+        "effekt_webhook_backlog", "Webhook deliveries due but not yet delivered.", registry=registry
+    )
+    feed_lag = Gauge(
+        "effekt_feed_lag_seconds",
+        "Age of the newest event not yet visible in a feed, by feed.",
+        ("feed",),
+        registry=registry,
+    )
 
     async def sample() -> None:
         async with app.state.sessionmaker() as session:
@@ -44,9 +55,9 @@ def backlog_sampler(app: FastAPI) -> Callable[[], Awaitable[None]]:
                     )
                 )
             ).one()
-        app.state.metrics.webhook_backlog.set(pending)
+        backlog.set(pending)
         lag = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else 0.0
-        app.state.metrics.feed_lag.labels(feed="webhooks").set(max(lag, 0.0))
+        feed_lag.labels(feed="webhooks").set(max(lag, 0.0))
 
     return sample
 

@@ -232,7 +232,7 @@ class LedgerEvent(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
-# --- tallies (see tallies.py) ----------------------------------------------------------------------------
+# --- tallies (see statements/tallies.py) -------------------------------------------------------------------
 # Statement-level triggers (created in the migration `..._create_outcome_tallies.py`) append each write's
 # net change to a `*_deltas` table; the compactor folds deltas into the tallies. Nothing else writes them.
 

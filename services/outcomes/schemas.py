@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SecretStr, field_validator
 
 from kit.text import Text, Words
 
@@ -42,7 +42,13 @@ class ParticipantExit(_In):
     reason: Reason = Field(min_length=1, max_length=500)
 
 
-class ParticipantRead(BaseModel):
+class _Read(BaseModel):
+    """A read shape validated from its model's attributes (`model_validate(row, from_attributes=True)`)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ParticipantRead(_Read):
     id: UUID
     partnership_id: UUID
     contract_id: UUID
@@ -61,6 +67,12 @@ class ParticipantRead(BaseModel):
     )
     version: int
     created_at: datetime
+
+    @field_validator("municipal_reference", mode="before")
+    @classmethod
+    def _never_the_stored_column(cls, value: object) -> str | None:
+        # The column holds the reference encrypted; only `participant_read` sets the decrypted value.
+        return value if isinstance(value, str) else None
 
 
 class ClaimCreate(_In):

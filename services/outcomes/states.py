@@ -1,10 +1,11 @@
-"""The claim state machine.
+"""The claim state machine, and the statuses of a payment statement.
 
     claimed ──verify──► verified
        └────reject──► rejected ──dispute (once)──► disputed ──resolve──► verified | rejected (final)
 
 A transition to the state a claim is already in with the same decision is a no-op (idempotent retry);
-anything else not drawn above is refused.
+anything else not drawn above is refused. A statement only moves forward: draft ──issue──► issued
+──pay──► paid (its rules live in statements/service.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,15 @@ class ClaimStatus(StrEnum):
     VERIFIED = "verified"
     REJECTED = "rejected"
     DISPUTED = "disputed"
+
+
+# Claims that hold a slot against an outcome's per-participant maximum and bound an exit date.
+LIVE_STATUSES = (ClaimStatus.CLAIMED.value, ClaimStatus.VERIFIED.value, ClaimStatus.DISPUTED.value)
+
+
+def final(status: str, *, disputed: bool) -> bool:
+    """Whether no further transition is possible: verified, or rejected after a dispute."""
+    return status == ClaimStatus.VERIFIED or (status == ClaimStatus.REJECTED and disputed)
 
 
 class Action(StrEnum):
@@ -63,3 +73,9 @@ def transition(status: ClaimStatus, action: Action, *, disputed: bool) -> ClaimS
     if action is Action.DISPUTE and status is ClaimStatus.REJECTED:
         raise InvalidTransition(status, action, "a rejection may be disputed only once")
     raise InvalidTransition(status, action, f"a {status.value} claim cannot be given `{action.value}`")
+
+
+class StatementStatus(StrEnum):
+    DRAFT = "draft"
+    ISSUED = "issued"
+    PAID = "paid"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 from fastapi import APIRouter, FastAPI
-from prometheus_client import generate_latest
+from prometheus_client import Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kit.metrics import Metrics, install_metrics
@@ -58,16 +58,19 @@ async def test_an_unhandled_exception_is_counted_as_a_500() -> None:
 async def test_samplers_refresh_gauges_before_each_scrape_and_a_failing_one_does_not_break_it() -> None:
     app, metrics = _app()
     backlog = iter([7, 3])
+    # A service registers its own gauges on the app's registry (the outcome service does these two).
+    webhook_backlog = Gauge("effekt_webhook_backlog", "Due deliveries.", registry=metrics.registry)
+    feed_lag = Gauge("effekt_feed_lag_seconds", "Feed lag.", ("feed",), registry=metrics.registry)
 
     async def refresh_backlog() -> None:
-        metrics.webhook_backlog.set(next(backlog))
+        webhook_backlog.set(next(backlog))
 
     async def broken_sampler() -> None:
         raise ConnectionError("database away")
 
     metrics.add_sampler(refresh_backlog)
     metrics.add_sampler(broken_sampler)
-    metrics.feed_lag.labels(feed="outcomes").set(1.5)
+    feed_lag.labels(feed="outcomes").set(1.5)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         first = (await client.get("/metrics")).text
         second = (await client.get("/metrics")).text

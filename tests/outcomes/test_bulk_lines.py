@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services.outcomes.bulk_lines import ClaimLine, EnrolmentLine, read_csv, read_ndjson, validate
+from services.outcomes.bulk.lines import ClaimLine, EnrolmentLine, read_csv, read_ndjson, validate
 
 NDJSON = '{"kind": "claim", "external_reference": "é-1"}\r\n\n[1, 2]\n{oops\n{"x": "ø"}'.encode()
 CSV = (

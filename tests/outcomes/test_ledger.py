@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from effekt.launcher import Platform
 from services.outcomes.chain import main as verify_file
 from services.outcomes.chain import verify_chain
-from services.outcomes.ledger import append_event
+from services.outcomes.ledger.service import append_event
 from tests.actors import Cast
 from tests.outcomes.integrations.support import WRITER, ledger_engine
 from tests.outcomes.support import (

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 from effekt.embedded_pg import asyncpg_url
 from effekt.launcher import Platform
-from services.outcomes import tallies
+from services.outcomes.statements import tallies
 from tests.actors import Actor, Cast
 from tests.outcomes.integrations import support as integrations
 from tests.outcomes.support import (

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.auth import Principal
 from kit.pagination import DEFAULT_LIMIT, Page, decode_cursor, encode_cursor
 from kit.problems import BadRequest, InvalidParam, Unprocessable
+from kit.versions import check_version
 from services.identity.audit import readable_audit_events, record, snapshot
 from services.identity.credentials import Passwords, password_problems
 from services.identity.directory import schemas
@@ -26,7 +27,6 @@ from services.identity.errors import (
     OperatorOnly,
     OrganisationNotFound,
     UserNotFound,
-    VersionMismatch,
     WeakPassword,
     WrongPassword,
 )
@@ -83,11 +83,6 @@ async def paginate(
     rows = rows[:limit]
     next_cursor = encode_cursor(getattr(rows[-1], created.key).isoformat(), rows[-1].id) if more else None
     return Page[Any](items=rows, next_cursor=next_cursor)
-
-
-def check_version(row: Any, if_match: int) -> None:
-    if row.version != if_match:
-        raise VersionMismatch(f"the resource is at version {row.version}, not {if_match}")
 
 
 # --- organisations ----------------------------------------------------------------------------------------
@@ -174,7 +169,7 @@ async def update_organisation(
     row = await session.get(Organisation, organisation_id, with_for_update=True)
     if row is None:
         raise OrganisationNotFound(f"no organisation {organisation_id}")
-    check_version(row, if_match)
+    check_version(row.version, if_match)
     before = snapshot(row)
     row.name = data.name
     row.version += 1
@@ -276,7 +271,7 @@ async def update_user(
     row = await get_user(session, principal, user_id)
     require_admin_of(principal, row.organisation_id)
     await session.refresh(row, with_for_update=True)
-    check_version(row, if_match)
+    check_version(row.version, if_match)
     before = snapshot(row)
     if data.display_name is not None:
         row.display_name = data.display_name

@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from kit.pagination import DEFAULT_LIMIT, Page
+from kit.versions import check_version
 from services.identity.audit import record, snapshot
-from services.identity.directory.service import check_version, paginate, partnerships_of, require_operator
+from services.identity.directory.service import paginate, partnerships_of, require_operator
 from services.identity.errors import (
     MembershipExists,
     MembershipNotFound,
@@ -87,7 +88,7 @@ async def update_partnership(
     row = await get_partnership(session, principal, partnership_id)
     await _require_partnership_manager(session, principal, partnership_id)
     await session.refresh(row, with_for_update=True)
-    check_version(row, if_match)
+    check_version(row.version, if_match)
     before = snapshot(row)
     for field in ("name", "description", "status"):
         value = getattr(data, field)

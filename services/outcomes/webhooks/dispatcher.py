@@ -41,7 +41,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook
 
 from kit.revocations import RevocationFeed, Revocations
-from services.outcomes import feed
+from services.outcomes import access
+from services.outcomes.feed import service as feed
 from services.outcomes.models import LedgerEvent
 from services.outcomes.pseudonyms import KeyRing
 from services.outcomes.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -311,7 +312,7 @@ async def _pseudonyms(
     """Keyed by delivery id, for subscriptions whose audience may see the participant (as in the feed)."""
     wanted: dict[UUID, feed.Wanted] = {
         d.id: (
-            feed.audience_for([s.audience], s.municipality_code),
+            access.audience_for([s.audience], s.municipality_code),
             e.partnership_id,
             e.data.get("participant_id"),
         )

@@ -29,8 +29,8 @@ from sqlalchemy import Integer, Uuid, column, select, values
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.revocations import Revocations
+from services.outcomes.access import audience_of
 from services.outcomes.webhooks.models import WebhookSubscription
-from services.outcomes.webhooks.service import audience_of
 
 DISABLED_REASON = (
     "the organisation's partnership memberships changed; re-enable it with a current token to confirm"

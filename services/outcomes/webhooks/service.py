@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -15,16 +14,14 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
+from kit.versions import check_version
+from services.outcomes.access import audience_of
 from services.outcomes.errors import NotAPartner
 from services.outcomes.pseudonyms import KeyRing
-from services.outcomes.service import check_version
 from services.outcomes.webhooks import errors
 from services.outcomes.webhooks.models import WebhookDelivery, WebhookSubscription
 from services.outcomes.webhooks.schemas import SecretRotation, SubscriptionCreate, SubscriptionUpdate
 from services.outcomes.webhooks.ssrf import UnsafeTarget, check_resolved, check_url
-
-# The most revealing role first: it decides the subscription's audience.
-ROLE_ORDER = ("provider", "evaluator", "outcome_payer", "investor", "adviser", "observer")
 
 
 def readable_webhook_subscriptions(principal: Principal) -> Select[WebhookSubscription]:
@@ -83,11 +80,6 @@ async def _checked_url(url: str, allow_insecure: bool) -> str:
 def organisation_epoch(principal: Principal) -> int:
     """The organisation token epoch the principal's token was issued under (0 for a token without one)."""
     return principal.epochs.get("organisation", 0)
-
-
-def audience_of(roles: Collection[str]) -> str | None:
-    """The audience an organisation with these roles in a partnership receives events as (None: no role)."""
-    return next((r for r in (*ROLE_ORDER, *sorted(roles)) if r in roles), None)
 
 
 def confirm_membership(subscription: WebhookSubscription, principal: Principal) -> None:

@@ -18,7 +18,7 @@ from standardwebhooks.webhooks import Webhook
 
 from effekt.launcher import Platform
 from kit.auth import Principal
-from services.outcomes.ledger import append_event
+from services.outcomes.ledger.service import append_event
 from tests.actors import Actor, Cast
 
 WRITER = Principal(

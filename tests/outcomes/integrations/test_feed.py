@@ -14,7 +14,7 @@ from cloudevents.core.formats.json import JSONFormat
 
 from effekt.launcher import Platform
 from services.outcomes.chain import verify_chain
-from services.outcomes.feed import chain_item
+from services.outcomes.feed.service import chain_item
 from tests.actors import Cast
 from tests.outcomes.integrations.support import ledger_engine, read_feed_page, write_events
 from tests.outcomes.support import TODAY, active_contract, confirm, employment_terms, enrol, synthetic_cpr

@@ -3,7 +3,7 @@
 Each line is one chain item, `{"sequence", "prev_hash", "hash", "event"}`, with `event` being the stored
 canonical bytes as they are (never re-serialised), so `chain.verify_chain(json.loads(line) for line in
 file)` checks the file with nothing of the service. The hashed events carry no personal data by
-construction (see feed.py), so every partner receives the same export. It is read in pages of
+construction (see feed/service.py), so every partner receives the same export. It is read in pages of
 `PAGE` events, each page its own short transaction, in sequence order.
 """
 

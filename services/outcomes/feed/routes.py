@@ -23,9 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kit.auth import CurrentPrincipal, Principal, TokenVerifier
 from kit.problems import BadRequest, Forbidden, problem_responses
-from services.outcomes import feed
+from services.outcomes import access
+from services.outcomes.access import Audience
 from services.outcomes.errors import NotAPartner
-from services.outcomes.statements import may_read_partnership
+from services.outcomes.feed import service as feed
 
 router = APIRouter(prefix="/v1", tags=["feed"])
 
@@ -53,15 +54,15 @@ Types = Annotated[
 ]
 
 
-def feed_audiences(principal: Principal, partnerships: list[UUID] | None) -> dict[UUID, feed.Audience]:
+def feed_audiences(principal: Principal, partnerships: list[UUID] | None) -> dict[UUID, Audience]:
     if not (principal.has_scope("feed:read") or principal.has_scope("outcomes:read")):
         raise Forbidden("this token lacks the `feed:read` scope", required_scope="feed:read")
     if partnerships:
         for p in partnerships:
-            if not may_read_partnership(principal, p):
+            if not access.may_read_partnership(principal, p):
                 raise NotAPartner("you are not a partner in this partnership", partnership_id=str(p))
-        return feed.principal_audiences(principal, partnerships)
-    return feed.principal_audiences(principal, principal.memberships)
+        return access.principal_audiences(principal, partnerships)
+    return access.principal_audiences(principal, principal.memberships)
 
 
 def _types(types: list[str] | None) -> list[str]:
@@ -72,7 +73,7 @@ def _types(types: list[str] | None) -> list[str]:
 
 
 async def _read(
-    request: Request, audiences: dict[UUID, feed.Audience], cursor: feed.Cursor, types: list[str], limit: int
+    request: Request, audiences: dict[UUID, Audience], cursor: feed.Cursor, types: list[str], limit: int
 ) -> feed.FeedPage:
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session:

@@ -1,8 +1,7 @@
-"""HTTP routes of the outcome service: parse, call the rules, shape the answer.
+"""HTTP routes for outcome claims: submission, reads, the evidence document, verification and disputes.
 
-Writes take `Idempotency-Key`; state transitions take `If-Match` with the ETag (`"<version>"`) a read
-returned. Reads are scoped by `readable_*`; what a row shows depends on who asks (the municipal reference
-only to the municipality of residence, evidence documents never to evaluators).
+Writes take `Idempotency-Key`; decisions take `If-Match` with the ETag (`"<version>"`) a read returned.
+Evidence documents are never served to evaluators (`access.may_read_evidence`).
 """
 
 from __future__ import annotations
@@ -15,12 +14,13 @@ from kit.auth import Principal
 from kit.db import DbSession
 from kit.pagination import DEFAULT_LIMIT, Page, encode_cursor, parse_ids
 from kit.problems import problem_responses
-from services.outcomes import claims, service, verification
+from services.outcomes import states
+from services.outcomes.claims import service as claims
+from services.outcomes.claims import verification
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
     IdList,
-    KeyedIdempotencyKey,
     Limit,
     OutcomeReader,
     OutcomeVerifier,
@@ -29,17 +29,13 @@ from services.outcomes.dependencies import (
     cursor_after,
     etag,
 )
-from services.outcomes.models import OutcomeClaim, Participant, PaymentLine
-from services.outcomes.pseudonyms import KeyRing
+from services.outcomes.models import OutcomeClaim, PaymentLine
 from services.outcomes.schemas import (
     ClaimCreate,
     ClaimRead,
     CutReason,
     Decision,
     DisputeCreate,
-    ParticipantCreate,
-    ParticipantExit,
-    ParticipantRead,
     SplitLineRead,
 )
 from services.outcomes.states import ClaimStatus
@@ -47,147 +43,7 @@ from services.outcomes.states import ClaimStatus
 router = APIRouter(prefix="/v1", tags=["outcomes"])
 
 
-# --- participants ------------------------------------------------------------------------------------------
-
-
-def participant_read(principal: Principal, participant: Participant, keys: KeyRing | None) -> ParticipantRead:
-    """The participant as `principal` may see it. Write responses pass no keys: they are stored with the
-    Idempotency-Key, and the municipal reference must stay encrypted at rest, so only reads decrypt it."""
-    return ParticipantRead(
-        id=participant.id,
-        partnership_id=participant.partnership_id,
-        contract_id=participant.contract_id,
-        pseudonym=participant.pseudonym,
-        key_version=participant.key_version,
-        municipality_code=participant.municipality_code,
-        enrolment_date=participant.enrolment_date,
-        cohort=participant.cohort,
-        enrolled_by_organisation_id=participant.enrolled_by_organisation_id,
-        eligibility_confirmed_by_organisation_id=participant.eligibility_confirmed_by_organisation_id,
-        eligibility_confirmed_at=participant.eligibility_confirmed_at,
-        exit_date=participant.exit_date,
-        exit_reason=participant.exit_reason,
-        municipal_reference=service.municipal_reference(principal, participant, keys) if keys else None,
-        version=participant.version,
-        created_at=participant.created_at,
-    )
-
-
-@router.post(
-    "/participants",
-    status_code=201,
-    response_model=ParticipantRead,
-    summary="Enrol a participant by CPR number (kept only as a keyed pseudonym)",
-    responses=problem_responses(400, 401, 403, 409, 422, 503),
-)
-async def enrol_participant(
-    body: ParticipantCreate,
-    session: DbSession,
-    principal: OutcomeWriter,
-    idem: KeyedIdempotencyKey,
-    deps: RuleDeps,
-) -> Response:
-    if (replayed := await idem.replay()) is not None:
-        return replayed
-    participant = await service.enrol_participant(session, principal, body, deps)
-    await session.refresh(participant)
-    read = participant_read(principal, participant, None)
-    headers = {**etag(participant.version), "Location": f"/v1/participants/{participant.id}"}
-    return await idem.respond(201, read, headers)
-
-
-@router.get(
-    "/participants",
-    response_model=Page[ParticipantRead],
-    summary="Participants visible to you (batch: `ids=`)",
-    responses=problem_responses(400, 401, 403),
-)
-async def list_participants(
-    session: DbSession,
-    principal: OutcomeReader,
-    deps: RuleDeps,
-    partnership_id: UUID | None = None,
-    ids: IdList = None,
-    cursor: str | None = None,
-    limit: Limit = DEFAULT_LIMIT,
-) -> Page[ParticipantRead]:
-    rows = await service.list_participants(
-        session,
-        principal,
-        partnership_id=partnership_id,
-        ids=parse_ids(ids),
-        after=cursor_after(cursor),
-        limit=limit,
-    )
-    return Page(
-        items=[participant_read(principal, p, deps.keys) for p in rows],
-        next_cursor=encode_cursor(rows[-1].id) if len(rows) == limit else None,
-    )
-
-
-@router.get(
-    "/participants/{participant_id}",
-    response_model=ParticipantRead,
-    responses=problem_responses(401, 403, 404),
-)
-async def get_participant(
-    participant_id: UUID, session: DbSession, principal: OutcomeReader, deps: RuleDeps, response: Response
-) -> ParticipantRead:
-    participant = await service.get_participant(session, principal, participant_id)
-    response.headers.update(etag(participant.version))
-    return participant_read(principal, participant, deps.keys)
-
-
-@router.post(
-    "/participants/{participant_id}/eligibility-confirmation",
-    response_model=ParticipantRead,
-    summary="The outcome payer confirms the participant's eligibility",
-    responses=problem_responses(400, 401, 403, 404, 412),
-)
-async def confirm_eligibility(
-    participant_id: UUID,
-    session: DbSession,
-    principal: OutcomeWriter,
-    idem: IdempotencyKey,
-    deps: RuleDeps,
-    expected: ExpectedVersion,
-) -> Response:
-    if (replayed := await idem.replay()) is not None:
-        return replayed
-    participant = await service.confirm_eligibility(
-        session, principal, participant_id, expected_version=expected
-    )
-    return await idem.respond(200, participant_read(principal, participant, None), etag(participant.version))
-
-
-@router.post(
-    "/participants/{participant_id}/exit",
-    response_model=ParticipantRead,
-    summary="Record the participant's exit from the programme",
-    responses=problem_responses(400, 401, 403, 404, 409, 412, 422),
-)
-async def exit_participant(
-    participant_id: UUID,
-    body: ParticipantExit,
-    session: DbSession,
-    principal: OutcomeWriter,
-    idem: IdempotencyKey,
-    deps: RuleDeps,
-    expected: ExpectedVersion,
-) -> Response:
-    if (replayed := await idem.replay()) is not None:
-        return replayed
-    participant = await service.exit_participant(
-        session, principal, participant_id, body, expected_version=expected
-    )
-    return await idem.respond(200, participant_read(principal, participant, None), etag(participant.version))
-
-
-# --- claims ----------------------------------------------------------------------------------------------
-
-
 def claim_read(claim: OutcomeClaim, lines: list[PaymentLine]) -> ClaimRead:
-    final = claim.status == "verified" or (claim.status == "rejected" and claim.disputed)
     return ClaimRead(
         id=claim.id,
         partnership_id=claim.partnership_id,
@@ -202,7 +58,7 @@ def claim_read(claim: OutcomeClaim, lines: list[PaymentLine]) -> ClaimRead:
         claimant_organisation_id=claim.claimant_organisation_id,
         claimed_contract_version_id=claim.claimed_contract_version_id,
         status=claim.status,
-        final=final,
+        final=states.final(claim.status, disputed=claim.disputed),
         disputed=claim.disputed,
         verifier_organisation_id=claim.verifier_organisation_id,
         decided_at=claim.decided_at,

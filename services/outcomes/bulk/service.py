@@ -46,8 +46,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from kit.auth import Principal
 from kit.db import is_transient
 from kit.problems import Forbidden, Problem
-from services.outcomes import claims, errors, ledger, service, verification
-from services.outcomes.bulk_lines import (
+from services.outcomes import errors
+from services.outcomes.bulk.lines import (
     ClaimLine,
     DisputeLine,
     EligibilityLine,
@@ -57,7 +57,12 @@ from services.outcomes.bulk_lines import (
     VerificationLine,
     validate,
 )
-from services.outcomes.bulk_models import BulkReference
+from services.outcomes.bulk.models import BulkReference
+from services.outcomes.claims import service as claims
+from services.outcomes.claims import verification
+from services.outcomes.collaborators import Deps
+from services.outcomes.ledger import service as ledger
+from services.outcomes.participants import service as participants
 from services.outcomes.schemas import ClaimCreate, ParticipantCreate
 
 BATCH = 200
@@ -143,7 +148,7 @@ def _item(number: int, fields: Fields | str, secret: bytes) -> _Item:
 
 
 async def _apply(
-    session: AsyncSession, principal: Principal, partnership_id: UUID, line: Line, deps: service.Deps
+    session: AsyncSession, principal: Principal, partnership_id: UUID, line: Line, deps: Deps
 ) -> UUID:
     """A claim decision or dispute through its single endpoint's rules; the id of the claim."""
     assert isinstance(line, VerificationLine | DisputeLine)  # the others go in together (`Import._many`)
@@ -177,7 +182,7 @@ class Import:
     sessionmaker: async_sessionmaker[AsyncSession]
     principal: Principal
     partnership_id: UUID
-    deps: service.Deps
+    deps: Deps
     secret: bytes
     accepted: int = 0
 
@@ -329,10 +334,10 @@ class Import:
                 for line in lines
                 if isinstance(line, EnrolmentLine)
             ]
-            made = await service.enrol_many(session, self.principal, bodies, self.deps)
+            made = await participants.enrol_many(session, self.principal, bodies, self.deps)
         elif isinstance(lines[0], EligibilityLine):
             ids = [line.participant_id for line in lines if isinstance(line, EligibilityLine)]
-            made = await service.confirm_many(session, self.principal, self.partnership_id, ids)
+            made = await participants.confirm_many(session, self.principal, self.partnership_id, ids)
         else:
             claimed = [
                 ClaimCreate(

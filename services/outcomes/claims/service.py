@@ -15,19 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from kit.problems import Forbidden, Problem, Unprocessable
-from services.outcomes import errors
+from services.outcomes import access, errors
+from services.outcomes.access import readable_claims, readable_participants
 from services.outcomes.clients.contracts import ContractVersion, Outcome
-from services.outcomes.ledger import append_event
+from services.outcomes.collaborators import Deps, today
+from services.outcomes.ledger.service import append_event
 from services.outcomes.models import OutcomeClaim, Participant, PaymentLine
 from services.outcomes.schemas import ClaimCreate
-from services.outcomes.service import (
-    LIVE_STATUSES,
-    Deps,
-    readable_claims,
-    readable_participants,
-    today,
-)
-from services.outcomes.states import ClaimStatus
+from services.outcomes.states import LIVE_STATUSES, ClaimStatus
 
 
 async def get_claim(
@@ -47,7 +42,7 @@ async def evidence_document(
 ) -> tuple[OutcomeClaim, bytes]:
     """The uploaded document, for the provider and the outcome payer only (never evaluators)."""
     claim = await get_claim(session, principal, claim_id)
-    if not principal.roles_in(claim.partnership_id) & {"provider", "outcome_payer"}:
+    if not access.may_read_evidence(principal, claim.partnership_id):
         raise Forbidden("evidence documents are for the provider and the outcome payer")
     document = await session.scalar(select(OutcomeClaim.evidence_document).where(OutcomeClaim.id == claim.id))
     if document is None:
@@ -198,7 +193,7 @@ async def _check(
     """The rules one claim must pass on its own (the participant row is locked by the caller)."""
     if participant is None:
         raise errors.ParticipantNotFound()
-    if "provider" not in principal.roles_in(participant.partnership_id):
+    if not access.may_claim(principal, participant.partnership_id):
         raise errors.NotAPartner("only the partnership's provider claims outcomes")
     document = _decode_evidence(body, deps.max_evidence_bytes)
     if body.evidence_reference is None and document is None:

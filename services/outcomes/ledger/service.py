@@ -26,35 +26,17 @@ from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.attributes import set_committed_value
 
 from kit.auth import Principal
+from services.outcomes import chain
 from services.outcomes.chain import GENESIS_HASH, ChainReport, canonical_json, link_hash, verify_chain
+from services.outcomes.ledger.outbox import record_appended
 from services.outcomes.models import LedgerEvent, LedgerHead
-from services.outcomes.webhooks.outbox import record_appended
 
 EVENT_TYPE_PREFIX = "dk.effekt."
-SOURCE = "https://effekt.dk/outcomes"
-_HASHED = ("id", "partnership_id", "sequence", "type", "subject", "time", "actor", "data")
 
 
-def format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def cloud_event(event: LedgerEvent | Mapping[str, Any]) -> dict[str, Any]:
-    """The CloudEvent as JSON, rebuilt from the event's columns (what the chain hashes)."""
-    row = event if isinstance(event, Mapping) else {c: getattr(event, c) for c in _HASHED}
-    return {
-        "specversion": "1.0",
-        "id": str(row["id"]),
-        "source": f"{SOURCE}/partnerships/{row['partnership_id']}",
-        "type": row["type"],
-        "subject": row["subject"],
-        "time": format_time(row["time"]),
-        "datacontenttype": "application/json",
-        "partnershipid": str(row["partnership_id"]),
-        "sequence": row["sequence"],
-        "actor": row["actor"],
-        "data": row["data"],
-    }
+def cloud_event(event: LedgerEvent) -> dict[str, Any]:
+    """The stored event's CloudEvent as JSON, rebuilt from its columns (what the chain hashes)."""
+    return chain.cloud_event({c: getattr(event, c) for c in chain.HASHED_FIELDS})
 
 
 def actor_of(principal: Principal) -> dict[str, Any]:
@@ -166,7 +148,7 @@ def write_pending(session: Session) -> None:
                 "data": item.data,
                 "prev_hash": prev_hash,
             }
-            row["canonical"] = canonical_json(cloud_event(row))
+            row["canonical"] = canonical_json(chain.cloud_event(row))
             row["hash"] = prev_hash = link_hash(prev_hash, row["canonical"])
             rows.append(row)
         session.execute(insert(LedgerEvent), rows)

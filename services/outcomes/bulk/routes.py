@@ -11,7 +11,8 @@ from starlette.background import BackgroundTask
 from starlette.types import Receive, Scope, Send
 
 from kit.problems import PayloadTooLarge, UnsupportedMediaType, problem_responses
-from services.outcomes import bulk, bulk_lines
+from services.outcomes.bulk import lines as bulk_lines
+from services.outcomes.bulk import service as bulk
 from services.outcomes.dependencies import OutcomeWriter, RuleDeps
 from services.outcomes.errors import NotAPartner
 from services.outcomes.settings import Settings

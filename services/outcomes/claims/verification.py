@@ -14,24 +14,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from kit.problems import Unprocessable
-from services.outcomes import errors, pricing
-from services.outcomes.claims import get_claim, live_claims
+from kit.versions import check_version
+from services.outcomes import access, errors, pricing
+from services.outcomes.access import readable_claims
+from services.outcomes.claims.service import get_claim, live_claims
 from services.outcomes.clients.contracts import ContractVersion, Outcome
-from services.outcomes.ledger import append_event
+from services.outcomes.collaborators import Deps, today
+from services.outcomes.ledger.service import append_event
 from services.outcomes.models import CapCounter, Money, OutcomeClaim, Participant, PaymentLine
-from services.outcomes.service import Deps, check_version, readable_claims, today
 from services.outcomes.states import Action, ClaimStatus, InvalidTransition, transition
 
 
 def payment_period_key(day: date, payment_period: str) -> str:
-    """The payment period a day falls in, as the per-period cap counts it."""
+    """The payment period a day falls in, as the per-period cap counts it (terms know only these two)."""
     if payment_period == "monthly":
         return f"{day.year}-{day.month:02d}"
-    if payment_period in ("half_yearly", "half-yearly", "semiannual"):
-        return f"{day.year}-H{1 if day.month <= 6 else 2}"
-    if payment_period in ("annual", "annually", "yearly"):
-        return f"{day.year}"
-    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+    if payment_period == "quarterly":
+        return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+    raise ValueError(f"unknown payment period {payment_period!r}")
 
 
 _COUNTERS = cast(Table, CapCounter.__table__)  # Core statements: no ORM bookkeeping under the locks
@@ -211,9 +211,8 @@ async def decide_claim(
     outcome = version.terms.outcome(claim.outcome_code)
     if outcome is None:
         raise errors.UnknownOutcome(f"the version in force no longer has outcome `{claim.outcome_code}`")
-    roles = principal.roles_in(claim.partnership_id)
-    allowed = {"outcome_payer"} if resolution else set(outcome.verifier_roles)
-    if not roles & allowed:
+    allowed = access.deciding_roles(outcome.verifier_roles, resolution=resolution)
+    if not principal.roles_in(claim.partnership_id) & allowed:
         raise errors.NotAllowedToVerify(
             f"this needs one of the roles: {', '.join(sorted(allowed)) or 'none'}"
         )
@@ -275,9 +274,7 @@ async def dispute_claim(
 ) -> OutcomeClaim:
     """The claimant disputes a rejection, once."""
     claim = await get_claim(session, principal, claim_id, for_update=True)
-    if claim.claimant_organisation_id != principal.organisation_id or "provider" not in principal.roles_in(
-        claim.partnership_id
-    ):
+    if not access.may_dispute(principal, claim):
         raise errors.NotAPartner("only the provider that made the claim may dispute its rejection")
     try:
         after = transition(ClaimStatus(claim.status), Action.DISPUTE, disputed=claim.disputed)

@@ -10,9 +10,10 @@ after). A page is ordered by (partnership, sequence), so it is stable and replay
 What a reader sees (redaction by role): the hashed event itself carries no personal data by construction
 (participants appear as random UUIDs, evidence only as its SHA-256), so every audience receives the very
 bytes the chain hashed and can verify the chain. What only some audiences may see is *added* beside the
-hashed content as an extension attribute, never mixed into it: `pseudonym`, for evaluators, providers and
-the outcome payer of the participant's municipality. The chain fields are extensions too (`ledgerhash`,
-`ledgerprevhash`); a verifier drops the three and checks the rest (`chain_item`).
+hashed content as an extension attribute, never mixed into it: `pseudonym`, for the audiences
+`access.audience_for` admits (evaluators, providers, the outcome payer of the participant's
+municipality). The chain fields are extensions too (`ledgerhash`, `ledgerprevhash`); a verifier drops
+the three and checks the rest (`chain_item`).
 
 Items are the stored canonical bytes spliced with those extensions, never re-serialised.
 """
@@ -34,10 +35,10 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.auth import Principal
 from kit.problems import BadRequest
+from services.outcomes.access import Audience
+from services.outcomes.ledger.outbox import CHANNEL
 from services.outcomes.models import Participant
-from services.outcomes.webhooks.outbox import CHANNEL
 
 log = structlog.get_logger(__name__)
 
@@ -47,9 +48,6 @@ MAX_LIMIT = 1000
 MAX_WAIT = 30.0
 # Added to each item; a verifier removes them to get the hashed event back.
 EXTENSIONS = ("ledgerhash", "ledgerprevhash", "pseudonym")
-# Roles that may see pseudonyms, and how far: all of the partnership's participants, or the payer's residents.
-PSEUDONYM_ROLES = frozenset({"evaluator", "provider"})
-PAYER_ROLE = "outcome_payer"
 
 Cursor = dict[UUID, int]
 
@@ -78,34 +76,6 @@ def decode_cursor(value: str | None, field: str = "after") -> Cursor:
     if any(s < 0 for s in cursor.values()):
         raise BadRequest.field(field, "not a cursor this API issued")
     return cursor
-
-
-# --- audience -------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Audience:
-    """What one reader may see of one partnership's events beyond the hashed content."""
-
-    all_pseudonyms: bool = False
-    municipality_code: str | None = None  # the payer's residents' pseudonyms
-
-    @property
-    def sees_pseudonyms(self) -> bool:
-        return self.all_pseudonyms or self.municipality_code is not None
-
-
-def audience_for(roles: Iterable[str], municipality_code: str | None) -> Audience:
-    roles = set(roles)
-    if roles & PSEUDONYM_ROLES:
-        return Audience(all_pseudonyms=True)
-    if PAYER_ROLE in roles and municipality_code:
-        return Audience(municipality_code=municipality_code)
-    return Audience()
-
-
-def principal_audiences(principal: Principal, partnerships: Iterable[UUID]) -> dict[UUID, Audience]:
-    return {p: audience_for(principal.roles_in(p), principal.municipality_code) for p in partnerships}
 
 
 # --- reading --------------------------------------------------------------------------------------------

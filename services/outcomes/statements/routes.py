@@ -1,5 +1,4 @@
-"""HTTP routes for payment statements and the partnership-wide views (aggregates, the ledger and its
-verification), which carry no participant data."""
+"""HTTP routes for payment statements and the partnership aggregates, which carry no participant data."""
 
 from __future__ import annotations
 
@@ -7,13 +6,10 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import JSONResponse
 
-from kit.auth import CurrentPrincipal, Principal
 from kit.db import DbSession
 from kit.pagination import DEFAULT_LIMIT, Page, encode_cursor, parse_ids
-from kit.problems import Forbidden, problem_responses
-from services.outcomes import ledger, statements
+from kit.problems import problem_responses
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
@@ -25,17 +21,14 @@ from services.outcomes.dependencies import (
     cursor_after,
     etag,
 )
-from services.outcomes.errors import NotAPartner
 from services.outcomes.models import PaymentLine, PaymentStatement
 from services.outcomes.schemas import (
-    ChainVerification,
-    LedgerEventRead,
-    LedgerPage,
     PartnershipAggregates,
     StatementCreate,
     StatementLineRead,
     StatementRead,
 )
+from services.outcomes.statements import service as statements
 
 router = APIRouter(prefix="/v1", tags=["statements and ledger"])
 
@@ -187,7 +180,7 @@ async def pay_statement(
     return await idem.respond(200, await _statement_read(session, statement), etag(statement.version))
 
 
-# --- partnership views: aggregates and the ledger ---------------------------------------------------------
+# --- partnership aggregates ------------------------------------------------------------------------------
 
 
 @router.get(
@@ -200,57 +193,3 @@ async def partnership_aggregates(
     partnership_id: UUID, session: DbSession, principal: OutcomeReader, deps: RuleDeps
 ) -> dict[str, Any]:
     return await statements.partnership_aggregates(session, principal, partnership_id, deps)
-
-
-def _ledger_reader(principal: Principal, partnership_id: UUID) -> None:
-    if not (principal.has_scope("outcomes:read") or principal.has_scope("feed:read")):
-        raise Forbidden("this token lacks the `outcomes:read` scope", required_scope="outcomes:read")
-    if not statements.may_read_partnership(principal, partnership_id):
-        raise NotAPartner("you are not a partner in this partnership")
-
-
-@router.get(
-    "/partnerships/{partnership_id}/ledger",
-    response_model=LedgerPage,
-    summary="The partnership's hash-chained ledger, in sequence order",
-    responses=problem_responses(400, 401, 403, 422),
-)
-async def read_ledger(
-    partnership_id: UUID,
-    session: DbSession,
-    principal: CurrentPrincipal,
-    # Sequences are BIGINT: a larger number is a 422, not an overflow at the database.
-    after: Annotated[
-        int, Query(ge=0, le=2**63 - 1, description="Return events after this sequence number.")
-    ] = 0,
-    limit: Limit = DEFAULT_LIMIT,
-) -> LedgerPage:
-    _ledger_reader(principal, partnership_id)
-    events = await ledger.read_events(session, partnership_id, after=after, limit=limit)
-    return LedgerPage(
-        items=[LedgerEventRead(**ledger.chain_item(e)) for e in events],
-        next_cursor=str(events[-1].sequence) if len(events) == limit else None,
-    )
-
-
-@router.get(
-    "/partnerships/{partnership_id}/ledger/verification",
-    response_model=ChainVerification,
-    summary="Verify the whole stored chain and pinpoint the first broken link",
-    responses=problem_responses(401, 403),
-)
-async def verify_ledger(
-    partnership_id: UUID, session: DbSession, principal: CurrentPrincipal
-) -> JSONResponse:
-    _ledger_reader(principal, partnership_id)
-    report = await ledger.verify_partnership_chain(session, partnership_id)
-    body = ChainVerification(
-        partnership_id=partnership_id,
-        valid=report.valid,
-        checked=report.checked,
-        last_sequence=report.last_sequence,
-        last_hash=report.last_hash,
-        broken_at=report.broken_at,
-        reason=report.reason,
-    )
-    return JSONResponse(body.model_dump(mode="json"))

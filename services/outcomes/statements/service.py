@@ -15,35 +15,25 @@ from decimal import Decimal
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Select, case, false, func, or_, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from kit.problems import Unprocessable
-from services.outcomes import errors, tallies
+from kit.versions import check_version
+from services.outcomes import access, errors
+from services.outcomes.access import readable_statements
 from services.outcomes.chain import canonical_json
 from services.outcomes.clients.contracts import ContractVersion
-from services.outcomes.ledger import append_event
+from services.outcomes.collaborators import Deps, today
+from services.outcomes.ledger.service import append_event
 from services.outcomes.models import CapCounter, PaymentLine, PaymentStatement
 from services.outcomes.schemas import StatementCreate
-from services.outcomes.service import Deps, today
+from services.outcomes.statements import tallies
+from services.outcomes.states import StatementStatus
 
 ZERO = Decimal(0)
-
-
-def readable_statements(principal: Principal) -> Select[PaymentStatement]:
-    """The provider and investors see their partnerships' statements; a payer sees its own."""
-    conditions: list[Any] = []
-    for partnership_id, roles in principal.memberships.items():
-        if roles & {"provider", "investor"}:
-            conditions.append(PaymentStatement.partnership_id == partnership_id)
-        elif "outcome_payer" in roles:
-            conditions.append(
-                (PaymentStatement.partnership_id == partnership_id)
-                & (PaymentStatement.payer_organisation_id == principal.organisation_id)
-            )
-    return select(PaymentStatement).where(or_(*conditions) if conditions else false())
 
 
 async def get_statement(
@@ -143,11 +133,6 @@ def _statement_event(statement: PaymentStatement) -> dict[str, Any]:
     }
 
 
-def _may_prepare(principal: Principal, partnership_id: UUID, payer_id: UUID) -> bool:
-    roles = principal.roles_in(partnership_id)
-    return "provider" in roles or ("outcome_payer" in roles and principal.organisation_id == payer_id)
-
-
 async def generate_statement(
     session: AsyncSession, principal: Principal, body: StatementCreate, deps: Deps
 ) -> PaymentStatement:
@@ -155,7 +140,7 @@ async def generate_statement(
     if body.period_end < body.period_start:
         raise Unprocessable.field("body.period_end", "must not precede period_start")
     version = await _version_for_period(deps, body.contract_id, body.period_start, body.period_end)
-    if not _may_prepare(principal, version.partnership_id, body.payer_organisation_id):
+    if not access.may_prepare_statement(principal, version.partnership_id, body.payer_organisation_id):
         raise errors.NotAPartner("the provider, or the payer itself, prepares a payer's statement")
     if body.payer_organisation_id not in version.terms.payer_ids():
         raise Unprocessable.field("body.payer_organisation_id", "is not an outcome payer of the contract")
@@ -186,7 +171,7 @@ async def generate_statement(
     ).scalar_one()
     if statement.period_end != body.period_end:
         raise Unprocessable.field("body.period_end", f"this period's statement ends {statement.period_end}")
-    if statement.status != "draft":
+    if statement.status != StatementStatus.DRAFT:
         raise errors.StatementNotDraft(f"the statement for this period is {statement.status}")
     await _attach_lines(session, statement)
     statement.version += 1
@@ -233,17 +218,16 @@ async def issue_statement(
 ) -> PaymentStatement:
     """Freeze a draft: attach any last lines, hash it; a retry replays."""
     statement = await get_statement(session, principal, statement_id, for_update=True)
-    if not _may_prepare(principal, statement.partnership_id, statement.payer_organisation_id):
+    if not access.may_prepare_statement(principal, statement.partnership_id, statement.payer_organisation_id):
         raise errors.NotAPartner("the provider, or the payer itself, issues a payer's statement")
-    if statement.status != "draft":
+    if statement.status != StatementStatus.DRAFT:
         return statement
-    if expected_version is not None and expected_version != statement.version:
-        raise errors.VersionMismatch(f"the statement is at version {statement.version}")
+    check_version(statement.version, expected_version)
     await _attach_lines(session, statement)
     await session.flush()
     statement.content_hash = content_hash(statement, await statement_lines(session, statement.id))
     statement.status, statement.issued_at, statement.issued_by = (
-        "issued",
+        StatementStatus.ISSUED.value,
         datetime.now(UTC),
         principal.subject,
     )
@@ -265,15 +249,18 @@ async def pay_statement(
 ) -> PaymentStatement:
     """The payer marks its issued statement paid; a retry replays."""
     statement = await get_statement(session, principal, statement_id, for_update=True)
-    if principal.organisation_id != statement.payer_organisation_id:
+    if not access.may_pay_statement(principal, statement):
         raise errors.NotAPartner("only the statement's payer marks it paid")
-    if statement.status == "paid":
+    if statement.status == StatementStatus.PAID:
         return statement
-    if statement.status != "issued":
+    if statement.status != StatementStatus.ISSUED:
         raise errors.StatementNotIssued("issue the statement before marking it paid")
-    if expected_version is not None and expected_version != statement.version:
-        raise errors.VersionMismatch(f"the statement is at version {statement.version}")
-    statement.status, statement.paid_at, statement.paid_by = "paid", datetime.now(UTC), principal.subject
+    check_version(statement.version, expected_version)
+    statement.status, statement.paid_at, statement.paid_by = (
+        StatementStatus.PAID.value,
+        datetime.now(UTC),
+        principal.subject,
+    )
     statement.version += 1
     await session.flush()
     await append_event(
@@ -290,16 +277,11 @@ async def pay_statement(
 # --- aggregates -----------------------------------------------------------------------------------------
 
 
-def may_read_partnership(principal: Principal, partnership_id: UUID) -> bool:
-    """Aggregates and the ledger hold no personal data: any partner, and the operator, may read them."""
-    return principal.is_member(partnership_id) or principal.is_operator
-
-
 async def partnership_aggregates(
     session: AsyncSession, principal: Principal, partnership_id: UUID, deps: Deps
 ) -> dict[str, Any]:
     """Counts and sums read from the partnership's tallies, so the cost does not grow with its history."""
-    if not may_read_partnership(principal, partnership_id):
+    if not access.may_read_partnership(principal, partnership_id):
         raise errors.NotAPartner("you are not a partner in this partnership")
     totals = await tallies.partnership_totals(session, partnership_id)
     contracts: dict[UUID, dict[str, Any]] = {

@@ -1,92 +1,39 @@
-"""Participants: who may see them, enrolment, eligibility and exit; and what every rule module shares.
+"""Participants: enrolment, eligibility and exit.
 
-Every read starts from `readable_participants` / `readable_claims` (claims live in claims.py, their
-verification and pricing in verification.py); every state change appends a ledger event in the same
-transaction. Lock order, to stay deadlock-free: participant or claim row, then cap
-counters (contract, period, participant), then the partnership's ledger head. Enrolment takes the ledger
-head first: it serialises duplicate detection per partnership.
+Every read starts from `access.readable_participants`; every state change appends a ledger event in the
+same transaction. Lock order across the service, to stay deadlock-free: participant or claim row, then
+cap counters (contract, period, participant), then the partnership's ledger head. Enrolment takes the
+ledger head first: it serialises duplicate detection per partnership.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
-from sqlalchemy import Select, and_, false, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from kit.problems import Problem, Unprocessable
-from services.outcomes import errors, pricing
-from services.outcomes.clients.contracts import ContractsClient, ContractVersion
+from kit.versions import check_version
+from services.outcomes import access, errors, pricing
+from services.outcomes.access import readable_participants
+from services.outcomes.clients.contracts import ContractVersion
+from services.outcomes.collaborators import Deps, today
 from services.outcomes.cpr import Cpr, InvalidCpr, parse_cpr
-from services.outcomes.ledger import append_event, lock_head
+from services.outcomes.ledger.service import append_event, lock_head
 from services.outcomes.models import OutcomeClaim, Participant
 from services.outcomes.pseudonyms import KeyRing, Pseudonym
 from services.outcomes.schemas import ParticipantCreate, ParticipantExit
-from services.outcomes.states import ClaimStatus
-
-LIVE_STATUSES = (ClaimStatus.CLAIMED.value, ClaimStatus.VERIFIED.value, ClaimStatus.DISPUTED.value)
-
-
-@dataclass(frozen=True, slots=True)
-class Deps:
-    """What the rules need beyond the session and the caller: the registry, the caller's token, keys."""
-
-    contracts: ContractsClient
-    token: str
-    keys: KeyRing
-    max_evidence_bytes: int = 5 * 1024 * 1024
-
-
-def today() -> date:
-    return datetime.now(UTC).date()
-
-
-# --- row visibility ------------------------------------------------------------------------------------
-
-
-def _participant_visibility(principal: Principal) -> Any:
-    """Providers and evaluators see their partnerships' participants; an outcome payer sees those resident
-    in its municipality; everyone else (investors, advisers, observers, operators) sees none."""
-    conditions = []
-    for partnership_id, roles in principal.memberships.items():
-        if roles & {"provider", "evaluator"}:
-            conditions.append(Participant.partnership_id == partnership_id)
-        elif "outcome_payer" in roles and principal.municipality_code:
-            conditions.append(
-                and_(
-                    Participant.partnership_id == partnership_id,
-                    Participant.municipality_code == principal.municipality_code,
-                )
-            )
-    return or_(*conditions) if conditions else false()
-
-
-def readable_participants(principal: Principal) -> Select[Participant]:
-    return select(Participant).where(_participant_visibility(principal))
-
-
-def readable_claims(principal: Principal) -> Select[OutcomeClaim]:
-    """A claim is visible exactly when its participant is."""
-    return (
-        select(OutcomeClaim)
-        .join(Participant, Participant.id == OutcomeClaim.participant_id)
-        .where(_participant_visibility(principal))
-    )
-
-
-def sees_municipal_reference(principal: Principal, participant: Participant) -> bool:
-    return (
-        "outcome_payer" in principal.roles_in(participant.partnership_id)
-        and principal.municipality_code == participant.municipality_code
-    )
+from services.outcomes.states import LIVE_STATUSES
 
 
 def municipal_reference(principal: Principal, participant: Participant, keys: KeyRing) -> str | None:
-    if participant.municipal_reference is None or not sees_municipal_reference(principal, participant):
+    """The decrypted reference, for the municipality of residence only."""
+    if participant.municipal_reference is None or not access.is_municipality_of_residence(
+        principal, participant
+    ):
         return None
     assert participant.municipal_reference_key_version is not None
     return keys.decrypt_reference(
@@ -96,11 +43,6 @@ def municipal_reference(principal: Principal, participant: Participant, keys: Ke
         participant_id=participant.id,
         municipality_code=participant.municipality_code,
     )
-
-
-def check_version(current: int, expected: int | None) -> None:
-    if expected is not None and expected != current:
-        raise errors.VersionMismatch(f"expected version {expected}, the resource is at version {current}")
 
 
 # --- participants ------------------------------------------------------------------------------------------
@@ -139,9 +81,7 @@ async def list_participants(
 
 def check_enrolment(principal: Principal, body: ParticipantCreate) -> Cpr:
     """The enrolment rules that need neither the registry nor the database; the parsed CPR number."""
-    roles = principal.roles_in(body.partnership_id)
-    own_resident = "outcome_payer" in roles and principal.municipality_code == body.municipality_code
-    if "provider" not in roles and not own_resident:
+    if not access.may_enrol(principal, body.partnership_id, body.municipality_code):
         raise errors.NotAPartner(
             "only the partnership's provider, or the outcome payer for its own residents, may enrol"
         )
@@ -318,7 +258,7 @@ async def enrol_many(
 
 def _confirm(principal: Principal, participant: Participant, expected_version: int | None) -> bool:
     """The outcome payer of the participant's municipality confirms eligibility, once: whether it changed."""
-    if not sees_municipal_reference(principal, participant):
+    if not access.is_municipality_of_residence(principal, participant):
         raise errors.NotAPartner(
             "only the outcome payer of the participant's municipality confirms eligibility"
         )
@@ -395,8 +335,7 @@ async def exit_participant(
 ) -> Participant:
     """Record the participant's exit; a retry with the same date and reason replays."""
     participant = await get_participant(session, principal, participant_id, for_update=True)
-    roles = principal.roles_in(participant.partnership_id)
-    if "provider" not in roles and not sees_municipal_reference(principal, participant):
+    if not access.may_record_exit(principal, participant):
         raise errors.NotAPartner("only the provider or the participant's municipality records an exit")
     if participant.exit_date is not None:
         if (participant.exit_date, participant.exit_reason) == (body.exit_date, body.reason):
