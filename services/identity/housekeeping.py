@@ -1,6 +1,7 @@
 """Deletes what can no longer matter: expired authorisation codes, refresh tokens long past expiry,
-revocation records of access tokens that have expired anyway, and superseded-token floors older than any
-token they could refuse (an organisation's after 30 days: webhook subscriptions are settled from them);
+revocation records of access tokens that have expired anyway, superseded-token floors older than any
+token they could refuse (an organisation's after 30 days: webhook subscriptions are settled from them),
+and stored `Idempotency-Key` replays past their lifetime (services/identity/replays.py);
 marks retiring keys retired once their last token has expired. Runs in every replica (the deletes are
 idempotent)."""
 
@@ -22,6 +23,7 @@ from services.identity.models import (
     RevokedToken,
     SigningKey,
     SupersededTokens,
+    idempotency_keys,
 )
 from services.identity.revocations.service import KEEP_PAST_EXPIRY, still_listed
 from services.identity.settings import Settings
@@ -32,7 +34,12 @@ INTERVAL_SECONDS = 3600
 REFRESH_TOKEN_GRACE = timedelta(days=7)
 
 
-async def purge_expired(session: AsyncSession, *, access_token_lifetime: timedelta) -> dict[str, int]:
+async def purge_expired(
+    session: AsyncSession,
+    *,
+    access_token_lifetime: timedelta,
+    idempotency_replay_lifetime: timedelta = timedelta(hours=24),
+) -> dict[str, int]:
     now = datetime.now(UTC)
     counts: dict[str, int] = {}
     # Revocations outlive their tokens a little (KEEP_PAST_EXPIRY): verifiers accept a token past `exp`.
@@ -43,6 +50,10 @@ async def purge_expired(session: AsyncSession, *, access_token_lifetime: timedel
         (
             "superseded_tokens",
             delete(SupersededTokens).where(~still_listed(now, access_token_lifetime)),
+        ),
+        (
+            "idempotency_keys",
+            delete(idempotency_keys).where(idempotency_keys.c.created_at < now - idempotency_replay_lifetime),
         ),
         (
             "signing_keys",
@@ -61,15 +72,17 @@ async def housekeeping(app: FastAPI) -> AsyncIterator[None]:
     sessionmaker: async_sessionmaker[AsyncSession] = app.state.sessionmaker
     settings: Settings = app.state.settings
     lifetime = timedelta(seconds=settings.access_token_lifetime)
+    replay_lifetime = timedelta(seconds=settings.idempotency_replay_seconds)
 
     async def loop() -> None:
         while True:
             await asyncio.sleep(INTERVAL_SECONDS)
             try:
                 async with sessionmaker() as session, session.begin():
-                    log.info(
-                        "identity_purged", **await purge_expired(session, access_token_lifetime=lifetime)
+                    counts = await purge_expired(
+                        session, access_token_lifetime=lifetime, idempotency_replay_lifetime=replay_lifetime
                     )
+                    log.info("identity_purged", **counts)
             except Exception:
                 log.exception("identity_purge_failed")
 

@@ -33,6 +33,8 @@ from kit.idempotency import idempotency_table
 from services.identity.db import Base
 
 idempotency_keys = idempotency_table(Base.metadata)
+# Housekeeping deletes stored replays by age (services/identity/replays.py).
+Index("ix_idempotency_keys_created_at", idempotency_keys.c.created_at)
 
 
 def _now() -> Any:
