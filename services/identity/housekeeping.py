@@ -1,7 +1,7 @@
 """Deletes what can no longer matter: expired authorisation codes, refresh tokens long past expiry,
-revocation records of access tokens that have expired anyway, superseded-token floors older than any
-token they could refuse (an organisation's after 30 days: webhook subscriptions are settled from them),
-and stored `Idempotency-Key` replays past their lifetime (services/identity/replays.py);
+revocation records of access tokens (and of sign-ins) that have expired anyway, superseded-token floors
+older than any token they could refuse (an organisation's after 30 days: webhook subscriptions are
+settled from them), and stored `Idempotency-Key` replays past their lifetime (services/identity/replays.py);
 marks retiring keys retired once their last token has expired. Runs in every replica (the deletes are
 idempotent)."""
 
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.identity.models import (
     AuthorizationCode,
     RefreshToken,
+    RevokedFamily,
     RevokedToken,
     SigningKey,
     SupersededTokens,
@@ -47,6 +48,12 @@ async def purge_expired(
         ("authorization_codes", delete(AuthorizationCode).where(AuthorizationCode.expires_at < now)),
         ("refresh_tokens", delete(RefreshToken).where(RefreshToken.expires_at < now - REFRESH_TOKEN_GRACE)),
         ("revoked_tokens", delete(RevokedToken).where(RevokedToken.expires_at < now - KEEP_PAST_EXPIRY)),
+        (
+            "revoked_families",
+            delete(RevokedFamily).where(
+                RevokedFamily.revoked_at < now - access_token_lifetime - KEEP_PAST_EXPIRY
+            ),
+        ),
         (
             "superseded_tokens",
             delete(SupersededTokens).where(~still_listed(now, access_token_lifetime)),

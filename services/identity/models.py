@@ -214,6 +214,16 @@ class RevokedToken(Base):
     revoked_at: Mapped[datetime] = _now()
 
 
+class RevokedFamily(Base):
+    """A sign-in ended early: every access token whose `sid` is this refresh-token family is void (the
+    family's refresh tokens are revoked beside it). Kept for an access-token lifetime and a margin."""
+
+    __tablename__ = "revoked_families"
+
+    family_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class SupersededTokens(Base):
     """ "Tokens of this subject issued under an epoch below `epoch` are void": the published half of a
     `token_epoch` bump, kept for an access-token lifetime (then no such token is left to refuse)."""

@@ -294,6 +294,7 @@ async def discovery(settings: AppSettings) -> dict[str, Any]:
             "client_id",
             "memberships",
             "epochs",
+            "sid",
             "name",
             "email",
             "nonce",
