@@ -1,7 +1,8 @@
 """Deletes what can no longer matter: expired authorisation codes, refresh tokens long past expiry,
 revocation records of access tokens (and of sign-ins) that have expired anyway, superseded-token floors
 older than any token they could refuse (an organisation's after 30 days: webhook subscriptions are
-settled from them), and stored `Idempotency-Key` replays past their lifetime (services/identity/replays.py);
+settled from them), stored `Idempotency-Key` replays past their lifetime (services/identity/replays.py)
+and sign-in counters a day after their last failure (services/identity/oauth/login.py);
 marks retiring keys retired once their last token has expired. Runs in every replica (the deletes are
 idempotent)."""
 
@@ -14,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 from fastapi import FastAPI
-from sqlalchemy import delete, update
+from sqlalchemy import delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.identity.models import (
@@ -23,9 +24,11 @@ from services.identity.models import (
     RevokedFamily,
     RevokedToken,
     SigningKey,
+    SignInThrottle,
     SupersededTokens,
     idempotency_keys,
 )
+from services.identity.oauth.login import FORGET_AFTER
 from services.identity.revocations.service import KEEP_PAST_EXPIRY, still_listed
 from services.identity.settings import Settings
 
@@ -61,6 +64,13 @@ async def purge_expired(
         (
             "idempotency_keys",
             delete(idempotency_keys).where(idempotency_keys.c.created_at < now - idempotency_replay_lifetime),
+        ),
+        (
+            "sign_in_throttles",
+            delete(SignInThrottle).where(
+                SignInThrottle.since < now - FORGET_AFTER,
+                or_(SignInThrottle.locked_until.is_(None), SignInThrottle.locked_until < now),
+            ),
         ),
         (
             "signing_keys",

@@ -24,9 +24,14 @@ class Settings(ServiceSettings):
     access_token_lifetime: int = 900
     refresh_token_lifetime: int = 30 * 24 * 3600
     authorization_code_lifetime: int = 120
-    # Failed logins before an account is locked, and how long the first lock lasts (it doubles after).
-    login_max_failures: int = 5
-    login_lock_seconds: int = 60
+    # Wrong passwords in a row before an e-mail address is locked (known or not), and how long the first
+    # lock lasts (it doubles after); failed sign-ins per source address and per OAuth client within a
+    # window before either is refused for the rest of it (services/identity/oauth/login.py).
+    login_max_failures: int = Field(5, ge=1)
+    login_lock_seconds: int = Field(60, ge=1)
+    login_address_max_failures: int = Field(50, ge=1)
+    login_client_max_failures: int = Field(500, ge=1)
+    login_throttle_window_seconds: int = Field(300, ge=1)
     # argon2id cost (RFC 9106's second profile by default); only the test suite lowers it.
     password_hash_time_cost: int = 3
     password_hash_memory_kib: int = 65536
