@@ -6,10 +6,13 @@ a key identity retires stops verifying within minutes everywhere). Claims beyond
 
     org_id, partner_type, org_role (users), municipality_code (municipalities), scope (space-separated),
     client_id, sub_type ("user" | "client"), memberships: [{"partnership_id": ..., "role": ...}],
-    epochs: {"organisation": n, "client": n, "user": n (users)}
+    epochs: {"organisation": n, "client": n, "user": n (users)},
+    sid (users' tokens): the sign-in the token came from, i.e. its refresh-token family
 
 `epochs` are the token epochs of the token's organisation, client and user when it was issued; with the
-`jti` they let identity's revocation list (kit/revocations.py) refuse a token before it expires.
+`jti` and the `sid` they let identity's revocation list (kit/revocations.py) refuse a token before it
+expires: one token (`jti`), every token of one sign-in (`sid`: a replayed refresh token or a code redeemed
+twice ends the whole sign-in), or every token of a subject (`epochs`).
 `Principal` is that contract as one typed object; endpoints receive it through `CurrentPrincipal`.
 """
 
@@ -60,6 +63,8 @@ class Principal:
     expires_at: int | None = None
     # The token epochs it was issued under, by kind of subject ("organisation", "client", "user").
     epochs: Mapping[str, int] = field(default_factory=dict)
+    # The sign-in (refresh-token family) a user's token was issued from: claim `sid`.
+    session_id: str | None = None
 
     @property
     def is_operator(self) -> bool:
@@ -95,6 +100,9 @@ class Principal:
             isinstance(v, int) and not isinstance(v, bool) for v in epochs.values()
         ):
             raise ValueError("epochs")
+        session_id = claims.get("sid")
+        if session_id is not None and not isinstance(session_id, str):
+            raise ValueError("sid")
         return cls(
             subject=str(claims["sub"]),
             kind=kind,
@@ -108,6 +116,7 @@ class Principal:
             token_id=claims.get("jti"),
             expires_at=claims.get("exp"),
             epochs={str(k): v for k, v in epochs.items()},
+            session_id=session_id,
         )
 
 

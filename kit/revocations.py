@@ -1,6 +1,8 @@
 """Identity's revocation list, held in memory by every process that verifies tokens, identity aside.
 
-A token is refused before it expires when its `jti` is listed (revoked, RFC 7009) or when it was issued
+A token is refused before it expires when its `jti` is listed (revoked, RFC 7009), when its sign-in (`sid`)
+is listed (a replayed refresh token or a twice-redeemed code ends every token of that sign-in), or when it
+was issued
 under an older *token epoch* of its organisation, client or user than the list names. Identity bumps a
 subject's epoch in the same transaction as any change that alters what that subject's tokens say or
 whether they may be used (a membership removed, an organisation role changed, a user or client disabled),
@@ -55,6 +57,8 @@ class Revocations:
     """One version of the list: revoked token ids, and the epoch each listed subject's tokens must reach."""
 
     revoked: frozenset[str] = frozenset()
+    # Sign-ins (`sid`, refresh-token families) every token of which is void.
+    sessions: frozenset[str] = frozenset()
     # (kind, subject id) -> the lowest epoch still valid; kinds are "organisation", "client" and "user".
     superseded: Mapping[tuple[str, str], int] = field(default_factory=dict)
     # organisation id -> its (partnership id, role) memberships at that lowest epoch, where identity says.
@@ -62,9 +66,11 @@ class Revocations:
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> Revocations:
-        """Parse identity's `{"revoked": [jti, ...], "superseded": [{"kind", "id", "epoch"}, ...]}` (an
-        organisation's item may also carry `"memberships": [{"partnership_id", "role"}, ...]`)."""
+        """Parse identity's `{"revoked": [jti, ...], "sessions": [sid, ...], "superseded": [{"kind", "id",
+        "epoch"}, ...]}` (an organisation's item may also carry `"memberships": [{"partnership_id", "role"},
+        ...]`; a list without `sessions` is an older identity's, which ends none)."""
         revoked = frozenset(str(jti) for jti in document["revoked"])
+        sessions = frozenset(str(sid) for sid in document.get("sessions", []))
         superseded: dict[tuple[str, str], int] = {}
         memberships: dict[str, frozenset[tuple[str, str]]] = {}
         for item in document["superseded"]:
@@ -77,12 +83,14 @@ class Revocations:
                 memberships[subject] = frozenset(
                     (str(m["partnership_id"]), str(m["role"])) for m in item["memberships"]
                 )
-        return cls(revoked, superseded, memberships)
+        return cls(revoked, sessions, superseded, memberships)
 
     def refusal(self, principal: Principal) -> str | None:
         """Why identity no longer stands behind the principal's token, or None."""
         if principal.token_id is not None and principal.token_id in self.revoked:
             return "this token was revoked"
+        if principal.session_id is not None and principal.session_id in self.sessions:
+            return "this token was revoked with its sign-in; sign in again"
         for kind, subject in _subjects(principal):
             floor = self.superseded.get((kind, subject))
             if floor is not None and principal.epochs.get(kind, 0) < floor:

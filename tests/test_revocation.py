@@ -1,7 +1,8 @@
 """A token identity ends early stops working everywhere, not only at identity: contracts, outcomes and
 the gateway refuse it once their next poll of identity's revocation list has arrived (every half second
 here, see tests/platform.py), long before it would expire. Revoked, superseded by a removed membership,
-a disabled user or a disabled client: each through the public HTTP APIs of the running platform."""
+a disabled user or a disabled client, or a whole sign-in ended by a replayed refresh token or a code
+redeemed twice: each through the public HTTP APIs of the running platform."""
 
 from __future__ import annotations
 
@@ -10,12 +11,27 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from effekt.launcher import Platform
-from tests.actors import Actor, Cast, bearer, operator_headers, remove_membership, token_for
+from tests.actors import (
+    REDIRECT_URI,
+    USER_SCOPES,
+    Actor,
+    Cast,
+    authorization_code,
+    bearer,
+    claims_of,
+    operator_headers,
+    pkce_pair,
+    remove_membership,
+    token_for,
+    user_token,
+    web_client_id,
+)
 from tests.outcomes.support import (
     TODAY,
     active_contract,
@@ -191,3 +207,92 @@ async def test_a_disabled_clients_tokens_stop_working_everywhere(
     assert disabled.status_code == 200
     await refused_everywhere(calls, machine.token, "predates a change to its client")
     await accepted_everywhere(calls, cast.investor.token)  # the organisation's people are unaffected
+
+
+# --- ending a whole sign-in -------------------------------------------------------------------------------
+
+
+async def refused_at_identity(identity: httpx.AsyncClient, token: str) -> None:
+    """Identity reads its own tables: it refuses at once, with no wait for a poll."""
+    response = await identity.get("/v1/organisations", headers=bearer(token))
+    assert response.status_code == 401, response.text
+    assert "revoked" in response.json()["detail"]
+
+
+async def test_a_replayed_refresh_token_ends_every_access_token_of_its_sign_in(
+    platform: Platform, cast: Cast, identity: httpx.AsyncClient, calls: dict[str, Call]
+) -> None:
+    user = cast.provider
+    assert user.email
+    assert user.password
+    first = await user_token(platform, user.email, user.password)
+    web = await web_client_id(platform)
+    rotated = await identity.post(
+        "/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": web},
+    )
+    assert rotated.status_code == 200, rotated.text
+    second = rotated.json()
+    assert claims_of(second["access_token"])["sid"] == claims_of(first["access_token"])["sid"]
+    await accepted_everywhere(calls, second["access_token"])
+
+    replayed = await identity.post(
+        "/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": web},
+    )
+    assert replayed.status_code == 400
+    assert replayed.json()["error"] == "invalid_grant"
+    for token in (first["access_token"], second["access_token"]):
+        await refused_at_identity(identity, token)
+    waited = await refused_everywhere(calls, second["access_token"], "revoked with its sign-in")
+    assert waited < 5.0
+    # The user is not locked out: a new sign-in works everywhere, and so do the user's other sign-ins.
+    await accepted_everywhere(calls, await token_for(platform, user))
+    await accepted_everywhere(calls, user.token)
+
+
+async def test_a_code_redeemed_twice_ends_the_access_token_its_first_redemption_issued(
+    platform: Platform, cast: Cast, identity: httpx.AsyncClient, calls: dict[str, Call]
+) -> None:
+    user = cast.provider
+    assert user.email
+    assert user.password
+    web = await web_client_id(platform)
+    verifier, challenge = pkce_pair()
+    redirect = await authorization_code(
+        identity,
+        client_id=web,
+        email=user.email,
+        password=user.password,
+        scopes=USER_SCOPES,
+        challenge=challenge,
+    )
+    assert redirect.status_code == 302, redirect.text
+    code = parse_qs(urlsplit(redirect.headers["location"]).query)["code"][0]
+    redeem = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT_URI,
+        "client_id": web,
+        "code_verifier": verifier,
+    }
+    issued = await identity.post("/oauth2/token", data=redeem)
+    assert issued.status_code == 200, issued.text
+    token = issued.json()["access_token"]
+    await accepted_everywhere(calls, token)
+
+    again = await identity.post("/oauth2/token", data=redeem)
+    assert again.status_code == 400
+    assert again.json()["error"] == "invalid_grant"
+    await refused_at_identity(identity, token)
+    waited = await refused_everywhere(calls, token, "revoked with its sign-in")
+    assert waited < 5.0
+    refreshed = await identity.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": issued.json()["refresh_token"],
+            "client_id": web,
+        },
+    )
+    assert refreshed.status_code == 400

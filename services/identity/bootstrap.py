@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import structlog
 from fastapi import FastAPI
@@ -21,6 +22,7 @@ from services.identity.credentials import Passwords, hash_secret
 from services.identity.models import OAuthClient, Organisation
 from services.identity.oauth.keys import KeyRing, derive_key, published_jwks
 from services.identity.oauth.scopes import REVOCATIONS_SCOPE, SCOPES, USER_ONLY_SCOPES
+from services.identity.replays import ReplayKeys
 from services.identity.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -143,6 +145,9 @@ async def identity_state(app: FastAPI) -> AsyncIterator[None]:
     sessionmaker: async_sessionmaker[AsyncSession] = app.state.sessionmaker
     app.state.key_ring = ring
     app.state.hash_key = hash_key
+    app.state.replay_keys = ReplayKeys.from_secret(
+        secret, lifetime=timedelta(seconds=settings.idempotency_replay_seconds)
+    )
     app.state.passwords = Passwords(
         time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib
     )

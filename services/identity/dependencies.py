@@ -12,11 +12,11 @@ from sqlalchemy import exists, select
 
 from kit.auth import CurrentPrincipal, Principal, bearer_token
 from kit.db import DbSession
-from kit.idempotency import Idempotency, idempotency_dependency
 from kit.problems import PreconditionRequired, Unauthorized
 from kit.versions import if_match_header, parse_if_match
-from services.identity.models import SigningKey, idempotency_keys
+from services.identity.models import SigningKey
 from services.identity.oauth.keys import KeyRing, published_key_filter
+from services.identity.replays import SealingIdempotency, sealing_idempotency
 from services.identity.revocations.service import standing_of
 from services.identity.settings import Settings
 
@@ -60,7 +60,8 @@ def _scoped(scope: str):  # type: ignore[no-untyped-def]
 PartnerReader = Annotated[Principal, Depends(_scoped("partners:read"))]
 PartnerWriter = Annotated[Principal, Depends(_scoped("partners:write"))]
 AuditReader = Annotated[Principal, Depends(_scoped("audit:read"))]
-Idem = Annotated[Idempotency, Depends(idempotency_dependency(idempotency_keys))]
+# Keyed fingerprints, sealed secrets and expiring replays for every write (services/identity/replays.py).
+Idem = Annotated[SealingIdempotency, Depends(sealing_idempotency)]
 
 
 def if_match(

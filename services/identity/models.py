@@ -33,6 +33,8 @@ from kit.idempotency import idempotency_table
 from services.identity.db import Base
 
 idempotency_keys = idempotency_table(Base.metadata)
+# Housekeeping deletes stored replays by age (services/identity/replays.py).
+Index("ix_idempotency_keys_created_at", idempotency_keys.c.created_at)
 
 
 def _now() -> Any:
@@ -85,8 +87,6 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     org_role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(String(200))
-    failed_logins: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # A disabled user cannot sign in, refresh or redeem a code; its tokens are superseded when disabled.
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
@@ -212,6 +212,16 @@ class RevokedToken(Base):
     revoked_at: Mapped[datetime] = _now()
 
 
+class RevokedFamily(Base):
+    """A sign-in ended early: every access token whose `sid` is this refresh-token family is void (the
+    family's refresh tokens are revoked beside it). Kept for an access-token lifetime and a margin."""
+
+    __tablename__ = "revoked_families"
+
+    family_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class SupersededTokens(Base):
     """ "Tokens of this subject issued under an epoch below `epoch` are void": the published half of a
     `token_epoch` bump, kept for an access-token lifetime (then no such token is left to refuse)."""
@@ -226,6 +236,21 @@ class SupersededTokens(Base):
     # Organisations only: their memberships right after the change, `[{"partnership_id", "role"}]`, so a
     # service can tell which of its records made under older tokens still hold (outcomes' webhooks).
     memberships: Mapped[list[dict[str, str]] | None] = mapped_column(JSONB)
+
+
+class SignInThrottle(Base):
+    """A counter of failed sign-ins (services/identity/oauth/login.py): per e-mail address (`account`, a
+    keyed hash of it, known or not), per source address, or per OAuth client. Locked while `locked_until`
+    is ahead; `since` is the last failure (accounts) or the start of the current window (the others)."""
+
+    __tablename__ = "sign_in_throttles"
+    __table_args__ = (CheckConstraint("kind IN ('account', 'address', 'client')", name="kind"),)
+
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AuditEvent(Base):

@@ -6,7 +6,7 @@ and refresh tokens, so changing it invalidates every stored secret.
 
 from typing import ClassVar, Self
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from kit.settings import ServiceSettings
@@ -24,9 +24,14 @@ class Settings(ServiceSettings):
     access_token_lifetime: int = 900
     refresh_token_lifetime: int = 30 * 24 * 3600
     authorization_code_lifetime: int = 120
-    # Failed logins before an account is locked, and how long the first lock lasts (it doubles after).
-    login_max_failures: int = 5
-    login_lock_seconds: int = 60
+    # Wrong passwords in a row before an e-mail address is locked (known or not), and how long the first
+    # lock lasts (it doubles after); failed sign-ins per source address and per OAuth client within a
+    # window before either is refused for the rest of it (services/identity/oauth/login.py).
+    login_max_failures: int = Field(5, ge=1)
+    login_lock_seconds: int = Field(60, ge=1)
+    login_address_max_failures: int = Field(50, ge=1)
+    login_client_max_failures: int = Field(500, ge=1)
+    login_throttle_window_seconds: int = Field(300, ge=1)
     # argon2id cost (RFC 9106's second profile by default); only the test suite lowers it.
     password_hash_time_cost: int = 3
     password_hash_memory_kib: int = 65536
@@ -38,6 +43,9 @@ class Settings(ServiceSettings):
     # (`{"effekt-contracts": "...", ...}`). On start-up each is ensured as a confidential client of the
     # operator organisation holding only `tokens:revocations`; production refuses to start without them.
     revocation_readers: dict[str, SecretStr] = {}
+    # How long a write's `Idempotency-Key` replays its first response; then the key is free again and
+    # housekeeping deletes the stored response (services/identity/replays.py).
+    idempotency_replay_seconds: int = Field(24 * 3600, gt=0)
     # Identity checks tokens against its own tables; it polls no list.
     polls_revocations: ClassVar[bool] = False
 

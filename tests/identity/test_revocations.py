@@ -110,7 +110,7 @@ async def test_the_list_is_for_the_platforms_services_only(
         refused = await identity.get(LIST, headers=bearer(token))
         assert refused.status_code == 403, refused.text
         assert refused.json()["required_scope"] == "tokens:revocations"
-    assert set(await revocation_list(identity, platform)) == {"revoked", "superseded"}
+    assert set(await revocation_list(identity, platform)) == {"revoked", "sessions", "superseded"}
 
 
 async def test_no_registration_and_no_partner_client_can_get_the_revocations_scope(

@@ -65,6 +65,19 @@ async def test_a_listed_token_id_is_refused_and_another_is_not(keys: Keys) -> No
     assert (await verifier.verify(keys.sign(other))).token_id == other["jti"]
 
 
+async def test_a_token_of_a_listed_sign_in_is_refused_and_one_of_another_is_not(keys: Keys) -> None:
+    ended, other, older = claims(sid=str(uuid.uuid4())), claims(sid=str(uuid.uuid4())), claims()
+    document = {"revoked": [], "sessions": [ended["sid"]], "superseded": []}
+    verifier = await verifier_with(keys, Identity(document))
+    with pytest.raises(Unauthorized, match="revoked with its sign-in") as refused:
+        await verifier.verify(keys.sign(ended))
+    assert refused.value.status == 401
+    assert (await verifier.verify(keys.sign(other))).session_id == other["sid"]
+    assert (await verifier.verify(keys.sign(older))).session_id is None
+    # An older identity's list has no `sessions`: it ends none.
+    assert Revocations.from_document({"revoked": [], "superseded": []}).sessions == frozenset()
+
+
 @pytest.mark.parametrize(
     ("kind", "subject_claim"),
     [("organisation", "org_id"), ("client", "client_id"), ("user", "sub")],

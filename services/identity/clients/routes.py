@@ -46,7 +46,7 @@ async def create_client(
     body: schemas.ClientCreate,
 ) -> JSONResponse:
     """Register an OAuth2 client (the organisation's admins or an operator). A confidential client's
-    secret is in this response only."""
+    secret is in this response only (and in its replay to an `Idempotency-Key` retry: stored sealed)."""
     if (replay := await idem.replay()) is not None:
         return replay
     row, secret = await service.create_client(
@@ -55,7 +55,7 @@ async def create_client(
     created = schemas.ClientCreated.model_validate(
         {**schemas.ClientRead.model_validate(row).model_dump(), "client_secret": secret}
     )
-    return await idem.respond(201, created, {"Cache-Control": "no-store"})
+    return await idem.respond(201, created, {"Cache-Control": "no-store"}, sealed=("client_secret",))
 
 
 @router.get("/clients/{client_id}", responses=ONE, tags=["clients"])

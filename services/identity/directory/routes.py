@@ -203,7 +203,14 @@ async def change_password(
 ) -> Response:
     """Set a password: users their own (with the current one), admins and operators anyone's in their
     reach. Unlocks the account and ends its refresh tokens."""
-    await service.change_password(session, principal, user_id, body, passwords=request.app.state.passwords)
+    await service.change_password(
+        session,
+        principal,
+        user_id,
+        body,
+        passwords=request.app.state.passwords,
+        hash_key=request.app.state.hash_key,
+    )
     return Response(status_code=204)
 
 

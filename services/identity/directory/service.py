@@ -37,6 +37,7 @@ from services.identity.models import (
     RefreshToken,
     User,
 )
+from services.identity.oauth.login import clear_account_lock
 from services.identity.revocations.service import supersede_tokens
 
 _CVR_WEIGHTS = (2, 7, 6, 5, 4, 3, 2, 1)
@@ -326,6 +327,7 @@ async def change_password(
     data: schemas.PasswordChange,
     *,
     passwords: Passwords,
+    hash_key: bytes,
 ) -> None:
     row = await get_user(session, principal, user_id)
     await session.refresh(row, with_for_update=True)
@@ -340,8 +342,7 @@ async def change_password(
         data.new_password, email=row.email, display_name=row.display_name, field="body.new_password"
     )
     row.password_hash = await passwords.hash(data.new_password)
-    row.failed_logins = 0
-    row.locked_until = None
+    await clear_account_lock(session, hash_key, row.email)
     row.version += 1
     # Whoever held the old password may hold its tokens (the caller's own included: it signs in again).
     await _end_every_token(session, row, at=datetime.now(UTC))

@@ -21,7 +21,8 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7009 import RevocationEndpoint as BaseRevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as BaseIntrospectionEndpoint
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from services.identity.credentials import hash_secret
@@ -30,6 +31,7 @@ from services.identity.models import (
     OAuthClient,
     Organisation,
     RefreshToken,
+    RevokedFamily,
     RevokedToken,
     User,
 )
@@ -167,10 +169,17 @@ def active_user(session: Session, user_id: uuid.UUID) -> User | None:
 
 
 def revoke_family(session: Session, family_id: uuid.UUID) -> None:
+    """End a sign-in: its refresh tokens, and (through the revocation list) every access token carrying
+    its `sid`, at identity at once and elsewhere within a poll."""
     session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
+    )
+    session.execute(
+        insert(RevokedFamily)
+        .values(family_id=family_id, revoked_at=func.now())
+        .on_conflict_do_update(index_elements=[RevokedFamily.family_id], set_={"revoked_at": func.now()})
     )
 
 

@@ -28,7 +28,7 @@ from services.identity.directory.schemas import SigningKeyRead
 from services.identity.directory.service import require_operator
 from services.identity.models import Organisation, User
 from services.identity.oauth import keys as signing_keys
-from services.identity.oauth.login import log_in
+from services.identity.oauth.login import SignInRules, log_in
 from services.identity.oauth.pages import CARRIED, CSRF_COOKIE, error_page, login_page
 from services.identity.oauth.scopes import GRANT_TYPES, SCOPES
 from services.identity.oauth.server import AuthorizationServer, FormRequest, Issuance, userinfo_claims
@@ -201,8 +201,10 @@ async def authorize(request: Request, session: DbSession, settings: AppSettings)
             request.app.state.passwords,
             fields.get("email", ""),
             fields.get("password", ""),
-            max_failures=settings.login_max_failures,
-            lock_seconds=settings.login_lock_seconds,
+            hash_key=request.app.state.hash_key,
+            address=request.client.host if request.client is not None else "",
+            client_id=grant.client.client_id,
+            rules=SignInRules.from_settings(settings),
         )
         if result.user is None:
             response = login_page(
@@ -294,6 +296,7 @@ async def discovery(settings: AppSettings) -> dict[str, Any]:
             "client_id",
             "memberships",
             "epochs",
+            "sid",
             "name",
             "email",
             "nonce",

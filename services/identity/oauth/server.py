@@ -203,6 +203,10 @@ class AuthorizationServer(BaseAuthorizationServer):  # type: ignore[misc]
         if user is not None:
             claims["org_role"] = user.org_role
             claims["epochs"]["user"] = user.token_epoch
+            # The sign-in: the code's family, kept by every refresh from it, so ending it ends them all.
+            family_id = getattr(self.request, "family_id", None)
+            if family_id is not None:
+                claims["sid"] = str(family_id)
         if municipality_code is not None:
             claims["municipality_code"] = municipality_code
         return claims

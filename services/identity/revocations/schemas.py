@@ -25,4 +25,7 @@ class SupersededRead(BaseModel):
 
 class TokenRevocations(BaseModel):
     revoked: list[str] = Field(description="`jti`s of revoked access tokens that have not yet expired.")
+    sessions: list[str] = Field(
+        description="Ended sign-ins (`sid`, a refresh-token family): every access token carrying one is void."
+    )
     superseded: list[SupersededRead]

@@ -22,6 +22,7 @@ from services.identity.models import (
     Membership,
     OAuthClient,
     Organisation,
+    RevokedFamily,
     RevokedToken,
     SupersededTokens,
     User,
@@ -112,13 +113,18 @@ def still_listed(now: datetime, token_lifetime: timedelta) -> ColumnElement[bool
 def token_standing(
     *,
     token_id: str | None,
+    session_id: str | None,
     organisation_id: uuid.UUID,
     client_id: str | None,
     user_id: uuid.UUID | None,
     epochs: Mapping[str, int],
 ) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    """(revoked, superseded) for a token's claims, as two SQL booleans to select in one round trip."""
-    revoked = exists().where(RevokedToken.jti == (token_id or ""))
+    """(revoked, superseded) for a token's claims, as two SQL booleans to select in one round trip. Revoked:
+    the token itself, or its sign-in (`sid`)."""
+    revoked: ColumnElement[bool] = exists().where(RevokedToken.jti == (token_id or ""))
+    family = _family_of(session_id)
+    if family is not None:
+        revoked = or_(revoked, exists().where(RevokedFamily.family_id == family))
     subjects: list[tuple[Kind, str | uuid.UUID]] = [("organisation", organisation_id)]
     if client_id is not None:
         subjects.append(("client", client_id))
@@ -134,9 +140,20 @@ def token_standing(
     return revoked, superseded
 
 
+def _family_of(session_id: str | None) -> uuid.UUID | None:
+    """The refresh-token family a `sid` names; identity signs every `sid`, so a malformed one is none."""
+    if session_id is None:
+        return None
+    try:
+        return uuid.UUID(session_id)
+    except ValueError:
+        return None
+
+
 def standing_of(principal: Principal) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     return token_standing(
         token_id=principal.token_id,
+        session_id=principal.session_id,
         organisation_id=principal.organisation_id,
         client_id=principal.client_id,
         user_id=principal.user_id,
@@ -146,13 +163,18 @@ def standing_of(principal: Principal) -> tuple[ColumnElement[bool], ColumnElemen
 
 async def revocation_list(session: AsyncSession, *, token_lifetime: timedelta) -> dict[str, Any]:
     """Every revocation a verifier may still meet a token for: revoked ids until their token has expired,
-    and superseded epochs until every token issued before them has. Sorted, so equal lists are equal bytes
-    (the ETag is their hash)."""
+    ended sign-ins and superseded epochs until every token issued before them has. Sorted, so equal lists
+    are equal bytes (the ETag is their hash)."""
     now = datetime.now(UTC)
     revoked = await session.scalars(
         select(RevokedToken.jti)
         .where(RevokedToken.expires_at > now - KEEP_PAST_EXPIRY)
         .order_by(RevokedToken.jti)
+    )
+    sessions = await session.scalars(
+        select(RevokedFamily.family_id)
+        .where(RevokedFamily.revoked_at > now - token_lifetime - KEEP_PAST_EXPIRY)
+        .order_by(RevokedFamily.family_id)
     )
     superseded = await session.execute(
         select(
@@ -166,6 +188,7 @@ async def revocation_list(session: AsyncSession, *, token_lifetime: timedelta) -
     )
     return {
         "revoked": list(revoked),
+        "sessions": [str(family) for family in sessions],
         "superseded": [
             {"kind": k, "id": s, "epoch": e} | ({"memberships": m} if m is not None else {})
             for k, s, e, m in superseded
