@@ -98,6 +98,47 @@ class Member:
         return Organisation.from_row(row) if row else None
 
 
+@strawberry.enum
+class MembershipGrantStatus(enum.Enum):
+    PENDING = "pending"
+    GRANTED = "granted"
+    DECLINED = "declined"
+
+
+@strawberry.type(
+    description="A proposed role for an organisation, taking effect when every outcome payer has consented."
+)
+class MembershipGrant:
+    id: UUID
+    organisation_id: UUID
+    role: MembershipRole
+    status: MembershipGrantStatus
+    proposed_by: UUID = strawberry.field(description="The organisation that proposed it.")
+    consents: list[UUID] = strawberry.field(description="Organisations that consented, in order.")
+    awaiting: list[UUID] = strawberry.field(description="Outcome payers whose consent is still missing.")
+    membership_id: UUID | None = strawberry.field(description="The membership it became, once granted.")
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Row) -> MembershipGrant:
+        return cls(
+            id=UUID(row["id"]),
+            organisation_id=UUID(row["organisation_id"]),
+            role=MembershipRole(row["role"]),
+            status=MembershipGrantStatus(row["status"]),
+            proposed_by=UUID(row["proposed_by"]),
+            consents=[UUID(o) for o in row["consents"]],
+            awaiting=[UUID(o) for o in row["awaiting"]],
+            membership_id=UUID(row["membership_id"]) if row.get("membership_id") else None,
+            created_at=datetime.fromisoformat(row["created_at"]),
+        )
+
+    @strawberry.field
+    async def organisation(self, info: Info[Context, None]) -> Organisation | None:
+        row = await info.context.loaders.organisation.load(self.organisation_id)
+        return Organisation.from_row(row) if row else None
+
+
 @strawberry.type(description="A social outcomes partnership, as your partner type may see it.")
 class Partnership:
     id: UUID
@@ -134,6 +175,13 @@ class Partnership:
             )
             for r in rows
         ]
+
+    @strawberry.field(description="Proposed roles waiting for the outcome payers' consent, oldest first.")
+    async def pending_membership_grants(self, info: Info[Context, None]) -> list[MembershipGrant]:
+        page = await info.context.services.identity.get(
+            f"/v1/partnerships/{self.id}/membership-grants", {"status": "pending", "limit": "100"}
+        )
+        return [MembershipGrant.from_row(r) for r in page["items"]]
 
     @strawberry.field(description="The partnership's contracts, oldest first.")
     async def contracts(self, info: Info[Context, None]) -> list[Contract]:
@@ -273,6 +321,10 @@ PartnershipResult = Annotated[
     Partnership | InvalidInput | NotPermitted | NotFound | Conflict | RuleViolation | Unavailable,
     strawberry.union("PartnershipResult"),
 ]
+MembershipGrantResult = Annotated[
+    MembershipGrant | InvalidInput | NotPermitted | NotFound | Conflict | RuleViolation | Unavailable,
+    strawberry.union("MembershipGrantResult"),
+]
 MemberResult = Annotated[
     Member | InvalidInput | NotPermitted | NotFound | Conflict | RuleViolation | Unavailable,
     strawberry.union("MemberResult"),
@@ -313,7 +365,7 @@ class PartnerMutation:
         return await attempt(call, Partnership.from_row)
 
     @strawberry.mutation(
-        description="Rename, describe or close a partnership; `expectedVersion` is required."
+        description="Rename, describe or close a partnership (operators); `expectedVersion` is required."
     )
     async def update_partnership(
         self,
@@ -335,7 +387,10 @@ class PartnerMutation:
         )
         return await attempt(call, Partnership.from_row)
 
-    @strawberry.mutation(description="Give an organisation a role in a partnership.")
+    @strawberry.mutation(
+        description="Give another organisation a role: operators any role, an outcome payer `INVESTOR`, "
+        "`ADVISER` or `OBSERVER` (propose the others with `proposeMember`). Never your own organisation."
+    )
     async def add_member(
         self,
         info: Info[Context, None],
@@ -352,7 +407,10 @@ class PartnerMutation:
         )
         return await attempt(call, _member)
 
-    @strawberry.mutation(description="Remove a membership from a partnership.")
+    @strawberry.mutation(
+        description="Remove a membership: operators any; an organisation its own (leaving), except as "
+        "outcome payer."
+    )
     async def remove_member(
         self, info: Info[Context, None], partnership_id: UUID, membership_id: UUID
     ) -> DoneResult:
@@ -360,3 +418,50 @@ class PartnerMutation:
             "DELETE", f"/v1/partnerships/{partnership_id}/memberships/{membership_id}"
         )
         return await attempt(call, lambda _: Done())
+
+    @strawberry.mutation(
+        description="Propose a role for another organisation (an outcome payer; counts as your consent). "
+        "It takes effect when every outcome payer has consented: at once if you are the only one."
+    )
+    async def propose_member(
+        self,
+        info: Info[Context, None],
+        partnership_id: UUID,
+        organisation_id: UUID,
+        role: MembershipRole,
+        idempotency_key: str | None = None,
+    ) -> MembershipGrantResult:
+        call = info.context.services.identity.send(
+            "POST",
+            f"/v1/partnerships/{partnership_id}/membership-grants",
+            {"organisation_id": str(organisation_id), "role": role.value},
+            headers=write_headers(idempotency_key),
+        )
+        return await attempt(call, MembershipGrant.from_row)
+
+    @strawberry.mutation(
+        description="Consent, as an outcome payer, to a proposed role (a repeat changes nothing); the last "
+        "consent needed makes the membership."
+    )
+    async def consent_to_member(
+        self,
+        info: Info[Context, None],
+        partnership_id: UUID,
+        grant_id: UUID,
+        idempotency_key: str | None = None,
+    ) -> MembershipGrantResult:
+        call = info.context.services.identity.send(
+            "POST",
+            f"/v1/partnerships/{partnership_id}/membership-grants/{grant_id}/consents",
+            headers=write_headers(idempotency_key),
+        )
+        return await attempt(call, MembershipGrant.from_row)
+
+    @strawberry.mutation(description="Decline a proposed role (any outcome payer); it is kept, as declined.")
+    async def decline_member(
+        self, info: Info[Context, None], partnership_id: UUID, grant_id: UUID
+    ) -> MembershipGrantResult:
+        call = info.context.services.identity.send(
+            "DELETE", f"/v1/partnerships/{partnership_id}/membership-grants/{grant_id}"
+        )
+        return await attempt(call, MembershipGrant.from_row)

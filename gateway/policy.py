@@ -22,7 +22,10 @@ PERSON_LEVEL: Final = frozenset({"municipality", "provider", "evaluator"})
 DELIVERY: Final = frozenset({"municipality", "provider"})
 # Who negotiates and signs contracts (evaluators and the operator only read them).
 CONTRACTING: Final = frozenset({"municipality", "provider", "investor", "legal_adviser"})
-# Who manages partnerships and their members (identity allows operators and outcome payers).
+# Who adds partnership members and decides proposed ones: the operator, and outcome payers
+# (municipalities). Identity decides each case: no organisation grants itself a role, and a role reaching
+# person-level data needs the operator or every outcome payer's consent (services/identity/partnerships/
+# access.py).
 ADMINISTRATION: Final = frozenset({"operator", "municipality"})
 # Who manages its organisation's webhook subscriptions: every partner type that can be a partnership
 # member (the outcome service requires a membership, and redacts each delivery for the subscriber's role).
@@ -70,7 +73,11 @@ FIELDS: Final[dict[str, frozenset[str]]] = {
     "Mutation.createPartnership": frozenset({"operator"}),
     "Mutation.updatePartnership": frozenset({"operator"}),
     "Mutation.addMember": ADMINISTRATION,
-    "Mutation.removeMember": ADMINISTRATION,
+    "Mutation.proposeMember": ADMINISTRATION,
+    "Mutation.consentToMember": ADMINISTRATION,
+    "Mutation.declineMember": ADMINISTRATION,
+    # The operator removes any membership; any member may leave (identity: except as outcome payer).
+    "Mutation.removeMember": EVERYONE,
     "Mutation.createContract": CONTRACTING,
     "Mutation.updateContractDraft": CONTRACTING,
     "Mutation.proposeContractVersion": CONTRACTING,

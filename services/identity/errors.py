@@ -1,9 +1,10 @@
 """The identity service's problems (RFC 9457). OAuth endpoints answer with RFC 6749 errors instead.
 
 NotFound       -> OrganisationNotFound, UserNotFound, PartnershipNotFound, MembershipNotFound,
-                  ClientNotFound, SigningKeyNotFound
-Forbidden      -> NotOrganisationAdmin, NotPartnershipManager, OperatorOnly
-Conflict       -> EmailTaken, MembershipExists, PartnershipClosed, LastSigningKey
+                  MembershipGrantNotFound, ClientNotFound, SigningKeyNotFound
+Forbidden      -> NotOrganisationAdmin, NotPartnershipManager, OperatorOnly, OwnMembership, ConsentRequired
+Conflict       -> EmailTaken, MembershipExists, MembershipGrantPending, MembershipGrantSettled,
+                  PartnershipClosed, LastSigningKey
 Unauthorized   -> WrongPassword
 Unprocessable  -> InvalidCvr, WeakPassword, InvalidRedirectUri, ScopeNotAllowed
 PreconditionFailed -> VersionMismatch (kit.versions, shared by the services)
@@ -28,6 +29,10 @@ class MembershipNotFound(NotFound):
     code, title = "membership-not-found", "No such membership"
 
 
+class MembershipGrantNotFound(NotFound):
+    code, title = "membership-grant-not-found", "No such membership grant"
+
+
 class ClientNotFound(NotFound):
     code, title = "client-not-found", "No such OAuth2 client"
 
@@ -48,12 +53,31 @@ class NotPartnershipManager(Forbidden):
     code, title = "not-partnership-manager", "Only the partnership's outcome payer or an operator may do this"
 
 
+class OwnMembership(Forbidden):
+    code, title = "own-membership", "No organisation grants, widens or changes its own membership"
+
+
+class ConsentRequired(Forbidden):
+    code, title = (
+        "consent-required",
+        "A person-level role needs the operator or every outcome payer's consent",
+    )
+
+
 class EmailTaken(Conflict):
     code, title = "email-taken", "A user with this e-mail address exists"
 
 
 class MembershipExists(Conflict):
     code, title = "membership-exists", "The organisation already holds this role in the partnership"
+
+
+class MembershipGrantPending(Conflict):
+    code, title = "membership-grant-pending", "A grant of this role to the organisation awaits consent"
+
+
+class MembershipGrantSettled(Conflict):
+    code, title = "membership-grant-settled", "The membership grant was already granted or declined"
 
 
 class PartnershipClosed(Conflict):

@@ -123,6 +123,53 @@ class Membership(Base):
     created_at: Mapped[datetime] = _now()
 
 
+class MembershipGrant(Base):
+    """A proposed membership with a person-level role, waiting for every outcome payer's consent
+    (services/identity/partnerships/access.py); `granted` names the membership it became."""
+
+    __tablename__ = "membership_grants"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'granted', 'declined')", name="status"),
+        CheckConstraint(
+            "role IN ('outcome_payer', 'provider', 'investor', 'evaluator', 'adviser', 'observer')",
+            name="role",
+        ),
+        CheckConstraint("(status = 'granted') = (membership_id IS NOT NULL)", name="granted_membership"),
+        CheckConstraint("(status = 'pending') = (settled_at IS NULL)", name="settled"),
+        # One open proposal per organisation and role in a partnership.
+        Index(
+            "uq_membership_grants_pending",
+            "partnership_id",
+            "organisation_id",
+            "role",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    partnership_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partnerships.id"), index=True)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    role: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), server_default="pending")
+    proposed_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    # Not a foreign key: the membership may be removed later, the grant stays as the record of consent.
+    membership_id: Mapped[uuid.UUID | None]
+    created_at: Mapped[datetime] = _now()
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MembershipGrantConsent(Base):
+    """One organisation's consent to a membership grant, and who gave it."""
+
+    __tablename__ = "membership_grant_consents"
+
+    grant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("membership_grants.id"), primary_key=True)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    actor_subject: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = _now()
+
+
 class OAuthClient(Base):
     __tablename__ = "oauth_clients"
     __table_args__ = (

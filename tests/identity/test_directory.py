@@ -412,13 +412,15 @@ async def test_a_disabled_client_gets_no_more_tokens(
 # --- memberships ------------------------------------------------------------------------------------------
 
 
-async def test_the_outcome_payer_manages_memberships_and_other_members_cannot(
+async def test_the_outcome_payer_adds_members_and_other_members_cannot(
     platform: Platform, identity: httpx.AsyncClient, fresh_cast: Cast
 ) -> None:
+    # An observer: a payer grants a role reaching person-level data only with every payer's consent, and
+    # only the operator removes another organisation's membership (tests/identity/test_membership_rules.py).
     cast = fresh_cast
     newcomer = await create_organisation(platform, "evaluator", f"Second opinion {secrets.token_hex(3)}")
     url = f"/v1/partnerships/{cast.partnership_id}/memberships"
-    body = {"organisation_id": newcomer["id"], "role": "evaluator"}
+    body = {"organisation_id": newcomer["id"], "role": "observer"}
     refused = await identity.post(url, json=body, headers=cast.provider.headers)
     assert refused.status_code == 403
     assert refused.json()["code"] == "not-partnership-manager"
@@ -431,7 +433,10 @@ async def test_the_outcome_payer_manages_memberships_and_other_members_cannot(
     assert duplicate.json()["code"] == "membership-exists"
     memberships = await identity.get(url, params={"limit": 100}, headers=cast.evaluator.headers)
     assert len(memberships.json()["items"]) == 8
-    removed = await identity.delete(f"{url}/{added.json()['id']}", headers=cast.payer_a.headers)
+    kept = await identity.delete(f"{url}/{added.json()['id']}", headers=cast.payer_a.headers)
+    assert kept.status_code == 403
+    assert kept.json()["code"] == "operator-only"
+    removed = await identity.delete(f"{url}/{added.json()['id']}", headers=await operator_headers(platform))
     assert removed.status_code == 204
     memberships = await identity.get(url, params={"limit": 100}, headers=cast.evaluator.headers)
     assert len(memberships.json()["items"]) == 7

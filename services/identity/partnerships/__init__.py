@@ -1,3 +1,4 @@
-"""Partnerships, the tenancy unit, and memberships: which organisation holds which role in which
-partnership. Operators create partnerships; a partnership's outcome payer (or an operator) manages its
-members. Never touches users or clients."""
+"""Partnerships, the tenancy unit; memberships, which organisation holds which role in which partnership;
+and membership grants, the outcome payers' consents to a role that reaches person-level data. Who may do
+what is `access.py`: the operator creates and changes partnerships; no organisation grants itself a role.
+Never touches users or clients."""

@@ -22,7 +22,7 @@ from services.identity.directory.routes import (
     page_of,
     with_etag,
 )
-from services.identity.partnerships import schemas, service
+from services.identity.partnerships import grants, schemas, service
 
 router = APIRouter(prefix="/v1")
 
@@ -84,6 +84,7 @@ async def update_partnership(
     version: IfMatch,
     response: Response,
 ) -> schemas.PartnershipRead:
+    """Rename, describe or close a partnership (operators only)."""
     row = await service.update_partnership(session, principal, partnership_id, body, if_match=version)
     return with_etag(schemas.PartnershipRead, row, response)
 
@@ -136,7 +137,8 @@ async def create_membership(
     partnership_id: uuid.UUID,
     body: schemas.MembershipCreate,
 ) -> JSONResponse:
-    """Give an organisation a role in the partnership (its outcome payer or an operator)."""
+    """Give another organisation a role: the operator any role; an outcome payer `investor`, `adviser` or
+    `observer` (a role reaching person-level data goes through a membership grant). Never your own."""
     if (replay := await idem.replay()) is not None:
         return replay
     row = await service.create_membership(session, principal, partnership_id, body)
@@ -152,5 +154,83 @@ async def create_membership(
 async def delete_membership(
     session: DbSession, principal: PartnerWriter, partnership_id: uuid.UUID, membership_id: uuid.UUID
 ) -> Response:
+    """End a membership: the operator any; an organisation its own (leaving), except as outcome payer."""
     await service.delete_membership(session, principal, partnership_id, membership_id)
     return Response(status_code=204)
+
+
+# --- membership grants -------------------------------------------------------------------------------------
+
+GRANTS = "/partnerships/{partnership_id}/membership-grants"
+
+
+@router.get(GRANTS, responses=READ, tags=["partnerships"])
+async def list_membership_grants(
+    session: DbSession,
+    principal: PartnerReader,
+    partnership_id: uuid.UUID,
+    status: Annotated[str | None, Query(pattern="^(pending|granted|declined)$")] = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[schemas.MembershipGrantRead]:
+    """The partnership's membership grants, oldest first; filter by `status`."""
+    page = await grants.list_membership_grants(
+        session, principal, partnership_id, status=status, cursor=cursor, limit=limit
+    )
+    return page_of(schemas.MembershipGrantRead, page)
+
+
+@router.post(
+    GRANTS,
+    status_code=201,
+    responses=WRITE,
+    tags=["partnerships"],
+    response_model=schemas.MembershipGrantRead,
+)
+async def propose_membership_grant(
+    session: DbSession,
+    principal: PartnerWriter,
+    idem: Idem,
+    partnership_id: uuid.UUID,
+    body: schemas.MembershipCreate,
+) -> JSONResponse:
+    """Propose a role for another organisation (an outcome payer; counts as its consent). It takes effect
+    when every outcome payer has consented: at once if the proposer is the only one, or an operator."""
+    if (replay := await idem.replay()) is not None:
+        return replay
+    state = await grants.propose_membership_grant(session, principal, partnership_id, body)
+    return await idem.respond(201, schemas.MembershipGrantRead.model_validate(state))
+
+
+@router.get(GRANTS + "/{grant_id}", responses=ONE, tags=["partnerships"])
+async def get_membership_grant(
+    session: DbSession, principal: PartnerReader, partnership_id: uuid.UUID, grant_id: uuid.UUID
+) -> schemas.MembershipGrantRead:
+    state = await grants.get_membership_grant(session, principal, partnership_id, grant_id)
+    return schemas.MembershipGrantRead.model_validate(state)
+
+
+@router.post(
+    GRANTS + "/{grant_id}/consents",
+    responses=WRITE,
+    tags=["partnerships"],
+    response_model=schemas.MembershipGrantRead,
+)
+async def consent_to_membership_grant(
+    session: DbSession, principal: PartnerWriter, idem: Idem, partnership_id: uuid.UUID, grant_id: uuid.UUID
+) -> JSONResponse:
+    """Your organisation's consent, as one of the partnership's outcome payers (a repeat changes
+    nothing); the last consent needed makes the membership."""
+    if (replay := await idem.replay()) is not None:
+        return replay
+    state = await grants.consent_to_membership_grant(session, principal, partnership_id, grant_id)
+    return await idem.respond(200, schemas.MembershipGrantRead.model_validate(state))
+
+
+@router.delete(GRANTS + "/{grant_id}", responses=WRITE, tags=["partnerships"])
+async def decline_membership_grant(
+    session: DbSession, principal: PartnerWriter, partnership_id: uuid.UUID, grant_id: uuid.UUID
+) -> schemas.MembershipGrantRead:
+    """Decline a pending grant (any outcome payer, or an operator); it is kept, as declined."""
+    state = await grants.decline_membership_grant(session, principal, partnership_id, grant_id)
+    return schemas.MembershipGrantRead.model_validate(state)

@@ -45,3 +45,21 @@ class MembershipRead(ReadModel):
     organisation_id: UUID
     role: MembershipRole
     created_at: datetime
+
+
+class MembershipGrantRead(ReadModel):
+    """A proposed membership and the outcome payers' consents to it."""
+
+    id: UUID
+    partnership_id: UUID
+    organisation_id: UUID = Field(description="The organisation the role is proposed for.")
+    role: MembershipRole
+    status: Literal["pending", "granted", "declined"]
+    proposed_by: UUID = Field(description="The organisation that proposed it.")
+    consents: list[UUID] = Field(description="Organisations that have consented, in the order they did.")
+    awaiting: list[UUID] = Field(
+        description="Outcome payers whose consent is still missing (empty once granted or declined)."
+    )
+    membership_id: UUID | None = Field(description="The membership the grant became, once granted.")
+    created_at: datetime
+    settled_at: datetime | None

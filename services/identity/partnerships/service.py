@@ -1,4 +1,5 @@
-"""The rules for partnerships and memberships. Functions flush, never commit."""
+"""The rules for partnerships, memberships and membership grants (who may do what: `access.py`).
+Functions flush, never commit."""
 
 from __future__ import annotations
 
@@ -15,15 +16,18 @@ from kit.versions import check_version
 from services.identity.audit import record, snapshot
 from services.identity.directory.service import paginate, partnerships_of, require_operator
 from services.identity.errors import (
+    ConsentRequired,
     MembershipExists,
     MembershipNotFound,
     NotPartnershipManager,
+    OperatorOnly,
     OrganisationNotFound,
+    OwnMembership,
     PartnershipClosed,
     PartnershipNotFound,
 )
 from services.identity.models import Membership, Organisation, Partnership
-from services.identity.partnerships import schemas
+from services.identity.partnerships import access, schemas
 from services.identity.revocations.service import supersede_tokens
 
 
@@ -86,7 +90,8 @@ async def update_partnership(
     if_match: int,
 ) -> Partnership:
     row = await get_partnership(session, principal, partnership_id)
-    await _require_partnership_manager(session, principal, partnership_id)
+    # Closing ends every member's work under the partnership; renaming changes what contracts refer to.
+    require_operator(principal)
     await session.refresh(row, with_for_update=True)
     check_version(row.version, if_match)
     before = snapshot(row)
@@ -133,32 +138,66 @@ async def list_memberships(
     return await paginate(session, query, Membership, cursor=cursor, limit=limit)
 
 
-async def _require_partnership_manager(
+def payers_of(partnership_id: uuid.UUID) -> Select[uuid.UUID]:
+    return select(Membership.organisation_id).where(
+        Membership.partnership_id == partnership_id, Membership.role == access.MANAGING_ROLE
+    )
+
+
+async def require_partnership_manager(
     session: AsyncSession, principal: Principal, partnership_id: uuid.UUID
 ) -> None:
     if principal.is_operator:
         return
     payer = await session.scalar(
-        select(Membership.id).where(
-            Membership.partnership_id == partnership_id,
-            Membership.organisation_id == principal.organisation_id,
-            Membership.role == "outcome_payer",
-        )
+        payers_of(partnership_id).where(Membership.organisation_id == principal.organisation_id)
     )
     if payer is None:
         raise NotPartnershipManager()
 
 
+def refuse_own_membership(principal: Principal, organisation_id: uuid.UUID) -> None:
+    """Nobody grants their own organisation a role, the operator's included."""
+    if organisation_id == principal.organisation_id:
+        raise OwnMembership(
+            "another party grants your organisation a role: the operator or the outcome payers"
+        )
+
+
+async def check_grantable(
+    session: AsyncSession, partnership: Partnership, organisation_id: uuid.UUID
+) -> None:
+    if partnership.status == "closed":
+        raise PartnershipClosed()
+    if await session.get(Organisation, organisation_id) is None:
+        raise OrganisationNotFound.field("body.organisation_id", "no such organisation")
+
+
 async def create_membership(
     session: AsyncSession, principal: Principal, partnership_id: uuid.UUID, data: schemas.MembershipCreate
 ) -> Membership:
+    """Grant a role directly: the operator any role, an outcome payer one that reaches no person-level
+    data."""
     partnership = await get_partnership(session, principal, partnership_id)
-    await _require_partnership_manager(session, principal, partnership_id)
-    if partnership.status == "closed":
-        raise PartnershipClosed()
-    if await session.get(Organisation, data.organisation_id) is None:
-        raise OrganisationNotFound.field("body.organisation_id", "no such organisation")
-    row = Membership(partnership_id=partnership_id, organisation_id=data.organisation_id, role=data.role)
+    refuse_own_membership(principal, data.organisation_id)
+    await require_partnership_manager(session, principal, partnership_id)
+    if not principal.is_operator and access.grant_path(data.role) is access.GrantPath.CONSENT:
+        raise ConsentRequired(
+            f"propose it at /v1/partnerships/{partnership_id}/membership-grants: it takes effect when "
+            "every outcome payer has consented"
+        )
+    await check_grantable(session, partnership, data.organisation_id)
+    return await add_membership(session, principal, partnership_id, data.organisation_id, data.role)
+
+
+async def add_membership(
+    session: AsyncSession,
+    principal: Principal,
+    partnership_id: uuid.UUID,
+    organisation_id: uuid.UUID,
+    role: str,
+) -> Membership:
+    row = Membership(partnership_id=partnership_id, organisation_id=organisation_id, role=role)
     try:
         async with session.begin_nested():
             session.add(row)
@@ -167,12 +206,7 @@ async def create_membership(
         raise MembershipExists() from exc
     await session.refresh(row)
     await record(
-        session,
-        principal,
-        "membership.created",
-        row,
-        organisation_id=data.organisation_id,
-        after=snapshot(row),
+        session, principal, "membership.created", row, organisation_id=organisation_id, after=snapshot(row)
     )
     return row
 
@@ -180,6 +214,7 @@ async def create_membership(
 async def delete_membership(
     session: AsyncSession, principal: Principal, partnership_id: uuid.UUID, membership_id: uuid.UUID
 ) -> None:
+    """The operator removes any membership; an organisation may leave, except as an outcome payer."""
     row = await session.scalar(
         readable_memberships(principal)
         .where(Membership.id == membership_id, Membership.partnership_id == partnership_id)
@@ -187,7 +222,11 @@ async def delete_membership(
     )
     if row is None:
         raise MembershipNotFound(f"no membership {membership_id}")
-    await _require_partnership_manager(session, principal, partnership_id)
+    if not principal.is_operator:
+        if row.organisation_id != principal.organisation_id:
+            raise OperatorOnly("only the operator removes another organisation's membership")
+        if row.role not in access.LEAVABLE_ROLES:
+            raise OperatorOnly("an outcome payer leaves a partnership through the operator")
     before = snapshot(row)
     await session.delete(row)
     await session.flush()
