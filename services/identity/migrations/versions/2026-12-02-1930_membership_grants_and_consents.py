@@ -4,7 +4,7 @@ A role reaching person-level data is granted by the operator or with every outco
 proposals and the consents recorded against them. New tables only.
 
 Revision ID: f4aa1b762ea6
-Revises: 7c1f0e9a4b21
+Revises: 9f5c3e7a1b24
 Create Date: 2026-12-02 18:43:19.972253+00:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "f4aa1b762ea6"
-down_revision: str | None = "7c1f0e9a4b21"
+down_revision: str | None = "9f5c3e7a1b24"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
