@@ -95,3 +95,10 @@ async def gateway(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
 async def cast(platform: Platform) -> Cast:
     """A brand-new partnership with an actor per role, each holding a real token (see tests/actors.py)."""
     return await make_cast(platform)
+
+
+@pytest.fixture(scope="module")
+async def shared_cast(platform: Platform) -> Cast:
+    """One cast for a module's tests that only add rows of their own and never count the partnership's
+    (a cast costs seconds: ~60 calls and 10 sign-ins). A test that counts keeps `cast`."""
+    return await make_cast(platform)
