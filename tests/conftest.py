@@ -100,5 +100,6 @@ async def cast(platform: Platform) -> Cast:
 @pytest.fixture(scope="module")
 async def shared_cast(platform: Platform) -> Cast:
     """One cast for a module's tests that only add rows of their own and never count the partnership's
-    (a cast costs seconds: ~60 calls and 10 sign-ins). A test that counts keeps `cast`."""
+    (a cast costs seconds: ~60 calls and 10 sign-ins). A test that counts, or changes the partnership's
+    state for everyone (activating a contract refuses overlapping proposals), keeps `cast`."""
     return await make_cast(platform)
