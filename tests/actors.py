@@ -17,6 +17,8 @@ import json
 import re
 import secrets
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from html import unescape
 from typing import Any
@@ -105,7 +107,30 @@ def _check(response: httpx.Response, status: int = 201) -> Any:
     return response.json()
 
 
-def _identity(platform: Platform) -> httpx.AsyncClient:
+_clients: dict[tuple[str, int], httpx.AsyncClient] = {}
+
+
+@asynccontextmanager
+async def _identity(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    """Identity's client for the operator's calls: one per platform and event loop, kept open so a cast
+    reuses a few keep-alive connections instead of opening one per call (cookie-free: sign-ins, which
+    carry a CSRF cookie, use a client of their own, as each browser would)."""
+    key = (platform.url("identity"), id(asyncio.get_running_loop()))
+    client = _clients.get(key)
+    if client is None or client.is_closed:
+        client = _clients[key] = httpx.AsyncClient(base_url=key[0], timeout=30.0)
+    yield client
+
+
+async def close_clients() -> None:
+    """Close the shared clients (the session fixture does, at the end)."""
+    clients = list(_clients.values())
+    _clients.clear()
+    for client in clients:
+        await client.aclose()
+
+
+def _browser(platform: Platform) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=platform.url("identity"), timeout=30.0)
 
 
@@ -170,7 +195,7 @@ async def user_token(
     """A token response for a user, through the full authorisation code + PKCE flow."""
     client_id = client_id or (await _operator(platform)).web_client_id
     verifier, challenge = pkce_pair()
-    async with _identity(platform) as identity:
+    async with _browser(platform) as identity:
         redirect = await authorization_code(
             identity, client_id=client_id, email=email, password=password, scopes=scopes, challenge=challenge
         )
@@ -285,7 +310,7 @@ async def remove_membership(
 ) -> None:
     """The operator ends an organisation's membership (its only one, or the one with `role`) in a
     partnership; identity supersedes its tokens."""
-    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
+    async with _identity(platform) as identity:
         headers = await operator_headers(platform)
         listed = await identity.get(
             "/v1/memberships",

@@ -13,8 +13,41 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from tests.actors import Cast, make_cast
+from tests.actors import Cast, close_clients, make_cast
 from tests.platform import postgres_server, running_platform
+
+# Modules that start processes of their own, kill or stall them, or run the benchmark harness: minutes of
+# the suite's wall time. `pytest -m "not slow"` leaves them out for a quick local run; CI runs everything.
+SLOW_MODULES = frozenset(
+    {
+        "tests/bench/test_quick_run.py",
+        "tests/deploy/test_entrypoint.py",
+        "tests/deploy/test_replicas.py",
+        "tests/outcomes/integrations/test_dispatcher_crash.py",
+        "tests/outcomes/test_key_rotation.py",
+        "tests/outcomes/test_registry_unavailable.py",
+        "tests/test_connection_loss.py",
+    }
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: starts, kills or benchmarks processes of its own (minutes)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(str(config.rootpath))
+    for item in items:
+        if Path(str(item.path)).relative_to(root).as_posix() in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _shared_http_clients() -> AsyncIterator[None]:
+    """The actors' HTTP clients are shared by the whole session (one connection pool, not a TCP
+    connection per call); closed when it ends."""
+    yield
+    await close_clients()
 
 
 @pytest.fixture(scope="session")
@@ -61,4 +94,12 @@ async def gateway(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def cast(platform: Platform) -> Cast:
     """A brand-new partnership with an actor per role, each holding a real token (see tests/actors.py)."""
+    return await make_cast(platform)
+
+
+@pytest.fixture(scope="module")
+async def shared_cast(platform: Platform) -> Cast:
+    """One cast for a module's tests that only add rows of their own and never count the partnership's
+    (a cast costs seconds: ~60 calls and 10 sign-ins). A test that counts, or changes the partnership's
+    state for everyone (activating a contract refuses overlapping proposals), keeps `cast`."""
     return await make_cast(platform)

@@ -228,10 +228,10 @@ async def test_a_signature_over_tampered_terms_reads_as_invalid(
 
 
 async def test_the_database_refuses_to_change_frozen_terms(
-    contracts: httpx.AsyncClient, cast: Cast, platform: Platform
+    contracts: httpx.AsyncClient, shared_cast: Cast, platform: Platform
 ) -> None:
-    draft = await create_contract(contracts, cast)
-    await propose(contracts, cast.payer_a, draft["id"])
+    draft = await create_contract(contracts, shared_cast)
+    await propose(contracts, shared_cast.payer_a, draft["id"])
     url: str = platform.database_urls["contracts"]  # type: ignore[attr-defined]
     connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
@@ -245,50 +245,52 @@ async def test_the_database_refuses_to_change_frozen_terms(
 
 
 async def test_frozen_terms_are_served_immutable_and_versions_revalidate(
-    contracts: httpx.AsyncClient, cast: Cast
+    contracts: httpx.AsyncClient, shared_cast: Cast
 ) -> None:
-    draft = await create_contract(contracts, cast)
+    draft = await create_contract(contracts, shared_cast)
     draft_terms = await contracts.get(
-        f"/v1/contract-versions/{draft['id']}/terms", headers=cast.payer_a.headers
+        f"/v1/contract-versions/{draft['id']}/terms", headers=shared_cast.payer_a.headers
     )
     assert draft_terms.headers["cache-control"] == "private, no-cache"
-    proposed = await propose(contracts, cast.payer_a, draft["id"])
-    terms = await contracts.get(f"/v1/contract-versions/{draft['id']}/terms", headers=cast.payer_a.headers)
+    proposed = await propose(contracts, shared_cast.payer_a, draft["id"])
+    terms = await contracts.get(
+        f"/v1/contract-versions/{draft['id']}/terms", headers=shared_cast.payer_a.headers
+    )
     assert terms.status_code == 200
     assert terms.headers["cache-control"] == "private, max-age=31536000, immutable"
     assert terms.headers["etag"] == f'"{proposed["content_hash"]}"'
     assert hashlib.sha256(__import__("rfc8785").dumps(terms.json())).hexdigest() == proposed["content_hash"]
     again = await contracts.get(
         f"/v1/contract-versions/{draft['id']}/terms",
-        headers=cast.payer_a.headers | {"If-None-Match": terms.headers["etag"]},
+        headers=shared_cast.payer_a.headers | {"If-None-Match": terms.headers["etag"]},
     )
     assert again.status_code == 304
 
-    version = await contracts.get(f"/v1/contract-versions/{draft['id']}", headers=cast.payer_a.headers)
+    version = await contracts.get(f"/v1/contract-versions/{draft['id']}", headers=shared_cast.payer_a.headers)
     etag = version.headers["etag"]
     assert version.headers["cache-control"] == "private, no-cache"
     unchanged = await contracts.get(
-        f"/v1/contract-versions/{draft['id']}", headers=cast.payer_a.headers | {"If-None-Match": etag}
+        f"/v1/contract-versions/{draft['id']}", headers=shared_cast.payer_a.headers | {"If-None-Match": etag}
     )
     assert unchanged.status_code == 304
-    await sign(contracts, cast.payer_a, draft["id"])
+    await sign(contracts, shared_cast.payer_a, draft["id"])
     changed = await contracts.get(
-        f"/v1/contract-versions/{draft['id']}", headers=cast.payer_a.headers | {"If-None-Match": etag}
+        f"/v1/contract-versions/{draft['id']}", headers=shared_cast.payer_a.headers | {"If-None-Match": etag}
     )
     assert changed.status_code == 200
     assert changed.headers["etag"] != etag
 
 
 async def test_an_attachment_round_trips_byte_for_byte_with_its_sha256(
-    contracts: httpx.AsyncClient, cast: Cast
+    contracts: httpx.AsyncClient, shared_cast: Cast
 ) -> None:
-    draft = await create_contract(contracts, cast)
+    draft = await create_contract(contracts, shared_cast)
     content = bytes(range(256)) * 1000 + b"%PDF-1.7 signed text"
     uploaded = await contracts.post(
         f"/v1/contract-versions/{draft['id']}/attachments",
         params={"filename": "Kontrakt v1 (underskrevet).pdf"},
         content=content,
-        headers=cast.adviser.headers | key() | {"Content-Type": "application/pdf"},
+        headers=shared_cast.adviser.headers | key() | {"Content-Type": "application/pdf"},
     )
     assert uploaded.status_code == 201, uploaded.text
     meta = uploaded.json()
@@ -296,25 +298,25 @@ async def test_an_attachment_round_trips_byte_for_byte_with_its_sha256(
     assert (meta["size"], meta["media_type"]) == (len(content), "application/pdf")
 
     download = await contracts.get(
-        f"/v1/contract-attachments/{meta['id']}/content", headers=cast.investor.headers
+        f"/v1/contract-attachments/{meta['id']}/content", headers=shared_cast.investor.headers
     )
     assert download.status_code == 200
     assert download.content == content
     assert download.headers["content-type"] == "application/pdf"
     assert download.headers["etag"] == f'"{meta["sha256"]}"'
-    version = await read_version(contracts, cast.investor, draft["id"])
+    version = await read_version(contracts, shared_cast.investor, draft["id"])
     assert [a["id"] for a in version["attachments"]] == [meta["id"]]
 
     outsider = await contracts.get(
-        f"/v1/contract-attachments/{meta['id']}/content", headers=cast.outsider.headers
+        f"/v1/contract-attachments/{meta['id']}/content", headers=shared_cast.outsider.headers
     )
     assert_problem(outsider, 404, "attachment-not-found")
-    await propose(contracts, cast.payer_a, draft["id"])
+    await propose(contracts, shared_cast.payer_a, draft["id"])
     late = await contracts.post(
         f"/v1/contract-versions/{draft['id']}/attachments",
         params={"filename": "annex.txt"},
         content=b"late",
-        headers=cast.adviser.headers | key(),
+        headers=shared_cast.adviser.headers | key(),
     )
     assert_problem(late, 409, "version-not-editable")
 
@@ -392,13 +394,15 @@ async def test_signatures_arriving_together_activate_the_version(
     assert len(version["signatures"]) == 4
 
 
-async def test_an_attachment_over_the_size_limit_is_refused(contracts: httpx.AsyncClient, cast: Cast) -> None:
-    draft = await create_contract(contracts, cast)
+async def test_an_attachment_over_the_size_limit_is_refused(
+    contracts: httpx.AsyncClient, shared_cast: Cast
+) -> None:
+    draft = await create_contract(contracts, shared_cast)
     response = await contracts.post(
         f"/v1/contract-versions/{draft['id']}/attachments",
         params={"filename": "huge.bin"},
         content=b"\0" * (10 * 1024 * 1024 + 1),
-        headers=cast.adviser.headers | key(),
+        headers=shared_cast.adviser.headers | key(),
     )
     assert_problem(response, 413, "attachment-too-large")
-    assert (await read_version(contracts, cast.adviser, draft["id"]))["attachments"] == []
+    assert (await read_version(contracts, shared_cast.adviser, draft["id"]))["attachments"] == []

@@ -22,10 +22,10 @@ def actor(cast: Cast, name: str) -> Actor:
 
 @pytest.mark.parametrize("name", READERS)
 async def test_members_and_operators_read_a_contract(
-    contracts: httpx.AsyncClient, cast: Cast, name: str
+    contracts: httpx.AsyncClient, shared_cast: Cast, name: str
 ) -> None:
-    draft = await create_contract(contracts, cast)
-    who = actor(cast, name)
+    draft = await create_contract(contracts, shared_cast)
+    who = actor(shared_cast, name)
     assert (
         await contracts.get(f"/v1/contracts/{draft['contract_id']}", headers=who.headers)
     ).status_code == 200
@@ -66,26 +66,29 @@ async def test_requests_without_a_token_are_refused(contracts: httpx.AsyncClient
 
 
 @pytest.mark.parametrize("name", EDITORS)
-async def test_editors_draft_and_edit(contracts: httpx.AsyncClient, cast: Cast, name: str) -> None:
-    who = actor(cast, name)
-    draft = await create_contract(contracts, cast, by=who)
+async def test_editors_draft_and_edit(contracts: httpx.AsyncClient, shared_cast: Cast, name: str) -> None:
+    who = actor(shared_cast, name)
+    draft = await create_contract(contracts, shared_cast, by=who)
     edited = await contracts.put(
         f"/v1/contract-versions/{draft['id']}/terms",
-        json=terms_for(cast, title=f"Edited by {name}"),
+        json=terms_for(shared_cast, title=f"Edited by {name}"),
         headers=who.headers | {"If-Match": draft["etag"]},
     )
     assert edited.status_code == 200, edited.text
 
 
 @pytest.mark.parametrize("name", [*READ_ONLY, "operator"])
-async def test_readers_do_not_write(contracts: httpx.AsyncClient, cast: Cast, name: str) -> None:
-    who = actor(cast, name)
-    draft = await create_contract(contracts, cast)
-    body: dict[str, Any] = {"partnership_id": str(cast.partnership_id), "terms": terms_for(cast)}
+async def test_readers_do_not_write(contracts: httpx.AsyncClient, shared_cast: Cast, name: str) -> None:
+    who = actor(shared_cast, name)
+    draft = await create_contract(contracts, shared_cast)
+    body: dict[str, Any] = {
+        "partnership_id": str(shared_cast.partnership_id),
+        "terms": terms_for(shared_cast),
+    }
     assert_problem(await contracts.post("/v1/contracts", json=body, headers=who.headers | key()), 403)
     edit = await contracts.put(
         f"/v1/contract-versions/{draft['id']}/terms",
-        json=terms_for(cast, title="Not mine to change"),
+        json=terms_for(shared_cast, title="Not mine to change"),
         headers=who.headers | {"If-Match": draft["etag"]},
     )
     assert_problem(edit, 403)
@@ -97,7 +100,7 @@ async def test_readers_do_not_write(contracts: httpx.AsyncClient, cast: Cast, na
         await contracts.post(f"/v1/contract-versions/{draft['id']}/withdrawal", headers=who.headers | key()),
         403,
     )
-    after = await read_version(contracts, cast.payer_a, draft["id"])
+    after = await read_version(contracts, shared_cast.payer_a, draft["id"])
     assert (after["status"], after["etag"]) == ("draft", draft["etag"])
 
 
@@ -112,33 +115,33 @@ async def test_readers_do_not_write(contracts: httpx.AsyncClient, cast: Cast, na
     ],
 )
 async def test_only_signatories_of_required_parties_sign(
-    contracts: httpx.AsyncClient, cast: Cast, name: str, code: str
+    contracts: httpx.AsyncClient, shared_cast: Cast, name: str, code: str
 ) -> None:
-    draft = await create_contract(contracts, cast)
-    await propose(contracts, cast.payer_a, draft["id"])
+    draft = await create_contract(contracts, shared_cast)
+    await propose(contracts, shared_cast.payer_a, draft["id"])
     response = await contracts.post(
-        f"/v1/contract-versions/{draft['id']}/signatures", headers=actor(cast, name).headers | key()
+        f"/v1/contract-versions/{draft['id']}/signatures", headers=actor(shared_cast, name).headers | key()
     )
     # A machine may lack the contracts:sign scope altogether (kit's `forbidden`); either way it is a 403.
     machine = name == "provider_machine"
     assert_problem(response, 403, None if machine else code, None if machine else "org_role")
-    assert (await read_version(contracts, cast.payer_a, draft["id"]))["signatures"] == []
+    assert (await read_version(contracts, shared_cast.payer_a, draft["id"]))["signatures"] == []
 
 
 async def test_a_signatory_of_a_party_that_need_not_sign_cannot_sign(
-    contracts: httpx.AsyncClient, cast: Cast
+    contracts: httpx.AsyncClient, shared_cast: Cast
 ) -> None:
-    terms = terms_for(cast)
+    terms = terms_for(shared_cast)
     terms["parties"][3]["must_sign"] = False
     created = await contracts.post(
         "/v1/contracts",
-        json={"partnership_id": str(cast.partnership_id), "terms": terms},
-        headers=cast.payer_a.headers | key(),
+        json={"partnership_id": str(shared_cast.partnership_id), "terms": terms},
+        headers=shared_cast.payer_a.headers | key(),
     )
     version_id = created.json()["versions"][0]["id"]
-    proposed = await propose(contracts, cast.payer_a, version_id)
-    assert str(cast.investor.organisation_id) not in proposed["required_signatories"]
+    proposed = await propose(contracts, shared_cast.payer_a, version_id)
+    assert str(shared_cast.investor.organisation_id) not in proposed["required_signatories"]
     response = await contracts.post(
-        f"/v1/contract-versions/{version_id}/signatures", headers=cast.investor.headers | key()
+        f"/v1/contract-versions/{version_id}/signatures", headers=shared_cast.investor.headers | key()
     )
     assert_problem(response, 403, "not-a-signatory", "organisation_id")

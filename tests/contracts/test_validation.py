@@ -106,17 +106,19 @@ async def test_invalid_terms_are_refused_naming_the_field_and_nothing_is_stored(
     assert listed.json()["items"] == []
 
 
-async def test_an_invalid_edit_leaves_the_draft_as_it_was(contracts: httpx.AsyncClient, cast: Cast) -> None:
-    draft = await create_contract(contracts, cast)
-    terms = terms_for(cast)
+async def test_an_invalid_edit_leaves_the_draft_as_it_was(
+    contracts: httpx.AsyncClient, shared_cast: Cast
+) -> None:
+    draft = await create_contract(contracts, shared_cast)
+    terms = terms_for(shared_cast)
     terms["outcomes"][0]["prerequisites"] = ["employed_26w"]
     response = await contracts.put(
         f"/v1/contract-versions/{draft['id']}/terms",
         json=terms,
-        headers=cast.adviser.headers | {"If-Match": draft["etag"]},
+        headers=shared_cast.adviser.headers | {"If-Match": draft["etag"]},
     )
     assert_problem(response, 422, "validation-failed", "body.outcomes.0.prerequisites")
-    after = await read_version(contracts, cast.payer_a, draft["id"])
+    after = await read_version(contracts, shared_cast.payer_a, draft["id"])
     assert (after["terms"], after["etag"]) == (draft["terms"], draft["etag"])
 
 
@@ -166,19 +168,19 @@ async def test_a_proposal_needs_an_outcome_payer_and_a_provider(
     assert "provider" in body["detail"]
 
 
-async def test_a_proposed_version_cannot_be_edited(contracts: httpx.AsyncClient, cast: Cast) -> None:
-    draft = await create_contract(contracts, cast)
-    await propose(contracts, cast.payer_a, draft["id"])
-    current = await read_version(contracts, cast.payer_a, draft["id"])
+async def test_a_proposed_version_cannot_be_edited(contracts: httpx.AsyncClient, shared_cast: Cast) -> None:
+    draft = await create_contract(contracts, shared_cast)
+    await propose(contracts, shared_cast.payer_a, draft["id"])
+    current = await read_version(contracts, shared_cast.payer_a, draft["id"])
     response = await contracts.put(
         f"/v1/contract-versions/{draft['id']}/terms",
-        json=terms_for(cast, title="Changed after proposal"),
-        headers=cast.payer_a.headers | {"If-Match": current["etag"]},
+        json=terms_for(shared_cast, title="Changed after proposal"),
+        headers=shared_cast.payer_a.headers | {"If-Match": current["etag"]},
     )
     assert_problem(response, 409, "version-not-editable", "status")
-    assert (await read_version(contracts, cast.payer_a, draft["id"]))["terms"]["title"] == draft["terms"][
-        "title"
-    ]
+    assert (await read_version(contracts, shared_cast.payer_a, draft["id"]))["terms"]["title"] == draft[
+        "terms"
+    ]["title"]
 
 
 async def test_an_active_version_cannot_be_edited_or_proposed_again(
@@ -198,33 +200,41 @@ async def test_an_active_version_cannot_be_edited_or_proposed_again(
     assert_problem(again, 409, "invalid-transition")
 
 
-async def test_edits_need_a_current_if_match(contracts: httpx.AsyncClient, cast: Cast) -> None:
-    draft = await create_contract(contracts, cast)
+async def test_edits_need_a_current_if_match(contracts: httpx.AsyncClient, shared_cast: Cast) -> None:
+    draft = await create_contract(contracts, shared_cast)
     url = f"/v1/contract-versions/{draft['id']}/terms"
-    missing = await contracts.put(url, json=terms_for(cast, title="A"), headers=cast.payer_a.headers)
+    missing = await contracts.put(
+        url, json=terms_for(shared_cast, title="A"), headers=shared_cast.payer_a.headers
+    )
     assert_problem(missing, 428, "if-match-required", "header.If-Match")
     ok = await contracts.put(
-        url, json=terms_for(cast, title="B"), headers=cast.payer_a.headers | {"If-Match": draft["etag"]}
+        url,
+        json=terms_for(shared_cast, title="B"),
+        headers=shared_cast.payer_a.headers | {"If-Match": draft["etag"]},
     )
     assert ok.status_code == 200, ok.text
     assert ok.headers["etag"] != draft["etag"]
     stale = await contracts.put(
-        url, json=terms_for(cast, title="C"), headers=cast.payer_a.headers | {"If-Match": draft["etag"]}
+        url,
+        json=terms_for(shared_cast, title="C"),
+        headers=shared_cast.payer_a.headers | {"If-Match": draft["etag"]},
     )
     assert_problem(stale, 412, "stale-version", "header.If-Match")
-    assert (await read_version(contracts, cast.payer_a, draft["id"]))["terms"]["title"] == "B"
+    assert (await read_version(contracts, shared_cast.payer_a, draft["id"]))["terms"]["title"] == "B"
 
 
 async def test_two_concurrent_edits_of_one_draft_exactly_one_wins(
-    contracts: httpx.AsyncClient, cast: Cast
+    contracts: httpx.AsyncClient, shared_cast: Cast
 ) -> None:
-    draft = await create_contract(contracts, cast)
+    draft = await create_contract(contracts, shared_cast)
     url = f"/v1/contract-versions/{draft['id']}/terms"
     titles = [f"Edit {i}" for i in range(6)]
     responses = await asyncio.gather(
         *(
             contracts.put(
-                url, json=terms_for(cast, title=t), headers=cast.payer_a.headers | {"If-Match": draft["etag"]}
+                url,
+                json=terms_for(shared_cast, title=t),
+                headers=shared_cast.payer_a.headers | {"If-Match": draft["etag"]},
             )
             for t in titles
         )
@@ -232,33 +242,33 @@ async def test_two_concurrent_edits_of_one_draft_exactly_one_wins(
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] + [412] * 5, [r.text for r in responses]
     winner = next(r for r in responses if r.status_code == 200).json()["terms"]["title"]
-    assert (await read_version(contracts, cast.payer_a, draft["id"]))["terms"]["title"] == winner
+    assert (await read_version(contracts, shared_cast.payer_a, draft["id"]))["terms"]["title"] == winner
 
 
-async def test_signing_twice_is_refused(contracts: httpx.AsyncClient, cast: Cast) -> None:
-    draft = await create_contract(contracts, cast)
-    await propose(contracts, cast.payer_a, draft["id"])
-    await sign(contracts, cast.provider, draft["id"])
+async def test_signing_twice_is_refused(contracts: httpx.AsyncClient, shared_cast: Cast) -> None:
+    draft = await create_contract(contracts, shared_cast)
+    await propose(contracts, shared_cast.payer_a, draft["id"])
+    await sign(contracts, shared_cast.provider, draft["id"])
     again = await contracts.post(
-        f"/v1/contract-versions/{draft['id']}/signatures", headers=cast.provider.headers | key()
+        f"/v1/contract-versions/{draft['id']}/signatures", headers=shared_cast.provider.headers | key()
     )
     assert_problem(again, 409, "already-signed", "organisation_id")
-    assert len((await read_version(contracts, cast.provider, draft["id"]))["signatures"]) == 1
+    assert len((await read_version(contracts, shared_cast.provider, draft["id"]))["signatures"]) == 1
 
 
-async def test_a_signature_names_the_hash_it_read(contracts: httpx.AsyncClient, cast: Cast) -> None:
-    draft = await create_contract(contracts, cast)
-    proposed = await propose(contracts, cast.payer_a, draft["id"])
+async def test_a_signature_names_the_hash_it_read(contracts: httpx.AsyncClient, shared_cast: Cast) -> None:
+    draft = await create_contract(contracts, shared_cast)
+    proposed = await propose(contracts, shared_cast.payer_a, draft["id"])
     wrong = await contracts.post(
         f"/v1/contract-versions/{draft['id']}/signatures",
         json={"content_hash": "0" * 64},
-        headers=cast.payer_b.headers | key(),
+        headers=shared_cast.payer_b.headers | key(),
     )
     assert_problem(wrong, 412, "stale-version", "body.content_hash")
     right = await contracts.post(
         f"/v1/contract-versions/{draft['id']}/signatures",
         json={"content_hash": proposed["content_hash"]},
-        headers=cast.payer_b.headers | key(),
+        headers=shared_cast.payer_b.headers | key(),
     )
     assert right.status_code == 201, right.text
 
