@@ -8,6 +8,8 @@ a key identity retires stops verifying within minutes everywhere). Claims beyond
     client_id, sub_type ("user" | "client"), memberships: [{"partnership_id": ..., "role": ...}],
     epochs: {"organisation": n, "client": n, "user": n (users)}
 
+`partner_type` and `memberships[].role` take the values in kit/partners.py.
+
 `epochs` are the token epochs of the token's organisation, client and user when it was issued; with the
 `jti` they let identity's revocation list (kit/revocations.py) refuse a token before it expires.
 `Principal` is that contract as one typed object; endpoints receive it through `CurrentPrincipal`.
@@ -37,8 +39,6 @@ if TYPE_CHECKING:
     from kit.revocations import RevocationFeed
 
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
-PARTNER_TYPES = ("municipality", "provider", "investor", "evaluator", "legal_adviser", "operator")
-MEMBERSHIP_ROLES = ("outcome_payer", "provider", "investor", "evaluator", "adviser", "observer")
 
 JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
 
