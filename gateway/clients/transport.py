@@ -1,26 +1,47 @@
-"""Plain HTTP clients for the three services: the caller's token forwarded, JSON in and out, no strawberry.
+"""The one place the gateway talks HTTP: the caller's token forwarded, JSON in and out, no strawberry.
 
-`ServiceClient` is the one place that talks HTTP: one shared pooled aiohttp session, a timeout per call,
-one retry when the connection drops (for reads, and for writes carrying an Idempotency-Key), and every
-problem+json answer turned into a `DomainError` carrying the service's `code`, so a resolver can return it
-as a typed error result.
+`ServiceClient` holds one shared pooled aiohttp session, a timeout per call, one retry when the connection
+drops (for reads, and for writes carrying an Idempotency-Key), and turns every problem+json answer into a
+`DomainError` carrying the service's `code`, so a resolver can return it as a typed error result. It reads
+answers into typed rows (`Row` models: tolerant readers of just the fields the gateway uses); the typed
+clients beside it name each endpoint.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import date
+from typing import Any, TypeVar
+from uuid import UUID
 
 import aiohttp
 import orjson
+from pydantic import BaseModel, ConfigDict
 
 from gateway.hardening import DomainError
+from kit.pagination import Page
 
 READ_RETRIES = 1
-# The largest page every service accepts (kit.pagination.MAX_LIMIT) and batch sizes per service.
+# The largest page every service accepts (kit.pagination.MAX_LIMIT).
 MAX_PAGE = 500
+# Batch sizes the services accept for `ids=` (contracts: 100; identity and outcomes: 500).
+BATCH = {"identity": 500, "contracts": 100, "outcomes": 500}
+
+
+class Row(BaseModel):
+    """A service's answer as the gateway reads it: the fields it uses, anything else ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class IdRow(Row):
+    id: UUID
+
+
+R = TypeVar("R", bound=Row)
+B = TypeVar("B", bound=IdRow)
 
 
 class ServiceUnavailable(DomainError):
@@ -65,19 +86,44 @@ class ServiceClient:
         except (TimeoutError, aiohttp.ClientConnectionError):
             raise ServiceUnavailable(self.name) from None
 
-    async def pages(
-        self, path: str, params: Mapping[str, str] | None = None, *, limit: int = MAX_PAGE
-    ) -> AsyncIterator[dict[str, Any]]:
+    async def read(self, model: type[R], path: str, params: Mapping[str, str] | None = None) -> R:
+        """One row."""
+        return model.model_validate(await self.get(path, params))
+
+    async def page(self, model: type[R], path: str, params: Mapping[str, str] | None = None) -> Page[R]:
+        """One page of a `Page[T]` listing."""
+        return _page(model, await self.get(path, params))
+
+    async def every(
+        self, model: type[R], path: str, params: Mapping[str, str] | None = None, *, limit: int = MAX_PAGE
+    ) -> list[R]:
         """Every item of a `Page[T]` listing, following `next_cursor` (one call per page)."""
+        return [row async for row in self._pages(model, path, params, limit=limit)]
+
+    async def batch(self, model: type[B], path: str, ids: Sequence[UUID]) -> dict[UUID, B]:
+        """The rows of `ids` the caller may see, by id, through `GET path?ids=`, chunked to the service's
+        batch limit. An id missing from the answer is one the caller may not see (or that does not exist)."""
+        size = BATCH[self.name]
+        found: dict[UUID, B] = {}
+        for start in range(0, len(ids), size):
+            chunk = ids[start : start + size]
+            page = await self.page(
+                model, path, {"ids": ",".join(str(k) for k in chunk), "limit": str(len(chunk))}
+            )
+            found.update({row.id: row for row in page.items})
+        return found
+
+    async def _pages(
+        self, model: type[R], path: str, params: Mapping[str, str] | None, *, limit: int
+    ) -> AsyncIterator[R]:
         query = {**(params or {}), "limit": str(limit)}
         while True:
-            page = await self.get(path, query)
-            for item in page.get("items") or ():
+            page = await self.page(model, path, query)
+            for item in page.items:
                 yield item
-            cursor = page.get("next_cursor")
-            if not cursor:
+            if not page.next_cursor:
                 return
-            query["cursor"] = cursor
+            query["cursor"] = page.next_cursor
 
     async def send(
         self, method: str, path: str, body: Any = None, *, headers: Mapping[str, str] | None = None
@@ -121,26 +167,6 @@ class ServiceClient:
             return orjson.loads(payload)
 
 
-@dataclass
-class Services:
-    """One request's clients, all forwarding the caller's token and sharing one call counter."""
-
-    identity: ServiceClient
-    contracts: ServiceClient
-    outcomes: ServiceClient
-    calls: Counter[str] = field(default_factory=Counter)
-
-    @classmethod
-    def for_token(cls, urls: Mapping[str, str], http: aiohttp.ClientSession, token: str) -> Services:
-        calls: Counter[str] = Counter()
-        return cls(
-            identity=ServiceClient("identity", urls["identity"], http, token, calls),
-            contracts=ServiceClient("contracts", urls["contracts"], http, token, calls),
-            outcomes=ServiceClient("outcomes", urls["outcomes"], http, token, calls),
-            calls=calls,
-        )
-
-
 def _problem(service: str, status: int, payload: bytes) -> DomainError:
     try:
         problem = orjson.loads(payload)
@@ -158,3 +184,34 @@ def _problem(service: str, status: int, payload: bytes) -> DomainError:
         code=str(problem.get("code") or f"http-{status}"),
         **extras,
     )
+
+
+def _page(model: type[R], answer: Any) -> Page[R]:
+    return Page(
+        items=[model.model_validate(item) for item in answer.get("items") or ()],
+        next_cursor=answer.get("next_cursor"),
+    )
+
+
+def write_headers(idempotency_key: str | None, expected_version: int | None = None) -> dict[str, str]:
+    """Every write carries an Idempotency-Key (the caller's, so its retries replay; else a fresh one)."""
+    headers = {"Idempotency-Key": idempotency_key or secrets.token_urlsafe(16)}
+    if expected_version is not None:
+        headers["If-Match"] = f'"{expected_version}"'
+    return headers
+
+
+def if_match(version: int) -> dict[str, str]:
+    return {"If-Match": f'"{version}"'}
+
+
+def body(**fields: Any) -> dict[str, Any]:
+    """A JSON body of the fields given, leaving out those that are None (the service's defaults apply)."""
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        if value is None:
+            continue
+        out[key] = (
+            value.isoformat() if isinstance(value, date) else str(value) if isinstance(value, UUID) else value
+        )
+    return out
