@@ -12,7 +12,6 @@ from starlette.requests import HTTPConnection
 from strawberry.fastapi import BaseContext
 
 from gateway.clients import Services
-from gateway.hardening import DomainError
 from gateway.loaders import Loaders
 from gateway.settings import Settings
 from gateway.view import use_schema
@@ -37,15 +36,7 @@ class Context(BaseContext):
     def renewed(self) -> Context:
         """The same caller with fresh clients and loaders: each operation on a long-lived WebSocket gets
         its own, so no cached row outlives the operation that read it."""
-        services = Services.for_token(
-            {
-                "identity": self.services.identity.base_url,
-                "contracts": self.services.contracts.base_url,
-                "outcomes": self.services.outcomes.base_url,
-            },
-            self.http,
-            self.token,
-        )
+        services = Services.for_token(self.services.urls, self.http, self.token)
         return Context(
             principal=self.principal,
             token=self.token,
@@ -58,10 +49,6 @@ class Context(BaseContext):
 
     def roles_in(self, partnership_id: UUID) -> frozenset[str]:
         return self.principal.roles_in(partnership_id)
-
-    def require_scope(self, scope: str) -> None:
-        if not self.principal.has_scope(scope):
-            raise DomainError(f"this token lacks the `{scope}` scope", code="forbidden", required_scope=scope)
 
 
 def make_context(app_state: Any, principal: Principal, token: str) -> Context:

@@ -5,33 +5,20 @@ Backed by the contract registry; every partner in a partnership may read its con
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, cast
 from uuid import UUID
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from gateway.clients.contracts import ContractRow, ContractVersionRow, SignatureRow
 from gateway.context import Context
-from gateway.results import (
-    Conflict,
-    InvalidInput,
-    NotFound,
-    NotPermitted,
-    RuleViolation,
-    Unavailable,
-    attempt,
-    write_headers,
-)
+from gateway.results import Result, attempt
 
 if TYPE_CHECKING:
     from gateway.partners import Organisation
-
-Row = dict[str, Any]
-
-
-def _time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+    from gateway.statements import Statement
 
 
 @strawberry.type
@@ -41,6 +28,16 @@ class Signature:
     content_hash: str
     signed_at: datetime
     valid: bool = strawberry.field(description="The signed hash matches the version's terms as stored now.")
+
+    @classmethod
+    def from_row(cls, row: SignatureRow) -> Signature:
+        return cls(
+            organisation_id=row.organisation_id,
+            user_id=row.user_id,
+            content_hash=row.content_hash,
+            signed_at=row.signed_at,
+            valid=row.valid,
+        )
 
     @strawberry.field
     async def organisation(
@@ -84,54 +81,43 @@ class ContractVersion:
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, row: Row) -> ContractVersion:
-        terms = row.get("terms") or {}
+    def from_row(cls, row: ContractVersionRow) -> ContractVersion:
+        terms = row.terms or {}
         return cls(
-            id=UUID(row["id"]),
-            contract_id=UUID(row["contract_id"]),
-            number=int(row["number"]),
-            status=row["status"],
-            content_hash=row.get("content_hash"),
+            id=row.id,
+            contract_id=row.contract_id,
+            number=row.number,
+            status=row.status,
+            content_hash=row.content_hash,
             terms=cast(JSON, terms),
             title=str(terms.get("title", "")),
             currency=terms.get("currency"),
-            start_date=date.fromisoformat(row["start_date"]),
-            end_date=date.fromisoformat(row["end_date"]),
-            signatures=[
-                Signature(
-                    organisation_id=UUID(s["organisation_id"]),
-                    user_id=UUID(s["user_id"]),
-                    content_hash=s["content_hash"],
-                    signed_at=datetime.fromisoformat(s["signed_at"]),
-                    valid=bool(s["valid"]),
-                )
-                for s in row.get("signatures") or ()
-            ],
-            required_signatories=[UUID(x) for x in row.get("required_signatories") or ()],
-            pending_signatories=[UUID(x) for x in row.get("pending_signatories") or ()],
-            derived_from_id=UUID(row["derived_from_id"]) if row.get("derived_from_id") else None,
-            proposed_at=_time(row.get("proposed_at")),
-            activated_at=_time(row.get("activated_at")),
-            terminated_on=date.fromisoformat(row["terminated_on"]) if row.get("terminated_on") else None,
-            end_reason=row.get("end_reason"),
-            updated_at=datetime.fromisoformat(row["updated_at"]),
+            start_date=row.start_date,
+            end_date=row.end_date,
+            signatures=[Signature.from_row(s) for s in row.signatures or ()],
+            required_signatories=list(row.required_signatories or ()),
+            pending_signatories=list(row.pending_signatories or ()),
+            derived_from_id=row.derived_from_id,
+            proposed_at=row.proposed_at,
+            activated_at=row.activated_at,
+            terminated_on=row.terminated_on,
+            end_reason=row.end_reason,
+            updated_at=row.updated_at,
         )
 
     @strawberry.field(description="Pass to `updateContractDraft` as `etag` (one registry call per version).")
     async def etag(self, info: Info[Context, None]) -> str | None:
-        return await info.context.services.contracts.etag(f"/v1/contract-versions/{self.id}")
+        return await info.context.services.contracts.version_etag(self.id)
 
     @strawberry.field(description="What changed in the terms from `from` to this version.")
     async def diff(self, info: Info[Context, None], from_version_id: UUID) -> ContractDiff:
-        row = await info.context.services.contracts.get(
-            f"/v1/contract-versions/{self.id}/diff", {"from": str(from_version_id)}
-        )
+        row = await info.context.services.contracts.diff(self.id, from_version_id=from_version_id)
         return ContractDiff(
-            from_version_id=UUID(row["from_version_id"]),
-            to_version_id=UUID(row["to_version_id"]),
-            added=row["added"],
-            removed=row["removed"],
-            changed=row["changed"],
+            from_version_id=row.from_version_id,
+            to_version_id=row.to_version_id,
+            added=row.added,
+            removed=row.removed,
+            changed=row.changed,
         )
 
 
@@ -144,13 +130,13 @@ class Contract:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, row: Row) -> Contract:
+    def from_row(cls, row: ContractRow) -> Contract:
         return cls(
-            id=UUID(row["id"]),
-            partnership_id=UUID(row["partnership_id"]),
-            title=row["title"],
-            created_by_organisation_id=UUID(row["created_by_organisation_id"]),
-            created_at=datetime.fromisoformat(row["created_at"]),
+            id=row.id,
+            partnership_id=row.partnership_id,
+            title=row.title,
+            created_by_organisation_id=row.created_by_organisation_id,
+            created_at=row.created_at,
         )
 
     @strawberry.field
@@ -160,33 +146,21 @@ class Contract:
     @strawberry.field(description="The active version (its terms govern today), if any.")
     async def active_version(self, info: Info[Context, None]) -> ContractVersion | None:
         rows = await info.context.loaders.versions_of.load(self.id)
-        active = [r for r in rows if r["status"] == "active"]
+        active = [r for r in rows if r.status == "active"]
         return ContractVersion.from_row(active[-1]) if active else None
 
     @strawberry.field(description="Payment statements under this contract that you may read.")
     async def statements(
         self, info: Info[Context, None]
-    ) -> list[Annotated[Statement, strawberry.lazy("gateway.outcomes")]]:
-        from gateway.outcomes import Statement
+    ) -> list[Annotated[Statement, strawberry.lazy("gateway.statements")]]:
+        from gateway.statements import Statement
 
         rows = await info.context.loaders.statements_of_contract.load(self.id)
         return [Statement.from_row(r) for r in rows]
 
 
-if TYPE_CHECKING:
-    from gateway.outcomes import Statement
-
-
 # --- mutations ---------------------------------------------------------------------------------------------
 
-ContractResult = Annotated[
-    Contract | InvalidInput | NotPermitted | NotFound | Conflict | RuleViolation | Unavailable,
-    strawberry.union("ContractResult"),
-]
-ContractVersionResult = Annotated[
-    ContractVersion | InvalidInput | NotPermitted | NotFound | Conflict | RuleViolation | Unavailable,
-    strawberry.union("ContractVersionResult"),
-]
 IdempotencyKey = Annotated[
     str | None,
     strawberry.argument(description="Send the same key when retrying, so the write happens once."),
@@ -202,29 +176,25 @@ class ContractMutation:
         partnership_id: UUID,
         terms: JSON,
         idempotency_key: IdempotencyKey = None,
-    ) -> ContractResult:
-        call = info.context.services.contracts.send(
-            "POST",
-            "/v1/contracts",
-            {"partnership_id": str(partnership_id), "terms": terms},
-            headers=write_headers(idempotency_key),
+    ) -> Result[Contract]:
+        call = info.context.services.contracts.create_contract(
+            partnership_id=partnership_id, terms=terms, idempotency_key=idempotency_key
         )
         return await attempt(call, Contract.from_row)
 
     @strawberry.mutation(description="Replace a draft's terms; `etag` is the ETag of the draft you edited.")
     async def update_contract_draft(
         self, info: Info[Context, None], version_id: UUID, terms: JSON, etag: str
-    ) -> ContractVersionResult:
-        call = info.context.services.contracts.send(
-            "PUT", f"/v1/contract-versions/{version_id}/terms", terms, headers={"If-Match": etag}
-        )
+    ) -> Result[ContractVersion]:
+        call = info.context.services.contracts.replace_draft_terms(version_id, terms=terms, etag=etag)
         return await attempt(call, ContractVersion.from_row)
 
     @strawberry.mutation(description="Propose a draft for signature: freezes its terms and content hash.")
     async def propose_contract_version(
         self, info: Info[Context, None], version_id: UUID, idempotency_key: IdempotencyKey = None
-    ) -> ContractVersionResult:
-        return await _transition(info, version_id, "proposal", None, idempotency_key)
+    ) -> Result[ContractVersion]:
+        call = info.context.services.contracts.propose_version(version_id, idempotency_key=idempotency_key)
+        return await attempt(call, ContractVersion.from_row)
 
     @strawberry.mutation(description="Withdraw a draft or a proposal.")
     async def withdraw_contract_version(
@@ -233,8 +203,11 @@ class ContractMutation:
         version_id: UUID,
         reason: str | None = None,
         idempotency_key: IdempotencyKey = None,
-    ) -> ContractVersionResult:
-        return await _transition(info, version_id, "withdrawal", {"reason": reason}, idempotency_key)
+    ) -> Result[ContractVersion]:
+        call = info.context.services.contracts.withdraw_version(
+            version_id, reason=reason, idempotency_key=idempotency_key
+        )
+        return await attempt(call, ContractVersion.from_row)
 
     @strawberry.mutation(
         description="Sign a proposed version for your organisation; `contentHash` is the hash you read."
@@ -245,9 +218,11 @@ class ContractMutation:
         version_id: UUID,
         content_hash: str | None = None,
         idempotency_key: IdempotencyKey = None,
-    ) -> ContractVersionResult:
-        body = {"content_hash": content_hash} if content_hash else None
-        return await _transition(info, version_id, "signatures", body, idempotency_key)
+    ) -> Result[ContractVersion]:
+        call = info.context.services.contracts.sign_version(
+            version_id, content_hash=content_hash, idempotency_key=idempotency_key
+        )
+        return await attempt(call, ContractVersion.from_row)
 
     @strawberry.mutation(description="Start an amendment: a new draft derived from the active version.")
     async def amend_contract(
@@ -256,12 +231,9 @@ class ContractMutation:
         contract_id: UUID,
         terms: JSON | None = None,
         idempotency_key: IdempotencyKey = None,
-    ) -> ContractVersionResult:
-        call = info.context.services.contracts.send(
-            "POST",
-            f"/v1/contracts/{contract_id}/amendments",
-            {"terms": terms} if terms is not None else None,
-            headers=write_headers(idempotency_key),
+    ) -> Result[ContractVersion]:
+        call = info.context.services.contracts.amend_contract(
+            contract_id, terms=terms, idempotency_key=idempotency_key
         )
         return await attempt(call, ContractVersion.from_row)
 
@@ -273,15 +245,8 @@ class ContractMutation:
         effective_on: date,
         reason: str,
         idempotency_key: IdempotencyKey = None,
-    ) -> ContractVersionResult:
-        body = {"effective_on": effective_on.isoformat(), "reason": reason}
-        return await _transition(info, version_id, "termination", body, idempotency_key)
-
-
-async def _transition(
-    info: Info[Context, None], version_id: UUID, action: str, body: Row | None, idempotency_key: str | None
-) -> ContractVersionResult:
-    call = info.context.services.contracts.send(
-        "POST", f"/v1/contract-versions/{version_id}/{action}", body, headers=write_headers(idempotency_key)
-    )
-    return await attempt(call, ContractVersion.from_row)
+    ) -> Result[ContractVersion]:
+        call = info.context.services.contracts.terminate_version(
+            version_id, effective_on=effective_on, reason=reason, idempotency_key=idempotency_key
+        )
+        return await attempt(call, ContractVersion.from_row)

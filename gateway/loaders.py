@@ -12,44 +12,48 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import TypeVar
 from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 
-from gateway.clients import ServiceClient, Services
+from gateway.clients import Services
+from gateway.clients.contracts import ContractRow, ContractVersionRow
+from gateway.clients.identity import MembershipRow, OrganisationRow, PartnershipRow
+from gateway.clients.outcomes import AggregatesRow, ChainStatusRow, ClaimRow, ParticipantRow, StatementRow
 
-Row = dict[str, Any]
-
-# Batch sizes the services accept for `ids=` (contracts: 100; identity and outcomes: 500).
-BATCH = {"identity": 500, "contracts": 100, "outcomes": 500}
+V = TypeVar("V")
 
 
-def _by_ids(client: ServiceClient, path: str) -> Callable[[list[UUID]], Awaitable[list[Row | None]]]:
+def _by_ids(
+    fetch: Callable[[list[UUID]], Awaitable[Mapping[UUID, V]]],
+) -> Callable[[list[UUID]], Awaitable[list[V | None]]]:
     """A batch function: rows for ids, None where the caller may not see one (or it does not exist)."""
 
-    async def load(keys: list[UUID]) -> list[Row | None]:
-        size = BATCH[client.name]
-        found: dict[str, Row] = {}
-        for start in range(0, len(keys), size):
-            chunk = keys[start : start + size]
-            page = await client.get(path, {"ids": ",".join(str(k) for k in chunk), "limit": str(len(chunk))})
-            found.update({str(row["id"]): row for row in page.get("items") or ()})
-        return [found.get(str(key)) for key in keys]
+    async def load(keys: list[UUID]) -> list[V | None]:
+        found = await fetch(keys)
+        return [found.get(key) for key in keys]
 
     return load
 
 
-def _grouped(
-    client: ServiceClient, path: str, param: str, extra: Mapping[str, str] | None = None
-) -> Callable[[list[UUID]], Awaitable[list[list[Row]]]]:
-    """A batch function: for each key, every row listed under `param=key` (all pages)."""
+def _each(
+    fetch: Callable[[UUID], Awaitable[V]],
+) -> Callable[[list[UUID]], Awaitable[Sequence[V | BaseException]]]:
+    """A batch function for reads that have no batch endpoint: one call per distinct key, concurrently
+    (the loader has already removed duplicates). Errors are per key, so one failure spares the rest."""
 
-    async def load(keys: list[UUID]) -> list[list[Row]]:
-        out: list[list[Row]] = []
-        for key in keys:
-            out.append([row async for row in client.pages(path, {**(extra or {}), param: str(key)})])
-        return out
+    async def load(keys: list[UUID]) -> Sequence[V | BaseException]:
+        return await asyncio.gather(*(fetch(k) for k in keys), return_exceptions=True)
+
+    return load
+
+
+def _one_by_one(fetch: Callable[[UUID], Awaitable[V]]) -> Callable[[list[UUID]], Awaitable[list[V]]]:
+    """A batch function for lists read whole per key (all pages), one key after another."""
+
+    async def load(keys: list[UUID]) -> list[V]:
+        return [await fetch(key) for key in keys]
 
     return load
 
@@ -59,55 +63,28 @@ class Loaders:
 
     def __init__(self, services: Services) -> None:
         identity, contracts, outcomes = services.identity, services.contracts, services.outcomes
-        self._claims_by_participant: dict[UUID, dict[str, list[Row]]] = {}
-        self.organisation = DataLoader[UUID, Row | None](_by_ids(identity, "/v1/organisations"))
-        self.partnership = DataLoader[UUID, Row | None](_by_ids(identity, "/v1/partnerships"))
-        self.contract_version = DataLoader[UUID, Row | None](_by_ids(contracts, "/v1/contract-versions"))
-        self.participant = DataLoader[UUID, Row | None](_by_ids(outcomes, "/v1/participants"))
-        self.claim = DataLoader[UUID, Row | None](_by_ids(outcomes, "/v1/outcome-claims"))
-        self.statement = DataLoader[UUID, Row | None](_by_ids(outcomes, "/v1/payment-statements"))
-        self.members_of = DataLoader[UUID, list[Row]](_grouped(identity, "/v1/memberships", "partnership_id"))
-        self.contracts_of = DataLoader[UUID, list[Row]](
-            _grouped(contracts, "/v1/contracts", "partnership_id")
-        )
-        self.claims_of = DataLoader[UUID, list[Row]](
-            _grouped(outcomes, "/v1/outcome-claims", "partnership_id")
-        )
+        self._claims_by_participant: dict[UUID, dict[UUID, list[ClaimRow]]] = {}
+        self.organisation = DataLoader[UUID, OrganisationRow | None](_by_ids(identity.organisations))
+        self.partnership = DataLoader[UUID, PartnershipRow | None](_by_ids(identity.partnerships))
+        self.participant = DataLoader[UUID, ParticipantRow | None](_by_ids(outcomes.participants))
+        self.statement = DataLoader[UUID, StatementRow | None](_by_ids(outcomes.statements))
+        self.members_of = DataLoader[UUID, list[MembershipRow]](_one_by_one(identity.memberships_of))
+        self.contracts_of = DataLoader[UUID, list[ContractRow]](_one_by_one(contracts.contracts_of))
+        self.claims_of = DataLoader[UUID, list[ClaimRow]](_one_by_one(outcomes.claims_of))
         # Totals only: a statement's lines (hundreds per period) come from `statement` when asked for.
-        self.statements_of_contract = DataLoader[UUID, list[Row]](
-            _grouped(outcomes, "/v1/payment-statements", "contract_id", {"lines": "false"})
+        self.statements_of_contract = DataLoader[UUID, list[StatementRow]](
+            _one_by_one(outcomes.statements_of_contract)
         )
-        self.aggregates = DataLoader[UUID, Row](
-            _each(lambda pid: outcomes.get(f"/v1/partnerships/{pid}/outcome-aggregates"))
-        )
-        self.chain = DataLoader[UUID, Row](
-            _each(lambda pid: outcomes.get(f"/v1/partnerships/{pid}/ledger/verification"))
-        )
-        self.versions_of = DataLoader[UUID, list[Row]](
-            _each(lambda cid: _items(contracts.get(f"/v1/contracts/{cid}/versions")))
-        )
+        self.aggregates = DataLoader[UUID, AggregatesRow](_each(outcomes.aggregates))
+        self.chain = DataLoader[UUID, ChainStatusRow](_each(outcomes.chain_status))
+        self.versions_of = DataLoader[UUID, list[ContractVersionRow]](_each(contracts.versions_of))
 
-    async def claims_of_participant(self, partnership_id: UUID, participant_id: UUID) -> list[Row]:
+    async def claims_of_participant(self, partnership_id: UUID, participant_id: UUID) -> list[ClaimRow]:
         """A participant's claims, cut from one read of its partnership's claims."""
         claims = await self.claims_of.load(partnership_id)
         if partnership_id not in self._claims_by_participant:
-            grouped: dict[str, list[Row]] = defaultdict(list)
+            grouped: dict[UUID, list[ClaimRow]] = defaultdict(list)
             for claim in claims:
-                grouped[str(claim["participant_id"])].append(claim)
+                grouped[claim.participant_id].append(claim)
             self._claims_by_participant[partnership_id] = grouped
-        return self._claims_by_participant[partnership_id].get(str(participant_id), [])
-
-
-async def _items(page: Awaitable[Any]) -> list[Row]:
-    return list((await page).get("items") or ())
-
-
-def _each(fetch: Callable[[UUID], Awaitable[Any]]) -> Callable[[list[UUID]], Awaitable[Sequence[Any]]]:
-    """A batch function for reads that have no batch endpoint: one call per distinct key, concurrently
-    (the loader has already removed duplicates). Errors are per key, so one failure spares the rest."""
-
-    async def load(keys: list[UUID]) -> Sequence[Any]:
-        results = await asyncio.gather(*(fetch(k) for k in keys), return_exceptions=True)
-        return list(results)
-
-    return load
+        return self._claims_by_participant[partnership_id].get(participant_id, [])

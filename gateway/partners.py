@@ -6,64 +6,43 @@ contracts and outcomes modules."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 import strawberry
 from strawberry.types import Info
 
 from gateway import policy
+from gateway.claims import Claim, claims_page
+from gateway.clients.identity import MembershipGrantRow, MembershipRow, OrganisationRow, PartnershipRow
 from gateway.context import Context
 from gateway.contracts import Contract
-from gateway.outcomes import (
-    ChainStatus,
-    Claim,
-    LedgerEvent,
-    OutcomeSummary,
-    Participant,
-    Statement,
-    claims_page,
-    ledger_page,
-    participants_page,
-)
+from gateway.ledger import ChainStatus, LedgerEvent, ledger_page
+from gateway.participants import Participant, participants_page
 from gateway.relay import DEFAULT_FIRST, Connection, check_first, from_page
-from gateway.results import (
-    Conflict,
-    Done,
-    DoneResult,
-    InvalidInput,
-    NotFound,
-    NotPermitted,
-    RuleViolation,
-    Unavailable,
-    attempt,
-    write_headers,
-)
+from gateway.results import Done, Result, attempt
+from gateway.statements import Statement
+from gateway.summary import OutcomeSummary
 from gateway.webhooks import WebhookSubscription, subscriptions_of_organisation
+from kit import partners
 from kit.pagination import encode_cursor
 
-Row = dict[str, Any]
+
+def _graphql_enum(name: str, values: Iterable[str]) -> type[enum.Enum]:
+    """A GraphQL enum of the token contract's values (`LEGAL_ADVISER` for "legal_adviser"), so the schema
+    follows kit/partners.py instead of spelling the list again."""
+    members = cast(type[enum.Enum], enum.Enum(name, [(value.upper(), value) for value in values]))
+    return strawberry.enum(members)
 
 
-@strawberry.enum
-class PartnerType(enum.Enum):
-    MUNICIPALITY = "municipality"
-    PROVIDER = "provider"
-    INVESTOR = "investor"
-    EVALUATOR = "evaluator"
-    LEGAL_ADVISER = "legal_adviser"
-    OPERATOR = "operator"
-
-
-@strawberry.enum
-class MembershipRole(enum.Enum):
-    OUTCOME_PAYER = "outcome_payer"
-    PROVIDER = "provider"
-    INVESTOR = "investor"
-    EVALUATOR = "evaluator"
-    ADVISER = "adviser"
-    OBSERVER = "observer"
+if TYPE_CHECKING:  # the members exist only at run time, built from kit's lists
+    PartnerType = enum.Enum
+    MembershipRole = enum.Enum
+else:
+    PartnerType = _graphql_enum("PartnerType", partners.PARTNER_TYPES)
+    MembershipRole = _graphql_enum("MembershipRole", partners.MEMBERSHIP_ROLES)
 
 
 @strawberry.type
@@ -75,13 +54,13 @@ class Organisation:
     municipality_code: str | None
 
     @classmethod
-    def from_row(cls, row: Row) -> Organisation:
+    def from_row(cls, row: OrganisationRow) -> Organisation:
         return cls(
-            id=UUID(row["id"]),
-            name=row["name"],
-            partner_type=PartnerType(row["partner_type"]),
-            cvr=row["cvr"],
-            municipality_code=row.get("municipality_code"),
+            id=row.id,
+            name=row.name,
+            partner_type=PartnerType(row.partner_type),
+            cvr=row.cvr,
+            municipality_code=row.municipality_code,
         )
 
 
@@ -91,6 +70,15 @@ class Member:
     organisation_id: UUID
     role: MembershipRole
     created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: MembershipRow) -> Member:
+        return cls(
+            id=row.id,
+            organisation_id=row.organisation_id,
+            role=MembershipRole(row.role),
+            created_at=row.created_at,
+        )
 
     @strawberry.field
     async def organisation(self, info: Info[Context, None]) -> Organisation | None:
@@ -120,17 +108,17 @@ class MembershipGrant:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, row: Row) -> MembershipGrant:
+    def from_row(cls, row: MembershipGrantRow) -> MembershipGrant:
         return cls(
-            id=UUID(row["id"]),
-            organisation_id=UUID(row["organisation_id"]),
-            role=MembershipRole(row["role"]),
-            status=MembershipGrantStatus(row["status"]),
-            proposed_by=UUID(row["proposed_by"]),
-            consents=[UUID(o) for o in row["consents"]],
-            awaiting=[UUID(o) for o in row["awaiting"]],
-            membership_id=UUID(row["membership_id"]) if row.get("membership_id") else None,
-            created_at=datetime.fromisoformat(row["created_at"]),
+            id=row.id,
+            organisation_id=row.organisation_id,
+            role=MembershipRole(row.role),
+            status=MembershipGrantStatus(row.status),
+            proposed_by=row.proposed_by,
+            consents=list(row.consents),
+            awaiting=list(row.awaiting),
+            membership_id=row.membership_id,
+            created_at=row.created_at,
         )
 
     @strawberry.field
@@ -149,14 +137,14 @@ class Partnership:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, row: Row) -> Partnership:
+    def from_row(cls, row: PartnershipRow) -> Partnership:
         return cls(
-            id=UUID(row["id"]),
-            name=row["name"],
-            description=row.get("description") or "",
-            status=row["status"],
-            version=int(row["version"]),
-            created_at=datetime.fromisoformat(row["created_at"]),
+            id=row.id,
+            name=row.name,
+            description=row.description or "",
+            status=row.status,
+            version=row.version,
+            created_at=row.created_at,
         )
 
     @strawberry.field(description="Your organisation's roles in this partnership (from your token).")
@@ -165,23 +153,12 @@ class Partnership:
 
     @strawberry.field
     async def members(self, info: Info[Context, None]) -> list[Member]:
-        rows = await info.context.loaders.members_of.load(self.id)
-        return [
-            Member(
-                id=UUID(r["id"]),
-                organisation_id=UUID(r["organisation_id"]),
-                role=MembershipRole(r["role"]),
-                created_at=datetime.fromisoformat(r["created_at"]),
-            )
-            for r in rows
-        ]
+        return [Member.from_row(r) for r in await info.context.loaders.members_of.load(self.id)]
 
     @strawberry.field(description="Proposed roles waiting for the outcome payers' consent, oldest first.")
     async def pending_membership_grants(self, info: Info[Context, None]) -> list[MembershipGrant]:
-        page = await info.context.services.identity.get(
-            f"/v1/partnerships/{self.id}/membership-grants", {"status": "pending", "limit": "100"}
-        )
-        return [MembershipGrant.from_row(r) for r in page["items"]]
+        rows = await info.context.services.identity.pending_membership_grants(self.id)
+        return [MembershipGrant.from_row(r) for r in rows]
 
     @strawberry.field(description="The partnership's contracts, oldest first.")
     async def contracts(self, info: Info[Context, None]) -> list[Contract]:
@@ -210,17 +187,12 @@ class Partnership:
 
     @strawberry.field(description="Enrolment, verified outcomes by code and month, value earned and caps.")
     async def outcome_summary(self, info: Info[Context, None]) -> OutcomeSummary | None:
-        result = await info.context.loaders.aggregates.load(self.id)
-        if isinstance(result, BaseException):
-            raise result
-        return OutcomeSummary.from_row(result)
+        return OutcomeSummary.from_row(await info.context.loaders.aggregates.load(self.id))
 
     @strawberry.field(description="Payment statements you may see, under all the partnership's contracts.")
     async def statements(self, info: Info[Context, None]) -> list[Statement] | None:
         contracts = await info.context.loaders.contracts_of.load(self.id)
-        lists = await info.context.loaders.statements_of_contract.load_many(
-            [UUID(c["id"]) for c in contracts]
-        )
+        lists = await info.context.loaders.statements_of_contract.load_many([c.id for c in contracts])
         return [Statement.from_row(r) for rows in lists for r in rows]
 
     @strawberry.field(description="The hash-chained ledger, in sequence order.")
@@ -231,10 +203,7 @@ class Partnership:
 
     @strawberry.field(description="The whole stored chain verified now: valid, or where it breaks.")
     async def ledger_status(self, info: Info[Context, None]) -> ChainStatus | None:
-        result = await info.context.loaders.chain.load(self.id)
-        if isinstance(result, BaseException):
-            raise result
-        return ChainStatus.from_row(result)
+        return ChainStatus.from_row(await info.context.loaders.chain.load(self.id))
 
 
 @strawberry.type
@@ -288,12 +257,8 @@ class PartnerQuery:
     async def partnerships(
         self, info: Info[Context, None], first: int = DEFAULT_FIRST, after: str | None = None
     ) -> Connection[Partnership]:
-        params = {"limit": str(check_first(first))}
-        if after:
-            params["cursor"] = after
-        page = await info.context.services.identity.get("/v1/partnerships", params)
-        connection = from_page(page, Partnership.from_row, _partnership_cursor)
-        return connection
+        page = await info.context.services.identity.partnerships_page(limit=check_first(first), cursor=after)
+        return from_page(page, Partnership.from_row, _partnership_cursor)
 
     @strawberry.field(description="One partnership, or null if you may not see it.")
     async def partnership(self, info: Info[Context, None], id: UUID) -> Partnership | None:
@@ -308,36 +273,12 @@ class PartnerQuery:
     @strawberry.field(description="One participant you may see, by id (never for investors or operators).")
     async def participant(self, info: Info[Context, None], id: UUID) -> Participant | None:
         row = await info.context.loaders.participant.load(id)
-        if row is None or not policy.rows_visible(
-            info.context.roles_in(UUID(row["partnership_id"])), "Participant"
-        ):
+        if row is None or not policy.rows_visible(info.context.roles_in(row.partnership_id), "Participant"):
             return None
         return Participant.from_row(row)
 
 
 # --- mutations ---------------------------------------------------------------------------------------------
-
-PartnershipResult = Annotated[
-    Partnership | InvalidInput | NotPermitted | NotFound | Conflict | RuleViolation | Unavailable,
-    strawberry.union("PartnershipResult"),
-]
-MembershipGrantResult = Annotated[
-    MembershipGrant | InvalidInput | NotPermitted | NotFound | Conflict | RuleViolation | Unavailable,
-    strawberry.union("MembershipGrantResult"),
-]
-MemberResult = Annotated[
-    Member | InvalidInput | NotPermitted | NotFound | Conflict | RuleViolation | Unavailable,
-    strawberry.union("MemberResult"),
-]
-
-
-def _member(row: Row) -> Member:
-    return Member(
-        id=UUID(row["id"]),
-        organisation_id=UUID(row["organisation_id"]),
-        role=MembershipRole(row["role"]),
-        created_at=datetime.fromisoformat(row["created_at"]),
-    )
 
 
 @strawberry.enum
@@ -355,12 +296,9 @@ class PartnerMutation:
         name: str,
         description: str = "",
         idempotency_key: str | None = None,
-    ) -> PartnershipResult:
-        call = info.context.services.identity.send(
-            "POST",
-            "/v1/partnerships",
-            {"name": name, "description": description},
-            headers=write_headers(idempotency_key),
+    ) -> Result[Partnership]:
+        call = info.context.services.identity.create_partnership(
+            name=name, description=description, idempotency_key=idempotency_key
         )
         return await attempt(call, Partnership.from_row)
 
@@ -375,15 +313,13 @@ class PartnerMutation:
         name: str | None = None,
         description: str | None = None,
         status: PartnershipStatus | None = None,
-    ) -> PartnershipResult:
-        body: dict[str, Any] = {"name": name, "description": description}
-        if status is not None:
-            body["status"] = status.value
-        call = info.context.services.identity.send(
-            "PATCH",
-            f"/v1/partnerships/{id}",
-            {k: v for k, v in body.items() if v is not None},
-            headers={"If-Match": f'"{expected_version}"'},
+    ) -> Result[Partnership]:
+        call = info.context.services.identity.update_partnership(
+            id,
+            expected_version=expected_version,
+            name=name,
+            description=description,
+            status=status.value if status is not None else None,
         )
         return await attempt(call, Partnership.from_row)
 
@@ -398,14 +334,11 @@ class PartnerMutation:
         organisation_id: UUID,
         role: MembershipRole,
         idempotency_key: str | None = None,
-    ) -> MemberResult:
-        call = info.context.services.identity.send(
-            "POST",
-            f"/v1/partnerships/{partnership_id}/memberships",
-            {"organisation_id": str(organisation_id), "role": role.value},
-            headers=write_headers(idempotency_key),
+    ) -> Result[Member]:
+        call = info.context.services.identity.add_member(
+            partnership_id, organisation_id=organisation_id, role=role.value, idempotency_key=idempotency_key
         )
-        return await attempt(call, _member)
+        return await attempt(call, Member.from_row)
 
     @strawberry.mutation(
         description="Remove a membership: operators any; an organisation its own (leaving), except as "
@@ -413,10 +346,8 @@ class PartnerMutation:
     )
     async def remove_member(
         self, info: Info[Context, None], partnership_id: UUID, membership_id: UUID
-    ) -> DoneResult:
-        call = info.context.services.identity.send(
-            "DELETE", f"/v1/partnerships/{partnership_id}/memberships/{membership_id}"
-        )
+    ) -> Result[Done]:
+        call = info.context.services.identity.remove_member(partnership_id, membership_id)
         return await attempt(call, lambda _: Done())
 
     @strawberry.mutation(
@@ -430,12 +361,9 @@ class PartnerMutation:
         organisation_id: UUID,
         role: MembershipRole,
         idempotency_key: str | None = None,
-    ) -> MembershipGrantResult:
-        call = info.context.services.identity.send(
-            "POST",
-            f"/v1/partnerships/{partnership_id}/membership-grants",
-            {"organisation_id": str(organisation_id), "role": role.value},
-            headers=write_headers(idempotency_key),
+    ) -> Result[MembershipGrant]:
+        call = info.context.services.identity.propose_member(
+            partnership_id, organisation_id=organisation_id, role=role.value, idempotency_key=idempotency_key
         )
         return await attempt(call, MembershipGrant.from_row)
 
@@ -449,19 +377,15 @@ class PartnerMutation:
         partnership_id: UUID,
         grant_id: UUID,
         idempotency_key: str | None = None,
-    ) -> MembershipGrantResult:
-        call = info.context.services.identity.send(
-            "POST",
-            f"/v1/partnerships/{partnership_id}/membership-grants/{grant_id}/consents",
-            headers=write_headers(idempotency_key),
+    ) -> Result[MembershipGrant]:
+        call = info.context.services.identity.consent_to_member(
+            partnership_id, grant_id, idempotency_key=idempotency_key
         )
         return await attempt(call, MembershipGrant.from_row)
 
     @strawberry.mutation(description="Decline a proposed role (any outcome payer); it is kept, as declined.")
     async def decline_member(
         self, info: Info[Context, None], partnership_id: UUID, grant_id: UUID
-    ) -> MembershipGrantResult:
-        call = info.context.services.identity.send(
-            "DELETE", f"/v1/partnerships/{partnership_id}/membership-grants/{grant_id}"
-        )
+    ) -> Result[MembershipGrant]:
+        call = info.context.services.identity.decline_member(partnership_id, grant_id)
         return await attempt(call, MembershipGrant.from_row)

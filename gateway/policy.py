@@ -13,7 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-PARTNER_TYPES: Final = ("municipality", "provider", "investor", "evaluator", "legal_adviser", "operator")
+from kit import partners
+
+# One schema variant per partner type of the token contract.
+PARTNER_TYPES: Final = partners.PARTNER_TYPES
 EVERYONE: Final = frozenset(PARTNER_TYPES)
 
 # Individual-level data: never investors, advisers, observers' partner types or operators.

@@ -8,13 +8,15 @@ connection's children by `first`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import strawberry
 
 from gateway.hardening import DomainError
+from kit.pagination import Page
 
 T = TypeVar("T")
+R = TypeVar("R")
 MAX_FIRST = 500
 DEFAULT_FIRST = 50
 
@@ -50,12 +52,10 @@ def check_first(first: int) -> int:
     return first
 
 
-def from_page(
-    page: dict[str, Any], make: Callable[[dict[str, Any]], T], cursor_of: Callable[[T], str]
-) -> Connection[T]:
+def from_page(page: Page[R], make: Callable[[R], T], cursor_of: Callable[[T], str]) -> Connection[T]:
     """A connection from one service page (`items`, `next_cursor`)."""
-    nodes = [make(item) for item in page.get("items") or ()]
-    end = page.get("next_cursor")
+    nodes = [make(item) for item in page.items]
+    end = page.next_cursor
     return Connection(
         edges=[Edge(cursor=cursor_of(n), node=n) for n in nodes],
         page_info=PageInfo(

@@ -9,17 +9,20 @@ error type for its status, keeping the service's stable `code`.
     ├── Conflict           409/412/428: the state or version moved on; re-read and retry
     ├── RuleViolation      422 without field errors (a domain rule, e.g. a cap or a window)
     └── Unavailable        the service did not answer; safe to retry with the same idempotency key
+
+`Result[X]` is the GraphQL union `XResult` of `X` and every error above; a mutation declares `-> Result[X]`
+and returns `await attempt(call, X.from_row)`.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, TypeVar
 
 import strawberry
 
-from gateway.clients import ServiceUnavailable
+from gateway.clients.transport import ServiceUnavailable
 from gateway.hardening import DomainError
 
 
@@ -65,9 +68,9 @@ class Unavailable(MutationError):
     service: str
 
 
-ERROR_TYPES = (InvalidInput, NotPermitted, NotFound, Conflict, RuleViolation, Unavailable)
 AnyError = InvalidInput | NotPermitted | NotFound | Conflict | RuleViolation | Unavailable
 T = TypeVar("T")
+A = TypeVar("A")
 
 
 def _field_path(param: dict[str, Any]) -> str:
@@ -97,7 +100,7 @@ def error_result(error: DomainError) -> AnyError:
     return RuleViolation(code=code, message=message)
 
 
-async def attempt(call: Awaitable[Any], ok: Callable[[Any], T]) -> T | AnyError:
+async def attempt(call: Awaitable[A], ok: Callable[[A], T]) -> T | AnyError:
     """Run a service write; its problem becomes a typed error result, its answer `ok(answer)`."""
     try:
         return ok(await call)
@@ -105,12 +108,20 @@ async def attempt(call: Awaitable[Any], ok: Callable[[Any], T]) -> T | AnyError:
         return error_result(error)
 
 
-def write_headers(idempotency_key: str | None, expected_version: int | None = None) -> dict[str, str]:
-    """Every write carries an Idempotency-Key (the caller's, so its retries replay; else a fresh one)."""
-    headers = {"Idempotency-Key": idempotency_key or secrets.token_urlsafe(16)}
-    if expected_version is not None:
-        headers["If-Match"] = f'"{expected_version}"'
-    return headers
+if TYPE_CHECKING:
+    # What type checkers see: the success type or any error.
+    Result: TypeAlias = T | AnyError
+else:
+
+    class Result:
+        """What strawberry sees: `Result[X]` is the union named `XResult`."""
+
+        def __class_getitem__(cls, success: type) -> Any:
+            return _result_union(success)
+
+    @cache
+    def _result_union(success: type) -> Any:
+        return Annotated[success | AnyError, strawberry.union(f"{success.__name__}Result")]
 
 
 @strawberry.type(description="The outcome of a write that returns nothing but success.")
@@ -118,7 +129,10 @@ class Done:
     ok: bool = True
 
 
-DoneResult = Annotated[
-    Done | InvalidInput | NotPermitted | NotFound | Conflict | RuleViolation | Unavailable,
-    strawberry.union("DoneResult"),
+IdempotencyKey = Annotated[
+    str | None,
+    strawberry.argument(description="Send the same key when retrying, so the write happens once."),
+]
+ExpectedVersion = Annotated[
+    int | None, strawberry.argument(description="The `version` you read; refused if the row moved on.")
 ]

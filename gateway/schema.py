@@ -23,10 +23,12 @@ from strawberry.types.field import StrawberryField
 from strawberry.types.union import StrawberryUnion
 
 from gateway import policy
+from gateway.claims import ClaimMutation
 from gateway.contracts import ContractMutation
 from gateway.hardening import MaskUnexpectedErrors, cost_limit_rule
-from gateway.outcomes import OutcomeMutation
+from gateway.participants import ParticipantMutation
 from gateway.partners import PartnerMutation, PartnerQuery
+from gateway.statements import StatementMutation
 from gateway.subscriptions import Subscription
 from gateway.webhooks import WebhookMutation
 
@@ -43,7 +45,9 @@ class Query(PartnerQuery):
 
 
 @strawberry.type
-class Mutation(PartnerMutation, ContractMutation, OutcomeMutation, WebhookMutation):
+class Mutation(
+    PartnerMutation, ContractMutation, ParticipantMutation, ClaimMutation, StatementMutation, WebhookMutation
+):
     pass
 
 

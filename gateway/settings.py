@@ -14,7 +14,7 @@ class Settings(AppSettings):
     contracts_url: str = "http://127.0.0.1:8002"
     outcomes_url: str = "http://127.0.0.1:8003"
     downstream_timeout: float = 10.0
-    # How often a ledger subscription asks the outcome service for new events (it has no push yet).
+    # How often a ledger subscription asks the outcome service for new events.
     ledger_poll_seconds: float = 1.0
     # The operations partner UIs ship ({"sha256:<hex>": "<document>"}); production accepts only these.
     trusted_documents_path: Path = Path(__file__).with_name("trusted_documents.json")

@@ -1,10 +1,9 @@
 """Subscriptions over `graphql-transport-ws`: new ledger events of a partnership as they are chained.
 
-The outcome service has no push channel yet, so each subscription polls the partnership's ledger endpoint
-(`after=<last sequence>`) with the subscriber's own token. Before every event is sent, the subscriber's
-permission is checked again — its token must still be valid and still carry a membership (or be an
-operator's) — and the event is shaped by the subscriber's schema variant, so an investor's stream never
-carries a participant id.
+Each subscription polls the partnership's ledger (`after=<last sequence>`) with the subscriber's own
+token. Before every event is sent, the subscriber's permission is checked again — its token must still be
+valid and still carry a membership (or be an operator's) — and the event is shaped by the subscriber's
+schema variant, so an investor's stream never carries a participant id.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from strawberry.types import Info
 
 from gateway.context import Context
 from gateway.hardening import DomainError
-from gateway.outcomes import LedgerEvent
+from gateway.ledger import LedgerEvent
 
 POLL_SECONDS = 1.0
 PAGE = 100
@@ -46,10 +45,8 @@ class Subscription:
         after = after_sequence
         while True:
             ensure_still_allowed(context, partnership_id)
-            page = await context.services.outcomes.get(
-                f"/v1/partnerships/{partnership_id}/ledger", {"after": str(after), "limit": str(PAGE)}
-            )
-            items = page.get("items") or []
+            page = await context.services.outcomes.ledger_page(partnership_id, after=str(after), limit=PAGE)
+            items = page.items
             for item in items:
                 ensure_still_allowed(context, partnership_id)
                 event = LedgerEvent.from_row(item)

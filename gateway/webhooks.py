@@ -1,41 +1,24 @@
 """Webhook subscriptions as partners manage them: their organisation's subscriptions and each one's delivery
-log, and the writes to create (the signing secret is shown once), disable / re-enable and redeliver.
-Backed by the outcome service's `/v1/webhook-subscriptions`, which scopes everything to the caller's
-organisation, requires `webhooks:manage` and a membership in the partnership; which partner types see
-these fields at all is policy.py's call (`WEBHOOKS`).
+log, and the writes to create (the signing secret is shown once), disable / re-enable, rotate the secret,
+redeliver and delete. Backed by the outcome service, which scopes everything to the caller's organisation
+and requires `webhooks:manage` and a membership in the partnership; which partner types see these fields
+at all is policy.py's call (`WEBHOOKS`).
 """
 
 from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 import strawberry
 from strawberry.types import Info
 
+from gateway.clients.outcomes import WebhookDeliveryRow, WebhookSecretRow, WebhookSubscriptionRow
 from gateway.context import Context
 from gateway.relay import DEFAULT_FIRST, Connection, Edge, PageInfo, check_first, from_page
-from gateway.results import (
-    Conflict,
-    Done,
-    DoneResult,
-    InvalidInput,
-    NotFound,
-    NotPermitted,
-    RuleViolation,
-    Unavailable,
-    attempt,
-    write_headers,
-)
-
-Row = dict[str, Any]
-BASE = "/v1/webhook-subscriptions"
-
-
-def _time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+from gateway.results import AnyError, Done, IdempotencyKey, Result, attempt
 
 
 @strawberry.enum
@@ -68,21 +51,21 @@ class WebhookDelivery:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, row: Row) -> WebhookDelivery:
+    def from_row(cls, row: WebhookDeliveryRow) -> WebhookDelivery:
         return cls(
-            id=UUID(row["id"]),
-            subscription_id=UUID(row["subscription_id"]),
-            event_id=UUID(row["event_id"]),
-            sequence=int(row["sequence"]),
-            event_type=row["event_type"],
-            status=WebhookDeliveryStatus(row["status"]),
-            attempts=int(row["attempts"]),
-            next_attempt_at=datetime.fromisoformat(row["next_attempt_at"]),
-            last_attempt_at=_time(row.get("last_attempt_at")),
-            last_status_code=row.get("last_status_code"),
-            last_error=row.get("last_error"),
-            delivered_at=_time(row.get("delivered_at")),
-            created_at=datetime.fromisoformat(row["created_at"]),
+            id=row.id,
+            subscription_id=row.subscription_id,
+            event_id=row.event_id,
+            sequence=row.sequence,
+            event_type=row.event_type,
+            status=WebhookDeliveryStatus(row.status),
+            attempts=row.attempts,
+            next_attempt_at=row.next_attempt_at,
+            last_attempt_at=row.last_attempt_at,
+            last_status_code=row.last_status_code,
+            last_error=row.last_error,
+            delivered_at=row.delivered_at,
+            created_at=row.created_at,
         )
 
 
@@ -111,21 +94,21 @@ class WebhookSubscription:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, row: Row) -> WebhookSubscription:
+    def from_row(cls, row: WebhookSubscriptionRow) -> WebhookSubscription:
         return cls(
-            id=UUID(row["id"]),
-            organisation_id=UUID(row["organisation_id"]),
-            partnership_id=UUID(row["partnership_id"]),
-            audience=row["audience"],
-            url=row["url"],
-            event_types=list(row.get("event_types") or ()),
-            description=row.get("description"),
-            status=WebhookStatus(row["status"]),
-            disabled_reason=row.get("disabled_reason"),
-            disabled_at=_time(row.get("disabled_at")),
-            previous_secret_expires_at=_time(row.get("previous_secret_expires_at")),
-            version=int(row["version"]),
-            created_at=datetime.fromisoformat(row["created_at"]),
+            id=row.id,
+            organisation_id=row.organisation_id,
+            partnership_id=row.partnership_id,
+            audience=row.audience,
+            url=row.url,
+            event_types=list(row.event_types or ()),
+            description=row.description,
+            status=WebhookStatus(row.status),
+            disabled_reason=row.disabled_reason,
+            disabled_at=row.disabled_at,
+            previous_secret_expires_at=row.previous_secret_expires_at,
+            version=row.version,
+            created_at=row.created_at,
         )
 
     @strawberry.field(description="The delivery log, newest event first; filter by `status`.")
@@ -136,19 +119,19 @@ class WebhookSubscription:
         after: str | None = None,
         status: WebhookDeliveryStatus | None = None,
     ) -> Connection[WebhookDelivery]:
-        params = {"limit": str(check_first(first))}
-        if after:
-            params["cursor"] = after
-        if status is not None:
-            params["status"] = status.value
-        page = await info.context.services.outcomes.get(f"{BASE}/{self.id}/deliveries", params)
+        page = await info.context.services.outcomes.webhook_deliveries(
+            self.id,
+            limit=check_first(first),
+            cursor=after,
+            status=status.value if status is not None else None,
+        )
         return from_page(page, WebhookDelivery.from_row, _sequence)
 
 
 async def subscriptions_of_organisation(info: Info[Context, None]) -> Connection[WebhookSubscription]:
     """The service lists an organisation's subscriptions whole (there are few), oldest first."""
-    page = await info.context.services.outcomes.get(BASE)
-    nodes = [WebhookSubscription.from_row(row) for row in page.get("items") or ()]
+    rows = await info.context.services.outcomes.webhook_subscriptions()
+    nodes = [WebhookSubscription.from_row(row) for row in rows]
     return Connection(
         edges=[Edge(cursor=str(n.id), node=n) for n in nodes],
         page_info=PageInfo(has_next_page=False, end_cursor=str(nodes[-1].id) if nodes else None),
@@ -165,8 +148,8 @@ class CreatedWebhookSubscription:
     secret: str = strawberry.field(description="The Standard Webhooks signing secret (`whsec_…`).")
 
 
-def _created(row: Row) -> CreatedWebhookSubscription:
-    return CreatedWebhookSubscription(subscription=WebhookSubscription.from_row(row), secret=row["secret"])
+def _created(row: WebhookSecretRow) -> CreatedWebhookSubscription:
+    return CreatedWebhookSubscription(subscription=WebhookSubscription.from_row(row), secret=row.secret)
 
 
 @strawberry.type(description="A subscription's new signing secret: keep it now, it is not shown again.")
@@ -177,31 +160,16 @@ class RotatedWebhookSecret:
     secret: str = strawberry.field(description="The new Standard Webhooks signing secret (`whsec_…`).")
 
 
-def _rotated(row: Row) -> RotatedWebhookSecret:
-    return RotatedWebhookSecret(subscription=WebhookSubscription.from_row(row), secret=row["secret"])
+def _rotated(row: WebhookSecretRow) -> RotatedWebhookSecret:
+    return RotatedWebhookSecret(subscription=WebhookSubscription.from_row(row), secret=row.secret)
 
 
+# Named after the mutation, not the success type (`Result[X]` would name them after X).
 CreateWebhookSubscriptionResult = Annotated[
-    CreatedWebhookSubscription
-    | InvalidInput
-    | NotPermitted
-    | NotFound
-    | Conflict
-    | RuleViolation
-    | Unavailable,
-    strawberry.union("CreateWebhookSubscriptionResult"),
+    CreatedWebhookSubscription | AnyError, strawberry.union("CreateWebhookSubscriptionResult")
 ]
 RotateWebhookSecretResult = Annotated[
-    RotatedWebhookSecret | InvalidInput | NotPermitted | NotFound | Conflict | RuleViolation | Unavailable,
-    strawberry.union("RotateWebhookSecretResult"),
-]
-WebhookSubscriptionResult = Annotated[
-    WebhookSubscription | InvalidInput | NotPermitted | NotFound | Conflict | RuleViolation | Unavailable,
-    strawberry.union("WebhookSubscriptionResult"),
-]
-WebhookDeliveryResult = Annotated[
-    WebhookDelivery | InvalidInput | NotPermitted | NotFound | Conflict | RuleViolation | Unavailable,
-    strawberry.union("WebhookDeliveryResult"),
+    RotatedWebhookSecret | AnyError, strawberry.union("RotateWebhookSecretResult")
 ]
 
 
@@ -222,12 +190,6 @@ class UpdateWebhookSubscriptionInput:
     event_types: list[str] | None = None
 
 
-IdempotencyKey = Annotated[
-    str | None,
-    strawberry.argument(description="Send the same key when retrying, so the write happens once."),
-]
-
-
 @strawberry.type
 class WebhookMutation:
     @strawberry.mutation(description="Subscribe your organisation to a partnership's events.")
@@ -237,14 +199,13 @@ class WebhookMutation:
         input: CreateWebhookSubscriptionInput,
         idempotency_key: IdempotencyKey = None,
     ) -> CreateWebhookSubscriptionResult:
-        body: dict[str, Any] = {
-            "partnership_id": str(input.partnership_id),
-            "url": input.url,
-            "event_types": list(input.event_types),
-        }
-        if input.description is not None:
-            body["description"] = input.description
-        call = info.context.services.outcomes.send("POST", BASE, body, headers=write_headers(idempotency_key))
+        call = info.context.services.outcomes.create_webhook_subscription(
+            partnership_id=input.partnership_id,
+            url=input.url,
+            event_types=list(input.event_types),
+            description=input.description,
+            idempotency_key=idempotency_key,
+        )
         return await attempt(call, _created)
 
     @strawberry.mutation(
@@ -260,19 +221,14 @@ class WebhookMutation:
             int, strawberry.argument(description="The `version` you read; refused if it moved on.")
         ],
         idempotency_key: IdempotencyKey = None,
-    ) -> WebhookSubscriptionResult:
-        body: dict[str, Any] = {}
-        if input.status is not None:
-            body["status"] = input.status.value
-        if input.url is not None:
-            body["url"] = input.url
-        if input.event_types is not None:
-            body["event_types"] = list(input.event_types)
-        call = info.context.services.outcomes.send(
-            "PATCH",
-            f"{BASE}/{subscription_id}",
-            body,
-            headers=write_headers(idempotency_key, expected_version),
+    ) -> Result[WebhookSubscription]:
+        call = info.context.services.outcomes.update_webhook_subscription(
+            subscription_id,
+            status=input.status.value if input.status is not None else None,
+            url=input.url,
+            event_types=input.event_types,
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
         )
         return await attempt(call, WebhookSubscription.from_row)
 
@@ -285,11 +241,9 @@ class WebhookMutation:
         subscription_id: UUID,
         delivery_id: UUID,
         idempotency_key: IdempotencyKey = None,
-    ) -> WebhookDeliveryResult:
-        call = info.context.services.outcomes.send(
-            "POST",
-            f"{BASE}/{subscription_id}/deliveries/{delivery_id}/redelivery",
-            headers=write_headers(idempotency_key),
+    ) -> Result[WebhookDelivery]:
+        call = info.context.services.outcomes.redeliver_webhook(
+            subscription_id, delivery_id, idempotency_key=idempotency_key
         )
         return await attempt(call, WebhookDelivery.from_row)
 
@@ -310,17 +264,17 @@ class WebhookMutation:
         ] = 24 * 3600,
         idempotency_key: IdempotencyKey = None,
     ) -> RotateWebhookSecretResult:
-        call = info.context.services.outcomes.send(
-            "POST",
-            f"{BASE}/{subscription_id}/secret-rotation",
-            {"previous_secret_valid_for": previous_secret_valid_for},
-            headers=write_headers(idempotency_key, expected_version),
+        call = info.context.services.outcomes.rotate_webhook_secret(
+            subscription_id,
+            previous_secret_valid_for=previous_secret_valid_for,
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
         )
         return await attempt(call, _rotated)
 
     @strawberry.mutation(description="Delete a subscription and its delivery log; deliveries stop at once.")
     async def delete_webhook_subscription(
         self, info: Info[Context, None], subscription_id: UUID
-    ) -> DoneResult:
-        call = info.context.services.outcomes.send("DELETE", f"{BASE}/{subscription_id}")
+    ) -> Result[Done]:
+        call = info.context.services.outcomes.delete_webhook_subscription(subscription_id)
         return await attempt(call, lambda _: Done())

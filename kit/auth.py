@@ -9,6 +9,8 @@ a key identity retires stops verifying within minutes everywhere). Claims beyond
     epochs: {"organisation": n, "client": n, "user": n (users)},
     sid (users' tokens): the sign-in the token came from, i.e. its refresh-token family
 
+`partner_type` and `memberships[].role` take the values in kit/partners.py.
+
 `epochs` are the token epochs of the token's organisation, client and user when it was issued; with the
 `jti` and the `sid` they let identity's revocation list (kit/revocations.py) refuse a token before it
 expires: one token (`jti`), every token of one sign-in (`sid`: a replayed refresh token or a code redeemed
@@ -40,8 +42,6 @@ if TYPE_CHECKING:
     from kit.revocations import RevocationFeed
 
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
-PARTNER_TYPES = ("municipality", "provider", "investor", "evaluator", "legal_adviser", "operator")
-MEMBERSHIP_ROLES = ("outcome_payer", "provider", "investor", "evaluator", "adviser", "observer")
 
 JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
 

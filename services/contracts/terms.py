@@ -20,6 +20,7 @@ from uuid import UUID
 import rfc8785
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from kit.partners import MembershipRole
 from kit.text import Text, Words
 
 SCHEMA_VERSION = 1
@@ -34,7 +35,6 @@ MINOR_UNITS: Mapping[str, int] = {
     "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3, "LYD": 3, "IQD": 3,
 }  # fmt: skip
 
-MembershipRole = Literal["outcome_payer", "provider", "investor", "evaluator", "adviser", "observer"]
 OutcomeCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="snake_case, stable")]
 
 

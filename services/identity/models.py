@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kit.idempotency import idempotency_table
+from kit.partners import MEMBERSHIP_ROLES, PARTNER_TYPES
 from services.identity.db import Base
 
 idempotency_keys = idempotency_table(Base.metadata)
@@ -45,14 +46,14 @@ def _epoch() -> Any:
     return mapped_column(Integer, server_default=text("0"), nullable=False)
 
 
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
 class Organisation(Base):
     __tablename__ = "organisations"
     __table_args__ = (
-        CheckConstraint(
-            "partner_type IN ('municipality', 'provider', 'investor', 'evaluator', 'legal_adviser', "
-            "'operator')",
-            name="partner_type",
-        ),
+        CheckConstraint(_one_of("partner_type", PARTNER_TYPES), name="partner_type"),
         CheckConstraint("cvr ~ '^[0-9]{8}$'", name="cvr_digits"),
         # A municipality code belongs to municipalities and every municipality has one.
         CheckConstraint(
@@ -110,10 +111,7 @@ class Membership(Base):
     __tablename__ = "memberships"
     __table_args__ = (
         UniqueConstraint("partnership_id", "organisation_id", "role"),
-        CheckConstraint(
-            "role IN ('outcome_payer', 'provider', 'investor', 'evaluator', 'adviser', 'observer')",
-            name="role",
-        ),
+        CheckConstraint(_one_of("role", MEMBERSHIP_ROLES), name="role"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

@@ -8,9 +8,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from kit.partners import PartnerType as PartnerType  # re-exported: routes and schemas name it here
 from kit.text import Words
 
-PartnerType = Literal["municipality", "provider", "investor", "evaluator", "legal_adviser", "operator"]
 OrgRole = Literal["admin", "member", "signatory"]
 
 

@@ -8,10 +8,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from kit.partners import MembershipRole
 from kit.text import Text
 from services.identity.directory.schemas import Name, ReadModel
-
-MembershipRole = Literal["outcome_payer", "provider", "investor", "evaluator", "adviser", "observer"]
 
 
 class PartnershipCreate(BaseModel):

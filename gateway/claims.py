@@ -1,0 +1,216 @@
+"""Outcome claims as partners see them: a participant achieved an outcome, with its evidence; the claim's
+verification (and so its price), rejection, dispute and the dispute's resolution. Backed by the outcome
+service; which partner type sees these types and fields is policy.py's call.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+from uuid import UUID
+
+import strawberry
+from strawberry.types import Info
+
+from gateway import policy
+from gateway.clients.outcomes import ClaimRow, PayerShareRow
+from gateway.context import Context
+from gateway.participants import Participant
+from gateway.relay import Connection, check_first, from_page
+from gateway.results import ExpectedVersion, IdempotencyKey, Result, attempt
+from kit.pagination import Page, encode_cursor
+
+
+@strawberry.type(description="Who proves an outcome, and how (never shown to evaluators or investors).")
+class Evidence:
+    reference: str | None
+    sha256: str | None
+    media_type: str | None
+    has_document: bool
+
+
+@strawberry.type
+class PayerShare:
+    payer_organisation_id: UUID
+    tariff_share: Decimal
+    amount: Decimal
+
+    @classmethod
+    def from_row(cls, row: PayerShareRow) -> PayerShare:
+        return cls(
+            payer_organisation_id=row.payer_organisation_id, tariff_share=row.tariff_share, amount=row.amount
+        )
+
+
+@strawberry.type(description="A claim that a participant achieved an outcome, and its verification.")
+class Claim:
+    id: UUID
+    partnership_id: UUID
+    contract_id: UUID
+    participant_id: UUID
+    outcome_code: str
+    achievement_date: date
+    status: str
+    final: bool
+    disputed: bool
+    reason: str | None
+    dispute_reason: str | None
+    decided_at: datetime | None
+    verifier_organisation_id: UUID | None
+    claimant_organisation_id: UUID
+    currency: str | None
+    tariff: Decimal | None
+    payable: Decimal | None
+    cut: Decimal | None
+    payment_period: str | None
+    split: list[PayerShare] | None
+    version: int
+    created_at: datetime
+    row: strawberry.Private[ClaimRow]
+
+    @classmethod
+    def from_row(cls, row: ClaimRow) -> Claim:
+        return cls(
+            id=row.id,
+            partnership_id=row.partnership_id,
+            contract_id=row.contract_id,
+            participant_id=row.participant_id,
+            outcome_code=row.outcome_code,
+            achievement_date=row.achievement_date,
+            status=row.status,
+            final=bool(row.final),
+            disputed=bool(row.disputed),
+            reason=row.reason,
+            dispute_reason=row.dispute_reason,
+            decided_at=row.decided_at,
+            verifier_organisation_id=row.verifier_organisation_id,
+            claimant_organisation_id=row.claimant_organisation_id,
+            currency=row.currency,
+            tariff=row.tariff,
+            payable=row.payable,
+            cut=row.cut,
+            payment_period=row.payment_period,
+            split=[PayerShare.from_row(s) for s in row.split] if row.split is not None else None,
+            version=row.version,
+            created_at=row.created_at,
+            row=row,
+        )
+
+    @strawberry.field
+    def evidence(self) -> Evidence:
+        return Evidence(
+            reference=self.row.evidence_reference,
+            sha256=self.row.evidence_sha256,
+            media_type=self.row.evidence_media_type,
+            has_document=bool(self.row.has_evidence_document),
+        )
+
+    @strawberry.field
+    async def participant(self, info: Info[Context, None]) -> Participant | None:
+        row = await info.context.loaders.participant.load(self.participant_id)
+        return Participant.from_row(row) if row else None
+
+
+def _cursor(node: Claim) -> str:
+    return encode_cursor(node.id)
+
+
+async def claims_page(
+    info: Info[Context, None], partnership_id: UUID, first: int, after: str | None, status: str | None
+) -> Connection[Claim]:
+    if not policy.rows_visible(info.context.roles_in(partnership_id), "Claim"):
+        return from_page(Page[ClaimRow](items=[]), Claim.from_row, _cursor)
+    page = await info.context.services.outcomes.claims_page(
+        partnership_id, limit=check_first(first), cursor=after, status=status
+    )
+    return from_page(page, Claim.from_row, _cursor)
+
+
+# --- mutations ---------------------------------------------------------------------------------------------
+
+
+@strawberry.input
+class SubmitClaimInput:
+    participant_id: UUID
+    outcome_code: str
+    achievement_date: date
+    evidence_reference: str | None = None
+    evidence_document_base64: str | None = None
+    evidence_media_type: str | None = None
+
+
+@strawberry.enum
+class ClaimDecision(enum.Enum):
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+
+
+@strawberry.type
+class ClaimMutation:
+    @strawberry.mutation(description="Claim that a participant achieved an outcome.")
+    async def submit_claim(
+        self, info: Info[Context, None], input: SubmitClaimInput, idempotency_key: IdempotencyKey = None
+    ) -> Result[Claim]:
+        call = info.context.services.outcomes.submit_claim(
+            participant_id=input.participant_id,
+            outcome_code=input.outcome_code,
+            achievement_date=input.achievement_date,
+            evidence_reference=input.evidence_reference,
+            evidence_document_base64=input.evidence_document_base64,
+            evidence_media_type=input.evidence_media_type,
+            idempotency_key=idempotency_key,
+        )
+        return await attempt(call, Claim.from_row)
+
+    @strawberry.mutation(description="Verify (and so price) or reject a claim.")
+    async def verify_claim(
+        self,
+        info: Info[Context, None],
+        claim_id: UUID,
+        decision: ClaimDecision,
+        reason: str | None = None,
+        expected_version: ExpectedVersion = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Result[Claim]:
+        call = info.context.services.outcomes.verify_claim(
+            claim_id,
+            decision=decision.value,
+            reason=reason,
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
+        )
+        return await attempt(call, Claim.from_row)
+
+    @strawberry.mutation(description="Dispute a rejected claim (once).")
+    async def dispute_claim(
+        self,
+        info: Info[Context, None],
+        claim_id: UUID,
+        reason: str,
+        expected_version: ExpectedVersion = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Result[Claim]:
+        call = info.context.services.outcomes.dispute_claim(
+            claim_id, reason=reason, expected_version=expected_version, idempotency_key=idempotency_key
+        )
+        return await attempt(call, Claim.from_row)
+
+    @strawberry.mutation(description="As the outcome payer, resolve a dispute: verified or finally rejected.")
+    async def resolve_dispute(
+        self,
+        info: Info[Context, None],
+        claim_id: UUID,
+        decision: ClaimDecision,
+        reason: str | None = None,
+        expected_version: ExpectedVersion = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Result[Claim]:
+        call = info.context.services.outcomes.resolve_dispute(
+            claim_id,
+            decision=decision.value,
+            reason=reason,
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
+        )
+        return await attempt(call, Claim.from_row)

@@ -1,0 +1,156 @@
+"""Participants as partners see them: known only by pseudonym, enrolled by CPR number once, confirmed
+eligible by their municipality, exited. Backed by the outcome service.
+
+Which partner type sees these types and fields is policy.py's call; the outcome service applies the same
+rules to rows (a payer sees only participants resident in its municipality).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated
+from uuid import UUID
+
+import strawberry
+from strawberry.types import Info
+
+from gateway import policy
+from gateway.clients.outcomes import ParticipantRow
+from gateway.context import Context
+from gateway.relay import Connection, check_first, from_page
+from gateway.results import ExpectedVersion, IdempotencyKey, Result, attempt
+from kit.pagination import Page, encode_cursor
+
+if TYPE_CHECKING:
+    from gateway.claims import Claim
+
+
+@strawberry.type(description="A participant, known only by pseudonym.")
+class Participant:
+    id: UUID
+    partnership_id: UUID
+    contract_id: UUID
+    pseudonym: str
+    municipality_code: str
+    enrolment_date: date
+    cohort: str | None
+    eligibility_confirmed_at: datetime | None
+    exit_date: date | None
+    exit_reason: str | None
+    version: int
+    created_at: datetime
+    row: strawberry.Private[ParticipantRow]
+
+    @classmethod
+    def from_row(cls, row: ParticipantRow) -> Participant:
+        return cls(
+            id=row.id,
+            partnership_id=row.partnership_id,
+            contract_id=row.contract_id,
+            pseudonym=row.pseudonym,
+            municipality_code=row.municipality_code,
+            enrolment_date=row.enrolment_date,
+            cohort=row.cohort,
+            eligibility_confirmed_at=row.eligibility_confirmed_at,
+            exit_date=row.exit_date,
+            exit_reason=row.exit_reason,
+            version=row.version,
+            created_at=row.created_at,
+            row=row,
+        )
+
+    @strawberry.field(description="The municipality of residence's own case reference.")
+    def municipal_reference(self) -> str | None:
+        return self.row.municipal_reference
+
+    @strawberry.field(description="This participant's claims (one read of the partnership's claims).")
+    async def claims(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[Claim, strawberry.lazy("gateway.claims")]]:
+        from gateway.claims import Claim
+
+        rows = await info.context.loaders.claims_of_participant(self.partnership_id, self.id)
+        return [Claim.from_row(r) for r in rows]
+
+
+def _cursor(node: Participant) -> str:
+    return encode_cursor(node.id)
+
+
+async def participants_page(
+    info: Info[Context, None], partnership_id: UUID, first: int, after: str | None
+) -> Connection[Participant]:
+    if not policy.rows_visible(info.context.roles_in(partnership_id), "Participant"):
+        return from_page(Page[ParticipantRow](items=[]), Participant.from_row, _cursor)
+    page = await info.context.services.outcomes.participants_page(
+        partnership_id, limit=check_first(first), cursor=after
+    )
+    connection = from_page(page, Participant.from_row, _cursor)
+    for edge in connection.edges:  # later `participant(id)` loads in this request are free
+        info.context.loaders.participant.prime(edge.node.id, edge.node.row)
+    return connection
+
+
+# --- mutations ---------------------------------------------------------------------------------------------
+
+
+@strawberry.input
+class EnrolParticipantInput:
+    partnership_id: UUID
+    contract_id: UUID
+    cpr: str = strawberry.field(description="Used once to derive the pseudonym; never stored or returned.")
+    municipality_code: str
+    enrolment_date: date
+    cohort: str | None = None
+    municipal_reference: str | None = None
+
+
+@strawberry.type
+class ParticipantMutation:
+    @strawberry.mutation(description="Enrol a participant by CPR number (kept only as a keyed pseudonym).")
+    async def enrol_participant(
+        self, info: Info[Context, None], input: EnrolParticipantInput, idempotency_key: IdempotencyKey = None
+    ) -> Result[Participant]:
+        call = info.context.services.outcomes.enrol_participant(
+            partnership_id=input.partnership_id,
+            contract_id=input.contract_id,
+            cpr=input.cpr,
+            municipality_code=input.municipality_code,
+            enrolment_date=input.enrolment_date,
+            cohort=input.cohort,
+            municipal_reference=input.municipal_reference,
+            idempotency_key=idempotency_key,
+        )
+        return await attempt(call, Participant.from_row)
+
+    @strawberry.mutation(description="As the outcome payer, confirm a participant's eligibility.")
+    async def confirm_eligibility(
+        self,
+        info: Info[Context, None],
+        participant_id: UUID,
+        expected_version: ExpectedVersion = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Result[Participant]:
+        call = info.context.services.outcomes.confirm_eligibility(
+            participant_id, expected_version=expected_version, idempotency_key=idempotency_key
+        )
+        return await attempt(call, Participant.from_row)
+
+    @strawberry.mutation(description="Record a participant's exit from the programme.")
+    async def exit_participant(
+        self,
+        info: Info[Context, None],
+        participant_id: UUID,
+        exit_date: date,
+        reason: str,
+        expected_version: ExpectedVersion = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Result[Participant]:
+        call = info.context.services.outcomes.exit_participant(
+            participant_id,
+            exit_date=exit_date,
+            reason=reason,
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
+        )
+        return await attempt(call, Participant.from_row)

@@ -1,0 +1,145 @@
+"""Payment statements as partners see them: what one outcome payer owes for one period, line by line,
+generated as a draft, issued (immutable and hashed) and marked paid. Backed by the outcome service."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from uuid import UUID
+
+import strawberry
+from strawberry.types import Info
+
+from gateway.clients.outcomes import StatementLineRow, StatementRow
+from gateway.context import Context
+from gateway.results import ExpectedVersion, IdempotencyKey, Result, attempt
+
+
+@strawberry.type
+class StatementLine:
+    id: UUID
+    kind: str
+    claim_id: UUID
+    outcome_code: str
+    achievement_date: date
+    priced_on: date
+    tariff_share: Decimal
+    cut_share: Decimal
+    amount: Decimal
+
+    @classmethod
+    def from_row(cls, row: StatementLineRow) -> StatementLine:
+        return cls(
+            id=row.id,
+            kind=row.kind,
+            claim_id=row.claim_id,
+            outcome_code=row.outcome_code,
+            achievement_date=row.achievement_date,
+            priced_on=row.priced_on,
+            tariff_share=row.tariff_share,
+            cut_share=row.cut_share,
+            amount=row.amount,
+        )
+
+
+@strawberry.type(description="What one outcome payer owes for one period; immutable once issued.")
+class Statement:
+    id: UUID
+    partnership_id: UUID
+    contract_id: UUID
+    payer_organisation_id: UUID
+    period_start: date
+    period_end: date
+    currency: str
+    status: str
+    total_tariff: Decimal
+    total_cut: Decimal
+    total: Decimal
+    content_hash: str | None
+    issued_at: datetime | None
+    paid_at: datetime | None
+    version: int
+    # The service's lines when the row carried them; listings leave them out (None) to stay small.
+    line_rows: strawberry.Private[list[StatementLineRow] | None]
+
+    @strawberry.field(description="Claim lines of the period, then adjustments for claims priced earlier.")
+    async def lines(self, info: Info[Context, None]) -> list[StatementLine]:
+        rows = self.line_rows
+        if rows is None:
+            row = await info.context.loaders.statement.load(self.id)
+            rows = (row.lines if row else None) or []
+        return [StatementLine.from_row(x) for x in rows]
+
+    @classmethod
+    def from_row(cls, row: StatementRow) -> Statement:
+        return cls(
+            id=row.id,
+            partnership_id=row.partnership_id,
+            contract_id=row.contract_id,
+            payer_organisation_id=row.payer_organisation_id,
+            period_start=row.period_start,
+            period_end=row.period_end,
+            currency=row.currency,
+            status=row.status,
+            total_tariff=row.total_tariff,
+            total_cut=row.total_cut,
+            total=row.total,
+            content_hash=row.content_hash,
+            issued_at=row.issued_at,
+            paid_at=row.paid_at,
+            version=row.version,
+            line_rows=row.lines,
+        )
+
+
+# --- mutations ---------------------------------------------------------------------------------------------
+
+
+@strawberry.input
+class GenerateStatementInput:
+    contract_id: UUID
+    payer_organisation_id: UUID
+    period_start: date
+    period_end: date
+
+
+@strawberry.type
+class StatementMutation:
+    @strawberry.mutation(description="Generate (or refresh) the draft statement for a payer and period.")
+    async def generate_statement(
+        self, info: Info[Context, None], input: GenerateStatementInput, idempotency_key: IdempotencyKey = None
+    ) -> Result[Statement]:
+        call = info.context.services.outcomes.generate_statement(
+            contract_id=input.contract_id,
+            payer_organisation_id=input.payer_organisation_id,
+            period_start=input.period_start,
+            period_end=input.period_end,
+            idempotency_key=idempotency_key,
+        )
+        return await attempt(call, Statement.from_row)
+
+    @strawberry.mutation(description="Issue a draft statement: it becomes immutable and hashed.")
+    async def issue_statement(
+        self,
+        info: Info[Context, None],
+        statement_id: UUID,
+        expected_version: ExpectedVersion = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Result[Statement]:
+        call = info.context.services.outcomes.issue_statement(
+            statement_id, expected_version=expected_version, idempotency_key=idempotency_key
+        )
+        return await attempt(call, Statement.from_row)
+
+    @strawberry.mutation(description="As the payer, mark an issued statement paid.")
+    async def mark_statement_paid(
+        self,
+        info: Info[Context, None],
+        statement_id: UUID,
+        expected_version: ExpectedVersion = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Result[Statement]:
+        call = info.context.services.outcomes.mark_statement_paid(
+            statement_id, expected_version=expected_version, idempotency_key=idempotency_key
+        )
+        return await attempt(call, Statement.from_row)
