@@ -5,13 +5,18 @@ carries an Idempotency-Key is sent once more (the service would replay), one wit
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
+import orjson
 import pytest
 
 from gateway.clients import ServiceClient, ServiceUnavailable
+from gateway.clients.identity import IdentityClient, OrganisationRow
+from gateway.clients.transport import BATCH
 
 
 class DroppingServer:
@@ -73,3 +78,44 @@ async def test_a_read_is_retried_once() -> None:
     async with server.client() as client:
         assert await client.get("/v1/things") == {"ok": True}
     assert len(server.requests) == 2
+
+
+class EchoingIdentity:
+    """Answers `GET /v1/organisations?ids=…` with a row per id, carrying a field the gateway does not read."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        target = head.split(" ")[1]
+        self.requests.append(target)
+        ids = parse_qs(urlsplit(target).query)["ids"][0].split(",")
+        items = [
+            {"id": i, "name": "Org", "partner_type": "provider", "cvr": "12345678", "unknown": {"x": 1}}
+            for i in ids
+        ]
+        body = orjson.dumps({"items": items, "next_cursor": None})
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        writer.close()
+
+
+async def test_a_batch_read_is_chunked_to_the_service_limit_and_read_into_typed_rows() -> None:
+    service = EchoingIdentity()
+    server = await asyncio.start_server(service._serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    ids = [uuid.uuid4() for _ in range(BATCH["identity"] + 1)]
+    async with server, aiohttp.ClientSession() as http:
+        client = IdentityClient(ServiceClient("identity", f"http://127.0.0.1:{port}", http, "token"))
+        rows = await client.organisations(ids)
+    assert len(service.requests) == 2
+    assert all(r.startswith("/v1/organisations?") for r in service.requests)
+    assert set(rows) == set(ids)
+    row = rows[ids[0]]
+    assert isinstance(row, OrganisationRow)
+    assert (row.id, row.partner_type, row.municipality_code) == (ids[0], "provider", None)
