@@ -1,10 +1,11 @@
 """The contracts service's problems (RFC 9457), each a `kit.problems.Problem` with a fixed status.
 
 NotFound      ContractNotFound, VersionNotFound, AttachmentNotFound, NoVersionInForce
-Forbidden     NotAllowed (the caller's role does not permit the action), NotASignatory
+Forbidden     NotAllowed (the caller's role does not permit the action), NotASignatory,
+              NotASigningParty (only a party that signed may end a version), NotAnEventReader
 Conflict      VersionNotEditable, InvalidTransition, AlreadySigned, OpenVersionExists,
-              OverlappingActivePeriod
-Unprocessable InvalidTerms (names every offending field), PartiesNotMembers
+              OverlappingActivePeriod, TerminationPending (another date awaits agreement)
+Unprocessable InvalidTerms (names every offending field), PartiesNotMembers, NoticeTooShort
 PreconditionFailed / PreconditionRequired: StaleVersion, IfMatchRequired
 ServiceUnavailable IdentityUnavailable (the membership check could not be made)
 PayloadTooLarge AttachmentTooLarge
@@ -52,6 +53,14 @@ class NotASignatory(Forbidden):
     code, title = "not-a-signatory", "Only a signatory of a party that must sign may sign"
 
 
+class NotASigningParty(Forbidden):
+    code, title = "not-a-signing-party", "Only a party that signed the version may end it"
+
+
+class NotAnEventReader(Forbidden):
+    code, title = "not-an-event-reader", "The contract change log is for the platform's services"
+
+
 class MembershipsUnreadable(Forbidden):
     code, title = "memberships-unreadable", "Your token cannot read the partnership's memberships"
 
@@ -74,6 +83,14 @@ class OpenVersionExists(Conflict):
 
 class OverlappingActivePeriod(Conflict):
     code, title = "overlapping-active-period", "Another active contract of the partnership covers that period"
+
+
+class TerminationPending(Conflict):
+    code, title = "termination-pending", "A termination from another date awaits the parties' agreement"
+
+
+class NoticeTooShort(Unprocessable):
+    code, title = "notice-too-short", "The terms require more notice for a unilateral termination"
 
 
 class InvalidTerms(Unprocessable):

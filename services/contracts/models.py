@@ -1,4 +1,5 @@
-"""The contracts service's tables: contracts, their versions, signatures and attachments.
+"""The contracts service's tables: contracts, their versions, signatures, termination consents,
+attachments, and the change log other services follow (`contract_events`).
 
 Partnerships, organisations and users are identity's: referenced by id, never by foreign key.
 """
@@ -20,10 +21,11 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    Uuid,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kit.idempotency import idempotency_table
@@ -82,6 +84,11 @@ class ContractVersion(Base):
     start_date: Mapped[date] = mapped_column(Date)
     end_date: Mapped[date] = mapped_column(Date)
     derived_from_id: Mapped[UUID | None] = mapped_column(ForeignKey("contract_versions.id"))
+    # Fixed on proposal, frozen with the terms: the version that was active then, which this one will
+    # supersede, and every organisation whose signature activates it (its own signing parties and the
+    # superseded version's, so no signed version is replaced without its signatories).
+    supersedes_id: Mapped[UUID | None] = mapped_column(ForeignKey("contract_versions.id"))
+    signatories: Mapped[list[UUID] | None] = mapped_column(ARRAY(Uuid))
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -109,6 +116,40 @@ class Signature(Base):
     user_id: Mapped[UUID]
     content_hash: Mapped[str] = mapped_column(String(64))
     signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class TerminationConsent(Base):
+    """A signing party's consent to end an active version from a date, recorded like a signature (never
+    rewritten). `unilateral` when the terms let that party end it alone."""
+
+    __tablename__ = "termination_consents"
+    __table_args__ = (UniqueConstraint("version_id", "organisation_id"),)
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
+    version_id: Mapped[UUID] = mapped_column(ForeignKey("contract_versions.id", ondelete="CASCADE"))
+    organisation_id: Mapped[UUID]
+    user_id: Mapped[UUID]
+    effective_on: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(2000))
+    unilateral: Mapped[bool]
+    consented_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ContractEvent(Base):
+    """A change other services must learn of (a version activated, terminated, expired), in commit order:
+    `sequence` is taken under a lock held until commit, so a reader that has seen N has seen all below N."""
+
+    __tablename__ = "contract_events"
+
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    id: Mapped[UUID] = mapped_column(default=uuid4, unique=True)
+    type: Mapped[str] = mapped_column(String(100))
+    partnership_id: Mapped[UUID]
+    contract_id: Mapped[UUID]
+    version_id: Mapped[UUID]
+    actor: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class Attachment(Base):

@@ -15,13 +15,16 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
+from kit.auth import CurrentPrincipal
 from kit.db import DbSession
 from kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, ids_query, parse_ids
 from kit.problems import problem_responses
-from services.contracts import service
+from services.contracts import events, service
 from services.contracts.dependencies import (
     ContractReader,
+    ContractSigner,
     ContractWriter,
+    CurrentSettings,
     IdempotencyKey,
 )
 from services.contracts.models import Attachment, Contract, ContractVersion
@@ -29,10 +32,13 @@ from services.contracts.schemas import (
     AmendmentCreate,
     AttachmentRead,
     ContractCreate,
+    ContractEventPage,
+    ContractEventRead,
     ContractRead,
     DiffRead,
     ExpiryCreate,
     SignatureRead,
+    TerminationConsentRead,
     TerminationCreate,
     VersionRead,
     VersionSummary,
@@ -78,6 +84,11 @@ def version_read(view: service.VersionView) -> VersionRead:
         ],
         required_signatories=view.required_signatories,
         pending_signatories=view.pending_signatories,
+        supersedes_id=v.supersedes_id,
+        termination_consents=[
+            TerminationConsentRead.model_validate(c, from_attributes=True) for c in view.termination_consents
+        ],
+        pending_termination_consents=view.pending_termination_consents,
         attachments=[attachment_read(a) for a in view.attachments],
         derived_from_id=v.derived_from_id,
         start_date=v.start_date,
@@ -352,19 +363,30 @@ async def withdraw_version(
     "/contract-versions/{version_id}/termination",
     response_model=VersionRead,
     responses=WRITE_PROBLEMS,
-    summary="Terminate the active version from a date",
+    summary="Terminate the active version from a date, or consent to its termination",
 )
 async def terminate_version(
     version_id: UUID,
     body: TerminationCreate,
     session: DbSession,
-    principal: ContractWriter,
+    principal: ContractSigner,
     idempotency: IdempotencyKey,
 ) -> Response:
+    """A signatory of a party that signed the version ends it from `effective_on`: at once where the
+    terms grant that party unilateral termination (no earlier than `termination.notice_days` from today,
+    422 `notice-too-short`), otherwise by agreement: this records the party's consent, the version stays
+    `active` with `pending_termination_consents` until every signing party consented to the same date
+    (409 `termination-pending` for another date), and the last consent terminates it. Consenting again
+    to the same date answers the version unchanged."""
     if replay := await idempotency.replay():
         return replay
     await service.terminate_version(
-        session, principal, version_id, effective_on=body.effective_on, reason=body.reason
+        session,
+        principal,
+        version_id,
+        effective_on=body.effective_on,
+        reason=body.reason,
+        today=datetime.now(UTC).date(),
     )
     return await transition_response(session, principal, idempotency, version_id)
 
@@ -405,4 +427,32 @@ async def diff_versions(
     before, after = await service.diff_versions(session, principal, from_, version_id)
     return DiffRead(
         from_version_id=before.id, to_version_id=after.id, **diff_documents(before.terms, after.terms)
+    )
+
+
+# --- change log ------------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/contract-events",
+    response_model=ContractEventPage,
+    responses=problem_responses(401, 403, 422),
+    summary="The registry's change log (activations, terminations, expiries), for the platform's services",
+)
+async def list_contract_events(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    settings: CurrentSettings,
+    after: Annotated[int, Query(ge=0, le=2**62, description="The last sequence you processed")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> ContractEventPage:
+    """Events after `after`, oldest first; `cursor` is what to send as `after` next (the same value when
+    nothing new happened). Sequences only grow, in commit order. Readable by an operator with
+    `contracts:read` and by the service clients named in `CONTRACTS_EVENT_READERS`."""
+    found = await events.list_events(
+        session, principal, after=after, limit=limit, readers=frozenset(settings.event_readers)
+    )
+    return ContractEventPage(
+        items=[ContractEventRead.model_validate(e, from_attributes=True) for e in found],
+        cursor=found[-1].sequence if found else after,
     )

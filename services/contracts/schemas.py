@@ -78,6 +78,32 @@ class AttachmentRead(BaseModel):
     uploaded_by_organisation_id: UUID
 
 
+class TerminationConsentRead(BaseModel):
+    organisation_id: UUID
+    user_id: UUID
+    effective_on: date
+    reason: str
+    unilateral: bool = Field(description="The terms let this party terminate alone")
+    consented_at: datetime
+
+
+class ContractEventRead(BaseModel):
+    sequence: int
+    id: UUID
+    type: Literal["contract.activated", "contract.terminated", "contract.expired"]
+    partnership_id: UUID
+    contract_id: UUID
+    version_id: UUID
+    actor: dict[str, Any] = Field(description="Who acted: organisation_id, partner_type, kind, subject")
+    data: dict[str, Any]
+    occurred_at: datetime
+
+
+class ContractEventPage(BaseModel):
+    items: list[ContractEventRead]
+    cursor: int = Field(description="Send as `after` to read on")
+
+
 class VersionRead(BaseModel):
     id: UUID
     contract_id: UUID
@@ -87,8 +113,19 @@ class VersionRead(BaseModel):
     content_hash: str | None = Field(description="SHA-256 of the RFC 8785 form of `terms`; set on proposal")
     terms: dict[str, Any] = Field(description="Terms, schema version 1 (docs/contract-terms.md)")
     signatures: list[SignatureRead]
-    required_signatories: list[UUID] = Field(description="Organisations that must sign")
+    required_signatories: list[UUID] = Field(
+        description="Organisations that must sign: fixed on proposal (every signing party, and for an "
+        "amendment every signatory of the version it supersedes); for a draft, its own signing parties"
+    )
     pending_signatories: list[UUID] = Field(description="Required organisations that have not signed yet")
+    supersedes_id: UUID | None = Field(
+        description="The active version this one will supersede, fixed on proposal; its signatories must "
+        "sign this one too"
+    )
+    termination_consents: list[TerminationConsentRead]
+    pending_termination_consents: list[UUID] = Field(
+        description="Signing parties yet to consent to the termination under way"
+    )
     attachments: list[AttachmentRead]
     derived_from_id: UUID | None
     start_date: date

@@ -1,6 +1,10 @@
 """The contract registry's rules: who may read, draft, amend and end a contract version (proposal and
 signatures are in `signing`, files in `attachments`).
 
+Only a party that signed a version may end it: alone where the terms grant it that right (no earlier than
+their notice period), otherwise by agreement, each signing party recording its consent to the same date;
+the version terminates with the last consent.
+
 Functions take the request's session and the caller, flush when they need ids, and never commit. Every
 read starts from `readable_contracts` / `readable_versions`. Lifecycle writes lock the contract row first
 (`lock_version`), so transitions of one contract happen one at a time; draft edits are optimistic
@@ -29,13 +33,26 @@ from services.contracts.errors import (
     InvalidTerms,
     InvalidTransition,
     NotAllowed,
+    NotASignatory,
+    NotASigningParty,
+    NoticeTooShort,
     NoVersionInForce,
     OpenVersionExists,
     StaleVersion,
+    TerminationPending,
     VersionNotEditable,
     VersionNotFound,
 )
-from services.contracts.models import EVER_ACTIVE, OPEN, Attachment, Contract, ContractVersion, Signature
+from services.contracts.events import record_event
+from services.contracts.models import (
+    EVER_ACTIVE,
+    OPEN,
+    Attachment,
+    Contract,
+    ContractVersion,
+    Signature,
+    TerminationConsent,
+)
 from services.contracts.terms import Terms, check_terms, content_hash, normalised
 
 # Membership roles that may draft and steer a contract. Advisers draft contracts for their clients;
@@ -45,6 +62,13 @@ EDITOR_ROLES = frozenset({"outcome_payer", "provider", "adviser"})
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def required_signatories(version: ContractVersion) -> list[UUID]:
+    """Whose signatures activate the version: fixed on proposal; for a draft, its own signing parties."""
+    if version.signatories is not None:
+        return list(version.signatories)
+    return [UUID(p["organisation_id"]) for p in version.terms.get("parties", []) if p.get("must_sign")]
 
 
 # --- scoping ---------------------------------------------------------------------------------------------
@@ -89,6 +113,7 @@ class VersionView:
     signatures: Sequence[Signature]
     attachments: Sequence[Attachment]
     terms_hash: str
+    termination_consents: Sequence[TerminationConsent] = ()
 
     @property
     def etag(self) -> str:
@@ -99,14 +124,20 @@ class VersionView:
 
     @property
     def required_signatories(self) -> list[UUID]:
-        return [
-            UUID(p["organisation_id"]) for p in self.version.terms.get("parties", []) if p.get("must_sign")
-        ]
+        return required_signatories(self.version)
 
     @property
     def pending_signatories(self) -> list[UUID]:
         signed = {s.organisation_id for s in self.signatures if self.signature_valid(s)}
         return [org for org in self.required_signatories if org not in signed]
+
+    @property
+    def pending_termination_consents(self) -> list[UUID]:
+        """Signing parties yet to consent to the termination under way (empty when none is)."""
+        if not self.termination_consents or self.version.status != "active":
+            return []
+        consented = {c.organisation_id for c in self.termination_consents}
+        return [org for org in self.required_signatories if org not in consented]
 
 
 def version_etag(version: ContractVersion) -> str:
@@ -122,7 +153,14 @@ async def _views(session: AsyncSession, rows: Sequence[tuple[ContractVersion, UU
     ids = [version.id for version, _ in rows]
     signatures: dict[UUID, list[Signature]] = {i: [] for i in ids}
     attachments: dict[UUID, list[Attachment]] = {i: [] for i in ids}
+    consents: dict[UUID, list[TerminationConsent]] = {i: [] for i in ids}
     if ids:
+        for consent in await session.scalars(
+            select(TerminationConsent)
+            .where(TerminationConsent.version_id.in_(ids))
+            .order_by(TerminationConsent.consented_at, TerminationConsent.id)
+        ):
+            consents[consent.version_id].append(consent)
         for signature in await session.scalars(
             select(Signature).where(Signature.version_id.in_(ids)).order_by(Signature.signed_at, Signature.id)
         ):
@@ -132,7 +170,8 @@ async def _views(session: AsyncSession, rows: Sequence[tuple[ContractVersion, UU
         ):
             attachments[attachment.version_id].append(attachment)
     return [
-        VersionView(v, pid, signatures[v.id], attachments[v.id], content_hash(v.terms)) for v, pid in rows
+        VersionView(v, pid, signatures[v.id], attachments[v.id], content_hash(v.terms), consents[v.id])
+        for v, pid in rows
     ]
 
 
@@ -400,6 +439,10 @@ async def withdraw_version(
         raise InvalidTransition(
             f"a {version.status} version cannot be withdrawn", version_status=version.status
         )
+    if version.content_hash is None:
+        # A withdrawn version never changes again: fix the hash of the terms it ended with, as a
+        # proposal would have (the table requires it of every version past draft).
+        version.content_hash = content_hash(version.terms)
     version.status = "withdrawn"
     version.ended_at = version.updated_at = now()
     version.end_reason = reason
@@ -411,22 +454,108 @@ async def withdraw_version(
 
 
 async def terminate_version(
-    session: AsyncSession, principal: Principal, version_id: UUID, *, effective_on: date, reason: str
+    session: AsyncSession,
+    principal: Principal,
+    version_id: UUID,
+    *,
+    effective_on: date,
+    reason: str,
+    today: date,
 ) -> ContractVersion:
-    """End an active contract early: from `effective_on` no version of it is in force."""
+    """Record the caller's party's termination of the active version from `effective_on`: it ends there
+    at once when the terms let that party terminate alone (with their notice), else once every signing
+    party consented to the same date. Consenting again to the same date changes nothing."""
     contract, version = await lock_version(session, principal, version_id)
-    require_editor(principal, contract.partnership_id)
+    if not principal.is_member(contract.partnership_id):
+        raise NotAllowed("only members of the partnership may end its contracts")
+    if principal.kind != "user" or principal.org_role != "signatory":
+        raise NotASignatory(
+            "ending a contract, like signing it, takes a user with the signatory role of their organisation",
+            invalid_params=[
+                InvalidParam(name="org_role", reason=f"is {principal.org_role!r}, not 'signatory'")
+            ],
+        )
     if version.status != "active":
         raise InvalidTransition(f"only the active version can be terminated; this one is {version.status}")
+    signed = set(
+        await session.scalars(
+            select(Signature.organisation_id).where(
+                Signature.version_id == version.id, Signature.content_hash == version.content_hash
+            )
+        )
+    )
+    parties = required_signatories(version)
+    if principal.organisation_id not in parties or principal.organisation_id not in signed:
+        raise NotASigningParty(
+            "only a party that signed this version may terminate it",
+            invalid_params=[InvalidParam(name="organisation_id", reason="did not sign this version")],
+        )
     if not version.start_date < effective_on <= version.end_date:
         raise BadRequest.field(
             "body.effective_on", f"must be after {version.start_date} and no later than {version.end_date}"
         )
+    assert principal.user_id is not None
+    terms = Terms.model_validate(version.terms)
+    consents = list(
+        await session.scalars(select(TerminationConsent).where(TerminationConsent.version_id == version.id))
+    )
+    alone = terms.may_terminate_alone(principal.organisation_id)
+    if alone:
+        assert terms.termination is not None
+        earliest = date.fromordinal(today.toordinal() + terms.termination.notice_days)
+        if effective_on < earliest:
+            raise NoticeTooShort(
+                f"the terms give {terms.termination.notice_days} days' notice: the earliest is {earliest}",
+                invalid_params=[InvalidParam(name="body.effective_on", reason=f"before {earliest}")],
+                earliest_effective_on=earliest.isoformat(),
+            )
+    mine = next((c for c in consents if c.organisation_id == principal.organisation_id), None)
+    agreed = next((c.effective_on for c in consents if not c.unilateral), None)
+    if (mine is not None and mine.effective_on != effective_on) or (
+        not alone and agreed is not None and agreed != effective_on
+    ):
+        pending = mine.effective_on if mine is not None else agreed
+        raise TerminationPending(
+            f"a termination from {pending} awaits the parties' agreement; consent to that date",
+            invalid_params=[InvalidParam(name="body.effective_on", reason=f"is not {pending}")],
+            effective_on=str(pending),
+        )
+    if mine is None:
+        mine = TerminationConsent(
+            version_id=version.id,
+            organisation_id=principal.organisation_id,
+            user_id=principal.user_id,
+            effective_on=effective_on,
+            reason=reason,
+            unilateral=alone,
+            consented_at=now(),
+        )
+        session.add(mine)
+        consents.append(mine)
+        version.updated_at = now()  # a new consent is a new representation: bump the ETag
+        await session.flush()
+    consented = {c.organisation_id for c in consents if c.effective_on == effective_on}
+    if not alone and not set(parties) <= consented:
+        return version
     version.status = "terminated"
     version.terminated_on = effective_on
     version.ended_at = version.updated_at = now()
-    version.end_reason = reason
+    first = min((c for c in consents if c.effective_on == effective_on), key=lambda c: c.consented_at)
+    version.end_reason = mine.reason if alone else first.reason
     await session.flush()
+    await record_event(
+        session,
+        principal,
+        contract.partnership_id,
+        version,
+        type="contract.terminated",
+        data={
+            "terminated_on": effective_on.isoformat(),
+            "reason": version.end_reason,
+            "by": "unilateral" if alone else "agreement",
+            "organisations": [str(principal.organisation_id)] if alone else [str(o) for o in parties],
+        },
+    )
     return version
 
 
@@ -444,4 +573,12 @@ async def expire_version(
     version.ended_at = version.updated_at = now()
     version.end_reason = reason
     await session.flush()
+    await record_event(
+        session,
+        principal,
+        contract.partnership_id,
+        version,
+        type="contract.expired",
+        data={"end_date": version.end_date.isoformat()},
+    )
     return version

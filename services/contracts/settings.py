@@ -14,3 +14,6 @@ class Settings(ServiceSettings):
     identity_timeout: float = 5.0
     # Attachments live in PostgreSQL; past this size they belong in object storage, not here.
     max_attachment_bytes: int = 10 * 1024 * 1024
+    # The platform service clients (identity's ensured clients, `tokens:revocations` scope) that may read
+    # the change log at `GET /v1/contract-events`: the outcome service records it in the ledger.
+    event_readers: list[str] = ["effekt-outcomes"]

@@ -35,6 +35,12 @@ MINOR_UNITS: Mapping[str, int] = {
     "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3, "LYD": 3, "IQD": 3,
 }  # fmt: skip
 
+# The outcome service stores every amount as NUMERIC(14, 2) (services/outcomes/models.py `Money`): two
+# decimals, at most twelve digits before the point. An amount, or a sum of payments a contract allows, past
+# that could be signed here and then never priced there, so the registry refuses it.
+STORED_DECIMALS = 2
+MAX_AMOUNT = Decimal("999999999999.99")
+
 OutcomeCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="snake_case, stable")]
 
 
@@ -54,13 +60,14 @@ def _no_float(value: Any) -> Any:
 Money = Annotated[
     Decimal,
     BeforeValidator(_no_float),
-    Field(ge=0, allow_inf_nan=False, max_digits=18),
+    Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False, max_digits=18),
     PlainSerializer(str, return_type=str, when_used="json"),
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^[0-9]{1,16}(\.[0-9]{1,3})?$",
-            "description": "A decimal string in the contract currency, exact to its minor unit",
+            "pattern": r"^[0-9]{1,12}(\.[0-9]{1,2})?$",
+            "description": "A decimal string in the contract currency, exact to its minor unit, at most "
+            "999999999999.99",
             "examples": ["25000.00"],
         }
     ),
@@ -146,6 +153,19 @@ class ResidenceSplit(_Strict):
 PayerSplit = Annotated[FixedSplit | ResidenceSplit, Field(discriminator="method")]
 
 
+class Termination(_Strict):
+    """Who may end the contract alone, and on how many days' notice. Without this block a contract ends
+    only by agreement: every party that signed it consents to the same date."""
+
+    unilateral_roles: list[MembershipRole] = Field(
+        default_factory=list, max_length=6, description="Parties in these roles may terminate alone"
+    )
+    unilateral_organisations: list[UUID] = Field(
+        default_factory=list, max_length=100, description="These parties may terminate alone"
+    )
+    notice_days: int = Field(ge=0, le=3650, description="A unilateral termination takes effect no earlier")
+
+
 class Terms(_Strict):
     """A contract version's terms (schema version 1). Unknown keys are refused."""
 
@@ -166,12 +186,23 @@ class Terms(_Strict):
     outcomes: list[Outcome] = Field(min_length=1)
     caps: Caps = Caps()
     payer_split: PayerSplit | None = None
+    termination: Termination | None = None
 
     def party(self, organisation_id: UUID) -> Party | None:
         return next((p for p in self.parties if p.organisation_id == organisation_id), None)
 
     def outcome(self, code: str) -> Outcome | None:
         return next((o for o in self.outcomes if o.code == code), None)
+
+    def signing_parties(self) -> list[UUID]:
+        return [p.organisation_id for p in self.parties if p.must_sign]
+
+    def may_terminate_alone(self, organisation_id: UUID) -> bool:
+        """Whether the terms grant this party unilateral termination (with `termination.notice_days`)."""
+        party, grant = self.party(organisation_id), self.termination
+        if party is None or not party.must_sign or grant is None:
+            return False
+        return organisation_id in grant.unilateral_organisations or party.role in grant.unilateral_roles
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +222,8 @@ def check_terms(terms: Terms) -> list[Issue]:
     issues.extend(_party_issues(terms))
     issues.extend(_outcome_issues(terms))
     issues.extend(_split_issues(terms))
+    issues.extend(_total_issues(terms))
+    issues.extend(_termination_issues(terms))
     return issues
 
 
@@ -202,8 +235,11 @@ def proposal_issues(terms: Terms) -> list[Issue]:
         for role in ("outcome_payer", "provider")
         if role not in roles
     ]
-    if not any(p.must_sign for p in terms.parties):
+    signing_roles = {p.role for p in terms.parties if p.must_sign}
+    if not signing_roles:
         issues.append(Issue("parties", "at least one party must sign"))
+    elif signing_roles <= {"adviser"}:
+        issues.append(Issue("parties", "an adviser drafts, but its signature alone never binds the parties"))
     return issues
 
 
@@ -216,10 +252,20 @@ def _money_issues(terms: Terms) -> Iterator[Issue]:
         (f"outcomes.{i}.tariff", o.tariff) for i, o in enumerate(terms.outcomes)
     ]
     amounts += [(f"caps.{name}", getattr(terms.caps, name)) for name in Caps.model_fields]
+    if exponent > STORED_DECIMALS:
+        yield Issue(
+            "currency",
+            f"{terms.currency} amounts have {exponent} decimals; the outcome service stores "
+            f"{STORED_DECIMALS}, so no claim under this contract could be priced",
+        )
     for path, amount in amounts:
         if amount is not None and amount != round(amount, exponent):
             unit = "whole units" if exponent == 0 else f"{exponent} decimal places"
             yield Issue(path, f"must be exact to {terms.currency}'s minor unit ({unit})")
+
+
+# Parties who pay or are paid under the contract: never bound, nor billed, without their own signature.
+ALWAYS_SIGN = frozenset({"outcome_payer", "provider"})
 
 
 def _party_issues(terms: Terms) -> Iterator[Issue]:
@@ -228,6 +274,63 @@ def _party_issues(terms: Terms) -> Iterator[Issue]:
         if party.organisation_id in seen:
             yield Issue(f"parties.{i}.organisation_id", "each organisation is a party once")
         seen.add(party.organisation_id)
+        if party.role in ALWAYS_SIGN and not party.must_sign:
+            yield Issue(
+                f"parties.{i}.must_sign",
+                f"must be true: a {party.role!r} party is bound only by its own signature",
+            )
+
+
+def most_payable(terms: Terms) -> Decimal | None:
+    """The most the contract can ever pay (what the outcome service's running sums reach), or None when
+    nothing bounds it: the contract cap, else the participant cap times what one participant can earn."""
+    if terms.caps.contract_total is not None:
+        return terms.caps.contract_total
+    if terms.max_participants is None:
+        return None
+    each = sum((o.tariff * o.max_per_participant for o in terms.outcomes), Decimal(0))
+    if terms.caps.per_participant is not None:
+        each = min(each, terms.caps.per_participant)
+    return each * terms.max_participants
+
+
+def _total_issues(terms: Terms) -> Iterator[Issue]:
+    most = most_payable(terms)
+    if most is None:
+        yield Issue(
+            "caps.contract_total",
+            "set a contract_total cap or max_participants: an unbounded total cannot be stored by the "
+            f"outcome service (at most {MAX_AMOUNT})",
+        )
+    elif most > MAX_AMOUNT:
+        yield Issue(
+            "caps.contract_total",
+            f"the contract could pay {most}; the outcome service stores at most {MAX_AMOUNT}: "
+            "set a contract_total cap within that",
+        )
+
+
+def _termination_issues(terms: Terms) -> Iterator[Issue]:
+    grant = terms.termination
+    if grant is None:
+        return
+    if not grant.unilateral_roles and not grant.unilateral_organisations:
+        yield Issue(
+            "termination",
+            "name the roles or organisations that may terminate alone, or leave the block out "
+            "(termination is then by agreement of every signing party)",
+        )
+    signing = [p for p in terms.parties if p.must_sign]
+    for j, role in enumerate(grant.unilateral_roles):
+        if role not in {p.role for p in signing}:
+            yield Issue(f"termination.unilateral_roles.{j}", f"no party that signs has the role {role!r}")
+    if len(set(grant.unilateral_roles)) != len(grant.unilateral_roles):
+        yield Issue("termination.unilateral_roles", "each role once")
+    for j, organisation_id in enumerate(grant.unilateral_organisations):
+        if organisation_id not in {p.organisation_id for p in signing}:
+            yield Issue(f"termination.unilateral_organisations.{j}", "must be a party that signs")
+    if len(set(grant.unilateral_organisations)) != len(grant.unilateral_organisations):
+        yield Issue("termination.unilateral_organisations", "each organisation once")
 
 
 def _outcome_issues(terms: Terms) -> Iterator[Issue]:
@@ -317,6 +420,9 @@ def normalised(terms: Terms) -> dict[str, Any]:
         return None if amount is None else str(amount.quantize(quantum))
 
     document = terms.model_dump(mode="json")
+    if terms.termination is None:
+        # An optional block added within schema version 1: absent, a document hashes as it always did.
+        del document["termination"]
     for raw, outcome in zip(document["outcomes"], terms.outcomes, strict=True):
         raw["tariff"] = fix(outcome.tariff)
     document["caps"] = {name: fix(getattr(terms.caps, name)) for name in Caps.model_fields}

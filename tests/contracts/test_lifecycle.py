@@ -126,12 +126,15 @@ async def test_termination_ends_what_is_in_force_from_its_effective_date(
     contracts: httpx.AsyncClient, cast: Cast
 ) -> None:
     active = await activate(contracts, cast)
-    response = await contracts.post(
-        f"/v1/contract-versions/{active['id']}/termination",
-        json={"effective_on": "2028-07-01", "reason": "Programme closed by mutual agreement"},
-        headers=cast.payer_a.headers | key(),
-    )
-    assert response.status_code == 200, response.text
+    # Termination by agreement (the terms grant no one unilateral termination): every party that signed
+    # consents to the same date, and the last consent ends the version.
+    for actor in signers(cast):
+        response = await contracts.post(
+            f"/v1/contract-versions/{active['id']}/termination",
+            json={"effective_on": "2028-07-01", "reason": "Programme closed by mutual agreement"},
+            headers=actor.headers | key(),
+        )
+        assert response.status_code == 200, response.text
     assert response.json()["status"] == "terminated"
     assert response.json()["terminated_on"] == "2028-07-01"
     url = f"/v1/contracts/{active['contract_id']}/versions/in-force"

@@ -1,5 +1,8 @@
-"""The signing rules: a proposal freezes a draft whose parties identity confirms; each required party's
-signatory signs once; the last signature activates the version and supersedes the previous active one.
+"""The signing rules: a proposal freezes a draft whose parties identity confirms, and fixes who must sign
+it: its own signing parties (every outcome payer and provider always among them) and, for an amendment,
+every party that had to sign the version it will supersede, so a signed contract is never replaced, nor a
+party dropped from it, without that party's signature. Each of them signs once; the last signature
+activates the version and supersedes the previous active one.
 
 Every write locks the contract row first (`lock_version`), so signatures arriving together cannot both
 miss the activation, and activation takes a partnership-wide advisory lock, so two contracts of one
@@ -25,8 +28,16 @@ from services.contracts.errors import (
     PartiesNotMembers,
     StaleVersion,
 )
+from services.contracts.events import record_event
 from services.contracts.models import Contract, ContractVersion, Signature
-from services.contracts.service import lock_version, now, require_editor, require_if_match, version_etag
+from services.contracts.service import (
+    lock_version,
+    now,
+    require_editor,
+    require_if_match,
+    required_signatories,
+    version_etag,
+)
 from services.contracts.terms import Issue, Terms, check_terms, content_hash, proposal_issues
 
 
@@ -52,6 +63,16 @@ async def propose_version(
         raise InvalidTerms.from_issues(issues, "terms")
     await _require_parties_are_members(contract, terms, identity=identity, token=token)
     await _require_no_overlap(session, contract, version)
+    active = await session.scalar(
+        select(ContractVersion).where(
+            ContractVersion.contract_id == contract.id, ContractVersion.status == "active"
+        )
+    )
+    signatories = terms.signing_parties()
+    if active is not None:
+        signatories += [o for o in required_signatories(active) if o not in signatories]
+        version.supersedes_id = active.id
+    version.signatories = signatories
     version.status = "proposed"
     version.content_hash = content_hash(version.terms)
     version.proposed_at = version.updated_at = now()
@@ -133,10 +154,11 @@ async def sign_version(
         )
     if version.status != "proposed":
         raise InvalidTransition(f"only a proposed version can be signed; this one is {version.status}")
-    party = Terms.model_validate(version.terms).party(principal.organisation_id)
-    if party is None or not party.must_sign:
+    required = required_signatories(version)
+    if principal.organisation_id not in required:
         raise NotASignatory(
-            "your organisation is not a party that must sign this version",
+            "your organisation is not a party that must sign this version (nor one that signed the "
+            "version it amends)",
             invalid_params=[InvalidParam(name="organisation_id", reason="not a party that must sign")],
         )
     assert version.content_hash is not None
@@ -168,16 +190,21 @@ async def sign_version(
     session.add(signature)
     version.updated_at = now()  # a new signature is a new representation: bump the ETag
     await session.flush()
-    required = {UUID(p["organisation_id"]) for p in version.terms["parties"] if p["must_sign"]}
     have = set(
-        await session.scalars(select(Signature.organisation_id).where(Signature.version_id == version.id))
+        await session.scalars(
+            select(Signature.organisation_id).where(
+                Signature.version_id == version.id, Signature.content_hash == version.content_hash
+            )
+        )
     )
-    if required <= have:
-        await _activate(session, contract, version)
+    if set(required) <= have:
+        await _activate(session, principal, contract, version)
     return version, signature
 
 
-async def _activate(session: AsyncSession, contract: Contract, version: ContractVersion) -> None:
+async def _activate(
+    session: AsyncSession, principal: Principal, contract: Contract, version: ContractVersion
+) -> None:
     await _require_no_overlap(session, contract, version)
     at = now()
     previous = await session.scalar(
@@ -185,6 +212,13 @@ async def _activate(session: AsyncSession, contract: Contract, version: Contract
         .where(ContractVersion.contract_id == contract.id, ContractVersion.status == "active")
         .with_for_update()
     )
+    if (previous.id if previous is not None else None) != version.supersedes_id:
+        # The version it was proposed to amend has ended meanwhile: its signatories agreed to amend a
+        # contract that no longer runs, not to revive it.
+        raise InvalidTransition(
+            "the version this one amends is no longer active; withdraw this proposal",
+            supersedes_id=str(version.supersedes_id),
+        )
     if previous is not None:
         previous.status = "superseded"
         previous.superseded_at = previous.updated_at = at
@@ -192,3 +226,16 @@ async def _activate(session: AsyncSession, contract: Contract, version: Contract
     version.status = "active"
     version.activated_at = version.updated_at = at
     await session.flush()
+    await record_event(
+        session,
+        principal,
+        contract.partnership_id,
+        version,
+        type="contract.activated",
+        data={
+            "supersedes_version_id": str(previous.id) if previous is not None else None,
+            "start_date": version.start_date.isoformat(),
+            "end_date": version.end_date.isoformat(),
+            "signatories": [str(o) for o in required_signatories(version)],
+        },
+    )

@@ -1,0 +1,83 @@
+"""The registry's change log: activations, terminations and expiries, for the services that act on them.
+
+The outcome service pulls it (`GET /v1/contract-events?after=<sequence>`) with its own service credential
+and records each event in the partnership's ledger, so nothing the registry accepted is lost when a
+service is down: the event commits with the change it records and waits to be read. Sequences are taken
+under a transaction-wide lock held until commit, so they become visible in order and a reader that has
+seen sequence N never later finds a smaller one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.auth import Principal
+from services.contracts.errors import NotAnEventReader
+from services.contracts.models import ContractEvent, ContractVersion
+
+# Only the clients identity ensures for the platform's own services can hold this scope (no registration
+# may ask for it); the registry also names which of them may read its log.
+SERVICE_SCOPE = "tokens:revocations"
+_LOG_LOCK = "contracts:events"
+
+
+def actor_of(principal: Principal) -> dict[str, Any]:
+    return {
+        "organisation_id": str(principal.organisation_id),
+        "partner_type": principal.partner_type,
+        "kind": principal.kind,
+        "subject": principal.subject,
+    }
+
+
+async def record_event(
+    session: AsyncSession,
+    principal: Principal,
+    partnership_id: UUID,
+    version: ContractVersion,
+    *,
+    type: str,
+    data: dict[str, Any],
+) -> ContractEvent:
+    """Add `type` about `version` to the change log, in the caller's transaction."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": _LOG_LOCK})
+    last = await session.scalar(select(func.coalesce(func.max(ContractEvent.sequence), 0)))
+    event = ContractEvent(
+        sequence=int(last or 0) + 1,
+        type=type,
+        partnership_id=partnership_id,
+        contract_id=version.contract_id,
+        version_id=version.id,
+        actor=actor_of(principal),
+        data={
+            "contract_id": str(version.contract_id),
+            "version_id": str(version.id),
+            "number": version.number,
+            "content_hash": version.content_hash,
+        }
+        | data,
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+def require_event_reader(principal: Principal, readers: frozenset[str]) -> None:
+    if principal.is_operator and principal.has_scope("contracts:read"):
+        return
+    if principal.has_scope(SERVICE_SCOPE) and principal.client_id in readers:
+        return
+    raise NotAnEventReader("read the change log with a platform service's client, or as an operator")
+
+
+async def list_events(
+    session: AsyncSession, principal: Principal, *, after: int, limit: int, readers: frozenset[str]
+) -> list[ContractEvent]:
+    """The events after sequence `after`, oldest first."""
+    require_event_reader(principal, readers)
+    query = select(ContractEvent).where(ContractEvent.sequence > after).order_by(ContractEvent.sequence)
+    return list(await session.scalars(query.limit(limit)))
