@@ -7,14 +7,15 @@ that changes nothing."""
 from __future__ import annotations
 
 import secrets
-from typing import Any, get_args
+from typing import Any
 from uuid import UUID
 
 import httpx
 import pytest
 
 from effekt.launcher import Platform
-from services.identity.partnerships import access, schemas
+from kit.partners import MEMBERSHIP_ROLES
+from services.identity.partnerships import access
 from tests.actors import (
     Actor,
     Cast,
@@ -111,7 +112,7 @@ async def paying_partnership(platform: Platform, payers: int) -> tuple[UUID, lis
 
 
 def test_every_role_the_service_accepts_has_exactly_one_way_in() -> None:
-    assert set(access.GRANT_PATH) == set(get_args(schemas.MembershipRole))
+    assert set(access.GRANT_PATH) == set(MEMBERSHIP_ROLES)
     consent = {role for role, path in access.GRANT_PATH.items() if path is access.GrantPath.CONSENT}
     assert consent == access.PERSON_LEVEL_ROLES == {"outcome_payer", "provider", "evaluator"}
     assert set(ROLES) - {"outcome_payer"} == access.LEAVABLE_ROLES
