@@ -104,6 +104,9 @@ def running_platform(
         "CONTRACTS_DB_MAX_OVERFLOW": "12",
         "OUTCOMES_DB_POOL_SIZE": "3",
         "OUTCOMES_DB_MAX_OVERFLOW": "17",
+        # The registry's change log is recorded in the ledgers a poll after each activation: off where tests
+        # count a partnership's events exactly; tests/outcomes/test_contract_events.py turns it on.
+        "OUTCOMES_CONTRACT_EVENTS": "false",
     }
 
     def launch(ports: dict[str, int]) -> Platform:

@@ -10,6 +10,7 @@ from kit.app import service_app
 from services.outcomes.bulk.routes import router as bulk_router
 from services.outcomes.claims.routes import router as claim_router
 from services.outcomes.clients.contracts import ContractsClient
+from services.outcomes.contract_events import contract_events_lifespan
 from services.outcomes.feed.routes import router as feed_router
 from services.outcomes.integrations import integrations_lifespan
 from services.outcomes.ledger.routes import export_router
@@ -55,5 +56,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         description="Pseudonymous participants, outcome claims, verification, pricing, the tamper-evident "
         "ledger and payment statements.",
-        lifespan_parts=[collaborators, integrations_lifespan(settings), compaction_lifespan()],
+        lifespan_parts=[
+            collaborators,
+            integrations_lifespan(settings),
+            compaction_lifespan(),
+            contract_events_lifespan(settings),
+        ],
     )

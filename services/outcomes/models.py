@@ -25,6 +25,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     Numeric,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -304,3 +305,14 @@ class ClaimTallyDelta(_ClaimCounts, Base):
     __table_args__ = (Index("ix_claim_tally_deltas_partnership_id", "partnership_id"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+
+
+class ContractEventCursor(Base):
+    """How far the registry's change log has been recorded in the ledgers (contract_events.py): one row,
+    locked while a page is appended, so two replicas never record the same event twice."""
+
+    __tablename__ = "contract_event_cursors"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    last_sequence: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))

@@ -21,6 +21,9 @@ class Settings(ServiceSettings):
     contracts_timeout: float = 10.0
     # How old the registry's "version in force" answer a write checks against may be (clients/contracts.py).
     contracts_in_force_ttl: float = 5.0
+    # The registry's change log, recorded in the ledgers (contract_events.py), read this often.
+    contract_events: bool = True
+    contract_events_poll_interval: float = 2.0
     secret_key_version: int = 1
     previous_secret_keys: dict[int, SecretStr] = {}
     max_evidence_bytes: int = 5 * 1024 * 1024
