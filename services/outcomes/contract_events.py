@@ -185,8 +185,14 @@ def contract_events_lifespan(settings: Settings) -> Callable[[FastAPI], Abstract
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         secret = settings.revocations_client_secret
-        if not settings.contract_events or not settings.revocations_client_id or secret is None:
-            log.warning("contract_events.disabled", reason="no platform client configured")
+        if not settings.contract_events:
+            log.info("contract_events.off")
+            yield
+            return
+        if not settings.revocations_client_id or secret is None:
+            log.warning(
+                "contract_events.disabled", reason="no platform client (OUTCOMES_REVOCATIONS_CLIENT_*)"
+            )
             yield
             return
         recorder = ContractEventRecorder(
