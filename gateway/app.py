@@ -16,6 +16,7 @@ from gateway.context import authenticate_socket, get_context
 from gateway.hardening import TrustedDocuments
 from gateway.schema import build_schema, schemas
 from gateway.settings import Settings
+from gateway.subscriptions import ledger_streams
 from gateway.view import EffektGraphQLRouter
 from kit.http import RequestIdMiddleware
 from kit.logging import configure_logging
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.collect()
             gc.freeze()
             yield
+            app.state.ledger_streams.close()
         app.state.tracer_provider.shutdown()
 
     app = FastAPI(title="Effekt gateway", version="1.0.0", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -52,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_tracing(app, "gateway")  # inside the request id middleware, which clears the log context
     app.add_middleware(RequestIdMiddleware)
     app.state.schemas = schemas(production=settings.production)
+    app.state.ledger_streams = ledger_streams(settings)  # one shared reader per partnership view
     graphql = EffektGraphQLRouter(
         build_schema("operator", production=settings.production),
         trusted_documents=TrustedDocuments.from_file(settings.trusted_documents_path),

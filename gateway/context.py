@@ -1,5 +1,6 @@
 """The per-request GraphQL context: the verified caller, its token (forwarded downstream), the request's
-service clients and DataLoaders, and the schema variant for its partner type."""
+service clients and DataLoaders, the schema variant for its partner type, and for subscriptions the
+process's shared ledger readers and the connection the subscription's slot is counted against."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from strawberry.fastapi import BaseContext
 from gateway.clients import Services
 from gateway.loaders import Loaders
 from gateway.settings import Settings
+from gateway.streams import Hub
 from gateway.view import use_schema
 from kit.auth import Principal, TokenVerifier, bearer_token
 from kit.problems import Unauthorized
@@ -26,6 +28,11 @@ class Context(BaseContext):
     http: aiohttp.ClientSession
     services: Services
     loaders: Loaders
+    # The process's shared ledger readers and subscription limits (subscriptions.py).
+    streams: Hub[Any]
+    # Which connection an operation runs on: the same object for every operation of one WebSocket.
+    connection: object = field(default_factory=object)
+    verifier: TokenVerifier | None = None
     # Report `extensions.serviceCalls` (development and test only: it reveals the query's fan-out).
     report_calls: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
@@ -43,6 +50,9 @@ class Context(BaseContext):
             http=self.http,
             services=services,
             loaders=Loaders(services),
+            streams=self.streams,
+            connection=self.connection,
+            verifier=self.verifier,
             report_calls=self.report_calls,
             extras=dict(self.extras),
         )
@@ -60,8 +70,9 @@ def make_context(app_state: Any, principal: Principal, token: str) -> Context:
         http=app_state.http,
         services=services,
         loaders=Loaders(services),
+        streams=app_state.ledger_streams,
+        verifier=app_state.token_verifier,
         report_calls=not settings.production,
-        extras={"ledger_poll_seconds": settings.ledger_poll_seconds},
     )
 
 

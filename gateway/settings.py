@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from kit.settings import AppSettings
@@ -14,11 +15,20 @@ class Settings(AppSettings):
     contracts_url: str = "http://127.0.0.1:8002"
     outcomes_url: str = "http://127.0.0.1:8003"
     downstream_timeout: float = 10.0
-    # How often a ledger subscription asks the outcome service for new events.
+    # How often a partnership's shared ledger reader asks the outcome service for new events.
     ledger_poll_seconds: float = 1.0
     # The operations partner UIs ship ({"sha256:<hex>": "<document>"}); production accepts only these.
     trusted_documents_path: Path = Path(__file__).with_name("trusted_documents.json")
     trusted_documents_only: bool | None = None
+
+    # --- live subscriptions (docs/gateway.md, "Live ledger events") ---------------------------------------
+    # Open subscriptions one WebSocket may hold, and one caller (a token subject) across all its sockets
+    # to this process; one more is refused (`too-many-subscriptions`), the others go on.
+    subscriptions_per_socket: int = Field(default=10, ge=1)
+    subscriptions_per_caller: int = Field(default=25, ge=1)
+    # Events a subscriber may fall behind its partnership's shared reader before it is ended
+    # (`slow-subscriber`, resume from `after_sequence`), so a stalled client never holds up the others.
+    subscription_queue_size: int = Field(default=1000, ge=1)
 
     @property
     def only_trusted_documents(self) -> bool:
