@@ -162,8 +162,11 @@ class Subscriber(Generic[T]):
         `Ended` once the reader has ended it."""
         if self._failure is None and not self._items:
             self._ready.clear()
+            # Not `wait_for`: its inner task would make a cancelled subscriber (completed, its socket
+            # gone) take more than one step to unwind, and its slot outlive the `complete` message.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ready.wait(), seconds)
+                async with asyncio.timeout(seconds):
+                    await self._ready.wait()
         if self._failure is not None:
             raise Ended(self._failure)
         return self._items.popleft() if self._items else None
@@ -243,7 +246,8 @@ class Reader(Generic[T]):
 
     async def _sleep(self) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self.hub.poll_seconds)
+            async with asyncio.timeout(self.hub.poll_seconds):
+                await self._wake.wait()
 
 
 class Hub(Generic[T]):
