@@ -179,7 +179,6 @@ class Reader(Generic[T]):
         self.hub = hub
         self.view = view
         self.subscribers: dict[Subscriber[T], None] = {}  # attach order: the first that holds reads
-        self.reads = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -206,22 +205,28 @@ class Reader(Generic[T]):
             self._task.cancel()
 
     async def _run(self) -> None:
-        while self.subscribers:
-            self._wake.clear()
-            reader = next((s for s in self.subscribers if s.refusal() is None), None)
-            if reader is None:  # none holds: each ends itself at its next check, and detaches
-                await self._sleep()
-                continue
-            after = min(s.cursor for s in self.subscribers)
-            try:
-                self.reads += 1
-                items = await reader.read(after, self.hub.page)
-            except Exception as error:  # every failure ends someone, never the reader's caller
-                self._failed(reader, error)
-                continue
-            self._hand_out(after, items)
-            if self.subscribers and len(items) < self.hub.page and not self._wake.is_set():
-                await self._sleep()
+        try:
+            while self.subscribers:
+                await self._step()
+        except Exception as error:  # a bug here must end the view's subscribers, not leave them waiting
+            log.error("ledger_reader.crashed", error=type(error).__name__, exc_info=error)
+            self._end(list(self.subscribers), error)
+
+    async def _step(self) -> None:
+        self._wake.clear()
+        reader = next((s for s in self.subscribers if s.refusal() is None), None)
+        if reader is None:  # none holds: each ends itself at its next check, and detaches
+            await self._sleep()
+            return
+        after = min(s.cursor for s in self.subscribers)
+        try:
+            items = await reader.read(after, self.hub.page)
+        except Exception as error:  # a failed read ends subscribers (see _failed), never the reader
+            self._failed(reader, error)
+            return
+        self._hand_out(after, items)
+        if self.subscribers and len(items) < self.hub.page and not self._wake.is_set():
+            await self._sleep()
 
     def _hand_out(self, after: int, items: Sequence[T]) -> None:
         for item in items:
@@ -229,19 +234,20 @@ class Reader(Generic[T]):
                 if subscriber.cursor < after or item.sequence <= subscriber.cursor:
                     continue  # attached during the read below `after` (the next read is from it), or seen
                 if not subscriber.offer(item):
-                    subscriber.fail(Overflowed())
-                    self.detach(subscriber)
+                    self._end([subscriber], Overflowed())
 
     def _failed(self, reader: Subscriber[T], error: Exception) -> None:
         status = error.extensions.get("status") if isinstance(error, DomainError) else None
         if status in (401, 403):
-            ended = [s for s in self.subscribers if s.credential == reader.credential]
-        else:
-            if not isinstance(error, DomainError):
-                log.error("ledger_reader.failed", error=type(error).__name__, exc_info=error)
-            ended = list(self.subscribers)
-        for subscriber in ended:
-            subscriber.fail(error)
+            self._end([s for s in self.subscribers if s.credential == reader.credential], error)
+            return
+        if not isinstance(error, DomainError):
+            log.error("ledger_reader.failed", error=type(error).__name__, exc_info=error)
+        self._end(list(self.subscribers), error)
+
+    def _end(self, subscribers: list[Subscriber[T]], cause: Exception) -> None:
+        for subscriber in subscribers:
+            subscriber.fail(cause)
             self.detach(subscriber)
 
     async def _sleep(self) -> None:

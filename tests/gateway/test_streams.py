@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 
 import pytest
 
 from gateway.hardening import DomainError
-from gateway.streams import Ended, Hub, Overflowed, Subscriber, TooManySubscriptions, View
+from gateway.streams import Ended, Hub, Overflowed, Read, Subscriber, TooManySubscriptions, View
 
 POLL = 0.01
 VIEW = View("partnership", "provider")
@@ -31,15 +31,17 @@ class Ledger:
         self.items: list[Item] = []
         self.reads = 0
         self.refused: set[str] = set()
+        self.used: set[str] = set()  # the credentials reads were made with
         self.broken = False
 
     def append(self, count: int = 1) -> None:
         for _ in range(count):
             self.items.append(Item(len(self.items) + 1))
 
-    def reader(self, credential: str) -> object:
+    def reader(self, credential: str) -> Read[Item]:
         async def read(after: int, limit: int) -> Sequence[Item]:
             self.reads += 1
+            self.used.add(credential)
             await asyncio.sleep(0)  # a real read yields: joins and appends interleave with it
             if self.broken:
                 raise DomainError("the outcomes service is unavailable", code="service-unavailable")
@@ -55,12 +57,16 @@ def hub(queue_size: int = 1000, page: int = 5) -> Hub[Item]:
 
 
 def subscriber(
-    ledger: Ledger, cursor: int = 0, credential: str = "a", queue_size: int = 1000
+    ledger: Ledger,
+    cursor: int = 0,
+    credential: str = "a",
+    queue_size: int = 1000,
+    refusal: Callable[[], Exception | None] = lambda: None,
 ) -> Subscriber[Item]:
     return Subscriber(
-        ledger.reader(credential),  # type: ignore[arg-type]
+        ledger.reader(credential),
         credential=credential,
-        refusal=lambda: None,
+        refusal=refusal,
         cursor=cursor,
         queue_size=queue_size,
     )
@@ -178,6 +184,28 @@ async def test_an_upstream_failure_ends_every_subscriber_of_the_view() -> None:
             with pytest.raises(Ended):
                 await take(s, 1)
         assert streams.readers() == {}
+
+
+async def test_the_reader_never_reads_with_a_subscriber_that_no_longer_holds() -> None:
+    ledger, streams = Ledger(), hub()
+    expired = subscriber(ledger, credential="expired", refusal=lambda: DomainError("x", code="token-expired"))
+    valid = subscriber(ledger, credential="valid")
+    with streams.attached(VIEW, expired), streams.attached(VIEW, valid):
+        ledger.append(2)
+        assert await take(valid, 2) == [1, 2]
+    assert ledger.used == {"valid"}
+
+
+async def test_a_fault_in_the_reader_ends_its_subscribers_rather_than_leaving_them_waiting() -> None:
+    def broken() -> Exception | None:
+        raise RuntimeError("a bug")
+
+    ledger, streams = Ledger(), hub()
+    s = subscriber(ledger, refusal=broken)
+    with streams.attached(VIEW, s), pytest.raises(Ended) as ended:
+        await take(s, 1)
+    assert isinstance(ended.value.cause, RuntimeError)
+    assert streams.readers() == {}
 
 
 def test_slots_are_counted_per_socket_and_per_caller_and_freed_once() -> None:
