@@ -154,6 +154,9 @@ class Socket:
             events.append(message["payload"]["data"]["ledgerEvents"])
         return events
 
+    def stop_reading(self) -> None:
+        self._reader.cancel()
+
     def abort(self) -> None:
         """Drop the connection without a close handshake, as a client that vanishes does."""
         self.ws.transport.abort()
@@ -174,7 +177,7 @@ async def connected(world: World, actor: Actor) -> AsyncIterator[Socket]:
         try:
             yield socket
         finally:
-            socket._reader.cancel()
+            socket.stop_reading()
 
 
 def refused(message: dict[str, Any], per: str) -> None:
