@@ -32,6 +32,7 @@ def configure_logging(*, json: bool = True, level: str = "INFO") -> None:
     )
     # Route the standard library's loggers (uvicorn, sqlalchemy, alembic) through the same renderer.
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_path_only)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
@@ -41,8 +42,28 @@ def configure_logging(*, json: bool = True, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # uvicorn's own handler would write its lines unfiltered, in its own format.
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    # Access lines come from kit.metrics (route templates only); uvicorn's carry the path and query string.
     for noisy in ("uvicorn.access",):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _path_only(record: logging.LogRecord) -> bool:
+    """uvicorn logs each WebSocket handshake as `"WebSocket /graphql?…"`: keep the path, drop the query
+    string, which can carry anything a client put there."""
+    if (
+        record.name.startswith("uvicorn")
+        and isinstance(record.args, tuple)
+        and "WebSocket %s" in str(record.msg)
+    ):
+        record.args = tuple(
+            arg.split("?", 1)[0] if isinstance(arg, str) and arg.startswith("/") else arg
+            for arg in record.args
+        )
+    return True
 
 
 def _dumps(event: Any, default: Callable[[Any], Any]) -> str:
