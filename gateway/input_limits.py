@@ -52,7 +52,12 @@ def too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
 
 def decode_json(data: str | bytes) -> object:
     """JSON within the limits above, or a `JSONDecodeError` (`TooDeep` for nesting)."""
-    value = orjson.loads(data)  # orjson.JSONDecodeError is a json.JSONDecodeError
+    try:
+        value = orjson.loads(data)  # orjson.JSONDecodeError is a json.JSONDecodeError
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in exc.msg:  # orjson's own limit (1024 levels), far past ours
+            raise TooDeep(f"nested more than {MAX_JSON_DEPTH} levels", "", 0) from exc
+        raise
     if too_deep(value):
         raise TooDeep(f"nested more than {MAX_JSON_DEPTH} levels", "", 0)
     return value
