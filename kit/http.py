@@ -12,11 +12,10 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kit.logging import CPR_SHAPED
+
 REQUEST_ID_HEADER = "x-request-id"
 _WELL_FORMED = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
-# Bounded by non-alphanumerics, so no hex id or UUID matches: a digit run inside one touches a letter, or is
-# longer than ten.
-_CPR_SHAPED = re.compile(r"(?<![0-9A-Za-z])[0-9]{6}-?[0-9]{4}(?![0-9A-Za-z])")
 
 
 class RequestIdMiddleware:
@@ -31,7 +30,7 @@ class RequestIdMiddleware:
             (v.decode("latin-1") for k, v in scope.get("headers", []) if k == REQUEST_ID_HEADER.encode()),
             "",
         )
-        well_formed = _WELL_FORMED.match(incoming) and not _CPR_SHAPED.search(incoming)
+        well_formed = _WELL_FORMED.match(incoming) and not CPR_SHAPED.search(incoming)
         request_id = incoming if well_formed else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
