@@ -113,6 +113,9 @@ class AuthenticatedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
             error = GraphQLError(refused.reason, extensions={"code": "untrusted-document"})
             await self.send_message({"id": message["id"], "type": "error", "payload": [error.formatted]})
             return
+        if not payload["query"]:
+            await self.handle_invalid_message("A subscribe message needs a query or a documentId")
+            return
         await super().handle_subscribe(message)
 
 

@@ -124,6 +124,29 @@ async def test_a_get_query_string_with_invalid_utf8_or_deep_json_is_a_4xx(
     _problem(invalid, "malformed-json")
 
 
+async def test_raw_bytes_that_are_not_utf8_in_the_request_line_are_a_4xx(
+    platform: Platform, hostile_cast: Cast
+) -> None:
+    """Not percent-encoded: bytes a client library would never send, sent on a socket of our own."""
+    port = platform.ports["gateway"]
+    for target in (
+        b"/graphql?query=\xff\xfe%7B",
+        b"/graphql?variables=\xc3\x28&query=x",
+        b"/graphql\xff?query=x",
+    ):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"GET " + target + b" HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n"
+            b"Authorization: Bearer " + hostile_cast.provider.token.encode() + b"\r\n\r\n"
+        )
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), WAIT)
+        writer.close()
+        await writer.wait_closed()
+        status = int(status_line.split()[1])
+        assert 400 <= status < 500, (target, status_line)
+
+
 async def test_an_operation_name_that_is_not_a_string_is_refused(
     gateway: httpx.AsyncClient, hostile_cast: Cast
 ) -> None:
@@ -181,6 +204,8 @@ SUBSCRIBE = "subscription Ledger($id: UUID!) { ledgerEvents(partnershipId: $id) 
         _subscribe({"query": SUBSCRIBE}, id="x" * 1000),
         json.dumps({"id": ["1"], "type": "complete"}),
         _subscribe({"query": "subscription { ledgerEvents( }"}),
+        _subscribe({}),
+        _subscribe({"query": ""}),
         '{"type": "subscribe", "id": "1", "payload": {"query": "',
     ],
     ids=[
@@ -201,6 +226,8 @@ SUBSCRIBE = "subscription Ledger($id: UUID!) { ledgerEvents(partnershipId: $id) 
         "id-too-long",
         "complete-id-an-array",
         "syntax-error",
+        "no-query",
+        "empty-query",
         "truncated",
     ],
 )
