@@ -39,10 +39,12 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 
 from gateway import input_limits
 from gateway.error_log import log_task_failure
 from gateway.hardening import TrustedDocuments, is_client_safe
+from kit.problems import BadRequest, NotFound
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 _schema_for_request: ContextVar[strawberry.Schema | None] = ContextVar("effekt_schema", default=None)
@@ -151,6 +153,17 @@ class EffektGraphQLRouter(GraphQLRouter[Any, None]):
 
     def parse_json(self, data: str | bytes) -> Any:
         return input_limits.parse_request_json(data)  # HTTP bodies and query parameters: a 400 problem
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """Every refusal of an HTTP request is a problem (RFC 9457), like the rest of Effekt's errors:
+        strawberry's own answer is a `text/plain` 400."""
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as refused:
+            if self.is_websocket_request(request):
+                raise
+            problem = NotFound if refused.status_code == 404 else BadRequest
+            raise problem(refused.reason) from refused
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
         data = await super().parse_http_body(request)

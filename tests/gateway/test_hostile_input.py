@@ -147,12 +147,46 @@ async def test_raw_bytes_that_are_not_utf8_in_the_request_line_are_a_4xx(
         assert 400 <= status < 500, (target, status_line)
 
 
-async def test_an_operation_name_that_is_not_a_string_is_refused(
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"query": ME, "operationName": 42},
+        {"query": ME, "operationName": ["Me"]},
+        {"query": 42},
+        {"query": ME, "variables": ["v"]},
+        {"query": ME, "extensions": "documentId"},
+        [{"query": ME}, {"query": ME}],
+        {"query": ME, "operationName": "Other"},
+        {"variables": {}},
+        {"extensions": {"documentId": "sha256:" + "0" * 64}},
+    ],
+    ids=[
+        "operation-name-a-number",
+        "operation-name-an-array",
+        "query-a-number",
+        "variables-an-array",
+        "extensions-a-string",
+        "batch",
+        "unknown-operation",
+        "no-query",
+        "unknown-trusted-document",
+    ],
+)
+async def test_a_request_of_the_wrong_shape_is_refused_as_a_problem(
+    gateway: httpx.AsyncClient, hostile_cast: Cast, body: Any
+) -> None:
+    _problem(await _post(gateway, hostile_cast, json.dumps(body)), "bad-request")
+
+
+async def test_a_body_that_is_not_json_is_refused_as_a_problem(
     gateway: httpx.AsyncClient, hostile_cast: Cast
 ) -> None:
-    for name in (42, ["Me"], {"a": "Me"}):
-        response = await _post(gateway, hostile_cast, json.dumps({"query": ME, "operationName": name}))
-        assert response.status_code == 400, response.text
+    response = await gateway.post(
+        "/graphql",
+        content=f"query={ME}",
+        headers={**hostile_cast.provider.headers, "Content-Type": "text/plain"},
+    )
+    _problem(response, "bad-request")
 
 
 # --- over WebSocket ------------------------------------------------------------------------------------
