@@ -13,7 +13,7 @@ import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -27,8 +27,8 @@ from tests.platform import running_platform
 
 WAIT = 30.0
 
-# One number per run (the serial part is random): born on 1 January 1990 + 37·400 days, never a real one.
-CPR = synthetic_cpr(400)
+# One number per run: the serial part is random, so no earlier run's lines (or a real person) match.
+CPR = synthetic_cpr(0, born=date(1973, 4, 29))
 DASHED = f"{CPR[:6]}-{CPR[6:]}"
 MARKER = f"Lognote{secrets.token_hex(6)}"
 
