@@ -4,11 +4,11 @@ A hostile request gets a 4xx (problem+json over HTTP; a 4400 close on a socket),
 
 - JSON is read with orjson, which refuses invalid UTF-8 (and lone surrogates), a byte-order mark, `NaN`
   and nesting past 1024 levels without recursing; the gateway's own limit, `MAX_JSON_DEPTH` levels of
-  objects and arrays, is checked on top (a contract's terms need fewer than ten). Integers past 64 bits
-  are read as floating point: send such numbers, and money, as strings.
+  objects and arrays, is checked on top (a mutation carrying a contract's terms nests seven). Integers
+  past 64 bits are read as floating point: send such numbers, and money, as strings.
 - A WebSocket message must be an object with a string `type`; a `subscribe` needs a string `id` and a
   payload whose `query` and `operationName` are strings and whose `variables` and `extensions` are
-  objects (each may be left out).
+  objects (each may be left out; view.py closes a subscribe with neither a query nor a documentId).
 """
 
 from __future__ import annotations
