@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -18,6 +19,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 from strawberry.types.base import StrawberryObjectDefinition, get_object_definition
 from strawberry.types.field import StrawberryField
 from strawberry.types.union import StrawberryUnion
@@ -25,6 +27,7 @@ from strawberry.types.union import StrawberryUnion
 from gateway import policy
 from gateway.claims import ClaimMutation
 from gateway.contracts import ContractMutation
+from gateway.error_log import log_errors
 from gateway.hardening import MaskUnexpectedErrors, cost_limit_rule
 from gateway.participants import ParticipantMutation
 from gateway.partners import PartnerMutation, PartnerQuery
@@ -93,6 +96,17 @@ class PartnerSchema(strawberry.Schema):
                 _returned_type_names(field),
             )
         ]
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Codes and a hash, never the document, variables or messages (see error_log.py)."""
+        context = execution_context
+        log_errors(
+            errors,
+            query=context.query if context else None,
+            operation_name=context.operation_name if context else None,
+        )
 
 
 def _camel(name: str) -> str:

@@ -11,7 +11,10 @@
   missing token closes it with 4403 before any operation runs); from then on its operations run with that
   caller's context and schema variant.
 - Errors: domain errors and GraphQL's own pass through; anything unexpected is masked in production.
-  Every error carries the request id to correlate with the logs.
+  Every error carries the request id to correlate with the logs, which hold codes, never the document
+  (error_log.py).
+- Hostile input (too-deep or invalid JSON, messages of the wrong shape) is a 400 problem over HTTP and a
+  4400 close over WebSocket, never a 500 (input_limits.py).
 """
 
 from __future__ import annotations
@@ -23,17 +26,25 @@ from typing import Any
 import strawberry
 from cross_web import HTTPException
 from fastapi import Request, Response
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
+    Message,
     SubscribeMessage,
 )
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 
+from gateway import input_limits
+from gateway.error_log import log_task_failure
 from gateway.hardening import TrustedDocuments, is_client_safe
+from kit.problems import BadRequest, NotFound
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 _schema_for_request: ContextVar[strawberry.Schema | None] = ContextVar("effekt_schema", default=None)
@@ -52,6 +63,25 @@ class AuthenticatedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
     context (principal, clients, loaders) and schema variant before acknowledging."""
 
     view: EffektGraphQLRouter
+
+    async def handle_message(self, message: Message) -> None:
+        """A message of the wrong shape closes the socket with 4400 (input_limits.py), never crashes it."""
+        if (problem := input_limits.socket_message_problem(message)) is not None:
+            await self.handle_invalid_message(problem)
+            return
+        await super().handle_message(message)
+
+    async def run_operation(self, operation: Operation[Any, None]) -> None:
+        """An unparseable document closes with 4400, as the protocol says. (Strawberry lets the parser
+        cache's syntax error escape the operation's task instead.)"""
+        try:
+            await super().run_operation(operation)
+        except GraphQLSyntaxError:
+            await self.websocket.close(code=4400, reason="Syntax error in the document")
+
+    async def handle_task_exception(self, error: Exception) -> None:
+        if not isinstance(error, GraphQLSyntaxError):  # the client's mistake, answered above
+            log_task_failure(error)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         payload = message.get("payload") or {}
@@ -85,6 +115,9 @@ class AuthenticatedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
             error = GraphQLError(refused.reason, extensions={"code": "untrusted-document"})
             await self.send_message({"id": message["id"], "type": "error", "payload": [error.formatted]})
             return
+        if not payload["query"]:
+            await self.handle_invalid_message("A subscribe message needs a query or a documentId")
+            return
         await super().handle_subscribe(message)
 
 
@@ -115,10 +148,29 @@ class EffektGraphQLRouter(GraphQLRouter[Any, None]):
     def schema(self, value: strawberry.Schema) -> None:
         self._default_schema = value
 
+    def decode_json(self, data: str | bytes) -> object:
+        return input_limits.decode_json(data)  # WebSocket messages: a failure closes the socket with 4400
+
+    def parse_json(self, data: str | bytes) -> Any:
+        return input_limits.parse_request_json(data)  # HTTP bodies and query parameters: a 400 problem
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """Every refusal of an HTTP request is a problem (RFC 9457), like the rest of Effekt's errors:
+        strawberry's own answer is a `text/plain` 400."""
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as refused:
+            if self.is_websocket_request(request):
+                raise
+            problem = NotFound if refused.status_code == 404 else BadRequest
+            raise problem(refused.reason) from refused
+
     async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
         data = await super().parse_http_body(request)
         if isinstance(data, list):
             raise HTTPException(400, "Batched operations are not accepted")
+        if not isinstance(data.operation_name, str | None):
+            raise HTTPException(400, "The GraphQL operation's `operationName` must be a string or null")
         return self.resolve_document(data)
 
     def resolve_document(self, data: GraphQLRequestData) -> GraphQLRequestData:

@@ -1,5 +1,8 @@
 """Request ids: accepted from `X-Request-ID` when well-formed, otherwise minted; echoed on every response
-and bound into the log context. A pure ASGI middleware, so it costs next to nothing per request."""
+and bound into the log context. A client's id is written on every log line of its request at every service
+it reaches, so one holding a CPR-shaped number (six digits, an optional dash, four digits, not part of a
+longer word) is not well-formed: such a request gets a minted id. A pure ASGI middleware, so it costs next
+to nothing per request."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kit.logging import CPR_SHAPED
 
 REQUEST_ID_HEADER = "x-request-id"
 _WELL_FORMED = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
@@ -25,7 +30,8 @@ class RequestIdMiddleware:
             (v.decode("latin-1") for k, v in scope.get("headers", []) if k == REQUEST_ID_HEADER.encode()),
             "",
         )
-        request_id = incoming if _WELL_FORMED.match(incoming) else uuid.uuid4().hex
+        well_formed = _WELL_FORMED.match(incoming) and not CPR_SHAPED.search(incoming)
+        request_id = incoming if well_formed else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)

@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
+from kit.metrics import route_template
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://effekt.dk/problems/"
 
@@ -246,7 +248,8 @@ def _allowed_methods(request: Request, first: str | None) -> str:
 
 
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled_error", path=request.url.path)
+    # The route template, never the raw path: a path can carry a person's identifier.
+    log.exception("unhandled_error", route=route_template(request.scope))
     return problem_response(InternalError("An unexpected error occurred; quote the request id."), request)
 
 

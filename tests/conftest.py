@@ -23,6 +23,7 @@ SLOW_MODULES = frozenset(
         "tests/bench/test_quick_run.py",
         "tests/deploy/test_entrypoint.py",
         "tests/deploy/test_replicas.py",
+        "tests/gateway/test_log_privacy.py",
         "tests/outcomes/integrations/test_dispatcher_crash.py",
         "tests/outcomes/test_key_rotation.py",
         "tests/outcomes/test_registry_unavailable.py",
