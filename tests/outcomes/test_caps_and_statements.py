@@ -78,7 +78,7 @@ async def test_a_residence_split_charges_the_home_municipality_only(
             {"organisation_id": str(cast.payer_b.organisation_id), "municipality_code": "791"},
         ],
     }
-    contract_id, _ = await active_contract(contracts, cast, employment_terms(cast, split=split))
+    contract_id, _ = await active_contract(contracts, cast, employment_terms(cast, payer_split=split))
     herning = await _verified(outcomes, cast, contract_id, 1, "657", cast.payer_a)
     viborg = await _verified(outcomes, cast, contract_id, 2, "791", cast.payer_b)
     assert [(s["payer_organisation_id"], s["amount"]) for s in herning["split"]] == [
