@@ -1,4 +1,5 @@
-"""Who acts in a test: the sandbox's cast of actors (`effekt.sandbox`), under the names the tests import.
+"""Who acts in a test: the sandbox's cast of actors (`effekt.sandbox`), under the names the conftest
+fixtures import (test modules import `effekt.sandbox` directly).
 
 `make_cast(platform)` builds a brand-new partnership with one organisation per role; `token_for` mints a
 fresh token for an actor. The very first operator is the bootstrap client identity ensures on start-up,

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
+from effekt.sandbox.cast import Actor
 from effekt.seed import describe, seed
-from tests.actors import Actor
 from tests.gateway.support import gql
 
 QUERY = """

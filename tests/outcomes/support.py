@@ -1,6 +1,6 @@
-"""Helpers for the outcome service's HTTP tests: an active contract in the real registry, enrolment with
-synthetic CPR numbers (`effekt.sandbox.identifiers`), and small request wrappers that assert the status
-they expect."""
+"""Helpers for the outcome service's HTTP tests: an active contract in the real registry, enrolment, and
+small request wrappers that assert the status they expect (synthetic CPR numbers and the standard terms
+come from `effekt.sandbox`)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,7 @@ import httpx
 
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Actor, Cast
-from effekt.sandbox.identifiers import synthetic_cpr as synthetic_cpr
 from effekt.sandbox.platform import free_port
-from effekt.sandbox.terms import outcome as outcome
 from effekt.sandbox.terms import standard_terms
 
 TODAY = datetime.now(UTC).date()

@@ -11,7 +11,9 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from tests.actors import Cast
+from effekt.sandbox.cast import Cast
+from effekt.sandbox.identifiers import synthetic_cpr
+from effekt.sandbox.terms import outcome
 from tests.outcomes.support import (
     TODAY,
     active_contract,
@@ -22,9 +24,7 @@ from tests.outcomes.support import (
     employment_terms,
     enrol,
     key,
-    outcome,
     quarter,
-    synthetic_cpr,
 )
 from tests.outcomes.test_privacy import outcomes_dsn
 
