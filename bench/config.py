@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The platform's settings beyond the sandbox's disposable platform: the registry's change log (ledger events
+# a poll after each activation) stays off, as the growth section sizes a partnership's ledger exactly.
+PLATFORM_ENV = {"OUTCOMES_CONTRACT_EVENTS": "false"}
+
 
 @dataclass(frozen=True)
 class Config:

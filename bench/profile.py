@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import loadgen
-from bench.config import QUICK
+from bench.config import PLATFORM_ENV, QUICK
 from bench.scenarios import (
     Auth,
     World,
@@ -37,8 +37,8 @@ from bench.scenarios import (
     verify_claims,
 )
 from bench.seed import seed_ledger
-from tests.actors import make_cast
-from tests.platform import postgres_server, running_platform
+from effekt.sandbox.cast import make_cast
+from effekt.sandbox.platform import postgres_server, running_platform
 
 
 def _frame(raw: str) -> str:
@@ -161,7 +161,10 @@ def main() -> int:
         return 2
     work = Path(tempfile.mkdtemp(prefix="effekt-profile-"))
     out = args.out or work / f"{args.service}.txt"
-    with postgres_server(work) as server_url, running_platform(server_url, work / "logs") as platform:
+    with (
+        postgres_server(work) as server_url,
+        running_platform(server_url, work / "logs", extra_env=PLATFORM_ENV) as platform,
+    ):
         pid = platform.processes[args.service].pid
         asyncio.run(_load(platform, args.writes, pid, out, args.bulk, args.feed))
     print(summarise_stacks(out.read_text()))

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from bench import limits, loadgen, report, servers
-from bench.config import FULL, QUICK, Config
+from bench.config import FULL, PLATFORM_ENV, QUICK, Config
 from bench.loadgen import Measurement, summarise
 from bench.results import Section
 from bench.scenarios import (
@@ -34,8 +34,8 @@ from bench.scenarios import (
     programme,
     writes_section,
 )
-from tests.actors import make_cast
-from tests.platform import free_port, postgres_server, running_platform
+from effekt.sandbox.cast import make_cast
+from effekt.sandbox.platform import free_port, postgres_server, running_platform
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ("identity", "contracts", "outcomes")
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"starting the platform ({'quick' if cfg.quick else 'full'} run; logs in {work / 'logs'})")
     with (
         postgres_server(work) as server_url,
-        running_platform(server_url, work / "logs", only=CORE) as platform,
+        running_platform(server_url, work / "logs", extra_env=PLATFORM_ENV, only=CORE) as platform,
     ):
         start_gateway(platform)
         log("platform ready")

@@ -26,7 +26,10 @@ from bench.loadgen import HttpStatusError, Measurement, Operation, Run, drive, e
 from bench.results import Section, ratio
 from bench.seed import seed_ledger
 from effekt.launcher import Platform
-from tests.actors import Actor, Cast, claims_of, token_for
+from effekt.sandbox.cast import Actor, Cast, token_for
+from effekt.sandbox.identifiers import HERNING, sequential_cpr
+from effekt.sandbox.signin import claims_of
+from effekt.sandbox.terms import caps, standard_terms
 
 TODAY = datetime.now(UTC).date()
 ENROLLED_ON = TODAY - timedelta(days=100)
@@ -88,22 +91,9 @@ class Programme:
         return range(start, start + n)
 
 
-def synthetic_cpr(index: int) -> str:
-    """A well-formed CPR number, distinct per index within a partnership: born 1940-1981, so a 7th digit
-    of 0-3 (born in the 1900s) always names a real date."""
-    born = date(1940, 1, 1) + timedelta(days=index % 15_000)
-    return f"{born:%d%m%y}{(index // 15_000) % 4000:04d}"
-
-
 async def programme(world: World, cast: Cast) -> Programme:
     """An active refugee-employment contract (realistic caps, so pricing locks its cap counters)."""
-    from tests.outcomes.support import employment_terms
-
-    terms = employment_terms(
-        cast,
-        caps={"per_participant": "60000.00", "contract_total": "900000000.00", "per_period": None},
-        max_participants=None,
-    )
+    terms = standard_terms(cast.parties, caps=caps("60000.00", "900000000.00"), max_participants=None)
     created = await world.post(
         "contracts",
         "/v1/contracts",
@@ -165,8 +155,8 @@ async def enrol_confirm_claim(world: World, prog: Programme, n: int, concurrency
             {
                 "partnership_id": str(cast.partnership_id),
                 "contract_id": str(prog.contract_id),
-                "cpr": synthetic_cpr(i),
-                "municipality_code": "657",
+                "cpr": sequential_cpr(i),
+                "municipality_code": HERNING,
                 "enrolment_date": ENROLLED_ON.isoformat(),
             },
         )
@@ -219,8 +209,8 @@ async def idempotent_replay_holds(world: World, prog: Programme) -> str:
         {
             "partnership_id": str(cast.partnership_id),
             "contract_id": str(prog.contract_id),
-            "cpr": synthetic_cpr(index),
-            "municipality_code": "657",
+            "cpr": sequential_cpr(index),
+            "municipality_code": HERNING,
             "enrolment_date": ENROLLED_ON.isoformat(),
         },
     )
@@ -354,8 +344,8 @@ def _enrolment_file(prog: Programme, lines: int) -> bytes:
                 "kind": "enrolment",
                 "external_reference": f"bench-{salt}-{i}",
                 "contract_id": str(prog.contract_id),
-                "cpr": synthetic_cpr(i),
-                "municipality_code": "657",
+                "cpr": sequential_cpr(i),
+                "municipality_code": HERNING,
                 "enrolment_date": ENROLLED_ON.isoformat(),
             }
             for i in prog.take(lines)

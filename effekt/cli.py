@@ -76,7 +76,7 @@ def up(args: argparse.Namespace) -> int:
             print(f"  {name:<18} {platform.url(name)}/docs")
         print(f"  logs               {data_dir / 'logs'}")
         if not args.no_seed:
-            _seed(platform, operator, data_dir)
+            _seed(platform, data_dir)
         print("\nPress Ctrl-C to stop.", flush=True)
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -96,17 +96,17 @@ def up(args: argparse.Namespace) -> int:
         print("Stopped.", flush=True)
 
 
-def _seed(platform: Platform, operator: tuple[str, str], data_dir: Path) -> None:
-    from effekt.seed import SeedFailed, describe, seed
+def _seed(platform: Platform, data_dir: Path) -> None:
+    from effekt.sandbox.http import Refused
+    from effekt.seed import describe, seed
 
     _step("seeding the demo partnership (skip with --no-seed)")
-    urls = {name: platform.url(name) for name in ("identity", "contracts", "outcomes", "gateway")}
     try:
-        tokens = seed(urls, operator[0], operator[1], data_dir)
-    except (SeedFailed, httpx.HTTPError) as exc:
+        tokens = seed(platform, data_dir)
+    except (Refused, httpx.HTTPError) as exc:
         print(f"  the demo seed failed ({exc}); the platform runs without it", file=sys.stderr, flush=True)
         return
-    print(describe(tokens, urls["gateway"], data_dir / "demo-tokens.json"), flush=True)
+    print(describe(tokens, platform.url("gateway"), data_dir / "demo-tokens.json"), flush=True)
 
 
 def migrate_command(args: argparse.Namespace) -> int:

@@ -1,80 +1,28 @@
-"""The test platform: a PostgreSQL server, fresh databases per session, and the four services running as
-real processes on free ports, exactly as `effekt up` runs them."""
+"""The test platform: the sandbox's disposable platform (`effekt.sandbox.platform`) with what only the
+tests want switched off."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import secrets
-import socket
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
-import asyncpg
+from effekt.launcher import Platform
+from effekt.sandbox import platform as sandbox
+from effekt.sandbox.platform import create_databases, drop_databases, free_port, free_ports, postgres_server
 
-from effekt.embedded_pg import EmbeddedPostgres, asyncpg_url
-from effekt.launcher import DATABASE_SERVICES, SERVICES, Platform, platform_env
+__all__ = [
+    "create_databases",
+    "drop_databases",
+    "free_port",
+    "free_ports",
+    "postgres_server",
+    "running_platform",
+]
 
-
-def free_port() -> int:
-    (port,) = free_ports(1)
-    return port
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct free ports: every socket stays bound until all are chosen, or the kernel may hand
-    the same port out twice (two services then race for it, and the loser's clients reach the winner)."""
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in sockets]
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-@contextmanager
-def postgres_server(work_dir: Path) -> Iterator[str]:
-    """A server URL: `EFFEKT_TEST_DATABASE_URL`, else 127.0.0.1:5432, else an embedded server."""
-    if url := os.environ.get("EFFEKT_TEST_DATABASE_URL"):
-        yield url
-    elif _reachable("127.0.0.1", 5432):
-        yield "postgresql://postgres@127.0.0.1:5432/postgres"
-    else:
-        embedded = EmbeddedPostgres(work_dir / "postgres")
-        try:
-            yield embedded.start()
-        finally:
-            embedded.stop()
-
-
-async def _admin(server_url: str) -> asyncpg.Connection:
-    return await asyncpg.connect(asyncpg_url(server_url, "postgres").replace("+asyncpg", ""))
-
-
-async def create_databases(server_url: str, names: list[str]) -> None:
-    conn = await _admin(server_url)
-    try:
-        for name in names:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_databases(server_url: str, names: list[str]) -> None:
-    conn = await _admin(server_url)
-    try:
-        for name in names:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+# The registry's change log is recorded in the ledgers a poll after each activation: off where tests count a
+# partnership's events exactly; tests/outcomes/test_contract_events.py turns it on.
+TEST_ENV = {"OUTCOMES_CONTRACT_EVENTS": "false"}
 
 
 @contextmanager
@@ -85,63 +33,7 @@ def running_platform(
     extra_env: Mapping[str, str] | None = None,
     only: tuple[str, ...] | None = None,
 ) -> Iterator[Platform]:
-    """The platform's processes (or `only` those named) on free ports against fresh databases."""
-    prefix = f"effekt_test_{secrets.token_hex(4)}"
-    names = {s.name: f"{prefix}_{s.name}" for s in DATABASE_SERVICES}
-    asyncio.run(create_databases(server_url, list(names.values())))
-    database_urls = {service: asyncpg_url(server_url, db) for service, db in names.items()}
-    # The first operator (identity ensures it on start-up); tests/actors.py reads it from `platform.env`.
-    bootstrap = {
-        "IDENTITY_BOOTSTRAP_OPERATOR_CLIENT_ID": f"operator-{secrets.token_hex(4)}",
-        "IDENTITY_BOOTSTRAP_OPERATOR_CLIENT_SECRET": secrets.token_urlsafe(32),
-        # Cheap password hashing: the suite creates and signs in hundreds of users.
-        "IDENTITY_PASSWORD_HASH_TIME_COST": "1",
-        "IDENTITY_PASSWORD_HASH_MEMORY_KIB": "8192",
-        # Many test sessions share one PostgreSQL (100 connections): keep identity's idle pool small.
-        "IDENTITY_DB_POOL_SIZE": "3",
-        "IDENTITY_DB_MAX_OVERFLOW": "7",
-        "CONTRACTS_DB_POOL_SIZE": "3",
-        "CONTRACTS_DB_MAX_OVERFLOW": "12",
-        "OUTCOMES_DB_POOL_SIZE": "3",
-        "OUTCOMES_DB_MAX_OVERFLOW": "17",
-        # The registry's change log is recorded in the ledgers a poll after each activation: off where tests
-        # count a partnership's events exactly; tests/outcomes/test_contract_events.py turns it on.
-        "OUTCOMES_CONTRACT_EVENTS": "false",
-    }
-
-    def launch(ports: dict[str, int]) -> Platform:
-        env = platform_env(
-            ports=ports,
-            database_urls=database_urls,
-            environment="test",
-            extra={**bootstrap, **(extra_env or {})},
-            # Revocations reach every process within half a second, so the tests that wait for one are quick.
-            revocation_poll_seconds=0.5,
-        )
-        env["EFFEKT_TEST_PREFIX"] = prefix
-        platform = Platform(ports=ports, env=env, log_dir=log_dir)
-        platform.database_urls = database_urls  # type: ignore[attr-defined]
-        try:
-            platform.start(only)
-            platform.wait_ready(timeout=120)
-        except BaseException:
-            platform.stop()
-            raise
-        return platform
-
-    def fresh_ports() -> dict[str, int]:
-        return dict(zip((s.name for s in SERVICES), free_ports(len(SERVICES)), strict=True))
-
-    try:
-        try:
-            platform = launch(fresh_ports())
-        except RuntimeError:
-            # A port chosen free may be taken before the service binds it (by any process's outgoing
-            # connection): once more on other ports, and a real start-up failure fails twice.
-            platform = launch(fresh_ports())
-        try:
-            yield platform
-        finally:
-            platform.stop()
-    finally:
-        asyncio.run(drop_databases(server_url, list(names.values())))
+    with sandbox.running_platform(
+        server_url, log_dir, extra_env={**TEST_ENV, **(extra_env or {})}, only=only
+    ) as platform:
+        yield platform

@@ -78,6 +78,12 @@ def test_the_import_contracts_hold(tree_copy: Path) -> None:
         ("services/outcomes/states.py", "from services.outcomes import cpr", "The pure outcome modules"),
         ("bench/sneaky.py", "import services.outcomes.ledger.service", "The bench imports no service"),
         ("bench/sneaky2.py", "import services.identity.models", "The bench imports no service internals"),
+        (
+            "bench/scenarios.py",
+            "from tests.actors import make_cast",
+            "The launcher and the bench never import",
+        ),
+        ("effekt/seed.py", "from tests.outcomes import support", "The launcher and the bench never import"),
     ],
 )
 def test_a_forbidden_import_breaks_the_build(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from effekt.embedded_pg import asyncpg_url
-from tests.platform import create_databases, drop_databases
+from effekt.sandbox.platform import create_databases, drop_databases
 
 ROOT = Path(__file__).resolve().parents[1]
 

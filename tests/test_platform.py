@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from tests.platform import drop_databases, free_port
+from effekt.sandbox.platform import drop_databases, free_port
 
 SERVICES = ("identity", "contracts", "outcomes")
 

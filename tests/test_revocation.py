@@ -17,30 +17,11 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from tests.actors import (
-    REDIRECT_URI,
-    USER_SCOPES,
-    Actor,
-    Cast,
-    authorization_code,
-    bearer,
-    claims_of,
-    operator_headers,
-    pkce_pair,
-    remove_membership,
-    token_for,
-    user_token,
-    web_client_id,
-)
-from tests.outcomes.support import (
-    TODAY,
-    active_contract,
-    claim,
-    confirm,
-    employment_terms,
-    enrol,
-    synthetic_cpr,
-)
+from effekt.sandbox.cast import Actor, Cast, token_for
+from effekt.sandbox.directory import operator_headers, remove_membership, user_token, web_client_id
+from effekt.sandbox.identifiers import synthetic_cpr
+from effekt.sandbox.signin import REDIRECT_URI, USER_SCOPES, authorization_code, bearer, claims_of, pkce_pair
+from tests.outcomes.support import TODAY, active_contract, claim, confirm, employment_terms, enrol
 
 # Generous: the lists are polled every 0.5 s; this only bounds how long a broken build takes to fail.
 DEADLINE = 20.0

@@ -1,4 +1,4 @@
-"""The benchmark harness's own logic: statistics, ratios, endpoint probing and its synthetic data."""
+"""The benchmark harness's own logic: statistics, ratios and endpoint probing."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import pytest
 
 from bench.loadgen import Run, parse_wrk, summarise
 from bench.results import Ratio, ratio
-from bench.scenarios import _accepted, _line_results, feed_available, find_bulk_path, synthetic_cpr
-from services.outcomes.cpr import parse_cpr
+from bench.scenarios import _accepted, _line_results, feed_available, find_bulk_path
 
 
 def run(throughput_ops: int, latencies_ms: list[float], seconds: float = 1.0) -> Run:
@@ -83,13 +82,6 @@ def test_bulk_line_results_are_read_from_ndjson_or_a_json_envelope() -> None:
     assert [_accepted(r) for r in _line_results(ndjson, "application/x-ndjson")] == [True, False]
     envelope = b'{"results":[{"status":"duplicate"},{"status":"created"}]}'
     assert [_accepted(r) for r in _line_results(envelope, "application/json")] == [False, True]
-
-
-def test_synthetic_cpr_numbers_are_valid_and_distinct() -> None:
-    numbers = [synthetic_cpr(i) for i in range(40_000)]
-    assert len(set(numbers)) == len(numbers)
-    for number in numbers[::997]:
-        parse_cpr(number)
 
 
 def test_wrk_output_is_parsed_into_requests_per_second_and_percentiles() -> None:

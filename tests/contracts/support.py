@@ -9,81 +9,38 @@ from typing import Any
 import httpx
 import rfc8785
 
-from tests.actors import Actor, Cast
+from effekt.sandbox.cast import Actor, Cast
+from effekt.sandbox.terms import caps, outcome, standard_terms
 
 
 def terms_for(cast: Cast, **overrides: Any) -> dict[str, Any]:
-    """Two municipalities paying 60/40, a provider and an investor; all four sign."""
-    doc: dict[str, Any] = {
-        "schema_version": 1,
+    """The standard terms (`effekt.sandbox.terms`) with fixed dates, two outcomes and all four signing."""
+    registry_terms: dict[str, Any] = {
         "title": "Flygtninge i job - Herning og Viborg",
         "start_date": "2027-01-01",
         "end_date": "2029-12-31",
-        "currency": "DKK",
         "target_group": "Refugees and family-reunified persons aged 18-64",
-        "eligibility_criteria": ["Resident in a paying municipality"],
-        "max_participants": 200,
-        "payment_period": "quarterly",
-        "payment_terms_days": 30,
-        "parties": [
-            {
-                "organisation_id": str(cast.payer_a.organisation_id),
-                "role": "outcome_payer",
-                "must_sign": True,
-            },
-            {
-                "organisation_id": str(cast.payer_b.organisation_id),
-                "role": "outcome_payer",
-                "must_sign": True,
-            },
-            {"organisation_id": str(cast.provider.organisation_id), "role": "provider", "must_sign": True},
-            {"organisation_id": str(cast.investor.organisation_id), "role": "investor", "must_sign": True},
-        ],
         "outcomes": [
-            {
-                "code": "job_start",
-                "name": "Job start",
-                "description": "Ordinary employment of at least 15 hours a week",
-                "evidence_required": "Employment contract",
-                "verifier_roles": ["outcome_payer", "evaluator"],
-                "tariff": "25000.00",
-                "max_per_participant": 1,
-                "prerequisites": [],
-                "window": {
-                    "anchor": "enrolment",
-                    "anchor_outcome": None,
-                    "opens_after_days": 0,
-                    "closes_after_days": 730,
-                },
-            },
-            {
-                "code": "employed_26w",
-                "name": "Still employed after 26 weeks",
-                "description": "",
-                "evidence_required": "eIndkomst extract",
-                "verifier_roles": ["outcome_payer"],
-                "tariff": "40000.00",
-                "max_per_participant": 1,
-                "prerequisites": ["job_start"],
-                "window": {
-                    "anchor": "outcome",
-                    "anchor_outcome": "job_start",
-                    "opens_after_days": 182,
-                    "closes_after_days": 365,
-                },
-            },
+            outcome(
+                "job_start",
+                "25000.00",
+                description="Ordinary employment of at least 15 hours a week",
+                evidence="Employment contract",
+                verifiers=("outcome_payer", "evaluator"),
+            ),
+            outcome(
+                "employed_26w",
+                "40000.00",
+                name="Still employed after 26 weeks",
+                evidence="eIndkomst extract",
+                anchor="job_start",
+                opens=182,
+                closes=365,
+            ),
         ],
-        "caps": {"per_participant": "65000.00", "contract_total": "5000000.00", "per_period": None},
-        "payer_split": {
-            "method": "fixed",
-            "shares": [
-                {"organisation_id": str(cast.payer_a.organisation_id), "percent": "60"},
-                {"organisation_id": str(cast.payer_b.organisation_id), "percent": "40"},
-            ],
-        },
+        "caps": caps("65000.00", "5000000.00"),
     }
-    doc.update(overrides)
-    return doc
+    return standard_terms(cast.parties, investor_signs=True, **(registry_terms | overrides))
 
 
 def canonical_hash(document: Any) -> str:

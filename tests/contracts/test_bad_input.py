@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.actors import Cast
+from effekt.sandbox.cast import Cast
 from tests.digits import FAMILIES, written_in
 from tests.outcomes.support import employment_terms, key
 

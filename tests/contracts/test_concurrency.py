@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from tests.actors import Cast
+from effekt.sandbox.cast import Cast
 from tests.contracts.support import (
     activate,
     assert_problem,

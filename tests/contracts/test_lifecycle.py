@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from tests.actors import Cast
+from effekt.sandbox.cast import Cast
 from tests.contracts.support import (
     activate,
     assert_problem,

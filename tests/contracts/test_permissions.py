@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.actors import Actor, Cast
+from effekt.sandbox.cast import Actor, Cast
 from tests.contracts.support import assert_problem, create_contract, key, propose, read_version, terms_for
 
 READERS = ("payer_a", "payer_b", "provider", "investor", "evaluator", "adviser", "observer", "operator")

@@ -9,6 +9,7 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 
+from effekt.sandbox.terms import Parties, caps, standard_terms
 from services.contracts.terms import (
     Terms,
     check_terms,
@@ -19,26 +20,17 @@ from services.contracts.terms import (
 )
 
 PAYER_A, PAYER_B, PROVIDER, INVESTOR = (str(uuid4()) for _ in range(4))
+PARTIES = Parties(PAYER_A, PAYER_B, PROVIDER, INVESTOR)
 
 
 def document(**overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "schema_version": 1,
+    """The standard terms with every party signing and outcomes written out minimally: the schema's
+    defaults for what they leave out are under test here."""
+    minimal = {
         "title": "Flygtninge i job",
         "start_date": "2027-01-01",
         "end_date": "2029-12-31",
-        "currency": "DKK",
         "target_group": "Refugees aged 18-64",
-        "eligibility_criteria": ["Resident in a paying municipality"],
-        "max_participants": 200,
-        "payment_period": "quarterly",
-        "payment_terms_days": 30,
-        "parties": [
-            {"organisation_id": PAYER_A, "role": "outcome_payer", "must_sign": True},
-            {"organisation_id": PAYER_B, "role": "outcome_payer", "must_sign": True},
-            {"organisation_id": PROVIDER, "role": "provider", "must_sign": True},
-            {"organisation_id": INVESTOR, "role": "investor", "must_sign": True},
-        ],
         "outcomes": [
             {
                 "code": "job_start",
@@ -61,17 +53,9 @@ def document(**overrides: Any) -> dict[str, Any]:
                 },
             },
         ],
-        "caps": {"per_participant": "65000.00", "contract_total": "5000000.00", "per_period": None},
-        "payer_split": {
-            "method": "fixed",
-            "shares": [
-                {"organisation_id": PAYER_A, "percent": "60"},
-                {"organisation_id": PAYER_B, "percent": "40"},
-            ],
-        },
+        "caps": caps("65000.00", "5000000.00"),
     }
-    base.update(overrides)
-    return base
+    return standard_terms(PARTIES, investor_signs=True, **(minimal | overrides))
 
 
 def issues_of(doc: dict[str, Any]) -> dict[str, str]:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.actors import Actor, Cast
+from effekt.sandbox.cast import Actor, Cast
 from tests.contracts.support import (
     activate,
     assert_problem,

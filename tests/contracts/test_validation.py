@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.actors import Cast
+from effekt.sandbox.cast import Cast
 from tests.contracts.support import (
     activate,
     assert_problem,

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from effekt.embedded_pg import asyncpg_url
-from tests.platform import create_databases, drop_databases, free_port
+from effekt.sandbox.platform import create_databases, drop_databases, free_port
 
 ENTRYPOINT = Path(__file__).resolve().parents[2] / "deploy" / "entrypoint.sh"
 

@@ -14,8 +14,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from effekt.launcher import Platform
+from effekt.sandbox.directory import client_credentials_token
 from kit.settings import ServiceSettings
-from tests.actors import client_credentials_token
 
 SERVICES = ("identity", "contracts", "outcomes")
 EVERY_PROCESS_FAMILIES = {"effekt_http_request_duration_seconds"}

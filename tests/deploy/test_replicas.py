@@ -21,7 +21,9 @@ from aiohttp import web
 from sqlalchemy import text
 
 from effekt.launcher import Platform
-from tests.actors import Cast, make_cast
+from effekt.sandbox.cast import Cast, make_cast
+from effekt.sandbox.identifiers import synthetic_cpr
+from effekt.sandbox.platform import free_port
 from tests.outcomes.integrations.support import Receiver, eventually, ledger_engine, subscribe
 from tests.outcomes.support import (
     TODAY,
@@ -32,9 +34,8 @@ from tests.outcomes.support import (
     key,
     ledger_head,
     quarter,
-    synthetic_cpr,
 )
-from tests.platform import free_port, running_platform
+from tests.platform import running_platform
 
 # A fast dispatcher; the lease stays well above the delivery timeout, so only a dead replica's claims
 # ever fall due again (a graceful stop finishes its batch first).

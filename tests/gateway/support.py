@@ -12,8 +12,9 @@ from uuid import UUID
 
 import httpx
 
+from effekt.sandbox.cast import Actor, Cast
+from effekt.sandbox.identifiers import synthetic_cpr
 from gateway import policy
-from tests.actors import Actor, Cast
 from tests.outcomes.support import (
     TODAY,
     active_contract,
@@ -25,7 +26,6 @@ from tests.outcomes.support import (
     enrol,
     key,
     quarter,
-    synthetic_cpr,
 )
 
 

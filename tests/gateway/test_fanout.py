@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from tests.actors import make_cast
+from effekt.sandbox.cast import make_cast
 from tests.gateway.support import World, _bounded, build_world, gql
 from tests.outcomes.support import TODAY, claim, confirm
 

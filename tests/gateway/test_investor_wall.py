@@ -7,8 +7,8 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
+from effekt.sandbox.cast import Actor, Cast, make_cast
 from gateway import policy
-from tests.actors import Actor, Cast, make_cast
 from tests.gateway.support import gql
 
 INTROSPECTION = """

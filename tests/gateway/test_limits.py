@@ -7,8 +7,8 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
+from effekt.sandbox.cast import Cast, make_cast
 from gateway.schema import MAX_ALIASES, MAX_COST, MAX_DEPTH, MAX_TOKENS
-from tests.actors import Cast, make_cast
 from tests.gateway.support import gql
 
 

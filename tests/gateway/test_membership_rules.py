@@ -11,11 +11,13 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
+from effekt.sandbox.cast import Cast, make_cast, token_for
+from effekt.sandbox.directory import operator_headers
+from effekt.sandbox.identifiers import synthetic_cpr
 from gateway import policy
 from services.identity.partnerships import access
-from tests.actors import Cast, make_cast, operator_headers, token_for
 from tests.gateway.support import gql
-from tests.outcomes.support import TODAY, active_contract, employment_terms, enrol, synthetic_cpr
+from tests.outcomes.support import TODAY, active_contract, employment_terms, enrol
 
 ADD = """mutation($p: UUID!, $o: UUID!, $r: MembershipRole!) { addMember(partnershipId: $p,
   organisationId: $o, role: $r) { __typename ... on Member { id role } ... on MutationError { code } } }"""

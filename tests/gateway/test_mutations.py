@@ -11,9 +11,11 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from tests.actors import Cast, make_cast, operator_headers
+from effekt.sandbox.cast import Cast, make_cast
+from effekt.sandbox.directory import operator_headers
+from effekt.sandbox.identifiers import synthetic_cpr
 from tests.gateway.support import gql
-from tests.outcomes.support import TODAY, active_contract, employment_terms, synthetic_cpr
+from tests.outcomes.support import TODAY, active_contract, employment_terms
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,11 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
+from effekt.sandbox.cast import Cast, make_cast
+from effekt.sandbox.platform import free_port
 from gateway.app import create_app
 from gateway.settings import Settings
-from tests.actors import Cast, make_cast
 from tests.gateway.support import gql
-from tests.platform import free_port
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,12 @@ import uvicorn
 import websockets
 
 from effekt.launcher import Platform
+from effekt.sandbox.cast import Cast, make_cast
+from effekt.sandbox.platform import free_port
 from gateway.app import create_app
 from gateway.hardening import document_id
 from gateway.schema import build_schema
 from gateway.settings import Settings
-from tests.actors import Cast, make_cast
-from tests.platform import free_port
 
 
 async def test_introspection_is_off_in_production() -> None:

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
+from effekt.sandbox.cast import Actor
 from effekt.seed import describe, seed
-from tests.actors import Actor
 from tests.gateway.support import gql
 
 QUERY = """
@@ -28,15 +28,7 @@ query($id: UUID!) {
 
 
 async def _seed(platform: Platform, data_dir: Path) -> dict[str, dict[str, str]]:
-    urls = {name: platform.url(name) for name in ("identity", "contracts", "outcomes", "gateway")}
-    env = platform.env
-    return await asyncio.to_thread(
-        seed,
-        urls,
-        env["IDENTITY_BOOTSTRAP_OPERATOR_CLIENT_ID"],
-        env["IDENTITY_BOOTSTRAP_OPERATOR_CLIENT_SECRET"],
-        data_dir,
-    )
+    return await asyncio.to_thread(seed, platform, data_dir)
 
 
 @pytest.fixture(scope="module")

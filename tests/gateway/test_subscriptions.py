@@ -19,11 +19,12 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from effekt.launcher import Platform
+from effekt.sandbox.cast import Actor, Cast, make_cast
+from effekt.sandbox.identifiers import synthetic_cpr
 from gateway.hardening import DomainError
 from gateway.subscriptions import ensure_still_allowed
 from kit.auth import Principal
-from tests.actors import Actor, Cast, make_cast
-from tests.outcomes.support import TODAY, active_contract, employment_terms, enrol, synthetic_cpr
+from tests.outcomes.support import TODAY, active_contract, employment_terms, enrol
 
 SUBSCRIBE = """
 subscription($id: UUID!, $after: Int!) {

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
+from effekt.sandbox.cast import Actor, make_cast
 from gateway import policy
-from tests.actors import Actor, make_cast
 from tests.gateway.support import Tree, World, assert_shape, build_world, gql, leaves, prune, render
 
 PARTICIPANT: Tree = {

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 
 from effekt.launcher import Platform
+from effekt.sandbox.cast import Actor, Cast
 from gateway import policy
-from tests.actors import Actor, Cast
 from tests.gateway.support import gql
 from tests.outcomes.integrations.support import Receiver, eventually, ledger_engine, write_events
 

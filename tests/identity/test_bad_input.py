@@ -10,7 +10,9 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from tests.actors import Cast, operator_headers, random_cvr
+from effekt.sandbox.cast import Cast
+from effekt.sandbox.directory import operator_headers
+from effekt.sandbox.identifiers import cvr as random_cvr
 from tests.digits import FAMILIES, written_in
 
 BAD_NAMES = {"NUL": "Herning\u0000Jobs", "blank": " \t "}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from effekt.launcher import Platform
-from tests.actors import Cast, claims_of, make_cast, token_for
+from effekt.sandbox.cast import Cast, make_cast, token_for
+from effekt.sandbox.signin import claims_of
 
 
 async def test_every_actor_holds_a_token_for_its_organisation_and_role(cast: Cast) -> None:

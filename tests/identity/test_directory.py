@@ -12,20 +12,10 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from tests.actors import (
-    PASSWORD,
-    Actor,
-    Cast,
-    bearer,
-    claims_of,
-    create_organisation,
-    create_user,
-    make_cast,
-    operator_headers,
-    random_cvr,
-    token_for,
-    user_token,
-)
+from effekt.sandbox.cast import Actor, Cast, make_cast, token_for
+from effekt.sandbox.directory import PASSWORD, create_organisation, create_user, operator_headers, user_token
+from effekt.sandbox.identifiers import cvr as random_cvr
+from effekt.sandbox.signin import bearer, claims_of
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from effekt.launcher import Platform
+from effekt.sandbox.directory import create_organisation, create_user
 from services.identity.housekeeping import purge_expired
 from services.identity.models import AuthorizationCode, RefreshToken, RevokedToken, SupersededTokens
-from tests.actors import create_organisation, create_user
 
 
 async def test_purge_removes_only_what_has_expired(platform: Platform) -> None:

@@ -14,19 +14,11 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
+from effekt.sandbox.cast import Actor, Cast, token_for, user_actor
+from effekt.sandbox.directory import add_membership, create_organisation, operator_headers, remove_membership
+from effekt.sandbox.signin import claims_of
 from kit.partners import MEMBERSHIP_ROLES
 from services.identity.partnerships import access
-from tests.actors import (
-    Actor,
-    Cast,
-    add_membership,
-    claims_of,
-    create_organisation,
-    operator_headers,
-    remove_membership,
-    token_for,
-    user_actor,
-)
 
 ROLES = sorted(access.GRANT_PATH)
 PERSON_LEVEL = sorted(access.PERSON_LEVEL_ROLES)

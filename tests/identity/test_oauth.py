@@ -23,20 +23,16 @@ with warnings.catch_warnings():
     from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from effekt.launcher import Platform
-from tests.actors import (
-    REDIRECT_URI,
-    USER_SCOPES,
-    Actor,
-    Cast,
-    authorization_code,
+from effekt.sandbox.cast import Actor, Cast
+from effekt.sandbox.directory import (
     create_machine_client,
     create_organisation,
     create_user,
     operator_headers,
-    pkce_pair,
     user_token,
     web_client_id,
 )
+from effekt.sandbox.signin import REDIRECT_URI, USER_SCOPES, authorization_code, pkce_pair
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from effekt.launcher import Platform
+from effekt.sandbox.directory import PASSWORD, create_organisation, operator_headers, unique_email
 from services.identity.housekeeping import purge_expired
-from tests.actors import PASSWORD, create_organisation, operator_headers, unique_email
 
 
 @pytest.fixture

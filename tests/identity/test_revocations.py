@@ -18,28 +18,21 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from effekt.launcher import Platform
+from effekt.sandbox.cast import Actor, Cast, machine_actor, token_for, user_actor
+from effekt.sandbox.directory import (
+    add_membership,
+    client_credentials_token,
+    create_organisation,
+    operator_headers,
+    user_token,
+    web_client_id,
+)
+from effekt.sandbox.signin import authorization_code, bearer, claims_of, pkce_pair
 from kit.revocations import RevocationFeed
 from kit.settings import InsecureConfiguration
 from services.identity.bootstrap import check_revocation_readers
 from services.identity.models import SupersededTokens
 from services.identity.settings import Settings
-from tests.actors import (
-    Actor,
-    Cast,
-    add_membership,
-    authorization_code,
-    bearer,
-    claims_of,
-    client_credentials_token,
-    create_organisation,
-    machine_actor,
-    operator_headers,
-    pkce_pair,
-    token_for,
-    user_actor,
-    user_token,
-    web_client_id,
-)
 
 LIST = "/v1/token-revocations"
 

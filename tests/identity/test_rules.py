@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from effekt.sandbox.identifiers import cvr as random_cvr
 from kit.settings import InsecureConfiguration
 from services.identity.credentials import password_problems
 from services.identity.directory.service import valid_cvr
 from services.identity.settings import Settings
-from tests.actors import random_cvr
 
 
 @pytest.mark.parametrize("cvr", ["10000009", "10150817", "29189919"])

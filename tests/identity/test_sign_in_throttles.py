@@ -16,15 +16,14 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from tests.actors import (
-    authorization_code,
+from effekt.sandbox.directory import (
     create_organisation,
     create_user,
     operator_headers,
-    pkce_pair,
     unique_email,
     web_client_id,
 )
+from effekt.sandbox.signin import authorization_code, pkce_pair
 from tests.platform import running_platform
 
 ADDRESS_LIMIT = 4

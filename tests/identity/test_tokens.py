@@ -24,10 +24,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from effekt.launcher import Platform
+from effekt.sandbox.directory import client_credentials_token, create_machine_client, create_organisation
+from effekt.sandbox.signin import claims_of
 from kit.settings import DEV_SECRET
 from services.identity.models import SigningKey
 from services.identity.oauth.keys import KeyRing, Signer
-from tests.actors import claims_of, client_credentials_token, create_machine_client, create_organisation
 from tests.platform import running_platform
 
 

@@ -19,9 +19,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode, TraceFlags
 
+from effekt.sandbox.platform import free_port
 from kit.http import RequestIdMiddleware
 from kit.tracing import aiohttp_trace_config, install_tracing, parse_traceparent
-from tests.platform import free_port
 
 
 def _app(*, recording: bool = True) -> tuple[FastAPI, InMemorySpanExporter, list[dict[str, Any]]]:

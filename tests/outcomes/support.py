@@ -1,5 +1,6 @@
-"""Helpers for the outcome service's HTTP tests: an active contract in the real registry, enrolment with
-synthetic CPR numbers, and small request wrappers that assert the status they expect."""
+"""Helpers for the outcome service's HTTP tests: an active contract in the real registry, enrolment, and
+small request wrappers that assert the status they expect (synthetic CPR numbers and the standard terms
+come from `effekt.sandbox`)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from uuid import UUID
 import httpx
 
 from effekt.launcher import Platform
-from tests.actors import Actor, Cast
-from tests.platform import free_port
+from effekt.sandbox.cast import Actor, Cast
+from effekt.sandbox.platform import free_port
+from effekt.sandbox.terms import standard_terms
 
 TODAY = datetime.now(UTC).date()
 
@@ -29,13 +31,6 @@ def quarter(day: date) -> tuple[date, date]:
     return start, end
 
 
-def synthetic_cpr(index: int, *, born: date | None = None) -> str:
-    """A well-formed CPR number (never a real person's: the serial part is random per test run)."""
-    born = born or date(1990, 1, 1) + timedelta(days=37 * index)
-    serial = secrets.randbelow(4000)  # 7th digit 0-3: born in the 1900s
-    return f"{born:%d%m%y}{serial:04d}"
-
-
 def key() -> dict[str, str]:
     return {"Idempotency-Key": secrets.token_hex(8)}
 
@@ -47,85 +42,9 @@ def check(response: httpx.Response, status: int) -> Any:
     return response.json() if response.content else None
 
 
-def outcome(
-    code: str,
-    tariff: str,
-    *,
-    verifiers: list[str] | None = None,
-    prerequisites: list[str] | None = None,
-    anchor: str | None = None,
-    opens: int = 0,
-    closes: int = 730,
-    max_per_participant: int = 1,
-) -> dict[str, Any]:
-    return {
-        "code": code,
-        "name": code.replace("_", " ").capitalize(),
-        "description": "",
-        "evidence_required": "Employment contract or eIndkomst extract",
-        "verifier_roles": verifiers or ["outcome_payer"],
-        "tariff": tariff,
-        "max_per_participant": max_per_participant,
-        "prerequisites": prerequisites or ([anchor] if anchor else []),
-        "window": {
-            "anchor": "outcome" if anchor else "enrolment",
-            "anchor_outcome": anchor,
-            "opens_after_days": opens,
-            "closes_after_days": closes,
-        },
-    }
-
-
-def employment_terms(
-    cast: Cast,
-    *,
-    caps: dict[str, str | None] | None = None,
-    outcomes: list[dict[str, Any]] | None = None,
-    split: dict[str, Any] | None = None,
-    max_participants: int | None = 200,
-) -> dict[str, Any]:
-    """A refugee-employment contract running from three years ago to two years ahead."""
-    return {
-        "schema_version": 1,
-        "title": f"Flygtninge i job {secrets.token_hex(2)}",
-        "start_date": (TODAY - timedelta(days=3 * 365)).isoformat(),
-        "end_date": (TODAY + timedelta(days=2 * 365)).isoformat(),
-        "currency": "DKK",
-        "target_group": "Refugees and family-reunified persons aged 18-64 receiving integration benefit",
-        "eligibility_criteria": ["Resident in a paying municipality"],
-        "max_participants": max_participants,
-        "payment_period": "quarterly",
-        "payment_terms_days": 30,
-        "parties": [
-            {
-                "organisation_id": str(cast.payer_a.organisation_id),
-                "role": "outcome_payer",
-                "must_sign": True,
-            },
-            {
-                "organisation_id": str(cast.payer_b.organisation_id),
-                "role": "outcome_payer",
-                "must_sign": True,
-            },
-            {"organisation_id": str(cast.provider.organisation_id), "role": "provider", "must_sign": True},
-            {"organisation_id": str(cast.investor.organisation_id), "role": "investor", "must_sign": False},
-        ],
-        "outcomes": outcomes
-        or [
-            outcome("job_start", "25000.00", verifiers=["outcome_payer", "evaluator"]),
-            outcome("employed_13w", "12345.67", anchor="job_start", opens=91, closes=365),
-            outcome("employed_26w", "40000.00", anchor="job_start", opens=182, closes=365),
-        ],
-        "caps": caps or {"per_participant": "60000.00", "contract_total": "500000.00", "per_period": None},
-        "payer_split": split
-        or {
-            "method": "fixed",
-            "shares": [
-                {"organisation_id": str(cast.payer_a.organisation_id), "percent": "60"},
-                {"organisation_id": str(cast.payer_b.organisation_id), "percent": "40"},
-            ],
-        },
-    }
+def employment_terms(cast: Cast, **overrides: Any) -> dict[str, Any]:
+    """The standard terms (`effekt.sandbox.terms`) for the cast, dated around TODAY."""
+    return standard_terms(cast.parties, today=TODAY, **overrides)
 
 
 async def active_contract(

@@ -11,16 +11,10 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from tests.actors import Cast
+from effekt.sandbox.cast import Cast
+from effekt.sandbox.identifiers import synthetic_cpr
 from tests.digits import FAMILIES, written_in
-from tests.outcomes.support import (
-    TODAY,
-    active_contract,
-    employment_terms,
-    enrol,
-    ledger_head,
-    synthetic_cpr,
-)
+from tests.outcomes.support import TODAY, active_contract, employment_terms, enrol, ledger_head
 
 BAD: dict[str, tuple[dict[str, Any], str]] = {
     "NUL in the url": ({"url": "https://hooks.example/\u0000"}, "body.url"),

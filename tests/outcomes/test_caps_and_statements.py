@@ -11,7 +11,9 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from tests.actors import Cast
+from effekt.sandbox.cast import Cast
+from effekt.sandbox.identifiers import synthetic_cpr
+from effekt.sandbox.terms import outcome
 from tests.outcomes.support import (
     TODAY,
     active_contract,
@@ -22,9 +24,7 @@ from tests.outcomes.support import (
     employment_terms,
     enrol,
     key,
-    outcome,
     quarter,
-    synthetic_cpr,
 )
 from tests.outcomes.test_privacy import outcomes_dsn
 
@@ -78,7 +78,7 @@ async def test_a_residence_split_charges_the_home_municipality_only(
             {"organisation_id": str(cast.payer_b.organisation_id), "municipality_code": "791"},
         ],
     }
-    contract_id, _ = await active_contract(contracts, cast, employment_terms(cast, split=split))
+    contract_id, _ = await active_contract(contracts, cast, employment_terms(cast, payer_split=split))
     herning = await _verified(outcomes, cast, contract_id, 1, "657", cast.payer_a)
     viborg = await _verified(outcomes, cast, contract_id, 2, "791", cast.payer_b)
     assert [(s["payer_organisation_id"], s["amount"]) for s in herning["split"]] == [

@@ -12,8 +12,10 @@ from uuid import UUID
 
 import httpx
 
+from effekt.sandbox.cast import Cast
+from effekt.sandbox.identifiers import synthetic_cpr
+from effekt.sandbox.terms import outcome
 from services.outcomes.chain import verify_chain
-from tests.actors import Cast
 from tests.outcomes.support import (
     TODAY,
     active_contract,
@@ -25,8 +27,6 @@ from tests.outcomes.support import (
     enrol,
     key,
     ledger_head,
-    outcome,
-    synthetic_cpr,
     whole_ledger,
 )
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from tests.actors import Actor, Cast, make_cast
+from effekt.sandbox.cast import Actor, Cast, make_cast
 from tests.contracts.support import activate, key
 from tests.outcomes.integrations.support import read_feed_page
 from tests.outcomes.support import whole_ledger

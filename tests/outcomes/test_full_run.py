@@ -32,8 +32,9 @@ from typing import Any
 
 import httpx
 
+from effekt.sandbox.cast import Cast
+from effekt.sandbox.identifiers import synthetic_cpr
 from services.outcomes.chain import verify_chain
-from tests.actors import Cast
 from tests.outcomes.support import (
     TODAY,
     active_contract,
@@ -46,7 +47,6 @@ from tests.outcomes.support import (
     key,
     ledger_head,
     quarter,
-    synthetic_cpr,
     whole_ledger,
 )
 

@@ -13,8 +13,9 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
+from effekt.sandbox.cast import Cast
+from effekt.sandbox.identifiers import synthetic_cpr
 from kit.settings import DEV_SECRET
-from tests.actors import Cast
 from tests.outcomes.support import (
     TODAY,
     active_contract,
@@ -23,7 +24,6 @@ from tests.outcomes.support import (
     employment_terms,
     enrol,
     outcomes_replica,
-    synthetic_cpr,
 )
 
 

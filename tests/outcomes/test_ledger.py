@@ -14,10 +14,11 @@ import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from effekt.launcher import Platform
+from effekt.sandbox.cast import Cast
+from effekt.sandbox.identifiers import synthetic_cpr
 from services.outcomes.chain import main as verify_file
 from services.outcomes.chain import verify_chain
 from services.outcomes.ledger.service import append_event
-from tests.actors import Cast
 from tests.outcomes.integrations.support import WRITER, ledger_engine
 from tests.outcomes.support import (
     TODAY,
@@ -28,7 +29,6 @@ from tests.outcomes.support import (
     decide,
     employment_terms,
     enrol,
-    synthetic_cpr,
     whole_ledger,
 )
 from tests.outcomes.test_privacy import outcomes_dsn

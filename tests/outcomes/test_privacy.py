@@ -11,7 +11,8 @@ import asyncpg
 import httpx
 
 from effekt.launcher import Platform
-from tests.actors import Cast
+from effekt.sandbox.cast import Cast
+from effekt.sandbox.identifiers import synthetic_cpr
 from tests.outcomes.support import (
     TODAY,
     active_contract,
@@ -22,7 +23,6 @@ from tests.outcomes.support import (
     employment_terms,
     enrol,
     key,
-    synthetic_cpr,
 )
 
 

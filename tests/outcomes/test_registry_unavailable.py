@@ -9,7 +9,9 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from tests.actors import Cast
+from effekt.sandbox.cast import Cast
+from effekt.sandbox.identifiers import synthetic_cpr
+from effekt.sandbox.platform import free_port
 from tests.outcomes.support import (
     TODAY,
     active_contract,
@@ -17,9 +19,7 @@ from tests.outcomes.support import (
     enrol,
     ledger_head,
     outcomes_replica,
-    synthetic_cpr,
 )
-from tests.platform import free_port
 
 
 async def test_an_unreachable_registry_is_a_503_and_leaves_the_ledger_unchanged(

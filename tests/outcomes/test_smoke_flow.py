@@ -6,17 +6,9 @@ from datetime import timedelta
 
 import httpx
 
-from tests.actors import Cast
-from tests.outcomes.support import (
-    TODAY,
-    active_contract,
-    claim,
-    confirm,
-    decide,
-    employment_terms,
-    enrol,
-    synthetic_cpr,
-)
+from effekt.sandbox.cast import Cast
+from effekt.sandbox.identifiers import synthetic_cpr
+from tests.outcomes.support import TODAY, active_contract, claim, confirm, decide, employment_terms, enrol
 
 
 async def test_a_verified_job_start_is_priced_and_split(

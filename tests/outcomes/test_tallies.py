@@ -28,8 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 from effekt.embedded_pg import asyncpg_url
 from effekt.launcher import Platform
+from effekt.sandbox.cast import Actor, Cast
+from effekt.sandbox.identifiers import synthetic_cpr
+from effekt.sandbox.platform import create_databases, drop_databases
+from effekt.sandbox.terms import outcome
 from services.outcomes.statements import tallies
-from tests.actors import Actor, Cast
 from tests.outcomes.integrations import support as integrations
 from tests.outcomes.support import (
     TODAY,
@@ -41,11 +44,8 @@ from tests.outcomes.support import (
     employment_terms,
     enrol,
     key,
-    outcome,
-    synthetic_cpr,
 )
 from tests.outcomes.test_privacy import outcomes_dsn
-from tests.platform import create_databases, drop_databases
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK_KEY = "hashtextextended('outcomes.tally_compaction', 0)"

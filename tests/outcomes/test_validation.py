@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.actors import Cast
+from effekt.sandbox.cast import Cast
+from effekt.sandbox.identifiers import synthetic_cpr
 from tests.outcomes.support import (
     TODAY,
     active_contract,
@@ -21,7 +22,6 @@ from tests.outcomes.support import (
     enrol,
     key,
     ledger_head,
-    synthetic_cpr,
 )
 
 OLD = TODAY - timedelta(days=900)  # enrolled long ago: job_start's 730-day window has closed

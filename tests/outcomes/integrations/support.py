@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from standardwebhooks.webhooks import Webhook
 
 from effekt.launcher import Platform
+from effekt.sandbox.cast import Actor, Cast
 from kit.auth import Principal
 from services.outcomes.ledger.service import append_event
-from tests.actors import Actor, Cast
 
 WRITER = Principal(
     subject="integration-test",

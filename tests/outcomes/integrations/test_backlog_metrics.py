@@ -7,9 +7,9 @@ import asyncio
 import httpx
 
 from effekt.launcher import Platform
-from tests.actors import Cast
+from effekt.sandbox.cast import Cast
+from effekt.sandbox.platform import free_port
 from tests.outcomes.integrations.support import ledger_engine, subscribe, write_events
-from tests.platform import free_port
 
 
 async def gauges(outcomes: httpx.AsyncClient) -> dict[str, float]:

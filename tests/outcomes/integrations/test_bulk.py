@@ -11,9 +11,10 @@ import asyncpg
 import httpx
 
 from effekt.launcher import Platform
-from tests.actors import Cast
+from effekt.sandbox.cast import Cast
+from effekt.sandbox.identifiers import synthetic_cpr
 from tests.outcomes.integrations.support import ndjson, post_bulk
-from tests.outcomes.support import TODAY, active_contract, employment_terms, synthetic_cpr
+from tests.outcomes.support import TODAY, active_contract, employment_terms
 from tests.outcomes.test_privacy import outcomes_dsn
 
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from tests.actors import make_cast
+from effekt.sandbox.cast import make_cast
 from tests.outcomes.integrations.support import Receiver, eventually, ledger_engine, subscribe, write_events
 from tests.platform import running_platform
 

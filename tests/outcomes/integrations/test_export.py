@@ -9,10 +9,11 @@ import asyncpg
 import httpx
 
 from effekt.launcher import Platform
+from effekt.sandbox.cast import Cast
+from effekt.sandbox.identifiers import synthetic_cpr
 from services.outcomes.chain import verify_chain
-from tests.actors import Cast
 from tests.outcomes.integrations.support import ledger_engine, write_events
-from tests.outcomes.support import TODAY, active_contract, confirm, employment_terms, enrol, synthetic_cpr
+from tests.outcomes.support import TODAY, active_contract, confirm, employment_terms, enrol
 from tests.outcomes.test_privacy import outcomes_dsn
 
 

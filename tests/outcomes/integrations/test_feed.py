@@ -13,11 +13,12 @@ import httpx
 from cloudevents.core.formats.json import JSONFormat
 
 from effekt.launcher import Platform
+from effekt.sandbox.cast import Cast
+from effekt.sandbox.identifiers import synthetic_cpr
 from services.outcomes.chain import verify_chain
 from services.outcomes.feed.service import chain_item
-from tests.actors import Cast
 from tests.outcomes.integrations.support import ledger_engine, read_feed_page, write_events
-from tests.outcomes.support import TODAY, active_contract, confirm, employment_terms, enrol, synthetic_cpr
+from tests.outcomes.support import TODAY, active_contract, confirm, employment_terms, enrol
 from tests.outcomes.test_privacy import outcomes_dsn
 
 WRITERS, PER_WRITER = 4, 500

@@ -10,7 +10,9 @@ import time
 import httpx
 
 from effekt.launcher import Platform
-from tests.actors import Cast, bearer, remove_membership, token_for
+from effekt.sandbox.cast import Cast, token_for
+from effekt.sandbox.directory import remove_membership
+from effekt.sandbox.signin import bearer
 from tests.outcomes.integrations.support import eventually, ledger_engine, write_events
 
 # Generous: revocation lists are polled every 0.5 s here; this only bounds how long a broken build fails.

@@ -12,7 +12,9 @@ from uuid import UUID
 import httpx
 
 from effekt.launcher import Platform
-from tests.actors import Actor, Cast, add_membership, bearer, operator_headers, remove_membership, token_for
+from effekt.sandbox.cast import Actor, Cast, token_for
+from effekt.sandbox.directory import add_membership, operator_headers, remove_membership
+from effekt.sandbox.signin import bearer
 from tests.outcomes.integrations.support import Receiver, eventually, ledger_engine, subscribe, write_events
 
 # Generous: revocation lists are polled every 0.5 s here; this only bounds how long a broken build fails.

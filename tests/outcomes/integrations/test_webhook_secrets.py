@@ -19,11 +19,11 @@ import httpx
 
 from effekt.embedded_pg import asyncpg_url
 from effekt.launcher import Platform
+from effekt.sandbox.cast import Cast
+from effekt.sandbox.platform import create_databases, drop_databases
 from services.outcomes.pseudonyms import KeyRing
-from tests.actors import Cast
 from tests.outcomes.integrations.support import Receiver, eventually, ledger_engine, subscribe, write_events
 from tests.outcomes.test_privacy import outcomes_dsn
-from tests.platform import create_databases, drop_databases
 
 ROOT = Path(__file__).resolve().parents[3]
 BEFORE, ENCRYPTED = "32f53faeca1c", "25043c2d950a"

@@ -16,11 +16,11 @@ import pytest
 import uvicorn
 
 from effekt.launcher import Platform
+from effekt.sandbox.cast import Cast, make_cast
+from effekt.sandbox.platform import free_port
 from services.outcomes.app import create_app
 from services.outcomes.settings import Settings
 from services.outcomes.webhooks.ssrf import UnsafeTarget, forbidden, webhook_client
-from tests.actors import Cast, make_cast
-from tests.platform import free_port
 
 PUBLIC = "93.184.215.14"
 

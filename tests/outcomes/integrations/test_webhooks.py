@@ -14,10 +14,11 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
+from effekt.sandbox.cast import Cast
+from effekt.sandbox.identifiers import synthetic_cpr
 from services.outcomes.webhooks.ssrf import UnsafeTarget, check_resolved, check_url
-from tests.actors import Cast
 from tests.outcomes.integrations.support import Receiver, eventually, ledger_engine, subscribe, write_events
-from tests.outcomes.support import TODAY, active_contract, employment_terms, enrol, synthetic_cpr
+from tests.outcomes.support import TODAY, active_contract, employment_terms, enrol
 from tests.outcomes.test_privacy import outcomes_dsn
 
 
