@@ -53,7 +53,7 @@ from services.contracts.models import (
     Signature,
     TerminationConsent,
 )
-from services.contracts.terms import Terms, check_terms, content_hash, normalised
+from services.contracts.terms import Terms, check_terms, content_hash, normalised, parse_terms
 
 # Membership roles that may draft and steer a contract. Advisers draft contracts for their clients;
 # investors, evaluators and observers read.
@@ -495,7 +495,7 @@ async def terminate_version(
             "body.effective_on", f"must be after {version.start_date} and no later than {version.end_date}"
         )
     assert principal.user_id is not None
-    terms = Terms.model_validate(version.terms)
+    terms = parse_terms(version.terms)
     consents = list(
         await session.scalars(select(TerminationConsent).where(TerminationConsent.version_id == version.id))
     )

@@ -38,7 +38,7 @@ from services.contracts.service import (
     required_signatories,
     version_etag,
 )
-from services.contracts.terms import Issue, Terms, check_terms, content_hash, proposal_issues
+from services.contracts.terms import Issue, Terms, check_terms, content_hash, parse_terms, proposal_issues
 
 
 async def propose_version(
@@ -56,7 +56,7 @@ async def propose_version(
     if version.status != "draft":
         raise InvalidTransition(f"only a draft can be proposed; this one is {version.status}")
     require_if_match(if_match, version_etag(version), required=False)
-    terms = Terms.model_validate(version.terms)
+    terms = parse_terms(version.terms)
     issues = check_terms(terms) + proposal_issues(terms)
     issues += await _amendment_issues(session, contract, version)
     if issues:
