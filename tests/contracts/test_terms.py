@@ -10,11 +10,11 @@ import pytest
 from pydantic import ValidationError
 
 from services.contracts.terms import (
-    Terms,
     check_terms,
     content_hash,
     diff_documents,
     normalised,
+    parse_terms,
     proposal_issues,
 )
 
@@ -75,17 +75,17 @@ def document(**overrides: Any) -> dict[str, Any]:
 
 
 def issues_of(doc: dict[str, Any]) -> dict[str, str]:
-    return {i.path: i.reason for i in check_terms(Terms.model_validate(doc))}
+    return {i.path: i.reason for i in check_terms(parse_terms(doc))}
 
 
 def test_the_documented_example_is_coherent_and_proposable() -> None:
-    terms = Terms.model_validate(document())
+    terms = parse_terms(document())
     assert check_terms(terms) == []
     assert proposal_issues(terms) == []
 
 
 def test_money_is_normalised_to_the_currency_minor_unit() -> None:
-    doc = normalised(Terms.model_validate(document()))
+    doc = normalised(parse_terms(document()))
     assert doc["outcomes"][1]["tariff"] == "40000.00"
     assert doc["caps"] == {"per_participant": "65000.00", "contract_total": "5000000.00", "per_period": None}
     assert doc["payer_split"]["shares"][0]["percent"] == "60"
@@ -126,13 +126,13 @@ def test_negative_non_finite_and_float_tariffs_do_not_parse(tariff: Any) -> None
     doc = document()
     doc["outcomes"][0]["tariff"] = tariff
     with pytest.raises(ValidationError) as caught:
-        Terms.model_validate(doc)
+        parse_terms(doc)
     assert caught.value.errors()[0]["loc"][:3] == ("outcomes", 0, "tariff")
 
 
 def test_unknown_keys_are_refused() -> None:
     with pytest.raises(ValidationError):
-        Terms.model_validate(document(bonus_scheme={"kind": "secret"}))
+        parse_terms(document(bonus_scheme={"kind": "secret"}))
 
 
 def test_end_before_start_is_named() -> None:
@@ -237,13 +237,13 @@ def test_a_party_appears_once() -> None:
 def test_a_proposal_needs_a_payer_and_a_provider() -> None:
     doc = document(payer_split=None)
     doc["parties"] = [{"organisation_id": INVESTOR, "role": "investor", "must_sign": True}]
-    reasons = [i.reason for i in proposal_issues(Terms.model_validate(doc))]
+    reasons = [i.reason for i in proposal_issues(parse_terms(doc))]
     assert any("outcome_payer" in r for r in reasons)
     assert any("provider" in r for r in reasons)
 
 
 def test_content_hash_is_canonical_not_textual() -> None:
-    a = normalised(Terms.model_validate(document()))
+    a = normalised(parse_terms(document()))
     reordered = dict(reversed(list(a.items())))
     assert content_hash(a) == content_hash(reordered)
     changed = copy.deepcopy(a)
@@ -252,11 +252,11 @@ def test_content_hash_is_canonical_not_textual() -> None:
     # The same meaning written differently ("40000" vs "40000.00") hashes the same once normalised.
     other = document()
     other["outcomes"][1]["tariff"] = "40000.00"
-    assert content_hash(normalised(Terms.model_validate(other))) == content_hash(a)
+    assert content_hash(normalised(parse_terms(other))) == content_hash(a)
 
 
 def test_diff_addresses_outcomes_by_code() -> None:
-    before = normalised(Terms.model_validate(document()))
+    before = normalised(parse_terms(document()))
     after = copy.deepcopy(before)
     after["outcomes"][1]["tariff"] = "45000.00"
     after["outcomes"].insert(0, copy.deepcopy(after["outcomes"][0]) | {"code": "enrolled"})
@@ -270,14 +270,14 @@ def test_diff_addresses_outcomes_by_code() -> None:
 
 
 def test_diff_of_identical_documents_is_empty() -> None:
-    doc = normalised(Terms.model_validate(document()))
+    doc = normalised(parse_terms(document()))
     assert diff_documents(doc, copy.deepcopy(doc)) == {"added": [], "removed": [], "changed": []}
 
 
 def test_a_sole_payer_gets_an_explicit_whole_share() -> None:
     doc = document(payer_split=None)
     doc["parties"] = [p for p in doc["parties"] if p["organisation_id"] != PAYER_B]
-    terms = Terms.model_validate(doc)
+    terms = parse_terms(doc)
     assert check_terms(terms) == []
     assert normalised(terms)["payer_split"] == {
         "method": "fixed",
