@@ -6,7 +6,7 @@ import pytest
 
 from kit.settings import InsecureConfiguration
 from services.identity.credentials import password_problems
-from services.identity.directory.service import valid_cvr
+from services.identity.directory.identifiers import valid_cvr
 from services.identity.settings import Settings
 from tests.actors import random_cvr
 
