@@ -283,3 +283,70 @@ def test_a_sole_payer_gets_an_explicit_whole_share() -> None:
         "method": "fixed",
         "shares": [{"organisation_id": PAYER_A, "percent": "100"}],
     }
+
+
+# Hashes of version-1 documents as the registry computed them before schema version 2 (main at 545605a):
+# what parties already signed must still hash the same, or every stored signature would turn invalid.
+SIGNED_BEFORE_V2 = {
+    ("DKK", "25000", "40000.5"): "77338fdb8a36379d539c9b071d2b4bd5161822ebc5e7d6e6407eb68f9d147d82",
+    ("JPY", "2500000", "4000000"): "f1711a2a81e78b08fd9e47bda17436db0384646d4eb4d4bb7a3f6fa7c37e32f4",
+    ("ISK", "250000", "400000"): "01a5f01fbafcec4435902e11c9be9584d8cd5dbb6459d6b4b293cd0cac8f8ce5",
+}
+
+
+@pytest.mark.parametrize(("currency", "first", "second"), list(SIGNED_BEFORE_V2))
+def test_version_1_documents_hash_as_they_did_before_version_2(
+    currency: str, first: str, second: str
+) -> None:
+    a, b, provider, investor = (f"0b6c3c1e-5d1f-4a43-9d0e-6a5f0c1d2e0{n}" for n in range(1, 5))
+    doc = {
+        "title": "Flygtninge i job",
+        "start_date": "2027-01-01",
+        "end_date": "2029-12-31",
+        "currency": currency,
+        "max_participants": 200,
+        "payment_period": "quarterly",
+        "payment_terms_days": 30,
+        "parties": [
+            {"organisation_id": a, "role": "outcome_payer"},
+            {"organisation_id": b, "role": "outcome_payer"},
+            {"organisation_id": provider, "role": "provider"},
+            {"organisation_id": investor, "role": "investor", "must_sign": False},
+        ],
+        "outcomes": [
+            {
+                "code": "job_start",
+                "name": "Job start",
+                "verifier_roles": ["outcome_payer"],
+                "tariff": first,
+                "window": {"closes_after_days": 730},
+            },
+            {
+                "code": "employed_26w",
+                "name": "Still employed",
+                "verifier_roles": ["outcome_payer", "evaluator"],
+                "tariff": second,
+                "max_per_participant": 2,
+                "prerequisites": ["job_start"],
+                "window": {
+                    "anchor": "outcome",
+                    "anchor_outcome": "job_start",
+                    "opens_after_days": 182,
+                    "closes_after_days": 365,
+                },
+            },
+        ],
+        "caps": {
+            "per_participant": "65000" if currency == "DKK" else None,
+            "contract_total": None,
+            "per_period": None,
+        },
+        "payer_split": {
+            "method": "fixed",
+            "shares": [{"organisation_id": a, "percent": "60.00"}, {"organisation_id": b, "percent": "40"}],
+        },
+        "termination": {"unilateral_roles": ["outcome_payer"], "notice_days": 90},
+    }
+    terms = parse_terms(doc)
+    assert check_terms(terms) == []
+    assert content_hash(normalised(terms)) == SIGNED_BEFORE_V2[(currency, first, second)]
