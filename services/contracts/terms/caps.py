@@ -30,7 +30,7 @@ class PayerMaximum(Strict):
     amount: Money = Field(description="The most this payer pays under the contract")
 
 
-class Caps(Strict):
+class CapsV2(Strict):
     per_participant: Money | None = None
     per_period: Money | None = None
     contract_total: Money | None = None
@@ -49,7 +49,7 @@ def outcome_cap_issues(
             yield Issue(f"{path}.amount", f"exceeds the contract's total cap ({contract_total})")
 
 
-def cap_issues(caps: Caps, payers: Sequence[UUID], currency: str) -> Iterator[Issue]:
+def cap_issues(caps: CapsV2, payers: Sequence[UUID], currency: str) -> Iterator[Issue]:
     total = caps.contract_total
     for name in ("per_participant", "per_period", "contract_total"):
         amount = getattr(caps, name)

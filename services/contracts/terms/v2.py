@@ -23,7 +23,7 @@ from kit.text import Text
 from services.contracts.terms import parties as parties_
 from services.contracts.terms.bands import Bands, band_issues
 from services.contracts.terms.canonical import explicit_sole_payer, fix_money
-from services.contracts.terms.caps import Caps, OutcomeCap, cap_issues, outcome_cap_issues
+from services.contracts.terms.caps import CapsV2, OutcomeCap, cap_issues, outcome_cap_issues
 from services.contracts.terms.facts import (
     Criterion,
     DecimalFact,
@@ -59,7 +59,7 @@ from services.contracts.terms.v1 import total_issues
 from services.contracts.terms.windows import Window, cycle_issues, duplicate_code_issues, sequencing_issues
 
 
-class Outcome(Strict):
+class OutcomeV2(Strict):
     code: OutcomeCode
     name: Wording = Field(min_length=1, max_length=200)
     description: Text = Field("", max_length=4000)
@@ -100,8 +100,8 @@ class TermsV2(Strict):
     parties: list[Party] = Field(min_length=1)
     facts: list[Fact] = Field(default_factory=list, max_length=100)
     segments: Segments | None = None
-    outcomes: list[Outcome] = Field(min_length=1, max_length=200)
-    caps: Caps = Caps()
+    outcomes: list[OutcomeV2] = Field(min_length=1, max_length=200)
+    caps: CapsV2 = CapsV2()
     payer_split: PayerSplit | None = None
     termination: Termination | None = None
 
@@ -165,7 +165,7 @@ def _outcome_issues(terms: TermsV2, payers: list[UUID]) -> Iterator[Issue]:
     yield from cycle_issues([(o.code, o.prerequisites) for o in terms.outcomes], codes)
 
 
-def highest_price(outcome: Outcome) -> Decimal:
+def highest_price(outcome: OutcomeV2) -> Decimal:
     """The most one achievement of the outcome can cost in all, its payers' own prices included."""
     prices: list[Decimal | BySegment] = []
     if outcome.tariff is not None:
