@@ -14,7 +14,7 @@ import pytest
 
 from tests.actors import Cast
 from tests.contracts.rate_cards import employment_rate_card
-from tests.contracts.support import assert_problem, key, propose, read_version, terms_for
+from tests.contracts.support import assert_problem, key, propose, read_version, sign, terms_for
 
 Edit = Callable[[dict[str, Any]], None]
 FUND = uuid4()  # a payer party of the rate card; validation alone does not ask identity about it
@@ -337,3 +337,81 @@ async def test_a_version_2_contract_is_drafted_stored_and_proposed(
         cast.provider.organisation_id,
         cast.investor.organisation_id,
     }
+
+
+def _two_municipality_card(cast: Cast) -> dict[str, Any]:
+    """The rate card with Viborg as the payer of the fixed share (no third organisation needed)."""
+    doc = employment_rate_card(cast, cast.payer_b.organisation_id)
+    del doc["parties"][2]
+    return doc
+
+
+async def _activate(contracts: httpx.AsyncClient, cast: Cast, doc: dict[str, Any]) -> str:
+    created = await contracts.post(
+        "/v1/contracts",
+        json={"partnership_id": str(cast.partnership_id), "terms": doc},
+        headers=cast.provider.headers | key(),
+    )
+    assert created.status_code == 201, created.text
+    version_id = created.json()["versions"][0]["id"]
+    await propose(contracts, cast.provider, version_id)
+    for actor in (cast.payer_a, cast.payer_b, cast.provider, cast.investor):
+        version = await sign(contracts, actor, version_id)
+    assert version["status"] == "active", version
+    return str(created.json()["id"])
+
+
+async def _propose_amendment(
+    contracts: httpx.AsyncClient, cast: Cast, contract_id: str, doc: dict[str, Any]
+) -> httpx.Response:
+    amended = await contracts.post(
+        f"/v1/contracts/{contract_id}/amendments", json={"terms": doc}, headers=cast.provider.headers | key()
+    )
+    assert amended.status_code == 201, amended.text
+    return await contracts.post(
+        f"/v1/contract-versions/{amended.json()['id']}/proposal", headers=cast.provider.headers | key()
+    )
+
+
+async def test_an_amendment_re_maps_segment_prices_but_keeps_the_segmentation(
+    contracts: httpx.AsyncClient, cast: Cast
+) -> None:
+    contract_id = await _activate(contracts, cast, _two_municipality_card(cast))
+    regrouped = _two_municipality_card(cast)
+    regrouped["segments"]["values"] = ["standard", "high", "very_high"]
+    for tier in regrouped["outcomes"][2]["tiers"]:
+        tier["tariff"]["by_segment"]["very_high"] = "50000.00"
+    regrouped["outcomes"][0]["bands"]["bands"][1]["tiers"][0]["tariff"]["by_segment"]["very_high"] = (
+        "30000.00"
+    )
+    refused = await _propose_amendment(contracts, cast, contract_id, regrouped)
+    body = assert_problem(refused, 422, "validation-failed", "terms.segments")
+    assert "keeps the segmentation `vulnerability` (high, standard)" in body["invalid_params"][0]["reason"]
+    contract = await contracts.get(f"/v1/contracts/{contract_id}", headers=cast.provider.headers)
+    refused_draft = contract.json()["versions"][-1]["id"]
+    withdrawn = await contracts.post(
+        f"/v1/contract-versions/{refused_draft}/withdrawal", json={}, headers=cast.provider.headers | key()
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    # Dearer prices for the high segment from July 2027: the same segmentation, re-mapped.
+    remapped = _two_municipality_card(cast)
+    remapped["start_date"] = "2027-07-01"
+    remapped["outcomes"][2]["tiers"][0]["tariff"]["by_segment"]["high"] = "45000.00"
+    accepted = await _propose_amendment(contracts, cast, contract_id, remapped)
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["supersedes_id"] is not None
+
+
+async def test_segments_cannot_be_added_to_a_contract_whose_participants_have_none(
+    contracts: httpx.AsyncClient, cast: Cast
+) -> None:
+    doc = _two_municipality_card(cast)
+    unsegmented = copy.deepcopy(doc)
+    del unsegmented["segments"]
+    for tier in unsegmented["outcomes"][2]["tiers"]:
+        tier["tariff"] = tier["tariff"]["by_segment"]["standard"]
+    unsegmented["outcomes"][0]["bands"]["bands"][1]["tiers"][0]["tariff"] = "20000.00"
+    contract_id = await _activate(contracts, cast, unsegmented)
+    refused = await _propose_amendment(contracts, cast, contract_id, doc)
+    body = assert_problem(refused, 422, "validation-failed", "terms.segments")
+    assert "enrolled participants have none" in body["invalid_params"][0]["reason"]

@@ -39,6 +39,7 @@ from services.contracts.service import (
     version_etag,
 )
 from services.contracts.terms import Issue, Terms, check_terms, content_hash, parse_terms, proposal_issues
+from services.contracts.terms.segments import amendment_segment_issues
 
 
 async def propose_version(
@@ -88,13 +89,16 @@ async def _amendment_issues(
             ContractVersion.contract_id == contract.id, ContractVersion.status == "active"
         )
     )
-    if active is not None and version.start_date < active.start_date:
-        return [
+    if active is None:
+        return []
+    issues = list(amendment_segment_issues(active.terms, version.terms))
+    if version.start_date < active.start_date:
+        issues.append(
             Issue(
                 "start_date", f"an amendment cannot start before the version it amends ({active.start_date})"
             )
-        ]
-    return []
+        )
+    return issues
 
 
 async def _require_parties_are_members(

@@ -8,11 +8,14 @@ code) or more decimals than the outcome service stores: a wrong exponent would m
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Annotated, Any
 
 from iso4217 import Currency
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
+
+from services.contracts.terms.issues import Issue
 
 # The outcome service stores every amount as NUMERIC(18, 3) (agreed in /work/wt/brief/terms-v2.md):
 # three decimals, at most fifteen digits before the point. An amount, or a sum of payments a contract
@@ -109,3 +112,19 @@ def plain(number: Decimal) -> str:
     """A decimal in its shortest plain form ("60", "33.3333", "7.5"): equal numbers, equal text."""
     text = format(number.normalize(), "f")
     return text
+
+
+def total_issues(most: Decimal | None) -> Iterator[Issue]:
+    """The most a contract can pay in all (None: unbounded) within what the outcome service stores."""
+    if most is None:
+        yield Issue(
+            "caps.contract_total",
+            "set a contract_total cap or max_participants: an unbounded total cannot be stored by the "
+            f"outcome service (at most {MAX_AMOUNT})",
+        )
+    elif most > MAX_AMOUNT:
+        yield Issue(
+            "caps.contract_total",
+            f"the contract could pay {most}; the outcome service stores at most {MAX_AMOUNT}: "
+            "set a contract_total cap within that",
+        )

@@ -87,3 +87,26 @@ def price_issues(
         yield Issue(
             f"{path}.by_segment", "price every segment: " + ", ".join(f"`{v}`" for v in missing) + " unpriced"
         )
+
+
+def amendment_segment_issues(before: Mapping[str, Any], after: Mapping[str, Any]) -> Iterator[Issue]:
+    """An amendment keeps the segmentation of the version it amends: each participant's segment was
+    recorded at enrolment under it, so a value dropped or renamed would leave participants unpriced, and
+    one added (or a segmentation where there was none) would price participants never segmented."""
+
+    def shape(document: Mapping[str, Any]) -> tuple[str, frozenset[str]] | None:
+        segments = document.get("segments")
+        return None if segments is None else (segments["name"], frozenset(segments["values"]))
+
+    was, now = shape(before), shape(after)
+    if was == now:
+        return
+    if was is None:
+        yield Issue("segments", "the version this amends has no segments, so enrolled participants have none")
+    else:
+        values = ", ".join(sorted(was[1]))
+        yield Issue(
+            "segments",
+            f"an amendment keeps the segmentation `{was[0]}` ({values}) of the version it amends: "
+            "participants' segments were recorded under it; re-map its prices instead",
+        )

@@ -18,7 +18,7 @@ from kit.text import Text
 from services.contracts.terms import parties as parties_
 from services.contracts.terms.canonical import explicit_sole_payer, fix_money
 from services.contracts.terms.issues import Issue
-from services.contracts.terms.money import MAX_AMOUNT, Money, currency_issue, inexact, plain
+from services.contracts.terms.money import Money, currency_issue, inexact, plain, total_issues
 from services.contracts.terms.names import OutcomeCode, Wording
 from services.contracts.terms.parties import Party, Termination
 from services.contracts.terms.payers import FixedSplit, ResidenceSplit, split_issues
@@ -116,22 +116,6 @@ def most_payable(terms: TermsV1) -> Decimal | None:
     if terms.caps.per_participant is not None:
         each = min(each, terms.caps.per_participant)
     return each * terms.max_participants
-
-
-def total_issues(most: Decimal | None) -> Iterator[Issue]:
-    """The contract's most payable sum within what the outcome service stores."""
-    if most is None:
-        yield Issue(
-            "caps.contract_total",
-            "set a contract_total cap or max_participants: an unbounded total cannot be stored by the "
-            f"outcome service (at most {MAX_AMOUNT})",
-        )
-    elif most > MAX_AMOUNT:
-        yield Issue(
-            "caps.contract_total",
-            f"the contract could pay {most}; the outcome service stores at most {MAX_AMOUNT}: "
-            "set a contract_total cap within that",
-        )
 
 
 def _total_issues(terms: TermsV1) -> Iterator[Issue]:

@@ -33,7 +33,7 @@ from services.contracts.terms.facts import (
     fact_issues,
 )
 from services.contracts.terms.issues import Issue
-from services.contracts.terms.money import currency_issue, plain
+from services.contracts.terms.money import currency_issue, plain, total_issues
 from services.contracts.terms.names import OutcomeCode, Wording
 from services.contracts.terms.parties import Party, Termination
 from services.contracts.terms.payers import (
@@ -55,7 +55,6 @@ from services.contracts.terms.segments import (
 )
 from services.contracts.terms.strict import Strict
 from services.contracts.terms.tiers import Tier, tier_issues
-from services.contracts.terms.v1 import total_issues
 from services.contracts.terms.windows import Window, cycle_issues, duplicate_code_issues, sequencing_issues
 
 
