@@ -13,7 +13,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, StrictBool, StrictInt, StrictStr, WrapValidator
+from pydantic import (
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from kit.text import Text
 from services.contracts.terms.issues import Issue
@@ -67,20 +76,39 @@ Operator = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in"]
 ORDERED = frozenset({"gt", "gte", "lt", "lte"})
 
 
-def _no_float(value: Any) -> Any:
-    if isinstance(value, float) or (isinstance(value, list) and any(isinstance(v, float) for v in value)):
-        raise ValueError('give a decimal as a string, e.g. "7.5", not a JSON number with a fraction')
-    return value
-
-
 Scalar = StrictBool | StrictInt | StrictStr
+MAX_LISTED = 100
+
+
+def _comparand(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    # By JSON type, so an error names the value's own path rather than a union member's.
+    def scalar(item: Any, loc: tuple[int, ...]) -> InitErrorDetails | None:
+        if isinstance(item, float):
+            reason = 'give a decimal as a string, e.g. "7.5", not a JSON number with a fraction'
+        elif isinstance(item, bool | int | str):
+            return None
+        else:
+            reason = "compare with a string, an integer or true/false"
+        return InitErrorDetails(
+            type=PydanticCustomError("criterion_value", "{reason}", {"reason": reason}), loc=loc, input=item
+        )
+
+    if isinstance(value, list):
+        if len(value) > MAX_LISTED:
+            raise PydanticCustomError("too_long", "list at most {n} values", {"n": MAX_LISTED})
+        errors = [e for k, item in enumerate(value) if (e := scalar(item, (k,))) is not None]
+    else:
+        errors = [e] if (e := scalar(value, ())) is not None else []
+    if errors:
+        raise ValidationError.from_exception_data("criterion", errors)
+    return value
 
 
 class Criterion(Strict):
     fact: Code
     op: Operator
-    value: Annotated[Scalar | list[Scalar], BeforeValidator(_no_float)] = Field(
-        description="Of the fact's type; a list for `in`"
+    value: Annotated[Scalar | list[Scalar], WrapValidator(_comparand)] = Field(
+        description=f"Of the fact's type; a list (at most {MAX_LISTED}) for `in`"
     )
 
 
