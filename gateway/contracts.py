@@ -65,7 +65,7 @@ class ContractVersion:
     number: int
     status: str
     content_hash: str | None = strawberry.field(description="SHA-256 of the RFC 8785 terms; set on proposal.")
-    terms: JSON = strawberry.field(description="Terms, schema version 1 (docs/contract-terms.md).")
+    terms: JSON = strawberry.field(description="Terms, schema version 1 or 2 (docs/contract-terms.md).")
     title: str
     currency: str | None
     start_date: date

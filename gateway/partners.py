@@ -50,7 +50,12 @@ class Organisation:
     id: UUID
     name: str
     partner_type: PartnerType
-    cvr: str
+    identifier: str = strawberry.field(
+        description="org-id style `<scheme>-<identifier>`, e.g. `DK-CVR-29403473`, `GB-COH-01234567`"
+    )
+    cvr: str | None = strawberry.field(
+        description="The CVR number of an organisation identified by one (`DK-CVR-...`), else null"
+    )
     municipality_code: str | None
 
     @classmethod
@@ -59,6 +64,7 @@ class Organisation:
             id=row.id,
             name=row.name,
             partner_type=PartnerType(row.partner_type),
+            identifier=row.identifier,
             cvr=row.cvr,
             municipality_code=row.municipality_code,
         )

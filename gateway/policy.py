@@ -19,22 +19,30 @@ from kit import partners
 PARTNER_TYPES: Final = partners.PARTNER_TYPES
 EVERYONE: Final = frozenset(PARTNER_TYPES)
 
-# Individual-level data: never investors, advisers, observers' partner types or operators.
-PERSON_LEVEL: Final = frozenset({"municipality", "provider", "evaluator"})
+# Who pays for outcomes: municipalities, and national agencies or outcome funds. A funder has the payer's
+# view of a municipality minus what comes of having residents: it enrols no one, confirms no one's
+# eligibility, reads no municipal reference (`RESIDENTS`).
+PAYERS: Final = frozenset({"municipality", "outcome_funder"})
+RESIDENTS: Final = frozenset({"municipality"})
+# Individual-level data: never investors, advisers, observers' partner types or operators. (A funder
+# sees only the rows the outcome service gives its membership role.)
+PERSON_LEVEL: Final = PAYERS | {"provider", "evaluator"}
 # Who runs the programme day to day: enrols, claims, exits, disputes, prepares statements.
-DELIVERY: Final = frozenset({"municipality", "provider"})
+DELIVERY: Final = RESIDENTS | {"provider"}
+# Who reads evidence documents: who delivers, and every payer, which verifies what it pays for.
+EVIDENCE: Final = DELIVERY | PAYERS
 # Who negotiates and signs contracts (evaluators and the operator only read them).
-CONTRACTING: Final = frozenset({"municipality", "provider", "investor", "legal_adviser"})
+CONTRACTING: Final = PAYERS | {"provider", "investor", "legal_adviser"}
 # Who adds partnership members and decides proposed ones: the operator, and outcome payers
-# (municipalities). Identity decides each case: no organisation grants itself a role, and a role reaching
-# person-level data needs the operator or every outcome payer's consent (services/identity/partnerships/
-# access.py).
-ADMINISTRATION: Final = frozenset({"operator", "municipality"})
+# (municipalities and funders). Identity decides each case: no organisation grants itself a role, and a
+# role reaching person-level data needs the operator or every outcome payer's consent
+# (services/identity/partnerships/access.py).
+ADMINISTRATION: Final = PAYERS | {"operator"}
 # Who manages its organisation's webhook subscriptions: every partner type that can be a partnership
 # member (the outcome service requires a membership, and redacts each delivery for the subscriber's role).
 # Not operators: they belong to no partnership, so they have nothing to subscribe to, and a delivery log
 # names events of partnerships they administer but whose participant data they must not see.
-WEBHOOKS: Final = frozenset({"municipality", "provider", "investor", "evaluator", "legal_adviser"})
+WEBHOOKS: Final = PAYERS | {"provider", "investor", "evaluator", "legal_adviser"}
 
 TYPES: Final[dict[str, frozenset[str]]] = {
     "Participant": PERSON_LEVEL,
@@ -43,7 +51,7 @@ TYPES: Final[dict[str, frozenset[str]]] = {
     "Claim": PERSON_LEVEL,
     "ClaimConnection": PERSON_LEVEL,
     "ClaimEdge": PERSON_LEVEL,
-    "Evidence": DELIVERY,
+    "Evidence": EVIDENCE,
     "EnrolParticipantInput": DELIVERY,
     "SubmitClaimInput": DELIVERY,
     "WebhookSubscription": WEBHOOKS,
@@ -61,9 +69,9 @@ TYPES: Final[dict[str, frozenset[str]]] = {
 FIELDS: Final[dict[str, frozenset[str]]] = {
     # Only the municipality of residence reads its own reference number (the service blanks it for
     # other municipalities too).
-    "Participant.municipalReference": frozenset({"municipality"}),
+    "Participant.municipalReference": RESIDENTS,
     # Evaluators work on pseudonymised records: no evidence documents.
-    "Claim.evidence": DELIVERY,
+    "Claim.evidence": EVIDENCE,
     "Partnership.participants": PERSON_LEVEL,
     "Partnership.claims": PERSON_LEVEL,
     "Query.participant": PERSON_LEVEL,
@@ -89,15 +97,15 @@ FIELDS: Final[dict[str, frozenset[str]]] = {
     "Mutation.amendContract": CONTRACTING,
     "Mutation.terminateContractVersion": CONTRACTING,
     "Mutation.enrolParticipant": DELIVERY,
-    "Mutation.confirmEligibility": frozenset({"municipality"}),
+    "Mutation.confirmEligibility": RESIDENTS,
     "Mutation.exitParticipant": DELIVERY,
     "Mutation.submitClaim": DELIVERY,
-    "Mutation.verifyClaim": frozenset({"municipality", "evaluator"}),
+    "Mutation.verifyClaim": PAYERS | {"evaluator"},
     "Mutation.disputeClaim": DELIVERY,
-    "Mutation.resolveDispute": frozenset({"municipality"}),
+    "Mutation.resolveDispute": PAYERS,
     "Mutation.generateStatement": DELIVERY,
     "Mutation.issueStatement": DELIVERY,
-    "Mutation.markStatementPaid": frozenset({"municipality"}),
+    "Mutation.markStatementPaid": PAYERS,
     "Me.webhookSubscriptions": WEBHOOKS,
     "Mutation.createWebhookSubscription": WEBHOOKS,
     "Mutation.updateWebhookSubscription": WEBHOOKS,

@@ -175,9 +175,16 @@ async def _post(platform: Platform, path: str, body: dict[str, Any]) -> dict[str
 
 
 async def create_organisation(
-    platform: Platform, partner_type: str, name: str, *, municipality_code: str | None = None
+    platform: Platform,
+    partner_type: str,
+    name: str,
+    *,
+    municipality_code: str | None = None,
+    identifier: str | None = None,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"name": name, "partner_type": partner_type, "cvr": identifiers.cvr()}
+    """An organisation made by the operator: with `identifier` (org-id style), else a fresh CVR."""
+    body: dict[str, Any] = {"name": name, "partner_type": partner_type}
+    body |= {"identifier": identifier} if identifier is not None else {"cvr": identifiers.cvr()}
     if municipality_code is not None:
         body["municipality_code"] = municipality_code
     return await _post(platform, "/v1/organisations", body)

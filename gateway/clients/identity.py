@@ -13,7 +13,8 @@ from kit.pagination import Page
 class OrganisationRow(IdRow):
     name: str
     partner_type: str
-    cvr: str
+    identifier: str
+    cvr: str | None = None
     municipality_code: str | None = None
 
 

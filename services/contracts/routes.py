@@ -40,11 +40,13 @@ from services.contracts.schemas import (
     SignatureRead,
     TerminationConsentRead,
     TerminationCreate,
+    TermsIssueRead,
+    TermsValidationRead,
     VersionRead,
     VersionSummary,
     WithdrawalCreate,
 )
-from services.contracts.terms import Terms, diff_documents
+from services.contracts.terms import Terms, content_hash, diff_documents
 
 router = APIRouter(prefix="/v1", tags=["contracts"])
 
@@ -156,6 +158,24 @@ def _not_modified(if_none_match: str | None, etag: str, headers: dict[str, str])
 
 
 # --- contracts -------------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/terms-validations",
+    response_model=TermsValidationRead,
+    responses=problem_responses(401, 403, 422),
+    summary="Check a terms document without storing it",
+)
+async def validate_terms(body: Terms, principal: ContractReader) -> TermsValidationRead:
+    """The document's canonical form and content hash, and what it lacks before a proposal; a 422
+    names every offending field, as drafting it would."""
+    document, issues = service.validate_terms(body)
+    return TermsValidationRead(
+        schema_version=body.schema_version,
+        terms=document,
+        content_hash=content_hash(document),
+        proposal_issues=[TermsIssueRead(name=f"body.{i.path}", reason=i.reason) for i in issues],
+    )
 
 
 @router.post(

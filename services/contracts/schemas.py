@@ -111,7 +111,7 @@ class VersionRead(BaseModel):
     number: int
     status: VersionStatus
     content_hash: str | None = Field(description="SHA-256 of the RFC 8785 form of `terms`; set on proposal")
-    terms: dict[str, Any] = Field(description="Terms, schema version 1 (docs/contract-terms.md)")
+    terms: dict[str, Any] = Field(description="Terms, schema version 1 or 2 (docs/contract-terms.md)")
     signatures: list[SignatureRead]
     required_signatories: list[UUID] = Field(
         description="Organisations that must sign: fixed on proposal (every signing party, and for an "
@@ -164,3 +164,17 @@ class DiffRead(BaseModel):
     added: list[dict[str, Any]]
     removed: list[dict[str, Any]]
     changed: list[dict[str, Any]]
+
+
+class TermsIssueRead(BaseModel):
+    name: str = Field(description="The dotted path of the field, as in a problem's `invalid_params`")
+    reason: str
+
+
+class TermsValidationRead(BaseModel):
+    schema_version: int
+    terms: dict[str, Any] = Field(description="The canonical form a version with these terms would store")
+    content_hash: str = Field(description="SHA-256 of its RFC 8785 form: what signatories would sign")
+    proposal_issues: list[TermsIssueRead] = Field(
+        description="What the terms still lack before a version with them can be proposed for signature"
+    )

@@ -53,7 +53,15 @@ from services.contracts.models import (
     Signature,
     TerminationConsent,
 )
-from services.contracts.terms import Terms, check_terms, content_hash, normalised
+from services.contracts.terms import (
+    Issue,
+    Terms,
+    check_terms,
+    content_hash,
+    normalised,
+    parse_terms,
+    proposal_issues,
+)
 
 # Membership roles that may draft and steer a contract. Advisers draft contracts for their clients;
 # investors, evaluators and observers read.
@@ -298,6 +306,12 @@ async def diff_versions(
 # --- drafting --------------------------------------------------------------------------------------------
 
 
+def validate_terms(terms: Terms) -> tuple[dict[str, Any], list[Issue]]:
+    """A document's canonical form (what a version would store and sign) and what it still lacks before
+    it can be proposed, without storing anything; invalid terms raise `InvalidTerms`."""
+    return _checked(terms, "body"), proposal_issues(terms)
+
+
 def _checked(terms: Terms, prefix: str = "body.terms") -> dict[str, Any]:
     issues = check_terms(terms)
     if issues:
@@ -495,7 +509,7 @@ async def terminate_version(
             "body.effective_on", f"must be after {version.start_date} and no later than {version.end_date}"
         )
     assert principal.user_id is not None
-    terms = Terms.model_validate(version.terms)
+    terms = parse_terms(version.terms)
     consents = list(
         await session.scalars(select(TerminationConsent).where(TerminationConsent.version_id == version.id))
     )

@@ -19,6 +19,7 @@ from kit.auth import TokenVerifier
 from kit.settings import InsecureConfiguration
 from services.identity.audit import record, snapshot
 from services.identity.credentials import Passwords, hash_secret
+from services.identity.directory.identifiers import cvr_identifier
 from services.identity.models import OAuthClient, Organisation
 from services.identity.oauth.keys import KeyRing, derive_key, published_jwks
 from services.identity.oauth.scopes import REVOCATIONS_SCOPE, SCOPES, USER_ONLY_SCOPES
@@ -34,7 +35,10 @@ async def _operator_organisation(session: AsyncSession, settings: Settings) -> O
     )
     if organisation is None:
         organisation = Organisation(
-            name="Effekt platform operator", partner_type="operator", cvr=settings.bootstrap_operator_cvr
+            name="Effekt platform operator",
+            partner_type="operator",
+            identifier=cvr_identifier(settings.bootstrap_operator_cvr),
+            cvr=settings.bootstrap_operator_cvr,
         )
         session.add(organisation)
         await session.flush()

@@ -6,7 +6,7 @@ Forbidden      -> NotOrganisationAdmin, NotPartnershipManager, OperatorOnly, Own
 Conflict       -> EmailTaken, MembershipExists, MembershipGrantPending, MembershipGrantSettled,
                   PartnershipClosed, LastSigningKey
 Unauthorized   -> WrongPassword
-Unprocessable  -> InvalidCvr, WeakPassword, InvalidRedirectUri, ScopeNotAllowed
+Unprocessable  -> InvalidCvr, InvalidIdentifier, WeakPassword, InvalidRedirectUri, ScopeNotAllowed
 PreconditionFailed -> VersionMismatch (kit.versions, shared by the services)
 """
 
@@ -94,6 +94,10 @@ class WrongPassword(Unauthorized):
 
 class InvalidCvr(Unprocessable):
     code, title = "invalid-cvr", "Not a valid CVR number"
+
+
+class InvalidIdentifier(Unprocessable):
+    code, title = "invalid-identifier", "Not an organisation identifier of a scheme this service checks"
 
 
 class WeakPassword(Unprocessable):

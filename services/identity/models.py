@@ -55,6 +55,12 @@ class Organisation(Base):
     __table_args__ = (
         CheckConstraint(_one_of("partner_type", PARTNER_TYPES), name="partner_type"),
         CheckConstraint("cvr ~ '^[0-9]{8}$'", name="cvr_digits"),
+        CheckConstraint("identifier ~ '^[A-Z]{2}-[A-Z0-9]{2,6}-[A-Z0-9]+$'", name="identifier_form"),
+        # `cvr` is the Danish identifier's number, kept for the APIs that read it; no one else has one.
+        CheckConstraint(
+            "identifier = 'DK-CVR-' || cvr OR (cvr IS NULL AND identifier NOT LIKE 'DK-CVR-%')",
+            name="cvr_identifier",
+        ),
         # A municipality code belongs to municipalities and every municipality has one.
         CheckConstraint(
             "(partner_type = 'municipality') = (municipality_code IS NOT NULL)", name="municipality_code"
@@ -65,9 +71,11 @@ class Organisation(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(200))
     partner_type: Mapped[str] = mapped_column(String(20), index=True)
-    # Not unique: one legal entity (one CVR, one municipality code) may register several units, e.g. a
-    # municipality's job centre and its social services, each its own partner.
-    cvr: Mapped[str] = mapped_column(String(8), index=True)
+    # Not unique: one legal entity (one identifier, one municipality code) may register several units,
+    # e.g. a municipality's job centre and its social services, each its own partner.
+    # org-id style `<scheme>-<identifier>` (services/identity/directory/identifiers.py).
+    identifier: Mapped[str] = mapped_column(String(80), index=True)
+    cvr: Mapped[str | None] = mapped_column(String(8), index=True)
     municipality_code: Mapped[str | None] = mapped_column(String(3))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     token_epoch: Mapped[int] = _epoch()

@@ -11,11 +11,11 @@ from pydantic import ValidationError
 
 from effekt.sandbox.terms import Parties, caps, standard_terms
 from services.contracts.terms import (
-    Terms,
     check_terms,
     content_hash,
     diff_documents,
     normalised,
+    parse_terms,
     proposal_issues,
 )
 
@@ -59,17 +59,17 @@ def document(**overrides: Any) -> dict[str, Any]:
 
 
 def issues_of(doc: dict[str, Any]) -> dict[str, str]:
-    return {i.path: i.reason for i in check_terms(Terms.model_validate(doc))}
+    return {i.path: i.reason for i in check_terms(parse_terms(doc))}
 
 
 def test_the_documented_example_is_coherent_and_proposable() -> None:
-    terms = Terms.model_validate(document())
+    terms = parse_terms(document())
     assert check_terms(terms) == []
     assert proposal_issues(terms) == []
 
 
 def test_money_is_normalised_to_the_currency_minor_unit() -> None:
-    doc = normalised(Terms.model_validate(document()))
+    doc = normalised(parse_terms(document()))
     assert doc["outcomes"][1]["tariff"] == "40000.00"
     assert doc["caps"] == {"per_participant": "65000.00", "contract_total": "5000000.00", "per_period": None}
     assert doc["payer_split"]["shares"][0]["percent"] == "60"
@@ -110,13 +110,13 @@ def test_negative_non_finite_and_float_tariffs_do_not_parse(tariff: Any) -> None
     doc = document()
     doc["outcomes"][0]["tariff"] = tariff
     with pytest.raises(ValidationError) as caught:
-        Terms.model_validate(doc)
+        parse_terms(doc)
     assert caught.value.errors()[0]["loc"][:3] == ("outcomes", 0, "tariff")
 
 
 def test_unknown_keys_are_refused() -> None:
     with pytest.raises(ValidationError):
-        Terms.model_validate(document(bonus_scheme={"kind": "secret"}))
+        parse_terms(document(bonus_scheme={"kind": "secret"}))
 
 
 def test_end_before_start_is_named() -> None:
@@ -221,13 +221,13 @@ def test_a_party_appears_once() -> None:
 def test_a_proposal_needs_a_payer_and_a_provider() -> None:
     doc = document(payer_split=None)
     doc["parties"] = [{"organisation_id": INVESTOR, "role": "investor", "must_sign": True}]
-    reasons = [i.reason for i in proposal_issues(Terms.model_validate(doc))]
+    reasons = [i.reason for i in proposal_issues(parse_terms(doc))]
     assert any("outcome_payer" in r for r in reasons)
     assert any("provider" in r for r in reasons)
 
 
 def test_content_hash_is_canonical_not_textual() -> None:
-    a = normalised(Terms.model_validate(document()))
+    a = normalised(parse_terms(document()))
     reordered = dict(reversed(list(a.items())))
     assert content_hash(a) == content_hash(reordered)
     changed = copy.deepcopy(a)
@@ -236,11 +236,11 @@ def test_content_hash_is_canonical_not_textual() -> None:
     # The same meaning written differently ("40000" vs "40000.00") hashes the same once normalised.
     other = document()
     other["outcomes"][1]["tariff"] = "40000.00"
-    assert content_hash(normalised(Terms.model_validate(other))) == content_hash(a)
+    assert content_hash(normalised(parse_terms(other))) == content_hash(a)
 
 
 def test_diff_addresses_outcomes_by_code() -> None:
-    before = normalised(Terms.model_validate(document()))
+    before = normalised(parse_terms(document()))
     after = copy.deepcopy(before)
     after["outcomes"][1]["tariff"] = "45000.00"
     after["outcomes"].insert(0, copy.deepcopy(after["outcomes"][0]) | {"code": "enrolled"})
@@ -254,16 +254,83 @@ def test_diff_addresses_outcomes_by_code() -> None:
 
 
 def test_diff_of_identical_documents_is_empty() -> None:
-    doc = normalised(Terms.model_validate(document()))
+    doc = normalised(parse_terms(document()))
     assert diff_documents(doc, copy.deepcopy(doc)) == {"added": [], "removed": [], "changed": []}
 
 
 def test_a_sole_payer_gets_an_explicit_whole_share() -> None:
     doc = document(payer_split=None)
     doc["parties"] = [p for p in doc["parties"] if p["organisation_id"] != PAYER_B]
-    terms = Terms.model_validate(doc)
+    terms = parse_terms(doc)
     assert check_terms(terms) == []
     assert normalised(terms)["payer_split"] == {
         "method": "fixed",
         "shares": [{"organisation_id": PAYER_A, "percent": "100"}],
     }
+
+
+# Hashes of version-1 documents as the registry computed them before schema version 2 (main at 545605a):
+# what parties already signed must still hash the same, or every stored signature would turn invalid.
+SIGNED_BEFORE_V2 = {
+    ("DKK", "25000", "40000.5"): "77338fdb8a36379d539c9b071d2b4bd5161822ebc5e7d6e6407eb68f9d147d82",
+    ("JPY", "2500000", "4000000"): "f1711a2a81e78b08fd9e47bda17436db0384646d4eb4d4bb7a3f6fa7c37e32f4",
+    ("ISK", "250000", "400000"): "01a5f01fbafcec4435902e11c9be9584d8cd5dbb6459d6b4b293cd0cac8f8ce5",
+}
+
+
+@pytest.mark.parametrize(("currency", "first", "second"), list(SIGNED_BEFORE_V2))
+def test_version_1_documents_hash_as_they_did_before_version_2(
+    currency: str, first: str, second: str
+) -> None:
+    a, b, provider, investor = (f"0b6c3c1e-5d1f-4a43-9d0e-6a5f0c1d2e0{n}" for n in range(1, 5))
+    doc = {
+        "title": "Flygtninge i job",
+        "start_date": "2027-01-01",
+        "end_date": "2029-12-31",
+        "currency": currency,
+        "max_participants": 200,
+        "payment_period": "quarterly",
+        "payment_terms_days": 30,
+        "parties": [
+            {"organisation_id": a, "role": "outcome_payer"},
+            {"organisation_id": b, "role": "outcome_payer"},
+            {"organisation_id": provider, "role": "provider"},
+            {"organisation_id": investor, "role": "investor", "must_sign": False},
+        ],
+        "outcomes": [
+            {
+                "code": "job_start",
+                "name": "Job start",
+                "verifier_roles": ["outcome_payer"],
+                "tariff": first,
+                "window": {"closes_after_days": 730},
+            },
+            {
+                "code": "employed_26w",
+                "name": "Still employed",
+                "verifier_roles": ["outcome_payer", "evaluator"],
+                "tariff": second,
+                "max_per_participant": 2,
+                "prerequisites": ["job_start"],
+                "window": {
+                    "anchor": "outcome",
+                    "anchor_outcome": "job_start",
+                    "opens_after_days": 182,
+                    "closes_after_days": 365,
+                },
+            },
+        ],
+        "caps": {
+            "per_participant": "65000" if currency == "DKK" else None,
+            "contract_total": None,
+            "per_period": None,
+        },
+        "payer_split": {
+            "method": "fixed",
+            "shares": [{"organisation_id": a, "percent": "60.00"}, {"organisation_id": b, "percent": "40"}],
+        },
+        "termination": {"unilateral_roles": ["outcome_payer"], "notice_days": 90},
+    }
+    terms = parse_terms(doc)
+    assert check_terms(terms) == []
+    assert content_hash(normalised(terms)) == SIGNED_BEFORE_V2[(currency, first, second)]

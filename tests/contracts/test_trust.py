@@ -234,15 +234,17 @@ async def test_a_termination_block_must_name_signing_parties_and_a_notice(
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"tariff": "1000000000000.00"}, "body.terms.outcomes.0.tariff"),
-        ({"caps": {"per_participant": None, "contract_total": "1000000000000.00", "per_period": None}},
+        # NUMERIC(18, 3): fifteen digits before the point.
+        ({"tariff": "1000000000000000.00"}, "body.terms.outcomes.0.tariff"),
+        ({"caps": {"per_participant": None, "contract_total": "1000000000000000.00", "per_period": None}},
          "body.terms.caps.contract_total"),
-        ({"caps": {"per_participant": None, "contract_total": None, "per_period": "1000000000000.00"}},
+        ({"caps": {"per_participant": None, "contract_total": None, "per_period": "1000000000000000.00"}},
          "body.terms.caps.per_period"),
         # Each tariff fits, but what the contract can pay in all (the sum the cap check keeps) does not.
-        ({"tariff": "999999999999.99", "caps": {"per_participant": None, "contract_total": None,
-                                                 "per_period": None}}, "body.terms.caps.contract_total"),
-        ({"currency": "KWD"}, "body.terms.currency"),
+        ({"tariff": "999999999999999.00", "caps": {"per_participant": None, "contract_total": None,
+                                                    "per_period": None}}, "body.terms.caps.contract_total"),
+        # Four decimals (a unit of account, Chile's UF): more than the outcome service stores.
+        ({"currency": "CLF"}, "body.terms.currency"),
     ],
 )  # fmt: skip
 async def test_amounts_the_outcome_service_cannot_store_are_refused(

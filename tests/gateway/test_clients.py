@@ -92,7 +92,13 @@ class EchoingIdentity:
         self.requests.append(target)
         ids = parse_qs(urlsplit(target).query)["ids"][0].split(",")
         items = [
-            {"id": i, "name": "Org", "partner_type": "provider", "cvr": "12345678", "unknown": {"x": 1}}
+            {
+                "id": i,
+                "name": "Org",
+                "partner_type": "provider",
+                "identifier": "DK-CVR-12345678",
+                "unknown": {"x": 1},
+            }
             for i in ids
         ]
         body = orjson.dumps({"items": items, "next_cursor": None})

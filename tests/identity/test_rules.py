@@ -7,7 +7,7 @@ import pytest
 from effekt.sandbox.identifiers import cvr as random_cvr
 from kit.settings import InsecureConfiguration
 from services.identity.credentials import password_problems
-from services.identity.directory.service import valid_cvr
+from services.identity.directory.identifiers import valid_cvr
 from services.identity.settings import Settings
 
 

@@ -38,7 +38,8 @@ from services.contracts.service import (
     required_signatories,
     version_etag,
 )
-from services.contracts.terms import Issue, Terms, check_terms, content_hash, proposal_issues
+from services.contracts.terms import Issue, Terms, check_terms, content_hash, parse_terms, proposal_issues
+from services.contracts.terms.segments import amendment_segment_issues
 
 
 async def propose_version(
@@ -56,7 +57,7 @@ async def propose_version(
     if version.status != "draft":
         raise InvalidTransition(f"only a draft can be proposed; this one is {version.status}")
     require_if_match(if_match, version_etag(version), required=False)
-    terms = Terms.model_validate(version.terms)
+    terms = parse_terms(version.terms)
     issues = check_terms(terms) + proposal_issues(terms)
     issues += await _amendment_issues(session, contract, version)
     if issues:
@@ -88,13 +89,16 @@ async def _amendment_issues(
             ContractVersion.contract_id == contract.id, ContractVersion.status == "active"
         )
     )
-    if active is not None and version.start_date < active.start_date:
-        return [
+    if active is None:
+        return []
+    issues = list(amendment_segment_issues(active.terms, version.terms))
+    if version.start_date < active.start_date:
+        issues.append(
             Issue(
                 "start_date", f"an amendment cannot start before the version it amends ({active.start_date})"
             )
-        ]
-    return []
+        )
+    return issues
 
 
 async def _require_parties_are_members(

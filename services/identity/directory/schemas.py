@@ -25,7 +25,17 @@ class ReadModel(BaseModel):
 class OrganisationCreate(BaseModel):
     name: Name = Field(min_length=1, max_length=200)
     partner_type: PartnerType
-    cvr: str = Field(description="Danish CVR number: 8 digits passing the modulus-11 check.")
+    identifier: str | None = Field(
+        None,
+        max_length=80,
+        description="org-id style `<scheme>-<identifier>`, e.g. `DK-CVR-29403473`, `GB-COH-01234567`, "
+        "`GB-GOR-PB123` (docs/identity.md lists the schemes). Give this or `cvr`.",
+    )
+    cvr: str | None = Field(
+        None,
+        description="Danish CVR number: 8 digits passing the modulus-11 check; the same as the identifier "
+        "`DK-CVR-<cvr>`.",
+    )
     municipality_code: str | None = Field(
         None, description="Required for municipalities (3 digits, e.g. Herning 657), refused for others."
     )
@@ -39,7 +49,8 @@ class OrganisationRead(ReadModel):
     id: UUID
     name: str
     partner_type: PartnerType
-    cvr: str
+    identifier: str = Field(description="org-id style `<scheme>-<identifier>`")
+    cvr: str | None = Field(description="The CVR number, for an organisation identified by one")
     municipality_code: str | None
     version: int
     created_at: datetime

@@ -20,9 +20,17 @@ from kit.versions import check_version
 from services.identity.audit import readable_audit_events, record, snapshot
 from services.identity.credentials import Passwords, password_problems
 from services.identity.directory import schemas
+from services.identity.directory.identifiers import (
+    BadIdentifier,
+    cvr_identifier,
+    cvr_of,
+    parse_identifier,
+    valid_cvr,
+)
 from services.identity.errors import (
     EmailTaken,
     InvalidCvr,
+    InvalidIdentifier,
     NotOrganisationAdmin,
     OperatorOnly,
     OrganisationNotFound,
@@ -39,15 +47,6 @@ from services.identity.models import (
 )
 from services.identity.oauth.login import clear_account_lock
 from services.identity.revocations.service import supersede_tokens
-
-_CVR_WEIGHTS = (2, 7, 6, 5, 4, 3, 2, 1)
-
-
-def valid_cvr(cvr: str) -> bool:
-    """Eight digits whose weighted sum (2,7,6,5,4,3,2,1) is divisible by 11; no leading zero."""
-    if not re.fullmatch(r"[1-9][0-9]{7}", cvr):
-        return False
-    return sum(int(d) * w for d, w in zip(cvr, _CVR_WEIGHTS, strict=True)) % 11 == 0
 
 
 def require_operator(principal: Principal) -> None:
@@ -135,12 +134,32 @@ async def get_organisation(
     return row
 
 
+def _identifier_of(data: schemas.OrganisationCreate) -> str:
+    """The organisation's identifier: given, or `DK-CVR-<cvr>` for a CVR (the API before identifiers)."""
+    if data.cvr is not None and not valid_cvr(data.cvr):
+        raise InvalidCvr.field("body.cvr", "must be 8 digits passing the modulus-11 check")
+    if data.identifier is None:
+        if data.cvr is None:
+            raise InvalidIdentifier.field(
+                "body.identifier", "give the organisation's identifier (or its CVR)"
+            )
+        return cvr_identifier(data.cvr)
+    try:
+        identifier = parse_identifier(data.identifier)
+    except BadIdentifier as exc:
+        raise InvalidIdentifier.field("body.identifier", str(exc)) from exc
+    if data.cvr is not None and identifier != cvr_identifier(data.cvr):
+        raise InvalidIdentifier.field(
+            "body.identifier", f"is not {cvr_identifier(data.cvr)}, the given CVR's"
+        )
+    return identifier
+
+
 async def create_organisation(
     session: AsyncSession, principal: Principal, data: schemas.OrganisationCreate
 ) -> Organisation:
     require_operator(principal)
-    if not valid_cvr(data.cvr):
-        raise InvalidCvr.field("body.cvr", "must be 8 digits passing the modulus-11 check")
+    identifier = _identifier_of(data)
     is_municipality = data.partner_type == "municipality"
     if is_municipality and data.municipality_code is None:
         raise Unprocessable.field("body.municipality_code", "required for a municipality")
@@ -149,7 +168,11 @@ async def create_organisation(
     if data.municipality_code is not None and not re.fullmatch(r"[0-9]{3}", data.municipality_code):
         raise Unprocessable.field("body.municipality_code", "must be 3 digits")
     row = Organisation(
-        name=data.name, partner_type=data.partner_type, cvr=data.cvr, municipality_code=data.municipality_code
+        name=data.name,
+        partner_type=data.partner_type,
+        identifier=identifier,
+        cvr=cvr_of(identifier),
+        municipality_code=data.municipality_code,
     )
     session.add(row)
     await session.flush()
