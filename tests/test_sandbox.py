@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from effekt.sandbox.identifiers import century_digits, cpr, cvr, sequential_cpr, synthetic_cpr
 from effekt.sandbox.signin import MACHINE_SCOPES, PERSON_ONLY_SCOPES, USER_SCOPES
 from effekt.sandbox.terms import Parties, caps, outcome, standard_terms
-from services.contracts.terms import Terms, check_terms, proposal_issues
-from services.identity.directory.service import valid_cvr
+from services.contracts.terms import check_terms, parse_terms, proposal_issues
+from services.identity.directory.identifiers import valid_cvr
 from services.identity.oauth.scopes import SCOPES, USER_ONLY_SCOPES
 from services.outcomes.cpr import parse_cpr
 
@@ -58,7 +58,7 @@ def test_the_scope_lists_are_identitys() -> None:
 
 
 def test_the_standard_terms_are_coherent_and_ready_to_propose() -> None:
-    terms = Terms.model_validate(standard_terms(Parties(*(uuid4() for _ in range(4)))))
+    terms = parse_terms(standard_terms(Parties(*(uuid4() for _ in range(4)))))
     assert check_terms(terms) == []
     assert proposal_issues(terms) == []
     assert terms.start_date < TODAY < terms.end_date

@@ -21,8 +21,9 @@ import pytest
 import websockets
 
 from effekt.launcher import Platform
+from effekt.sandbox.identifiers import synthetic_cpr
 from tests.actors import Cast, make_cast
-from tests.outcomes.support import TODAY, active_contract, employment_terms, synthetic_cpr
+from tests.outcomes.support import TODAY, active_contract, employment_terms
 from tests.platform import running_platform
 
 WAIT = 30.0

@@ -25,10 +25,11 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from effekt.launcher import Platform
+from effekt.sandbox.identifiers import synthetic_cpr
 from gateway.app import create_app
 from gateway.settings import Settings
 from tests.actors import Actor, Cast, make_cast
-from tests.outcomes.support import TODAY, active_contract, employment_terms, enrol, synthetic_cpr
+from tests.outcomes.support import TODAY, active_contract, employment_terms, enrol
 from tests.platform import free_port
 
 PER_SOCKET = 4
