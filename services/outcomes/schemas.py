@@ -5,12 +5,22 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
+from kit.reads import ReadModel, Row
 from kit.text import Text, Words
+from services.outcomes import states
 
 # A reason someone must read later (an exit, a decision, a dispute): whitespace alone records none.
 Reason = Words
@@ -42,13 +52,7 @@ class ParticipantExit(_In):
     reason: Reason = Field(min_length=1, max_length=500)
 
 
-class _Read(BaseModel):
-    """A read shape validated from its model's attributes (`model_validate(row, from_attributes=True)`)."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-
-class ParticipantRead(_Read):
+class ParticipantRead(ReadModel):
     id: UUID
     partnership_id: UUID
     contract_id: UUID
@@ -98,13 +102,15 @@ class CutReason(BaseModel):
     amount: MoneyStr
 
 
-class SplitLineRead(BaseModel):
+class SplitLineRead(ReadModel):
     payer_organisation_id: UUID
     tariff_share: MoneyStr
     amount: MoneyStr
 
 
-class ClaimRead(BaseModel):
+# Validated from an `OutcomeClaim` with its `split` beside it (`Row(claim, split=...)`); a docstring here
+# would become the schema's OpenAPI description.
+class ClaimRead(ReadModel):
     id: UUID
     partnership_id: UUID
     contract_id: UUID
@@ -137,6 +143,17 @@ class ClaimRead(BaseModel):
     version: int
     created_at: datetime
 
+    @model_validator(mode="before")
+    @classmethod
+    def _derived(cls, claim: Any) -> Any:
+        if isinstance(claim, dict):
+            return claim
+        return Row(
+            claim,
+            has_evidence_document=claim.evidence_sha256 is not None,
+            final=states.final(claim.status, disputed=claim.disputed),
+        )
+
 
 class StatementCreate(_In):
     contract_id: UUID
@@ -145,7 +162,7 @@ class StatementCreate(_In):
     period_end: date
 
 
-class StatementLineRead(BaseModel):
+class StatementLineRead(ReadModel):
     id: UUID
     kind: str
     claim_id: UUID
@@ -156,8 +173,16 @@ class StatementLineRead(BaseModel):
     cut_share: MoneyStr
     amount: MoneyStr
 
+    @model_validator(mode="before")
+    @classmethod
+    def _derived(cls, line: Any) -> Any:
+        if isinstance(line, dict):
+            return line
+        return Row(line, cut_share=line.tariff_share - line.amount)
 
-class StatementRead(BaseModel):
+
+# Validated from a `PaymentStatement` with its `lines` beside it (`Row(statement, lines=...)`).
+class StatementRead(ReadModel):
     id: UUID
     partnership_id: UUID
     contract_id: UUID
