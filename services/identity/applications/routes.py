@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from kit.db import DbSession
 from kit.pagination import DEFAULT_LIMIT, Page
-from services.identity.clients import schemas, service
+from services.identity.applications import schemas, service
 from services.identity.dependencies import Idem, PartnerReader, PartnerWriter
 from services.identity.directory.routes import ONE, READ, WRITE, Cursor, Limit, page_of
 
