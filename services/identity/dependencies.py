@@ -15,7 +15,7 @@ from kit.db import DbSession
 from kit.problems import PreconditionRequired, Unauthorized
 from kit.versions import if_match_header, parse_if_match
 from services.identity.models import SigningKey
-from services.identity.oauth.keys import KeyRing, published_key_filter
+from services.identity.oauth.keys import SigningKeys, published_key_filter
 from services.identity.replays import SealingIdempotency, sealing_idempotency
 from services.identity.revocations.service import standing_of
 from services.identity.settings import Settings
@@ -83,10 +83,10 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_key_ring(request: Request) -> KeyRing:
-    ring: KeyRing = request.app.state.key_ring
+def get_signing_keys(request: Request) -> SigningKeys:
+    ring: SigningKeys = request.app.state.signing_keys
     return ring
 
 
 AppSettings = Annotated[Settings, Depends(get_settings)]
-Keys = Annotated[KeyRing, Depends(get_key_ring)]
+Keys = Annotated[SigningKeys, Depends(get_signing_keys)]

@@ -32,7 +32,7 @@ async def get_deps(request: Request) -> Deps:
     return Deps(
         contracts=request.app.state.contracts,
         token=bearer_token(request),
-        keys=request.app.state.key_ring,
+        keys=request.app.state.partnership_keys,
         max_evidence_bytes=settings.max_evidence_bytes,
     )
 

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from effekt.launcher import Platform
 from kit.settings import DEV_SECRET
 from services.identity.models import SigningKey
-from services.identity.oauth.keys import KeyRing, Signer
+from services.identity.oauth.keys import Signer, SigningKeys
 from tests.actors import claims_of, client_credentials_token, create_machine_client, create_organisation
 from tests.platform import running_platform
 
@@ -131,7 +131,7 @@ async def real_signer(platform: Platform) -> Signer:
             row = (await conn.execute(select(SigningKey).where(SigningKey.status == "active"))).one()
     finally:
         await engine.dispose()
-    ring = KeyRing(platform.env.get("IDENTITY_SECRET_KEY", DEV_SECRET))
+    ring = SigningKeys(platform.env.get("IDENTITY_SECRET_KEY", DEV_SECRET))
     return ring.open(SigningKey(**row._asdict()))
 
 

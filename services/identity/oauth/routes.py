@@ -61,7 +61,7 @@ _PAGE_ERRORS: dict[int | str, dict[str, Any]] = {
 
 async def _issuance(request: Request, session: AsyncSession) -> Issuance:
     settings: Settings = request.app.state.settings
-    ring: signing_keys.KeyRing = request.app.state.key_ring
+    ring: signing_keys.SigningKeys = request.app.state.signing_keys
     return Issuance(
         issuer=settings.issuer,
         audience=settings.audience,

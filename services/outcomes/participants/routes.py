@@ -29,7 +29,7 @@ from services.outcomes.dependencies import (
 )
 from services.outcomes.models import Participant
 from services.outcomes.participants import service
-from services.outcomes.pseudonyms import KeyRing
+from services.outcomes.pseudonyms import PartnershipKeys
 from services.outcomes.schemas import (
     ParticipantCreate,
     ParticipantExit,
@@ -42,7 +42,9 @@ router = APIRouter(prefix="/v1", tags=["outcomes"])
 # --- participants ------------------------------------------------------------------------------------------
 
 
-def participant_read(principal: Principal, participant: Participant, keys: KeyRing | None) -> ParticipantRead:
+def participant_read(
+    principal: Principal, participant: Participant, keys: PartnershipKeys | None
+) -> ParticipantRead:
     """The participant as `principal` may see it. Write responses pass no keys: they are stored with the
     Idempotency-Key, and the municipal reference must stay encrypted at rest, so only reads decrypt it."""
     read = ParticipantRead.model_validate(participant, from_attributes=True)
