@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from kit.auth import CurrentPrincipal
 from kit.db import DbSession
-from kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, ids_query, parse_ids
+from kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Limit, Page, ids_query, parse_ids
 from kit.problems import problem_responses
 from kit.reads import Row
 from services.contracts import events, service
@@ -137,7 +137,7 @@ async def list_contracts(
     partnership_id: UUID | None = None,
     ids: Annotated[str | None, ids_query(MAX_IDS)] = None,
     cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> Page[ContractRead]:
     """Contracts you may read, oldest first: one partnership's, or a batch by id."""
     wanted = parse_ids(ids, at_most=MAX_IDS)
@@ -392,7 +392,7 @@ async def list_contract_events(
     principal: CurrentPrincipal,
     settings: CurrentSettings,
     after: Annotated[int, Query(ge=0, le=2**62, description="The last sequence you processed")] = 0,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> ContractEventPage:
     """Events after `after`, oldest first; `cursor` is what to send as `after` next (the same value when
     nothing new happened). Sequences only grow, in commit order. Readable by an operator with

@@ -61,10 +61,10 @@ PartnerReader = Annotated[Principal, Depends(_scoped("partners:read"))]
 PartnerWriter = Annotated[Principal, Depends(_scoped("partners:write"))]
 AuditReader = Annotated[Principal, Depends(_scoped("audit:read"))]
 # Keyed fingerprints, sealed secrets and expiring replays for every write (services/identity/replays.py).
-Idem = Annotated[SealingIdempotency, Depends(sealing_idempotency)]
+IdempotencyKey = Annotated[SealingIdempotency, Depends(sealing_idempotency)]
 
 
-def if_match(
+def expected_version(
     if_match: Annotated[str | None, if_match_header("The ETag you read (required)")] = None,
 ) -> int:
     """The version an update expects; required, so that no update overwrites a change its sender never
@@ -75,7 +75,7 @@ def if_match(
     return version
 
 
-IfMatch = Annotated[int, Depends(if_match)]
+ExpectedVersion = Annotated[int, Depends(expected_version)]
 
 
 def get_settings(request: Request) -> Settings:
@@ -88,5 +88,5 @@ def get_signing_keys(request: Request) -> SigningKeys:
     return ring
 
 
-AppSettings = Annotated[Settings, Depends(get_settings)]
+CurrentSettings = Annotated[Settings, Depends(get_settings)]
 Keys = Annotated[SigningKeys, Depends(get_signing_keys)]

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Response
 
 from kit.auth import Principal
 from kit.db import DbSession
-from kit.pagination import DEFAULT_LIMIT, Page, encode_cursor, parse_ids
+from kit.pagination import DEFAULT_LIMIT, IdList, Limit, Page, encode_cursor, parse_ids
 from kit.problems import problem_responses
 from kit.reads import Row
 from services.outcomes.claims import service as claims
@@ -20,8 +20,6 @@ from services.outcomes.claims import verification
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
-    IdList,
-    Limit,
     OutcomeReader,
     OutcomeVerifier,
     OutcomeWriter,

@@ -13,14 +13,12 @@ from fastapi import APIRouter, Response
 
 from kit.auth import Principal
 from kit.db import DbSession
-from kit.pagination import DEFAULT_LIMIT, Page, encode_cursor, parse_ids
+from kit.pagination import DEFAULT_LIMIT, IdList, Limit, Page, encode_cursor, parse_ids
 from kit.problems import problem_responses
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
-    IdList,
     KeyedIdempotencyKey,
-    Limit,
     OutcomeReader,
     OutcomeWriter,
     RuleDeps,

@@ -8,14 +8,12 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from kit.db import DbSession
-from kit.pagination import DEFAULT_LIMIT, Page, encode_cursor, parse_ids
+from kit.pagination import DEFAULT_LIMIT, IdList, Limit, Page, encode_cursor, parse_ids
 from kit.problems import problem_responses
 from kit.reads import Row
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
-    IdList,
-    Limit,
     OutcomeReader,
     OutcomeWriter,
     RuleDeps,

@@ -20,9 +20,9 @@ from fastapi.responses import JSONResponse
 from kit.auth import Principal, scoped
 from kit.db import DbSession
 from kit.idempotency import Idempotency
-from kit.pagination import DEFAULT_LIMIT, Page
+from kit.pagination import DEFAULT_LIMIT, Limit, Page
 from kit.problems import BadRequest, problem_responses
-from services.outcomes.dependencies import ExpectedVersion, IdempotencyKey, Limit, etag
+from services.outcomes.dependencies import ExpectedVersion, IdempotencyKey, etag
 from services.outcomes.pseudonyms import PartnershipKeys
 from services.outcomes.webhooks import service
 from services.outcomes.webhooks.models import WebhookSubscription
