@@ -31,7 +31,6 @@ SCOPES = (
     "openid profile email offline_access partners:read partners:write contracts:read contracts:write "
     "contracts:sign outcomes:read outcomes:write outcomes:verify feed:read webhooks:manage audit:read"
 )
-HIDDEN_INPUT = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 REDIRECT_PATH = "/demo/callback"  # the demo web client's redirect; nothing needs to listen there
 
 # (key, partner type, name, municipality code, membership role)
