@@ -75,7 +75,8 @@ class ParticipantRead(ReadModel):
     @field_validator("municipal_reference", mode="before")
     @classmethod
     def _never_the_stored_column(cls, value: object) -> str | None:
-        # The column holds the reference encrypted; only `participant_read` sets the decrypted value.
+        # The column holds the reference encrypted: a read validated from the bare row shows none; only
+        # `participant_read` passes the decrypted value beside the row.
         return value if isinstance(value, str) else None
 
 

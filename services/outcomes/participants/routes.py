@@ -15,6 +15,7 @@ from kit.auth import Principal
 from kit.db import DbSession
 from kit.pagination import DEFAULT_LIMIT, IdList, Limit, Page, encode_cursor, parse_ids
 from kit.problems import problem_responses
+from kit.reads import Row
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
@@ -45,10 +46,10 @@ def participant_read(
 ) -> ParticipantRead:
     """The participant as `principal` may see it. Write responses pass no keys: they are stored with the
     Idempotency-Key, and the municipal reference must stay encrypted at rest, so only reads decrypt it."""
-    read = ParticipantRead.model_validate(participant, from_attributes=True)
-    if keys is not None:
-        read.municipal_reference = service.municipal_reference(principal, participant, keys)
-    return read
+    reference = None if keys is None else service.municipal_reference(principal, participant, keys)
+    return ParticipantRead.model_validate(
+        Row(participant, municipal_reference=reference), from_attributes=True
+    )
 
 
 @router.post(
