@@ -3,22 +3,15 @@ CPR number out (it appears only in `ParticipantCreate`, and only inbound)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    SecretStr,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SecretStr, field_validator
 
-from kit.reads import ReadModel, Row
+from kit.reads import ReadModel
 from kit.text import Text, Words
 from services.outcomes import states
 
@@ -144,16 +137,12 @@ class ClaimRead(ReadModel):
     version: int
     created_at: datetime
 
-    @model_validator(mode="before")
     @classmethod
-    def _derived(cls, claim: Any) -> Any:
-        if isinstance(claim, dict):
-            return claim
-        return Row(
-            claim,
-            has_evidence_document=claim.evidence_sha256 is not None,
-            final=states.final(claim.status, disputed=claim.disputed),
-        )
+    def derive(cls, claim: Any) -> Mapping[str, object]:
+        return {
+            "has_evidence_document": claim.evidence_sha256 is not None,
+            "final": states.final(claim.status, disputed=claim.disputed),
+        }
 
 
 class StatementCreate(_In):
@@ -174,12 +163,9 @@ class StatementLineRead(ReadModel):
     cut_share: MoneyStr
     amount: MoneyStr
 
-    @model_validator(mode="before")
     @classmethod
-    def _derived(cls, line: Any) -> Any:
-        if isinstance(line, dict):
-            return line
-        return Row(line, cut_share=line.tariff_share - line.amount)
+    def derive(cls, line: Any) -> Mapping[str, object]:
+        return {"cut_share": line.tariff_share - line.amount}
 
 
 # Validated from a `PaymentStatement` with its `lines` beside it (`Row(statement, lines=...)`).
