@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
 from fastapi import Query
@@ -53,6 +53,11 @@ def ids_query(at_most: int = MAX_LIMIT) -> Any:
         description=f"Comma-separated ids: a batch read (at most {at_most}).",
         json_schema_extra={"pattern": UUID_LIST_PATTERN},
     )
+
+
+# The query parameters every listing names alike: `limit=`, and a batch read's `ids=`.
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+IdList = Annotated[str | None, ids_query()]
 
 
 def parse_ids(raw: str | None, *, at_most: int = MAX_LIMIT) -> list[UUID] | None:

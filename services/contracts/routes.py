@@ -17,8 +17,9 @@ from fastapi.responses import JSONResponse
 
 from kit.auth import CurrentPrincipal
 from kit.db import DbSession
-from kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, ids_query, parse_ids
+from kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Limit, Page, ids_query, parse_ids
 from kit.problems import problem_responses
+from kit.reads import Row
 from services.contracts import events, service
 from services.contracts.dependencies import (
     ContractReader,
@@ -37,13 +38,10 @@ from services.contracts.schemas import (
     ContractRead,
     DiffRead,
     ExpiryCreate,
-    SignatureRead,
-    TerminationConsentRead,
     TerminationCreate,
     TermsIssueRead,
     TermsValidationRead,
     VersionRead,
-    VersionSummary,
     WithdrawalCreate,
 )
 from services.contracts.terms import Terms, content_hash, diff_documents
@@ -64,80 +62,30 @@ IfNoneMatch = Annotated[str | None, Header()]
 
 
 def version_read(view: service.VersionView) -> VersionRead:
-    v = view.version
-    return VersionRead(
-        id=v.id,
-        contract_id=v.contract_id,
-        partnership_id=view.partnership_id,
-        number=v.number,
-        status=v.status,
-        content_hash=v.content_hash,
-        terms=v.terms,
-        signatures=[
-            SignatureRead(
-                id=s.id,
-                organisation_id=s.organisation_id,
-                user_id=s.user_id,
-                content_hash=s.content_hash,
-                signed_at=s.signed_at,
-                valid=view.signature_valid(s),
-            )
-            for s in view.signatures
-        ],
-        required_signatories=view.required_signatories,
-        pending_signatories=view.pending_signatories,
-        supersedes_id=v.supersedes_id,
-        termination_consents=[
-            TerminationConsentRead.model_validate(c, from_attributes=True) for c in view.termination_consents
-        ],
-        pending_termination_consents=view.pending_termination_consents,
-        attachments=[attachment_read(a) for a in view.attachments],
-        derived_from_id=v.derived_from_id,
-        start_date=v.start_date,
-        end_date=v.end_date,
-        created_at=v.created_at,
-        updated_at=v.updated_at,
-        proposed_at=v.proposed_at,
-        activated_at=v.activated_at,
-        superseded_at=v.superseded_at,
-        ended_at=v.ended_at,
-        terminated_on=v.terminated_on,
-        end_reason=v.end_reason,
+    """The version's row, with what its view reads from other rows and checks against the stored terms."""
+    return VersionRead.model_validate(
+        Row(
+            view.version,
+            partnership_id=view.partnership_id,
+            signatures=[Row(s, valid=view.signature_valid(s)) for s in view.signatures],
+            required_signatories=view.required_signatories,
+            pending_signatories=view.pending_signatories,
+            termination_consents=view.termination_consents,
+            pending_termination_consents=view.pending_termination_consents,
+            attachments=view.attachments,
+        ),
+        from_attributes=True,
     )
 
 
 def attachment_read(a: Attachment) -> AttachmentRead:
-    return AttachmentRead(
-        id=a.id,
-        version_id=a.version_id,
-        filename=a.filename,
-        media_type=a.media_type,
-        size=a.size,
-        sha256=a.sha256,
-        created_at=a.created_at,
-        uploaded_by_organisation_id=a.uploaded_by_organisation_id,
-    )
+    return AttachmentRead.model_validate(a, from_attributes=True)
 
 
 def contract_read(contract: Contract, versions: Sequence[ContractVersion]) -> ContractRead:
-    return ContractRead(
-        id=contract.id,
-        partnership_id=contract.partnership_id,
-        title=versions[-1].terms["title"] if versions else "",
-        created_by_organisation_id=contract.created_by_organisation_id,
-        created_at=contract.created_at,
-        versions=[
-            VersionSummary(
-                id=v.id,
-                number=v.number,
-                status=v.status,
-                content_hash=v.content_hash,
-                start_date=v.start_date,
-                end_date=v.end_date,
-            )
-            for v in versions
-        ],
-    )
+    """The contract with its versions, titled by the latest one."""
+    title = versions[-1].terms["title"] if versions else ""
+    return ContractRead.model_validate(Row(contract, title=title, versions=versions), from_attributes=True)
 
 
 async def reread(session: DbSession, principal: ContractReader, version_id: UUID) -> service.VersionView:
@@ -209,7 +157,7 @@ async def list_contracts(
     partnership_id: UUID | None = None,
     ids: Annotated[str | None, ids_query(MAX_IDS)] = None,
     cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> Page[ContractRead]:
     """Contracts you may read, oldest first: one partnership's, or a batch by id."""
     wanted = parse_ids(ids, at_most=MAX_IDS)
@@ -464,7 +412,7 @@ async def list_contract_events(
     principal: CurrentPrincipal,
     settings: CurrentSettings,
     after: Annotated[int, Query(ge=0, le=2**62, description="The last sequence you processed")] = 0,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> ContractEventPage:
     """Events after `after`, oldest first; `cursor` is what to send as `after` next (the same value when
     nothing new happened). Sequences only grow, in commit order. Readable by an operator with

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kit.reads import ReadModel
 from kit.text import Text
 from services.contracts.terms import Terms, Wording
 
@@ -58,7 +59,7 @@ class WithdrawalCreate(BaseModel):
     reason: Text | None = Field(None, max_length=2000)
 
 
-class SignatureRead(BaseModel):
+class SignatureRead(ReadModel):
     id: UUID
     organisation_id: UUID
     user_id: UUID
@@ -67,7 +68,7 @@ class SignatureRead(BaseModel):
     valid: bool = Field(description="The signed hash matches the version's terms as stored now")
 
 
-class AttachmentRead(BaseModel):
+class AttachmentRead(ReadModel):
     id: UUID
     version_id: UUID
     filename: str
@@ -78,7 +79,7 @@ class AttachmentRead(BaseModel):
     uploaded_by_organisation_id: UUID
 
 
-class TerminationConsentRead(BaseModel):
+class TerminationConsentRead(ReadModel):
     organisation_id: UUID
     user_id: UUID
     effective_on: date
@@ -87,7 +88,7 @@ class TerminationConsentRead(BaseModel):
     consented_at: datetime
 
 
-class ContractEventRead(BaseModel):
+class ContractEventRead(ReadModel):
     sequence: int
     id: UUID
     type: Literal["contract.activated", "contract.terminated", "contract.expired"]
@@ -104,7 +105,7 @@ class ContractEventPage(BaseModel):
     cursor: int = Field(description="Send as `after` to read on")
 
 
-class VersionRead(BaseModel):
+class VersionRead(ReadModel):
     id: UUID
     contract_id: UUID
     partnership_id: UUID
@@ -140,7 +141,7 @@ class VersionRead(BaseModel):
     end_reason: str | None
 
 
-class VersionSummary(BaseModel):
+class VersionSummary(ReadModel):
     id: UUID
     number: int
     status: VersionStatus
@@ -149,7 +150,7 @@ class VersionSummary(BaseModel):
     end_date: date
 
 
-class ContractRead(BaseModel):
+class ContractRead(ReadModel):
     id: UUID
     partnership_id: UUID
     title: str = Field(description="The title of the latest version")

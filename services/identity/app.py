@@ -5,8 +5,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from kit.app import service_app
+from services.identity.applications.routes import router as applications_router
 from services.identity.bootstrap import identity_state
-from services.identity.clients.routes import router as clients_router
 from services.identity.directory.routes import router as directory_router
 from services.identity.housekeeping import housekeeping
 from services.identity.oauth.routes import keys_router
@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             oauth_router,
             directory_router,
             partnerships_router,
-            clients_router,
+            applications_router,
             keys_router,
             revocations_router,
         ],

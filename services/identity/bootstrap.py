@@ -21,7 +21,7 @@ from services.identity.audit import record, snapshot
 from services.identity.credentials import Passwords, hash_secret
 from services.identity.directory.identifiers import cvr_identifier
 from services.identity.models import OAuthClient, Organisation
-from services.identity.oauth.keys import KeyRing, derive_key, published_jwks
+from services.identity.oauth.keys import SigningKeys, derive_key, published_jwks
 from services.identity.oauth.scopes import REVOCATIONS_SCOPE, SCOPES, USER_ONLY_SCOPES
 from services.identity.replays import ReplayKeys
 from services.identity.settings import Settings
@@ -144,10 +144,10 @@ def check_revocation_readers(settings: Settings) -> None:
 async def identity_state(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     secret = settings.secret_key.get_secret_value()
-    ring = KeyRing(secret)
+    ring = SigningKeys(secret)
     hash_key = derive_key(secret, b"secret-hashes")
     sessionmaker: async_sessionmaker[AsyncSession] = app.state.sessionmaker
-    app.state.key_ring = ring
+    app.state.signing_keys = ring
     app.state.hash_key = hash_key
     app.state.replay_keys = ReplayKeys.from_secret(
         secret, lifetime=timedelta(seconds=settings.idempotency_replay_seconds)

@@ -15,7 +15,7 @@ from kit.db import DbSession
 from kit.problems import PreconditionRequired, Unauthorized
 from kit.versions import if_match_header, parse_if_match
 from services.identity.models import SigningKey
-from services.identity.oauth.keys import KeyRing, published_key_filter
+from services.identity.oauth.keys import SigningKeys, published_key_filter
 from services.identity.replays import SealingIdempotency, sealing_idempotency
 from services.identity.revocations.service import standing_of
 from services.identity.settings import Settings
@@ -61,10 +61,10 @@ PartnerReader = Annotated[Principal, Depends(_scoped("partners:read"))]
 PartnerWriter = Annotated[Principal, Depends(_scoped("partners:write"))]
 AuditReader = Annotated[Principal, Depends(_scoped("audit:read"))]
 # Keyed fingerprints, sealed secrets and expiring replays for every write (services/identity/replays.py).
-Idem = Annotated[SealingIdempotency, Depends(sealing_idempotency)]
+IdempotencyKey = Annotated[SealingIdempotency, Depends(sealing_idempotency)]
 
 
-def if_match(
+def expected_version(
     if_match: Annotated[str | None, if_match_header("The ETag you read (required)")] = None,
 ) -> int:
     """The version an update expects; required, so that no update overwrites a change its sender never
@@ -75,7 +75,7 @@ def if_match(
     return version
 
 
-IfMatch = Annotated[int, Depends(if_match)]
+ExpectedVersion = Annotated[int, Depends(expected_version)]
 
 
 def get_settings(request: Request) -> Settings:
@@ -83,10 +83,10 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_key_ring(request: Request) -> KeyRing:
-    ring: KeyRing = request.app.state.key_ring
+def get_signing_keys(request: Request) -> SigningKeys:
+    ring: SigningKeys = request.app.state.signing_keys
     return ring
 
 
-AppSettings = Annotated[Settings, Depends(get_settings)]
-Keys = Annotated[KeyRing, Depends(get_key_ring)]
+CurrentSettings = Annotated[Settings, Depends(get_settings)]
+Keys = Annotated[SigningKeys, Depends(get_signing_keys)]

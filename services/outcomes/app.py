@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def collaborators(app: FastAPI) -> AsyncIterator[None]:
-        app.state.key_ring = settings.key_ring()
+        app.state.partnership_keys = settings.partnership_keys()
         app.state.contracts = ContractsClient(
             settings.contracts_url,
             timeout=settings.contracts_timeout,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from services.outcomes.clients.contracts import ContractsClient
-from services.outcomes.pseudonyms import KeyRing
+from services.outcomes.pseudonyms import PartnershipKeys
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,7 +16,7 @@ class Deps:
 
     contracts: ContractsClient
     token: str
-    keys: KeyRing
+    keys: PartnershipKeys
     max_evidence_bytes: int = 5 * 1024 * 1024
 
 

@@ -7,12 +7,12 @@ import hmac
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 
 from kit.auth import CurrentPrincipal, Principal, bearer_token, scoped
 from kit.db import DbSession
 from kit.idempotency import HEADER, MAX_KEY_LENGTH, Idempotency, idempotency_dependency
-from kit.pagination import MAX_LIMIT, decode_cursor, ids_query
+from kit.pagination import decode_cursor
 from kit.problems import BadRequest
 from kit.versions import if_match_header, parse_if_match
 from services.outcomes.collaborators import Deps
@@ -32,7 +32,7 @@ async def get_deps(request: Request) -> Deps:
     return Deps(
         contracts=request.app.state.contracts,
         token=bearer_token(request),
-        keys=request.app.state.key_ring,
+        keys=request.app.state.partnership_keys,
         max_evidence_bytes=settings.max_evidence_bytes,
     )
 
@@ -40,12 +40,10 @@ async def get_deps(request: Request) -> Deps:
 RuleDeps = Annotated[Deps, Depends(get_deps)]
 
 
-IfMatchHeader = Annotated[
-    str | None, if_match_header("The ETag you read; without it the write is unconditional")
-]
+IfMatch = Annotated[str | None, if_match_header("The ETag you read; without it the write is unconditional")]
 
 
-async def expected_version(if_match: IfMatchHeader = None) -> int | None:
+async def expected_version(if_match: IfMatch = None) -> int | None:
     """The version the client read, or None for an unconditional write."""
     return parse_if_match(if_match)
 
@@ -79,10 +77,6 @@ async def keyed_idempotency(request: Request, session: DbSession, principal: Cur
 
 
 KeyedIdempotencyKey = Annotated[Idempotency, Depends(keyed_idempotency)]
-
-
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
-IdList = Annotated[str | None, ids_query()]
 
 
 def cursor_after(cursor: str | None) -> UUID | None:

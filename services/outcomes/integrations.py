@@ -73,7 +73,7 @@ def integrations_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         dispatcher = Dispatcher(
             app.state.sessionmaker,
             app.state.webhook_policy,
-            app.state.key_ring,
+            app.state.partnership_keys,
             revocations=app.state.token_verifier.revocations,
         )
         if settings.webhook_dispatcher:

@@ -35,8 +35,9 @@ class Pseudonym:
     value: str  # 64 hex characters
 
 
-class KeyRing:
-    """The service's secrets by version; `current` (by default the highest) pseudonymises new enrolments,
+class PartnershipKeys:
+    """The service's secrets by version, from which every key is derived per partnership (pseudonyms,
+    municipal references, webhook secrets); `current` (by default the highest) pseudonymises new enrolments,
     and every version is looked up. A version can be known before it becomes current, so a rolling
     rotation never has a replica that cannot find what another replica wrote."""
 

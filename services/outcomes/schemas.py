@@ -3,14 +3,17 @@ CPR number out (it appears only in `ParticipantCreate`, and only inbound)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SecretStr, field_validator
 
+from kit.reads import ReadModel
 from kit.text import Text, Words
+from services.outcomes import states
 
 # A reason someone must read later (an exit, a decision, a dispute): whitespace alone records none.
 Reason = Words
@@ -42,13 +45,7 @@ class ParticipantExit(_In):
     reason: Reason = Field(min_length=1, max_length=500)
 
 
-class _Read(BaseModel):
-    """A read shape validated from its model's attributes (`model_validate(row, from_attributes=True)`)."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-
-class ParticipantRead(_Read):
+class ParticipantRead(ReadModel):
     id: UUID
     partnership_id: UUID
     contract_id: UUID
@@ -71,7 +68,8 @@ class ParticipantRead(_Read):
     @field_validator("municipal_reference", mode="before")
     @classmethod
     def _never_the_stored_column(cls, value: object) -> str | None:
-        # The column holds the reference encrypted; only `participant_read` sets the decrypted value.
+        # The column holds the reference encrypted: a read validated from the bare row shows none; only
+        # `participant_read` passes the decrypted value beside the row.
         return value if isinstance(value, str) else None
 
 
@@ -98,13 +96,15 @@ class CutReason(BaseModel):
     amount: MoneyStr
 
 
-class SplitLineRead(BaseModel):
+class SplitLineRead(ReadModel):
     payer_organisation_id: UUID
     tariff_share: MoneyStr
     amount: MoneyStr
 
 
-class ClaimRead(BaseModel):
+# Validated from an `OutcomeClaim` with its `split` beside it (`Row(claim, split=...)`); a docstring here
+# would become the schema's OpenAPI description.
+class ClaimRead(ReadModel):
     id: UUID
     partnership_id: UUID
     contract_id: UUID
@@ -137,6 +137,13 @@ class ClaimRead(BaseModel):
     version: int
     created_at: datetime
 
+    @classmethod
+    def derive(cls, claim: Any) -> Mapping[str, object]:
+        return {
+            "has_evidence_document": claim.evidence_sha256 is not None,
+            "final": states.final(claim.status, disputed=claim.disputed),
+        }
+
 
 class StatementCreate(_In):
     contract_id: UUID
@@ -145,7 +152,7 @@ class StatementCreate(_In):
     period_end: date
 
 
-class StatementLineRead(BaseModel):
+class StatementLineRead(ReadModel):
     id: UUID
     kind: str
     claim_id: UUID
@@ -156,8 +163,13 @@ class StatementLineRead(BaseModel):
     cut_share: MoneyStr
     amount: MoneyStr
 
+    @classmethod
+    def derive(cls, line: Any) -> Mapping[str, object]:
+        return {"cut_share": line.tariff_share - line.amount}
 
-class StatementRead(BaseModel):
+
+# Validated from a `PaymentStatement` with its `lines` beside it (`Row(statement, lines=...)`).
+class StatementRead(ReadModel):
     id: UUID
     partnership_id: UUID
     contract_id: UUID

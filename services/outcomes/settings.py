@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from kit.settings import ServiceSettings
-from services.outcomes.pseudonyms import KeyRing
+from services.outcomes.pseudonyms import PartnershipKeys
 
 
 class Settings(ServiceSettings):
@@ -40,7 +40,7 @@ class Settings(ServiceSettings):
     webhook_batch: int = 20
     webhook_poll_interval: float = 1.0
 
-    def key_ring(self) -> KeyRing:
+    def partnership_keys(self) -> PartnershipKeys:
         secrets = {v: s.get_secret_value().encode() for v, s in self.previous_secret_keys.items()}
         secrets[self.secret_key_version] = self.secret_key.get_secret_value().encode()
-        return KeyRing(secrets, current=self.secret_key_version)
+        return PartnershipKeys(secrets, current=self.secret_key_version)

@@ -28,7 +28,7 @@ from effekt.sandbox.directory import client_credentials_token, create_machine_cl
 from effekt.sandbox.signin import claims_of
 from kit.settings import DEV_SECRET
 from services.identity.models import SigningKey
-from services.identity.oauth.keys import KeyRing, Signer
+from services.identity.oauth.keys import Signer, SigningKeys
 from tests.platform import running_platform
 
 
@@ -132,7 +132,7 @@ async def real_signer(platform: Platform) -> Signer:
             row = (await conn.execute(select(SigningKey).where(SigningKey.status == "active"))).one()
     finally:
         await engine.dispose()
-    ring = KeyRing(platform.env.get("IDENTITY_SECRET_KEY", DEV_SECRET))
+    ring = SigningKeys(platform.env.get("IDENTITY_SECRET_KEY", DEV_SECRET))
     return ring.open(SigningKey(**row._asdict()))
 
 

@@ -171,6 +171,7 @@ async def test_a_full_contract_run_matches_the_hand_computed_table(
             cut,
         )
         assert sum(Decimal(x["amount"]) for x in draft["lines"]) == Decimal(total)
+        assert sum(Decimal(x["cut_share"]) for x in draft["lines"]) == Decimal(cut)
         assert {x["kind"] for x in draft["lines"]} == {"claim"}
         issued = check(
             await outcomes.post(
@@ -218,9 +219,10 @@ async def test_a_full_contract_run_matches_the_hand_computed_table(
         ),
         201,
     )
-    assert [(x["kind"], x["claim_id"], x["tariff_share"], x["amount"]) for x in next_statement["lines"]] == [
-        ("adjustment", late["id"], "7407.40", "0.00")
-    ]
+    assert [
+        (x["kind"], x["claim_id"], x["tariff_share"], x["cut_share"], x["amount"])
+        for x in next_statement["lines"]
+    ] == [("adjustment", late["id"], "7407.40", "7407.40", "0.00")]
 
     aggregates = check(
         await outcomes.get(

@@ -10,18 +10,22 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from kit.db import DbSession
-from kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, ids_query, parse_ids
+from kit.pagination import DEFAULT_LIMIT, IdList, Limit, Page, parse_ids
 from kit.problems import problem_responses
 from kit.text import Text
-from services.identity.dependencies import AuditReader, Idem, IfMatch, PartnerReader, PartnerWriter
+from services.identity.dependencies import (
+    AuditReader,
+    ExpectedVersion,
+    IdempotencyKey,
+    PartnerReader,
+    PartnerWriter,
+)
 from services.identity.directory import schemas, service
 
 router = APIRouter(prefix="/v1")
 
 R = TypeVar("R", bound=BaseModel)
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, Query(max_length=500)]
-Ids = Annotated[str | None, ids_query()]
 
 READ = problem_responses(400, 401, 403)
 ONE = problem_responses(401, 403, 404)
@@ -47,7 +51,7 @@ def with_etag(model: type[R], row: Any, response: Response) -> R:
 async def list_organisations(
     session: DbSession,
     principal: PartnerReader,
-    ids: Ids = None,
+    ids: IdList = None,
     partner_type: schemas.PartnerType | None = None,
     partnership_id: uuid.UUID | None = None,
     cursor: Cursor = None,
@@ -74,7 +78,7 @@ async def list_organisations(
     response_model=schemas.OrganisationRead,
 )
 async def create_organisation(
-    session: DbSession, principal: PartnerWriter, idem: Idem, body: schemas.OrganisationCreate
+    session: DbSession, principal: PartnerWriter, idem: IdempotencyKey, body: schemas.OrganisationCreate
 ) -> JSONResponse:
     """Register an organisation (operators only)."""
     if (replay := await idem.replay()) is not None:
@@ -97,11 +101,13 @@ async def update_organisation(
     principal: PartnerWriter,
     organisation_id: uuid.UUID,
     body: schemas.OrganisationUpdate,
-    version: IfMatch,
+    expected: ExpectedVersion,
     response: Response,
 ) -> schemas.OrganisationRead:
     """Rename an organisation (its admins or an operator); send `If-Match` with the ETag you read."""
-    row = await service.update_organisation(session, principal, organisation_id, body, if_match=version)
+    row = await service.update_organisation(
+        session, principal, organisation_id, body, expected_version=expected
+    )
     return with_etag(schemas.OrganisationRead, row, response)
 
 
@@ -133,7 +139,7 @@ async def create_user(
     request: Request,
     session: DbSession,
     principal: PartnerWriter,
-    idem: Idem,
+    idem: IdempotencyKey,
     organisation_id: uuid.UUID,
     body: schemas.UserCreate,
 ) -> JSONResponse:
@@ -150,7 +156,7 @@ async def create_user(
 async def list_users(
     session: DbSession,
     principal: PartnerReader,
-    ids: Ids = None,
+    ids: IdList = None,
     organisation_id: uuid.UUID | None = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
@@ -175,11 +181,11 @@ async def update_user(
     principal: PartnerWriter,
     user_id: uuid.UUID,
     body: schemas.UserUpdate,
-    version: IfMatch,
+    expected: ExpectedVersion,
     response: Response,
 ) -> schemas.UserRead:
     """Change a user's name or organisation role (its organisation's admins or an operator)."""
-    row = await service.update_user(session, principal, user_id, body, if_match=version)
+    row = await service.update_user(session, principal, user_id, body, expected_version=expected)
     return with_etag(schemas.UserRead, row, response)
 
 

@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, EmailStr, Field
 
 from kit.partners import PartnerType as PartnerType  # re-exported: routes and schemas name it here
+from kit.reads import ReadModel
 from kit.text import Words
 
 OrgRole = Literal["admin", "member", "signatory"]
@@ -16,10 +17,6 @@ OrgRole = Literal["admin", "member", "signatory"]
 
 # A name people read in lists and documents: whitespace alone would be an invisible one.
 Name = Words
-
-
-class ReadModel(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
 
 
 class OrganisationCreate(BaseModel):

@@ -187,13 +187,13 @@ async def update_organisation(
     organisation_id: uuid.UUID,
     data: schemas.OrganisationUpdate,
     *,
-    if_match: int,
+    expected_version: int,
 ) -> Organisation:
     require_admin_of(principal, organisation_id)
     row = await session.get(Organisation, organisation_id, with_for_update=True)
     if row is None:
         raise OrganisationNotFound(f"no organisation {organisation_id}")
-    check_version(row.version, if_match)
+    check_version(row.version, expected_version)
     before = snapshot(row)
     row.name = data.name
     row.version += 1
@@ -290,12 +290,12 @@ async def update_user(
     user_id: uuid.UUID,
     data: schemas.UserUpdate,
     *,
-    if_match: int,
+    expected_version: int,
 ) -> User:
     row = await get_user(session, principal, user_id)
     require_admin_of(principal, row.organisation_id)
     await session.refresh(row, with_for_update=True)
-    check_version(row.version, if_match)
+    check_version(row.version, expected_version)
     before = snapshot(row)
     if data.display_name is not None:
         row.display_name = data.display_name

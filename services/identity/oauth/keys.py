@@ -48,7 +48,7 @@ class Signer:
         return jwt.encode({"alg": ALGORITHM, "kid": self.kid, "typ": "JWT"}, claims, self.key)
 
 
-class KeyRing:
+class SigningKeys:
     """Loads, creates and decrypts signing keys; one per process."""
 
     def __init__(self, secret_key: str) -> None:
@@ -128,7 +128,7 @@ async def list_signing_keys(session: AsyncSession) -> list[SigningKey]:
     return list(await session.scalars(select(SigningKey).order_by(SigningKey.created_at.desc())))
 
 
-async def rotate_signing_key(session: AsyncSession, ring: KeyRing, *, grace: timedelta) -> SigningKey:
+async def rotate_signing_key(session: AsyncSession, ring: SigningKeys, *, grace: timedelta) -> SigningKey:
     """A new key signs from now on; the old one stays published for `grace` (its tokens' lifetime)."""
     current = (
         await session.scalars(select(SigningKey).where(SigningKey.status == "active").with_for_update())

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from kit.db import DbSession
 from kit.problems import problem_responses
 from services.identity.audit import record
-from services.identity.dependencies import AppSettings, Caller, Keys
+from services.identity.dependencies import Caller, CurrentSettings, Keys
 from services.identity.directory.schemas import SigningKeyRead
 from services.identity.directory.service import require_operator
 from services.identity.models import Organisation, User
@@ -61,7 +61,7 @@ _PAGE_ERRORS: dict[int | str, dict[str, Any]] = {
 
 async def _issuance(request: Request, session: AsyncSession) -> Issuance:
     settings: Settings = request.app.state.settings
-    ring: signing_keys.KeyRing = request.app.state.key_ring
+    ring: signing_keys.SigningKeys = request.app.state.signing_keys
     return Issuance(
         issuer=settings.issuer,
         audience=settings.audience,
@@ -142,7 +142,7 @@ def _error_response(server: AuthorizationServer, oauth_request: FormRequest, err
     summary="Authorisation endpoint: the sign-in and consent page",
     responses=_PAGE_ERRORS,
 )
-async def authorize_page(request: Request, session: DbSession, settings: AppSettings) -> Response:
+async def authorize_page(request: Request, session: DbSession, settings: CurrentSettings) -> Response:
     query = list(request.query_params.multi_items())
     oauth_request = FormRequest("GET", str(request.url), request.headers, query, [])
 
@@ -172,7 +172,7 @@ async def authorize_page(request: Request, session: DbSession, settings: AppSett
     response_class=HTMLResponse,
     responses=_PAGE_ERRORS,
 )
-async def authorize(request: Request, session: DbSession, settings: AppSettings) -> Response:
+async def authorize(request: Request, session: DbSession, settings: CurrentSettings) -> Response:
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     cookie = request.cookies.get(CSRF_COOKIE, "")
@@ -260,7 +260,7 @@ async def userinfo(session: DbSession, principal: Caller) -> dict[str, Any]:
 
 @router.get("/.well-known/openid-configuration", summary="OIDC discovery")
 @router.get("/.well-known/oauth-authorization-server", summary="OAuth2 server metadata (RFC 8414)")
-async def discovery(settings: AppSettings) -> dict[str, Any]:
+async def discovery(settings: CurrentSettings) -> dict[str, Any]:
     issuer = settings.issuer.rstrip("/")
     return {
         "issuer": settings.issuer,
@@ -322,7 +322,7 @@ async def list_signing_keys(session: DbSession, principal: Caller) -> list[Signi
 
 @keys_router.post("/signing-keys/rotations", status_code=201, responses=problem_responses(401, 403))
 async def rotate_signing_key(
-    session: DbSession, principal: Caller, ring: Keys, settings: AppSettings
+    session: DbSession, principal: Caller, ring: Keys, settings: CurrentSettings
 ) -> SigningKeyRead:
     """A new key signs from now; the old one stays in the JWKS until its last token has expired."""
     require_operator(principal)

@@ -9,19 +9,9 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from kit.db import DbSession
-from kit.pagination import DEFAULT_LIMIT, Page, parse_ids
-from services.identity.dependencies import Idem, IfMatch, PartnerReader, PartnerWriter
-from services.identity.directory.routes import (
-    ONE,
-    READ,
-    UPDATE,
-    WRITE,
-    Cursor,
-    Ids,
-    Limit,
-    page_of,
-    with_etag,
-)
+from kit.pagination import DEFAULT_LIMIT, IdList, Limit, Page, parse_ids
+from services.identity.dependencies import ExpectedVersion, IdempotencyKey, PartnerReader, PartnerWriter
+from services.identity.directory.routes import ONE, READ, UPDATE, WRITE, Cursor, page_of, with_etag
 from services.identity.partnerships import grants, schemas, service
 
 router = APIRouter(prefix="/v1")
@@ -31,7 +21,7 @@ router = APIRouter(prefix="/v1")
 async def list_partnerships(
     session: DbSession,
     principal: PartnerReader,
-    ids: Ids = None,
+    ids: IdList = None,
     organisation_id: uuid.UUID | None = None,
     status: Annotated[str | None, Query(pattern="^(active|closed)$")] = None,
     cursor: Cursor = None,
@@ -58,7 +48,7 @@ async def list_partnerships(
     response_model=schemas.PartnershipRead,
 )
 async def create_partnership(
-    session: DbSession, principal: PartnerWriter, idem: Idem, body: schemas.PartnershipCreate
+    session: DbSession, principal: PartnerWriter, idem: IdempotencyKey, body: schemas.PartnershipCreate
 ) -> JSONResponse:
     """Start a partnership (operators only); add its members next."""
     if (replay := await idem.replay()) is not None:
@@ -81,11 +71,13 @@ async def update_partnership(
     principal: PartnerWriter,
     partnership_id: uuid.UUID,
     body: schemas.PartnershipUpdate,
-    version: IfMatch,
+    expected: ExpectedVersion,
     response: Response,
 ) -> schemas.PartnershipRead:
     """Rename, describe or close a partnership (operators only)."""
-    row = await service.update_partnership(session, principal, partnership_id, body, if_match=version)
+    row = await service.update_partnership(
+        session, principal, partnership_id, body, expected_version=expected
+    )
     return with_etag(schemas.PartnershipRead, row, response)
 
 
@@ -133,7 +125,7 @@ async def list_all_memberships(
 async def create_membership(
     session: DbSession,
     principal: PartnerWriter,
-    idem: Idem,
+    idem: IdempotencyKey,
     partnership_id: uuid.UUID,
     body: schemas.MembershipCreate,
 ) -> JSONResponse:
@@ -190,7 +182,7 @@ async def list_membership_grants(
 async def propose_membership_grant(
     session: DbSession,
     principal: PartnerWriter,
-    idem: Idem,
+    idem: IdempotencyKey,
     partnership_id: uuid.UUID,
     body: schemas.MembershipCreate,
 ) -> JSONResponse:
@@ -217,7 +209,11 @@ async def get_membership_grant(
     response_model=schemas.MembershipGrantRead,
 )
 async def consent_to_membership_grant(
-    session: DbSession, principal: PartnerWriter, idem: Idem, partnership_id: uuid.UUID, grant_id: uuid.UUID
+    session: DbSession,
+    principal: PartnerWriter,
+    idem: IdempotencyKey,
+    partnership_id: uuid.UUID,
+    grant_id: uuid.UUID,
 ) -> JSONResponse:
     """Your organisation's consent, as one of the partnership's outcome payers (a repeat changes
     nothing); the last consent needed makes the membership."""

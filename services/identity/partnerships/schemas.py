@@ -9,8 +9,9 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from kit.partners import MembershipRole
+from kit.reads import ReadModel
 from kit.text import Text
-from services.identity.directory.schemas import Name, ReadModel
+from services.identity.directory.schemas import Name
 
 
 class PartnershipCreate(BaseModel):

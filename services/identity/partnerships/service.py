@@ -87,13 +87,13 @@ async def update_partnership(
     partnership_id: uuid.UUID,
     data: schemas.PartnershipUpdate,
     *,
-    if_match: int,
+    expected_version: int,
 ) -> Partnership:
     row = await get_partnership(session, principal, partnership_id)
     # Closing ends every member's work under the partnership; renaming changes what contracts refer to.
     require_operator(principal)
     await session.refresh(row, with_for_update=True)
-    check_version(row.version, if_match)
+    check_version(row.version, expected_version)
     before = snapshot(row)
     for field in ("name", "description", "status"):
         value = getattr(data, field)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Response
 
 from kit.db import DbSession
 from kit.problems import problem_responses
-from services.identity.dependencies import AppSettings, Caller
+from services.identity.dependencies import Caller, CurrentSettings
 from services.identity.oauth.scopes import REVOCATIONS_SCOPE
 from services.identity.revocations import service
 from services.identity.revocations.schemas import TokenRevocations
@@ -36,7 +36,7 @@ def _matches(if_none_match: str, etag: str) -> bool:
 async def read_token_revocations(
     session: DbSession,
     principal: Caller,
-    settings: AppSettings,
+    settings: CurrentSettings,
     if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
 ) -> Response:
     """What every verifier must refuse besides expired tokens: revoked token ids, and subjects whose older

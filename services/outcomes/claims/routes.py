@@ -12,16 +12,14 @@ from fastapi import APIRouter, Response
 
 from kit.auth import Principal
 from kit.db import DbSession
-from kit.pagination import DEFAULT_LIMIT, Page, encode_cursor, parse_ids
+from kit.pagination import DEFAULT_LIMIT, IdList, Limit, Page, encode_cursor, parse_ids
 from kit.problems import problem_responses
-from services.outcomes import states
+from kit.reads import Row
 from services.outcomes.claims import service as claims
 from services.outcomes.claims import verification
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
-    IdList,
-    Limit,
     OutcomeReader,
     OutcomeVerifier,
     OutcomeWriter,
@@ -33,10 +31,8 @@ from services.outcomes.models import OutcomeClaim, PaymentLine
 from services.outcomes.schemas import (
     ClaimCreate,
     ClaimRead,
-    CutReason,
     Decision,
     DisputeCreate,
-    SplitLineRead,
 )
 from services.outcomes.states import ClaimStatus
 
@@ -44,48 +40,9 @@ router = APIRouter(prefix="/v1", tags=["outcomes"])
 
 
 def claim_read(claim: OutcomeClaim, lines: list[PaymentLine]) -> ClaimRead:
-    return ClaimRead(
-        id=claim.id,
-        partnership_id=claim.partnership_id,
-        contract_id=claim.contract_id,
-        participant_id=claim.participant_id,
-        outcome_code=claim.outcome_code,
-        achievement_date=claim.achievement_date,
-        evidence_reference=claim.evidence_reference,
-        evidence_sha256=claim.evidence_sha256,
-        evidence_media_type=claim.evidence_media_type,
-        has_evidence_document=claim.evidence_sha256 is not None,
-        claimant_organisation_id=claim.claimant_organisation_id,
-        claimed_contract_version_id=claim.claimed_contract_version_id,
-        status=claim.status,
-        final=states.final(claim.status, disputed=claim.disputed),
-        disputed=claim.disputed,
-        verifier_organisation_id=claim.verifier_organisation_id,
-        decided_at=claim.decided_at,
-        reason=claim.reason,
-        dispute_reason=claim.dispute_reason,
-        disputed_at=claim.disputed_at,
-        priced_contract_version_id=claim.priced_contract_version_id,
-        currency=claim.currency,
-        tariff=claim.tariff,
-        payable=claim.payable,
-        cut=claim.cut,
-        cut_reasons=[CutReason.model_validate(c) for c in claim.cut_reasons]
-        if claim.cut_reasons is not None
-        else None,
-        split=[
-            SplitLineRead(
-                payer_organisation_id=x.payer_organisation_id, tariff_share=x.tariff_share, amount=x.amount
-            )
-            for x in lines
-        ]
-        if claim.priced_on is not None
-        else None,
-        priced_on=claim.priced_on,
-        payment_period=claim.payment_period,
-        version=claim.version,
-        created_at=claim.created_at,
-    )
+    """The claim with its payer split, which exists only once the claim is priced (`null` before)."""
+    split = lines if claim.priced_on is not None else None
+    return ClaimRead.model_validate(Row(claim, split=split), from_attributes=True)
 
 
 async def _claim_response(session: DbSession, claim: OutcomeClaim) -> ClaimRead:

@@ -13,10 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kit.auth import CurrentPrincipal, Principal
 from kit.db import DbSession
-from kit.pagination import DEFAULT_LIMIT
+from kit.pagination import DEFAULT_LIMIT, Limit
 from kit.problems import Forbidden, problem_responses
 from services.outcomes import access
-from services.outcomes.dependencies import Limit
 from services.outcomes.errors import NotAPartner
 from services.outcomes.ledger import export
 from services.outcomes.ledger import service as ledger

@@ -13,14 +13,13 @@ from fastapi import APIRouter, Response
 
 from kit.auth import Principal
 from kit.db import DbSession
-from kit.pagination import DEFAULT_LIMIT, Page, encode_cursor, parse_ids
+from kit.pagination import DEFAULT_LIMIT, IdList, Limit, Page, encode_cursor, parse_ids
 from kit.problems import problem_responses
+from kit.reads import Row
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
-    IdList,
     KeyedIdempotencyKey,
-    Limit,
     OutcomeReader,
     OutcomeWriter,
     RuleDeps,
@@ -29,7 +28,7 @@ from services.outcomes.dependencies import (
 )
 from services.outcomes.models import Participant
 from services.outcomes.participants import service
-from services.outcomes.pseudonyms import KeyRing
+from services.outcomes.pseudonyms import PartnershipKeys
 from services.outcomes.schemas import (
     ParticipantCreate,
     ParticipantExit,
@@ -42,13 +41,15 @@ router = APIRouter(prefix="/v1", tags=["outcomes"])
 # --- participants ------------------------------------------------------------------------------------------
 
 
-def participant_read(principal: Principal, participant: Participant, keys: KeyRing | None) -> ParticipantRead:
+def participant_read(
+    principal: Principal, participant: Participant, keys: PartnershipKeys | None
+) -> ParticipantRead:
     """The participant as `principal` may see it. Write responses pass no keys: they are stored with the
     Idempotency-Key, and the municipal reference must stay encrypted at rest, so only reads decrypt it."""
-    read = ParticipantRead.model_validate(participant, from_attributes=True)
-    if keys is not None:
-        read.municipal_reference = service.municipal_reference(principal, participant, keys)
-    return read
+    reference = None if keys is None else service.municipal_reference(principal, participant, keys)
+    return ParticipantRead.model_validate(
+        Row(participant, municipal_reference=reference), from_attributes=True
+    )
 
 
 @router.post(

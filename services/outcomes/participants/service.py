@@ -24,12 +24,12 @@ from services.outcomes.collaborators import Deps, today
 from services.outcomes.cpr import Cpr, InvalidCpr, parse_cpr
 from services.outcomes.ledger.service import append_event, lock_head
 from services.outcomes.models import OutcomeClaim, Participant
-from services.outcomes.pseudonyms import KeyRing, Pseudonym
+from services.outcomes.pseudonyms import PartnershipKeys, Pseudonym
 from services.outcomes.schemas import ParticipantCreate, ParticipantExit
 from services.outcomes.states import LIVE_STATUSES
 
 
-def municipal_reference(principal: Principal, participant: Participant, keys: KeyRing) -> str | None:
+def municipal_reference(principal: Principal, participant: Participant, keys: PartnershipKeys) -> str | None:
     """The decrypted reference, for the municipality of residence only."""
     if participant.municipal_reference is None or not access.is_municipality_of_residence(
         principal, participant
@@ -108,7 +108,7 @@ def check_enrolment_terms(body: ParticipantCreate, version: ContractVersion) -> 
 
 
 def _new_participant(
-    principal: Principal, body: ParticipantCreate, pseudonym: Pseudonym, keys: KeyRing
+    principal: Principal, body: ParticipantCreate, pseudonym: Pseudonym, keys: PartnershipKeys
 ) -> Participant:
     participant = Participant(
         id=uuid4(),

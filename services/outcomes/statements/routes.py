@@ -8,13 +8,12 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from kit.db import DbSession
-from kit.pagination import DEFAULT_LIMIT, Page, encode_cursor, parse_ids
+from kit.pagination import DEFAULT_LIMIT, IdList, Limit, Page, encode_cursor, parse_ids
 from kit.problems import problem_responses
+from kit.reads import Row
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
-    IdList,
-    Limit,
     OutcomeReader,
     OutcomeWriter,
     RuleDeps,
@@ -25,7 +24,6 @@ from services.outcomes.models import PaymentLine, PaymentStatement
 from services.outcomes.schemas import (
     PartnershipAggregates,
     StatementCreate,
-    StatementLineRead,
     StatementRead,
 )
 from services.outcomes.statements import service as statements
@@ -42,40 +40,7 @@ async def _statement_read(session: DbSession, statement: PaymentStatement) -> St
 
 
 def _read(statement: PaymentStatement, lines: list[PaymentLine] | None) -> StatementRead:
-    return StatementRead(
-        id=statement.id,
-        partnership_id=statement.partnership_id,
-        contract_id=statement.contract_id,
-        payer_organisation_id=statement.payer_organisation_id,
-        period_start=statement.period_start,
-        period_end=statement.period_end,
-        currency=statement.currency,
-        status=statement.status,
-        total_tariff=statement.total_tariff,
-        total_cut=statement.total_cut,
-        total=statement.total,
-        content_hash=statement.content_hash,
-        issued_at=statement.issued_at,
-        paid_at=statement.paid_at,
-        version=statement.version,
-        created_at=statement.created_at,
-        lines=None
-        if lines is None
-        else [
-            StatementLineRead(
-                id=x.id,
-                kind=x.kind or "claim",
-                claim_id=x.claim_id,
-                outcome_code=x.outcome_code,
-                achievement_date=x.achievement_date,
-                priced_on=x.priced_on,
-                tariff_share=x.tariff_share,
-                cut_share=x.tariff_share - x.amount,
-                amount=x.amount,
-            )
-            for x in lines
-        ],
-    )
+    return StatementRead.model_validate(Row(statement, lines=lines), from_attributes=True)
 
 
 @router.post(

@@ -44,7 +44,7 @@ from kit.revocations import RevocationFeed, Revocations
 from services.outcomes import access
 from services.outcomes.feed import service as feed
 from services.outcomes.models import LedgerEvent
-from services.outcomes.pseudonyms import KeyRing
+from services.outcomes.pseudonyms import PartnershipKeys
 from services.outcomes.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from services.outcomes.webhooks.revocations import (
     Floor,
@@ -113,7 +113,7 @@ class Dispatcher:
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         policy: DispatchPolicy,
-        keys: KeyRing,
+        keys: PartnershipKeys,
         client: httpx.AsyncClient | None = None,
         revocations: RevocationFeed | None = None,
     ) -> None:

@@ -29,7 +29,7 @@ from services.outcomes.db import Base
 class WebhookSubscription(Base):
     """Where one organisation wants one partnership's events. `audience` is the caller's role in the
     partnership when it subscribed: it decides what the deliveries reveal, as in the feed. The signing
-    secret is stored only encrypted under the service's key ring (`KeyRing.encrypt_webhook_secret`),
+    secret is stored only encrypted under the service's key ring (`PartnershipKeys.encrypt_webhook_secret`),
     with the key version beside it. After a rotation the previous secret also signs until it expires.
     `token_epoch` ties it to the memberships it was confirmed under (see webhooks/revocations.py)."""
 

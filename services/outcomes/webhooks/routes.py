@@ -20,10 +20,10 @@ from fastapi.responses import JSONResponse
 from kit.auth import Principal, scoped
 from kit.db import DbSession
 from kit.idempotency import Idempotency
-from kit.pagination import DEFAULT_LIMIT, Page
+from kit.pagination import DEFAULT_LIMIT, Limit, Page
 from kit.problems import BadRequest, problem_responses
-from services.outcomes.dependencies import ExpectedVersion, IdempotencyKey, Limit, etag
-from services.outcomes.pseudonyms import KeyRing
+from services.outcomes.dependencies import ExpectedVersion, IdempotencyKey, etag
+from services.outcomes.pseudonyms import PartnershipKeys
 from services.outcomes.webhooks import service
 from services.outcomes.webhooks.models import WebhookSubscription
 from services.outcomes.webhooks.schemas import (
@@ -44,8 +44,8 @@ def _allow_insecure(request: Request) -> bool:
     return bool(request.app.state.webhook_policy.allow_insecure)
 
 
-def _key_ring(request: Request) -> KeyRing:
-    keys: KeyRing = request.app.state.key_ring
+def _partnership_keys(request: Request) -> PartnershipKeys:
+    keys: PartnershipKeys = request.app.state.partnership_keys
     return keys
 
 
@@ -65,7 +65,7 @@ async def _with_secret(
     return JSONResponse({**read, "secret": secret}, status_code=status_code, headers=etag(sub.version))
 
 
-def _opened(replayed: JSONResponse, keys: KeyRing) -> JSONResponse:
+def _opened(replayed: JSONResponse, keys: PartnershipKeys) -> JSONResponse:
     """The stored creation answer with its sealed secret opened, as the first response showed it."""
     body = json.loads(bytes(replayed.body))
     if isinstance(sealed := body.get("secret"), dict):
@@ -92,7 +92,7 @@ async def create_subscription(
     principal: WebhookManager,
     idempotency: IdempotencyKey,
 ) -> Response:
-    keys = _key_ring(request)
+    keys = _partnership_keys(request)
     if (replayed := await idempotency.replay()) is not None:
         return _opened(replayed, keys)
     sub, secret = await service.create_subscription(
@@ -172,7 +172,7 @@ async def rotate_secret(
     expected: ExpectedVersion,
     body: SecretRotation | None = None,
 ) -> Response:
-    keys = _key_ring(request)
+    keys = _partnership_keys(request)
     if (replayed := await idempotency.replay()) is not None:
         return _opened(replayed, keys)
     sub, secret = await service.rotate_secret(

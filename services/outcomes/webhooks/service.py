@@ -17,7 +17,7 @@ from kit.auth import Principal
 from kit.versions import check_version
 from services.outcomes.access import audience_of
 from services.outcomes.errors import NotAPartner
-from services.outcomes.pseudonyms import KeyRing
+from services.outcomes.pseudonyms import PartnershipKeys
 from services.outcomes.webhooks import errors
 from services.outcomes.webhooks.models import WebhookDelivery, WebhookSubscription
 from services.outcomes.webhooks.schemas import SecretRotation, SubscriptionCreate, SubscriptionUpdate
@@ -32,14 +32,14 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def seal_secret(keys: KeyRing, subscription: WebhookSubscription, secret: str) -> None:
+def seal_secret(keys: PartnershipKeys, subscription: WebhookSubscription, secret: str) -> None:
     """Store `secret` on the subscription encrypted; its id must be set (it is the associated data)."""
     subscription.secret_key_version, subscription.secret_ciphertext = keys.encrypt_webhook_secret(
         secret, partnership_id=subscription.partnership_id, subscription_id=subscription.id
     )
 
 
-def open_secret(keys: KeyRing, subscription: WebhookSubscription) -> str:
+def open_secret(keys: PartnershipKeys, subscription: WebhookSubscription) -> str:
     return keys.decrypt_webhook_secret(
         subscription.secret_ciphertext,
         version=subscription.secret_key_version,
@@ -48,7 +48,7 @@ def open_secret(keys: KeyRing, subscription: WebhookSubscription) -> str:
     )
 
 
-def signing_secrets(keys: KeyRing, subscription: WebhookSubscription, now: datetime) -> list[str]:
+def signing_secrets(keys: PartnershipKeys, subscription: WebhookSubscription, now: datetime) -> list[str]:
     """The current secret, then the previous one while its grace after a rotation lasts."""
     found = [open_secret(keys, subscription)]
     expires, blob = subscription.previous_secret_expires_at, subscription.previous_secret_ciphertext
@@ -98,7 +98,7 @@ async def create_subscription(
     principal: Principal,
     body: SubscriptionCreate,
     *,
-    keys: KeyRing,
+    keys: PartnershipKeys,
     allow_insecure: bool,
 ) -> tuple[WebhookSubscription, str]:
     """The new subscription and its signing secret in clear, which only the caller's response carries."""
@@ -171,7 +171,7 @@ async def rotate_secret(
     subscription_id: UUID,
     body: SecretRotation,
     *,
-    keys: KeyRing,
+    keys: PartnershipKeys,
     expected_version: int | None,
 ) -> tuple[WebhookSubscription, str]:
     """A new signing secret, returned in clear once. The current one keeps signing beside it for the grace

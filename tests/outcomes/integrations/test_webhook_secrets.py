@@ -21,7 +21,7 @@ from effekt.embedded_pg import asyncpg_url
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Cast
 from effekt.sandbox.platform import create_databases, drop_databases
-from services.outcomes.pseudonyms import KeyRing
+from services.outcomes.pseudonyms import PartnershipKeys
 from tests.outcomes.integrations.support import Receiver, eventually, ledger_engine, subscribe, write_events
 from tests.outcomes.test_privacy import outcomes_dsn
 
@@ -184,7 +184,7 @@ async def test_the_migration_encrypts_existing_secrets_and_the_downgrade_restore
         finally:
             await conn.close()
         assert row is not None
-        ring = KeyRing({3: service_secret.encode()})
+        ring = PartnershipKeys({3: service_secret.encode()})
         ids = {"partnership_id": partnership_id, "subscription_id": subscription_id}
         assert row["secret_key_version"] == 3
         assert ring.decrypt_webhook_secret(row["secret_ciphertext"], version=3, **ids) == secret

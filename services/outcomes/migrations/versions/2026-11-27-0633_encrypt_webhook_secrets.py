@@ -5,7 +5,7 @@ Revises: 32f53faeca1c
 Create Date: 2026-11-27 06:33:12.000000+00:00
 
 Webhook signing secrets move from a clear column to AES-256-GCM ciphertext under the service's key ring
-(`KeyRing.encrypt_webhook_secret`, the key version beside it), and the creation answers stored for
+(`PartnershipKeys.encrypt_webhook_secret`, the key version beside it), and the creation answers stored for
 `Idempotency-Key` replay, which held the secret in clear, carry it sealed instead (webhooks/routes.py).
 
 The data step is Python, not SQL: PostgreSQL has no AES-GCM, and the keys are derived from
@@ -25,7 +25,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from alembic import context, op
 
-from services.outcomes.pseudonyms import KeyRing
+from services.outcomes.pseudonyms import PartnershipKeys
 from services.outcomes.settings import Settings
 
 revision: str = "25043c2d950a"
@@ -45,8 +45,8 @@ _SET_STORED_SECRET = sa.text(
 )
 
 
-def _key_ring() -> KeyRing:
-    return Settings().key_ring()
+def _partnership_keys() -> PartnershipKeys:
+    return Settings().partnership_keys()
 
 
 def _require_online() -> None:
@@ -64,7 +64,7 @@ def upgrade() -> None:
     ).all()
     answers = bind.execute(sa.text(_STORED_ANSWERS), {"kind": "string"}).all()
     if subscriptions or answers:
-        keys = _key_ring()
+        keys = _partnership_keys()
         for row in subscriptions:
             version, blob = keys.encrypt_webhook_secret(
                 row.secret, partnership_id=UUID(str(row.partnership_id)), subscription_id=UUID(str(row.id))
@@ -100,7 +100,7 @@ def downgrade() -> None:
     ).all()
     answers = bind.execute(sa.text(_STORED_ANSWERS), {"kind": "object"}).all()
     if subscriptions or answers:
-        keys = _key_ring()
+        keys = _partnership_keys()
         for row in subscriptions:
             secret = keys.decrypt_webhook_secret(
                 bytes(row.secret_ciphertext),

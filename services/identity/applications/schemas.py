@@ -8,8 +8,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from kit.reads import ReadModel
 from kit.text import Text
-from services.identity.directory.schemas import Name, ReadModel
+from services.identity.directory.schemas import Name
 
 GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
 

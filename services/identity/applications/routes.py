@@ -8,10 +8,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from kit.db import DbSession
-from kit.pagination import DEFAULT_LIMIT, Page
-from services.identity.clients import schemas, service
-from services.identity.dependencies import Idem, PartnerReader, PartnerWriter
-from services.identity.directory.routes import ONE, READ, WRITE, Cursor, Limit, page_of
+from kit.pagination import DEFAULT_LIMIT, Limit, Page
+from services.identity.applications import schemas, service
+from services.identity.dependencies import IdempotencyKey, PartnerReader, PartnerWriter
+from services.identity.directory.routes import ONE, READ, WRITE, Cursor, page_of
 
 router = APIRouter(prefix="/v1")
 
@@ -41,7 +41,7 @@ async def create_client(
     request: Request,
     session: DbSession,
     principal: PartnerWriter,
-    idem: Idem,
+    idem: IdempotencyKey,
     organisation_id: uuid.UUID,
     body: schemas.ClientCreate,
 ) -> JSONResponse:

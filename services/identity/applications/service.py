@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.auth import Principal
 from kit.pagination import DEFAULT_LIMIT, Page
 from kit.problems import Unprocessable
+from services.identity.applications import schemas
 from services.identity.audit import record, snapshot
-from services.identity.clients import schemas
 from services.identity.credentials import hash_secret, mint_secret
 from services.identity.directory.service import paginate, require_admin_of
 from services.identity.errors import ClientNotFound, InvalidRedirectUri, OrganisationNotFound, ScopeNotAllowed
