@@ -24,6 +24,7 @@ import httpx
 
 from services.outcomes.chain import GENESIS_HASH, verify_chain
 
+
 def load_state(path: Path) -> dict[str, Any]:
     if path.exists():
         state: dict[str, Any] = json.loads(path.read_text())
@@ -54,7 +55,12 @@ def check(event: dict[str, Any], heads: dict[str, list[Any]]) -> None:
     partnership = event["partnershipid"]
     last_sequence, last_hash = heads.get(partnership, [0, GENESIS_HASH])
     sequence = int(event["sequence"])  # a zero-padded String (the CloudEvents sequence extension)
-    item = {"sequence": sequence, "prev_hash": event["ledgerprevhash"], "hash": event["ledgerhash"], "event": event}
+    item = {
+        "sequence": sequence,
+        "prev_hash": event["ledgerprevhash"],
+        "hash": event["ledgerhash"],
+        "event": event,
+    }
     report = verify_chain([item], prev_hash=last_hash, start_sequence=last_sequence + 1)
     if not report.valid:
         raise SystemExit(f"ledger of {partnership} broken at {report.broken_at}: {report.reason}")

@@ -20,7 +20,7 @@ and without the service; attributes the record does not hold (the feed's `ledger
 `ledgerprevhash`, `pseudonym`) are not hashed and are ignored. Anyone holding a partnership's ledger, as
 `GET /v1/partnerships/{id}/ledger/export` or `/ledger` returns it, can check it:
 
-    python -m services.outcomes.chain ledger.ndjson     # export lines, a JSON list, or a page {"items": [...]}
+    python -m services.outcomes.chain ledger.ndjson   # export lines, a JSON list, or a page {"items": [...]}
 
 or `verify_chain(items)` from Python. It reports the first broken link: a gap in the sequence, a
 `prev_hash` that is not the previous event's hash, an event whose canonical bytes are not the canonical

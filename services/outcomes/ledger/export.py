@@ -2,9 +2,9 @@
 
 Each line is one chain item, `{"sequence", "prev_hash", "hash", "event"}`, with `event` the CloudEvent
 rendered from the stored record (`chain.event_of`, as the feed delivers it, without its extensions), so
-`chain.verify_chain(json.loads(line) for line in file)` checks the file with nothing of the service. The hashed events carry no personal data by
-construction (see feed/service.py), so every partner receives the same export. It is read in pages of
-`PAGE` events, each page its own short transaction, in sequence order.
+`chain.verify_chain(json.loads(line) for line in file)` checks the file with nothing of the service. The
+hashed records carry no personal data by construction (see feed/service.py), so every partner receives the
+same export. It is read in pages of `PAGE` events, each page its own short transaction, in sequence order.
 """
 
 from __future__ import annotations

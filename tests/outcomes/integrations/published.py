@@ -10,10 +10,10 @@ from typing import Any
 from uuid import UUID
 
 import httpx
-from cloudevents.v1 import http as legacy_http
 from cloudevents.core.bindings import http as ce_http
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
+from cloudevents.v1 import http as legacy_http
 from cloudevents.v1.pydantic import v2 as typed
 
 from tests.actors import Cast

@@ -72,7 +72,9 @@ class Receiver:
     fail_first: int = 0  # answer 503 to this many requests before accepting
     stall: asyncio.Event | None = None  # hold each request until this event is set
     received: dict[str, dict[str, Any]] = field(default_factory=dict)  # webhook-id -> event
-    raw: dict[str, tuple[dict[str, str], bytes]] = field(default_factory=dict)  # webhook-id -> (headers, body)
+    raw: dict[str, tuple[dict[str, str], bytes]] = field(
+        default_factory=dict
+    )  # webhook-id -> (headers, body)
     bad_signatures: int = 0
     requests: int = 0
     url: str = ""

@@ -42,7 +42,9 @@ class Published:
 
 @pytest.fixture(scope="module")
 def recording_platform(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    with running_platform(pg_server_url, tmp_path_factory.mktemp("published"), extra_env=RECORDING) as platform:
+    with running_platform(
+        pg_server_url, tmp_path_factory.mktemp("published"), extra_env=RECORDING
+    ) as platform:
         yield platform
 
 
@@ -82,7 +84,9 @@ async def test_the_feed_batch_parses_strictly_and_verifies_as_the_chain(
     cast = published.cast
     for reader in (cast.investor, cast.evaluator):  # without and with the `pseudonym` extension
         response = await outcomes.get(
-            "/v1/feed", params={"partnership": str(cast.partnership_id), "limit": 1000}, headers=reader.headers
+            "/v1/feed",
+            params={"partnership": str(cast.partnership_id), "limit": 1000},
+            headers=reader.headers,
         )
         assert response.status_code == 200, response.text
         events = parse_batch_strictly(response)
@@ -98,7 +102,9 @@ async def test_the_feed_batch_parses_strictly_and_verifies_as_the_chain(
 async def test_the_stream_sends_strict_cloudevents(published: Published, outcomes: httpx.AsyncClient) -> None:
     cast = published.cast
     got: list[bytes] = []
-    async with outcomes.stream("GET", "/v1/feed/stream", headers=cast.evaluator.headers, timeout=30) as stream:
+    async with outcomes.stream(
+        "GET", "/v1/feed/stream", headers=cast.evaluator.headers, timeout=30
+    ) as stream:
         async for line in stream.aiter_lines():
             if line.startswith("data: "):
                 got.append(line[6:].encode())
