@@ -10,7 +10,8 @@ Its canonical form is RFC 8785 (JCS) JSON, and
 
     hash = SHA-256( prev_hash as 64 lowercase hex ASCII bytes || canonical JSON bytes )
 
-with `prev_hash` of the first event (sequence 1) being 64 zeros.
+with `prev_hash` of the first event (sequence 1) being 64 zeros. It needs Python 3.11+ and `rfc8785`
+(orjson, if installed, only makes it faster): copy it and `pip install rfc8785`.
 
 What the feed, the stream, webhooks, the ledger reads and the export carry is the CloudEvent built from
 the same record (`event_of`), valid under CloudEvents 1.0, whose attributes may only be scalars: `actor`
@@ -37,8 +38,12 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import rfc8785
+
+try:  # optional: a verifier copying this file needs only `rfc8785`; orjson makes the common case faster
+    import orjson
+except ImportError:  # pragma: no cover - the service installs it
+    orjson = None  # type: ignore[assignment]
 
 GENESIS_HASH = "0" * 64
 SOURCE = "https://effekt.dk/outcomes"
@@ -138,7 +143,7 @@ def canonical_json(event: Mapping[str, Any]) -> bytes:
     Ledger events are plain (see `_plain`), and for them orjson writes the same bytes some 50 times
     faster than the reference implementation, which stays for anything else."""
     event = dict(event)
-    if _plain(event):
+    if orjson is not None and _plain(event):
         return orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
     return bytes(rfc8785.dumps(event))
 

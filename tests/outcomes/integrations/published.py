@@ -1,20 +1,26 @@
 """What the platform publishes, as an integrator's off-the-shelf tools read it: a run that makes every kind
-of event the service knows, and a CloudEvents parser as strict as the official SDK and the spec allow."""
+of event the service knows, a CloudEvents parser as strict as the official SDK and the spec allow, and the
+event catalogue (docs/asyncapi.yaml) with a validator for each message it lists."""
 
 from __future__ import annotations
 
 import json
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import httpx
+import yaml
 from cloudevents.core.bindings import http as ce_http
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from cloudevents.v1 import http as legacy_http
 from cloudevents.v1.pydantic import v2 as typed
+from jsonschema import Draft7Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
 
 from tests.actors import Cast
 from tests.outcomes.support import (
@@ -147,3 +153,33 @@ async def run_every_kind_of_event(
 
 def events_of(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [item["event"] for item in items]
+
+
+# --- the event catalogue (docs/asyncapi.yaml) --------------------------------------------------------------
+
+CATALOGUE = Path(__file__).parents[3] / "docs" / "asyncapi.yaml"
+BASE = "urn:effekt:asyncapi"
+
+
+def catalogue() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(CATALOGUE.read_text())
+    return document
+
+
+def catalogued_types(document: dict[str, Any]) -> dict[str, str]:
+    """Event type -> its message's key, for the CloudEvents messages (the stream's control events aside)."""
+    return {
+        message["name"]: key
+        for key, message in document["components"]["messages"].items()
+        if message["name"].startswith("dk.effekt.")
+    }
+
+
+def payload_validator(document: dict[str, Any], message_key: str) -> Draft7Validator:
+    """A JSON Schema (draft 7, AsyncAPI's default schema format) validator for one message's payload,
+    resolving its references inside the catalogue, formats (uuid, date, date-time, uri) checked."""
+    registry: Registry[Any] = Registry().with_resource(
+        BASE, Resource.from_contents(document, default_specification=DRAFT7)
+    )
+    schema = {"$ref": f"{BASE}#/components/messages/{message_key}/payload"}
+    return Draft7Validator(schema, registry=registry, format_checker=Draft7Validator.FORMAT_CHECKER)

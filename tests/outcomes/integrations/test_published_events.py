@@ -1,6 +1,9 @@
 """Every event the platform publishes — in the feed (batch), the stream, webhooks, the ledger reads and the
 export — is a CloudEvent the official `cloudevents` SDK reads strictly and the spec's type system allows,
-and still verifies as the hash chain (issue 16)."""
+still verifies as the hash chain, and is in the event catalogue with `data` its schema admits (issue 16).
+
+The run makes every kind of event the service has (`run_every_kind_of_event`); the catalogue check reads
+the types the run emitted, so an event type added later fails here until docs/asyncapi.yaml lists it."""
 
 from __future__ import annotations
 
@@ -20,8 +23,11 @@ from services.outcomes.feed.service import chain_item
 from tests.actors import Cast, make_cast
 from tests.outcomes.integrations.published import (
     STRUCTURED,
+    catalogue,
+    catalogued_types,
     parse_batch_strictly,
     parse_strictly,
+    payload_validator,
     run_every_kind_of_event,
 )
 from tests.outcomes.integrations.support import Receiver, eventually, subscribe
@@ -144,3 +150,28 @@ async def test_the_ledger_reads_and_the_export_carry_strict_cloudevents(
     for line in lines:
         parse_strictly(json.dumps(line["event"]).encode())
     assert verify_chain(lines).valid
+
+
+async def test_every_emitted_event_is_catalogued_and_its_data_matches_its_schema(
+    published: Published, outcomes: httpx.AsyncClient
+) -> None:
+    document = catalogue()
+    types = catalogued_types(document)
+    cast = published.cast
+    emitted: set[str] = set()
+    for reader in (cast.investor, cast.evaluator, cast.payer_a):  # each audience's rendering
+        response = await outcomes.get(
+            "/v1/feed",
+            params={"partnership": str(cast.partnership_id), "limit": 1000},
+            headers=reader.headers,
+        )
+        for event in response.json():
+            assert event["type"] in types, f"{event['type']} is not in docs/asyncapi.yaml"
+            errors = [e.message for e in payload_validator(document, types[event["type"]]).iter_errors(event)]
+            assert not errors, (event["type"], errors, event)
+            emitted.add(event["type"])
+    # The run covers everything but an expiry (a contract's end date passing): a check on the run itself.
+    assert set(types) - emitted == {"dk.effekt.contract.expired"}
+    for _, body in published.receiver.raw.values():  # webhooks carry the same messages
+        event = json.loads(body)
+        assert not list(payload_validator(document, types[event["type"]]).iter_errors(event))
