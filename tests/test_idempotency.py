@@ -118,13 +118,14 @@ async def inserts_held(
     async def blocked() -> None:
         deadline = time.monotonic() + 20
         while not await connection.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE $1",
-            f"INSERT INTO {write.table}%",
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
         ):
-            assert time.monotonic() < deadline, await connection.fetch(
-                "SELECT state, wait_event_type, left(query, 80) FROM pg_stat_activity"
-                " WHERE datname = current_database()"
+            activity = await connection.fetch(
+                "SELECT state, wait_event_type, left(query, 60) AS query FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
+            assert time.monotonic() < deadline, [dict(row) for row in activity if row["state"] != "idle"]
             await asyncio.sleep(0.05)
 
     try:

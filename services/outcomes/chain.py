@@ -61,6 +61,7 @@ RECORD_ATTRIBUTES = (
     "partnershipid",
 )
 SEQUENCE_DIGITS = 19
+_SEQUENCE_LIMIT = 10**SEQUENCE_DIGITS
 _EXACT = 2**53  # integers below this in magnitude print the same as ECMAScript numbers
 
 
@@ -71,9 +72,9 @@ def format_time(moment: datetime) -> str:
 def format_sequence(sequence: int) -> str:
     """The sequence extension's String: zero-padded to the 19 digits of the largest BIGINT, so text
     order is number order."""
-    if not 0 < sequence < 10**SEQUENCE_DIGITS:
+    if not 0 < sequence < _SEQUENCE_LIMIT:
         raise ValueError(f"not a ledger sequence: {sequence}")
-    return f"{sequence:0{SEQUENCE_DIGITS}d}"
+    return str(sequence).zfill(SEQUENCE_DIGITS)
 
 
 def parse_sequence(value: object) -> int | None:
@@ -102,9 +103,10 @@ def ledger_record(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def event_of(record: Mapping[str, Any]) -> dict[str, Any]:
     """The CloudEvent a ledger record is delivered as: `actor` inside `data`, `sequence` a String."""
-    event = {k: v for k, v in record.items() if k not in ("actor", "sequence", "data")}
-    event["sequence"] = format_sequence(record["sequence"])
-    event["data"] = {"actor": record["actor"], **record["data"]}
+    event = dict(record)
+    actor = event.pop("actor")
+    event["sequence"] = format_sequence(event["sequence"])
+    event["data"] = {"actor": actor, **event["data"]}
     return event
 
 

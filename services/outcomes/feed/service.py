@@ -48,7 +48,7 @@ MEDIA_TYPE = "application/cloudevents-batch+json"
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_WAIT = 30.0
-# Added to each item; a verifier removes them to get the hashed event back.
+# Added to each item beside the hashed record's attributes; `chain.record_of` ignores them.
 EXTENSIONS = ("ledgerhash", "ledgerprevhash", "pseudonym")
 
 Cursor = dict[UUID, int]
