@@ -301,7 +301,8 @@ async def test_each_ledger_event_names_the_organisation_that_acted(
     gateway: httpx.AsyncClient, world: World
 ) -> None:
     """Who acted travels in the CloudEvent's `data.actor` (issue 16); the graph still shows it."""
-    query = "query($id: UUID!) { partnership(id: $id) { ledger(first: 50) { nodes { type actorOrganisationId } } } }"
+    nodes = "ledger(first: 50) { nodes { type actorOrganisationId } }"
+    query = "query($id: UUID!) { partnership(id: $id) { " + nodes + " } }"
     body = await gql(gateway, world.cast.investor, query, {"id": str(world.cast.partnership_id)})
     events = body["data"]["partnership"]["ledger"]["nodes"]
     assert events
