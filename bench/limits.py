@@ -131,9 +131,8 @@ def _event(row: asyncpg.Record, partnership_id: str) -> dict[str, Any]:
         "time": moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "datacontenttype": "application/json",
         "partnershipid": partnership_id,
-        "sequence": row["sequence"],
-        "actor": orjson.loads(row["actor"]),
-        "data": orjson.loads(row["data"]),
+        "sequence": str(row["sequence"]).zfill(19),  # the CloudEvents sequence extension, as the feed
+        "data": {"actor": orjson.loads(row["actor"]), **orjson.loads(row["data"])},
         "prevhash": row["prev_hash"],
         "hash": row["hash"],
     }

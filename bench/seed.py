@@ -20,7 +20,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
-from services.outcomes.chain import HASHED_FIELDS, canonical_json, cloud_event, link_hash
+from services.outcomes.chain import HASHED_FIELDS, canonical_json, ledger_record, link_hash
 
 COLUMNS = (
     "id",
@@ -44,7 +44,7 @@ class SeedingUnsupported(RuntimeError):
 
 @dataclass(slots=True)
 class _Event:
-    """Just the columns `chain.cloud_event` reads (`chain.HASHED_FIELDS`)."""
+    """Just the columns `chain.ledger_record` reads (`chain.HASHED_FIELDS`)."""
 
     id: uuid.UUID
     partnership_id: uuid.UUID
@@ -107,7 +107,7 @@ async def seed_ledger(database_url: str, partnership_id: UUID, target: int) -> d
                         actor,
                         data,
                     )
-                    canonical = canonical_json(cloud_event({c: getattr(event, c) for c in HASHED_FIELDS}))
+                    canonical = canonical_json(ledger_record({c: getattr(event, c) for c in HASHED_FIELDS}))
                     digest = link_hash(prev, canonical)
                     rows.append(
                         (

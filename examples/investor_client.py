@@ -24,8 +24,6 @@ import httpx
 
 from services.outcomes.chain import GENESIS_HASH, verify_chain
 
-EXTENSIONS = ("ledgerhash", "ledgerprevhash", "pseudonym")  # added by the feed, outside the hashed event
-
 
 def load_state(path: Path) -> dict[str, Any]:
     if path.exists():
@@ -56,16 +54,17 @@ def check(event: dict[str, Any], heads: dict[str, list[Any]]) -> None:
     """Verify that the event continues its partnership's chain; raise if it does not."""
     partnership = event["partnershipid"]
     last_sequence, last_hash = heads.get(partnership, [0, GENESIS_HASH])
+    sequence = int(event["sequence"])  # a zero-padded String (the CloudEvents sequence extension)
     item = {
-        "sequence": event["sequence"],
+        "sequence": sequence,
         "prev_hash": event["ledgerprevhash"],
         "hash": event["ledgerhash"],
-        "event": {k: v for k, v in event.items() if k not in EXTENSIONS},
+        "event": event,
     }
     report = verify_chain([item], prev_hash=last_hash, start_sequence=last_sequence + 1)
     if not report.valid:
         raise SystemExit(f"ledger of {partnership} broken at {report.broken_at}: {report.reason}")
-    heads[partnership] = [event["sequence"], event["ledgerhash"]]
+    heads[partnership] = [sequence, event["ledgerhash"]]
 
 
 def handle(event: dict[str, Any]) -> None:

@@ -34,7 +34,7 @@ async def receive(request: web.Request) -> web.Response:
     delivery = request.headers["webhook-id"]
     if delivery not in seen:
         seen.add(delivery)
-        print(f"{event['partnershipid']} #{event['sequence']} {event['type']}")
+        print(f"{event['partnershipid']} #{int(event['sequence'])} {event['type']}")
     return web.Response(status=204)
 
 

@@ -33,7 +33,7 @@ class LedgerEvent:
     @classmethod
     def from_row(cls, row: LedgerEntryRow) -> LedgerEvent:
         event = row.event or {}
-        actor = event.get("actor") or {}
+        actor = (event.get("data") or {}).get("actor") or {}
         return cls(
             sequence=row.sequence,
             type=str(event.get("type", "")),

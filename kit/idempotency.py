@@ -1,32 +1,71 @@
-"""`Idempotency-Key` for write endpoints: a retried request replays the first response, never repeats
-the effect.
+"""`Idempotency-Key` for write endpoints, as draft-ietf-httpapi-idempotency-key-header and Stripe behave: a
+retried request replays the first response, never repeats the effect.
 
-Each service owns an `idempotency_keys` table (`idempotency_table(Base.metadata)`). The key is claimed with
-`INSERT ... ON CONFLICT DO NOTHING` inside the request's own transaction, and the response is stored in
-that same transaction, so the effect and its record commit together. A concurrent retry blocks on the
-unique index until the first commits, then replays it; a key reused for a different request is a 422.
+- **Replay, whole.** The first response's status, body and headers (`ETag`, `Location`, `Content-Type`,
+  `Cache-Control`, …: every header the route set) are stored with the key and sent again, byte for byte,
+  with `Idempotent-Replayed: true`. Headers of the transport (`Date`, the request id) are each request's own.
+- **One at a time.** While the first request with a key is still running, a second one with the same key
+  gets `409 idempotent-request-in-flight` at once (with `Retry-After`), never a wait: the first holds a
+  transaction-scoped advisory lock on (owner, key) that the second only *tries* to take.
+- **Same key, other request.** A key reused with another method, path, query or body is a
+  `422 idempotency-key-reused`.
+- **Expiry.** A stored response is replayed for the service's `idempotency_replay_seconds` (24 hours by
+  default, `<SERVICE>_IDEMPOTENCY_REPLAY_SECONDS`); after that the key is free again and a request with it
+  is a new one. `idempotency_sweep` deletes expired keys every `idempotency_sweep_seconds`.
+
+Each service owns an `idempotency_keys` table (`idempotency_table(Base.metadata)`). The key is claimed in
+the request's own transaction and the response stored in that same transaction, so the effect and its
+record commit together; a request that fails rolls its claim back, and a retry runs afresh. Keys belong
+to the caller (organisation and subject): another caller's key never replays.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from fastapi import Request
+import structlog
+from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func, select, update
-from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy import text as sql
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kit.auth import CurrentPrincipal, Principal
 from kit.db import DbSession
 from kit.problems import BadRequest, Conflict, Unprocessable
 
+log = structlog.get_logger(__name__)
+
 HEADER = "Idempotency-Key"
+REPLAYED = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 200
+DEFAULT_LIFETIME = timedelta(hours=24)
+# Headers Starlette derives from the body; a replay derives them again from the same body.
+_DERIVED = frozenset({"content-length"})
+# Taken, never waited for: a second request with the key sees the first still running. The two-int form
+# (owner's hash, key's hash: 64 bits) is a key space apart from the services' single-bigint locks.
+_TRY_LOCK = sql("SELECT pg_try_advisory_xact_lock(hashtext(:owner), hashtext(:key))")
 
 
 def idempotency_table(metadata: MetaData) -> Table:
@@ -37,8 +76,11 @@ def idempotency_table(metadata: MetaData) -> Table:
         Column("key", String(MAX_KEY_LENGTH), primary_key=True),
         Column("fingerprint", String(64), nullable=False),
         Column("status_code", Integer, nullable=True),
-        Column("response", JSONB, nullable=True),
+        # JSON, not JSONB: the text is kept as written, so the replayed body has the first one's key order.
+        Column("response", JSON, nullable=True),
+        Column("headers", JSON, nullable=True),
         Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+        Index("ix_idempotency_keys_created_at", "created_at"),
     )
 
 
@@ -50,6 +92,14 @@ class IdempotentRequestInFlight(Conflict):
     code, title = "idempotent-request-in-flight", "A request with this Idempotency-Key is still running"
 
 
+def replayed_with(response: JSONResponse, body: Any) -> JSONResponse:
+    """A replayed response with another body (a stored secret opened), keeping its status and headers."""
+    headers = {k: v for k, v in response.headers.items() if k.lower() not in _DERIVED | {"content-type"}}
+    return JSONResponse(
+        body, status_code=response.status_code, headers=headers, media_type=response.media_type
+    )
+
+
 @dataclass
 class Idempotency:
     """The request's idempotency handle; inert when the client sent no key."""
@@ -59,11 +109,25 @@ class Idempotency:
     owner: str
     key: str | None
     fingerprint: str
+    lifetime: timedelta = field(default=DEFAULT_LIFETIME, kw_only=True)
+
+    def _this_key(self) -> Any:
+        return (self.table.c.owner == self.owner) & (self.table.c.key == self.key)
 
     async def replay(self) -> JSONResponse | None:
         """Claim the key, or return the stored response of the request that claimed it first."""
         if self.key is None:
             return None
+        held = await self.session.execute(_TRY_LOCK, {"owner": self.owner, "key": self.key})
+        if not held.scalar_one():
+            raise IdempotentRequestInFlight(
+                f"the first request with the key {self.key!r} has not finished; retry after it has",
+                headers={"Retry-After": "1"},
+            )
+        # An expired key is free again (the sweep deletes the others).
+        await self.session.execute(
+            delete(self.table).where(self._this_key(), self.table.c.created_at < func.now() - self.lifetime)
+        )
         claimed = await self.session.execute(
             insert(self.table)
             .values(owner=self.owner, key=self.key, fingerprint=self.fingerprint)
@@ -74,34 +138,60 @@ class Idempotency:
             return None
         row = (
             await self.session.execute(
-                select(self.table.c.fingerprint, self.table.c.status_code, self.table.c.response).where(
-                    self.table.c.owner == self.owner, self.table.c.key == self.key
-                )
+                select(
+                    self.table.c.fingerprint,
+                    self.table.c.status_code,
+                    self.table.c.response,
+                    self.table.c.headers,
+                ).where(self._this_key())
             )
         ).one()
         if row.fingerprint != self.fingerprint:
             raise IdempotencyKeyReused(f"the key {self.key!r} was first used with a different request")
-        if row.status_code is None:
+        if row.status_code is None:  # committed without an answer: a route that never called respond()
             raise IdempotentRequestInFlight()
+        headers: dict[str, str] = dict(row.headers or {})
+        media_type = headers.pop("content-type", None)
         return JSONResponse(
-            row.response, status_code=row.status_code, headers={"Idempotent-Replayed": "true"}
+            row.response,
+            status_code=row.status_code,
+            headers={**headers, REPLAYED: "true"},
+            media_type=media_type,
+        )
+
+    async def record(self, status_code: int, content: Any, headers: Mapping[str, str] | None = None) -> None:
+        """Store what a replay answers (in the same transaction as the effect)."""
+        if self.key is None:
+            return
+        rendered = JSONResponse(content, status_code=status_code, headers=dict(headers or {}))
+        stored = {k: v for k, v in rendered.headers.items() if k.lower() not in _DERIVED}
+        await self.session.execute(
+            update(self.table)
+            .where(self._this_key())
+            .values(status_code=status_code, response=content, headers=stored)
         )
 
     async def respond(
-        self, status_code: int, content: Any, headers: dict[str, str] | None = None
+        self, status_code: int, content: Any, headers: Mapping[str, str] | None = None
     ) -> JSONResponse:
-        """The response, recorded against the key (in the same transaction as the effect)."""
+        """The response, recorded against the key."""
         body = jsonable_encoder(content)
-        if self.key is not None:
-            await self.session.execute(
-                update(self.table)
-                .where(self.table.c.owner == self.owner, self.table.c.key == self.key)
-                .values(status_code=status_code, response=body)
-            )
-        return JSONResponse(body, status_code=status_code, headers=headers)
+        await self.record(status_code, body, headers)
+        return JSONResponse(body, status_code=status_code, headers=dict(headers or {}))
 
 
 IdempotencyFactory = Callable[[Request, AsyncSession, Principal], Coroutine[Any, Any, Idempotency]]
+
+
+def replay_lifetime(request: Request) -> timedelta:
+    return timedelta(seconds=request.app.state.settings.idempotency_replay_seconds)
+
+
+def checked_key(request: Request) -> str | None:
+    key = request.headers.get(HEADER)
+    if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH and key.isprintable()):
+        raise BadRequest.field(HEADER, f"must be 1 to {MAX_KEY_LENGTH} printable characters")
+    return key
 
 
 def idempotency_dependency(table: Table) -> IdempotencyFactory:
@@ -109,9 +199,7 @@ def idempotency_dependency(table: Table) -> IdempotencyFactory:
     request's own session (FastAPI caches `DbSession` per request, so it is the handler's session)."""
 
     async def dependency(request: Request, session: DbSession, principal: CurrentPrincipal) -> Idempotency:
-        key = request.headers.get(HEADER)
-        if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH and key.isprintable()):
-            raise BadRequest.field(HEADER, f"must be 1 to {MAX_KEY_LENGTH} printable characters")
+        key = checked_key(request)
         body = await request.body()
         digest = hashlib.sha256()
         for part in (request.method.encode(), request.url.path.encode(), request.url.query.encode(), body):
@@ -123,6 +211,45 @@ def idempotency_dependency(table: Table) -> IdempotencyFactory:
             owner=f"{principal.organisation_id}:{principal.subject}",
             key=key,
             fingerprint=digest.hexdigest(),
+            lifetime=replay_lifetime(request),
         )
 
     return dependency
+
+
+async def sweep_expired(session: AsyncSession, table: Table, lifetime: timedelta) -> int:
+    """Delete the keys past their lifetime; returns how many."""
+    result = await session.execute(delete(table).where(table.c.created_at < func.now() - lifetime))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def idempotency_sweep(table: Table) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """A lifespan part: every `idempotency_sweep_seconds`, delete the service's expired keys (every
+    replica may run it; the delete is idempotent)."""
+
+    @contextlib.asynccontextmanager
+    async def sweeping(app: FastAPI) -> AsyncIterator[None]:
+        sessionmaker: async_sessionmaker[AsyncSession] = app.state.sessionmaker
+        lifetime = timedelta(seconds=app.state.settings.idempotency_replay_seconds)
+        interval = float(app.state.settings.idempotency_sweep_seconds)
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    async with sessionmaker() as session, session.begin():
+                        swept = await sweep_expired(session, table, lifetime)
+                    if swept:
+                        log.info("idempotency_keys_swept", count=swept)
+                except Exception:  # a database blip must not end the sweep
+                    log.exception("idempotency_sweep_failed")
+
+        task = asyncio.create_task(loop(), name="idempotency-sweep")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return sweeping

@@ -82,6 +82,10 @@ class ServiceSettings(AppSettings):
     db_max_overflow: int = 10
     # Unset means: migrate on start everywhere but production, where migrations are their own step.
     migrate_on_start: bool | None = None
+    # How long a write's `Idempotency-Key` replays its first response (then the key is free again), and how
+    # often expired keys are deleted (kit/idempotency.py).
+    idempotency_replay_seconds: int = Field(24 * 3600, gt=0)
+    idempotency_sweep_seconds: float = Field(600.0, gt=0)
 
     @property
     def migrates_on_start(self) -> bool:

@@ -8,8 +8,10 @@ import httpx
 from fastapi import FastAPI
 
 from kit.app import service_app
+from kit.idempotency import idempotency_sweep
 from services.contracts.attachments.routes import router as attachments_router
 from services.contracts.clients.identity import IdentityClient
+from services.contracts.models import idempotency_keys
 from services.contracts.routes import router
 from services.contracts.settings import Settings
 from services.contracts.signing.routes import router as signing_router
@@ -32,5 +34,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         alembic_ini=ALEMBIC_INI,
         routers=[router, signing_router, attachments_router],
         description="Versioned outcome contracts: terms, tariffs, caps, payer splits and signatures.",
-        lifespan_parts=[identity_client],
+        lifespan_parts=[identity_client, idempotency_sweep(idempotency_keys)],
     )

@@ -33,9 +33,7 @@ from kit.idempotency import idempotency_table
 from kit.partners import MEMBERSHIP_ROLES, PARTNER_TYPES
 from services.identity.db import Base
 
-idempotency_keys = idempotency_table(Base.metadata)
-# Housekeeping deletes stored replays by age (services/identity/replays.py).
-Index("ix_idempotency_keys_created_at", idempotency_keys.c.created_at)
+idempotency_keys = idempotency_table(Base.metadata)  # kit's sweep and housekeeping delete by age
 
 
 def _now() -> Any:

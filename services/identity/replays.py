@@ -7,7 +7,7 @@
   derived from the same secret, the key's owner and name bound in as associated data) and opened when the
   response is replayed, so a retry still answers exactly what the first response said.
 - A stored replay lives `IDENTITY_IDEMPOTENCY_REPLAY_SECONDS` (24 h by default): after that the key is
-  free again (a retry with it is a new request), and identity's housekeeping deletes the row.
+  free again (a retry with it is a new request), and kit's sweep and identity's housekeeping delete it.
 
 Changing `IDENTITY_SECRET_KEY` makes every stored fingerprint differ: a retry across the change is then a
 422 `idempotency-key-reused`, never a replay of something it cannot open.
@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -28,12 +29,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlalchemy import delete, func
 
 from kit.auth import CurrentPrincipal
 from kit.db import DbSession
-from kit.idempotency import HEADER, MAX_KEY_LENGTH, Idempotency
-from kit.problems import BadRequest
+from kit.idempotency import Idempotency, checked_key, replayed_with
 from services.identity.models import idempotency_keys
 from services.identity.oauth.keys import derive_key
 
@@ -82,18 +81,6 @@ class SealingIdempotency(Idempotency):
         return AESGCM(self.keys.sealing).decrypt(nonce, ciphertext, self._aad()).decode()
 
     async def replay(self) -> JSONResponse | None:
-        if self.key is None:
-            return None
-        assert self.keys is not None
-        # An expired replay frees its key (housekeeping deletes the rest); the delete, like the claim,
-        # takes the row's lock, so a concurrent retry still waits for the first request to commit.
-        await self.session.execute(
-            delete(self.table).where(
-                self.table.c.owner == self.owner,
-                self.table.c.key == self.key,
-                self.table.c.created_at < func.now() - self.keys.lifetime,
-            )
-        )
         replayed = await super().replay()
         if replayed is None:
             return None
@@ -107,17 +94,13 @@ class SealingIdempotency(Idempotency):
             return replayed
         for name in sealed:
             body[name] = self._open(body[name][SEALED])
-        return JSONResponse(
-            body,
-            status_code=replayed.status_code,
-            headers={"Idempotent-Replayed": "true", "Cache-Control": "no-store"},
-        )
+        return replayed_with(replayed, body)
 
     async def respond(
         self,
         status_code: int,
         content: Any,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
         *,
         sealed: tuple[str, ...] = (),
     ) -> JSONResponse:
@@ -129,8 +112,8 @@ class SealingIdempotency(Idempotency):
             name: self._seal(value) if name in sealed and isinstance(value, str) else value
             for name, value in body.items()
         }
-        await super().respond(status_code, stored)
-        return JSONResponse(body, status_code=status_code, headers=headers)
+        await self.record(status_code, stored, headers)
+        return JSONResponse(body, status_code=status_code, headers=dict(headers or {}))
 
 
 def fingerprint(key: bytes, request: Request, body: bytes) -> str:
@@ -147,9 +130,7 @@ async def sealing_idempotency(
 ) -> SealingIdempotency:
     """The request's `Idempotency-Key` handle, bound to the request's own session (FastAPI caches
     `DbSession` per request, so it is the handler's)."""
-    key = request.headers.get(HEADER)
-    if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH and key.isprintable()):
-        raise BadRequest.field(HEADER, f"must be 1 to {MAX_KEY_LENGTH} printable characters")
+    key = checked_key(request)
     keys: ReplayKeys = request.app.state.replay_keys
     return SealingIdempotency(
         table=idempotency_keys,
@@ -158,4 +139,5 @@ async def sealing_idempotency(
         key=key,
         fingerprint=fingerprint(keys.fingerprint, request, await request.body()),
         keys=keys,
+        lifetime=keys.lifetime,
     )

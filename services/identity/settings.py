@@ -43,9 +43,6 @@ class Settings(ServiceSettings):
     # (`{"effekt-contracts": "...", ...}`). On start-up each is ensured as a confidential client of the
     # operator organisation holding only `tokens:revocations`; production refuses to start without them.
     revocation_readers: dict[str, SecretStr] = {}
-    # How long a write's `Idempotency-Key` replays its first response; then the key is free again and
-    # housekeeping deletes the stored response (services/identity/replays.py).
-    idempotency_replay_seconds: int = Field(24 * 3600, gt=0)
     # Identity checks tokens against its own tables; it polls no list.
     polls_revocations: ClassVar[bool] = False
 

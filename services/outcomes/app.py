@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from kit.app import service_app
+from kit.idempotency import idempotency_sweep
 from services.outcomes.bulk.routes import router as bulk_router
 from services.outcomes.claims.routes import router as claim_router
 from services.outcomes.clients.contracts import ContractsClient
@@ -15,6 +16,7 @@ from services.outcomes.feed.routes import router as feed_router
 from services.outcomes.integrations import integrations_lifespan
 from services.outcomes.ledger.routes import export_router
 from services.outcomes.ledger.routes import router as ledger_router
+from services.outcomes.models import idempotency_keys
 from services.outcomes.participants.routes import router as participant_router
 from services.outcomes.settings import Settings
 from services.outcomes.statements.routes import router as statement_router
@@ -61,5 +63,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             integrations_lifespan(settings),
             compaction_lifespan(),
             contract_events_lifespan(settings),
+            idempotency_sweep(idempotency_keys),
         ],
     )

@@ -1,15 +1,29 @@
 """The ledger's hash chain, verifiable offline: this module imports nothing of the service.
 
-Each event is a CloudEvents 1.0 JSON object; its canonical form is RFC 8785 (JCS) JSON, and
+What is hashed is each event's *ledger record*, a JSON object whose layout has not changed since the
+ledger's first event (so every stored chain still verifies):
+
+    {"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "partnershipid",
+     "sequence": <integer>, "actor": {...}, "data": {...}}
+
+Its canonical form is RFC 8785 (JCS) JSON, and
 
     hash = SHA-256( prev_hash as 64 lowercase hex ASCII bytes || canonical JSON bytes )
 
-with `prev_hash` of the first event (sequence 1) being 64 zeros. Anyone holding a partnership's ledger,
-as `GET /v1/partnerships/{id}/ledger` returns it, can check it without the service:
+with `prev_hash` of the first event (sequence 1) being 64 zeros. It needs Python 3.11+ and `rfc8785`
+(orjson, if installed, only makes it faster): copy it and `pip install rfc8785`.
 
-    python -m services.outcomes.chain ledger.json      # a JSON list of events, or a page {"items": [...]}
+What the feed, the stream, webhooks, the ledger reads and the export carry is the CloudEvent built from
+the same record (`event_of`), valid under CloudEvents 1.0, whose attributes may only be scalars: `actor`
+moves into `data` (as `data.actor`), and `sequence` is a String (the sequence extension), zero-padded to
+19 digits so that it also sorts as text. `record_of` turns such a CloudEvent back into the record, exactly
+and without the service; attributes the record does not hold (the feed's `ledgerhash`,
+`ledgerprevhash`, `pseudonym`) are not hashed and are ignored. Anyone holding a partnership's ledger, as
+`GET /v1/partnerships/{id}/ledger/export` or `/ledger` returns it, can check it:
 
-or `verify_chain(events)` from Python. It reports the first broken link: a gap in the sequence, a
+    python -m services.outcomes.chain ledger.ndjson   # export lines, a JSON list, or a page {"items": [...]}
+
+or `verify_chain(items)` from Python. It reports the first broken link: a gap in the sequence, a
 `prev_hash` that is not the previous event's hash, an event whose canonical bytes are not the canonical
 form of its content, or a hash that does not match.
 """
@@ -24,13 +38,30 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import rfc8785
+
+try:  # optional: a verifier copying this file needs only `rfc8785`; orjson makes the common case faster
+    import orjson
+except ImportError:  # pragma: no cover - the service installs it
+    orjson = None  # type: ignore[assignment]
 
 GENESIS_HASH = "0" * 64
 SOURCE = "https://effekt.dk/outcomes"
-# The stored columns an event's CloudEvent is built from.
+# The stored columns an event's ledger record is built from.
 HASHED_FIELDS = ("id", "partnership_id", "sequence", "type", "subject", "time", "actor", "data")
+# The record's attributes besides `sequence`, `actor` and `data`, as a delivered CloudEvent carries them.
+RECORD_ATTRIBUTES = (
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "subject",
+    "time",
+    "datacontenttype",
+    "partnershipid",
+)
+SEQUENCE_DIGITS = 19
+_SEQUENCE_LIMIT = 10**SEQUENCE_DIGITS
 _EXACT = 2**53  # integers below this in magnitude print the same as ECMAScript numbers
 
 
@@ -38,8 +69,23 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def cloud_event(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The CloudEvent as JSON, built from an event's `HASHED_FIELDS` (what the chain hashes)."""
+def format_sequence(sequence: int) -> str:
+    """The sequence extension's String: zero-padded to the 19 digits of the largest BIGINT, so text
+    order is number order."""
+    if not 0 < sequence < _SEQUENCE_LIMIT:
+        raise ValueError(f"not a ledger sequence: {sequence}")
+    return str(sequence).zfill(SEQUENCE_DIGITS)
+
+
+def parse_sequence(value: object) -> int | None:
+    """The number in a sequence String, or None if it is not one `format_sequence` writes."""
+    if not (isinstance(value, str) and len(value) == SEQUENCE_DIGITS and value.isascii() and value.isdigit()):
+        return None
+    return int(value) or None
+
+
+def ledger_record(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The ledger record (what the chain hashes), built from an event's `HASHED_FIELDS`."""
     return {
         "specversion": "1.0",
         "id": str(row["id"]),
@@ -53,6 +99,29 @@ def cloud_event(row: Mapping[str, Any]) -> dict[str, Any]:
         "actor": row["actor"],
         "data": row["data"],
     }
+
+
+def event_of(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The CloudEvent a ledger record is delivered as: `actor` inside `data`, `sequence` a String."""
+    event = dict(record)
+    actor = event.pop("actor")
+    event["sequence"] = format_sequence(event["sequence"])
+    event["data"] = {"actor": actor, **event["data"]}
+    return event
+
+
+def record_of(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The ledger record a delivered CloudEvent was built from (the inverse of `event_of`); attributes
+    the record does not hold are dropped. Raises ValueError for an event `event_of` cannot have made."""
+    data = event.get("data")
+    sequence = parse_sequence(event.get("sequence"))
+    if not isinstance(data, Mapping) or "actor" not in data or sequence is None:
+        raise ValueError("not a ledger event: it needs a sequence String and data.actor")
+    record = {k: event[k] for k in RECORD_ATTRIBUTES if k in event}
+    record["sequence"] = sequence
+    record["actor"] = data["actor"]
+    record["data"] = {k: v for k, v in data.items() if k != "actor"}
+    return record
 
 
 def _plain(value: Any) -> bool:
@@ -76,7 +145,7 @@ def canonical_json(event: Mapping[str, Any]) -> bytes:
     Ledger events are plain (see `_plain`), and for them orjson writes the same bytes some 50 times
     faster than the reference implementation, which stays for anything else."""
     event = dict(event)
-    if _plain(event):
+    if orjson is not None and _plain(event):
         return orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
     return bytes(rfc8785.dumps(event))
 
@@ -98,9 +167,9 @@ class ChainReport:
 def verify_chain(
     events: Iterable[Mapping[str, Any]], *, prev_hash: str = GENESIS_HASH, start_sequence: int = 1
 ) -> ChainReport:
-    """Check events in order. Each has `sequence`, `prev_hash`, `hash` and `event` (the CloudEvent as
-    JSON), optionally `canonical` (the exact stored bytes as a string). To check a later page alone, pass
-    the hash and sequence it continues from."""
+    """Check chain items in order. Each has `sequence` (an integer), `prev_hash`, `hash` and `event` (the
+    delivered CloudEvent as JSON), optionally `canonical` (the exact stored bytes of its ledger record, as
+    a string). To check a later page alone, pass the hash and sequence it continues from."""
     expected_seq, expected_prev, checked = start_sequence, prev_hash, 0
     for item in events:
         reason = _first_fault(item, expected_seq, expected_prev)
@@ -133,26 +202,40 @@ def _first_fault(item: Mapping[str, Any], expected_seq: int, expected_prev: str)
     event = item.get("event")
     if not isinstance(event, Mapping):
         return "the event content is missing"
-    if event.get("sequence") != seq:
+    if parse_sequence(event.get("sequence")) != seq:
         return "the event's own sequence differs from its position"
-    canonical = canonical_json(event)
+    try:
+        record = record_of(event)
+    except ValueError as exc:
+        return str(exc)
+    canonical = canonical_json(record)
     stored = item.get("canonical")
     if stored is not None and str(stored).encode() != canonical:
-        return "the stored canonical bytes are not the canonical form of the event"
+        return "the stored canonical bytes are not the canonical form of the event's record"
     if link_hash(expected_prev, canonical) != item.get("hash"):
         return "the hash does not match the event and the previous hash"
     return None
+
+
+def read_items(text: str) -> list[Any]:
+    """The chain items in a ledger file: the export's NDJSON, a JSON list, or a ledger page."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    if isinstance(data, dict):
+        return list(data["items"]) if "items" in data else [data]  # a page, or a one-line export
+    return list(data)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Verify a ledger file; exit 0 when intact, 1 at a broken link, 2 on bad usage."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m services.outcomes.chain LEDGER.json", file=sys.stderr)
+        print("usage: python -m services.outcomes.chain LEDGER.ndjson", file=sys.stderr)
         return 2
     with open(args[0], encoding="utf-8") as handle:
-        data = json.load(handle)
-    events = data["items"] if isinstance(data, dict) else data
+        events = read_items(handle.read())
     report = verify_chain(events)
     print(json.dumps(asdict(report)))
     return 0 if report.valid else 1

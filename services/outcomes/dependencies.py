@@ -11,7 +11,12 @@ from fastapi import Depends, Request
 
 from kit.auth import CurrentPrincipal, Principal, bearer_token, scoped
 from kit.db import DbSession
-from kit.idempotency import HEADER, MAX_KEY_LENGTH, Idempotency, idempotency_dependency
+from kit.idempotency import (
+    Idempotency,
+    checked_key,
+    idempotency_dependency,
+    replay_lifetime,
+)
 from kit.pagination import decode_cursor
 from kit.problems import BadRequest
 from kit.versions import if_match_header, parse_if_match
@@ -54,9 +59,7 @@ ExpectedVersion = Annotated[int | None, Depends(expected_version)]
 async def keyed_idempotency(request: Request, session: DbSession, principal: CurrentPrincipal) -> Idempotency:
     """Like kit's Idempotency-Key, but the request fingerprint is an HMAC under the service secret: an
     enrolment body carries a CPR number, and a plain SHA-256 of it could be brute-forced from the table."""
-    key = request.headers.get(HEADER)
-    if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH and key.isprintable()):
-        raise BadRequest.field(HEADER, f"must be 1 to {MAX_KEY_LENGTH} printable characters")
+    key = checked_key(request)
     settings: Settings = request.app.state.settings
     mac = hmac.new(settings.secret_key.get_secret_value().encode(), digestmod=hashlib.sha256)
     for part in (
@@ -73,6 +76,7 @@ async def keyed_idempotency(request: Request, session: DbSession, principal: Cur
         owner=f"{principal.organisation_id}:{principal.subject}",
         key=key,
         fingerprint=mac.hexdigest(),
+        lifetime=replay_lifetime(request),
     )
 
 

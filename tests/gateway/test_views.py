@@ -295,3 +295,22 @@ async def test_a_statements_lines_are_read_only_when_asked_for(
     expected = [{"claimId": x["claim_id"], "amount": x["amount"]} for x in response.json()["lines"]]
     assert expected
     assert statement["lines"] == expected
+
+
+async def test_each_ledger_event_names_the_organisation_that_acted(
+    gateway: httpx.AsyncClient, world: World
+) -> None:
+    """Who acted travels in the CloudEvent's `data.actor` (issue 16); the graph still shows it."""
+    nodes = "ledger(first: 50) { nodes { type actorOrganisationId } }"
+    query = "query($id: UUID!) { partnership(id: $id) { " + nodes + " } }"
+    body = await gql(gateway, world.cast.investor, query, {"id": str(world.cast.partnership_id)})
+    events = body["data"]["partnership"]["ledger"]["nodes"]
+    assert events
+    enrolled = [e for e in events if e["type"] == "dk.effekt.participant.enrolled"]
+    assert enrolled
+    assert {e["actorOrganisationId"] for e in enrolled} <= {
+        str(world.cast.provider.organisation_id),
+        str(world.cast.payer_a.organisation_id),
+        str(world.cast.payer_b.organisation_id),
+    }
+    assert all(e["actorOrganisationId"] for e in events)

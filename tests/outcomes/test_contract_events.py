@@ -92,7 +92,7 @@ async def test_activation_and_termination_reach_every_partner_through_the_feed_o
         for someone in (cast.provider, cast.payer_a, cast.payer_b, cast.investor):
             assert str(someone.user_id) not in body
         assert all("pseudonym" not in i for i in items)
-        assert activated["actor"]["kind"] == "client"
+        assert activated["data"]["actor"]["kind"] == "client"
     # Every audience receives the same hashed event.
     assert [i["ledgerhash"] for i in seen[0]] == [i["ledgerhash"] for i in seen[1]]
 

@@ -7,15 +7,15 @@ before event n. A reader asking for `sequence > last_seen` therefore never skips
 later, which a global id or timestamp cursor would (a reader that saw id 1001 misses id 1000 committed
 after). A page is ordered by (partnership, sequence), so it is stable and replayable from any cursor.
 
-What a reader sees (redaction by role): the hashed event itself carries no personal data by construction
-(participants appear as random UUIDs, evidence only as its SHA-256), so every audience receives the very
-bytes the chain hashed and can verify the chain. What only some audiences may see is *added* beside the
-hashed content as an extension attribute, never mixed into it: `pseudonym`, for the audiences
-`access.audience_for` admits (evaluators, providers, the outcome payer of the participant's
-municipality). The chain fields are extensions too (`ledgerhash`, `ledgerprevhash`); a verifier drops
-the three and checks the rest (`chain_item`).
+What a reader sees (redaction by role): the hashed ledger record carries no personal data by
+construction (participants appear as random UUIDs, evidence only as its SHA-256), so every audience
+receives the CloudEvent of the very record the chain hashed (`chain.event_of`) and can verify the chain.
+What only some audiences may see is *added* beside the hashed content as an extension attribute, never
+mixed into it: `pseudonym`, for the audiences `access.audience_for` admits (evaluators, providers, the
+outcome payer of the participant's municipality). The chain fields are extensions too (`ledgerhash`,
+`ledgerprevhash`); a verifier rebuilds the record with `chain.record_of`, which ignores the three.
 
-Items are the stored canonical bytes spliced with those extensions, never re-serialised.
+Items are rendered from the stored canonical bytes (the record as hashed), not from the columns.
 """
 
 from __future__ import annotations
@@ -31,11 +31,13 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import orjson
 import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.problems import BadRequest
+from services.outcomes import chain
 from services.outcomes.access import Audience
 from services.outcomes.ledger.outbox import CHANNEL
 from services.outcomes.models import Participant
@@ -46,7 +48,7 @@ MEDIA_TYPE = "application/cloudevents-batch+json"
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_WAIT = 30.0
-# Added to each item; a verifier removes them to get the hashed event back.
+# Added to each item beside the hashed record's attributes; `chain.record_of` ignores them.
 EXTENSIONS = ("ledgerhash", "ledgerprevhash", "pseudonym")
 
 Cursor = dict[UUID, int]
@@ -99,11 +101,12 @@ class FeedPage:
 
 
 def render(canonical: bytes, hash_: str, prev_hash: str, pseudonym: str | None) -> bytes:
-    """The stored canonical bytes with the feed's extensions spliced in before the closing brace."""
-    extra = b',"ledgerhash":"' + hash_.encode() + b'","ledgerprevhash":"' + prev_hash.encode() + b'"'
+    """The CloudEvent of the stored record (its canonical bytes), with the feed's extensions."""
+    event = chain.event_of(orjson.loads(canonical))
+    event["ledgerhash"], event["ledgerprevhash"] = hash_, prev_hash
     if pseudonym is not None:
-        extra += b',"pseudonym":' + json.dumps(pseudonym).encode()
-    return canonical[:-1] + extra + b"}"
+        event["pseudonym"] = pseudonym
+    return orjson.dumps(event)
 
 
 # Each partnership's events after its own cursor position, through the (partnership_id, sequence) index.
@@ -193,13 +196,12 @@ async def visible_pseudonyms(session: AsyncSession, wanted: Iterable[Wanted]) ->
 
 
 def chain_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A feed item as `chain.verify_chain` reads it: the hashed event without the feed's extensions."""
-    event = {k: v for k, v in item.items() if k not in EXTENSIONS}
+    """A feed item as `chain.verify_chain` reads it (which ignores the feed's extensions)."""
     return {
-        "sequence": item["sequence"],
+        "sequence": chain.parse_sequence(item["sequence"]),
         "prev_hash": item["ledgerprevhash"],
         "hash": item["ledgerhash"],
-        "event": event,
+        "event": item,
     }
 
 

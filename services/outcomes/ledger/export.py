@@ -1,10 +1,10 @@
 """A partnership's whole ledger as NDJSON, for archiving and offline verification.
 
-Each line is one chain item, `{"sequence", "prev_hash", "hash", "event"}`, with `event` being the stored
-canonical bytes as they are (never re-serialised), so `chain.verify_chain(json.loads(line) for line in
-file)` checks the file with nothing of the service. The hashed events carry no personal data by
-construction (see feed/service.py), so every partner receives the same export. It is read in pages of
-`PAGE` events, each page its own short transaction, in sequence order.
+Each line is one chain item, `{"sequence", "prev_hash", "hash", "event"}`, with `event` the CloudEvent
+rendered from the stored record (`chain.event_of`, as the feed delivers it, without its extensions), so
+`chain.verify_chain(json.loads(line) for line in file)` checks the file with nothing of the service. The
+hashed records carry no personal data by construction (see feed/service.py), so every partner receives the
+same export. It is read in pages of `PAGE` events, each page its own short transaction, in sequence order.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from uuid import UUID
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.outcomes import chain
 from services.outcomes.models import LedgerEvent
 
 MEDIA_TYPE = "application/x-ndjson"
@@ -22,12 +24,9 @@ PAGE = 1000
 
 
 def export_line(sequence: int, prev_hash: str, hash_: str, canonical: bytes) -> bytes:
-    return (
-        b'{"sequence":%d,"prev_hash":"%s","hash":"%s","event":'
-        % (sequence, prev_hash.encode(), hash_.encode())
-        + canonical
-        + b"}\n"
-    )
+    event = chain.event_of(orjson.loads(canonical))
+    item = {"sequence": sequence, "prev_hash": prev_hash, "hash": hash_, "event": event}
+    return orjson.dumps(item) + b"\n"
 
 
 async def export_lines(

@@ -35,8 +35,8 @@ EVENT_TYPE_PREFIX = "dk.effekt."
 
 
 def cloud_event(event: LedgerEvent) -> dict[str, Any]:
-    """The stored event's CloudEvent as JSON, rebuilt from its columns (what the chain hashes)."""
-    return chain.cloud_event({c: getattr(event, c) for c in chain.HASHED_FIELDS})
+    """The stored event's CloudEvent as JSON, rebuilt from its columns (`chain.event_of` its record)."""
+    return chain.event_of(chain.ledger_record({c: getattr(event, c) for c in chain.HASHED_FIELDS}))
 
 
 def actor_of(principal: Principal) -> dict[str, Any]:
@@ -109,6 +109,8 @@ async def append_event(
     data: Mapping[str, Any],
 ) -> None:
     """Append `dk.effekt.<type>` to the partnership's chain when the current transaction commits."""
+    if "actor" in data:  # the delivered event carries the actor there (chain.event_of)
+        raise ValueError("an event's data may not hold `actor`")
     _pending(session).append(
         _Pending(partnership_id, EVENT_TYPE_PREFIX + type, subject, actor_of(principal), dict(data))
     )
@@ -148,7 +150,7 @@ def write_pending(session: Session) -> None:
                 "data": item.data,
                 "prev_hash": prev_hash,
             }
-            row["canonical"] = canonical_json(chain.cloud_event(row))
+            row["canonical"] = canonical_json(chain.ledger_record(row))
             row["hash"] = prev_hash = link_hash(prev_hash, row["canonical"])
             rows.append(row)
         session.execute(insert(LedgerEvent), rows)

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 
 from kit.auth import Principal, scoped
 from kit.db import DbSession
-from kit.idempotency import Idempotency
+from kit.idempotency import Idempotency, replayed_with
 from kit.pagination import DEFAULT_LIMIT, Limit, Page
 from kit.problems import BadRequest, problem_responses
 from services.outcomes.dependencies import ExpectedVersion, IdempotencyKey, etag
@@ -61,8 +61,11 @@ async def _with_secret(
 ) -> JSONResponse:
     """The subscription and its new secret; stored for replay with the secret sealed."""
     read = SubscriptionRead.model_validate(sub).model_dump(mode="json")
-    await idempotency.respond(status_code, {**read, "secret": _sealed(sub)})
-    return JSONResponse({**read, "secret": secret}, status_code=status_code, headers=etag(sub.version))
+    headers = {**etag(sub.version), "Cache-Control": "no-store"}
+    if status_code == 201:
+        headers["Location"] = f"/v1/webhook-subscriptions/{sub.id}"
+    await idempotency.record(status_code, {**read, "secret": _sealed(sub)}, headers)
+    return JSONResponse({**read, "secret": secret}, status_code=status_code, headers=headers)
 
 
 def _opened(replayed: JSONResponse, keys: PartnershipKeys) -> JSONResponse:
@@ -75,7 +78,7 @@ def _opened(replayed: JSONResponse, keys: PartnershipKeys) -> JSONResponse:
             partnership_id=UUID(body["partnership_id"]),
             subscription_id=UUID(body["id"]),
         )
-    return JSONResponse(body, status_code=replayed.status_code, headers={"Idempotent-Replayed": "true"})
+    return replayed_with(replayed, body)
 
 
 @router.post(

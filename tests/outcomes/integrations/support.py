@@ -72,6 +72,9 @@ class Receiver:
     fail_first: int = 0  # answer 503 to this many requests before accepting
     stall: asyncio.Event | None = None  # hold each request until this event is set
     received: dict[str, dict[str, Any]] = field(default_factory=dict)  # webhook-id -> event
+    raw: dict[str, tuple[dict[str, str], bytes]] = field(
+        default_factory=dict
+    )  # webhook-id -> (headers, body)
     bad_signatures: int = 0
     requests: int = 0
     url: str = ""
@@ -89,6 +92,7 @@ class Receiver:
             self.bad_signatures += 1
             return web.Response(status=400)
         self.received[request.headers["webhook-id"]] = event
+        self.raw[request.headers["webhook-id"]] = (dict(request.headers), body)
         return web.Response(status=204)
 
     @asynccontextmanager
@@ -108,7 +112,7 @@ class Receiver:
 
     def sequences(self, partnership_id: UUID) -> list[int]:
         return sorted(
-            e["sequence"] for e in self.received.values() if e["partnershipid"] == str(partnership_id)
+            int(e["sequence"]) for e in self.received.values() if e["partnershipid"] == str(partnership_id)
         )
 
 

@@ -44,7 +44,7 @@ async def test_a_cursor_consumer_gets_every_event_exactly_once_in_order_while_wr
         await writers
     page, _ = await read_feed_page(outcomes, cast.investor_machine, cursors[-1])
     assert page == []
-    assert [e["sequence"] for e in received] == list(range(1, total + 1))
+    assert [int(e["sequence"]) for e in received] == list(range(1, total + 1))
     assert len({e["id"] for e in received}) == total
     per_writer = {
         f"w{n}": [e["data"]["n"] for e in received if e["data"]["writer"] == f"w{n}"] for n in range(WRITERS)
@@ -63,7 +63,7 @@ async def test_a_cursor_consumer_gets_every_event_exactly_once_in_order_while_wr
         replayed.extend(page)
     assert replayed
     assert replayed == received[len(received) - len(replayed) :]
-    assert replayed[-1]["sequence"] == total
+    assert int(replayed[-1]["sequence"]) == total
 
 
 async def test_a_feed_page_parses_with_the_cloudevents_sdk(
@@ -77,7 +77,7 @@ async def test_a_feed_page_parses_with_the_cloudevents_sdk(
     assert response.headers["content-type"].startswith("application/cloudevents-batch+json")
     events = [JSONFormat().read(None, json.dumps(item)) for item in response.json()]
     assert [e.get_type() for e in events] == ["dk.effekt.test.written"] * 3
-    assert [e.get_extension("sequence") for e in events] == [1, 2, 3]
+    assert [e.get_extension("sequence") for e in events] == [f"{n:019d}" for n in (1, 2, 3)]
     assert all(e.get_source().endswith(str(cast.partnership_id)) for e in events)
 
 
@@ -91,7 +91,7 @@ async def test_a_long_poll_returns_the_event_committed_while_it_waits(
         assert not waiting.done()
         await write_events(engine, cast.partnership_id, 1)
         page, _ = await waiting
-    assert [e["sequence"] for e in page] == [1]
+    assert [int(e["sequence"]) for e in page] == [1]
 
 
 async def test_the_stream_sends_events_live_and_resumes_after_the_last_event_id(
@@ -117,9 +117,9 @@ async def test_the_stream_sends_events_live_and_resumes_after_the_last_event_id(
         await asyncio.sleep(0.5)
         await write_events(engine, cast.partnership_id, 2, tag="later")
         streamed = await live
-    assert [e["sequence"] for _, e in streamed] == [1, 2, 3, 4]
+    assert [int(e["sequence"]) for _, e in streamed] == [1, 2, 3, 4]
     resumed = await first(2, {**cast.evaluator.headers, "Last-Event-ID": streamed[1][0]})
-    assert [e["sequence"] for _, e in resumed] == [3, 4]
+    assert [int(e["sequence"]) for _, e in resumed] == [3, 4]
 
 
 async def test_investors_see_no_pseudonym_evaluators_do_and_a_payer_only_its_residents(
