@@ -70,6 +70,8 @@ class Participant(Base):
     municipality_code: Mapped[str] = mapped_column(String(3))
     enrolment_date: Mapped[date] = mapped_column(Date)
     cohort: Mapped[str | None] = mapped_column(String(100))
+    # The terms' segment (e.g. vulnerability level), fixed at enrolment; person-level, never for investors.
+    segment: Mapped[str | None] = mapped_column(String(100))
     enrolled_by_organisation_id: Mapped[uuid.UUID]
     eligibility_confirmed_by_organisation_id: Mapped[uuid.UUID | None]
     eligibility_confirmed_by: Mapped[str | None] = mapped_column(String(200))
@@ -107,6 +109,8 @@ class OutcomeClaim(Base):
     claimant_organisation_id: Mapped[uuid.UUID]
     claimed_by: Mapped[str] = mapped_column(String(200))
     claimed_contract_version_id: Mapped[uuid.UUID]
+    # What the claim reports (hours per week, …), typed as the terms declare; decimals as strings.
+    facts: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     status: Mapped[str] = mapped_column(String(20), server_default=text("'claimed'"))
     disputed: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     verifier_organisation_id: Mapped[uuid.UUID | None]
@@ -122,6 +126,9 @@ class OutcomeClaim(Base):
     payable: Mapped[Decimal | None] = mapped_column(Money)
     cut: Mapped[Decimal | None] = mapped_column(Money)
     cut_reasons: Mapped[list[dict[str, str]] | None] = mapped_column(JSONB)
+    band: Mapped[str | None] = mapped_column(String(100))  # the band the engine chose from the facts
+    tier: Mapped[int | None] = mapped_column(SmallInteger)  # the volume tier's index, from 0
+    tier_count: Mapped[int | None] = mapped_column(Integer)  # verified achievements before this one
     priced_on: Mapped[date | None] = mapped_column(Date)
     payment_period: Mapped[str | None] = mapped_column(String(10))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
@@ -134,9 +141,12 @@ class CapCounter(Base):
     __tablename__ = "cap_counters"
 
     contract_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    scope: Mapped[str] = mapped_column(String(20), primary_key=True)  # contract | period | participant
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # "" | "2027-Q1" | participant id
+    scope: Mapped[str] = mapped_column(String(20), primary_key=True)  # see `key`
+    # contract: "" | outcome: its code | payer: organisation id | period: "2027-Q1" | participant: its id
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
     paid: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    # Claims priced against it: an outcome's count decides its volume tier and its count cap.
+    count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     # The limit applied by the latest pricing, for remaining-cap aggregates (null: uncapped).
     cap: Mapped[Decimal | None] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3))

@@ -18,6 +18,10 @@ Reason = Words
 MoneyStr = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str, when_used="always")]
 
 
+# A reported fact: a decimal as a string (or a JSON number), a whole number, true/false, or a choice.
+Fact = bool | int | Decimal | Annotated[str, Field(max_length=200)]
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -34,6 +38,9 @@ class ParticipantCreate(_In):
     cohort: Text | None = Field(None, max_length=100)
     municipal_reference: Text | None = Field(
         None, max_length=200, description="Stored encrypted; readable only by the municipality of residence."
+    )
+    segment: Text | None = Field(
+        None, max_length=100, description="Required when the terms declare segments; fixed from enrolment."
     )
 
 
@@ -57,6 +64,7 @@ class ParticipantRead(_Read):
     municipality_code: str
     enrolment_date: date
     cohort: str | None
+    segment: str | None
     enrolled_by_organisation_id: UUID
     eligibility_confirmed_by_organisation_id: UUID | None
     eligibility_confirmed_at: datetime | None
@@ -82,6 +90,11 @@ class ClaimCreate(_In):
     evidence_reference: Text | None = Field(None, min_length=1, max_length=500)
     evidence_document_base64: str | None = Field(None, description="The evidence document, base64.")
     evidence_media_type: Text | None = Field(None, max_length=100)
+    facts: dict[str, Fact] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="What the claim reports, as the terms declare its facts (e.g. `hours_per_week`).",
+    )
 
 
 class Decision(_In):
@@ -117,6 +130,7 @@ class ClaimRead(BaseModel):
     has_evidence_document: bool
     claimant_organisation_id: UUID
     claimed_contract_version_id: UUID
+    facts: dict[str, Fact] | None = Field(None, description="What the claim reported; person-level data.")
     status: str
     final: bool = Field(description="True when no further transition is possible.")
     disputed: bool
@@ -131,6 +145,8 @@ class ClaimRead(BaseModel):
     payable: MoneyStr | None
     cut: MoneyStr | None
     cut_reasons: list[CutReason] | None
+    band: str | None = Field(None, description="The band pricing chose from the claim's facts.")
+    tier: int | None = Field(None, description="The volume tier the claim was priced in, from 0.")
     split: list[SplitLineRead] | None
     priced_on: date | None
     payment_period: str | None

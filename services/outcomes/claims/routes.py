@@ -57,6 +57,7 @@ def claim_read(claim: OutcomeClaim, lines: list[PaymentLine]) -> ClaimRead:
         has_evidence_document=claim.evidence_sha256 is not None,
         claimant_organisation_id=claim.claimant_organisation_id,
         claimed_contract_version_id=claim.claimed_contract_version_id,
+        facts=claim.facts,
         status=claim.status,
         final=states.final(claim.status, disputed=claim.disputed),
         disputed=claim.disputed,
@@ -73,6 +74,8 @@ def claim_read(claim: OutcomeClaim, lines: list[PaymentLine]) -> ClaimRead:
         cut_reasons=[CutReason.model_validate(c) for c in claim.cut_reasons]
         if claim.cut_reasons is not None
         else None,
+        band=claim.band,
+        tier=claim.tier,
         split=[
             SplitLineRead(
                 payer_organisation_id=x.payer_organisation_id, tariff_share=x.tariff_share, amount=x.amount

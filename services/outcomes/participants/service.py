@@ -101,10 +101,20 @@ def check_enrolment_terms(body: ParticipantCreate, version: ContractVersion) -> 
     terms = version.terms
     if not pricing.supported(terms.currency):
         raise errors.CurrencyNotSupported(f"amounts in {terms.currency} need more than two decimals")
-    if terms.payer_split.method == "residence" and body.municipality_code not in {
-        m.municipality_code for m in terms.payer_split.municipalities
-    }:
+    split = terms.payer_split.rest if terms.payer_split.method == "mixed" else terms.payer_split
+    if (
+        split is not None
+        and split.method == "residence"
+        and body.municipality_code not in {m.municipality_code for m in split.municipalities}
+    ):
         raise errors.MunicipalityNotPaying.field("body.municipality_code", "is not a paying municipality")
+    segments = terms.segments
+    if segments is None and body.segment is not None:
+        raise errors.SegmentMissing.field("body.segment", "the contract declares no segments")
+    if segments is not None and body.segment not in segments.values:
+        raise errors.SegmentMissing.field(
+            "body.segment", f"the contract's `{segments.name}` is one of: {', '.join(segments.values)}"
+        )
 
 
 def _new_participant(
@@ -119,6 +129,7 @@ def _new_participant(
         municipality_code=body.municipality_code,
         enrolment_date=body.enrolment_date,
         cohort=body.cohort,
+        segment=body.segment,
         enrolled_by_organisation_id=principal.organisation_id,
         version=1,
     )

@@ -306,7 +306,7 @@ async def partnership_aggregates(
         e["pending_claims"] += count
         e["currency"] = e["currency"] or version.terms.currency
         if outcome is not None:
-            e["pending_value"] += outcome.tariff * count
+            e["pending_value"] += outcome.nominal_tariff() * count
     if contracts:
         counters = await session.execute(
             select(CapCounter).where(

@@ -1,0 +1,61 @@
+"""add pricing mechanisms
+
+Revision ID: 5b1d7e3a9c20
+Revises: 3f8a2c6d9e14
+Create Date: 2026-12-03 07:45:00.000000+00:00
+
+Terms schema version 2 (issue 14): a participant's segment, a claim's facts and the band and volume tier
+pricing chose, and a count on each cap counter. The outcome and payer counters are new: they are filled
+from what was already verified and paid, so tiers and per-payer maxima count what came before too.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision: str = "5b1d7e3a9c20"
+down_revision: str | None = "3f8a2c6d9e14"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("participants", sa.Column("segment", sa.String(length=100), nullable=True))
+    op.add_column(
+        "outcome_claims", sa.Column("facts", postgresql.JSONB(astext_type=sa.Text()), nullable=True)
+    )
+    op.add_column("outcome_claims", sa.Column("band", sa.String(length=100), nullable=True))
+    op.add_column("outcome_claims", sa.Column("tier", sa.SmallInteger(), nullable=True))
+    op.add_column("outcome_claims", sa.Column("tier_count", sa.Integer(), nullable=True))
+    op.add_column(
+        "cap_counters", sa.Column("count", sa.BigInteger(), server_default=sa.text("0"), nullable=False)
+    )
+    op.alter_column("cap_counters", "key", type_=sa.String(length=100), existing_nullable=False)
+    op.execute(
+        """
+        INSERT INTO cap_counters (contract_id, scope, key, paid, count, currency)
+        SELECT contract_id, 'outcome', outcome_code, sum(payable), count(*), min(currency)
+        FROM outcome_claims WHERE status = 'verified' AND currency IS NOT NULL
+        GROUP BY contract_id, outcome_code
+        """
+    )
+    op.execute(
+        """
+        INSERT INTO cap_counters (contract_id, scope, key, paid, count, currency)
+        SELECT contract_id, 'payer', payer_organisation_id::text, sum(amount), count(*), min(currency)
+        FROM payment_lines GROUP BY contract_id, payer_organisation_id
+        """
+    )
+
+
+def downgrade() -> None:
+    op.execute("DELETE FROM cap_counters WHERE scope IN ('outcome', 'payer')")
+    op.alter_column("cap_counters", "key", type_=sa.String(length=64), existing_nullable=False)
+    op.drop_column("cap_counters", "count")
+    op.drop_column("outcome_claims", "tier_count")
+    op.drop_column("outcome_claims", "tier")
+    op.drop_column("outcome_claims", "band")
+    op.drop_column("outcome_claims", "facts")
+    op.drop_column("participants", "segment")
