@@ -1,0 +1,283 @@
+"""Realistic rate cards priced through the public API, compared with totals computed by hand.
+
+The employment card follows the shape of the UK Work Programme's differential payment model (payment groups
+fixed at referral priced differently, a job outcome, a part-time/full-time distinction; House of Commons
+Library, Standard Note SN/EP/6340, "Work Programme", 2013) combined with the Danish co-funding pattern of
+the Den Sociale Investeringsfond deals (a national fund pays a fixed share, the home municipality the rest).
+The amounts are this test's own, so that every total below can be checked by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import httpx
+
+from tests.actors import Cast
+from tests.outcomes.support import (
+    TODAY,
+    active_contract,
+    check,
+    claim,
+    confirm,
+    decide,
+    enrol,
+    key,
+    quarter,
+    synthetic_cpr,
+)
+
+D = Decimal
+
+
+def window(**extra: Any) -> dict[str, Any]:
+    return {
+        "anchor": "enrolment",
+        "anchor_outcome": None,
+        "opens_after_days": 0,
+        "closes_after_days": 730,
+    } | extra
+
+
+def v2_terms(
+    cast: Cast, *, outcomes: list[dict[str, Any]], caps: dict[str, Any], split: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    return {
+        "schema_version": 2,
+        "title": f"Flygtninge i job v2 {secrets.token_hex(2)}",
+        "start_date": (TODAY - timedelta(days=3 * 365)).isoformat(),
+        "end_date": (TODAY + timedelta(days=2 * 365)).isoformat(),
+        "currency": "DKK",
+        "max_participants": 200,
+        "payment_period": "quarterly",
+        "payment_terms_days": 30,
+        "parties": [
+            {
+                "organisation_id": str(cast.payer_a.organisation_id),
+                "role": "outcome_payer",
+                "must_sign": True,
+            },
+            {
+                "organisation_id": str(cast.payer_b.organisation_id),
+                "role": "outcome_payer",
+                "must_sign": True,
+            },
+            {"organisation_id": str(cast.provider.organisation_id), "role": "provider", "must_sign": True},
+            {"organisation_id": str(cast.investor.organisation_id), "role": "investor", "must_sign": False},
+        ],
+        "facts": [
+            {"name": "hours_per_week", "type": "decimal", "unit": "hours"},
+            {"name": "off_benefit", "type": "boolean"},
+        ],
+        "outcomes": outcomes,
+        "caps": caps,
+        "payer_split": split,
+        **extra,
+    }
+
+
+def employment_card(cast: Cast) -> dict[str, Any]:
+    """One job-start family banded by hours a week, priced per payment group, with a volume tier on
+    full-time starts; the national fund (payer B) pays 25 % up to its maximum of 12 000 kr."""
+    job_start = {
+        "code": "job_start",
+        "name": "Job start",
+        "verifier_roles": ["outcome_payer"],
+        "window": window(),
+        "criteria": [{"fact": "off_benefit", "op": "eq", "value": True}],
+        "bands": {
+            "fact": "hours_per_week",
+            "bands": [
+                {
+                    "code": "part_time",
+                    "from": "8",
+                    "to": "16",
+                    "tariff": {"by_segment": {"jsa": "8000.00", "esa": "12000.00"}},
+                },
+                {
+                    "code": "full_time",
+                    "from": "16",
+                    "to": None,
+                    "tiers": [
+                        {"up_to": 2, "tariff": {"by_segment": {"jsa": "16000.00", "esa": "22000.00"}}},
+                        {"up_to": None, "tariff": {"by_segment": {"jsa": "12000.00", "esa": "18000.00"}}},
+                    ],
+                },
+            ],
+        },
+    }
+    return v2_terms(
+        cast,
+        segments={"name": "payment_group", "values": ["jsa", "esa"]},
+        outcomes=[job_start],
+        caps={
+            "contract_total": "100000.00",
+            "per_payer": [{"organisation_id": str(cast.payer_b.organisation_id), "amount": "12000.00"}],
+        },
+        split={
+            "method": "mixed",
+            "fixed": [{"organisation_id": str(cast.payer_b.organisation_id), "percent": "25"}],
+            "rest": {
+                "method": "residence",
+                "municipalities": [
+                    {"organisation_id": str(cast.payer_a.organisation_id), "municipality_code": "657"}
+                ],
+            },
+        },
+    )
+
+
+async def _person(outcomes: httpx.AsyncClient, cast: Cast, contract_id: UUID, n: int, **extra: Any) -> str:
+    person = await enrol(
+        outcomes,
+        cast.provider,
+        cast,
+        contract_id,
+        synthetic_cpr(n),
+        municipality_code="657",
+        enrolment_date=TODAY - timedelta(days=60),
+        **extra,
+    )
+    await confirm(outcomes, cast.payer_a, person["id"])
+    return str(person["id"])
+
+
+def _split(priced: dict[str, Any]) -> dict[UUID, str]:
+    return {UUID(x["payer_organisation_id"]): x["amount"] for x in priced["split"]}
+
+
+async def test_the_employment_card_prices_bands_segments_tiers_and_the_funds_maximum_as_by_hand(
+    cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    contract_id, _ = await active_contract(contracts, cast, employment_card(cast))
+    fund, home = cast.payer_b.organisation_id, cast.payer_a.organisation_id
+    refused = await enrol(
+        outcomes,
+        cast.provider,
+        cast,
+        contract_id,
+        synthetic_cpr(90),
+        municipality_code="657",
+        enrolment_date=TODAY - timedelta(days=60),
+        status=422,
+    )
+    assert refused["code"] == "segment-invalid"
+    people = [
+        await _person(outcomes, cast, contract_id, n, segment=s)
+        for n, s in enumerate(["jsa", "esa", "esa", "jsa"])
+    ]
+    achieved = TODAY - timedelta(days=5)
+
+    too_few = await claim(
+        outcomes,
+        cast.provider,
+        people[0],
+        "job_start",
+        achieved,
+        facts={"hours_per_week": "6", "off_benefit": True},
+        status=422,
+    )
+    assert too_few["code"] == "criteria-not-met"
+    assert too_few["invalid_params"][0]["name"] == "body.facts.hours_per_week"
+    on_benefit = await claim(
+        outcomes,
+        cast.provider,
+        people[0],
+        "job_start",
+        achieved,
+        facts={"hours_per_week": "37", "off_benefit": False},
+        status=422,
+    )
+    assert on_benefit["invalid_params"][0]["name"] == "body.facts.off_benefit"
+
+    priced = []
+    for person, hours in zip(people, ["37", "10", "20", "12"], strict=True):
+        made = await claim(
+            outcomes,
+            cast.provider,
+            person,
+            "job_start",
+            achieved,
+            facts={"hours_per_week": hours, "off_benefit": True},
+        )
+        priced.append(await decide(outcomes, cast.payer_a, made["id"], "verified"))
+
+    # By hand: full-time jsa, tier 0: 16 000 (fund 4 000); part-time esa: 12 000 (fund 3 000); full-time esa,
+    # third full-or-part start so tier 1: 18 000 (fund 4 500, 11 500 in all); part-time jsa 8 000: the fund's
+    # 2 000 share meets its 500 of room, so 1 500 is cut and the municipality still pays its 6 000.
+    assert [(p["band"], p["tier"], p["tariff"], p["payable"]) for p in priced] == [
+        ("full_time", 0, "16000.00", "16000.00"),
+        ("part_time", None, "12000.00", "12000.00"),
+        ("full_time", 1, "18000.00", "18000.00"),
+        ("part_time", None, "8000.00", "6500.00"),
+    ]
+    assert [_split(p) for p in priced] == [
+        {fund: "4000.00", home: "12000.00"},
+        {fund: "3000.00", home: "9000.00"},
+        {fund: "4500.00", home: "13500.00"},
+        {fund: "500.00", home: "6000.00"},
+    ]
+    assert priced[3]["cut_reasons"] == [{"cap": f"per_payer:{fund}", "amount": "1500.00"}]
+    assert priced[0]["facts"] == {"hours_per_week": "37", "off_benefit": True}
+
+    start, end = quarter(TODAY)
+    totals = {}
+    for payer in (cast.payer_a, cast.payer_b):
+        statement = check(
+            await outcomes.post(
+                "/v1/payment-statements",
+                json={
+                    "contract_id": str(contract_id),
+                    "payer_organisation_id": str(payer.organisation_id),
+                    "period_start": start.isoformat(),
+                    "period_end": end.isoformat(),
+                },
+                headers={**cast.provider.headers, **key()},
+            ),
+            201,
+        )
+        assert statement["total"] == str(sum((D(x["amount"]) for x in statement["lines"]), D(0)))
+        totals[payer.organisation_id] = statement["total"]
+    assert totals == {home: "40500.00", fund: "12000.00"}
+
+
+async def test_concurrent_verifications_fill_each_tier_and_the_count_cap_exactly(
+    cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    """A volume-tiered start (the first 3 at 20 000, then 15 000) capped at 6 paid starts, 9 verified at
+    once: exactly 3 at the first price, 3 at the second, 3 cut whole by the count cap."""
+    job_start = {
+        "code": "job_start",
+        "name": "Job start",
+        "verifier_roles": ["outcome_payer"],
+        "window": window(),
+        "tiers": [{"up_to": 3, "tariff": "20000.00"}, {"up_to": None, "tariff": "15000.00"}],
+        "cap": {"count": 6},
+    }
+    terms = v2_terms(
+        cast,
+        outcomes=[job_start],
+        caps={"contract_total": "1000000.00"},
+        split={
+            "method": "fixed",
+            "shares": [{"organisation_id": str(cast.payer_a.organisation_id), "percent": "100"}],
+        },
+    )
+    contract_id, _ = await active_contract(contracts, cast, terms)
+    claims = []
+    for n in range(9):
+        person = await _person(outcomes, cast, contract_id, 100 + n)
+        claims.append(await claim(outcomes, cast.provider, person, "job_start", TODAY - timedelta(days=3)))
+    priced = await asyncio.gather(*(decide(outcomes, cast.payer_a, c["id"], "verified") for c in claims))
+    assert sorted((p["tier"], p["payable"]) for p in priced) == [
+        (0, "20000.00"), (0, "20000.00"), (0, "20000.00"),
+        (1, "0.00"), (1, "0.00"), (1, "0.00"),
+        (1, "15000.00"), (1, "15000.00"), (1, "15000.00"),
+    ]  # fmt: skip
+    assert sum(D(p["payable"]) for p in priced) == D("105000.00")
+    assert sorted(p["cut_reasons"][0]["cap"] for p in priced if p["cut_reasons"]) == ["outcome_count"] * 3
