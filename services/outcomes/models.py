@@ -3,7 +3,7 @@
 Participants hold a keyed pseudonym, never a CPR number. The ledger is append-only (a trigger refuses
 UPDATE, DELETE and TRUNCATE); `ledger_heads` is the per-partnership row locked to append, which makes the
 sequence gapless. `cap_counters` are the rows locked while pricing, so concurrent verifications never pay
-past a cap. Money is NUMERIC(14, 2) with its currency alongside.
+past a cap. Money is NUMERIC(18, 3) (three-decimal currencies fit) with its currency alongside.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from services.outcomes.db import Base
 
 idempotency_keys = idempotency_table(Base.metadata)
 
-Money = Numeric(14, 2)
+Money = Numeric(18, 3)
 
 
 def _now() -> Any:
@@ -283,7 +283,7 @@ class _ClaimCounts:
     status: Mapped[str] = mapped_column(String(20))
     currency: Mapped[str | None] = mapped_column(String(3))
     claims: Mapped[int] = mapped_column(BigInteger)
-    # Unbounded: a tally must never overflow where a claim's own NUMERIC(14, 2) fits.
+    # Unbounded: a tally must never overflow where a claim's own NUMERIC(18, 3) fits.
     payable: Mapped[Decimal] = mapped_column(Numeric)
 
 

@@ -15,7 +15,13 @@ from kit.text import Text, Words
 # A reason someone must read later (an exit, a decision, a dispute): whitespace alone records none.
 Reason = Words
 
-MoneyStr = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str, when_used="always")]
+
+def _money_text(amount: Decimal) -> str:
+    # Two decimals, as always; a third only when it is there (a three-digit currency), never rounded away.
+    return f"{amount:.2f}" if amount == round(amount, 2) else f"{amount:.3f}"
+
+
+MoneyStr = Annotated[Decimal, PlainSerializer(_money_text, return_type=str, when_used="always")]
 
 
 # A reported fact: a decimal as a string (or a JSON number), a whole number, true/false, or a choice.

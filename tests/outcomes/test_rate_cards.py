@@ -77,8 +77,7 @@ def v2_terms(
         "outcomes": outcomes,
         "caps": caps,
         "payer_split": split,
-        **extra,
-    }
+    } | extra
 
 
 def employment_card(cast: Cast) -> dict[str, Any]:
@@ -281,3 +280,32 @@ async def test_concurrent_verifications_fill_each_tier_and_the_count_cap_exactly
     ]  # fmt: skip
     assert sum(D(p["payable"]) for p in priced) == D("105000.00")
     assert sorted(p["cut_reasons"][0]["cap"] for p in priced if p["cut_reasons"]) == ["outcome_count"] * 3
+
+
+async def test_a_three_decimal_currency_is_priced_split_and_stated_to_the_fils(
+    cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    """A Bahraini-dinar card: 1 250.125 BHD split 50/50 is 625.063 + 625.062 (largest remainder, ties to
+    the first payer), stored and stated exactly."""
+    job_start = {
+        "code": "job_start",
+        "name": "Job start",
+        "verifier_roles": ["outcome_payer"],
+        "window": window(),
+        "tariff": "1250.125",
+    }
+    half = [
+        {"organisation_id": str(p.organisation_id), "percent": "50"} for p in (cast.payer_a, cast.payer_b)
+    ]
+    terms = v2_terms(
+        cast, outcomes=[job_start], caps={}, split={"method": "fixed", "shares": half}, currency="BHD"
+    )
+    contract_id, _ = await active_contract(contracts, cast, terms)
+    person = await _person(outcomes, cast, contract_id, 200)
+    made = await claim(outcomes, cast.provider, person, "job_start", TODAY - timedelta(days=2))
+    priced = await decide(outcomes, cast.payer_a, made["id"], "verified")
+    assert (priced["currency"], priced["tariff"], priced["payable"]) == ("BHD", "1250.125", "1250.125")
+    assert _split(priced) == {
+        cast.payer_a.organisation_id: "625.063",
+        cast.payer_b.organisation_id: "625.062",
+    }

@@ -23,6 +23,7 @@ from services.outcomes.clients.contracts import ContractVersion
 from services.outcomes.collaborators import Deps, today
 from services.outcomes.ledger.service import append_event
 from services.outcomes.models import CapCounter, Money, OutcomeClaim, Participant, PaymentLine
+from services.outcomes.pricing import money
 from services.outcomes.states import Action, ClaimStatus, InvalidTransition, transition
 
 
@@ -123,7 +124,7 @@ async def _price(
     terms, priced_on = version.terms, today()
     currency = terms.currency
     if not pricing.supported(currency):
-        raise errors.CurrencyNotSupported(f"amounts in {currency} need more than two decimals")
+        raise errors.CurrencyNotSupported(f"amounts in {currency} need more than three decimals")
     contract, outcome = terms.engine(), terms.engine_outcome(claim.outcome_code)
     if outcome is None:
         raise errors.UnknownOutcome(f"the version in force no longer has outcome `{claim.outcome_code}`")
@@ -175,7 +176,7 @@ async def _price(
     claim.priced_contract_version_id = version.id
     claim.currency = currency
     claim.tariff, claim.payable, claim.cut = price.tariff, price.payable, price.cut
-    claim.cut_reasons = [{"cap": c.cap, "amount": f"{c.amount:.2f}"} for c in price.cuts]
+    claim.cut_reasons = [{"cap": c.cap, "amount": money.text(c.amount, currency)} for c in price.cuts]
     working = price.working
     claim.band = working.band if working else None
     claim.tier = working.tier if working else None
@@ -254,18 +255,27 @@ async def decide_claim(
         "reason": reason,
     }
     if after is ClaimStatus.VERIFIED:
+        currency = version.terms.currency
+
+        def price_of(amount: Decimal | None) -> Decimal:
+            assert amount is not None  # set by pricing just above
+            return amount
+
         data |= {
             "contract_version_id": str(version.id),
             "currency": claim.currency,
-            "tariff": f"{claim.tariff:.2f}",
-            "payable": f"{claim.payable:.2f}",
-            "cut": f"{claim.cut:.2f}",
+            "tariff": money.text(price_of(claim.tariff), currency),
+            "payable": money.text(price_of(claim.payable), currency),
+            "cut": money.text(price_of(claim.cut), currency),
             "cut_reasons": claim.cut_reasons,
             "band": claim.band,
             "tier": claim.tier,
             "payment_period": claim.payment_period,
             "split": [
-                {"payer_organisation_id": str(x.payer_organisation_id), "amount": f"{x.amount:.2f}"}
+                {
+                    "payer_organisation_id": str(x.payer_organisation_id),
+                    "amount": money.text(x.amount, currency),
+                }
                 for x in lines
             ],
         }

@@ -100,7 +100,7 @@ def check_enrolment_terms(body: ParticipantCreate, version: ContractVersion) -> 
         raise errors.ContractMismatch.field("body.contract_id", "is not a contract of this partnership")
     terms = version.terms
     if not pricing.supported(terms.currency):
-        raise errors.CurrencyNotSupported(f"amounts in {terms.currency} need more than two decimals")
+        raise errors.CurrencyNotSupported(f"amounts in {terms.currency} need more than three decimals")
     split = terms.payer_split.rest if terms.payer_split.method == "mixed" else terms.payer_split
     if (
         split is not None

@@ -1,27 +1,36 @@
-"""Money in the engine: exact `Decimal`s at the currency's minor unit, never floats, never rounded."""
+"""Money in the engine: exact `Decimal`s at the currency's minor unit, never floats, never rounded.
+
+Minor units come from ISO 4217's published table (the `iso4217` package), so every active currency is
+known with its real exponent (ARS 2, JPY 0, BHD 3); amounts are stored as NUMERIC(18, 3).
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-# Currencies whose minor unit is not two digits; every other ISO 4217 code the registry accepts has two.
-MINOR_UNITS = {
-    "ISK": 0, "JPY": 0, "KRW": 0, "CLP": 0, "VND": 0, "UGX": 0, "XOF": 0, "XAF": 0, "PYG": 0, "RWF": 0,
-    "BIF": 0, "DJF": 0, "GNF": 0, "KMF": 0, "VUV": 0, "XPF": 0, "UYI": 0,
-    "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3, "LYD": 3, "IQD": 3,
-    "CLF": 4, "UYW": 4,
-}  # fmt: skip
-STORED_DIGITS = 2  # amounts are NUMERIC(14, 2)
+from iso4217 import Currency
+
+STORED_DIGITS = 3  # amounts are NUMERIC(18, 3)
 ZERO = Decimal(0)
 
 
 def digits(currency: str) -> int:
-    return MINOR_UNITS.get(currency, 2)
+    """The currency's minor unit digits; `ValueError` for a code that is not a currency with one."""
+    try:
+        exponent = Currency(currency).exponent
+    except ValueError:
+        exponent = None
+    if exponent is None:
+        raise ValueError(f"{currency} is not an ISO 4217 currency with a minor unit")
+    return int(exponent)
 
 
 def supported(currency: str) -> bool:
     """Whether amounts in the currency fit the stored scale."""
-    return digits(currency) <= STORED_DIGITS
+    try:
+        return digits(currency) <= STORED_DIGITS
+    except ValueError:
+        return False
 
 
 def minor_unit(currency: str) -> Decimal:
@@ -39,3 +48,8 @@ def quantise(amount: Decimal, currency: str) -> Decimal:
 
 def to_units(amount: Decimal, currency: str) -> int:
     return int(quantise(amount, currency) / minor_unit(currency))
+
+
+def text(amount: Decimal, currency: str) -> str:
+    """The amount as the service has always written it: two decimals, three for a three-digit currency."""
+    return f"{amount:.{max(2, digits(currency))}f}"

@@ -29,6 +29,7 @@ from services.outcomes.clients.contracts import ContractVersion
 from services.outcomes.collaborators import Deps, today
 from services.outcomes.ledger.service import append_event
 from services.outcomes.models import CapCounter, PaymentLine, PaymentStatement
+from services.outcomes.pricing import money
 from services.outcomes.schemas import StatementCreate
 from services.outcomes.statements import tallies
 from services.outcomes.states import StatementStatus
@@ -126,9 +127,9 @@ def _statement_event(statement: PaymentStatement) -> dict[str, Any]:
         "period_start": statement.period_start.isoformat(),
         "period_end": statement.period_end.isoformat(),
         "currency": statement.currency,
-        "total": f"{statement.total:.2f}",
-        "total_tariff": f"{statement.total_tariff:.2f}",
-        "total_cut": f"{statement.total_cut:.2f}",
+        "total": money.text(statement.total, statement.currency),
+        "total_tariff": money.text(statement.total_tariff, statement.currency),
+        "total_cut": money.text(statement.total_cut, statement.currency),
         "content_hash": statement.content_hash,
     }
 
@@ -195,8 +196,8 @@ def content_hash(statement: PaymentStatement, lines: list[PaymentLine]) -> str:
         "period_start": statement.period_start.isoformat(),
         "period_end": statement.period_end.isoformat(),
         "currency": statement.currency,
-        "total": f"{statement.total:.2f}",
-        "total_tariff": f"{statement.total_tariff:.2f}",
+        "total": money.text(statement.total, statement.currency),
+        "total_tariff": money.text(statement.total_tariff, statement.currency),
         "lines": [
             {
                 "claim_id": str(x.claim_id),
@@ -204,8 +205,8 @@ def content_hash(statement: PaymentStatement, lines: list[PaymentLine]) -> str:
                 "outcome_code": x.outcome_code,
                 "achievement_date": x.achievement_date.isoformat(),
                 "priced_on": x.priced_on.isoformat(),
-                "tariff_share": f"{x.tariff_share:.2f}",
-                "amount": f"{x.amount:.2f}",
+                "tariff_share": money.text(x.tariff_share, statement.currency),
+                "amount": money.text(x.amount, statement.currency),
             }
             for x in lines
         ],

@@ -4,7 +4,8 @@ Revision ID: 5b1d7e3a9c20
 Revises: 3f8a2c6d9e14
 Create Date: 2026-12-03 07:45:00.000000+00:00
 
-Terms schema version 2 (issue 14): a participant's segment, a claim's facts and the band and volume tier
+Terms schema version 2 (issue 14): amounts at NUMERIC(18, 3), so three-decimal currencies fit; a
+participant's segment, a claim's facts and the band and volume tier
 pricing chose, and a count on each cap counter. The outcome and payer counters are new: they are filled
 from what was already verified and paid, so tiers and per-payer maxima count what came before too.
 """
@@ -21,7 +22,19 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+MONEY = {
+    "outcome_claims": ("tariff", "payable", "cut"),
+    "cap_counters": ("paid", "cap"),
+    "payment_statements": ("total", "total_tariff", "total_cut"),
+    "payment_lines": ("tariff_share", "amount"),
+}
+
+
 def upgrade() -> None:
+    # Three decimals for BHD, KWD, OMR …; 15 digits before the point, the registry's bound on any amount.
+    for table, columns in MONEY.items():
+        for column in columns:
+            op.alter_column(table, column, type_=sa.Numeric(18, 3), existing_type=sa.Numeric(14, 2))
     op.add_column("participants", sa.Column("segment", sa.String(length=100), nullable=True))
     op.add_column(
         "outcome_claims", sa.Column("facts", postgresql.JSONB(astext_type=sa.Text()), nullable=True)
@@ -51,6 +64,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    for table, columns in MONEY.items():
+        for column in columns:
+            op.alter_column(table, column, type_=sa.Numeric(14, 2), existing_type=sa.Numeric(18, 3))
     op.execute("DELETE FROM cap_counters WHERE scope IN ('outcome', 'payer')")
     op.alter_column("cap_counters", "key", type_=sa.String(length=64), existing_nullable=False)
     op.drop_column("cap_counters", "count")
