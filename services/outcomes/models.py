@@ -159,6 +159,7 @@ class PaymentStatement(Base):
         CheckConstraint("status IN ('draft', 'issued', 'paid')", name="status"),
         CheckConstraint("period_end >= period_start", name="period_order"),
         CheckConstraint("(status = 'draft') = (content_hash IS NULL)", name="hashed_when_issued"),
+        CheckConstraint("basis IN ('verification', 'achievement')", name="basis"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -168,6 +169,8 @@ class PaymentStatement(Base):
     period_start: Mapped[date] = mapped_column(Date)
     period_end: Mapped[date] = mapped_column(Date)
     currency: Mapped[str] = mapped_column(String(3))
+    # Whether a line falls in the period it was priced in or its claim was achieved in (the terms say).
+    basis: Mapped[str] = mapped_column(String(20), server_default=text("'verification'"))
     status: Mapped[str] = mapped_column(String(10), server_default=text("'draft'"))
     total: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
     total_tariff: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
@@ -184,15 +187,26 @@ class PaymentStatement(Base):
 
 class PaymentLine(Base):
     """One payer's part of one priced claim. It joins a statement once: as a `claim` line in the
-    statement of the period it was priced in, or as an `adjustment` line in a later one when that period's
-    statement had already been issued."""
+    statement of its period (priced in, or achieved in: the statement basis), or as an `adjustment` line in
+    a later one when that period's statement had already been issued. A retroactive amendment's re-pricing
+    books the difference as further lines (`repriced_by_version_id`), negative when the price fell; they
+    are always `adjustment` lines of the period they were booked in."""
 
     __tablename__ = "payment_lines"
     __table_args__ = (
-        UniqueConstraint("claim_id", "payer_organisation_id"),
+        UniqueConstraint(
+            "claim_id",
+            "payer_organisation_id",
+            "repriced_by_version_id",
+            name="uq_payment_lines_claim_payer_repricing",
+            postgresql_nulls_not_distinct=True,
+        ),
         CheckConstraint("kind IS NULL OR kind IN ('claim', 'adjustment')", name="kind"),
         CheckConstraint("(kind IS NULL) = (statement_id IS NULL)", name="kind_with_statement"),
-        CheckConstraint("amount >= 0 AND amount <= tariff_share", name="amount_range"),
+        CheckConstraint(
+            "repriced_by_version_id IS NOT NULL OR (amount >= 0 AND amount <= tariff_share)",
+            name="amount_range",
+        ),
         Index("ix_payment_lines_unassigned", "contract_id", "payer_organisation_id", "priced_on"),
     )
 
@@ -208,6 +222,7 @@ class PaymentLine(Base):
     amount: Mapped[Decimal] = mapped_column(Money)
     statement_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payment_statements.id"), index=True)
     kind: Mapped[str | None] = mapped_column(String(12))
+    repriced_by_version_id: Mapped[uuid.UUID | None]  # the amendment whose activation re-priced the claim
 
 
 class LedgerHead(Base):

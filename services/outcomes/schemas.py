@@ -177,6 +177,9 @@ class StatementLineRead(BaseModel):
     tariff_share: MoneyStr
     cut_share: MoneyStr
     amount: MoneyStr
+    repriced_by_version_id: UUID | None = Field(
+        None, description="On a re-pricing's adjustment: the retroactive amendment that moved the price."
+    )
 
 
 class StatementRead(BaseModel):
@@ -187,6 +190,9 @@ class StatementRead(BaseModel):
     period_start: date
     period_end: date
     currency: str
+    basis: str = Field(
+        "verification", description="Lines fall in the period of their verification or their achievement."
+    )
     status: str
     total_tariff: MoneyStr
     total_cut: MoneyStr

@@ -309,3 +309,62 @@ async def test_a_three_decimal_currency_is_priced_split_and_stated_to_the_fils(
         cast.payer_a.organisation_id: "625.063",
         cast.payer_b.organisation_id: "625.062",
     }
+
+
+async def _statement(outcomes: httpx.AsyncClient, cast: Cast, contract_id: UUID, payer: Any, day: Any) -> Any:
+    start, end = quarter(day)
+    return check(
+        await outcomes.post(
+            "/v1/payment-statements",
+            json={
+                "contract_id": str(contract_id),
+                "payer_organisation_id": str(payer.organisation_id),
+                "period_start": start.isoformat(),
+                "period_end": end.isoformat(),
+            },
+            headers={**cast.provider.headers, **key()},
+        ),
+        201,
+    )
+
+
+async def test_on_an_achievement_basis_a_claim_falls_in_the_period_it_was_achieved_in(
+    cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    """Achieved last quarter, verified today: last quarter's statement carries it as a claim line (on the
+    default verification basis it would be this quarter's)."""
+    job_start = {
+        "code": "job_start",
+        "name": "Job start",
+        "verifier_roles": ["outcome_payer"],
+        "window": window(),
+        "tariff": "25000.00",
+    }
+    sole = [{"organisation_id": str(cast.payer_a.organisation_id), "percent": "100"}]
+    terms = v2_terms(
+        cast,
+        outcomes=[job_start],
+        caps={},
+        split={"method": "fixed", "shares": sole},
+        statement_basis="achievement",
+    )
+    contract_id, _ = await active_contract(contracts, cast, terms)
+    person = await enrol(
+        outcomes,
+        cast.provider,
+        cast,
+        contract_id,
+        synthetic_cpr(300),
+        municipality_code="657",
+        enrolment_date=TODAY - timedelta(days=200),
+    )
+    await confirm(outcomes, cast.payer_a, person["id"])
+    last_quarter = quarter(TODAY)[0] - timedelta(days=10)
+    made = await claim(outcomes, cast.provider, person["id"], "job_start", last_quarter)
+    priced = await decide(outcomes, cast.payer_a, made["id"], "verified")
+    assert priced["payment_period"] == f"{last_quarter.year}-Q{(last_quarter.month - 1) // 3 + 1}"
+    earlier = await _statement(outcomes, cast, contract_id, cast.payer_a, last_quarter)
+    assert (earlier["basis"], earlier["total"]) == ("achievement", "25000.00")
+    assert [(x["kind"], x["claim_id"]) for x in earlier["lines"]] == [("claim", made["id"])]
+    now = await _statement(outcomes, cast, contract_id, cast.payer_a, TODAY)
+    assert (now["total"], now["lines"]) == ("0.00", [])

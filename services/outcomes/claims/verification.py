@@ -128,7 +128,9 @@ async def _price(
     contract, outcome = terms.engine(), terms.engine_outcome(claim.outcome_code)
     if outcome is None:
         raise errors.UnknownOutcome(f"the version in force no longer has outcome `{claim.outcome_code}`")
-    period = payment_period_key(priced_on, terms.payment_period)
+    # The per-period cap counts the period a claim falls in on its statement (the terms' basis).
+    on = claim.achievement_date if terms.statement_basis == "achievement" else priced_on
+    period = payment_period_key(on, terms.payment_period)
     counters = _counters(claim.contract_id, contract, outcome, period, participant.id)
     held = await _lock_counters(session, claim.contract_id, counters, currency)
     usage = pricing.CapUsage(

@@ -50,6 +50,7 @@ def _read(statement: PaymentStatement, lines: list[PaymentLine] | None) -> State
         period_start=statement.period_start,
         period_end=statement.period_end,
         currency=statement.currency,
+        basis=statement.basis,
         status=statement.status,
         total_tariff=statement.total_tariff,
         total_cut=statement.total_cut,
@@ -72,6 +73,7 @@ def _read(statement: PaymentStatement, lines: list[PaymentLine] | None) -> State
                 tariff_share=x.tariff_share,
                 cut_share=x.tariff_share - x.amount,
                 amount=x.amount,
+                repriced_by_version_id=x.repriced_by_version_id,
             )
             for x in lines
         ],

@@ -93,18 +93,25 @@ async def _version_for_period(deps: Deps, contract_id: UUID, start: date, end: d
 
 
 async def _attach_lines(session: AsyncSession, statement: PaymentStatement) -> None:
-    """Attach unassigned lines and recompute the totals from the lines."""
+    """Attach unassigned lines and recompute the totals from the lines. A line falls in the period of its
+    pricing (basis `verification`) or of its claim's achievement (basis `achievement`); a re-pricing's
+    adjustment lines always fall in the period they were booked in."""
+    basis_day = PaymentLine.achievement_date if statement.basis == "achievement" else PaymentLine.priced_on
+    day = case((PaymentLine.repriced_by_version_id.is_not(None), PaymentLine.priced_on), else_=basis_day)
     await session.execute(
         update(PaymentLine)
         .where(
             PaymentLine.statement_id.is_(None),
             PaymentLine.contract_id == statement.contract_id,
             PaymentLine.payer_organisation_id == statement.payer_organisation_id,
-            PaymentLine.priced_on <= statement.period_end,
+            day <= statement.period_end,
         )
         .values(
             statement_id=statement.id,
-            kind=case((PaymentLine.priced_on >= statement.period_start, "claim"), else_="adjustment"),
+            kind=case(
+                (PaymentLine.repriced_by_version_id.is_(None) & (day >= statement.period_start), "claim"),
+                else_="adjustment",
+            ),
         )
     )
     total, tariff = (
@@ -154,6 +161,7 @@ async def generate_statement(
             period_start=body.period_start,
             period_end=body.period_end,
             currency=version.terms.currency,
+            basis=version.terms.statement_basis,
             created_by=principal.subject,
         )
         .on_conflict_do_nothing()
@@ -208,6 +216,8 @@ def content_hash(statement: PaymentStatement, lines: list[PaymentLine]) -> str:
                 "tariff_share": money.text(x.tariff_share, statement.currency),
                 "amount": money.text(x.amount, statement.currency),
             }
+            # Only a re-pricing's line names its amendment, so statements from before it hash as they did.
+            | ({"repriced_by_version_id": str(x.repriced_by_version_id)} if x.repriced_by_version_id else {})
             for x in lines
         ],
     }

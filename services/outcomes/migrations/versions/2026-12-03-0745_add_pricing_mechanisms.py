@@ -37,6 +37,29 @@ def upgrade() -> None:
             op.alter_column(table, column, type_=sa.Numeric(18, 3), existing_type=sa.Numeric(14, 2))
     op.add_column("participants", sa.Column("segment", sa.String(length=100), nullable=True))
     op.add_column(
+        "payment_statements",
+        sa.Column("basis", sa.String(length=20), server_default=sa.text("'verification'"), nullable=False),
+    )
+    op.create_check_constraint(
+        op.f("ck_payment_statements_basis"), "payment_statements", "basis IN ('verification', 'achievement')"
+    )
+    op.add_column("payment_lines", sa.Column("repriced_by_version_id", sa.Uuid(), nullable=True))
+    op.drop_constraint(
+        op.f("uq_payment_lines_claim_id_payer_organisation_id"), "payment_lines", type_="unique"
+    )
+    op.create_unique_constraint(
+        op.f("uq_payment_lines_claim_payer_repricing"),
+        "payment_lines",
+        ["claim_id", "payer_organisation_id", "repriced_by_version_id"],
+        postgresql_nulls_not_distinct=True,
+    )
+    op.drop_constraint(op.f("ck_payment_lines_amount_range"), "payment_lines", type_="check")
+    op.create_check_constraint(
+        op.f("ck_payment_lines_amount_range"),
+        "payment_lines",
+        "repriced_by_version_id IS NOT NULL OR (amount >= 0 AND amount <= tariff_share)",
+    )
+    op.add_column(
         "outcome_claims", sa.Column("facts", postgresql.JSONB(astext_type=sa.Text()), nullable=True)
     )
     op.add_column("outcome_claims", sa.Column("band", sa.String(length=100), nullable=True))
@@ -74,4 +97,18 @@ def downgrade() -> None:
     op.drop_column("outcome_claims", "tier")
     op.drop_column("outcome_claims", "band")
     op.drop_column("outcome_claims", "facts")
+    op.execute("DELETE FROM payment_lines WHERE repriced_by_version_id IS NOT NULL")
+    op.drop_constraint(op.f("ck_payment_lines_amount_range"), "payment_lines", type_="check")
+    op.create_check_constraint(
+        op.f("ck_payment_lines_amount_range"), "payment_lines", "amount >= 0 AND amount <= tariff_share"
+    )
+    op.drop_constraint(op.f("uq_payment_lines_claim_payer_repricing"), "payment_lines", type_="unique")
+    op.create_unique_constraint(
+        op.f("uq_payment_lines_claim_id_payer_organisation_id"),
+        "payment_lines",
+        ["claim_id", "payer_organisation_id"],
+    )
+    op.drop_column("payment_lines", "repriced_by_version_id")
+    op.drop_constraint(op.f("ck_payment_statements_basis"), "payment_statements", type_="check")
+    op.drop_column("payment_statements", "basis")
     op.drop_column("participants", "segment")
