@@ -10,6 +10,7 @@ The amounts are this test's own, so that every total below can be checked by han
 from __future__ import annotations
 
 import asyncio
+import copy
 import secrets
 from datetime import timedelta
 from decimal import Decimal
@@ -26,8 +27,10 @@ from tests.outcomes.support import (
     claim,
     confirm,
     decide,
+    employment_terms,
     enrol,
     key,
+    outcome,
     quarter,
     synthetic_cpr,
 )
@@ -368,3 +371,70 @@ async def test_on_an_achievement_basis_a_claim_falls_in_the_period_it_was_achiev
     assert [(x["kind"], x["claim_id"]) for x in earlier["lines"]] == [("claim", made["id"])]
     now = await _statement(outcomes, cast, contract_id, cast.payer_a, TODAY)
     assert (now["total"], now["lines"]) == ("0.00", [])
+
+
+async def test_a_retroactive_amendment_books_the_difference_on_the_next_statement(
+    cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    """Two starts at 25 000 (split 60/40), achieved 20 and 5 days ago; an amendment effective 10 days ago
+    raises the price to 30 000. By hand: the later start gains 5 000 (3 000 + 2 000), the earlier keeps
+    its price, so Herning owes 15 000 + 15 000 + 3 000 and Viborg 10 000 + 10 000 + 2 000."""
+    terms = employment_terms(cast, outcomes=[outcome("job_start", "25000.00")])
+    contract_id, first_version = await active_contract(contracts, cast, terms)
+    made = []
+    for n, days in enumerate((20, 5)):
+        person = await _person(outcomes, cast, contract_id, 400 + n)
+        made.append(await claim(outcomes, cast.provider, person, "job_start", TODAY - timedelta(days=days)))
+        await decide(outcomes, cast.payer_a, made[-1]["id"], "verified")
+
+    amended = copy.deepcopy(terms)
+    amended["outcomes"][0]["tariff"] = "30000.00"
+    amended["start_date"] = (TODAY - timedelta(days=10)).isoformat()
+    draft = check(
+        await contracts.post(
+            f"/v1/contracts/{contract_id}/amendments",
+            json={"terms": amended},
+            headers={**cast.provider.headers, **key()},
+        ),
+        201,
+    )
+    proposed = check(
+        await contracts.post(
+            f"/v1/contract-versions/{draft['id']}/proposal", headers={**cast.provider.headers, **key()}
+        ),
+        200,
+    )
+    for signer in (cast.payer_a, cast.payer_b, cast.provider):
+        check(
+            await contracts.post(
+                f"/v1/contract-versions/{draft['id']}/signatures",
+                json={"content_hash": proposed["content_hash"]},
+                headers={**signer.headers, **key()},
+            ),
+            201,
+        )
+
+    herning = await _statement(outcomes, cast, contract_id, cast.payer_a, TODAY)
+    assert herning["total"] == "33000.00"
+    assert sorted(
+        (x["kind"], x["claim_id"], x["amount"], x["repriced_by_version_id"]) for x in herning["lines"]
+    ) == sorted(
+        [
+            ("claim", made[0]["id"], "15000.00", None),
+            ("claim", made[1]["id"], "15000.00", None),
+            ("adjustment", made[1]["id"], "3000.00", draft["id"]),
+        ]
+    )
+    viborg = await _statement(outcomes, cast, contract_id, cast.payer_b, TODAY)
+    assert viborg["total"] == "22000.00"
+    again = await _statement(outcomes, cast, contract_id, cast.payer_a, TODAY)
+    assert (again["total"], len(again["lines"])) == ("33000.00", 3)  # replaying again books nothing
+
+    later = check(
+        await outcomes.get(f"/v1/outcome-claims/{made[1]['id']}", headers=cast.payer_a.headers), 200
+    )
+    earlier = check(
+        await outcomes.get(f"/v1/outcome-claims/{made[0]['id']}", headers=cast.payer_a.headers), 200
+    )
+    assert (later["payable"], later["priced_contract_version_id"]) == ("30000.00", draft["id"])
+    assert (earlier["payable"], earlier["priced_contract_version_id"]) == ("25000.00", str(first_version))

@@ -32,6 +32,7 @@ from services.outcomes.models import CapCounter, PaymentLine, PaymentStatement
 from services.outcomes.pricing import money
 from services.outcomes.schemas import StatementCreate
 from services.outcomes.statements import tallies
+from services.outcomes.statements.repricing import reprice_contract
 from services.outcomes.states import StatementStatus
 
 ZERO = Decimal(0)
@@ -152,6 +153,8 @@ async def generate_statement(
         raise errors.NotAPartner("the provider, or the payer itself, prepares a payer's statement")
     if body.payer_organisation_id not in version.terms.payer_ids():
         raise Unprocessable.field("body.payer_organisation_id", "is not an outcome payer of the contract")
+    # A retroactive amendment activated since the last statement: its adjustments land in this one.
+    await reprice_contract(session, principal, version, deps)
     await session.execute(
         insert(PaymentStatement)
         .values(
