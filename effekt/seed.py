@@ -291,6 +291,7 @@ class Seeder:
                         "enrolment_date": (today - timedelta(days=150 - 5 * index)).isoformat(),
                         "cohort": "2026-A",
                         "municipal_reference": f"SAG-{code}-{1000 + index}",
+                        "segment": "high" if index % 4 == 0 else "standard",
                     },
                 )
             )
@@ -311,6 +312,8 @@ class Seeder:
                         "outcome_code": "job_start",
                         "achievement_date": (today - timedelta(days=40 - index)).isoformat(),
                         "evidence_reference": "eIndkomst extract",
+                        # Part-time (8-16 hours) and full-time starts: the engine picks the band.
+                        "facts": {"hours_per_week": "12" if index % 3 == 0 else "37", "off_benefit": True},
                     },
                 )
             )
@@ -345,8 +348,11 @@ class Seeder:
 
 
 def _terms(orgs: dict[str, dict[str, Any]], today: date) -> dict[str, Any]:
+    """Schema version 2, so a new user meets the mechanisms: job starts banded by hours a week, prices per
+    support-need segment fixed at enrolment, two paying municipalities."""
+
     def outcome(
-        code: str, name: str, tariff: str, anchor: str | None, opens: int, closes: int
+        code: str, name: str, price: dict[str, Any], anchor: str | None, opens: int, closes: int
     ) -> dict[str, Any]:
         return {
             "code": code,
@@ -354,8 +360,8 @@ def _terms(orgs: dict[str, dict[str, Any]], today: date) -> dict[str, Any]:
             "description": "",
             "evidence_required": "Employment contract or eIndkomst extract",
             "verifier_roles": ["outcome_payer", "evaluator"] if anchor is None else ["outcome_payer"],
-            "tariff": tariff,
-            "max_per_participant": 1,
+            **price,
+            "repeat": {"max_per_participant": 1, "recurs": False},
             "prerequisites": [anchor] if anchor else [],
             "window": {
                 "anchor": "outcome" if anchor else "enrolment",
@@ -365,9 +371,22 @@ def _terms(orgs: dict[str, dict[str, Any]], today: date) -> dict[str, Any]:
             },
         }
 
+    def by_segment(standard: str, high: str) -> dict[str, Any]:
+        return {"by_segment": {"standard": standard, "high": high}}
+
+    job_start = {
+        "criteria": [{"fact": "off_benefit", "op": "eq", "value": True}],
+        "bands": {
+            "fact": "hours_per_week",
+            "bands": [
+                {"code": "part_time", "from": "8", "to": "16", "tariff": by_segment("12000.00", "15000.00")},
+                {"code": "full_time", "from": "16", "to": None, "tariff": by_segment("25000.00", "30000.00")},
+            ],
+        },
+    }
     herning, viborg = orgs["herning"]["id"], orgs["viborg"]["id"]
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "title": "Flygtninge i job - Midtjylland 2026-2028",
         "start_date": (today - timedelta(days=365)).isoformat(),
         "end_date": (today + timedelta(days=730)).isoformat(),
@@ -383,10 +402,29 @@ def _terms(orgs: dict[str, dict[str, Any]], today: date) -> dict[str, Any]:
             {"organisation_id": orgs["provider"]["id"], "role": "provider", "must_sign": True},
             {"organisation_id": orgs["investor"]["id"], "role": "investor", "must_sign": False},
         ],
+        "facts": [
+            {"name": "hours_per_week", "type": "decimal", "unit": "hours"},
+            {"name": "off_benefit", "type": "boolean"},
+        ],
+        "segments": {"name": "support_need", "values": ["standard", "high"]},
         "outcomes": [
-            outcome("job_start", "Job start", "25000.00", None, 0, 730),
-            outcome("employed_13w", "Employed 13 weeks", "15000.00", "job_start", 91, 365),
-            outcome("employed_26w", "Employed 26 weeks", "40000.00", "job_start", 182, 365),
+            outcome("job_start", "Job start", job_start, None, 0, 730),
+            outcome(
+                "employed_13w",
+                "Employed 13 weeks",
+                {"tariff": by_segment("15000.00", "18000.00")},
+                "job_start",
+                91,
+                365,
+            ),
+            outcome(
+                "employed_26w",
+                "Employed 26 weeks",
+                {"tariff": by_segment("40000.00", "48000.00")},
+                "job_start",
+                182,
+                365,
+            ),
         ],
         "caps": {"per_participant": "80000.00", "contract_total": "8000000.00", "per_period": None},
         "payer_split": {
