@@ -438,3 +438,67 @@ async def test_a_retroactive_amendment_books_the_difference_on_the_next_statemen
     )
     assert (later["payable"], later["priced_contract_version_id"]) == ("30000.00", draft["id"])
     assert (earlier["payable"], earlier["priced_contract_version_id"]) == ("25000.00", str(first_version))
+
+
+async def test_a_lost_job_ends_the_start_and_sustainment_counts_from_the_next_one(
+    cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    """A start that recurs (up to 3), ended by `job_lost`; `sustained_13w` opens 91 days after the latest
+    start that had not ended. After the first job is lost, 13 weeks on is refused; after a new start it is
+    counted from that one."""
+    outcomes_ = [
+        {
+            "code": "job_start",
+            "name": "Job start",
+            "verifier_roles": ["outcome_payer"],
+            "window": window(),
+            "tariff": "20000.00",
+            "repeat": {"max_per_participant": 3, "recurs": True},
+            "ended_by": ["job_lost"],
+        },
+        {
+            "code": "job_lost",
+            "name": "Job lost",
+            "verifier_roles": ["outcome_payer"],
+            "window": window(),
+            "tariff": "0.00",
+            "repeat": {"max_per_participant": 3, "recurs": False},
+        },
+        {
+            "code": "sustained_13w",
+            "name": "Sustained 13 weeks",
+            "verifier_roles": ["outcome_payer"],
+            "prerequisites": ["job_start"],
+            "window": window(
+                anchor="outcome", anchor_outcome="job_start", opens_after_days=91, closes_after_days=365
+            ),
+            "tariff": "15000.00",
+        },
+    ]
+    sole = [{"organisation_id": str(cast.payer_a.organisation_id), "percent": "100"}]
+    terms = v2_terms(cast, outcomes=outcomes_, caps={}, split={"method": "fixed", "shares": sole})
+    contract_id, _ = await active_contract(contracts, cast, terms)
+    person = await enrol(
+        outcomes, cast.provider, cast, contract_id, synthetic_cpr(500), municipality_code="657",
+        enrolment_date=TODAY - timedelta(days=400),
+    )  # fmt: skip
+    await confirm(outcomes, cast.payer_a, person["id"])
+    pid = person["id"]
+
+    async def verified(code: str, days_ago: int) -> None:
+        made = await claim(outcomes, cast.provider, pid, code, TODAY - timedelta(days=days_ago))
+        await decide(outcomes, cast.payer_a, made["id"], "verified")
+
+    await verified("job_start", 380)
+    await verified("job_lost", 300)
+    ended = await claim(
+        outcomes, cast.provider, pid, "sustained_13w", TODAY - timedelta(days=200), status=422
+    )
+    assert ended["code"] == "start-ended"
+    await verified("job_start", 150)
+    made = await claim(outcomes, cast.provider, pid, "sustained_13w", TODAY - timedelta(days=50))
+    assert made["status"] == "claimed"
+    too_early = await claim(
+        outcomes, cast.provider, pid, "sustained_13w", TODAY - timedelta(days=70), status=422
+    )
+    assert too_early["code"] == "outside-outcome-window"  # 91 days from the second start, not the first

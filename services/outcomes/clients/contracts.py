@@ -1,8 +1,10 @@
 """A tolerant reader of the contract registry: the version in force on a date, and versions by id.
 
 Only the fields pricing and claim checks use are read; unknown fields are ignored, so the registry may
-grow. The caller's token is forwarded, so the registry applies its own authorisation. Versions are
-immutable once proposed, so they are cached by id for the life of the process.
+grow. Schema versions 1 and 2 are both read, and both mapped onto the pricing engine's value types
+(`Terms.engine`, `Terms.engine_outcome`). The caller's token is forwarded, so the registry applies its
+own authorisation. Versions are immutable once proposed, so they are cached by id for the life of the
+process.
 
 The registry's answer to "which version is in force on this date" is cached for `in_force_ttl` seconds
 (default 5), per caller token, contract and date; concurrent misses share one registry call. It changes

@@ -2,8 +2,9 @@
 
 Every read starts from `access.readable_participants`; every state change appends a ledger event in the
 same transaction. Lock order across the service, to stay deadlock-free: participant or claim row, then
-cap counters (contract, period, participant), then the partnership's ledger head. Enrolment takes the
-ledger head first: it serialises duplicate detection per partnership.
+cap counters (contract, outcome, payers, period, participant), then the partnership's ledger head (a re-
+pricing takes the contract's counter, then its verified claims, which no other writer locks). Enrolment
+takes the ledger head first: it serialises duplicate detection per partnership.
 """
 
 from __future__ import annotations

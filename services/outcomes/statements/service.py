@@ -25,6 +25,7 @@ from kit.versions import check_version
 from services.outcomes import access, errors
 from services.outcomes.access import readable_statements
 from services.outcomes.chain import canonical_json
+from services.outcomes.claims.repricing import reprice_contract
 from services.outcomes.clients.contracts import ContractVersion
 from services.outcomes.collaborators import Deps, today
 from services.outcomes.ledger.service import append_event
@@ -32,7 +33,6 @@ from services.outcomes.models import CapCounter, PaymentLine, PaymentStatement
 from services.outcomes.pricing import money
 from services.outcomes.schemas import StatementCreate
 from services.outcomes.statements import tallies
-from services.outcomes.statements.repricing import reprice_contract
 from services.outcomes.states import StatementStatus
 
 ZERO = Decimal(0)

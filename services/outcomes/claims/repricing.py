@@ -6,8 +6,9 @@ the in-force terms give; every claim whose price moved gets one adjustment line 
 difference (`repriced_by_version_id`), booked on the next statement, and the cap counters are set to the
 replayed totals. Replaying again under the same version books nothing.
 
-Locks: the contract's counter row first, as every verification takes it first, so pricing and a replay
-of one contract never interleave; then the ledger head (append_event).
+Locks: the contract's counter row first, as every verification takes it first among the counters, so
+pricing and a replay of one contract never interleave; then the contract's verified claims (a
+verification locks only claims not yet verified); then the ledger head (append_event).
 """
 
 from __future__ import annotations
