@@ -19,6 +19,8 @@ from uuid import UUID
 
 import httpx
 
+from services.outcomes.chain import verify_chain
+from services.outcomes.feed.service import chain_item
 from tests.actors import Cast
 from tests.outcomes.support import (
     TODAY,
@@ -502,3 +504,37 @@ async def test_a_lost_job_ends_the_start_and_sustainment_counts_from_the_next_on
         outcomes, cast.provider, pid, "sustained_13w", TODAY - timedelta(days=70), status=422
     )
     assert too_early["code"] == "outside-outcome-window"  # 91 days from the second start, not the first
+
+
+async def test_the_feed_adds_segments_and_facts_for_person_level_readers_only(
+    cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    contract_id, _ = await active_contract(contracts, cast, employment_card(cast))
+    person = await _person(outcomes, cast, contract_id, 600, segment="esa")
+    made = await claim(
+        outcomes, cast.provider, person, "job_start", TODAY - timedelta(days=3),
+        facts={"hours_per_week": "20", "off_benefit": True},
+    )  # fmt: skip
+    await decide(outcomes, cast.payer_a, made["id"], "verified")
+
+    async def feed_of(actor: Any) -> tuple[str, list[dict[str, Any]]]:
+        response = await outcomes.get(
+            "/v1/feed", params={"partnership": str(cast.partnership_id)}, headers=actor.headers
+        )
+        assert response.status_code == 200, response.text
+        return response.text, response.json()
+
+    _, items = await feed_of(cast.evaluator)
+    by_type = {e["type"].removeprefix("dk.effekt."): e for e in items}
+    assert by_type["participant.enrolled"]["participantsegment"] == "esa"
+    assert by_type["claim.submitted"]["claimfacts"] == '{"hours_per_week":"20","off_benefit":true}'
+    assert (by_type["claim.verified"]["data"]["band"], by_type["claim.verified"]["data"]["tier"]) == (
+        "full_time",
+        0,
+    )
+    assert verify_chain([chain_item(e) for e in items]).valid
+    text, items = await feed_of(cast.investor)
+    assert "participantsegment" not in text
+    assert "claimfacts" not in text
+    assert "hours_per_week" not in text
+    assert verify_chain([chain_item(e) for e in items]).valid
