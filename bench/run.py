@@ -133,7 +133,7 @@ async def measure(platform: Any, server_url: str, cfg: Config, log_dir: Path) ->
             log("section 2: single writes")
             writes = Section("writes", "2. Single writes under concurrency")
             try:
-                priced = await pricing_programme(world, main.cast)
+                priced = await pricing_programme(world, await make_cast(platform))
                 writes, _ = await writes_section(world, main, hello, inserts, _wrk_hello(wrk), priced)
             except Exception as exc:
                 traceback.print_exc()

@@ -109,8 +109,8 @@ async def programme(world: World, cast: Cast) -> Programme:
 
 async def pricing_programme(world: World, cast: Cast) -> Programme:
     """A schema-version-2 contract whose pricing does the most work per verification: volume tiers (the
-    first 50 at one price), a per-outcome count cap that binds after 100, per-participant and contract
-    caps. Its participants take indices far from the main programme's, in the same partnership."""
+    first 10 at one price), a per-outcome count cap that binds after 30 (so even a quick run prices past
+    both), per-participant and contract caps: a partnership of its own (one active contract at a time)."""
     from tests.outcomes.test_rate_cards import v2_terms, window
 
     job_start = {
@@ -118,8 +118,8 @@ async def pricing_programme(world: World, cast: Cast) -> Programme:
         "name": "Job start",
         "verifier_roles": ["outcome_payer"],
         "window": window(),
-        "tiers": [{"up_to": 50, "tariff": "20000.00"}, {"up_to": None, "tariff": "15000.00"}],
-        "cap": {"count": 100},
+        "tiers": [{"up_to": 10, "tariff": "20000.00"}, {"up_to": None, "tariff": "15000.00"}],
+        "cap": {"count": 30},
     }
     terms = v2_terms(
         cast,
@@ -131,9 +131,7 @@ async def pricing_programme(world: World, cast: Cast) -> Programme:
         },
         max_participants=None,
     )
-    prog = await _signed(world, cast, terms)
-    prog.next_index = 30_000_000
-    return prog
+    return await _signed(world, cast, terms)
 
 
 async def _signed(world: World, cast: Cast, terms: dict[str, Any]) -> Programme:
