@@ -31,6 +31,7 @@ from bench.scenarios import (
     gateway_section,
     growth_section,
     prepare_sized,
+    pricing_programme,
     programme,
     writes_section,
 )
@@ -132,7 +133,8 @@ async def measure(platform: Any, server_url: str, cfg: Config, log_dir: Path) ->
             log("section 2: single writes")
             writes = Section("writes", "2. Single writes under concurrency")
             try:
-                writes, _ = await writes_section(world, main, hello, inserts, _wrk_hello(wrk))
+                priced = await pricing_programme(world, await make_cast(platform))
+                writes, _ = await writes_section(world, main, hello, inserts, _wrk_hello(wrk), priced)
             except Exception as exc:
                 traceback.print_exc()
                 writes.failed(f"{type(exc).__name__}: {str(exc)[:400]}")

@@ -29,7 +29,7 @@ from effekt.launcher import Platform
 from effekt.sandbox.cast import Actor, Cast, token_for
 from effekt.sandbox.identifiers import HERNING, sequential_cpr
 from effekt.sandbox.signin import claims_of
-from effekt.sandbox.terms import caps, standard_terms
+from effekt.sandbox.terms import caps, standard_terms, v2_terms, window
 
 TODAY = datetime.now(UTC).date()
 ENROLLED_ON = TODAY - timedelta(days=100)
@@ -94,6 +94,35 @@ class Programme:
 async def programme(world: World, cast: Cast) -> Programme:
     """An active refugee-employment contract (realistic caps, so pricing locks its cap counters)."""
     terms = standard_terms(cast.parties, caps=caps("60000.00", "900000000.00"), max_participants=None)
+    return await _signed(world, cast, terms)
+
+
+async def pricing_programme(world: World, cast: Cast) -> Programme:
+    """A schema-version-2 contract whose pricing does the most work per verification: volume tiers (the
+    first 10 at one price), a per-outcome count cap that binds after 30 (so even a quick run prices past
+    both), per-participant and contract caps: a partnership of its own (one active contract at a time)."""
+    job_start = {
+        "code": "job_start",
+        "name": "Job start",
+        "verifier_roles": ["outcome_payer"],
+        "window": window(),
+        "tiers": [{"up_to": 10, "tariff": "20000.00"}, {"up_to": None, "tariff": "15000.00"}],
+        "cap": {"count": 30},
+    }
+    terms = v2_terms(
+        cast.parties,
+        outcomes=[job_start],
+        caps={"per_participant": "60000.00", "contract_total": "900000000.00"},
+        split={
+            "method": "fixed",
+            "shares": [{"organisation_id": str(cast.payer_a.organisation_id), "percent": "100"}],
+        },
+        max_participants=None,
+    )
+    return await _signed(world, cast, terms)
+
+
+async def _signed(world: World, cast: Cast, terms: dict[str, Any]) -> Programme:
     created = await world.post(
         "contracts",
         "/v1/contracts",
@@ -241,6 +270,7 @@ async def writes_section(
     hello: Measurement | None,
     inserts: Measurement | None,
     hello_wrk: Measurement | None = None,
+    priced: Programme | None = None,
 ) -> tuple[Section, list[str]]:
     """Section 2: single claims and verifications at 32 clients; returns the verified claim ids too."""
     section = Section("writes", "2. Single writes under concurrency")
@@ -253,6 +283,11 @@ async def writes_section(
         rounds.append(r)
         verifies.append(await verify_claims(world, prog, r.claim_ids, cfg.concurrency))
         verified.extend(r.claim_ids)
+    tiered: list[Run] = []
+    for _ in range(cfg.repetitions if priced is not None else 0):
+        assert priced is not None
+        r = await enrol_confirm_claim(world, priced, cfg.writes, cfg.concurrency)
+        tiered.append(await verify_claims(world, priced, r.claim_ids, cfg.concurrency))
     c = cfg.concurrency
     section.measurements = [
         summarise(f"enrolments (POST /v1/participants, {c} clients)", "req/s", [r.enrol for r in rounds]),
@@ -261,6 +296,11 @@ async def writes_section(
             f"claims (POST /v1/outcome-claims, {c} clients)", "req/s", [r.claim for r in rounds]
         ),
         verifs := summarise(f"verifications (POST .../verification, {c} clients)", "req/s", verifies),
+        *(
+            [summarise(f"verifications with tiers and caps binding ({c} clients)", "req/s", tiered)]
+            if tiered
+            else []
+        ),
     ]
     section.limits = [m for m in (hello, hello_wrk, inserts) if m is not None]
     section.ratios = [

@@ -27,7 +27,7 @@ from effekt.sandbox import directory
 from effekt.sandbox.http import expect
 from effekt.sandbox.identifiers import HERNING, VIBORG, synthetic_cpr
 from effekt.sandbox.signin import bearer, sign_in
-from effekt.sandbox.terms import Parties, caps, outcome, standard_terms
+from effekt.sandbox.terms import TARGET_GROUP, Parties, caps, fixed_split, v2_terms
 
 PASSWORD = "Effekt-Demo-2026!"  # noqa: S105 - demo users on a local, single-user platform
 REDIRECT_PATH = "/demo/callback"  # the demo web client's redirect; nothing needs to listen there
@@ -177,6 +177,7 @@ class Seeder:
                     "enrolment_date": (today - timedelta(days=150 - 5 * index)).isoformat(),
                     "cohort": "2026-A",
                     "municipal_reference": f"SAG-{code}-{1000 + index}",
+                    "segment": "high" if index % 4 == 0 else "standard",
                 },
             )
             await self._post(
@@ -193,6 +194,8 @@ class Seeder:
                     "outcome_code": "job_start",
                     "achievement_date": (today - timedelta(days=40 - index)).isoformat(),
                     "evidence_reference": "eIndkomst extract",
+                    # Part-time (8-16 hours) and full-time starts: the engine picks the band.
+                    "facts": {"hours_per_week": "12" if index % 3 == 0 else "37", "off_benefit": True},
                 },
             )
             if index < 6:  # two stay pending, for the verification queue
@@ -223,30 +226,73 @@ class Seeder:
 
 
 def _terms(orgs: dict[str, dict[str, Any]], today: date) -> dict[str, Any]:
-    """The standard terms (`effekt.sandbox.terms`), titled and priced for the demo."""
+    """Schema version 2, so a new user meets the mechanisms: job starts banded by hours a week, prices per
+    support-need segment fixed at enrolment, two paying municipalities."""
+
+    def outcome(
+        code: str, name: str, price: dict[str, Any], anchor: str | None, opens: int, closes: int
+    ) -> dict[str, Any]:
+        return {
+            "code": code,
+            "name": name,
+            "description": "",
+            "evidence_required": "Employment contract or eIndkomst extract",
+            "verifier_roles": ["outcome_payer", "evaluator"] if anchor is None else ["outcome_payer"],
+            **price,
+            "repeat": {"max_per_participant": 1, "recurs": False},
+            "prerequisites": [anchor] if anchor else [],
+            "window": {
+                "anchor": "outcome" if anchor else "enrolment",
+                "anchor_outcome": anchor,
+                "opens_after_days": opens,
+                "closes_after_days": closes,
+            },
+        }
+
+    def by_segment(standard: str, high: str) -> dict[str, Any]:
+        return {"by_segment": {"standard": standard, "high": high}}
+
+    job_start = {
+        "criteria": [{"fact": "off_benefit", "op": "eq", "value": True}],
+        "bands": {
+            "fact": "hours_per_week",
+            "bands": [
+                {"code": "part_time", "from": "8", "to": "16", "tariff": by_segment("12000.00", "15000.00")},
+                {"code": "full_time", "from": "16", "to": None, "tariff": by_segment("25000.00", "30000.00")},
+            ],
+        },
+    }
     parties = Parties(*(orgs[key]["id"] for key in ("herning", "viborg", "provider", "investor")))
-    return standard_terms(
+    return v2_terms(
         parties,
         today=today,
         title="Flygtninge i job - Midtjylland 2026-2028",
         start_date=(today - timedelta(days=365)).isoformat(),
         end_date=(today + timedelta(days=730)).isoformat(),
+        target_group=TARGET_GROUP,
         eligibility_criteria=["Resident in a paying municipality", "Receiving integration benefit"],
+        segments={"name": "support_need", "values": ["standard", "high"]},
         outcomes=[
-            outcome("job_start", "25000.00", verifiers=("outcome_payer", "evaluator")),
+            outcome("job_start", "Job start", job_start, None, 0, 730),
             outcome(
-                "employed_13w", "15000.00", name="Employed 13 weeks", anchor="job_start", opens=91, closes=365
+                "employed_13w",
+                "Employed 13 weeks",
+                {"tariff": by_segment("15000.00", "18000.00")},
+                "job_start",
+                91,
+                365,
             ),
             outcome(
                 "employed_26w",
-                "40000.00",
-                name="Employed 26 weeks",
-                anchor="job_start",
-                opens=182,
-                closes=365,
+                "Employed 26 weeks",
+                {"tariff": by_segment("40000.00", "48000.00")},
+                "job_start",
+                182,
+                365,
             ),
         ],
         caps=caps("80000.00", "8000000.00"),
+        split=fixed_split({parties.payer_a: "60", parties.payer_b: "40"}),
     )
 
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any, cast
 from uuid import UUID
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from gateway import policy
-from gateway.clients.outcomes import ClaimRow, PayerShareRow
+from gateway.clients.outcomes import ClaimRow, CutRow, PayerShareRow
 from gateway.context import Context
 from gateway.participants import Participant
 from gateway.relay import Connection, check_first, from_page
@@ -43,6 +45,16 @@ class PayerShare:
         )
 
 
+@strawberry.type(description="What a cap cut from a claim's price, and which cap (`per_payer:<id>` …).")
+class CapCut:
+    cap: str
+    amount: Decimal
+
+    @classmethod
+    def from_row(cls, row: CutRow) -> CapCut:
+        return cls(cap=row.cap, amount=row.amount)
+
+
 @strawberry.type(description="A claim that a participant achieved an outcome, and its verification.")
 class Claim:
     id: UUID
@@ -59,10 +71,14 @@ class Claim:
     decided_at: datetime | None
     verifier_organisation_id: UUID | None
     claimant_organisation_id: UUID
+    facts: JSON | None = strawberry.field(description="What the claim reported (person-level data).")
     currency: str | None
     tariff: Decimal | None
     payable: Decimal | None
     cut: Decimal | None
+    cut_reasons: list[CapCut] | None
+    band: str | None = strawberry.field(description="The band pricing chose from the claim's facts.")
+    tier: int | None = strawberry.field(description="The volume tier it was priced in, from 0.")
     payment_period: str | None
     split: list[PayerShare] | None
     version: int
@@ -86,10 +102,16 @@ class Claim:
             decided_at=row.decided_at,
             verifier_organisation_id=row.verifier_organisation_id,
             claimant_organisation_id=row.claimant_organisation_id,
+            facts=cast(JSON, row.facts),
             currency=row.currency,
             tariff=row.tariff,
             payable=row.payable,
             cut=row.cut,
+            cut_reasons=[CapCut.from_row(c) for c in row.cut_reasons]
+            if row.cut_reasons is not None
+            else None,
+            band=row.band,
+            tier=row.tier,
             payment_period=row.payment_period,
             split=[PayerShare.from_row(s) for s in row.split] if row.split is not None else None,
             version=row.version,
@@ -138,6 +160,9 @@ class SubmitClaimInput:
     evidence_reference: str | None = None
     evidence_document_base64: str | None = None
     evidence_media_type: str | None = None
+    facts: JSON | None = strawberry.field(
+        default=None, description='What the claim reports, as the terms declare (`{"hours_per_week": "37"}`).'
+    )
 
 
 @strawberry.enum
@@ -160,6 +185,7 @@ class ClaimMutation:
             evidence_document_base64=input.evidence_document_base64,
             evidence_media_type=input.evidence_media_type,
             idempotency_key=idempotency_key,
+            facts=cast(dict[str, Any] | None, input.facts),
         )
         return await attempt(call, Claim.from_row)
 

@@ -34,6 +34,7 @@ class Participant:
     municipality_code: str
     enrolment_date: date
     cohort: str | None
+    segment: str | None = strawberry.field(description="The terms' segment, fixed at enrolment.")
     eligibility_confirmed_at: datetime | None
     exit_date: date | None
     exit_reason: str | None
@@ -51,6 +52,7 @@ class Participant:
             municipality_code=row.municipality_code,
             enrolment_date=row.enrolment_date,
             cohort=row.cohort,
+            segment=row.segment,
             eligibility_confirmed_at=row.eligibility_confirmed_at,
             exit_date=row.exit_date,
             exit_reason=row.exit_reason,
@@ -103,6 +105,9 @@ class EnrolParticipantInput:
     enrolment_date: date
     cohort: str | None = None
     municipal_reference: str | None = None
+    segment: str | None = strawberry.field(
+        default=None, description="Required when the terms declare segments."
+    )
 
 
 @strawberry.type
@@ -120,6 +125,7 @@ class ParticipantMutation:
             cohort=input.cohort,
             municipal_reference=input.municipal_reference,
             idempotency_key=idempotency_key,
+            segment=input.segment,
         )
         return await attempt(call, Participant.from_row)
 

@@ -72,6 +72,10 @@ FIELDS: Final[dict[str, frozenset[str]]] = {
     "Participant.municipalReference": RESIDENTS,
     # Evaluators work on pseudonymised records: no evidence documents.
     "Claim.evidence": EVIDENCE,
+    # What a claim reports and a participant's segment are person-level (their types already are; named
+    # here so that a move to a wider type keeps them hidden).
+    "Claim.facts": PERSON_LEVEL,
+    "Participant.segment": PERSON_LEVEL,
     "Partnership.participants": PERSON_LEVEL,
     "Partnership.claims": PERSON_LEVEL,
     "Query.participant": PERSON_LEVEL,

@@ -26,6 +26,9 @@ class StatementLine:
     tariff_share: Decimal
     cut_share: Decimal
     amount: Decimal
+    repriced_by_version_id: UUID | None = strawberry.field(
+        description="On a re-pricing's adjustment: the retroactive amendment that moved the claim's price."
+    )
 
     @classmethod
     def from_row(cls, row: StatementLineRow) -> StatementLine:
@@ -39,6 +42,7 @@ class StatementLine:
             tariff_share=row.tariff_share,
             cut_share=row.cut_share,
             amount=row.amount,
+            repriced_by_version_id=row.repriced_by_version_id,
         )
 
 
@@ -51,6 +55,9 @@ class Statement:
     period_start: date
     period_end: date
     currency: str
+    basis: str = strawberry.field(
+        description="`verification` or `achievement`: which period a line falls in."
+    )
     status: str
     total_tariff: Decimal
     total_cut: Decimal
@@ -80,6 +87,7 @@ class Statement:
             period_start=row.period_start,
             period_end=row.period_end,
             currency=row.currency,
+            basis=row.basis,
             status=row.status,
             total_tariff=row.total_tariff,
             total_cut=row.total_cut,

@@ -74,7 +74,7 @@ def test_the_import_contracts_hold(tree_copy: Path) -> None:
             "Rules never import the HTTP layer",
         ),
         ("services/outcomes/chain.py", "from services.outcomes import models", "The pure outcome modules"),
-        ("services/outcomes/pricing.py", "import kit.problems", "The pure outcome modules"),
+        ("services/outcomes/pricing/caps.py", "import kit.problems", "The pure outcome modules"),
         ("services/outcomes/states.py", "from services.outcomes import cpr", "The pure outcome modules"),
         ("bench/sneaky.py", "import services.outcomes.ledger.service", "The bench imports no service"),
         ("bench/sneaky2.py", "import services.identity.models", "The bench imports no service internals"),

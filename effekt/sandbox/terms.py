@@ -120,3 +120,50 @@ def standard_terms(
     }
     document.update(overrides)
     return document
+
+
+def window(**extra: Any) -> dict[str, Any]:
+    """An achievement window open from enrolment for two years; `extra` replaces its fields."""
+    return {
+        "anchor": "enrolment",
+        "anchor_outcome": None,
+        "opens_after_days": 0,
+        "closes_after_days": 730,
+    } | extra
+
+
+def v2_terms(
+    parties: Parties,
+    *,
+    outcomes: list[dict[str, Any]],
+    caps: Mapping[str, Any],
+    split: Mapping[str, Any],
+    today: date | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A schema-version-2 document of the standard shape (parties, dates, currency) declaring the facts the
+    rate-card examples report (hours a week, off benefit), with the caller's outcomes, caps and split."""
+    today = today or datetime.now(UTC).date()
+    return {
+        "schema_version": 2,
+        "title": f"Flygtninge i job v2 {secrets.token_hex(2)}",
+        "start_date": (today - timedelta(days=3 * 365)).isoformat(),
+        "end_date": (today + timedelta(days=2 * 365)).isoformat(),
+        "currency": "DKK",
+        "max_participants": 200,
+        "payment_period": "quarterly",
+        "payment_terms_days": 30,
+        "parties": [
+            party(parties.payer_a, "outcome_payer"),
+            party(parties.payer_b, "outcome_payer"),
+            party(parties.provider, "provider"),
+            party(parties.investor, "investor", must_sign=False),
+        ],
+        "facts": [
+            {"name": "hours_per_week", "type": "decimal", "unit": "hours"},
+            {"name": "off_benefit", "type": "boolean"},
+        ],
+        "outcomes": outcomes,
+        "caps": dict(caps),
+        "payer_split": dict(split),
+    } | extra

@@ -22,6 +22,7 @@ class ParticipantRow(IdRow):
     municipality_code: str
     enrolment_date: date
     cohort: str | None = None
+    segment: str | None = None
     eligibility_confirmed_at: datetime | None = None
     exit_date: date | None = None
     exit_reason: str | None = None
@@ -39,6 +40,11 @@ class PayerShareRow(Row):
     amount: Decimal
 
 
+class CutRow(Row):
+    cap: str
+    amount: Decimal
+
+
 class ClaimRow(IdRow):
     partnership_id: UUID
     contract_id: UUID
@@ -50,6 +56,7 @@ class ClaimRow(IdRow):
     evidence_media_type: str | None = None
     has_evidence_document: bool | None = None
     claimant_organisation_id: UUID
+    facts: dict[str, Any] | None = None
     status: str
     final: bool | None = None
     disputed: bool | None = None
@@ -61,6 +68,9 @@ class ClaimRow(IdRow):
     tariff: Decimal | None = None
     payable: Decimal | None = None
     cut: Decimal | None = None
+    cut_reasons: list[CutRow] | None = None
+    band: str | None = None
+    tier: int | None = None
     split: list[PayerShareRow] | None = None
     payment_period: str | None = None
     version: int
@@ -79,6 +89,7 @@ class StatementLineRow(IdRow):
     tariff_share: Decimal
     cut_share: Decimal
     amount: Decimal
+    repriced_by_version_id: UUID | None = None
 
 
 class StatementRow(IdRow):
@@ -88,6 +99,7 @@ class StatementRow(IdRow):
     period_start: date
     period_end: date
     currency: str
+    basis: str = "verification"
     status: str
     total_tariff: Decimal
     total_cut: Decimal
@@ -215,6 +227,7 @@ class OutcomesClient:
         cohort: str | None,
         municipal_reference: str | None,
         idempotency_key: str | None,
+        segment: str | None = None,
     ) -> ParticipantRow:
         payload = body(
             partnership_id=partnership_id,
@@ -224,6 +237,7 @@ class OutcomesClient:
             enrolment_date=enrolment_date,
             cohort=cohort,
             municipal_reference=municipal_reference,
+            segment=segment,
         )
         answer = await self.http.send(
             "POST", "/v1/participants", payload, headers=write_headers(idempotency_key)
@@ -283,6 +297,7 @@ class OutcomesClient:
         evidence_document_base64: str | None,
         evidence_media_type: str | None,
         idempotency_key: str | None,
+        facts: dict[str, Any] | None = None,
     ) -> ClaimRow:
         payload = body(
             participant_id=participant_id,
@@ -291,6 +306,7 @@ class OutcomesClient:
             evidence_reference=evidence_reference,
             evidence_document_base64=evidence_document_base64,
             evidence_media_type=evidence_media_type,
+            facts=facts,
         )
         answer = await self.http.send(
             "POST", "/v1/outcome-claims", payload, headers=write_headers(idempotency_key)

@@ -9,7 +9,7 @@ Unprocessable (422): InvalidCpr, NoVersionInForce, ContractMismatch, UnknownOutc
                 ParticipantNotEligible, ParticipantExited, AchievementDateInFuture,
                 AchievementBeforeEnrolment, OutsideOutcomeWindow, PrerequisiteNotVerified,
                 PerParticipantMaximum, EvidenceMissing, ContractFull, MunicipalityNotPaying,
-                    CurrencyNotSupported
+                CriteriaNotMet, SegmentMissing, StartEnded, CurrencyNotSupported
 ServiceUnavailable (503): ContractsUnavailable
 """
 
@@ -125,6 +125,18 @@ class ContractFull(Unprocessable):
 
 class MunicipalityNotPaying(Unprocessable):
     code, title = "municipality-not-paying", "That municipality is not a paying party of the contract"
+
+
+class CriteriaNotMet(Unprocessable):
+    code, title = "criteria-not-met", "The claim's facts do not meet the outcome's criteria or bands"
+
+
+class SegmentMissing(Unprocessable):
+    code, title = "segment-invalid", "The participant's segment is missing or not one the terms declare"
+
+
+class StartEnded(Unprocessable):
+    code, title = "start-ended", "The start this outcome counts from has ended"
 
 
 class CurrencyNotSupported(Unprocessable):

@@ -3,7 +3,7 @@
 Participants hold a keyed pseudonym, never a CPR number. The ledger is append-only (a trigger refuses
 UPDATE, DELETE and TRUNCATE); `ledger_heads` is the per-partnership row locked to append, which makes the
 sequence gapless. `cap_counters` are the rows locked while pricing, so concurrent verifications never pay
-past a cap. Money is NUMERIC(14, 2) with its currency alongside.
+past a cap. Money is NUMERIC(18, 3) (three-decimal currencies fit) with its currency alongside.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from services.outcomes.db import Base
 
 idempotency_keys = idempotency_table(Base.metadata)
 
-Money = Numeric(14, 2)
+Money = Numeric(18, 3)
 
 
 def _now() -> Any:
@@ -70,6 +70,8 @@ class Participant(Base):
     municipality_code: Mapped[str] = mapped_column(String(3))
     enrolment_date: Mapped[date] = mapped_column(Date)
     cohort: Mapped[str | None] = mapped_column(String(100))
+    # The terms' segment (e.g. vulnerability level), fixed at enrolment; person-level, never for investors.
+    segment: Mapped[str | None] = mapped_column(String(100))
     enrolled_by_organisation_id: Mapped[uuid.UUID]
     eligibility_confirmed_by_organisation_id: Mapped[uuid.UUID | None]
     eligibility_confirmed_by: Mapped[str | None] = mapped_column(String(200))
@@ -107,6 +109,8 @@ class OutcomeClaim(Base):
     claimant_organisation_id: Mapped[uuid.UUID]
     claimed_by: Mapped[str] = mapped_column(String(200))
     claimed_contract_version_id: Mapped[uuid.UUID]
+    # What the claim reports (hours per week, …), typed as the terms declare; decimals as strings.
+    facts: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     status: Mapped[str] = mapped_column(String(20), server_default=text("'claimed'"))
     disputed: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     verifier_organisation_id: Mapped[uuid.UUID | None]
@@ -122,6 +126,9 @@ class OutcomeClaim(Base):
     payable: Mapped[Decimal | None] = mapped_column(Money)
     cut: Mapped[Decimal | None] = mapped_column(Money)
     cut_reasons: Mapped[list[dict[str, str]] | None] = mapped_column(JSONB)
+    band: Mapped[str | None] = mapped_column(String(100))  # the band the engine chose from the facts
+    tier: Mapped[int | None] = mapped_column(SmallInteger)  # the volume tier's index, from 0
+    tier_count: Mapped[int | None] = mapped_column(Integer)  # verified achievements before this one
     priced_on: Mapped[date | None] = mapped_column(Date)
     payment_period: Mapped[str | None] = mapped_column(String(10))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
@@ -134,9 +141,12 @@ class CapCounter(Base):
     __tablename__ = "cap_counters"
 
     contract_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    scope: Mapped[str] = mapped_column(String(20), primary_key=True)  # contract | period | participant
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # "" | "2027-Q1" | participant id
+    scope: Mapped[str] = mapped_column(String(20), primary_key=True)  # see `key`
+    # contract: "" | outcome: its code | payer: organisation id | period: "2027-Q1" | participant: its id
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
     paid: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    # Claims priced against it: an outcome's count decides its volume tier and its count cap.
+    count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     # The limit applied by the latest pricing, for remaining-cap aggregates (null: uncapped).
     cap: Mapped[Decimal | None] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3))
@@ -149,6 +159,7 @@ class PaymentStatement(Base):
         CheckConstraint("status IN ('draft', 'issued', 'paid')", name="status"),
         CheckConstraint("period_end >= period_start", name="period_order"),
         CheckConstraint("(status = 'draft') = (content_hash IS NULL)", name="hashed_when_issued"),
+        CheckConstraint("basis IN ('verification', 'achievement')", name="basis"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -158,6 +169,8 @@ class PaymentStatement(Base):
     period_start: Mapped[date] = mapped_column(Date)
     period_end: Mapped[date] = mapped_column(Date)
     currency: Mapped[str] = mapped_column(String(3))
+    # Whether a line falls in the period it was priced in or its claim was achieved in (the terms say).
+    basis: Mapped[str] = mapped_column(String(20), server_default=text("'verification'"))
     status: Mapped[str] = mapped_column(String(10), server_default=text("'draft'"))
     total: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
     total_tariff: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
@@ -174,15 +187,26 @@ class PaymentStatement(Base):
 
 class PaymentLine(Base):
     """One payer's part of one priced claim. It joins a statement once: as a `claim` line in the
-    statement of the period it was priced in, or as an `adjustment` line in a later one when that period's
-    statement had already been issued."""
+    statement of its period (priced in, or achieved in: the statement basis), or as an `adjustment` line in
+    a later one when that period's statement had already been issued. A retroactive amendment's re-pricing
+    books the difference as further lines (`repriced_by_version_id`), negative when the price fell; they
+    are always `adjustment` lines of the period they were booked in."""
 
     __tablename__ = "payment_lines"
     __table_args__ = (
-        UniqueConstraint("claim_id", "payer_organisation_id"),
+        UniqueConstraint(
+            "claim_id",
+            "payer_organisation_id",
+            "repriced_by_version_id",
+            name="uq_payment_lines_claim_payer_repricing",
+            postgresql_nulls_not_distinct=True,
+        ),
         CheckConstraint("kind IS NULL OR kind IN ('claim', 'adjustment')", name="kind"),
         CheckConstraint("(kind IS NULL) = (statement_id IS NULL)", name="kind_with_statement"),
-        CheckConstraint("amount >= 0 AND amount <= tariff_share", name="amount_range"),
+        CheckConstraint(
+            "repriced_by_version_id IS NOT NULL OR (amount >= 0 AND amount <= tariff_share)",
+            name="amount_range",
+        ),
         Index("ix_payment_lines_unassigned", "contract_id", "payer_organisation_id", "priced_on"),
     )
 
@@ -198,6 +222,7 @@ class PaymentLine(Base):
     amount: Mapped[Decimal] = mapped_column(Money)
     statement_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payment_statements.id"), index=True)
     kind: Mapped[str | None] = mapped_column(String(12))
+    repriced_by_version_id: Mapped[uuid.UUID | None]  # the amendment whose activation re-priced the claim
 
 
 class LedgerHead(Base):
@@ -273,7 +298,7 @@ class _ClaimCounts:
     status: Mapped[str] = mapped_column(String(20))
     currency: Mapped[str | None] = mapped_column(String(3))
     claims: Mapped[int] = mapped_column(BigInteger)
-    # Unbounded: a tally must never overflow where a claim's own NUMERIC(14, 2) fits.
+    # Unbounded: a tally must never overflow where a claim's own NUMERIC(18, 3) fits.
     payable: Mapped[Decimal] = mapped_column(Numeric)
 
 

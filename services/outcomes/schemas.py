@@ -18,7 +18,17 @@ from services.outcomes import states
 # A reason someone must read later (an exit, a decision, a dispute): whitespace alone records none.
 Reason = Words
 
-MoneyStr = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str, when_used="always")]
+
+def _money_text(amount: Decimal) -> str:
+    # Two decimals, as always; a third only when it is there (a three-digit currency), never rounded away.
+    return f"{amount:.2f}" if amount == round(amount, 2) else f"{amount:.3f}"
+
+
+MoneyStr = Annotated[Decimal, PlainSerializer(_money_text, return_type=str, when_used="always")]
+
+
+# A reported fact: a decimal as a string (or a JSON number), a whole number, true/false, or a choice.
+Fact = bool | int | Decimal | Annotated[str, Field(max_length=200)]
 
 
 class _In(BaseModel):
@@ -38,6 +48,9 @@ class ParticipantCreate(_In):
     municipal_reference: Text | None = Field(
         None, max_length=200, description="Stored encrypted; readable only by the municipality of residence."
     )
+    segment: Text | None = Field(
+        None, max_length=100, description="Required when the terms declare segments; fixed from enrolment."
+    )
 
 
 class ParticipantExit(_In):
@@ -54,6 +67,7 @@ class ParticipantRead(ReadModel):
     municipality_code: str
     enrolment_date: date
     cohort: str | None
+    segment: str | None
     enrolled_by_organisation_id: UUID
     eligibility_confirmed_by_organisation_id: UUID | None
     eligibility_confirmed_at: datetime | None
@@ -80,6 +94,11 @@ class ClaimCreate(_In):
     evidence_reference: Text | None = Field(None, min_length=1, max_length=500)
     evidence_document_base64: str | None = Field(None, description="The evidence document, base64.")
     evidence_media_type: Text | None = Field(None, max_length=100)
+    facts: dict[str, Fact] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="What the claim reports, as the terms declare its facts (e.g. `hours_per_week`).",
+    )
 
 
 class Decision(_In):
@@ -117,6 +136,7 @@ class ClaimRead(ReadModel):
     has_evidence_document: bool
     claimant_organisation_id: UUID
     claimed_contract_version_id: UUID
+    facts: dict[str, Fact] | None = Field(None, description="What the claim reported; person-level data.")
     status: str
     final: bool = Field(description="True when no further transition is possible.")
     disputed: bool
@@ -131,6 +151,8 @@ class ClaimRead(ReadModel):
     payable: MoneyStr | None
     cut: MoneyStr | None
     cut_reasons: list[CutReason] | None
+    band: str | None = Field(None, description="The band pricing chose from the claim's facts.")
+    tier: int | None = Field(None, description="The volume tier the claim was priced in, from 0.")
     split: list[SplitLineRead] | None
     priced_on: date | None
     payment_period: str | None
@@ -162,6 +184,9 @@ class StatementLineRead(ReadModel):
     tariff_share: MoneyStr
     cut_share: MoneyStr
     amount: MoneyStr
+    repriced_by_version_id: UUID | None = Field(
+        None, description="On a re-pricing's adjustment: the retroactive amendment that moved the price."
+    )
 
     @classmethod
     def derive(cls, line: Any) -> Mapping[str, object]:
@@ -177,6 +202,9 @@ class StatementRead(ReadModel):
     period_start: date
     period_end: date
     currency: str
+    basis: str = Field(
+        "verification", description="Lines fall in the period of their verification or their achievement."
+    )
     status: str
     total_tariff: MoneyStr
     total_cut: MoneyStr

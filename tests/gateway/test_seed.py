@@ -22,6 +22,8 @@ query($id: UUID!) {
     contract { activeVersion { status } }
     outcomeSummary { enrolled verifiedOutcomes { outcomeCode verified } }
     statements { status }
+    participants(first: 50) { edges { node { segment } } }
+    claims(first: 50, status: "verified") { edges { node { band payable } } }
   }
 }
 """
@@ -53,6 +55,11 @@ async def test_the_seed_signs_a_contract_and_records_outcomes_and_a_statement(
     verified = sum(m["verified"] for m in partnership["outcomeSummary"]["verifiedOutcomes"])
     assert verified == 6
     assert [s["status"] for s in partnership["statements"]] == ["issued"]
+    # The demo's terms use segments, bands and two payers, so a new user meets them.
+    segments = [e["node"]["segment"] for e in partnership["participants"]["edges"]]
+    assert sorted(set(segments)) == ["high", "standard"]
+    bands = {e["node"]["band"] for e in partnership["claims"]["edges"]}
+    assert bands == {"part_time", "full_time"}
 
 
 async def test_each_partner_type_gets_a_working_token_and_its_own_schema(

@@ -101,10 +101,18 @@ def test_amounts_finer_than_the_minor_unit_are_refused() -> None:
         quantise(D("1.001"), "DKK")
 
 
-def test_zero_decimal_currencies_split_in_whole_units_and_three_decimal_ones_are_not_stored() -> None:
+def test_zero_decimal_currencies_split_in_whole_units_and_three_decimal_ones_are_stored() -> None:
+    """Amounts are stored at three decimals since issue 14; only a four-digit currency (CLF) does not fit."""
     a, b = uuid4(), uuid4()
     lines = split_fixed(D("1001"), [Share(a, D(50)), Share(b, D(50))], "ISK")
     assert [x.amount for x in lines] == [D("501"), D("500")]
+    assert [x.amount for x in split_fixed(D("0.005"), [Share(a, D(50)), Share(b, D(50))], "BHD")] == [
+        D("0.003"),
+        D("0.002"),
+    ]
     assert supported("DKK")
     assert supported("ISK")
-    assert not supported("BHD")
+    assert supported("BHD")
+    assert supported("ARS")
+    assert not supported("CLF")
+    assert not supported("XAU")

@@ -18,6 +18,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from kit.text import Text, Words
+from services.outcomes.schemas import Fact
 
 Fields = dict[str, Any]
 
@@ -35,6 +36,7 @@ class EnrolmentLine(_Line):
     enrolment_date: date
     cohort: Text | None = Field(None, max_length=100)
     municipal_reference: Text | None = Field(None, max_length=200)
+    segment: Text | None = Field(None, max_length=100)
 
 
 class EligibilityLine(_Line):
@@ -50,6 +52,7 @@ class ClaimLine(_Line):
     outcome_code: Text = Field(min_length=1, max_length=100)
     achievement_date: date
     evidence_reference: Text = Field(min_length=1, max_length=500)
+    facts: dict[str, Fact] = Field(default_factory=dict, max_length=50)
 
 
 class VerificationLine(_Line):

@@ -330,6 +330,7 @@ class Import:
                     enrolment_date=line.enrolment_date,
                     cohort=line.cohort,
                     municipal_reference=line.municipal_reference,
+                    segment=line.segment,
                 )
                 for line in lines
                 if isinstance(line, EnrolmentLine)
@@ -345,6 +346,7 @@ class Import:
                     outcome_code=line.outcome_code,
                     achievement_date=line.achievement_date,
                     evidence_reference=line.evidence_reference,
+                    facts=line.facts,
                 )
                 for line in lines
                 if isinstance(line, ClaimLine)

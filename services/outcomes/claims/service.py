@@ -8,6 +8,8 @@ import binascii
 import hashlib
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy import func, select
@@ -15,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from kit.problems import Forbidden, Problem, Unprocessable
-from services.outcomes import access, errors
+from services.outcomes import access, errors, pricing
 from services.outcomes.access import readable_claims, readable_participants
-from services.outcomes.clients.contracts import ContractVersion, Outcome
+from services.outcomes.clients.contracts import ContractVersion, Outcome, Terms
 from services.outcomes.collaborators import Deps, today
 from services.outcomes.ledger.service import append_event
 from services.outcomes.models import OutcomeClaim, Participant, PaymentLine
@@ -99,32 +101,37 @@ def _decode_evidence(body: ClaimCreate, limit: int) -> bytes | None:
     return document
 
 
-async def _verified_dates(session: AsyncSession, participant_ids: list[UUID]) -> dict[UUID, dict[str, date]]:
-    """The earliest verified achievement date per outcome code, per participant."""
+Dates = dict[str, list[date]]  # outcome code -> achievement dates, ascending
+
+
+async def _verified_dates(session: AsyncSession, participant_ids: list[UUID]) -> dict[UUID, Dates]:
+    """Every verified achievement date per outcome code, per participant (restarts need all of them)."""
     rows = await session.execute(
-        select(
-            OutcomeClaim.participant_id, OutcomeClaim.outcome_code, func.min(OutcomeClaim.achievement_date)
-        )
+        select(OutcomeClaim.participant_id, OutcomeClaim.outcome_code, OutcomeClaim.achievement_date)
         .where(
             OutcomeClaim.participant_id.in_(participant_ids),
             OutcomeClaim.status == ClaimStatus.VERIFIED.value,
         )
-        .group_by(OutcomeClaim.participant_id, OutcomeClaim.outcome_code)
+        .distinct()
+        .order_by(OutcomeClaim.achievement_date)
     )
-    dates: dict[UUID, dict[str, date]] = {}
+    dates: dict[UUID, Dates] = {}
     for participant_id, code, day in rows.tuples():
-        dates.setdefault(participant_id, {})[code] = day
+        dates.setdefault(participant_id, {}).setdefault(code, []).append(day)
     return dates
 
 
-async def _live_counts(session: AsyncSession, participant_ids: list[UUID]) -> dict[tuple[UUID, str], int]:
-    """How many live (claimed, verified or disputed) claims each participant has, per outcome code."""
+async def _live_dates(session: AsyncSession, participant_ids: list[UUID]) -> dict[UUID, Dates]:
+    """Every live claim's achievement date per outcome code: end events (`ended_by`) count once claimed."""
     rows = await session.execute(
-        select(OutcomeClaim.participant_id, OutcomeClaim.outcome_code, func.count())
-        .where(OutcomeClaim.participant_id.in_(participant_ids), OutcomeClaim.status.in_(LIVE_STATUSES))
-        .group_by(OutcomeClaim.participant_id, OutcomeClaim.outcome_code)
+        select(OutcomeClaim.participant_id, OutcomeClaim.outcome_code, OutcomeClaim.achievement_date).where(
+            OutcomeClaim.participant_id.in_(participant_ids), OutcomeClaim.status.in_(LIVE_STATUSES)
+        )
     )
-    return {(participant_id, code): count for participant_id, code, count in rows.tuples()}
+    dates: dict[UUID, Dates] = {}
+    for participant_id, code, day in rows.tuples():
+        dates.setdefault(participant_id, {}).setdefault(code, []).append(day)
+    return dates
 
 
 async def live_claims(
@@ -140,9 +147,22 @@ async def live_claims(
     return int(await session.scalar(query) or 0)
 
 
-def _check_window(outcome: Outcome, achieved: date, enrolment: date, verified: dict[str, date]) -> None:
+def _anchor(terms: Terms, code: str, achieved: date, verified: Dates, live: Dates) -> date | None:
+    """The start a window counts from: the first verified one, or for a start that recurs, the latest
+    verified one no end event (`ended_by`, claimed) has closed before `achieved`."""
+    starts = verified.get(code, [])
+    start = terms.outcome(code)
+    if start is None or not start.repeats(terms.schema_version).recurs:
+        return starts[0] if starts else None
+    ends = [day for end in start.ended_by for day in live.get(end, [])]
+    return pricing.anchor(starts, ends, achieved)
+
+
+def _check_window(
+    terms: Terms, outcome: Outcome, achieved: date, enrolment: date, verified: Dates, live: Dates
+) -> None:
     for prerequisite in outcome.prerequisites:
-        done = verified.get(prerequisite)
+        done = min(verified.get(prerequisite, []), default=None)
         if done is None or done > achieved:
             raise errors.PrerequisiteNotVerified.field(
                 "body.outcome_code", f"needs a verified `{prerequisite}` achieved on or before this date"
@@ -151,10 +171,15 @@ def _check_window(outcome: Outcome, achieved: date, enrolment: date, verified: d
     if window is None:
         return
     if window.anchor == "outcome":
-        anchor = verified.get(window.anchor_outcome or "")
+        code = window.anchor_outcome or ""
+        anchor = _anchor(terms, code, achieved, verified, live)
+        if anchor is None and verified.get(code):
+            raise errors.StartEnded.field(
+                "body.achievement_date", f"the latest `{code}` ended before this date; a new start is needed"
+            )
         if anchor is None:
             raise errors.PrerequisiteNotVerified.field(
-                "body.outcome_code", f"the window is anchored on a verified `{window.anchor_outcome}`"
+                "body.outcome_code", f"the window is anchored on a verified `{code}`"
             )
     else:
         anchor = enrolment
@@ -185,11 +210,26 @@ class _Checked:
     version: ContractVersion
     outcome: Outcome
     document: bytes | None
+    classified: pricing.Classified
+
+
+def refusal(refused: pricing.Refused, *, prefix: str) -> Problem:
+    """The engine's refusal as the service's problem, naming the field at fault."""
+    if refused.path == "municipality_code":
+        return errors.MunicipalityNotPaying(refused.reason)
+    if refused.path == "segment":
+        return errors.SegmentMissing(refused.reason)
+    return errors.CriteriaNotMet.field(f"{prefix}{refused.path}", refused.reason)
+
+
+def stored_facts(facts: dict[str, pricing.FactValue]) -> dict[str, Any]:
+    """Facts as JSON that reads back exactly: decimals as strings."""
+    return {name: str(value) if isinstance(value, Decimal) else value for name, value in facts.items()}
 
 
 async def _check(
     principal: Principal, body: ClaimCreate, participant: Participant | None, deps: Deps
-) -> tuple[ContractVersion, Outcome, bytes | None]:
+) -> tuple[ContractVersion, Outcome, bytes | None, pricing.Classified]:
     """The rules one claim must pass on its own (the participant row is locked by the caller)."""
     if participant is None:
         raise errors.ParticipantNotFound()
@@ -217,11 +257,17 @@ async def _check(
             "body.participant_id", "the registry answered for another contract"
         )
     outcome = version.terms.outcome(body.outcome_code)
-    if outcome is None:
+    engine_outcome = version.terms.engine_outcome(body.outcome_code)
+    if outcome is None or engine_outcome is None:
         raise errors.UnknownOutcome.field(
             "body.outcome_code", f"is not an outcome of contract version {version.number}"
         )
-    return version, outcome, document
+    claim = pricing.Claim(outcome.code, body.facts, participant.segment, participant.municipality_code)
+    try:
+        classified = pricing.classify(claim, engine_outcome, version.terms.engine())
+    except pricing.Refused as refused:
+        raise refusal(refused, prefix="body.") from None
+    return version, outcome, document, classified
 
 
 async def submit_many(
@@ -250,27 +296,34 @@ async def submit_many(
     for body in bodies:
         participant = participants.get(body.participant_id)
         try:
-            version, outcome, document = await _check(principal, body, participant, deps)
+            version, outcome, document, classified = await _check(principal, body, participant, deps)
         except Problem as problem:
             outcomes.append(problem)
             continue
         assert participant is not None
-        checked.append(_Checked(len(outcomes), body, participant, version, outcome, document))
+        checked.append(_Checked(len(outcomes), body, participant, version, outcome, document, classified))
         outcomes.append(None)  # decided below, against the participant's other claims
     ids = list({c.participant.id for c in checked})
     verified = await _verified_dates(session, ids) if ids else {}
-    live = await _live_counts(session, ids) if ids else {}
+    live_dates = await _live_dates(session, ids) if ids else {}
+    live = {(p, code): len(days) for p, by_code in live_dates.items() for code, days in by_code.items()}
     made: list[tuple[OutcomeClaim, ContractVersion]] = []
     for c in checked:
         participant, outcome = c.participant, c.outcome
         try:
             _check_window(
-                outcome, c.body.achievement_date, participant.enrolment_date, verified.get(participant.id, {})
+                c.version.terms,
+                outcome,
+                c.body.achievement_date,
+                participant.enrolment_date,
+                verified.get(participant.id, {}),
+                live_dates.get(participant.id, {}),
             )
             slot = (participant.id, outcome.code)
-            if outcome.max_per_participant is not None and live.get(slot, 0) >= outcome.max_per_participant:
+            limit = outcome.repeats(c.version.terms.schema_version).max_per_participant
+            if limit is not None and live.get(slot, 0) >= limit:
                 raise errors.PerParticipantMaximum.field(
-                    "body.outcome_code", f"at most {outcome.max_per_participant} per participant"
+                    "body.outcome_code", f"at most {limit} per participant"
                 )
         except Problem as problem:
             outcomes[c.index] = problem
@@ -317,6 +370,7 @@ def _new_claim(principal: Principal, c: _Checked) -> OutcomeClaim:
         claimant_organisation_id=principal.organisation_id,
         claimed_by=principal.subject,
         claimed_contract_version_id=c.version.id,
+        facts=stored_facts(c.classified.facts) if c.body.facts else None,
         status=ClaimStatus.CLAIMED.value,
         disputed=False,
         version=1,

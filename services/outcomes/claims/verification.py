@@ -1,8 +1,9 @@
 """Deciding claims: verification, rejection, disputes and their resolution, and pricing a verified
-claim under cap-counter locks (contract, then period, then participant; then the ledger head)."""
+claim under cap-counter locks (contract, outcome, payers, period, participant; then the ledger head)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -17,11 +18,12 @@ from kit.problems import Unprocessable
 from kit.versions import check_version
 from services.outcomes import access, errors, pricing
 from services.outcomes.access import readable_claims
-from services.outcomes.claims.service import get_claim, live_claims
-from services.outcomes.clients.contracts import ContractVersion, Outcome
+from services.outcomes.claims.service import get_claim, live_claims, refusal
+from services.outcomes.clients.contracts import ContractVersion
 from services.outcomes.collaborators import Deps, today
 from services.outcomes.ledger.service import append_event
 from services.outcomes.models import CapCounter, Money, OutcomeClaim, Participant, PaymentLine
+from services.outcomes.pricing import money
 from services.outcomes.states import Action, ClaimStatus, InvalidTransition, transition
 
 
@@ -35,45 +37,59 @@ def payment_period_key(day: date, payment_period: str) -> str:
 
 
 _COUNTERS = cast(Table, CapCounter.__table__)  # Core statements: no ORM bookkeeping under the locks
-_COUNTER_SCOPES = ("contract", "period", "participant")
 
 
-_LOCK_COUNTERS = (
-    insert(_COUNTERS)
-    .values(
-        [
-            {
-                "contract_id": bindparam("c_contract_id"),
-                "scope": scope,
-                "key": bindparam(f"c_{scope}_key"),
-                "paid": Decimal(0),
-                "currency": bindparam("c_currency"),
-            }
-            for scope in _COUNTER_SCOPES
-        ]
-    )
-    .on_conflict_do_update(
-        index_elements=[_COUNTERS.c.contract_id, _COUNTERS.c.scope, _COUNTERS.c.key],
-        set_={"paid": _COUNTERS.c.paid},
-    )
-    .returning(_COUNTERS.c.scope, _COUNTERS.c.paid)
-)
+@dataclass(frozen=True, slots=True)
+class _Counter:
+    scope: str  # contract | outcome | payer | period | participant: the one lock order
+    key: str
+    cap: Decimal | None
+
+
+def _counters(
+    contract_id: UUID, terms: pricing.Contract, outcome: pricing.Outcome, period: str, participant_id: UUID
+) -> list[_Counter]:
+    """The counters a claim's pricing reads and moves, in the one lock order: contract, outcome, payers
+    (in id order), period, participant."""
+    payers = sorted(pricing.payers_of(terms.split) + [org for org, _ in outcome.payer_tariffs])
+    return [
+        _Counter("contract", "", terms.caps.contract_total),
+        _Counter("outcome", outcome.code, outcome.cap.amount),
+        *(_Counter("payer", str(org), terms.caps.per_payer.get(org)) for org in dict.fromkeys(payers)),
+        _Counter("period", period, terms.caps.per_period),
+        _Counter("participant", str(participant_id), terms.caps.per_participant),
+    ]
 
 
 async def _lock_counters(
-    session: AsyncSession, contract_id: UUID, period: str, participant_id: UUID, currency: str
-) -> dict[str, Decimal]:
-    """What is paid so far against each cap, the three counters locked (created when missing) in one
-    statement, in the one lock order: contract, then period, then participant (the VALUES order, which
-    ON CONFLICT follows row by row). The no-op update on conflict is what takes the row lock."""
-    params = {
-        "c_contract_id": contract_id,
-        "c_contract_key": "",
-        "c_period_key": period,
-        "c_participant_key": str(participant_id),
-        "c_currency": currency,
+    session: AsyncSession, contract_id: UUID, counters: list[_Counter], currency: str
+) -> dict[tuple[str, str], tuple[Decimal, int]]:
+    """What is paid (and counted) so far against each counter, all locked (created when missing) in one
+    statement in the order given, which ON CONFLICT follows row by row. The no-op update on conflict is
+    what takes the row lock."""
+    statement = (
+        insert(_COUNTERS)
+        .values(
+            [
+                {
+                    "contract_id": contract_id,
+                    "scope": c.scope,
+                    "key": c.key,
+                    "paid": Decimal(0),
+                    "currency": currency,
+                }
+                for c in counters
+            ]
+        )
+        .on_conflict_do_update(
+            index_elements=[_COUNTERS.c.contract_id, _COUNTERS.c.scope, _COUNTERS.c.key],
+            set_={"paid": _COUNTERS.c.paid},
+        )
+        .returning(_COUNTERS.c.scope, _COUNTERS.c.key, _COUNTERS.c.paid, _COUNTERS.c.count)
+    )
+    return {
+        (scope, key): (paid, count) for scope, key, paid, count in (await session.execute(statement)).tuples()
     }
-    return {scope: paid for scope, paid in (await session.execute(_LOCK_COUNTERS, params)).tuples()}
 
 
 _ADD_PAID = (
@@ -83,8 +99,18 @@ _ADD_PAID = (
         _COUNTERS.c.scope == bindparam("b_scope"),
         _COUNTERS.c.key == bindparam("b_key"),
     )
-    .values(paid=_COUNTERS.c.paid + bindparam("b_payable", type_=Money), cap=bindparam("b_cap", type_=Money))
+    .values(
+        paid=_COUNTERS.c.paid + bindparam("b_payable", type_=Money),
+        count=_COUNTERS.c.count + 1,
+        cap=bindparam("b_cap", type_=Money),
+    )
 )
+
+
+def engine_claim(claim: OutcomeClaim, participant: Participant) -> pricing.Claim:
+    return pricing.Claim(
+        claim.outcome_code, claim.facts or {}, participant.segment, participant.municipality_code
+    )
 
 
 async def _price(
@@ -92,57 +118,47 @@ async def _price(
     claim: OutcomeClaim,
     participant: Participant,
     version: ContractVersion,
-    outcome: Outcome,
 ) -> list[PaymentLine]:
-    """Price a claim being verified: tariff, caps under row locks, payer split into payment lines."""
+    """Price a claim being verified: the engine, reading tier counts and cap room under the counter row
+    locks, its lines one per payer."""
     terms, priced_on = version.terms, today()
     currency = terms.currency
     if not pricing.supported(currency):
-        raise errors.CurrencyNotSupported(f"amounts in {currency} need more than two decimals")
-    period = payment_period_key(priced_on, terms.payment_period)
-    paid = await _lock_counters(session, claim.contract_id, period, participant.id, currency)
-    caps = pricing.Caps(
-        per_participant=terms.caps.per_participant,
-        contract_total=terms.caps.contract_total,
-        per_period=terms.caps.per_period,
-    )
+        raise errors.CurrencyNotSupported(f"amounts in {currency} need more than three decimals")
+    contract, outcome = terms.engine(), terms.engine_outcome(claim.outcome_code)
+    if outcome is None:
+        raise errors.UnknownOutcome(f"the version in force no longer has outcome `{claim.outcome_code}`")
+    # The per-period cap counts the period a claim falls in on its statement (the terms' basis).
+    on = claim.achievement_date if terms.statement_basis == "achievement" else priced_on
+    period = payment_period_key(on, terms.payment_period)
+    counters = _counters(claim.contract_id, contract, outcome, period, participant.id)
+    held = await _lock_counters(session, claim.contract_id, counters, currency)
     usage = pricing.CapUsage(
-        participant=paid["participant"], contract=paid["contract"], period=paid["period"]
+        participant=held[("participant", str(participant.id))][0],
+        contract=held[("contract", "")][0],
+        period=held[("period", period)][0],
+        outcome_count=held[("outcome", outcome.code)][1],
+        outcome_paid=held[("outcome", outcome.code)][0],
+        payers={UUID(key): paid for (scope, key), (paid, _) in held.items() if scope == "payer"},
     )
-    tariff = pricing.quantise(outcome.tariff, currency)
-    price = pricing.price_claim(tariff, caps, usage)
+    try:
+        price = pricing.price(engine_claim(claim, participant), outcome, contract, usage)
+    except pricing.Refused as refused:
+        raise refusal(refused, prefix="") from None
+    by_payer = {str(line.organisation_id): line.amount for line in price.lines}
     await session.execute(
         _ADD_PAID,
         [
             {
                 "b_contract_id": claim.contract_id,
-                "b_scope": scope,
-                "b_key": key,
-                "b_payable": price.payable,
-                "b_cap": cap,
+                "b_scope": c.scope,
+                "b_key": c.key,
+                "b_payable": by_payer.get(c.key, Decimal(0)) if c.scope == "payer" else price.payable,
+                "b_cap": c.cap,
             }
-            for scope, key, cap in (
-                ("contract", "", caps.contract_total),
-                ("period", period, caps.per_period),
-                ("participant", str(participant.id), caps.per_participant),
-            )
+            for c in counters
         ],
     )
-
-    split = terms.payer_split
-    if split.method == "fixed":
-        shares = [pricing.Share(s.organisation_id, s.percent) for s in split.shares]
-        amounts = pricing.split_fixed(price.payable, shares, currency)
-        tariffs = pricing.split_fixed(price.tariff, shares, currency)
-    else:
-        homes = [(m.organisation_id, m.municipality_code) for m in split.municipalities]
-        try:
-            amounts = pricing.split_residence(price.payable, homes, participant.municipality_code)
-        except LookupError:
-            raise errors.MunicipalityNotPaying(
-                f"municipality {participant.municipality_code} is not a paying party of the contract"
-            ) from None
-        tariffs = pricing.split_residence(price.tariff, homes, participant.municipality_code)
     lines = [
         PaymentLine(
             id=uuid4(),
@@ -153,16 +169,20 @@ async def _price(
             achievement_date=claim.achievement_date,
             priced_on=priced_on,
             currency=currency,
-            tariff_share=tariff_line.amount,
+            tariff_share=line.tariff_share,
             amount=line.amount,
         )
-        for line, tariff_line in zip(amounts, tariffs, strict=True)
+        for line in price.lines
     ]
     session.add_all(lines)
     claim.priced_contract_version_id = version.id
     claim.currency = currency
     claim.tariff, claim.payable, claim.cut = price.tariff, price.payable, price.cut
-    claim.cut_reasons = [{"cap": c.cap, "amount": f"{c.amount:.2f}"} for c in price.cuts]
+    claim.cut_reasons = [{"cap": c.cap, "amount": money.text(c.amount, currency)} for c in price.cuts]
+    working = price.working
+    claim.band = working.band if working else None
+    claim.tier = working.tier if working else None
+    claim.tier_count = usage.outcome_count
     claim.priced_on, claim.payment_period = priced_on, period
     return lines
 
@@ -219,9 +239,7 @@ async def decide_claim(
     if after is ClaimStatus.REJECTED and reason is None:
         raise Unprocessable.field("body.reason", "a rejection needs a reason")
 
-    lines = (
-        await _price(session, claim, participant, version, outcome) if after is ClaimStatus.VERIFIED else []
-    )
+    lines = await _price(session, claim, participant, version) if after is ClaimStatus.VERIFIED else []
     claim.status = after.value
     claim.verifier_organisation_id = principal.organisation_id
     claim.verified_by = principal.subject
@@ -239,16 +257,27 @@ async def decide_claim(
         "reason": reason,
     }
     if after is ClaimStatus.VERIFIED:
+        currency = version.terms.currency
+
+        def price_of(amount: Decimal | None) -> Decimal:
+            assert amount is not None  # set by pricing just above
+            return amount
+
         data |= {
             "contract_version_id": str(version.id),
             "currency": claim.currency,
-            "tariff": f"{claim.tariff:.2f}",
-            "payable": f"{claim.payable:.2f}",
-            "cut": f"{claim.cut:.2f}",
+            "tariff": money.text(price_of(claim.tariff), currency),
+            "payable": money.text(price_of(claim.payable), currency),
+            "cut": money.text(price_of(claim.cut), currency),
             "cut_reasons": claim.cut_reasons,
+            "band": claim.band,
+            "tier": claim.tier,
             "payment_period": claim.payment_period,
             "split": [
-                {"payer_organisation_id": str(x.payer_organisation_id), "amount": f"{x.amount:.2f}"}
+                {
+                    "payer_organisation_id": str(x.payer_organisation_id),
+                    "amount": money.text(x.amount, currency),
+                }
                 for x in lines
             ],
         }
@@ -290,7 +319,7 @@ async def dispute_claim(
         claim.contract_id, claim.achievement_date, token=deps.token
     )
     outcome = version.terms.outcome(claim.outcome_code)
-    limit = outcome.max_per_participant if outcome is not None else None
+    limit = outcome.repeats(version.terms.schema_version).max_per_participant if outcome is not None else None
     if limit is not None and live >= limit:
         raise errors.PerParticipantMaximum(
             f"the participant already has {live} live `{claim.outcome_code}` claims"

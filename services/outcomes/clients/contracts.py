@@ -1,8 +1,10 @@
 """A tolerant reader of the contract registry: the version in force on a date, and versions by id.
 
 Only the fields pricing and claim checks use are read; unknown fields are ignored, so the registry may
-grow. The caller's token is forwarded, so the registry applies its own authorisation. Versions are
-immutable once proposed, so they are cached by id for the life of the process.
+grow. Schema versions 1 and 2 are both read, and both mapped onto the pricing engine's value types
+(`Terms.engine`, `Terms.engine_outcome`). The caller's token is forwarded, so the registry applies its
+own authorisation. Versions are immutable once proposed, so they are cached by id for the life of the
+process.
 
 The registry's answer to "which version is in force on this date" is cached for `in_force_ttl` seconds
 (default 5), per caller token, contract and date; concurrent misses share one registry call. It changes
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Literal
@@ -27,11 +30,13 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kit.problems import Forbidden, Unauthorized
+from services.outcomes import pricing
 from services.outcomes.errors import ContractsUnavailable, NoVersionInForce
+from services.outcomes.pricing.facts import normalise
 
 
 class _Tolerant(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
 
 class Window(_Tolerant):
@@ -41,20 +46,167 @@ class Window(_Tolerant):
     closes_after_days: int | None = None
 
 
+class BySegment(_Tolerant):
+    by_segment: dict[str, Decimal]
+
+
+Price = Decimal | BySegment  # a Money string, or one per segment (schema version 2)
+
+
+def _tariff(price: Price) -> pricing.Tariff:
+    return price if isinstance(price, Decimal) else pricing.BySegment(dict(price.by_segment))
+
+
+def _nominal(price: Price) -> Decimal:
+    """One amount for aggregates that value pending claims: a segment table's highest price."""
+    return price if isinstance(price, Decimal) else max(price.by_segment.values())
+
+
+class Tier(_Tolerant):
+    up_to: int | None
+    tariff: Price
+
+
+class Band(_Tolerant):
+    code: str
+    lower: Decimal = Field(alias="from")
+    upper: Decimal | None = Field(default=None, alias="to")
+    tariff: Price | None = None
+    tiers: list[Tier] | None = None
+
+
+class Bands(_Tolerant):
+    fact: str
+    bands: list[Band]
+
+
+class Criterion(_Tolerant):
+    fact: str
+    op: Literal["eq", "ne", "gt", "gte", "lt", "lte", "in"]
+    value: bool | int | Decimal | str | list[bool | int | Decimal | str]
+
+
+class Repeat(_Tolerant):
+    max_per_participant: int | None = 1
+    recurs: bool = False
+
+
+class OutcomeCap(_Tolerant):
+    count: int | None = None
+    amount: Decimal | None = None
+
+
+class PayerTariff(_Tolerant):
+    organisation_id: UUID
+    tariff: Price
+
+
+def _tiers(tiers: list[Tier]) -> tuple[pricing.Tier, ...]:
+    return tuple(pricing.Tier(t.up_to, _tariff(t.tariff)) for t in tiers)
+
+
+def _value(value: bool | int | Decimal | str, spec: pricing.FactSpec | None) -> pricing.FactValue:
+    """A criterion's value as the fact's declared type, so `"16"` compares with a decimal fact as 16."""
+    if spec is None:
+        return value
+    try:
+        return normalise(spec, value)
+    except pricing.Refused:
+        return value  # the registry refuses such terms; compared as given, it never matches
+
+
 class Outcome(_Tolerant):
     code: str
     name: str = ""
     verifier_roles: list[str] = Field(default_factory=list)
-    tariff: Decimal
-    max_per_participant: int | None = None
+    tariff: Price | None = None
+    tiers: list[Tier] | None = None
+    bands: Bands | None = None
+    max_per_participant: int | None = None  # version 1; version 2 says `repeat`
+    repeat: Repeat | None = None
+    ended_by: list[str] = Field(default_factory=list)
     prerequisites: list[str] = Field(default_factory=list)
     window: Window | None = None
+    criteria: list[Criterion] = Field(default_factory=list)
+    cap: OutcomeCap | None = None
+    payer_tariffs: list[PayerTariff] = Field(default_factory=list)
+
+    def rule(self) -> pricing.Rule:
+        """The outcome's price rule; the registry validated that exactly one of the three is given."""
+        if self.bands is not None:
+            return pricing.Bands(
+                self.bands.fact,
+                tuple(
+                    pricing.Band(
+                        b.code,
+                        b.lower,
+                        b.upper,
+                        _tiers(b.tiers) if b.tiers is not None else _tariff(b.tariff or Decimal(0)),
+                    )
+                    for b in self.bands.bands
+                ),
+            )
+        if self.tiers is not None:
+            return pricing.Tiered(_tiers(self.tiers))
+        if self.tariff is None:
+            raise ValueError(f"outcome {self.code} has no price")
+        return pricing.Flat(_tariff(self.tariff))
+
+    def repeats(self, schema_version: int) -> pricing.Repeat:
+        """Version 1: no limit unless `max_per_participant`; version 2: once unless `repeat` says more."""
+        if self.repeat is not None:
+            return pricing.Repeat(self.repeat.max_per_participant, self.repeat.recurs)
+        if schema_version == 1:
+            return pricing.Repeat(self.max_per_participant)
+        return pricing.Repeat(1)
+
+    def engine(
+        self, schema_version: int = 1, facts: Mapping[str, pricing.FactSpec] | None = None
+    ) -> pricing.Outcome:
+        cap, specs = self.cap or OutcomeCap(), facts or {}
+        return pricing.Outcome(
+            code=self.code,
+            rule=self.rule(),
+            criteria=tuple(
+                pricing.Criterion(
+                    c.fact,
+                    c.op,
+                    tuple(_value(v, specs.get(c.fact)) for v in c.value)
+                    if isinstance(c.value, list)
+                    else _value(c.value, specs.get(c.fact)),
+                )
+                for c in self.criteria
+            ),
+            cap=pricing.OutcomeCap(cap.count, cap.amount),
+            payer_tariffs=tuple((p.organisation_id, _tariff(p.tariff)) for p in self.payer_tariffs),
+            repeat=self.repeats(schema_version),
+        )
+
+    def nominal_tariff(self) -> Decimal:
+        """A representative price for valuing pending claims: the tariff, the first tier or band's."""
+        if self.tariff is not None:
+            return _nominal(self.tariff)
+        if self.tiers:
+            return _nominal(self.tiers[0].tariff)
+        if self.bands is not None and self.bands.bands:
+            band = self.bands.bands[0]
+            if band.tariff is not None:
+                return _nominal(band.tariff)
+            if band.tiers:
+                return _nominal(band.tiers[0].tariff)
+        return Decimal(0)
+
+
+class PayerCap(_Tolerant):
+    organisation_id: UUID
+    amount: Decimal
 
 
 class Caps(_Tolerant):
     per_participant: Decimal | None = None
     contract_total: Decimal | None = None
     per_period: Decimal | None = None
+    per_payer: list[PayerCap] = Field(default_factory=list)
 
 
 class Share(_Tolerant):
@@ -68,9 +220,38 @@ class ResidenceMunicipality(_Tolerant):
 
 
 class PayerSplit(_Tolerant):
-    method: Literal["fixed", "residence"]
+    method: Literal["fixed", "residence", "mixed"]
     shares: list[Share] = Field(default_factory=list)
     municipalities: list[ResidenceMunicipality] = Field(default_factory=list)
+    fixed: list[Share] = Field(default_factory=list)  # mixed: these pay their fixed shares
+    rest: PayerSplit | None = None  # mixed: how the rest is split
+
+    def engine(self) -> pricing.Split:
+        if self.method == "fixed":
+            return pricing.FixedSplit(tuple(pricing.Share(s.organisation_id, s.percent) for s in self.shares))
+        if self.method == "residence":
+            return pricing.ResidenceSplit(
+                tuple((m.organisation_id, m.municipality_code) for m in self.municipalities)
+            )
+        rest = (self.rest or PayerSplit(method="fixed")).engine()
+        if isinstance(rest, pricing.MixedSplit):
+            raise ValueError("a mixed split's rest is fixed or by residence")
+        return pricing.MixedSplit(
+            tuple(pricing.Share(s.organisation_id, s.percent) for s in self.fixed), rest
+        )
+
+
+class Fact(_Tolerant):
+    name: str
+    type: Literal["decimal", "integer", "boolean", "choice"]
+    unit: str = ""
+    measure: Literal["continuous", "cumulative"] | None = None
+    choices: list[str] = Field(default_factory=list)
+
+
+class Segments(_Tolerant):
+    name: str
+    values: list[str]
 
 
 class Party(_Tolerant):
@@ -79,12 +260,16 @@ class Party(_Tolerant):
 
 
 class Terms(_Tolerant):
+    schema_version: int = 1
     currency: str = "DKK"
     start_date: date
     end_date: date
     max_participants: int | None = None
     payment_period: str = "quarterly"
+    statement_basis: Literal["verification", "achievement"] = "verification"
     parties: list[Party] = Field(default_factory=list)
+    facts: list[Fact] = Field(default_factory=list)
+    segments: Segments | None = None
     outcomes: list[Outcome]
     caps: Caps = Caps()
     payer_split: PayerSplit
@@ -93,9 +278,30 @@ class Terms(_Tolerant):
         return next((o for o in self.outcomes if o.code == code), None)
 
     def payer_ids(self) -> list[UUID]:
-        if self.payer_split.method == "fixed":
-            return [s.organisation_id for s in self.payer_split.shares]
-        return [m.organisation_id for m in self.payer_split.municipalities]
+        return pricing.payers_of(self.payer_split.engine())
+
+    def engine_outcome(self, code: str) -> pricing.Outcome | None:
+        """The outcome as the pricing engine reads it, criteria typed by the declared facts."""
+        outcome = self.outcome(code)
+        if outcome is None:
+            return None
+        return outcome.engine(self.schema_version, {f.name: f for f in self.engine().facts})
+
+    def engine(self) -> pricing.Contract:
+        """The contract-level terms as the pricing engine reads them (version 1 and 2 alike)."""
+        return pricing.Contract(
+            currency=self.currency,
+            split=self.payer_split.engine(),
+            caps=pricing.Caps(
+                per_participant=self.caps.per_participant,
+                contract_total=self.caps.contract_total,
+                per_period=self.caps.per_period,
+                per_payer={p.organisation_id: p.amount for p in self.caps.per_payer},
+            ),
+            facts=tuple(
+                pricing.FactSpec(f.name, f.type, tuple(f.choices), f.unit, f.measure) for f in self.facts
+            ),
+        )
 
 
 class ContractVersion(_Tolerant):

@@ -40,7 +40,7 @@ from kit.problems import BadRequest
 from services.outcomes import chain
 from services.outcomes.access import Audience
 from services.outcomes.ledger.outbox import CHANNEL
-from services.outcomes.models import Participant
+from services.outcomes.models import OutcomeClaim, Participant
 
 log = structlog.get_logger(__name__)
 
@@ -49,7 +49,7 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_WAIT = 30.0
 # Added to each item beside the hashed record's attributes; `chain.record_of` ignores them.
-EXTENSIONS = ("ledgerhash", "ledgerprevhash", "pseudonym")
+EXTENSIONS = ("ledgerhash", "ledgerprevhash", "pseudonym", "participantsegment", "claimfacts")
 
 Cursor = dict[UUID, int]
 
@@ -100,22 +100,33 @@ class FeedPage:
         return b"[" + b",".join(item.body for item in self.items) + b"]"
 
 
-def render(canonical: bytes, hash_: str, prev_hash: str, pseudonym: str | None) -> bytes:
-    """The CloudEvent of the stored record (its canonical bytes), with the feed's extensions."""
+def render(
+    canonical: bytes,
+    hash_: str,
+    prev_hash: str,
+    pseudonym: str | None,
+    person: Mapping[str, str] | None = None,
+) -> bytes:
+    """The CloudEvent of the stored record (its canonical bytes), with the feed's extensions; `person`
+    holds the person-level extensions (`participantsegment`, `claimfacts` as a JSON string), given only
+    where the pseudonym is."""
     event = chain.event_of(orjson.loads(canonical))
     event["ledgerhash"], event["ledgerprevhash"] = hash_, prev_hash
     if pseudonym is not None:
         event["pseudonym"] = pseudonym
+        event.update(person or {})
     return orjson.dumps(event)
 
 
 # Each partnership's events after its own cursor position, through the (partnership_id, sequence) index.
 _PAGE_SQL = """
-SELECT e.partnership_id, e.sequence, e.type, e.canonical, e.hash, e.prev_hash, e.participant_id
+SELECT e.partnership_id, e.sequence, e.type, e.canonical, e.hash, e.prev_hash, e.participant_id,
+       e.claim_id
 FROM unnest($1::uuid[], $2::bigint[]) AS c(partnership_id, after)
 CROSS JOIN LATERAL (
     SELECT l.partnership_id, l.sequence, l.type, l.canonical, l.hash, l.prev_hash,
-           CASE WHEN $5 THEN l.data ->> 'participant_id' END AS participant_id
+           CASE WHEN $5 THEN l.data ->> 'participant_id' END AS participant_id,
+           CASE WHEN $5 THEN l.data ->> 'claim_id' END AS claim_id
     FROM ledger_events AS l
     WHERE l.partnership_id = c.partnership_id AND l.sequence > c.after
       AND ($3::text[] IS NULL OR l.type = ANY($3::text[]))
@@ -155,10 +166,20 @@ async def read_page(
     pseudonyms = await visible_pseudonyms(
         session, [(audiences[r["partnership_id"]], r["partnership_id"], r["participant_id"]) for r in rows]
     )
+    people = await person_extensions(
+        session,
+        [
+            r["participant_id"]
+            for r in rows
+            if pseudonyms.get((audiences[r["partnership_id"]], r["partnership_id"], r["participant_id"]))
+        ],
+        [r["claim_id"] for r in rows if r["claim_id"] is not None],
+    )
     items = []
-    for p, seq, type_, canonical, hash_, prev_hash, participant in rows:
+    for p, seq, type_, canonical, hash_, prev_hash, participant, claim in rows:
         pseudonym = pseudonyms.get((audiences[p], p, participant))
-        items.append(FeedItem(p, seq, type_, render(canonical, hash_, prev_hash, pseudonym)))
+        person = {**people.get(str(participant), {}), **people.get(str(claim), {})}
+        items.append(FeedItem(p, seq, type_, render(canonical, hash_, prev_hash, pseudonym, person)))
         next_cursor[p] = seq
     return FeedPage(items, next_cursor)
 
@@ -193,6 +214,34 @@ async def visible_pseudonyms(session: AsyncSession, wanted: Iterable[Wanted]) ->
         ):
             visible[(audience, partnership_id, participant)] = row[2]
     return visible
+
+
+async def person_extensions(
+    session: AsyncSession, participant_ids: Sequence[str | None], claim_ids: Sequence[str]
+) -> dict[str, dict[str, str]]:
+    """By participant or claim id: the participant's segment and the claim's facts, for events whose
+    pseudonym the reader may see (the caller renders them only there)."""
+    found: dict[str, dict[str, str]] = {}
+    wanted = {UUID(p) for p in participant_ids if p}
+    if wanted:
+        for pid, segment in await session.execute(
+            select(Participant.id, Participant.segment).where(
+                Participant.id.in_(wanted), Participant.segment.is_not(None)
+            )
+        ):
+            found[str(pid)] = {"participantsegment": str(segment)}
+    claims = set()
+    for c in claim_ids:
+        with contextlib.suppress(ValueError):
+            claims.add(UUID(c))
+    if claims:
+        for cid, facts in await session.execute(
+            select(OutcomeClaim.id, OutcomeClaim.facts).where(
+                OutcomeClaim.id.in_(claims), OutcomeClaim.facts.is_not(None)
+            )
+        ):
+            found[str(cid)] = {"claimfacts": json.dumps(facts, separators=(",", ":"), sort_keys=True)}
+    return found
 
 
 def chain_item(item: Mapping[str, Any]) -> dict[str, Any]:

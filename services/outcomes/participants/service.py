@@ -2,8 +2,9 @@
 
 Every read starts from `access.readable_participants`; every state change appends a ledger event in the
 same transaction. Lock order across the service, to stay deadlock-free: participant or claim row, then
-cap counters (contract, period, participant), then the partnership's ledger head. Enrolment takes the
-ledger head first: it serialises duplicate detection per partnership.
+cap counters (contract, outcome, payers, period, participant), then the partnership's ledger head (a re-
+pricing takes the contract's counter, then its verified claims, which no other writer locks). Enrolment
+takes the ledger head first: it serialises duplicate detection per partnership.
 """
 
 from __future__ import annotations
@@ -100,11 +101,21 @@ def check_enrolment_terms(body: ParticipantCreate, version: ContractVersion) -> 
         raise errors.ContractMismatch.field("body.contract_id", "is not a contract of this partnership")
     terms = version.terms
     if not pricing.supported(terms.currency):
-        raise errors.CurrencyNotSupported(f"amounts in {terms.currency} need more than two decimals")
-    if terms.payer_split.method == "residence" and body.municipality_code not in {
-        m.municipality_code for m in terms.payer_split.municipalities
-    }:
+        raise errors.CurrencyNotSupported(f"amounts in {terms.currency} need more than three decimals")
+    split = terms.payer_split.rest if terms.payer_split.method == "mixed" else terms.payer_split
+    if (
+        split is not None
+        and split.method == "residence"
+        and body.municipality_code not in {m.municipality_code for m in split.municipalities}
+    ):
         raise errors.MunicipalityNotPaying.field("body.municipality_code", "is not a paying municipality")
+    segments = terms.segments
+    if segments is None and body.segment is not None:
+        raise errors.SegmentMissing.field("body.segment", "the contract declares no segments")
+    if segments is not None and body.segment not in segments.values:
+        raise errors.SegmentMissing.field(
+            "body.segment", f"the contract's `{segments.name}` is one of: {', '.join(segments.values)}"
+        )
 
 
 def _new_participant(
@@ -119,6 +130,7 @@ def _new_participant(
         municipality_code=body.municipality_code,
         enrolment_date=body.enrolment_date,
         cohort=body.cohort,
+        segment=body.segment,
         enrolled_by_organisation_id=principal.organisation_id,
         version=1,
     )

@@ -25,10 +25,12 @@ from kit.versions import check_version
 from services.outcomes import access, errors
 from services.outcomes.access import readable_statements
 from services.outcomes.chain import canonical_json
+from services.outcomes.claims.repricing import reprice_contract
 from services.outcomes.clients.contracts import ContractVersion
 from services.outcomes.collaborators import Deps, today
 from services.outcomes.ledger.service import append_event
 from services.outcomes.models import CapCounter, PaymentLine, PaymentStatement
+from services.outcomes.pricing import money
 from services.outcomes.schemas import StatementCreate
 from services.outcomes.statements import tallies
 from services.outcomes.states import StatementStatus
@@ -92,18 +94,25 @@ async def _version_for_period(deps: Deps, contract_id: UUID, start: date, end: d
 
 
 async def _attach_lines(session: AsyncSession, statement: PaymentStatement) -> None:
-    """Attach unassigned lines and recompute the totals from the lines."""
+    """Attach unassigned lines and recompute the totals from the lines. A line falls in the period of its
+    pricing (basis `verification`) or of its claim's achievement (basis `achievement`); a re-pricing's
+    adjustment lines always fall in the period they were booked in."""
+    basis_day = PaymentLine.achievement_date if statement.basis == "achievement" else PaymentLine.priced_on
+    day = case((PaymentLine.repriced_by_version_id.is_not(None), PaymentLine.priced_on), else_=basis_day)
     await session.execute(
         update(PaymentLine)
         .where(
             PaymentLine.statement_id.is_(None),
             PaymentLine.contract_id == statement.contract_id,
             PaymentLine.payer_organisation_id == statement.payer_organisation_id,
-            PaymentLine.priced_on <= statement.period_end,
+            day <= statement.period_end,
         )
         .values(
             statement_id=statement.id,
-            kind=case((PaymentLine.priced_on >= statement.period_start, "claim"), else_="adjustment"),
+            kind=case(
+                (PaymentLine.repriced_by_version_id.is_(None) & (day >= statement.period_start), "claim"),
+                else_="adjustment",
+            ),
         )
     )
     total, tariff = (
@@ -126,9 +135,9 @@ def _statement_event(statement: PaymentStatement) -> dict[str, Any]:
         "period_start": statement.period_start.isoformat(),
         "period_end": statement.period_end.isoformat(),
         "currency": statement.currency,
-        "total": f"{statement.total:.2f}",
-        "total_tariff": f"{statement.total_tariff:.2f}",
-        "total_cut": f"{statement.total_cut:.2f}",
+        "total": money.text(statement.total, statement.currency),
+        "total_tariff": money.text(statement.total_tariff, statement.currency),
+        "total_cut": money.text(statement.total_cut, statement.currency),
         "content_hash": statement.content_hash,
     }
 
@@ -144,6 +153,8 @@ async def generate_statement(
         raise errors.NotAPartner("the provider, or the payer itself, prepares a payer's statement")
     if body.payer_organisation_id not in version.terms.payer_ids():
         raise Unprocessable.field("body.payer_organisation_id", "is not an outcome payer of the contract")
+    # A retroactive amendment activated since the last statement: its adjustments land in this one.
+    await reprice_contract(session, principal, version, deps)
     await session.execute(
         insert(PaymentStatement)
         .values(
@@ -153,6 +164,7 @@ async def generate_statement(
             period_start=body.period_start,
             period_end=body.period_end,
             currency=version.terms.currency,
+            basis=version.terms.statement_basis,
             created_by=principal.subject,
         )
         .on_conflict_do_nothing()
@@ -195,8 +207,8 @@ def content_hash(statement: PaymentStatement, lines: list[PaymentLine]) -> str:
         "period_start": statement.period_start.isoformat(),
         "period_end": statement.period_end.isoformat(),
         "currency": statement.currency,
-        "total": f"{statement.total:.2f}",
-        "total_tariff": f"{statement.total_tariff:.2f}",
+        "total": money.text(statement.total, statement.currency),
+        "total_tariff": money.text(statement.total_tariff, statement.currency),
         "lines": [
             {
                 "claim_id": str(x.claim_id),
@@ -204,9 +216,11 @@ def content_hash(statement: PaymentStatement, lines: list[PaymentLine]) -> str:
                 "outcome_code": x.outcome_code,
                 "achievement_date": x.achievement_date.isoformat(),
                 "priced_on": x.priced_on.isoformat(),
-                "tariff_share": f"{x.tariff_share:.2f}",
-                "amount": f"{x.amount:.2f}",
+                "tariff_share": money.text(x.tariff_share, statement.currency),
+                "amount": money.text(x.amount, statement.currency),
             }
+            # Only a re-pricing's line names its amendment, so statements from before it hash as they did.
+            | ({"repriced_by_version_id": str(x.repriced_by_version_id)} if x.repriced_by_version_id else {})
             for x in lines
         ],
     }
@@ -306,7 +320,7 @@ async def partnership_aggregates(
         e["pending_claims"] += count
         e["currency"] = e["currency"] or version.terms.currency
         if outcome is not None:
-            e["pending_value"] += outcome.tariff * count
+            e["pending_value"] += outcome.nominal_tariff() * count
     if contracts:
         counters = await session.execute(
             select(CapCounter).where(

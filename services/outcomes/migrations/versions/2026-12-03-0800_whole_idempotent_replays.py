@@ -5,7 +5,7 @@ body is kept as JSON text, not JSONB, so it replays with the first response's ke
 The index on `created_at` lets the sweep delete expired keys by age.
 
 Revision ID: c4d7a1e9f352
-Revises: 3f8a2c6d9e14
+Revises: 5b1d7e3a9c20
 Create Date: 2026-12-03 08:00:00.000000+00:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "c4d7a1e9f352"
-down_revision: str | None = "3f8a2c6d9e14"
+down_revision: str | None = "5b1d7e3a9c20"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,8 +1,5 @@
-"""Pricing a verified claim: the tariff, then each cap in turn, then the split between outcome payers.
-
-Pure and exact: amounts are `Decimal`s quantised to the currency's minor unit; a cap cut is returned with
-its reason, never dropped; a split's parts always sum to the amount to the øre (largest remainder).
-"""
+"""A frozen copy of the version-1 pricing module (services/outcomes/pricing.py before the engine of issue
+14), kept only as the oracle that version-1 terms must still price exactly as they did. Never edit it."""
 
 from __future__ import annotations
 
