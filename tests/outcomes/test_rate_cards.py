@@ -24,6 +24,7 @@ from effekt.sandbox.terms import v2_terms as sandbox_v2_terms
 from services.outcomes.chain import verify_chain
 from services.outcomes.feed.service import chain_item
 from tests.actors import Cast
+from tests.outcomes.integrations.published import catalogue, catalogued_types, payload_validator
 from tests.outcomes.support import (
     TODAY,
     active_contract,
@@ -399,6 +400,22 @@ async def test_a_retroactive_amendment_books_the_difference_on_the_next_statemen
     )
     assert (later["payable"], later["priced_contract_version_id"]) == ("30000.00", draft["id"])
     assert (earlier["payable"], earlier["priced_contract_version_id"]) == ("25000.00", str(first_version))
+
+    # Every partner learns of it from the feed, as the event catalogue describes it.
+    document = catalogue()
+    feed = check(
+        await outcomes.get(
+            "/v1/feed",
+            params={"partnership": str(cast.partnership_id), "limit": 1000},
+            headers=cast.payer_a.headers,
+        ),
+        200,
+    )
+    repriced = [e for e in feed if e["type"] == "dk.effekt.claim.repriced"]
+    ours = [e["data"]["claim_id"] for e in repriced if e["data"]["contract_id"] == str(contract_id)]
+    assert ours == [made[1]["id"]]
+    validator = payload_validator(document, catalogued_types(document)["dk.effekt.claim.repriced"])
+    assert all(not list(validator.iter_errors(e)) for e in repriced)
 
 
 async def test_a_lost_job_ends_the_start_and_sustainment_counts_from_the_next_one(
