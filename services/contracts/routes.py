@@ -15,8 +15,8 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
-from kit.auth import CurrentPrincipal
 from kit.db import DbSession
+from kit.openapi import sends
 from kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, ids_query, parse_ids
 from kit.problems import problem_responses
 from services.contracts import events, service
@@ -25,6 +25,7 @@ from services.contracts.dependencies import (
     ContractSigner,
     ContractWriter,
     CurrentSettings,
+    EventReader,
     IdempotencyKey,
 )
 from services.contracts.models import Attachment, Contract, ContractVersion
@@ -162,7 +163,7 @@ def _not_modified(if_none_match: str | None, etag: str, headers: dict[str, str])
     "/contracts",
     status_code=201,
     response_model=ContractRead,
-    responses=WRITE_PROBLEMS,
+    responses={**WRITE_PROBLEMS, **sends(201, "Location")},
     summary="Draft a contract",
 )
 async def create_contract(
@@ -223,7 +224,7 @@ async def list_contract_versions(
 @router.get(
     "/contracts/{contract_id}/versions/in-force",
     response_model=VersionRead,
-    responses=READ_PROBLEMS,
+    responses={**READ_PROBLEMS, **sends(200, "ETag")},
     summary="The version whose terms govern a date",
 )
 async def version_in_force(
@@ -243,7 +244,7 @@ async def version_in_force(
     "/contracts/{contract_id}/amendments",
     status_code=201,
     response_model=VersionRead,
-    responses=WRITE_PROBLEMS,
+    responses={**WRITE_PROBLEMS, **sends(201, "ETag", "Location")},
     summary="Start an amendment: a new draft derived from the active version",
 )
 async def amend_contract(
@@ -284,7 +285,7 @@ async def get_versions(
 @router.get(
     "/contract-versions/{version_id}",
     response_model=VersionRead,
-    responses={**READ_PROBLEMS, 304: {"description": "Not modified"}},
+    responses={**READ_PROBLEMS, 304: {"description": "Not modified"}, **sends(200, "ETag")},
 )
 async def get_version(
     version_id: UUID, session: DbSession, principal: ContractReader, if_none_match: IfNoneMatch = None
@@ -300,7 +301,7 @@ async def get_version(
 @router.get(
     "/contract-versions/{version_id}/terms",
     response_model=dict[str, Any],
-    responses={**READ_PROBLEMS, 304: {"description": "Not modified"}},
+    responses={**READ_PROBLEMS, 304: {"description": "Not modified"}, **sends(200, "ETag")},
     summary="A version's terms; immutable once proposed",
 )
 async def get_version_terms(
@@ -318,7 +319,7 @@ async def get_version_terms(
 @router.put(
     "/contract-versions/{version_id}/terms",
     response_model=VersionRead,
-    responses=problem_responses(400, 401, 403, 404, 409, 412, 422, 428),
+    responses={**problem_responses(400, 401, 403, 404, 409, 412, 422, 428), **sends(200, "ETag")},
     summary="Replace a draft's terms (If-Match required)",
 )
 async def update_draft_terms(
@@ -343,7 +344,7 @@ async def transition_response(
 @router.post(
     "/contract-versions/{version_id}/withdrawal",
     response_model=VersionRead,
-    responses=WRITE_PROBLEMS,
+    responses={**WRITE_PROBLEMS, **sends(200, "ETag")},
     summary="Withdraw a draft or proposal",
 )
 async def withdraw_version(
@@ -362,7 +363,7 @@ async def withdraw_version(
 @router.post(
     "/contract-versions/{version_id}/termination",
     response_model=VersionRead,
-    responses=WRITE_PROBLEMS,
+    responses={**WRITE_PROBLEMS, **sends(200, "ETag")},
     summary="Terminate the active version from a date, or consent to its termination",
 )
 async def terminate_version(
@@ -394,7 +395,7 @@ async def terminate_version(
 @router.post(
     "/contract-versions/{version_id}/expiry",
     response_model=VersionRead,
-    responses=WRITE_PROBLEMS,
+    responses={**WRITE_PROBLEMS, **sends(200, "ETag")},
     summary="Record that the active version ran past its end date",
 )
 async def expire_version(
@@ -441,7 +442,7 @@ async def diff_versions(
 )
 async def list_contract_events(
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: EventReader,
     settings: CurrentSettings,
     after: Annotated[int, Query(ge=0, le=2**62, description="The last sequence you processed")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,

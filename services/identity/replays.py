@@ -33,6 +33,7 @@ from sqlalchemy import delete, func
 from kit.auth import CurrentPrincipal
 from kit.db import DbSession
 from kit.idempotency import HEADER, MAX_KEY_LENGTH, Idempotency
+from kit.openapi import IDEMPOTENCY_KEY, reads_headers
 from kit.problems import BadRequest
 from services.identity.models import idempotency_keys
 from services.identity.oauth.keys import derive_key
@@ -142,6 +143,7 @@ def fingerprint(key: bytes, request: Request, body: bytes) -> str:
     return mac.hexdigest()
 
 
+@reads_headers(IDEMPOTENCY_KEY)
 async def sealing_idempotency(
     request: Request, session: DbSession, principal: CurrentPrincipal
 ) -> SealingIdempotency:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from kit.db import DbSession
+from kit.openapi import sends
 from kit.pagination import DEFAULT_LIMIT, Page, parse_ids
 from services.identity.dependencies import Idem, IfMatch, PartnerReader, PartnerWriter
 from services.identity.directory.routes import (
@@ -53,7 +54,7 @@ async def list_partnerships(
 @router.post(
     "/partnerships",
     status_code=201,
-    responses=WRITE,
+    responses={**WRITE, **sends(201, "ETag")},
     tags=["partnerships"],
     response_model=schemas.PartnershipRead,
 )
@@ -67,7 +68,7 @@ async def create_partnership(
     return await idem.respond(201, schemas.PartnershipRead.model_validate(row), {"ETag": f'"{row.version}"'})
 
 
-@router.get("/partnerships/{partnership_id}", responses=ONE, tags=["partnerships"])
+@router.get("/partnerships/{partnership_id}", responses={**ONE, **sends(200, "ETag")}, tags=["partnerships"])
 async def get_partnership(
     session: DbSession, principal: PartnerReader, partnership_id: uuid.UUID, response: Response
 ) -> schemas.PartnershipRead:
@@ -75,7 +76,9 @@ async def get_partnership(
     return with_etag(schemas.PartnershipRead, row, response)
 
 
-@router.patch("/partnerships/{partnership_id}", responses=UPDATE, tags=["partnerships"])
+@router.patch(
+    "/partnerships/{partnership_id}", responses={**UPDATE, **sends(200, "ETag")}, tags=["partnerships"]
+)
 async def update_partnership(
     session: DbSession,
     principal: PartnerWriter,

@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from kit.db import DbSession
+from kit.openapi import sends
 from kit.pagination import DEFAULT_LIMIT, Page, encode_cursor, parse_ids
 from kit.problems import problem_responses
 from services.outcomes.dependencies import (
@@ -17,6 +18,7 @@ from services.outcomes.dependencies import (
     Limit,
     OutcomeReader,
     OutcomeWriter,
+    RegistryDeps,
     RuleDeps,
     cursor_after,
     etag,
@@ -83,10 +85,14 @@ def _read(statement: PaymentStatement, lines: list[PaymentLine] | None) -> State
     status_code=201,
     response_model=StatementRead,
     summary="Generate (or refresh) the draft statement for a contract, payer and period",
-    responses=problem_responses(400, 401, 403, 409, 422, 503),
+    responses={**problem_responses(400, 401, 403, 409, 422, 503), **sends(201, "ETag", "Location")},
 )
 async def generate_statement(
-    body: StatementCreate, session: DbSession, principal: OutcomeWriter, idem: IdempotencyKey, deps: RuleDeps
+    body: StatementCreate,
+    session: DbSession,
+    principal: OutcomeWriter,
+    idem: IdempotencyKey,
+    deps: RegistryDeps,
 ) -> Response:
     if (replayed := await idem.replay()) is not None:
         return replayed
@@ -132,7 +138,7 @@ async def list_statements(
 @router.get(
     "/payment-statements/{statement_id}",
     response_model=StatementRead,
-    responses=problem_responses(401, 403, 404),
+    responses={**problem_responses(401, 403, 404), **sends(200, "ETag")},
 )
 async def get_statement(
     statement_id: UUID, session: DbSession, principal: OutcomeReader, response: Response
@@ -146,7 +152,7 @@ async def get_statement(
     "/payment-statements/{statement_id}/issue",
     response_model=StatementRead,
     summary="Issue a draft statement: it becomes immutable and hashed",
-    responses=problem_responses(400, 401, 403, 404, 412),
+    responses={**problem_responses(400, 401, 403, 404, 412), **sends(200, "ETag")},
 )
 async def issue_statement(
     statement_id: UUID,
@@ -165,7 +171,7 @@ async def issue_statement(
     "/payment-statements/{statement_id}/payment",
     response_model=StatementRead,
     summary="The payer marks an issued statement paid",
-    responses=problem_responses(400, 401, 403, 404, 409, 412),
+    responses={**problem_responses(400, 401, 403, 404, 409, 412), **sends(200, "ETag")},
 )
 async def pay_statement(
     statement_id: UUID,
