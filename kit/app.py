@@ -93,6 +93,8 @@ def service_app(
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        # Swagger UI's Authorize button runs identity's authorisation code flow as identity requires it.
+        swagger_ui_init_oauth={"usePkceWithAuthorizationCodeGrant": True, "scopeSeparator": " "},
     )
     app.state.settings = settings
     install_problem_handlers(app)

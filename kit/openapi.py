@@ -9,6 +9,7 @@ A generator (openapi-python-client, openapi-generator) and Swagger UI use the do
   (`reads_headers`); response headers (`ETag`, `Location`, `Feed-Cursor`) where a route sends them
   (`sends`), and `Retry-After` on every 503 and 429.
 - An optional parameter is its plain type: absent is its null, so no `string | null`.
+- An operation's id is its handler's name, so a generated client reads `verify_claim(...)`.
 """
 
 from __future__ import annotations
@@ -114,6 +115,16 @@ def _plain_optional(parameter: dict[str, Any]) -> None:
         parameter["schema"] = {**kept[0], **rest}
 
 
+def _operation_id(name: str, method: str, taken: set[str]) -> str:
+    """The handler's name (`verify_claim`), what a generated client's method is called; FastAPI's default
+    appends the path and method (`verify_claim_v1_outcome_claims_claim_id_verification_post`). A handler
+    serving several methods or paths gets the method, then a number."""
+    candidates = [name, f"{name}_{method.lower()}", *(f"{name}_{method.lower()}_{n}" for n in range(2, 100))]
+    chosen = next(c for c in candidates if c not in taken)
+    taken.add(chosen)
+    return chosen
+
+
 def security_schemes(*, issuer: str, scopes: set[str]) -> dict[str, Any]:
     issuer = issuer.rstrip("/")
     described = {s: f"See docs/identity.md: scope `{s}`." for s in sorted(scopes)}
@@ -144,6 +155,7 @@ def security_schemes(*, issuer: str, scopes: set[str]) -> dict[str, Any]:
 def complete(document: dict[str, Any], routes: list[Any], *, issuer: str) -> None:
     """Add security, declared headers and plain optional parameters to FastAPI's `document`, in place."""
     used: set[str] = set()
+    operation_ids: set[str] = set()
     # FastAPI (0.165) nests included routers; its own document walks them so, and so does this one.
     for context in routing.iter_route_contexts(routes):
         route = _get_api_route_for_openapi(context)
@@ -152,10 +164,11 @@ def complete(document: dict[str, Any], routes: list[Any], *, issuer: str) -> Non
         path = document.get("paths", {}).get(route.path_format, {})
         scopes = operation_scopes(route)
         headers = _request_headers(route)
-        for method in route.methods:
+        for method in sorted(route.methods):
             operation = path.get(method.lower())
             if operation is None:
                 continue
+            operation["operationId"] = _operation_id(route.name, method, operation_ids)
             if scopes is not None:
                 operation["security"] = [
                     {scheme: sorted(alternative)} for alternative in scopes for scheme in (OAUTH2, BEARER)
