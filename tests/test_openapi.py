@@ -91,7 +91,7 @@ async def test_security_schemes_name_identitys_endpoints_and_every_scope_an_oper
             assert set(scopes) <= set(flows["clientCredentials"]["scopes"]), (path, method)
 
 
-async def test_headers_are_declared_where_they_are_sent_and_optional_ones_are_plain(platform: Platform) -> None:
+async def test_headers_are_declared_where_sent_and_optional_ones_are_plain(platform: Platform) -> None:
     document = await _document(platform, "outcomes")
     paths = document["paths"]
     submit = paths["/v1/outcome-claims"]["post"]
