@@ -15,12 +15,11 @@ A generator (openapi-python-client, openapi-generator) and Swagger UI use the do
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import routing
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import _get_api_route_for_openapi
-from fastapi.routing import APIRoute
 
 from kit.auth import ScopeAlternatives, required_scopes
 from kit.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -75,13 +74,17 @@ def sends(status: int, *names: str, description: str | None = None) -> dict[int 
     return {status: entry}
 
 
+class _Route(Protocol):
+    dependant: Dependant
+
+
 def _dependants(dependant: Dependant) -> Iterator[Dependant]:
     for sub in dependant.dependencies:
         yield sub
         yield from _dependants(sub)
 
 
-def operation_scopes(route: APIRoute) -> ScopeAlternatives | None:
+def operation_scopes(route: _Route) -> ScopeAlternatives | None:
     """The scope sets, any one of which the route's dependencies accept; None for a public route."""
     found: ScopeAlternatives | None = None
     for sub in _dependants(route.dependant):
@@ -95,7 +98,7 @@ def operation_scopes(route: APIRoute) -> ScopeAlternatives | None:
     return tuple(sorted(set(found), key=lambda s: (len(s), sorted(s))))
 
 
-def _request_headers(route: APIRoute) -> list[dict[str, Any]]:
+def _request_headers(route: _Route) -> list[dict[str, Any]]:
     headers: dict[str, dict[str, Any]] = {}
     for sub in _dependants(route.dependant):
         for parameter in getattr(sub.call, _REQUEST_HEADERS, ()):
