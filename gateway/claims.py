@@ -124,7 +124,7 @@ async def claims_page(
     page = await info.context.services.outcomes.claims_page(
         partnership_id, limit=check_first(first), cursor=after, status=status
     )
-    return from_page(page, Claim.from_row, _cursor)
+    return from_page(page, Claim.from_row, _cursor, after=after)
 
 
 # --- mutations ---------------------------------------------------------------------------------------------
@@ -161,7 +161,7 @@ class ClaimMutation:
             evidence_media_type=input.evidence_media_type,
             idempotency_key=idempotency_key,
         )
-        return await attempt(call, Claim.from_row)
+        return await attempt(call, Claim.from_row, body="input")
 
     @strawberry.mutation(description="Verify (and so price) or reject a claim.")
     async def verify_claim(

@@ -258,7 +258,7 @@ class PartnerQuery:
         self, info: Info[Context, None], first: int = DEFAULT_FIRST, after: str | None = None
     ) -> Connection[Partnership]:
         page = await info.context.services.identity.partnerships_page(limit=check_first(first), cursor=after)
-        return from_page(page, Partnership.from_row, _partnership_cursor)
+        return from_page(page, Partnership.from_row, _partnership_cursor, after=after)
 
     @strawberry.field(description="One partnership, or null if you may not see it.")
     async def partnership(self, info: Info[Context, None], id: UUID) -> Partnership | None:

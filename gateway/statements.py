@@ -116,7 +116,7 @@ class StatementMutation:
             period_end=input.period_end,
             idempotency_key=idempotency_key,
         )
-        return await attempt(call, Statement.from_row)
+        return await attempt(call, Statement.from_row, body="input")
 
     @strawberry.mutation(description="Issue a draft statement: it becomes immutable and hashed.")
     async def issue_statement(

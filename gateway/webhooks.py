@@ -125,7 +125,7 @@ class WebhookSubscription:
             cursor=after,
             status=status.value if status is not None else None,
         )
-        return from_page(page, WebhookDelivery.from_row, _sequence)
+        return from_page(page, WebhookDelivery.from_row, _sequence, after=after)
 
 
 async def subscriptions_of_organisation(info: Info[Context, None]) -> Connection[WebhookSubscription]:
@@ -206,7 +206,7 @@ class WebhookMutation:
             description=input.description,
             idempotency_key=idempotency_key,
         )
-        return await attempt(call, _created)
+        return await attempt(call, _created, body="input")
 
     @strawberry.mutation(
         description="Disable or re-enable a subscription, or change its URL or event types. "
@@ -230,7 +230,7 @@ class WebhookMutation:
             expected_version=expected_version,
             idempotency_key=idempotency_key,
         )
-        return await attempt(call, WebhookSubscription.from_row)
+        return await attempt(call, WebhookSubscription.from_row, body="input")
 
     @strawberry.mutation(
         description="Send a delivery again now (the receiver dedupes on `webhook-id`, which stays the same)."

@@ -74,8 +74,19 @@ async def test_an_invalid_cpr_number_is_an_invalid_input_naming_the_field(
     variables = {"input": _enrolment(cast, contract_id, "3213990000")}
     result = (await gql(gateway, cast.provider, ENROL, variables))["data"]["enrolParticipant"]
     assert result["__typename"] == "InvalidInput", result
-    assert [f["field"] for f in result["fields"]] == ["body.cpr"]
+    assert [f["field"] for f in result["fields"]] == ["input.cpr"]
     assert "3213990000" not in str(result)  # the number is never echoed
+
+
+async def test_a_malformed_municipality_code_names_the_graphql_input_field(
+    gateway: httpx.AsyncClient, signed: tuple[Cast, UUID]
+) -> None:
+    cast, contract_id = signed
+    variables = {"input": _enrolment(cast, contract_id, synthetic_cpr(3), code="65")}
+    result = (await gql(gateway, cast.provider, ENROL, variables))["data"]["enrolParticipant"]
+    assert result["__typename"] == "InvalidInput", result
+    # The service said `body.municipality_code`; the client sent `input.municipalityCode`.
+    assert [f["field"] for f in result["fields"]] == ["input.municipalityCode"]
 
 
 async def test_a_stale_version_is_a_conflict_and_the_current_one_succeeds(
