@@ -43,6 +43,14 @@ class PayerShare:
         )
 
 
+@strawberry.enum(description="Where a claim stands: claimed, then verified or rejected (then disputed).")
+class ClaimStatus(enum.Enum):
+    CLAIMED = "claimed"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+    DISPUTED = "disputed"
+
+
 @strawberry.type(description="A claim that a participant achieved an outcome, and its verification.")
 class Claim:
     id: UUID
@@ -51,7 +59,7 @@ class Claim:
     participant_id: UUID
     outcome_code: str
     achievement_date: date
-    status: str
+    status: ClaimStatus
     final: bool
     disputed: bool
     reason: str | None
@@ -78,7 +86,7 @@ class Claim:
             participant_id=row.participant_id,
             outcome_code=row.outcome_code,
             achievement_date=row.achievement_date,
-            status=row.status,
+            status=ClaimStatus(row.status),
             final=bool(row.final),
             disputed=bool(row.disputed),
             reason=row.reason,
@@ -117,12 +125,12 @@ def _cursor(node: Claim) -> str:
 
 
 async def claims_page(
-    info: Info[Context, None], partnership_id: UUID, first: int, after: str | None, status: str | None
+    info: Info[Context, None], partnership_id: UUID, first: int, after: str | None, status: ClaimStatus | None
 ) -> Connection[Claim]:
     if not policy.rows_visible(info.context.roles_in(partnership_id), "Claim"):
         return from_page(Page[ClaimRow](items=[]), Claim.from_row, _cursor)
     page = await info.context.services.outcomes.claims_page(
-        partnership_id, limit=check_first(first), cursor=after, status=status
+        partnership_id, limit=check_first(first), cursor=after, status=status.value if status else None
     )
     return from_page(page, Claim.from_row, _cursor, after=after)
 

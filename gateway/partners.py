@@ -15,7 +15,7 @@ import strawberry
 from strawberry.types import Info
 
 from gateway import policy
-from gateway.claims import Claim, claims_page
+from gateway.claims import Claim, ClaimStatus, claims_page
 from gateway.clients.identity import MembershipGrantRow, MembershipRow, OrganisationRow, PartnershipRow
 from gateway.context import Context
 from gateway.contracts import Contract
@@ -127,12 +127,18 @@ class MembershipGrant:
         return Organisation.from_row(row) if row else None
 
 
+@strawberry.enum
+class PartnershipStatus(enum.Enum):
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
 @strawberry.type(description="A social outcomes partnership, as your partner type may see it.")
 class Partnership:
     id: UUID
     name: str
     description: str
-    status: str
+    status: PartnershipStatus
     version: int
     created_at: datetime
 
@@ -142,7 +148,7 @@ class Partnership:
             id=row.id,
             name=row.name,
             description=row.description or "",
-            status=row.status,
+            status=PartnershipStatus(row.status),
             version=row.version,
             created_at=row.created_at,
         )
@@ -181,7 +187,7 @@ class Partnership:
         info: Info[Context, None],
         first: int = DEFAULT_FIRST,
         after: str | None = None,
-        status: str | None = None,
+        status: ClaimStatus | None = None,
     ) -> Connection[Claim] | None:
         return await claims_page(info, self.id, first, after, status)
 
@@ -209,13 +215,19 @@ class Partnership:
 @strawberry.type
 class Membership:
     partnership_id: UUID
-    roles: list[str]
+    roles: list[MembershipRole]
+
+
+@strawberry.enum(description="Who a token speaks for: a person, or a machine client.")
+class PrincipalKind(enum.Enum):
+    USER = "user"
+    CLIENT = "client"
 
 
 @strawberry.type
 class Me:
     subject: str
-    kind: str
+    kind: PrincipalKind
     organisation_id: UUID
     partner_type: PartnerType
     scopes: list[str]
@@ -244,12 +256,13 @@ class PartnerQuery:
         p = info.context.principal
         return Me(
             subject=p.subject,
-            kind=p.kind,
+            kind=PrincipalKind(p.kind),
             organisation_id=p.organisation_id,
             partner_type=PartnerType(p.partner_type),
             scopes=sorted(p.scopes),
             memberships=[
-                Membership(partnership_id=pid, roles=sorted(roles)) for pid, roles in p.memberships.items()
+                Membership(partnership_id=pid, roles=[MembershipRole(r) for r in sorted(roles)])
+                for pid, roles in p.memberships.items()
             ],
         )
 
@@ -279,12 +292,6 @@ class PartnerQuery:
 
 
 # --- mutations ---------------------------------------------------------------------------------------------
-
-
-@strawberry.enum
-class PartnershipStatus(enum.Enum):
-    ACTIVE = "active"
-    CLOSED = "closed"
 
 
 @strawberry.type

@@ -129,7 +129,7 @@ async def test_an_amendment_signed_over_the_wrong_hash_is_a_typed_error(
     )
     draft = amended["data"]["amendContract"]
     assert draft["__typename"] == "ContractVersion", draft
-    assert (draft["status"], draft["number"]) == ("draft", 2)
+    assert (draft["status"], draft["number"]) == ("DRAFT", 2)
     version_id = draft["id"]
     proposed = await gql(
         gateway,
@@ -138,7 +138,7 @@ async def test_an_amendment_signed_over_the_wrong_hash_is_a_typed_error(
         " ... on ContractVersion { status contentHash } ... on MutationError { code } } }",
         {"v": version_id},
     )
-    assert proposed["data"]["proposeContractVersion"].get("status") == "proposed", proposed
+    assert proposed["data"]["proposeContractVersion"].get("status") == "PROPOSED", proposed
     wrong = await gql(
         gateway,
         cast.payer_a,
@@ -164,6 +164,6 @@ async def test_an_operator_creates_a_partnership_and_a_provider_cannot_see_the_m
         token=(await operator_headers(platform))["Authorization"].removeprefix("Bearer "),
     )
     created = (await gql(gateway, operator, create, {"n": name}))["data"]["createPartnership"]
-    assert created == {"__typename": "Partnership", "id": created["id"], "name": name, "status": "active"}
+    assert created == {"__typename": "Partnership", "id": created["id"], "name": name, "status": "ACTIVE"}
     refused = await gql(gateway, cast.provider, create, {"n": name}, status=400)
     assert "createPartnership" in refused["errors"][0]["message"]

@@ -163,7 +163,7 @@ async def test_the_allowed_query_returns_exactly_the_allowed_fields_and_rows(
 
     # Aggregates and statements hold no personal data: every partner reads them.
     assert partnership["outcomeSummary"]["enrolled"] == len(all_ids)
-    assert partnership["contract"]["activeVersion"]["status"] == "active"
+    assert partnership["contract"]["activeVersion"]["status"] == "ACTIVE"
     assert len(partnership["members"]) == 7
     assert all(s["valid"] for s in partnership["contract"]["activeVersion"]["signatures"])
     assert partnership["ledgerStatus"]["valid"] is True
