@@ -134,7 +134,12 @@ async def subscriptions_of_organisation(info: Info[Context, None]) -> Connection
     nodes = [WebhookSubscription.from_row(row) for row in rows]
     return Connection(
         edges=[Edge(cursor=str(n.id), node=n) for n in nodes],
-        page_info=PageInfo(has_next_page=False, end_cursor=str(nodes[-1].id) if nodes else None),
+        page_info=PageInfo(
+            has_next_page=False,
+            has_previous_page=False,
+            start_cursor=str(nodes[0].id) if nodes else None,
+            end_cursor=str(nodes[-1].id) if nodes else None,
+        ),
         total_count=len(nodes),
     )
 
