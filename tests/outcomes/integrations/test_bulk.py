@@ -329,3 +329,39 @@ async def test_a_large_file_streams_in_and_sending_it_twice_at_once_does_each_li
     finally:
         await connection.close()
     assert analysed, "no ANALYZE after a 3 000-line import"
+
+
+async def test_an_enrolment_file_saved_by_danish_excel_is_read_like_rfc_4180(
+    cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    contract_id, _ = await active_contract(contracts, cast, employment_terms(cast))
+    enrolled = (TODAY - timedelta(days=20)).isoformat()
+    header = [
+        "kind",
+        "external_reference",
+        "contract_id",
+        "cpr",
+        "municipality_code",
+        "enrolment_date",
+        "cohort",
+    ]
+    rows = [
+        [
+            "enrolment",
+            f"excel-{n}",
+            str(contract_id),
+            synthetic_cpr(200 + n),
+            "657",
+            enrolled,
+            "Forår, hold 1",
+        ]
+        for n in range(3)
+    ]
+    # "CSV UTF-8 (kommasepareret)" as Excel saves it in Danish: BOM, `;` between cells, CRLF line ends.
+    body = "\ufeff" + "".join(";".join(cells) + "\r\n" for cells in [header, *rows])
+    results = await post_bulk(outcomes, cast, body, "text/csv")
+    assert [(r["line"], r["result"]) for r in results] == [(2, "accepted"), (3, "accepted"), (4, "accepted")]
+    listed = await outcomes.get(
+        "/v1/participants", params={"ids": ",".join(r["id"] for r in results)}, headers=cast.provider.headers
+    )
+    assert {p["cohort"] for p in listed.json()["items"]} == {"Forår, hold 1"}
