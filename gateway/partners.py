@@ -6,9 +6,7 @@ contracts and outcomes modules."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 import strawberry
@@ -23,26 +21,11 @@ from gateway.ledger import ChainStatus, LedgerEvent, ledger_page
 from gateway.participants import Participant, participants_page
 from gateway.relay import DEFAULT_FIRST, Connection, check_first, from_page
 from gateway.results import Done, Result, attempt
+from gateway.roles import MembershipRole, PartnerType
 from gateway.statements import Statement
 from gateway.summary import OutcomeSummary
 from gateway.webhooks import WebhookSubscription, subscriptions_of_organisation
-from kit import partners
 from kit.pagination import encode_cursor
-
-
-def _graphql_enum(name: str, values: Iterable[str]) -> type[enum.Enum]:
-    """A GraphQL enum of the token contract's values (`LEGAL_ADVISER` for "legal_adviser"), so the schema
-    follows kit/partners.py instead of spelling the list again."""
-    members = cast(type[enum.Enum], enum.Enum(name, [(value.upper(), value) for value in values]))
-    return strawberry.enum(members)
-
-
-if TYPE_CHECKING:  # the members exist only at run time, built from kit's lists
-    PartnerType = enum.Enum
-    MembershipRole = enum.Enum
-else:
-    PartnerType = _graphql_enum("PartnerType", partners.PARTNER_TYPES)
-    MembershipRole = _graphql_enum("MembershipRole", partners.MEMBERSHIP_ROLES)
 
 
 @strawberry.type

@@ -19,6 +19,7 @@ from gateway.clients.outcomes import WebhookDeliveryRow, WebhookSecretRow, Webho
 from gateway.context import Context
 from gateway.relay import DEFAULT_FIRST, Connection, Edge, PageInfo, check_first, from_page
 from gateway.results import AnyError, Done, IdempotencyKey, Result, attempt
+from gateway.roles import MembershipRole
 
 
 @strawberry.enum
@@ -78,7 +79,7 @@ class WebhookSubscription:
     id: UUID
     organisation_id: UUID
     partnership_id: UUID
-    audience: str = strawberry.field(
+    audience: MembershipRole = strawberry.field(
         description="The membership role whose redaction every delivery gets (fixed when subscribed)."
     )
     url: str
@@ -99,7 +100,7 @@ class WebhookSubscription:
             id=row.id,
             organisation_id=row.organisation_id,
             partnership_id=row.partnership_id,
-            audience=row.audience,
+            audience=MembershipRole(row.audience),
             url=row.url,
             event_types=list(row.event_types or ()),
             description=row.description,

@@ -75,7 +75,7 @@ async def test_a_subscription_is_created_listed_disabled_at_its_version_and_rede
         assert created["secret"].startswith("whsec_")
         receiver.secret = created["secret"]
         subscription = created["subscription"]
-        assert (subscription["status"], subscription["audience"]) == ("ACTIVE", "investor")
+        assert (subscription["status"], subscription["audience"]) == ("ACTIVE", "INVESTOR")
         sid = subscription["id"]
 
         listed = await _listed(gateway, cast.investor)
