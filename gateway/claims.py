@@ -55,6 +55,14 @@ class CapCut:
         return cls(cap=row.cap, amount=row.amount)
 
 
+@strawberry.enum(description="Where a claim stands: claimed, then verified or rejected (then disputed).")
+class ClaimStatus(enum.Enum):
+    CLAIMED = "claimed"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+    DISPUTED = "disputed"
+
+
 @strawberry.type(description="A claim that a participant achieved an outcome, and its verification.")
 class Claim:
     id: UUID
@@ -63,7 +71,7 @@ class Claim:
     participant_id: UUID
     outcome_code: str
     achievement_date: date
-    status: str
+    status: ClaimStatus
     final: bool
     disputed: bool
     reason: str | None
@@ -94,7 +102,7 @@ class Claim:
             participant_id=row.participant_id,
             outcome_code=row.outcome_code,
             achievement_date=row.achievement_date,
-            status=row.status,
+            status=ClaimStatus(row.status),
             final=bool(row.final),
             disputed=bool(row.disputed),
             reason=row.reason,
@@ -139,14 +147,14 @@ def _cursor(node: Claim) -> str:
 
 
 async def claims_page(
-    info: Info[Context, None], partnership_id: UUID, first: int, after: str | None, status: str | None
+    info: Info[Context, None], partnership_id: UUID, first: int, after: str | None, status: ClaimStatus | None
 ) -> Connection[Claim]:
     if not policy.rows_visible(info.context.roles_in(partnership_id), "Claim"):
         return from_page(Page[ClaimRow](items=[]), Claim.from_row, _cursor)
     page = await info.context.services.outcomes.claims_page(
-        partnership_id, limit=check_first(first), cursor=after, status=status
+        partnership_id, limit=check_first(first), cursor=after, status=status.value if status else None
     )
-    return from_page(page, Claim.from_row, _cursor)
+    return from_page(page, Claim.from_row, _cursor, after=after)
 
 
 # --- mutations ---------------------------------------------------------------------------------------------
@@ -187,7 +195,7 @@ class ClaimMutation:
             idempotency_key=idempotency_key,
             facts=cast(dict[str, Any] | None, input.facts),
         )
-        return await attempt(call, Claim.from_row)
+        return await attempt(call, Claim.from_row, body="input")
 
     @strawberry.mutation(description="Verify (and so price) or reject a claim.")
     async def verify_claim(

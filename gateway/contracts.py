@@ -4,6 +4,7 @@ Backed by the contract registry; every partner in a partnership may read its con
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, cast
 from uuid import UUID
@@ -58,12 +59,23 @@ class ContractDiff:
     changed: JSON
 
 
+@strawberry.enum(description="A version's life: draft, proposed, active, then superseded or ended.")
+class ContractVersionStatus(enum.Enum):
+    DRAFT = "draft"
+    PROPOSED = "proposed"
+    ACTIVE = "active"
+    SUPERSEDED = "superseded"
+    TERMINATED = "terminated"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+
+
 @strawberry.type(description="One version of a contract: its terms, status and signatures.")
 class ContractVersion:
     id: UUID
     contract_id: UUID
     number: int
-    status: str
+    status: ContractVersionStatus
     content_hash: str | None = strawberry.field(description="SHA-256 of the RFC 8785 terms; set on proposal.")
     terms: JSON = strawberry.field(description="Terms, schema version 1 or 2 (docs/contract-terms.md).")
     title: str
@@ -87,7 +99,7 @@ class ContractVersion:
             id=row.id,
             contract_id=row.contract_id,
             number=row.number,
-            status=row.status,
+            status=ContractVersionStatus(row.status),
             content_hash=row.content_hash,
             terms=cast(JSON, terms),
             title=str(terms.get("title", "")),

@@ -93,4 +93,4 @@ async def ledger_page(
     page = await info.context.services.outcomes.ledger_page(
         partnership_id, after=after or "0", limit=check_first(first)
     )
-    return from_page(page, LedgerEvent.from_row, _sequence)
+    return from_page(page, LedgerEvent.from_row, _sequence, after=after)

@@ -87,7 +87,7 @@ async def participants_page(
     page = await info.context.services.outcomes.participants_page(
         partnership_id, limit=check_first(first), cursor=after
     )
-    connection = from_page(page, Participant.from_row, _cursor)
+    connection = from_page(page, Participant.from_row, _cursor, after=after)
     for edge in connection.edges:  # later `participant(id)` loads in this request are free
         info.context.loaders.participant.prime(edge.node.id, edge.node.row)
     return connection
@@ -127,7 +127,7 @@ class ParticipantMutation:
             idempotency_key=idempotency_key,
             segment=input.segment,
         )
-        return await attempt(call, Participant.from_row)
+        return await attempt(call, Participant.from_row, body="input")
 
     @strawberry.mutation(description="As the outcome payer, confirm a participant's eligibility.")
     async def confirm_eligibility(

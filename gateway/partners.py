@@ -6,16 +6,14 @@ contracts and outcomes modules."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 import strawberry
 from strawberry.types import Info
 
 from gateway import policy
-from gateway.claims import Claim, claims_page
+from gateway.claims import Claim, ClaimStatus, claims_page
 from gateway.clients.identity import MembershipGrantRow, MembershipRow, OrganisationRow, PartnershipRow
 from gateway.context import Context
 from gateway.contracts import Contract
@@ -23,26 +21,11 @@ from gateway.ledger import ChainStatus, LedgerEvent, ledger_page
 from gateway.participants import Participant, participants_page
 from gateway.relay import DEFAULT_FIRST, Connection, check_first, from_page
 from gateway.results import Done, Result, attempt
+from gateway.roles import MembershipRole, PartnerType
 from gateway.statements import Statement
 from gateway.summary import OutcomeSummary
 from gateway.webhooks import WebhookSubscription, subscriptions_of_organisation
-from kit import partners
 from kit.pagination import encode_cursor
-
-
-def _graphql_enum(name: str, values: Iterable[str]) -> type[enum.Enum]:
-    """A GraphQL enum of the token contract's values (`LEGAL_ADVISER` for "legal_adviser"), so the schema
-    follows kit/partners.py instead of spelling the list again."""
-    members = cast(type[enum.Enum], enum.Enum(name, [(value.upper(), value) for value in values]))
-    return strawberry.enum(members)
-
-
-if TYPE_CHECKING:  # the members exist only at run time, built from kit's lists
-    PartnerType = enum.Enum
-    MembershipRole = enum.Enum
-else:
-    PartnerType = _graphql_enum("PartnerType", partners.PARTNER_TYPES)
-    MembershipRole = _graphql_enum("MembershipRole", partners.MEMBERSHIP_ROLES)
 
 
 @strawberry.type
@@ -133,12 +116,18 @@ class MembershipGrant:
         return Organisation.from_row(row) if row else None
 
 
+@strawberry.enum
+class PartnershipStatus(enum.Enum):
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
 @strawberry.type(description="A social outcomes partnership, as your partner type may see it.")
 class Partnership:
     id: UUID
     name: str
     description: str
-    status: str
+    status: PartnershipStatus
     version: int
     created_at: datetime
 
@@ -148,7 +137,7 @@ class Partnership:
             id=row.id,
             name=row.name,
             description=row.description or "",
-            status=row.status,
+            status=PartnershipStatus(row.status),
             version=row.version,
             created_at=row.created_at,
         )
@@ -187,7 +176,7 @@ class Partnership:
         info: Info[Context, None],
         first: int = DEFAULT_FIRST,
         after: str | None = None,
-        status: str | None = None,
+        status: ClaimStatus | None = None,
     ) -> Connection[Claim] | None:
         return await claims_page(info, self.id, first, after, status)
 
@@ -215,13 +204,19 @@ class Partnership:
 @strawberry.type
 class Membership:
     partnership_id: UUID
-    roles: list[str]
+    roles: list[MembershipRole]
+
+
+@strawberry.enum(description="Who a token speaks for: a person, or a machine client.")
+class PrincipalKind(enum.Enum):
+    USER = "user"
+    CLIENT = "client"
 
 
 @strawberry.type
 class Me:
     subject: str
-    kind: str
+    kind: PrincipalKind
     organisation_id: UUID
     partner_type: PartnerType
     scopes: list[str]
@@ -250,12 +245,13 @@ class PartnerQuery:
         p = info.context.principal
         return Me(
             subject=p.subject,
-            kind=p.kind,
+            kind=PrincipalKind(p.kind),
             organisation_id=p.organisation_id,
             partner_type=PartnerType(p.partner_type),
             scopes=sorted(p.scopes),
             memberships=[
-                Membership(partnership_id=pid, roles=sorted(roles)) for pid, roles in p.memberships.items()
+                Membership(partnership_id=pid, roles=[MembershipRole(r) for r in sorted(roles)])
+                for pid, roles in p.memberships.items()
             ],
         )
 
@@ -264,7 +260,7 @@ class PartnerQuery:
         self, info: Info[Context, None], first: int = DEFAULT_FIRST, after: str | None = None
     ) -> Connection[Partnership]:
         page = await info.context.services.identity.partnerships_page(limit=check_first(first), cursor=after)
-        return from_page(page, Partnership.from_row, _partnership_cursor)
+        return from_page(page, Partnership.from_row, _partnership_cursor, after=after)
 
     @strawberry.field(description="One partnership, or null if you may not see it.")
     async def partnership(self, info: Info[Context, None], id: UUID) -> Partnership | None:
@@ -285,12 +281,6 @@ class PartnerQuery:
 
 
 # --- mutations ---------------------------------------------------------------------------------------------
-
-
-@strawberry.enum
-class PartnershipStatus(enum.Enum):
-    ACTIVE = "active"
-    CLOSED = "closed"
 
 
 @strawberry.type

@@ -21,9 +21,14 @@ MAX_FIRST = 500
 DEFAULT_FIRST = 50
 
 
-@strawberry.type
+@strawberry.type(
+    description="Relay's page info. Paging is forward (`first`/`after`): `hasPreviousPage` is true when the "
+    "page was read `after` a cursor, as the Relay specification allows for forward paging."
+)
 class PageInfo:
     has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
     end_cursor: str | None
 
 
@@ -52,13 +57,19 @@ def check_first(first: int) -> int:
     return first
 
 
-def from_page(page: Page[R], make: Callable[[R], T], cursor_of: Callable[[T], str]) -> Connection[T]:
-    """A connection from one service page (`items`, `next_cursor`)."""
+def from_page(
+    page: Page[R], make: Callable[[R], T], cursor_of: Callable[[T], str], *, after: str | None = None
+) -> Connection[T]:
+    """A connection from one service page (`items`, `next_cursor`), read after the cursor `after`."""
     nodes = [make(item) for item in page.items]
     end = page.next_cursor
+    edges = [Edge(cursor=cursor_of(n), node=n) for n in nodes]
     return Connection(
-        edges=[Edge(cursor=cursor_of(n), node=n) for n in nodes],
+        edges=edges,
         page_info=PageInfo(
-            has_next_page=end is not None, end_cursor=end or (cursor_of(nodes[-1]) if nodes else None)
+            has_next_page=end is not None,
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=end or (edges[-1].cursor if edges else None),
         ),
     )

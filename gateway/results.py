@@ -11,7 +11,9 @@ error type for its status, keeping the service's stable `code`.
     └── Unavailable        the service did not answer; safe to retry with the same idempotency key
 
 `Result[X]` is the GraphQL union `XResult` of `X` and every error above; a mutation declares `-> Result[X]`
-and returns `await attempt(call, X.from_row)`.
+and returns `await attempt(call, X.from_row)`, or `attempt(call, X.from_row, body="input")` when its
+`input` argument is the service's request body. `InvalidInput.fields` name GraphQL paths
+(`input.municipalityCode`), never the service's body paths (`body.municipality_code`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,10 @@ class MutationError:
 
 @strawberry.type
 class FieldError:
-    field: str = strawberry.field(description="The input field, as a dotted path (`terms.caps.total`).")
+    field: str = strawberry.field(
+        description="The argument or input field, as a dotted GraphQL path (`input.municipalityCode`); "
+        "inside a JSON argument the document's own keys (`terms.caps.contract_total`)."
+    )
     reason: str
 
 
@@ -73,21 +78,54 @@ T = TypeVar("T")
 A = TypeVar("A")
 
 
-def _field_path(param: dict[str, Any]) -> str:
+# Headers a service names in its problems, and the mutation arguments that set them.
+_HEADER_ARGUMENTS = {"if-match": "expectedVersion", "idempotency-key": "idempotencyKey"}
+# Where a service's validation error says the field was (FastAPI's `loc` prefixes): not part of the path.
+_LOCATIONS = frozenset({"body", "query", "path", "header"})
+# Arguments typed `JSON`: below them the keys are the document's own, not GraphQL names.
+_JSON_ARGUMENTS = frozenset({"terms", "changed"})
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def graphql_path(name: str, body: str | None = None) -> str:
+    """A service's field (a dotted `loc` like `body.municipality_code`, or a JSON pointer like
+    `/terms/caps/0`) as the GraphQL path the client sent it under: `body` is the argument holding the
+    request body (`input`), or None when the body's fields are the mutation's own arguments."""
+    if (argument := _HEADER_ARGUMENTS.get(name.lower())) is not None:
+        return argument
+    if name.startswith("/"):
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in name[1:].split("/")]
+    else:
+        parts = name.split(".")
+    if parts and parts[0] in _LOCATIONS:
+        parts = parts[1:]
+    path: list[str] = [body] if body else []
+    opaque = False
+    for part in parts:
+        path.append(part if opaque or part.isdigit() else _camel(part))
+        opaque = opaque or part in _JSON_ARGUMENTS
+    return ".".join(path)
+
+
+def _field_path(param: dict[str, Any], body: str | None) -> str:
     name = param.get("name") or param.get("field") or param.get("loc") or ""
     if isinstance(name, list):
-        name = ".".join(str(p) for p in name if p != "body")
-    return str(name)
+        name = ".".join(str(p) for p in name)
+    return graphql_path(str(name), body)
 
 
-def error_result(error: DomainError) -> AnyError:
+def error_result(error: DomainError, body: str | None = None) -> AnyError:
     code, message = error.code, str(error)
     if isinstance(error, ServiceUnavailable):
         return Unavailable(code=code, message=message, service=str(error.extensions.get("service", "")))
     status = int(error.extensions.get("status") or 0)
     params = error.extensions.get("invalid_params") or []
     if params:
-        fields = [FieldError(field=_field_path(p), reason=str(p.get("reason", ""))) for p in params]
+        fields = [FieldError(field=_field_path(p, body), reason=str(p.get("reason", ""))) for p in params]
         return InvalidInput(code=code, message=message, fields=fields)
     if status in (401, 403):
         return NotPermitted(code=code, message=message)
@@ -100,12 +138,13 @@ def error_result(error: DomainError) -> AnyError:
     return RuleViolation(code=code, message=message)
 
 
-async def attempt(call: Awaitable[A], ok: Callable[[A], T]) -> T | AnyError:
-    """Run a service write; its problem becomes a typed error result, its answer `ok(answer)`."""
+async def attempt(call: Awaitable[A], ok: Callable[[A], T], *, body: str | None = None) -> T | AnyError:
+    """Run a service write; its problem becomes a typed error result, its answer `ok(answer)`. `body` is
+    the argument that carries the service's request body, so field errors name `input.<field>`."""
     try:
         return ok(await call)
     except DomainError as error:
-        return error_result(error)
+        return error_result(error, body)
 
 
 if TYPE_CHECKING:

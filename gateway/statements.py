@@ -3,6 +3,7 @@ generated as a draft, issued (immutable and hashed) and marked paid. Backed by t
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
@@ -15,10 +16,23 @@ from gateway.context import Context
 from gateway.results import ExpectedVersion, IdempotencyKey, Result, attempt
 
 
+@strawberry.enum(description="A line for a claim priced in the period, or an adjustment priced after it.")
+class StatementLineKind(enum.Enum):
+    CLAIM = "claim"
+    ADJUSTMENT = "adjustment"
+
+
+@strawberry.enum(description="A statement is a draft until issued (frozen and hashed), then paid.")
+class StatementStatus(enum.Enum):
+    DRAFT = "draft"
+    ISSUED = "issued"
+    PAID = "paid"
+
+
 @strawberry.type
 class StatementLine:
     id: UUID
-    kind: str
+    kind: StatementLineKind
     claim_id: UUID
     outcome_code: str
     achievement_date: date
@@ -34,7 +48,7 @@ class StatementLine:
     def from_row(cls, row: StatementLineRow) -> StatementLine:
         return cls(
             id=row.id,
-            kind=row.kind,
+            kind=StatementLineKind(row.kind),
             claim_id=row.claim_id,
             outcome_code=row.outcome_code,
             achievement_date=row.achievement_date,
@@ -58,7 +72,7 @@ class Statement:
     basis: str = strawberry.field(
         description="`verification` or `achievement`: which period a line falls in."
     )
-    status: str
+    status: StatementStatus
     total_tariff: Decimal
     total_cut: Decimal
     total: Decimal
@@ -88,7 +102,7 @@ class Statement:
             period_end=row.period_end,
             currency=row.currency,
             basis=row.basis,
-            status=row.status,
+            status=StatementStatus(row.status),
             total_tariff=row.total_tariff,
             total_cut=row.total_cut,
             total=row.total,
@@ -124,7 +138,7 @@ class StatementMutation:
             period_end=input.period_end,
             idempotency_key=idempotency_key,
         )
-        return await attempt(call, Statement.from_row)
+        return await attempt(call, Statement.from_row, body="input")
 
     @strawberry.mutation(description="Issue a draft statement: it becomes immutable and hashed.")
     async def issue_statement(

@@ -19,6 +19,7 @@ from gateway.clients.outcomes import WebhookDeliveryRow, WebhookSecretRow, Webho
 from gateway.context import Context
 from gateway.relay import DEFAULT_FIRST, Connection, Edge, PageInfo, check_first, from_page
 from gateway.results import AnyError, Done, IdempotencyKey, Result, attempt
+from gateway.roles import MembershipRole
 
 
 @strawberry.enum
@@ -78,7 +79,7 @@ class WebhookSubscription:
     id: UUID
     organisation_id: UUID
     partnership_id: UUID
-    audience: str = strawberry.field(
+    audience: MembershipRole = strawberry.field(
         description="The membership role whose redaction every delivery gets (fixed when subscribed)."
     )
     url: str
@@ -99,7 +100,7 @@ class WebhookSubscription:
             id=row.id,
             organisation_id=row.organisation_id,
             partnership_id=row.partnership_id,
-            audience=row.audience,
+            audience=MembershipRole(row.audience),
             url=row.url,
             event_types=list(row.event_types or ()),
             description=row.description,
@@ -125,7 +126,7 @@ class WebhookSubscription:
             cursor=after,
             status=status.value if status is not None else None,
         )
-        return from_page(page, WebhookDelivery.from_row, _sequence)
+        return from_page(page, WebhookDelivery.from_row, _sequence, after=after)
 
 
 async def subscriptions_of_organisation(info: Info[Context, None]) -> Connection[WebhookSubscription]:
@@ -134,7 +135,12 @@ async def subscriptions_of_organisation(info: Info[Context, None]) -> Connection
     nodes = [WebhookSubscription.from_row(row) for row in rows]
     return Connection(
         edges=[Edge(cursor=str(n.id), node=n) for n in nodes],
-        page_info=PageInfo(has_next_page=False, end_cursor=str(nodes[-1].id) if nodes else None),
+        page_info=PageInfo(
+            has_next_page=False,
+            has_previous_page=False,
+            start_cursor=str(nodes[0].id) if nodes else None,
+            end_cursor=str(nodes[-1].id) if nodes else None,
+        ),
         total_count=len(nodes),
     )
 
@@ -206,7 +212,7 @@ class WebhookMutation:
             description=input.description,
             idempotency_key=idempotency_key,
         )
-        return await attempt(call, _created)
+        return await attempt(call, _created, body="input")
 
     @strawberry.mutation(
         description="Disable or re-enable a subscription, or change its URL or event types. "
@@ -230,7 +236,7 @@ class WebhookMutation:
             expected_version=expected_version,
             idempotency_key=idempotency_key,
         )
-        return await attempt(call, WebhookSubscription.from_row)
+        return await attempt(call, WebhookSubscription.from_row, body="input")
 
     @strawberry.mutation(
         description="Send a delivery again now (the receiver dedupes on `webhook-id`, which stays the same)."

@@ -35,6 +35,7 @@ from kit.db import (
 from kit.http import RequestIdMiddleware
 from kit.logging import configure_logging
 from kit.metrics import install_metrics
+from kit.openapi import complete
 from kit.problems import PROBLEM_CONTENT, ProblemDetail, install_problem_handlers
 from kit.revocations import revocation_list_age, token_verification
 from kit.settings import ServiceSettings
@@ -92,6 +93,8 @@ def service_app(
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        # Swagger UI's Authorize button runs identity's authorisation code flow as identity requires it.
+        swagger_ui_init_oauth={"usePkceWithAuthorizationCodeGrant": True, "scopeSeparator": " "},
     )
     app.state.settings = settings
     install_problem_handlers(app)
@@ -166,7 +169,8 @@ async def _behind_or_ahead(engine: AsyncEngine, alembic_ini: Path) -> str:
 
 
 def problem_openapi(app: FastAPI) -> dict[str, Any]:
-    """The OpenAPI 3.1 document, with FastAPI's `{"detail": ...}` errors replaced by problem+json."""
+    """The OpenAPI 3.1 document, with FastAPI's `{"detail": ...}` errors replaced by problem+json, and
+    security, headers and parameters as kit/openapi.py completes them."""
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(
@@ -191,5 +195,7 @@ def problem_openapi(app: FastAPI) -> dict[str, Any]:
             if "422" in responses:
                 responses["422"] = {"description": "The request is not valid", "content": PROBLEM_CONTENT}
             responses.setdefault("default", {"description": "An error", "content": PROBLEM_CONTENT})
+    settings: ServiceSettings = app.state.settings
+    complete(schema, list(app.routes), issuer=settings.issuer)
     app.openapi_schema = schema
     return schema

@@ -254,14 +254,51 @@ async def get_principal(request: Request) -> Principal:
     return principal
 
 
+# What an operation's dependencies require of its token, read by the OpenAPI document (kit/app.py) from the
+# very dependencies that enforce it, so the documented `security` cannot drift from the check: each
+# marked dependency holds alternatives, any one of which suffices, each a set of scopes needed together.
+REQUIRED_SCOPES = "__effekt_required_scopes__"
+ScopeAlternatives = tuple[frozenset[str], ...]
+
+
+def requires(*alternatives: frozenset[str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a dependency as demanding a verified token holding one of `alternatives`."""
+
+    def mark(dependency: Callable[..., Any]) -> Callable[..., Any]:
+        setattr(dependency, REQUIRED_SCOPES, alternatives)
+        return dependency
+
+    return mark
+
+
+def required_scopes(dependency: object) -> ScopeAlternatives | None:
+    value = getattr(dependency, REQUIRED_SCOPES, None)
+    return value if isinstance(value, tuple) else None
+
+
+requires(frozenset())(get_principal)
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
 def scoped(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency: the caller, who must hold `scope`."""
 
+    @requires(frozenset({scope}))
     async def dependency(principal: CurrentPrincipal) -> Principal:
         principal.require_scope(scope)
+        return principal
+
+    return dependency
+
+
+def scoped_any(*scopes: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency: the caller, who must hold at least one of `scopes`."""
+
+    @requires(*(frozenset({s}) for s in scopes))
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        if not any(principal.has_scope(s) for s in scopes):
+            names = " or ".join(f"`{s}`" for s in scopes)
+            raise Forbidden(f"this token lacks the {names} scope", required_scope=scopes[0])
         return principal
 
     return dependency

@@ -15,8 +15,8 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
-from kit.auth import CurrentPrincipal
 from kit.db import DbSession
+from kit.openapi import sends
 from kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Limit, Page, ids_query, parse_ids
 from kit.problems import problem_responses
 from kit.reads import Row
@@ -26,6 +26,7 @@ from services.contracts.dependencies import (
     ContractSigner,
     ContractWriter,
     CurrentSettings,
+    EventReader,
     IdempotencyKey,
 )
 from services.contracts.models import Attachment, Contract, ContractVersion
@@ -130,7 +131,7 @@ async def validate_terms(body: Terms, principal: ContractReader) -> TermsValidat
     "/contracts",
     status_code=201,
     response_model=ContractRead,
-    responses=WRITE_PROBLEMS,
+    responses={**WRITE_PROBLEMS, **sends(201, "Location")},
     summary="Draft a contract",
 )
 async def create_contract(
@@ -191,7 +192,7 @@ async def list_contract_versions(
 @router.get(
     "/contracts/{contract_id}/versions/in-force",
     response_model=VersionRead,
-    responses=READ_PROBLEMS,
+    responses={**READ_PROBLEMS, **sends(200, "ETag")},
     summary="The version whose terms govern a date",
 )
 async def version_in_force(
@@ -211,7 +212,7 @@ async def version_in_force(
     "/contracts/{contract_id}/amendments",
     status_code=201,
     response_model=VersionRead,
-    responses=WRITE_PROBLEMS,
+    responses={**WRITE_PROBLEMS, **sends(201, "ETag", "Location")},
     summary="Start an amendment: a new draft derived from the active version",
 )
 async def amend_contract(
@@ -252,7 +253,7 @@ async def get_versions(
 @router.get(
     "/contract-versions/{version_id}",
     response_model=VersionRead,
-    responses={**READ_PROBLEMS, 304: {"description": "Not modified"}},
+    responses={**READ_PROBLEMS, 304: {"description": "Not modified"}, **sends(200, "ETag")},
 )
 async def get_version(
     version_id: UUID, session: DbSession, principal: ContractReader, if_none_match: IfNoneMatch = None
@@ -268,7 +269,7 @@ async def get_version(
 @router.get(
     "/contract-versions/{version_id}/terms",
     response_model=dict[str, Any],
-    responses={**READ_PROBLEMS, 304: {"description": "Not modified"}},
+    responses={**READ_PROBLEMS, 304: {"description": "Not modified"}, **sends(200, "ETag")},
     summary="A version's terms; immutable once proposed",
 )
 async def get_version_terms(
@@ -286,7 +287,7 @@ async def get_version_terms(
 @router.put(
     "/contract-versions/{version_id}/terms",
     response_model=VersionRead,
-    responses=problem_responses(400, 401, 403, 404, 409, 412, 422, 428),
+    responses={**problem_responses(400, 401, 403, 404, 409, 412, 422, 428), **sends(200, "ETag")},
     summary="Replace a draft's terms (If-Match required)",
 )
 async def update_draft_terms(
@@ -311,7 +312,7 @@ async def transition_response(
 @router.post(
     "/contract-versions/{version_id}/withdrawal",
     response_model=VersionRead,
-    responses=WRITE_PROBLEMS,
+    responses={**WRITE_PROBLEMS, **sends(200, "ETag")},
     summary="Withdraw a draft or proposal",
 )
 async def withdraw_version(
@@ -330,7 +331,7 @@ async def withdraw_version(
 @router.post(
     "/contract-versions/{version_id}/termination",
     response_model=VersionRead,
-    responses=WRITE_PROBLEMS,
+    responses={**WRITE_PROBLEMS, **sends(200, "ETag")},
     summary="Terminate the active version from a date, or consent to its termination",
 )
 async def terminate_version(
@@ -362,7 +363,7 @@ async def terminate_version(
 @router.post(
     "/contract-versions/{version_id}/expiry",
     response_model=VersionRead,
-    responses=WRITE_PROBLEMS,
+    responses={**WRITE_PROBLEMS, **sends(200, "ETag")},
     summary="Record that the active version ran past its end date",
 )
 async def expire_version(
@@ -409,7 +410,7 @@ async def diff_versions(
 )
 async def list_contract_events(
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: EventReader,
     settings: CurrentSettings,
     after: Annotated[int, Query(ge=0, le=2**62, description="The last sequence you processed")] = 0,
     limit: Limit = DEFAULT_LIMIT,

@@ -10,12 +10,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import exists, select
 
-from kit.auth import CurrentPrincipal, Principal, bearer_token
+from kit.auth import CurrentPrincipal, Principal, bearer_token, requires
 from kit.db import DbSession
 from kit.problems import PreconditionRequired, Unauthorized
 from kit.versions import if_match_header, parse_if_match
 from services.identity.models import SigningKey
 from services.identity.oauth.keys import SigningKeys, published_key_filter
+from services.identity.oauth.scopes import REVOCATIONS_SCOPE
 from services.identity.replays import SealingIdempotency, sealing_idempotency
 from services.identity.revocations.service import standing_of
 from services.identity.settings import Settings
@@ -50,6 +51,7 @@ Caller = Annotated[Principal, Depends(caller)]
 
 
 def _scoped(scope: str):  # type: ignore[no-untyped-def]
+    @requires(frozenset({scope}))  # what the OpenAPI document names as this operation's scope
     async def dependency(principal: Caller) -> Principal:
         principal.require_scope(scope)
         return principal
@@ -60,6 +62,8 @@ def _scoped(scope: str):  # type: ignore[no-untyped-def]
 PartnerReader = Annotated[Principal, Depends(_scoped("partners:read"))]
 PartnerWriter = Annotated[Principal, Depends(_scoped("partners:write"))]
 AuditReader = Annotated[Principal, Depends(_scoped("audit:read"))]
+OpenIdCaller = Annotated[Principal, Depends(_scoped("openid"))]
+RevocationListReader = Annotated[Principal, Depends(_scoped(REVOCATIONS_SCOPE))]
 # Keyed fingerprints, sealed secrets and expiring replays for every write (services/identity/replays.py).
 IdempotencyKey = Annotated[SealingIdempotency, Depends(sealing_idempotency)]
 

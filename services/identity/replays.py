@@ -33,6 +33,7 @@ from fastapi.responses import JSONResponse
 from kit.auth import CurrentPrincipal
 from kit.db import DbSession
 from kit.idempotency import Idempotency, checked_key, replayed_with
+from kit.openapi import IDEMPOTENCY_KEY, reads_headers
 from services.identity.models import idempotency_keys
 from services.identity.oauth.keys import derive_key
 
@@ -125,6 +126,7 @@ def fingerprint(key: bytes, request: Request, body: bytes) -> str:
     return mac.hexdigest()
 
 
+@reads_headers(IDEMPOTENCY_KEY)
 async def sealing_idempotency(
     request: Request, session: DbSession, principal: CurrentPrincipal
 ) -> SealingIdempotency:

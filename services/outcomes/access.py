@@ -24,6 +24,7 @@ from uuid import UUID
 from sqlalchemy import Select, and_, false, or_, select
 
 from kit.auth import Principal
+from services.outcomes.bulk.models import BulkImport
 from services.outcomes.models import OutcomeClaim, Participant, PaymentStatement
 
 OUTCOME_PAYER: Final = "outcome_payer"
@@ -134,6 +135,11 @@ def may_read_evidence(principal: Principal, partnership_id: UUID) -> bool:
 
 
 # --- statements and partnership-wide views ----------------------------------------------------------------
+
+
+def readable_bulk_imports(principal: Principal) -> Select[BulkImport]:
+    """An import's progress and results are its sender's: the organisation that uploaded it."""
+    return select(BulkImport).where(BulkImport.organisation_id == principal.organisation_id)
 
 
 def readable_statements(principal: Principal) -> Select[PaymentStatement]:

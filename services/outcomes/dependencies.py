@@ -9,7 +9,7 @@ from uuid import UUID
 
 from fastapi import Depends, Request
 
-from kit.auth import CurrentPrincipal, Principal, bearer_token, scoped
+from kit.auth import CurrentPrincipal, Principal, bearer_token, requires, scoped, scoped_any
 from kit.db import DbSession
 from kit.idempotency import (
     Idempotency,
@@ -17,6 +17,7 @@ from kit.idempotency import (
     idempotency_dependency,
     replay_lifetime,
 )
+from kit.openapi import IDEMPOTENCY_KEY, reads_headers
 from kit.pagination import decode_cursor
 from kit.problems import BadRequest
 from kit.versions import if_match_header, parse_if_match
@@ -27,7 +28,12 @@ from services.outcomes.settings import Settings
 OutcomeReader = Annotated[Principal, Depends(scoped("outcomes:read"))]
 OutcomeWriter = Annotated[Principal, Depends(scoped("outcomes:write"))]
 OutcomeVerifier = Annotated[Principal, Depends(scoped("outcomes:verify"))]
-IdempotencyKey = Annotated[Idempotency, Depends(idempotency_dependency(idempotency_keys))]
+# The feed, the ledger and its export: a machine's `feed:read`, or a partner's `outcomes:read`.
+FeedReader = Annotated[Principal, Depends(scoped_any("feed:read", "outcomes:read"))]
+LedgerReader = Annotated[Principal, Depends(scoped_any("outcomes:read", "feed:read"))]
+IdempotencyKey = Annotated[
+    Idempotency, Depends(reads_headers(IDEMPOTENCY_KEY)(idempotency_dependency(idempotency_keys)))
+]
 
 
 # The dependencies below are `async def` though they never await: FastAPI runs a plain `def` dependency in
@@ -45,6 +51,19 @@ async def get_deps(request: Request) -> Deps:
 RuleDeps = Annotated[Deps, Depends(get_deps)]
 
 
+@requires(frozenset({"contracts:read"}))
+async def get_registry_deps(request: Request, principal: CurrentPrincipal) -> Deps:
+    """The collaborators of an operation that always reads the contract's terms. The registry is asked with
+    the caller's own token (clients/contracts.py), so that it applies its rules to the caller: such an
+    operation needs `contracts:read` besides its own scope, refused here before any work, and named in the
+    operation's OpenAPI `security` from this very dependency."""
+    principal.require_scope("contracts:read")
+    return await get_deps(request)
+
+
+RegistryDeps = Annotated[Deps, Depends(get_registry_deps)]
+
+
 IfMatch = Annotated[str | None, if_match_header("The ETag you read; without it the write is unconditional")]
 
 
@@ -56,6 +75,7 @@ async def expected_version(if_match: IfMatch = None) -> int | None:
 ExpectedVersion = Annotated[int | None, Depends(expected_version)]
 
 
+@reads_headers(IDEMPOTENCY_KEY)
 async def keyed_idempotency(request: Request, session: DbSession, principal: CurrentPrincipal) -> Idempotency:
     """Like kit's Idempotency-Key, but the request fingerprint is an HMAC under the service secret: an
     enrolment body carries a CPR number, and a plain SHA-256 of it could be brute-forced from the table."""

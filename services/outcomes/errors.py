@@ -1,6 +1,6 @@
 """The outcome service's problems.
 
-NotFound (404): ParticipantNotFound, ClaimNotFound, StatementNotFound
+NotFound (404): ParticipantNotFound, ClaimNotFound, StatementNotFound, BulkImportNotFound
 Forbidden (403): NotAPartner, NotAllowedToVerify, OwnClaimVerification
 Conflict (409): DuplicateParticipant, InvalidClaimTransition, ParticipantAlreadyExited,
                 StatementNotDraft, StatementNotIssued
@@ -33,6 +33,10 @@ class ClaimNotFound(NotFound):
 
 class StatementNotFound(NotFound):
     code, title = "statement-not-found", "No such payment statement (or not visible to you)"
+
+
+class BulkImportNotFound(NotFound):
+    code, title = "bulk-import-not-found", "No such bulk import (or not one your organisation sent)"
 
 
 class NotAPartner(Forbidden):

@@ -76,8 +76,19 @@ async def test_an_invalid_cpr_number_is_an_invalid_input_naming_the_field(
     variables = {"input": _enrolment(cast, contract_id, "3213990000")}
     result = (await gql(gateway, cast.provider, ENROL, variables))["data"]["enrolParticipant"]
     assert result["__typename"] == "InvalidInput", result
-    assert [f["field"] for f in result["fields"]] == ["body.cpr"]
+    assert [f["field"] for f in result["fields"]] == ["input.cpr"]
     assert "3213990000" not in str(result)  # the number is never echoed
+
+
+async def test_a_malformed_municipality_code_names_the_graphql_input_field(
+    gateway: httpx.AsyncClient, signed: tuple[Cast, UUID]
+) -> None:
+    cast, contract_id = signed
+    variables = {"input": _enrolment(cast, contract_id, synthetic_cpr(3), code="65")}
+    result = (await gql(gateway, cast.provider, ENROL, variables))["data"]["enrolParticipant"]
+    assert result["__typename"] == "InvalidInput", result
+    # The service said `body.municipality_code`; the client sent `input.municipalityCode`.
+    assert [f["field"] for f in result["fields"]] == ["input.municipalityCode"]
 
 
 async def test_a_stale_version_is_a_conflict_and_the_current_one_succeeds(
@@ -120,7 +131,7 @@ async def test_an_amendment_signed_over_the_wrong_hash_is_a_typed_error(
     )
     draft = amended["data"]["amendContract"]
     assert draft["__typename"] == "ContractVersion", draft
-    assert (draft["status"], draft["number"]) == ("draft", 2)
+    assert (draft["status"], draft["number"]) == ("DRAFT", 2)
     version_id = draft["id"]
     proposed = await gql(
         gateway,
@@ -129,7 +140,7 @@ async def test_an_amendment_signed_over_the_wrong_hash_is_a_typed_error(
         " ... on ContractVersion { status contentHash } ... on MutationError { code } } }",
         {"v": version_id},
     )
-    assert proposed["data"]["proposeContractVersion"].get("status") == "proposed", proposed
+    assert proposed["data"]["proposeContractVersion"].get("status") == "PROPOSED", proposed
     wrong = await gql(
         gateway,
         cast.payer_a,
@@ -155,6 +166,6 @@ async def test_an_operator_creates_a_partnership_and_a_provider_cannot_see_the_m
         token=(await operator_headers(platform))["Authorization"].removeprefix("Bearer "),
     )
     created = (await gql(gateway, operator, create, {"n": name}))["data"]["createPartnership"]
-    assert created == {"__typename": "Partnership", "id": created["id"], "name": name, "status": "active"}
+    assert created == {"__typename": "Partnership", "id": created["id"], "name": name, "status": "ACTIVE"}
     refused = await gql(gateway, cast.provider, create, {"n": name}, status=400)
     assert "createPartnership" in refused["errors"][0]["message"]

@@ -50,11 +50,11 @@ async def test_the_seed_signs_a_contract_and_records_outcomes_and_a_statement(
     body = await gql(gateway, provider, QUERY, {"id": partnership_id})
     assert "errors" not in body, body
     partnership = body["data"]["partnership"]
-    assert partnership["contract"]["activeVersion"]["status"] == "active"
+    assert partnership["contract"]["activeVersion"]["status"] == "ACTIVE"
     assert partnership["outcomeSummary"]["enrolled"] == 12
     verified = sum(m["verified"] for m in partnership["outcomeSummary"]["verifiedOutcomes"])
     assert verified == 6
-    assert [s["status"] for s in partnership["statements"]] == ["issued"]
+    assert [s["status"] for s in partnership["statements"]] == ["ISSUED"]
     # The demo's terms use segments, bands and two payers, so a new user meets them.
     segments = [e["node"]["segment"] for e in partnership["participants"]["edges"]]
     assert sorted(set(segments)) == ["high", "standard"]

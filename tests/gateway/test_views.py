@@ -163,7 +163,7 @@ async def test_the_allowed_query_returns_exactly_the_allowed_fields_and_rows(
 
     # Aggregates and statements hold no personal data: every partner reads them.
     assert partnership["outcomeSummary"]["enrolled"] == len(all_ids)
-    assert partnership["contract"]["activeVersion"]["status"] == "active"
+    assert partnership["contract"]["activeVersion"]["status"] == "ACTIVE"
     assert len(partnership["members"]) == 7
     assert all(s["valid"] for s in partnership["contract"]["activeVersion"]["signatures"])
     assert partnership["ledgerStatus"]["valid"] is True
@@ -225,11 +225,12 @@ async def test_the_operator_administers_without_seeing_a_participant(
 async def _walk(
     gateway: httpx.AsyncClient, actor: Actor, world: World, field: str, leaf: str
 ) -> list[object]:
-    """Every node's `leaf` of a partnership connection, page by page through `endCursor`."""
+    """Every node's `leaf` of a partnership connection, page by page through `endCursor`; each page's
+    `startCursor` is its first edge's, and only a page read `after` a cursor has a previous page."""
     query = (
         f"query($id: UUID!, $after: String) {{ partnership(id: $id) {{"
-        f" {field}(first: 3, after: $after) {{ nodes {{ {leaf} }}"
-        " pageInfo { hasNextPage endCursor } } } }"
+        f" {field}(first: 3, after: $after) {{ nodes {{ {leaf} }} edges {{ cursor }}"
+        " pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } }"
     )
     seen: list[object] = []
     after = None
@@ -237,6 +238,8 @@ async def _walk(
         variables = {"id": str(world.cast.partnership_id), "after": after}
         page = (await gql(gateway, actor, query, variables))["data"]["partnership"][field]
         seen += [node[leaf] for node in page["nodes"]]
+        assert page["pageInfo"]["hasPreviousPage"] is (after is not None)
+        assert page["pageInfo"]["startCursor"] == (page["edges"][0]["cursor"] if page["edges"] else None)
         if not page["pageInfo"]["hasNextPage"]:
             return seen
         after = page["pageInfo"]["endCursor"]

@@ -75,7 +75,7 @@ async def test_a_subscription_is_created_listed_disabled_at_its_version_and_rede
         assert created["secret"].startswith("whsec_")
         receiver.secret = created["secret"]
         subscription = created["subscription"]
-        assert (subscription["status"], subscription["audience"]) == ("ACTIVE", "investor")
+        assert (subscription["status"], subscription["audience"]) == ("ACTIVE", "INVESTOR")
         sid = subscription["id"]
 
         listed = await _listed(gateway, cast.investor)
@@ -147,7 +147,7 @@ async def test_a_bad_url_is_invalid_input_naming_the_field_and_creates_nothing(
 ) -> None:
     result = await _create(gateway, cast.evaluator, cast, "ftp://hooks.example.org/effekt")
     assert result["__typename"] == "InvalidInput", result
-    assert [f["field"] for f in result["fields"]] == ["url"]
+    assert [f["field"] for f in result["fields"]] == ["input.url"]
     assert await _listed(gateway, cast.evaluator) == {}
 
 

@@ -6,7 +6,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services.outcomes.bulk.lines import ClaimLine, EnrolmentLine, read_csv, read_ndjson, validate
+from services.outcomes.bulk.lines import (
+    ClaimLine,
+    EnrolmentLine,
+    read_csv,
+    read_ndjson,
+    sniff_separator,
+    validate,
+)
 
 NDJSON = '{"kind": "claim", "external_reference": "é-1"}\r\n\n[1, 2]\n{oops\n{"x": "ø"}'.encode()
 CSV = (
@@ -78,3 +85,37 @@ def test_validation_names_the_first_bad_field() -> None:
     )
     assert enrolment == "surprise: Extra inputs are not permitted"
     assert not isinstance(enrolment, EnrolmentLine)
+
+
+# What Excel writes for "CSV UTF-8" on a Danish machine: a byte order mark, `;` between cells, CRLF, and
+# cells holding `,` unquoted (the decimal comma's home) or quoted where they hold `;`.
+EXCEL_DA = (
+    "\ufeffkind;external_reference;cohort\r\n"
+    "enrolment;a-1;Forår 2026, Aarhus\r\n"
+    'eligibility;"b;2";\r\n'
+    "\r\n"
+    "claim;c;d;e\r\n"
+).encode()
+
+
+@pytest.mark.parametrize("size", [1, 3, 1000])
+async def test_excel_danish_csv_reads_like_rfc_4180(size: int) -> None:
+    assert await _read(read_csv, EXCEL_DA, size) == [
+        (2, {"kind": "enrolment", "external_reference": "a-1", "cohort": "Forår 2026, Aarhus"}),
+        (3, {"kind": "eligibility", "external_reference": "b;2"}),
+        (5, "more cells than the header has columns"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "separator"),
+    [
+        ("kind,external_reference", ","),
+        ("kind;external_reference;cohort", ";"),
+        ("kind\texternal_reference", "\t"),
+        ('"kind;a",b,c', ","),  # a `;` inside quotes is a cell's, not a separator
+        ("kind", ","),
+    ],
+)
+def test_the_separator_is_sniffed_from_the_header_row(header: str, separator: str) -> None:
+    assert sniff_separator(header) == separator

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from kit.db import DbSession
+from kit.openapi import sends
 from kit.pagination import DEFAULT_LIMIT, IdList, Limit, Page, parse_ids
 from kit.problems import problem_responses
 from kit.text import Text
@@ -73,7 +74,7 @@ async def list_organisations(
 @router.post(
     "/organisations",
     status_code=201,
-    responses=WRITE,
+    responses={**WRITE, **sends(201, "ETag")},
     tags=["organisations"],
     response_model=schemas.OrganisationRead,
 )
@@ -87,7 +88,9 @@ async def create_organisation(
     return await idem.respond(201, schemas.OrganisationRead.model_validate(row), {"ETag": f'"{row.version}"'})
 
 
-@router.get("/organisations/{organisation_id}", responses=ONE, tags=["organisations"])
+@router.get(
+    "/organisations/{organisation_id}", responses={**ONE, **sends(200, "ETag")}, tags=["organisations"]
+)
 async def get_organisation(
     session: DbSession, principal: PartnerReader, organisation_id: uuid.UUID, response: Response
 ) -> schemas.OrganisationRead:
@@ -95,7 +98,9 @@ async def get_organisation(
     return with_etag(schemas.OrganisationRead, row, response)
 
 
-@router.patch("/organisations/{organisation_id}", responses=UPDATE, tags=["organisations"])
+@router.patch(
+    "/organisations/{organisation_id}", responses={**UPDATE, **sends(200, "ETag")}, tags=["organisations"]
+)
 async def update_organisation(
     session: DbSession,
     principal: PartnerWriter,
@@ -131,7 +136,7 @@ async def list_organisation_users(
 @router.post(
     "/organisations/{organisation_id}/users",
     status_code=201,
-    responses=WRITE,
+    responses={**WRITE, **sends(201, "ETag")},
     tags=["users"],
     response_model=schemas.UserRead,
 )
@@ -167,7 +172,7 @@ async def list_users(
     return page_of(schemas.UserRead, page)
 
 
-@router.get("/users/{user_id}", responses=ONE, tags=["users"])
+@router.get("/users/{user_id}", responses={**ONE, **sends(200, "ETag")}, tags=["users"])
 async def get_user(
     session: DbSession, principal: PartnerReader, user_id: uuid.UUID, response: Response
 ) -> schemas.UserRead:
@@ -175,7 +180,7 @@ async def get_user(
     return with_etag(schemas.UserRead, row, response)
 
 
-@router.patch("/users/{user_id}", responses=UPDATE, tags=["users"])
+@router.patch("/users/{user_id}", responses={**UPDATE, **sends(200, "ETag")}, tags=["users"])
 async def update_user(
     session: DbSession,
     principal: PartnerWriter,
@@ -189,7 +194,7 @@ async def update_user(
     return with_etag(schemas.UserRead, row, response)
 
 
-@router.delete("/users/{user_id}", responses=ONE, tags=["users"])
+@router.delete("/users/{user_id}", responses={**ONE, **sends(200, "ETag")}, tags=["users"])
 async def disable_user(
     session: DbSession, principal: PartnerWriter, user_id: uuid.UUID, response: Response
 ) -> schemas.UserRead:

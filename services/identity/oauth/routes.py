@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from kit.db import DbSession
 from kit.problems import problem_responses
 from services.identity.audit import record
-from services.identity.dependencies import Caller, CurrentSettings, Keys
+from services.identity.dependencies import Caller, CurrentSettings, Keys, OpenIdCaller, PartnerWriter
 from services.identity.directory.schemas import SigningKeyRead
 from services.identity.directory.service import require_operator
 from services.identity.models import Organisation, User
@@ -244,8 +244,7 @@ async def authorize(request: Request, session: DbSession, settings: CurrentSetti
 
 @router.get("/oauth2/userinfo", summary="OIDC UserInfo", responses=problem_responses(401, 403))
 @router.post("/oauth2/userinfo", summary="OIDC UserInfo", responses=problem_responses(401, 403))
-async def userinfo(session: DbSession, principal: Caller) -> dict[str, Any]:
-    principal.require_scope("openid")
+async def userinfo(session: DbSession, principal: OpenIdCaller) -> dict[str, Any]:
     claims: dict[str, Any] = {
         "sub": principal.subject,
         "org_id": str(principal.organisation_id),
@@ -322,11 +321,10 @@ async def list_signing_keys(session: DbSession, principal: Caller) -> list[Signi
 
 @keys_router.post("/signing-keys/rotations", status_code=201, responses=problem_responses(401, 403))
 async def rotate_signing_key(
-    session: DbSession, principal: Caller, ring: Keys, settings: CurrentSettings
+    session: DbSession, principal: PartnerWriter, ring: Keys, settings: CurrentSettings
 ) -> SigningKeyRead:
     """A new key signs from now; the old one stays in the JWKS until its last token has expired."""
     require_operator(principal)
-    principal.require_scope("partners:write")
     grace = timedelta(seconds=settings.access_token_lifetime + 60)
     row = await signing_keys.rotate_signing_key(session, ring, grace=grace)
     await record(
@@ -342,10 +340,9 @@ async def rotate_signing_key(
 
 
 @keys_router.post("/signing-keys/{kid}/retirement", responses=problem_responses(401, 403, 404, 409))
-async def retire_signing_key(session: DbSession, principal: Caller, kid: str) -> SigningKeyRead:
+async def retire_signing_key(session: DbSession, principal: PartnerWriter, kid: str) -> SigningKeyRead:
     """Unpublish a key at once (a compromised key): every token it signed stops verifying."""
     require_operator(principal)
-    principal.require_scope("partners:write")
     row = await signing_keys.retire_signing_key(session, kid)
     await record(
         session,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from kit.db import DbSession
+from kit.openapi import sends
 from kit.pagination import DEFAULT_LIMIT, IdList, Limit, Page, parse_ids
 from services.identity.dependencies import ExpectedVersion, IdempotencyKey, PartnerReader, PartnerWriter
 from services.identity.directory.routes import ONE, READ, UPDATE, WRITE, Cursor, page_of, with_etag
@@ -43,7 +44,7 @@ async def list_partnerships(
 @router.post(
     "/partnerships",
     status_code=201,
-    responses=WRITE,
+    responses={**WRITE, **sends(201, "ETag")},
     tags=["partnerships"],
     response_model=schemas.PartnershipRead,
 )
@@ -57,7 +58,7 @@ async def create_partnership(
     return await idem.respond(201, schemas.PartnershipRead.model_validate(row), {"ETag": f'"{row.version}"'})
 
 
-@router.get("/partnerships/{partnership_id}", responses=ONE, tags=["partnerships"])
+@router.get("/partnerships/{partnership_id}", responses={**ONE, **sends(200, "ETag")}, tags=["partnerships"])
 async def get_partnership(
     session: DbSession, principal: PartnerReader, partnership_id: uuid.UUID, response: Response
 ) -> schemas.PartnershipRead:
@@ -65,7 +66,9 @@ async def get_partnership(
     return with_etag(schemas.PartnershipRead, row, response)
 
 
-@router.patch("/partnerships/{partnership_id}", responses=UPDATE, tags=["partnerships"])
+@router.patch(
+    "/partnerships/{partnership_id}", responses={**UPDATE, **sends(200, "ETag")}, tags=["partnerships"]
+)
 async def update_partnership(
     session: DbSession,
     principal: PartnerWriter,

@@ -11,8 +11,7 @@ from fastapi import APIRouter, Header, Response
 
 from kit.db import DbSession
 from kit.problems import problem_responses
-from services.identity.dependencies import Caller, CurrentSettings
-from services.identity.oauth.scopes import REVOCATIONS_SCOPE
+from services.identity.dependencies import CurrentSettings, RevocationListReader
 from services.identity.revocations import service
 from services.identity.revocations.schemas import TokenRevocations
 
@@ -35,14 +34,13 @@ def _matches(if_none_match: str, etag: str) -> bool:
 )
 async def read_token_revocations(
     session: DbSession,
-    principal: Caller,
+    principal: RevocationListReader,
     settings: CurrentSettings,
     if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
 ) -> Response:
     """What every verifier must refuse besides expired tokens: revoked token ids, and subjects whose older
     tokens a change superseded. Polled by contracts, outcomes and the gateway with their own clients
     (`tokens:revocations`); send the last ETag as If-None-Match and an unchanged list is a bodiless 304."""
-    principal.require_scope(REVOCATIONS_SCOPE)
     document = await service.revocation_list(
         session, token_lifetime=timedelta(seconds=settings.access_token_lifetime)
     )

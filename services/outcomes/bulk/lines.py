@@ -3,6 +3,11 @@
 Reading is incremental: the body is decoded chunk by chunk and a line (or CSV record) is handed on as soon
 as it is complete, so a 50 000-line file is never held in memory as a whole. A CSV record may span
 physical lines inside quotes (RFC 4180); it is complete once its quotes balance.
+
+CSV comes as RFC 4180 writes it (`,`) or as Excel saves it on a Danish machine ("CSV UTF-8": `;`
+between cells, a byte order mark, CRLF): the separator is taken from the header row, whichever of `,`,
+`;` or a tab it holds most of outside quotes. No line kind has a money or decimal field, so a decimal
+comma never meets a `,` separator.
 """
 
 from __future__ import annotations
@@ -120,9 +125,21 @@ async def read_ndjson(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, 
         yield number, fields if isinstance(fields, dict) else "not a JSON object"
 
 
+SEPARATORS = (",", ";", "\t")
+
+
+def sniff_separator(header: str) -> str:
+    """The separator a header row uses: the most frequent of `SEPARATORS` outside quotes (`,` on a tie or
+    when there is none, as RFC 4180)."""
+    unquoted = header.split('"')[::2]
+    counts = {sep: sum(part.count(sep) for part in unquoted) for sep in SEPARATORS}
+    return max(SEPARATORS, key=lambda sep: (counts[sep], sep == ","))
+
+
 async def read_csv(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, Fields | str]]:
     """(first line number, fields) per record after the header row; empty cells are left out."""
     header: list[str] | None = None
+    separator = ","
     record: list[str] = []
     number = start = 0
     async for line in _text_lines(chunks):
@@ -135,8 +152,10 @@ async def read_csv(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, Fie
         text, record = "\n".join(record), []
         if not text.strip():
             continue
+        if header is None:
+            separator = sniff_separator(text)
         try:
-            cells = next(csv.reader([text]))
+            cells = next(csv.reader([text], delimiter=separator))
         except csv.Error as exc:
             yield start, f"not a CSV record: {exc}"
             continue

@@ -1,11 +1,12 @@
-"""The bulk import's idempotency table: one row per organisation and external reference."""
+"""The bulk import's tables: idempotency (one row per organisation and external reference), and each
+upload's progress and per-line results."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, String, func
+from sqlalchemy import DateTime, Integer, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.outcomes.db import Base
@@ -23,3 +24,29 @@ class BulkReference(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     result_id: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class BulkImport(Base):
+    """One upload: its progress while it runs, for a client to poll, and whose results these are.
+    `lines_total` is set once the whole body has been read; until then only `lines_done` is known."""
+
+    __tablename__ = "bulk_imports"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    partnership_id: Mapped[uuid.UUID]
+    status: Mapped[str] = mapped_column(String(10))  # running | done
+    lines_done: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    lines_total: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BulkImportLine(Base):
+    """A line's result as it was streamed, committed with the line's work, so it can be fetched again."""
+
+    __tablename__ = "bulk_import_lines"
+
+    import_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    result: Mapped[str] = mapped_column(Text)  # the NDJSON line as sent, byte for byte

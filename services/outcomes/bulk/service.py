@@ -39,7 +39,7 @@ from uuid import UUID
 
 import orjson
 import structlog
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -57,7 +57,7 @@ from services.outcomes.bulk.lines import (
     VerificationLine,
     validate,
 )
-from services.outcomes.bulk.models import BulkReference
+from services.outcomes.bulk.models import BulkImport, BulkImportLine, BulkReference
 from services.outcomes.claims import service as claims
 from services.outcomes.claims import verification
 from services.outcomes.collaborators import Deps
@@ -185,6 +185,20 @@ class Import:
     deps: Deps
     secret: bytes
     accepted: int = 0
+    import_id: UUID | None = None
+
+    async def start(self) -> UUID:
+        """Record the import as running, in its own transaction, so that it can be polled at once."""
+        row = BulkImport(
+            organisation_id=self.principal.organisation_id,
+            partnership_id=self.partnership_id,
+            status="running",
+        )
+        async with self.sessionmaker() as session, session.begin():
+            session.add(row)
+            await session.flush()
+        self.import_id = row.id
+        return row.id
 
     async def refresh_statistics(self) -> None:
         """After a large import, bring the planner's statistics up to date, as PostgreSQL advises after
@@ -207,7 +221,9 @@ class Import:
         sent = 0
         batch: list[_Item] = []
         references: set[str] = set()
+        total = 0
         async for number, fields in _bounded(records):
+            total += 1
             item = _item(number, fields, self.secret)
             # A reference twice in one batch would meet itself in the claim; the second waits a batch.
             if len(batch) >= BATCH or (item.line is not None and item.reference in references):
@@ -221,16 +237,29 @@ class Import:
             batch.append(item)
             if item.line is not None and item.reference is not None:
                 references.add(item.reference)
+        tail = await self._commit(batch) if batch else b""
+        await self._finish(total)
         for done in held:
             yield done
-        if batch:
-            yield await self._commit(batch)
+        if tail:
+            yield tail
+
+    async def _finish(self, lines_total: int) -> None:
+        if self.import_id is None:
+            return
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(
+                update(BulkImport)
+                .where(BulkImport.id == self.import_id)
+                .values(status="done", lines_total=lines_total, finished_at=func.now())
+            )
 
     async def _commit(self, batch: list[_Item]) -> bytes:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 async with self.sessionmaker() as session, session.begin():
                     answers, accepted = await self._work(session, batch)
+                    await self._record(session, batch, answers)
             except DBAPIError as exc:
                 # A uniqueness race with a concurrent single write is settled by trying again: the rules
                 # then see the committed row and answer the line with the right problem.
@@ -242,6 +271,23 @@ class Import:
             self.accepted += accepted
             return b"".join(answers)
         raise AssertionError("unreachable")
+
+    async def _record(self, session: AsyncSession, batch: list[_Item], answers: list[bytes]) -> None:
+        """The batch's results and progress, in the batch's transaction: what is reported is what holds."""
+        if self.import_id is None:
+            return
+        await session.execute(
+            insert(BulkImportLine),
+            [
+                {"import_id": self.import_id, "line": item.number, "result": answer.decode()}
+                for item, answer in zip(batch, answers, strict=True)
+            ],
+        )
+        await session.execute(
+            update(BulkImport)
+            .where(BulkImport.id == self.import_id)
+            .values(lines_done=BulkImport.lines_done + len(batch))
+        )
 
     async def _work(self, session: AsyncSession, batch: list[_Item]) -> tuple[list[bytes], int]:
         """The batch's answers and how many of its lines were accepted."""

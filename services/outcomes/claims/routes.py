@@ -12,6 +12,7 @@ from fastapi import APIRouter, Response
 
 from kit.auth import Principal
 from kit.db import DbSession
+from kit.openapi import sends
 from kit.pagination import DEFAULT_LIMIT, IdList, Limit, Page, encode_cursor, parse_ids
 from kit.problems import problem_responses
 from kit.reads import Row
@@ -23,6 +24,7 @@ from services.outcomes.dependencies import (
     OutcomeReader,
     OutcomeVerifier,
     OutcomeWriter,
+    RegistryDeps,
     RuleDeps,
     cursor_after,
     etag,
@@ -56,10 +58,10 @@ async def _claim_response(session: DbSession, claim: OutcomeClaim) -> ClaimRead:
     status_code=201,
     response_model=ClaimRead,
     summary="Claim that a participant achieved an outcome",
-    responses=problem_responses(400, 401, 403, 404, 413, 422, 503),
+    responses={**problem_responses(400, 401, 403, 404, 413, 422, 503), **sends(201, "ETag", "Location")},
 )
 async def submit_claim(
-    body: ClaimCreate, session: DbSession, principal: OutcomeWriter, idem: IdempotencyKey, deps: RuleDeps
+    body: ClaimCreate, session: DbSession, principal: OutcomeWriter, idem: IdempotencyKey, deps: RegistryDeps
 ) -> Response:
     if (replayed := await idem.replay()) is not None:
         return replayed
@@ -104,7 +106,9 @@ async def list_claims(
 
 
 @router.get(
-    "/outcome-claims/{claim_id}", response_model=ClaimRead, responses=problem_responses(401, 403, 404)
+    "/outcome-claims/{claim_id}",
+    response_model=ClaimRead,
+    responses={**problem_responses(401, 403, 404), **sends(200, "ETag")},
 )
 async def get_claim(
     claim_id: UUID, session: DbSession, principal: OutcomeReader, response: Response
@@ -159,7 +163,7 @@ async def _decide(
     "/outcome-claims/{claim_id}/verification",
     response_model=ClaimRead,
     summary="Verify (and price) or reject a claim",
-    responses=problem_responses(400, 401, 403, 404, 409, 412, 422, 503),
+    responses={**problem_responses(400, 401, 403, 404, 409, 412, 422, 503), **sends(200, "ETag")},
 )
 async def verify_claim(
     claim_id: UUID,
@@ -167,7 +171,7 @@ async def verify_claim(
     session: DbSession,
     principal: OutcomeVerifier,
     idem: IdempotencyKey,
-    deps: RuleDeps,
+    deps: RegistryDeps,
     expected: ExpectedVersion,
 ) -> Response:
     return await _decide(claim_id, body, session, principal, idem, deps, expected, resolution=False)
@@ -177,7 +181,7 @@ async def verify_claim(
     "/outcome-claims/{claim_id}/dispute",
     response_model=ClaimRead,
     summary="Dispute a rejection (once)",
-    responses=problem_responses(400, 401, 403, 404, 409, 412, 422, 503),
+    responses={**problem_responses(400, 401, 403, 404, 409, 412, 422, 503), **sends(200, "ETag")},
 )
 async def dispute_claim(
     claim_id: UUID,
@@ -185,7 +189,7 @@ async def dispute_claim(
     session: DbSession,
     principal: OutcomeWriter,
     idem: IdempotencyKey,
-    deps: RuleDeps,
+    deps: RegistryDeps,
     expected: ExpectedVersion,
 ) -> Response:
     if (replayed := await idem.replay()) is not None:
@@ -200,7 +204,7 @@ async def dispute_claim(
     "/outcome-claims/{claim_id}/dispute-resolution",
     response_model=ClaimRead,
     summary="The outcome payer resolves a dispute: verified or finally rejected",
-    responses=problem_responses(400, 401, 403, 404, 409, 412, 422, 503),
+    responses={**problem_responses(400, 401, 403, 404, 409, 412, 422, 503), **sends(200, "ETag")},
 )
 async def resolve_dispute(
     claim_id: UUID,
@@ -208,7 +212,7 @@ async def resolve_dispute(
     session: DbSession,
     principal: OutcomeVerifier,
     idem: IdempotencyKey,
-    deps: RuleDeps,
+    deps: RegistryDeps,
     expected: ExpectedVersion,
 ) -> Response:
     return await _decide(claim_id, body, session, principal, idem, deps, expected, resolution=True)

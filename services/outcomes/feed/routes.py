@@ -21,10 +21,12 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from kit.auth import CurrentPrincipal, Principal, TokenVerifier
-from kit.problems import BadRequest, Forbidden, problem_responses
+from kit.auth import Principal, TokenVerifier
+from kit.openapi import RESPONSE_HEADERS
+from kit.problems import BadRequest, problem_responses
 from services.outcomes import access
 from services.outcomes.access import Audience
+from services.outcomes.dependencies import FeedReader
 from services.outcomes.errors import NotAPartner
 from services.outcomes.feed import service as feed
 
@@ -55,8 +57,6 @@ Types = Annotated[
 
 
 def feed_audiences(principal: Principal, partnerships: list[UUID] | None) -> dict[UUID, Audience]:
-    if not (principal.has_scope("feed:read") or principal.has_scope("outcomes:read")):
-        raise Forbidden("this token lacks the `feed:read` scope", required_scope="feed:read")
     if partnerships:
         for p in partnerships:
             if not access.may_read_partnership(principal, p):
@@ -88,13 +88,14 @@ async def _read(
         200: {
             "content": {feed.MEDIA_TYPE: {"schema": {"type": "array", "items": {"type": "object"}}}},
             "description": f"A CloudEvents 1.0 JSON batch; continue from the `{CURSOR_HEADER}` header.",
+            "headers": {CURSOR_HEADER: RESPONSE_HEADERS[CURSOR_HEADER]},
         },
         **problem_responses(400, 401, 403),
     },
 )
 async def read_feed(
     request: Request,
-    principal: CurrentPrincipal,
+    principal: FeedReader,
     partnership: Partnerships = None,
     type: Types = None,
     after: Annotated[str | None, Query(description="The `Feed-Cursor` of the previous page.")] = None,
@@ -139,7 +140,7 @@ async def read_feed(
 )
 async def stream_feed(
     request: Request,
-    principal: CurrentPrincipal,
+    principal: FeedReader,
     partnership: Partnerships = None,
     type: Types = None,
     after: Annotated[str | None, Query(description="A feed cursor to start after.")] = None,

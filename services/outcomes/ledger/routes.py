@@ -11,11 +11,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from kit.auth import CurrentPrincipal, Principal
+from kit.auth import Principal
 from kit.db import DbSession
 from kit.pagination import DEFAULT_LIMIT, Limit
-from kit.problems import Forbidden, problem_responses
+from kit.problems import problem_responses
 from services.outcomes import access
+from services.outcomes.dependencies import FeedReader, LedgerReader
 from services.outcomes.errors import NotAPartner
 from services.outcomes.ledger import export
 from services.outcomes.ledger import service as ledger
@@ -29,8 +30,6 @@ export_router = APIRouter(prefix="/v1", tags=["feed"])
 
 
 def _ledger_reader(principal: Principal, partnership_id: UUID) -> None:
-    if not (principal.has_scope("outcomes:read") or principal.has_scope("feed:read")):
-        raise Forbidden("this token lacks the `outcomes:read` scope", required_scope="outcomes:read")
     if not access.may_read_partnership(principal, partnership_id):
         raise NotAPartner("you are not a partner in this partnership")
 
@@ -44,7 +43,7 @@ def _ledger_reader(principal: Principal, partnership_id: UUID) -> None:
 async def read_ledger(
     partnership_id: UUID,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: LedgerReader,
     # Sequences are BIGINT: a larger number is a 422, not an overflow at the database.
     after: Annotated[
         int, Query(ge=0, le=2**63 - 1, description="Return events after this sequence number.")
@@ -65,9 +64,7 @@ async def read_ledger(
     summary="Verify the whole stored chain and pinpoint the first broken link",
     responses=problem_responses(401, 403),
 )
-async def verify_ledger(
-    partnership_id: UUID, session: DbSession, principal: CurrentPrincipal
-) -> JSONResponse:
+async def verify_ledger(partnership_id: UUID, session: DbSession, principal: LedgerReader) -> JSONResponse:
     _ledger_reader(principal, partnership_id)
     report = await ledger.verify_partnership_chain(session, partnership_id)
     body = ChainVerification(
@@ -88,11 +85,7 @@ async def verify_ledger(
     response_class=StreamingResponse,
     responses={200: {"content": {export.MEDIA_TYPE: {}}}, **problem_responses(401, 403)},
 )
-async def export_ledger(
-    partnership_id: UUID, request: Request, principal: CurrentPrincipal
-) -> StreamingResponse:
-    if not (principal.has_scope("feed:read") or principal.has_scope("outcomes:read")):
-        raise Forbidden("this token lacks the `feed:read` scope", required_scope="feed:read")
+async def export_ledger(partnership_id: UUID, request: Request, principal: FeedReader) -> StreamingResponse:
     if not access.may_read_partnership(principal, partnership_id):
         raise NotAPartner("you are not a partner in this partnership")
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Response
 
 from kit.auth import Principal
 from kit.db import DbSession
+from kit.openapi import sends
 from kit.pagination import DEFAULT_LIMIT, IdList, Limit, Page, encode_cursor, parse_ids
 from kit.problems import problem_responses
 from kit.reads import Row
@@ -22,6 +23,7 @@ from services.outcomes.dependencies import (
     KeyedIdempotencyKey,
     OutcomeReader,
     OutcomeWriter,
+    RegistryDeps,
     RuleDeps,
     cursor_after,
     etag,
@@ -57,14 +59,14 @@ def participant_read(
     status_code=201,
     response_model=ParticipantRead,
     summary="Enrol a participant by CPR number (kept only as a keyed pseudonym)",
-    responses=problem_responses(400, 401, 403, 409, 422, 503),
+    responses={**problem_responses(400, 401, 403, 409, 422, 503), **sends(201, "ETag", "Location")},
 )
 async def enrol_participant(
     body: ParticipantCreate,
     session: DbSession,
     principal: OutcomeWriter,
     idem: KeyedIdempotencyKey,
-    deps: RuleDeps,
+    deps: RegistryDeps,
 ) -> Response:
     if (replayed := await idem.replay()) is not None:
         return replayed
@@ -107,7 +109,7 @@ async def list_participants(
 @router.get(
     "/participants/{participant_id}",
     response_model=ParticipantRead,
-    responses=problem_responses(401, 403, 404),
+    responses={**problem_responses(401, 403, 404), **sends(200, "ETag")},
 )
 async def get_participant(
     participant_id: UUID, session: DbSession, principal: OutcomeReader, deps: RuleDeps, response: Response
@@ -121,7 +123,7 @@ async def get_participant(
     "/participants/{participant_id}/eligibility-confirmation",
     response_model=ParticipantRead,
     summary="The outcome payer confirms the participant's eligibility",
-    responses=problem_responses(400, 401, 403, 404, 412),
+    responses={**problem_responses(400, 401, 403, 404, 412), **sends(200, "ETag")},
 )
 async def confirm_eligibility(
     participant_id: UUID,
@@ -143,7 +145,7 @@ async def confirm_eligibility(
     "/participants/{participant_id}/exit",
     response_model=ParticipantRead,
     summary="Record the participant's exit from the programme",
-    responses=problem_responses(400, 401, 403, 404, 409, 412, 422),
+    responses={**problem_responses(400, 401, 403, 404, 409, 412, 422), **sends(200, "ETag")},
 )
 async def exit_participant(
     participant_id: UUID,

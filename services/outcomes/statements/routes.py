@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
 from kit.db import DbSession
+from kit.openapi import sends
 from kit.pagination import DEFAULT_LIMIT, IdList, Limit, Page, encode_cursor, parse_ids
 from kit.problems import problem_responses
 from kit.reads import Row
@@ -16,6 +17,7 @@ from services.outcomes.dependencies import (
     IdempotencyKey,
     OutcomeReader,
     OutcomeWriter,
+    RegistryDeps,
     RuleDeps,
     cursor_after,
     etag,
@@ -26,6 +28,7 @@ from services.outcomes.schemas import (
     StatementCreate,
     StatementRead,
 )
+from services.outcomes.statements import exports
 from services.outcomes.statements import service as statements
 
 router = APIRouter(prefix="/v1", tags=["statements and ledger"])
@@ -48,10 +51,14 @@ def _read(statement: PaymentStatement, lines: list[PaymentLine] | None) -> State
     status_code=201,
     response_model=StatementRead,
     summary="Generate (or refresh) the draft statement for a contract, payer and period",
-    responses=problem_responses(400, 401, 403, 409, 422, 503),
+    responses={**problem_responses(400, 401, 403, 409, 422, 503), **sends(201, "ETag", "Location")},
 )
 async def generate_statement(
-    body: StatementCreate, session: DbSession, principal: OutcomeWriter, idem: IdempotencyKey, deps: RuleDeps
+    body: StatementCreate,
+    session: DbSession,
+    principal: OutcomeWriter,
+    idem: IdempotencyKey,
+    deps: RegistryDeps,
 ) -> Response:
     if (replayed := await idem.replay()) is not None:
         return replayed
@@ -97,7 +104,7 @@ async def list_statements(
 @router.get(
     "/payment-statements/{statement_id}",
     response_model=StatementRead,
-    responses=problem_responses(401, 403, 404),
+    responses={**problem_responses(401, 403, 404), **sends(200, "ETag")},
 )
 async def get_statement(
     statement_id: UUID, session: DbSession, principal: OutcomeReader, response: Response
@@ -111,7 +118,7 @@ async def get_statement(
     "/payment-statements/{statement_id}/issue",
     response_model=StatementRead,
     summary="Issue a draft statement: it becomes immutable and hashed",
-    responses=problem_responses(400, 401, 403, 404, 412),
+    responses={**problem_responses(400, 401, 403, 404, 412), **sends(200, "ETag")},
 )
 async def issue_statement(
     statement_id: UUID,
@@ -130,7 +137,7 @@ async def issue_statement(
     "/payment-statements/{statement_id}/payment",
     response_model=StatementRead,
     summary="The payer marks an issued statement paid",
-    responses=problem_responses(400, 401, 403, 404, 409, 412),
+    responses={**problem_responses(400, 401, 403, 404, 409, 412), **sends(200, "ETag")},
 )
 async def pay_statement(
     statement_id: UUID,
@@ -158,3 +165,126 @@ async def partnership_aggregates(
     partnership_id: UUID, session: DbSession, principal: OutcomeReader, deps: RuleDeps
 ) -> dict[str, Any]:
     return await statements.partnership_aggregates(session, principal, partnership_id, deps)
+
+
+# --- files for controllers: CSV and XLSX -----------------------------------------------------------------
+
+ExportFormat = Annotated[
+    Literal["csv", "xlsx"],
+    Query(description="`xlsx`: typed cells (money as numbers, dates as dates); `csv`: RFC 4180, UTF-8."),
+]
+_FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {exports.CSV_MEDIA_TYPE: {}, exports.XLSX_MEDIA_TYPE: {}}, "description": "The file."}
+}
+STATEMENT_COLUMNS: tuple[tuple[str, exports.Kind], ...] = (
+    ("statement_id", "text"),
+    ("period_start", "date"),
+    ("period_end", "date"),
+    ("status", "text"),
+    ("currency", "text"),
+    ("kind", "text"),
+    ("claim_id", "text"),
+    ("outcome_code", "text"),
+    ("achievement_date", "date"),
+    ("priced_on", "date"),
+    ("tariff_share", "money"),
+    ("cut_share", "money"),
+    ("amount", "money"),
+)
+
+
+def _file(tables: list[exports.Table], format: str, filename: str) -> Response:
+    body, media_type = (
+        (exports.to_csv(tables[0]), exports.CSV_MEDIA_TYPE)
+        if format == "csv"
+        else (exports.to_xlsx(tables), exports.XLSX_MEDIA_TYPE)
+    )
+    return Response(
+        body,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}.{format}"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@router.get(
+    "/payment-statements/{statement_id}/export",
+    response_class=Response,
+    summary="The statement's lines as a file for Excel (`format=xlsx`) or any tool (`format=csv`)",
+    responses={**_FILE_RESPONSES, **problem_responses(401, 403, 404)},
+)
+async def export_statement(
+    statement_id: UUID, session: DbSession, principal: OutcomeReader, format: ExportFormat = "xlsx"
+) -> Response:
+    read = await _statement_read(session, await statements.get_statement(session, principal, statement_id))
+    head = (read.id, read.period_start, read.period_end, read.status, read.currency)
+    rows: list[list[exports.Cell]] = [
+        [
+            *head,
+            x.kind,
+            x.claim_id,
+            x.outcome_code,
+            x.achievement_date,
+            x.priced_on,
+            x.tariff_share,
+            x.cut_share,
+            x.amount,
+        ]
+        for x in read.lines or []
+    ]
+    table = exports.Table("Statement lines", STATEMENT_COLUMNS, rows)
+    return _file([table], format, f"statement-{read.id}")
+
+
+@router.get(
+    "/partnerships/{partnership_id}/outcome-aggregates/export",
+    response_class=Response,
+    summary="The aggregates as a file: verified outcomes by month, and per contract (no participant data)",
+    responses={**_FILE_RESPONSES, **problem_responses(401, 403)},
+)
+async def export_partnership_aggregates(
+    partnership_id: UUID,
+    session: DbSession,
+    principal: OutcomeReader,
+    deps: RuleDeps,
+    format: ExportFormat = "xlsx",
+    table: Annotated[
+        Literal["outcomes", "contracts"], Query(description="For `csv`, one file per table: which.")
+    ] = "outcomes",
+) -> Response:
+    found = PartnershipAggregates.model_validate(
+        await statements.partnership_aggregates(session, principal, partnership_id, deps)
+    )
+    outcomes = exports.Table(
+        "Verified outcomes",
+        (("outcome_code", "text"), ("month", "text"), ("verified", "count"), ("value", "money")),
+        [(m.outcome_code, m.month, m.verified, m.value) for m in found.verified_outcomes],
+    )
+    contracts = exports.Table(
+        "Contracts",
+        (
+            ("contract_id", "text"),
+            ("currency", "text"),
+            ("earned", "money"),
+            ("pending_claims", "count"),
+            ("pending_value", "money"),
+            ("contract_cap", "money"),
+            ("remaining_cap", "money"),
+        ),
+        [
+            [
+                c.contract_id,
+                c.currency,
+                c.earned,
+                c.pending_claims,
+                c.pending_value,
+                c.contract_cap,
+                c.remaining_cap,
+            ]
+            for c in found.contracts
+        ],
+    )
+    tables = [contracts, outcomes] if format == "csv" and table == "contracts" else [outcomes, contracts]
+    return _file(tables, format, f"outcome-aggregates-{partnership_id}")

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from kit.auth import Principal, scoped
 from kit.db import DbSession
 from kit.idempotency import Idempotency, replayed_with
+from kit.openapi import sends
 from kit.pagination import DEFAULT_LIMIT, Limit, Page
 from kit.problems import BadRequest, problem_responses
 from services.outcomes.dependencies import ExpectedVersion, IdempotencyKey, etag
@@ -86,7 +87,7 @@ def _opened(replayed: JSONResponse, keys: PartnershipKeys) -> JSONResponse:
     status_code=201,
     response_model=SubscriptionCreated,
     summary="Subscribe your organisation to a partnership's events; the secret is shown only here",
-    responses=problem_responses(400, 401, 403, 409, 422),
+    responses={**problem_responses(400, 401, 403, 409, 422), **sends(201, "ETag")},
 )
 async def create_subscription(
     body: SubscriptionCreate,
@@ -123,7 +124,7 @@ async def list_subscriptions(session: DbSession, principal: WebhookManager) -> P
     "/webhook-subscriptions/{subscription_id}",
     response_model=SubscriptionRead,
     summary="One subscription, with why it was disabled if it was",
-    responses=problem_responses(401, 403, 404),
+    responses={**problem_responses(401, 403, 404), **sends(200, "ETag")},
 )
 async def get_subscription(
     subscription_id: UUID, session: DbSession, principal: WebhookManager, response: Response
@@ -137,7 +138,7 @@ async def get_subscription(
     "/webhook-subscriptions/{subscription_id}",
     response_model=SubscriptionRead,
     summary="Change the URL or event types, disable, or re-enable a subscription",
-    responses=problem_responses(400, 401, 403, 404, 412, 422),
+    responses={**problem_responses(400, 401, 403, 404, 412, 422), **sends(200, "ETag")},
 )
 async def update_subscription(
     subscription_id: UUID,
@@ -164,7 +165,7 @@ async def update_subscription(
     "/webhook-subscriptions/{subscription_id}/secret-rotation",
     response_model=SubscriptionCreated,
     summary="A new signing secret, shown only here; the previous one keeps signing beside it for a while",
-    responses=problem_responses(400, 401, 403, 404, 409, 412, 422),
+    responses={**problem_responses(400, 401, 403, 404, 409, 412, 422), **sends(200, "ETag")},
 )
 async def rotate_secret(
     subscription_id: UUID,

@@ -330,3 +330,100 @@ async def test_a_large_file_streams_in_and_sending_it_twice_at_once_does_each_li
     finally:
         await connection.close()
     assert analysed, "no ANALYZE after a 3 000-line import"
+
+
+async def test_an_enrolment_file_saved_by_danish_excel_is_read_like_rfc_4180(
+    cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    contract_id, _ = await active_contract(contracts, cast, employment_terms(cast))
+    enrolled = (TODAY - timedelta(days=20)).isoformat()
+    header = [
+        "kind",
+        "external_reference",
+        "contract_id",
+        "cpr",
+        "municipality_code",
+        "enrolment_date",
+        "cohort",
+    ]
+    rows = [
+        [
+            "enrolment",
+            f"excel-{n}",
+            str(contract_id),
+            synthetic_cpr(200 + n),
+            "657",
+            enrolled,
+            "Forår, hold 1",
+        ]
+        for n in range(3)
+    ]
+    # "CSV UTF-8 (kommasepareret)" as Excel saves it in Danish: BOM, `;` between cells, CRLF line ends.
+    body = "\ufeff" + "".join(";".join(cells) + "\r\n" for cells in [header, *rows])
+    results = await post_bulk(outcomes, cast, body, "text/csv")
+    assert [(r["line"], r["result"]) for r in results] == [(2, "accepted"), (3, "accepted"), (4, "accepted")]
+    listed = await outcomes.get(
+        "/v1/participants", params={"ids": ",".join(r["id"] for r in results)}, headers=cast.provider.headers
+    )
+    assert {p["cohort"] for p in listed.json()["items"]} == {"Forår, hold 1"}
+
+
+async def test_a_running_import_reports_its_progress_and_its_results_can_be_fetched_again(
+    cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    contract_id, _ = await active_contract(contracts, cast, employment_terms(cast))
+    enrolled = (TODAY - timedelta(days=20)).isoformat()
+    lines = [
+        json.dumps(
+            {
+                "kind": "enrolment",
+                "external_reference": f"progress-{n}",
+                "contract_id": str(contract_id),
+                "cpr": synthetic_cpr(300 + n),
+                "municipality_code": "657",
+                "enrolment_date": enrolled,
+            }
+        )
+        + "\n"
+        for n in range(250)
+    ]
+    listing = f"/v1/partnerships/{cast.partnership_id}/bulk-imports"
+    first_batch_seen = asyncio.Event()
+
+    async def body() -> Any:
+        for line in lines[:201]:  # the 201st line makes the first batch of 200 commit
+            yield line.encode()
+        await asyncio.wait_for(first_batch_seen.wait(), timeout=60)
+        for line in lines[201:]:
+            yield line.encode()
+
+    async def watch() -> dict[str, Any]:
+        while True:
+            found = (await outcomes.get(listing, headers=cast.provider.headers)).json()
+            if found and found[0]["lines_done"] >= 200:
+                first_batch_seen.set()
+                return dict(found[0])
+            await asyncio.sleep(0.05)
+
+    upload = outcomes.post(
+        listing,
+        content=body(),
+        headers={**cast.provider.headers, "Content-Type": "application/x-ndjson"},
+        timeout=120,
+    )
+    response, midway = await asyncio.gather(upload, asyncio.wait_for(watch(), timeout=60))
+    assert (midway["status"], midway["lines_done"], midway["lines_total"]) == ("running", 200, None)
+    assert response.status_code == 200
+    location = response.headers["location"]
+    assert location == f"/v1/bulk-imports/{midway['id']}"
+
+    finished = (await outcomes.get(location, headers=cast.provider.headers)).json()
+    assert (finished["status"], finished["lines_done"], finished["lines_total"]) == ("done", 250, 250)
+    assert finished["finished_at"] is not None
+    again = await outcomes.get(f"{location}/results", headers=cast.provider.headers)
+    assert again.text == response.text  # the same results, in the same order, as first streamed
+    rest = await outcomes.get(f"{location}/results", params={"after": 240}, headers=cast.provider.headers)
+    assert [json.loads(x)["line"] for x in rest.text.splitlines()] == list(range(241, 251))
+    for other in (cast.payer_a, cast.investor):  # only the sending organisation sees its imports
+        assert (await outcomes.get(location, headers=other.headers)).status_code == 404
+        assert (await outcomes.get(f"{location}/results", headers=other.headers)).status_code == 404
