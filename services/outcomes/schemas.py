@@ -19,12 +19,12 @@ from services.outcomes import states
 Reason = Words
 
 
-def _money_text(amount: Decimal) -> str:
+def money_text(amount: Decimal) -> str:
     # Two decimals, as always; a third only when it is there (a three-digit currency), never rounded away.
     return f"{amount:.2f}" if amount == round(amount, 2) else f"{amount:.3f}"
 
 
-MoneyStr = Annotated[Decimal, PlainSerializer(_money_text, return_type=str, when_used="always")]
+MoneyStr = Annotated[Decimal, PlainSerializer(money_text, return_type=str, when_used="always")]
 
 
 # A reported fact: a decimal as a string (or a JSON number), a whole number, true/false, or a choice.

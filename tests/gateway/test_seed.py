@@ -23,7 +23,7 @@ query($id: UUID!) {
     outcomeSummary { enrolled verifiedOutcomes { outcomeCode verified } }
     statements { status }
     participants(first: 50) { edges { node { segment } } }
-    claims(first: 50, status: "verified") { edges { node { band payable } } }
+    claims(first: 50, status: VERIFIED) { edges { node { band payable } } }
   }
 }
 """

@@ -1,9 +1,9 @@
 """Tables a controller opens in Excel: payment statements and partnership aggregates as CSV or XLSX.
 
 Pure: a `Table` (named, typed columns and rows) becomes bytes. Invariants: money stays exact — a CSV cell
-is the Decimal's own digits (`12345.67`, RFC 4180, UTF-8 with a byte order mark so Excel reads `æøå`), an
-XLSX cell is a number of those same digits formatted `#,##0.00`, never a float's approximation turned to
-text; dates are date cells, counts integers, identifiers text. One sheet per table, in the order given.
+is the amount as the API writes it (`12345.67`; RFC 4180, UTF-8 with a byte order mark so Excel reads
+`æøå`), an XLSX cell is a number of those same digits formatted `#,##0.00`, never a float's approximation
+turned to text; dates are date cells, counts integers, identifiers text. One sheet per table, in order.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from uuid import UUID
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from services.outcomes.schemas import money_text
+
 Cell = str | int | Decimal | date | UUID | None
 Kind = Literal["text", "money", "date", "count"]
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
@@ -34,11 +36,13 @@ class Table:
     rows: Sequence[Sequence[Cell]]
 
 
-def _text(value: Cell) -> str:
+def _text(value: Cell, kind: Kind) -> str:
     if value is None:
         return ""
     if isinstance(value, date):
         return value.isoformat()
+    if kind == "money":
+        return money_text(Decimal(value) if not isinstance(value, Decimal) else value)  # type: ignore[arg-type]
     return str(value)
 
 
@@ -47,7 +51,9 @@ def to_csv(table: Table) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([name for name, _ in table.columns])
-    writer.writerows([_text(v) for v in row] for row in table.rows)
+    writer.writerows(
+        [_text(v, kind) for v, (_, kind) in zip(row, table.columns, strict=True)] for row in table.rows
+    )
     return ("\ufeff" + out.getvalue()).encode()
 
 
