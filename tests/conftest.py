@@ -16,30 +16,37 @@ from effekt.launcher import Platform
 from tests.actors import Cast, close_clients, make_cast
 from tests.platform import postgres_server, running_platform
 
-# Modules that start processes of their own, kill or stall them, or run the benchmark harness: minutes of
-# the suite's wall time. `pytest -m "not slow"` leaves them out for a quick local run; CI runs everything.
-SLOW_MODULES = frozenset(
+# Modules (or single tests, `path::name`) that start processes of their own, kill or stall them, or run the
+# benchmark harness: minutes of the suite's wall time. `pytest -m "not slow"` leaves them out for a quick
+# local run; CI runs everything.
+SLOW = frozenset(
     {
         "tests/bench/test_quick_run.py",
         "tests/deploy/test_entrypoint.py",
         "tests/deploy/test_replicas.py",
         "tests/gateway/test_log_privacy.py",
         "tests/outcomes/integrations/test_dispatcher_crash.py",
+        "tests/outcomes/test_contract_events.py",
         "tests/outcomes/test_key_rotation.py",
         "tests/outcomes/test_registry_unavailable.py",
         "tests/test_connection_loss.py",
+        "tests/test_platform.py::test_effekt_up_runs_the_platform_and_stops_on_ctrl_c",
     }
 )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: starts, kills or benchmarks processes of its own (minutes)")
+    # A renamed module would silently join the fast set.
+    missing = [entry for entry in SLOW if not (config.rootpath / entry.split("::")[0]).is_file()]
+    assert not missing, f"tests/conftest.py SLOW names files that do not exist: {missing}"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = Path(str(config.rootpath))
     for item in items:
-        if Path(str(item.path)).relative_to(root).as_posix() in SLOW_MODULES:
+        module = Path(str(item.path)).relative_to(root).as_posix()
+        if module in SLOW or f"{module}::{item.name.split('[')[0]}" in SLOW:
             item.add_marker(pytest.mark.slow)
 
 

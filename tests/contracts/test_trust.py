@@ -54,12 +54,12 @@ async def _in_force(contracts: httpx.AsyncClient, cast: Cast, contract_id: str, 
 
 @pytest.mark.parametrize("index", [0, 1, 2])  # payer_a, payer_b (in the split), provider
 async def test_a_payer_or_provider_that_need_not_sign_is_refused(
-    contracts: httpx.AsyncClient, cast: Cast, index: int
+    contracts: httpx.AsyncClient, shared_cast: Cast, index: int
 ) -> None:
-    terms = terms_for(cast)
+    terms = terms_for(shared_cast)
     terms["parties"][index]["must_sign"] = False
     assert_problem(
-        await _create(contracts, cast, terms),
+        await _create(contracts, shared_cast, terms),
         422,
         "validation-failed",
         f"body.terms.parties.{index}.must_sign",
@@ -85,16 +85,16 @@ async def test_the_provider_cannot_amend_a_signed_contract_into_one_only_it_sign
 
 
 async def test_the_adviser_cannot_list_itself_as_the_only_signer(
-    contracts: httpx.AsyncClient, cast: Cast
+    contracts: httpx.AsyncClient, shared_cast: Cast
 ) -> None:
-    terms = terms_for(cast)
+    terms = terms_for(shared_cast)
     for party in terms["parties"]:
         party["must_sign"] = False
-    terms["parties"].append({"organisation_id": str(cast.adviser.organisation_id), "role": "adviser"})
+    terms["parties"].append({"organisation_id": str(shared_cast.adviser.organisation_id), "role": "adviser"})
     created = await contracts.post(
         "/v1/contracts",
-        json={"partnership_id": str(cast.partnership_id), "terms": terms},
-        headers=cast.adviser.headers | key(),
+        json={"partnership_id": str(shared_cast.partnership_id), "terms": terms},
+        headers=shared_cast.adviser.headers | key(),
     )
     body = assert_problem(created, 422, "validation-failed")
     names = {p["name"] for p in body["invalid_params"]}
@@ -223,9 +223,13 @@ async def test_a_unilateral_right_in_the_terms_ends_the_contract_no_earlier_than
     ],
 )  # fmt: skip
 async def test_a_termination_block_must_name_signing_parties_and_a_notice(
-    contracts: httpx.AsyncClient, cast: Cast, termination: dict[str, Any], field: str
+    contracts: httpx.AsyncClient, shared_cast: Cast, termination: dict[str, Any], field: str
 ) -> None:
-    assert_problem(await _create(contracts, cast, terms_for(cast, termination=termination)), 422, field=field)
+    assert_problem(
+        await _create(contracts, shared_cast, terms_for(shared_cast, termination=termination)),
+        422,
+        field=field,
+    )
 
 
 # --- amounts the outcome service can store ---------------------------------------------------------------
@@ -248,26 +252,28 @@ async def test_a_termination_block_must_name_signing_parties_and_a_notice(
     ],
 )  # fmt: skip
 async def test_amounts_the_outcome_service_cannot_store_are_refused(
-    contracts: httpx.AsyncClient, cast: Cast, change: dict[str, Any], field: str
+    contracts: httpx.AsyncClient, shared_cast: Cast, change: dict[str, Any], field: str
 ) -> None:
-    terms = terms_for(cast)
+    terms = terms_for(shared_cast)
     if "tariff" in change:
         terms["outcomes"][0]["tariff"] = change.pop("tariff")
     terms.update(change)
-    assert_problem(await _create(contracts, cast, terms), 422, "validation-failed", field)
+    assert_problem(await _create(contracts, shared_cast, terms), 422, "validation-failed", field)
 
 
-async def test_a_draft_never_proposed_can_be_withdrawn(contracts: httpx.AsyncClient, cast: Cast) -> None:
-    draft = await create_contract(contracts, cast)
+async def test_a_draft_never_proposed_can_be_withdrawn(
+    contracts: httpx.AsyncClient, shared_cast: Cast
+) -> None:
+    draft = await create_contract(contracts, shared_cast)
     withdrawn = await contracts.post(
         f"/v1/contract-versions/{draft['id']}/withdrawal",
         json={"reason": "Started over"},
-        headers=cast.adviser.headers | key(),
+        headers=shared_cast.adviser.headers | key(),
     )
     assert withdrawn.status_code == 200, withdrawn.text
     assert (withdrawn.json()["status"], withdrawn.json()["end_reason"]) == ("withdrawn", "Started over")
     assert withdrawn.json()["terms"] == draft["terms"]
     redraft = await contracts.post(
-        f"/v1/contracts/{draft['contract_id']}/amendments", headers=cast.adviser.headers | key()
+        f"/v1/contracts/{draft['contract_id']}/amendments", headers=shared_cast.adviser.headers | key()
     )
     assert redraft.status_code == 201, redraft.text

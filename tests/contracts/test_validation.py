@@ -89,21 +89,31 @@ INVALID: dict[str, tuple[Edit, str]] = {
 
 @pytest.mark.parametrize("case", list(INVALID))
 async def test_invalid_terms_are_refused_naming_the_field_and_nothing_is_stored(
-    contracts: httpx.AsyncClient, cast: Cast, case: str
+    contracts: httpx.AsyncClient, shared_cast: Cast, case: str
 ) -> None:
     edit, field = INVALID[case]
-    terms = terms_for(cast)
+    terms = terms_for(shared_cast)
     edit(terms)
+
+    async def listed() -> list[Any]:
+        response = await contracts.get(
+            "/v1/contracts",
+            params={"partnership_id": str(shared_cast.partnership_id), "limit": 500},
+            headers=shared_cast.payer_a.headers,
+        )
+        assert response.status_code == 200, response.text
+        items: list[Any] = response.json()["items"]
+        return items
+
+    # The module's partnership holds other tests' drafts: nothing stored is the same list afterwards.
+    before = await listed()
     response = await contracts.post(
         "/v1/contracts",
-        json={"partnership_id": str(cast.partnership_id), "terms": terms},
-        headers=cast.payer_a.headers | key(),
+        json={"partnership_id": str(shared_cast.partnership_id), "terms": terms},
+        headers=shared_cast.payer_a.headers | key(),
     )
     assert_problem(response, 422, "validation-failed", field)
-    listed = await contracts.get(
-        "/v1/contracts", params={"partnership_id": str(cast.partnership_id)}, headers=cast.payer_a.headers
-    )
-    assert listed.json()["items"] == []
+    assert await listed() == before
 
 
 async def test_an_invalid_edit_leaves_the_draft_as_it_was(
@@ -123,45 +133,45 @@ async def test_an_invalid_edit_leaves_the_draft_as_it_was(
 
 
 async def test_parties_that_are_not_members_cannot_be_proposed(
-    contracts: httpx.AsyncClient, cast: Cast
+    contracts: httpx.AsyncClient, shared_cast: Cast
 ) -> None:
-    terms = terms_for(cast)
+    terms = terms_for(shared_cast)
     terms["parties"].append(
-        {"organisation_id": str(cast.outsider.organisation_id), "role": "provider", "must_sign": True}
+        {"organisation_id": str(shared_cast.outsider.organisation_id), "role": "provider", "must_sign": True}
     )
     # The investor is a member, but not in the role it is given here.
     terms["parties"][3]["role"] = "evaluator"
     created = await contracts.post(
         "/v1/contracts",
-        json={"partnership_id": str(cast.partnership_id), "terms": terms},
-        headers=cast.payer_a.headers | key(),
+        json={"partnership_id": str(shared_cast.partnership_id), "terms": terms},
+        headers=shared_cast.payer_a.headers | key(),
     )
     version_id = created.json()["versions"][0]["id"]
     response = await contracts.post(
-        f"/v1/contract-versions/{version_id}/proposal", headers=cast.payer_a.headers | key()
+        f"/v1/contract-versions/{version_id}/proposal", headers=shared_cast.payer_a.headers | key()
     )
     body = assert_problem(response, 422, "parties-not-members")
     assert {p["name"] for p in body["invalid_params"]} == {
         "terms.parties.3.organisation_id",
         "terms.parties.4.organisation_id",
     }
-    assert (await read_version(contracts, cast.payer_a, version_id))["status"] == "draft"
+    assert (await read_version(contracts, shared_cast.payer_a, version_id))["status"] == "draft"
 
 
 async def test_a_proposal_needs_an_outcome_payer_and_a_provider(
-    contracts: httpx.AsyncClient, cast: Cast
+    contracts: httpx.AsyncClient, shared_cast: Cast
 ) -> None:
-    terms = terms_for(cast, payer_split=None)
+    terms = terms_for(shared_cast, payer_split=None)
     terms["parties"] = [p for p in terms["parties"] if p["role"] == "investor"]
     created = await contracts.post(
         "/v1/contracts",
-        json={"partnership_id": str(cast.partnership_id), "terms": terms},
-        headers=cast.provider.headers | key(),
+        json={"partnership_id": str(shared_cast.partnership_id), "terms": terms},
+        headers=shared_cast.provider.headers | key(),
     )
     assert created.status_code == 201, created.text
     version_id = created.json()["versions"][0]["id"]
     response = await contracts.post(
-        f"/v1/contract-versions/{version_id}/proposal", headers=cast.provider.headers | key()
+        f"/v1/contract-versions/{version_id}/proposal", headers=shared_cast.provider.headers | key()
     )
     body = assert_problem(response, 422, "validation-failed", "terms.parties")
     assert "outcome_payer" in body["detail"]
@@ -331,14 +341,14 @@ async def test_a_blank_or_nul_termination_reason_is_refused_and_the_contract_sta
 
 
 async def test_a_nul_withdrawal_reason_is_refused_and_the_proposal_stands(
-    contracts: httpx.AsyncClient, cast: Cast
+    contracts: httpx.AsyncClient, shared_cast: Cast
 ) -> None:
-    draft = await create_contract(contracts, cast)
-    await propose(contracts, cast.payer_a, draft["id"])
+    draft = await create_contract(contracts, shared_cast)
+    await propose(contracts, shared_cast.payer_a, draft["id"])
     response = await contracts.post(
         f"/v1/contract-versions/{draft['id']}/withdrawal",
         json={"reason": "\u0000"},
-        headers=cast.payer_b.headers | key(),
+        headers=shared_cast.payer_b.headers | key(),
     )
     assert_problem(response, 422, "validation-failed", "body.reason")
-    assert (await read_version(contracts, cast.payer_a, draft["id"]))["status"] == "proposed"
+    assert (await read_version(contracts, shared_cast.payer_a, draft["id"]))["status"] == "proposed"

@@ -1,5 +1,6 @@
 """Identity's tests run against an identity process of their own: they need no other service, start
-faster, and keep working while another service is mid-change."""
+faster, and keep working while another service is mid-change. The root conftest's `cast` and
+`shared_cast` build their actors on this platform, since they ask for `platform` by name."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from effekt.launcher import Platform
-from tests.actors import Cast, make_cast
 from tests.platform import running_platform
 
 
@@ -18,9 +18,3 @@ def platform(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
     log_dir: Path = tmp_path_factory.mktemp("identity-logs")
     with running_platform(pg_server_url, log_dir, only=("identity",)) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-async def shared_cast(platform: Platform) -> Cast:
-    """One cast for a module's tests that only read it or add things of their own (a cast costs seconds)."""
-    return await make_cast(platform)

@@ -37,49 +37,51 @@ async def subscriptions(outcomes: httpx.AsyncClient, cast: Cast) -> list[Any]:
 
 @pytest.mark.parametrize("case", list(BAD))
 async def test_a_subscription_with_bad_input_is_refused_and_nothing_is_stored(
-    outcomes: httpx.AsyncClient, cast: Cast, case: str
+    outcomes: httpx.AsyncClient, shared_cast: Cast, case: str
 ) -> None:
     extra, field = BAD[case]
-    before = await subscriptions(outcomes, cast)
-    body = {"partnership_id": str(cast.partnership_id), "url": "https://hooks.example/effekt", **extra}
+    before = await subscriptions(outcomes, shared_cast)
+    body = {"partnership_id": str(shared_cast.partnership_id), "url": "https://hooks.example/effekt", **extra}
     response = await outcomes.post(
         "/v1/webhook-subscriptions",
         json=body,
-        headers={**cast.investor.headers, "Idempotency-Key": uuid4().hex},
+        headers={**shared_cast.investor.headers, "Idempotency-Key": uuid4().hex},
     )
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert field in [p["name"] for p in response.json()["invalid_params"]], response.text
-    assert await subscriptions(outcomes, cast) == before
+    assert await subscriptions(outcomes, shared_cast) == before
 
 
 @pytest.mark.parametrize("case", ["NUL in the url", "port out of range", "blank event type"])
 async def test_an_update_with_bad_input_is_refused_and_the_subscription_is_unchanged(
-    outcomes: httpx.AsyncClient, cast: Cast, case: str
+    outcomes: httpx.AsyncClient, shared_cast: Cast, case: str
 ) -> None:
     created = await outcomes.post(
         "/v1/webhook-subscriptions",
-        json={"partnership_id": str(cast.partnership_id), "url": "https://hooks.example/effekt"},
-        headers={**cast.investor.headers, "Idempotency-Key": uuid4().hex},
+        json={"partnership_id": str(shared_cast.partnership_id), "url": "https://hooks.example/effekt"},
+        headers={**shared_cast.investor.headers, "Idempotency-Key": uuid4().hex},
     )
     assert created.status_code == 201, created.text
     url = f"/v1/webhook-subscriptions/{created.json()['id']}"
-    before = (await outcomes.get(url, headers=cast.investor.headers)).json()
+    before = (await outcomes.get(url, headers=shared_cast.investor.headers)).json()
     extra, field = BAD[case]
-    response = await outcomes.patch(url, json=extra, headers={**cast.investor.headers, "If-Match": '"1"'})
+    response = await outcomes.patch(
+        url, json=extra, headers={**shared_cast.investor.headers, "If-Match": '"1"'}
+    )
     assert response.status_code == 422, response.text
     assert field in [p["name"] for p in response.json()["invalid_params"]], response.text
-    assert (await outcomes.get(url, headers=cast.investor.headers)).json() == before
+    assert (await outcomes.get(url, headers=shared_cast.investor.headers)).json() == before
 
 
 @pytest.mark.parametrize("status", ["verified\u0000", "approved"])
 async def test_listing_claims_by_a_status_that_does_not_exist_is_refused(
-    outcomes: httpx.AsyncClient, cast: Cast, status: str
+    outcomes: httpx.AsyncClient, shared_cast: Cast, status: str
 ) -> None:
     response = await outcomes.get(
         "/v1/outcome-claims",
-        params={"partnership_id": str(cast.partnership_id), "status": status},
-        headers=cast.provider.headers,
+        params={"partnership_id": str(shared_cast.partnership_id), "status": status},
+        headers=shared_cast.provider.headers,
     )
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
@@ -87,12 +89,12 @@ async def test_listing_claims_by_a_status_that_does_not_exist_is_refused(
 
 
 async def test_reading_the_ledger_after_a_sequence_beyond_bigint_is_refused(
-    outcomes: httpx.AsyncClient, cast: Cast
+    outcomes: httpx.AsyncClient, shared_cast: Cast
 ) -> None:
     response = await outcomes.get(
-        f"/v1/partnerships/{cast.partnership_id}/ledger",
+        f"/v1/partnerships/{shared_cast.partnership_id}/ledger",
         params={"after": str(2**63)},
-        headers=cast.investor.headers,
+        headers=shared_cast.investor.headers,
     )
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
@@ -162,29 +164,29 @@ async def test_a_municipality_code_in_other_digits_is_refused(
 
 @pytest.mark.parametrize("family", FAMILIES)
 async def test_versions_and_cursors_in_other_digits_are_refused_not_a_500(
-    outcomes: httpx.AsyncClient, cast: Cast, family: str
+    outcomes: httpx.AsyncClient, shared_cast: Cast, family: str
 ) -> None:
     created = await outcomes.post(
         "/v1/webhook-subscriptions",
-        json={"partnership_id": str(cast.partnership_id), "url": "https://hooks.example/effekt"},
-        headers={**cast.investor.headers, "Idempotency-Key": uuid4().hex},
+        json={"partnership_id": str(shared_cast.partnership_id), "url": "https://hooks.example/effekt"},
+        headers={**shared_cast.investor.headers, "Idempotency-Key": uuid4().hex},
     )
     assert created.status_code == 201, created.text
     url = f"/v1/webhook-subscriptions/{created.json()['id']}"
-    before = (await outcomes.get(url, headers=cast.investor.headers)).json()
+    before = (await outcomes.get(url, headers=shared_cast.investor.headers)).json()
     if family == "superscript":  # a header is latin-1: of these only "¹²³" can arrive as themselves
         stale = await outcomes.patch(
             url,
             json={"status": "disabled"},
             headers={
-                **{k.encode(): v.encode() for k, v in cast.investor.headers.items()},
+                **{k.encode(): v.encode() for k, v in shared_cast.investor.headers.items()},
                 b"If-Match": '"¹"'.encode("latin-1"),
             },
         )
         assert stale.status_code == 400, stale.text
-        assert (await outcomes.get(url, headers=cast.investor.headers)).json() == before
+        assert (await outcomes.get(url, headers=shared_cast.investor.headers)).json() == before
     page = await outcomes.get(
-        f"{url}/deliveries", params={"cursor": written_in(family, "12")}, headers=cast.investor.headers
+        f"{url}/deliveries", params={"cursor": written_in(family, "12")}, headers=shared_cast.investor.headers
     )
     assert page.status_code == 400, page.text
     assert "query.cursor" in [p["name"] for p in page.json()["invalid_params"]] or "cursor" in [

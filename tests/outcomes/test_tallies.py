@@ -10,10 +10,7 @@ replica's compactor from folding, which is how a test sees the unfolded state.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -24,6 +21,8 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
+from alembic import command
+from alembic.config import Config
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from effekt.embedded_pg import asyncpg_url
@@ -607,16 +606,11 @@ async def test_concurrent_claims_and_decisions_with_compaction_running_end_exact
 BEFORE = "ed4473d85a9f"  # the revision before the tallies
 
 
-def alembic(url: str, *args: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "alembic", "-c", str(ROOT / "services/outcomes/alembic.ini"), *args],
-        env={**os.environ, "OUTCOMES_DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, f"alembic {' '.join(args)}:\n{result.stdout}{result.stderr}"
+def alembic(url: str, step: str, revision: str) -> None:
+    """`alembic upgrade|downgrade <revision>` in this process, as the service runs it on start-up."""
+    config = Config(str(ROOT / "services/outcomes/alembic.ini"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    {"upgrade": command.upgrade, "downgrade": command.downgrade}[step](config, revision)
 
 
 async def old_totals(conn: asyncpg.Connection, partnership_id: UUID) -> tallies.PartnershipTotals:
