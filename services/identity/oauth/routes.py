@@ -29,7 +29,15 @@ from services.identity.directory.service import require_operator
 from services.identity.models import Organisation, User
 from services.identity.oauth import keys as signing_keys
 from services.identity.oauth.login import SignInRules, log_in
-from services.identity.oauth.pages import CARRIED, CSRF_COOKIE, error_page, login_page
+from services.identity.oauth.pages import (
+    CARRIED,
+    CSRF_COOKIE,
+    Language,
+    choose_language,
+    error_page,
+    expired_page,
+    login_page,
+)
 from services.identity.oauth.scopes import GRANT_TYPES, SCOPES
 from services.identity.oauth.server import AuthorizationServer, FormRequest, Issuance, userinfo_claims
 from services.identity.settings import Settings
@@ -128,13 +136,15 @@ async def revoke_token(request: Request, session: DbSession) -> Response:
 # --- the authorisation endpoint ---------------------------------------------------------------------------
 
 
-def _error_response(server: AuthorizationServer, oauth_request: FormRequest, error: OAuth2Error) -> Response:
+def _error_response(
+    server: AuthorizationServer, oauth_request: FormRequest, error: OAuth2Error, language: Language
+) -> Response:
     """Back to the client when its redirect URI is known good; otherwise an error page (RFC 6749 §4.1.2.1)."""
     status, _, headers = server.handle_error_response(oauth_request, error)
     location = dict(headers or []).get("Location")
     if status == 302 and location:
         return RedirectResponse(location, status_code=302, headers=_NO_STORE)
-    return error_page(error.error, error.description, status_code=400)
+    return error_page(error.error, error.description, status_code=400, language=language)
 
 
 @router.get(
@@ -145,23 +155,26 @@ def _error_response(server: AuthorizationServer, oauth_request: FormRequest, err
 async def authorize_page(request: Request, session: DbSession, settings: AppSettings) -> Response:
     query = list(request.query_params.multi_items())
     oauth_request = FormRequest("GET", str(request.url), request.headers, query, [])
+    language = choose_language(request.headers.get("accept-language"))
 
-    def validate(server: AuthorizationServer) -> Response | tuple[str, list[str]]:
+    def validate(server: AuthorizationServer) -> Response | tuple[str, list[str], str]:
         try:
             grant = server.get_consent_grant(oauth_request)
         except OAuth2Error as error:
-            return _error_response(server, oauth_request, error)
-        return grant.client.row.name, scope_to_list(grant.request.scope) or []
+            return _error_response(server, oauth_request, error, language)
+        return grant.client.row.name, scope_to_list(grant.request.scope) or [], grant.redirect_uri
 
     outcome = await _run(request, session, validate)
     if isinstance(outcome, Response):
         return outcome
-    client_name, scopes = outcome
+    client_name, scopes, redirect_uri = outcome
     return login_page(
         client_name=client_name,
         scopes=scopes,
         params=dict(reversed(query)),
         csrf_token=secrets.token_urlsafe(32),
+        redirect_uri=redirect_uri,
+        language=language,
         secure_cookie=settings.production,
     )
 
@@ -175,9 +188,10 @@ async def authorize_page(request: Request, session: DbSession, settings: AppSett
 async def authorize(request: Request, session: DbSession, settings: AppSettings) -> Response:
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    language = choose_language(request.headers.get("accept-language"))
     cookie = request.cookies.get(CSRF_COOKIE, "")
     if not cookie or not hmac.compare_digest(cookie, fields.get("csrf_token", "")):
-        return error_page("invalid_request", "This form has expired. Go back and start again.", 403)
+        return expired_page(language)
     carried = [(k, v) for k, v in form.multi_items() if k in CARRIED and isinstance(v, str)]
     oauth_request = FormRequest("POST", str(request.url), request.headers, [], carried)
 
@@ -185,7 +199,7 @@ async def authorize(request: Request, session: DbSession, settings: AppSettings)
         try:
             grant = server.get_consent_grant(oauth_request)
         except OAuth2Error as error:
-            return _error_response(server, oauth_request, error)
+            return _error_response(server, oauth_request, error, language)
         owner = server.session.get_one(Organisation, grant.client.row.organisation_id)
         return grant, grant.client.row.name, scope_to_list(grant.request.scope) or [], owner.partner_type
 
@@ -212,6 +226,8 @@ async def authorize(request: Request, session: DbSession, settings: AppSettings)
                 scopes=scopes,
                 params=dict(carried),
                 csrf_token=cookie,
+                redirect_uri=grant.redirect_uri,
+                language=language,
                 email=fields.get("email", ""),
                 error=result.error,
                 status_code=429 if result.locked_for else 401,
@@ -232,7 +248,7 @@ async def authorize(request: Request, session: DbSession, settings: AppSettings)
         location = dict(headers or []).get("Location")
         if status == 302 and location:
             return RedirectResponse(location, status_code=302, headers=_NO_STORE)
-        return error_page("server_error", "The request could not be completed.", status)
+        return error_page("server_error", "The request could not be completed.", status, language=language)
 
     redirect = await _run(request, session, respond)
     redirect.delete_cookie(CSRF_COOKIE, path="/oauth2/authorize")
