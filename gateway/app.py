@@ -17,6 +17,7 @@ from gateway.hardening import TrustedDocuments
 from gateway.schema import build_schema, schemas
 from gateway.settings import Settings
 from gateway.view import EffektGraphQLRouter
+from kit.cors import identity_origins, install_cors
 from kit.http import RequestIdMiddleware
 from kit.logging import configure_logging
 from kit.metrics import install_metrics
@@ -51,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_metrics(app)
     install_tracing(app, "gateway")  # inside the request id middleware, which clears the log context
     app.add_middleware(RequestIdMiddleware)
+    # Partner UIs call the graph from their own origins (kit/cors.py).
+    install_cors(app, settings, ("/graphql",), identity_origins(settings.cors_origins_url))
     app.state.schemas = schemas(production=settings.production)
     graphql = EffektGraphQLRouter(
         build_schema("operator", production=settings.production),

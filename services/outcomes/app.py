@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from kit.app import service_app
+from kit.cors import identity_origins, install_cors
 from services.outcomes.bulk.routes import router as bulk_router
 from services.outcomes.claims.routes import router as claim_router
 from services.outcomes.clients.contracts import ContractsClient
@@ -21,6 +22,7 @@ from services.outcomes.statements.routes import router as statement_router
 from services.outcomes.statements.tallies import compaction_lifespan
 from services.outcomes.webhooks.routes import router as webhook_router
 
+CORS_PATHS = ("/v1/feed", "/v1/feed/stream")
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 
 
@@ -40,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.contracts.aclose()
 
-    return service_app(
+    app = service_app(
         name="outcomes",
         settings=settings,
         alembic_ini=ALEMBIC_INI,
@@ -63,3 +65,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             contract_events_lifespan(settings),
         ],
     )
+    # The feed and its live stream, read by partner UIs from their own origins (kit/cors.py).
+    install_cors(app, settings, CORS_PATHS, identity_origins(settings.cors_origins_url))
+    return app

@@ -40,6 +40,7 @@ from services.identity.oauth.pages import (
 )
 from services.identity.oauth.scopes import GRANT_TYPES, SCOPES
 from services.identity.oauth.server import AuthorizationServer, FormRequest, Issuance, userinfo_claims
+from services.identity.origins import registered_origins
 from services.identity.settings import Settings
 
 router = APIRouter(tags=["oauth2"])
@@ -325,6 +326,17 @@ async def discovery(settings: AppSettings) -> dict[str, Any]:
 async def jwks(session: DbSession, response: Response) -> dict[str, Any]:
     response.headers["Cache-Control"] = "public, max-age=60"
     return await signing_keys.published_jwks(session)
+
+
+class CorsOrigins(BaseModel):
+    origins: list[str]
+
+
+@router.get("/v1/cors-origins", summary="The web origins of registered redirect URIs (CORS, kit/cors.py)")
+async def cors_origins(session: DbSession, response: Response) -> CorsOrigins:
+    """What every other process allows cross-origin, besides its own `*_CORS_ORIGINS`."""
+    response.headers["Cache-Control"] = "public, max-age=30"
+    return CorsOrigins(origins=await registered_origins(session))
 
 
 # --- operators: signing keys ------------------------------------------------------------------------------
