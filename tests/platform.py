@@ -77,9 +77,6 @@ async def drop_databases(server_url: str, names: list[str]) -> None:
         await conn.close()
 
 
-CONFIGURED_ORIGIN = "https://configured.example.dk"
-
-
 @contextmanager
 def running_platform(
     server_url: str,
@@ -110,8 +107,6 @@ def running_platform(
         # The registry's change log is recorded in the ledgers a poll after each activation: off where tests
         # count a partnership's events exactly; tests/outcomes/test_contract_events.py turns it on.
         "OUTCOMES_CONTRACT_EVENTS": "false",
-        # A deployment's own CORS origin, beside the registered ones (tests/test_cors.py).
-        **{f"{p}_CORS_ORIGINS": f'["{CONFIGURED_ORIGIN}"]' for p in ("IDENTITY", "GATEWAY", "OUTCOMES")},
     }
 
     def launch(ports: dict[str, int]) -> Platform:

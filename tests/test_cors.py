@@ -12,7 +12,10 @@ import pytest
 
 from effekt.launcher import Platform
 from tests.actors import USER_SCOPES, create_organisation, operator_headers
-from tests.platform import CONFIGURED_ORIGIN
+from gateway.app import create_app
+from gateway.settings import Settings
+
+CONFIGURED_ORIGIN = "https://console.example.dk"
 
 # (service, method, path): what a partner UI calls cross-origin.
 ENDPOINTS = [
@@ -96,12 +99,24 @@ async def test_a_registered_origin_is_answered_and_a_foreign_one_is_refused(
             assert "access-control-allow-credentials" not in answer.headers
 
 
-@pytest.mark.parametrize("service", ["identity", "gateway", "outcomes"])
-async def test_the_deployments_configured_origin_is_allowed(platform: Platform, service: str) -> None:
-    path = {"identity": "/jwks.json", "gateway": "/graphql", "outcomes": "/v1/feed"}[service]
-    response = await preflight(platform, service, "GET", path, CONFIGURED_ORIGIN)
-    assert response.status_code == 200
-    assert response.headers["access-control-allow-origin"] == CONFIGURED_ORIGIN
+async def test_the_deployments_configured_origins_are_allowed_beside_the_registered_ones(
+    platform: Platform,
+) -> None:
+    origin = await registered_origin(platform)
+    settings = Settings(
+        environment="test", cors_origins=[CONFIGURED_ORIGIN], jwks_url=f"{platform.url('identity')}/jwks.json"
+    )
+    transport = httpx.ASGITransport(app=create_app(settings))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+        answers = {
+            asked: await http.options(
+                "/graphql", headers={"Origin": asked, "Access-Control-Request-Method": "POST"}
+            )
+            for asked in (CONFIGURED_ORIGIN, origin, "https://evil.example")
+        }
+    assert answers[CONFIGURED_ORIGIN].headers["access-control-allow-origin"] == CONFIGURED_ORIGIN
+    assert answers[origin].headers["access-control-allow-origin"] == origin
+    assert "access-control-allow-origin" not in answers["https://evil.example"].headers
 
 
 async def test_the_admin_api_gets_no_cors_and_the_published_set_holds_only_origins(
