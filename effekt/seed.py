@@ -26,6 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from effekt.credentials import write_demo_tokens
+
 PASSWORD = "Effekt-Demo-2026!"  # noqa: S105 - demo users on a local, single-user platform
 SCOPES = (
     "openid profile email offline_access partners:read partners:write contracts:read contracts:write "
@@ -115,8 +117,9 @@ class Seeder:
         )
         return str(_check(response, 200)["access_token"])
 
-    def user_token(self, client_id: str, email: str) -> str:
-        """Sign in as a browser would: authorisation code with PKCE, then the token exchange."""
+    def user_token(self, client_id: str, email: str) -> dict[str, str]:
+        """Sign in as a browser would: authorisation code with PKCE, then the token exchange; the access
+        and the refresh token (`effekt token` redeems it when the access token has expired)."""
         verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
         redirect_uri = self.urls["gateway"] + REDIRECT_PATH
@@ -156,7 +159,8 @@ class Seeder:
                     "code_verifier": verifier,
                 },
             )
-        return str(_check(token, 200)["access_token"])
+        body = _check(token, 200)
+        return {"token": str(body["access_token"]), "refresh_token": str(body["refresh_token"])}
 
     # --- the run -------------------------------------------------------------------------------------------
 
@@ -165,12 +169,11 @@ class Seeder:
         operator = self.operator_token()
         demo = self._existing(operator) or self._create(operator)
         tokens = {
-            key: {**user, "token": self.user_token(demo.web_client_id, user["email"])}
+            key: {**user, **self.user_token(demo.web_client_id, user["email"])}
             for key, user in demo.users.items()
         }
         tokens["operator"] = {"partner_type": "operator", "email": "", "token": operator}
-        self.tokens_path.write_text(json.dumps(tokens, indent=2))
-        self.tokens_path.chmod(0o600)
+        write_demo_tokens(self.tokens_path.parent, tokens)
         return tokens
 
     def _existing(self, operator: str) -> Demo | None:
@@ -250,7 +253,8 @@ class Seeder:
     def _activity(self, demo: Demo, orgs: dict[str, dict[str, Any]]) -> None:
         """A signed contract, enrolled participants, verified outcomes and an issued statement."""
         token = {
-            key: _bearer(self.user_token(demo.web_client_id, u["email"])) for key, u in demo.users.items()
+            key: _bearer(self.user_token(demo.web_client_id, u["email"])["token"])
+            for key, u in demo.users.items()
         }
         contracts, outcomes = self.urls["contracts"], self.urls["outcomes"]
         today = datetime.now(UTC).date()
@@ -421,6 +425,10 @@ def describe(tokens: dict[str, dict[str, str]], gateway_url: str, tokens_path: P
         lines.append(f"  {key:<10} {user['partner_type']:<13} {who}")
     lines.append(
         f"Sign in with code + PKCE instead: any e-mail above, password {PASSWORD} (docs/gateway.md)."
+    )
+    lines.append(
+        "Access tokens last 15 minutes. A fresh one, from the stored refresh token:  "
+        "effekt token --as investor  (or --as operator, herning, provider, ...)."
     )
     lines.append(
         "Try:  { partnerships { nodes { id name } } }  then  partnership(id: ...) { ... }  as each type."

@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from tests.actors import USER_SCOPES, create_organisation, operator_headers
 from gateway.app import create_app
 from gateway.settings import Settings
+from tests.actors import USER_SCOPES, create_organisation, operator_headers
 
 CONFIGURED_ORIGIN = "https://console.example.dk"
 
