@@ -53,6 +53,9 @@ _TEXT: dict[Language, dict[str, str]] = {
         DISABLED: "Kontoen er spærret. Kontakt din organisations administrator.",
         "cannot": "Log-ind kan ikke gennemføres",
         "expired": "Formularen er udløbet. Gå tilbage og start forfra.",
+        "signed_out_title": "Du er logget ud",
+        "signed_out": "Du er logget ud af Effekt, og log-indets adgang er afsluttet. Du kan lukke vinduet.",
+        "cannot_sign_out": "Du kan ikke logges ud herfra",
     },
     "en": {
         "title": "Sign in to Effekt",
@@ -66,6 +69,10 @@ _TEXT: dict[Language, dict[str, str]] = {
         DISABLED: "This account is disabled; ask your organisation's admin.",
         "cannot": "This sign-in request cannot be completed",
         "expired": "This form has expired. Go back and start again.",
+        "signed_out_title": "You are signed out",
+        "signed_out": "You have signed out of Effekt, and the sign-in's access has ended. You can close this "
+        "window.",
+        "cannot_sign_out": "This sign-out request cannot be completed",
     },
 }
 # Each scope in words a caseworker understands (every scope in `scopes.SCOPES` has both; a test checks).
@@ -235,3 +242,22 @@ def error_page(
 
 def expired_page(language: Language) -> HTMLResponse:
     return error_page("invalid_request", _TEXT[language]["expired"], 403, language=language)
+
+
+def signed_out_page(language: Language, error: str | None = None) -> HTMLResponse:
+    """After RP-initiated logout with no registered address to return to (or why it could not happen)."""
+    text = _TEXT[language]
+    title = text["cannot_sign_out"] if error else text["signed_out_title"]
+    message = (
+        f'<p class="error" role="alert">{escape(error)}</p>'
+        if error
+        else f'<p role="status">{text["signed_out"]}</p>'
+    )
+    body = f"""<!doctype html>
+<html lang="{language}"><head><meta charset="utf-8"><title>{title}</title><style>{_STYLE}</style></head>
+<body><main><h1>{title}</h1>{message}</main></body></html>"""
+    headers = _headers()
+    headers["Content-Language"] = language
+    response = HTMLResponse(body, status_code=400 if error else 200, headers=headers)
+    response.delete_cookie(CSRF_COOKIE, path="/oauth2/authorize")
+    return response

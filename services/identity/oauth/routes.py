@@ -29,6 +29,7 @@ from services.identity.directory.service import require_operator
 from services.identity.models import Organisation, User
 from services.identity.oauth import keys as signing_keys
 from services.identity.oauth.login import SignInRules, log_in
+from services.identity.oauth.logout import SignOut, end_sign_in
 from services.identity.oauth.pages import (
     CARRIED,
     CSRF_COOKIE,
@@ -37,6 +38,7 @@ from services.identity.oauth.pages import (
     error_page,
     expired_page,
     login_page,
+    signed_out_page,
 )
 from services.identity.oauth.scopes import GRANT_TYPES, SCOPES
 from services.identity.oauth.server import AuthorizationServer, FormRequest, Issuance, userinfo_claims
@@ -259,6 +261,47 @@ async def authorize(request: Request, session: DbSession, settings: AppSettings)
 # --- OIDC -------------------------------------------------------------------------------------------------
 
 
+@router.get("/oauth2/logout", summary="End session (OIDC RP-Initiated Logout)", response_class=HTMLResponse)
+@router.post("/oauth2/logout", summary="End session (OIDC RP-Initiated Logout)", response_class=HTMLResponse)
+async def end_session(request: Request, session: DbSession, settings: AppSettings) -> Response:
+    """Ends the sign-in the `id_token_hint` names (its refresh and access tokens); see `oauth/logout.py`."""
+    params = dict(request.query_params)
+    if request.method == "POST":
+        params.update({k: v for k, v in (await request.form()).items() if isinstance(v, str)})
+    language = choose_language(request.headers.get("accept-language"))
+    hint = params.get("id_token_hint")
+    if not hint:
+        return signed_out_page(language, "id_token_hint is required: say which sign-in to end.")
+
+    def sign_out(sync_session: Session) -> SignOut:
+        return end_sign_in(
+            sync_session,
+            settings.issuer,
+            id_token_hint=hint,
+            client_id=params.get("client_id"),
+            post_logout_redirect_uri=params.get("post_logout_redirect_uri"),
+            state=params.get("state"),
+        )
+
+    outcome = await session.run_sync(sign_out)
+    if outcome.error is not None:
+        return signed_out_page(language, outcome.error)
+    user = await session.get(User, outcome.user_id)
+    if user is not None:
+        await record(
+            session,
+            None,
+            "user.signed_out",
+            user,
+            organisation_id=user.organisation_id,
+            entity_id=str(user.id),
+            after={"sid": outcome.sid},
+        )
+    if outcome.redirect is not None:
+        return RedirectResponse(outcome.redirect, status_code=302, headers=_NO_STORE)
+    return signed_out_page(language)
+
+
 @router.get("/oauth2/userinfo", summary="OIDC UserInfo", responses=problem_responses(401, 403))
 @router.post("/oauth2/userinfo", summary="OIDC UserInfo", responses=problem_responses(401, 403))
 async def userinfo(session: DbSession, principal: Caller) -> dict[str, Any]:
@@ -287,6 +330,7 @@ async def discovery(settings: AppSettings) -> dict[str, Any]:
         "jwks_uri": f"{issuer}/jwks.json",
         "introspection_endpoint": f"{issuer}/oauth2/introspect",
         "revocation_endpoint": f"{issuer}/oauth2/revoke",
+        "end_session_endpoint": f"{issuer}/oauth2/logout",
         "scopes_supported": list(SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
