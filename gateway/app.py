@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from gateway.context import authenticate_socket, get_context
+from gateway.graphiql.page import GraphiQLPage
+from gateway.graphiql.page import router as graphiql_router
 from gateway.hardening import TrustedDocuments
 from gateway.schema import build_schema, schemas
 from gateway.settings import Settings
@@ -61,12 +63,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         trusted_documents_only=settings.only_trusted_documents,
         mask_errors=settings.production,
         context_getter=get_context,
-        graphql_ide=None if settings.production else "graphiql",
+        graphql_ide=None,  # gateway/graphiql serves the IDE from its own files, not strawberry's CDN page
         multipart_uploads_enabled=False,
         allow_queries_via_get=False,
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         authenticate_socket=lambda params: authenticate_socket(app.state, params),
     )
+    if not settings.production:
+        app.include_router(graphiql_router)
+        app.add_middleware(GraphiQLPage, issuer=settings.issuer, client_id=settings.graphiql_client_id)
     app.include_router(graphql, prefix="/graphql")
 
     @app.get("/healthz", tags=["health"])

@@ -19,6 +19,9 @@ class Settings(AppSettings):
     # The operations partner UIs ship ({"sha256:<hex>": "<document>"}); production accepts only these.
     trusted_documents_path: Path = Path(__file__).with_name("trusted_documents.json")
     trusted_documents_only: bool | None = None
+    # Identity's public client GraphiQL signs in with (its redirect URI is `<gateway>/graphql`); without it
+    # the IDE still opens and takes a token in its headers. `effekt up` sets both ends (effekt/launcher.py).
+    graphiql_client_id: str | None = None
 
     @property
     def only_trusted_documents(self) -> bool:
