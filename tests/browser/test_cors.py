@@ -16,7 +16,7 @@ FETCH = """async ([url, init]) => {
 
 
 async def test_the_registered_ui_fetches_tokens_and_the_graph_and_a_foreign_page_is_refused(
-    platform: Platform, browser: Browser, site: StaticSite
+    browser: Browser, platform: Platform, site: StaticSite
 ) -> None:
     owner = await person(platform)
     await register_site(platform, site, owner)

@@ -13,7 +13,7 @@ from tests.browser.support import person
 
 
 async def test_graphiql_opens_offline_signs_in_queries_and_signs_out(
-    platform: Platform, browser: Browser
+    browser: Browser, platform: Platform
 ) -> None:
     owner = await person(platform, "investor")
     local = {urlsplit(platform.url(name)).netloc for name in ("gateway", "identity")}

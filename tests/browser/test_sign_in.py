@@ -13,7 +13,7 @@ from tests.browser.support import person, register_site
 
 
 async def test_chromium_completes_code_and_pkce_from_another_origin(
-    platform: Platform, browser: Browser, site: StaticSite
+    browser: Browser, platform: Platform, site: StaticSite
 ) -> None:
     owner = await person(platform)
     await register_site(platform, site, owner)
@@ -52,7 +52,7 @@ async def test_chromium_completes_code_and_pkce_from_another_origin(
 
 
 async def test_a_wrong_password_shows_its_error_in_the_readers_language(
-    platform: Platform, browser: Browser, site: StaticSite
+    browser: Browser, platform: Platform, site: StaticSite
 ) -> None:
     owner = await person(platform)
     await register_site(platform, site, owner)
