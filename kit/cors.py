@@ -3,10 +3,11 @@
 An origin is allowed when it is the origin of a redirect URI some enabled OAuth client registered (a
 partner UI that can sign in may call the platform) or is listed in the deployment's `*_CORS_ORIGINS`.
 The registered origins come from `source` (identity reads its own table; every other process fetches
-identity's `GET /v1/cors-origins`), refreshed by the first cross-origin request after `refresh_seconds`,
-and at most once per `miss_seconds` when an unknown origin asks (a client registered a moment ago works
-at once, and a foreign origin knocking costs identity one read per interval at most). When the source
-fails the last set stays. No background task: a process no browser calls never asks.
+identity's `GET /v1/cors-origins`). The first cross-origin request after `refresh_seconds` starts a
+re-read beside itself (a known origin never waits, not even for an identity that does not answer); an
+unknown origin waits for one at once, at most once per `miss_seconds` (a client registered a moment ago
+works at once, and a foreign origin knocking costs identity one read per interval at most). When the
+source fails the last set stays. No poller: a process no browser calls never asks.
 
 Only the paths a service lists answer CORS at all (identity's token endpoint, not its admin API's form
 posts, say). Tokens travel in the `Authorization` header, never in cookies, so no response ever allows
@@ -65,6 +66,7 @@ class AllowedOrigins:
         self._miss_seconds = miss_seconds
         self._fetched_at = -float("inf")
         self._lock = asyncio.Lock()
+        self._refreshing: asyncio.Task[None] | None = None
 
     def allows(self, origin: str) -> bool:
         return self.any or origin in self.configured or origin in self._registered
@@ -72,9 +74,21 @@ class AllowedOrigins:
     async def check(self, origin: str) -> bool:
         """`allows`, after one refresh when the origin is unknown and the last fetch is not recent."""
         age = time.monotonic() - self._fetched_at
-        if age >= self._refresh_seconds or (not self.allows(origin) and age >= self._miss_seconds):
+        if not self.allows(origin) and age >= self._miss_seconds:
             await self.refresh()
+        elif age >= self._refresh_seconds and self._source is not None and self._refreshing is None:
+            # A known origin never waits for the re-read (nor for an identity that does not answer).
+            self._refreshing = asyncio.create_task(self.refresh(), name="cors-origins")
+            self._refreshing.add_done_callback(self._refreshed)
         return self.allows(origin)
+
+    def _refreshed(self, _: asyncio.Task[None]) -> None:
+        self._refreshing = None
+
+    async def settled(self) -> None:
+        """Wait for a re-read started in the background (the tests use it)."""
+        if self._refreshing is not None:
+            await self._refreshing
 
     async def refresh(self) -> None:
         if self._source is None:
