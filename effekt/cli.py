@@ -66,6 +66,7 @@ def up(args: argparse.Namespace) -> int:
             "IDENTITY_BOOTSTRAP_OPERATOR_CLIENT_ID": operator[0],
             "IDENTITY_BOOTSTRAP_OPERATOR_CLIENT_SECRET": operator[1],
         }
+        bootstrap["GATEWAY_GRAPHIQL_DEMO_FILE"] = str(data_dir / "demo.json")  # GraphiQL's demo picker
         env = platform_env(ports=ports, database_urls=database_urls, host=args.host, extra=bootstrap)
         platform = Platform(ports=ports, env=env, log_dir=data_dir / "logs", host=args.host)
         _step("starting identity, contracts, outcomes and the gateway (migrating each database to head)")

@@ -71,7 +71,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     if not settings.production:
         app.include_router(graphiql_router)
-        app.add_middleware(GraphiQLPage, issuer=settings.issuer, client_id=settings.graphiql_client_id)
+        app.add_middleware(
+            GraphiQLPage,
+            issuer=settings.issuer,
+            client_id=settings.graphiql_client_id,
+            demo_file=settings.graphiql_demo_file,
+        )
     app.include_router(graphql, prefix="/graphql")
 
     @app.get("/healthz", tags=["health"])

@@ -22,6 +22,8 @@ class Settings(AppSettings):
     # Identity's public client GraphiQL signs in with (its redirect URI is `<gateway>/graphql`); without it
     # the IDE still opens and takes a token in its headers. `effekt up` sets both ends (effekt/launcher.py).
     graphiql_client_id: str | None = None
+    # `effekt up`'s demo (`.effekt/demo.json`): GraphiQL offers to sign in as each demo user by partner type.
+    graphiql_demo_file: Path | None = None
 
     @property
     def only_trusted_documents(self) -> bool:

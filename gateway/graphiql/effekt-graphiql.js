@@ -21,7 +21,7 @@
     return discovery;
   }
 
-  async function signIn() {
+  async function signIn(loginHint) {
     const verifier = random(32);
     const challenge = b64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier)));
     const state = random(16);
@@ -30,6 +30,7 @@
       response_type: 'code', client_id: cfg.clientId, redirect_uri: redirectUri, scope: cfg.scope,
       state, nonce: random(16), code_challenge: challenge, code_challenge_method: 'S256',
     });
+    if (typeof loginHint === 'string') query.set('login_hint', loginHint);
     location.assign(`${(await metadata()).authorization_endpoint}?${query}`);
   }
 
@@ -76,6 +77,7 @@
     const current = tokens();
     const who = document.getElementById('effekt-who');
     document.getElementById('effekt-sign-in').hidden = Boolean(current) || !cfg.clientId;
+    document.getElementById('effekt-demo-label').hidden = Boolean(current) || !cfg.clientId || !cfg.demoUsers.length;
     document.getElementById('effekt-sign-out').hidden = !current;
     if (message) who.textContent = message;
     else if (current) {
@@ -98,7 +100,11 @@
   }
 
   async function start() {
-    document.getElementById('effekt-sign-in').addEventListener('click', signIn);
+    document.getElementById('effekt-sign-in').addEventListener('click', () => signIn());
+    const picker = document.getElementById('effekt-demo');
+    picker.append(new Option('choose a partner type…', ''));
+    for (const user of cfg.demoUsers) picker.append(new Option(`${user.partnerType} (${user.key})`, user.email));
+    picker.addEventListener('change', () => { if (picker.value) signIn(picker.value); });
     document.getElementById('effekt-sign-out').addEventListener('click', signOut);
     const params = new URLSearchParams(location.search);
     let message = null;

@@ -42,8 +42,24 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def page_html(*, issuer: str, client_id: str | None) -> str:
-    config = json.dumps({"issuer": issuer.rstrip("/"), "clientId": client_id, "scope": SCOPE})
+def demo_users(demo_file: Path | None) -> list[dict[str, str]]:
+    """The demo's users by partner type (`effekt up` writes the file after the gateway starts)."""
+    if demo_file is None:
+        return []
+    try:
+        users = json.loads(demo_file.read_text())["users"]
+        return [
+            {"key": key, "partnerType": str(user["partner_type"]), "email": str(user["email"])}
+            for key, user in users.items()
+        ]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
+
+
+def page_html(*, issuer: str, client_id: str | None, demo: list[dict[str, str]] | None = None) -> str:
+    config = json.dumps(
+        {"issuer": issuer.rstrip("/"), "clientId": client_id, "scope": SCOPE, "demoUsers": demo or []}
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Effekt GraphiQL</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -53,6 +69,7 @@ def page_html(*, issuer: str, client_id: str | None) -> str:
 <header id="effekt-bar"><strong>Effekt GraphiQL</strong>
 <span id="effekt-who" role="status">Not signed in</span>
 <button id="effekt-sign-in" type="button">Sign in</button>
+<label id="effekt-demo-label" hidden>Sign in as a demo user <select id="effekt-demo"></select></label>
 <button id="effekt-sign-out" type="button" hidden>Sign out</button></header>
 <div id="graphiql">Loading…</div>
 <script id="effekt-config" type="application/json">{escape(config, quote=False)}</script>
@@ -74,17 +91,22 @@ def _csp(issuer: str) -> str:
 class GraphiQLPage:
     """ASGI middleware: a browser's `GET /graphql` gets the page; everything else passes through."""
 
-    def __init__(self, app: ASGIApp, *, issuer: str, client_id: str | None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, issuer: str, client_id: str | None, demo_file: Path | None = None
+    ) -> None:
         self.app = app
-        self.body = page_html(issuer=issuer, client_id=client_id).encode()
+        self.issuer, self.client_id, self.demo_file = issuer, client_id, demo_file
         self.csp = _csp(issuer)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/graphql":
             headers = dict(scope["headers"])
             if b"text/html" in headers.get(b"accept", b"") and b"query=" not in scope["query_string"]:
+                body = page_html(
+                    issuer=self.issuer, client_id=self.client_id, demo=demo_users(self.demo_file)
+                )
                 response = Response(
-                    self.body,
+                    body,
                     media_type="text/html; charset=utf-8",
                     headers={
                         "Content-Security-Policy": self.csp,

@@ -5,7 +5,11 @@ every other request to /graphql is the GraphQL endpoint as before, and productio
 from __future__ import annotations
 
 import gzip
+import html
+import json
 import re
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -81,12 +85,45 @@ async def test_production_serves_no_ide() -> None:
 
 @pytest.mark.parametrize("name", ["graphiql.min.js", "graphiql.min.css", "react-dom.production.min.js"])
 def test_the_vendored_files_carry_the_versions_the_lock_file_pins(name: str) -> None:
-    import json
-    from pathlib import Path
-
     folder = Path("gateway/graphiql")
     lock = json.loads((folder / "package-lock.json").read_text())["packages"]
     notices = (folder / "static" / "LICENSES.txt").read_text()
     for package in ("graphiql", "react", "react-dom"):
         assert f"{package} {lock[f'node_modules/{package}']['version']}\n" in notices
     assert (folder / "static" / f"{name}.gz").stat().st_size > 1000
+
+
+async def test_the_demo_picker_lists_each_demo_user_by_partner_type(tmp_path: Path) -> None:
+    demo = tmp_path / "demo.json"
+    settings = Settings(
+        environment="test", issuer=ISSUER, graphiql_client_id="effekt-graphiql", graphiql_demo_file=demo
+    )
+    accept = {"Accept": "text/html"}
+    async with client(settings) as http:
+        before = await http.get(
+            "/graphql", headers=accept
+        )  # effekt up writes the file after the gateway starts
+        demo.write_text(
+            json.dumps(
+                {
+                    "partnership_id": "p",
+                    "web_client_id": "w",
+                    "users": {
+                        "herning": {"email": "herning-1@demo.effekt.dk", "partner_type": "municipality"},
+                        "investor": {"email": "investor-1@demo.effekt.dk", "partner_type": "investor"},
+                    },
+                }
+            )
+        )
+        after = await http.get("/graphql", headers=accept)
+    assert _config(before)["demoUsers"] == []
+    assert _config(after)["demoUsers"] == [
+        {"key": "herning", "partnerType": "municipality", "email": "herning-1@demo.effekt.dk"},
+        {"key": "investor", "partnerType": "investor", "email": "investor-1@demo.effekt.dk"},
+    ]
+
+
+def _config(page: httpx.Response) -> dict[str, Any]:
+    match = re.search(r'<script id="effekt-config" type="application/json">(.*?)</script>', page.text, re.S)
+    assert match is not None
+    return dict(json.loads(html.unescape(match.group(1))))

@@ -101,3 +101,26 @@ async def test_the_page_allows_only_the_requests_redirect_origin_and_names_clien
     assert wrong.status_code == 400
     assert _csp(wrong)["form-action"] == "'self'"
     assert "evil.example" not in wrong.headers["content-security-policy"]
+
+
+async def test_a_login_hint_fills_in_the_address_and_focus_waits_in_the_password_field(
+    platform: Platform, shared_cast: Cast
+) -> None:
+    client = await code_flow_client(platform, shared_cast)
+    _, challenge = pkce_pair()
+    params = {
+        "response_type": "code",
+        "client_id": client["client_id"],
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "login_hint": 'anna@herning.dk"><script>',
+    }
+    async with httpx.AsyncClient(base_url=platform.url("identity")) as browser:
+        page = await browser.get("/oauth2/authorize", params=params)
+    assert page.status_code == 200
+    assert 'value="anna@herning.dk&quot;&gt;&lt;script&gt;"' in page.text
+    assert "<script>" not in page.text
+    password = page.text[page.text.index('id="password"') :].split(">")[0]
+    assert "autofocus" in password

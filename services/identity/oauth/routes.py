@@ -178,6 +178,8 @@ async def authorize_page(request: Request, session: DbSession, settings: AppSett
         csrf_token=secrets.token_urlsafe(32),
         redirect_uri=redirect_uri,
         language=language,
+        # OIDC's `login_hint`: the e-mail the client already knows (GraphiQL's demo picker), pre-filled.
+        email=request.query_params.get("login_hint", "")[:320],
         secure_cookie=settings.production,
     )
 
