@@ -1,11 +1,10 @@
-"""`effekt up` and `effekt migrate`."""
+"""`effekt up`, `effekt token` and `effekt migrate`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
-import secrets
 import signal
 import sys
 import threading
@@ -14,6 +13,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy.engine import make_url
 
+from effekt.credentials import OPERATOR_FILE, NoCredentials, mint_token, operator_credentials
 from effekt.embedded_pg import EmbeddedPostgres, asyncpg_url
 from effekt.launcher import DATABASE_SERVICES, SERVICES, Platform, migrate, platform_env, taken_ports
 
@@ -60,11 +60,13 @@ def up(args: argparse.Namespace) -> int:
         _step(f"creating the databases if they are new: {names}")
         asyncio.run(_create_databases(database_urls))
         # The first operator: identity ensures (and re-keys) this client on start, and the seed acts as it.
-        operator = ("effekt-local-operator", secrets.token_urlsafe(32))
+        # Its secret is made once and kept in .effekt/operator.json, so what copied it keeps working.
+        operator = operator_credentials(data_dir, f"http://{args.host}:{ports['identity']}")
         bootstrap = {
             "IDENTITY_BOOTSTRAP_OPERATOR_CLIENT_ID": operator[0],
             "IDENTITY_BOOTSTRAP_OPERATOR_CLIENT_SECRET": operator[1],
         }
+        bootstrap["GATEWAY_GRAPHIQL_DEMO_FILE"] = str(data_dir / "demo.json")  # GraphiQL's demo picker
         env = platform_env(ports=ports, database_urls=database_urls, host=args.host, extra=bootstrap)
         platform = Platform(ports=ports, env=env, log_dir=data_dir / "logs", host=args.host)
         _step("starting identity, contracts, outcomes and the gateway (migrating each database to head)")
@@ -75,6 +77,8 @@ def up(args: argparse.Namespace) -> int:
         for name in ("identity", "contracts", "outcomes"):
             print(f"  {name:<18} {platform.url(name)}/docs")
         print(f"  logs               {data_dir / 'logs'}")
+        print(f"  operator client    {operator[0]}  secret {operator[1]}")
+        print(f"                     (also in {data_dir / OPERATOR_FILE}; docs/identity.md)")
         if not args.no_seed:
             _seed(platform, data_dir)
         print("\nPress Ctrl-C to stop.", flush=True)
@@ -109,6 +113,16 @@ def _seed(platform: Platform, data_dir: Path) -> None:
     print(describe(tokens, platform.url("gateway"), data_dir / "demo-tokens.json"), flush=True)
 
 
+def token_command(args: argparse.Namespace) -> int:
+    """Print a fresh access token for a demo user or the operator (effekt/credentials.py)."""
+    try:
+        print(mint_token(Path(args.data_dir).resolve(), args.who))
+    except (NoCredentials, httpx.HTTPError) as exc:
+        print(f"effekt token: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def migrate_command(args: argparse.Namespace) -> int:
     """Upgrade each service's database from its `<PREFIX>DATABASE_URL` (production's explicit step)."""
     chosen = [s for s in DATABASE_SERVICES if args.service in ("all", s.name)]
@@ -135,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument("--no-seed", action="store_true", help="do not create the demo partnership")
     run.set_defaults(func=up)
+    token = commands.add_parser(
+        "token", help="print a fresh access token for a demo user or the operator (after `effekt up`)"
+    )
+    token.add_argument("--as", dest="who", required=True, help="operator, herning, provider, investor, ...")
+    token.add_argument("--data-dir", default=os.environ.get("EFFEKT_DATA_DIR", ".effekt"))
+    token.set_defaults(func=token_command)
     mig = commands.add_parser("migrate", help="upgrade the services' databases to the latest migration")
     mig.add_argument(
         "service", nargs="?", default="all", choices=["all", *(s.name for s in DATABASE_SERVICES)]

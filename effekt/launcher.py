@@ -78,6 +78,9 @@ def platform_env(
             if revocation_poll_seconds is not None:
                 env[f"{p}REVOCATIONS_POLL_SECONDS"] = str(revocation_poll_seconds)
     env["IDENTITY_REVOCATION_READERS"] = json.dumps(readers)
+    # GraphiQL at the gateway signs in with identity's public client, redirected back to the IDE itself.
+    env["IDENTITY_GRAPHIQL_REDIRECT_URIS"] = json.dumps([f"{url['gateway']}/graphql"])
+    env["GATEWAY_GRAPHIQL_CLIENT_ID"] = "effekt-graphiql"
     env.update(extra or {})
     return env
 

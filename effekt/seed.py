@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from effekt.credentials import write_demo_tokens
 from effekt.launcher import Platform
 from effekt.sandbox import directory
 from effekt.sandbox.http import expect
@@ -68,8 +69,9 @@ class Seeder:
     def redirect_uri(self) -> str:
         return self.platform.url("gateway") + REDIRECT_PATH
 
-    async def user_token(self, client_id: str, email: str) -> str:
-        """Sign in as a browser would: authorisation code with PKCE, then the token exchange."""
+    async def user_token(self, client_id: str, email: str) -> dict[str, str]:
+        """Sign in as a browser would: authorisation code with PKCE, then the token exchange; the access
+        and the refresh token (`effekt token` redeems it when the access token has expired)."""
         token = await sign_in(
             self.platform.url("identity"),
             client_id=client_id,
@@ -77,7 +79,7 @@ class Seeder:
             password=PASSWORD,
             redirect_uri=self.redirect_uri,
         )
-        return str(token["access_token"])
+        return {"token": str(token["access_token"]), "refresh_token": str(token["refresh_token"])}
 
     # --- the run -------------------------------------------------------------------------------------------
 
@@ -86,12 +88,11 @@ class Seeder:
         operator = await directory.operator_token(self.platform)
         demo = await self._existing(operator) or await self._create()
         tokens = {
-            key: {**user, "token": await self.user_token(demo.web_client_id, user["email"])}
+            key: {**user, **await self.user_token(demo.web_client_id, user["email"])}
             for key, user in demo.users.items()
         }
         tokens["operator"] = {"partner_type": "operator", "email": "", "token": operator}
-        self.tokens_path.write_text(json.dumps(tokens, indent=2))
-        self.tokens_path.chmod(0o600)
+        write_demo_tokens(self.tokens_path.parent, tokens)
         return tokens
 
     async def _existing(self, operator: str) -> Demo | None:
@@ -141,7 +142,7 @@ class Seeder:
     async def _activity(self, demo: Demo, orgs: dict[str, dict[str, Any]]) -> None:
         """A signed contract, enrolled participants, verified outcomes and an issued statement."""
         token = {
-            key: bearer(await self.user_token(demo.web_client_id, u["email"]))
+            key: bearer((await self.user_token(demo.web_client_id, u["email"]))["token"])
             for key, u in demo.users.items()
         }
         today = datetime.now(UTC).date()
@@ -321,6 +322,10 @@ def describe(tokens: dict[str, dict[str, str]], gateway_url: str, tokens_path: P
         lines.append(f"  {key:<10} {user['partner_type']:<13} {who}")
     lines.append(
         f"Sign in with code + PKCE instead: any e-mail above, password {PASSWORD} (docs/gateway.md)."
+    )
+    lines.append(
+        "Access tokens last 15 minutes. A fresh one, from the stored refresh token:  "
+        "effekt token --as investor  (or --as operator, herning, provider, ...)."
     )
     lines.append(
         "Try:  { partnerships { nodes { id name } } }  then  partnership(id: ...) { ... }  as each type."

@@ -13,11 +13,14 @@ from fastapi.responses import JSONResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from gateway.context import authenticate_socket, get_context
+from gateway.graphiql.page import GraphiQLPage
+from gateway.graphiql.page import router as graphiql_router
 from gateway.hardening import TrustedDocuments
 from gateway.schema import build_schema, schemas
 from gateway.settings import Settings
 from gateway.subscriptions import ledger_streams
 from gateway.view import EffektGraphQLRouter
+from kit.cors import identity_origins, install_cors
 from kit.http import RequestIdMiddleware
 from kit.logging import configure_logging
 from kit.metrics import install_metrics
@@ -53,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_metrics(app)
     install_tracing(app, "gateway")  # inside the request id middleware, which clears the log context
     app.add_middleware(RequestIdMiddleware)
+    # Partner UIs call the graph from their own origins (kit/cors.py).
+    install_cors(app, settings, ("/graphql",), identity_origins(settings.cors_origins_url))
     app.state.schemas = schemas(production=settings.production)
     app.state.ledger_streams = ledger_streams(settings)  # one shared reader per partnership view
     graphql = EffektGraphQLRouter(
@@ -61,12 +66,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         trusted_documents_only=settings.only_trusted_documents,
         mask_errors=settings.production,
         context_getter=get_context,
-        graphql_ide=None if settings.production else "graphiql",
+        graphql_ide=None,  # gateway/graphiql serves the IDE from its own files, not strawberry's CDN page
         multipart_uploads_enabled=False,
         allow_queries_via_get=False,
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         authenticate_socket=lambda params: authenticate_socket(app.state, params),
     )
+    if not settings.production:
+        app.include_router(graphiql_router)
+        app.add_middleware(
+            GraphiQLPage,
+            issuer=settings.issuer,
+            client_id=settings.graphiql_client_id,
+            demo_file=settings.graphiql_demo_file,
+        )
     app.include_router(graphql, prefix="/graphql")
 
     @app.get("/healthz", tags=["health"])

@@ -20,6 +20,11 @@ class Settings(AppSettings):
     # The operations partner UIs ship ({"sha256:<hex>": "<document>"}); production accepts only these.
     trusted_documents_path: Path = Path(__file__).with_name("trusted_documents.json")
     trusted_documents_only: bool | None = None
+    # Identity's public client GraphiQL signs in with (its redirect URI is `<gateway>/graphql`); without it
+    # the IDE still opens and takes a token in its headers. `effekt up` sets both ends (effekt/launcher.py).
+    graphiql_client_id: str | None = None
+    # `effekt up`'s demo (`.effekt/demo.json`): GraphiQL offers to sign in as each demo user by partner type.
+    graphiql_demo_file: Path | None = None
 
     # --- live subscriptions (docs/gateway.md, "Live ledger events") ---------------------------------------
     # Open subscriptions one WebSocket may hold, and one caller (a token subject) across all its sockets

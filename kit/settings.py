@@ -39,6 +39,11 @@ class AppSettings(BaseSettings):
     revocations_client_id: str | None = None
     revocations_client_secret: SecretStr | None = None
     revocations_poll_seconds: float = Field(5.0, gt=0)
+    # Web origins allowed to call this process from a browser besides those of registered redirect URIs
+    # (kit/cors.py), as JSON: `["https://console.example.dk"]`; `["*"]` opens the CORS paths to every
+    # origin, never with credentials. The registered set is re-read after this many seconds.
+    cors_origins: list[str] = []
+    cors_refresh_seconds: float = Field(30.0, gt=0)
     # False where tokens are checked against identity's own tables (identity itself).
     polls_revocations: ClassVar[bool] = True
 
@@ -49,6 +54,10 @@ class AppSettings(BaseSettings):
     @property
     def revocations_url(self) -> str:
         return urljoin(self.jwks_url, "v1/token-revocations")
+
+    @property
+    def cors_origins_url(self) -> str:
+        return urljoin(self.jwks_url, "v1/cors-origins")
 
     @property
     def token_url(self) -> str:

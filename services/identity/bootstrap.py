@@ -125,6 +125,38 @@ async def ensure_revocation_readers(session: AsyncSession, settings: Settings, h
         )
 
 
+async def ensure_graphiql_client(session: AsyncSession, settings: Settings) -> None:
+    """The gateway GraphiQL's public client (PKCE, no secret): created, or its redirect URIs kept current.
+    An id that names a confidential client is refused, as for the readers."""
+    if not settings.graphiql_redirect_uris:
+        return
+    client = await session.scalar(
+        select(OAuthClient).where(OAuthClient.client_id == settings.graphiql_client_id).with_for_update()
+    )
+    if client is not None:
+        if client.client_type != "public":
+            raise InsecureConfiguration(f"client {client.client_id!r} exists and is not one identity ensures")
+        client.redirect_uris = list(settings.graphiql_redirect_uris)
+        return
+    organisation = await _operator_organisation(session, settings)
+    client = OAuthClient(
+        client_id=settings.graphiql_client_id,
+        organisation_id=organisation.id,
+        name="Effekt GraphiQL",
+        client_type="public",
+        secret_hash=None,
+        redirect_uris=list(settings.graphiql_redirect_uris),
+        grant_types=["authorization_code", "refresh_token"],
+        scopes=list(SCOPES),
+    )
+    session.add(client)
+    await session.flush()
+    await session.refresh(client)
+    await record(
+        session, None, "client.created", client, organisation_id=organisation.id, after=snapshot(client)
+    )
+
+
 def check_revocation_readers(settings: Settings) -> None:
     """Production refuses to start unless every other process can read the revocation list."""
     if not settings.production:
@@ -162,6 +194,7 @@ async def identity_state(app: FastAPI) -> AsyncIterator[None]:
                 await ring.ensure_active(session)
                 await ensure_operator(session, settings, hash_key)
                 await ensure_revocation_readers(session, settings, hash_key)
+                await ensure_graphiql_client(session, settings)
             break
         except IntegrityError:
             log.info("bootstrap_race_retry")

@@ -39,6 +39,10 @@ class Settings(ServiceSettings):
     bootstrap_operator_client_id: str | None = None
     bootstrap_operator_client_secret: SecretStr | None = None
     bootstrap_operator_cvr: str = "10000009"
+    # The gateway's GraphiQL (gateway/graphiql): with redirect URIs (`["http://127.0.0.1:8000/graphql"]`), a
+    # public code-flow client of the operator organisation with this id is ensured on start-up.
+    graphiql_client_id: str = "effekt-graphiql"
+    graphiql_redirect_uris: list[str] = []
     # The platform's own services, which poll the revocation list: client id -> secret, as JSON
     # (`{"effekt-contracts": "...", ...}`). On start-up each is ensured as a confidential client of the
     # operator organisation holding only `tokens:revocations`; production refuses to start without them.

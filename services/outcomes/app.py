@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from kit.app import service_app
+from kit.cors import identity_origins, install_cors
 from kit.idempotency import idempotency_sweep
 from services.outcomes.bulk.routes import router as bulk_router
 from services.outcomes.claims.routes import router as claim_router
@@ -23,6 +24,7 @@ from services.outcomes.statements.routes import router as statement_router
 from services.outcomes.statements.tallies import compaction_lifespan
 from services.outcomes.webhooks.routes import router as webhook_router
 
+CORS_PATHS = ("/v1/feed", "/v1/feed/stream")
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 
 
@@ -42,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.contracts.aclose()
 
-    return service_app(
+    app = service_app(
         name="outcomes",
         settings=settings,
         alembic_ini=ALEMBIC_INI,
@@ -66,3 +68,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             idempotency_sweep(idempotency_keys),
         ],
     )
+    # The feed and its live stream, read by partner UIs from their own origins (kit/cors.py).
+    install_cors(app, settings, CORS_PATHS, identity_origins(settings.cors_origins_url))
+    return app

@@ -384,20 +384,62 @@ def test_secrets_are_referenced_never_inlined_and_every_variable_is_a_setting(ov
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_the_ingress_publishes_only_the_gateway_and_identity_and_never_metrics(overlay: str) -> None:
-    (ingress,) = _of_kind(overlay, "Ingress").values()
-    backends = set()
-    for rule in ingress["spec"]["rules"]:
-        for path in rule["http"]["paths"]:
-            backends.add(path["backend"]["service"]["name"])
-            for internal in ("/metrics", "/healthz", "/readyz", "/docs", "/openapi.json"):
-                matched = (
-                    internal == path["path"]
-                    if path["pathType"] == "Exact"
-                    else internal == path["path"] or internal.startswith(path["path"].rstrip("/") + "/")
-                )
-                assert not matched, f"{rule['host']}{path['path']} exposes {internal}"
-    assert backends == {"gateway", "identity"}
+def test_the_ingress_publishes_gateway_identity_and_outcomes_rest_and_never_metrics(overlay: str) -> None:
+    ingresses = _of_kind(overlay, "Ingress")
+    backends: dict[str, set[str]] = {}
+    for ingress in ingresses.values():
+        for rule in ingress["spec"]["rules"]:
+            assert rule["host"] in ingress["spec"]["tls"][0]["hosts"], rule["host"]
+            for path in rule["http"]["paths"]:
+                backends.setdefault(path["backend"]["service"]["name"], set()).add(path["path"])
+                for internal in ("/metrics", "/healthz", "/readyz", "/docs", "/openapi.json"):
+                    matched = (
+                        internal == path["path"]
+                        if path["pathType"] == "Exact"
+                        else internal == path["path"] or internal.startswith(path["path"].rstrip("/") + "/")
+                    )
+                    assert not matched, f"{rule['host']}{path['path']} exposes {internal}"
+    assert set(backends) == {"gateway", "identity", "outcomes"}
+    # The outcome service's REST API for integrators, on a host of its own: its whole /v1, nothing else.
+    assert backends["outcomes"] == {"/v1"}
+    outcomes = ingresses["effekt-outcomes"]
+    (rule,) = outcomes["spec"]["rules"]
+    assert rule["host"].startswith("outcomes.")
+    assert [p["pathType"] for p in rule["http"]["paths"]] == ["Prefix"]
+
+
+def _mebibytes(size: str) -> float:
+    number, unit = re.fullmatch(r"(\d+)([kmg]?)", size.lower()).groups()  # type: ignore[union-attr]
+    return int(number) * {"": 1 / 2**20, "k": 1 / 1024, "m": 1, "g": 1024}[unit]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_outcomes_ingress_admits_a_64_mib_bulk_import_and_streams_unbuffered(overlay: str) -> None:
+    ingresses = _of_kind(overlay, "Ingress")
+    annotations = ingresses["effekt-outcomes"]["metadata"]["annotations"]
+    assert _mebibytes(annotations["nginx.ingress.kubernetes.io/proxy-body-size"]) >= 64
+    assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 60
+    # The other hosts keep their small limit: GraphQL and OAuth requests are small.
+    assert (
+        _mebibytes(
+            ingresses["effekt"]["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
+        )
+        < 64
+    )
+    if overlay.endswith("prod"):
+        for ingress in ingresses.values():
+            assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt"
+
+
+def test_compose_publishes_the_outcome_service_beside_the_gateway_and_identity() -> None:
+    services = _compose()["services"]
+    published = {name: service.get("ports", []) for name, service in services.items() if service.get("ports")}
+    assert published == {
+        "identity": ["127.0.0.1:8001:8000"],
+        "outcomes": ["127.0.0.1:8003:8000"],
+        "gateway": ["127.0.0.1:8000:8000"],
+    }
 
 
 def _selects(selector: dict[str, Any], name: str) -> bool:
@@ -415,7 +457,9 @@ def _selects(selector: dict[str, Any], name: str) -> bool:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_network_policies_let_services_be_reached_only_by_the_gateway_and_each_other(overlay: str) -> None:
+def test_network_policies_let_services_be_reached_only_by_each_other_and_public_ones_by_the_ingress(
+    overlay: str,
+) -> None:
     policies = list(_of_kind(overlay, "NetworkPolicy").values())
     assert any(p["spec"]["podSelector"] == {} and "ingress" not in p["spec"] for p in policies)
 
@@ -436,6 +480,6 @@ def test_network_policies_let_services_be_reached_only_by_the_gateway_and_each_o
 
     everyone = set(PROCESSES)
     assert allowed_peers("contracts") == everyone | {"ns:monitoring"}
-    assert allowed_peers("outcomes") == everyone | {"ns:monitoring"}
+    assert allowed_peers("outcomes") == everyone | {"ns:monitoring", "ns:ingress-nginx"}
     assert allowed_peers("identity") == everyone | {"ns:monitoring", "ns:ingress-nginx"}
     assert allowed_peers("gateway") == {"ns:monitoring", "ns:ingress-nginx"}

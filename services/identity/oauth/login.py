@@ -37,8 +37,10 @@ from services.identity.credentials import Passwords, hash_secret
 from services.identity.models import SignInThrottle, User
 from services.identity.settings import Settings
 
-LOCKED = "Too many failed attempts. Try again later."
-WRONG = "Wrong e-mail address or password."
+# Why a sign-in failed, as keys the page words in the reader's language (`pages.py`).
+LOCKED = "locked"
+WRONG = "wrong"
+DISABLED = "disabled"
 # A counter is forgotten this long after its last failure, once it is not locked (housekeeping).
 FORGET_AFTER = timedelta(days=1)
 
@@ -158,7 +160,7 @@ async def log_in(
     user = await session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
     if await passwords.verify(user.password_hash if user else None, password) and user is not None:
         if user.disabled_at is not None:
-            return LoginOutcome(None, "This account is disabled; ask your organisation's admin.")
+            return LoginOutcome(None, DISABLED)
         await clear_account_lock(session, hash_key, email)
         return LoginOutcome(user)
     window = timedelta(seconds=rules.window_seconds)

@@ -29,9 +29,20 @@ from services.identity.directory.service import require_operator
 from services.identity.models import Organisation, User
 from services.identity.oauth import keys as signing_keys
 from services.identity.oauth.login import SignInRules, log_in
-from services.identity.oauth.pages import CARRIED, CSRF_COOKIE, error_page, login_page
+from services.identity.oauth.logout import SignOut, end_sign_in
+from services.identity.oauth.pages import (
+    CARRIED,
+    CSRF_COOKIE,
+    Language,
+    choose_language,
+    error_page,
+    expired_page,
+    login_page,
+    signed_out_page,
+)
 from services.identity.oauth.scopes import GRANT_TYPES, SCOPES
 from services.identity.oauth.server import AuthorizationServer, FormRequest, Issuance, userinfo_claims
+from services.identity.origins import registered_origins
 from services.identity.settings import Settings
 
 router = APIRouter(tags=["oauth2"])
@@ -128,13 +139,15 @@ async def revoke_token(request: Request, session: DbSession) -> Response:
 # --- the authorisation endpoint ---------------------------------------------------------------------------
 
 
-def _error_response(server: AuthorizationServer, oauth_request: FormRequest, error: OAuth2Error) -> Response:
+def _error_response(
+    server: AuthorizationServer, oauth_request: FormRequest, error: OAuth2Error, language: Language
+) -> Response:
     """Back to the client when its redirect URI is known good; otherwise an error page (RFC 6749 §4.1.2.1)."""
     status, _, headers = server.handle_error_response(oauth_request, error)
     location = dict(headers or []).get("Location")
     if status == 302 and location:
         return RedirectResponse(location, status_code=302, headers=_NO_STORE)
-    return error_page(error.error, error.description, status_code=400)
+    return error_page(error.error, error.description, status_code=400, language=language)
 
 
 @router.get(
@@ -145,23 +158,28 @@ def _error_response(server: AuthorizationServer, oauth_request: FormRequest, err
 async def authorize_page(request: Request, session: DbSession, settings: CurrentSettings) -> Response:
     query = list(request.query_params.multi_items())
     oauth_request = FormRequest("GET", str(request.url), request.headers, query, [])
+    language = choose_language(request.headers.get("accept-language"))
 
-    def validate(server: AuthorizationServer) -> Response | tuple[str, list[str]]:
+    def validate(server: AuthorizationServer) -> Response | tuple[str, list[str], str]:
         try:
             grant = server.get_consent_grant(oauth_request)
         except OAuth2Error as error:
-            return _error_response(server, oauth_request, error)
-        return grant.client.row.name, scope_to_list(grant.request.scope) or []
+            return _error_response(server, oauth_request, error, language)
+        return grant.client.row.name, scope_to_list(grant.request.scope) or [], grant.redirect_uri
 
     outcome = await _run(request, session, validate)
     if isinstance(outcome, Response):
         return outcome
-    client_name, scopes = outcome
+    client_name, scopes, redirect_uri = outcome
     return login_page(
         client_name=client_name,
         scopes=scopes,
         params=dict(reversed(query)),
         csrf_token=secrets.token_urlsafe(32),
+        redirect_uri=redirect_uri,
+        language=language,
+        # OIDC's `login_hint`: the e-mail the client already knows (GraphiQL's demo picker), pre-filled.
+        email=request.query_params.get("login_hint", "")[:320],
         secure_cookie=settings.production,
     )
 
@@ -175,9 +193,10 @@ async def authorize_page(request: Request, session: DbSession, settings: Current
 async def authorize(request: Request, session: DbSession, settings: CurrentSettings) -> Response:
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    language = choose_language(request.headers.get("accept-language"))
     cookie = request.cookies.get(CSRF_COOKIE, "")
     if not cookie or not hmac.compare_digest(cookie, fields.get("csrf_token", "")):
-        return error_page("invalid_request", "This form has expired. Go back and start again.", 403)
+        return expired_page(language)
     carried = [(k, v) for k, v in form.multi_items() if k in CARRIED and isinstance(v, str)]
     oauth_request = FormRequest("POST", str(request.url), request.headers, [], carried)
 
@@ -185,7 +204,7 @@ async def authorize(request: Request, session: DbSession, settings: CurrentSetti
         try:
             grant = server.get_consent_grant(oauth_request)
         except OAuth2Error as error:
-            return _error_response(server, oauth_request, error)
+            return _error_response(server, oauth_request, error, language)
         owner = server.session.get_one(Organisation, grant.client.row.organisation_id)
         return grant, grant.client.row.name, scope_to_list(grant.request.scope) or [], owner.partner_type
 
@@ -212,6 +231,8 @@ async def authorize(request: Request, session: DbSession, settings: CurrentSetti
                 scopes=scopes,
                 params=dict(carried),
                 csrf_token=cookie,
+                redirect_uri=grant.redirect_uri,
+                language=language,
                 email=fields.get("email", ""),
                 error=result.error,
                 status_code=429 if result.locked_for else 401,
@@ -232,7 +253,7 @@ async def authorize(request: Request, session: DbSession, settings: CurrentSetti
         location = dict(headers or []).get("Location")
         if status == 302 and location:
             return RedirectResponse(location, status_code=302, headers=_NO_STORE)
-        return error_page("server_error", "The request could not be completed.", status)
+        return error_page("server_error", "The request could not be completed.", status, language=language)
 
     redirect = await _run(request, session, respond)
     redirect.delete_cookie(CSRF_COOKIE, path="/oauth2/authorize")
@@ -240,6 +261,47 @@ async def authorize(request: Request, session: DbSession, settings: CurrentSetti
 
 
 # --- OIDC -------------------------------------------------------------------------------------------------
+
+
+@router.get("/oauth2/logout", summary="End session (OIDC RP-Initiated Logout)", response_class=HTMLResponse)
+@router.post("/oauth2/logout", summary="End session (OIDC RP-Initiated Logout)", response_class=HTMLResponse)
+async def end_session(request: Request, session: DbSession, settings: CurrentSettings) -> Response:
+    """Ends the sign-in the `id_token_hint` names (its refresh and access tokens); see `oauth/logout.py`."""
+    params = dict(request.query_params)
+    if request.method == "POST":
+        params.update({k: v for k, v in (await request.form()).items() if isinstance(v, str)})
+    language = choose_language(request.headers.get("accept-language"))
+    hint = params.get("id_token_hint")
+    if not hint:
+        return signed_out_page(language, "id_token_hint is required: say which sign-in to end.")
+
+    def sign_out(sync_session: Session) -> SignOut:
+        return end_sign_in(
+            sync_session,
+            settings.issuer,
+            id_token_hint=hint,
+            client_id=params.get("client_id"),
+            post_logout_redirect_uri=params.get("post_logout_redirect_uri"),
+            state=params.get("state"),
+        )
+
+    outcome = await session.run_sync(sign_out)
+    if outcome.error is not None:
+        return signed_out_page(language, outcome.error)
+    user = await session.get(User, outcome.user_id)
+    if user is not None:
+        await record(
+            session,
+            None,
+            "user.signed_out",
+            user,
+            organisation_id=user.organisation_id,
+            entity_id=str(user.id),
+            after={"sid": outcome.sid},
+        )
+    if outcome.redirect is not None:
+        return RedirectResponse(outcome.redirect, status_code=302, headers=_NO_STORE)
+    return signed_out_page(language)
 
 
 @router.get("/oauth2/userinfo", summary="OIDC UserInfo", responses=problem_responses(401, 403))
@@ -269,6 +331,7 @@ async def discovery(settings: CurrentSettings) -> dict[str, Any]:
         "jwks_uri": f"{issuer}/jwks.json",
         "introspection_endpoint": f"{issuer}/oauth2/introspect",
         "revocation_endpoint": f"{issuer}/oauth2/revoke",
+        "end_session_endpoint": f"{issuer}/oauth2/logout",
         "scopes_supported": list(SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -308,6 +371,17 @@ async def discovery(settings: CurrentSettings) -> dict[str, Any]:
 async def jwks(session: DbSession, response: Response) -> dict[str, Any]:
     response.headers["Cache-Control"] = "public, max-age=60"
     return await signing_keys.published_jwks(session)
+
+
+class CorsOrigins(BaseModel):
+    origins: list[str]
+
+
+@router.get("/v1/cors-origins", summary="The web origins of registered redirect URIs (CORS, kit/cors.py)")
+async def cors_origins(session: DbSession, response: Response) -> CorsOrigins:
+    """What every other process allows cross-origin, besides its own `*_CORS_ORIGINS`."""
+    response.headers["Cache-Control"] = "public, max-age=30"
+    return CorsOrigins(origins=await registered_origins(session))
 
 
 # --- operators: signing keys ------------------------------------------------------------------------------

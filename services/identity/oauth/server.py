@@ -228,6 +228,9 @@ class AuthorizationServer(BaseAuthorizationServer):  # type: ignore[misc]
         nonce = getattr(self.request, "nonce", None)
         if nonce:
             claims["nonce"] = nonce
+        # The sign-in, so that RP-initiated logout (`oauth/logout.py`) knows which tokens to end.
+        if "sid" in access_claims:
+            claims["sid"] = access_claims["sid"]
         claims.update(userinfo_claims(user, scopes))
         return self.issuance.signer.sign(claims)
 
