@@ -23,6 +23,7 @@ from kit.settings import DEV_SECRET
 from services.identity.models import SigningKey
 from services.identity.oauth.keys import KeyRing
 from tests.actors import (
+    PASSWORD,
     Cast,
     add_membership,
     bearer,
@@ -30,7 +31,9 @@ from tests.actors import (
     create_machine_client,
     create_organisation,
     create_user,
+    random_cvr,
     token_for,
+    unique_email,
 )
 from tests.outcomes.support import (
     TODAY,
@@ -53,6 +56,8 @@ class Scene:
     callers: dict[str, dict[str, str]]
     ids: dict[str, str]
     partnership_id: str
+    # A valid body per write, so the request reaches the caller's rights rather than stopping at validation.
+    bodies: dict[str, Any]
 
 
 async def expired_token(platform: Platform, token: str) -> str:
@@ -137,15 +142,16 @@ async def build_scene(platform: Platform, cast: Cast, client: httpx.AsyncClient)
         await confirm(out, cast.payer_a, person["id"])
         made = await claim(out, cast.provider, person["id"], "job_start", TODAY - timedelta(days=1))
     start, end = quarter(TODAY)
+    statement_body = {
+        "contract_id": str(contract_id),
+        "payer_organisation_id": str(cast.payer_a.organisation_id),
+        "period_start": start.isoformat(),
+        "period_end": end.isoformat(),
+    }
     statement = check(
         await client.post(
             outcomes + "/v1/payment-statements",
-            json={
-                "contract_id": str(contract_id),
-                "payer_organisation_id": str(cast.payer_a.organisation_id),
-                "period_start": start.isoformat(),
-                "period_end": end.isoformat(),
-            },
+            json=statement_body,
             headers={**cast.payer_a.headers, **key()},
         ),
         201,
@@ -166,6 +172,7 @@ async def build_scene(platform: Platform, cast: Cast, client: httpx.AsyncClient)
     ids = {
         "partnership_id": str(cast.partnership_id),
         "organisation_id": str(cast.provider.organisation_id),
+        "spare_organisation_id": str(spare_org["id"]),
         "user_id": str(spare_user["id"]),
         "membership_id": str(spare_membership["id"]),
         "client_id": str(spare_client["id"]),
@@ -199,12 +206,82 @@ async def build_scene(platform: Platform, cast: Cast, client: httpx.AsyncClient)
         "observer": cast.observer.headers,
         "operator": cast.operator.headers,
     }
-    return Scene(callers=callers, ids=ids, partnership_id=str(cast.partnership_id))
+    return Scene(
+        callers=callers,
+        ids=ids,
+        partnership_id=str(cast.partnership_id),
+        bodies=bodies(cast, ids, statement_body),
+    )
 
 
-def request_for(operation: dict[str, Any], template: str, scene: Scene) -> tuple[str, dict[str, Any]]:
+def bodies(cast: Cast, ids: dict[str, str], statement: dict[str, Any]) -> dict[str, Any]:
+    """Valid bodies for the writes that validate their body before the caller's rights."""
+    partnership = str(cast.partnership_id)
+    terms = employment_terms(cast)
+    yesterday = (TODAY - timedelta(days=1)).isoformat()
+    return {
+        "identity POST /v1/organisations": {
+            "name": "Matrix ApS",
+            "partner_type": "provider",
+            "cvr": random_cvr(),
+        },
+        "identity PATCH /v1/organisations/{organisation_id}": {"name": "Jobhuset (omdøbt)"},
+        "identity POST /v1/organisations/{organisation_id}/users": {
+            "email": unique_email("matrix"),
+            "display_name": "Matrix User",
+            "org_role": "member",
+            "password": PASSWORD,
+        },
+        "identity PUT /v1/users/{user_id}/password": {"new_password": PASSWORD + "-2"},
+        "identity POST /v1/partnerships": {"name": "Matrix partnership", "description": "made by the matrix"},
+        "identity POST /v1/partnerships/{partnership_id}/memberships": {
+            "organisation_id": ids["spare_organisation_id"],
+            "role": "evaluator",
+        },
+        "identity POST /v1/partnerships/{partnership_id}/membership-grants": {
+            "organisation_id": ids["spare_organisation_id"],
+            "role": "adviser",
+        },
+        "identity POST /v1/organisations/{organisation_id}/clients": {
+            "name": "matrix",
+            "client_type": "confidential",
+            "grant_types": ["client_credentials"],
+            "scopes": ["outcomes:read"],
+        },
+        "contracts POST /v1/contracts": {"partnership_id": partnership, "terms": terms},
+        "contracts PUT /v1/contract-versions/{version_id}/terms": terms,
+        "contracts POST /v1/contract-versions/{version_id}/termination": {
+            "effective_on": TODAY.isoformat(),
+            "reason": "the matrix ends it",
+        },
+        "outcomes POST /v1/participants": {
+            "partnership_id": partnership,
+            "contract_id": ids["contract_id"],
+            "cpr": synthetic_cpr(2),
+            "municipality_code": "657",
+            "enrolment_date": yesterday,
+        },
+        "outcomes POST /v1/participants/{participant_id}/exit": {"exit_date": yesterday, "reason": "moved"},
+        "outcomes POST /v1/outcome-claims": {
+            "participant_id": ids["participant_id"],
+            "outcome_code": "job_start",
+            "achievement_date": yesterday,
+            "evidence_reference": "eIndkomst extract",
+        },
+        "outcomes POST /v1/outcome-claims/{claim_id}/verification": {"decision": "verified"},
+        "outcomes POST /v1/outcome-claims/{claim_id}/dispute": {"reason": "the hours are wrong"},
+        "outcomes POST /v1/outcome-claims/{claim_id}/dispute-resolution": {"decision": "verified"},
+        "outcomes POST /v1/payment-statements": statement,
+        "outcomes POST /v1/webhook-subscriptions": {
+            "partnership_id": partnership,
+            "url": "https://hooks.example/m",
+        },
+    }
+
+
+def request_for(key: str, operation: dict[str, Any], scene: Scene) -> tuple[str, dict[str, Any]]:
     """The concrete path and httpx keyword arguments for one documented operation."""
-    path = template
+    path = template = key.split(" ", 2)[2]
     params: dict[str, str] = {}
     # Required query parameters that are not ids of their own name.
     values = {
@@ -221,5 +298,5 @@ def request_for(operation: dict[str, Any], template: str, scene: Scene) -> tuple
             params[name] = values.get(name, str(uuid.uuid4()))
     kwargs: dict[str, Any] = {"params": params}
     if "requestBody" in operation:
-        kwargs["json"] = {}
+        kwargs["json"] = scene.bodies.get(key, {})
     return path, kwargs

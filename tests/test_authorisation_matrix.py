@@ -132,7 +132,7 @@ async def test_every_operation_answers_every_caller_kind_as_the_table_says(
 
         async def send(key: str, caller: str) -> tuple[str, str, int, str]:
             name, method, template = key.split(" ", 2)
-            path, kwargs = request_for(operations[key], template, scene)
+            path, kwargs = request_for(key, operations[key], scene)
             headers = {**scene.callers[caller], "Idempotency-Key": uuid.uuid4().hex}
             if method in ("PUT", "PATCH"):
                 headers["If-Match"] = '"1"'
