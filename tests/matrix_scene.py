@@ -281,7 +281,7 @@ def bodies(cast: Cast, ids: dict[str, str], statement: dict[str, Any]) -> dict[s
 
 def request_for(key: str, operation: dict[str, Any], scene: Scene) -> tuple[str, dict[str, Any]]:
     """The concrete path and httpx keyword arguments for one documented operation."""
-    path = template = key.split(" ", 2)[2]
+    path = key.split(" ", 2)[2]
     params: dict[str, str] = {}
     # Required query parameters that are not ids of their own name.
     values = {

@@ -131,7 +131,7 @@ async def test_every_operation_answers_every_caller_kind_as_the_table_says(
         results: list[tuple[str, str, int, str]] = []
 
         async def send(key: str, caller: str) -> tuple[str, str, int, str]:
-            name, method, template = key.split(" ", 2)
+            name, method, _ = key.split(" ", 2)
             path, kwargs = request_for(key, operations[key], scene)
             headers = {**scene.callers[caller], "Idempotency-Key": uuid.uuid4().hex}
             if method in ("PUT", "PATCH"):
