@@ -238,3 +238,57 @@ def uncovered(operations: Mapping[str, Any], without: set[str] | frozenset[str] 
 def unknown(operations: Mapping[str, Any]) -> set[str]:
     """Table entries no service documents (a renamed or removed route)."""
     return set(TABLE) - set(operations)
+
+
+# --- GraphQL: which partner types' schema variants hold each root field (gateway/policy.py decides; this
+# states it a second time, so a policy change or a new field is a deliberate edit here too). -----------------
+
+ALL_TYPES = ("municipality", "provider", "investor", "evaluator", "legal_adviser", "operator")
+PERSON_LEVEL = ("municipality", "provider", "evaluator")
+DELIVERY = ("municipality", "provider")
+CONTRACTING = ("municipality", "provider", "investor", "legal_adviser")
+ADMINISTRATION = ("municipality", "operator")
+WEBHOOKS = ("municipality", "provider", "investor", "evaluator", "legal_adviser")
+
+GRAPHQL: dict[str, tuple[str, ...]] = {
+    "Query.me": ALL_TYPES,
+    "Query.partnerships": ALL_TYPES,
+    "Query.partnership": ALL_TYPES,
+    "Query.organisation": ALL_TYPES,
+    "Query.participant": PERSON_LEVEL,
+    "Mutation.createPartnership": ("operator",),
+    "Mutation.updatePartnership": ("operator",),
+    "Mutation.addMember": ADMINISTRATION,
+    "Mutation.removeMember": ALL_TYPES,
+    "Mutation.proposeMember": ADMINISTRATION,
+    "Mutation.consentToMember": ADMINISTRATION,
+    "Mutation.declineMember": ADMINISTRATION,
+    "Mutation.createContract": CONTRACTING,
+    "Mutation.updateContractDraft": CONTRACTING,
+    "Mutation.proposeContractVersion": CONTRACTING,
+    "Mutation.withdrawContractVersion": CONTRACTING,
+    "Mutation.signContractVersion": CONTRACTING,
+    "Mutation.amendContract": CONTRACTING,
+    "Mutation.terminateContractVersion": CONTRACTING,
+    "Mutation.enrolParticipant": DELIVERY,
+    "Mutation.confirmEligibility": ("municipality",),
+    "Mutation.exitParticipant": DELIVERY,
+    "Mutation.submitClaim": DELIVERY,
+    "Mutation.verifyClaim": ("municipality", "evaluator"),
+    "Mutation.disputeClaim": DELIVERY,
+    "Mutation.resolveDispute": ("municipality",),
+    "Mutation.generateStatement": DELIVERY,
+    "Mutation.issueStatement": DELIVERY,
+    "Mutation.markStatementPaid": ("municipality",),
+    "Mutation.createWebhookSubscription": WEBHOOKS,
+    "Mutation.updateWebhookSubscription": WEBHOOKS,
+    "Mutation.redeliverWebhook": WEBHOOKS,
+    "Mutation.rotateWebhookSecret": WEBHOOKS,
+    "Mutation.deleteWebhookSubscription": WEBHOOKS,
+    "Subscription.ledgerEvents": ALL_TYPES,
+}
+
+
+def graphql_uncovered(fields: set[str], without: set[str] | frozenset[str] = frozenset()) -> set[str]:
+    """Root fields of the full schema the GraphQL table (less `without`) does not mention."""
+    return {name for name in fields if name not in GRAPHQL or name in without}
