@@ -36,20 +36,18 @@ CALLER_KINDS = (*NO_STANDING, "outsider", *MEMBER_KINDS)
 class Expectation:
     """Who gets past authorisation, and what a refusal looks like.
 
-    `allowed`: the caller kinds answered with anything but 401/403/404 (a 422 for the empty body, a 409 for
-    the scene's state: only the authorisation is under test). `public`: no token needed (`client_auth`:
-    the OAuth2 endpoints that authenticate the client instead, so a bearer token alone always gets a 4xx).
-    `own_rows`: every valid token is answered 2xx, with the caller's own rows: a caller not allowed must not
-    find the scene's `hidden` id in it. `validated_first`: the body is validated before the caller's rights
-    are, so with the empty body a refused caller may see 422 (never 2xx). `may_miss`: a status an allowed
-    caller may get because the scene holds no such row. `refused`: what a refused caller gets."""
+    `allowed`: the caller kinds answered with anything but 401/403/404 (a 409 for the scene's state, a 412
+    for a stale `If-Match`, a 415: only the authorisation is under test). `public`: no token needed
+    (`client_auth`: the OAuth2 endpoints that authenticate the client instead, so a bearer token alone
+    always gets a 4xx). `own_rows`: every valid token is answered 2xx, with the caller's own rows: a caller
+    not allowed must not find the scene's `hidden` id in it. `may_miss`: a status an allowed caller may get
+    because the scene holds no such row. `refused`: what a refused caller gets."""
 
     allowed: frozenset[str] = frozenset()
     public: bool = False
     client_auth: bool = False
     own_rows: bool = False
     hidden: str = "partnership_id"
-    validated_first: bool = False
     may_miss: frozenset[int] = frozenset()
     refused: frozenset[int] = frozenset({403, 404})
 
@@ -58,7 +56,6 @@ def allow(
     *kinds: str,
     own_rows: bool = False,
     hidden: str = "partnership_id",
-    validated_first: bool = False,
     may_miss: tuple[int, ...] = (),
     refused: tuple[int, ...] = (403, 404),
 ) -> Expectation:
@@ -68,7 +65,6 @@ def allow(
         frozenset(kinds),
         own_rows=own_rows,
         hidden=hidden,
-        validated_first=validated_first,
         may_miss=frozenset(may_miss),
         refused=frozenset(refused),
     )
