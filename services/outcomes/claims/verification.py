@@ -212,17 +212,8 @@ async def decide_claim(
         raise errors.ClaimNotFound()
     claim: OutcomeClaim = found[0]
     participant: Participant = found[1]
-    if resolution:
-        action = Action.RESOLVE_VERIFY if decision == "verified" else Action.RESOLVE_REJECT
-    else:
-        action = Action.VERIFY if decision == "verified" else Action.REJECT
-    try:
-        after = transition(ClaimStatus(claim.status), action, disputed=claim.disputed)
-    except InvalidTransition as exc:
-        raise errors.InvalidClaimTransition(exc.reason, claim_status=claim.status) from None
-    if after is None:
-        return claim
-    check_version(claim.version, expected_version)
+    # The caller's right to decide comes before the claim's state: a replayed decision, or a refused
+    # transition, would otherwise answer someone who may not decide (tests/test_authorisation_matrix.py).
     if claim.claimant_organisation_id == principal.organisation_id:
         raise errors.OwnClaimVerification("the claimant's organisation cannot decide its own claim")
     version = await deps.contracts.version_in_force(
@@ -236,6 +227,17 @@ async def decide_claim(
         raise errors.NotAllowedToVerify(
             f"this needs one of the roles: {', '.join(sorted(allowed)) or 'none'}"
         )
+    if resolution:
+        action = Action.RESOLVE_VERIFY if decision == "verified" else Action.RESOLVE_REJECT
+    else:
+        action = Action.VERIFY if decision == "verified" else Action.REJECT
+    try:
+        after = transition(ClaimStatus(claim.status), action, disputed=claim.disputed)
+    except InvalidTransition as exc:
+        raise errors.InvalidClaimTransition(exc.reason, claim_status=claim.status) from None
+    if after is None:
+        return claim
+    check_version(claim.version, expected_version)
     if after is ClaimStatus.REJECTED and reason is None:
         raise Unprocessable.field("body.reason", "a rejection needs a reason")
 

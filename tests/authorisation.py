@@ -1,0 +1,294 @@
+"""Who may call each REST operation: the one table `tests/test_authorisation_matrix.py` checks every
+service against, written from each service's access rules (`services/*/access.py`, the identity routes'
+dependencies) and docs/identity.md, docs/outcomes.md.
+
+Keys are `"service METHOD /path"` as each OpenAPI document names them; every documented operation must
+appear here exactly once, so a new route fails the matrix until someone decides who may call it.
+
+Caller kinds: `anonymous` (no token), `expired`, `revoked`, `outsider` (a signatory of an organisation in
+no partnership of the cast), then one member per membership role of the shared partnership (`payer`,
+`provider`, `investor`, `evaluator`, `adviser`, `observer`; signatories, except the evaluator, adviser and
+observer, who are plain members), `provider_member` (a plain member of the provider) and `operator` (an
+admin of the platform operator's organisation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+NO_STANDING = ("anonymous", "expired", "revoked")
+MEMBER_KINDS = (
+    "payer",
+    "provider",
+    "provider_member",
+    "investor",
+    "evaluator",
+    "adviser",
+    "observer",
+    "operator",
+)
+CALLER_KINDS = (*NO_STANDING, "outsider", *MEMBER_KINDS)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """Who gets past authorisation, and what a refusal looks like.
+
+    `allowed`: the caller kinds answered with anything but 401/403/404 (a 409 for the scene's state, a 412
+    for a stale `If-Match`, a 415: only the authorisation is under test). `public`: no token needed
+    (`client_auth`: the OAuth2 endpoints that authenticate the client instead, so a bearer token alone
+    always gets a 4xx). `own_rows`: every valid token is answered 2xx, with the caller's own rows: a caller
+    not allowed must not find the scene's `hidden` id in it. `may_miss`: a status an allowed caller may get
+    because the scene holds no such row. `refused`: what a refused caller gets. `spare_allowed`: the
+    allowed callers are not sent (the operation would change the whole platform under the other tests)."""
+
+    allowed: frozenset[str] = frozenset()
+    public: bool = False
+    client_auth: bool = False
+    own_rows: bool = False
+    hidden: str = "partnership_id"
+    may_miss: frozenset[int] = frozenset()
+    refused: frozenset[int] = frozenset({403, 404})
+    spare_allowed: bool = False
+
+
+def allow(
+    *kinds: str,
+    own_rows: bool = False,
+    hidden: str = "partnership_id",
+    may_miss: tuple[int, ...] = (),
+    refused: tuple[int, ...] = (403, 404),
+) -> Expectation:
+    unknown_kinds = set(kinds) - set(MEMBER_KINDS) - {"outsider"}
+    assert not unknown_kinds, unknown_kinds
+    return Expectation(
+        frozenset(kinds),
+        own_rows=own_rows,
+        hidden=hidden,
+        may_miss=frozenset(may_miss),
+        refused=frozenset(refused),
+    )
+
+
+PUBLIC = Expectation(public=True)
+CLIENT_AUTH = Expectation(public=True, client_auth=True)
+ANY_TOKEN = allow("outsider", *MEMBER_KINDS)
+MEMBERS = ("payer", "provider", "provider_member", "investor", "evaluator", "adviser", "observer")
+PROVIDER = ("provider", "provider_member")
+# Who sees people (participants, claims): their provider, the evaluator and the municipality of residence.
+SEES_PEOPLE = ("payer", *PROVIDER, "evaluator")
+# Who drafts and edits contracts: payers, providers and the adviser (tests/contracts/test_permissions.py).
+EDITORS = ("payer", *PROVIDER, "adviser")
+OPERATOR = allow("operator")
+
+TABLE: dict[str, Expectation] = {
+    "identity GET /healthz": PUBLIC,
+    "identity GET /readyz": PUBLIC,
+    "identity POST /oauth2/token": CLIENT_AUTH,
+    "identity POST /oauth2/introspect": CLIENT_AUTH,
+    "identity POST /oauth2/revoke": CLIENT_AUTH,
+    # The sign-in page and form: public, refused without the page's own parameters and CSRF cookie.
+    "identity GET /oauth2/authorize": CLIENT_AUTH,
+    "identity POST /oauth2/authorize": CLIENT_AUTH,
+    "identity GET /oauth2/userinfo": ANY_TOKEN,
+    "identity POST /oauth2/userinfo": ANY_TOKEN,
+    "identity GET /.well-known/oauth-authorization-server": PUBLIC,
+    "identity GET /.well-known/openid-configuration": PUBLIC,
+    "identity GET /jwks.json": PUBLIC,
+    "identity GET /v1/organisations": allow(*MEMBERS, "operator", own_rows=True, hidden="organisation_id"),
+    "identity POST /v1/organisations": allow("operator"),
+    # Partners in a partnership see one another's organisation.
+    "identity GET /v1/organisations/{organisation_id}": allow(*MEMBERS, "operator"),
+    "identity PATCH /v1/organisations/{organisation_id}": allow("operator"),
+    "identity GET /v1/organisations/{organisation_id}/users": allow(
+        *PROVIDER, "operator", own_rows=True, hidden="user_id"
+    ),
+    "identity POST /v1/organisations/{organisation_id}/users": allow("operator"),
+    "identity GET /v1/users": allow(*PROVIDER, "operator", own_rows=True, hidden="user_id"),
+    "identity GET /v1/users/{user_id}": allow(*PROVIDER, "operator"),
+    "identity PATCH /v1/users/{user_id}": allow("operator"),
+    "identity DELETE /v1/users/{user_id}": allow("operator"),
+    "identity PUT /v1/users/{user_id}/password": allow("operator"),
+    "identity GET /v1/audit-events": allow("operator", own_rows=True),
+    "identity GET /v1/partnerships": allow(*MEMBERS, "operator", own_rows=True),
+    "identity POST /v1/partnerships": allow("operator"),
+    "identity GET /v1/partnerships/{partnership_id}": allow(*MEMBERS, "operator"),
+    "identity PATCH /v1/partnerships/{partnership_id}": allow("operator"),
+    "identity GET /v1/partnerships/{partnership_id}/memberships": allow(
+        *MEMBERS, "operator", own_rows=True, hidden="membership_id"
+    ),
+    "identity POST /v1/partnerships/{partnership_id}/memberships": allow("operator"),
+    "identity GET /v1/memberships": allow(*MEMBERS, "operator", own_rows=True, hidden="membership_id"),
+    "identity DELETE /v1/partnerships/{partnership_id}/memberships/{membership_id}": allow("operator"),
+    "identity GET /v1/partnerships/{partnership_id}/membership-grants": allow(*MEMBERS, "operator"),
+    "identity POST /v1/partnerships/{partnership_id}/membership-grants": allow("payer", "operator"),
+    # The scene holds no grant: every caller's answer is 404 (still never 2xx, never past 401).
+    "identity GET /v1/partnerships/{partnership_id}/membership-grants/{grant_id}": allow(
+        *MEMBERS, "operator", may_miss=(404,)
+    ),
+    "identity DELETE /v1/partnerships/{partnership_id}/membership-grants/{grant_id}": allow(
+        "payer", "operator", may_miss=(404,)
+    ),
+    "identity POST /v1/partnerships/{partnership_id}/membership-grants/{grant_id}/consents": allow(
+        "payer", "operator", may_miss=(404,)
+    ),
+    "identity GET /v1/organisations/{organisation_id}/clients": allow(
+        *PROVIDER, "operator", own_rows=True, hidden="client_id"
+    ),
+    "identity POST /v1/organisations/{organisation_id}/clients": allow("operator"),
+    "identity GET /v1/clients/{client_id}": allow(*PROVIDER, "operator"),
+    "identity DELETE /v1/clients/{client_id}": allow("operator"),
+    "identity GET /v1/signing-keys": OPERATOR,
+    # A rotation would have the services refuse the next tokens until their key refresh comes round, under
+    # every other test of the session: only refusals are sent (tests/identity/test_tokens.py rotates).
+    "identity POST /v1/signing-keys/rotations": Expectation(frozenset({"operator"}), spare_allowed=True),
+    # The scene names no key (retiring the real one would end every token of the run): 404 at best.
+    "identity POST /v1/signing-keys/{kid}/retirement": allow("operator", may_miss=(404,)),
+    # Only the services' own revocation-reader clients (scope `tokens:revocations`), none in the cast.
+    "identity GET /v1/token-revocations": allow(),
+    "contracts GET /healthz": PUBLIC,
+    "contracts GET /readyz": PUBLIC,
+    "contracts GET /v1/contracts": allow(*MEMBERS, "operator", own_rows=True),
+    "contracts POST /v1/contracts": allow(*EDITORS),
+    "contracts GET /v1/contracts/{contract_id}": allow(*MEMBERS, "operator"),
+    "contracts GET /v1/contracts/{contract_id}/versions": allow(*MEMBERS, "operator"),
+    "contracts GET /v1/contracts/{contract_id}/versions/in-force": allow(*MEMBERS, "operator"),
+    "contracts POST /v1/contracts/{contract_id}/amendments": allow(*EDITORS),
+    "contracts GET /v1/contract-versions": allow(*MEMBERS, "operator", own_rows=True, hidden="version_id"),
+    "contracts GET /v1/contract-versions/{version_id}": allow(*MEMBERS, "operator"),
+    "contracts GET /v1/contract-versions/{version_id}/terms": allow(*MEMBERS, "operator"),
+    "contracts PUT /v1/contract-versions/{version_id}/terms": allow(*EDITORS),
+    "contracts POST /v1/contract-versions/{version_id}/withdrawal": allow(*EDITORS),
+    # Ending a contract, like signing it, takes a signatory of a party that must sign (or the investor).
+    "contracts POST /v1/contract-versions/{version_id}/termination": allow("payer", "provider", "investor"),
+    "contracts POST /v1/contract-versions/{version_id}/expiry": allow(*EDITORS),
+    "contracts GET /v1/contract-versions/{version_id}/diff": allow(*MEMBERS, "operator"),
+    # The registry's change log, read by the outcome service (an operator's client).
+    "contracts GET /v1/contract-events": OPERATOR,
+    "contracts POST /v1/contract-versions/{version_id}/proposal": allow(*EDITORS),
+    # Signatories of the parties that must sign: the payers, the provider and the investor.
+    "contracts POST /v1/contract-versions/{version_id}/signatures": allow("payer", "provider", "investor"),
+    "contracts POST /v1/contract-versions/{version_id}/attachments": allow(*EDITORS),
+    "contracts GET /v1/contract-attachments/{attachment_id}": allow(*MEMBERS, "operator"),
+    "contracts GET /v1/contract-attachments/{attachment_id}/content": allow(*MEMBERS, "operator"),
+    "outcomes GET /healthz": PUBLIC,
+    "outcomes GET /readyz": PUBLIC,
+    "outcomes GET /v1/participants": allow(*SEES_PEOPLE, own_rows=True, hidden="participant_id"),
+    # The provider enrols; a municipality may enrol and exit its own residents (the scene's are Herning's).
+    "outcomes POST /v1/participants": allow("payer", *PROVIDER),
+    "outcomes GET /v1/participants/{participant_id}": allow(*SEES_PEOPLE),
+    "outcomes POST /v1/participants/{participant_id}/eligibility-confirmation": allow("payer"),
+    "outcomes POST /v1/participants/{participant_id}/exit": allow("payer", *PROVIDER),
+    "outcomes GET /v1/outcome-claims": allow(*SEES_PEOPLE, own_rows=True, hidden="claim_id"),
+    "outcomes POST /v1/outcome-claims": allow(*PROVIDER),
+    "outcomes GET /v1/outcome-claims/{claim_id}": allow(*SEES_PEOPLE),
+    # The scene's claim has an evidence reference but no document: 404 for those who may read it.
+    "outcomes GET /v1/outcome-claims/{claim_id}/evidence-document": allow(
+        "payer", *PROVIDER, may_miss=(404,)
+    ),
+    "outcomes POST /v1/outcome-claims/{claim_id}/verification": allow("payer", "evaluator"),
+    "outcomes POST /v1/outcome-claims/{claim_id}/dispute": allow(*PROVIDER),
+    "outcomes POST /v1/outcome-claims/{claim_id}/dispute-resolution": allow("payer"),
+    # The period is checked against a contract the caller can read first: an outsider reads none, so it
+    # is told no version is in force (422), the same as for a contract that does not exist.
+    "outcomes POST /v1/payment-statements": allow("payer", *PROVIDER, refused=(403, 404, 422)),
+    "outcomes GET /v1/payment-statements": allow(
+        "payer", *PROVIDER, "investor", own_rows=True, hidden="statement_id"
+    ),
+    "outcomes GET /v1/payment-statements/{statement_id}": allow("payer", *PROVIDER, "investor"),
+    "outcomes POST /v1/payment-statements/{statement_id}/issue": allow("payer", *PROVIDER),
+    "outcomes POST /v1/payment-statements/{statement_id}/payment": allow("payer"),
+    "outcomes GET /v1/partnerships/{partnership_id}/outcome-aggregates": allow(*MEMBERS, "operator"),
+    "outcomes GET /v1/partnerships/{partnership_id}/ledger": allow(*MEMBERS, "operator"),
+    "outcomes GET /v1/partnerships/{partnership_id}/ledger/verification": allow(*MEMBERS, "operator"),
+    "outcomes GET /v1/partnerships/{partnership_id}/ledger/export": allow(*MEMBERS, "operator"),
+    "outcomes GET /v1/feed": allow(*MEMBERS, "operator", own_rows=True),
+    # An event stream's body never ends: only its status is read, so an outsider's 200 is not inspected.
+    "outcomes GET /v1/feed/stream": allow(*MEMBERS, "operator", own_rows=True),
+    # The scene's subscription is the provider's; an organisation sees and manages only its own.
+    "outcomes GET /v1/webhook-subscriptions": allow(*PROVIDER, own_rows=True, hidden="subscription_id"),
+    "outcomes POST /v1/webhook-subscriptions": allow(*MEMBERS),
+    "outcomes GET /v1/webhook-subscriptions/{subscription_id}": allow(*PROVIDER),
+    "outcomes PATCH /v1/webhook-subscriptions/{subscription_id}": allow(*PROVIDER),
+    # Deletions run one after another: the first of the two allowed callers removes it, the second finds
+    # nothing left.
+    "outcomes DELETE /v1/webhook-subscriptions/{subscription_id}": allow(*PROVIDER, may_miss=(404,)),
+    "outcomes POST /v1/webhook-subscriptions/{subscription_id}/secret-rotation": allow(*PROVIDER),
+    "outcomes GET /v1/webhook-subscriptions/{subscription_id}/deliveries": allow(*PROVIDER),
+    # The scene holds no delivery: 404 for the subscription's owner too.
+    "outcomes POST /v1/webhook-subscriptions/{subscription_id}/deliveries/{delivery_id}/redelivery": allow(
+        *PROVIDER, may_miss=(404,)
+    ),
+    # Any partner may send a batch; each line is then checked as its single-row operation would be.
+    "outcomes POST /v1/partnerships/{partnership_id}/bulk-imports": allow(*MEMBERS),
+}
+
+
+def expectation_for(key: str) -> Expectation:
+    return TABLE[key]
+
+
+def uncovered(operations: Mapping[str, Any], without: set[str] | frozenset[str] = frozenset()) -> set[str]:
+    """Documented operations the table (less `without`) does not mention."""
+    return {key for key in operations if key not in TABLE or key in without}
+
+
+def unknown(operations: Mapping[str, Any]) -> set[str]:
+    """Table entries no service documents (a renamed or removed route)."""
+    return set(TABLE) - set(operations)
+
+
+# --- GraphQL: which partner types' schema variants hold each root field (gateway/policy.py decides; this
+# states it a second time, so a policy change or a new field is a deliberate edit here too). -----------------
+
+ALL_TYPES = ("municipality", "provider", "investor", "evaluator", "legal_adviser", "operator")
+PERSON_LEVEL = ("municipality", "provider", "evaluator")
+DELIVERY = ("municipality", "provider")
+CONTRACTING = ("municipality", "provider", "investor", "legal_adviser")
+ADMINISTRATION = ("municipality", "operator")
+WEBHOOKS = ("municipality", "provider", "investor", "evaluator", "legal_adviser")
+
+GRAPHQL: dict[str, tuple[str, ...]] = {
+    "Query.me": ALL_TYPES,
+    "Query.partnerships": ALL_TYPES,
+    "Query.partnership": ALL_TYPES,
+    "Query.organisation": ALL_TYPES,
+    "Query.participant": PERSON_LEVEL,
+    "Mutation.createPartnership": ("operator",),
+    "Mutation.updatePartnership": ("operator",),
+    "Mutation.addMember": ADMINISTRATION,
+    "Mutation.removeMember": ALL_TYPES,
+    "Mutation.proposeMember": ADMINISTRATION,
+    "Mutation.consentToMember": ADMINISTRATION,
+    "Mutation.declineMember": ADMINISTRATION,
+    "Mutation.createContract": CONTRACTING,
+    "Mutation.updateContractDraft": CONTRACTING,
+    "Mutation.proposeContractVersion": CONTRACTING,
+    "Mutation.withdrawContractVersion": CONTRACTING,
+    "Mutation.signContractVersion": CONTRACTING,
+    "Mutation.amendContract": CONTRACTING,
+    "Mutation.terminateContractVersion": CONTRACTING,
+    "Mutation.enrolParticipant": DELIVERY,
+    "Mutation.confirmEligibility": ("municipality",),
+    "Mutation.exitParticipant": DELIVERY,
+    "Mutation.submitClaim": DELIVERY,
+    "Mutation.verifyClaim": ("municipality", "evaluator"),
+    "Mutation.disputeClaim": DELIVERY,
+    "Mutation.resolveDispute": ("municipality",),
+    "Mutation.generateStatement": DELIVERY,
+    "Mutation.issueStatement": DELIVERY,
+    "Mutation.markStatementPaid": ("municipality",),
+    "Mutation.createWebhookSubscription": WEBHOOKS,
+    "Mutation.updateWebhookSubscription": WEBHOOKS,
+    "Mutation.redeliverWebhook": WEBHOOKS,
+    "Mutation.rotateWebhookSecret": WEBHOOKS,
+    "Mutation.deleteWebhookSubscription": WEBHOOKS,
+    "Subscription.ledgerEvents": ALL_TYPES,
+}
+
+
+def graphql_uncovered(fields: set[str], without: set[str] | frozenset[str] = frozenset()) -> set[str]:
+    """Root fields of the full schema the GraphQL table (less `without`) does not mention."""
+    return {name for name in fields if name not in GRAPHQL or name in without}
