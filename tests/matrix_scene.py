@@ -19,9 +19,10 @@ import asyncpg
 import httpx
 
 from effekt.launcher import Platform
+from effekt.sandbox.identifiers import synthetic_cpr
 from kit.settings import DEV_SECRET
 from services.identity.models import SigningKey
-from services.identity.oauth.keys import KeyRing
+from services.identity.oauth.keys import SigningKeys
 from tests.actors import (
     PASSWORD,
     Cast,
@@ -45,7 +46,6 @@ from tests.outcomes.support import (
     enrol,
     key,
     quarter,
-    synthetic_cpr,
 )
 
 
@@ -71,7 +71,7 @@ async def expired_token(platform: Platform, token: str) -> str:
     finally:
         await connection.close()
     assert row is not None
-    ring = KeyRing(platform.env.get("IDENTITY_SECRET_KEY", DEV_SECRET))
+    ring = SigningKeys(platform.env.get("IDENTITY_SECRET_KEY", DEV_SECRET))
     signer = ring.open(SigningKey(kid=row["kid"], private_key_encrypted=row["private_key_encrypted"]))
     claims = claims_of(token)
     now = int(time.time())

@@ -8,17 +8,9 @@ from datetime import timedelta
 
 import httpx
 
+from effekt.sandbox.identifiers import synthetic_cpr
 from tests.actors import Cast
-from tests.outcomes.support import (
-    TODAY,
-    active_contract,
-    claim,
-    confirm,
-    decide,
-    employment_terms,
-    enrol,
-    synthetic_cpr,
-)
+from tests.outcomes.support import TODAY, active_contract, claim, confirm, decide, employment_terms, enrol
 
 
 async def test_the_claimant_cannot_replay_or_probe_a_decision_on_its_own_claim(
