@@ -83,7 +83,7 @@ _HEADER_ARGUMENTS = {"if-match": "expectedVersion", "idempotency-key": "idempote
 # Where a service's validation error says the field was (FastAPI's `loc` prefixes): not part of the path.
 _LOCATIONS = frozenset({"body", "query", "path", "header"})
 # Arguments typed `JSON`: below them the keys are the document's own, not GraphQL names.
-_JSON_ARGUMENTS = frozenset({"terms", "changed"})
+_JSON_ARGUMENTS = frozenset({"terms", "changed", "facts"})
 
 
 def _camel(name: str) -> str:

@@ -97,6 +97,11 @@ TABLE: dict[str, Expectation] = {
     "identity GET /.well-known/oauth-authorization-server": PUBLIC,
     "identity GET /.well-known/openid-configuration": PUBLIC,
     "identity GET /jwks.json": PUBLIC,
+    # Which origins may call from a browser: public, like discovery (origins only, no client ids).
+    "identity GET /v1/cors-origins": PUBLIC,
+    # RP-initiated logout names the sign-in by its `id_token_hint`: a bearer token alone ends nothing (4xx).
+    "identity GET /oauth2/logout": CLIENT_AUTH,
+    "identity POST /oauth2/logout": CLIENT_AUTH,
     "identity GET /v1/organisations": allow(*MEMBERS, "operator", own_rows=True, hidden="organisation_id"),
     "identity POST /v1/organisations": allow("operator"),
     # Partners in a partnership see one another's organisation.
@@ -150,6 +155,8 @@ TABLE: dict[str, Expectation] = {
     "identity GET /v1/token-revocations": allow(),
     "contracts GET /healthz": PUBLIC,
     "contracts GET /readyz": PUBLIC,
+    # Checking a terms document stores nothing and reads no partnership: any partner may ask.
+    "contracts POST /v1/terms-validations": allow("outsider", *MEMBERS, "operator"),
     "contracts GET /v1/contracts": allow(*MEMBERS, "operator", own_rows=True),
     "contracts POST /v1/contracts": allow(*EDITORS),
     "contracts GET /v1/contracts/{contract_id}": allow(*MEMBERS, "operator"),
@@ -201,6 +208,8 @@ TABLE: dict[str, Expectation] = {
     "outcomes POST /v1/payment-statements/{statement_id}/issue": allow("payer", *PROVIDER),
     "outcomes POST /v1/payment-statements/{statement_id}/payment": allow("payer"),
     "outcomes GET /v1/partnerships/{partnership_id}/outcome-aggregates": allow(*MEMBERS, "operator"),
+    "outcomes GET /v1/partnerships/{partnership_id}/outcome-aggregates/export": allow(*MEMBERS, "operator"),
+    "outcomes GET /v1/payment-statements/{statement_id}/export": allow("payer", *PROVIDER, "investor"),
     "outcomes GET /v1/partnerships/{partnership_id}/ledger": allow(*MEMBERS, "operator"),
     "outcomes GET /v1/partnerships/{partnership_id}/ledger/verification": allow(*MEMBERS, "operator"),
     "outcomes GET /v1/partnerships/{partnership_id}/ledger/export": allow(*MEMBERS, "operator"),
@@ -223,6 +232,11 @@ TABLE: dict[str, Expectation] = {
     ),
     # Any partner may send a batch; each line is then checked as its single-row operation would be.
     "outcomes POST /v1/partnerships/{partnership_id}/bulk-imports": allow(*MEMBERS),
+    # An import's progress and results are its sender's alone; the scene sends none, so even a member is
+    # told 404 by id, and a list holds only the caller's own.
+    "outcomes GET /v1/partnerships/{partnership_id}/bulk-imports": allow(*MEMBERS, own_rows=True),
+    "outcomes GET /v1/bulk-imports/{import_id}": allow(*MEMBERS, may_miss=(404,)),
+    "outcomes GET /v1/bulk-imports/{import_id}/results": allow(*MEMBERS, may_miss=(404,)),
 }
 
 
@@ -286,6 +300,24 @@ GRAPHQL: dict[str, tuple[str, ...]] = {
     "Mutation.rotateWebhookSecret": WEBHOOKS,
     "Mutation.deleteWebhookSubscription": WEBHOOKS,
     "Subscription.ledgerEvents": ALL_TYPES,
+}
+
+# An outcome funder pays for outcomes like a municipality but has no residents: it holds the municipality's
+# fields except those that act on residents or prepare statements (gateway/policy.py, docs/gateway.md).
+RESIDENTS_ONLY = frozenset(
+    {
+        "Mutation.confirmEligibility",
+        "Mutation.disputeClaim",
+        "Mutation.enrolParticipant",
+        "Mutation.exitParticipant",
+        "Mutation.generateStatement",
+        "Mutation.issueStatement",
+        "Mutation.submitClaim",
+    }
+)
+GRAPHQL = {
+    field: (*types, "outcome_funder") if "municipality" in types and field not in RESIDENTS_ONLY else types
+    for field, types in GRAPHQL.items()
 }
 
 

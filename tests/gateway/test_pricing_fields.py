@@ -66,7 +66,7 @@ async def test_segment_facts_band_and_tier_travel_through_the_graph_and_never_to
     }
     refused = (await gql(gateway, cast.provider, SUBMIT, {"input": claim}))["data"]["submitClaim"]
     assert refused["__typename"] == "InvalidInput"
-    assert refused["fields"][0]["field"] == "body.facts.hours_per_week"
+    assert refused["fields"][0]["field"] == "input.facts.hours_per_week"
     claim["facts"] = {"hours_per_week": "37.5", "off_benefit": True}
     made = (await gql(gateway, cast.provider, SUBMIT, {"input": claim}))["data"]["submitClaim"]
     assert made["facts"] == {"hours_per_week": "37.5", "off_benefit": True}
