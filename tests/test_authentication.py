@@ -27,6 +27,11 @@ PUBLIC = {
     # The authorisation endpoint shows the sign-in page and takes the user's credentials.
     ("identity", "GET", "/oauth2/authorize"),
     ("identity", "POST", "/oauth2/authorize"),
+    # RP-initiated logout: a browser brings the sign-in's `id_token_hint`, never a bearer token.
+    ("identity", "GET", "/oauth2/logout"),
+    ("identity", "POST", "/oauth2/logout"),
+    # The origins a browser page may call from, which CORS itself makes public.
+    ("identity", "GET", "/v1/cors-origins"),
 }
 # OAuth2 endpoints that authenticate the *client* (RFC 6749/7009/7662): no bearer token, but a request
 # without client credentials must still be refused.

@@ -29,6 +29,8 @@ PUBLIC = {
     "/oauth2/introspect",
     "/oauth2/revoke",
     "/oauth2/authorize",
+    "/oauth2/logout",
+    "/v1/cors-origins",
     "/.well-known/openid-configuration",
     "/.well-known/oauth-authorization-server",
     "/jwks.json",
