@@ -409,7 +409,7 @@ def test_the_ingress_publishes_gateway_identity_and_outcomes_rest_and_never_metr
 
 
 def _mebibytes(size: str) -> float:
-    number, unit = re.fullmatch(r"(\d+)([kmg]?)", size.lower()).groups()  # type: ignore[union-attr]
+    number, unit = re.fullmatch(r"([0-9]+)([kmg]?)", size.lower()).groups()  # type: ignore[union-attr]
     return int(number) * {"": 1 / 2**20, "k": 1 / 1024, "m": 1, "g": 1024}[unit]
 
 

@@ -52,6 +52,7 @@ def test_every_scope_has_plain_words_in_both_languages() -> None:
         ("https://user@evil.example/cb", None),
         ("https://a.example;script-src *;/cb", None),
         ("https://a.example 'unsafe-inline'/cb", None),
+        ("http://127.0.0.1:\uff15\uff11\uff17\uff13/cb", None),  # a port in fullwidth digits
     ],
 )
 def test_the_redirect_origin_is_a_csp_source_or_nothing(uri: str, origin: str | None) -> None:

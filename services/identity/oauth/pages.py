@@ -118,7 +118,7 @@ SCOPE_WORDS: dict[str, dict[Language, str]] = {
     "audit:read": {"da": "læse revisionssporet", "en": "read the audit trail"},
 }
 # What may stand in a CSP source expression; anything else leaves the redirect origin out (never injected).
-_CSP_SOURCE = re.compile(r"[a-z][a-z0-9+.-]*:(//([A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\])(:\d+)?)?")
+_CSP_SOURCE = re.compile(r"[a-z][a-z0-9+.-]*:(//([A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\])(:[0-9]+)?)?")
 
 
 def choose_language(accept_language: str | None) -> Language:
