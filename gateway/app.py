@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_queries_via_get=False,
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         authenticate_socket=lambda params: authenticate_socket(app.state, params),
+        origins=app.state.cors_origins,  # a partner UI's page may open the socket too
     )
     if not settings.production:
         app.include_router(graphiql_router)

@@ -9,7 +9,9 @@
   extension); with `trusted_documents_only` (production) nothing else is executed.
 - Subscriptions: only `graphql-transport-ws`. The socket authenticates in `connection_init` (a bad or
   missing token closes it with 4403 before any operation runs); from then on its operations run with that
-  caller's context and schema variant.
+  caller's context and schema variant. A page on another origin may open the socket when CORS admits its
+  origin for `/graphql` (kit/cors.py): the token travels in `connection_init`, never in a cookie, so a page
+  gains nothing by the user's browser it would not have without it; any other origin's handshake is a 403.
 - Errors: domain errors and GraphQL's own pass through; anything unexpected is masked in production.
   Every error carries the request id to correlate with the logs, which hold codes, never the document
   (error_log.py).
@@ -44,6 +46,7 @@ from strawberry.types.unset import UNSET
 from gateway import input_limits
 from gateway.error_log import log_task_failure
 from gateway.hardening import TrustedDocuments, is_client_safe
+from kit.cors import AllowedOrigins
 from kit.problems import BadRequest, NotFound
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -132,6 +135,7 @@ class EffektGraphQLRouter(GraphQLRouter[Any, None]):
         trusted_documents_only: bool,
         mask_errors: bool,
         authenticate_socket: SocketAuthenticator,
+        origins: AllowedOrigins | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(default_schema, **kwargs)
@@ -139,6 +143,11 @@ class EffektGraphQLRouter(GraphQLRouter[Any, None]):
         self.trusted_documents_only = trusted_documents_only
         self.mask_errors = mask_errors
         self.authenticate_socket = authenticate_socket
+        self.origins = origins
+
+    def is_websocket_origin_allowed(self, request: Any, origin: str) -> bool:
+        """A cross-origin handshake from an origin CORS admits (same-origin ones strawberry lets through)."""
+        return self.origins is not None and self.origins.allows(origin)
 
     @property  # type: ignore[override]
     def schema(self) -> strawberry.Schema:
@@ -157,6 +166,11 @@ class EffektGraphQLRouter(GraphQLRouter[Any, None]):
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         """Every refusal of an HTTP request is a problem (RFC 9457), like the rest of Effekt's errors:
         strawberry's own answer is a `text/plain` 400."""
+        # The handshake's origin check is synchronous: re-read the set first if the origin is new to it (a
+        # client registered a moment ago), as the CORS middleware does for HTTP.
+        origin = request.headers.get("origin") if self.is_websocket_request(request) else None
+        if self.origins is not None and origin is not None:
+            await self.origins.check(origin)
         try:
             return await super().run(request, context, root_value)
         except HTTPException as refused:
