@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,11 @@ from effekt.sandbox.terms import TARGET_GROUP, Parties, caps, fixed_split, v2_te
 
 PASSWORD = "Effekt-Demo-2026!"  # noqa: S105 - demo users on a local, single-user platform
 REDIRECT_PATH = "/demo/callback"  # the demo web client's redirect; nothing needs to listen there
+# The reference partner console (examples/partner-console) under `npm run dev` or `npm run preview`.
+CONSOLE_REDIRECT_URI = "http://127.0.0.1:5173/"
+CONSOLE_FILE = (
+    "partner-console.json"  # its /config.json in development (examples/partner-console/vite.config.ts)
+)
 
 # (key, partner type, name, municipality code, membership role)
 ORGANISATIONS = (
@@ -49,6 +54,10 @@ class Demo:
     partnership_id: str
     web_client_id: str
     users: dict[str, dict[str, str]]  # key -> {"email", "organisation_id", "partner_type"}
+    # Each organisation's admin ("herning-admin") registers machine clients and users (docs/identity.md).
+    # The users above are signatories, who sign contracts but do not administer their organisation.
+    admins: dict[str, dict[str, str]] = field(default_factory=dict)
+    console_client_id: str = ""
 
 
 def _key() -> dict[str, str]:
@@ -87,13 +96,47 @@ class Seeder:
         """Ensure the demo exists; return, per demo user, its organisation, e-mail and a fresh token."""
         operator = await directory.operator_token(self.platform)
         demo = await self._existing(operator) or await self._create()
+        await self._complete(demo)
         tokens = {
             key: {**user, **await self.user_token(demo.web_client_id, user["email"])}
-            for key, user in demo.users.items()
+            for key, user in {**demo.users, **demo.admins}.items()
         }
         tokens["operator"] = {"partner_type": "operator", "email": "", "token": operator}
         write_demo_tokens(self.tokens_path.parent, tokens)
+        self._write_console_config(demo)
         return tokens
+
+    async def _complete(self, demo: Demo) -> None:
+        """Add what a demo made by an older seed lacks: the organisations' admins, the console's client."""
+        changed = False
+        if not demo.admins:
+            for key, user in demo.users.items():
+                _, email, _ = await directory.create_user(
+                    self.platform,
+                    user["organisation_id"],
+                    "admin",
+                    email=directory.unique_email(f"{key}-admin", "demo.effekt.dk"),
+                    display_name=f"{key.title()} admin (demo)",
+                    password=PASSWORD,
+                )
+                demo.admins[f"{key}-admin"] = {**user, "email": email}
+            changed = True
+        if not demo.console_client_id:
+            console = await directory.create_web_client(
+                self.platform, "Effekt partner console (example)", CONSOLE_REDIRECT_URI
+            )
+            demo.console_client_id = console["client_id"]
+            changed = True
+        if changed:
+            self.state_path.write_text(json.dumps(demo.__dict__, indent=2))
+
+    def _write_console_config(self, demo: Demo) -> None:
+        config = {
+            "issuer": self.platform.url("identity"),
+            "gateway": self.platform.url("gateway"),
+            "clientId": demo.console_client_id,
+        }
+        (self.state_path.parent / CONSOLE_FILE).write_text(json.dumps(config, indent=2))
 
     async def _existing(self, operator: str) -> Demo | None:
         if not self.state_path.exists():
@@ -292,7 +335,9 @@ def _terms(orgs: dict[str, dict[str, Any]], today: date) -> dict[str, Any]:
                 365,
             ),
         ],
-        caps=caps("80000.00", "8000000.00"),
+        caps=caps(
+            "80000.00", "8000000.00", per_period="400000.00"
+        ),  # the console charts each period against it
         split=fixed_split({parties.payer_a: "60", parties.payer_b: "40"}),
     )
 
@@ -319,7 +364,7 @@ def describe(tokens: dict[str, dict[str, str]], gateway_url: str, tokens_path: P
     ]
     for key, user in tokens.items():
         who = user["email"] or "bootstrap operator client"
-        lines.append(f"  {key:<10} {user['partner_type']:<13} {who}")
+        lines.append(f"  {key:<16} {user['partner_type']:<13} {who}")
     lines.append(
         f"Sign in with code + PKCE instead: any e-mail above, password {PASSWORD} (docs/gateway.md)."
     )
@@ -329,5 +374,13 @@ def describe(tokens: dict[str, dict[str, str]], gateway_url: str, tokens_path: P
     )
     lines.append(
         "Try:  { partnerships { nodes { id name } } }  then  partnership(id: ...) { ... }  as each type."
+    )
+    lines.append(
+        "Each organisation's admin (herning-admin, investor-admin, ...) registers machine clients: "
+        "docs/identity.md, 'In the sandbox'."
+    )
+    lines.append(
+        "The partner console: cd examples/partner-console && npm ci && npm run dev, then open "
+        f"{CONSOLE_REDIRECT_URI} (its settings: {tokens_path.parent / CONSOLE_FILE})."
     )
     return "\n".join(lines)

@@ -94,3 +94,40 @@ def _actor(partner_type: str, token: str) -> Actor:
     from uuid import UUID
 
     return Actor(organisation_id=UUID(int=0), partner_type=partner_type, token=token)
+
+
+async def test_a_demo_organisations_admin_registers_a_machine_client_as_docs_identity_says(
+    sandbox: Path,
+    identity: httpx.AsyncClient,
+    outcomes: httpx.AsyncClient,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """docs/identity.md, "In the sandbox": the admin's token from `effekt token`, the organisation id from
+    demo-tokens.json, then the registration and the machine client's own token."""
+    code, admin = await _effekt_token(sandbox, "investor-admin", capsys)
+    assert code == 0, admin
+    organisation = json.loads((sandbox / "demo-tokens.json").read_text())["investor-admin"]["organisation_id"]
+    body = {
+        "name": "Investor reporting",
+        "client_type": "confidential",
+        "grant_types": ["client_credentials"],
+        "scopes": ["feed:read"],
+    }
+    path = f"/v1/organisations/{organisation}/clients"
+    registered = await identity.post(path, json=body, headers={"Authorization": f"Bearer {admin}"})
+    assert registered.status_code == 201, registered.text
+    client = registered.json()
+    token = await identity.post(
+        "/oauth2/token",
+        data={"grant_type": "client_credentials", "scope": "feed:read"},
+        auth=(client["client_id"], client["client_secret"]),
+    )
+    assert token.status_code == 200, token.text
+    feed = await outcomes.get("/v1/feed", headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+    assert feed.status_code == 200, feed.text
+    # The organisation's signatory signs contracts but does not administer it.
+    code, signatory = await _effekt_token(sandbox, "investor", capsys)
+    assert code == 0, signatory
+    refused = await identity.post(path, json=body, headers={"Authorization": f"Bearer {signatory}"})
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "not-organisation-admin"
