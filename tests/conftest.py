@@ -67,7 +67,10 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def platform(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     log_dir: Path = tmp_path_factory.mktemp("logs")
-    with running_platform(pg_server_url, log_dir) as running:
+    # Where `effekt up` keeps the demo: GraphiQL's picker reads it once a test seeds it (tests/browser/).
+    demo_file = tmp_path_factory.mktemp("effekt-demo") / "demo.json"
+    extra = {"GATEWAY_GRAPHIQL_DEMO_FILE": str(demo_file)}
+    with running_platform(pg_server_url, log_dir, extra_env=extra) as running:
         yield running
 
 

@@ -1,0 +1,143 @@
+"""The reference partner console (examples/partner-console), built from its lock file and served on an
+origin of its own under its recommended CSP, in a real Chromium against the seeded demo: a municipality
+sees its own residents and its claims to verify, an investor sees money and never a person (not in the
+DOM, not in any response or WebSocket frame), and a verification in one browser context reaches the
+other's page live, over graphql-transport-ws, without a reload."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from playwright.async_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Response,
+    WebSocket,
+    expect,
+)
+from playwright.async_api import (
+    Error as PlaywrightError,
+)
+
+from effekt.launcher import Platform
+from effekt.sandbox.console import ConsoleSite
+from effekt.sandbox.identifiers import HERNING
+from effekt.seed import PASSWORD
+from tests.browser.conftest import Demo
+
+PEOPLE = """query($id: UUID!) { partnership(id: $id) {
+  participants(first: 200) { nodes { id pseudonym municipalityCode municipalReference } } } }"""
+LABELS = {
+    "da-DK": ("Log ind", "E-mailadresse", "Adgangskode", "Log ind og tillad"),
+    "en-GB": ("Sign in", "E-mail address", "Password", "Sign in and allow"),
+}
+
+
+async def _people(platform: Platform, demo: Demo, *payers: str) -> list[dict[str, Any]]:
+    """Every participant, with each paying municipality's own case reference (only it may read them)."""
+    people: list[dict[str, Any]] = []
+    async with httpx.AsyncClient(base_url=platform.url("gateway")) as gateway:
+        for payer in payers:
+            response = await gateway.post(
+                "/graphql",
+                json={"query": PEOPLE, "variables": {"id": demo.partnership_id}},
+                headers={"Authorization": f"Bearer {demo.tokens[payer]['token']}"},
+            )
+            people += response.json()["data"]["partnership"]["participants"]["nodes"]
+    return people
+
+
+async def _sign_in(page: Page, site: ConsoleSite, email: str, locale: str) -> None:
+    console, email_label, password_label, allow = LABELS[locale]
+    await page.goto(f"{site.origin}/")
+    await page.get_by_role("button", name=console, exact=True).click()
+    await page.get_by_label(email_label).fill(email)
+    await page.get_by_label(password_label).fill(PASSWORD)
+    await page.get_by_role("button", name=allow).click()
+    # Signed in, the view read, and the ledger followed live.
+    await expect(page.locator("[data-live]")).to_have_attribute("data-live", "on", timeout=20000)
+
+
+async def test_a_municipality_verifies_and_the_investor_sees_money_live_and_no_person(
+    browser: Browser, platform: Platform, demo: Demo, console_site: ConsoleSite
+) -> None:
+    people = await _people(platform, demo, "herning", "viborg")
+    residents = [p for p in people if p["municipalityCode"] == HERNING]
+    others = [p for p in people if p["municipalityCode"] != HERNING]
+    assert residents
+    assert others
+
+    blocked: list[str] = []  # CSP reports and page errors, in either page
+    bodies: list[str] = []  # everything the investor's page received
+
+    def watch(page: Page) -> None:
+        def on_console(message: ConsoleMessage) -> None:
+            if "Content Security Policy" in message.text or message.type == "error":
+                blocked.append(message.text)
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: blocked.append(str(error)))
+
+    herning_context = await browser.new_context(locale="da-DK", viewport={"width": 1200, "height": 900})
+    investor_context = await browser.new_context(locale="en-GB", viewport={"width": 1200, "height": 900})
+    responses: list[Response] = []
+    investor_context.on("response", lambda response: responses.append(response))
+
+    def on_socket(socket: WebSocket) -> None:
+        socket.on("framereceived", lambda frame: bodies.append(str(frame)))
+
+    try:
+        herning = await herning_context.new_page()
+        watch(herning)
+        await _sign_in(herning, console_site, demo.users["herning"]["email"], "da-DK")
+        await expect(herning.locator("html")).to_have_attribute("lang", "da")
+        await expect(herning.locator("#who")).to_contain_text("Herning Kommune")
+        # Its own residents, with its case references; no other municipality's resident anywhere.
+        rows = herning.locator("#residents tbody tr")
+        await expect(rows).to_have_count(len(residents))
+        shown = {await row.get_attribute("data-pseudonym") for row in await rows.all()}
+        assert shown == {p["pseudonym"] for p in residents}
+        page_text = await herning.content()
+        assert all(p["municipalReference"] in page_text for p in residents)
+        assert not any(p["pseudonym"] in page_text or p["municipalReference"] in page_text for p in others)
+        # The demo leaves one of Herning's claims waiting.
+        waiting = herning.locator("#claims tbody tr")
+        await expect(waiting).to_have_count(1)
+
+        # The investor signs in, in English, in another browser context.
+        investor = await investor_context.new_page()
+        watch(investor)
+        investor.on("websocket", on_socket)
+        await _sign_in(investor, console_site, demo.users["investor"]["email"], "en-GB")
+        await expect(investor.locator("html")).to_have_attribute("lang", "en")
+        earned = investor.locator("#earned")
+        await expect(earned).to_be_visible()
+        await expect(investor.locator("#pending")).to_contain_text("2 claims")
+        before = await earned.text_content()
+        assert await investor.locator("svg[role=img] rect.bar").count() >= 1
+
+        # Herning verifies; the investor's figures move without a reload.
+        await waiting.get_by_role("button", name="Godkend").click()
+        await expect(herning.locator("#no-claims")).to_be_visible()
+        await expect(earned).not_to_have_text(before or "", timeout=15000)
+        await expect(investor.locator("#pending")).to_contain_text("1 claim")
+        assert investor.url == f"{console_site.origin}/"  # the same page: no navigation, no reload
+
+        # Nothing the investor's page holds or received names a person.
+        investor_text = await investor.content()
+        for response in responses:
+            try:
+                bodies.append(await response.text())
+            except PlaywrightError:  # a redirect or a preflight has no body to read
+                continue
+        assert len(bodies) > 5
+        for person in people:
+            for value in (person["id"], person["pseudonym"], person["municipalReference"]):
+                assert value not in investor_text, value
+                assert not any(value in body for body in bodies), value
+        assert blocked == []
+    finally:
+        await herning_context.close()
+        await investor_context.close()
