@@ -9,6 +9,8 @@ import httpx
 from playwright.async_api import Browser, Route, expect
 
 from effekt.launcher import Platform
+from effekt.seed import PASSWORD
+from tests.browser.conftest import Demo
 from tests.browser.support import person
 
 
@@ -63,3 +65,28 @@ async def test_graphiql_opens_offline_signs_in_queries_and_signs_out(
             },
         )
     assert refreshed.status_code == 400
+
+
+async def test_the_demo_picker_signs_in_as_the_chosen_partner_type(
+    browser: Browser, platform: Platform, demo: Demo
+) -> None:
+    """Under `effekt up` GraphiQL lists the seeded demo users by partner type; choosing one opens the
+    sign-in page with that user's e-mail filled in, and the demo password signs in as that type."""
+    investor = demo.users["investor"]
+    context = await browser.new_context(locale="en-GB")
+    try:
+        page = await context.new_page()
+        await page.goto(f"{platform.url('gateway')}/graphql")
+        picker = page.get_by_label("Sign in as a demo user")
+        await expect(picker).to_be_visible(timeout=20000)
+        listed = await picker.locator("option").all_text_contents()
+        assert {f"{user['partner_type']} ({key})" for key, user in demo.users.items()} <= set(listed)
+        await picker.select_option(label="investor (investor)")
+        await page.wait_for_url(f"{platform.url('identity')}/oauth2/authorize?**")
+        await expect(page.get_by_label("E-mail address")).to_have_value(investor["email"])
+        await page.get_by_label("Password").fill(PASSWORD)
+        await page.get_by_role("button", name="Sign in and allow").click()
+        await page.wait_for_url(f"{platform.url('gateway')}/graphql")
+        await expect(page.locator("#effekt-who")).to_have_text(f"Signed in as investor ({investor['email']})")
+    finally:
+        await context.close()

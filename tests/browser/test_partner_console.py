@@ -2,7 +2,7 @@
 origin of its own under its recommended CSP, in a real Chromium against the seeded demo: a municipality
 sees its own residents and its claims to verify, an investor sees money and never a person (not in the
 DOM, not in any response or WebSocket frame), and a verification in one browser context reaches the
-other's page live, over graphql-transport-ws, without a reload."""
+other's page live, over graphql-transport-ws, without a reload; signing out ends the sign-in."""
 
 from __future__ import annotations
 
@@ -138,6 +138,22 @@ async def test_a_municipality_verifies_and_the_investor_sees_money_live_and_no_p
                 assert value not in investor_text, value
                 assert not any(value in body for body in bodies), value
         assert blocked == []
+
+        # Signing out ends Herning's sign-in at identity and comes back to the console, signed out.
+        tokens = await herning.evaluate("JSON.parse(sessionStorage.getItem('effekt.console.tokens'))")
+        await herning.get_by_role("button", name="Log ud").click()
+        await expect(herning.get_by_role("button", name="Log ind", exact=True)).to_be_visible(timeout=15000)
+        assert herning.url.startswith(console_site.origin)
     finally:
         await herning_context.close()
         await investor_context.close()
+    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
+        refreshed = await identity.post(
+            "/oauth2/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": tokens["refresh_token"],
+                "client_id": console_site.config["clientId"],
+            },
+        )
+    assert refreshed.status_code == 400, refreshed.text
