@@ -112,17 +112,18 @@ def test_an_amount_and_a_total_are_withheld_with_any_cell_they_would_betray() ->
         {"outcome_code": "job_start", "month": "2027-01", "verified": 9, "value": "225000.00"},
         {"outcome_code": "job_start", "month": "2027-02", "verified": None, "value": None},
     ]
-    assert view["total_verified"] is None and view["total_value"] is None
+    assert view["total_verified"] is None
+    assert view["total_value"] is None
     assert view["engaged"] == 40
 
 
-@pytest.mark.parametrize("count, shown", [(0, None), (4, None), (5, None), (6, 6), (100, 100)])
+@pytest.mark.parametrize(("count", "shown"), [(0, None), (4, None), (5, None), (6, 6), (100, 100)])
 def test_a_count_is_shown_only_above_the_threshold(count: int, shown: int | None) -> None:
     assert cells.shown(count, 5) == shown
 
 
 def test_a_threshold_below_three_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least 3"):
         cells.shown(10, 2)
 
 
@@ -131,14 +132,14 @@ def test_the_terms_vocabulary_names_exactly_the_catalogued_blocks() -> None:
 
 
 def test_the_strictest_status_wins_and_the_payers_choice_beats_the_terms() -> None:
-    S = fields.Status
-    assert fields.strictest([S.PUBLIC, S.PRIVATE, S.DISPUTED]) == S.PRIVATE
-    assert fields.strictest([S.PUBLIC, S.DISPUTED]) == S.DISPUTED
-    assert fields.strictest([S.DISPUTED, S.PARTNERSHIP]) == S.PARTNERSHIP
+    s = fields.Status
+    assert fields.strictest([s.PUBLIC, s.PRIVATE, s.DISPUTED]) == s.PRIVATE
+    assert fields.strictest([s.PUBLIC, s.DISPUTED]) == s.DISPUTED
+    assert fields.strictest([s.DISPUTED, s.PARTNERSHIP]) == s.PARTNERSHIP
     statuses = fields.effective(
-        {"contract.title": S.PRIVATE},
-        [{"contract.title": S.PUBLIC, "contract.caps": S.PUBLIC}, {"contract.caps": S.PRIVATE}],
+        {"contract.title": s.PRIVATE},
+        [{"contract.title": s.PUBLIC, "contract.caps": s.PUBLIC}, {"contract.caps": s.PRIVATE}],
     )
-    assert statuses["contract.title"] == (S.PRIVATE, "set")
-    assert statuses["contract.caps"] == (S.PRIVATE, "terms")
-    assert statuses["results.outcomes"] == (S.PARTNERSHIP, "default")
+    assert statuses["contract.title"] == (s.PRIVATE, "set")
+    assert statuses["contract.caps"] == (s.PRIVATE, "terms")
+    assert statuses["results.outcomes"] == (s.PARTNERSHIP, "default")
