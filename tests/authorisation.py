@@ -305,6 +305,9 @@ GRAPHQL: dict[str, tuple[str, ...]] = {
     "Mutation.generateStatement": DELIVERY,
     "Mutation.issueStatement": DELIVERY,
     "Mutation.markStatementPaid": ("municipality",),
+    # Open data: what the partnership publishes is the outcome payers' decision (docs/open-data.md).
+    "Mutation.changeDisclosure": ("municipality",),
+    "Mutation.publishOpenData": ("municipality",),
     "Mutation.createWebhookSubscription": WEBHOOKS,
     "Mutation.updateWebhookSubscription": WEBHOOKS,
     "Mutation.redeliverWebhook": WEBHOOKS,
