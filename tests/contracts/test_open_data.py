@@ -474,3 +474,41 @@ def test_the_public_read_is_limited_per_address_and_says_when_to_retry() -> None
     assert int(refused.value.headers["Retry-After"]) >= 1
     now[0] += 60
     limit.check("192.0.2.1")
+
+
+async def test_raising_the_threshold_withholds_more_at_once_even_from_an_earlier_publication(
+    contracts: httpx.AsyncClient, scene: Scene
+) -> None:
+    cast = scene.cast
+    await set_blocks(contracts, scene, everything("public"))
+    published = await contracts.post(
+        f"/v1/partnerships/{cast.partnership_id}/publications", headers=cast.payer_a.headers | key()
+    )
+    assert published.status_code == 201, published.text
+    public_url = f"/v1/public/partnerships/{cast.partnership_id}/indigo"
+    assert "number_with_positive_social_outcomes" in (await contracts.get(public_url)).text
+    etag = (await disclosure(contracts, cast.payer_a, scene)).headers["ETag"]
+    raised = await contracts.patch(
+        f"/v1/partnerships/{cast.partnership_id}/disclosure",
+        json={"small_cell_threshold": 7, "reason": "Fewer than eight is identifying here"},
+        headers=cast.payer_a.headers | {"If-Match": etag},
+    )
+    assert raised.status_code == 200, raised.text
+    assert raised.json()["small_cell_threshold"] == 7
+    # The live export withholds the cell of six and the seven enrolled; the public read drops the results
+    # published under the old threshold until the payers publish again.
+    live = await indigo_of(contracts, cast.observer, scene)
+    assert "number_with_positive_social_outcomes" not in json.dumps(live)
+    assert "number_engaged_in_impact_bond" not in json.dumps(live)
+    assert indigo_errors(live) == []
+    public = (await contracts.get(public_url)).json()
+    assert "results" not in public
+    assert indigo_errors(public) == []
+    audit = await contracts.get(
+        f"/v1/partnerships/{cast.partnership_id}/disclosure-changes", headers=cast.investor.headers
+    )
+    assert (audit.json()[0]["block"], audit.json()[0]["before"], audit.json()[0]["after"]) == (
+        "small_cell_threshold",
+        "5",
+        "7",
+    )
