@@ -15,6 +15,7 @@ from strawberry.types import Info
 
 from gateway.clients.contracts import ContractRow, ContractVersionRow, SignatureRow
 from gateway.context import Context
+from gateway.disclosure import ocds_record_of
 from gateway.results import Result, attempt
 
 if TYPE_CHECKING:
@@ -160,6 +161,13 @@ class Contract:
         rows = await info.context.loaders.versions_of.load(self.id)
         active = [r for r in rows if r.status == "active"]
         return ContractVersion.from_row(active[-1]) if active else None
+
+    @strawberry.field(
+        description="The contract as an OCDS record package: a release per version that governed, and the "
+        "compiled release; `public` blocks only (docs/open-data.md)."
+    )
+    async def ocds_record(self, info: Info[Context, None]) -> JSON:
+        return await ocds_record_of(info, self.id)
 
     @strawberry.field(description="Payment statements under this contract that you may read.")
     async def statements(

@@ -10,6 +10,7 @@ from datetime import datetime
 from uuid import UUID
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from gateway import policy
@@ -17,6 +18,7 @@ from gateway.claims import Claim, ClaimStatus, claims_page
 from gateway.clients.identity import MembershipGrantRow, MembershipRow, OrganisationRow, PartnershipRow
 from gateway.context import Context
 from gateway.contracts import Contract
+from gateway.disclosure import Disclosure, disclosure_of, indigo_of
 from gateway.ledger import ChainStatus, LedgerEvent, ledger_page
 from gateway.participants import Participant, participants_page
 from gateway.relay import DEFAULT_FIRST, Connection, check_first, from_page
@@ -154,6 +156,17 @@ class Partnership:
     async def pending_membership_grants(self, info: Info[Context, None]) -> list[MembershipGrant]:
         rows = await info.context.services.identity.pending_membership_grants(self.id)
         return [MembershipGrant.from_row(r) for r in rows]
+
+    @strawberry.field(description="What the partnership publishes, block by block (docs/open-data.md).")
+    async def disclosure(self, info: Info[Context, None]) -> Disclosure:
+        return await disclosure_of(info, self.id)
+
+    @strawberry.field(
+        description="The partnership as an INDIGO project document: `public` blocks only, small cells "
+        "withheld."
+    )
+    async def indigo_export(self, info: Info[Context, None]) -> JSON:
+        return await indigo_of(info, self.id)
 
     @strawberry.field(description="The partnership's contracts, oldest first.")
     async def contracts(self, info: Info[Context, None]) -> list[Contract]:

@@ -64,6 +64,8 @@ TYPES: Final[dict[str, frozenset[str]]] = {
     "RotatedWebhookSecret": WEBHOOKS,
     "CreateWebhookSubscriptionInput": WEBHOOKS,
     "UpdateWebhookSubscriptionInput": WEBHOOKS,
+    "DisclosureBlockInput": PAYERS,
+    "Publication": PAYERS,
 }
 
 FIELDS: Final[dict[str, frozenset[str]]] = {
@@ -110,6 +112,9 @@ FIELDS: Final[dict[str, frozenset[str]]] = {
     "Mutation.generateStatement": DELIVERY,
     "Mutation.issueStatement": DELIVERY,
     "Mutation.markStatementPaid": PAYERS,
+    # Open data: the outcome payers decide what the partnership publishes (docs/open-data.md).
+    "Mutation.changeDisclosure": PAYERS,
+    "Mutation.publishOpenData": PAYERS,
     "Me.webhookSubscriptions": WEBHOOKS,
     "Mutation.createWebhookSubscription": WEBHOOKS,
     "Mutation.updateWebhookSubscription": WEBHOOKS,

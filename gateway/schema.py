@@ -27,6 +27,7 @@ from strawberry.types.union import StrawberryUnion
 from gateway import policy
 from gateway.claims import ClaimMutation
 from gateway.contracts import ContractMutation
+from gateway.disclosure import DisclosureMutation
 from gateway.error_log import log_errors
 from gateway.hardening import MaskUnexpectedErrors, cost_limit_rule
 from gateway.participants import ParticipantMutation
@@ -49,7 +50,13 @@ class Query(PartnerQuery):
 
 @strawberry.type
 class Mutation(
-    PartnerMutation, ContractMutation, ParticipantMutation, ClaimMutation, StatementMutation, WebhookMutation
+    PartnerMutation,
+    ContractMutation,
+    DisclosureMutation,
+    ParticipantMutation,
+    ClaimMutation,
+    StatementMutation,
+    WebhookMutation,
 ):
     pass
 

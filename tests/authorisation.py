@@ -180,6 +180,17 @@ TABLE: dict[str, Expectation] = {
     "contracts POST /v1/contract-versions/{version_id}/attachments": allow(*EDITORS),
     "contracts GET /v1/contract-attachments/{attachment_id}": allow(*MEMBERS, "operator"),
     "contracts GET /v1/contract-attachments/{attachment_id}/content": allow(*MEMBERS, "operator"),
+    # Open data (services/contracts/disclosure/access.py): every member and the operator read the statuses,
+    # their audit and the exports; the outcome payers change them and publish; anyone reads what was
+    # published (the scene publishes once; its contract governed).
+    "contracts GET /v1/partnerships/{partnership_id}/disclosure": allow(*MEMBERS, "operator"),
+    "contracts PATCH /v1/partnerships/{partnership_id}/disclosure": allow("payer"),
+    "contracts GET /v1/partnerships/{partnership_id}/disclosure-changes": allow(*MEMBERS, "operator"),
+    "contracts GET /v1/partnerships/{partnership_id}/indigo": allow(*MEMBERS, "operator"),
+    "contracts GET /v1/contracts/{contract_id}/ocds-record": allow(*MEMBERS, "operator"),
+    "contracts POST /v1/partnerships/{partnership_id}/publications": allow("payer"),
+    "contracts GET /v1/public/partnerships/{partnership_id}/indigo": PUBLIC,
+    "contracts GET /v1/public/contracts/{contract_id}/ocds-record": PUBLIC,
     "outcomes GET /healthz": PUBLIC,
     "outcomes GET /readyz": PUBLIC,
     "outcomes GET /v1/participants": allow(*SEES_PEOPLE, own_rows=True, hidden="participant_id"),
@@ -294,6 +305,9 @@ GRAPHQL: dict[str, tuple[str, ...]] = {
     "Mutation.generateStatement": DELIVERY,
     "Mutation.issueStatement": DELIVERY,
     "Mutation.markStatementPaid": ("municipality",),
+    # Open data: what the partnership publishes is the outcome payers' decision (docs/open-data.md).
+    "Mutation.changeDisclosure": ("municipality",),
+    "Mutation.publishOpenData": ("municipality",),
     "Mutation.createWebhookSubscription": WEBHOOKS,
     "Mutation.updateWebhookSubscription": WEBHOOKS,
     "Mutation.redeliverWebhook": WEBHOOKS,

@@ -141,6 +141,14 @@ async def build_scene(platform: Platform, cast: Cast, client: httpx.AsyncClient)
         )
         await confirm(out, cast.payer_a, person["id"])
         made = await claim(out, cast.provider, person["id"], "job_start", TODAY - timedelta(days=1))
+    # Open data: a publication, so the public read has something to answer (docs/open-data.md).
+    check(
+        await client.post(
+            contracts + f"/v1/partnerships/{cast.partnership_id}/publications",
+            headers={**cast.payer_a.headers, **key()},
+        ),
+        201,
+    )
     start, end = quarter(TODAY)
     statement_body = {
         "contract_id": str(contract_id),

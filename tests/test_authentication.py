@@ -32,6 +32,10 @@ PUBLIC = {
     ("identity", "POST", "/oauth2/logout"),
     # The origins a browser page may call from, which CORS itself makes public.
     ("identity", "GET", "/v1/cors-origins"),
+    # Open data: what the outcome payers published, only `public` blocks, for knowledge centres to link to
+    # (docs/open-data.md); rate-limited per address.
+    ("contracts", "GET", "/v1/public/partnerships/{partnership_id}/indigo"),
+    ("contracts", "GET", "/v1/public/contracts/{contract_id}/ocds-record"),
 }
 # OAuth2 endpoints that authenticate the *client* (RFC 6749/7009/7662): no bearer token, but a request
 # without client credentials must still be refused.

@@ -34,6 +34,9 @@ PUBLIC = {
     "/.well-known/openid-configuration",
     "/.well-known/oauth-authorization-server",
     "/jwks.json",
+    # Open data: the published `public` blocks, without a token (docs/open-data.md).
+    "/v1/public/partnerships/{partnership_id}/indigo",
+    "/v1/public/contracts/{contract_id}/ocds-record",
 }
 
 

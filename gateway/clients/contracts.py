@@ -1,5 +1,6 @@
 """The contract registry as the gateway reads it: contracts, their versions with terms and signatures, the
-diff between two versions, and the version lifecycle's writes."""
+diff between two versions, and the version lifecycle's writes; open data (disclosure statuses, the INDIGO
+and OCDS exports, publication; docs/open-data.md)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,25 @@ class ContractDiffRow(Row):
     added: Any
     removed: Any
     changed: Any
+
+
+class DisclosureBlockRow(Row):
+    code: str
+    status: str
+    disputed: bool
+    source: str
+    description: str
+
+
+class DisclosureRow(Row):
+    partnership_id: UUID
+    small_cell_threshold: int
+    blocks: list[DisclosureBlockRow]
+
+
+class PublicationRow(Row):
+    partnership_id: UUID
+    published_at: datetime
 
 
 class ContractsClient:
@@ -130,3 +150,40 @@ class ContractsClient:
             headers=write_headers(idempotency_key),
         )
         return ContractVersionRow.model_validate(answer)
+
+    # --- open data ---------------------------------------------------------------------------------------
+
+    async def disclosure(self, partnership_id: UUID) -> DisclosureRow:
+        return await self.http.read(DisclosureRow, f"/v1/partnerships/{partnership_id}/disclosure")
+
+    async def disclosure_etag(self, partnership_id: UUID) -> str | None:
+        return await self.http.etag(f"/v1/partnerships/{partnership_id}/disclosure")
+
+    async def change_disclosure(
+        self,
+        partnership_id: UUID,
+        *,
+        blocks: dict[str, str],
+        threshold: int | None,
+        reason: str | None,
+        etag: str,
+    ) -> DisclosureRow:
+        body = {"blocks": blocks, "small_cell_threshold": threshold, "reason": reason}
+        answer = await self.http.send(
+            "PATCH", f"/v1/partnerships/{partnership_id}/disclosure", body, headers={"If-Match": etag}
+        )
+        return DisclosureRow.model_validate(answer)
+
+    async def indigo(self, partnership_id: UUID) -> dict[str, Any]:
+        document: dict[str, Any] = await self.http.get(f"/v1/partnerships/{partnership_id}/indigo")
+        return document
+
+    async def ocds_record(self, contract_id: UUID) -> dict[str, Any]:
+        document: dict[str, Any] = await self.http.get(f"/v1/contracts/{contract_id}/ocds-record")
+        return document
+
+    async def publish(self, partnership_id: UUID, *, idempotency_key: str | None) -> PublicationRow:
+        answer = await self.http.send(
+            "POST", f"/v1/partnerships/{partnership_id}/publications", headers=write_headers(idempotency_key)
+        )
+        return PublicationRow.model_validate(answer)

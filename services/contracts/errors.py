@@ -1,13 +1,15 @@
 """The contracts service's problems (RFC 9457), each a `kit.problems.Problem` with a fixed status.
 
-NotFound      ContractNotFound, VersionNotFound, AttachmentNotFound, NoVersionInForce
+NotFound      ContractNotFound, VersionNotFound, AttachmentNotFound, NoVersionInForce, NothingPublished,
+              PartnershipNotFound
 Forbidden     NotAllowed (the caller's role does not permit the action), NotASignatory,
-              NotASigningParty (only a party that signed may end a version), NotAnEventReader
+              NotASigningParty (only a party that signed may end a version), NotAnEventReader,
+              NotAnOutcomePayer (disclosure is the payers' to set), ResultsUnreadable
 Conflict      VersionNotEditable, InvalidTransition, AlreadySigned, OpenVersionExists,
               OverlappingActivePeriod, TerminationPending (another date awaits agreement)
 Unprocessable InvalidTerms (names every offending field), PartiesNotMembers, NoticeTooShort
 PreconditionFailed / PreconditionRequired: StaleVersion, IfMatchRequired
-ServiceUnavailable IdentityUnavailable (the membership check could not be made)
+ServiceUnavailable IdentityUnavailable (the membership check could not be made), OutcomesUnavailable
 PayloadTooLarge AttachmentTooLarge
 """
 
@@ -122,3 +124,23 @@ class IdentityUnavailable(ServiceUnavailable):
 
 class AttachmentTooLarge(PayloadTooLarge):
     code, title = "attachment-too-large", "The attachment is larger than allowed"
+
+
+class NotAnOutcomePayer(Forbidden):
+    code, title = "not-an-outcome-payer", "Only the partnership's outcome payers may do this"
+
+
+class NothingPublished(NotFound):
+    code, title = "nothing-published", "The partnership has published nothing"
+
+
+class ResultsUnreadable(Forbidden):
+    code, title = "results-unreadable", "The outcome service refused this caller the partnership's results"
+
+
+class OutcomesUnavailable(ServiceUnavailable):
+    code, title = "outcomes-unavailable", "The outcome service did not answer"
+
+
+class PartnershipNotFound(NotFound):
+    code, title = "partnership-not-found", "No such partnership"

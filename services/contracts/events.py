@@ -1,4 +1,5 @@
-"""The registry's change log: activations, terminations and expiries, for the services that act on them.
+"""The registry's change log: activations, terminations and expiries, and a block of the partnership
+withdrawn from publication (`disclosure.withdrawn`), for the services that act on them.
 
 The outcome service pulls it (`GET /v1/contract-events?after=<sequence>`) with its own service credential
 and records each event in the partnership's ledger, so nothing the registry accepted is lost when a
@@ -44,23 +45,37 @@ async def record_event(
     data: dict[str, Any],
 ) -> ContractEvent:
     """Add `type` about `version` to the change log, in the caller's transaction."""
+    return await _record(
+        session,
+        ContractEvent(
+            type=type,
+            partnership_id=partnership_id,
+            contract_id=version.contract_id,
+            version_id=version.id,
+            actor=actor_of(principal),
+            data={
+                "contract_id": str(version.contract_id),
+                "version_id": str(version.id),
+                "number": version.number,
+                "content_hash": version.content_hash,
+            }
+            | data,
+        ),
+    )
+
+
+async def record_partnership_event(
+    session: AsyncSession, principal: Principal, partnership_id: UUID, *, type: str, data: dict[str, Any]
+) -> ContractEvent:
+    """Add a partnership-wide `type` (no contract, no version) to the change log."""
+    event = ContractEvent(type=type, partnership_id=partnership_id, actor=actor_of(principal), data=data)
+    return await _record(session, event)
+
+
+async def _record(session: AsyncSession, event: ContractEvent) -> ContractEvent:
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": _LOG_LOCK})
     last = await session.scalar(select(func.coalesce(func.max(ContractEvent.sequence), 0)))
-    event = ContractEvent(
-        sequence=int(last or 0) + 1,
-        type=type,
-        partnership_id=partnership_id,
-        contract_id=version.contract_id,
-        version_id=version.id,
-        actor=actor_of(principal),
-        data={
-            "contract_id": str(version.contract_id),
-            "version_id": str(version.id),
-            "number": version.number,
-            "content_hash": version.content_hash,
-        }
-        | data,
-    )
+    event.sequence = int(last or 0) + 1
     session.add(event)
     await session.flush()
     return event

@@ -99,6 +99,8 @@ class ContractVersion(Base):
     # The first day a terminated version no longer governs.
     terminated_on: Mapped[date | None] = mapped_column(Date)
     end_reason: Mapped[str | None] = mapped_column(String(2000))
+    # Why an amendment was made (OCDS `amendments[].rationale`), given when it is started.
+    rationale: Mapped[str | None] = mapped_column(String(2000))
     row_version: Mapped[int] = mapped_column(Integer, server_default="1")
 
     __mapper_args__ = {"version_id_col": row_version}
@@ -145,8 +147,9 @@ class ContractEvent(Base):
     id: Mapped[UUID] = mapped_column(default=uuid4, unique=True)
     type: Mapped[str] = mapped_column(String(100))
     partnership_id: Mapped[UUID]
-    contract_id: Mapped[UUID]
-    version_id: Mapped[UUID]
+    # Both null for a partnership-wide event (`disclosure.withdrawn`).
+    contract_id: Mapped[UUID | None]
+    version_id: Mapped[UUID | None]
     actor: Mapped[dict[str, Any]] = mapped_column(JSONB)
     data: Mapped[dict[str, Any]] = mapped_column(JSONB)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

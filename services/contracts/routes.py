@@ -225,7 +225,11 @@ async def amend_contract(
     if replay := await idempotency.replay():
         return replay
     version = await service.amend_contract(
-        session, principal, contract_id, terms=body.terms if body else None
+        session,
+        principal,
+        contract_id,
+        terms=body.terms if body else None,
+        rationale=body.rationale if body else None,
     )
     view = await reread(session, principal, version.id)
     return await idempotency.respond(

@@ -28,6 +28,9 @@ class AmendmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     terms: Terms | None = None
+    rationale: Text | None = Field(
+        None, max_length=2000, description="Why the contract is amended (published as OCDS `rationale`)"
+    )
 
 
 class SignatureCreate(BaseModel):
@@ -91,10 +94,10 @@ class TerminationConsentRead(ReadModel):
 class ContractEventRead(ReadModel):
     sequence: int
     id: UUID
-    type: Literal["contract.activated", "contract.terminated", "contract.expired"]
+    type: Literal["contract.activated", "contract.terminated", "contract.expired", "disclosure.withdrawn"]
     partnership_id: UUID
-    contract_id: UUID
-    version_id: UUID
+    contract_id: UUID | None = Field(description="Null for a partnership-wide event")
+    version_id: UUID | None = Field(description="Null for a partnership-wide event")
     actor: dict[str, Any] = Field(description="Who acted: organisation_id, partner_type, kind, subject")
     data: dict[str, Any]
     occurred_at: datetime
@@ -139,6 +142,7 @@ class VersionRead(ReadModel):
     ended_at: datetime | None
     terminated_on: date | None
     end_reason: str | None
+    rationale: str | None = Field(description="Why this amendment was made, as its proposer gave it")
 
 
 class VersionSummary(ReadModel):

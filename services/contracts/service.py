@@ -420,7 +420,12 @@ async def lock_version(
 
 
 async def amend_contract(
-    session: AsyncSession, principal: Principal, contract_id: UUID, *, terms: Terms | None
+    session: AsyncSession,
+    principal: Principal,
+    contract_id: UUID,
+    *,
+    terms: Terms | None,
+    rationale: str | None = None,
 ) -> ContractVersion:
     """A new draft derived from the active version (or, before any was active, from the latest)."""
     contract = await _lock_contract(session, principal, contract_id)
@@ -435,6 +440,7 @@ async def amend_contract(
         base = versions[-1]
     document = _checked(terms) if terms is not None else base.terms
     version = _new_version(contract.id, versions[-1].number + 1, document, principal, base.id)
+    version.rationale = rationale
     session.add(version)
     try:
         await session.flush()

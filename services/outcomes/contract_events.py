@@ -39,7 +39,9 @@ from services.outcomes.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-TYPES = frozenset({"contract.activated", "contract.terminated", "contract.expired"})
+TYPES = frozenset({"contract.activated", "contract.terminated", "contract.expired", "disclosure.withdrawn"})
+# Partnership-wide: they name no contract version (docs/open-data.md).
+PARTNERSHIP_TYPES = frozenset({"disclosure.withdrawn"})
 # What of the registry's event data the ledger keeps: identifiers and dates, nothing about a person.
 KEPT = (
     "contract_id",
@@ -51,6 +53,8 @@ KEPT = (
     "end_date",
     "terminated_on",
     "by",
+    "blocks",
+    "withdrawn_at",
 )
 LOG_EVERY = 60.0
 
@@ -128,14 +132,19 @@ class ContractEventRecorder:
                 if item["type"] not in TYPES:  # a newer registry's event this service does not know yet
                     continue
                 data: dict[str, Any] = item["data"]
+                kept = {k: data[k] for k in KEPT if k in data}
+                if item["type"] in PARTNERSHIP_TYPES:
+                    subject = f"partnerships/{item['partnership_id']}/disclosure"
+                else:
+                    subject = f"contract-versions/{item['version_id']}"
+                    kept |= {"contract_id": item["contract_id"], "version_id": item["version_id"]}
                 await append_event(
                     session,
                     actor,
                     UUID(item["partnership_id"]),
                     type=item["type"],
-                    subject=f"contract-versions/{item['version_id']}",
-                    data={k: data[k] for k in KEPT if k in data}
-                    | {"contract_id": item["contract_id"], "version_id": item["version_id"]},
+                    subject=subject,
+                    data=kept,
                 )
             if next_cursor < cursor.last_sequence:
                 raise ValueError(

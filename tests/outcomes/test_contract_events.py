@@ -15,6 +15,7 @@ import pytest
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Actor, Cast, make_cast
 from tests.contracts.support import activate, key
+from tests.outcomes.integrations.published import catalogue, catalogued_types, payload_validator
 from tests.outcomes.integrations.support import read_feed_page
 from tests.outcomes.support import whole_ledger
 from tests.platform import running_platform
@@ -104,3 +105,48 @@ async def test_activation_and_termination_reach_every_partner_through_the_feed_o
     )
     assert verification.status_code == 200, verification.text
     assert verification.json()["valid"] is True
+
+
+async def test_a_block_withdrawn_from_publication_reaches_every_partner_and_matches_the_catalogue(
+    recording_platform: Platform, clients: tuple[httpx.AsyncClient, httpx.AsyncClient]
+) -> None:
+    """A public block made private tells every consumer through the feed to delete its copies
+    (docs/open-data.md), as a catalogued event naming the blocks and no person."""
+    contracts, outcomes = clients
+    cast = await make_cast(recording_platform)
+    await activate(contracts, cast)
+    url = f"/v1/partnerships/{cast.partnership_id}/disclosure"
+
+    async def change(blocks: dict[str, str], reason: str) -> None:
+        etag = (await contracts.get(url, headers=cast.payer_a.headers)).headers["ETag"]
+        changed = await contracts.patch(
+            url, json={"blocks": blocks, "reason": reason}, headers=cast.payer_a.headers | {"If-Match": etag}
+        )
+        assert changed.status_code == 200, changed.text
+
+    await change({"contract.title": "public", "results.outcomes": "public"}, "Agreed at the board")
+    await change({"contract.title": "private", "results.outcomes": "disputed"}, "A name under dispute")
+    wanted = ["dk.effekt.disclosure.withdrawn"]
+    deadline = asyncio.get_running_loop().time() + 30
+    while not (
+        items := (
+            await read_feed_page(
+                outcomes, cast.investor, None, partnership=str(cast.partnership_id), type=wanted, limit=10
+            )
+        )[0]
+    ):
+        assert asyncio.get_running_loop().time() < deadline, "the withdrawal did not reach the feed in time"
+        await asyncio.sleep(0.2)
+    document = catalogue()
+    key = catalogued_types(document)["dk.effekt.disclosure.withdrawn"]
+    for reader in (cast.investor, cast.observer, cast.provider):
+        seen, _ = await read_feed_page(
+            outcomes, reader, None, partnership=str(cast.partnership_id), type=wanted, limit=10
+        )
+        assert len(seen) == 1
+        event = seen[0]
+        assert event["subject"] == f"partnerships/{cast.partnership_id}/disclosure"
+        assert event["data"]["blocks"] == ["contract.title", "results.outcomes"]
+        assert list(payload_validator(document, key).iter_errors(event)) == []
+        assert "A name under dispute" not in json.dumps(event)
+    assert items[0]["id"] == seen[0]["id"]

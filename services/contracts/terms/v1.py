@@ -17,6 +17,7 @@ from kit.partners import MembershipRole
 from kit.text import Text
 from services.contracts.terms import parties as parties_
 from services.contracts.terms.canonical import explicit_sole_payer, fix_money
+from services.contracts.terms.disclosure import Disclosure
 from services.contracts.terms.issues import Issue
 from services.contracts.terms.money import Money, currency_issue, inexact, plain, total_issues
 from services.contracts.terms.names import OutcomeCode, Wording
@@ -68,6 +69,7 @@ class TermsV1(Strict):
     caps: Caps = Caps()
     payer_split: PayerSplit | None = None
     termination: Termination | None = None
+    disclosure: Disclosure | None = None
 
     def party(self, organisation_id: UUID) -> Party | None:
         return parties_.party(self.parties, organisation_id)
@@ -137,6 +139,8 @@ def normalised(terms: TermsV1) -> dict[str, Any]:
     if terms.termination is None:
         # An optional block added within schema version 1: absent, a document hashes as it always did.
         del document["termination"]
+    if terms.disclosure is None:
+        del document["disclosure"]
     for raw, outcome in zip(document["outcomes"], terms.outcomes, strict=True):
         raw["tariff"] = fix_money(outcome.tariff, terms.currency)
     document["caps"] = {

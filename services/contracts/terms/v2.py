@@ -24,6 +24,7 @@ from services.contracts.terms import parties as parties_
 from services.contracts.terms.bands import Bands, band_issues
 from services.contracts.terms.canonical import explicit_sole_payer, fix_money
 from services.contracts.terms.caps import CapsV2, OutcomeCap, cap_issues, outcome_cap_issues
+from services.contracts.terms.disclosure import Disclosure
 from services.contracts.terms.facts import (
     Criterion,
     DecimalFact,
@@ -103,6 +104,7 @@ class TermsV2(Strict):
     caps: CapsV2 = CapsV2()
     payer_split: PayerSplit | None = None
     termination: Termination | None = None
+    disclosure: Disclosure | None = None
 
     def party(self, organisation_id: UUID) -> Party | None:
         return parties_.party(self.parties, organisation_id)
@@ -194,6 +196,10 @@ def normalised(terms: TermsV2) -> dict[str, Any]:
     """The document as JSON (keys as written, `from` included), every amount at exactly the currency's
     minor unit, every other decimal in its shortest form, and a sole payer's split made explicit."""
     document = terms.model_dump(mode="json", by_alias=True)
+    if terms.disclosure is None:
+        # An optional block added within schema version 2 (docs/open-data.md): absent, a document hashes
+        # as it always did.
+        del document["disclosure"]
     currency = terms.currency
 
     def price(raw: Any, value: Decimal | BySegment) -> Any:

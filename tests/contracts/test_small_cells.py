@@ -1,0 +1,145 @@
+"""The small-cell rule (services/contracts/disclosure/cells.py, results.py) against a reader who combines
+everything published: the cells, their amounts, the totals, and two exports read before and after one
+step (one enrolment, one verified outcome) whose cell the reader is told.
+
+The reader's knowledge is computed by brute force: every table of counts that would have published both
+exports exactly as they were is a candidate; a withheld count below the threshold is recovered when every
+candidate agrees on it. The property: never.
+"""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+from typing import get_args
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.contracts.clients.outcomes import Aggregates, OutcomeMonth
+from services.contracts.disclosure import cells, fields, results
+from services.contracts.terms.disclosure import BlockCode
+
+PRICE = Decimal("25000.00")
+
+
+def published(counts: tuple[int, ...], enrolled: int, k: int) -> object:
+    """What one export shows of these counts (one cell per month of one outcome, value = count x price)."""
+    aggregates = Aggregates(
+        enrolled=enrolled,
+        verified=tuple(
+            OutcomeMonth("job_start", f"2027-{m + 1:02d}", n, PRICE * n) for m, n in enumerate(counts)
+        ),
+        contracts=(),
+    )
+    view = results.publish(aggregates, k)
+    return repr(view)
+
+
+def candidates(
+    first: object, second: object, cell: int, n: int, k: int, top: int
+) -> list[tuple[tuple[int, ...], int]]:
+    """Every (counts, enrolled) before the step that publishes `first`, and `second` after one more in
+    `cell` (`cell == n`: one more enrolment)."""
+    found = []
+    for counts in itertools.product(range(top), repeat=n):
+        for enrolled in range(top):
+            if published(counts, enrolled, k) != first:
+                continue
+            after = tuple(c + (i == cell) for i, c in enumerate(counts))
+            if published(after, enrolled + (cell == n), k) == second:
+                found.append((counts, enrolled))
+    return found
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    k=st.integers(min_value=cells.MIN_THRESHOLD, max_value=5),
+    data=st.data(),
+)
+def test_no_pair_of_exports_one_step_apart_recovers_a_small_count(k: int, data: st.DataObject) -> None:
+    n = data.draw(st.integers(min_value=1, max_value=2), label="cells")
+    top = 2 * k + 3
+    counts = tuple(data.draw(st.integers(0, top - 2), label=f"cell {i}") for i in range(n))
+    enrolled = data.draw(st.integers(0, top - 2), label="enrolled")
+    cell = data.draw(st.integers(0, n), label="the step's cell (n: an enrolment)")
+    after = tuple(c + (i == cell) for i, c in enumerate(counts))
+    first = published(counts, enrolled, k)
+    second = published(after, enrolled + (cell == n), k)
+    found = candidates(first, second, cell, n, k, top)
+    assert (counts, enrolled) in found
+    for index in range(n + 1):
+        true = enrolled if index == n else counts[index]
+        values_before = {e if index == n else c[index] for c, e in found}
+        values_after = {v + (index == cell) for v in values_before}
+        if true < k:
+            assert len(values_before) > 1, (counts, enrolled, cell, k, index)
+        if true + (index == cell) < k:
+            assert len(values_after) > 1, (counts, enrolled, cell, k, index)
+
+
+def test_the_rule_would_fail_at_the_threshold_itself() -> None:
+    """Proof the search can fail: a rule that showed k itself lets the step from k - 1 to k recover k - 1."""
+    k = 5
+
+    def naive(counts: tuple[int, ...]) -> tuple[int | None, ...]:
+        return tuple(c if c >= k else None for c in counts)
+
+    before, after = (4,), (5,)
+    consistent = [c for c in range(20) if naive((c,)) == naive(before) and naive((c + 1,)) == naive(after)]
+    assert consistent == [4]  # recovered exactly
+    ours = [
+        c
+        for c in range(20)
+        if published((c,), 10, k) == published(before, 10, k)
+        and published((c + 1,), 10, k) == published(after, 10, k)
+    ]
+    assert len(ours) > 1
+
+
+def test_an_amount_and_a_total_are_withheld_with_any_cell_they_would_betray() -> None:
+    aggregates = Aggregates(
+        enrolled=40,
+        verified=(
+            OutcomeMonth("job_start", "2027-01", 9, PRICE * 9),
+            OutcomeMonth("job_start", "2027-02", 2, PRICE * 2),
+        ),
+        contracts=(),
+    )
+    view = results.publish(aggregates, 5)
+    assert view["outcomes"] == [
+        {"outcome_code": "job_start", "month": "2027-01", "verified": 9, "value": "225000.00"},
+        {"outcome_code": "job_start", "month": "2027-02", "verified": None, "value": None},
+    ]
+    assert view["total_verified"] is None
+    assert view["total_value"] is None
+    assert view["engaged"] == 40
+
+
+@pytest.mark.parametrize(("count", "shown"), [(0, None), (4, None), (5, None), (6, 6), (100, 100)])
+def test_a_count_is_shown_only_above_the_threshold(count: int, shown: int | None) -> None:
+    assert cells.shown(count, 5) == shown
+
+
+def test_a_threshold_below_three_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 3"):
+        cells.shown(10, 2)
+
+
+def test_the_terms_vocabulary_names_exactly_the_catalogued_blocks() -> None:
+    assert set(get_args(BlockCode)) == fields.CODES
+
+
+def test_the_strictest_status_wins_and_the_payers_choice_beats_the_terms() -> None:
+    s = fields.Status
+    assert fields.strictest([s.PUBLIC, s.PRIVATE, s.DISPUTED]) == s.PRIVATE
+    assert fields.strictest([s.PUBLIC, s.DISPUTED]) == s.DISPUTED
+    assert fields.strictest([s.DISPUTED, s.PARTNERSHIP]) == s.PARTNERSHIP
+    statuses = fields.effective(
+        {"contract.title": s.PRIVATE},
+        [{"contract.title": s.PUBLIC, "contract.caps": s.PUBLIC}, {"contract.caps": s.PRIVATE}],
+    )
+    assert statuses["contract.title"] == (s.PRIVATE, "set")
+    assert statuses["contract.caps"] == (s.PRIVATE, "terms")
+    assert statuses["results.outcomes"] == (s.PARTNERSHIP, "default")
