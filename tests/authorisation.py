@@ -174,6 +174,8 @@ TABLE: dict[str, Expectation] = {
     "contracts GET /v1/contract-versions/{version_id}/diff": allow(*MEMBERS, "operator"),
     # The registry's change log, read by the outcome service (an operator's client).
     "contracts GET /v1/contract-events": OPERATOR,
+    # A logged version's frozen terms, for the same readers (the outcome service re-prices at activation).
+    "contracts GET /v1/contract-events/versions/{version_id}": OPERATOR,
     "contracts POST /v1/contract-versions/{version_id}/proposal": allow(*EDITORS),
     # Signatories of the parties that must sign: the payers, the provider and the investor.
     "contracts POST /v1/contract-versions/{version_id}/signatures": allow("payer", "provider", "investor"),

@@ -380,6 +380,20 @@ class ContractsClient:
         self._remember(version)
         return version
 
+    async def logged_version(self, version_id: UUID, *, token: str) -> ContractVersion:
+        """A version the registry's change log names, read with the service's own platform token (the
+        registry lets its event readers read those versions' terms, and nothing else of a contract)."""
+        cached = self._cache.get(version_id)
+        if cached is not None:
+            self._cache.move_to_end(version_id)
+            return cached
+        response = await self._get(f"/v1/contract-events/versions/{version_id}", token)
+        if response.status_code == 404:
+            raise NoVersionInForce(f"the registry's change log names no contract version {version_id}")
+        version = self._parse(response)
+        self._remember(version)
+        return version
+
     def _remember(self, version: ContractVersion) -> None:
         self._cache[version.id] = version
         self._cache.move_to_end(version.id)
