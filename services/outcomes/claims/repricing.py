@@ -162,6 +162,10 @@ async def reprice_contract(
             for a in adjustments
         )
         before = claim.payable
+        # A payer whose share went is still charged the negative adjustment: it keeps reading the claim.
+        claim.payer_organisation_ids = list(
+            dict.fromkeys([*claim.payer_organisation_ids, *(x.organisation_id for x in new.lines)])
+        )
         claim.tariff, claim.payable, claim.cut = new.tariff, new.payable, new.cut
         claim.cut_reasons = [{"cap": c.cap, "amount": money.text(c.amount, currency)} for c in new.cuts]
         if new.working is not None:

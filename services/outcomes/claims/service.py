@@ -42,10 +42,10 @@ async def get_claim(
 async def evidence_document(
     session: AsyncSession, principal: Principal, claim_id: UUID
 ) -> tuple[OutcomeClaim, bytes]:
-    """The uploaded document, for the provider and the outcome payer only (never evaluators)."""
+    """The uploaded document, for the provider and the municipality paying (never evaluators or funders)."""
     claim = await get_claim(session, principal, claim_id)
     if not access.may_read_evidence(principal, claim.partnership_id):
-        raise Forbidden("evidence documents are for the provider and the outcome payer")
+        raise Forbidden("evidence documents are for the provider and the municipality of residence")
     document = await session.scalar(select(OutcomeClaim.evidence_document).where(OutcomeClaim.id == claim.id))
     if document is None:
         raise errors.ClaimNotFound("this claim has no uploaded document")
@@ -371,6 +371,11 @@ def _new_claim(principal: Principal, c: _Checked) -> OutcomeClaim:
         claimed_by=principal.subject,
         claimed_contract_version_id=c.version.id,
         facts=stored_facts(c.classified.facts) if c.body.facts else None,
+        payer_organisation_ids=pricing.payers_for(
+            c.version.terms.engine().split,
+            c.participant.municipality_code,
+            [p.organisation_id for p in c.outcome.payer_tariffs],
+        ),
         status=ClaimStatus.CLAIMED.value,
         disputed=False,
         version=1,

@@ -278,7 +278,11 @@ class Terms(_Tolerant):
         return next((o for o in self.outcomes if o.code == code), None)
 
     def payer_ids(self) -> list[UUID]:
-        return pricing.payers_of(self.payer_split.engine())
+        """Every organisation the terms may charge: the split's payers, then those with only a price of
+        their own for an outcome (a fund topping up one outcome has statements too)."""
+        found = pricing.payers_of(self.payer_split.engine())
+        own = [p.organisation_id for o in self.outcomes for p in o.payer_tariffs]
+        return list(dict.fromkeys([*found, *own]))
 
     def engine_outcome(self, code: str) -> pricing.Outcome | None:
         """The outcome as the pricing engine reads it, criteria typed by the declared facts."""
