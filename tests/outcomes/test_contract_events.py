@@ -179,18 +179,18 @@ async def test_a_retroactive_amendment_is_repriced_when_it_activates_and_booked_
     recording_platform: Platform, clients: tuple[httpx.AsyncClient, httpx.AsyncClient]
 ) -> None:
     """Job starts at 25 000 kr, split 60/40 between Herning and Viborg, achieved 20 and 5 days ago and
-    verified; an amendment effective 10 days ago raises the price to 30 000, and a third start (2 days ago)
-    is verified while the last signature activates it. By hand: the 5-day start gains 5 000 (Herning 3 000,
-    Viborg 2 000) as soon as the activation is recorded, before any statement is prepared; the 20-day start
-    keeps 25 000; the 2-day start is worth 30 000 whichever version its verification read. Herning owes
-    15 000 + 18 000 + 18 000 = 51 000, Viborg 10 000 + 12 000 + 12 000 = 34 000; preparing again books
-    nothing more."""
+    verified; an amendment effective 10 days ago raises the price to 30 000, and four more starts (2 days
+    ago) are verified while the last signature activates it. By hand: the 5-day start gains 5 000 (Herning
+    3 000, Viborg 2 000) as soon as the activation is recorded, before any statement is prepared; the
+    20-day start keeps 25 000; each 2-day start is worth 30 000 whichever version its verification read.
+    Herning owes 15 000 + 18 000 + 4 x 18 000 = 105 000, Viborg 10 000 + 12 000 + 4 x 12 000 = 70 000;
+    preparing again books nothing more."""
     contracts, outcomes = clients
     cast = await make_cast(recording_platform)
     terms = employment_terms(cast, outcomes=[outcome("job_start", "25000.00")])
     contract_id, first_version = await active_contract(contracts, cast, terms)
     made = []
-    for n, days in enumerate((20, 5, 2)):
+    for n, days in enumerate((20, 5, 2, 2, 2, 2)):
         person = await enrol(
             outcomes,
             cast.provider,
@@ -214,13 +214,13 @@ async def test_a_retroactive_amendment_is_repriced_when_it_activates_and_booked_
     proposed = check(
         await contracts.get(f"/v1/contract-versions/{amendment}", headers=cast.provider.headers), 200
     )
-    signed, _ = await asyncio.gather(
+    signed, *_ = await asyncio.gather(
         contracts.post(
             f"/v1/contract-versions/{amendment}/signatures",
             json={"content_hash": proposed["content_hash"]},
             headers=cast.provider.headers | key(),
         ),
-        decide(outcomes, cast.payer_a, made[2]["id"], "verified"),
+        *(decide(outcomes, cast.payer_a, late["id"], "verified") for late in made[2:]),
     )
     assert check(signed, 201)["status"] == "active"
 
@@ -258,11 +258,14 @@ async def test_a_retroactive_amendment_is_repriced_when_it_activates_and_booked_
 
     herning = await _statement(outcomes, cast, contract_id, cast.payer_a)
     viborg = await _statement(outcomes, cast, contract_id, cast.payer_b)
-    assert (herning["total"], viborg["total"]) == ("51000.00", "34000.00")
+    assert (herning["total"], viborg["total"]) == ("105000.00", "70000.00")
     assert _by_claim(herning["lines"]) == {
         made[0]["id"]: Decimal("15000.00"),
-        made[1]["id"]: Decimal("18000.00"),
-        made[2]["id"]: Decimal("18000.00"),
+        **{late["id"]: Decimal("18000.00") for late in made[1:]},
+    }
+    assert _by_claim(viborg["lines"]) == {
+        made[0]["id"]: Decimal("10000.00"),
+        **{late["id"]: Decimal("12000.00") for late in made[1:]},
     }
     adjustments = [
         (x["claim_id"], x["amount"], x["repriced_by_version_id"])
@@ -270,10 +273,11 @@ async def test_a_retroactive_amendment_is_repriced_when_it_activates_and_booked_
         if x["kind"] == "adjustment" and x["claim_id"] == made[1]["id"]
     ]
     assert adjustments == [(made[1]["id"], "3000.00", amendment)]
-    third = check(
-        await outcomes.get(f"/v1/outcome-claims/{made[2]['id']}", headers=cast.payer_a.headers), 200
-    )
-    assert (third["payable"], third["priced_contract_version_id"]) == ("30000.00", amendment)
+    for late in made[2:]:
+        read = check(
+            await outcomes.get(f"/v1/outcome-claims/{late['id']}", headers=cast.payer_a.headers), 200
+        )
+        assert (read["payable"], read["priced_contract_version_id"]) == ("30000.00", amendment)
 
     await asyncio.sleep(1.5)  # further rounds of the recorder, and preparing again, book nothing more
     again = await _statement(outcomes, cast, contract_id, cast.payer_a)
