@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import cast
 
 import pytest
 
@@ -139,7 +140,9 @@ async def test_a_claim_records_facts_columns_become_its_facts_as_text_with_the_f
     )
     cells = ["claim", "c-1", PARTICIPANT, "job_start", "2026-11-20", "eIndkomst", hours, "TRUE"]
     data = f"{header}\r\n{separator.join(cells)}\r\n".encode()
-    ((number, fields),) = await _read(read_csv, data, 5)
+    records = await _read(read_csv, data, 5)
+    assert len(records) == 1
+    number, fields = cast(tuple[int, object], records[0])
     assert number == 2
     assert isinstance(fields, dict)
     assert fields["facts"] == {"hours_per_week": hours, "off_benefit": "TRUE"}

@@ -187,7 +187,9 @@ async def read_csv(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, Fie
         if len(cells) > len(header):
             yield start, "more cells than the header has columns"
             continue
-        fields = {name: cell for name, cell in zip(header, cells, strict=False) if name and cell != ""}
+        fields: Fields = {
+            name: cell for name, cell in zip(header, cells, strict=False) if name and cell != ""
+        }
         facts = {
             k.removeprefix(FACT_COLUMN): fields.pop(k) for k in list(fields) if k.startswith(FACT_COLUMN)
         }
