@@ -76,7 +76,7 @@ def _num(value: float | None, digits: int = 1) -> str:
     return f"{value:.{digits}f}"
 
 
-def _row(kind: str, m: Measurement) -> str:
+def row(kind: str, m: Measurement) -> str:
     errors = f" ({m.errors} errors)" if m.errors else ""
     return (
         f"| {kind} | {m.name}{errors} | {_num(m.throughput)} {m.unit} | {_num(m.p50_ms, 2)} | "
@@ -114,7 +114,7 @@ def markdown(payload: dict[str, Any], sections: list[Section], baseline: list[Me
         "",
         "| | Measurement | Throughput | p50 ms | p99 ms | ops | reps |",
         "|---|---|---|---|---|---|---|",
-        *(_row("limit", m) for m in baseline),
+        *(row("limit", m) for m in baseline),
     ]
     for name, figures in payload.get("wrk", {}).items():
         out.append(
@@ -137,8 +137,8 @@ def markdown(payload: dict[str, Any], sections: list[Section], baseline: list[Me
                 "| | Measurement | Throughput | p50 ms | p99 ms | ops | reps |",
                 "|---|---|---|---|---|---|---|",
             ]
-            out += [_row("Effekt", m) for m in section.measurements]
-            out += [_row("limit", m) for m in section.limits]
+            out += [row("Effekt", m) for m in section.measurements]
+            out += [row("limit", m) for m in section.limits]
         if section.ratios:
             out += ["", "| Ratio | Value | Target | Met |", "|---|---|---|---|"]
             for r in section.ratios:

@@ -27,12 +27,14 @@ from bench.scenarios import (
     World,
     bulk_section,
     dashboard_programme,
+    enrol_confirm_claim,
     feed_section,
     gateway_section,
     growth_section,
     prepare_sized,
     pricing_programme,
     programme,
+    verify_claims,
     writes_section,
 )
 from effekt.sandbox.cast import make_cast
@@ -187,6 +189,48 @@ async def measure(platform: Any, server_url: str, cfg: Config, log_dir: Path) ->
     }
 
 
+async def measure_pricing(platform: Any, server_url: str, cfg: Config) -> dict[str, Any]:
+    """Section 2's pricing row alone (`--pricing`): verifications under version-2 terms with volume tiers
+    and a count cap binding, beside verifications under today's flat version-1 terms, the same number each,
+    interleaved repetition by repetition so both see the same machine."""
+    started = report.now()
+    machine = await report.describe_machine(server_url)
+    async with loadgen.session(cfg.concurrency * 4) as client:
+        world = World(platform, server_url, cfg, client, Auth(platform))
+        flat_cast, priced_cast = await asyncio.gather(make_cast(platform), make_cast(platform))
+        flat, priced = await programme(world, flat_cast), await pricing_programme(world, priced_cast)
+        for prog in (flat, priced):  # warm: token keys fetched, pools open, the registry's terms cached
+            ready = await enrol_confirm_claim(world, prog, 4, 4)
+            await verify_claims(world, prog, ready.claim_ids, 4)
+        runs: dict[str, list[Any]] = {"flat": [], "priced": []}
+        for repetition in range(cfg.repetitions):
+            for name, prog in (("flat", flat), ("priced", priced)):
+                log(f"pricing row: {name} terms, repetition {repetition + 1} of {cfg.repetitions}")
+                ready = await enrol_confirm_claim(world, prog, cfg.writes, cfg.concurrency)
+                runs[name].append(await verify_claims(world, prog, ready.claim_ids, cfg.concurrency))
+        c = cfg.concurrency
+        rows = [
+            summarise(f"verifications, flat version-1 terms ({c} clients)", "req/s", runs["flat"]),
+            summarise(f"verifications with tiers and caps binding ({c} clients)", "req/s", runs["priced"]),
+        ]
+        counted = await world.get(
+            "outcomes",
+            f"/v1/partnerships/{priced_cast.partnership_id}/outcome-aggregates",
+            priced_cast.payer_a,
+        )
+    return {
+        "started": started,
+        "mode": "pricing row",
+        "repetitions": cfg.repetitions,
+        "concurrency": cfg.concurrency,
+        "writes": cfg.writes,
+        "machine": machine,
+        "measurements": [m.as_dict() for m in rows],
+        "priced_aggregates": counted,
+        "_rows": rows,
+    }
+
+
 def _wrk_hello(wrk: dict[str, Any]) -> Measurement | None:
     """wrk's hello-world figure as a limit: wrk costs far less CPU per request than the asyncio client, so
     when the client's ceiling is near the hello-world figure this is the server-bound limit."""
@@ -228,7 +272,18 @@ def main(argv: list[str] | None = None) -> int:
         "--json", type=Path, help="default: bench/results/latest.json (quick.json if --quick)"
     )
     parser.add_argument("--markdown", type=Path, help="default: docs/benchmarks.md (bench/results/quick.md)")
+    parser.add_argument(
+        "--pricing",
+        action="store_true",
+        help="only section 2's pricing row (tiers and caps binding beside flat terms); prints its table and "
+        "writes bench/results/pricing.json, leaving docs/benchmarks.md alone",
+    )
+    parser.add_argument(
+        "--writes", type=int, help="verifications per repetition (with --pricing; default 500)"
+    )
     args = parser.parse_args(argv)
+    if args.pricing:
+        return _pricing_only(args)
     # A smoke run never overwrites the recorded full run's figures.
     results = ROOT / "bench" / "results"
     args.json = args.json or results / ("quick.json" if args.quick else "latest.json")
@@ -260,6 +315,26 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _pricing_only(args: argparse.Namespace) -> int:
+    cfg = replace(FULL, repetitions=max(3, args.repetitions), writes=args.writes or 500)
+    work = Path(tempfile.mkdtemp(prefix="effekt-bench-"))
+    began = time.perf_counter()
+    log(f"starting the platform (pricing row only; logs in {work / 'logs'})")
+    with (
+        postgres_server(work) as server_url,
+        running_platform(server_url, work / "logs", extra_env=PLATFORM_ENV, only=CORE) as platform,
+    ):
+        log("platform ready")
+        payload = asyncio.run(measure_pricing(platform, server_url, cfg))
+    rows = payload.pop("_rows")
+    payload["seconds"] = round(time.perf_counter() - began, 1)
+    report.write_json(args.json or ROOT / "bench" / "results" / "pricing.json", payload)
+    print("| | Measurement | Throughput | p50 ms | p99 ms | ops | reps |\n|---|---|---|---|---|---|---|")
+    print("\n".join(report.row("Effekt", m) for m in rows))
+    shutil.rmtree(work, ignore_errors=True)
+    return 0 if all(m.errors == 0 for m in rows) else 1
 
 
 def _document(results: str, *, quick: bool) -> str:

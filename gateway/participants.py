@@ -30,14 +30,16 @@ class Participant:
     id: UUID
     partnership_id: UUID
     contract_id: UUID
-    pseudonym: str
+    pseudonym: str | None = strawberry.field(
+        description="The keyed pseudonym of the CPR number (not in an outcome funder's schema)."
+    )
     municipality_code: str
     enrolment_date: date
     cohort: str | None
     segment: str | None = strawberry.field(description="The terms' segment, fixed at enrolment.")
     eligibility_confirmed_at: datetime | None
     exit_date: date | None
-    exit_reason: str | None
+    exit_reason: str | None = strawberry.field(description="Free text (not in an outcome funder's schema).")
     version: int
     created_at: datetime
     row: strawberry.Private[ParticipantRow]

@@ -25,11 +25,15 @@ EVERYONE: Final = frozenset(PARTNER_TYPES)
 PAYERS: Final = frozenset({"municipality", "outcome_funder"})
 RESIDENTS: Final = frozenset({"municipality"})
 # Individual-level data: never investors, advisers, observers' partner types or operators. (A funder
-# sees only the rows the outcome service gives its membership role.)
+# sees only the rows the outcome service gives it: the claims it pays for and their participants.)
 PERSON_LEVEL: Final = PAYERS | {"provider", "evaluator"}
+# What links a record to a person (the keyed CPR pseudonym, free text): not for a payer without residents,
+# which has no resident relationship (the outcome service blanks them for it too; its access.py).
+IDENTIFYING: Final = PERSON_LEVEL - {"outcome_funder"}
 # Who runs the programme day to day: enrols, claims, exits, disputes, prepares statements.
 DELIVERY: Final = RESIDENTS | {"provider"}
-# Who reads evidence documents: who delivers, and every payer, which verifies what it pays for.
+# Who reads a claim's evidence (its reference, hash and media type): who delivers, and every payer, which
+# verifies what it pays for. (The document itself the outcome service gives a municipality, not a funder.)
 EVIDENCE: Final = DELIVERY | PAYERS
 # Who negotiates and signs contracts (evaluators and the operator only read them).
 CONTRACTING: Final = PAYERS | {"provider", "investor", "legal_adviser"}
@@ -78,6 +82,8 @@ FIELDS: Final[dict[str, frozenset[str]]] = {
     # here so that a move to a wider type keeps them hidden).
     "Claim.facts": PERSON_LEVEL,
     "Participant.segment": PERSON_LEVEL,
+    "Participant.pseudonym": IDENTIFYING,
+    "Participant.exitReason": IDENTIFYING,
     "Partnership.participants": PERSON_LEVEL,
     "Partnership.claims": PERSON_LEVEL,
     "Query.participant": PERSON_LEVEL,

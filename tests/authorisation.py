@@ -8,8 +8,9 @@ appear here exactly once, so a new route fails the matrix until someone decides 
 Caller kinds: `anonymous` (no token), `expired`, `revoked`, `outsider` (a signatory of an organisation in
 no partnership of the cast), then one member per membership role of the shared partnership (`payer`,
 `provider`, `investor`, `evaluator`, `adviser`, `observer`; signatories, except the evaluator, adviser and
-observer, who are plain members), `provider_member` (a plain member of the provider) and `operator` (an
-admin of the platform operator's organisation).
+observer, who are plain members), `funder` (a signatory of an outcome fund, outcome payer of the partnership
+without residents, paying for none of the scene's claims), `provider_member` (a plain member of the
+provider) and `operator` (an admin of the platform operator's organisation).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 NO_STANDING = ("anonymous", "expired", "revoked")
 MEMBER_KINDS = (
     "payer",
+    "funder",
     "provider",
     "provider_member",
     "investor",
@@ -75,12 +77,13 @@ def allow(
 PUBLIC = Expectation(public=True)
 CLIENT_AUTH = Expectation(public=True, client_auth=True)
 ANY_TOKEN = allow("outsider", *MEMBER_KINDS)
-MEMBERS = ("payer", "provider", "provider_member", "investor", "evaluator", "adviser", "observer")
+MEMBERS = ("payer", "funder", "provider", "provider_member", "investor", "evaluator", "adviser", "observer")
 PROVIDER = ("provider", "provider_member")
 # Who sees people (participants, claims): their provider, the evaluator and the municipality of residence.
+# (An outcome funder sees the claims it pays for and their participants: none of the scene's.)
 SEES_PEOPLE = ("payer", *PROVIDER, "evaluator")
 # Who drafts and edits contracts: payers, providers and the adviser (tests/contracts/test_permissions.py).
-EDITORS = ("payer", *PROVIDER, "adviser")
+EDITORS = ("payer", "funder", *PROVIDER, "adviser")
 OPERATOR = allow("operator")
 
 TABLE: dict[str, Expectation] = {
@@ -128,16 +131,17 @@ TABLE: dict[str, Expectation] = {
     "identity GET /v1/memberships": allow(*MEMBERS, "operator", own_rows=True, hidden="membership_id"),
     "identity DELETE /v1/partnerships/{partnership_id}/memberships/{membership_id}": allow("operator"),
     "identity GET /v1/partnerships/{partnership_id}/membership-grants": allow(*MEMBERS, "operator"),
-    "identity POST /v1/partnerships/{partnership_id}/membership-grants": allow("payer", "operator"),
+    # Outcome payers (municipalities and funders) propose members; identity decides each case.
+    "identity POST /v1/partnerships/{partnership_id}/membership-grants": allow("payer", "funder", "operator"),
     # The scene holds no grant: every caller's answer is 404 (still never 2xx, never past 401).
     "identity GET /v1/partnerships/{partnership_id}/membership-grants/{grant_id}": allow(
         *MEMBERS, "operator", may_miss=(404,)
     ),
     "identity DELETE /v1/partnerships/{partnership_id}/membership-grants/{grant_id}": allow(
-        "payer", "operator", may_miss=(404,)
+        "payer", "funder", "operator", may_miss=(404,)
     ),
     "identity POST /v1/partnerships/{partnership_id}/membership-grants/{grant_id}/consents": allow(
-        "payer", "operator", may_miss=(404,)
+        "payer", "funder", "operator", may_miss=(404,)
     ),
     "identity GET /v1/organisations/{organisation_id}/clients": allow(
         *PROVIDER, "operator", own_rows=True, hidden="client_id"
@@ -168,15 +172,23 @@ TABLE: dict[str, Expectation] = {
     "contracts GET /v1/contract-versions/{version_id}/terms": allow(*MEMBERS, "operator"),
     "contracts PUT /v1/contract-versions/{version_id}/terms": allow(*EDITORS),
     "contracts POST /v1/contract-versions/{version_id}/withdrawal": allow(*EDITORS),
-    # Ending a contract, like signing it, takes a signatory of a party that must sign (or the investor).
-    "contracts POST /v1/contract-versions/{version_id}/termination": allow("payer", "provider", "investor"),
+    # Ending a contract, like signing it, takes a signatory of a party that must sign (or the investor); a
+    # funder's signatory, as an outcome payer's, gets past authorisation (the scene's draft then answers 409).
+    "contracts POST /v1/contract-versions/{version_id}/termination": allow(
+        "payer", "funder", "provider", "investor"
+    ),
     "contracts POST /v1/contract-versions/{version_id}/expiry": allow(*EDITORS),
     "contracts GET /v1/contract-versions/{version_id}/diff": allow(*MEMBERS, "operator"),
     # The registry's change log, read by the outcome service (an operator's client).
     "contracts GET /v1/contract-events": OPERATOR,
+    # A logged version's frozen terms, for the same readers (the outcome service re-prices at activation).
+    # The scene's version is a draft, which the log does not name: 404 for the operator too.
+    "contracts GET /v1/contract-events/versions/{version_id}": allow("operator", may_miss=(404,)),
     "contracts POST /v1/contract-versions/{version_id}/proposal": allow(*EDITORS),
     # Signatories of the parties that must sign: the payers, the provider and the investor.
-    "contracts POST /v1/contract-versions/{version_id}/signatures": allow("payer", "provider", "investor"),
+    "contracts POST /v1/contract-versions/{version_id}/signatures": allow(
+        "payer", "funder", "provider", "investor"
+    ),
     "contracts POST /v1/contract-versions/{version_id}/attachments": allow(*EDITORS),
     "contracts GET /v1/contract-attachments/{attachment_id}": allow(*MEMBERS, "operator"),
     "contracts GET /v1/contract-attachments/{attachment_id}/content": allow(*MEMBERS, "operator"),
@@ -184,11 +196,11 @@ TABLE: dict[str, Expectation] = {
     # their audit and the exports; the outcome payers change them and publish; anyone reads what was
     # published (the scene publishes once; its contract governed).
     "contracts GET /v1/partnerships/{partnership_id}/disclosure": allow(*MEMBERS, "operator"),
-    "contracts PATCH /v1/partnerships/{partnership_id}/disclosure": allow("payer"),
+    "contracts PATCH /v1/partnerships/{partnership_id}/disclosure": allow("payer", "funder"),
     "contracts GET /v1/partnerships/{partnership_id}/disclosure-changes": allow(*MEMBERS, "operator"),
     "contracts GET /v1/partnerships/{partnership_id}/indigo": allow(*MEMBERS, "operator"),
     "contracts GET /v1/contracts/{contract_id}/ocds-record": allow(*MEMBERS, "operator"),
-    "contracts POST /v1/partnerships/{partnership_id}/publications": allow("payer"),
+    "contracts POST /v1/partnerships/{partnership_id}/publications": allow("payer", "funder"),
     "contracts GET /v1/public/partnerships/{partnership_id}/indigo": PUBLIC,
     "contracts GET /v1/public/contracts/{contract_id}/ocds-record": PUBLIC,
     "outcomes GET /healthz": PUBLIC,

@@ -9,6 +9,7 @@ refuse it for its expiry and not for a bad signature.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 import uuid
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from tests.actors import (
     random_cvr,
     token_for,
     unique_email,
+    user_actor,
 )
 from tests.outcomes.support import (
     TODAY,
@@ -129,6 +131,16 @@ async def build_scene(platform: Platform, cast: Cast, client: httpx.AsyncClient)
         ),
         201,
     )
+    # An outcome fund, a payer of the partnership without residents, that pays for none of the scene's
+    # claims: it must find none of their rows (services/outcomes/access.py).
+    fund_org = await create_organisation(
+        platform,
+        "outcome_funder",
+        f"Matrix Fund {uuid.uuid4().hex[:6]}",
+        identifier=f"GB-GOR-EA{secrets.randbelow(9000) + 1000}",
+    )
+    await add_membership(platform, cast.partnership_id, fund_org["id"], "outcome_payer")
+    fund = await user_actor(platform, fund_org, "signatory", "matrix-fund")
     async with httpx.AsyncClient(base_url=outcomes, timeout=30) as out:
         person = await enrol(
             out,
@@ -206,6 +218,7 @@ async def build_scene(platform: Platform, cast: Cast, client: httpx.AsyncClient)
         "revoked": bearer(revoked),
         "outsider": cast.outsider.headers,
         "payer": cast.payer_a.headers,
+        "funder": fund.headers,
         "provider": cast.provider.headers,
         "provider_member": cast.provider_member.headers,
         "investor": cast.investor.headers,

@@ -18,7 +18,7 @@ from kit.pagination import Page
 class ParticipantRow(IdRow):
     partnership_id: UUID
     contract_id: UUID
-    pseudonym: str
+    pseudonym: str | None = None  # absent for a payer without residents
     municipality_code: str
     enrolment_date: date
     cohort: str | None = None

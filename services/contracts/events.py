@@ -6,6 +6,11 @@ and records each event in the partnership's ledger, so nothing the registry acce
 service is down: the event commits with the change it records and waits to be read. Sequences are taken
 under a transaction-wide lock held until commit, so they become visible in order and a reader that has
 seen sequence N never later finds a smaller one.
+
+The same readers may read the terms of a version the log names (`logged_version`): only versions that
+became active, as the registry froze them, and nothing else of the version (no signatures, no free-text
+reason, no attachment). That is what a service needs to act on an activation on its own — the outcome
+service re-prices a retroactive amendment's claims when it activates — without becoming a partner.
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
-from services.contracts.errors import NotAnEventReader
-from services.contracts.models import ContractEvent, ContractVersion
+from services.contracts.errors import NotAnEventReader, VersionNotFound
+from services.contracts.models import EVER_ACTIVE, Contract, ContractEvent, ContractVersion
 
 # Only the clients identity ensures for the platform's own services can hold this scope (no registration
 # may ask for it); the registry also names which of them may read its log.
@@ -96,3 +101,24 @@ async def list_events(
     require_event_reader(principal, readers)
     query = select(ContractEvent).where(ContractEvent.sequence > after).order_by(ContractEvent.sequence)
     return list(await session.scalars(query.limit(limit)))
+
+
+async def logged_version(
+    session: AsyncSession, principal: Principal, version_id: UUID, *, readers: frozenset[str]
+) -> tuple[ContractVersion, UUID]:
+    """A version the change log names (one that became active), with its contract's partnership id."""
+    require_event_reader(principal, readers)
+    row = (
+        (
+            await session.execute(
+                select(ContractVersion, Contract.partnership_id)
+                .join(Contract, Contract.id == ContractVersion.contract_id)
+                .where(ContractVersion.id == version_id, ContractVersion.status.in_(EVER_ACTIVE))
+            )
+        )
+        .tuples()
+        .first()
+    )
+    if row is None:
+        raise VersionNotFound(f"the change log names no contract version {version_id}")
+    return row

@@ -39,6 +39,7 @@ from services.contracts.schemas import (
     ContractRead,
     DiffRead,
     ExpiryCreate,
+    LoggedVersionRead,
     TerminationCreate,
     TermsIssueRead,
     TermsValidationRead,
@@ -429,3 +430,21 @@ async def list_contract_events(
         items=[ContractEventRead.model_validate(e, from_attributes=True) for e in found],
         cursor=found[-1].sequence if found else after,
     )
+
+
+@router.get(
+    "/contract-events/versions/{version_id}",
+    response_model=LoggedVersionRead,
+    responses=problem_responses(401, 403, 404),
+    summary="The frozen terms of a version the change log names, for the platform's services",
+)
+async def get_logged_version(
+    version_id: UUID, session: DbSession, principal: EventReader, settings: CurrentSettings
+) -> LoggedVersionRead:
+    """Only versions that became active, and only their terms and dates: what a service needs to act on an
+    activation (the outcome service re-prices claims under a retroactive amendment). Readable by the same
+    callers as the change log."""
+    version, partnership_id = await events.logged_version(
+        session, principal, version_id, readers=frozenset(settings.event_readers)
+    )
+    return LoggedVersionRead.model_validate(Row(version, partnership_id=partnership_id), from_attributes=True)

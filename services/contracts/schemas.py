@@ -108,6 +108,20 @@ class ContractEventPage(BaseModel):
     cursor: int = Field(description="Send as `after` to read on")
 
 
+class LoggedVersionRead(ReadModel):
+    """What the platform's services read of a version the change log names: its frozen terms."""
+
+    id: UUID
+    contract_id: UUID
+    partnership_id: UUID
+    number: int
+    status: VersionStatus
+    content_hash: str | None
+    start_date: date
+    end_date: date
+    terms: dict[str, Any] = Field(description="Terms, schema version 1 or 2 (docs/contract-terms.md)")
+
+
 class VersionRead(ReadModel):
     id: UUID
     contract_id: UUID

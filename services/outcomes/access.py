@@ -7,11 +7,23 @@ a `readable_<plural>` query built here. No other module of the service names a r
 
 | rows                    | whole partnership            | only some rows                                  |
 |-------------------------|------------------------------|-------------------------------------------------|
-| participants, claims    | provider, evaluator          | outcome payer: residents of its municipality    |
-| evidence documents      | provider, outcome payer      | (never evaluators: pseudonymised work only)     |
+| participants, claims    | provider, evaluator          | outcome payer: residents of its municipality;   |
+|                         |                              | a payer without residents: what it pays for     |
+| evidence documents      | provider, municipal payer    | (never evaluators or a payer without residents) |
 | statements              | provider, investor           | outcome payer: its own                          |
 | aggregates, ledger      | every partner, the operator  |                                                 |
 | feed/webhook pseudonyms | provider, evaluator          | outcome payer: residents of its municipality    |
+
+A payer without residents (an outcome funder, a national agency: an outcome payer with no municipality
+code) pays for claims, so it must be able to check them: it reads the claims that name it as a payer
+(`OutcomeClaim.payer_organisation_ids`: the terms' payers for the participant at submission, the payment
+lines once priced) and the participants of those claims, and decides them where the outcome names its
+role as verifier. It has no resident relationship, so it gets nothing that links a record to a person: no
+keyed CPR pseudonym (here, in the feed or in webhooks), no municipal reference, no free-text exit reason,
+no evidence document (which names the person); it enrols, confirms and exits no one. What it does read —
+the participant's random id, enrolment and exit dates, segment, cohort, municipality code, whether and by
+which organisation eligibility was confirmed, and the claim's facts, dates, evidence reference and
+SHA-256, price and split — is what checking a price against the terms takes.
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ from typing import Any, Final
 from uuid import UUID
 
 from sqlalchemy import Select, and_, false, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from kit.auth import Principal
 from services.outcomes.bulk.models import BulkImport
@@ -36,17 +49,21 @@ OBSERVER: Final = "observer"
 
 # --- participants and claims ------------------------------------------------------------------------------
 
-# Roles that see every participant (and claim) of their partnerships; the outcome payer sees its residents.
+# Roles that see every participant (and claim) of their partnerships; the outcome payer sees its residents,
+# or, without residents (no municipality code), the claims it pays for and their participants.
 SEES_ALL_PARTICIPANTS: Final = frozenset({PROVIDER, EVALUATOR})
 SEES_RESIDENTS: Final = frozenset({OUTCOME_PAYER})
+SEES_WHAT_IT_PAYS: Final = frozenset({OUTCOME_PAYER})
 # Who enrols: the provider, or the outcome payer for its own residents; the same two record an exit.
 ENROLS: Final = frozenset({PROVIDER})
 # Who claims outcomes and disputes its own claims' rejections.
 CLAIMS: Final = frozenset({PROVIDER})
 # Who resolves a dispute (verification itself is by the roles the contract's outcome names).
 RESOLVES_DISPUTES: Final = frozenset({OUTCOME_PAYER})
-# Evidence documents: never evaluators, who work on pseudonymised records.
-READS_EVIDENCE: Final = frozenset({PROVIDER, OUTCOME_PAYER})
+# Evidence documents: never evaluators, who work on pseudonymised records; a payer only as a municipality
+# (a payer without residents checks the document's reference and hash, not the document).
+READS_EVIDENCE: Final = frozenset({PROVIDER})
+READS_EVIDENCE_AS_MUNICIPALITY: Final = frozenset({OUTCOME_PAYER})
 
 # --- statements -------------------------------------------------------------------------------------------
 
@@ -65,18 +82,54 @@ SEES_RESIDENT_PSEUDONYMS: Final = frozenset({OUTCOME_PAYER})
 AUDIENCE_ORDER: Final = (PROVIDER, EVALUATOR, OUTCOME_PAYER, INVESTOR, ADVISER, OBSERVER)
 
 
+def pays_without_residents(principal: Principal, partnership_id: UUID) -> bool:
+    """An outcome payer with no municipality code (a funder): it reads only what it pays for."""
+    roles = principal.roles_in(partnership_id)
+    return (
+        bool(roles & SEES_WHAT_IT_PAYS)
+        and not roles & SEES_ALL_PARTICIPANTS
+        and not principal.municipality_code
+    )
+
+
+def _charged_to(principal: Principal, partnership_id: UUID) -> ColumnElement[bool]:
+    return and_(
+        OutcomeClaim.partnership_id == partnership_id,
+        OutcomeClaim.payer_organisation_ids.contains([principal.organisation_id]),
+    )
+
+
+def _whole_or_residents(principal: Principal, partnership_id: UUID, roles: frozenset[str]) -> Any:
+    if roles & SEES_ALL_PARTICIPANTS:
+        return Participant.partnership_id == partnership_id
+    if roles & SEES_RESIDENTS and principal.municipality_code:
+        return and_(
+            Participant.partnership_id == partnership_id,
+            Participant.municipality_code == principal.municipality_code,
+        )
+    return None
+
+
 def _participant_visibility(principal: Principal) -> Any:
     conditions = []
     for partnership_id, roles in principal.memberships.items():
-        if roles & SEES_ALL_PARTICIPANTS:
-            conditions.append(Participant.partnership_id == partnership_id)
-        elif roles & SEES_RESIDENTS and principal.municipality_code:
-            conditions.append(
-                and_(
-                    Participant.partnership_id == partnership_id,
-                    Participant.municipality_code == principal.municipality_code,
-                )
-            )
+        whole = _whole_or_residents(principal, partnership_id, roles)
+        if whole is not None:
+            conditions.append(whole)
+        elif pays_without_residents(principal, partnership_id):
+            paid_for = select(OutcomeClaim.participant_id).where(_charged_to(principal, partnership_id))
+            conditions.append(Participant.id.in_(paid_for))
+    return or_(*conditions) if conditions else false()
+
+
+def _claim_visibility(principal: Principal) -> Any:
+    conditions = []
+    for partnership_id, roles in principal.memberships.items():
+        whole = _whole_or_residents(principal, partnership_id, roles)
+        if whole is not None:
+            conditions.append(whole)
+        elif pays_without_residents(principal, partnership_id):
+            conditions.append(_charged_to(principal, partnership_id))
     return or_(*conditions) if conditions else false()
 
 
@@ -86,12 +139,18 @@ def readable_participants(principal: Principal) -> Select[Participant]:
 
 
 def readable_claims(principal: Principal) -> Select[OutcomeClaim]:
-    """A claim is visible exactly when its participant is."""
+    """A claim is visible when its participant is, but to a payer without residents only when it pays."""
     return (
         select(OutcomeClaim)
         .join(Participant, Participant.id == OutcomeClaim.participant_id)
-        .where(_participant_visibility(principal))
+        .where(_claim_visibility(principal))
     )
+
+
+def reads_identifying_fields(principal: Principal, participant: Participant) -> bool:
+    """Whether the reader sees what links a record to a person (the keyed CPR pseudonym, the free-text
+    exit reason): every reader of the participant but a payer without residents."""
+    return not pays_without_residents(principal, participant.partnership_id)
 
 
 def is_municipality_of_residence(principal: Principal, participant: Participant) -> bool:
@@ -131,7 +190,10 @@ def deciding_roles(verifier_roles: Iterable[str], *, resolution: bool) -> frozen
 
 
 def may_read_evidence(principal: Principal, partnership_id: UUID) -> bool:
-    return bool(principal.roles_in(partnership_id) & READS_EVIDENCE)
+    roles = principal.roles_in(partnership_id)
+    return bool(roles & READS_EVIDENCE) or (
+        bool(roles & READS_EVIDENCE_AS_MUNICIPALITY) and not pays_without_residents(principal, partnership_id)
+    )
 
 
 # --- statements and partnership-wide views ----------------------------------------------------------------

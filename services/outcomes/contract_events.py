@@ -12,6 +12,15 @@ the page is read again next round.
 What is recorded is partnership-level and names no person: the contract, the version and its dates. The
 registry's free-text reason and the acting user stay in the registry; the ledger's actor is the outcome
 service's own client, which is what wrote the event.
+
+An activation is also acted on, in the same transaction: when claims achieved in the version's period were
+priced under another version (a retroactive amendment), the contract is re-priced
+(`claims.repricing.reprice_contract`), its adjustment lines waiting for each payer's next statement. The
+terms are read with the same platform client from the registry's `GET /v1/contract-events/versions/{id}`,
+which serves only versions its log names; an activation with nothing to re-price reads nothing more. If
+the re-pricing cannot be done (the registry unreachable), the page rolls back and is read again, so an
+activation is never recorded without its re-pricing. A replica that reads the page after another
+committed it finds the cursor moved; a replay under the same version books nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -33,6 +43,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kit.auth import Principal, TokenVerifier
 from kit.revocations import REVOCATIONS_SCOPE
+from services.outcomes.claims import repricing
+from services.outcomes.clients.contracts import ContractsClient, ContractVersion
 from services.outcomes.ledger.service import append_event
 from services.outcomes.models import ContractEventCursor
 from services.outcomes.settings import Settings
@@ -66,6 +78,7 @@ class ContractEventRecorder:
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         verifier: TokenVerifier,
+        registry: ContractsClient,
         *,
         contracts_url: str,
         token_url: str,
@@ -77,6 +90,7 @@ class ContractEventRecorder:
     ) -> None:
         self._sessionmaker = sessionmaker
         self._verifier = verifier
+        self._registry = registry
         self._url = contracts_url.rstrip("/") + "/v1/contract-events"
         self._token_url = token_url
         self._credentials = (client_id, client_secret)
@@ -127,7 +141,7 @@ class ContractEventRecorder:
             )
             assert cursor is not None
             items, next_cursor = await self._read(cursor.last_sequence)
-            _, actor, _ = await self._principal()
+            token, actor, _ = await self._principal()
             for item in items:
                 if item["type"] not in TYPES:  # a newer registry's event this service does not know yet
                     continue
@@ -146,12 +160,32 @@ class ContractEventRecorder:
                     subject=subject,
                     data=kept,
                 )
+                if item["type"] == "contract.activated":
+                    await self._reprice(session, actor, token, item)
             if next_cursor < cursor.last_sequence:
                 raise ValueError(
                     f"the registry's cursor went back from {cursor.last_sequence} to {next_cursor}"
                 )
             cursor.last_sequence = next_cursor
         return len(items) >= self._page
+
+    async def _reprice(
+        self, session: AsyncSession, actor: Principal, token: str, item: dict[str, Any]
+    ) -> None:
+        """Re-price the contract's claims under the activated version, when any was priced under another."""
+        data: dict[str, Any] = item["data"]
+        contract_id, version_id = UUID(item["contract_id"]), UUID(item["version_id"])
+        start, end = date.fromisoformat(data["start_date"]), date.fromisoformat(data["end_date"])
+        if not await repricing.stale(session, contract_id, version_id, start, end):
+            return
+
+        async def read(wanted: UUID) -> ContractVersion:
+            return await self._registry.logged_version(wanted, token=token)
+
+        moved = await repricing.reprice_contract(session, actor, await read(version_id), read)
+        log.info(
+            "contract_events.repriced", contract_id=str(contract_id), version_id=str(version_id), claims=moved
+        )
 
     async def _read(self, after: int) -> tuple[list[dict[str, Any]], int]:
         token, _, _ = await self._principal()
@@ -207,6 +241,7 @@ def contract_events_lifespan(settings: Settings) -> Callable[[FastAPI], Abstract
         recorder = ContractEventRecorder(
             app.state.sessionmaker,
             app.state.token_verifier,
+            app.state.contracts,
             contracts_url=settings.contracts_url,
             token_url=settings.token_url,
             client_id=settings.revocations_client_id,

@@ -29,10 +29,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    Uuid,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kit.idempotency import idempotency_table
@@ -94,6 +95,7 @@ class OutcomeClaim(Base):
         ),
         CheckConstraint("payable IS NULL OR (payable >= 0 AND payable <= tariff)", name="payable_range"),
         Index("ix_outcome_claims_participant_code", "participant_id", "outcome_code"),
+        Index("ix_outcome_claims_payer_organisation_ids", "payer_organisation_ids", postgresql_using="gin"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -131,6 +133,11 @@ class OutcomeClaim(Base):
     tier_count: Mapped[int | None] = mapped_column(Integer)  # verified achievements before this one
     priced_on: Mapped[date | None] = mapped_column(Date)
     payment_period: Mapped[str | None] = mapped_column(String(10))
+    # Who the claim is charged to: from the terms at submission, from its payment lines once priced. A
+    # payer without residents (an outcome funder) reads exactly the claims that name it (access.py).
+    payer_organisation_ids: Mapped[list[uuid.UUID]] = mapped_column(
+        ARRAY(Uuid()), server_default=text("'{}'"), default=list
+    )
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     created_at: Mapped[datetime] = _now()
 

@@ -62,7 +62,9 @@ class ParticipantRead(ReadModel):
     id: UUID
     partnership_id: UUID
     contract_id: UUID
-    pseudonym: str
+    pseudonym: str | None = Field(
+        description="The keyed pseudonym of the CPR number; absent for a payer without residents (a funder)."
+    )
     key_version: int
     municipality_code: str
     enrolment_date: date
@@ -72,7 +74,7 @@ class ParticipantRead(ReadModel):
     eligibility_confirmed_by_organisation_id: UUID | None
     eligibility_confirmed_at: datetime | None
     exit_date: date | None
-    exit_reason: str | None
+    exit_reason: str | None = Field(description="Free text; absent for a payer without residents (a funder).")
     municipal_reference: str | None = Field(
         None, description="Present only for the municipality of residence."
     )

@@ -23,7 +23,7 @@ query($id: UUID!) {
     outcomeSummary { enrolled verifiedOutcomes { outcomeCode verified } }
     statements { status }
     participants(first: 50) { edges { node { segment } } }
-    claims(first: 50, status: VERIFIED) { edges { node { band payable } } }
+    claims(first: 50, status: VERIFIED) { edges { node { band payable split { payerOrganisationId } } } }
   }
 }
 """
@@ -60,6 +60,8 @@ async def test_the_seed_signs_a_contract_and_records_outcomes_and_a_statement(
     assert sorted(set(segments)) == ["high", "standard"]
     bands = {e["node"]["band"] for e in partnership["claims"]["edges"]}
     assert bands == {"part_time", "full_time"}
+    payers = {x["payerOrganisationId"] for e in partnership["claims"]["edges"] for x in e["node"]["split"]}
+    assert len(payers) == 2  # Herning and Viborg share every claim
 
 
 async def test_each_partner_type_gets_a_working_token_and_its_own_schema(

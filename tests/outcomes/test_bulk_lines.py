@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import cast
 
 import pytest
 
+from services.outcomes import pricing
 from services.outcomes.bulk.lines import (
     ClaimLine,
     EnrolmentLine,
@@ -119,3 +122,113 @@ async def test_excel_danish_csv_reads_like_rfc_4180(size: int) -> None:
 )
 def test_the_separator_is_sniffed_from_the_header_row(header: str, separator: str) -> None:
     assert sniff_separator(header) == separator
+
+
+CLAIM_HEADER = "kind,external_reference,participant_id,outcome_code,achievement_date,evidence_reference"
+PARTICIPANT = "0b6f2d1e-8a6c-4a57-9a43-7a5f3e1c2d10"
+
+
+@pytest.mark.parametrize(
+    ("separator", "hours", "mark"),
+    [(",", "37.5", "point"), (";", "37,5", "comma"), ("\t", "37.5", "point")],
+)
+async def test_a_claim_records_facts_columns_become_its_facts_as_text_with_the_files_decimal_mark(
+    separator: str, hours: str, mark: str
+) -> None:
+    header = (
+        CLAIM_HEADER.replace(",", separator) + f"{separator}facts.hours_per_week{separator}facts.off_benefit"
+    )
+    cells = ["claim", "c-1", PARTICIPANT, "job_start", "2026-11-20", "eIndkomst", hours, "TRUE"]
+    data = f"{header}\r\n{separator.join(cells)}\r\n".encode()
+    records = await _read(read_csv, data, 5)
+    assert len(records) == 1
+    number, fields = cast(tuple[int, object], records[0])
+    assert number == 2
+    assert isinstance(fields, dict)
+    assert fields["facts"] == {"hours_per_week": hours, "off_benefit": "TRUE"}
+    line = validate(fields)
+    assert isinstance(line, ClaimLine)
+    assert (line.facts, line.text_facts) == ({"hours_per_week": hours, "off_benefit": "TRUE"}, mark)
+
+
+def test_ndjson_facts_stay_typed_json() -> None:
+    line = validate(
+        {
+            "kind": "claim",
+            "external_reference": "c-2",
+            "participant_id": PARTICIPANT,
+            "outcome_code": "job_start",
+            "achievement_date": "2026-11-20",
+            "evidence_reference": "eIndkomst",
+            "facts": {"hours_per_week": "37.5", "off_benefit": True},
+        }
+    )
+    assert isinstance(line, ClaimLine)
+    assert line.text_facts is None
+
+
+SPECS = (
+    pricing.FactSpec("hours_per_week", "decimal"),
+    pricing.FactSpec("weeks_in_work", "integer"),
+    pricing.FactSpec("off_benefit", "boolean"),
+    pricing.FactSpec("qualification_level", "choice", ("1", "2", "3")),
+)
+
+
+@pytest.mark.parametrize(
+    ("mark", "cells", "typed"),
+    [
+        (
+            "point",
+            {
+                "hours_per_week": "37.5",
+                "weeks_in_work": "26",
+                "off_benefit": "TRUE",
+                "qualification_level": "2",
+            },
+            {
+                "hours_per_week": Decimal("37.5"),
+                "weeks_in_work": 26,
+                "off_benefit": True,
+                "qualification_level": "2",
+            },
+        ),
+        (
+            "comma",
+            {
+                "hours_per_week": " 15,5 ",
+                "weeks_in_work": "26",
+                "off_benefit": "FALSK",
+                "qualification_level": "3",
+            },
+            {
+                "hours_per_week": Decimal("15.5"),
+                "weeks_in_work": 26,
+                "off_benefit": False,
+                "qualification_level": "3",
+            },
+        ),
+    ],
+)
+def test_text_cells_are_typed_by_the_terms_declarations(
+    mark: pricing.DecimalMark, cells: dict[str, str], typed: dict[str, object]
+) -> None:
+    assert pricing.read_text_facts(SPECS, cells, mark=mark) == typed
+
+
+@pytest.mark.parametrize(
+    ("mark", "name", "cell"),
+    [
+        ("comma", "hours_per_week", "1.500"),  # Danish Excel's thousands separator, not a decimal point
+        ("point", "hours_per_week", "7,5"),
+        ("point", "hours_per_week", "NaN"),
+        ("point", "weeks_in_work", "26.0"),
+        ("point", "off_benefit", "ja"),
+    ],
+)
+def test_a_cell_its_type_cannot_read_is_refused_naming_the_fact(
+    mark: pricing.DecimalMark, name: str, cell: str
+) -> None:
+    with pytest.raises(pricing.Refused) as refused:
+        pricing.read_text_facts(SPECS, {name: cell}, mark=mark)
+    assert refused.value.path == f"facts.{name}"

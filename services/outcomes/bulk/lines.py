@@ -6,8 +6,10 @@ physical lines inside quotes (RFC 4180); it is complete once its quotes balance.
 
 CSV comes as RFC 4180 writes it (`,`) or as Excel saves it on a Danish machine ("CSV UTF-8": `;`
 between cells, a byte order mark, CRLF): the separator is taken from the header row, whichever of `,`,
-`;` or a tab it holds most of outside quotes. No line kind has a money or decimal field, so a decimal
-comma never meets a `,` separator.
+`;` or a tab it holds most of outside quotes. A claim's facts are columns named `facts.<name>`; their
+cells are text (`TextFacts`) until the claim's terms type them (`pricing.read_text_facts`), with the
+decimal comma of a `;`-separated file, the decimal point otherwise. Facts are person-level data: they
+go where the claim goes, never into a result line.
 """
 
 from __future__ import annotations
@@ -20,12 +22,22 @@ from datetime import date
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
 
 from kit.text import Text, Words
+from services.outcomes.pricing import DecimalMark
 from services.outcomes.schemas import Fact
 
 Fields = dict[str, Any]
+FACT_COLUMN = "facts."
+
+
+class TextFacts(dict[str, str]):
+    """A CSV record's `facts.<name>` cells, with the decimal mark its file writes."""
+
+    def __init__(self, cells: dict[str, str], mark: DecimalMark) -> None:
+        super().__init__(cells)
+        self.mark: DecimalMark = mark
 
 
 class _Line(BaseModel):
@@ -58,6 +70,12 @@ class ClaimLine(_Line):
     achievement_date: date
     evidence_reference: Text = Field(min_length=1, max_length=500)
     facts: dict[str, Fact] = Field(default_factory=dict, max_length=50)
+    # Set when the facts came from CSV cells: the decimal mark the terms' types read them with.
+    _text_facts: DecimalMark | None = PrivateAttr(default=None)
+
+    @property
+    def text_facts(self) -> DecimalMark | None:
+        return self._text_facts
 
 
 class VerificationLine(_Line):
@@ -89,11 +107,15 @@ def validate(fields: Fields) -> Line | str:
     if kind is None:
         return f"kind: must be one of {', '.join(LINE_TYPES)}"
     try:
-        return kind.model_validate(fields)
+        line = kind.model_validate(fields)
     except ValidationError as exc:
         first = exc.errors(include_input=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         return f"{where}: {first['msg']}"
+    facts = fields.get("facts")
+    if isinstance(line, ClaimLine) and isinstance(facts, TextFacts):
+        line._text_facts = facts.mark
+    return line
 
 
 async def _text_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
@@ -165,7 +187,15 @@ async def read_csv(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, Fie
         if len(cells) > len(header):
             yield start, "more cells than the header has columns"
             continue
-        yield start, {name: cell for name, cell in zip(header, cells, strict=False) if name and cell != ""}
+        fields: Fields = {
+            name: cell for name, cell in zip(header, cells, strict=False) if name and cell != ""
+        }
+        facts = {
+            k.removeprefix(FACT_COLUMN): fields.pop(k) for k in list(fields) if k.startswith(FACT_COLUMN)
+        }
+        if facts:
+            fields["facts"] = TextFacts(facts, "comma" if separator == ";" else "point")
+        yield start, fields
     if record:
         yield start, "not a CSV record: a quoted field is not closed"
 

@@ -398,7 +398,12 @@ class Import:
                 if isinstance(line, ClaimLine)
             ]
             made = await claims.submit_many(
-                session, self.principal, claimed, self.deps, partnership_id=self.partnership_id
+                session,
+                self.principal,
+                claimed,
+                self.deps,
+                partnership_id=self.partnership_id,
+                text_facts=[line.text_facts for line in lines if isinstance(line, ClaimLine)],
             )
         return [
             (i, outcome if isinstance(outcome, Problem) else outcome.id)

@@ -1,19 +1,25 @@
 """Retroactive amendments: a version whose `start_date` (its effective date) lies before it was activated
-governs claims that were already priced under the version before it. Before a statement of the contract
-is prepared, its priced claims are replayed in their pricing order under the version in force on each
-achievement date (`pricing.replay`, the engine's property-tested path), so tiers and caps read the totals
-the in-force terms give; every claim whose price moved gets one adjustment line per payer for the
-difference (`repriced_by_version_id`), booked on the next statement, and the cap counters are set to the
-replayed totals. Replaying again under the same version books nothing.
+governs claims that were already priced under the version before it. When the version activates (the
+registry's change log, `contract_events.py`, read with the service's own client), its contract's priced
+claims are replayed in their pricing order under the version in force on each achievement date
+(`pricing.replay`, the engine's property-tested path), so tiers and caps read the totals the in-force terms
+give; every claim whose price moved gets one adjustment line per payer for the difference
+(`repriced_by_version_id`), booked on the payer's next statement, and the cap counters are set to the
+replayed totals. Replaying again under the same version books nothing, so a second replica, a page read
+again after a failure, and the catch-up before each statement (`statements.service`: a verification that
+read the older version just before the activation, within the registry client's in-force cache, and
+committed after the replay) all find nothing more to do or book only what is still missing.
 
 Locks: the contract's counter row first, as every verification takes it first among the counters, so
 pricing and a replay of one contract never interleave; then the contract's verified claims (a
-verification locks only claims not yet verified); then the ledger head (append_event).
+verification locks only claims not yet verified); the ledger heads at commit (append_event).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from datetime import date
 from decimal import Decimal
 from typing import cast
 from uuid import UUID, uuid4
@@ -25,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.auth import Principal
 from services.outcomes import pricing
 from services.outcomes.clients.contracts import ContractVersion
-from services.outcomes.collaborators import Deps, today
+from services.outcomes.collaborators import today
 from services.outcomes.ledger.service import append_event
 from services.outcomes.models import CapCounter, OutcomeClaim, Participant, PaymentLine
 from services.outcomes.pricing import money
@@ -35,24 +41,32 @@ _COUNTERS = cast(Table, CapCounter.__table__)
 ZERO = Decimal(0)
 
 
-async def _stale(session: AsyncSession, contract_id: UUID, version: ContractVersion) -> bool:
-    """Whether a claim achieved in the version's period was priced under another version."""
+# Reads a version by id: with the caller's token before a statement, the service's own from the change log.
+VersionReader = Callable[[UUID], Awaitable[ContractVersion]]
+
+
+async def stale(session: AsyncSession, contract_id: UUID, version_id: UUID, start: date, end: date) -> bool:
+    """Whether a claim achieved in the version's period (start to end) was priced under another version."""
     found = await session.scalar(
         select(OutcomeClaim.id)
         .where(
             OutcomeClaim.contract_id == contract_id,
             OutcomeClaim.status == ClaimStatus.VERIFIED.value,
-            OutcomeClaim.achievement_date >= version.terms.start_date,
-            OutcomeClaim.achievement_date <= version.terms.end_date,
-            OutcomeClaim.priced_contract_version_id != version.id,
+            OutcomeClaim.achievement_date >= start,
+            OutcomeClaim.achievement_date <= end,
+            OutcomeClaim.priced_contract_version_id != version_id,
         )
         .limit(1)
     )
     return found is not None
 
 
+async def _stale(session: AsyncSession, contract_id: UUID, version: ContractVersion) -> bool:
+    return await stale(session, contract_id, version.id, version.terms.start_date, version.terms.end_date)
+
+
 async def reprice_contract(
-    session: AsyncSession, principal: Principal, version: ContractVersion, deps: Deps
+    session: AsyncSession, principal: Principal, version: ContractVersion, read_version: VersionReader
 ) -> int:
     """Bring every priced claim of the version's contract to its in-force price; how many moved."""
     contract_id = version.contract_id
@@ -91,7 +105,7 @@ async def reprice_contract(
             governing.append(version)
         else:
             assert claim.priced_contract_version_id is not None
-            governing.append(await deps.contracts.version(claim.priced_contract_version_id, token=deps.token))
+            governing.append(await read_version(claim.priced_contract_version_id))
 
     def as_booked(i: int) -> pricing.Price:
         lines = _net(booked[history[i][0].id])
@@ -148,6 +162,10 @@ async def reprice_contract(
             for a in adjustments
         )
         before = claim.payable
+        # A payer whose share went is still charged the negative adjustment: it keeps reading the claim.
+        claim.payer_organisation_ids = list(
+            dict.fromkeys([*claim.payer_organisation_ids, *(x.organisation_id for x in new.lines)])
+        )
         claim.tariff, claim.payable, claim.cut = new.tariff, new.payable, new.cut
         claim.cut_reasons = [{"cap": c.cap, "amount": money.text(c.amount, currency)} for c in new.cuts]
         if new.working is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -42,10 +43,10 @@ async def get_claim(
 async def evidence_document(
     session: AsyncSession, principal: Principal, claim_id: UUID
 ) -> tuple[OutcomeClaim, bytes]:
-    """The uploaded document, for the provider and the outcome payer only (never evaluators)."""
+    """The uploaded document, for the provider and the municipality paying (never evaluators or funders)."""
     claim = await get_claim(session, principal, claim_id)
     if not access.may_read_evidence(principal, claim.partnership_id):
-        raise Forbidden("evidence documents are for the provider and the outcome payer")
+        raise Forbidden("evidence documents are for the provider and the municipality of residence")
     document = await session.scalar(select(OutcomeClaim.evidence_document).where(OutcomeClaim.id == claim.id))
     if document is None:
         raise errors.ClaimNotFound("this claim has no uploaded document")
@@ -228,7 +229,11 @@ def stored_facts(facts: dict[str, pricing.FactValue]) -> dict[str, Any]:
 
 
 async def _check(
-    principal: Principal, body: ClaimCreate, participant: Participant | None, deps: Deps
+    principal: Principal,
+    body: ClaimCreate,
+    participant: Participant | None,
+    deps: Deps,
+    text: pricing.DecimalMark | None = None,
 ) -> tuple[ContractVersion, Outcome, bytes | None, pricing.Classified]:
     """The rules one claim must pass on its own (the participant row is locked by the caller)."""
     if participant is None:
@@ -262,9 +267,11 @@ async def _check(
         raise errors.UnknownOutcome.field(
             "body.outcome_code", f"is not an outcome of contract version {version.number}"
         )
-    claim = pricing.Claim(outcome.code, body.facts, participant.segment, participant.municipality_code)
+    contract = version.terms.engine()
     try:
-        classified = pricing.classify(claim, engine_outcome, version.terms.engine())
+        facts = body.facts if text is None else pricing.read_text_facts(contract.facts, body.facts, mark=text)
+        claim = pricing.Claim(outcome.code, facts, participant.segment, participant.municipality_code)
+        classified = pricing.classify(claim, engine_outcome, contract)
     except pricing.Refused as refused:
         raise refusal(refused, prefix="body.") from None
     return version, outcome, document, classified
@@ -277,8 +284,10 @@ async def submit_many(
     deps: Deps,
     *,
     partnership_id: UUID | None = None,
+    text_facts: Sequence[pricing.DecimalMark | None] = (),
 ) -> list[OutcomeClaim | Problem]:
-    """Submit each claim, or say why not, in order (`partnership_id`: only that partnership's participants).
+    """Submit each claim, or say why not, in order (`partnership_id`: only that partnership's participants;
+    `text_facts`, per body: its facts are CSV cells, to be typed by the terms, with that decimal mark).
 
     The participants are locked in one query (in id order) and their verified outcomes and live claims
     read in one query each; the rules then run per claim in memory, counting the claims accepted here
@@ -293,10 +302,11 @@ async def submit_many(
 
     outcomes: list[OutcomeClaim | Problem | None] = []
     checked: list[_Checked] = []
-    for body in bodies:
+    for n, body in enumerate(bodies):
         participant = participants.get(body.participant_id)
+        text = text_facts[n] if n < len(text_facts) else None
         try:
-            version, outcome, document, classified = await _check(principal, body, participant, deps)
+            version, outcome, document, classified = await _check(principal, body, participant, deps, text)
         except Problem as problem:
             outcomes.append(problem)
             continue
@@ -371,6 +381,11 @@ def _new_claim(principal: Principal, c: _Checked) -> OutcomeClaim:
         claimed_by=principal.subject,
         claimed_contract_version_id=c.version.id,
         facts=stored_facts(c.classified.facts) if c.body.facts else None,
+        payer_organisation_ids=pricing.payers_for(
+            c.version.terms.engine().split,
+            c.participant.municipality_code,
+            [p.organisation_id for p in c.outcome.payer_tariffs],
+        ),
         status=ClaimStatus.CLAIMED.value,
         disputed=False,
         version=1,

@@ -184,6 +184,7 @@ async def _price(
     claim.tier = working.tier if working else None
     claim.tier_count = usage.outcome_count
     claim.priced_on, claim.payment_period = priced_on, period
+    claim.payer_organisation_ids = list(dict.fromkeys(line.organisation_id for line in price.lines))
     return lines
 
 

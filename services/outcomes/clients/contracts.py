@@ -278,7 +278,11 @@ class Terms(_Tolerant):
         return next((o for o in self.outcomes if o.code == code), None)
 
     def payer_ids(self) -> list[UUID]:
-        return pricing.payers_of(self.payer_split.engine())
+        """Every organisation the terms may charge: the split's payers, then those with only a price of
+        their own for an outcome (a fund topping up one outcome has statements too)."""
+        found = pricing.payers_of(self.payer_split.engine())
+        own = [p.organisation_id for o in self.outcomes for p in o.payer_tariffs]
+        return list(dict.fromkeys([*found, *own]))
 
     def engine_outcome(self, code: str) -> pricing.Outcome | None:
         """The outcome as the pricing engine reads it, criteria typed by the declared facts."""
@@ -376,6 +380,20 @@ class ContractsClient:
         response = await self._get(f"/v1/contract-versions/{version_id}", token)
         if response.status_code == 404:
             raise NoVersionInForce(f"contract version {version_id} does not exist")
+        version = self._parse(response)
+        self._remember(version)
+        return version
+
+    async def logged_version(self, version_id: UUID, *, token: str) -> ContractVersion:
+        """A version the registry's change log names, read with the service's own platform token (the
+        registry lets its event readers read those versions' terms, and nothing else of a contract)."""
+        cached = self._cache.get(version_id)
+        if cached is not None:
+            self._cache.move_to_end(version_id)
+            return cached
+        response = await self._get(f"/v1/contract-events/versions/{version_id}", token)
+        if response.status_code == 404:
+            raise NoVersionInForce(f"the registry's change log names no contract version {version_id}")
         version = self._parse(response)
         self._remember(version)
         return version

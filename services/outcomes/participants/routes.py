@@ -2,7 +2,8 @@
 
 Writes take `Idempotency-Key`; state transitions take `If-Match` with the ETag (`"<version>"`) a read
 returned. What a row shows depends on who asks: the municipal reference only to the municipality of
-residence (`access.is_municipality_of_residence`).
+residence (`access.is_municipality_of_residence`); the pseudonym and the exit reason to every reader but a
+payer without residents (`access.reads_identifying_fields`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from kit.openapi import sends
 from kit.pagination import DEFAULT_LIMIT, IdList, Limit, Page, encode_cursor, parse_ids
 from kit.problems import problem_responses
 from kit.reads import Row
+from services.outcomes import access
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
@@ -49,8 +51,13 @@ def participant_read(
     """The participant as `principal` may see it. Write responses pass no keys: they are stored with the
     Idempotency-Key, and the municipal reference must stay encrypted at rest, so only reads decrypt it."""
     reference = None if keys is None else service.municipal_reference(principal, participant, keys)
+    hidden = (
+        {}
+        if access.reads_identifying_fields(principal, participant)
+        else {"pseudonym": None, "exit_reason": None}
+    )
     return ParticipantRead.model_validate(
-        Row(participant, municipal_reference=reference), from_attributes=True
+        Row(participant, municipal_reference=reference, **hidden), from_attributes=True
     )
 
 

@@ -21,7 +21,7 @@ from services.outcomes.pricing.caps import (
 )
 from services.outcomes.pricing.criteria import Criterion
 from services.outcomes.pricing.engine import Claim, Classified, Contract, Outcome, classify, price
-from services.outcomes.pricing.facts import FactSpec, FactValue
+from services.outcomes.pricing.facts import DecimalMark, FactSpec, FactValue, read_text_facts
 from services.outcomes.pricing.money import ZERO, minor_unit, quantise, supported
 from services.outcomes.pricing.payers import (
     FixedSplit,
@@ -30,6 +30,7 @@ from services.outcomes.pricing.payers import (
     Share,
     Split,
     SplitLine,
+    payers_for,
     payers_of,
     split_fixed,
     split_residence,
@@ -54,6 +55,7 @@ __all__ = [
     "Contract",
     "Criterion",
     "Cut",
+    "DecimalMark",
     "FactSpec",
     "FactValue",
     "FixedSplit",
@@ -80,10 +82,12 @@ __all__ = [
     "check_repeat",
     "classify",
     "minor_unit",
+    "payers_for",
     "payers_of",
     "price",
     "price_claim",
     "quantise",
+    "read_text_facts",
     "replay",
     "split_fixed",
     "split_residence",

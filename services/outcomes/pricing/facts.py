@@ -4,10 +4,16 @@ A claim's facts are normalised here before any criterion or band reads them: dec
 `Decimal`s (a float is read through its shortest repr, so `37.5` is `Decimal("37.5")`), integers stay
 integers, booleans are only `true`/`false`, choices must be one of the declared values. A fact the terms do
 not declare is refused, so a misspelt name never silently misses a criterion.
+
+Facts from a CSV file arrive as text, which only the declared type can read (`"2"` is a whole number for
+one fact and a choice for another): `read_text_facts` types each cell by its declaration first. A cell of
+a `;`-separated file (Excel on a Danish machine) writes a decimal with a decimal comma (`7,5`); there a
+`.` is refused, since Danish Excel writes it as a thousands separator.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -17,6 +23,7 @@ from services.outcomes.pricing.refusals import Refused
 
 FactType = Literal["decimal", "integer", "boolean", "choice"]
 FactValue = Decimal | int | bool | str
+DecimalMark = Literal["point", "comma"]  # how a text cell writes a decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +83,48 @@ def read_facts(specs: tuple[FactSpec, ...], reported: Mapping[str, object]) -> d
             raise Refused(f"the terms declare no fact `{name}` (declared: {known})", path=f"facts.{name}")
         facts[name] = normalise(spec, raw)
     return facts
+
+
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+# Excel writes a boolean cell as TRUE/FALSE, or on a Danish machine SAND/FALSK.
+_BOOLEANS = {"true": True, "false": False, "sand": True, "falsk": False}
+
+
+def from_text(spec: FactSpec, text: str, *, mark: DecimalMark) -> FactValue:
+    """One text cell as its declared type, or `Refused` naming the fact."""
+    path, kind, cell = f"facts.{spec.name}", spec.type, text.strip()
+    if kind == "decimal":
+        if mark == "comma":
+            if "." in cell:
+                reason = f"`{spec.name}` must be a decimal number with a decimal comma (7,5)"
+                raise Refused(f"{reason} in a `;`-separated file", path=path)
+            cell = cell.replace(",", ".", 1)
+        if not _NUMBER.fullmatch(cell):
+            raise Refused(f"`{spec.name}` must be a decimal number", path=path)
+        return Decimal(cell)
+    if kind == "integer":
+        if not _WHOLE.fullmatch(cell):
+            raise Refused(f"`{spec.name}` must be a whole number", path=path)
+        return int(cell)
+    if kind == "boolean":
+        value = _BOOLEANS.get(cell.lower())
+        if value is None:
+            raise Refused(f"`{spec.name}` must be true or false", path=path)
+        return value
+    if kind == "choice":
+        return cell
+    assert_never(kind)
+
+
+def read_text_facts(
+    specs: tuple[FactSpec, ...], cells: Mapping[str, object], *, mark: DecimalMark
+) -> dict[str, object]:
+    """Text cells typed by their declarations (an undeclared name is left for `read_facts` to refuse)."""
+    declared = {spec.name: spec for spec in specs}
+    return {
+        name: from_text(declared[name], cell, mark=mark)
+        if name in declared and isinstance(cell, str)
+        else cell
+        for name, cell in cells.items()
+    }

@@ -130,6 +130,16 @@ def payers_of(split: Split) -> list[UUID]:
     assert_never(split)
 
 
+def payers_for(split: Split, municipality_code: str, own: Sequence[UUID] = ()) -> list[UUID]:
+    """Who one participant's claim is charged to: the split's payers for its municipality, then the payers
+    with a price of their own for the outcome (`own`); none when no paying municipality has its code."""
+    try:
+        found = [s.organisation_id for s in shares_for(split, municipality_code)]
+    except Refused:
+        found = []
+    return found + [org for org in own if org not in found]
+
+
 def lines_for(
     tariff: Decimal,
     payable: Decimal,

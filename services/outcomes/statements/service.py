@@ -153,8 +153,12 @@ async def generate_statement(
         raise errors.NotAPartner("the provider, or the payer itself, prepares a payer's statement")
     if body.payer_organisation_id not in version.terms.payer_ids():
         raise Unprocessable.field("body.payer_organisation_id", "is not an outcome payer of the contract")
-    # A retroactive amendment activated since the last statement: its adjustments land in this one.
-    await reprice_contract(session, principal, version, deps)
+    # A retroactive amendment is re-priced when it activates (contract_events.py); this catches up a claim
+    # a verification priced under the older version while the activation was being recorded. Its
+    # adjustments, like the activation's, land in this statement.
+    await reprice_contract(
+        session, principal, version, lambda version_id: deps.contracts.version(version_id, token=deps.token)
+    )
     await session.execute(
         insert(PaymentStatement)
         .values(

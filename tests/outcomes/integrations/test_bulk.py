@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -13,8 +14,9 @@ import httpx
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Cast
 from effekt.sandbox.identifiers import synthetic_cpr
+from effekt.sandbox.terms import v2_terms, window
 from tests.outcomes.integrations.support import ndjson, post_bulk
-from tests.outcomes.support import TODAY, active_contract, employment_terms
+from tests.outcomes.support import TODAY, active_contract, confirm, decide, employment_terms, enrol
 from tests.outcomes.test_privacy import outcomes_dsn
 
 
@@ -427,3 +429,102 @@ async def test_a_running_import_reports_its_progress_and_its_results_can_be_fetc
     for other in (cast.payer_a, cast.investor):  # only the sending organisation sees its imports
         assert (await outcomes.get(location, headers=other.headers)).status_code == 404
         assert (await outcomes.get(f"{location}/results", headers=other.headers)).status_code == 404
+
+
+async def test_claim_lines_carry_facts_in_both_csv_dialects_and_are_priced_by_them(
+    cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    """A job start banded by hours a week (8-16 h: 8 000 kr, from 16 h: 20 000), paid only off benefit.
+    RFC 4180 writes 37.5 and TRUE, Danish Excel 15,5 and SAND; a `.` in a Danish file and FALSK are
+    refused with the fact named. By hand: 20 000 + 8 000 + 8 000 + 20 000 = 56 000."""
+    job_start = {
+        "code": "job_start",
+        "name": "Job start",
+        "verifier_roles": ["outcome_payer"],
+        "window": window(),
+        "criteria": [{"fact": "off_benefit", "op": "eq", "value": True}],
+        "bands": {
+            "fact": "hours_per_week",
+            "bands": [
+                {"code": "part_time", "from": "8", "to": "16", "tariff": "8000.00"},
+                {"code": "full_time", "from": "16", "to": None, "tariff": "20000.00"},
+            ],
+        },
+    }
+    sole = [{"organisation_id": str(cast.payer_a.organisation_id), "percent": "100"}]
+    terms = v2_terms(
+        cast.parties, today=TODAY, outcomes=[job_start], caps={}, split={"method": "fixed", "shares": sole}
+    )
+    contract_id, _ = await active_contract(contracts, cast, terms)
+    people = []
+    for n in range(6):
+        person = await enrol(
+            outcomes,
+            cast.provider,
+            cast,
+            contract_id,
+            synthetic_cpr(9300 + n),
+            municipality_code="657",
+            enrolment_date=TODAY - timedelta(days=30),
+        )
+        await confirm(outcomes, cast.payer_a, person["id"])
+        people.append(person["id"])
+    header = [
+        "kind",
+        "external_reference",
+        "participant_id",
+        "outcome_code",
+        "achievement_date",
+        "evidence_reference",
+        "facts.hours_per_week",
+        "facts.off_benefit",
+    ]
+    day = (TODAY - timedelta(days=3)).isoformat()
+
+    def row(n: int, hours: str, off: str) -> list[str]:
+        return [
+            "claim",
+            f"facts-{contract_id}-{n}",
+            people[n],
+            "job_start",
+            day,
+            "eIndkomst 2026-11",
+            hours,
+            off,
+        ]
+
+    rfc = "".join(",".join(cells) + "\n" for cells in [header, row(0, "37.5", "TRUE"), row(1, "12", "true")])
+    excel = "\ufeff" + "".join(
+        ";".join(cells) + "\r\n"
+        for cells in [
+            header,
+            row(2, "15,5", "SAND"),
+            row(3, "16", "sand"),
+            row(4, "16.5", "SAND"),
+            row(5, "20", "FALSK"),
+        ]
+    )
+    results = await post_bulk(outcomes, cast, rfc, "text/csv") + await post_bulk(
+        outcomes, cast, excel, "text/csv"
+    )
+    assert [r["result"] for r in results] == ["accepted"] * 4 + ["error"] * 2, results
+    assert "hours_per_week" in json.dumps(results[4])
+    assert "decimal comma" in json.dumps(results[4])
+    assert "off_benefit" in json.dumps(results[5])
+    assert all(
+        "37.5" not in json.dumps(r) and "15,5" not in json.dumps(r) for r in results
+    )  # no facts echoed
+
+    priced = [await decide(outcomes, cast.payer_a, r["id"], "verified") for r in results[:4]]
+    assert [(p["band"], p["payable"]) for p in priced] == [
+        ("full_time", "20000.00"),
+        ("part_time", "8000.00"),
+        ("part_time", "8000.00"),
+        ("full_time", "20000.00"),
+    ]
+    assert sum(Decimal(p["payable"]) for p in priced) == Decimal("56000.00")
+    assert [p["facts"] for p in priced[:3]] == [
+        {"hours_per_week": "37.5", "off_benefit": True},
+        {"hours_per_week": "12", "off_benefit": True},
+        {"hours_per_week": "15.5", "off_benefit": True},
+    ]
