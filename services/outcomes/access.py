@@ -195,7 +195,8 @@ def may_pay_statement(principal: Principal, statement: PaymentStatement) -> bool
 
 
 def may_read_partnership(principal: Principal, partnership_id: UUID) -> bool:
-    """Aggregates and the ledger hold no personal data: any partner, and the operator, may read them."""
+    """Any partner, and the operator, may read the aggregates and the ledger: its person-level events
+    reach each reader shaped by `audience_for` (sealed where it may not see the participant)."""
     return principal.is_member(partnership_id) or principal.is_operator
 
 

@@ -166,7 +166,7 @@ async def scenario(platform: Platform) -> AsyncIterator[Scenario]:
         ]
         length = len(await whole_ledger(outcomes, cast.provider, cast.partnership_id))
         for receiver in receivers.values():
-            await eventually(lambda r=receiver: len(r.received) == length)  # type: ignore[misc]
+            await eventually(lambda r=receiver: len(r.received) == length)
         yield Scenario(platform, cast, receivers, read, [first["id"], second["id"]], length)
 
 
