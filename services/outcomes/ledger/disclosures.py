@@ -132,6 +132,14 @@ async def shape(
     person-level one in full with its disclosures for an audience that sees the participant, else sealed.
     `person_extensions` adds `pseudonym`, `participantsegment` and `claimfacts` where it is in full."""
     records = [row.record if row.record is not None else orjson.loads(row.canonical) for row in rows]
+    if not any(audience.sees_pseudonyms for audience in audiences.values()):
+        # Nobody here sees any participant (an investor's feed, say): no lookups, every one sealed.
+        return [
+            Shaped(chain.event_of(record), True)
+            if not is_person_level(row.type)
+            else Shaped(chain.sealed_stub(record, row.canonical), False)
+            for row, record in zip(rows, records, strict=True)
+        ]
     people = await _people(session, rows, records)
     participant_ids = {p.participant_id for p in people.values() if p.participant_id}
     participants = await _participants(session, participant_ids)
