@@ -68,10 +68,16 @@ def check(event: dict[str, Any], heads: dict[str, list[Any]]) -> None:
 
 
 def handle(event: dict[str, Any]) -> None:
-    """Your business logic: here, print verified outcomes."""
-    if event["type"] == "dk.effekt.claim.verified":
+    """Your business logic: here, print what each issued statement pays by outcome. An investor receives
+    person-level events (`claim.verified`, ...) only as sealed stubs (`dk.effekt.ledger.sealed`), which
+    `check` verified as links of the chain; the amounts come in the partnership-level summaries."""
+    if event["type"] == "dk.effekt.statement.summarised":
         data = event["data"]
-        print(f"{event['time']} {data['outcome_code']} verified: {data['payable']} {data['currency']}")
+        for line in data["outcomes"]:
+            print(
+                f"{data['period_start']}..{data['period_end']} {line['outcome_code']}: {line['lines']} "
+                f"{line['kind']} lines, {line['amount']} {data['currency']}"
+            )
 
 
 def main(state_file: str) -> None:

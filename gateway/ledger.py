@@ -1,8 +1,9 @@
 """A partnership's hash-chained ledger as partners see it: its events in sequence order, and the whole
 chain verified on demand. Backed by the outcome service; live events are subscriptions.py's.
 
-A ledger event's subject, data and canonical bytes can name a participant: policy.py hides those fields
-from partner types that may not see participants.
+A ledger event's subject, data and canonical bytes can name a participant: the outcome service already
+sends a person-level event as a sealed stub (`dk.effekt.ledger.sealed`: no subject, data or bytes) to a
+caller that may not see its participant, and policy.py hides those fields from such partner types too.
 """
 
 from __future__ import annotations

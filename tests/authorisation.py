@@ -221,6 +221,8 @@ TABLE: dict[str, Expectation] = {
     "outcomes POST /v1/outcome-claims/{claim_id}/verification": allow("payer", "evaluator"),
     "outcomes POST /v1/outcome-claims/{claim_id}/dispute": allow(*PROVIDER),
     "outcomes POST /v1/outcome-claims/{claim_id}/dispute-resolution": allow("payer"),
+    # The data controller alone: the outcome payer of the participant's municipality (the scene's payer).
+    "outcomes POST /v1/erasures": allow("payer"),
     # The period is checked against a contract the caller can read first: an outsider reads none, so it
     # is told no version is in force (422), the same as for a contract that does not exist.
     "outcomes POST /v1/payment-statements": allow("payer", *PROVIDER, refused=(403, 404, 422)),

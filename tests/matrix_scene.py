@@ -283,6 +283,7 @@ def bodies(cast: Cast, ids: dict[str, str], statement: dict[str, Any]) -> dict[s
             "enrolment_date": yesterday,
         },
         "outcomes POST /v1/participants/{participant_id}/exit": {"exit_date": yesterday, "reason": "moved"},
+        "outcomes POST /v1/erasures": {"kind": "participant", "participant_id": ids["participant_id"]},
         "outcomes POST /v1/outcome-claims": {
             "participant_id": ids["participant_id"],
             "outcome_code": "job_start",

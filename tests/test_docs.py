@@ -75,26 +75,28 @@ async def test_the_offline_recipe_runs_as_written_against_a_real_export(
     page = "docs/integrations/investor-system.md"
     (tmp_path / "verify_ledger.py").write_text(marked_block(ROOT / page, "verify-ledger.py"))
     shell = marked_block(ROOT / page, "export-and-verify")
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "TOKEN": cast.investor_machine.token,
-        "OUTCOMES": platform.url("outcomes"),
-        "P": str(cast.partnership_id),
-    }
     # `python3` in the block stands for Debian's: the interpreter running the tests, isolated from any
     # installed package (-I -S), so the script can only use the standard library.
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "python3").write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -I -S "$@"\n')
     (bin_dir / "python3").chmod(0o755)
-    env["PATH"] = f"{bin_dir}:{env['PATH']}"
-    code, out, err = await bash(shell, tmp_path, env)
-    assert code == 0, err
-    headers = (tmp_path / "headers.txt").read_text()
-    last_hash = re.search(r"(?im)^ledger-last-hash: (\w+)", headers)
-    assert last_hash is not None
-    assert out.splitlines()[0] == f"intact: 7 events, last hash {last_hash.group(1)}"
+    # The investor's export seals the two person-level events; the provider's discloses them, with salts.
+    for token in (cast.investor_machine.token, cast.provider.token):
+        env = {
+            "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "HOME": str(tmp_path),
+            "TOKEN": token,
+            "OUTCOMES": platform.url("outcomes"),
+            "P": str(cast.partnership_id),
+        }
+        code, out, err = await bash(shell, tmp_path, env)
+        assert code == 0, err
+        headers = (tmp_path / "headers.txt").read_text()
+        last_hash = re.search(r"(?im)^ledger-last-hash: (\w+)", headers)
+        assert last_hash is not None
+        assert out.splitlines()[0] == f"intact: 7 events, last hash {last_hash.group(1)}"
+    assert "Æblegård" in (tmp_path / f"ledger-{cast.partnership_id}.ndjson").read_text()  # the provider's
 
     export = tmp_path / f"ledger-{cast.partnership_id}.ndjson"
     lines = export.read_text().splitlines()

@@ -12,7 +12,13 @@ a `readable_<plural>` query built here. No other module of the service names a r
 | evidence documents      | provider, municipal payer    | (never evaluators or a payer without residents) |
 | statements              | provider, investor           | outcome payer: its own                          |
 | aggregates, ledger      | every partner, the operator  |                                                 |
-| feed/webhook pseudonyms | provider, evaluator          | outcome payer: residents of its municipality    |
+| person-level events     | provider, evaluator          | outcome payer: residents of its municipality    |
+| erasure (controller)    |                              | outcome payer: residents of its municipality    |
+
+Person-level ledger events (`participant.*`, `claim.*`) reach, on every channel (feed, stream, webhooks,
+REST ledger, export, GraphQL), the audiences of the `person-level events` row in full, with their
+disclosed values, salts and pseudonym; every other audience (a payer without residents too) receives a
+sealed stub (ledger/disclosures.py). Partnership-level events reach every partner.
 
 A payer without residents (an outcome funder, a national agency: an outcome payer with no municipality
 code) pays for claims, so it must be able to check them: it reads the claims that name it as a payer
@@ -74,10 +80,12 @@ PREPARES_STATEMENTS: Final = frozenset({PROVIDER})
 
 # --- feed and webhook audiences ---------------------------------------------------------------------------
 
-# Roles whose feed items and webhook deliveries carry every participant's pseudonym; the payer's, only its
-# residents'.
+# Roles that receive every participant's person-level events in full (their disclosed values, salts and
+# pseudonym), on every channel; the payer, only its residents'. Everyone else receives sealed stubs.
 SEES_ALL_PSEUDONYMS: Final = frozenset({PROVIDER, EVALUATOR})
 SEES_RESIDENT_PSEUDONYMS: Final = frozenset({OUTCOME_PAYER})
+# The data controller: it erases its residents' free text, municipal reference and evidence.
+ERASES_RESIDENTS: Final = frozenset({OUTCOME_PAYER})
 # The most revealing role first: it decides a webhook subscription's audience.
 AUDIENCE_ORDER: Final = (PROVIDER, EVALUATOR, OUTCOME_PAYER, INVESTOR, ADVISER, OBSERVER)
 
@@ -196,6 +204,25 @@ def may_read_evidence(principal: Principal, partnership_id: UUID) -> bool:
     )
 
 
+def may_erase(principal: Principal, participant: Participant) -> bool:
+    """The data controller for the participant: the outcome payer of its municipality."""
+    return bool(principal.roles_in(participant.partnership_id) & ERASES_RESIDENTS) and (
+        principal.municipality_code == participant.municipality_code
+    )
+
+
+def audience_table() -> dict[str, str]:
+    """What each role receives of a person-level event, as the docs state it: `full`, `residents` (in
+    full for its municipality's residents, sealed otherwise) or `sealed`."""
+
+    def receives(role: str) -> str:
+        if role in SEES_ALL_PSEUDONYMS:
+            return "full"
+        return "residents" if role in SEES_RESIDENT_PSEUDONYMS else "sealed"
+
+    return {role: receives(role) for role in AUDIENCE_ORDER}
+
+
 # --- statements and partnership-wide views ----------------------------------------------------------------
 
 
@@ -230,7 +257,8 @@ def may_pay_statement(principal: Principal, statement: PaymentStatement) -> bool
 
 
 def may_read_partnership(principal: Principal, partnership_id: UUID) -> bool:
-    """Aggregates and the ledger hold no personal data: any partner, and the operator, may read them."""
+    """Any partner, and the operator, may read the aggregates and the ledger: its person-level events
+    reach each reader shaped by `audience_for` (sealed where it may not see the participant)."""
     return principal.is_member(partnership_id) or principal.is_operator
 
 
@@ -247,6 +275,12 @@ class Audience:
     @property
     def sees_pseudonyms(self) -> bool:
         return self.all_pseudonyms or self.municipality_code is not None
+
+    def sees(self, municipality_code: str) -> bool:
+        """Whether a participant of this municipality's person-level events reach this reader in full."""
+        return self.all_pseudonyms or (
+            self.municipality_code is not None and self.municipality_code == municipality_code
+        )
 
 
 def audience_for(roles: Iterable[str], municipality_code: str | None) -> Audience:

@@ -13,6 +13,7 @@ from services.outcomes.bulk.routes import router as bulk_router
 from services.outcomes.claims.routes import router as claim_router
 from services.outcomes.clients.contracts import ContractsClient
 from services.outcomes.contract_events import contract_events_lifespan
+from services.outcomes.erasures.routes import router as erasure_router
 from services.outcomes.feed.routes import router as feed_router
 from services.outcomes.integrations import integrations_lifespan
 from services.outcomes.ledger.routes import export_router
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             export_router,
             webhook_router,
             bulk_router,
+            erasure_router,
         ],
         description="Pseudonymous participants, outcome claims, verification, pricing, the tamper-evident "
         "ledger and payment statements.",

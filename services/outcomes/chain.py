@@ -1,37 +1,52 @@
 """The ledger's hash chain, verifiable offline: this module imports nothing of the service.
 
-What is hashed is each event's *ledger record*, a JSON object whose layout has not changed since the
-ledger's first event (so every stored chain still verifies):
+What is hashed is each event's *ledger record*, a JSON object:
 
     {"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "partnershipid",
-     "sequence": <integer>, "actor": {...}, "data": {...}}
+     ["recordformat": "2",] "sequence": <integer>, "actor": {...}, "data": {...}}
 
-Its canonical form is RFC 8785 (JCS) JSON, and
+Its canonical form is RFC 8785 (JCS) JSON. Two record formats share one chain, told apart by the record
+itself, so every stored chain still verifies:
 
-    hash = SHA-256( prev_hash as 64 lowercase hex ASCII bytes || canonical JSON bytes )
+- **format 1** (no `recordformat`; every event chained before format 2): values in clear, and
+  `hash = SHA-256(prev_hash as 64 lowercase hex ASCII bytes || canonical JSON bytes)`.
+- **format 2** (`"recordformat": "2"`): a person-level event's `subject`, `actor` and person-level or
+  free-text `data` values are *commitments*, `"sha256:" + hex(SHA-256(JCS({"salt": s, "value": v})))`
+  with a fresh random salt per event and field, so two events of one person cannot be linked from the
+  chain and a value can be erased (its salt and value deleted) without breaking it; and
+  `hash = SHA-256(prev_hash || digest)` with `digest = hex(SHA-256(canonical JSON bytes))`, so an
+  audience that receives only a *sealed stub* (`sequence`, hash, previous hash, digest) still checks the
+  link.
 
-with `prev_hash` of the first event (sequence 1) being 64 zeros. It needs Python 3.11+ and `rfc8785`
-(orjson, if installed, only makes it faster): copy it and `pip install rfc8785`.
+`prev_hash` of the first event (sequence 1) is 64 zeros. It needs Python 3.11+ and `rfc8785` (orjson, if
+installed, only makes it faster): copy it and `pip install rfc8785`.
 
 What the feed, the stream, webhooks, the ledger reads and the export carry is the CloudEvent built from
 the same record (`event_of`), valid under CloudEvents 1.0, whose attributes may only be scalars: `actor`
 moves into `data` (as `data.actor`), and `sequence` is a String (the sequence extension), zero-padded to
-19 digits so that it also sorts as text. `record_of` turns such a CloudEvent back into the record, exactly
-and without the service; attributes the record does not hold (the feed's `ledgerhash`,
-`ledgerprevhash`, `pseudonym`) are not hashed and are ignored. Anyone holding a partnership's ledger, as
-`GET /v1/partnerships/{id}/ledger/export` or `/ledger` returns it, can check it:
+19 digits so that it also sorts as text. An audience allowed to see a committed value receives it in
+place, with its salt in the `ledgersalts` extension (a JSON object string, path → salt, paths `subject`,
+`actor`, `data.<key>`), so it checks the value against the commitment; an erased value stays a commitment
+in place. Audiences that may not see a person-level event receive a sealed stub instead: type
+`dk.effekt.ledger.sealed`, no subject or data, with `ledgerdigest` (format 2; a format-1 stub has none,
+and only its sequence and previous hash can be checked). `record_of` turns a CloudEvent back into the
+record, exactly and without the service; attributes the record does not hold (`ledgerhash`,
+`ledgerprevhash`, `pseudonym`, ...) are not hashed and are ignored. Anyone holding a partnership's
+ledger, as `GET /v1/partnerships/{id}/ledger/export` or `/ledger` returns it, can check it:
 
     python -m services.outcomes.chain ledger.ndjson   # export lines, a JSON list, or a page {"items": [...]}
 
 or `verify_chain(items)` from Python. It reports the first broken link: a gap in the sequence, a
-`prev_hash` that is not the previous event's hash, an event whose canonical bytes are not the canonical
-form of its content, or a hash that does not match.
+`prev_hash` that is not the previous event's hash, a disclosed value that does not match its commitment,
+an event whose canonical bytes are not the canonical form of its content, or a hash that does not match.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+import secrets
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -59,7 +74,16 @@ RECORD_ATTRIBUTES = (
     "time",
     "datacontenttype",
     "partnershipid",
+    "recordformat",  # FORMAT_ATTRIBUTE: only in format 2
 )
+# The record attribute (and CloudEvent extension) that marks format 2, and its value.
+FORMAT_ATTRIBUTE = "recordformat"
+FORMAT_2 = "2"
+COMMITMENT_PREFIX = "sha256:"
+SEALED_TYPE = "dk.effekt.ledger.sealed"
+SALTS_EXTENSION = "ledgersalts"
+DIGEST_EXTENSION = "ledgerdigest"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 SEQUENCE_DIGITS = 19
 _SEQUENCE_LIMIT = 10**SEQUENCE_DIGITS
 _EXACT = 2**53  # integers below this in magnitude print the same as ECMAScript numbers
@@ -84,9 +108,10 @@ def parse_sequence(value: object) -> int | None:
     return int(value) or None
 
 
-def ledger_record(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The ledger record (what the chain hashes), built from an event's `HASHED_FIELDS`."""
-    return {
+def ledger_record(row: Mapping[str, Any], *, record_format: int = 1) -> dict[str, Any]:
+    """The ledger record (what the chain hashes), built from an event's `HASHED_FIELDS` (in format 2,
+    with the committed values already in them)."""
+    record = {
         "specversion": "1.0",
         "id": str(row["id"]),
         "source": f"{SOURCE}/partnerships/{row['partnership_id']}",
@@ -99,6 +124,57 @@ def ledger_record(row: Mapping[str, Any]) -> dict[str, Any]:
         "actor": row["actor"],
         "data": row["data"],
     }
+    if record_format == 2:
+        record[FORMAT_ATTRIBUTE] = FORMAT_2
+    elif record_format != 1:
+        raise ValueError(f"not a record format: {record_format}")
+    return record
+
+
+# --- commitments (format 2) -----------------------------------------------------------------------------
+
+
+def new_salt() -> str:
+    """A fresh salt: 128 random bits as 32 hex digits."""
+    return secrets.token_hex(16)
+
+
+def commitment(salt: str, value: Any) -> str:
+    """The salted commitment to one value: `sha256:` and the hex SHA-256 of JCS({"salt", "value"})."""
+    body = canonical_json({"salt": salt, "value": value})
+    return COMMITMENT_PREFIX + hashlib.sha256(body).hexdigest()
+
+
+def is_commitment(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and value.startswith(COMMITMENT_PREFIX)
+        and bool(_HEX64.fullmatch(value[len(COMMITMENT_PREFIX) :]))
+    )
+
+
+def get_path(record: Mapping[str, Any], path: str) -> Any:
+    """The value at a record path: `subject`, `actor` or `data.<key>`."""
+    if path in ("subject", "actor"):
+        return record[path]
+    head, _, key = path.partition(".")
+    if head != "data" or not key:
+        raise ValueError(f"not a record path: {path!r}")
+    return record["data"][key]
+
+
+def set_path(record: dict[str, Any], path: str, value: Any) -> None:
+    if path in ("subject", "actor"):
+        record[path] = value
+        return
+    head, _, key = path.partition(".")
+    if head != "data" or not key or key not in record["data"]:
+        raise ValueError(f"not a record path: {path!r}")
+    record["data"] = {**record["data"], key: value}
+
+
+def record_digest(canonical: bytes) -> str:
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def event_of(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -110,9 +186,55 @@ def event_of(record: Mapping[str, Any]) -> dict[str, Any]:
     return event
 
 
+def disclose(event: dict[str, Any], disclosed: Mapping[str, tuple[str, Any]]) -> dict[str, Any]:
+    """The CloudEvent with committed values put back in place, path → (salt, value), and their salts in
+    the `ledgersalts` extension (what `record_of` turns back into the commitments). A value whose
+    commitment is not the one in the event is not put in place (so an altered event still fails)."""
+    if not disclosed:
+        return event
+    record = record_of(event)
+    kept = {}
+    for path, (salt, value) in disclosed.items():
+        try:
+            matches = get_path(record, path) == commitment(salt, value)
+        except (KeyError, ValueError):
+            matches = False
+        if matches:
+            kept[path] = (salt, value)
+    disclosed = kept
+    for path, (_, value) in disclosed.items():
+        set_path(record, path, value)
+    out = event_of(record)
+    for name, value in event.items():  # extensions beside the record stay
+        if name not in out and name != "data":
+            out[name] = value
+    out[SALTS_EXTENSION] = json.dumps(
+        {path: salt for path, (salt, _) in sorted(disclosed.items())}, separators=(",", ":")
+    )
+    return out
+
+
+def sealed_stub(record: Mapping[str, Any], canonical: bytes) -> dict[str, Any]:
+    """What an audience that may not see a person-level event receives: a CloudEvent that says only where
+    the event is in the chain (format 2: with the digest its link is computed from)."""
+    stub = {
+        "specversion": "1.0",
+        "id": record["id"],
+        "source": record["source"],
+        "type": SEALED_TYPE,
+        "time": record["time"],
+        "partnershipid": record["partnershipid"],
+        "sequence": format_sequence(record["sequence"]),
+    }
+    if record.get(FORMAT_ATTRIBUTE) == FORMAT_2:
+        stub[DIGEST_EXTENSION] = record_digest(canonical)
+    return stub
+
+
 def record_of(event: Mapping[str, Any]) -> dict[str, Any]:
-    """The ledger record a delivered CloudEvent was built from (the inverse of `event_of`); attributes
-    the record does not hold are dropped. Raises ValueError for an event `event_of` cannot have made."""
+    """The ledger record a delivered CloudEvent was built from (the inverse of `event_of`, and of
+    `disclose`: disclosed values become their commitments again); attributes the record does not hold are
+    dropped. Raises ValueError for an event `event_of` cannot have made, or a malformed `ledgersalts`."""
     data = event.get("data")
     sequence = parse_sequence(event.get("sequence"))
     if not isinstance(data, Mapping) or "actor" not in data or sequence is None:
@@ -121,6 +243,21 @@ def record_of(event: Mapping[str, Any]) -> dict[str, Any]:
     record["sequence"] = sequence
     record["actor"] = data["actor"]
     record["data"] = {k: v for k, v in data.items() if k != "actor"}
+    salts = event.get(SALTS_EXTENSION)
+    if salts is not None:
+        try:
+            paths = json.loads(salts) if isinstance(salts, str) else None
+        except json.JSONDecodeError:
+            paths = None
+        if not isinstance(paths, dict) or not all(isinstance(v, str) for v in paths.values()):
+            raise ValueError("ledgersalts is not a JSON object of salts")
+        if record.get(FORMAT_ATTRIBUTE) != FORMAT_2:
+            raise ValueError("only a format-2 record holds commitments")
+        for path, salt in paths.items():
+            try:
+                set_path(record, path, commitment(salt, get_path(record, path)))
+            except (KeyError, ValueError):
+                raise ValueError(f"ledgersalts names {path!r}, which the event does not hold") from None
     return record
 
 
@@ -151,7 +288,20 @@ def canonical_json(event: Mapping[str, Any]) -> bytes:
 
 
 def link_hash(prev_hash: str, canonical: bytes) -> str:
+    """Format 1's link: over the previous hash and the record's canonical bytes."""
     return hashlib.sha256(prev_hash.encode("ascii") + canonical).hexdigest()
+
+
+def digest_link_hash(prev_hash: str, digest: str) -> str:
+    """Format 2's link: over the previous hash and the hex digest of the record's canonical bytes."""
+    return hashlib.sha256(prev_hash.encode("ascii") + digest.encode("ascii")).hexdigest()
+
+
+def record_hash(prev_hash: str, record: Mapping[str, Any], canonical: bytes) -> str:
+    """The link of a record in whichever format it is."""
+    if record.get(FORMAT_ATTRIBUTE) == FORMAT_2:
+        return digest_link_hash(prev_hash, record_digest(canonical))
+    return link_hash(prev_hash, canonical)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,16 +354,31 @@ def _first_fault(item: Mapping[str, Any], expected_seq: int, expected_prev: str)
         return "the event content is missing"
     if parse_sequence(event.get("sequence")) != seq:
         return "the event's own sequence differs from its position"
+    if event.get("type") == SEALED_TYPE:
+        return _stub_fault(item, event, expected_prev)
     try:
         record = record_of(event)
     except ValueError as exc:
         return str(exc)
     canonical = canonical_json(record)
     stored = item.get("canonical")
-    if stored is not None and str(stored).encode() != canonical:
+    if stored and str(stored).encode() != canonical:
         return "the stored canonical bytes are not the canonical form of the event's record"
-    if link_hash(expected_prev, canonical) != item.get("hash"):
+    if record_hash(expected_prev, record, canonical) != item.get("hash"):
         return "the hash does not match the event and the previous hash"
+    return None
+
+
+def _stub_fault(item: Mapping[str, Any], event: Mapping[str, Any], expected_prev: str) -> str | None:
+    """A sealed stub: format 2's link is checked from its digest; a format-1 stub (no digest) can only be
+    checked for its place (sequence and previous hash, done by the caller)."""
+    digest = event.get(DIGEST_EXTENSION)
+    if digest is None:
+        return None
+    if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
+        return "the sealed event's digest is not 64 lowercase hex digits"
+    if digest_link_hash(expected_prev, digest) != item.get("hash"):
+        return "the hash does not match the sealed event's digest and the previous hash"
     return None
 
 

@@ -1,15 +1,16 @@
 """The outcome service's problems.
 
-NotFound (404): ParticipantNotFound, ClaimNotFound, StatementNotFound, BulkImportNotFound
+NotFound (404): ParticipantNotFound, ClaimNotFound, StatementNotFound, BulkImportNotFound,
+                LedgerValueNotFound
 Forbidden (403): NotAPartner, NotAllowedToVerify, OwnClaimVerification
 Conflict (409): DuplicateParticipant, InvalidClaimTransition, ParticipantAlreadyExited,
-                StatementNotDraft, StatementNotIssued
+                StatementNotDraft, StatementNotIssued, AlreadyErased
 PreconditionFailed (412): VersionMismatch (kit.versions, shared by the services)
 Unprocessable (422): InvalidCpr, NoVersionInForce, ContractMismatch, UnknownOutcome,
                 ParticipantNotEligible, ParticipantExited, AchievementDateInFuture,
                 AchievementBeforeEnrolment, OutsideOutcomeWindow, PrerequisiteNotVerified,
                 PerParticipantMaximum, EvidenceMissing, ContractFull, MunicipalityNotPaying,
-                CriteriaNotMet, SegmentMissing, StartEnded, CurrencyNotSupported
+                CriteriaNotMet, SegmentMissing, StartEnded, CurrencyNotSupported, NotErasable
 ServiceUnavailable (503): ContractsUnavailable
 """
 
@@ -149,3 +150,21 @@ class CurrencyNotSupported(Unprocessable):
 
 class ContractsUnavailable(ServiceUnavailable):
     code, title = "contracts-unavailable", "The contract registry could not be reached"
+
+
+class LedgerValueNotFound(NotFound):
+    code, title = (
+        "ledger-value-not-found",
+        "No such ledger value (or not visible to you)",
+    )
+
+
+class NotErasable(Unprocessable):
+    code, title = (
+        "not-erasable",
+        "Only free text (`data.reason`, `data.cohort`) is erased",
+    )
+
+
+class AlreadyErased(Conflict):
+    code, title = "already-erased", "This value has already been erased"

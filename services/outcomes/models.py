@@ -263,6 +263,48 @@ class LedgerEvent(Base):
     canonical: Mapped[bytes] = mapped_column(LargeBinary)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # 1: values in clear, linked over the canonical bytes; 2: person-level values as salted commitments
+    # (their values in `ledger_disclosures`), linked over the bytes' digest (chain.py).
+    record_format: Mapped[int] = mapped_column(SmallInteger, server_default=text("1"))
+
+
+class LedgerDisclosure(Base):
+    """A committed value of a format-2 event, with its salt: what the audiences that may see it receive
+    beside the hashed record to check it against the commitment. Erasable: an erasure deletes the salt
+    and the value (the commitment in the chain then reveals nothing and still verifies). `participant_id`
+    is whose event it is, so the audience of an event is decided without the chain holding the link."""
+
+    __tablename__ = "ledger_disclosures"
+
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_events.id"), primary_key=True)
+    path: Mapped[str] = mapped_column(String(100), primary_key=True)
+    partnership_id: Mapped[uuid.UUID]
+    participant_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    salt: Mapped[str | None] = mapped_column(String(64))
+    value: Mapped[Any | None] = mapped_column(JSONB(none_as_null=True))
+    erasure_id: Mapped[uuid.UUID | None]
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Erasure(Base):
+    """An erasure the data controller (the participant's outcome payer) requested: what was erased, by
+    whom and when; its ledger event (`dk.effekt.erasure.completed`) names no person."""
+
+    __tablename__ = "erasures"
+    __table_args__ = (CheckConstraint("kind IN ('ledger_value', 'participant')", name="kind"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    partnership_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    participant_id: Mapped[uuid.UUID]
+    kind: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[uuid.UUID | None]
+    path: Mapped[str | None] = mapped_column(String(100))
+    values_erased: Mapped[int] = mapped_column(Integer)
+    documents_erased: Mapped[int] = mapped_column(Integer)
+    municipal_reference_erased: Mapped[bool] = mapped_column(Boolean)
+    requested_by_organisation_id: Mapped[uuid.UUID]
+    requested_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 # --- tallies (see statements/tallies.py) -------------------------------------------------------------------

@@ -267,3 +267,39 @@ class ChainVerification(BaseModel):
     last_hash: str | None
     broken_at: int | None
     reason: str | None
+
+
+# --- erasure ------------------------------------------------------------------------------------------------
+
+
+class LedgerValueErasure(_In):
+    """Erase one free-text value of a ledger event (its disclosed value and salt) and the same text where
+    the participant's record holds it."""
+
+    kind: Literal["ledger_value"]
+    event_id: UUID
+    path: str = Field(max_length=100, description="The value's record path: `data.reason` or `data.cohort`.")
+
+
+class ParticipantErasure(_In):
+    """Erase a participant's municipal reference, evidence documents and every free text about them."""
+
+    kind: Literal["participant"]
+    participant_id: UUID
+
+
+ErasureCreate = Annotated[LedgerValueErasure | ParticipantErasure, Field(discriminator="kind")]
+
+
+class ErasureRead(ReadModel):
+    id: UUID
+    partnership_id: UUID
+    participant_id: UUID
+    kind: str
+    event_id: UUID | None
+    path: str | None
+    values_erased: int
+    documents_erased: int
+    municipal_reference_erased: bool
+    requested_by_organisation_id: UUID
+    created_at: datetime

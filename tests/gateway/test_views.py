@@ -303,10 +303,11 @@ async def test_a_statements_lines_are_read_only_when_asked_for(
 async def test_each_ledger_event_names_the_organisation_that_acted(
     gateway: httpx.AsyncClient, world: World
 ) -> None:
-    """Who acted travels in the CloudEvent's `data.actor` (issue 16); the graph still shows it."""
+    """Who acted travels in the CloudEvent's `data.actor` (issue 16); the graph still shows it to whoever
+    sees the event in full. An investor receives person-level events sealed (issue 17): no actor there."""
     nodes = "ledger(first: 50) { nodes { type actorOrganisationId } }"
     query = "query($id: UUID!) { partnership(id: $id) { " + nodes + " } }"
-    body = await gql(gateway, world.cast.investor, query, {"id": str(world.cast.partnership_id)})
+    body = await gql(gateway, world.cast.provider, query, {"id": str(world.cast.partnership_id)})
     events = body["data"]["partnership"]["ledger"]["nodes"]
     assert events
     enrolled = [e for e in events if e["type"] == "dk.effekt.participant.enrolled"]
@@ -317,3 +318,8 @@ async def test_each_ledger_event_names_the_organisation_that_acted(
         str(world.cast.payer_b.organisation_id),
     }
     assert all(e["actorOrganisationId"] for e in events)
+    body = await gql(gateway, world.cast.investor, query, {"id": str(world.cast.partnership_id)})
+    sealed = body["data"]["partnership"]["ledger"]["nodes"]
+    assert len(sealed) == len(events)
+    assert {e["type"] for e in sealed if e["actorOrganisationId"] is None} == {"dk.effekt.ledger.sealed"}
+    assert not [e for e in sealed if e["type"].startswith(("dk.effekt.participant.", "dk.effekt.claim."))]

@@ -14,12 +14,19 @@ import rfc8785
 
 from services.outcomes.chain import (
     GENESIS_HASH,
+    SEALED_TYPE,
     canonical_json,
+    commitment,
+    disclose,
     event_of,
     format_sequence,
+    is_commitment,
     link_hash,
     main,
+    new_salt,
+    record_hash,
     record_of,
+    sealed_stub,
     verify_chain,
 )
 
@@ -222,3 +229,89 @@ def test_the_command_line_reads_the_exports_ndjson(tmp_path: Path) -> None:
         "".join(json.dumps({k: v for k, v in e.items() if k != "canonical"}) + "\n" for e in build(3))
     )
     assert main([str(export)]) == 0
+
+
+# --- record format 2: commitments, disclosure, sealed stubs (issue 17) ------------------------------------
+
+
+def build_format_2(n: int, *, start_prev: str = GENESIS_HASH, first: int = 1) -> list[dict[str, Any]]:
+    """Format-2 items: each a person-level record whose reason is committed, delivered in full with salts."""
+    items, prev = [], start_prev
+    for seq in range(first, first + n):
+        salt = new_salt()
+        record = {
+            "specversion": "1.0",
+            "id": f"e{seq}",
+            "source": "https://effekt.dk/outcomes/partnerships/p1",
+            "time": "2026-12-03T11:00:00.000000Z",
+            "partnershipid": "p1",
+            "type": "dk.effekt.participant.exited",
+            "recordformat": "2",
+            "sequence": seq,
+            "actor": ACTOR,
+            "data": {"reason": commitment(salt, f"Moved, told by person {seq}"), "n": seq},
+        }
+        canonical = canonical_json(record)
+        digest = record_hash(prev, record, canonical)
+        event = disclose(event_of(record), {"data.reason": (salt, f"Moved, told by person {seq}")})
+        items.append({"sequence": seq, "prev_hash": prev, "hash": digest, "event": event, "record": record})
+        prev = digest
+    return items
+
+
+def test_a_disclosed_value_maps_back_to_its_commitment() -> None:
+    items = build_format_2(3)
+    assert items[1]["event"]["data"]["reason"] == "Moved, told by person 2"
+    assert record_of(items[1]["event"]) == items[1]["record"]
+    assert verify_chain(items).valid
+
+
+def test_a_disclosed_value_that_was_altered_breaks_the_chain() -> None:
+    items = build_format_2(3)
+    items[1]["event"]["data"]["reason"] = "Verified after all"
+    assert verify_chain(items).broken_at == 2
+    salts = json.loads(items[2]["event"]["ledgersalts"])
+    items[2]["event"]["ledgersalts"] = json.dumps({p: "0" * 32 for p in salts})  # a forged salt
+    items[1]["event"]["data"]["reason"] = "Moved, told by person 2"
+    assert verify_chain(items).broken_at == 3
+
+
+def test_the_same_value_never_commits_the_same_twice() -> None:
+    assert commitment(new_salt(), "participant-1") != commitment(new_salt(), "participant-1")
+    assert is_commitment(commitment("s", {"a": 1}))
+    assert not is_commitment("sha256:" + "g" * 64)
+
+
+def test_sealed_stubs_verify_their_links_and_a_changed_digest_is_pinpointed() -> None:
+    items = build_format_2(4)
+    sealed = [
+        {**item, "event": sealed_stub(item["record"], canonical_json(item["record"]))} if i % 2 else item
+        for i, item in enumerate(items)
+    ]
+    assert {e["event"]["type"] for e in sealed} == {SEALED_TYPE, "dk.effekt.participant.exited"}
+    assert "data" not in sealed[1]["event"]
+    assert verify_chain(sealed).valid
+    sealed[1]["event"]["ledgerdigest"] = "f" * 64
+    assert verify_chain(sealed).broken_at == 2
+
+
+def test_a_chain_of_format_1_then_format_2_verifies_whole() -> None:
+    old = build(3)
+    new = build_format_2(2, start_prev=old[-1]["hash"], first=4)
+    assert verify_chain([*old, *new]).valid
+    # A format-1 stub (no digest) is checked for its place only.
+    where = {"source": "https://effekt.dk/outcomes/partnerships/p1", "time": "t", "partnershipid": "p1"}
+    stub = {**old[1], "event": sealed_stub({**record_of(old[1]["event"]), **where}, b"")}
+    assert "ledgerdigest" not in stub["event"]
+    assert verify_chain([old[0], stub, old[2], *new]).valid
+    # Dropping the format marker from a format-2 record is not a way to another formula.
+    forged = copy.deepcopy(new)
+    del forged[0]["event"]["recordformat"]
+    assert verify_chain([*old, *forged]).broken_at == 4
+
+
+def test_the_disclosure_of_a_value_not_matching_its_commitment_is_refused() -> None:
+    record = build_format_2(1)[0]["record"]
+    event = disclose(event_of(record), {"data.reason": ("wrong-salt", "Moved, told by person 1")})
+    assert event["data"]["reason"] == record["data"]["reason"]  # left as the commitment
+    assert json.loads(event["ledgersalts"]) == {}

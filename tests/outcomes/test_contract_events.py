@@ -167,6 +167,8 @@ async def test_a_block_withdrawn_from_publication_reaches_every_partner_and_matc
         assert list(payload_validator(document, key).iter_errors(event)) == []
         assert "A name under dispute" not in json.dumps(event)
     assert items[0]["id"] == seen[0]["id"]
+
+
 async def _amend(contracts: httpx.AsyncClient, cast: Cast, contract_id: UUID, terms: dict[str, Any]) -> str:
     """Draft and propose an amendment; every signature but the provider's: the draft's id."""
     draft = check(

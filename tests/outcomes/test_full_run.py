@@ -246,7 +246,8 @@ async def test_a_full_contract_run_matches_the_hand_computed_table(
 
     # Every state change made exactly one ledger event, and the chain holds.
     # 20 enrolments + 19 confirmations + 30 claims + 34 decisions and disputes + 1 exit + 7 statement events
-    assert await ledger_head(outcomes, cast.investor, cast.partnership_id) == 111
+    # + 2 summaries (each issued statement's `statement.summarised`)
+    assert await ledger_head(outcomes, cast.investor, cast.partnership_id) == 113
     events = await whole_ledger(outcomes, cast.observer, cast.partnership_id)
     assert verify_chain(events).valid
     verification = check(
@@ -255,4 +256,4 @@ async def test_a_full_contract_run_matches_the_hand_computed_table(
         ),
         200,
     )
-    assert (verification["valid"], verification["checked"]) == (True, 111)
+    assert (verification["valid"], verification["checked"]) == (True, 113)

@@ -108,10 +108,11 @@ async def test_the_database_refuses_to_update_or_delete_ledger_events(
             " WHERE partnership_id = $1 AND sequence = 4",
             4,
         ),
-        # ...or the stored bytes, leaving the columns alone.
+        # ...or the stored bytes, leaving the columns alone (the reason is only a commitment there).
         (
             "UPDATE ledger_events SET canonical = convert_to(replace(convert_from(canonical, 'UTF8'),"
-            " 'No payslip', 'All good!!'), 'UTF8') WHERE partnership_id = $1 AND sequence = 4",
+            " '\"after_dispute\":false', '\"after_dispute\":true'), 'UTF8')"
+            " WHERE partnership_id = $1 AND sequence = 4",
             4,
         ),
         # ...or edits an event and overwrites its hash (a consistent rehash is covered in test_chain.py).
@@ -137,13 +138,15 @@ async def test_tampering_in_sql_is_pinpointed_by_chain_verification(
     broken_at: int,
 ) -> None:
     await _history(cast, contracts, outcomes)
-    intact = await whole_ledger(outcomes, cast.investor, cast.partnership_id)
+    # The provider reads every event in full (an investor's person-level events are sealed stubs, whose
+    # content it cannot check: test_ledger_privacy.py).
+    intact = await whole_ledger(outcomes, cast.provider, cast.partnership_id)
     assert verify_chain(intact).valid
     await _tamper(platform, cast.partnership_id, sql)
 
     report = await _verification(outcomes, cast)
     assert (report["valid"], report["broken_at"]) == (False, broken_at)
-    served = await whole_ledger(outcomes, cast.investor, cast.partnership_id)
+    served = await whole_ledger(outcomes, cast.provider, cast.partnership_id)
     offline = verify_chain(served)
     if broken_at == 5 and len(served) == 4:
         # A served ledger cut short at the end looks whole on its own; compare with the head you last saw.

@@ -180,6 +180,7 @@ async def reprice_contract(
             claim.partnership_id,
             type="claim.repriced",
             subject=f"outcome-claims/{claim.id}",
+            participant_id=claim.participant_id,
             data={
                 "claim_id": str(claim.id),
                 "contract_id": str(contract_id),

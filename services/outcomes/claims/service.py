@@ -351,6 +351,7 @@ async def submit_many(
             claim.partnership_id,
             type="claim.submitted",
             subject=f"outcome-claims/{claim.id}",
+            participant_id=claim.participant_id,
             data={
                 "claim_id": str(claim.id),
                 "participant_id": str(claim.participant_id),

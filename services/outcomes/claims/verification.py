@@ -290,6 +290,7 @@ async def decide_claim(
         claim.partnership_id,
         type=f"claim.{after.value}",
         subject=f"outcome-claims/{claim.id}",
+        participant_id=claim.participant_id,
         data=data,
     )
     return claim
@@ -337,6 +338,7 @@ async def dispute_claim(
         claim.partnership_id,
         type="claim.disputed",
         subject=f"outcome-claims/{claim.id}",
+        participant_id=claim.participant_id,
         data={"claim_id": str(claim.id), "reason": reason},
     )
     return claim

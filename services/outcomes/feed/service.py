@@ -7,13 +7,14 @@ before event n. A reader asking for `sequence > last_seen` therefore never skips
 later, which a global id or timestamp cursor would (a reader that saw id 1001 misses id 1000 committed
 after). A page is ordered by (partnership, sequence), so it is stable and replayable from any cursor.
 
-What a reader sees (redaction by role): the hashed ledger record carries no personal data by
-construction (participants appear as random UUIDs, evidence only as its SHA-256), so every audience
-receives the CloudEvent of the very record the chain hashed (`chain.event_of`) and can verify the chain.
-What only some audiences may see is *added* beside the hashed content as an extension attribute, never
-mixed into it: `pseudonym`, for the audiences `access.audience_for` admits (evaluators, providers, the
-outcome payer of the participant's municipality). The chain fields are extensions too (`ledgerhash`,
-`ledgerprevhash`); a verifier rebuilds the record with `chain.record_of`, which ignores the three.
+What a reader sees: each event shaped for the reader's audience in its partnership
+(ledger/disclosures.py, the same on every channel): partnership-level events in clear; a person-level
+event in full, with its disclosed values and salts and the person-level extensions (`pseudonym`,
+`participantsegment`, `claimfacts`), for the audiences `access.Audience.sees` admits, and as a sealed stub
+for every other. The chain fields are extensions (`ledgerhash`, `ledgerprevhash`); a verifier rebuilds
+the record with `chain.record_of`, which ignores them. A `type` filter matches the type delivered, so a
+reader that receives sealed stubs asks for `dk.effekt.ledger.sealed`, and a filter on a person-level type
+returns only the events it may see.
 
 Items are rendered from the stored canonical bytes (the record as hashed), not from the columns.
 """
@@ -33,14 +34,14 @@ from uuid import UUID
 import asyncpg
 import orjson
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.problems import BadRequest
 from services.outcomes import chain
 from services.outcomes.access import Audience
+from services.outcomes.ledger import disclosures
+from services.outcomes.ledger.disclosures import Shaped
 from services.outcomes.ledger.outbox import CHANNEL
-from services.outcomes.models import OutcomeClaim, Participant
 
 log = structlog.get_logger(__name__)
 
@@ -48,8 +49,9 @@ MEDIA_TYPE = "application/cloudevents-batch+json"
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_WAIT = 30.0
-# Added to each item beside the hashed record's attributes; `chain.record_of` ignores them.
-EXTENSIONS = ("ledgerhash", "ledgerprevhash", "pseudonym", "participantsegment", "claimfacts")
+# Added to each item beside the hashed record's attributes; `chain.record_of` ignores all but
+# `ledgersalts`, which it turns back into the commitments.
+EXTENSIONS = ("ledgerhash", "ledgerprevhash", *disclosures.PERSON_EXTENSIONS)
 
 Cursor = dict[UUID, int]
 
@@ -100,36 +102,24 @@ class FeedPage:
         return b"[" + b",".join(item.body for item in self.items) + b"]"
 
 
-def render(
-    canonical: bytes,
-    hash_: str,
-    prev_hash: str,
-    pseudonym: str | None,
-    person: Mapping[str, str] | None = None,
-) -> bytes:
-    """The CloudEvent of the stored record (its canonical bytes), with the feed's extensions; `person`
-    holds the person-level extensions (`participantsegment`, `claimfacts` as a JSON string), given only
-    where the pseudonym is."""
-    event = chain.event_of(orjson.loads(canonical))
+def render(shaped: Shaped, hash_: str, prev_hash: str) -> bytes:
+    """The shaped CloudEvent with the feed's chain extensions."""
+    event = dict(shaped.event)
     event["ledgerhash"], event["ledgerprevhash"] = hash_, prev_hash
-    if pseudonym is not None:
-        event["pseudonym"] = pseudonym
-        event.update(person or {})
     return orjson.dumps(event)
 
 
 # Each partnership's events after its own cursor position, through the (partnership_id, sequence) index.
+# A type filter is applied to the delivered type afterwards; here it also admits person-level events when
+# the sealed type is asked for ($5).
 _PAGE_SQL = """
-SELECT e.partnership_id, e.sequence, e.type, e.canonical, e.hash, e.prev_hash, e.participant_id,
-       e.claim_id
+SELECT e.partnership_id, e.sequence, e.type, e.canonical, e.hash, e.prev_hash, e.id, e.record_format
 FROM unnest($1::uuid[], $2::bigint[]) AS c(partnership_id, after)
 CROSS JOIN LATERAL (
-    SELECT l.partnership_id, l.sequence, l.type, l.canonical, l.hash, l.prev_hash,
-           CASE WHEN $5 THEN l.data ->> 'participant_id' END AS participant_id,
-           CASE WHEN $5 THEN l.data ->> 'claim_id' END AS claim_id
+    SELECT l.partnership_id, l.sequence, l.type, l.canonical, l.hash, l.prev_hash, l.id, l.record_format
     FROM ledger_events AS l
     WHERE l.partnership_id = c.partnership_id AND l.sequence > c.after
-      AND ($3::text[] IS NULL OR l.type = ANY($3::text[]))
+      AND ($3::text[] IS NULL OR l.type = ANY($3::text[]) OR l.type LIKE ANY($5::text[]))
     ORDER BY l.sequence
     LIMIT $4
 ) AS e
@@ -146,102 +136,48 @@ async def read_page(
     types: Sequence[str] = (),
     limit: int = DEFAULT_LIMIT,
 ) -> FeedPage:
-    """Events after the cursor, in (partnership, sequence) order, rendered for each partnership's audience."""
+    """Events after the cursor, in (partnership, sequence) order, shaped for each partnership's audience."""
     next_cursor = {p: cursor.get(p, 0) for p in audiences} | dict(cursor)
     if not audiences:
         return FeedPage([], next_cursor)
     partnerships = sorted(audiences)
-    # Straight through asyncpg: a page is up to 1 000 rows whose bytes are passed on, not interpreted,
-    # and SQLAlchemy's row processing cost more than the query (see docs/benchmarks.md).
+    # Straight through asyncpg: a page is up to 1 000 rows, and SQLAlchemy's row processing cost more
+    # than the query (see docs/benchmarks.md).
     connection = (await (await session.connection()).get_raw_connection()).driver_connection
     assert connection is not None
+    sealed_asked = chain.SEALED_TYPE in types
     rows = await connection.fetch(
         _PAGE_SQL,
         partnerships,
         [cursor.get(p, 0) for p in partnerships],
         list(types) or None,
         limit,
-        any(audience.sees_pseudonyms for audience in audiences.values()),
+        disclosures.like_patterns() if sealed_asked else [],
     )
-    pseudonyms = await visible_pseudonyms(
-        session, [(audiences[r["partnership_id"]], r["partnership_id"], r["participant_id"]) for r in rows]
-    )
-    people = await person_extensions(
+    shaped = await disclosures.shape(
         session,
         [
-            r["participant_id"]
+            disclosures.Stored(r["id"], r["partnership_id"], r["type"], r["canonical"], r["record_format"])
             for r in rows
-            if pseudonyms.get((audiences[r["partnership_id"]], r["partnership_id"], r["participant_id"]))
         ],
-        [r["claim_id"] for r in rows if r["claim_id"] is not None],
+        audiences,
     )
+    wanted = set(types)
     items = []
-    for p, seq, type_, canonical, hash_, prev_hash, participant, claim in rows:
-        pseudonym = pseudonyms.get((audiences[p], p, participant))
-        person = {**people.get(str(participant), {}), **people.get(str(claim), {})}
-        items.append(FeedItem(p, seq, type_, render(canonical, hash_, prev_hash, pseudonym, person)))
-        next_cursor[p] = seq
-    return FeedPage(items, next_cursor)
-
-
-Wanted = tuple[Audience, UUID, str | None]  # who reads, the event's partnership, the participant id
-
-
-async def visible_pseudonyms(session: AsyncSession, wanted: Iterable[Wanted]) -> dict[Wanted, str]:
-    """The pseudonym for each (audience, partnership, participant id) whose audience may see it.
-    A participant of another partnership than the event's is never revealed."""
-    asked = {w for w in wanted if w[2] is not None and w[0].sees_pseudonyms}
-    if not asked:
-        return {}
-    found = {
-        str(pid): (partnership_id, code, pseudonym)
-        for pid, partnership_id, code, pseudonym in await session.execute(
-            select(
-                Participant.id,
-                Participant.partnership_id,
-                Participant.municipality_code,
-                Participant.pseudonym,
-            ).where(Participant.id.in_({UUID(str(w[2])) for w in asked}))
+    for row, event in zip(rows, shaped, strict=True):
+        delivered = str(event.event["type"])
+        next_cursor[row["partnership_id"]] = row["sequence"]
+        if wanted and delivered not in wanted:
+            continue
+        items.append(
+            FeedItem(
+                row["partnership_id"],
+                row["sequence"],
+                delivered,
+                render(event, row["hash"], row["prev_hash"]),
+            )
         )
-    }
-    visible = {}
-    for audience, partnership_id, participant in asked:
-        row = found.get(str(participant))
-        if (
-            row
-            and row[0] == partnership_id
-            and (audience.all_pseudonyms or audience.municipality_code == row[1])
-        ):
-            visible[(audience, partnership_id, participant)] = row[2]
-    return visible
-
-
-async def person_extensions(
-    session: AsyncSession, participant_ids: Sequence[str | None], claim_ids: Sequence[str]
-) -> dict[str, dict[str, str]]:
-    """By participant or claim id: the participant's segment and the claim's facts, for events whose
-    pseudonym the reader may see (the caller renders them only there)."""
-    found: dict[str, dict[str, str]] = {}
-    wanted = {UUID(p) for p in participant_ids if p}
-    if wanted:
-        for pid, segment in await session.execute(
-            select(Participant.id, Participant.segment).where(
-                Participant.id.in_(wanted), Participant.segment.is_not(None)
-            )
-        ):
-            found[str(pid)] = {"participantsegment": str(segment)}
-    claims = set()
-    for c in claim_ids:
-        with contextlib.suppress(ValueError):
-            claims.add(UUID(c))
-    if claims:
-        for cid, facts in await session.execute(
-            select(OutcomeClaim.id, OutcomeClaim.facts).where(
-                OutcomeClaim.id.in_(claims), OutcomeClaim.facts.is_not(None)
-            )
-        ):
-            found[str(cid)] = {"claimfacts": json.dumps(facts, separators=(",", ":"), sort_keys=True)}
-    return found
+    return FeedPage(items, next_cursor)
 
 
 def chain_item(item: Mapping[str, Any]) -> dict[str, Any]:

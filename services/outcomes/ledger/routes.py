@@ -1,5 +1,6 @@
 """HTTP routes for the partnership's ledger: pages in sequence order, verification of the stored chain,
-and the whole ledger as NDJSON (streamed). The ledger carries no participant data: any partner reads it.
+and the whole ledger as NDJSON (streamed). Any partner reads it, each event shaped for its audience
+(ledger/disclosures.py): person-level events sealed for those that may not see the participant.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ async def read_ledger(
 ) -> LedgerPage:
     _ledger_reader(principal, partnership_id)
     events = await ledger.read_events(session, partnership_id, after=after, limit=limit)
+    audiences = access.principal_audiences(principal, [partnership_id])
     return LedgerPage(
-        items=[LedgerEventRead(**ledger.chain_item(e)) for e in events],
+        items=[LedgerEventRead(**item) for item in await ledger.shaped_items(session, events, audiences)],
         next_cursor=str(events[-1].sequence) if len(events) == limit else None,
     )
 
@@ -92,8 +94,9 @@ async def export_ledger(partnership_id: UUID, request: Request, principal: FeedR
     async with sessionmaker() as session:
         head = await session.get(LedgerHead, partnership_id)
     upto = head.last_sequence if head else 0
+    audience = access.principal_audiences(principal, [partnership_id])[partnership_id]
     return StreamingResponse(
-        export.export_lines(sessionmaker, partnership_id, upto=upto),
+        export.export_lines(sessionmaker, partnership_id, audience, upto=upto),
         media_type=export.MEDIA_TYPE,
         headers={
             "Content-Disposition": f'attachment; filename="ledger-{partnership_id}.ndjson"',

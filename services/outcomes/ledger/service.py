@@ -27,16 +27,29 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from kit.auth import Principal
 from services.outcomes import chain
-from services.outcomes.chain import GENESIS_HASH, ChainReport, canonical_json, link_hash, verify_chain
+from services.outcomes.access import Audience
+from services.outcomes.chain import GENESIS_HASH, ChainReport, canonical_json, verify_chain
+from services.outcomes.ledger import disclosures
 from services.outcomes.ledger.outbox import record_appended
-from services.outcomes.models import LedgerEvent, LedgerHead
+from services.outcomes.models import LedgerDisclosure, LedgerEvent, LedgerHead
 
 EVENT_TYPE_PREFIX = "dk.effekt."
 
 
+RECORD_FORMAT = 2  # the format new events are chained in (chain.py)
+
+
+def stored_record(event: LedgerEvent) -> dict[str, Any]:
+    """The stored event's ledger record, rebuilt from its columns."""
+    return chain.ledger_record(
+        {c: getattr(event, c) for c in chain.HASHED_FIELDS}, record_format=event.record_format
+    )
+
+
 def cloud_event(event: LedgerEvent) -> dict[str, Any]:
-    """The stored event's CloudEvent as JSON, rebuilt from its columns (`chain.event_of` its record)."""
-    return chain.event_of(chain.ledger_record({c: getattr(event, c) for c in chain.HASHED_FIELDS}))
+    """The stored event's CloudEvent as JSON, rebuilt from its columns (`chain.event_of` its record), as
+    hashed: a format-2 person-level event's values are commitments."""
+    return chain.event_of(stored_record(event))
 
 
 def actor_of(principal: Principal) -> dict[str, Any]:
@@ -90,8 +103,10 @@ class _Pending:
     partnership_id: UUID
     type: str
     subject: str
-    actor: dict[str, Any]
+    actor: Any
     data: dict[str, Any]
+    participant_id: UUID | None
+    disclosures: list[tuple[str, str, Any]]
 
 
 def _pending(session: AsyncSession | Session) -> list[_Pending]:
@@ -107,12 +122,30 @@ async def append_event(
     type: str,
     subject: str,
     data: Mapping[str, Any],
+    participant_id: UUID | None = None,
 ) -> None:
-    """Append `dk.effekt.<type>` to the partnership's chain when the current transaction commits."""
+    """Append `dk.effekt.<type>` to the partnership's chain when the current transaction commits. A
+    person-level event names its participant, whose values are then committed (ledger/disclosures.py)."""
     if "actor" in data:  # the delivered event carries the actor there (chain.event_of)
         raise ValueError("an event's data may not hold `actor`")
+    full_type = EVENT_TYPE_PREFIX + type
+    if disclosures.is_person_level(full_type) != (participant_id is not None):
+        raise ValueError(f"{full_type} names its participant exactly when it is person-level")
+    actor = actor_of(principal)
+    if participant_id is None:
+        _pending(session).append(_Pending(partnership_id, full_type, subject, actor, dict(data), None, []))
+        return
+    committed = disclosures.commit(subject, actor, data)
     _pending(session).append(
-        _Pending(partnership_id, EVENT_TYPE_PREFIX + type, subject, actor_of(principal), dict(data))
+        _Pending(
+            partnership_id,
+            full_type,
+            committed.subject,
+            committed.actor,
+            committed.data,
+            participant_id,
+            committed.disclosures,
+        )
     )
 
 
@@ -137,6 +170,8 @@ def write_pending(session: Session) -> None:
         sequence, prev_hash = head.last_sequence, head.last_hash
         now = datetime.now(UTC)
         rows = []
+        disclosed: list[dict[str, Any]] = []
+        participants: list[UUID | None] = []
         for item in by_partnership[partnership_id]:
             sequence += 1
             row: dict[str, Any] = {
@@ -149,18 +184,34 @@ def write_pending(session: Session) -> None:
                 "actor": item.actor,
                 "data": item.data,
                 "prev_hash": prev_hash,
+                "record_format": RECORD_FORMAT,
             }
-            row["canonical"] = canonical_json(chain.ledger_record(row))
-            row["hash"] = prev_hash = link_hash(prev_hash, row["canonical"])
+            participants.append(item.participant_id)
+            record = chain.ledger_record(row, record_format=RECORD_FORMAT)
+            row["canonical"] = canonical_json(record)
+            row["hash"] = prev_hash = chain.record_hash(prev_hash, record, row["canonical"])
             rows.append(row)
+            disclosed.extend(
+                {
+                    "event_id": row["id"],
+                    "path": path,
+                    "partnership_id": partnership_id,
+                    "participant_id": item.participant_id,
+                    "salt": salt,
+                    "value": value,
+                }
+                for path, salt, value in item.disclosures
+            )
         session.execute(insert(LedgerEvent), rows)
+        if disclosed:
+            session.execute(insert(LedgerDisclosure), disclosed)
         session.execute(
             _MOVE_HEAD,
             {"head_partnership_id": partnership_id, "head_sequence": sequence, "head_hash": prev_hash},
         )
         set_committed_value(head, "last_sequence", sequence)
         set_committed_value(head, "last_hash", prev_hash)
-        record_appended(session, partnership_id, rows)
+        record_appended(session, partnership_id, rows, participants)
 
 
 @event.listens_for(Session, "before_commit")
@@ -186,6 +237,32 @@ def chain_item(event: LedgerEvent) -> dict[str, Any]:
         "event": cloud_event(event),
         "canonical": event.canonical.decode("utf-8", errors="replace"),
     }
+
+
+async def shaped_items(
+    session: AsyncSession, events: list[LedgerEvent], audiences: Mapping[UUID, Audience]
+) -> list[dict[str, Any]]:
+    """Events as the ledger endpoint serves them to a reader: shaped for its audience
+    (ledger/disclosures.py); the canonical bytes only with an event it may see in full."""
+    shaped = await disclosures.shape(
+        session,
+        [
+            disclosures.Stored(e.id, e.partnership_id, e.type, e.canonical, e.record_format, stored_record(e))
+            for e in events
+        ],
+        audiences,
+        person_extensions=False,
+    )
+    return [
+        {
+            "sequence": e.sequence,
+            "prev_hash": e.prev_hash,
+            "hash": e.hash,
+            "event": item.event,
+            "canonical": e.canonical.decode("utf-8", errors="replace") if item.visible else "",
+        }
+        for e, item in zip(events, shaped, strict=True)
+    ]
 
 
 async def read_events(

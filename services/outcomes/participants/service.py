@@ -154,6 +154,7 @@ async def _record_enrolment(
         participant.partnership_id,
         type="participant.enrolled",
         subject=f"participants/{participant.id}",
+        participant_id=participant.id,
         data={
             "participant_id": str(participant.id),
             "contract_id": str(participant.contract_id),
@@ -291,6 +292,7 @@ async def _record_confirmation(session: AsyncSession, principal: Principal, part
         participant.partnership_id,
         type="participant.eligibility_confirmed",
         subject=f"participants/{participant.id}",
+        participant_id=participant.id,
         data={"participant_id": str(participant.id)},
     )
 
@@ -378,6 +380,7 @@ async def exit_participant(
         participant.partnership_id,
         type="participant.exited",
         subject=f"participants/{participant.id}",
+        participant_id=participant.id,
         data={
             "participant_id": str(participant.id),
             "exit_date": body.exit_date.isoformat(),

@@ -259,7 +259,54 @@ async def issue_statement(
         subject=f"payment-statements/{statement.id}",
         data=_statement_event(statement),
     )
+    await append_event(
+        session,
+        principal,
+        statement.partnership_id,
+        type="statement.summarised",
+        subject=f"payment-statements/{statement.id}",
+        data=await _summary(session, statement),
+    )
     return statement
+
+
+async def _summary(session: AsyncSession, statement: PaymentStatement) -> dict[str, Any]:
+    """The aggregate the audiences without person-level events read instead: what the issued statement
+    pays by outcome and kind, the contract's enrolment counts and its cap room, naming no person."""
+    by_outcome: dict[tuple[str, str], tuple[int, Decimal]] = {}
+    for line in await statement_lines(session, statement.id):
+        key = (line.outcome_code, line.kind or "claim")
+        n, amount = by_outcome.get(key, (0, ZERO))
+        by_outcome[key] = (n + 1, amount + line.amount)
+    participants = await tallies.participant_counts(session, statement.partnership_id, statement.contract_id)
+    cap = await session.scalar(
+        select(CapCounter)
+        .where(CapCounter.contract_id == statement.contract_id, CapCounter.scope == "contract")
+        .limit(1)
+    )
+    currency = statement.currency
+    contract_cap = cap.cap if cap is not None else None
+    return {
+        "statement_id": str(statement.id),
+        "contract_id": str(statement.contract_id),
+        "payer_organisation_id": str(statement.payer_organisation_id),
+        "period_start": statement.period_start.isoformat(),
+        "period_end": statement.period_end.isoformat(),
+        "currency": currency,
+        "total": money.text(statement.total, currency),
+        "outcomes": [
+            {"outcome_code": code, "kind": kind, "lines": n, "amount": money.text(amount, currency)}
+            for (code, kind), (n, amount) in sorted(by_outcome.items())
+        ],
+        "enrolled": participants[0],
+        "exited": participants[1],
+        "contract_cap": money.text(contract_cap, currency) if contract_cap is not None else None,
+        "remaining_cap": (
+            money.text(max(contract_cap - cap.paid, ZERO), currency)
+            if cap is not None and contract_cap is not None
+            else None
+        ),
+    }
 
 
 async def pay_statement(

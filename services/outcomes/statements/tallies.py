@@ -123,6 +123,16 @@ async def partnership_totals(session: AsyncSession, partnership_id: UUID) -> Par
     return totals
 
 
+async def participant_counts(
+    session: AsyncSession, partnership_id: UUID, contract_id: UUID
+) -> tuple[int, int]:
+    """(enrolled, exited) of one contract, from its tally and the deltas not folded in yet."""
+    for contract, enrolled, exited in await _participant_rows(session, partnership_id):
+        if contract == contract_id:
+            return enrolled, exited
+    return 0, 0
+
+
 async def _participant_rows(session: AsyncSession, partnership_id: UUID) -> list[tuple[UUID, int, int]]:
     """(contract, enrolled, exited) for each contract of the partnership with participants."""
     both = union_all(

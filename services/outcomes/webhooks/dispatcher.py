@@ -43,6 +43,7 @@ from standardwebhooks.webhooks import Webhook
 from kit.revocations import RevocationFeed, Revocations
 from services.outcomes import access
 from services.outcomes.feed import service as feed
+from services.outcomes.ledger import disclosures
 from services.outcomes.models import LedgerEvent
 from services.outcomes.pseudonyms import PartnershipKeys
 from services.outcomes.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -189,7 +190,7 @@ class Dispatcher:
                 )
             ).all()
             claimed = await self._hand_back_superseded(session, [(d, s, e) for d, s, e in rows])
-            pseudonyms = await _pseudonyms(session, claimed)
+            bodies = await _bodies(session, claimed)
             now = datetime.now(UTC)
             return [
                 Job(
@@ -199,7 +200,7 @@ class Dispatcher:
                     subscription_id=s.id,
                     url=s.url,
                     secrets=self._secrets(s, now),
-                    body=feed.render(e.canonical, e.hash, e.prev_hash, pseudonyms.get(d.id)),
+                    body=bodies[d.id],
                 )
                 for d, s, e in claimed
             ]
@@ -306,17 +307,22 @@ class Dispatcher:
             log.info("webhooks.delivery_failed", delivery_id=str(job.delivery_id), error=error)
 
 
-async def _pseudonyms(
-    session: AsyncSession, rows: list[tuple[WebhookDelivery, WebhookSubscription, LedgerEvent]]
-) -> dict[UUID, str]:
-    """Keyed by delivery id, for subscriptions whose audience may see the participant (as in the feed)."""
-    wanted: dict[UUID, feed.Wanted] = {
-        d.id: (
-            access.audience_for([s.audience], s.municipality_code),
-            e.partnership_id,
-            e.data.get("participant_id"),
+async def _bodies(session: AsyncSession, rows: list[Claimed]) -> dict[UUID, bytes]:
+    """Keyed by delivery id: the event shaped for the subscription's audience, as the feed shapes it for
+    the same audience (person-level extensions included where it may see the participant)."""
+    bodies: dict[UUID, bytes] = {}
+    by_audience: dict[access.Audience, list[Claimed]] = {}
+    for d, s, e in rows:
+        by_audience.setdefault(access.audience_for([s.audience], s.municipality_code), []).append((d, s, e))
+    for audience, claimed in by_audience.items():
+        shaped = await disclosures.shape(
+            session,
+            [
+                disclosures.Stored(e.id, e.partnership_id, e.type, e.canonical, e.record_format)
+                for _, _, e in claimed
+            ],
+            {e.partnership_id: audience for _, _, e in claimed},
         )
-        for d, s, e in rows
-    }
-    visible = await feed.visible_pseudonyms(session, wanted.values())
-    return {d: visible[w] for d, w in wanted.items() if w in visible}
+        for (d, _, e), event in zip(claimed, shaped, strict=True):
+            bodies[d.id] = feed.render(event, e.hash, e.prev_hash)
+    return bodies

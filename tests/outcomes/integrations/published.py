@@ -83,7 +83,8 @@ async def run_every_kind_of_event(
 ) -> UUID:
     """Drive one partnership through everything that makes a ledger event: a contract activated and
     terminated, participants enrolled, confirmed and exited, claims submitted, verified, rejected,
-    disputed and resolved, and a statement drafted, issued and paid. Returns the contract id."""
+    disputed and resolved, a statement drafted, issued (and summarised) and paid, and an erasure.
+    Returns the contract id."""
     contract_id, version_id = await active_contract(contracts, cast, employment_terms(cast))
     people = [
         await enrol(
@@ -138,6 +139,14 @@ async def run_every_kind_of_event(
     path = f"/v1/payment-statements/{draft['id']}"
     check(await outcomes.post(f"{path}/issue", headers={**cast.provider.headers, **key()}), 200)
     check(await outcomes.post(f"{path}/payment", headers={**cast.payer_a.headers, **key()}), 200)
+    check(  # the data controller erases the exited participant's free text (the chain still verifies)
+        await outcomes.post(
+            "/v1/erasures",
+            json={"kind": "participant", "participant_id": people[2]["id"]},
+            headers={**cast.payer_a.headers, **key()},
+        ),
+        201,
+    )
     for actor in (cast.provider, cast.payer_a, cast.payer_b):  # termination by agreement of the signers
         ended = check(
             await contracts.post(
