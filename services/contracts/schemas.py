@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from kit.reads import ReadModel
-from kit.text import Text
+from kit.text import FreeText
 from services.contracts.terms import Terms, Wording
 
 VersionStatus = Literal["draft", "proposed", "active", "superseded", "terminated", "expired", "withdrawn"]
@@ -50,13 +50,13 @@ class TerminationCreate(BaseModel):
 class ExpiryCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Text | None = Field(None, max_length=2000)
+    reason: FreeText | None = Field(None, max_length=2000)
 
 
 class WithdrawalCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Text | None = Field(None, max_length=2000)
+    reason: FreeText | None = Field(None, max_length=2000)
 
 
 class SignatureRead(ReadModel):

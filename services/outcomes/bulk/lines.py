@@ -22,7 +22,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from kit.text import Text, Words
+from kit.text import FreeText, FreeWords, Text
 from services.outcomes.schemas import Fact
 
 Fields = dict[str, Any]
@@ -30,7 +30,7 @@ Fields = dict[str, Any]
 
 class _Line(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    external_reference: Text = Field(min_length=1, max_length=200)
+    external_reference: FreeText = Field(min_length=1, max_length=200)
 
 
 class EnrolmentLine(_Line):
@@ -39,9 +39,9 @@ class EnrolmentLine(_Line):
     cpr: SecretStr
     municipality_code: str = Field(pattern=r"^[0-9]{3}$")
     enrolment_date: date
-    cohort: Text | None = Field(None, max_length=100)
-    municipal_reference: Text | None = Field(None, max_length=200)
-    segment: Text | None = Field(None, max_length=100)
+    cohort: FreeText | None = Field(None, max_length=100)
+    municipal_reference: FreeText | None = Field(None, max_length=200)
+    segment: FreeText | None = Field(None, max_length=100)
 
 
 class EligibilityLine(_Line):
@@ -56,7 +56,7 @@ class ClaimLine(_Line):
     participant_id: UUID
     outcome_code: Text = Field(min_length=1, max_length=100)
     achievement_date: date
-    evidence_reference: Text = Field(min_length=1, max_length=500)
+    evidence_reference: FreeText = Field(min_length=1, max_length=500)
     facts: dict[str, Fact] = Field(default_factory=dict, max_length=50)
 
 
@@ -64,13 +64,13 @@ class VerificationLine(_Line):
     kind: Literal["verification"]
     claim_id: UUID
     decision: Literal["verified", "rejected"]
-    reason: Words | None = Field(None, min_length=1, max_length=2000)
+    reason: FreeWords | None = Field(None, min_length=1, max_length=2000)
 
 
 class DisputeLine(_Line):
     kind: Literal["dispute"]
     claim_id: UUID
-    reason: Words = Field(min_length=1, max_length=2000)
+    reason: FreeWords = Field(min_length=1, max_length=2000)
 
 
 Line = EnrolmentLine | EligibilityLine | ClaimLine | VerificationLine | DisputeLine
