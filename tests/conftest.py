@@ -60,15 +60,16 @@ async def _shared_http_clients() -> AsyncIterator[None]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _privacy_scan(request: pytest.FixtureRequest) -> Iterator[None]:
+def _privacy_scan() -> Iterator[None]:
     """Last to end: the platforms' databases were scanned as each stopped (tests/platform.py); now every log
     file they wrote. Any CPR-shaped number stored or logged fails the run (tests/privacy_scan.py)."""
     yield
     privacy_scan.scan_logs(privacy_scan.SESSION.log_dirs)
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(privacy_scan.summary())
     assert not privacy_scan.SESSION.findings, "\n".join(privacy_scan.SESSION.findings)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    terminalreporter.write_line(privacy_scan.summary())
 
 
 @pytest.fixture(scope="session")
