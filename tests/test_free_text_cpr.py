@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from effekt.sandbox.cast import Cast, make_cast
+from effekt.sandbox.cast import Actor, Cast, make_cast
 from effekt.sandbox.directory import operator_headers
 from effekt.sandbox.identifiers import synthetic_cpr
 from tests.digits import written_in
@@ -277,7 +277,7 @@ async def test_graphql_inputs_name_the_input_path_and_never_echo_the_number(
         "enrolmentDate": (TODAY - timedelta(days=3)).isoformat(),
         "cohort": value,
     }
-    calls = [
+    calls: list[tuple[Actor, str, dict[str, Any], str]] = [
         (cast.provider, ENROL, {"input": enrolment}, "input.cohort"),
         (
             cast.provider,

@@ -272,7 +272,7 @@ class Walker:
                 arguments.append(f"{arg['name']}: {value}")
             elif required:
                 return None
-        call = field["name"] + (f"({', '.join(arguments)})" if arguments else "")
+        call = str(field["name"]) + (f"({', '.join(arguments)})" if arguments else "")
         if kind in ("SCALAR", "ENUM"):
             return call
         return f"{call} {{ {self.select(name, depth - 1)} }}" if depth > 0 else None

@@ -52,7 +52,7 @@ async def _the_statement(outcomes: httpx.AsyncClient, actor: Actor, world: World
         200,
     )
     (statement,) = page["items"]
-    return statement
+    return dict(statement)
 
 
 async def test_the_provider_and_the_payer_read_the_lines_and_their_totals_by_outcome(

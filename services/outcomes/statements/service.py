@@ -106,7 +106,7 @@ async def outcome_totals_of(
     )
     found: dict[UUID, list[dict[str, Any]]] = {}
     for statement_id, code, claim_lines, adjustment_lines, tariff, amount in rows.all():
-        found.setdefault(statement_id, []).append(
+        found.setdefault(cast(UUID, statement_id), []).append(
             {
                 "outcome_code": code,
                 "claim_lines": claim_lines,
