@@ -48,6 +48,10 @@ ADMINISTRATION: Final = PAYERS | {"operator"}
 # names events of partnerships they administer but whose participant data they must not see.
 WEBHOOKS: Final = PAYERS | {"provider", "investor", "evaluator", "legal_adviser"}
 
+# Who reads a statement line by line (claim ids): the provider and the payers. Investors, advisers and
+# observers get its totals by outcome (`Statement.outcomes`).
+STATEMENT_LINES: Final = PAYERS | {"provider"}
+
 TYPES: Final[dict[str, frozenset[str]]] = {
     "Participant": PERSON_LEVEL,
     "ParticipantConnection": PERSON_LEVEL,
@@ -58,6 +62,8 @@ TYPES: Final[dict[str, frozenset[str]]] = {
     "Evidence": EVIDENCE,
     "EnrolParticipantInput": DELIVERY,
     "SubmitClaimInput": DELIVERY,
+    # A statement's lines name claims: the provider's and the payers' (the service gives a payer its own).
+    "StatementLine": STATEMENT_LINES,
     "WebhookSubscription": WEBHOOKS,
     "WebhookSubscriptionConnection": WEBHOOKS,
     "WebhookSubscriptionEdge": WEBHOOKS,
@@ -84,6 +90,7 @@ FIELDS: Final[dict[str, frozenset[str]]] = {
     "Participant.segment": PERSON_LEVEL,
     "Participant.pseudonym": IDENTIFYING,
     "Participant.exitReason": IDENTIFYING,
+    "Statement.lines": STATEMENT_LINES,
     "Partnership.participants": PERSON_LEVEL,
     "Partnership.claims": PERSON_LEVEL,
     "Query.participant": PERSON_LEVEL,

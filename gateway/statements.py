@@ -1,5 +1,7 @@
-"""Payment statements as partners see them: what one outcome payer owes for one period, line by line,
-generated as a draft, issued (immutable and hashed) and marked paid. Backed by the outcome service."""
+"""Payment statements as partners see them: what one outcome payer owes for one period, generated as a
+draft, issued (immutable and hashed) and marked paid. Every reader sees the totals by outcome; the lines,
+which name claims, only the provider and the statement's payer (the outcome service decides; the policy
+leaves `lines` out of the other partner types' schemas). Backed by the outcome service."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from uuid import UUID
 import strawberry
 from strawberry.types import Info
 
-from gateway.clients.outcomes import StatementLineRow, StatementRow
+from gateway.clients.outcomes import StatementLineRow, StatementOutcomeRow, StatementRow
 from gateway.context import Context
 from gateway.results import ExpectedVersion, IdempotencyKey, Result, attempt
 
@@ -60,6 +62,27 @@ class StatementLine:
         )
 
 
+@strawberry.type(description="A statement's totals for one outcome: no claim is named.")
+class StatementOutcome:
+    outcome_code: str
+    claim_lines: int = strawberry.field(description="Claims of the period priced for this outcome.")
+    adjustment_lines: int = strawberry.field(description="Corrections to claims of earlier periods.")
+    tariff_share: Decimal
+    cut_share: Decimal
+    amount: Decimal
+
+    @classmethod
+    def from_row(cls, row: StatementOutcomeRow) -> StatementOutcome:
+        return cls(
+            outcome_code=row.outcome_code,
+            claim_lines=row.claim_lines,
+            adjustment_lines=row.adjustment_lines,
+            tariff_share=row.tariff_share,
+            cut_share=row.cut_share,
+            amount=row.amount,
+        )
+
+
 @strawberry.type(description="What one outcome payer owes for one period; immutable once issued.")
 class Statement:
     id: UUID
@@ -80,16 +103,20 @@ class Statement:
     issued_at: datetime | None
     paid_at: datetime | None
     version: int
+    outcomes: list[StatementOutcome] = strawberry.field(description="The totals by outcome.")
     # The service's lines when the row carried them; listings leave them out (None) to stay small.
     line_rows: strawberry.Private[list[StatementLineRow] | None]
 
-    @strawberry.field(description="Claim lines of the period, then adjustments for claims priced earlier.")
-    async def lines(self, info: Info[Context, None]) -> list[StatementLine]:
+    @strawberry.field(
+        description="Claim lines of the period, then adjustments for claims priced earlier: for the provider "
+        "and the statement's payer; null for a reader of totals only (an observer's membership)."
+    )
+    async def lines(self, info: Info[Context, None]) -> list[StatementLine] | None:
         rows = self.line_rows
         if rows is None:
             row = await info.context.loaders.statement.load(self.id)
-            rows = (row.lines if row else None) or []
-        return [StatementLine.from_row(x) for x in rows]
+            rows = row.lines if row else None
+        return None if rows is None else [StatementLine.from_row(x) for x in rows]
 
     @classmethod
     def from_row(cls, row: StatementRow) -> Statement:
@@ -110,6 +137,7 @@ class Statement:
             issued_at=row.issued_at,
             paid_at=row.paid_at,
             version=row.version,
+            outcomes=[StatementOutcome.from_row(x) for x in row.outcomes],
             line_rows=row.lines,
         )
 

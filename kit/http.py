@@ -1,8 +1,7 @@
 """Request ids: accepted from `X-Request-ID` when well-formed, otherwise minted; echoed on every response
 and bound into the log context. A client's id is written on every log line of its request at every service
-it reaches, so one holding a CPR-shaped number (six digits, an optional dash, four digits, not part of a
-longer word) is not well-formed: such a request gets a minted id. A pure ASGI middleware, so it costs next
-to nothing per request."""
+it reaches, so one holding a CPR-shaped number (`kit.cpr`) is not well-formed: such a request gets a minted
+id. A pure ASGI middleware, so it costs next to nothing per request."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kit.logging import CPR_SHAPED
+from kit.cpr import contains_cpr
 
 REQUEST_ID_HEADER = "x-request-id"
 _WELL_FORMED = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
@@ -30,7 +29,7 @@ class RequestIdMiddleware:
             (v.decode("latin-1") for k, v in scope.get("headers", []) if k == REQUEST_ID_HEADER.encode()),
             "",
         )
-        well_formed = _WELL_FORMED.match(incoming) and not CPR_SHAPED.search(incoming)
+        well_formed = _WELL_FORMED.match(incoming) and not contains_cpr(incoming)
         request_id = incoming if well_formed else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()

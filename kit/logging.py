@@ -3,15 +3,15 @@
 
 What a line may hold is decided where it is written (no request body, document, query string or raw path;
 see docs/gateway.md). As a last line of defence every string on every line, tracebacks included, has
-CPR-shaped numbers (six digits, an optional dash, four digits, not part of a longer word) replaced by
-`[redacted]` before it is rendered: an exception's message can quote the value it failed on.
+CPR-shaped numbers (`kit.cpr`: ten digits, an optional dash after the sixth, not part of a longer word,
+in any script's digits or spaced out) replaced by `[redacted]` before it is rendered: an exception's message
+can quote the value it failed on.
 """
 
 from __future__ import annotations
 
 import json as stdlib_json
 import logging
-import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -19,9 +19,8 @@ from typing import Any
 import orjson
 import structlog
 
-# Bounded by non-alphanumerics, so no hex id or UUID matches: a digit run inside one touches a letter, or is
-# longer than ten.
-CPR_SHAPED = re.compile(r"(?<![0-9A-Za-z])[0-9]{6}-?[0-9]{4}(?![0-9A-Za-z])")
+from kit.cpr import redact_cpr
+
 REDACTED = "[redacted]"
 
 
@@ -76,7 +75,7 @@ def redact_cpr_numbers(_: Any, __: str, event: structlog.typing.EventDict) -> st
 
 def _redacted(value: Any) -> Any:
     if isinstance(value, str):
-        return CPR_SHAPED.sub(REDACTED, value) if any(c.isdigit() for c in value) else value
+        return redact_cpr(value, REDACTED)
     if isinstance(value, dict):
         return {k: _redacted(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

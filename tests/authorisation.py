@@ -85,6 +85,8 @@ SEES_PEOPLE = ("payer", *PROVIDER, "evaluator")
 # Who drafts and edits contracts: payers, providers and the adviser (tests/contracts/test_permissions.py).
 EDITORS = ("payer", "funder", *PROVIDER, "adviser")
 OPERATOR = allow("operator")
+# Who reads a statement's totals but not its lines.
+STATEMENT_TOTALS = ("investor", "adviser", "observer")
 
 TABLE: dict[str, Expectation] = {
     "identity GET /healthz": PUBLIC,
@@ -226,15 +228,17 @@ TABLE: dict[str, Expectation] = {
     # The period is checked against a contract the caller can read first: an outsider reads none, so it
     # is told no version is in force (422), the same as for a contract that does not exist.
     "outcomes POST /v1/payment-statements": allow("payer", *PROVIDER, refused=(403, 404, 422)),
+    # Investors, advisers and observers read statements as totals by outcome: no lines, no claim ids
+    # (tests/outcomes/test_statement_audiences.py).
     "outcomes GET /v1/payment-statements": allow(
-        "payer", *PROVIDER, "investor", own_rows=True, hidden="statement_id"
+        "payer", *PROVIDER, *STATEMENT_TOTALS, own_rows=True, hidden="statement_id"
     ),
-    "outcomes GET /v1/payment-statements/{statement_id}": allow("payer", *PROVIDER, "investor"),
+    "outcomes GET /v1/payment-statements/{statement_id}": allow("payer", *PROVIDER, *STATEMENT_TOTALS),
     "outcomes POST /v1/payment-statements/{statement_id}/issue": allow("payer", *PROVIDER),
     "outcomes POST /v1/payment-statements/{statement_id}/payment": allow("payer"),
     "outcomes GET /v1/partnerships/{partnership_id}/outcome-aggregates": allow(*MEMBERS, "operator"),
     "outcomes GET /v1/partnerships/{partnership_id}/outcome-aggregates/export": allow(*MEMBERS, "operator"),
-    "outcomes GET /v1/payment-statements/{statement_id}/export": allow("payer", *PROVIDER, "investor"),
+    "outcomes GET /v1/payment-statements/{statement_id}/export": allow("payer", *PROVIDER, *STATEMENT_TOTALS),
     "outcomes GET /v1/partnerships/{partnership_id}/ledger": allow(*MEMBERS, "operator"),
     "outcomes GET /v1/partnerships/{partnership_id}/ledger/verification": allow(*MEMBERS, "operator"),
     "outcomes GET /v1/partnerships/{partnership_id}/ledger/export": allow(*MEMBERS, "operator"),

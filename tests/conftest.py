@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
+from tests import privacy_scan
 from tests.actors import Cast, close_clients, make_cast
 from tests.platform import postgres_server, running_platform
 
@@ -56,6 +57,19 @@ async def _shared_http_clients() -> AsyncIterator[None]:
     connection per call); closed when it ends."""
     yield
     await close_clients()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _privacy_scan() -> Iterator[None]:
+    """Last to end: the platforms' databases were scanned as each stopped (tests/platform.py); now every log
+    file they wrote. Any CPR-shaped number stored or logged fails the run (tests/privacy_scan.py)."""
+    yield
+    privacy_scan.scan_logs(privacy_scan.SESSION.log_dirs)
+    assert not privacy_scan.SESSION.findings, "\n".join(privacy_scan.SESSION.findings)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    terminalreporter.write_line(privacy_scan.summary())
 
 
 @pytest.fixture(scope="session")

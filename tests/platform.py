@@ -1,5 +1,5 @@
 """The test platform: the sandbox's disposable platform (`effekt.sandbox.platform`) with what only the
-tests want switched off."""
+tests want switched off, and its databases scanned for CPR numbers before they are dropped."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from effekt.launcher import Platform
 from effekt.sandbox import platform as sandbox
 from effekt.sandbox.platform import create_databases, drop_databases, free_port, free_ports, postgres_server
+from tests import privacy_scan
 
 __all__ = [
     "create_databases",
@@ -33,7 +34,12 @@ def running_platform(
     extra_env: Mapping[str, str] | None = None,
     only: tuple[str, ...] | None = None,
 ) -> Iterator[Platform]:
+    privacy_scan.SESSION.log_dirs.add(log_dir)
     with sandbox.running_platform(
         server_url, log_dir, extra_env={**TEST_ENV, **(extra_env or {})}, only=only
     ) as platform:
-        yield platform
+        try:
+            yield platform
+        finally:
+            # Before the sandbox drops them (tests/privacy_scan.py; the logs at the session's end).
+            privacy_scan.scan_databases(platform.database_urls)  # type: ignore[attr-defined]

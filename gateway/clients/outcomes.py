@@ -92,6 +92,15 @@ class StatementLineRow(IdRow):
     repriced_by_version_id: UUID | None = None
 
 
+class StatementOutcomeRow(Row):
+    outcome_code: str
+    claim_lines: int
+    adjustment_lines: int
+    tariff_share: Decimal
+    cut_share: Decimal
+    amount: Decimal
+
+
 class StatementRow(IdRow):
     partnership_id: UUID
     contract_id: UUID
@@ -108,7 +117,8 @@ class StatementRow(IdRow):
     issued_at: datetime | None = None
     paid_at: datetime | None = None
     version: int
-    # Listings leave the lines out (None) to stay small.
+    outcomes: list[StatementOutcomeRow] = []
+    # Listings leave the lines out (None) to stay small; so does the service for a reader of totals only.
     lines: list[StatementLineRow] | None = None
 
 

@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from kit.reads import ReadModel
-from kit.text import Text
+from kit.text import FreeText
 from services.contracts.terms import Terms, Wording
 
 VersionStatus = Literal["draft", "proposed", "active", "superseded", "terminated", "expired", "withdrawn"]
@@ -28,7 +28,7 @@ class AmendmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     terms: Terms | None = None
-    rationale: Text | None = Field(
+    rationale: FreeText | None = Field(
         None, max_length=2000, description="Why the contract is amended (published as OCDS `rationale`)"
     )
 
@@ -53,13 +53,13 @@ class TerminationCreate(BaseModel):
 class ExpiryCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Text | None = Field(None, max_length=2000)
+    reason: FreeText | None = Field(None, max_length=2000)
 
 
 class WithdrawalCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Text | None = Field(None, max_length=2000)
+    reason: FreeText | None = Field(None, max_length=2000)
 
 
 class SignatureRead(ReadModel):

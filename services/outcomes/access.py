@@ -5,15 +5,17 @@ below name which roles a rule admits, and every read of participants, claims and
 a `readable_<plural>` query built here. No other module of the service names a role. The gateway's
 `policy.py` hides fields per partner type on top of this; it is never the only wall.
 
-| rows                    | whole partnership            | only some rows                                  |
-|-------------------------|------------------------------|-------------------------------------------------|
-| participants, claims    | provider, evaluator          | outcome payer: residents of its municipality;   |
-|                         |                              | a payer without residents: what it pays for     |
-| evidence documents      | provider, municipal payer    | (never evaluators or a payer without residents) |
-| statements              | provider, investor           | outcome payer: its own                          |
-| aggregates, ledger      | every partner, the operator  |                                                 |
-| person-level events     | provider, evaluator          | outcome payer: residents of its municipality    |
-| erasure (controller)    |                              | outcome payer: residents of its municipality    |
+| rows                    | whole partnership                     | only some rows                           |
+|-------------------------|---------------------------------------|------------------------------------------|
+| participants, claims    | provider, evaluator                   | outcome payer: its residents; a payer    |
+|                         |                                       | without residents: what it pays for      |
+| evidence documents      | provider, municipal payer             | (never evaluators or a payer without     |
+|                         |                                       | residents)                               |
+| statements' totals      | provider, investor, adviser, observer | outcome payer: its own                   |
+| statements' claim lines | provider                              | outcome payer: its own                   |
+| aggregates, ledger      | every partner, the operator           |                                          |
+| person-level events     | provider, evaluator                   | outcome payer: its residents             |
+| erasure (controller)    |                                       | outcome payer: its residents             |
 
 Person-level ledger events (`participant.*`, `claim.*`) reach, on every channel (feed, stream, webhooks,
 REST ledger, export, GraphQL), the audiences of the `person-level events` row in full, with their
@@ -73,8 +75,12 @@ READS_EVIDENCE_AS_MUNICIPALITY: Final = frozenset({OUTCOME_PAYER})
 
 # --- statements -------------------------------------------------------------------------------------------
 
-SEES_ALL_STATEMENTS: Final = frozenset({PROVIDER, INVESTOR})
+SEES_ALL_STATEMENTS: Final = frozenset({PROVIDER, INVESTOR, ADVISER, OBSERVER})
 SEES_OWN_STATEMENTS: Final = frozenset({OUTCOME_PAYER})
+# A statement's lines name claims, and through them people: the provider's and the payer's own only. The
+# other readers get its totals, by outcome, period and payer (`StatementRead.outcomes`).
+READS_ALL_STATEMENT_LINES: Final = frozenset({PROVIDER})
+READS_OWN_STATEMENT_LINES: Final = frozenset({OUTCOME_PAYER})
 # Who prepares and issues a payer's statement: the provider, or the payer itself.
 PREPARES_STATEMENTS: Final = frozenset({PROVIDER})
 
@@ -232,7 +238,8 @@ def readable_bulk_imports(principal: Principal) -> Select[BulkImport]:
 
 
 def readable_statements(principal: Principal) -> Select[PaymentStatement]:
-    """The provider and investors see their partnerships' statements; a payer sees its own."""
+    """The provider, investors, advisers and observers see their partnerships' statements (all but the
+    provider as totals only: `may_read_statement_lines`); a payer sees its own."""
     conditions: list[Any] = []
     for partnership_id, roles in principal.memberships.items():
         if roles & SEES_ALL_STATEMENTS:
@@ -243,6 +250,15 @@ def readable_statements(principal: Principal) -> Select[PaymentStatement]:
                 & (PaymentStatement.payer_organisation_id == principal.organisation_id)
             )
     return select(PaymentStatement).where(or_(*conditions) if conditions else false())
+
+
+def may_read_statement_lines(principal: Principal, statement: PaymentStatement) -> bool:
+    """Whether `principal` reads the statement line by line (claim ids), not only its totals."""
+    roles = principal.roles_in(statement.partnership_id)
+    return bool(roles & READS_ALL_STATEMENT_LINES) or (
+        bool(roles & READS_OWN_STATEMENT_LINES)
+        and principal.organisation_id == statement.payer_organisation_id
+    )
 
 
 def may_prepare_statement(principal: Principal, partnership_id: UUID, payer_id: UUID) -> bool:

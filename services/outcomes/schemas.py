@@ -12,11 +12,11 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SecretStr, field_validator
 
 from kit.reads import ReadModel
-from kit.text import Text, Words
+from kit.text import FreeText, FreeWords, Text
 from services.outcomes import states
 
 # A reason someone must read later (an exit, a decision, a dispute): whitespace alone records none.
-Reason = Words
+Reason = FreeWords
 
 
 def money_text(amount: Decimal) -> str:
@@ -44,11 +44,11 @@ class ParticipantCreate(_In):
     )
     municipality_code: str = Field(pattern=r"^[0-9]{3}$", description="Municipality of residence.")
     enrolment_date: date
-    cohort: Text | None = Field(None, max_length=100)
-    municipal_reference: Text | None = Field(
+    cohort: FreeText | None = Field(None, max_length=100)
+    municipal_reference: FreeText | None = Field(
         None, max_length=200, description="Stored encrypted; readable only by the municipality of residence."
     )
-    segment: Text | None = Field(
+    segment: FreeText | None = Field(
         None, max_length=100, description="Required when the terms declare segments; fixed from enrolment."
     )
 
@@ -93,7 +93,7 @@ class ClaimCreate(_In):
     participant_id: UUID
     outcome_code: Text = Field(min_length=1, max_length=100)
     achievement_date: date
-    evidence_reference: Text | None = Field(None, min_length=1, max_length=500)
+    evidence_reference: FreeText | None = Field(None, min_length=1, max_length=500)
     evidence_document_base64: str | None = Field(None, description="The evidence document, base64.")
     evidence_media_type: Text | None = Field(None, max_length=100)
     facts: dict[str, Fact] = Field(
@@ -195,7 +195,16 @@ class StatementLineRead(ReadModel):
         return {"cut_share": line.tariff_share - line.amount}
 
 
-# Validated from a `PaymentStatement` with its `lines` beside it (`Row(statement, lines=...)`).
+class StatementOutcomeRead(BaseModel):
+    outcome_code: str
+    claim_lines: int = Field(description="Claims of the period priced for this outcome.")
+    adjustment_lines: int = Field(description="Corrections to claims of earlier periods.")
+    tariff_share: MoneyStr
+    cut_share: MoneyStr
+    amount: MoneyStr
+
+
+# Validated from a `PaymentStatement` with its `lines` and `outcomes` beside it (`Row(statement, ...)`).
 class StatementRead(ReadModel):
     id: UUID
     partnership_id: UUID
@@ -216,8 +225,13 @@ class StatementRead(ReadModel):
     paid_at: datetime | None
     version: int
     created_at: datetime
+    outcomes: list[StatementOutcomeRead] = Field(
+        description="The totals by outcome: what every reader of the statement sees, with no claim named."
+    )
     lines: list[StatementLineRead] | None = Field(
-        description="Claim and adjustment lines; null only in a listing asked for with `lines=false`."
+        description="Claim and adjustment lines, for the provider and the statement's payer only (they name "
+        "claims); null for every other reader (investors, advisers, observers: totals only) and in a "
+        "listing asked for with `lines=false`."
     )
 
 

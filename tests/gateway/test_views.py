@@ -182,15 +182,16 @@ async def test_statements_follow_the_services_rows_for_each_partner(
     for who, actor in _actors(world).items():
         body = await gql(gateway, actor, query, {"id": str(world.cast.partnership_id)})
         counts[who] = len(body["data"]["partnership"]["statements"])
-    # One draft for Herning: Herning, the provider and the investor see it; Viborg and the rest do not.
+    # One draft for Herning: Herning, the provider, and (as totals only) the investor, the adviser and the
+    # observer see it; Viborg and the evaluator do not.
     assert counts == {
         "payer_a": 1,
         "payer_b": 0,
         "provider": 1,
         "investor": 1,
         "evaluator": 0,
-        "adviser": 0,
-        "observer": 0,
+        "adviser": 1,
+        "observer": 1,
     }
 
 

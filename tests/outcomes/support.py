@@ -18,6 +18,7 @@ from effekt.launcher import Platform
 from effekt.sandbox.cast import Actor, Cast
 from effekt.sandbox.platform import free_port
 from effekt.sandbox.terms import standard_terms
+from tests import privacy_scan
 
 TODAY = datetime.now(UTC).date()
 
@@ -196,6 +197,7 @@ async def whole_ledger(
 @contextmanager
 def outcomes_replica(platform: Platform, log_dir: Path, env: Mapping[str, str]) -> Iterator[str]:
     """A second outcomes process on the same database with some settings changed: its base URL."""
+    privacy_scan.SESSION.log_dirs.add(log_dir)
     replica = Platform(
         ports={**platform.ports, "outcomes": free_port()},
         env={**platform.env, **env},

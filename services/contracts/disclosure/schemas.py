@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from kit.reads import ReadModel
-from kit.text import Text
+from kit.text import FreeText
 from services.contracts.disclosure.cells import MAX_THRESHOLD, MIN_THRESHOLD
 from services.contracts.terms.disclosure import BlockCode, DisclosureStatus
 
@@ -34,7 +34,7 @@ class DisclosureUpdate(BaseModel):
 
     blocks: dict[BlockCode, DisclosureStatus] = Field(default_factory=dict, max_length=50)
     small_cell_threshold: int | None = Field(None, ge=MIN_THRESHOLD, le=MAX_THRESHOLD)
-    reason: Text | None = Field(None, max_length=2000, description="Why; kept in the audit")
+    reason: FreeText | None = Field(None, max_length=2000, description="Why; kept in the audit")
 
 
 class DisclosureChangeRead(ReadModel):

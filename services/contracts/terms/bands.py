@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
-from kit.text import Text
+from kit.text import FreeText
 from services.contracts.terms.facts import DecimalFact, Fact, IntegerFact
 from services.contracts.terms.issues import Issue
 from services.contracts.terms.money import no_float
@@ -33,7 +33,7 @@ Bound = Annotated[
 
 class Band(Strict):
     code: Code = Field(description="Stable, unique in the family; statements name the band by it")
-    name: Text = Field("", max_length=200)
+    name: FreeText = Field("", max_length=200)
     from_: Bound = Field(alias="from", description="Lowest value in the band (inclusive)")
     to: Bound | None = Field(description="First value above the band (exclusive); null: no upper bound")
     tariff: Price | None = None

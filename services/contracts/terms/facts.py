@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from kit.text import Text
+from kit.text import FreeText
 from services.contracts.terms.issues import Issue
 from services.contracts.terms.names import Code
 from services.contracts.terms.strict import Strict, dispatch
@@ -34,12 +34,12 @@ Choice = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
 
 class _Fact(Strict):
     name: Code
-    description: Text = Field("", max_length=2000)
+    description: FreeText = Field("", max_length=2000)
 
 
 class DecimalFact(_Fact):
     type: Literal["decimal"]
-    unit: Text = Field("", max_length=40, description="What a value counts, e.g. `hours`")
+    unit: FreeText = Field("", max_length=40, description="What a value counts, e.g. `hours`")
     measure: Literal["continuous", "cumulative"] | None = Field(
         None, description="Whether the value must hold without a break, or adds up over breaks"
     )
@@ -47,7 +47,7 @@ class DecimalFact(_Fact):
 
 class IntegerFact(_Fact):
     type: Literal["integer"]
-    unit: Text = Field("", max_length=40, description="What a value counts, e.g. `weeks`")
+    unit: FreeText = Field("", max_length=40, description="What a value counts, e.g. `weeks`")
     measure: Literal["continuous", "cumulative"] | None = Field(
         None, description="Whether the value must hold without a break, or adds up over breaks"
     )

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from pydantic import Field
 
-from kit.text import Words
+from kit.text import FreeWords
 
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="snake_case, stable")]
 OutcomeCode = Code
 
 # Words a signatory reads as a heading or a condition: whitespace alone would sign an empty promise.
-Wording = Words
+Wording = FreeWords

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter, ValidatorFunctionWrapHandler, WrapValidator
 
-from kit.text import Text
+from kit.text import FreeText
 from services.contracts.terms.issues import Issue
 from services.contracts.terms.money import Money, inexact
 from services.contracts.terms.names import Code
@@ -22,7 +22,7 @@ from services.contracts.terms.strict import Strict
 
 class Segments(Strict):
     name: Code = Field(description="What the segmentation is, e.g. `vulnerability`")
-    description: Text = Field("", max_length=4000)
+    description: FreeText = Field("", max_length=4000)
     values: list[Code] = Field(min_length=2, max_length=50, description="The segments, each once")
 
 

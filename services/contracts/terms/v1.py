@@ -14,7 +14,7 @@ from uuid import UUID
 from pydantic import Field
 
 from kit.partners import MembershipRole
-from kit.text import Text
+from kit.text import FreeText
 from services.contracts.terms import parties as parties_
 from services.contracts.terms.canonical import explicit_sole_payer, fix_money
 from services.contracts.terms.disclosure import Disclosure
@@ -30,8 +30,8 @@ from services.contracts.terms.windows import Window, cycle_issues, duplicate_cod
 class Outcome(Strict):
     code: OutcomeCode
     name: Wording = Field(min_length=1, max_length=200)
-    description: Text = Field("", max_length=4000)
-    evidence_required: Text = Field("", max_length=4000)
+    description: FreeText = Field("", max_length=4000)
+    evidence_required: FreeText = Field("", max_length=4000)
     verifier_roles: list[MembershipRole] = Field(min_length=1)
     tariff: Money
     max_per_participant: int = Field(1, ge=1, le=1000)
@@ -56,7 +56,7 @@ class TermsV1(Strict):
     start_date: date
     end_date: date
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
-    target_group: Text = Field("", max_length=4000)
+    target_group: FreeText = Field("", max_length=4000)
     eligibility_criteria: list[Annotated[Wording, Field(min_length=1, max_length=1000)]] = Field(
         default_factory=list
     )

@@ -19,7 +19,7 @@ from uuid import UUID
 from pydantic import Field
 
 from kit.partners import MembershipRole
-from kit.text import Text
+from kit.text import FreeText
 from services.contracts.terms import parties as parties_
 from services.contracts.terms.bands import Bands, band_issues
 from services.contracts.terms.canonical import explicit_sole_payer, fix_money
@@ -62,8 +62,8 @@ from services.contracts.terms.windows import Window, cycle_issues, duplicate_cod
 class OutcomeV2(Strict):
     code: OutcomeCode
     name: Wording = Field(min_length=1, max_length=200)
-    description: Text = Field("", max_length=4000)
-    evidence_required: Text = Field("", max_length=4000)
+    description: FreeText = Field("", max_length=4000)
+    evidence_required: FreeText = Field("", max_length=4000)
     verifier_roles: list[MembershipRole] = Field(min_length=1)
     prerequisites: list[OutcomeCode] = Field(default_factory=list)
     window: Window
@@ -87,7 +87,7 @@ class TermsV2(Strict):
     start_date: date = Field(description="For an amendment, the date it takes effect from; may be past")
     end_date: date
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="Active ISO 4217 code")
-    target_group: Text = Field("", max_length=4000)
+    target_group: FreeText = Field("", max_length=4000)
     eligibility_criteria: list[Annotated[Wording, Field(min_length=1, max_length=1000)]] = Field(
         default_factory=list
     )

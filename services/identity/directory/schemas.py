@@ -10,13 +10,13 @@ from pydantic import BaseModel, EmailStr, Field
 
 from kit.partners import PartnerType as PartnerType  # re-exported: routes and schemas name it here
 from kit.reads import ReadModel
-from kit.text import Words
+from kit.text import FreeWords
 
 OrgRole = Literal["admin", "member", "signatory"]
 
 
 # A name people read in lists and documents: whitespace alone would be an invisible one.
-Name = Words
+Name = FreeWords
 
 
 class OrganisationCreate(BaseModel):

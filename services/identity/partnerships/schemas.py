@@ -10,18 +10,18 @@ from pydantic import BaseModel, Field
 
 from kit.partners import MembershipRole
 from kit.reads import ReadModel
-from kit.text import Text
+from kit.text import FreeText
 from services.identity.directory.schemas import Name
 
 
 class PartnershipCreate(BaseModel):
     name: Name = Field(min_length=1, max_length=200)
-    description: Text = Field("", max_length=10_000)
+    description: FreeText = Field("", max_length=10_000)
 
 
 class PartnershipUpdate(BaseModel):
     name: Name | None = Field(None, min_length=1, max_length=200)
-    description: Text | None = Field(None, max_length=10_000)
+    description: FreeText | None = Field(None, max_length=10_000)
     status: Literal["active", "closed"] | None = None
 
 

@@ -24,7 +24,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
 
-from kit.text import Text, Words
+from kit.text import FreeText, FreeWords, Text
 from services.outcomes.pricing import DecimalMark
 from services.outcomes.schemas import Fact
 
@@ -42,7 +42,7 @@ class TextFacts(dict[str, str]):
 
 class _Line(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    external_reference: Text = Field(min_length=1, max_length=200)
+    external_reference: FreeText = Field(min_length=1, max_length=200)
 
 
 class EnrolmentLine(_Line):
@@ -51,9 +51,9 @@ class EnrolmentLine(_Line):
     cpr: SecretStr
     municipality_code: str = Field(pattern=r"^[0-9]{3}$")
     enrolment_date: date
-    cohort: Text | None = Field(None, max_length=100)
-    municipal_reference: Text | None = Field(None, max_length=200)
-    segment: Text | None = Field(None, max_length=100)
+    cohort: FreeText | None = Field(None, max_length=100)
+    municipal_reference: FreeText | None = Field(None, max_length=200)
+    segment: FreeText | None = Field(None, max_length=100)
 
 
 class EligibilityLine(_Line):
@@ -68,7 +68,7 @@ class ClaimLine(_Line):
     participant_id: UUID
     outcome_code: Text = Field(min_length=1, max_length=100)
     achievement_date: date
-    evidence_reference: Text = Field(min_length=1, max_length=500)
+    evidence_reference: FreeText = Field(min_length=1, max_length=500)
     facts: dict[str, Fact] = Field(default_factory=dict, max_length=50)
     # Set when the facts came from CSV cells: the decimal mark the terms' types read them with.
     _text_facts: DecimalMark | None = PrivateAttr(default=None)
@@ -82,13 +82,13 @@ class VerificationLine(_Line):
     kind: Literal["verification"]
     claim_id: UUID
     decision: Literal["verified", "rejected"]
-    reason: Words | None = Field(None, min_length=1, max_length=2000)
+    reason: FreeWords | None = Field(None, min_length=1, max_length=2000)
 
 
 class DisputeLine(_Line):
     kind: Literal["dispute"]
     claim_id: UUID
-    reason: Words = Field(min_length=1, max_length=2000)
+    reason: FreeWords = Field(min_length=1, max_length=2000)
 
 
 Line = EnrolmentLine | EligibilityLine | ClaimLine | VerificationLine | DisputeLine

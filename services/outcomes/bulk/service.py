@@ -44,6 +44,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kit.auth import Principal
+from kit.cpr import contains_cpr
 from kit.db import is_transient
 from kit.problems import Forbidden, Problem
 from services.outcomes import errors
@@ -140,7 +141,9 @@ def _item(number: int, fields: Fields | str, secret: bytes) -> _Item:
     if isinstance(fields, str):
         return _Item(number, None, answer=_result(number, None, "error", reason=fields))
     reference = fields.get("external_reference")
-    reference = reference if isinstance(reference, str) else None
+    # A result echoes the line's reference, and is stored: never one holding a CPR number (the line is
+    # refused for it, naming the field).
+    reference = reference if isinstance(reference, str) and not contains_cpr(reference) else None
     line = validate(fields)
     if isinstance(line, str):
         return _Item(number, reference, answer=_result(number, reference, "error", reason=line))

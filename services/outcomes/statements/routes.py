@@ -7,11 +7,13 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
+from kit.auth import Principal
 from kit.db import DbSession
 from kit.openapi import sends
 from kit.pagination import DEFAULT_LIMIT, IdList, Limit, Page, encode_cursor, parse_ids
 from kit.problems import problem_responses
 from kit.reads import Row
+from services.outcomes import access
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
@@ -37,13 +39,23 @@ router = APIRouter(prefix="/v1", tags=["statements and ledger"])
 # --- statements ----------------------------------------------------------------------------------------
 
 
-async def _statement_read(session: DbSession, statement: PaymentStatement) -> StatementRead:
+async def _statement_read(
+    session: DbSession, principal: Principal, statement: PaymentStatement
+) -> StatementRead:
     await session.refresh(statement)
-    return _read(statement, await statements.statement_lines(session, statement.id))
+    totals = await statements.outcome_totals_of(session, [statement.id])
+    lines = (
+        await statements.statement_lines(session, statement.id)
+        if access.may_read_statement_lines(principal, statement)
+        else None
+    )
+    return _read(statement, lines, totals.get(statement.id, []))
 
 
-def _read(statement: PaymentStatement, lines: list[PaymentLine] | None) -> StatementRead:
-    return StatementRead.model_validate(Row(statement, lines=lines), from_attributes=True)
+def _read(
+    statement: PaymentStatement, lines: list[PaymentLine] | None, outcomes: list[dict[str, Any]]
+) -> StatementRead:
+    return StatementRead.model_validate(Row(statement, lines=lines, outcomes=outcomes), from_attributes=True)
 
 
 @router.post(
@@ -63,7 +75,7 @@ async def generate_statement(
     if (replayed := await idem.replay()) is not None:
         return replayed
     statement = await statements.generate_statement(session, principal, body, deps)
-    read = await _statement_read(session, statement)
+    read = await _statement_read(session, principal, statement)
     return await idem.respond(
         201, read, {**etag(statement.version), "Location": f"/v1/payment-statements/{statement.id}"}
     )
@@ -83,7 +95,11 @@ async def list_statements(
     cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
     lines: Annotated[
-        bool, Query(description="`false`: totals only, `lines` null (a dashboard's listing stays small).")
+        bool,
+        Query(
+            description="`false`: totals only, `lines` null (a dashboard's listing stays small). Lines come "
+            "only to the provider and the statement's payer, whatever this says."
+        ),
     ] = True,
 ) -> Page[StatementRead]:
     rows = await statements.list_statements(
@@ -94,9 +110,13 @@ async def list_statements(
         after=cursor_after(cursor),
         limit=limit,
     )
-    found = await statements.lines_of(session, [s.id for s in rows]) if lines and rows else {}
+    with_lines = [s.id for s in rows if lines and access.may_read_statement_lines(principal, s)]
+    found = await statements.lines_of(session, with_lines) if with_lines else {}
+    totals = await statements.outcome_totals_of(session, [s.id for s in rows]) if rows else {}
     return Page(
-        items=[_read(s, found.get(s.id, []) if lines else None) for s in rows],
+        items=[
+            _read(s, found.get(s.id, []) if s.id in with_lines else None, totals.get(s.id, [])) for s in rows
+        ],
         next_cursor=encode_cursor(rows[-1].id) if len(rows) == limit else None,
     )
 
@@ -111,7 +131,7 @@ async def get_statement(
 ) -> StatementRead:
     statement = await statements.get_statement(session, principal, statement_id)
     response.headers.update(etag(statement.version))
-    return await _statement_read(session, statement)
+    return await _statement_read(session, principal, statement)
 
 
 @router.post(
@@ -130,7 +150,9 @@ async def issue_statement(
     if (replayed := await idem.replay()) is not None:
         return replayed
     statement = await statements.issue_statement(session, principal, statement_id, expected_version=expected)
-    return await idem.respond(200, await _statement_read(session, statement), etag(statement.version))
+    return await idem.respond(
+        200, await _statement_read(session, principal, statement), etag(statement.version)
+    )
 
 
 @router.post(
@@ -149,7 +171,9 @@ async def pay_statement(
     if (replayed := await idem.replay()) is not None:
         return replayed
     statement = await statements.pay_statement(session, principal, statement_id, expected_version=expected)
-    return await idem.respond(200, await _statement_read(session, statement), etag(statement.version))
+    return await idem.respond(
+        200, await _statement_read(session, principal, statement), etag(statement.version)
+    )
 
 
 # --- partnership aggregates ------------------------------------------------------------------------------
@@ -192,6 +216,17 @@ STATEMENT_COLUMNS: tuple[tuple[str, exports.Kind], ...] = (
     ("amount", "money"),
 )
 
+# What a reader who gets totals only (no claim ids) receives instead of the lines.
+STATEMENT_TOTAL_COLUMNS: tuple[tuple[str, exports.Kind], ...] = (
+    *STATEMENT_COLUMNS[:5],
+    ("outcome_code", "text"),
+    ("claim_lines", "count"),
+    ("adjustment_lines", "count"),
+    ("tariff_share", "money"),
+    ("cut_share", "money"),
+    ("amount", "money"),
+)
+
 
 def _file(tables: list[exports.Table], format: str, filename: str) -> Response:
     body, media_type = (
@@ -212,14 +247,23 @@ def _file(tables: list[exports.Table], format: str, filename: str) -> Response:
 @router.get(
     "/payment-statements/{statement_id}/export",
     response_class=Response,
-    summary="The statement's lines as a file for Excel (`format=xlsx`) or any tool (`format=csv`)",
+    summary="The statement as a file for Excel (`format=xlsx`) or any tool (`format=csv`): its lines for "
+    "the provider and its payer, its totals by outcome for every other reader",
     responses={**_FILE_RESPONSES, **problem_responses(401, 403, 404)},
 )
 async def export_statement(
     statement_id: UUID, session: DbSession, principal: OutcomeReader, format: ExportFormat = "xlsx"
 ) -> Response:
-    read = await _statement_read(session, await statements.get_statement(session, principal, statement_id))
+    statement = await statements.get_statement(session, principal, statement_id)
+    read = await _statement_read(session, principal, statement)
     head = (read.id, read.period_start, read.period_end, read.status, read.currency)
+    if read.lines is None:
+        totals: list[list[exports.Cell]] = [
+            [*head, x.outcome_code, x.claim_lines, x.adjustment_lines, x.tariff_share, x.cut_share, x.amount]
+            for x in read.outcomes
+        ]
+        table = exports.Table("Statement totals", STATEMENT_TOTAL_COLUMNS, totals)
+        return _file([table], format, f"statement-{read.id}")
     rows: list[list[exports.Cell]] = [
         [
             *head,
@@ -232,7 +276,7 @@ async def export_statement(
             x.cut_share,
             x.amount,
         ]
-        for x in read.lines or []
+        for x in read.lines
     ]
     table = exports.Table("Statement lines", STATEMENT_COLUMNS, rows)
     return _file([table], format, f"statement-{read.id}")

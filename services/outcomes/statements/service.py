@@ -86,6 +86,39 @@ async def lines_of(session: AsyncSession, statement_ids: list[UUID]) -> dict[UUI
     return found
 
 
+async def outcome_totals_of(
+    session: AsyncSession, statement_ids: list[UUID]
+) -> dict[UUID, list[dict[str, Any]]]:
+    """Each statement's totals by outcome code (in code order), summed from its lines in one read."""
+    is_claim = PaymentLine.kind == "claim"
+    rows = await session.execute(
+        select(
+            PaymentLine.statement_id,
+            PaymentLine.outcome_code,
+            func.count().filter(is_claim),
+            func.count().filter(~is_claim),
+            func.sum(PaymentLine.tariff_share),
+            func.sum(PaymentLine.amount),
+        )
+        .where(PaymentLine.statement_id.in_(statement_ids))
+        .group_by(PaymentLine.statement_id, PaymentLine.outcome_code)
+        .order_by(PaymentLine.statement_id, PaymentLine.outcome_code)
+    )
+    found: dict[UUID, list[dict[str, Any]]] = {}
+    for statement_id, code, claim_lines, adjustment_lines, tariff, amount in rows.all():
+        found.setdefault(cast(UUID, statement_id), []).append(
+            {
+                "outcome_code": code,
+                "claim_lines": claim_lines,
+                "adjustment_lines": adjustment_lines,
+                "tariff_share": tariff,
+                "cut_share": tariff - amount,
+                "amount": amount,
+            }
+        )
+    return found
+
+
 async def _version_for_period(deps: Deps, contract_id: UUID, start: date, end: date) -> ContractVersion:
     try:
         return await deps.contracts.version_in_force(contract_id, end, token=deps.token)

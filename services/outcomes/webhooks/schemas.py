@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from kit.text import Text
+from kit.text import FreeText, Text
 
 
 def _parsable_url(value: str) -> str:
@@ -42,7 +42,7 @@ class SubscriptionCreate(BaseModel):
     event_types: list[EventType] = Field(
         default_factory=list, max_length=50, description="Empty: every type."
     )
-    description: Text | None = Field(None, max_length=500)
+    description: FreeText | None = Field(None, max_length=500)
 
 
 class SubscriptionUpdate(BaseModel):
