@@ -242,6 +242,7 @@ class Scene:
     contract_id: str
     writes: Writes
     receiver: Receiver
+    subscription_id: str
 
 
 @contextlib.asynccontextmanager
@@ -263,7 +264,7 @@ async def scene(private: PrivatePlatform, receiver: Receiver) -> AsyncIterator[S
             201,
         )
         receiver.secret = subscription["secret"]
-        yield Scene(cast, str(contract_id), Writes(outcomes), receiver)
+        yield Scene(cast, str(contract_id), Writes(outcomes), receiver, subscription["id"])
 
 
 async def _one_person(scene: Scene, index: int) -> None:
@@ -394,7 +395,16 @@ async def test_webhook_receiver_down_for_a_while_gets_every_delivery_when_back(
         await receiver.start()
         ledger = await whole_ledger(s.writes.client, s.cast.provider, s.cast.partnership_id)
         await eventually(lambda: len(receiver.events) >= len(ledger), within=90)
+        log = check(
+            await s.writes.client.get(
+                f"/v1/webhook-subscriptions/{s.subscription_id}/deliveries",
+                params={"limit": 100},
+                headers=s.cast.provider.headers,
+            ),
+            200,
+        )["items"]
     receiver.assert_each_event_delivered_once_under_one_id(len(ledger))
+    assert max(d["attempts"] for d in log) > 1  # the outage was felt: deliveries failed and were retried
 
 
 async def test_the_outcome_service_killed_mid_load_loses_and_doubles_nothing(
