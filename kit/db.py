@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 import sqlalchemy.exc
@@ -21,7 +21,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -43,19 +43,36 @@ def metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
 
 
+class DatabaseUnreachable(ConnectionError):
+    """A new connection to the database could not be opened, whatever the operating system called it."""
+
+
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     """No pre-ping: with asyncpg it is a BEGIN and a ROLLBACK before every checkout, two round trips that
     made up half of a small read's time. A connection that died (a database restart or failover) fails
     the one request using it, which gets a 503 with Retry-After (`is_transient`); SQLAlchemy then drops
     every pooled connection older than that failure. Recycling bounds a connection's age for proxies and
     firewalls that cut idle ones."""
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_recycle=1800,
         connect_args={"server_settings": {"timezone": "UTC", "application_name": "effekt"}},
     )
+    event.listen(engine.sync_engine, "do_connect", _connect)
+    return engine
+
+
+def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+    """Open a connection; any OS error while opening it is `DatabaseUnreachable` (so a 503). A server
+    that is down is a refused TCP connection, but on a Unix socket it is a missing socket file
+    (`FileNotFoundError`), and a connect that hangs is a `TimeoutError`: none is a `ConnectionError`, and
+    each was a 500 while PostgreSQL restarted (tests/test_faults.py)."""
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except OSError as exc:
+        raise DatabaseUnreachable(exc.errno, f"cannot connect to the database: {exc}") from exc
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -31,6 +31,8 @@ SLOW = frozenset(
         "tests/outcomes/test_key_rotation.py",
         "tests/outcomes/test_registry_unavailable.py",
         "tests/test_connection_loss.py",
+        "tests/test_faults.py",
+        "tests/test_schemathesis.py",
         "tests/test_platform.py::test_effekt_up_runs_the_platform_and_stops_on_ctrl_c",
     }
 )

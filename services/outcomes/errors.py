@@ -149,7 +149,13 @@ class CurrencyNotSupported(Unprocessable):
 
 
 class ContractsUnavailable(ServiceUnavailable):
+    """Says when to try again, as the OpenAPI documents promise of every 503 (the registry, or its own
+    database, is briefly down: a PostgreSQL restart made these the only 503s without it)."""
+
     code, title = "contracts-unavailable", "The contract registry could not be reached"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": "2"})
 
 
 class LedgerValueNotFound(NotFound):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlalchemy.exc
 
-from kit.db import is_transient
+from kit.db import DatabaseUnreachable, create_engine, is_transient, ping
 
 
 class FakePgError(Exception):
@@ -37,3 +39,15 @@ def test_pool_timeouts_refused_connections_and_invalidated_connections_are_trans
 def test_a_programming_error_is_not_transient() -> None:
     assert not is_transient(KeyError("password_hash"))
     assert not is_transient(FileNotFoundError("alembic.ini"))
+
+
+async def test_a_database_down_on_a_unix_socket_is_unreachable_and_transient(tmp_path: Path) -> None:
+    # A stopped server leaves no socket file: the OS says "no such file", not "connection refused".
+    engine = create_engine(f"postgresql+asyncpg://postgres@/postgres?host={tmp_path}")
+    try:
+        with pytest.raises(DatabaseUnreachable) as raised:
+            await ping(engine)
+    finally:
+        await engine.dispose()
+    assert isinstance(raised.value.__cause__, FileNotFoundError)
+    assert is_transient(raised.value)

@@ -263,8 +263,25 @@ async def authorize(request: Request, session: DbSession, settings: CurrentSetti
 # --- OIDC -------------------------------------------------------------------------------------------------
 
 
-@router.get("/oauth2/logout", summary="End session (OIDC RP-Initiated Logout)", response_class=HTMLResponse)
-@router.post("/oauth2/logout", summary="End session (OIDC RP-Initiated Logout)", response_class=HTMLResponse)
+# A browser is sent here: a sign-out that cannot happen is a page that says why, as the success is.
+_LOGOUT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    302: {"description": "Signed out: back to the client's registered post-logout address"},
+    400: {"description": "The sign-in could not be ended (an HTML page)", "content": _PAGE},
+}
+
+
+@router.get(
+    "/oauth2/logout",
+    summary="End session (OIDC RP-Initiated Logout)",
+    response_class=HTMLResponse,
+    responses=_LOGOUT_RESPONSES,
+)
+@router.post(
+    "/oauth2/logout",
+    summary="End session (OIDC RP-Initiated Logout)",
+    response_class=HTMLResponse,
+    responses=_LOGOUT_RESPONSES,
+)
 async def end_session(request: Request, session: DbSession, settings: CurrentSettings) -> Response:
     """Ends the sign-in the `id_token_hint` names (its refresh and access tokens); see `oauth/logout.py`."""
     params = dict(request.query_params)
