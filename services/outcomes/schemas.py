@@ -176,9 +176,10 @@ class StatementCreate(_In):
 
 class StatementLineRead(ReadModel):
     id: UUID
-    kind: str
-    claim_id: UUID
-    outcome_code: str
+    kind: str = Field(description="`claim`, `adjustment`, or `tranche` (a payment by date, not a claim's)")
+    claim_id: UUID | None = Field(description="The claim priced; null on a tranche line")
+    outcome_code: str | None = Field(description="The claim's outcome; null on a tranche line")
+    tranche_code: str | None = Field(None, description="On a tranche line: the terms' tranche it pays")
     achievement_date: date
     priced_on: date
     tariff_share: MoneyStr
@@ -215,7 +216,8 @@ class StatementRead(ReadModel):
     version: int
     created_at: datetime
     lines: list[StatementLineRead] | None = Field(
-        description="Claim and adjustment lines; null only in a listing asked for with `lines=false`."
+        description="Claim, adjustment and tranche lines; null only in a listing asked for with "
+        "`lines=false`."
     )
 
 

@@ -1,7 +1,8 @@
 """Contract terms, schema version 2 (docs/contract-terms.md): every claim-level mechanism of a published
 rate card, each validated in its own module: facts and criteria (`facts`), bands (`bands`), volume tiers
 (`tiers`), segments and per-segment prices (`segments`), repeats and restarts (`repeats`), caps at every
-scope (`caps`), several payers with their own prices, maxima and mixed splits (`payers`).
+scope (`caps`), several payers with their own prices, maxima and mixed splits (`payers`); and the
+contract-level payments no claim triggers: fixed and guaranteed tranches by date (`tranches`).
 
 An outcome is priced by exactly one of `tariff`, `tiers` or `bands`. An amendment's `start_date` is the
 date it takes effect from, which may be before it is signed: the outcome service re-prices what was
@@ -55,6 +56,7 @@ from services.contracts.terms.segments import (
 )
 from services.contracts.terms.strict import Strict
 from services.contracts.terms.tiers import Tier, tier_issues
+from services.contracts.terms.tranches import Tranche, tranche_issues, tranche_total
 from services.contracts.terms.windows import Window, cycle_issues, duplicate_code_issues, sequencing_issues
 
 
@@ -103,6 +105,9 @@ class TermsV2(Strict):
     caps: CapsV2 = CapsV2()
     payer_split: PayerSplit | None = None
     termination: Termination | None = None
+    tranches: list[Tranche] = Field(
+        default_factory=list, max_length=50, description="Payments by date, not linked to outcomes"
+    )
 
     def party(self, organisation_id: UUID) -> Party | None:
         return parties_.party(self.parties, organisation_id)
@@ -129,7 +134,9 @@ def check(terms: TermsV2) -> Iterator[Issue]:
     yield from _outcome_issues(terms, payers)
     yield from cap_issues(terms.caps, payers, terms.currency)
     yield from split_issues(terms.payer_split, payers)
-    yield from total_issues(most_payable(terms))
+    yield from tranche_issues(terms.tranches, payers, terms.start_date, terms.end_date, terms.currency)
+    most = most_payable(terms)
+    yield from total_issues(None if most is None else most + tranche_total(terms.tranches))
     yield from parties_.termination_issues(terms.termination, terms.parties)
 
 
@@ -231,6 +238,13 @@ def normalised(terms: TermsV2) -> dict[str, Any]:
     for raw_max, maximum in zip(document["caps"]["per_payer"], terms.caps.per_payer, strict=True):
         raw_max["amount"] = fix_money(maximum.amount, currency)
     explicit_sole_payer(document, parties_.payers(terms.parties))
+    if terms.tranches:
+        for raw_tranche, tranche in zip(document["tranches"], terms.tranches, strict=True):
+            for raw_payment, payment in zip(raw_tranche["payments"], tranche.payments, strict=True):
+                raw_payment["amount"] = fix_money(payment.amount, currency)
+    else:
+        # A document without tranches hashes as it did before tranches existed.
+        del document["tranches"]
     split = terms.payer_split
     shares = []
     if isinstance(split, FixedSplit):

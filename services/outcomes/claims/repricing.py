@@ -82,7 +82,9 @@ async def reprice_contract(
     for line in await session.scalars(
         select(PaymentLine).where(PaymentLine.claim_id.in_([c.id for c, _ in history]))
     ):
-        booked[line.claim_id].append(pricing.Line(line.payer_organisation_id, line.tariff_share, line.amount))
+        booked[cast(UUID, line.claim_id)].append(  # selected by claim: never None
+            pricing.Line(line.payer_organisation_id, line.tariff_share, line.amount)
+        )
 
     governing: list[ContractVersion] = []
     for claim, _ in history:

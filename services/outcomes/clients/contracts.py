@@ -259,6 +259,26 @@ class Party(_Tolerant):
     role: str
 
 
+class TranchePayment(_Tolerant):
+    due_date: date
+    amount: Decimal
+
+
+class Tranche(_Tolerant):
+    code: str
+    kind: Literal["fixed", "guaranteed"]
+    payer_organisation_id: UUID
+    payments: list[TranchePayment]
+
+    def engine(self) -> pricing.Tranche:
+        return pricing.Tranche(
+            self.code,
+            pricing.TrancheKind(self.kind),
+            self.payer_organisation_id,
+            tuple((p.due_date, p.amount) for p in self.payments),
+        )
+
+
 class Terms(_Tolerant):
     schema_version: int = 1
     currency: str = "DKK"
@@ -273,6 +293,7 @@ class Terms(_Tolerant):
     outcomes: list[Outcome]
     caps: Caps = Caps()
     payer_split: PayerSplit
+    tranches: list[Tranche] = Field(default_factory=list)  # schema version 2
 
     def outcome(self, code: str) -> Outcome | None:
         return next((o for o in self.outcomes if o.code == code), None)

@@ -39,6 +39,7 @@ from services.outcomes.pricing.repeat import Repeat, anchor, check_repeat
 from services.outcomes.pricing.segments import BySegment, Tariff
 from services.outcomes.pricing.tariffs import Flat, Rule, Tiered
 from services.outcomes.pricing.tiers import Tier
+from services.outcomes.pricing.tranches import Tranche, TrancheDue, TrancheKind
 
 __all__ = [
     "ZERO",
@@ -74,6 +75,9 @@ __all__ = [
     "Tariff",
     "Tier",
     "Tiered",
+    "Tranche",
+    "TrancheDue",
+    "TrancheKind",
     "Working",
     "adjustments",
     "anchor",

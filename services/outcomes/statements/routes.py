@@ -190,6 +190,7 @@ STATEMENT_COLUMNS: tuple[tuple[str, exports.Kind], ...] = (
     ("tariff_share", "money"),
     ("cut_share", "money"),
     ("amount", "money"),
+    ("tranche_code", "text"),
 )
 
 
@@ -231,6 +232,7 @@ async def export_statement(
             x.tariff_share,
             x.cut_share,
             x.amount,
+            x.tranche_code,
         ]
         for x in read.lines or []
     ]

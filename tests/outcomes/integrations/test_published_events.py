@@ -170,9 +170,14 @@ async def test_every_emitted_event_is_catalogued_and_its_data_matches_its_schema
             errors = [e.message for e in payload_validator(document, types[event["type"]]).iter_errors(event)]
             assert not errors, (event["type"], errors, event)
             emitted.add(event["type"])
-    # The run covers everything but an expiry (a contract's end date passing) and a retroactive re-pricing
-    # (checked against the catalogue where it happens: tests/outcomes/test_rate_cards.py).
-    assert set(types) - emitted == {"dk.effekt.contract.expired", "dk.effekt.claim.repriced"}
+    # The run covers everything but an expiry (a contract's end date passing), a retroactive re-pricing and a
+    # tranche booking (each checked against the catalogue where it happens: tests/outcomes/test_rate_cards.py,
+    # tests/outcomes/test_tranches.py).
+    assert set(types) - emitted == {
+        "dk.effekt.contract.expired",
+        "dk.effekt.claim.repriced",
+        "dk.effekt.tranche.booked",
+    }
     for _, body in published.receiver.raw.values():  # webhooks carry the same messages
         event = json.loads(body)
         assert not list(payload_validator(document, types[event["type"]]).iter_errors(event))
