@@ -186,3 +186,11 @@ def tranche(
         "payer_organisation_id": str(payer),
         "payments": [{"due_date": day.isoformat(), "amount": amount} for day, amount in payments],
     }
+
+
+def indexation(*steps: tuple[date, str, str], base_index: str | None = None) -> dict[str, Any]:
+    """A schema-version-2 `indexation`: steps as (from, "percent" or "index", value) triples."""
+    return {
+        "base_index": base_index,
+        "steps": [{"from": day.isoformat(), kind: value} for day, kind, value in steps],
+    }

@@ -110,7 +110,11 @@ async def reprice_contract(
         if outcome is None:
             return as_booked(i)  # the amendment dropped the outcome: its claims keep what they were paid
         engine_claim = pricing.Claim(
-            claim.outcome_code, claim.facts or {}, participant.segment, participant.municipality_code
+            claim.outcome_code,
+            claim.facts or {},
+            participant.segment,
+            participant.municipality_code,
+            claim.achievement_date,  # indexation reads it
         )
         usage = book.usage(str(participant.id), claim.outcome_code, claim.payment_period or "")
         try:

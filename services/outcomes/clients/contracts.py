@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from kit.problems import Forbidden, Unauthorized
 from services.outcomes import pricing
 from services.outcomes.errors import ContractsUnavailable, NoVersionInForce
+from services.outcomes.pricing import indexation as indexation_
 from services.outcomes.pricing.facts import normalise
 
 
@@ -279,6 +280,22 @@ class Tranche(_Tolerant):
         )
 
 
+class IndexStep(_Tolerant):
+    from_: date = Field(alias="from")
+    percent: Decimal | None = None
+    index: Decimal | None = None
+
+
+class Indexation(_Tolerant):
+    base_index: Decimal | None = None
+    steps: list[IndexStep] = Field(default_factory=list)
+
+    def engine(self) -> pricing.Indexation:
+        return pricing.Indexation(
+            indexation_.steps_of([(s.from_, s.percent, s.index) for s in self.steps]), self.base_index
+        )
+
+
 class Terms(_Tolerant):
     schema_version: int = 1
     currency: str = "DKK"
@@ -294,6 +311,7 @@ class Terms(_Tolerant):
     caps: Caps = Caps()
     payer_split: PayerSplit
     tranches: list[Tranche] = Field(default_factory=list)  # schema version 2
+    indexation: Indexation | None = None  # schema version 2
 
     def outcome(self, code: str) -> Outcome | None:
         return next((o for o in self.outcomes if o.code == code), None)
@@ -322,6 +340,7 @@ class Terms(_Tolerant):
             facts=tuple(
                 pricing.FactSpec(f.name, f.type, tuple(f.choices), f.unit, f.measure) for f in self.facts
             ),
+            indexation=self.indexation.engine() if self.indexation is not None else pricing.Indexation(),
         )
 
 

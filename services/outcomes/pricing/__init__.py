@@ -22,6 +22,7 @@ from services.outcomes.pricing.caps import (
 from services.outcomes.pricing.criteria import Criterion
 from services.outcomes.pricing.engine import Claim, Classified, Contract, Outcome, classify, price
 from services.outcomes.pricing.facts import FactSpec, FactValue
+from services.outcomes.pricing.indexation import Indexation, IndexStep, PercentStep
 from services.outcomes.pricing.money import ZERO, minor_unit, quantise, supported
 from services.outcomes.pricing.payers import (
     FixedSplit,
@@ -59,10 +60,13 @@ __all__ = [
     "FactValue",
     "FixedSplit",
     "Flat",
+    "IndexStep",
+    "Indexation",
     "Line",
     "MixedSplit",
     "Outcome",
     "OutcomeCap",
+    "PercentStep",
     "Price",
     "Refused",
     "Repeat",
