@@ -51,7 +51,7 @@ async def _statement(
 
 
 async def test_tranches_land_once_on_their_payers_statements_beside_the_claims(
-    shared_cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+    shared_cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient, gateway: httpx.AsyncClient
 ) -> None:
     cast = shared_cast
     this = quarter(TODAY)
@@ -128,6 +128,28 @@ async def test_tranches_land_once_on_their_payers_statements_beside_the_claims(
     # Investors see the statement with its tranche lines (nothing person-level on them).
     seen = check(await outcomes.get(f"/v1/payment-statements/{a['id']}", headers=cast.investor.headers), 200)
     assert seen["total"] == "18734.56"
+
+    # The gateway shows the lines with their kind: a tranche line names its tranche, no claim.
+    response = await gateway.post(
+        "/graphql",
+        json={
+            "query": "query($id: UUID!) { partnership(id: $id) { statements { id total "
+            "lines { kind claimId outcomeCode trancheCode amount } } } }",
+            "variables": {"id": str(cast.partnership_id)},
+        },
+        headers={"Accept": "application/graphql-response+json", **cast.provider.headers},
+    )
+    assert response.status_code == 200, response.text
+    [shown] = [x for x in response.json()["data"]["partnership"]["statements"] if x["id"] == a["id"]]
+    assert shown["total"] == "18734.56"
+    assert sorted((x["kind"], x["trancheCode"] or "", x["amount"]) for x in shown["lines"]) == [
+        ("CLAIM", "", "15000.00"),
+        ("TRANCHE", "service_fee", "1234.56"),
+        ("TRANCHE", "service_fee", "2500.00"),
+    ]
+    assert all(
+        x["claimId"] is None and x["outcomeCode"] is None for x in shown["lines"] if x["kind"] == "TRANCHE"
+    )
 
     # Issuing keeps the total; the issued statement is frozen with the tranche lines in its hash.
     issued = check(
