@@ -63,10 +63,8 @@ async def test_tranches_land_once_on_their_payers_statements_beside_the_claims(
         [(last[1], "2500.00"), (this[0], "2500.00"), (this[1], "1234.56"), (following[0], "2500.00")],
     )
     guarantee = tranche("guarantee", cast.payer_b.organisation_id, [(this[1], "40000")], kind="guaranteed")
-    shares = [
-        {"organisation_id": str(cast.payer_a.organisation_id), "percent": "60"},
-        {"organisation_id": str(cast.payer_b.organisation_id), "percent": "40"},
-    ]
+    # Payer B pays no outcome (the split is payer A's alone), only its guarantee.
+    shares = [{"organisation_id": str(cast.payer_a.organisation_id), "percent": "100"}]
     job_start = {
         "code": "job_start",
         "name": "Job start",
@@ -96,14 +94,13 @@ async def test_tranches_land_once_on_their_payers_statements_beside_the_claims(
     made = await claim(outcomes, cast.provider, person["id"], "job_start", TODAY)
     await decide(outcomes, cast.payer_a, made["id"], "verified")
 
-    # By hand: payer A pays 60 % of the 25 000.00 claim (15 000.00) and its fee's two payments due this
-    # quarter (2 500.00 on its first day, 1 234.56 on its last): 18 734.56. Payer B: 40 % (10 000.00)
-    # and its guaranteed 40 000: 50 000.00.
+    # By hand: payer A pays the 25 000.00 claim and its fee's two payments due this quarter (2 500.00 on
+    # its first day, 1 234.56 on its last): 28 734.56. Payer B pays its guaranteed 40 000: 40 000.00.
     a = await _statement(outcomes, cast, contract_id, cast.payer_a, this)
-    assert a["total"] == "18734.56"
+    assert a["total"] == "28734.56"
     assert a["total"] == str(sum((D(x["amount"]) for x in a["lines"]), D(0)))
     assert sorted((x["kind"], x["tranche_code"], x["priced_on"], x["amount"]) for x in a["lines"]) == [
-        ("claim", None, TODAY.isoformat(), "15000.00"),
+        ("claim", None, TODAY.isoformat(), "25000.00"),
         ("tranche", "service_fee", this[0].isoformat(), "2500.00"),
         ("tranche", "service_fee", this[1].isoformat(), "1234.56"),
     ]
@@ -111,14 +108,12 @@ async def test_tranches_land_once_on_their_payers_statements_beside_the_claims(
         x["claim_id"] is None and x["outcome_code"] is None for x in a["lines"] if x["kind"] == "tranche"
     )
     b = await _statement(outcomes, cast, contract_id, cast.payer_b, this)
-    assert b["total"] == "50000.00"
-    assert [(x["kind"], x["amount"]) for x in b["lines"] if x["kind"] == "tranche"] == [
-        ("tranche", "40000.00")
-    ]
+    assert b["total"] == "40000.00"
+    assert [(x["kind"], x["amount"]) for x in b["lines"]] == [("tranche", "40000.00")]
 
     # A refresh books nothing twice; the earlier and later quarters each carry their own payment only.
     again = await _statement(outcomes, cast, contract_id, cast.payer_a, this)
-    assert (again["total"], len(again["lines"])) == ("18734.56", 3)
+    assert (again["total"], len(again["lines"])) == ("28734.56", 3)
     before = await _statement(outcomes, cast, contract_id, cast.payer_a, last)
     assert (before["total"], [x["kind"] for x in before["lines"]]) == ("2500.00", ["tranche"])
     after = await _statement(outcomes, cast, contract_id, cast.payer_a, following)
@@ -127,7 +122,7 @@ async def test_tranches_land_once_on_their_payers_statements_beside_the_claims(
 
     # Investors see the statement with its tranche lines (nothing person-level on them).
     seen = check(await outcomes.get(f"/v1/payment-statements/{a['id']}", headers=cast.investor.headers), 200)
-    assert seen["total"] == "18734.56"
+    assert seen["total"] == "28734.56"
 
     # The gateway shows the lines with their kind: a tranche line names its tranche, no claim.
     response = await gateway.post(
@@ -141,9 +136,9 @@ async def test_tranches_land_once_on_their_payers_statements_beside_the_claims(
     )
     assert response.status_code == 200, response.text
     [shown] = [x for x in response.json()["data"]["partnership"]["statements"] if x["id"] == a["id"]]
-    assert shown["total"] == "18734.56"
+    assert shown["total"] == "28734.56"
     assert sorted((x["kind"], x["trancheCode"] or "", x["amount"]) for x in shown["lines"]) == [
-        ("CLAIM", "", "15000.00"),
+        ("CLAIM", "", "25000.00"),
         ("TRANCHE", "service_fee", "1234.56"),
         ("TRANCHE", "service_fee", "2500.00"),
     ]
@@ -159,7 +154,7 @@ async def test_tranches_land_once_on_their_payers_statements_beside_the_claims(
         ),
         200,
     )
-    assert (issued["status"], issued["total"]) == ("issued", "18734.56")
+    assert (issued["status"], issued["total"]) == ("issued", "28734.56")
     assert issued["content_hash"]
 
     # Each booking is one ledger event with its working, as the catalogue describes it.

@@ -319,6 +319,13 @@ class Terms(_Tolerant):
     def payer_ids(self) -> list[UUID]:
         return pricing.payers_of(self.payer_split.engine())
 
+    def statement_payers(self) -> list[UUID]:
+        """Who a statement may be for: the split's payers and every tranche's payer."""
+        found = self.payer_ids()
+        return found + [
+            t.payer_organisation_id for t in self.tranches if t.payer_organisation_id not in found
+        ]
+
     def engine_outcome(self, code: str) -> pricing.Outcome | None:
         """The outcome as the pricing engine reads it, criteria typed by the declared facts."""
         outcome = self.outcome(code)

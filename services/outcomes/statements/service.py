@@ -209,7 +209,7 @@ async def generate_statement(
     version = await _version_for_period(deps, body.contract_id, body.period_start, body.period_end)
     if not access.may_prepare_statement(principal, version.partnership_id, body.payer_organisation_id):
         raise errors.NotAPartner("the provider, or the payer itself, prepares a payer's statement")
-    if body.payer_organisation_id not in version.terms.payer_ids():
+    if body.payer_organisation_id not in version.terms.statement_payers():
         raise Unprocessable.field("body.payer_organisation_id", "is not an outcome payer of the contract")
     # A retroactive amendment activated since the last statement: its adjustments land in this one.
     await reprice_contract(session, principal, version, deps)
