@@ -18,10 +18,14 @@ from gateway.context import Context
 from gateway.results import ExpectedVersion, IdempotencyKey, Result, attempt
 
 
-@strawberry.enum(description="A line for a claim priced in the period, or an adjustment priced after it.")
+@strawberry.enum(
+    description="A line for a claim priced in the period, an adjustment priced after it, or a tranche: a "
+    "payment the terms schedule by date, not linked to outcomes."
+)
 class StatementLineKind(enum.Enum):
     CLAIM = "claim"
     ADJUSTMENT = "adjustment"
+    TRANCHE = "tranche"
 
 
 @strawberry.enum(description="A statement is a draft until issued (frozen and hashed), then paid.")
@@ -35,8 +39,8 @@ class StatementStatus(enum.Enum):
 class StatementLine:
     id: UUID
     kind: StatementLineKind
-    claim_id: UUID
-    outcome_code: str
+    claim_id: UUID | None = strawberry.field(description="The claim priced; null on a tranche line.")
+    outcome_code: str | None = strawberry.field(description="The claim's outcome; null on a tranche line.")
     achievement_date: date
     priced_on: date
     tariff_share: Decimal
@@ -45,6 +49,7 @@ class StatementLine:
     repriced_by_version_id: UUID | None = strawberry.field(
         description="On a re-pricing's adjustment: the retroactive amendment that moved the claim's price."
     )
+    tranche_code: str | None = strawberry.field(description="On a tranche line: the terms' tranche it pays.")
 
     @classmethod
     def from_row(cls, row: StatementLineRow) -> StatementLine:
@@ -59,6 +64,7 @@ class StatementLine:
             cut_share=row.cut_share,
             amount=row.amount,
             repriced_by_version_id=row.repriced_by_version_id,
+            tranche_code=row.tranche_code,
         )
 
 

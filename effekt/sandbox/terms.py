@@ -167,3 +167,30 @@ def v2_terms(
         "caps": dict(caps),
         "payer_split": dict(split),
     } | extra
+
+
+def tranche(
+    code: str,
+    payer: UUID | str,
+    payments: Iterable[tuple[date, str]],
+    *,
+    kind: str = "fixed",
+    name: str | None = None,
+) -> dict[str, Any]:
+    """A schema-version-2 tranche: `payments` as (due date, amount) pairs, paid by `payer` whatever the
+    outcomes (`kind` `fixed` or `guaranteed`)."""
+    return {
+        "code": code,
+        "name": name or code.replace("_", " ").capitalize(),
+        "kind": kind,
+        "payer_organisation_id": str(payer),
+        "payments": [{"due_date": day.isoformat(), "amount": amount} for day, amount in payments],
+    }
+
+
+def indexation(*steps: tuple[date, str, str], base_index: str | None = None) -> dict[str, Any]:
+    """A schema-version-2 `indexation`: steps as (from, "percent" or "index", value) triples."""
+    return {
+        "base_index": base_index,
+        "steps": [{"from": day.isoformat(), kind: value} for day, kind, value in steps],
+    }

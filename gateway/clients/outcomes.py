@@ -82,8 +82,9 @@ class ClaimRow(IdRow):
 
 class StatementLineRow(IdRow):
     kind: str
-    claim_id: UUID
-    outcome_code: str
+    claim_id: UUID | None
+    outcome_code: str | None
+    tranche_code: str | None = None
     achievement_date: date
     priced_on: date
     tariff_share: Decimal

@@ -197,7 +197,9 @@ class PaymentLine(Base):
     statement of its period (priced in, or achieved in: the statement basis), or as an `adjustment` line in
     a later one when that period's statement had already been issued. A retroactive amendment's re-pricing
     books the difference as further lines (`repriced_by_version_id`), negative when the price fell; they
-    are always `adjustment` lines of the period they were booked in."""
+    are always `adjustment` lines of the period they were booked in. A `tranche` line is a payment the terms
+    schedule by date (`tranche_code`, due `priced_on`), not a claim's: no claim, no outcome, no participant;
+    booked once per tranche payment, on the statement of the period its due date falls in."""
 
     __tablename__ = "payment_lines"
     __table_args__ = (
@@ -205,10 +207,20 @@ class PaymentLine(Base):
             "claim_id",
             "payer_organisation_id",
             "repriced_by_version_id",
-            name="uq_payment_lines_claim_payer_repricing",
+            "contract_id",
+            "tranche_code",
+            "tranche_due",
+            name="uq_payment_lines_source",
             postgresql_nulls_not_distinct=True,
         ),
-        CheckConstraint("kind IS NULL OR kind IN ('claim', 'adjustment')", name="kind"),
+        CheckConstraint("kind IS NULL OR kind IN ('claim', 'adjustment', 'tranche')", name="kind"),
+        CheckConstraint(
+            "(claim_id IS NULL) = (tranche_code IS NOT NULL)"
+            " AND (tranche_code IS NULL) = (tranche_due IS NULL)"
+            " AND (tranche_code IS NULL) = (outcome_code IS NOT NULL)"
+            " AND (kind IS NULL OR (kind = 'tranche') = (tranche_code IS NOT NULL))",
+            name="claim_or_tranche",
+        ),
         CheckConstraint("(kind IS NULL) = (statement_id IS NULL)", name="kind_with_statement"),
         CheckConstraint(
             "repriced_by_version_id IS NOT NULL OR (amount >= 0 AND amount <= tariff_share)",
@@ -218,10 +230,10 @@ class PaymentLine(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    claim_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("outcome_claims.id"))
+    claim_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("outcome_claims.id"))  # None: a tranche
     contract_id: Mapped[uuid.UUID]
     payer_organisation_id: Mapped[uuid.UUID]
-    outcome_code: Mapped[str] = mapped_column(String(100))
+    outcome_code: Mapped[str | None] = mapped_column(String(100))
     achievement_date: Mapped[date] = mapped_column(Date)
     priced_on: Mapped[date] = mapped_column(Date)
     currency: Mapped[str] = mapped_column(String(3))
@@ -230,6 +242,8 @@ class PaymentLine(Base):
     statement_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payment_statements.id"), index=True)
     kind: Mapped[str | None] = mapped_column(String(12))
     repriced_by_version_id: Mapped[uuid.UUID | None]  # the amendment whose activation re-priced the claim
+    tranche_code: Mapped[str | None] = mapped_column(String(100))
+    tranche_due: Mapped[date | None] = mapped_column(Date)  # the tranche payment's due date (= priced_on)
 
 
 class LedgerHead(Base):

@@ -178,9 +178,10 @@ class StatementCreate(_In):
 
 class StatementLineRead(ReadModel):
     id: UUID
-    kind: str
-    claim_id: UUID
-    outcome_code: str
+    kind: str = Field(description="`claim`, `adjustment`, or `tranche` (a payment by date, not a claim's)")
+    claim_id: UUID | None = Field(description="The claim priced; null on a tranche line")
+    outcome_code: str | None = Field(description="The claim's outcome; null on a tranche line")
+    tranche_code: str | None = Field(None, description="On a tranche line: the terms' tranche it pays")
     achievement_date: date
     priced_on: date
     tariff_share: MoneyStr
@@ -229,8 +230,8 @@ class StatementRead(ReadModel):
         description="The totals by outcome: what every reader of the statement sees, with no claim named."
     )
     lines: list[StatementLineRead] | None = Field(
-        description="Claim and adjustment lines, for the provider and the statement's payer only (they name "
-        "claims); null for every other reader (investors, advisers, observers: totals only) and in a "
+        description="Claim, adjustment and tranche lines, for the provider and the statement's payer only "
+        "(they name claims); null for every other reader (investors, advisers, observers: totals only) and in a "
         "listing asked for with `lines=false`."
     )
 

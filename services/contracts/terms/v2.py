@@ -1,7 +1,9 @@
 """Contract terms, schema version 2 (docs/contract-terms.md): every claim-level mechanism of a published
 rate card, each validated in its own module: facts and criteria (`facts`), bands (`bands`), volume tiers
 (`tiers`), segments and per-segment prices (`segments`), repeats and restarts (`repeats`), caps at every
-scope (`caps`), several payers with their own prices, maxima and mixed splits (`payers`).
+scope (`caps`), several payers with their own prices, maxima and mixed splits (`payers`); and the
+contract-level payments no claim triggers: fixed and guaranteed tranches by date (`tranches`); and price
+increases from a date by a percentage or an index value (`indexation`).
 
 An outcome is priced by exactly one of `tariff`, `tiers` or `bands`. An amendment's `start_date` is the
 date it takes effect from, which may be before it is signed: the outcome service re-prices what was
@@ -33,6 +35,7 @@ from services.contracts.terms.facts import (
     decimal_text,
     fact_issues,
 )
+from services.contracts.terms.indexation import Indexation, highest_factor, indexation_issues
 from services.contracts.terms.issues import Issue
 from services.contracts.terms.money import currency_issue, plain, total_issues
 from services.contracts.terms.names import OutcomeCode, Wording
@@ -56,6 +59,7 @@ from services.contracts.terms.segments import (
 )
 from services.contracts.terms.strict import Strict
 from services.contracts.terms.tiers import Tier, tier_issues
+from services.contracts.terms.tranches import Tranche, tranche_issues, tranche_total
 from services.contracts.terms.windows import Window, cycle_issues, duplicate_code_issues, sequencing_issues
 
 
@@ -105,6 +109,10 @@ class TermsV2(Strict):
     payer_split: PayerSplit | None = None
     termination: Termination | None = None
     disclosure: Disclosure | None = None
+    tranches: list[Tranche] = Field(
+        default_factory=list, max_length=50, description="Payments by date, not linked to outcomes"
+    )
+    indexation: Indexation | None = Field(None, description="Price increases from a date")
 
     def party(self, organisation_id: UUID) -> Party | None:
         return parties_.party(self.parties, organisation_id)
@@ -131,7 +139,12 @@ def check(terms: TermsV2) -> Iterator[Issue]:
     yield from _outcome_issues(terms, payers)
     yield from cap_issues(terms.caps, payers, terms.currency)
     yield from split_issues(terms.payer_split, payers)
-    yield from total_issues(most_payable(terms))
+    yield from tranche_issues(terms.tranches, payers, terms.start_date, terms.end_date, terms.currency)
+    yield from indexation_issues(terms.indexation, terms.start_date, terms.end_date)
+    most = most_payable(terms)
+    if most is not None and terms.caps.contract_total is None:
+        most *= highest_factor(terms.indexation)  # a cap binds indexed prices too; otherwise they grow
+    yield from total_issues(None if most is None else most + tranche_total(terms.tranches))
     yield from parties_.termination_issues(terms.termination, terms.parties)
 
 
@@ -237,6 +250,21 @@ def normalised(terms: TermsV2) -> dict[str, Any]:
     for raw_max, maximum in zip(document["caps"]["per_payer"], terms.caps.per_payer, strict=True):
         raw_max["amount"] = fix_money(maximum.amount, currency)
     explicit_sole_payer(document, parties_.payers(terms.parties))
+    if terms.tranches:
+        for raw_tranche, tranche in zip(document["tranches"], terms.tranches, strict=True):
+            for raw_payment, payment in zip(raw_tranche["payments"], tranche.payments, strict=True):
+                raw_payment["amount"] = fix_money(payment.amount, currency)
+    else:
+        # A document without tranches hashes as it did before tranches existed.
+        del document["tranches"]
+    if terms.indexation is None:
+        del document["indexation"]  # likewise without indexation
+    else:
+        ix = terms.indexation
+        document["indexation"]["base_index"] = None if ix.base_index is None else plain(ix.base_index)
+        for raw_step, step in zip(document["indexation"]["steps"], ix.steps, strict=True):
+            raw_step["percent"] = None if step.percent is None else plain(step.percent)
+            raw_step["index"] = None if step.index is None else plain(step.index)
     split = terms.payer_split
     shares = []
     if isinstance(split, FixedSplit):

@@ -96,7 +96,9 @@ async def reprice_contract(
     for line in await session.scalars(
         select(PaymentLine).where(PaymentLine.claim_id.in_([c.id for c, _ in history]))
     ):
-        booked[line.claim_id].append(pricing.Line(line.payer_organisation_id, line.tariff_share, line.amount))
+        booked[cast(UUID, line.claim_id)].append(  # selected by claim: never None
+            pricing.Line(line.payer_organisation_id, line.tariff_share, line.amount)
+        )
 
     governing: list[ContractVersion] = []
     for claim, _ in history:
@@ -122,7 +124,11 @@ async def reprice_contract(
         if outcome is None:
             return as_booked(i)  # the amendment dropped the outcome: its claims keep what they were paid
         engine_claim = pricing.Claim(
-            claim.outcome_code, claim.facts or {}, participant.segment, participant.municipality_code
+            claim.outcome_code,
+            claim.facts or {},
+            participant.segment,
+            participant.municipality_code,
+            claim.achievement_date,  # indexation reads it
         )
         usage = book.usage(str(participant.id), claim.outcome_code, claim.payment_period or "")
         try:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, uuid4
 
 from sqlalchemy import func, select
@@ -84,7 +84,7 @@ async def split_lines(session: AsyncSession, claim_ids: list[UUID]) -> dict[UUID
     )
     by_claim: dict[UUID, list[PaymentLine]] = {}
     for line in rows.scalars():
-        by_claim.setdefault(line.claim_id, []).append(line)
+        by_claim.setdefault(cast(UUID, line.claim_id), []).append(line)  # selected by claim: never None
     return by_claim
 
 

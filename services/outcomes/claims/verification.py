@@ -109,7 +109,11 @@ _ADD_PAID = (
 
 def engine_claim(claim: OutcomeClaim, participant: Participant) -> pricing.Claim:
     return pricing.Claim(
-        claim.outcome_code, claim.facts or {}, participant.segment, participant.municipality_code
+        claim.outcome_code,
+        claim.facts or {},
+        participant.segment,
+        participant.municipality_code,
+        claim.achievement_date,
     )
 
 

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from kit.problems import Forbidden, Unauthorized
 from services.outcomes import pricing
 from services.outcomes.errors import ContractsUnavailable, NoVersionInForce
+from services.outcomes.pricing import indexation as indexation_
 from services.outcomes.pricing.facts import normalise
 
 
@@ -259,6 +260,42 @@ class Party(_Tolerant):
     role: str
 
 
+class TranchePayment(_Tolerant):
+    due_date: date
+    amount: Decimal
+
+
+class Tranche(_Tolerant):
+    code: str
+    kind: Literal["fixed", "guaranteed"]
+    payer_organisation_id: UUID
+    payments: list[TranchePayment]
+
+    def engine(self) -> pricing.Tranche:
+        return pricing.Tranche(
+            self.code,
+            pricing.TrancheKind(self.kind),
+            self.payer_organisation_id,
+            tuple((p.due_date, p.amount) for p in self.payments),
+        )
+
+
+class IndexStep(_Tolerant):
+    from_: date = Field(alias="from")
+    percent: Decimal | None = None
+    index: Decimal | None = None
+
+
+class Indexation(_Tolerant):
+    base_index: Decimal | None = None
+    steps: list[IndexStep] = Field(default_factory=list)
+
+    def engine(self) -> pricing.Indexation:
+        return pricing.Indexation(
+            indexation_.steps_of([(s.from_, s.percent, s.index) for s in self.steps]), self.base_index
+        )
+
+
 class Terms(_Tolerant):
     schema_version: int = 1
     currency: str = "DKK"
@@ -273,6 +310,8 @@ class Terms(_Tolerant):
     outcomes: list[Outcome]
     caps: Caps = Caps()
     payer_split: PayerSplit
+    tranches: list[Tranche] = Field(default_factory=list)  # schema version 2
+    indexation: Indexation | None = None  # schema version 2
 
     def outcome(self, code: str) -> Outcome | None:
         return next((o for o in self.outcomes if o.code == code), None)
@@ -283,6 +322,13 @@ class Terms(_Tolerant):
         found = pricing.payers_of(self.payer_split.engine())
         own = [p.organisation_id for o in self.outcomes for p in o.payer_tariffs]
         return list(dict.fromkeys([*found, *own]))
+
+    def statement_payers(self) -> list[UUID]:
+        """Who a statement may be for: the split's payers and every tranche's payer."""
+        found = self.payer_ids()
+        return found + [
+            t.payer_organisation_id for t in self.tranches if t.payer_organisation_id not in found
+        ]
 
     def engine_outcome(self, code: str) -> pricing.Outcome | None:
         """The outcome as the pricing engine reads it, criteria typed by the declared facts."""
@@ -305,6 +351,7 @@ class Terms(_Tolerant):
             facts=tuple(
                 pricing.FactSpec(f.name, f.type, tuple(f.choices), f.unit, f.measure) for f in self.facts
             ),
+            indexation=self.indexation.engine() if self.indexation is not None else pricing.Indexation(),
         )
 
 

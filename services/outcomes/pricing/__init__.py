@@ -22,6 +22,7 @@ from services.outcomes.pricing.caps import (
 from services.outcomes.pricing.criteria import Criterion
 from services.outcomes.pricing.engine import Claim, Classified, Contract, Outcome, classify, price
 from services.outcomes.pricing.facts import DecimalMark, FactSpec, FactValue, read_text_facts
+from services.outcomes.pricing.indexation import Indexation, IndexStep, PercentStep
 from services.outcomes.pricing.money import ZERO, minor_unit, quantise, supported
 from services.outcomes.pricing.payers import (
     FixedSplit,
@@ -40,6 +41,7 @@ from services.outcomes.pricing.repeat import Repeat, anchor, check_repeat
 from services.outcomes.pricing.segments import BySegment, Tariff
 from services.outcomes.pricing.tariffs import Flat, Rule, Tiered
 from services.outcomes.pricing.tiers import Tier
+from services.outcomes.pricing.tranches import Tranche, TrancheDue, TrancheKind
 
 __all__ = [
     "ZERO",
@@ -60,10 +62,13 @@ __all__ = [
     "FactValue",
     "FixedSplit",
     "Flat",
+    "IndexStep",
+    "Indexation",
     "Line",
     "MixedSplit",
     "Outcome",
     "OutcomeCap",
+    "PercentStep",
     "Price",
     "Refused",
     "Repeat",
@@ -76,6 +81,9 @@ __all__ = [
     "Tariff",
     "Tier",
     "Tiered",
+    "Tranche",
+    "TrancheDue",
+    "TrancheKind",
     "Working",
     "adjustments",
     "anchor",

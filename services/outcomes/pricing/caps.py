@@ -70,6 +70,7 @@ class Working:
     count_before: int = 0
     segment: str | None = None
     payer_tariffs: tuple[tuple[UUID, Decimal], ...] = ()
+    index_factor: Decimal = Decimal(1)  # indexation's factor on the achievement date (base and own prices)
 
 
 @dataclass(frozen=True, slots=True)

@@ -214,6 +214,7 @@ STATEMENT_COLUMNS: tuple[tuple[str, exports.Kind], ...] = (
     ("tariff_share", "money"),
     ("cut_share", "money"),
     ("amount", "money"),
+    ("tranche_code", "text"),
 )
 
 # What a reader who gets totals only (no claim ids) receives instead of the lines.
@@ -275,6 +276,7 @@ async def export_statement(
             x.tariff_share,
             x.cut_share,
             x.amount,
+            x.tranche_code,
         ]
         for x in read.lines
     ]

@@ -3,8 +3,10 @@
 A statement is per contract, per outcome payer, per period. Generating it (again) attaches every
 unassigned payment line of that payer priced up to the period's end: lines priced inside the period are
 `claim` lines, lines priced earlier that an already issued statement missed are `adjustment` lines, so a
-correction after issue lands in the next statement. Totals are recomputed as sums of the lines. Issuing
-freezes the statement and hashes it; the database refuses later changes to it or its lines.
+correction after issue lands in the next statement. The payer's tranche payments (terms v2 `tranches`)
+due in the period are booked first, once each, as `tranche` lines, each with a `tranche.booked` event.
+Totals are recomputed as sums of the lines. Issuing freezes the statement and hashes it; the database
+refuses later changes to it or its lines.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from services.outcomes.collaborators import Deps, today
 from services.outcomes.ledger.service import append_event
 from services.outcomes.models import CapCounter, PaymentLine, PaymentStatement
 from services.outcomes.pricing import money
+from services.outcomes.pricing import tranches as tranches_
 from services.outcomes.schemas import StatementCreate
 from services.outcomes.statements import tallies
 from services.outcomes.states import StatementStatus
@@ -143,6 +146,7 @@ async def _attach_lines(session: AsyncSession, statement: PaymentStatement) -> N
         .values(
             statement_id=statement.id,
             kind=case(
+                (PaymentLine.tranche_code.is_not(None), "tranche"),
                 (PaymentLine.repriced_by_version_id.is_(None) & (day >= statement.period_start), "claim"),
                 else_="adjustment",
             ),
@@ -158,6 +162,60 @@ async def _attach_lines(session: AsyncSession, statement: PaymentStatement) -> N
     ).one()
     statement.total, statement.total_tariff = Decimal(total), Decimal(tariff)
     statement.total_cut = statement.total_tariff - statement.total
+
+
+async def _book_tranches(
+    session: AsyncSession, principal: Principal, statement: PaymentStatement, version: ContractVersion
+) -> None:
+    """Book the payer's tranche payments due in the statement's period under `version`: each once (the
+    line's source is unique), and each booking recorded in the ledger with its working."""
+    terms = version.terms
+    try:
+        due = tranches_.due(
+            [t.engine() for t in terms.tranches],
+            statement.payer_organisation_id,
+            statement.period_start,
+            statement.period_end,
+            terms.currency,
+        )
+    except ValueError as exc:  # the registry validated the terms; an inexact amount is not ours to round
+        raise Unprocessable(f"the contract's tranches cannot be paid exactly: {exc}") from None
+    for payment in due:
+        booked = (
+            await session.execute(
+                insert(PaymentLine)
+                .values(
+                    contract_id=statement.contract_id,
+                    payer_organisation_id=payment.payer,
+                    tranche_code=payment.code,
+                    tranche_due=payment.due_date,
+                    achievement_date=payment.due_date,
+                    priced_on=payment.due_date,
+                    currency=terms.currency,
+                    tariff_share=payment.amount,
+                    amount=payment.amount,
+                )
+                .on_conflict_do_nothing()
+                .returning(PaymentLine.id)
+            )
+        ).scalar_one_or_none()
+        if booked is None:
+            continue  # booked by an earlier refresh
+        await append_event(
+            session,
+            principal,
+            statement.partnership_id,
+            type="tranche.booked",
+            subject=f"payment-lines/{booked}",
+            data={
+                "payment_line_id": str(booked),
+                "contract_id": str(statement.contract_id),
+                "contract_version_id": str(version.id),
+                "payer_organisation_id": str(payment.payer),
+                "currency": terms.currency,
+                "working": tranches_.working(payment, terms.currency),
+            },
+        )
 
 
 def _statement_event(statement: PaymentStatement) -> dict[str, Any]:
@@ -184,7 +242,7 @@ async def generate_statement(
     version = await _version_for_period(deps, body.contract_id, body.period_start, body.period_end)
     if not access.may_prepare_statement(principal, version.partnership_id, body.payer_organisation_id):
         raise errors.NotAPartner("the provider, or the payer itself, prepares a payer's statement")
-    if body.payer_organisation_id not in version.terms.payer_ids():
+    if body.payer_organisation_id not in version.terms.statement_payers():
         raise Unprocessable.field("body.payer_organisation_id", "is not an outcome payer of the contract")
     # A retroactive amendment is re-priced when it activates (contract_events.py); this catches up a claim
     # a verification priced under the older version while the activation was being recorded. Its
@@ -222,6 +280,7 @@ async def generate_statement(
         raise Unprocessable.field("body.period_end", f"this period's statement ends {statement.period_end}")
     if statement.status != StatementStatus.DRAFT:
         raise errors.StatementNotDraft(f"the statement for this period is {statement.status}")
+    await _book_tranches(session, principal, statement, version)
     await _attach_lines(session, statement)
     statement.version += 1
     await session.flush()
@@ -246,22 +305,32 @@ def content_hash(statement: PaymentStatement, lines: list[PaymentLine]) -> str:
         "currency": statement.currency,
         "total": money.text(statement.total, statement.currency),
         "total_tariff": money.text(statement.total_tariff, statement.currency),
-        "lines": [
-            {
-                "claim_id": str(x.claim_id),
-                "kind": x.kind,
-                "outcome_code": x.outcome_code,
-                "achievement_date": x.achievement_date.isoformat(),
-                "priced_on": x.priced_on.isoformat(),
-                "tariff_share": money.text(x.tariff_share, statement.currency),
-                "amount": money.text(x.amount, statement.currency),
-            }
-            # Only a re-pricing's line names its amendment, so statements from before it hash as they did.
-            | ({"repriced_by_version_id": str(x.repriced_by_version_id)} if x.repriced_by_version_id else {})
-            for x in lines
-        ],
+        "lines": [_hashed_line(x, statement.currency) for x in lines],
     }
     return hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+def _hashed_line(line: PaymentLine, currency: str) -> dict[str, str]:
+    if line.tranche_code is not None:
+        return {
+            "kind": "tranche",
+            "tranche_code": line.tranche_code,
+            "priced_on": line.priced_on.isoformat(),
+            "tariff_share": money.text(line.tariff_share, currency),
+            "amount": money.text(line.amount, currency),
+        }
+    return {
+        "claim_id": str(line.claim_id),
+        "kind": str(line.kind),
+        "outcome_code": str(line.outcome_code),
+        "achievement_date": line.achievement_date.isoformat(),
+        "priced_on": line.priced_on.isoformat(),
+        "tariff_share": money.text(line.tariff_share, currency),
+        "amount": money.text(line.amount, currency),
+    } | (
+        # Only a re-pricing's line names its amendment, so statements from before it hash as they did.
+        {"repriced_by_version_id": str(line.repriced_by_version_id)} if line.repriced_by_version_id else {}
+    )
 
 
 async def issue_statement(
