@@ -231,8 +231,8 @@ class StatementRead(ReadModel):
     )
     lines: list[StatementLineRead] | None = Field(
         description="Claim, adjustment and tranche lines, for the provider and the statement's payer only "
-        "(they name claims); null for every other reader (investors, advisers, observers: totals only) and in a "
-        "listing asked for with `lines=false`."
+        "(they name claims); null for every other reader (investors, advisers, observers: totals only) "
+        "and in a listing asked for with `lines=false`."
     )
 
 
