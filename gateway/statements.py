@@ -13,7 +13,7 @@ from uuid import UUID
 import strawberry
 from strawberry.types import Info
 
-from gateway.clients.outcomes import StatementLineRow, StatementOutcomeRow, StatementRow
+from gateway.clients.outcomes import StatementLineRow, StatementOutcomeRow, StatementRow, StatementTrancheRow
 from gateway.context import Context
 from gateway.results import ExpectedVersion, IdempotencyKey, Result, attempt
 
@@ -89,6 +89,17 @@ class StatementOutcome:
         )
 
 
+@strawberry.type(description="A tranche payment booked on a statement: by date, no claim or person.")
+class StatementTranche:
+    tranche_code: str
+    due_date: date
+    amount: Decimal
+
+    @classmethod
+    def from_row(cls, row: StatementTrancheRow) -> StatementTranche:
+        return cls(tranche_code=row.tranche_code, due_date=row.due_date, amount=row.amount)
+
+
 @strawberry.type(description="What one outcome payer owes for one period; immutable once issued.")
 class Statement:
     id: UUID
@@ -110,6 +121,7 @@ class Statement:
     paid_at: datetime | None
     version: int
     outcomes: list[StatementOutcome] = strawberry.field(description="The totals by outcome.")
+    tranches: list[StatementTranche] = strawberry.field(description="The tranche payments booked on it.")
     # The service's lines when the row carried them; listings leave them out (None) to stay small.
     line_rows: strawberry.Private[list[StatementLineRow] | None]
 
@@ -144,6 +156,7 @@ class Statement:
             paid_at=row.paid_at,
             version=row.version,
             outcomes=[StatementOutcome.from_row(x) for x in row.outcomes],
+            tranches=[StatementTranche.from_row(x) for x in row.tranches],
             line_rows=row.lines,
         )
 

@@ -102,6 +102,12 @@ class StatementOutcomeRow(Row):
     amount: Decimal
 
 
+class StatementTrancheRow(Row):
+    tranche_code: str
+    due_date: date
+    amount: Decimal
+
+
 class StatementRow(IdRow):
     partnership_id: UUID
     contract_id: UUID
@@ -119,6 +125,7 @@ class StatementRow(IdRow):
     paid_at: datetime | None = None
     version: int
     outcomes: list[StatementOutcomeRow] = []
+    tranches: list[StatementTrancheRow] = []
     # Listings leave the lines out (None) to stay small; so does the service for a reader of totals only.
     lines: list[StatementLineRow] | None = None
 

@@ -205,6 +205,12 @@ class StatementOutcomeRead(BaseModel):
     amount: MoneyStr
 
 
+class StatementTrancheRead(BaseModel):
+    tranche_code: str
+    due_date: date
+    amount: MoneyStr
+
+
 # Validated from a `PaymentStatement` with its `lines` and `outcomes` beside it (`Row(statement, ...)`).
 class StatementRead(ReadModel):
     id: UUID
@@ -228,6 +234,9 @@ class StatementRead(ReadModel):
     created_at: datetime
     outcomes: list[StatementOutcomeRead] = Field(
         description="The totals by outcome: what every reader of the statement sees, with no claim named."
+    )
+    tranches: list[StatementTrancheRead] = Field(
+        description="The tranche payments booked on it (terms v2 `tranches`): every reader sees them."
     )
     lines: list[StatementLineRead] | None = Field(
         description="Claim, adjustment and tranche lines, for the provider and the statement's payer only "

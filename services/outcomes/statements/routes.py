@@ -44,18 +44,24 @@ async def _statement_read(
 ) -> StatementRead:
     await session.refresh(statement)
     totals = await statements.outcome_totals_of(session, [statement.id])
+    tranches = await statements.tranche_totals_of(session, [statement.id])
     lines = (
         await statements.statement_lines(session, statement.id)
         if access.may_read_statement_lines(principal, statement)
         else None
     )
-    return _read(statement, lines, totals.get(statement.id, []))
+    return _read(statement, lines, totals.get(statement.id, []), tranches.get(statement.id, []))
 
 
 def _read(
-    statement: PaymentStatement, lines: list[PaymentLine] | None, outcomes: list[dict[str, Any]]
+    statement: PaymentStatement,
+    lines: list[PaymentLine] | None,
+    outcomes: list[dict[str, Any]],
+    tranches: list[dict[str, Any]],
 ) -> StatementRead:
-    return StatementRead.model_validate(Row(statement, lines=lines, outcomes=outcomes), from_attributes=True)
+    return StatementRead.model_validate(
+        Row(statement, lines=lines, outcomes=outcomes, tranches=tranches), from_attributes=True
+    )
 
 
 @router.post(
@@ -112,10 +118,18 @@ async def list_statements(
     )
     with_lines = [s.id for s in rows if lines and access.may_read_statement_lines(principal, s)]
     found = await statements.lines_of(session, with_lines) if with_lines else {}
-    totals = await statements.outcome_totals_of(session, [s.id for s in rows]) if rows else {}
+    ids_ = [s.id for s in rows]
+    totals = await statements.outcome_totals_of(session, ids_) if rows else {}
+    tranches = await statements.tranche_totals_of(session, ids_) if rows else {}
     return Page(
         items=[
-            _read(s, found.get(s.id, []) if s.id in with_lines else None, totals.get(s.id, [])) for s in rows
+            _read(
+                s,
+                found.get(s.id, []) if s.id in with_lines else None,
+                totals.get(s.id, []),
+                tranches.get(s.id, []),
+            )
+            for s in rows
         ],
         next_cursor=encode_cursor(rows[-1].id) if len(rows) == limit else None,
     )

@@ -92,7 +92,8 @@ async def lines_of(session: AsyncSession, statement_ids: list[UUID]) -> dict[UUI
 async def outcome_totals_of(
     session: AsyncSession, statement_ids: list[UUID]
 ) -> dict[UUID, list[dict[str, Any]]]:
-    """Each statement's totals by outcome code (in code order), summed from its lines in one read."""
+    """Each statement's totals by outcome code (in code order), summed from its claim and adjustment lines
+    in one read (tranche lines have no outcome: `tranche_totals_of`)."""
     is_claim = PaymentLine.kind == "claim"
     rows = await session.execute(
         select(
@@ -103,7 +104,7 @@ async def outcome_totals_of(
             func.sum(PaymentLine.tariff_share),
             func.sum(PaymentLine.amount),
         )
-        .where(PaymentLine.statement_id.in_(statement_ids))
+        .where(PaymentLine.statement_id.in_(statement_ids), PaymentLine.tranche_code.is_(None))
         .group_by(PaymentLine.statement_id, PaymentLine.outcome_code)
         .order_by(PaymentLine.statement_id, PaymentLine.outcome_code)
     )
@@ -118,6 +119,26 @@ async def outcome_totals_of(
                 "cut_share": tariff - amount,
                 "amount": amount,
             }
+        )
+    return found
+
+
+async def tranche_totals_of(
+    session: AsyncSession, statement_ids: list[UUID]
+) -> dict[UUID, list[dict[str, Any]]]:
+    """Each statement's tranche payments (by code and due date): no claim or person, so every reader of the
+    statement sees them beside its totals by outcome."""
+    rows = await session.execute(
+        select(
+            PaymentLine.statement_id, PaymentLine.tranche_code, PaymentLine.tranche_due, PaymentLine.amount
+        )
+        .where(PaymentLine.statement_id.in_(statement_ids), PaymentLine.tranche_code.is_not(None))
+        .order_by(PaymentLine.statement_id, PaymentLine.tranche_due, PaymentLine.tranche_code)
+    )
+    found: dict[UUID, list[dict[str, Any]]] = {}
+    for statement_id, code, due, amount in rows.all():
+        found.setdefault(cast(UUID, statement_id), []).append(
+            {"tranche_code": code, "due_date": due, "amount": amount}
         )
     return found
 
@@ -377,7 +398,8 @@ async def _summary(session: AsyncSession, statement: PaymentStatement) -> dict[s
     pays by outcome and kind, the contract's enrolment counts and its cap room, naming no person."""
     by_outcome: dict[tuple[str, str], tuple[int, Decimal]] = {}
     for line in await statement_lines(session, statement.id):
-        key = (line.outcome_code, line.kind or "claim")
+        # A tranche line has no outcome: it is summed under its tranche's code, as kind `tranche`.
+        key = (line.outcome_code or cast(str, line.tranche_code), line.kind or "claim")
         n, amount = by_outcome.get(key, (0, ZERO))
         by_outcome[key] = (n + 1, amount + line.amount)
     participants = await tallies.participant_counts(session, statement.partnership_id, statement.contract_id)
