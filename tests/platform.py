@@ -1,5 +1,5 @@
 """The test platform: the sandbox's disposable platform (`effekt.sandbox.platform`) with what only the
-tests want switched off."""
+tests want switched off, its databases copied from templates migrated once per session."""
 
 from __future__ import annotations
 
@@ -39,6 +39,6 @@ def running_platform(
     only: tuple[str, ...] | None = None,
 ) -> Iterator[Platform]:
     with sandbox.running_platform(
-        server_url, log_dir, extra_env={**TEST_ENV, **(extra_env or {})}, only=only
+        server_url, log_dir, extra_env={**TEST_ENV, **(extra_env or {})}, only=only, from_templates=True
     ) as platform:
         yield platform

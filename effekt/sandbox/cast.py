@@ -32,8 +32,8 @@ from effekt.sandbox.signin import MACHINE_SCOPES, USER_SCOPES
 from effekt.sandbox.terms import Parties
 
 T = TypeVar("T")
-# Steps of a cast in flight at once (see `_at_most`).
-CONCURRENCY = 3
+# Steps of a cast in flight at once (see `_at_most`): identity's pooled connections in the sandbox.
+CONCURRENCY = 6
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ async def machine_actor(
 
 async def _at_most(limit: int, *steps: Awaitable[T]) -> list[T]:
     """The steps' results in order, at most `limit` of them in flight: identity keeps a few pooled database
-    connections (three in the sandbox), and a burst beyond them opens and closes a connection per request,
+    connections (six in the sandbox), and a burst beyond them opens and closes a connection per request,
     which cost a cast more than its requests."""
     gate = asyncio.Semaphore(limit)
 
