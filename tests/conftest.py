@@ -73,7 +73,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if module in SLOW or single in SLOW:
             item.add_marker(pytest.mark.slow)
     # A renamed test would likewise join the fast set (checked where its module was collected whole).
-    if not config.option.keyword and not config.args_source == pytest.Config.ArgsSource.ARGS:
+    if not config.option.keyword and config.args_source != pytest.Config.ArgsSource.ARGS:
         stale = [e for e in SLOW if "::" in e and e.split("::")[0] in collected and e not in named]
         assert not stale, f"tests/conftest.py SLOW names tests that do not exist: {stale}"
 
