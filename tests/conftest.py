@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from effekt.sandbox.http import client
+from effekt.sandbox.http import new_client
 from tests.actors import Cast, close_clients, make_cast
 from tests.platform import postgres_server, running_platform
 
@@ -100,7 +100,7 @@ def platform(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 def _client(platform: Platform, name: str) -> httpx.AsyncClient:
-    return client(platform.url(name))
+    return new_client(platform.url(name), timeout=30.0)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 
 from effekt.launcher import Platform
+from effekt.sandbox.http import new_client
 from effekt.sandbox.identifiers import synthetic_cpr
 from kit.settings import DEV_SECRET
 from services.identity.models import SigningKey
@@ -107,7 +108,7 @@ async def revoked_token(platform: Platform, cast: Cast, client: httpx.AsyncClien
 async def build_scene(platform: Platform, cast: Cast, client: httpx.AsyncClient) -> Scene:
     """Real rows for every path parameter the three services take, made through their public APIs."""
     contracts, outcomes = platform.url("contracts"), platform.url("outcomes")
-    async with httpx.AsyncClient(base_url=contracts, timeout=30) as registry:
+    async with new_client(base_url=contracts, timeout=30) as registry:
         contract_id, _ = await active_contract(registry, cast, employment_terms(cast))
     # A second contract left in draft: the version operations act on it (terminating or proposing it
     # changes nothing the other cases read).
@@ -129,7 +130,7 @@ async def build_scene(platform: Platform, cast: Cast, client: httpx.AsyncClient)
         ),
         201,
     )
-    async with httpx.AsyncClient(base_url=outcomes, timeout=30) as out:
+    async with new_client(base_url=outcomes, timeout=30) as out:
         person = await enrol(
             out,
             cast.provider,

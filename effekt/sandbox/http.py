@@ -21,10 +21,9 @@ def _tls() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def client(base_url: str = "", **options: Any) -> httpx.AsyncClient:
+def new_client(base_url: str = "", **options: Any) -> httpx.AsyncClient:
     """A new client (its own connections and cookie jar, as a new browser's) that verifies TLS as httpx's
     default does, with the context shared."""
-    options.setdefault("timeout", 30.0)
     return httpx.AsyncClient(base_url=base_url, verify=_tls(), **options)
 
 

@@ -145,16 +145,35 @@ def _templates(server_url: str) -> dict[str, str]:
             except BaseException:
                 asyncio.run(drop_databases(server_url, list(names.values())))
                 raise
+            asyncio.run(_seal(server_url, list(names.values())))
             server.templates[digest] = names
         return server.templates[digest]
 
 
+async def _seal(server_url: str, names: list[str]) -> None:
+    """No connections to the templates from now on (autovacuum's included): a copy fails while one is open."""
+    conn = await _admin(server_url)
+    try:
+        for name in names:
+            await conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+    finally:
+        await conn.close()
+
+
 async def create_copies(server_url: str, copies: Mapping[str, str]) -> None:
-    """`CREATE DATABASE name TEMPLATE template` for each name -> template (no one may be connected to it)."""
+    """`CREATE DATABASE name TEMPLATE template` for each name -> template. A copy is refused while anyone is
+    connected to the template; the sealed templates admit no one, but a worker already in is waited out."""
     conn = await _admin(server_url)
     try:
         for name, template in copies.items():
-            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+            for attempt in range(10):
+                try:
+                    await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                    break
+                except asyncpg.ObjectInUseError:
+                    if attempt == 9:
+                        raise
+                    await asyncio.sleep(1.0)
     finally:
         await conn.close()
 
