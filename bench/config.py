@@ -32,18 +32,20 @@ class Config:
 
 
 FULL = Config(quick=False)
+# The smallest sizes at which every section still runs each of its steps (two feed pages, a growth ratio
+# over a twentyfold larger ledger): the test suite runs it (tests/bench/test_quick_run.py).
 QUICK = Config(
     quick=True,
     time_cap=4.0,
     db_connections=8,
-    writes=16,
-    limit_requests=600,
-    bulk_lines=200,
+    writes=8,
+    limit_requests=300,
+    bulk_lines=100,
     bulk_requests=1,
-    feed_events=3_000,
-    growth_small=1_000,
-    growth_large=20_000,
-    growth_samples=4,
-    dashboard_requests=24,
-    dashboard_participants=100,
+    feed_events=2_000,
+    growth_small=500,
+    growth_large=10_000,
+    growth_samples=3,
+    dashboard_requests=12,
+    dashboard_participants=30,
 )

@@ -20,6 +20,7 @@ import asyncpg
 import httpx
 
 from effekt.launcher import Platform
+from effekt.sandbox.http import new_client
 from effekt.sandbox.identifiers import synthetic_cpr
 from kit.settings import DEV_SECRET
 from services.identity.models import SigningKey
@@ -109,7 +110,7 @@ async def revoked_token(platform: Platform, cast: Cast, client: httpx.AsyncClien
 async def build_scene(platform: Platform, cast: Cast, client: httpx.AsyncClient) -> Scene:
     """Real rows for every path parameter the three services take, made through their public APIs."""
     contracts, outcomes = platform.url("contracts"), platform.url("outcomes")
-    async with httpx.AsyncClient(base_url=contracts, timeout=30) as registry:
+    async with new_client(base_url=contracts, timeout=30) as registry:
         contract_id, _ = await active_contract(registry, cast, employment_terms(cast))
     # A second contract left in draft: the version operations act on it (terminating or proposing it
     # changes nothing the other cases read).
@@ -141,7 +142,7 @@ async def build_scene(platform: Platform, cast: Cast, client: httpx.AsyncClient)
     )
     await add_membership(platform, cast.partnership_id, fund_org["id"], "outcome_payer")
     fund = await user_actor(platform, fund_org, "signatory", "matrix-fund")
-    async with httpx.AsyncClient(base_url=outcomes, timeout=30) as out:
+    async with new_client(base_url=outcomes, timeout=30) as out:
         person = await enrol(
             out,
             cast.provider,

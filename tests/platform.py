@@ -1,5 +1,6 @@
 """The test platform: the sandbox's disposable platform (`effekt.sandbox.platform`) with what only the
-tests want switched off, and its databases scanned for CPR numbers before they are dropped."""
+tests want switched off, its databases copied from templates migrated once per session and scanned for CPR
+numbers before they are dropped."""
 
 from __future__ import annotations
 
@@ -21,9 +22,14 @@ __all__ = [
     "running_platform",
 ]
 
-# The registry's change log is recorded in the ledgers a poll after each activation: off where tests count a
-# partnership's events exactly; tests/outcomes/test_contract_events.py turns it on.
-TEST_ENV = {"OUTCOMES_CONTRACT_EVENTS": "false"}
+TEST_ENV = {
+    # The registry's change log is recorded in the ledgers a poll after each activation: off where tests
+    # count a partnership's events exactly; tests/outcomes/test_contract_events.py turns it on.
+    "OUTCOMES_CONTRACT_EVENTS": "false",
+    # argon2id still, at an eighth of the sandbox's memory (production keeps RFC 9106's profile): the suite
+    # makes and signs in well over a thousand people, and at 8 MiB each hash was 5 ms of identity's CPU.
+    "IDENTITY_PASSWORD_HASH_MEMORY_KIB": "1024",
+}
 
 
 @contextmanager
@@ -36,7 +42,7 @@ def running_platform(
 ) -> Iterator[Platform]:
     privacy_scan.SESSION.log_dirs.add(log_dir)
     with sandbox.running_platform(
-        server_url, log_dir, extra_env={**TEST_ENV, **(extra_env or {})}, only=only
+        server_url, log_dir, extra_env={**TEST_ENV, **(extra_env or {})}, only=only, from_templates=True
     ) as platform:
         try:
             yield platform

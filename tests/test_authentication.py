@@ -10,10 +10,10 @@ import re
 import uuid
 from typing import Any
 
-import httpx
 import pytest
 
 from effekt.launcher import Platform
+from effekt.sandbox.http import new_client
 
 # (service, method, path template): public by design, and why.
 SERVICES = ("identity", "contracts", "outcomes")
@@ -58,7 +58,7 @@ def _concrete(template: str) -> str:
 
 @pytest.mark.parametrize("name", SERVICES)
 async def test_every_documented_operation_needs_a_token(platform: Platform, name: str) -> None:
-    async with httpx.AsyncClient(base_url=platform.url(name), timeout=30) as client:
+    async with new_client(base_url=platform.url(name), timeout=30) as client:
         document = (await client.get("/openapi.json")).json()
         operations = _operations(document)
         assert len(operations) > 10  # the walk really read the document

@@ -27,6 +27,7 @@ import pytest
 from fastapi import FastAPI
 
 from effekt.launcher import Platform
+from effekt.sandbox.http import new_client
 from services.contracts.app import create_app as contracts_app
 from services.identity.app import create_app as identity_app
 from services.outcomes.app import create_app as outcomes_app
@@ -111,7 +112,7 @@ async def test_every_operation_answers_every_caller_kind_as_the_table_says(
 ) -> None:
     started = time.monotonic()
     limits = httpx.Limits(max_connections=BATCH)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+    async with new_client(timeout=60, limits=limits) as client:
         scene = await build_scene(platform, matrix_cast, client)
         operations = {
             key: operation

@@ -3,13 +3,13 @@ dead connection with a 503 and Retry-After, never a 500, and serves the next one
 
 from __future__ import annotations
 
-import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Cast
+from effekt.sandbox.http import new_client
 
 
 async def _cut_connections(database_url: str) -> int:
@@ -31,7 +31,7 @@ async def _cut_connections(database_url: str) -> int:
 async def test_a_cut_connection_is_a_503_at_worst_and_the_pool_recovers(
     platform: Platform, cast: Cast
 ) -> None:
-    async with httpx.AsyncClient(base_url=platform.url("contracts"), headers=cast.provider.headers) as client:
+    async with new_client(base_url=platform.url("contracts"), headers=cast.provider.headers) as client:
         path = f"/v1/contracts?partnership_id={cast.partnership_id}"
         assert (await client.get(path)).status_code == 200  # the pool holds a connection now
         assert await _cut_connections(platform.database_urls["contracts"]) >= 1  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
+from effekt.sandbox.http import new_client
 from effekt.sandbox.identifiers import synthetic_cpr
 from tests.actors import Cast, make_cast, operator_headers, random_cvr
 from tests.contracts.support import terms_for
@@ -91,9 +92,9 @@ def replayed_headers(response: httpx.Response) -> dict[str, str]:
 @asynccontextmanager
 async def clients(platform: Platform) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
     async with (
-        httpx.AsyncClient(base_url=platform.url("identity"), timeout=30) as identity,
-        httpx.AsyncClient(base_url=platform.url("contracts"), timeout=30) as contracts,
-        httpx.AsyncClient(base_url=platform.url("outcomes"), timeout=30) as outcomes,
+        new_client(base_url=platform.url("identity"), timeout=30) as identity,
+        new_client(base_url=platform.url("contracts"), timeout=30) as contracts,
+        new_client(base_url=platform.url("outcomes"), timeout=30) as outcomes,
     ):
         yield {"identity": identity, "contracts": contracts, "outcomes": outcomes}
 

@@ -16,6 +16,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from effekt.launcher import Platform
+from effekt.sandbox.http import new_client
 from effekt.sandbox.identifiers import synthetic_cpr
 from tests.actors import Cast, token_for
 from tests.outcomes.support import TODAY, active_contract, claim, confirm, employment_terms, enrol, key
@@ -41,7 +42,7 @@ PUBLIC = {
 
 
 async def _document(platform: Platform, name: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=platform.url(name)) as client:
+    async with new_client(base_url=platform.url(name)) as client:
         response = await client.get("/openapi.json")
     assert response.status_code == 200
     document: dict[str, Any] = response.json()
@@ -69,7 +70,7 @@ async def test_security_schemes_name_identitys_endpoints_and_every_scope_an_oper
     platform: Platform, name: str
 ) -> None:
     document = await _document(platform, name)
-    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
+    async with new_client(base_url=platform.url("identity")) as identity:
         discovery = (await identity.get("/.well-known/oauth-authorization-server")).json()
     schemes = document["components"]["securitySchemes"]
     assert schemes["bearer"] == {**schemes["bearer"], "type": "http", "scheme": "bearer"}
@@ -107,7 +108,7 @@ async def test_headers_are_declared_where_sent_and_optional_ones_are_plain(platf
 
 
 async def test_swagger_ui_offers_identitys_sign_in_with_pkce(platform: Platform) -> None:
-    async with httpx.AsyncClient(base_url=platform.url("outcomes")) as client:
+    async with new_client(base_url=platform.url("outcomes")) as client:
         page = await client.get("/docs")
     assert page.status_code == 200
     assert "/openapi.json" in page.text

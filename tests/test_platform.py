@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
+from effekt.sandbox.http import new_client
 from effekt.sandbox.platform import drop_databases, free_port
 
 SERVICES = ("identity", "contracts", "outcomes")
@@ -25,7 +26,7 @@ SERVICES = ("identity", "contracts", "outcomes")
 
 @pytest.mark.parametrize("name", [*SERVICES, "gateway"])
 async def test_every_process_is_up_and_ready(platform: Platform, name: str) -> None:
-    async with httpx.AsyncClient(base_url=platform.url(name)) as client:
+    async with new_client(base_url=platform.url(name)) as client:
         assert (await client.get("/healthz")).json() == {"status": "ok", "service": name}
         ready = await client.get("/readyz")
         assert ready.status_code == 200, ready.text
@@ -38,7 +39,7 @@ async def test_every_process_is_up_and_ready(platform: Platform, name: str) -> N
 
 @pytest.mark.parametrize("name", SERVICES)
 async def test_openapi_is_3_1_and_documents_problem_json(platform: Platform, name: str) -> None:
-    async with httpx.AsyncClient(base_url=platform.url(name)) as client:
+    async with new_client(base_url=platform.url(name)) as client:
         document = (await client.get("/openapi.json")).json()
     assert document["openapi"].startswith("3.1")
     assert "ProblemDetail" in document["components"]["schemas"]
@@ -71,7 +72,7 @@ def _schema_keywords(node: Any) -> Iterator[str]:
 async def test_openapi_schemas_use_json_schema_keywords_and_money_is_a_string(
     platform: Platform, name: str
 ) -> None:
-    async with httpx.AsyncClient(base_url=platform.url(name)) as client:
+    async with new_client(base_url=platform.url(name)) as client:
         schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
     assert not NOT_JSON_SCHEMA & set(_schema_keywords(schemas))
     if name == "contracts":
@@ -82,7 +83,7 @@ async def test_openapi_schemas_use_json_schema_keywords_and_money_is_a_string(
 
 @pytest.mark.parametrize("name", SERVICES)
 async def test_unknown_route_is_a_problem(platform: Platform, name: str) -> None:
-    async with httpx.AsyncClient(base_url=platform.url(name)) as client:
+    async with new_client(base_url=platform.url(name)) as client:
         response = await client.get("/v1/no-such-thing", headers={"X-Request-ID": "req-12345678"})
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
@@ -107,7 +108,7 @@ async def test_unknown_route_is_a_problem(platform: Platform, name: str) -> None
 async def test_a_method_the_path_does_not_serve_is_a_405_naming_every_one_it_does(
     platform: Platform, name: str, path: str, allowed: str
 ) -> None:
-    async with httpx.AsyncClient(base_url=platform.url(name)) as client:
+    async with new_client(base_url=platform.url(name)) as client:
         response = await client.request("OPTIONS", path)
     assert response.status_code == 405
     assert response.headers["content-type"] == "application/problem+json"
@@ -115,7 +116,7 @@ async def test_a_method_the_path_does_not_serve_is_a_405_naming_every_one_it_doe
 
 
 async def test_gateway_refuses_a_request_without_a_token(platform: Platform) -> None:
-    async with httpx.AsyncClient(base_url=platform.url("gateway")) as client:
+    async with new_client(base_url=platform.url("gateway")) as client:
         response = await client.post("/graphql", json={"query": "{ me { subject } }"})
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"

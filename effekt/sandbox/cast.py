@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from effekt.launcher import Platform
@@ -29,6 +30,10 @@ from effekt.sandbox.directory import (
 from effekt.sandbox.identifiers import HERNING, VIBORG
 from effekt.sandbox.signin import MACHINE_SCOPES, USER_SCOPES
 from effekt.sandbox.terms import Parties
+
+T = TypeVar("T")
+# Steps of a cast in flight at once (see `_at_most`): identity's pooled connections in the sandbox.
+CONCURRENCY = 6
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,19 @@ async def machine_actor(
     )
 
 
+async def _at_most(limit: int, *steps: Awaitable[T]) -> list[T]:
+    """The steps' results in order, at most `limit` of them in flight: identity keeps a few pooled database
+    connections (six in the sandbox), and a burst beyond them opens and closes a connection per request,
+    which cost a cast more than its requests."""
+    gate = asyncio.Semaphore(limit)
+
+    async def step(awaitable: Awaitable[T]) -> T:
+        async with gate:
+            return await awaitable
+
+    return list(await asyncio.gather(*(step(s) for s in steps)))
+
+
 async def make_cast(platform: Platform) -> Cast:
     """A brand-new partnership with one organisation per role, their users and machine clients."""
     tag = secrets.token_hex(3)
@@ -133,7 +151,8 @@ async def make_cast(platform: Platform) -> Cast:
         observer,
         outsider,
         operator_org,
-    ) = await asyncio.gather(
+    ) = await _at_most(
+        CONCURRENCY,
         create_organisation(platform, "municipality", f"Herning Kommune {tag}", municipality_code=HERNING),
         create_organisation(platform, "municipality", f"Viborg Kommune {tag}", municipality_code=VIBORG),
         create_organisation(platform, "provider", f"Jobhuset {tag}"),
@@ -144,7 +163,8 @@ async def make_cast(platform: Platform) -> Cast:
         create_organisation(platform, "provider", f"Udenforstående {tag}"),
         operator_organisation(platform),
     )
-    await asyncio.gather(
+    await _at_most(
+        CONCURRENCY,
         add_membership(platform, partnership_id, herning["id"], "outcome_payer"),
         add_membership(platform, partnership_id, viborg["id"], "outcome_payer"),
         add_membership(platform, partnership_id, provider["id"], "provider"),
@@ -153,7 +173,8 @@ async def make_cast(platform: Platform) -> Cast:
         add_membership(platform, partnership_id, adviser["id"], "adviser"),
         add_membership(platform, partnership_id, observer["id"], "observer"),
     )
-    actors = await asyncio.gather(
+    actors = await _at_most(
+        CONCURRENCY,
         user_actor(platform, herning, "signatory", "herning-signatory"),
         user_actor(platform, viborg, "signatory", "viborg-signatory"),
         user_actor(platform, provider, "signatory", "provider-signatory"),

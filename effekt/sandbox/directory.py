@@ -22,7 +22,7 @@ import httpx
 
 from effekt.launcher import Platform
 from effekt.sandbox import identifiers
-from effekt.sandbox.http import expect
+from effekt.sandbox.http import expect, new_client
 from effekt.sandbox.signin import (
     MACHINE_SCOPES,
     REDIRECT_URI,
@@ -76,7 +76,7 @@ def identity_client(platform: Platform) -> httpx.AsyncClient:
     clients = _loop().clients
     client = clients.get(url)
     if client is None or client.is_closed:
-        client = clients[url] = httpx.AsyncClient(base_url=url, timeout=30.0)
+        client = clients[url] = new_client(url, timeout=30.0)
     return client
 
 

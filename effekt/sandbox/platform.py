@@ -1,21 +1,32 @@
 """A disposable platform for the tests and the bench: a PostgreSQL server, fresh databases, and the four
 services running as real processes on free ports, exactly as `effekt up` runs them, tuned to make many
-users quickly (cheap password hashing) and to share one PostgreSQL with other runs (small pools)."""
+users quickly (cheap password hashing) and to share one PostgreSQL with other runs (small pools).
+
+A run that starts many platforms (the test suite) asks for `from_templates`: each service's migrations
+then run once per server (`alembic upgrade head` into a template database), and every platform's
+databases are copies of the templates (`CREATE DATABASE ... TEMPLATE`, a fraction of a second where a
+migration takes seconds on a busy server). Its databases are dropped in the background (a drop waits for a
+checkpoint); `postgres_server` waits for those drops and drops the templates when it ends.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import secrets
 import socket
+import threading
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 
 from effekt.embedded_pg import EmbeddedPostgres, asyncpg_url
-from effekt.launcher import DATABASE_SERVICES, SERVICES, Platform, platform_env
+from effekt.launcher import DATABASE_SERVICES, SERVICES, Platform, Service, migrate, platform_env
 
 
 def free_port() -> int:
@@ -43,15 +54,21 @@ def _reachable(host: str, port: int) -> bool:
 
 @contextmanager
 def postgres_server(work_dir: Path) -> Iterator[str]:
-    """A server URL: `EFFEKT_TEST_DATABASE_URL`, else 127.0.0.1:5432, else an embedded server."""
+    """A server URL: `EFFEKT_TEST_DATABASE_URL`, else 127.0.0.1:5432, else an embedded server. When it ends,
+    the platforms' background drops are awaited and the templates made on it dropped."""
     if url := os.environ.get("EFFEKT_TEST_DATABASE_URL"):
-        yield url
+        with _tidied(url):
+            yield url
     elif _reachable("127.0.0.1", 5432):
-        yield "postgresql://postgres@127.0.0.1:5432/postgres"
+        url = "postgresql://postgres@127.0.0.1:5432/postgres"
+        with _tidied(url):
+            yield url
     else:
         embedded = EmbeddedPostgres(work_dir / "postgres")
         try:
-            yield embedded.start()
+            url = embedded.start()
+            with _tidied(url):
+                yield url
         finally:
             embedded.stop()
 
@@ -78,6 +95,113 @@ async def drop_databases(server_url: str, names: list[str]) -> None:
         await conn.close()
 
 
+# --- template databases and background drops ----------------------------------------------------------------
+
+
+@dataclass
+class _Server:
+    """What this process made on one server: templates by migration digest, and drops under way."""
+
+    templates: dict[str, dict[str, str]] = field(default_factory=dict)  # digest -> service -> database
+    drops: list[threading.Thread] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_servers: dict[str, _Server] = {}
+_servers_lock = threading.Lock()
+
+
+def _server(server_url: str) -> _Server:
+    with _servers_lock:
+        return _servers.setdefault(server_url, _Server())
+
+
+def _migrations_digest(services: tuple[Service, ...]) -> str:
+    """What the templates' schema follows from: every file of each service's alembic environment."""
+    digest = hashlib.sha256()
+    for service in services:
+        root = service.alembic_ini.parent
+        for path in sorted([service.alembic_ini, *(root / "migrations").rglob("*.py")]):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def _templates(server_url: str) -> dict[str, str]:
+    """Each service's template database on the server, migrated to head the first time it is asked for."""
+    server = _server(server_url)
+    digest = _migrations_digest(DATABASE_SERVICES)
+    with server.lock:
+        if digest not in server.templates:
+            prefix = f"effekt_template_{secrets.token_hex(4)}"
+            names = {s.name: f"{prefix}_{s.name}" for s in DATABASE_SERVICES}
+            asyncio.run(create_databases(server_url, list(names.values())))
+            try:
+                with ThreadPoolExecutor(len(names)) as pool:
+                    for done in [
+                        pool.submit(migrate, s, asyncpg_url(server_url, names[s.name]))
+                        for s in DATABASE_SERVICES
+                    ]:
+                        done.result()
+            except BaseException:
+                asyncio.run(drop_databases(server_url, list(names.values())))
+                raise
+            asyncio.run(_seal(server_url, list(names.values())))
+            server.templates[digest] = names
+        return server.templates[digest]
+
+
+async def _seal(server_url: str, names: list[str]) -> None:
+    """No connections to the templates from now on (autovacuum's included): a copy fails while one is open."""
+    conn = await _admin(server_url)
+    try:
+        for name in names:
+            await conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+    finally:
+        await conn.close()
+
+
+async def create_copies(server_url: str, copies: Mapping[str, str]) -> None:
+    """`CREATE DATABASE name TEMPLATE template` for each name -> template. A copy is refused while anyone is
+    connected to the template; the sealed templates admit no one, but a worker already in is waited out."""
+    conn = await _admin(server_url)
+    try:
+        for name, template in copies.items():
+            for attempt in range(10):
+                try:
+                    await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                    break
+                except asyncpg.ObjectInUseError:
+                    if attempt == 9:
+                        raise
+                    await asyncio.sleep(1.0)
+    finally:
+        await conn.close()
+
+
+def _drop_in_background(server_url: str, names: list[str]) -> None:
+    drop = threading.Thread(target=lambda: asyncio.run(drop_databases(server_url, names)), daemon=True)
+    server = _server(server_url)
+    with server.lock:
+        server.drops.append(drop)
+    drop.start()
+
+
+@contextmanager
+def _tidied(server_url: str) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        server = _server(server_url)
+        with server.lock:
+            drops, server.drops = server.drops, []
+            templates = [name for names in server.templates.values() for name in names.values()]
+            server.templates.clear()
+        for drop in drops:
+            drop.join()
+        if templates:
+            asyncio.run(drop_databases(server_url, templates))
+
+
 @contextmanager
 def running_platform(
     server_url: str,
@@ -86,12 +210,18 @@ def running_platform(
     extra_env: Mapping[str, str] | None = None,
     only: tuple[str, ...] | None = None,
     revocation_poll_seconds: float | None = 0.5,
+    from_templates: bool = False,
 ) -> Iterator[Platform]:
     """The platform's processes (or `only` those named) on free ports against fresh databases, dropped
-    afterwards. Revocations reach every process within `revocation_poll_seconds`."""
+    afterwards. Revocations reach every process within `revocation_poll_seconds`. With `from_templates`
+    the databases are copies of migrated templates and are dropped in the background (module docstring)."""
     prefix = f"effekt_test_{secrets.token_hex(4)}"
     names = {s.name: f"{prefix}_{s.name}" for s in DATABASE_SERVICES}
-    asyncio.run(create_databases(server_url, list(names.values())))
+    if from_templates:
+        templates = _templates(server_url)
+        asyncio.run(create_copies(server_url, {names[s]: templates[s] for s in names}))
+    else:
+        asyncio.run(create_databases(server_url, list(names.values())))
     database_urls = {service: asyncpg_url(server_url, db) for service, db in names.items()}
     # The first operator (identity ensures it on start-up); `effekt.sandbox.directory` reads it from
     # `platform.env`.
@@ -101,9 +231,10 @@ def running_platform(
         # Cheap password hashing: a test suite creates and signs in hundreds of users.
         "IDENTITY_PASSWORD_HASH_TIME_COST": "1",
         "IDENTITY_PASSWORD_HASH_MEMORY_KIB": "8192",
-        # Many runs share one PostgreSQL (100 connections): keep the idle pools small.
-        "IDENTITY_DB_POOL_SIZE": "3",
-        "IDENTITY_DB_MAX_OVERFLOW": "7",
+        # Many runs share one PostgreSQL (100 connections): keep the idle pools small. Identity's holds the
+        # six requests a cast (`effekt.sandbox.cast`) has in flight, or each burst opens and closes some.
+        "IDENTITY_DB_POOL_SIZE": "6",
+        "IDENTITY_DB_MAX_OVERFLOW": "4",
         "CONTRACTS_DB_POOL_SIZE": "3",
         "CONTRACTS_DB_MAX_OVERFLOW": "12",
         "OUTCOMES_DB_POOL_SIZE": "3",
@@ -144,4 +275,7 @@ def running_platform(
         finally:
             platform.stop()
     finally:
-        asyncio.run(drop_databases(server_url, list(names.values())))
+        if from_templates:
+            _drop_in_background(server_url, list(names.values()))
+        else:
+            asyncio.run(drop_databases(server_url, list(names.values())))

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from effekt.sandbox.http import Refused, expect
+from effekt.sandbox.http import Refused, expect, new_client
 
 USER_SCOPES = (
     "openid profile email offline_access partners:read partners:write contracts:read contracts:write "
@@ -83,7 +83,7 @@ async def sign_in(
 ) -> dict[str, Any]:
     """A person's token response through the whole code flow, in a cookie jar of its own (a new browser)."""
     verifier, challenge = pkce_pair()
-    async with httpx.AsyncClient(base_url=identity_url, timeout=30.0) as browser:
+    async with new_client(identity_url, timeout=30.0) as browser:
         redirect = await authorization_code(
             browser,
             client_id=client_id,

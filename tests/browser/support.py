@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from effekt.launcher import Platform
+from effekt.sandbox.http import new_client
 from tests.actors import USER_SCOPES, create_organisation, create_user, operator_headers
 from tests.browser.site import StaticSite
 
@@ -30,7 +29,7 @@ async def register_site(
     platform: Platform, site: StaticSite, owner: Person, *, name: str = "Partner console (test)"
 ) -> dict[str, Any]:
     """A public code-flow client for the site, and the site configured to sign in with it."""
-    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
+    async with new_client(base_url=platform.url("identity")) as identity:
         response = await identity.post(
             f"/v1/organisations/{owner.organisation_id}/clients",
             headers=await operator_headers(platform),

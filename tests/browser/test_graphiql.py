@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-import httpx
 from playwright.async_api import Browser, Route, expect
 
 from effekt.launcher import Platform
+from effekt.sandbox.http import new_client
 from effekt.seed import PASSWORD
 from tests.browser.conftest import Demo
 from tests.browser.support import person
@@ -55,7 +55,7 @@ async def test_graphiql_opens_offline_signs_in_queries_and_signs_out(
         await context.close()
     assert refused == []
     # Signing out ended the sign-in at identity: its refresh token no longer works.
-    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
+    async with new_client(base_url=platform.url("identity")) as identity:
         refreshed = await identity.post(
             "/oauth2/token",
             data={

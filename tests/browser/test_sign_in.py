@@ -4,10 +4,10 @@ reaches the client."""
 
 from __future__ import annotations
 
-import httpx
 from playwright.async_api import Browser, expect
 
 from effekt.launcher import Platform
+from effekt.sandbox.http import new_client
 from tests.browser.site import StaticSite
 from tests.browser.support import person, register_site
 
@@ -36,7 +36,7 @@ async def test_chromium_completes_code_and_pkce_from_another_origin(
     finally:
         await context.close()
     assert code
-    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
+    async with new_client(base_url=platform.url("identity")) as identity:
         token = await identity.post(
             "/oauth2/token",
             data={

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from effekt.launcher import Platform
 from effekt.sandbox.directory import client_credentials_token
+from effekt.sandbox.http import new_client
 from kit.settings import ServiceSettings
 
 SERVICES = ("identity", "contracts", "outcomes")
@@ -35,7 +36,7 @@ async def _metrics(client: httpx.AsyncClient) -> dict[str, Any]:
 async def test_metrics_need_no_token_and_expose_the_operational_families(
     platform: Platform, name: str
 ) -> None:
-    async with httpx.AsyncClient(base_url=platform.url(name)) as client:
+    async with new_client(base_url=platform.url(name)) as client:
         assert (await client.get("/healthz")).status_code == 200
         families = await _metrics(client)
     expected = EVERY_PROCESS_FAMILIES | (SERVICE_FAMILIES if name in SERVICES else set())
@@ -54,7 +55,7 @@ async def test_metrics_need_no_token_and_expose_the_operational_families(
 
 @pytest.mark.parametrize("name", SERVICES)
 async def test_pool_gauges_report_the_configured_pool(platform: Platform, name: str) -> None:
-    async with httpx.AsyncClient(base_url=platform.url(name)) as client:
+    async with new_client(base_url=platform.url(name)) as client:
         await client.get("/readyz")  # opens at least one pooled connection
         families = await _metrics(client)
     size = families["effekt_db_pool_size"].samples[0].value
@@ -66,7 +67,7 @@ async def test_pool_gauges_report_the_configured_pool(platform: Platform, name: 
 
 async def test_routes_are_labelled_by_template_never_by_raw_path(platform: Platform) -> None:
     raw = f"/v1/no-such-thing/{secrets.token_hex(8)}"
-    async with httpx.AsyncClient(base_url=platform.url("contracts")) as client:
+    async with new_client(base_url=platform.url("contracts")) as client:
         assert (await client.get(raw)).status_code == 404
         families = await _metrics(client)
     routes = {s.labels["route"] for s in families["effekt_http_request_duration_seconds"].samples}
@@ -100,7 +101,7 @@ async def test_a_request_through_the_gateway_carries_one_trace_id_into_every_ser
     platform: Platform,
 ) -> None:
     request_id = f"trace-test-{secrets.token_hex(8)}"
-    async with httpx.AsyncClient(base_url=platform.url("gateway")) as client:
+    async with new_client(base_url=platform.url("gateway")) as client:
         response = await client.get("/readyz", headers={"X-Request-ID": request_id})
     assert response.status_code == 200, response.text
 
@@ -124,7 +125,7 @@ async def test_the_gateway_continues_a_callers_w3c_trace(platform: Platform) -> 
     trace_id = secrets.token_hex(16)
     request_id = f"trace-test-{secrets.token_hex(8)}"
     headers = {"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01", "X-Request-ID": request_id}
-    async with httpx.AsyncClient(base_url=platform.url("gateway")) as client:
+    async with new_client(base_url=platform.url("gateway")) as client:
         assert (await client.get("/readyz", headers=headers)).status_code == 200
     gateway_lines = await _wait_for_lines(platform.log_dir / "gateway.log", request_id, "/readyz")
     assert {line["trace_id"] for line in gateway_lines} == {trace_id}
@@ -135,7 +136,7 @@ async def test_the_gateway_continues_a_callers_w3c_trace(platform: Platform) -> 
 async def test_a_malformed_traceparent_starts_a_fresh_trace(platform: Platform) -> None:
     request_id = f"trace-test-{secrets.token_hex(8)}"
     headers = {"traceparent": "00-not-a-trace-01", "X-Request-ID": request_id}
-    async with httpx.AsyncClient(base_url=platform.url("contracts")) as client:
+    async with new_client(base_url=platform.url("contracts")) as client:
         assert (await client.get("/healthz", headers=headers)).status_code == 200
     (line,) = await _wait_for_lines(platform.log_dir / "contracts.log", request_id, "/healthz")
     assert re.fullmatch(r"[0-9a-f]{32}", line["trace_id"])
@@ -157,7 +158,7 @@ async def test_an_authenticated_graphql_request_is_logged_under_the_callers_trac
         "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01",
         "X-Request-ID": request_id,
     }
-    async with httpx.AsyncClient(base_url=platform.url("gateway")) as client:
+    async with new_client(base_url=platform.url("gateway")) as client:
         response = await client.post("/graphql", json={"query": "{ me { subject } }"}, headers=headers)
     assert response.status_code == 200, response.text
     assert response.json()["data"]["me"]["subject"]

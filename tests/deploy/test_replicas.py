@@ -22,6 +22,7 @@ from sqlalchemy import text
 
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Cast, make_cast
+from effekt.sandbox.http import new_client
 from effekt.sandbox.identifiers import synthetic_cpr
 from effekt.sandbox.platform import free_port
 from tests.outcomes.integrations.support import Receiver, eventually, ledger_engine, subscribe
@@ -113,8 +114,8 @@ async def test_two_replicas_deliver_every_event_exactly_once_even_when_one_stops
     cast = await make_cast(replicas)
     receiver = CountingReceiver()
     async with (
-        httpx.AsyncClient(base_url=replicas.url("contracts"), timeout=30) as contracts,
-        httpx.AsyncClient(base_url=replicas.endpoints["outcomes"], timeout=30) as first,
+        new_client(base_url=replicas.url("contracts"), timeout=30) as contracts,
+        new_client(base_url=replicas.endpoints["outcomes"], timeout=30) as first,
         receiver.running(),
         ledger_engine(replicas) as engine,
     ):
@@ -122,14 +123,14 @@ async def test_two_replicas_deliver_every_event_exactly_once_even_when_one_stops
         created = await subscribe(first, cast.investor, cast.partnership_id, receiver.url)
         receiver.secret = created["secret"]
 
-        async with httpx.AsyncClient(base_url=replicas.endpoints[SECOND], timeout=30) as second:
+        async with new_client(base_url=replicas.endpoints[SECOND], timeout=30) as second:
             await _enrol_many((first, second), cast, contract_id, range(0, 100))
             # A rolling deploy: SIGTERM the second replica while the first keeps taking writes and both
             # have deliveries in flight; then bring it back on another port.
             await _stop_while(replicas, SECOND, _enrol_many((first,), cast, contract_id, range(100, 170)))
         replicas.start_one("outcomes", port=free_port(), key=SECOND)
         await asyncio.to_thread(replicas.wait_ready, 60)
-        async with httpx.AsyncClient(base_url=replicas.endpoints[SECOND], timeout=30) as second:
+        async with new_client(base_url=replicas.endpoints[SECOND], timeout=30) as second:
             await _enrol_many((first, second), cast, contract_id, range(170, 230))
             # Now the first replica goes: what is left is delivered by the second one alone.
             await _stop_while(
@@ -170,9 +171,9 @@ async def test_a_statement_requested_on_both_replicas_at_once_is_one_statement(
 ) -> None:
     cast = await make_cast(replicas)
     async with (
-        httpx.AsyncClient(base_url=replicas.url("contracts"), timeout=30) as contracts,
-        httpx.AsyncClient(base_url=replicas.endpoints["outcomes"], timeout=30) as first,
-        httpx.AsyncClient(base_url=replicas.endpoints[SECOND], timeout=30) as second,
+        new_client(base_url=replicas.url("contracts"), timeout=30) as contracts,
+        new_client(base_url=replicas.endpoints["outcomes"], timeout=30) as first,
+        new_client(base_url=replicas.endpoints[SECOND], timeout=30) as second,
         ledger_engine(replicas) as engine,
     ):
         contract_id, _ = await active_contract(contracts, cast, employment_terms(cast))

@@ -11,6 +11,7 @@ import pytest
 
 from effekt.launcher import Platform
 from effekt.sandbox.cast import make_cast
+from effekt.sandbox.http import new_client
 from tests.gateway.support import World, _bounded, build_world, gql
 from tests.outcomes.support import TODAY, claim, confirm
 
@@ -52,8 +53,8 @@ BOUND = {"identity": 4, "contracts": 2, "outcomes": 8}
 async def big_world(platform: Platform) -> World:
     cast = await make_cast(platform)
     async with (
-        httpx.AsyncClient(base_url=platform.url("contracts"), timeout=60) as contracts,
-        httpx.AsyncClient(base_url=platform.url("outcomes"), timeout=60) as outcomes,
+        new_client(base_url=platform.url("contracts"), timeout=60) as contracts,
+        new_client(base_url=platform.url("outcomes"), timeout=60) as outcomes,
     ):
         world = await build_world(contracts, outcomes, cast, per_municipality=100)
         # Claims for a quarter of the participants, so the nested per-participant claims have rows.

@@ -8,6 +8,7 @@ import pytest
 
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Actor, Cast, make_cast
+from effekt.sandbox.http import new_client
 from gateway import policy
 from tests.gateway.support import gql
 
@@ -89,7 +90,7 @@ async def test_the_service_is_a_second_wall_behind_the_gateway(
 ) -> None:
     """Even bypassing the gateway, the outcome service lists no participant to an investor."""
     cast, actors = investors
-    async with httpx.AsyncClient(base_url=platform.url("outcomes"), timeout=30) as outcomes:
+    async with new_client(base_url=platform.url("outcomes"), timeout=30) as outcomes:
         for actor in actors:
             response = await outcomes.get(
                 "/v1/participants", params={"partnership_id": str(cast.partnership_id)}, headers=actor.headers

@@ -21,6 +21,7 @@ import pytest
 import websockets
 
 from effekt.launcher import Platform
+from effekt.sandbox.http import new_client
 from effekt.sandbox.identifiers import synthetic_cpr
 from tests.actors import Cast, make_cast
 from tests.outcomes.support import TODAY, active_contract, employment_terms
@@ -47,7 +48,7 @@ async def private_cast(private_platform: Platform) -> Cast:
 
 @pytest.fixture
 async def gateway_client(private_platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=private_platform.url("gateway"), timeout=WAIT) as client:
+    async with new_client(base_url=private_platform.url("gateway"), timeout=WAIT) as client:
         yield client
 
 
@@ -157,7 +158,7 @@ async def test_no_cpr_number_reaches_any_log(
     private_platform: Platform, private_cast: Cast, gateway_client: httpx.AsyncClient
 ) -> None:
     cast = private_cast
-    async with httpx.AsyncClient(base_url=private_platform.url("contracts"), timeout=WAIT) as contracts:
+    async with new_client(base_url=private_platform.url("contracts"), timeout=WAIT) as contracts:
         contract, _ = await active_contract(contracts, cast, employment_terms(cast))
     accept = {"Accept": "application/graphql-response+json"}
     answers = []
@@ -185,7 +186,7 @@ async def test_no_cpr_number_reaches_any_log(
         ("contracts", "/v1/contracts"),
         ("identity", "/v1/organisations"),
     ):
-        async with httpx.AsyncClient(base_url=private_platform.url(name), timeout=WAIT) as service:
+        async with new_client(base_url=private_platform.url(name), timeout=WAIT) as service:
             headers = {**cast.provider.headers, "X-Request-ID": DASHED}
             await service.post(path, json={"cpr": int(CPR), "name": DASHED, "note": MARKER}, headers=headers)
             await service.post(path, content=f'{{"cpr": "{CPR}", {MARKER}', headers=headers)

@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
 
-import httpx
 import pytest
 import uvicorn
 import websockets
 
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Cast, make_cast
+from effekt.sandbox.http import new_client
 from effekt.sandbox.platform import free_port
 from gateway.app import create_app
 from gateway.hardening import document_id
@@ -79,7 +79,7 @@ async def trusted_only(platform: Platform, tmp_path: Path) -> AsyncIterator[str]
 
 async def test_only_trusted_documents_run_over_http(trusted_only: str, trusted_cast: Cast) -> None:
     headers = {**trusted_cast.evaluator.headers, "Accept": "application/graphql-response+json"}
-    async with httpx.AsyncClient(base_url=f"http://{trusted_only}", timeout=30) as client:
+    async with new_client(base_url=f"http://{trusted_only}", timeout=30) as client:
         refused = await client.post("/graphql", json={"query": "{ me { subject } }"}, headers=headers)
         assert refused.status_code == 400
         by_id = await client.post(

@@ -25,6 +25,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from effekt.launcher import Platform
+from effekt.sandbox.http import new_client
 from effekt.sandbox.identifiers import synthetic_cpr
 from gateway.app import create_app
 from gateway.settings import Settings
@@ -56,7 +57,7 @@ class World:
 async def world(platform: Platform) -> AsyncIterator[World]:
     """A partnership with a few events, and a gateway of its own with small limits and a quick poll."""
     cast = await make_cast(platform)
-    async with httpx.AsyncClient(base_url=platform.url("contracts"), timeout=30) as contracts:
+    async with new_client(base_url=platform.url("contracts"), timeout=30) as contracts:
         contract_id, _ = await active_contract(contracts, cast, employment_terms(cast))
     configured = {
         k.removeprefix("GATEWAY_").lower(): v for k, v in platform.env.items() if k.startswith("GATEWAY_")
@@ -85,7 +86,7 @@ async def world(platform: Platform) -> AsyncIterator[World]:
 
 async def add_events(platform: Platform, world: World, count: int) -> int:
     """Enrol `count` participants (an event each); the ledger's last sequence then."""
-    async with httpx.AsyncClient(base_url=platform.url("outcomes"), timeout=30) as outcomes:
+    async with new_client(base_url=platform.url("outcomes"), timeout=30) as outcomes:
         for _ in range(count):
             world.enrolled += 1
             await enrol(
@@ -110,7 +111,7 @@ async def last_sequence(outcomes: httpx.AsyncClient, cast: Cast) -> int:
 
 async def ledger_reads(platform: Platform) -> int:
     """Ledger pages the outcome service has served, all callers together (its Prometheus counter)."""
-    async with httpx.AsyncClient(base_url=platform.url("outcomes"), timeout=30) as outcomes:
+    async with new_client(base_url=platform.url("outcomes"), timeout=30) as outcomes:
         text = (await outcomes.get("/metrics")).text
     return sum(
         int(float(line.rsplit(" ", 1)[1]))
@@ -327,7 +328,7 @@ async def test_a_revoked_tokens_stream_ends_and_the_others_sharing_its_reader_go
             assert sequences(await socket.events("1", last)) == [last]
         assert machine.client_id
         assert machine.client_secret
-        async with httpx.AsyncClient(base_url=platform.url("identity"), timeout=30) as identity:
+        async with new_client(base_url=platform.url("identity"), timeout=30) as identity:
             answer = await identity.post(
                 "/oauth2/revoke",
                 data={"token": machine.token},

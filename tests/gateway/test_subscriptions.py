@@ -13,13 +13,13 @@ from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
-import httpx
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Actor, Cast, make_cast
+from effekt.sandbox.http import new_client
 from effekt.sandbox.identifiers import synthetic_cpr
 from gateway.hardening import DomainError
 from gateway.subscriptions import ensure_still_allowed
@@ -38,8 +38,8 @@ WAIT = 30.0  # an upper bound for a poll cycle on a loaded machine, not a timing
 async def enrolled(platform: Platform) -> tuple[Cast, UUID]:
     cast = await make_cast(platform)
     async with (
-        httpx.AsyncClient(base_url=platform.url("contracts"), timeout=30) as contracts,
-        httpx.AsyncClient(base_url=platform.url("outcomes"), timeout=30) as outcomes,
+        new_client(base_url=platform.url("contracts"), timeout=30) as contracts,
+        new_client(base_url=platform.url("outcomes"), timeout=30) as outcomes,
     ):
         contract_id, _ = await active_contract(contracts, cast, employment_terms(cast))
         await enrol(
@@ -100,7 +100,7 @@ async def test_a_provider_receives_past_and_new_events_with_the_participant(
             seen.append((await _receive(ws))["payload"]["data"]["ledgerEvents"])
         assert seen[-1]["participantId"]
         # A new event arrives without asking again.
-        async with httpx.AsyncClient(base_url=platform.url("outcomes"), timeout=30) as outcomes:
+        async with new_client(base_url=platform.url("outcomes"), timeout=30) as outcomes:
             created = await enrol(
                 outcomes,
                 cast.provider,

@@ -10,6 +10,7 @@ import pytest
 
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Actor, make_cast
+from effekt.sandbox.http import new_client
 from gateway import policy
 from tests.gateway.support import Tree, World, assert_shape, build_world, gql, leaves, prune, render
 
@@ -72,8 +73,8 @@ UNKNOWN_FIELD = re.compile(r"Cannot query field '(\w+)' on type '(\w+)'")
 async def world(platform: Platform) -> World:
     cast = await make_cast(platform)
     async with (
-        httpx.AsyncClient(base_url=platform.url("contracts"), timeout=30) as contracts,
-        httpx.AsyncClient(base_url=platform.url("outcomes"), timeout=30) as outcomes,
+        new_client(base_url=platform.url("contracts"), timeout=30) as contracts,
+        new_client(base_url=platform.url("outcomes"), timeout=30) as outcomes,
     ):
         return await build_world(contracts, outcomes, cast)
 
@@ -291,7 +292,7 @@ async def test_a_statements_lines_are_read_only_when_asked_for(
     calls = totals["extensions"]["serviceCalls"]["outcomes"]
     assert with_lines["extensions"]["serviceCalls"]["outcomes"] == calls + 1
     [statement] = with_lines["data"]["partnership"]["statements"]
-    async with httpx.AsyncClient(base_url=platform.url("outcomes")) as outcomes:
+    async with new_client(base_url=platform.url("outcomes")) as outcomes:
         response = await outcomes.get(
             f"/v1/payment-statements/{statement['id']}", headers=world.cast.provider.headers
         )

@@ -12,6 +12,7 @@ import pytest
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Cast
 from effekt.sandbox.directory import operator_headers
+from effekt.sandbox.http import new_client
 from effekt.sandbox.identifiers import cvr as random_cvr
 from tests.digits import FAMILIES, written_in
 
@@ -25,7 +26,7 @@ def cast(shared_cast: Cast) -> Cast:
 
 @pytest.fixture
 async def identity(platform: Platform) -> Any:
-    async with httpx.AsyncClient(base_url=platform.url("identity"), timeout=30.0) as client:
+    async with new_client(base_url=platform.url("identity"), timeout=30.0) as client:
         yield client
 
 

@@ -14,6 +14,7 @@ import pytest
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Actor, Cast, make_cast, token_for
 from effekt.sandbox.directory import PASSWORD, create_organisation, create_user, operator_headers, user_token
+from effekt.sandbox.http import new_client
 from effekt.sandbox.identifiers import cvr as random_cvr
 from effekt.sandbox.signin import bearer, claims_of
 
@@ -31,7 +32,7 @@ async def fresh_cast(platform: Platform) -> Cast:
 
 @pytest.fixture
 async def identity(platform: Platform) -> Any:
-    async with httpx.AsyncClient(base_url=platform.url("identity"), timeout=30.0) as client:
+    async with new_client(base_url=platform.url("identity"), timeout=30.0) as client:
         yield client
 
 

@@ -11,12 +11,13 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
+from effekt.sandbox.http import new_client
 from tests.actors import operator_headers, random_cvr
 
 
 @pytest.fixture
 async def identity(platform: Platform) -> Any:
-    async with httpx.AsyncClient(base_url=platform.url("identity"), timeout=30.0) as client:
+    async with new_client(base_url=platform.url("identity"), timeout=30.0) as client:
         yield client
 
 

@@ -16,6 +16,7 @@ import pytest
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Actor, Cast, token_for, user_actor
 from effekt.sandbox.directory import add_membership, create_organisation, operator_headers, remove_membership
+from effekt.sandbox.http import new_client
 from effekt.sandbox.signin import claims_of
 from kit.partners import MEMBERSHIP_ROLES
 from services.identity.partnerships import access
@@ -40,7 +41,7 @@ def cast(shared_cast: Cast) -> Cast:
 
 @pytest.fixture
 async def identity(platform: Platform) -> Any:
-    async with httpx.AsyncClient(base_url=platform.url("identity"), timeout=30.0) as client:
+    async with new_client(base_url=platform.url("identity"), timeout=30.0) as client:
         yield client
 
 
@@ -84,7 +85,7 @@ def key() -> dict[str, str]:
 
 async def paying_partnership(platform: Platform, payers: int) -> tuple[UUID, list[Actor]]:
     """A partnership of its own with `payers` outcome payers, each with a signed-in user."""
-    async with httpx.AsyncClient(base_url=platform.url("identity"), timeout=30.0) as identity:
+    async with new_client(base_url=platform.url("identity"), timeout=30.0) as identity:
         created = await identity.post(
             "/v1/partnerships",
             json={"name": f"Consent {secrets.token_hex(3)}"},

@@ -32,6 +32,7 @@ from effekt.sandbox.directory import (
     user_token,
     web_client_id,
 )
+from effekt.sandbox.http import new_client
 from effekt.sandbox.signin import REDIRECT_URI, USER_SCOPES, authorization_code, pkce_pair
 
 
@@ -67,7 +68,7 @@ async def code_flow_client(platform: Platform, cast: Cast, *, confidential: bool
         "grant_types": ["authorization_code", "refresh_token"],
         "scopes": USER_SCOPES.split(),
     }
-    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
+    async with new_client(base_url=platform.url("identity")) as identity:
         response = await identity.post(
             f"/v1/organisations/{cast.provider.organisation_id}/clients",
             json=body,
@@ -79,7 +80,7 @@ async def code_flow_client(platform: Platform, cast: Cast, *, confidential: bool
 
 async def sign_in(platform: Platform, actor: Actor, authorize_url: str) -> httpx.Response:
     """Follow an authorisation URL as a browser: load the page, submit the actor's credentials."""
-    async with httpx.AsyncClient() as browser:
+    async with new_client() as browser:
         page = await browser.get(authorize_url)
         assert page.status_code == 200, page.text
         form = {
@@ -159,7 +160,7 @@ async def test_client_credentials_token_verifies_from_the_published_jwks(
 async def _token_request(
     platform: Platform, data: dict[str, str], auth: tuple[str, str] | None = None
 ) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
+    async with new_client(base_url=platform.url("identity")) as identity:
         if auth is None:
             return await identity.post("/oauth2/token", data=data)
         return await identity.post("/oauth2/token", data=data, auth=auth)
@@ -222,7 +223,7 @@ async def test_code_flow_with_pkce_issues_access_refresh_and_id_tokens(
     assert identity_token["email"] == cast.provider.email
     assert token["refresh_token"]
 
-    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
+    async with new_client(base_url=platform.url("identity")) as identity:
         info = await identity.get(
             "/oauth2/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"}
         )
@@ -280,7 +281,7 @@ async def test_concurrent_use_of_one_refresh_token_yields_exactly_one_new_token(
 
 
 async def _authorize_code(platform: Platform, cast: Cast, client: dict[str, Any], challenge: str) -> str:
-    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
+    async with new_client(base_url=platform.url("identity")) as identity:
         redirect = await authorization_code(
             identity,
             client_id=client["client_id"],
@@ -348,7 +349,7 @@ async def test_a_redirect_uri_the_client_did_not_register_is_refused_without_red
 ) -> None:
     client = await code_flow_client(platform, cast)
     _, challenge = pkce_pair()
-    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
+    async with new_client(base_url=platform.url("identity")) as identity:
         page = await identity.get(
             "/oauth2/authorize",
             params={
@@ -389,7 +390,7 @@ async def test_an_authorisation_request_without_pkce_is_sent_back_as_invalid_req
     platform: Platform, cast: Cast
 ) -> None:
     client = await code_flow_client(platform, cast)
-    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
+    async with new_client(base_url=platform.url("identity")) as identity:
         response = await identity.get(
             "/oauth2/authorize",
             params={
@@ -411,7 +412,7 @@ async def test_a_user_of_another_organisation_cannot_sign_in_through_an_organisa
 ) -> None:
     client = await code_flow_client(platform, cast)
     _, challenge = pkce_pair()
-    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
+    async with new_client(base_url=platform.url("identity")) as identity:
         redirect = await authorization_code(
             identity,
             client_id=client["client_id"],
@@ -429,7 +430,7 @@ async def test_the_sign_in_form_refuses_a_post_without_its_csrf_cookie(
 ) -> None:
     client = await code_flow_client(platform, cast)
     _, challenge = pkce_pair()
-    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
+    async with new_client(base_url=platform.url("identity")) as identity:
         response = await identity.post(
             "/oauth2/authorize",
             data={
@@ -454,7 +455,7 @@ async def test_repeated_wrong_passwords_lock_the_account(platform: Platform) -> 
     user, email, password = await create_user(platform, organisation["id"], "member", label="locked-out")
     _, challenge = pkce_pair()
     statuses = []
-    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
+    async with new_client(base_url=platform.url("identity")) as identity:
         web = await web_client_id(platform)
         for _ in range(5):
             wrong = await authorization_code(
@@ -473,7 +474,7 @@ async def test_repeated_wrong_passwords_lock_the_account(platform: Platform) -> 
     assert right.status_code == 429
     assert int(right.headers["retry-after"]) > 0
     assert "location" not in right.headers
-    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
+    async with new_client(base_url=platform.url("identity")) as identity:
         events = await identity.get(
             "/v1/audit-events",
             params={"entity_id": user["id"], "action": "user.locked"},
@@ -511,7 +512,7 @@ async def test_introspection_and_revocation_of_an_access_token(platform: Platfor
             await oauth.introspect_token(f"{base}/oauth2/introspect", token=token["access_token"])
         ).json()
     assert after == {"active": False}
-    async with httpx.AsyncClient(base_url=base) as identity:
+    async with new_client(base_url=base) as identity:
         refused = await identity.get(
             "/v1/organisations", headers={"Authorization": f"Bearer {token['access_token']}"}
         )
@@ -530,7 +531,7 @@ async def test_a_client_cannot_introspect_or_revoke_another_clients_token(
     assert peek == {"active": False}
     assert revoke.status_code == 400
     assert revoke.json()["error"] == "invalid_grant"
-    async with httpx.AsyncClient(base_url=base) as identity:
+    async with new_client(base_url=base) as identity:
         still = await identity.get("/v1/organisations", headers=cast.investor_machine.headers)
     assert still.status_code == 200
 
@@ -564,7 +565,7 @@ async def test_revoking_a_refresh_token_ends_its_grant(platform: Platform, cast:
 
 async def test_discovery_documents_the_endpoints_and_pkce(platform: Platform) -> None:
     base = platform.url("identity")
-    async with httpx.AsyncClient(base_url=base) as identity:
+    async with new_client(base_url=base) as identity:
         document = (await identity.get("/.well-known/openid-configuration")).json()
         jwks = (await identity.get(document["jwks_uri"].removeprefix(base))).json()
     assert document["issuer"] == base
@@ -586,7 +587,7 @@ async def test_denying_consent_sends_access_denied_back_with_the_state(
 ) -> None:
     client = await code_flow_client(platform, cast)
     _, challenge = pkce_pair()
-    async with httpx.AsyncClient(base_url=platform.url("identity")) as browser:
+    async with new_client(base_url=platform.url("identity")) as browser:
         page = await browser.get(
             "/oauth2/authorize",
             params={
@@ -612,7 +613,7 @@ async def test_denying_consent_sends_access_denied_back_with_the_state(
 
 
 async def test_userinfo_needs_the_openid_scope(platform: Platform, cast: Cast) -> None:
-    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
+    async with new_client(base_url=platform.url("identity")) as identity:
         machine = await identity.get("/oauth2/userinfo", headers=cast.provider_machine.headers)
         anonymous = await identity.get("/oauth2/userinfo")
     assert machine.status_code == 403

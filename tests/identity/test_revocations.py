@@ -27,6 +27,7 @@ from effekt.sandbox.directory import (
     user_token,
     web_client_id,
 )
+from effekt.sandbox.http import new_client
 from effekt.sandbox.signin import authorization_code, bearer, claims_of, pkce_pair
 from kit.revocations import RevocationFeed
 from kit.settings import InsecureConfiguration
@@ -39,7 +40,7 @@ LIST = "/v1/token-revocations"
 
 @pytest.fixture
 async def identity(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=platform.url("identity"), timeout=30.0) as client:
+    async with new_client(base_url=platform.url("identity"), timeout=30.0) as client:
         yield client
 
 

@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
+from effekt.sandbox.http import new_client
 from services.identity.oauth.pages import SCOPE_WORDS, choose_language, redirect_origin
 from services.identity.oauth.scopes import SCOPES
 from tests.actors import REDIRECT_URI, Cast, pkce_pair
@@ -78,7 +79,7 @@ async def test_the_page_allows_only_the_requests_redirect_origin_and_names_clien
         "code_challenge": challenge,
         "code_challenge_method": "S256",
     }
-    async with httpx.AsyncClient(base_url=platform.url("identity")) as browser:
+    async with new_client(base_url=platform.url("identity")) as browser:
         danish = await browser.get("/oauth2/authorize", params=params)
         english = await browser.get(
             "/oauth2/authorize", params=params, headers={"Accept-Language": "en-GB,en;q=0.9"}
@@ -118,7 +119,7 @@ async def test_a_login_hint_fills_in_the_address_and_focus_waits_in_the_password
         "code_challenge_method": "S256",
         "login_hint": 'anna@herning.dk"><script>',
     }
-    async with httpx.AsyncClient(base_url=platform.url("identity")) as browser:
+    async with new_client(base_url=platform.url("identity")) as browser:
         page = await browser.get("/oauth2/authorize", params=params)
     assert page.status_code == 200
     assert 'value="anna@herning.dk&quot;&gt;&lt;script&gt;"' in page.text

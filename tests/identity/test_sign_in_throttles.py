@@ -23,6 +23,7 @@ from effekt.sandbox.directory import (
     unique_email,
     web_client_id,
 )
+from effekt.sandbox.http import new_client
 from effekt.sandbox.signin import authorization_code, pkce_pair
 from tests.platform import running_platform
 
@@ -54,7 +55,7 @@ async def _sign_in(
     platform: Platform, *, client_id: str, email: str, password: str, address: str, challenge: str = ""
 ) -> httpx.Response:
     headers = {"X-Forwarded-For": address}
-    async with httpx.AsyncClient(base_url=platform.url("identity"), headers=headers, timeout=30) as identity:
+    async with new_client(base_url=platform.url("identity"), headers=headers, timeout=30) as identity:
         return await authorization_code(
             identity,
             client_id=client_id,
@@ -133,7 +134,7 @@ async def test_failed_sign_ins_from_one_address_are_throttled_with_retry_after(t
 async def test_failed_sign_ins_at_one_client_are_throttled_across_addresses(throttled: Platform) -> None:
     organisation = await create_organisation(throttled, "investor", "One client")
     _, email, password = await create_user(throttled, organisation["id"], "member", label="client-wide")
-    async with httpx.AsyncClient(base_url=throttled.url("identity")) as identity:
+    async with new_client(base_url=throttled.url("identity")) as identity:
         registered = await identity.post(
             f"/v1/organisations/{organisation['id']}/clients",
             json={

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from effekt.launcher import Platform
 from effekt.sandbox.directory import client_credentials_token, create_machine_client, create_organisation
+from effekt.sandbox.http import new_client
 from effekt.sandbox.signin import claims_of
 from kit.settings import DEV_SECRET
 from services.identity.models import SigningKey
@@ -41,7 +42,7 @@ def own_identity(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture
 async def identity(own_identity: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=own_identity.url("identity"), timeout=30.0) as client:
+    async with new_client(base_url=own_identity.url("identity"), timeout=30.0) as client:
         yield client
 
 

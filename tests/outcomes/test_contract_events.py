@@ -18,6 +18,7 @@ import pytest
 
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Actor, Cast, make_cast
+from effekt.sandbox.http import new_client
 from effekt.sandbox.identifiers import synthetic_cpr
 from effekt.sandbox.terms import outcome
 from tests.contracts.support import activate, key
@@ -53,8 +54,8 @@ def recording_platform(pg_server_url: str, tmp_path_factory: pytest.TempPathFact
 @pytest.fixture
 async def clients(recording_platform: Platform) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
     async with (
-        httpx.AsyncClient(base_url=recording_platform.url("contracts"), timeout=30) as contracts,
-        httpx.AsyncClient(base_url=recording_platform.url("outcomes"), timeout=30) as outcomes,
+        new_client(base_url=recording_platform.url("contracts"), timeout=30) as contracts,
+        new_client(base_url=recording_platform.url("outcomes"), timeout=30) as outcomes,
     ):
         yield contracts, outcomes
 

@@ -14,6 +14,7 @@ import pytest
 
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Cast
+from effekt.sandbox.http import new_client
 from effekt.sandbox.identifiers import synthetic_cpr
 from kit.settings import DEV_SECRET
 from tests.outcomes.support import (
@@ -56,7 +57,7 @@ async def test_after_rotation_old_participants_are_still_found_and_readable(
         municipal_reference="HER-2026-1",
     )
     assert before["key_version"] == 1
-    async with httpx.AsyncClient(base_url=rotated, timeout=30.0) as after_rotation:
+    async with new_client(base_url=rotated, timeout=30.0) as after_rotation:
         after = await enrol(
             after_rotation,
             cast.provider,

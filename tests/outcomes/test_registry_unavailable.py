@@ -10,6 +10,7 @@ import pytest
 
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Cast
+from effekt.sandbox.http import new_client
 from effekt.sandbox.identifiers import synthetic_cpr
 from effekt.sandbox.platform import free_port
 from tests.outcomes.support import (
@@ -32,7 +33,7 @@ async def test_an_unreachable_registry_is_a_503_and_leaves_the_ledger_unchanged(
     contract_id, _ = await active_contract(contracts, cast, employment_terms(cast))
     nowhere = {"OUTCOMES_CONTRACTS_URL": f"http://127.0.0.1:{free_port()}"}
     with outcomes_replica(platform, tmp_path_factory.mktemp("no-registry"), nowhere) as url:
-        async with httpx.AsyncClient(base_url=url, timeout=30.0) as cut_off:
+        async with new_client(base_url=url, timeout=30.0) as cut_off:
             refused = await enrol(
                 cut_off,
                 cast.provider,

@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from effekt.launcher import Platform
 from effekt.sandbox.cast import make_cast
+from effekt.sandbox.http import new_client
 from tests.outcomes.integrations.support import Receiver, eventually, ledger_engine, subscribe, write_events
 from tests.platform import running_platform
 
@@ -39,7 +39,7 @@ async def test_killing_the_dispatcher_mid_delivery_loses_nothing(short_platform:
     cast = await make_cast(short_platform)
     stall = asyncio.Event()
     async with (
-        httpx.AsyncClient(base_url=short_platform.url("outcomes"), timeout=30) as outcomes,
+        new_client(base_url=short_platform.url("outcomes"), timeout=30) as outcomes,
         Receiver(stall=stall).running() as receiver,
         ledger_engine(short_platform) as engine,
     ):
@@ -62,7 +62,7 @@ async def test_a_subscription_failing_past_the_retry_window_is_disabled_with_the
 ) -> None:
     cast = await make_cast(short_platform)
     async with (
-        httpx.AsyncClient(base_url=short_platform.url("outcomes"), timeout=30) as outcomes,
+        new_client(base_url=short_platform.url("outcomes"), timeout=30) as outcomes,
         Receiver(fail_first=10**9).running() as receiver,
         ledger_engine(short_platform) as engine,
     ):

@@ -18,6 +18,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from effekt.launcher import Platform
+from effekt.sandbox.http import new_client
 from services.outcomes.chain import SEALED_TYPE, verify_chain
 from services.outcomes.feed.service import chain_item
 from tests.actors import Cast, make_cast
@@ -58,8 +59,8 @@ def recording_platform(pg_server_url: str, tmp_path_factory: pytest.TempPathFact
 async def published(recording_platform: Platform) -> AsyncIterator[Published]:
     cast = await make_cast(recording_platform)
     async with (
-        httpx.AsyncClient(base_url=recording_platform.url("contracts"), timeout=30) as contracts,
-        httpx.AsyncClient(base_url=recording_platform.url("outcomes"), timeout=30) as outcomes,
+        new_client(base_url=recording_platform.url("contracts"), timeout=30) as contracts,
+        new_client(base_url=recording_platform.url("outcomes"), timeout=30) as outcomes,
         Receiver().running() as receiver,
     ):
         created = await subscribe(outcomes, cast.evaluator, cast.partnership_id, receiver.url)
@@ -80,7 +81,7 @@ async def published(recording_platform: Platform) -> AsyncIterator[Published]:
 
 @pytest.fixture
 async def outcomes(published: Published) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=published.platform.url("outcomes"), timeout=30) as client:
+    async with new_client(base_url=published.platform.url("outcomes"), timeout=30) as client:
         yield client
 
 

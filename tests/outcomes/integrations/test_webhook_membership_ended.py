@@ -14,6 +14,7 @@ import httpx
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Actor, Cast, token_for
 from effekt.sandbox.directory import add_membership, operator_headers, remove_membership
+from effekt.sandbox.http import new_client
 from effekt.sandbox.signin import bearer
 from tests.outcomes.integrations.support import Receiver, eventually, ledger_engine, subscribe, write_events
 
@@ -101,7 +102,7 @@ async def test_a_membership_change_in_another_partnership_leaves_the_subscriptio
     """Identity lists the organisation's memberships with its new epoch, so the subscription is re-confirmed
     under it: what was pending is delivered and what follows too, without anyone re-enabling it."""
     investor: Actor = cast.investor
-    async with httpx.AsyncClient(base_url=platform.url("identity")) as identity:
+    async with new_client(base_url=platform.url("identity")) as identity:
         other = await identity.post(
             "/v1/partnerships",
             json={"name": f"Other {cast.partnership_id}"},

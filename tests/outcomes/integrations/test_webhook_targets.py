@@ -17,6 +17,7 @@ import uvicorn
 
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Cast, make_cast
+from effekt.sandbox.http import new_client
 from effekt.sandbox.platform import free_port
 from services.outcomes.app import create_app
 from services.outcomes.settings import Settings
@@ -80,7 +81,7 @@ async def strict_outcomes(platform: Platform) -> AsyncIterator[httpx.AsyncClient
         assert not task.done(), "the strict outcomes replica did not start"
         await asyncio.sleep(0.05)
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30.0) as client:
+        async with new_client(base_url=f"http://127.0.0.1:{port}", timeout=30.0) as client:
             yield client
     finally:
         server.should_exit = True
