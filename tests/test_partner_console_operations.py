@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from graphql import build_schema, parse, validate
 
+from gateway.hardening import TrustedDocuments, document_id
+
 ROOT = Path(__file__).resolve().parents[1]
 OPERATIONS = ROOT / "examples" / "partner-console" / "src" / "operations"
 EVERY_VIEW = ("console", "ledger-head", "ledger")
@@ -39,3 +41,13 @@ def test_the_investor_view_is_refused_by_a_payers_desk_operation() -> None:
 def test_every_operation_file_belongs_to_a_view() -> None:
     used = {*EVERY_VIEW, *(name for names in VIEWS.values() for name in names)}
     assert {path.stem for path in OPERATIONS.glob("*.graphql")} == used
+
+
+def test_every_operation_is_a_trusted_document_so_the_console_runs_against_production() -> None:
+    """Production runs only trusted documents (gateway/hardening.py reads this file): every operation the
+    console sends must be registered under the id of its exact text."""
+    trusted = TrustedDocuments.from_file(ROOT / "gateway" / "trusted_documents.json")
+    for path in sorted(OPERATIONS.glob("*.graphql")):
+        text = path.read_text()
+        assert text in trusted, f"{path.name} is not registered: run examples/partner-console/trust.py"
+        assert trusted.get(document_id(text)) == text
