@@ -251,7 +251,9 @@ async def get_principal(request: Request) -> Principal:
     request.state.principal = principal
     # The row policies' backstop: this request's transactions touch only the caller's partnerships' rows
     # (every partnership's for the operator, whose rules span them), kit/rows.py.
-    bind_partnerships(principal.memberships, every=principal.is_operator)
+    bind_partnerships(
+        principal.memberships, every=principal.is_operator, organisation_id=principal.organisation_id
+    )
     structlog.contextvars.bind_contextvars(
         org_id=str(principal.organisation_id), sub_type=principal.kind, client_id=principal.client_id
     )

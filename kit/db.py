@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
 from kit.problems import ServiceUnavailable, Unprocessable, problem_response, unexpected_error
-from kit.rows import EVERY_PARTNERSHIP, PARTNERSHIPS_SETTING, row_context
+from kit.rows import EVERY, ORGANISATION_SETTING, PARTNERSHIPS_SETTING, RowContext, row_context
 
 log = structlog.get_logger(__name__)
 
@@ -56,7 +56,10 @@ def metadata() -> MetaData:
 _ROW_CONTEXT_OPTION = "effekt_row_context"
 # `SET LOCAL` takes no bind parameters; `set_config(..., true)` does, and lasts until the transaction ends,
 # so a pooled connection never carries one request's partnerships into the next.
-_SET_ROW_CONTEXT = text(f"SELECT set_config('{PARTNERSHIPS_SETTING}', :context, true)")
+_SET_ROW_CONTEXT = text(
+    f"SELECT set_config('{PARTNERSHIPS_SETTING}', :partnerships, true), "
+    f"set_config('{ORGANISATION_SETTING}', :organisation, true)"
+)
 
 
 class RowScopedSession(Session):
@@ -65,8 +68,8 @@ class RowScopedSession(Session):
 
 @event.listens_for(RowScopedSession, "after_begin")
 def _name_partnerships(_session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
-    context = connection.get_execution_options().get(_ROW_CONTEXT_OPTION, row_context())
-    connection.execute(_SET_ROW_CONTEXT, {"context": context})
+    context: RowContext = connection.get_execution_options().get(_ROW_CONTEXT_OPTION, row_context())
+    connection.execute(_SET_ROW_CONTEXT, context._asdict())
 
 
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
@@ -95,7 +98,7 @@ def system_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     """Sessions for background work that serves every partnership (an outbox, a dispatcher, a compactor,
     a change-log reader): their transactions name every partnership, whatever task opens them. Only the
     code listed in docs/operations.md ("Row-level security") may use it; a request never does."""
-    return create_sessionmaker(engine.execution_options(**{_ROW_CONTEXT_OPTION: EVERY_PARTNERSHIP}))
+    return create_sessionmaker(engine.execution_options(**{_ROW_CONTEXT_OPTION: EVERY}))
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

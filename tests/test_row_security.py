@@ -477,3 +477,41 @@ async def test_a_pooled_connection_forgets_the_previous_transactions_partnership
         assert {scene.a.partnership_id, scene.b.partnership_id} <= everyone
     finally:
         await engine.dispose()
+
+
+async def test_an_organisation_reads_its_own_subscriptions_and_imports_and_nothing_else_of_the_partnership(
+    platform: Platform, scene: Scene
+) -> None:
+    """Its webhook subscriptions stay its own after its membership ends (to read them disabled), as its
+    bulk imports do: admitted by `effekt.organisation`, which admits no other row of that partnership."""
+    b = str(scene.b.partnership_id)
+    runtime = await _runtime_connection(platform, "outcomes")
+    try:
+        async with runtime.transaction():
+            await runtime.execute(
+                "SELECT set_config('effekt.partnerships', '', true), "
+                "set_config('effekt.organisation', $1, true)",
+                str(scene.b.investor.organisation_id),
+            )
+            subscriptions = await runtime.fetch(
+                "SELECT partnership_id, organisation_id FROM webhook_subscriptions"
+            )
+            deliveries = await runtime.fetchval("SELECT count(*) FROM webhook_deliveries")
+            others = {
+                table: await runtime.fetchval(f"SELECT count(*) FROM {table}")
+                for table in (
+                    "participants",
+                    "outcome_claims",
+                    "ledger_events",
+                    "payment_statements",
+                    "bulk_imports",
+                )
+            }
+    finally:
+        await runtime.close()
+    assert {(str(r["partnership_id"]), r["organisation_id"]) for r in subscriptions} == {
+        (b, scene.b.investor.organisation_id)
+    }
+    assert deliveries > 0
+    # The investor sent no bulk import; the provider did, and it is not the investor's.
+    assert others == dict.fromkeys(others, 0)
