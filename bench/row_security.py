@@ -108,6 +108,7 @@ async def _fill(platform: Platform, cast: Cast, people: int) -> list[str]:
                         "participant_id": person["id"],
                         "outcome_code": "job_start",
                         "achievement_date": (today - timedelta(days=5)).isoformat(),
+                        "evidence_reference": "eIndkomst extract",
                     },
                     headers=cast.provider.headers | _key(),
                 )

@@ -160,24 +160,29 @@ async def ensure_database(database_url: str) -> None:
 _ROLE_BYPASS = text(
     """
     SELECT r.rolname, r.rolsuper, r.rolbypassrls,
-           (SELECT count(*) FROM pg_class c WHERE c.relrowsecurity AND c.relowner = r.oid) AS owned
+           (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'public' AND c.relowner = r.oid) AS owned,
+           (SELECT d.datdba = r.oid FROM pg_database d WHERE d.datname = current_database()) AS owns_database
     FROM pg_roles r WHERE r.rolname = current_user
     """
 )
 
 
 async def row_security_bypass(engine: AsyncEngine) -> list[str]:
-    """Why the engine's role would slip past the row policies (a superuser, `BYPASSRLS`, or the owner of
-    a table that has them); empty when they bind it."""
+    """Why the engine's role would slip past the row policies: a superuser, `BYPASSRLS`, or an owner (of
+    a table, which the policies do not bind, or of the database, whose tables its migrations create);
+    empty when they bind it."""
     async with engine.connect() as conn:
-        role, superuser, bypass, owned = (await conn.execute(_ROLE_BYPASS)).one()
+        role, superuser, bypass, owned, owns_database = (await conn.execute(_ROLE_BYPASS)).one()
     reasons = []
     if superuser:
         reasons.append(f"{role} is a superuser")
     if bypass:
         reasons.append(f"{role} has BYPASSRLS")
     if owned:
-        reasons.append(f"{role} owns {owned} table(s) with row policies")
+        reasons.append(f"{role} owns {owned} of the schema's tables")
+    if owns_database:
+        reasons.append(f"{role} owns the database")
     return reasons
 
 

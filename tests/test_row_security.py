@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Cast, make_cast
 from effekt.sandbox.identifiers import synthetic_cpr
-from kit.db import create_engine, create_sessionmaker, system_sessionmaker
+from kit.db import create_engine, create_sessionmaker, row_security_bypass, system_sessionmaker
 from kit.rows import bind_partnerships
 from services.outcomes.models import Participant
 from tests.contracts.support import create_contract
@@ -515,3 +515,20 @@ async def test_an_organisation_reads_its_own_subscriptions_and_imports_and_nothi
     assert deliveries > 0
     # The investor sent no bulk import; the provider did, and it is not the investor's.
     assert others == dict.fromkeys(others, 0)
+
+
+@pytest.mark.parametrize("service", ["identity", "contracts", "outcomes"])
+async def test_the_start_up_check_passes_the_runtime_role_and_names_what_lets_the_owner_bypass(
+    platform: Platform, service: str
+) -> None:
+    """What a service checks before serving (production refuses to serve when anything is named)."""
+    runtime = create_engine(platform.runtime_database_urls[service])  # type: ignore[attr-defined]
+    owner = create_engine(platform.database_urls[service])  # type: ignore[attr-defined]
+    try:
+        assert await row_security_bypass(runtime) == []
+        reasons = await row_security_bypass(owner)
+    finally:
+        await runtime.dispose()
+        await owner.dispose()
+    assert any("is a superuser" in r for r in reasons), reasons
+    assert any("of the schema's tables" in r for r in reasons), reasons
