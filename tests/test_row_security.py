@@ -13,6 +13,7 @@ as the tables' owner (the truth) and as the runtime role (what a forgotten `WHER
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextvars
 import json
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from effekt.launcher import Platform
-from effekt.sandbox.cast import Cast, make_cast
+from effekt.sandbox.cast import Cast, make_cast, token_for
 from effekt.sandbox.identifiers import synthetic_cpr
 from kit.db import create_engine, create_sessionmaker, row_security_bypass, system_sessionmaker
 from kit.rows import bind_partnerships
@@ -532,3 +533,27 @@ async def test_the_start_up_check_passes_the_runtime_role_and_names_what_lets_th
         await owner.dispose()
     assert any("is a superuser" in r for r in reasons), reasons
     assert any("of the schema's tables" in r for r in reasons), reasons
+
+
+async def test_identity_keeps_no_policies_because_it_makes_the_context_for_callers_who_have_none(
+    platform: Platform, scene: Scene
+) -> None:
+    """Identity is the directory the context is made from: the token endpoint, answering a caller who
+    is not yet anyone (no token, so no partnerships to name), reads the memberships of every partnership
+    its organisation is in and puts them in the token. A policy there would have to admit every
+    partnership on that path, and so would bind nothing; identity's tables carry none, and its runtime
+    role still owns nothing (the first test)."""
+    token = await token_for(platform, scene.a.provider)
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert str(scene.a.partnership_id) in {m["partnership_id"] for m in claims["memberships"]}
+    conn = await asyncpg.connect(_owner(platform, "identity"))
+    try:
+        with_policies = await conn.fetchval(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND (c.relrowsecurity OR EXISTS "
+            "(SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid))"
+        )
+    finally:
+        await conn.close()
+    assert with_policies == 0
