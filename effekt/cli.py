@@ -14,6 +14,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from effekt.credentials import OPERATOR_FILE, NoCredentials, mint_token, operator_credentials
+from effekt.database_roles import ensure_runtime_roles, runtime_role
 from effekt.embedded_pg import EmbeddedPostgres, asyncpg_url
 from effekt.launcher import DATABASE_SERVICES, SERVICES, Platform, migrate, platform_env, taken_ports
 
@@ -31,6 +32,23 @@ async def _create_databases(database_urls: dict[str, str]) -> None:
 
 def _database_urls(server_url: str, prefix: str) -> dict[str, str]:
     return {s.name: asyncpg_url(server_url, f"{prefix}_{s.name}") for s in DATABASE_SERVICES}
+
+
+def _runtime_roles(server_url: str, database_urls: dict[str, str]) -> dict[str, str]:
+    """The services connect as runtime roles the row policies bind, and migrate as the server's user
+    (effekt/database_roles.py); a server user that may not create roles leaves them connecting as itself."""
+    databases = {service: str(make_url(url).database) for service, url in database_urls.items()}
+    admin = asyncpg_url(server_url, "postgres").replace("+asyncpg", "")
+    runtime = asyncio.run(ensure_runtime_roles(admin, databases))
+    if runtime is None:
+        print(
+            "  the server's user may not create roles: the services connect as it, and row-level "
+            "security does not bind them (docs/operations.md)",
+            file=sys.stderr,
+        )
+        return database_urls
+    _step(f"the services connect as {', '.join(runtime_role(d) for d in databases.values())}")
+    return runtime
 
 
 def up(args: argparse.Namespace) -> int:
@@ -59,6 +77,7 @@ def up(args: argparse.Namespace) -> int:
         names = ", ".join(str(make_url(url).database) for url in database_urls.values())
         _step(f"creating the databases if they are new: {names}")
         asyncio.run(_create_databases(database_urls))
+        runtime_urls = _runtime_roles(server_url, database_urls)
         # The first operator: identity ensures (and re-keys) this client on start, and the seed acts as it.
         # Its secret is made once and kept in .effekt/operator.json, so what copied it keeps working.
         operator = operator_credentials(data_dir, f"http://{args.host}:{ports['identity']}")
@@ -67,7 +86,13 @@ def up(args: argparse.Namespace) -> int:
             "IDENTITY_BOOTSTRAP_OPERATOR_CLIENT_SECRET": operator[1],
         }
         bootstrap["GATEWAY_GRAPHIQL_DEMO_FILE"] = str(data_dir / "demo.json")  # GraphiQL's demo picker
-        env = platform_env(ports=ports, database_urls=database_urls, host=args.host, extra=bootstrap)
+        env = platform_env(
+            ports=ports,
+            database_urls=runtime_urls,
+            migration_urls=database_urls,
+            host=args.host,
+            extra=bootstrap,
+        )
         platform = Platform(ports=ports, env=env, log_dir=data_dir / "logs", host=args.host)
         _step("starting identity, contracts, outcomes and the gateway (migrating each database to head)")
         platform.start()
@@ -124,12 +149,15 @@ def token_command(args: argparse.Namespace) -> int:
 
 
 def migrate_command(args: argparse.Namespace) -> int:
-    """Upgrade each service's database from its `<PREFIX>DATABASE_URL` (production's explicit step)."""
+    """Upgrade each service's database as its owner, `<PREFIX>MIGRATION_DATABASE_URL` (else
+    `<PREFIX>DATABASE_URL`), and grant the runtime role of `<PREFIX>DATABASE_URL` its rows (production's
+    explicit step)."""
     chosen = [s for s in DATABASE_SERVICES if args.service in ("all", s.name)]
     for service in chosen:
-        url = os.environ.get(f"{service.env_prefix}DATABASE_URL")
+        p = service.env_prefix
+        url = os.environ.get(f"{p}MIGRATION_DATABASE_URL") or os.environ.get(f"{p}DATABASE_URL")
         if not url:
-            print(f"{service.env_prefix}DATABASE_URL is not set", file=sys.stderr)
+            print(f"{p}MIGRATION_DATABASE_URL (or {p}DATABASE_URL) is not set", file=sys.stderr)
             return 2
         print(f"migrating {service.name}", flush=True)
         migrate(service, url)

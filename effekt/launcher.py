@@ -48,6 +48,7 @@ def platform_env(
     *,
     ports: Mapping[str, int],
     database_urls: Mapping[str, str],
+    migration_urls: Mapping[str, str] | None = None,
     host: str = "127.0.0.1",
     environment: str = "development",
     extra: Mapping[str, str] | None = None,
@@ -55,8 +56,11 @@ def platform_env(
 ) -> dict[str, str]:
     """One environment for every process: each reads only the variables with its own prefix.
 
-    Each process but identity gets a client of its own for identity's revocation list, with a secret made
-    for this run; identity gets them all (`IDENTITY_REVOCATION_READERS`) and ensures them on start-up."""
+    `database_urls` are what the services connect as (their runtime roles, effekt/database_roles.py);
+    `migration_urls`, when given, what they migrate as on start (the tables' owner).
+
+        Each process but identity gets a client of its own for identity's revocation list, with a secret made
+        for this run; identity gets them all (`IDENTITY_REVOCATION_READERS`) and ensures them on start-up."""
     url = {name: f"http://{host}:{port}" for name, port in ports.items()}
     env: dict[str, str] = {}
     readers: dict[str, str] = {}
@@ -67,6 +71,8 @@ def platform_env(
         env[f"{p}JWKS_URL"] = f"{url['identity']}/jwks.json"
         if service.name in database_urls:
             env[f"{p}DATABASE_URL"] = database_urls[service.name]
+        if migration_urls and service.name in migration_urls:
+            env[f"{p}MIGRATION_DATABASE_URL"] = migration_urls[service.name]
         for other in ("identity", "contracts", "outcomes"):
             if other != service.name:
                 env[f"{p}{other.upper()}_URL"] = url[other]
@@ -215,8 +221,10 @@ class Platform:
 
 
 def migrate(service: Service, database_url: str, *, revision: str = "head") -> None:
-    """`alembic upgrade` for one service, as its own process (production's explicit migration step)."""
-    env = {**os.environ, f"{service.env_prefix}DATABASE_URL": database_url}
+    """`alembic upgrade` for one service as the tables' owner at `database_url`, as its own process
+    (production's explicit migration step). The service's `<PREFIX>DATABASE_URL`, when it names another
+    role, is the runtime role the migration then grants row access (kit/migrations.py)."""
+    env = {**os.environ, f"{service.env_prefix}MIGRATION_DATABASE_URL": database_url}
     subprocess.run(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "alembic", "-c", str(service.alembic_ini), "upgrade", revision],
         env=env,

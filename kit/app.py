@@ -15,6 +15,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy.exc
+import structlog
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -30,6 +32,8 @@ from kit.db import (
     install_transient_failure_handler,
     migrations_at_head,
     ping,
+    row_security_bypass,
+    system_sessionmaker,
     upgrade_to_head,
 )
 from kit.http import RequestIdMiddleware
@@ -38,8 +42,10 @@ from kit.metrics import install_metrics
 from kit.openapi import complete
 from kit.problems import PROBLEM_CONTENT, ProblemDetail, install_problem_handlers
 from kit.revocations import revocation_list_age, token_verification
-from kit.settings import ServiceSettings
+from kit.settings import InsecureConfiguration, ServiceSettings
 from kit.tracing import install_tracing
+
+log = structlog.get_logger(__name__)
 
 Hook = Callable[[FastAPI], Awaitable[None]]
 LifespanPart = Callable[[FastAPI], Any]  # an async context manager factory, entered after the database
@@ -61,13 +67,16 @@ def service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(json=settings.log_json, level=settings.log_level)
         if settings.migrates_on_start:
-            await upgrade_to_head(alembic_ini, settings.database_url)
+            await upgrade_to_head(alembic_ini, settings.migration_url)
         engine = create_engine(
             settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
         )
         app.state.engine = engine
         app.state.metrics.observe_pool(engine)
         app.state.sessionmaker = create_sessionmaker(engine)
+        # Background work that serves every partnership, and only that (docs/operations.md).
+        app.state.system_sessionmaker = system_sessionmaker(engine)
+        await _refuse_row_security_bypass(engine, settings)
         async with AsyncExitStack() as stack:
             if token_verifier is not None:
                 app.state.token_verifier = token_verifier
@@ -108,6 +117,21 @@ def service_app(
         app.include_router(router)
     app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]
     return app
+
+
+async def _refuse_row_security_bypass(engine: AsyncEngine, settings: ServiceSettings) -> None:
+    """Production refuses to serve as a role the row policies do not bind; elsewhere it is said once.
+    A database that is not up yet is left to `/readyz`, which reports it."""
+    try:
+        reasons = await row_security_bypass(engine)
+    except (OSError, sqlalchemy.exc.DBAPIError):
+        return
+    if reasons and settings.production:
+        raise InsecureConfiguration(
+            f"refusing to serve: {'; '.join(reasons)}; connect as the runtime role (docs/operations.md)"
+        )
+    if reasons:
+        log.warning("row_security.bypassed", reasons=reasons)
 
 
 def health_router(name: str, alembic_ini: Path) -> APIRouter:

@@ -37,6 +37,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from kit.problems import Forbidden, Unauthorized
+from kit.rows import bind_partnerships
 
 if TYPE_CHECKING:
     from kit.revocations import RevocationFeed
@@ -248,6 +249,11 @@ async def get_principal(request: Request) -> Principal:
     verifier: TokenVerifier = request.app.state.token_verifier
     principal = await verifier.verify(bearer_token(request))
     request.state.principal = principal
+    # The row policies' backstop: this request's transactions touch only the caller's partnerships' rows
+    # (every partnership's for the operator, whose rules span them), kit/rows.py.
+    bind_partnerships(
+        principal.memberships, every=principal.is_operator, organisation_id=principal.organisation_id
+    )
     structlog.contextvars.bind_contextvars(
         org_id=str(principal.organisation_id), sub_type=principal.kind, client_id=principal.client_id
     )

@@ -3,6 +3,12 @@
 A service function never commits. The request's session dependency commits after the handler returns
 and *before* the response is sent (`Depends(..., scope="function")`), so a failed commit is a 5xx rather
 than a 200 for work that was lost.
+
+Row-level security: every transaction of a session made here begins by naming, transaction-locally, the
+partnerships whose rows it may touch (`effekt.partnerships`, read by the policies the services' migrations
+create). A request names its verified caller's partnerships (kit/rows.py, bound by kit.auth);
+background work that serves every partnership says so explicitly through `system_sessionmaker`; anything
+else names none and sees no partnership's rows. See docs/operations.md, "Row-level security".
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, SessionTransaction
 
 from kit.problems import ServiceUnavailable, Unprocessable, problem_response, unexpected_error
+from kit.rows import EVERY, ORGANISATION_SETTING, PARTNERSHIPS_SETTING, RowContext, row_context
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +53,27 @@ def metadata() -> MetaData:
 
 class DatabaseUnreachable(ConnectionError):
     """A new connection to the database could not be opened, whatever the operating system called it."""
+
+
+# --- row-level security context ---------------------------------------------------------------------------
+
+_ROW_CONTEXT_OPTION = "effekt_row_context"
+# `SET LOCAL` takes no bind parameters; `set_config(..., true)` does, and lasts until the transaction ends,
+# so a pooled connection never carries one request's partnerships into the next.
+_SET_ROW_CONTEXT = text(
+    f"SELECT set_config('{PARTNERSHIPS_SETTING}', :partnerships, true), "
+    f"set_config('{ORGANISATION_SETTING}', :organisation, true)"
+)
+
+
+class RowScopedSession(Session):
+    """A session whose every transaction first names its partnerships (transaction-locally)."""
+
+
+@event.listens_for(RowScopedSession, "after_begin")
+def _name_partnerships(_session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
+    context: RowContext = connection.get_execution_options().get(_ROW_CONTEXT_OPTION, row_context())
+    connection.execute(_SET_ROW_CONTEXT, context._asdict())
 
 
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
@@ -76,7 +105,17 @@ def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    """Sessions bound to the current task's partnerships (kit/rows.py): a request's, its caller's."""
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, sync_session_class=RowScopedSession
+    )
+
+
+def system_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for background work that serves every partnership (an outbox, a dispatcher, a compactor,
+    a change-log reader): their transactions name every partnership, whatever task opens them. Only the
+    code listed in docs/operations.md ("Row-level security") may use it; a request never does."""
+    return create_sessionmaker(engine.execution_options(**{_ROW_CONTEXT_OPTION: EVERY}))
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -133,6 +172,35 @@ async def ensure_database(database_url: str) -> None:
             await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
+
+
+_ROLE_BYPASS = text(
+    """
+    SELECT r.rolname, r.rolsuper, r.rolbypassrls,
+           (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'public' AND c.relowner = r.oid) AS owned,
+           (SELECT d.datdba = r.oid FROM pg_database d WHERE d.datname = current_database()) AS owns_database
+    FROM pg_roles r WHERE r.rolname = current_user
+    """
+)
+
+
+async def row_security_bypass(engine: AsyncEngine) -> list[str]:
+    """Why the engine's role would slip past the row policies: a superuser, `BYPASSRLS`, or an owner (of
+    a table, which the policies do not bind, or of the database, whose tables its migrations create);
+    empty when they bind it."""
+    async with engine.connect() as conn:
+        role, superuser, bypass, owned, owns_database = (await conn.execute(_ROLE_BYPASS)).one()
+    reasons = []
+    if superuser:
+        reasons.append(f"{role} is a superuser")
+    if bypass:
+        reasons.append(f"{role} has BYPASSRLS")
+    if owned:
+        reasons.append(f"{role} owns {owned} of the schema's tables")
+    if owns_database:
+        reasons.append(f"{role} owns the database")
+    return reasons
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -86,7 +86,10 @@ class AppSettings(BaseSettings):
 class ServiceSettings(AppSettings):
     """A service with its own database."""
 
+    # The service connects as a runtime role that owns no table, so the row policies bind it; migrations run
+    # as the owner at `migration_database_url` (unset: the same URL, for a database without such roles).
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/effekt"
+    migration_database_url: str | None = None
     db_pool_size: int = 10
     db_max_overflow: int = 10
     # Unset means: migrate on start everywhere but production, where migrations are their own step.
@@ -95,6 +98,10 @@ class ServiceSettings(AppSettings):
     # often expired keys are deleted (kit/idempotency.py).
     idempotency_replay_seconds: int = Field(24 * 3600, gt=0)
     idempotency_sweep_seconds: float = Field(600.0, gt=0)
+
+    @property
+    def migration_url(self) -> str:
+        return self.migration_database_url or self.database_url
 
     @property
     def migrates_on_start(self) -> bool:

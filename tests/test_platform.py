@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from effekt.database_roles import drop_runtime_roles
+from effekt.embedded_pg import asyncpg_url
 from effekt.launcher import Platform
 from effekt.sandbox.http import new_client
 from effekt.sandbox.platform import drop_databases, free_port
@@ -196,6 +198,8 @@ def test_effekt_up_runs_the_platform_and_stops_on_ctrl_c(pg_server_url: str, tmp
     try:
         output = _read_until(process, "Press Ctrl-C to stop.", timeout=120)
         assert "Effekt is running" in output
+        # The services connect as runtime roles the row policies bind (effekt/database_roles.py).
+        assert f"the services connect as {prefix}_identity_app" in output
         for offset in range(4):
             assert httpx.get(f"http://127.0.0.1:{base + offset}/readyz").status_code == 200
         process.send_signal(signal.SIGINT)
@@ -207,7 +211,10 @@ def test_effekt_up_runs_the_platform_and_stops_on_ctrl_c(pg_server_url: str, tmp
     finally:
         if process.poll() is None:
             process.kill()
-        asyncio.run(drop_databases(pg_server_url, [f"{prefix}_{n}" for n in SERVICES]))
+        databases = {n: f"{prefix}_{n}" for n in SERVICES}
+        asyncio.run(drop_databases(pg_server_url, list(databases.values())))
+        admin = asyncpg_url(pg_server_url, "postgres").replace("+asyncpg", "")
+        asyncio.run(drop_runtime_roles(admin, databases))
 
 
 def test_effekt_up_refuses_ports_already_in_use_before_starting_anything(tmp_path: Path) -> None:

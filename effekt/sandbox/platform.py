@@ -25,6 +25,7 @@ from pathlib import Path
 
 import asyncpg
 
+from effekt.database_roles import drop_runtime_roles, ensure_runtime_roles
 from effekt.embedded_pg import EmbeddedPostgres, asyncpg_url
 from effekt.launcher import DATABASE_SERVICES, SERVICES, Platform, Service, migrate, platform_env
 
@@ -214,7 +215,12 @@ def running_platform(
 ) -> Iterator[Platform]:
     """The platform's processes (or `only` those named) on free ports against fresh databases, dropped
     afterwards. Revocations reach every process within `revocation_poll_seconds`. With `from_templates`
-    the databases are copies of migrated templates and are dropped in the background (module docstring)."""
+    the databases are copies of migrated templates and are dropped in the background (module docstring).
+
+
+    The services connect as runtime roles made for this run (`platform.runtime_database_urls`), bound by
+    the row policies, and migrate as the server's own user, which also owns the tables; tests that look
+    at the tables directly use `platform.database_urls`, that owner's."""
     prefix = f"effekt_test_{secrets.token_hex(4)}"
     names = {s.name: f"{prefix}_{s.name}" for s in DATABASE_SERVICES}
     if from_templates:
@@ -223,6 +229,12 @@ def running_platform(
     else:
         asyncio.run(create_databases(server_url, list(names.values())))
     database_urls = {service: asyncpg_url(server_url, db) for service, db in names.items()}
+    admin_url = asyncpg_url(server_url, "postgres").replace("+asyncpg", "")
+    try:
+        runtime_urls = asyncio.run(ensure_runtime_roles(admin_url, names)) or database_urls
+    except BaseException:
+        asyncio.run(drop_databases(server_url, list(names.values())))
+        raise
     # The first operator (identity ensures it on start-up); `effekt.sandbox.directory` reads it from
     # `platform.env`.
     bootstrap = {
@@ -244,7 +256,8 @@ def running_platform(
     def launch(ports: dict[str, int]) -> Platform:
         env = platform_env(
             ports=ports,
-            database_urls=database_urls,
+            database_urls=runtime_urls,
+            migration_urls=database_urls,
             environment="test",
             extra={**bootstrap, **(extra_env or {})},
             revocation_poll_seconds=revocation_poll_seconds,
@@ -252,6 +265,7 @@ def running_platform(
         env["EFFEKT_TEST_PREFIX"] = prefix
         platform = Platform(ports=ports, env=env, log_dir=log_dir)
         platform.database_urls = database_urls  # type: ignore[attr-defined]
+        platform.runtime_database_urls = runtime_urls  # type: ignore[attr-defined]
         try:
             platform.start(only)
             platform.wait_ready(timeout=120)
@@ -279,3 +293,4 @@ def running_platform(
             _drop_in_background(server_url, list(names.values()))
         else:
             asyncio.run(drop_databases(server_url, list(names.values())))
+        asyncio.run(drop_runtime_roles(admin_url, names))

@@ -22,6 +22,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
+from kit.rows import bind_partnerships
 from services.contracts.errors import NotAnEventReader, VersionNotFound
 from services.contracts.models import EVER_ACTIVE, Contract, ContractEvent, ContractVersion
 
@@ -79,7 +80,9 @@ async def record_partnership_event(
 
 async def _record(session: AsyncSession, event: ContractEvent) -> ContractEvent:
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": _LOG_LOCK})
-    last = await session.scalar(select(func.coalesce(func.max(ContractEvent.sequence), 0)))
+    # Across every partnership, which the row policies hide from this caller: the owner's function returns
+    # the one number (migration 2026-12-03-1130).
+    last = await session.scalar(select(func.contract_events_last_sequence()))
     event.sequence = int(last or 0) + 1
     session.add(event)
     await session.flush()
@@ -99,6 +102,10 @@ async def list_events(
 ) -> list[ContractEvent]:
     """The events after sequence `after`, oldest first."""
     require_event_reader(principal, readers)
+    # The change log spans every partnership and its readers may read all of it: a platform service's
+    # client holds no membership, so this request's transactions name every partnership explicitly (the
+    # one such request in the registry; docs/operations.md, Row-level security).
+    bind_partnerships((), every=True)
     query = select(ContractEvent).where(ContractEvent.sequence > after).order_by(ContractEvent.sequence)
     return list(await session.scalars(query.limit(limit)))
 
@@ -108,6 +115,8 @@ async def logged_version(
 ) -> tuple[ContractVersion, UUID]:
     """A version the change log names (one that became active), with its contract's partnership id."""
     require_event_reader(principal, readers)
+    # Like the log itself, a version it names may be in any partnership (docs/operations.md).
+    bind_partnerships((), every=True)
     row = (
         (
             await session.execute(

@@ -238,8 +238,10 @@ def contract_events_lifespan(settings: Settings) -> Callable[[FastAPI], Abstract
             )
             yield
             return
+        # Records the registry's events in every partnership's ledger: the system context
+        # (docs/operations.md, Row-level security).
         recorder = ContractEventRecorder(
-            app.state.sessionmaker,
+            app.state.system_sessionmaker,
             app.state.token_verifier,
             app.state.contracts,
             contracts_url=settings.contracts_url,

@@ -47,7 +47,8 @@ def backlog_sampler(app: FastAPI) -> Callable[[], Awaitable[None]]:
     )
 
     async def sample() -> None:
-        async with app.state.sessionmaker() as session:
+        # The backlog of every partnership: the system context (docs/operations.md, Row-level security).
+        async with app.state.system_sessionmaker() as session:
             pending, oldest = (
                 await session.execute(
                     select(func.count(), func.min(WebhookDelivery.created_at)).where(
@@ -70,8 +71,9 @@ def integrations_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         notifier = Notifier(asyncpg_dsn(settings.database_url), poll_interval=settings.feed_poll_interval)
         await notifier.start()
         app.state.feed_notifier = notifier
+        # Delivers every partnership's events: the system context (docs/operations.md, Row-level security).
         dispatcher = Dispatcher(
-            app.state.sessionmaker,
+            app.state.system_sessionmaker,
             app.state.webhook_policy,
             app.state.partnership_keys,
             revocations=app.state.token_verifier.revocations,

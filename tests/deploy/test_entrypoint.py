@@ -20,6 +20,7 @@ import asyncpg
 import httpx
 import pytest
 
+from effekt.database_roles import drop_runtime_roles, ensure_runtime_roles
 from effekt.embedded_pg import asyncpg_url
 from effekt.sandbox.platform import create_databases, drop_databases, free_port
 
@@ -30,6 +31,10 @@ ENTRYPOINT = Path(__file__).resolve().parents[2] / "deploy" / "entrypoint.sh"
 def production_env(pg_server_url: str) -> Iterator[dict[str, str]]:
     database = f"effekt_entrypoint_{secrets.token_hex(4)}"
     asyncio.run(create_databases(pg_server_url, [database]))
+    # As deployed: the service connects as a runtime role that owns nothing, the migration as the owner.
+    admin = asyncpg_url(pg_server_url, "postgres").replace("+asyncpg", "")
+    runtime = asyncio.run(ensure_runtime_roles(admin, {"contracts": database}))
+    assert runtime is not None, "the test server's user creates roles"
     scrubbed = {k: v for k, v in os.environ.items() if not k.startswith(("IDENTITY_", "CONTRACTS_"))}
     env = {
         **scrubbed,
@@ -41,7 +46,8 @@ def production_env(pg_server_url: str) -> Iterator[dict[str, str]]:
         # the poll fails, is logged, and the process serves on).
         "CONTRACTS_REVOCATIONS_CLIENT_ID": "effekt-contracts",
         "CONTRACTS_REVOCATIONS_CLIENT_SECRET": secrets.token_urlsafe(32),
-        "CONTRACTS_DATABASE_URL": asyncpg_url(pg_server_url, database),
+        "CONTRACTS_DATABASE_URL": runtime["contracts"],
+        "CONTRACTS_MIGRATION_DATABASE_URL": asyncpg_url(pg_server_url, database),
         "PORT": str(free_port()),
         "GRACEFUL_SHUTDOWN_SECONDS": "5",
     }
@@ -49,6 +55,7 @@ def production_env(pg_server_url: str) -> Iterator[dict[str, str]]:
         yield env
     finally:
         asyncio.run(drop_databases(pg_server_url, [database]))
+        asyncio.run(drop_runtime_roles(admin, {"contracts": database}))
 
 
 async def _set_revision(database_url: str, revision: str) -> None:
@@ -100,7 +107,7 @@ def test_migrate_then_serve_in_production_mode_and_stop_gracefully_on_sigterm(
         assert migrate.returncode == 0, migrate.stderr
         _wait_for(f"{base}/readyz", server, 200)
         # A newer release's migration runs while this release still serves: it must stay ready.
-        asyncio.run(_set_revision(production_env["CONTRACTS_DATABASE_URL"], "feedfacecafe"))
+        asyncio.run(_set_revision(production_env["CONTRACTS_MIGRATION_DATABASE_URL"], "feedfacecafe"))
         assert _status(f"{base}/readyz") == 200
         server.send_signal(signal.SIGTERM)
         # uvicorn re-raises the signal after its graceful shutdown, so the exit status names SIGTERM
@@ -110,6 +117,19 @@ def test_migrate_then_serve_in_production_mode_and_stop_gracefully_on_sigterm(
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_production_refuses_to_serve_as_a_role_that_bypasses_row_security(
+    production_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Connected as the tables' owner (here a superuser), the row policies would bind nothing."""
+    env = {**production_env, "CONTRACTS_DATABASE_URL": production_env["CONTRACTS_MIGRATION_DATABASE_URL"]}
+    served = subprocess.run(
+        ["sh", str(ENTRYPOINT), "contracts"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert served.returncode != 0
+    assert "refusing to serve" in served.stdout + served.stderr
+    assert "is a superuser" in served.stdout + served.stderr
 
 
 def test_the_migrate_and_serve_commands_do_not_need_the_embedded_postgresql() -> None:

@@ -356,7 +356,8 @@ def test_a_migration_job_per_database_runs_the_migrate_command(overlay: str) -> 
         (container,) = pod["containers"]
         assert container["args"] == ["migrate", name]
         env = {e["name"] for e in container["env"]}
-        assert f"{name.upper()}_DATABASE_URL" in env
+        assert f"{name.upper()}_DATABASE_URL" in env  # the runtime role, granted its rows
+        assert f"{name.upper()}_MIGRATION_DATABASE_URL" in env  # the owner, who migrates
 
 
 def _containers(overlay: str) -> Iterator[tuple[str, dict[str, Any]]]:

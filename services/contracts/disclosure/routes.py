@@ -16,6 +16,7 @@ from kit.auth import bearer_token
 from kit.db import DbSession
 from kit.openapi import sends
 from kit.problems import problem_responses
+from kit.rows import bind_partnerships
 from services.contracts.clients.outcomes import OutcomesClient
 from services.contracts.dependencies import (
     ContractReader,
@@ -251,6 +252,9 @@ async def get_public_indigo(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     _limit(request)
+    # No caller, so no partnership of its own: this read is of the one partnership it names, and renders
+    # only what its outcome payers published (the row policies, docs/operations.md).
+    bind_partnerships([partnership_id])
     source, _ = await service.public_source(
         session, partnership_id, ocid_prefix=settings.ocid_prefix, base_url=_base(request)
     )
@@ -271,7 +275,12 @@ async def get_public_ocds_record(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     _limit(request)
+    # No caller: find the contract's partnership (in a transaction of its own that may look in every
+    # one), then read only that partnership's published blocks (the row policies, docs/operations.md).
+    bind_partnerships((), every=True)
     partnership_id = await service.partnership_of_contract(session, contract_id)
+    await session.rollback()
+    bind_partnerships([partnership_id])
     source, published = await service.public_source(
         session, partnership_id, ocid_prefix=settings.ocid_prefix, base_url=_base(request)
     )

@@ -6,4 +6,5 @@ from kit.migrations import run_migrations
 from services.contracts.db import Base
 from services.contracts.settings import Settings
 
-run_migrations(Base.metadata, Settings().database_url)
+settings = Settings()
+run_migrations(Base.metadata, settings.migration_url, runtime_url=settings.database_url)

@@ -75,7 +75,9 @@ MAX_LINES = 50_000
 EAGER_RESULT_BYTES = 32 * 1024
 ATTEMPTS = 3
 ANALYZE_AFTER = 1_000  # accepted lines in one import
-_ANALYZE = text("ANALYZE participants, outcome_claims, bulk_references, ledger_events")
+# ANALYZE needs the tables' owner, and the service connects as a runtime role that owns nothing: the owner's
+# function runs it (migration 2026-12-03-1130).
+_ANALYZE = text("SELECT analyse_after_bulk_import()")
 SET_KINDS = (EnrolmentLine, EligibilityLine, ClaimLine)
 # One savepoint name for every line, not SQLAlchemy's numbered ones: each new statement text is prepared
 # anew by asyncpg and churns its statement cache, which cost more than the lines' own queries.

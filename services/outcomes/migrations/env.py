@@ -7,4 +7,9 @@ from kit.migrations import run_migrations
 from services.outcomes.db import Base
 from services.outcomes.settings import Settings
 
-run_migrations(Base.metadata, Settings().database_url)
+settings = Settings()
+# The ledger is append-only: the runtime role reads and inserts it, never updates or deletes (its triggers
+# refuse those too).
+run_migrations(
+    Base.metadata, settings.migration_url, runtime_url=settings.database_url, append_only=("ledger_events",)
+)

@@ -243,7 +243,8 @@ def compaction_lifespan(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        compactor = Compactor(app.state.sessionmaker, interval=interval)
+        # Folds every partnership's deltas: the system context (docs/operations.md, Row-level security).
+        compactor = Compactor(app.state.system_sessionmaker, interval=interval)
         compactor.start()
         try:
             yield

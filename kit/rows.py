@@ -1,0 +1,48 @@
+"""Which partnerships' rows the current task's database transactions may touch (row-level security).
+
+The services' migrations put a policy on every table holding partnership data that admits a row only when
+its partnership is named in the transaction-local setting `effekt.partnerships`, or, for rows an
+organisation owns whatever its memberships (its webhook subscriptions, its bulk imports), when that
+organisation is `effekt.organisation`. kit/db.py sets both as each transaction begins; kit.auth binds the
+verified caller's here for the rest of its request. Nothing here imports a database library: the gateway
+verifies tokens too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextvars import ContextVar
+from typing import NamedTuple
+from uuid import UUID
+
+# The settings the row policies read. Partnerships: ids, comma-separated, or `*` for every partnership;
+# unset or empty admits no partnership's rows. Organisation: one id, or empty.
+PARTNERSHIPS_SETTING = "effekt.partnerships"
+ORGANISATION_SETTING = "effekt.organisation"
+EVERY_PARTNERSHIP = "*"
+
+
+class RowContext(NamedTuple):
+    partnerships: str = ""
+    organisation: str = ""
+
+
+EVERY = RowContext(EVERY_PARTNERSHIP)
+NOBODY = RowContext()
+_row_context: ContextVar[RowContext] = ContextVar("effekt_row_context", default=NOBODY)
+
+
+def bind_partnerships(
+    partnership_ids: Iterable[UUID], *, every: bool = False, organisation_id: UUID | None = None
+) -> None:
+    """Name the partnerships the current task's transactions may touch: the verified caller's (or every
+    one, for a caller whose rules span them all, the operator), and the organisation it acts for. Lasts for
+    the task (a request), never past it: each request runs in a task of its own, with a copy of the
+    server's empty context."""
+    partnerships = EVERY_PARTNERSHIP if every else ",".join(sorted(str(p) for p in partnership_ids))
+    _row_context.set(RowContext(partnerships, str(organisation_id) if organisation_id else ""))
+
+
+def row_context() -> RowContext:
+    """What the current task's transactions will name (empty: no partnership, no organisation)."""
+    return _row_context.get()
