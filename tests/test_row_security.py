@@ -204,6 +204,26 @@ async def _fill(contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient, cast:
     }
     (result,) = await post_bulk(outcomes, cast, ndjson([line]))
     assert result["result"] == "accepted", result
+    # Erasure (the data controller's request) and open data: the disclosure statuses, their audit and a
+    # publication.
+    erased = await outcomes.post(
+        "/v1/erasures",
+        json={"kind": "participant", "participant_id": person["id"]},
+        headers=cast.payer_a.headers | key(),
+    )
+    assert erased.status_code == 201, erased.text
+    url = f"/v1/partnerships/{cast.partnership_id}/disclosure"
+    etag = (await contracts.get(url, headers=cast.payer_a.headers)).headers["ETag"]
+    changed = await contracts.patch(
+        url,
+        json={"blocks": {"contract.title": "public"}, "reason": "Agreed"},
+        headers=cast.payer_a.headers | {"If-Match": etag},
+    )
+    assert changed.status_code == 200, changed.text
+    published = await contracts.post(
+        f"/v1/partnerships/{cast.partnership_id}/publications", headers=cast.payer_a.headers | key()
+    )
+    assert published.status_code == 201, published.text
 
 
 async def _rows_by_partnership(dsn: str, query: str) -> dict[str, UUID | None]:
@@ -439,6 +459,10 @@ def _any_column(table: str) -> str:
         "cap_counters": "paid = paid",
         "bulk_import_lines": "line = line",
         "contract_events": "sequence = sequence",
+        "ledger_disclosures": "path = path",
+        "disclosure_policies": "partnership_id = partnership_id",
+        "disclosure_statuses": "block = block",
+        "publications": "partnership_id = partnership_id",
     }.get(table, "id = id")
 
 

@@ -17,7 +17,7 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -179,8 +179,15 @@ async def create_copies(server_url: str, copies: Mapping[str, str]) -> None:
         await conn.close()
 
 
-def _drop_in_background(server_url: str, names: list[str]) -> None:
-    drop = threading.Thread(target=lambda: asyncio.run(drop_databases(server_url, names)), daemon=True)
+def _drop_in_background(server_url: str, names: list[str], then: Callable[[], None] = lambda: None) -> None:
+    """Drop the databases in a thread, then run `then` (the runtime roles go after their databases: a role
+    with privileges in one cannot be dropped)."""
+
+    def drop_all() -> None:
+        asyncio.run(drop_databases(server_url, names))
+        then()
+
+    drop = threading.Thread(target=drop_all, daemon=True)
     server = _server(server_url)
     with server.lock:
         server.drops.append(drop)
@@ -289,8 +296,12 @@ def running_platform(
         finally:
             platform.stop()
     finally:
+
+        def drop_roles() -> None:
+            asyncio.run(drop_runtime_roles(admin_url, names))
+
         if from_templates:
-            _drop_in_background(server_url, list(names.values()))
+            _drop_in_background(server_url, list(names.values()), then=drop_roles)
         else:
             asyncio.run(drop_databases(server_url, list(names.values())))
-        asyncio.run(drop_runtime_roles(admin_url, names))
+            drop_roles()
