@@ -42,7 +42,7 @@ from effekt.embedded_pg import EmbeddedPostgres
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Actor, Cast, make_cast
 from effekt.sandbox.identifiers import HERNING, synthetic_cpr
-from effekt.sandbox.platform import free_port
+from effekt.sandbox.platform import free_port, tidied
 from tests.independent_chain import verify_feed_chain
 from tests.outcomes.integrations.support import eventually, ledger_engine, read_feed_page, write_events
 from tests.outcomes.support import TODAY, active_contract, check, employment_terms, whole_ledger
@@ -95,7 +95,12 @@ def private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivatePlatfor
     postgres = EmbeddedPostgres(data)
     url = postgres.start()
     try:
-        with running_platform(url, tmp_path_factory.mktemp("faults"), extra_env=FAST_DISPATCH) as platform:
+        # `tidied`: the platform's databases are dropped in the background; await that (and drop the
+        # templates) before the server stops.
+        with (
+            tidied(url),
+            running_platform(url, tmp_path_factory.mktemp("faults"), extra_env=FAST_DISPATCH) as platform,
+        ):
             yield PrivatePlatform(platform, postgres)
     finally:
         postgres.stop()

@@ -58,17 +58,17 @@ def postgres_server(work_dir: Path) -> Iterator[str]:
     """A server URL: `EFFEKT_TEST_DATABASE_URL`, else 127.0.0.1:5432, else an embedded server. When it ends,
     the platforms' background drops are awaited and the templates made on it dropped."""
     if url := os.environ.get("EFFEKT_TEST_DATABASE_URL"):
-        with _tidied(url):
+        with tidied(url):
             yield url
     elif _reachable("127.0.0.1", 5432):
         url = "postgresql://postgres@127.0.0.1:5432/postgres"
-        with _tidied(url):
+        with tidied(url):
             yield url
     else:
         embedded = EmbeddedPostgres(work_dir / "postgres")
         try:
             url = embedded.start()
-            with _tidied(url):
+            with tidied(url):
                 yield url
         finally:
             embedded.stop()
@@ -195,7 +195,9 @@ def _drop_in_background(server_url: str, names: list[str], then: Callable[[], No
 
 
 @contextmanager
-def _tidied(server_url: str) -> Iterator[None]:
+def tidied(server_url: str) -> Iterator[None]:
+    """Around a server's use: on leaving, await its platforms' background drops and drop its templates (a
+    caller that stops its own server must leave this first)."""
     try:
         yield
     finally:
