@@ -245,12 +245,15 @@ async def scene(platform: Platform) -> Scene:
     ):
         for cast in (a, b):
             await _fill(contracts, outcomes, cast, hook)
-    attempts = PARTNERSHIP_OF["outcomes"]["webhook_attempts"]
-    for _ in range(300):
-        seen = set((await _rows_by_partnership(_owner(platform, "outcomes"), attempts)).values())
-        if {a.partnership_id, b.partnership_id} <= seen:
-            break
-        await asyncio.sleep(0.2)
+    # Made in the background: webhook attempts by the deliverer, tallies by the compactor (every second,
+    # so a loaded machine can leave the last partnership's deltas unfolded for a while).
+    for table in ("webhook_attempts", "participant_tallies", "claim_tallies"):
+        query = PARTNERSHIP_OF["outcomes"][table]
+        for _ in range(300):
+            seen = set((await _rows_by_partnership(_owner(platform, "outcomes"), query)).values())
+            if {a.partnership_id, b.partnership_id} <= seen:
+                break
+            await asyncio.sleep(0.2)
     return Scene(a, b)
 
 
