@@ -259,8 +259,11 @@ TABLE: dict[str, Expectation] = {
     "outcomes POST /v1/webhook-subscriptions/{subscription_id}/deliveries/{delivery_id}/redelivery": allow(
         *PROVIDER, may_miss=(404,)
     ),
-    # Any partner may send a batch; each line is then checked as its single-row operation would be.
-    "outcomes POST /v1/partnerships/{partnership_id}/bulk-imports": allow(*MEMBERS),
+    # A partner whose role writes some line kind sends a batch; each line is then checked as its single-row
+    # operation would be. Investors, advisers and observers write none.
+    "outcomes POST /v1/partnerships/{partnership_id}/bulk-imports": allow(
+        "payer", "funder", *PROVIDER, "evaluator"
+    ),
     # An import's progress and results are its sender's alone; the scene sends none, so even a member is
     # told 404 by id, and a list holds only the caller's own.
     "outcomes GET /v1/partnerships/{partnership_id}/bulk-imports": allow(*MEMBERS, own_rows=True),

@@ -17,7 +17,6 @@ before the caller's rights (`tests/matrix_scene.py`), and checks its class of an
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -110,7 +109,6 @@ def verdict(expectation: Expectation, caller: str, status: int, body: str, ids: 
 async def test_every_operation_answers_every_caller_kind_as_the_table_says(
     platform: Platform, matrix_cast: Cast
 ) -> None:
-    started = time.monotonic()
     limits = httpx.Limits(max_connections=BATCH)
     async with new_client(timeout=60, limits=limits) as client:
         scene = await build_scene(platform, matrix_cast, client)
@@ -153,7 +151,6 @@ async def test_every_operation_answers_every_caller_kind_as_the_table_says(
             results += await asyncio.gather(*(send(k, c) for k, c in cases[index : index + BATCH]))
         for key, caller in deletes:
             results.append(await send(key, caller))
-    elapsed = time.monotonic() - started
     wrong = [
         f"{key} as {caller}: {status} ({why}) {body[:200]}"
         for key, caller, status, body in results
@@ -162,4 +159,3 @@ async def test_every_operation_answers_every_caller_kind_as_the_table_says(
     assert len(every_case) == len(operations) * len(CALLER_KINDS)
     assert len(every_case) - len(results) == 1  # the operator's key rotation, spared
     assert not wrong, "\n".join(wrong)
-    assert elapsed < 60, f"the matrix took {elapsed:.1f} s"

@@ -73,6 +73,10 @@ RESOLVES_DISPUTES: Final = frozenset({OUTCOME_PAYER})
 READS_EVIDENCE: Final = frozenset({PROVIDER})
 READS_EVIDENCE_AS_MUNICIPALITY: Final = frozenset({OUTCOME_PAYER})
 
+# Who sends a bulk import: the roles above that write some line kind (an evaluator verifies where the
+# terms name it).
+SENDS_BULK_IMPORTS: Final = ENROLS | CLAIMS | SEES_RESIDENTS | SEES_WHAT_IT_PAYS | frozenset({EVALUATOR})
+
 # --- statements -------------------------------------------------------------------------------------------
 
 SEES_ALL_STATEMENTS: Final = frozenset({PROVIDER, INVESTOR, ADVISER, OBSERVER})
@@ -230,6 +234,12 @@ def audience_table() -> dict[str, str]:
 
 
 # --- statements and partnership-wide views ----------------------------------------------------------------
+
+
+def may_send_bulk_import(principal: Principal, partnership_id: UUID) -> bool:
+    """A role that may write some line kind (enrol, claim, confirm, verify, exit) sends a batch; each line
+    is then checked as its single-row operation would be. Investors, advisers and observers write none."""
+    return bool(principal.roles_in(partnership_id) & SENDS_BULK_IMPORTS)
 
 
 def readable_bulk_imports(principal: Principal) -> Select[BulkImport]:

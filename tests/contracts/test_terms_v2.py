@@ -131,6 +131,12 @@ INVALID: dict[str, tuple[Edit, str, str]] = {
     "an outcome without a price": (drop("outcomes.1.tariff"), "outcomes.1", "exactly one"),
     "a tariff past the minor unit": (put(f"{FULL_TIME}.tiers.1.tariff", "15000.005"),
                                      f"{FULL_TIME}.tiers.1.tariff", "2 decimal places"),
+    # verification: never by a role that reads no claim, nor by the investor paid from it
+    "an investor as verifier": (put("outcomes.0.verifier_roles", ["outcome_payer", "investor"]),
+                                "outcomes.0.verifier_roles.1",
+                                "should be 'outcome_payer', 'evaluator' or 'provider'"),
+    "an observer as verifier": (put("outcomes.1.verifier_roles", ["observer"]), "outcomes.1.verifier_roles.0",
+                                "should be 'outcome_payer'"),
     # repeats and restarts
     "ended by an unknown outcome": (put("outcomes.0.ended_by", ["job_quit"]), "outcomes.0.ended_by.0",
                                     "no outcome has the code 'job_quit'"),
@@ -211,7 +217,7 @@ async def test_bad_terms_are_refused_naming_the_path(
         await _validate(contracts, shared_cast, doc), 422, "validation-failed", f"body.{field}"
     )
     reasons = [p["reason"] for p in body["invalid_params"] if p["name"] == f"body.{field}"]
-    assert any(words in reason for reason in reasons), body
+    assert any(words in reason for reason in reasons), body["invalid_params"]
 
 
 async def test_a_misspelt_key_in_a_draft_is_named_at_its_path(

@@ -3,7 +3,7 @@ snake_case keys claims and statements refer to; wordings are what a signatory re
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -14,3 +14,8 @@ OutcomeCode = Code
 
 # Words a signatory reads as a heading or a condition: whitespace alone would sign an empty promise.
 Wording = FreeWords
+
+# Who may decide a claim of an outcome: a role that reads claims. Investors, advisers and observers read
+# none (services/outcomes/access.py), and an investor is paid from what is verified; a contract naming
+# them would leave its claims undecidable, or decided by an interested party.
+VerifierRole = Literal["outcome_payer", "evaluator", "provider"]

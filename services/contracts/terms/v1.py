@@ -13,14 +13,13 @@ from uuid import UUID
 
 from pydantic import Field
 
-from kit.partners import MembershipRole
 from kit.text import FreeText
 from services.contracts.terms import parties as parties_
 from services.contracts.terms.canonical import explicit_sole_payer, fix_money
 from services.contracts.terms.disclosure import Disclosure
 from services.contracts.terms.issues import Issue
 from services.contracts.terms.money import Money, currency_issue, inexact, plain, total_issues
-from services.contracts.terms.names import OutcomeCode, Wording
+from services.contracts.terms.names import OutcomeCode, VerifierRole, Wording
 from services.contracts.terms.parties import Party, Termination
 from services.contracts.terms.payers import FixedSplit, ResidenceSplit, split_issues
 from services.contracts.terms.strict import Strict
@@ -32,7 +31,7 @@ class Outcome(Strict):
     name: Wording = Field(min_length=1, max_length=200)
     description: FreeText = Field("", max_length=4000)
     evidence_required: FreeText = Field("", max_length=4000)
-    verifier_roles: list[MembershipRole] = Field(min_length=1)
+    verifier_roles: list[VerifierRole] = Field(min_length=1)
     tariff: Money
     max_per_participant: int = Field(1, ge=1, le=1000)
     prerequisites: list[OutcomeCode] = Field(default_factory=list)

@@ -20,7 +20,6 @@ from uuid import UUID
 
 from pydantic import Field
 
-from kit.partners import MembershipRole
 from kit.text import FreeText
 from services.contracts.terms import parties as parties_
 from services.contracts.terms.bands import Bands, band_issues
@@ -38,7 +37,7 @@ from services.contracts.terms.facts import (
 from services.contracts.terms.indexation import Indexation, highest_factor, indexation_issues
 from services.contracts.terms.issues import Issue
 from services.contracts.terms.money import currency_issue, plain, total_issues
-from services.contracts.terms.names import OutcomeCode, Wording
+from services.contracts.terms.names import OutcomeCode, VerifierRole, Wording
 from services.contracts.terms.parties import Party, Termination
 from services.contracts.terms.payers import (
     FixedSplit,
@@ -68,7 +67,7 @@ class OutcomeV2(Strict):
     name: Wording = Field(min_length=1, max_length=200)
     description: FreeText = Field("", max_length=4000)
     evidence_required: FreeText = Field("", max_length=4000)
-    verifier_roles: list[MembershipRole] = Field(min_length=1)
+    verifier_roles: list[VerifierRole] = Field(min_length=1)
     prerequisites: list[OutcomeCode] = Field(default_factory=list)
     window: Window
     criteria: list[Criterion] = Field(default_factory=list, max_length=50, description="All must hold")

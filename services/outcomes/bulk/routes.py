@@ -74,6 +74,8 @@ async def bulk_import(
 ) -> StreamingResponse:
     if not principal.is_member(partnership_id):
         raise NotAPartner("you are not a partner in this partnership")
+    if not access.may_send_bulk_import(principal, partnership_id):
+        raise NotAPartner("your role in this partnership writes no line a bulk import carries")
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in MEDIA_TYPES:
         raise UnsupportedMediaType(f"send {' or '.join(MEDIA_TYPES)}")

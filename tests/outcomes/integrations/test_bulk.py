@@ -138,7 +138,17 @@ async def test_partners_without_the_role_change_nothing_in_bulk(
         outcomes, cast, ndjson([{**enrolment, "external_reference": "own", "cpr": synthetic_cpr(700)}])
     )
     before = await ledger_state(platform, cast)
-    for actor in (cast.investor, cast.evaluator, cast.adviser, cast.payer_b):
+    # Roles that write no line kind are refused the file itself, before a line is read.
+    for actor in (cast.investor, cast.adviser):
+        refused = await outcomes.post(
+            f"/v1/partnerships/{cast.partnership_id}/bulk-imports",
+            content=ndjson([{**enrolment, "external_reference": "x", "cpr": synthetic_cpr(701)}]).encode(),
+            headers={**actor.headers, "Content-Type": "application/x-ndjson"},
+        )
+        assert refused.status_code == 403, (actor.partner_type, refused.text)
+        assert refused.json()["code"] == "not-a-partner"
+    # The rest are refused line by line, as each single-row operation would refuse them.
+    for actor in (cast.evaluator, cast.payer_b):
         tag = actor.partner_type + str(actor.organisation_id)[:4]
         results = await post_bulk(
             outcomes,
