@@ -240,6 +240,7 @@ STATEMENT_COLUMNS: tuple[tuple[str, exports.Kind], ...] = (
     ("cut_share", "money"),
     ("amount", "money"),
     ("tranche_code", "text"),
+    ("variation_code", "text"),
 )
 
 # What a reader who gets totals only (no claim ids) receives instead of the lines.
@@ -302,6 +303,7 @@ async def export_statement(
             x.cut_share,
             x.amount,
             x.tranche_code,
+            x.variation_code,
         ]
         for x in read.lines
     ]
