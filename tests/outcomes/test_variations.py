@@ -244,3 +244,99 @@ async def test_a_variation_pays_scenario_amounts_instead_of_outcomes_and_pricing
     types = catalogued_types(document)
     validator = payload_validator(document, types["dk.effekt.variation.booked"])
     assert all(not list(validator.iter_errors(e)) for e in booked)
+
+
+async def test_a_retroactive_variation_reprices_a_claim_already_paid_and_books_the_missed_month_late(
+    cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    """A job start last month is priced at 25 000.00 (Herning 15 000.00) and last month's statement is
+    issued; then an amendment puts last month under a variation (Herning 9 000.00 a month). By hand, this
+    month's statement for Herning: its own job start 15 000.00, the suspended claim's adjustment
+    -15 000.00 and last month's scenario payment 9 000.00, booked late: 9 000.00; last month's issued
+    statement stays 15 000.00."""
+    last, this = month(TODAY, -1), month(TODAY)
+    job_start = {
+        "code": "job_start",
+        "name": "Job start",
+        "verifier_roles": ["outcome_payer"],
+        "window": window(),
+        "tariff": "25000.00",
+    }
+    shares = [
+        {"organisation_id": str(cast.payer_a.organisation_id), "percent": "60"},
+        {"organisation_id": str(cast.payer_b.organisation_id), "percent": "40"},
+    ]
+    terms = v2_terms(
+        cast.parties,
+        today=TODAY,
+        outcomes=[job_start],
+        caps={"contract_total": "1000000.00"},
+        split={"method": "fixed", "shares": shares},
+        statement_basis="achievement",
+    )
+    contract_id, _ = await active_contract(contracts, cast, terms)
+    made = []
+    for n, on in enumerate((last[0] + timedelta(days=4), this[0])):
+        person = await enrol(
+            outcomes,
+            cast.provider,
+            cast,
+            contract_id,
+            synthetic_cpr(7520 + n),
+            municipality_code="657",
+            enrolment_date=TODAY - timedelta(days=200),
+        )
+        await confirm(outcomes, cast.payer_a, person["id"])
+        made.append(await claim(outcomes, cast.provider, person["id"], "job_start", on))
+    await decide(outcomes, cast.payer_a, made[0]["id"], "verified")
+    drafted = await _statement(outcomes, cast, contract_id, cast.payer_a, *last)
+    issued = check(
+        await outcomes.post(
+            f"/v1/payment-statements/{drafted['id']}/issue",
+            headers={**cast.provider.headers, **key(), "If-Match": f'"{drafted["version"]}"'},
+        ),
+        200,
+    )
+    assert issued["total"] == "15000.00"
+
+    amended = copy.deepcopy(terms)
+    amended["start_date"] = last[0].isoformat()
+    amended["variations"] = [
+        variation(
+            "covid_19",
+            last[0],
+            last[1],
+            [(cast.payer_a.organisation_id, "9000.00"), (cast.payer_b.organisation_id, "6000.00")],
+        )
+    ]
+    version_id = await amend_contract(contracts, cast, contract_id, amended)
+    await decide(outcomes, cast.payer_a, made[1]["id"], "verified")
+
+    statement = await _statement(outcomes, cast, contract_id, cast.payer_a, *this)
+    assert (statement["total"], _summed(statement)[0]) == ("9000.00", "9000.00")
+    assert sorted((x["kind"], x["amount"], x["repriced_by_version_id"]) for x in statement["lines"]) == [
+        ("adjustment", "-15000.00", str(version_id)),
+        ("claim", "15000.00", None),
+        ("variation", "9000.00", None),
+    ]
+    suspended = check(
+        await outcomes.get(f"/v1/outcome-claims/{made[0]['id']}", headers=cast.payer_a.headers), 200
+    )
+    assert (suspended["payable"], suspended["cut_reasons"]) == (
+        "0.00",
+        [{"cap": "variation:covid_19", "amount": "25000.00"}],
+    )
+    kept = check(
+        await outcomes.get(f"/v1/payment-statements/{issued['id']}", headers=cast.payer_a.headers), 200
+    )
+    assert (kept["total"], kept["content_hash"]) == ("15000.00", issued["content_hash"])
+    feed = check(
+        await outcomes.get(
+            "/v1/feed",
+            params={"partnership": str(cast.partnership_id), "limit": 1000},
+            headers=cast.payer_a.headers,
+        ),
+        200,
+    )
+    booked = [e["data"] for e in feed if e["type"] == "dk.effekt.variation.booked"]
+    assert [(d["late"], d["working"]["amount"]) for d in booked] == [(True, "9000.00")]
