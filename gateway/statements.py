@@ -13,19 +13,27 @@ from uuid import UUID
 import strawberry
 from strawberry.types import Info
 
-from gateway.clients.outcomes import StatementLineRow, StatementOutcomeRow, StatementRow, StatementTrancheRow
+from gateway.clients.outcomes import (
+    StatementLineRow,
+    StatementOutcomeRow,
+    StatementRow,
+    StatementTrancheRow,
+    StatementVariationRow,
+)
 from gateway.context import Context
 from gateway.results import ExpectedVersion, IdempotencyKey, Result, attempt
 
 
 @strawberry.enum(
-    description="A line for a claim priced in the period, an adjustment priced after it, or a tranche: a "
-    "payment the terms schedule by date, not linked to outcomes."
+    description="A line for a claim priced in the period, an adjustment priced after it, a tranche: a "
+    "payment the terms schedule by date, not linked to outcomes, or a variation: a temporary variation's "
+    "fixed monthly scenario payment, paid instead of outcome prices."
 )
 class StatementLineKind(enum.Enum):
     CLAIM = "claim"
     ADJUSTMENT = "adjustment"
     TRANCHE = "tranche"
+    VARIATION = "variation"
 
 
 @strawberry.enum(description="A statement is a draft until issued (frozen and hashed), then paid.")
@@ -50,6 +58,9 @@ class StatementLine:
         description="On a re-pricing's adjustment: the retroactive amendment that moved the claim's price."
     )
     tranche_code: str | None = strawberry.field(description="On a tranche line: the terms' tranche it pays.")
+    variation_code: str | None = strawberry.field(
+        description="On a variation line: the temporary variation whose scenario payment it is."
+    )
 
     @classmethod
     def from_row(cls, row: StatementLineRow) -> StatementLine:
@@ -65,6 +76,7 @@ class StatementLine:
             amount=row.amount,
             repriced_by_version_id=row.repriced_by_version_id,
             tranche_code=row.tranche_code,
+            variation_code=row.variation_code,
         )
 
 
@@ -100,6 +112,20 @@ class StatementTranche:
         return cls(tranche_code=row.tranche_code, due_date=row.due_date, amount=row.amount)
 
 
+@strawberry.type(
+    description="A temporary variation's scenario payment booked on a statement: for a month, no claim or "
+    "person."
+)
+class StatementVariation:
+    variation_code: str
+    due_date: date = strawberry.field(description="The last day of the month the payment is for.")
+    amount: Decimal
+
+    @classmethod
+    def from_row(cls, row: StatementVariationRow) -> StatementVariation:
+        return cls(variation_code=row.variation_code, due_date=row.due_date, amount=row.amount)
+
+
 @strawberry.type(description="What one outcome payer owes for one period; immutable once issued.")
 class Statement:
     id: UUID
@@ -122,6 +148,9 @@ class Statement:
     version: int
     outcomes: list[StatementOutcome] = strawberry.field(description="The totals by outcome.")
     tranches: list[StatementTranche] = strawberry.field(description="The tranche payments booked on it.")
+    variations: list[StatementVariation] = strawberry.field(
+        description="The scenario payments booked on it, paid instead of outcome prices for a period."
+    )
     # The service's lines when the row carried them; listings leave them out (None) to stay small.
     line_rows: strawberry.Private[list[StatementLineRow] | None]
 
@@ -157,6 +186,7 @@ class Statement:
             version=row.version,
             outcomes=[StatementOutcome.from_row(x) for x in row.outcomes],
             tranches=[StatementTranche.from_row(x) for x in row.tranches],
+            variations=[StatementVariation.from_row(x) for x in row.variations],
             line_rows=row.lines,
         )
 

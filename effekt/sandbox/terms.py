@@ -194,3 +194,28 @@ def indexation(*steps: tuple[date, str, str], base_index: str | None = None) -> 
         "base_index": base_index,
         "steps": [{"from": day.isoformat(), kind: value} for day, kind, value in steps],
     }
+
+
+def variation(
+    code: str,
+    start: date,
+    end: date,
+    payments: Iterable[tuple[UUID | str, str]],
+    *,
+    scenario: str = "medium",
+    currency: str = "DKK",
+    reason: str = "",
+) -> dict[str, Any]:
+    """A schema-version-2 temporary variation: from `start` (a month's first day) to `end` (a month's last),
+    each (payer, monthly amount) paid instead of outcome prices."""
+    return {
+        "code": code,
+        "scenario": scenario,
+        "reason": reason,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "currency": currency,
+        "payments": [
+            {"payer_organisation_id": str(payer), "monthly_amount": amount} for payer, amount in payments
+        ],
+    }

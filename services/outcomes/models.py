@@ -199,7 +199,9 @@ class PaymentLine(Base):
     books the difference as further lines (`repriced_by_version_id`), negative when the price fell; they
     are always `adjustment` lines of the period they were booked in. A `tranche` line is a payment the terms
     schedule by date (`tranche_code`, due `priced_on`), not a claim's: no claim, no outcome, no participant;
-    booked once per tranche payment, on the statement of the period its due date falls in."""
+    booked once per tranche payment, on the statement of the period its due date falls in. A `variation`
+    line is likewise a temporary variation's scenario payment for one month (`variation_code`, due on the
+    month's last day), booked once per payer and month."""
 
     __tablename__ = "payment_lines"
     __table_args__ = (
@@ -210,16 +212,22 @@ class PaymentLine(Base):
             "contract_id",
             "tranche_code",
             "tranche_due",
+            "variation_code",
+            "variation_due",
             name="uq_payment_lines_source",
             postgresql_nulls_not_distinct=True,
         ),
-        CheckConstraint("kind IS NULL OR kind IN ('claim', 'adjustment', 'tranche')", name="kind"),
         CheckConstraint(
-            "(claim_id IS NULL) = (tranche_code IS NOT NULL)"
+            "kind IS NULL OR kind IN ('claim', 'adjustment', 'tranche', 'variation')", name="kind"
+        ),
+        CheckConstraint(
+            "num_nonnulls(claim_id, tranche_code, variation_code) = 1"
+            " AND (claim_id IS NULL) = (outcome_code IS NULL)"
             " AND (tranche_code IS NULL) = (tranche_due IS NULL)"
-            " AND (tranche_code IS NULL) = (outcome_code IS NOT NULL)"
-            " AND (kind IS NULL OR (kind = 'tranche') = (tranche_code IS NOT NULL))",
-            name="claim_or_tranche",
+            " AND (variation_code IS NULL) = (variation_due IS NULL)"
+            " AND (kind IS NULL OR ((kind = 'tranche') = (tranche_code IS NOT NULL)"
+            " AND (kind = 'variation') = (variation_code IS NOT NULL)))",
+            name="one_source",
         ),
         CheckConstraint("(kind IS NULL) = (statement_id IS NULL)", name="kind_with_statement"),
         CheckConstraint(
@@ -244,6 +252,8 @@ class PaymentLine(Base):
     repriced_by_version_id: Mapped[uuid.UUID | None]  # the amendment whose activation re-priced the claim
     tranche_code: Mapped[str | None] = mapped_column(String(100))
     tranche_due: Mapped[date | None] = mapped_column(Date)  # the tranche payment's due date (= priced_on)
+    variation_code: Mapped[str | None] = mapped_column(String(100))
+    variation_due: Mapped[date | None] = mapped_column(Date)  # the scenario month's last day (= priced_on)
 
 
 class LedgerHead(Base):

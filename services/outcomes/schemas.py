@@ -182,6 +182,9 @@ class StatementLineRead(ReadModel):
     claim_id: UUID | None = Field(description="The claim priced; null on a tranche line")
     outcome_code: str | None = Field(description="The claim's outcome; null on a tranche line")
     tranche_code: str | None = Field(None, description="On a tranche line: the terms' tranche it pays")
+    variation_code: str | None = Field(
+        None, description="On a `variation` line: the temporary variation whose scenario payment it is"
+    )
     achievement_date: date
     priced_on: date
     tariff_share: MoneyStr
@@ -211,6 +214,12 @@ class StatementTrancheRead(BaseModel):
     amount: MoneyStr
 
 
+class StatementVariationRead(BaseModel):
+    variation_code: str
+    due_date: date = Field(description="The last day of the month the scenario payment is for")
+    amount: MoneyStr
+
+
 # Validated from a `PaymentStatement` with its `lines` and `outcomes` beside it (`Row(statement, ...)`).
 class StatementRead(ReadModel):
     id: UUID
@@ -237,6 +246,11 @@ class StatementRead(ReadModel):
     )
     tranches: list[StatementTrancheRead] = Field(
         description="The tranche payments booked on it (terms v2 `tranches`): every reader sees them."
+    )
+    variations: list[StatementVariationRead] = Field(
+        default_factory=list,
+        description="The scenario payments booked on it (terms v2 `variations`, paid instead of outcome "
+        "prices for a period): every reader sees them.",
     )
     lines: list[StatementLineRead] | None = Field(
         description="Claim, adjustment and tranche lines, for the provider and the statement's payer only "

@@ -210,3 +210,41 @@ def outcomes_replica(platform: Platform, log_dir: Path, env: Mapping[str, str]) 
         yield replica.url("outcomes")
     finally:
         replica.stop()
+
+
+async def amend_contract(
+    contracts: httpx.AsyncClient, cast: Cast, contract_id: UUID, terms: dict[str, Any]
+) -> UUID:
+    """Draft, propose and have every required party sign an amendment: the new active version's id."""
+    draft = check(
+        await contracts.post(
+            f"/v1/contracts/{contract_id}/amendments",
+            json={"terms": terms},
+            headers={**cast.provider.headers, **key()},
+        ),
+        201,
+    )
+    proposed = check(
+        await contracts.post(
+            f"/v1/contract-versions/{draft['id']}/proposal", headers={**cast.provider.headers, **key()}
+        ),
+        200,
+    )
+    for signer in (cast.payer_a, cast.payer_b, cast.provider):
+        signed = check(
+            await contracts.post(
+                f"/v1/contract-versions/{draft['id']}/signatures",
+                json={"content_hash": proposed["content_hash"]},
+                headers={**signer.headers, **key()},
+            ),
+            201,
+        )
+    assert signed["status"] == "active", signed
+    return UUID(draft["id"])
+
+
+def month(day: date, shift: int = 0) -> tuple[date, date]:
+    """The calendar month `shift` months from `day`'s, as (first day, last day)."""
+    n = day.year * 12 + day.month - 1 + shift
+    first = date(n // 12, n % 12 + 1, 1)
+    return first, (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)

@@ -12,6 +12,7 @@ import httpx
 from effekt.sandbox.identifiers import synthetic_cpr
 from effekt.sandbox.terms import indexation, v2_terms, window
 from tests.actors import Cast
+from tests.outcomes.integrations.published import catalogue, catalogued_types, payload_validator
 from tests.outcomes.support import TODAY, active_contract, check, claim, confirm, decide, enrol, key, quarter
 
 D = Decimal
@@ -54,7 +55,11 @@ async def test_claims_are_priced_at_the_index_of_their_achievement_date(
         )
         await confirm(outcomes, cast.payer_a, person["id"])
         made = await claim(outcomes, cast.provider, person["id"], code, achieved)
-        return str((await decide(outcomes, cast.payer_a, made["id"], "verified"))["payable"])
+        decided = await decide(outcomes, cast.payer_a, made["id"], "verified")
+        claims[decided["id"]] = achieved
+        return str(decided["payable"])
+
+    claims: dict[str, date] = {}
 
     # By hand: before the rise, the contracted 25 000.00; from it, 25 000.00 x 1.035 = 25 875.00; from the
     # rebase, 25 000.00 x 110/100 = 27 500.00; a check-in from the rise, 333.33 x 1.035 = 344.99655, half
@@ -78,3 +83,25 @@ async def test_claims_are_priced_at_the_index_of_their_achievement_date(
     )
     assert statement["total"] == "78720.00"
     assert statement["total"] == str(sum((D(x["amount"]) for x in statement["lines"]), D(0)))
+
+    # Each claim's `claim.verified` carries the factor its prices were at, exactly, as the catalogue says.
+    feed = check(
+        await outcomes.get(
+            "/v1/feed",
+            params={
+                "partnership": str(cast.partnership_id),
+                "limit": 1000,
+                "type": "dk.effekt.claim.verified",
+            },
+            headers=cast.payer_a.headers,
+        ),
+        200,
+    )
+    verified = [
+        e for e in feed if e["type"] == "dk.effekt.claim.verified" and e["data"]["claim_id"] in claims
+    ]
+    factors = {e["data"]["claim_id"]: e["data"]["index_factor"] for e in verified}
+    assert sorted(factors.values()) == ["1", "1.035", "1.035", "1.1"]
+    document = catalogue()
+    validator = payload_validator(document, catalogued_types(document)["dk.effekt.claim.verified"])
+    assert all(not list(validator.iter_errors(e)) for e in verified)

@@ -5,6 +5,7 @@ is a catalogued ledger event with its working and nothing person-level."""
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,12 +20,14 @@ from tests.outcomes.integrations.published import catalogue, catalogued_types, p
 from tests.outcomes.support import (
     TODAY,
     active_contract,
+    amend_contract,
     check,
     claim,
     confirm,
     decide,
     enrol,
     key,
+    month,
     quarter,
 )
 
@@ -195,3 +198,98 @@ async def test_tranches_land_once_on_their_payers_statements_beside_the_claims(
     document = catalogue()
     validator = payload_validator(document, catalogued_types(document)["dk.effekt.tranche.booked"])
     assert all(not list(validator.iter_errors(e)) for e in events)
+
+
+async def test_a_tranche_an_amendment_adds_to_an_issued_period_is_booked_on_the_next_statement(
+    cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    """Herning's statement for last month is issued with one claim (25 000.00); an amendment effective
+    from two months ago then adds a set-up fee due last month (2 500.00) and one due two months ago
+    (1 000.00). By hand: the issued statement stays 25 000.00; this month's statement books the missed
+    2 500.00, flagged late, and nothing else (25 000.00 for its own claim + 2 500.00 = 27 500.00); the fee
+    two months ago waits for its own period's statement (never drafted), which books it on time."""
+    previous, last, this = month(TODAY, -2), month(TODAY, -1), month(TODAY)
+    shares = [{"organisation_id": str(cast.payer_a.organisation_id), "percent": "100"}]
+    job_start = {
+        "code": "job_start",
+        "name": "Job start",
+        "verifier_roles": ["outcome_payer"],
+        "window": window(),
+        "tariff": "25000.00",
+    }
+    terms = v2_terms(
+        cast.parties,
+        today=TODAY,
+        outcomes=[job_start],
+        caps={"contract_total": "1000000.00"},
+        split={"method": "fixed", "shares": shares},
+        statement_basis="achievement",
+    )
+    contract_id, _ = await active_contract(contracts, cast, terms)
+    for n, achieved in enumerate((last[0] + timedelta(days=3), this[0])):
+        person = await enrol(
+            outcomes,
+            cast.provider,
+            cast,
+            contract_id,
+            synthetic_cpr(7320 + n),
+            municipality_code="657",
+            enrolment_date=TODAY - timedelta(days=200),
+        )
+        await confirm(outcomes, cast.payer_a, person["id"])
+        made = await claim(outcomes, cast.provider, person["id"], "job_start", achieved)
+        await decide(outcomes, cast.payer_a, made["id"], "verified")
+    drafted = await _statement(outcomes, cast, contract_id, cast.payer_a, last)
+    issued = check(
+        await outcomes.post(
+            f"/v1/payment-statements/{drafted['id']}/issue",
+            headers={**cast.provider.headers, **key(), "If-Match": f'"{drafted["version"]}"'},
+        ),
+        200,
+    )
+    assert issued["total"] == "25000.00"
+
+    amended = copy.deepcopy(terms)
+    amended["start_date"] = previous[0].isoformat()
+    amended["tranches"] = [
+        tranche(
+            "set_up_fee",
+            cast.payer_a.organisation_id,
+            [(previous[0] + timedelta(days=9), "1000.00"), (last[0] + timedelta(days=9), "2500.00")],
+        )
+    ]
+    version_id = await amend_contract(contracts, cast, contract_id, amended)
+
+    following = await _statement(outcomes, cast, contract_id, cast.payer_a, this)
+    assert following["total"] == "27500.00"
+    assert sorted(
+        (x["kind"], x["tranche_code"], x["achievement_date"], x["amount"]) for x in following["lines"]
+    ) == [
+        ("claim", None, this[0].isoformat(), "25000.00"),
+        ("tranche", "set_up_fee", (last[0] + timedelta(days=9)).isoformat(), "2500.00"),
+    ]
+    assert [x["due_date"] for x in following["tranches"]] == [(last[0] + timedelta(days=9)).isoformat()]
+    again = check(
+        await outcomes.get(f"/v1/payment-statements/{issued['id']}", headers=cast.payer_a.headers), 200
+    )
+    assert (again["total"], again["content_hash"]) == ("25000.00", issued["content_hash"])
+    earlier = await _statement(outcomes, cast, contract_id, cast.payer_a, previous)
+    assert [(x["kind"], x["amount"]) for x in earlier["lines"]] == [("tranche", "1000.00")]
+
+    feed = check(
+        await outcomes.get(
+            "/v1/feed",
+            params={"partnership": str(cast.partnership_id), "limit": 1000},
+            headers=cast.investor.headers,
+        ),
+        200,
+    )
+    booked = sorted(
+        (e["data"]["working"]["amount"], e["data"]["late"], e["data"]["contract_version_id"])
+        for e in feed
+        if e["type"] == "dk.effekt.tranche.booked"
+    )
+    assert booked == [("1000.00", False, str(version_id)), ("2500.00", True, str(version_id))]
+    document = catalogue()
+    validator = payload_validator(document, catalogued_types(document)["dk.effekt.tranche.booked"])
+    assert all(not list(validator.iter_errors(e)) for e in feed if e["type"] == "dk.effekt.tranche.booked")

@@ -3,7 +3,8 @@ rate card, each validated in its own module: facts and criteria (`facts`), bands
 (`tiers`), segments and per-segment prices (`segments`), repeats and restarts (`repeats`), caps at every
 scope (`caps`), several payers with their own prices, maxima and mixed splits (`payers`); and the
 contract-level payments no claim triggers: fixed and guaranteed tranches by date (`tranches`); and price
-increases from a date by a percentage or an index value (`indexation`).
+increases from a date by a percentage or an index value (`indexation`); and temporary variations, periods
+paid by fixed scenario payments instead of outcome prices (`variations`).
 
 An outcome is priced by exactly one of `tariff`, `tiers` or `bands`. An amendment's `start_date` is the
 date it takes effect from, which may be before it is signed: the outcome service re-prices what was
@@ -59,6 +60,7 @@ from services.contracts.terms.segments import (
 from services.contracts.terms.strict import Strict
 from services.contracts.terms.tiers import Tier, tier_issues
 from services.contracts.terms.tranches import Tranche, tranche_issues, tranche_total
+from services.contracts.terms.variations import Variation, variation_issues, variation_total
 from services.contracts.terms.windows import Window, cycle_issues, duplicate_code_issues, sequencing_issues
 
 
@@ -112,6 +114,9 @@ class TermsV2(Strict):
         default_factory=list, max_length=50, description="Payments by date, not linked to outcomes"
     )
     indexation: Indexation | None = Field(None, description="Price increases from a date")
+    variations: list[Variation] = Field(
+        default_factory=list, max_length=20, description="Periods paid by fixed scenario payments instead"
+    )
 
     def party(self, organisation_id: UUID) -> Party | None:
         return parties_.party(self.parties, organisation_id)
@@ -140,10 +145,12 @@ def check(terms: TermsV2) -> Iterator[Issue]:
     yield from split_issues(terms.payer_split, payers)
     yield from tranche_issues(terms.tranches, payers, terms.start_date, terms.end_date, terms.currency)
     yield from indexation_issues(terms.indexation, terms.start_date, terms.end_date)
+    yield from variation_issues(terms.variations, payers, terms.start_date, terms.end_date, terms.currency)
     most = most_payable(terms)
     if most is not None and terms.caps.contract_total is None:
         most *= highest_factor(terms.indexation)  # a cap binds indexed prices too; otherwise they grow
-    yield from total_issues(None if most is None else most + tranche_total(terms.tranches))
+    scheduled = tranche_total(terms.tranches) + variation_total(terms.variations)
+    yield from total_issues(None if most is None else most + scheduled)
     yield from parties_.termination_issues(terms.termination, terms.parties)
 
 
@@ -264,6 +271,12 @@ def normalised(terms: TermsV2) -> dict[str, Any]:
         for raw_step, step in zip(document["indexation"]["steps"], ix.steps, strict=True):
             raw_step["percent"] = None if step.percent is None else plain(step.percent)
             raw_step["index"] = None if step.index is None else plain(step.index)
+    if terms.variations:
+        for raw_variation, variation in zip(document["variations"], terms.variations, strict=True):
+            for raw_monthly, monthly in zip(raw_variation["payments"], variation.payments, strict=True):
+                raw_monthly["monthly_amount"] = fix_money(monthly.monthly_amount, currency)
+    else:
+        del document["variations"]  # likewise without variations
     split = terms.payer_split
     shares = []
     if isinstance(split, FixedSplit):

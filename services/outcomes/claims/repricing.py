@@ -194,6 +194,7 @@ async def reprice_contract(
                 "currency": currency,
                 "payable_before": money.text(before or ZERO, currency),
                 "payable": money.text(new.payable, currency),
+                "index_factor": money.factor_text(new.working.index_factor if new.working else Decimal(1)),
                 "adjustments": [
                     {
                         "payer_organisation_id": str(a.organisation_id),

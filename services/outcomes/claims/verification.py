@@ -122,9 +122,9 @@ async def _price(
     claim: OutcomeClaim,
     participant: Participant,
     version: ContractVersion,
-) -> list[PaymentLine]:
+) -> tuple[list[PaymentLine], Decimal]:
     """Price a claim being verified: the engine, reading tier counts and cap room under the counter row
-    locks, its lines one per payer."""
+    locks, its lines one per payer, and the indexation factor its prices were at."""
     terms, priced_on = version.terms, today()
     currency = terms.currency
     if not pricing.supported(currency):
@@ -189,7 +189,7 @@ async def _price(
     claim.tier_count = usage.outcome_count
     claim.priced_on, claim.payment_period = priced_on, period
     claim.payer_organisation_ids = list(dict.fromkeys(line.organisation_id for line in price.lines))
-    return lines
+    return lines, working.index_factor if working else Decimal(1)
 
 
 async def decide_claim(
@@ -246,7 +246,11 @@ async def decide_claim(
     if after is ClaimStatus.REJECTED and reason is None:
         raise Unprocessable.field("body.reason", "a rejection needs a reason")
 
-    lines = await _price(session, claim, participant, version) if after is ClaimStatus.VERIFIED else []
+    lines, index_factor = (
+        await _price(session, claim, participant, version)
+        if after is ClaimStatus.VERIFIED
+        else ([], Decimal(1))
+    )
     claim.status = after.value
     claim.verifier_organisation_id = principal.organisation_id
     claim.verified_by = principal.subject
@@ -279,6 +283,7 @@ async def decide_claim(
             "cut_reasons": claim.cut_reasons,
             "band": claim.band,
             "tier": claim.tier,
+            "index_factor": money.factor_text(index_factor),
             "payment_period": claim.payment_period,
             "split": [
                 {

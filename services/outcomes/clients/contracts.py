@@ -296,6 +296,28 @@ class Indexation(_Tolerant):
         )
 
 
+class ScenarioPayment(_Tolerant):
+    payer_organisation_id: UUID
+    monthly_amount: Decimal
+
+
+class Variation(_Tolerant):
+    code: str
+    scenario: str
+    from_: date = Field(alias="from")
+    to: date
+    payments: list[ScenarioPayment]
+
+    def engine(self) -> pricing.Variation:
+        return pricing.Variation(
+            self.code,
+            self.scenario,
+            self.from_,
+            self.to,
+            tuple((p.payer_organisation_id, p.monthly_amount) for p in self.payments),
+        )
+
+
 class Terms(_Tolerant):
     schema_version: int = 1
     currency: str = "DKK"
@@ -312,6 +334,7 @@ class Terms(_Tolerant):
     payer_split: PayerSplit
     tranches: list[Tranche] = Field(default_factory=list)  # schema version 2
     indexation: Indexation | None = None  # schema version 2
+    variations: list[Variation] = Field(default_factory=list)  # schema version 2
 
     def outcome(self, code: str) -> Outcome | None:
         return next((o for o in self.outcomes if o.code == code), None)
@@ -324,11 +347,12 @@ class Terms(_Tolerant):
         return list(dict.fromkeys([*found, *own]))
 
     def statement_payers(self) -> list[UUID]:
-        """Who a statement may be for: the split's payers and every tranche's payer."""
+        """Who a statement may be for: the split's payers, every tranche's and every variation's payer."""
         found = self.payer_ids()
-        return found + [
-            t.payer_organisation_id for t in self.tranches if t.payer_organisation_id not in found
+        scheduled = [t.payer_organisation_id for t in self.tranches] + [
+            p.payer_organisation_id for v in self.variations for p in v.payments
         ]
+        return list(dict.fromkeys([*found, *scheduled]))
 
     def engine_outcome(self, code: str) -> pricing.Outcome | None:
         """The outcome as the pricing engine reads it, criteria typed by the declared facts."""
@@ -352,6 +376,7 @@ class Terms(_Tolerant):
                 pricing.FactSpec(f.name, f.type, tuple(f.choices), f.unit, f.measure) for f in self.facts
             ),
             indexation=self.indexation.engine() if self.indexation is not None else pricing.Indexation(),
+            variations=tuple(v.engine() for v in self.variations),
         )
 
 

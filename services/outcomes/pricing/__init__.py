@@ -42,6 +42,7 @@ from services.outcomes.pricing.segments import BySegment, Tariff
 from services.outcomes.pricing.tariffs import Flat, Rule, Tiered
 from services.outcomes.pricing.tiers import Tier
 from services.outcomes.pricing.tranches import Tranche, TrancheDue, TrancheKind
+from services.outcomes.pricing.variations import ScenarioDue, Variation
 
 __all__ = [
     "ZERO",
@@ -74,6 +75,7 @@ __all__ = [
     "Repeat",
     "ResidenceSplit",
     "Rule",
+    "ScenarioDue",
     "Share",
     "Split",
     "SplitLine",
@@ -84,6 +86,7 @@ __all__ = [
     "Tranche",
     "TrancheDue",
     "TrancheKind",
+    "Variation",
     "Working",
     "adjustments",
     "anchor",

@@ -1,7 +1,7 @@
 """One claim priced end to end: facts read and checked against the criteria, the base price from the
 outcome's rule (tariff, tiers or bands, each perhaps per segment), indexed to the claim's achievement date,
 payers' own prices (indexed alike) on top, the caps from the narrowest scope out, the split, then each
-payer's own maximum.
+payer's own maximum; a claim achieved inside a temporary variation is then suspended to zero (`variations`).
 
 Pure: the caller passes the usage it read under its counter locks and records the result.
 """
@@ -33,6 +33,7 @@ from services.outcomes.pricing.refusals import Refused
 from services.outcomes.pricing.repeat import Repeat
 from services.outcomes.pricing.segments import Tariff, resolve
 from services.outcomes.pricing.tariffs import Base, Rule, base_price
+from services.outcomes.pricing.variations import Variation, covering, paid_instead
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,7 @@ class Contract:
     caps: Caps = field(default_factory=Caps)
     facts: tuple[FactSpec, ...] = ()
     indexation: Indexation = field(default_factory=Indexation)
+    variations: tuple[Variation, ...] = ()  # periods paid by scenario payments instead
 
     def index_factor(self, claim: Claim) -> Decimal:
         """The factor the claim's prices are at: indexation's on its achievement date."""
@@ -113,10 +115,12 @@ def price(claim: Claim, outcome: Outcome, contract: Contract, usage: CapUsage) -
         payer_tariffs=tuple(own),
         index_factor=at,
     )
-    return Price(
+    priced = Price(
         tariff=tariff,
         payable=sum((line.amount for line in lines), ZERO),
         cuts=cuts + tuple(payer_cuts),
         lines=tuple(lines),
         working=working,
     )
+    variation = covering(contract.variations, claim.achieved)
+    return priced if variation is None else paid_instead(priced, variation)

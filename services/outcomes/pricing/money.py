@@ -53,3 +53,8 @@ def to_units(amount: Decimal, currency: str) -> int:
 def text(amount: Decimal, currency: str) -> str:
     """The amount as the service has always written it: two decimals, three for a three-digit currency."""
     return f"{amount:.{max(2, digits(currency))}f}"
+
+
+def factor_text(factor: Decimal) -> str:
+    """A price factor (indexation's) exactly, in its shortest form: "1", "1.035", "1.12063808574277168"."""
+    return format(factor.normalize(), "f")

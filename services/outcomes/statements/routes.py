@@ -45,12 +45,19 @@ async def _statement_read(
     await session.refresh(statement)
     totals = await statements.outcome_totals_of(session, [statement.id])
     tranches = await statements.tranche_totals_of(session, [statement.id])
+    variations = await statements.variation_totals_of(session, [statement.id])
     lines = (
         await statements.statement_lines(session, statement.id)
         if access.may_read_statement_lines(principal, statement)
         else None
     )
-    return _read(statement, lines, totals.get(statement.id, []), tranches.get(statement.id, []))
+    return _read(
+        statement,
+        lines,
+        totals.get(statement.id, []),
+        tranches.get(statement.id, []),
+        variations.get(statement.id, []),
+    )
 
 
 def _read(
@@ -58,9 +65,11 @@ def _read(
     lines: list[PaymentLine] | None,
     outcomes: list[dict[str, Any]],
     tranches: list[dict[str, Any]],
+    variations: list[dict[str, Any]],
 ) -> StatementRead:
     return StatementRead.model_validate(
-        Row(statement, lines=lines, outcomes=outcomes, tranches=tranches), from_attributes=True
+        Row(statement, lines=lines, outcomes=outcomes, tranches=tranches, variations=variations),
+        from_attributes=True,
     )
 
 
@@ -121,6 +130,7 @@ async def list_statements(
     ids_ = [s.id for s in rows]
     totals = await statements.outcome_totals_of(session, ids_) if rows else {}
     tranches = await statements.tranche_totals_of(session, ids_) if rows else {}
+    variations = await statements.variation_totals_of(session, ids_) if rows else {}
     return Page(
         items=[
             _read(
@@ -128,6 +138,7 @@ async def list_statements(
                 found.get(s.id, []) if s.id in with_lines else None,
                 totals.get(s.id, []),
                 tranches.get(s.id, []),
+                variations.get(s.id, []),
             )
             for s in rows
         ],
@@ -229,6 +240,7 @@ STATEMENT_COLUMNS: tuple[tuple[str, exports.Kind], ...] = (
     ("cut_share", "money"),
     ("amount", "money"),
     ("tranche_code", "text"),
+    ("variation_code", "text"),
 )
 
 # What a reader who gets totals only (no claim ids) receives instead of the lines.
@@ -291,6 +303,7 @@ async def export_statement(
             x.cut_share,
             x.amount,
             x.tranche_code,
+            x.variation_code,
         ]
         for x in read.lines
     ]

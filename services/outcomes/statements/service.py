@@ -4,7 +4,10 @@ A statement is per contract, per outcome payer, per period. Generating it (again
 unassigned payment line of that payer priced up to the period's end: lines priced inside the period are
 `claim` lines, lines priced earlier that an already issued statement missed are `adjustment` lines, so a
 correction after issue lands in the next statement. The payer's tranche payments (terms v2 `tranches`)
-due in the period are booked first, once each, as `tranche` lines, each with a `tranche.booked` event.
+due in the period are booked first, once each, as `tranche` lines, each with a `tranche.booked` event;
+likewise a temporary variation's scenario payments, as `variation` lines (`variations.py`). A scheduled
+payment due in an earlier period whose statement was issued without it (a later amendment added it) is
+booked on the payer's next statement.
 Totals are recomputed as sums of the lines. Issuing freezes the statement and hashes it; the database
 refuses later changes to it or its lines.
 """
@@ -12,6 +15,7 @@ refuses later changes to it or its lines.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -36,6 +40,7 @@ from services.outcomes.pricing import money
 from services.outcomes.pricing import tranches as tranches_
 from services.outcomes.schemas import StatementCreate
 from services.outcomes.statements import tallies
+from services.outcomes.statements.variations import book_variations
 from services.outcomes.states import StatementStatus
 
 ZERO = Decimal(0)
@@ -104,7 +109,11 @@ async def outcome_totals_of(
             func.sum(PaymentLine.tariff_share),
             func.sum(PaymentLine.amount),
         )
-        .where(PaymentLine.statement_id.in_(statement_ids), PaymentLine.tranche_code.is_(None))
+        .where(
+            PaymentLine.statement_id.in_(statement_ids),
+            PaymentLine.tranche_code.is_(None),
+            PaymentLine.variation_code.is_(None),
+        )
         .group_by(PaymentLine.statement_id, PaymentLine.outcome_code)
         .order_by(PaymentLine.statement_id, PaymentLine.outcome_code)
     )
@@ -143,11 +152,43 @@ async def tranche_totals_of(
     return found
 
 
+async def variation_totals_of(
+    session: AsyncSession, statement_ids: list[UUID]
+) -> dict[UUID, list[dict[str, Any]]]:
+    """Each statement's scenario payments (by due date and code): no claim or person, so every reader of
+    the statement sees them, as it sees its tranches."""
+    rows = await session.execute(
+        select(
+            PaymentLine.statement_id,
+            PaymentLine.variation_code,
+            PaymentLine.variation_due,
+            PaymentLine.amount,
+        )
+        .where(PaymentLine.statement_id.in_(statement_ids), PaymentLine.variation_code.is_not(None))
+        .order_by(PaymentLine.statement_id, PaymentLine.variation_due, PaymentLine.variation_code)
+    )
+    found: dict[UUID, list[dict[str, Any]]] = {}
+    for statement_id, code, due, amount in rows.all():
+        found.setdefault(cast(UUID, statement_id), []).append(
+            {"variation_code": code, "due_date": due, "amount": amount}
+        )
+    return found
+
+
 async def _version_for_period(deps: Deps, contract_id: UUID, start: date, end: date) -> ContractVersion:
     try:
         return await deps.contracts.version_in_force(contract_id, end, token=deps.token)
     except errors.NoVersionInForce:
         return await deps.contracts.version_in_force(contract_id, start, token=deps.token)
+
+
+async def _newest_version(deps: Deps, contract_id: UUID, version: ContractVersion) -> ContractVersion:
+    """The later-starting of `version` and the version in force today (none after the contract ends)."""
+    try:
+        current = await deps.contracts.version_in_force(contract_id, today(), token=deps.token)
+    except errors.NoVersionInForce:
+        return version
+    return current if current.terms.start_date > version.terms.start_date else version
 
 
 async def _attach_lines(session: AsyncSession, statement: PaymentStatement) -> None:
@@ -168,6 +209,7 @@ async def _attach_lines(session: AsyncSession, statement: PaymentStatement) -> N
             statement_id=statement.id,
             kind=case(
                 (PaymentLine.tranche_code.is_not(None), "tranche"),
+                (PaymentLine.variation_code.is_not(None), "variation"),
                 (PaymentLine.repriced_by_version_id.is_(None) & (day >= statement.period_start), "claim"),
                 else_="adjustment",
             ),
@@ -185,23 +227,52 @@ async def _attach_lines(session: AsyncSession, statement: PaymentStatement) -> N
     statement.total_cut = statement.total_tariff - statement.total
 
 
+async def _bookable(session: AsyncSession, statement: PaymentStatement) -> Callable[[date], bool]:
+    """Which scheduled payments (tranches, scenario payments) the statement books: those due in its period,
+    and those due in an earlier period whose statement was issued without them (an amendment added them
+    after it was issued). One due in an earlier period still a draft, or never drafted, waits for it."""
+    issued = (
+        await session.execute(
+            select(PaymentStatement.period_start, PaymentStatement.period_end).where(
+                PaymentStatement.contract_id == statement.contract_id,
+                PaymentStatement.payer_organisation_id == statement.payer_organisation_id,
+                PaymentStatement.status != StatementStatus.DRAFT.value,
+                PaymentStatement.period_end < statement.period_start,
+            )
+        )
+    ).all()
+
+    def bookable(day: date) -> bool:
+        if statement.period_start <= day <= statement.period_end:
+            return True
+        return day < statement.period_start and any(start <= day <= end for start, end in issued)
+
+    return bookable
+
+
 async def _book_tranches(
-    session: AsyncSession, principal: Principal, statement: PaymentStatement, version: ContractVersion
+    session: AsyncSession,
+    principal: Principal,
+    statement: PaymentStatement,
+    version: ContractVersion,
+    bookable: Callable[[date], bool],
 ) -> None:
-    """Book the payer's tranche payments due in the statement's period under `version`: each once (the
-    line's source is unique), and each booking recorded in the ledger with its working."""
+    """Book the payer's tranche payments under `version` that `bookable` admits: each once (the line's
+    source is unique), and each booking recorded in the ledger with its working."""
     terms = version.terms
     try:
         due = tranches_.due(
             [t.engine() for t in terms.tranches],
             statement.payer_organisation_id,
-            statement.period_start,
+            date.min,
             statement.period_end,
             terms.currency,
         )
     except ValueError as exc:  # the registry validated the terms; an inexact amount is not ours to round
         raise Unprocessable(f"the contract's tranches cannot be paid exactly: {exc}") from None
     for payment in due:
+        if not bookable(payment.due_date):
+            continue
         booked = (
             await session.execute(
                 insert(PaymentLine)
@@ -234,6 +305,7 @@ async def _book_tranches(
                 "contract_version_id": str(version.id),
                 "payer_organisation_id": str(payment.payer),
                 "currency": terms.currency,
+                "late": payment.due_date < statement.period_start,
                 "working": tranches_.working(payment, terms.currency),
             },
         )
@@ -268,8 +340,11 @@ async def generate_statement(
     # A retroactive amendment is re-priced when it activates (contract_events.py); this catches up a claim
     # a verification priced under the older version while the activation was being recorded. Its
     # adjustments, like the activation's, land in this statement.
+    # The catch-up replays under the newest version: a past period's version governs only until the next
+    # one starts, and replaying under it would move the claims its successor priced.
+    newest = await _newest_version(deps, body.contract_id, version)
     await reprice_contract(
-        session, principal, version, lambda version_id: deps.contracts.version(version_id, token=deps.token)
+        session, principal, newest, lambda version_id: deps.contracts.version(version_id, token=deps.token)
     )
     await session.execute(
         insert(PaymentStatement)
@@ -301,7 +376,9 @@ async def generate_statement(
         raise Unprocessable.field("body.period_end", f"this period's statement ends {statement.period_end}")
     if statement.status != StatementStatus.DRAFT:
         raise errors.StatementNotDraft(f"the statement for this period is {statement.status}")
-    await _book_tranches(session, principal, statement, version)
+    bookable = await _bookable(session, statement)
+    await _book_tranches(session, principal, statement, version, bookable)
+    await book_variations(session, principal, statement, version, bookable)
     await _attach_lines(session, statement)
     statement.version += 1
     await session.flush()
@@ -336,6 +413,14 @@ def _hashed_line(line: PaymentLine, currency: str) -> dict[str, str]:
         return {
             "kind": "tranche",
             "tranche_code": line.tranche_code,
+            "priced_on": line.priced_on.isoformat(),
+            "tariff_share": money.text(line.tariff_share, currency),
+            "amount": money.text(line.amount, currency),
+        }
+    if line.variation_code is not None:
+        return {
+            "kind": "variation",
+            "variation_code": line.variation_code,
             "priced_on": line.priced_on.isoformat(),
             "tariff_share": money.text(line.tariff_share, currency),
             "amount": money.text(line.amount, currency),
@@ -398,8 +483,8 @@ async def _summary(session: AsyncSession, statement: PaymentStatement) -> dict[s
     pays by outcome and kind, the contract's enrolment counts and its cap room, naming no person."""
     by_outcome: dict[tuple[str, str], tuple[int, Decimal]] = {}
     for line in await statement_lines(session, statement.id):
-        # A tranche line has no outcome: it is summed under its tranche's code, as kind `tranche`.
-        key = (line.outcome_code or cast(str, line.tranche_code), line.kind or "claim")
+        # A tranche (variation) line has no outcome: it is summed under its tranche's (variation's) code.
+        key = (line.outcome_code or cast(str, line.tranche_code or line.variation_code), line.kind or "claim")
         n, amount = by_outcome.get(key, (0, ZERO))
         by_outcome[key] = (n + 1, amount + line.amount)
     participants = await tallies.participant_counts(session, statement.partnership_id, statement.contract_id)
