@@ -192,6 +192,20 @@ class PaymentStatement(Base):
     created_at: Mapped[datetime] = _now()
 
 
+# Where a line comes from: a claim (its pricing, or an audit's clawback of it), a tranche payment, or an
+# audit's extrapolated adjustment (an audit, no claim); the kind it takes on a statement says which.
+LINE_SOURCE = (
+    "(tranche_code IS NULL) = (tranche_due IS NULL)"
+    " AND (claim_id IS NULL) = (outcome_code IS NULL)"
+    " AND num_nonnulls(claim_id, tranche_code) + (CASE WHEN claim_id IS NULL AND audit_id IS NOT NULL"
+    " THEN 1 ELSE 0 END) = 1"
+    " AND (tranche_code IS NULL OR audit_id IS NULL)"
+    " AND (kind IS NULL OR (kind = 'tranche') = (tranche_code IS NOT NULL))"
+    " AND (kind IS NULL OR (kind IN ('clawback', 'extrapolation')) = (audit_id IS NOT NULL))"
+    " AND (kind IS NULL OR (kind = 'extrapolation') = (audit_id IS NOT NULL AND claim_id IS NULL))"
+)
+
+
 class PaymentLine(Base):
     """One payer's part of one priced claim. It joins a statement once: as a `claim` line in the
     statement of its period (priced in, or achieved in: the statement basis), or as an `adjustment` line in
@@ -199,7 +213,10 @@ class PaymentLine(Base):
     books the difference as further lines (`repriced_by_version_id`), negative when the price fell; they
     are always `adjustment` lines of the period they were booked in. A `tranche` line is a payment the terms
     schedule by date (`tranche_code`, due `priced_on`), not a claim's: no claim, no outcome, no participant;
-    booked once per tranche payment, on the statement of the period its due date falls in."""
+    booked once per tranche payment, on the statement of the period its due date falls in. A `clawback` line
+    (a claim's, `audit_id` set) takes back what a post-payment audit found invalid; an `extrapolation` line
+    (an audit's, no claim) takes back the sample's error rate on the claims not sampled: both negative, both
+    booked on the payer's next statement after the audit closes."""
 
     __tablename__ = "payment_lines"
     __table_args__ = (
@@ -210,21 +227,37 @@ class PaymentLine(Base):
             "contract_id",
             "tranche_code",
             "tranche_due",
+            "audit_id",
             name="uq_payment_lines_source",
             postgresql_nulls_not_distinct=True,
         ),
-        CheckConstraint("kind IS NULL OR kind IN ('claim', 'adjustment', 'tranche')", name="kind"),
         CheckConstraint(
-            "(claim_id IS NULL) = (tranche_code IS NOT NULL)"
-            " AND (tranche_code IS NULL) = (tranche_due IS NULL)"
-            " AND (tranche_code IS NULL) = (outcome_code IS NOT NULL)"
-            " AND (kind IS NULL OR (kind = 'tranche') = (tranche_code IS NOT NULL))",
-            name="claim_or_tranche",
+            "kind IS NULL OR kind IN ('claim', 'adjustment', 'tranche', 'clawback', 'extrapolation')",
+            name="kind",
         ),
+        CheckConstraint(LINE_SOURCE, name="line_source"),
         CheckConstraint("(kind IS NULL) = (statement_id IS NULL)", name="kind_with_statement"),
         CheckConstraint(
-            "repriced_by_version_id IS NOT NULL OR (amount >= 0 AND amount <= tariff_share)",
+            "repriced_by_version_id IS NOT NULL OR audit_id IS NOT NULL"
+            " OR (amount >= 0 AND amount <= tariff_share)",
             name="amount_range",
+        ),
+        CheckConstraint(
+            "audit_id IS NULL OR (amount < 0 AND amount = tariff_share)", name="audit_takes_back"
+        ),
+        # A claim is clawed back once, whichever audit finds it invalid; an audit extrapolates once.
+        Index(
+            "uq_payment_lines_clawback",
+            "claim_id",
+            "payer_organisation_id",
+            unique=True,
+            postgresql_where=text("audit_id IS NOT NULL AND claim_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_payment_lines_extrapolation",
+            "audit_id",
+            unique=True,
+            postgresql_where=text("audit_id IS NOT NULL AND claim_id IS NULL"),
         ),
         Index("ix_payment_lines_unassigned", "contract_id", "payer_organisation_id", "priced_on"),
     )
@@ -244,6 +277,8 @@ class PaymentLine(Base):
     repriced_by_version_id: Mapped[uuid.UUID | None]  # the amendment whose activation re-priced the claim
     tranche_code: Mapped[str | None] = mapped_column(String(100))
     tranche_due: Mapped[date | None] = mapped_column(Date)  # the tranche payment's due date (= priced_on)
+    # A post-payment audit's line (audits/): with a claim, its clawback; without, the extrapolated adjustment.
+    audit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payment_audits.id"))
 
 
 class LedgerHead(Base):

@@ -5,6 +5,8 @@ unassigned payment line of that payer priced up to the period's end: lines price
 `claim` lines, lines priced earlier that an already issued statement missed are `adjustment` lines, so a
 correction after issue lands in the next statement. The payer's tranche payments (terms v2 `tranches`)
 due in the period are booked first, once each, as `tranche` lines, each with a `tranche.booked` event.
+A closed post-payment audit's lines (audits/) join the payer's next statement as `clawback` and
+`extrapolation` lines, negative, with their own totals (`audit_totals_of`).
 Totals are recomputed as sums of the lines. Issuing freezes the statement and hashes it; the database
 refuses later changes to it or its lines.
 """
@@ -93,7 +95,7 @@ async def outcome_totals_of(
     session: AsyncSession, statement_ids: list[UUID]
 ) -> dict[UUID, list[dict[str, Any]]]:
     """Each statement's totals by outcome code (in code order), summed from its claim and adjustment lines
-    in one read (tranche lines have no outcome: `tranche_totals_of`)."""
+    in one read (tranche lines have no outcome: `tranche_totals_of`; audits': `audit_totals_of`)."""
     is_claim = PaymentLine.kind == "claim"
     rows = await session.execute(
         select(
@@ -104,7 +106,11 @@ async def outcome_totals_of(
             func.sum(PaymentLine.tariff_share),
             func.sum(PaymentLine.amount),
         )
-        .where(PaymentLine.statement_id.in_(statement_ids), PaymentLine.tranche_code.is_(None))
+        .where(
+            PaymentLine.statement_id.in_(statement_ids),
+            PaymentLine.tranche_code.is_(None),
+            PaymentLine.audit_id.is_(None),  # an audit's lines have totals of their own
+        )
         .group_by(PaymentLine.statement_id, PaymentLine.outcome_code)
         .order_by(PaymentLine.statement_id, PaymentLine.outcome_code)
     )
@@ -168,6 +174,8 @@ async def _attach_lines(session: AsyncSession, statement: PaymentStatement) -> N
             statement_id=statement.id,
             kind=case(
                 (PaymentLine.tranche_code.is_not(None), "tranche"),
+                (PaymentLine.audit_id.is_not(None) & PaymentLine.claim_id.is_not(None), "clawback"),
+                (PaymentLine.audit_id.is_not(None), "extrapolation"),
                 (PaymentLine.repriced_by_version_id.is_(None) & (day >= statement.period_start), "claim"),
                 else_="adjustment",
             ),
@@ -332,6 +340,13 @@ def content_hash(statement: PaymentStatement, lines: list[PaymentLine]) -> str:
 
 
 def _hashed_line(line: PaymentLine, currency: str) -> dict[str, str]:
+    if line.audit_id is not None:
+        return {
+            "kind": str(line.kind),
+            "audit_id": str(line.audit_id),
+            "priced_on": line.priced_on.isoformat(),
+            "amount": money.text(line.amount, currency),
+        } | ({"claim_id": str(line.claim_id)} if line.claim_id is not None else {})
     if line.tranche_code is not None:
         return {
             "kind": "tranche",
@@ -398,8 +413,10 @@ async def _summary(session: AsyncSession, statement: PaymentStatement) -> dict[s
     pays by outcome and kind, the contract's enrolment counts and its cap room, naming no person."""
     by_outcome: dict[tuple[str, str], tuple[int, Decimal]] = {}
     for line in await statement_lines(session, statement.id):
-        # A tranche line has no outcome: it is summed under its tranche's code, as kind `tranche`.
-        key = (line.outcome_code or cast(str, line.tranche_code), line.kind or "claim")
+        # A tranche line has no outcome: it is summed under its tranche's code, as kind `tranche`; an
+        # audit's extrapolation under `audit:<id>`, as kind `extrapolation`.
+        source = line.outcome_code or line.tranche_code or f"audit:{line.audit_id}"
+        key = (source, line.kind or "claim")
         n, amount = by_outcome.get(key, (0, ZERO))
         by_outcome[key] = (n + 1, amount + line.amount)
     participants = await tallies.participant_counts(session, statement.partnership_id, statement.contract_id)
