@@ -19,13 +19,16 @@ from gateway.results import ExpectedVersion, IdempotencyKey, Result, attempt
 
 
 @strawberry.enum(
-    description="A line for a claim priced in the period, an adjustment priced after it, or a tranche: a "
-    "payment the terms schedule by date, not linked to outcomes."
+    description="A line for a claim priced in the period, an adjustment priced after it, a tranche (a "
+    "payment the terms schedule by date, not linked to outcomes), or a post-payment audit's clawback of a "
+    "claim or its extrapolated adjustment (both negative)."
 )
 class StatementLineKind(enum.Enum):
     CLAIM = "claim"
     ADJUSTMENT = "adjustment"
     TRANCHE = "tranche"
+    CLAWBACK = "clawback"
+    EXTRAPOLATED = "extrapolated"
 
 
 @strawberry.enum(description="A statement is a draft until issued (frozen and hashed), then paid.")

@@ -201,8 +201,8 @@ LINE_SOURCE = (
     " THEN 1 ELSE 0 END) = 1"
     " AND (tranche_code IS NULL OR audit_id IS NULL)"
     " AND (kind IS NULL OR (kind = 'tranche') = (tranche_code IS NOT NULL))"
-    " AND (kind IS NULL OR (kind IN ('clawback', 'extrapolation')) = (audit_id IS NOT NULL))"
-    " AND (kind IS NULL OR (kind = 'extrapolation') = (audit_id IS NOT NULL AND claim_id IS NULL))"
+    " AND (kind IS NULL OR (kind IN ('clawback', 'extrapolated')) = (audit_id IS NOT NULL))"
+    " AND (kind IS NULL OR (kind = 'extrapolated') = (audit_id IS NOT NULL AND claim_id IS NULL))"
 )
 
 
@@ -214,7 +214,7 @@ class PaymentLine(Base):
     are always `adjustment` lines of the period they were booked in. A `tranche` line is a payment the terms
     schedule by date (`tranche_code`, due `priced_on`), not a claim's: no claim, no outcome, no participant;
     booked once per tranche payment, on the statement of the period its due date falls in. A `clawback` line
-    (a claim's, `audit_id` set) takes back what a post-payment audit found invalid; an `extrapolation` line
+    (a claim's, `audit_id` set) takes back what a post-payment audit found invalid; an `extrapolated` line
     (an audit's, no claim) takes back the sample's error rate on the claims not sampled: both negative, both
     booked on the payer's next statement after the audit closes."""
 
@@ -232,7 +232,7 @@ class PaymentLine(Base):
             postgresql_nulls_not_distinct=True,
         ),
         CheckConstraint(
-            "kind IS NULL OR kind IN ('claim', 'adjustment', 'tranche', 'clawback', 'extrapolation')",
+            "kind IS NULL OR kind IN ('claim', 'adjustment', 'tranche', 'clawback', 'extrapolated')",
             name="kind",
         ),
         CheckConstraint(LINE_SOURCE, name="line_source"),

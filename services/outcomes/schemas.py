@@ -180,7 +180,7 @@ class StatementLineRead(ReadModel):
     id: UUID
     kind: str = Field(
         description="`claim`, `adjustment`, `tranche` (a payment by date, not a claim's), or an audit's "
-        "`clawback` (of one claim) or `extrapolation` (no claim), both negative"
+        "`clawback` (of one claim) or `extrapolated` (no claim), both negative"
     )
     claim_id: UUID | None = Field(description="The claim priced; null on a tranche line")
     outcome_code: str | None = Field(description="The claim's outcome; null on a tranche line")

@@ -6,7 +6,7 @@ unassigned payment line of that payer priced up to the period's end: lines price
 correction after issue lands in the next statement. The payer's tranche payments (terms v2 `tranches`)
 due in the period are booked first, once each, as `tranche` lines, each with a `tranche.booked` event.
 A closed post-payment audit's lines (audits/) join the payer's next statement as `clawback` and
-`extrapolation` lines, negative, with their own totals (`audit_totals_of`).
+`extrapolated` lines, negative, with their own totals (`audit_totals_of`).
 Totals are recomputed as sums of the lines. Issuing freezes the statement and hashes it; the database
 refuses later changes to it or its lines.
 """
@@ -175,7 +175,7 @@ async def _attach_lines(session: AsyncSession, statement: PaymentStatement) -> N
             kind=case(
                 (PaymentLine.tranche_code.is_not(None), "tranche"),
                 (PaymentLine.audit_id.is_not(None) & PaymentLine.claim_id.is_not(None), "clawback"),
-                (PaymentLine.audit_id.is_not(None), "extrapolation"),
+                (PaymentLine.audit_id.is_not(None), "extrapolated"),
                 (PaymentLine.repriced_by_version_id.is_(None) & (day >= statement.period_start), "claim"),
                 else_="adjustment",
             ),
@@ -414,7 +414,7 @@ async def _summary(session: AsyncSession, statement: PaymentStatement) -> dict[s
     by_outcome: dict[tuple[str, str], tuple[int, Decimal]] = {}
     for line in await statement_lines(session, statement.id):
         # A tranche line has no outcome: it is summed under its tranche's code, as kind `tranche`; an
-        # audit's extrapolation under `audit:<id>`, as kind `extrapolation`.
+        # audit's extrapolation under `audit:<id>`, as kind `extrapolated`.
         source = line.outcome_code or line.tranche_code or f"audit:{line.audit_id}"
         key = (source, line.kind or "claim")
         n, amount = by_outcome.get(key, (0, ZERO))

@@ -6,8 +6,8 @@ Create Date: 2026-12-03 14:00:00.000000+00:00
 
 Post-payment audits (terms v2 `audits`): an audit of a payer's paid claims for a period, its population
 with each claim's rank in the seeded draw and, for the sample, the payer's findings. A payment line may
-now be an audit's: a `clawback` of one claim (audit and claim) or an audit's `extrapolation` (audit, no
-claim), both negative; a claim is clawed back once, an audit extrapolates once. Both tables are bound by
+now be an audit's: a `clawback` of one claim (audit and claim) or an audit's `extrapolated` adjustment
+(audit, no claim), both negative; a claim is clawed back once, an audit extrapolates once. Both tables are bound by
 row-level security through their own `partnership_id`, like the other partnership tables.
 """
 
@@ -38,8 +38,8 @@ LINE_SOURCE = (
     " THEN 1 ELSE 0 END) = 1"
     " AND (tranche_code IS NULL OR audit_id IS NULL)"
     " AND (kind IS NULL OR (kind = 'tranche') = (tranche_code IS NOT NULL))"
-    " AND (kind IS NULL OR (kind IN ('clawback', 'extrapolation')) = (audit_id IS NOT NULL))"
-    " AND (kind IS NULL OR (kind = 'extrapolation') = (audit_id IS NOT NULL AND claim_id IS NULL))"
+    " AND (kind IS NULL OR (kind IN ('clawback', 'extrapolated')) = (audit_id IS NOT NULL))"
+    " AND (kind IS NULL OR (kind = 'extrapolated') = (audit_id IS NOT NULL AND claim_id IS NULL))"
 )
 SOURCE = [
     "claim_id",
@@ -142,7 +142,7 @@ def upgrade() -> None:
     op.create_check_constraint(
         op.f("ck_payment_lines_kind"),
         "payment_lines",
-        "kind IS NULL OR kind IN ('claim', 'adjustment', 'tranche', 'clawback', 'extrapolation')",
+        "kind IS NULL OR kind IN ('claim', 'adjustment', 'tranche', 'clawback', 'extrapolated')",
     )
     op.drop_constraint(op.f("ck_payment_lines_amount_range"), "payment_lines", type_="check")
     op.create_check_constraint(
