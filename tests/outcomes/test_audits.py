@@ -18,6 +18,7 @@ import httpx
 from effekt.sandbox.identifiers import synthetic_cpr
 from effekt.sandbox.terms import v2_terms, window
 from tests.actors import Actor, Cast
+from tests.outcomes.integrations.published import catalogue, catalogued_types, payload_validator
 from tests.outcomes.support import (
     TODAY,
     active_contract,
@@ -286,6 +287,10 @@ async def test_an_audit_claws_back_and_extrapolates_into_the_next_statement(
         e for e in full if e["type"] == "dk.effekt.claim.clawed_back" and e["data"]["audit_id"] == audit["id"]
     ]
     assert (back["data"]["claim_id"], back["data"]["amount"]) == (sample[0], "-25000.00")
+    document = catalogue()
+    types_ = catalogued_types(document)
+    for event in (opened, done, back):
+        assert not list(payload_validator(document, types_[event["type"]]).iter_errors(event)), event
 
     # Through GraphQL the provider reads the lines with their kinds.
     response = await gateway.post(
