@@ -501,6 +501,7 @@ def _any_column(table: str) -> str:
         "disclosure_policies": "partnership_id = partnership_id",
         "disclosure_statuses": "block = block",
         "publications": "partnership_id = partnership_id",
+        "audit_claims": "rank = rank",
     }.get(table, "id = id")
 
 

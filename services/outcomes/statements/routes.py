@@ -241,6 +241,7 @@ STATEMENT_COLUMNS: tuple[tuple[str, exports.Kind], ...] = (
     ("cut_share", "money"),
     ("amount", "money"),
     ("tranche_code", "text"),
+    ("audit_id", "text"),
 )
 
 # What a reader who gets totals only (no claim ids) receives instead of the lines.
@@ -303,6 +304,7 @@ async def export_statement(
             x.cut_share,
             x.amount,
             x.tranche_code,
+            x.audit_id,
         ]
         for x in read.lines
     ]
