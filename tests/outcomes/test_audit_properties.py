@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
 from uuid import UUID
 
 import pytest
@@ -32,7 +33,7 @@ def populations(draw: st.DrawFn) -> list[audits.Paid]:
 @st.composite
 def rules(draw: st.DrawFn) -> audits.Rule:
     by_size = draw(st.booleans())
-    extrapolate = draw(st.sampled_from(["none", "by_value"]))
+    extrapolate: Literal["none", "by_value"] = draw(st.sampled_from(["none", "by_value"]))
     return audits.Rule(
         draw(st.integers(1, 80)) if by_size else None,
         None if by_size else draw(PERCENTS),
