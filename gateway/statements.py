@@ -13,7 +13,13 @@ from uuid import UUID
 import strawberry
 from strawberry.types import Info
 
-from gateway.clients.outcomes import StatementLineRow, StatementOutcomeRow, StatementRow, StatementTrancheRow
+from gateway.clients.outcomes import (
+    StatementAuditRow,
+    StatementLineRow,
+    StatementOutcomeRow,
+    StatementRow,
+    StatementTrancheRow,
+)
 from gateway.context import Context
 from gateway.results import ExpectedVersion, IdempotencyKey, Result, attempt
 
@@ -103,6 +109,28 @@ class StatementTranche:
         return cls(tranche_code=row.tranche_code, due_date=row.due_date, amount=row.amount)
 
 
+@strawberry.type(
+    description="A post-payment audit's lines booked on a statement, summed: its clawbacks of invalid "
+    "claims and its extrapolated adjustment, both negative; names no claim."
+)
+class StatementAudit:
+    audit_id: UUID
+    clawback_lines: int
+    clawed_back: Decimal
+    extrapolated: Decimal
+    amount: Decimal
+
+    @classmethod
+    def from_row(cls, row: StatementAuditRow) -> StatementAudit:
+        return cls(
+            audit_id=row.audit_id,
+            clawback_lines=row.clawback_lines,
+            clawed_back=row.clawed_back,
+            extrapolated=row.extrapolated,
+            amount=row.amount,
+        )
+
+
 @strawberry.type(description="What one outcome payer owes for one period; immutable once issued.")
 class Statement:
     id: UUID
@@ -125,6 +153,9 @@ class Statement:
     version: int
     outcomes: list[StatementOutcome] = strawberry.field(description="The totals by outcome.")
     tranches: list[StatementTranche] = strawberry.field(description="The tranche payments booked on it.")
+    audits: list[StatementAudit] = strawberry.field(
+        description="Post-payment audits' clawbacks and extrapolations booked on it, per audit."
+    )
     # The service's lines when the row carried them; listings leave them out (None) to stay small.
     line_rows: strawberry.Private[list[StatementLineRow] | None]
 
@@ -160,6 +191,7 @@ class Statement:
             version=row.version,
             outcomes=[StatementOutcome.from_row(x) for x in row.outcomes],
             tranches=[StatementTranche.from_row(x) for x in row.tranches],
+            audits=[StatementAudit.from_row(x) for x in row.audits],
             line_rows=row.lines,
         )
 

@@ -108,6 +108,14 @@ class StatementTrancheRow(Row):
     amount: Decimal
 
 
+class StatementAuditRow(Row):
+    audit_id: UUID
+    clawback_lines: int
+    clawed_back: Decimal
+    extrapolated: Decimal
+    amount: Decimal
+
+
 class StatementRow(IdRow):
     partnership_id: UUID
     contract_id: UUID
@@ -126,6 +134,7 @@ class StatementRow(IdRow):
     version: int
     outcomes: list[StatementOutcomeRow] = []
     tranches: list[StatementTrancheRow] = []
+    audits: list[StatementAuditRow] = []
     # Listings leave the lines out (None) to stay small; so does the service for a reader of totals only.
     lines: list[StatementLineRow] | None = None
 

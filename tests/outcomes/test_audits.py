@@ -305,3 +305,24 @@ async def test_an_audit_claws_back_and_extrapolates_into_the_next_statement(
     assert response.status_code == 200, response.text
     [shown] = [x for x in response.json()["data"]["partnership"]["statements"] if x["id"] == after["id"]]
     assert sorted(x["kind"] for x in shown["lines"]) == ["CLAIM"] * 4 + ["CLAWBACK", "EXTRAPOLATED"]
+    # An investor reads the audit's totals on the statement, and no line.
+    response = await gateway.post(
+        "/graphql",
+        json={
+            "query": "query($id: UUID!) { partnership(id: $id) { statements { id total "
+            "audits { auditId clawbackLines clawedBack extrapolated amount } } } }",
+            "variables": {"id": str(cast.partnership_id)},
+        },
+        headers={"Accept": "application/graphql-response+json", **cast.investor.headers},
+    )
+    assert response.status_code == 200, response.text
+    [shown] = [x for x in response.json()["data"]["partnership"]["statements"] if x["id"] == after["id"]]
+    assert shown["audits"] == [
+        {
+            "auditId": audit["id"],
+            "clawbackLines": 1,
+            "clawedBack": "-25000.00",
+            "extrapolated": "-58333.33",
+            "amount": "-83333.33",
+        }
+    ]
