@@ -14,6 +14,7 @@ import strawberry
 from strawberry.types import Info
 
 from gateway.clients.outcomes import (
+    StatementAuditRow,
     StatementLineRow,
     StatementOutcomeRow,
     StatementRow,
@@ -25,15 +26,18 @@ from gateway.results import ExpectedVersion, IdempotencyKey, Result, attempt
 
 
 @strawberry.enum(
-    description="A line for a claim priced in the period, an adjustment priced after it, a tranche: a "
-    "payment the terms schedule by date, not linked to outcomes, or a variation: a temporary variation's "
-    "fixed monthly scenario payment, paid instead of outcome prices."
+    description="A line for a claim priced in the period, an adjustment priced after it, a tranche (a "
+    "payment the terms schedule by date, not linked to outcomes), a variation (a temporary variation's "
+    "fixed monthly scenario payment, paid instead of outcome prices), or a post-payment audit's clawback of "
+    "a claim or its extrapolated adjustment (both negative)."
 )
 class StatementLineKind(enum.Enum):
     CLAIM = "claim"
     ADJUSTMENT = "adjustment"
     TRANCHE = "tranche"
     VARIATION = "variation"
+    CLAWBACK = "clawback"
+    EXTRAPOLATED = "extrapolated"
 
 
 @strawberry.enum(description="A statement is a draft until issued (frozen and hashed), then paid.")
@@ -126,6 +130,28 @@ class StatementVariation:
         return cls(variation_code=row.variation_code, due_date=row.due_date, amount=row.amount)
 
 
+@strawberry.type(
+    description="A post-payment audit's lines booked on a statement, summed: its clawbacks of invalid "
+    "claims and its extrapolated adjustment, both negative; names no claim."
+)
+class StatementAudit:
+    audit_id: UUID
+    clawback_lines: int
+    clawed_back: Decimal
+    extrapolated: Decimal
+    amount: Decimal
+
+    @classmethod
+    def from_row(cls, row: StatementAuditRow) -> StatementAudit:
+        return cls(
+            audit_id=row.audit_id,
+            clawback_lines=row.clawback_lines,
+            clawed_back=row.clawed_back,
+            extrapolated=row.extrapolated,
+            amount=row.amount,
+        )
+
+
 @strawberry.type(description="What one outcome payer owes for one period; immutable once issued.")
 class Statement:
     id: UUID
@@ -150,6 +176,9 @@ class Statement:
     tranches: list[StatementTranche] = strawberry.field(description="The tranche payments booked on it.")
     variations: list[StatementVariation] = strawberry.field(
         description="The scenario payments booked on it, paid instead of outcome prices for a period."
+    )
+    audits: list[StatementAudit] = strawberry.field(
+        description="Post-payment audits' clawbacks and extrapolations booked on it, per audit."
     )
     # The service's lines when the row carried them; listings leave them out (None) to stay small.
     line_rows: strawberry.Private[list[StatementLineRow] | None]
@@ -187,6 +216,7 @@ class Statement:
             outcomes=[StatementOutcome.from_row(x) for x in row.outcomes],
             tranches=[StatementTranche.from_row(x) for x in row.tranches],
             variations=[StatementVariation.from_row(x) for x in row.variations],
+            audits=[StatementAudit.from_row(x) for x in row.audits],
             line_rows=row.lines,
         )
 

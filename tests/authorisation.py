@@ -236,6 +236,20 @@ TABLE: dict[str, Expectation] = {
     "outcomes GET /v1/payment-statements/{statement_id}": allow("payer", *PROVIDER, *STATEMENT_TOTALS),
     "outcomes POST /v1/payment-statements/{statement_id}/issue": allow("payer", *PROVIDER),
     "outcomes POST /v1/payment-statements/{statement_id}/payment": allow("payer"),
+    # Post-payment audits: the payer audits what it paid (its terms' rule; the scene's terms give none, so
+    # the payer is told so, 422); the statements' readers read an audit (its claims: provider and payer).
+    # The scene holds no audit: by id, every caller meets 404 at best (tests/outcomes/test_audits.py walks
+    # each role through a real one).
+    "outcomes POST /v1/payment-audits": allow("payer", refused=(403, 404, 422)),
+    "outcomes GET /v1/payment-audits": allow(
+        "payer", *PROVIDER, *STATEMENT_TOTALS, own_rows=True, hidden="audit_id"
+    ),
+    "outcomes GET /v1/payment-audits/{audit_id}": allow(
+        "payer", *PROVIDER, *STATEMENT_TOTALS, may_miss=(404,)
+    ),
+    "outcomes POST /v1/payment-audits/{audit_id}/findings": allow("payer", may_miss=(404,)),
+    "outcomes POST /v1/payment-audits/{audit_id}/disputes": allow(*PROVIDER, may_miss=(404,)),
+    "outcomes POST /v1/payment-audits/{audit_id}/closure": allow("payer", may_miss=(404,)),
     "outcomes GET /v1/partnerships/{partnership_id}/outcome-aggregates": allow(*MEMBERS, "operator"),
     "outcomes GET /v1/partnerships/{partnership_id}/outcome-aggregates/export": allow(*MEMBERS, "operator"),
     "outcomes GET /v1/payment-statements/{statement_id}/export": allow("payer", *PROVIDER, *STATEMENT_TOTALS),

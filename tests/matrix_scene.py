@@ -205,10 +205,11 @@ async def build_scene(platform: Platform, cast: Cast, client: httpx.AsyncClient)
         "claim_id": made["id"],
         "statement_id": statement["id"],
         "subscription_id": subscription["id"],
-        # No grant or delivery exists in the scene: these name nothing, and every caller gets 404 at
+        # No grant, delivery or audit exists in the scene: these name nothing, and every caller gets 404 at
         # best (still checked: nobody without standing gets past authentication).
         "grant_id": str(uuid.uuid4()),
         "delivery_id": str(uuid.uuid4()),
+        "audit_id": str(uuid.uuid4()),
     }
     expired, revoked = await asyncio.gather(
         expired_token(platform, cast.payer_a.token), revoked_token(platform, cast, client)
@@ -295,6 +296,14 @@ def bodies(cast: Cast, ids: dict[str, str], statement: dict[str, Any]) -> dict[s
         "outcomes POST /v1/outcome-claims/{claim_id}/dispute": {"reason": "the hours are wrong"},
         "outcomes POST /v1/outcome-claims/{claim_id}/dispute-resolution": {"decision": "verified"},
         "outcomes POST /v1/payment-statements": statement,
+        "outcomes POST /v1/payment-audits": statement,
+        "outcomes POST /v1/payment-audits/{audit_id}/findings": {
+            "findings": [{"claim_id": ids["claim_id"], "finding": "valid"}]
+        },
+        "outcomes POST /v1/payment-audits/{audit_id}/disputes": {
+            "claim_id": ids["claim_id"],
+            "reason": "the evidence shows it",
+        },
         "outcomes POST /v1/webhook-subscriptions": {
             "partnership_id": partnership,
             "url": "https://hooks.example/m",

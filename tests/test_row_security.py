@@ -6,8 +6,9 @@ bypass nothing; a pooled connection forgets a transaction's partnerships when it
 
 Two partnerships are filled through the public API (a contract signed, terminated by one party's consent
 and given an attachment; a participant enrolled, confirmed, claimed and verified; a statement drafted; a
-webhook subscription with deliveries and attempts; a bulk import), then read straight from the databases:
-as the tables' owner (the truth) and as the runtime role (what a forgotten `WHERE` would return).
+webhook subscription with deliveries and attempts; a bulk import; the statement issued and audited), then
+read straight from the databases: as the tables' owner (the truth) and as the runtime role (what a
+forgotten `WHERE` would return).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Cast, make_cast, token_for
 from effekt.sandbox.identifiers import synthetic_cpr
+from effekt.sandbox.terms import v2_terms, window
 from kit.db import create_engine, create_sessionmaker, row_security_bypass, system_sessionmaker
 from kit.rows import bind_partnerships
 from services.outcomes.models import Participant
@@ -42,7 +44,6 @@ from tests.outcomes.support import (
     claim,
     confirm,
     decide,
-    employment_terms,
     enrol,
     key,
     quarter,
@@ -85,10 +86,13 @@ PARTNERSHIP_OF: dict[str, dict[str, str]] = {
                 ("webhook_subscriptions", "id"),
                 ("bulk_imports", "id"),
                 ("erasures", "id"),
+                ("payment_audits", "id"),
             )
         },
         "ledger_disclosures": "SELECT concat_ws('/', t.event_id, t.path) AS key, t.partnership_id "
         "FROM ledger_disclosures t",
+        "audit_claims": "SELECT concat_ws('/', t.audit_id, t.claim_id) AS key, t.partnership_id "
+        "FROM audit_claims t",
         "payment_lines": "SELECT t.id::text AS key, coalesce(c.partnership_id, "
         "(SELECT s.partnership_id FROM payment_statements s WHERE s.contract_id = t.contract_id LIMIT 1)) "
         "AS partnership_id FROM payment_lines t LEFT JOIN outcome_claims c ON c.id = t.claim_id",
@@ -117,6 +121,7 @@ RUNTIME_KEY: dict[str, str] = {
     "cap_counters": "concat_ws('/', contract_id, scope, key)",
     "bulk_import_lines": "concat_ws('/', import_id, line)",
     "ledger_disclosures": "concat_ws('/', event_id, path)",
+    "audit_claims": "concat_ws('/', audit_id, claim_id)",
     "disclosure_policies": "partnership_id::text",
     "disclosure_statuses": "concat_ws('/', partnership_id, block)",
     "publications": "partnership_id::text",
@@ -152,6 +157,26 @@ class Scene:
     b: Cast
 
 
+def _audited_terms(cast: Cast) -> dict[str, Any]:
+    """Terms v2 with the job start the scene claims, paid by payer A, who may audit what it paid."""
+    payer = str(cast.payer_a.organisation_id)
+    job_start = {
+        "code": "job_start",
+        "name": "Job start",
+        "verifier_roles": ["outcome_payer"],
+        "window": window(),
+        "tariff": "1000.00",
+    }
+    return v2_terms(
+        cast.parties,
+        today=TODAY,
+        outcomes=[job_start],
+        caps={"contract_total": "100000.00"},
+        split={"method": "fixed", "shares": [{"organisation_id": payer, "percent": "100"}]},
+        audits=[{"payer_organisation_id": payer, "sample_size": 1}],
+    )
+
+
 async def _fill(contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient, cast: Cast, hook: str) -> None:
     """One of every kind of partnership row, through the API."""
     await subscribe(outcomes, cast.investor, cast.partnership_id, hook)
@@ -163,7 +188,7 @@ async def _fill(contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient, cast:
         headers=cast.adviser.headers | key() | {"Content-Type": "application/pdf"},
     )
     assert attached.status_code == 201, attached.text
-    contract_id, version_id = await active_contract(contracts, cast, employment_terms(cast))
+    contract_id, version_id = await active_contract(contracts, cast, _audited_terms(cast))
     consent = await contracts.post(
         f"/v1/contract-versions/{version_id}/termination",
         json={"effective_on": (TODAY + timedelta(days=400)).isoformat(), "reason": "Programme closing"},
@@ -190,9 +215,19 @@ async def _fill(contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient, cast:
         "period_start": start.isoformat(),
         "period_end": end.isoformat(),
     }
-    check(
+    drafted = check(
         await outcomes.post("/v1/payment-statements", json=statement, headers=cast.provider.headers | key()),
         201,
+    )
+    # A post-payment audit of the issued statement's paid claim: the audit and its population.
+    check(
+        await outcomes.post(
+            f"/v1/payment-statements/{drafted['id']}/issue", headers=cast.provider.headers | key()
+        ),
+        200,
+    )
+    check(
+        await outcomes.post("/v1/payment-audits", json=statement, headers=cast.payer_a.headers | key()), 201
     )
     line = {
         "kind": "enrolment",
@@ -466,6 +501,7 @@ def _any_column(table: str) -> str:
         "disclosure_policies": "partnership_id = partnership_id",
         "disclosure_statuses": "block = block",
         "publications": "partnership_id = partnership_id",
+        "audit_claims": "rank = rank",
     }.get(table, "id = id")
 
 

@@ -115,6 +115,14 @@ class StatementVariationRow(Row):
     amount: Decimal
 
 
+class StatementAuditRow(Row):
+    audit_id: UUID
+    clawback_lines: int
+    clawed_back: Decimal
+    extrapolated: Decimal
+    amount: Decimal
+
+
 class StatementRow(IdRow):
     partnership_id: UUID
     contract_id: UUID
@@ -134,6 +142,7 @@ class StatementRow(IdRow):
     outcomes: list[StatementOutcomeRow] = []
     tranches: list[StatementTrancheRow] = []
     variations: list[StatementVariationRow] = []
+    audits: list[StatementAuditRow] = []
     # Listings leave the lines out (None) to stay small; so does the service for a reader of totals only.
     lines: list[StatementLineRow] | None = None
 

@@ -16,6 +16,8 @@ a `readable_<plural>` query built here. No other module of the service names a r
 | aggregates, ledger      | every partner, the operator           |                                          |
 | person-level events     | provider, evaluator                   | outcome payer: its residents             |
 | erasure (controller)    |                                       | outcome payer: its residents             |
+| audits' totals          | provider, investor, adviser, observer | outcome payer: its own                   |
+| audits' claims, findings| provider                              | outcome payer: its own (it audits)       |
 
 Person-level ledger events (`participant.*`, `claim.*`) reach, on every channel (feed, stream, webhooks,
 REST ledger, export, GraphQL), the audiences of the `person-level events` row in full, with their
@@ -45,6 +47,7 @@ from sqlalchemy import Select, and_, false, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from kit.auth import Principal
+from services.outcomes.audits.models import PaymentAudit
 from services.outcomes.bulk.models import BulkImport
 from services.outcomes.models import OutcomeClaim, Participant, PaymentStatement
 
@@ -87,6 +90,14 @@ READS_ALL_STATEMENT_LINES: Final = frozenset({PROVIDER})
 READS_OWN_STATEMENT_LINES: Final = frozenset({OUTCOME_PAYER})
 # Who prepares and issues a payer's statement: the provider, or the payer itself.
 PREPARES_STATEMENTS: Final = frozenset({PROVIDER})
+
+# --- post-payment audits ---------------------------------------------------------------------------------
+
+# An audit is read like a statement: its totals by the statements' readers, its claims and findings (which
+# name claims) by the provider and the auditing payer only. The payer audits what it paid (as the terms'
+# `audits` rule names it); the provider disputes a finding.
+AUDITS: Final = frozenset({OUTCOME_PAYER})
+DISPUTES_FINDINGS: Final = frozenset({PROVIDER})
 
 # --- feed and webhook audiences ---------------------------------------------------------------------------
 
@@ -280,6 +291,37 @@ def may_prepare_statement(principal: Principal, partnership_id: UUID, payer_id: 
 
 def may_pay_statement(principal: Principal, statement: PaymentStatement) -> bool:
     return principal.organisation_id == statement.payer_organisation_id
+
+
+def readable_audits(principal: Principal) -> Select[PaymentAudit]:
+    """An audit is visible to whoever sees its payer's statements (`readable_statements`)."""
+    conditions: list[Any] = []
+    for partnership_id, roles in principal.memberships.items():
+        if roles & SEES_ALL_STATEMENTS:
+            conditions.append(PaymentAudit.partnership_id == partnership_id)
+        elif roles & SEES_OWN_STATEMENTS:
+            conditions.append(
+                (PaymentAudit.partnership_id == partnership_id)
+                & (PaymentAudit.payer_organisation_id == principal.organisation_id)
+            )
+    return select(PaymentAudit).where(or_(*conditions) if conditions else false())
+
+
+def may_read_audit_claims(principal: Principal, audit: PaymentAudit) -> bool:
+    """Whether `principal` reads the audit's population and findings (claim ids), not only its totals."""
+    roles = principal.roles_in(audit.partnership_id)
+    return bool(roles & READS_ALL_STATEMENT_LINES) or (
+        bool(roles & READS_OWN_STATEMENT_LINES) and principal.organisation_id == audit.payer_organisation_id
+    )
+
+
+def may_audit(principal: Principal, partnership_id: UUID, payer_id: UUID) -> bool:
+    """The payer itself opens, records and closes its audits."""
+    return bool(principal.roles_in(partnership_id) & AUDITS) and principal.organisation_id == payer_id
+
+
+def may_dispute_finding(principal: Principal, partnership_id: UUID) -> bool:
+    return bool(principal.roles_in(partnership_id) & DISPUTES_FINDINGS)
 
 
 def may_read_partnership(principal: Principal, partnership_id: UUID) -> bool:

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from kit.app import service_app
 from kit.cors import identity_origins, install_cors
 from kit.idempotency import idempotency_sweep
+from services.outcomes.audits.routes import router as audit_router
 from services.outcomes.bulk.routes import router as bulk_router
 from services.outcomes.claims.routes import router as claim_router
 from services.outcomes.clients.contracts import ContractsClient
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             webhook_router,
             bulk_router,
             erasure_router,
+            audit_router,
         ],
         description="Pseudonymous participants, outcome claims, verification, pricing, the tamper-evident "
         "ledger and payment statements.",

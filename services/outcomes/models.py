@@ -192,6 +192,22 @@ class PaymentStatement(Base):
     created_at: Mapped[datetime] = _now()
 
 
+# Where a line comes from: a claim (its pricing, or an audit's clawback of it), a tranche payment, a
+# variation's scenario payment, or an audit's extrapolated adjustment (an audit, no claim); the kind it
+# takes on a statement says which.
+LINE_SOURCE = (
+    "num_nonnulls(claim_id, tranche_code, variation_code)"
+    " + (CASE WHEN claim_id IS NULL AND audit_id IS NOT NULL THEN 1 ELSE 0 END) = 1"
+    " AND (claim_id IS NULL) = (outcome_code IS NULL)"
+    " AND (tranche_code IS NULL) = (tranche_due IS NULL)"
+    " AND (variation_code IS NULL) = (variation_due IS NULL)"
+    " AND (kind IS NULL OR (kind = 'tranche') = (tranche_code IS NOT NULL))"
+    " AND (kind IS NULL OR (kind = 'variation') = (variation_code IS NOT NULL))"
+    " AND (kind IS NULL OR (kind IN ('clawback', 'extrapolated')) = (audit_id IS NOT NULL))"
+    " AND (kind IS NULL OR (kind = 'extrapolated') = (audit_id IS NOT NULL AND claim_id IS NULL))"
+)
+
+
 class PaymentLine(Base):
     """One payer's part of one priced claim. It joins a statement once: as a `claim` line in the
     statement of its period (priced in, or achieved in: the statement basis), or as an `adjustment` line in
@@ -201,7 +217,10 @@ class PaymentLine(Base):
     schedule by date (`tranche_code`, due `priced_on`), not a claim's: no claim, no outcome, no participant;
     booked once per tranche payment, on the statement of the period its due date falls in. A `variation`
     line is likewise a temporary variation's scenario payment for one month (`variation_code`, due on the
-    month's last day), booked once per payer and month."""
+    month's last day), booked once per payer and month. A `clawback` line (a claim's, `audit_id` set) takes
+    back what a post-payment audit found invalid; an `extrapolated` line (an audit's, no claim) takes back
+    the sample's error rate on the claims not sampled: both negative, both booked on the payer's next
+    statement after the audit closes."""
 
     __tablename__ = "payment_lines"
     __table_args__ = (
@@ -214,25 +233,38 @@ class PaymentLine(Base):
             "tranche_due",
             "variation_code",
             "variation_due",
+            "audit_id",
             name="uq_payment_lines_source",
             postgresql_nulls_not_distinct=True,
         ),
         CheckConstraint(
-            "kind IS NULL OR kind IN ('claim', 'adjustment', 'tranche', 'variation')", name="kind"
+            "kind IS NULL OR kind IN"
+            " ('claim', 'adjustment', 'tranche', 'variation', 'clawback', 'extrapolated')",
+            name="kind",
         ),
-        CheckConstraint(
-            "num_nonnulls(claim_id, tranche_code, variation_code) = 1"
-            " AND (claim_id IS NULL) = (outcome_code IS NULL)"
-            " AND (tranche_code IS NULL) = (tranche_due IS NULL)"
-            " AND (variation_code IS NULL) = (variation_due IS NULL)"
-            " AND (kind IS NULL OR ((kind = 'tranche') = (tranche_code IS NOT NULL)"
-            " AND (kind = 'variation') = (variation_code IS NOT NULL)))",
-            name="one_source",
-        ),
+        CheckConstraint(LINE_SOURCE, name="line_source"),
         CheckConstraint("(kind IS NULL) = (statement_id IS NULL)", name="kind_with_statement"),
         CheckConstraint(
-            "repriced_by_version_id IS NOT NULL OR (amount >= 0 AND amount <= tariff_share)",
+            "repriced_by_version_id IS NOT NULL OR audit_id IS NOT NULL"
+            " OR (amount >= 0 AND amount <= tariff_share)",
             name="amount_range",
+        ),
+        CheckConstraint(
+            "audit_id IS NULL OR (amount < 0 AND amount = tariff_share)", name="audit_takes_back"
+        ),
+        # A claim is clawed back once, whichever audit finds it invalid; an audit extrapolates once.
+        Index(
+            "uq_payment_lines_clawback",
+            "claim_id",
+            "payer_organisation_id",
+            unique=True,
+            postgresql_where=text("audit_id IS NOT NULL AND claim_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_payment_lines_extrapolation",
+            "audit_id",
+            unique=True,
+            postgresql_where=text("audit_id IS NOT NULL AND claim_id IS NULL"),
         ),
         Index("ix_payment_lines_unassigned", "contract_id", "payer_organisation_id", "priced_on"),
     )
@@ -254,6 +286,8 @@ class PaymentLine(Base):
     tranche_due: Mapped[date | None] = mapped_column(Date)  # the tranche payment's due date (= priced_on)
     variation_code: Mapped[str | None] = mapped_column(String(100))
     variation_due: Mapped[date | None] = mapped_column(Date)  # the scenario month's last day (= priced_on)
+    # A post-payment audit's line (audits/): with a claim, its clawback; without, the extrapolated adjustment.
+    audit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payment_audits.id"))
 
 
 class LedgerHead(Base):

@@ -178,13 +178,18 @@ class StatementCreate(_In):
 
 class StatementLineRead(ReadModel):
     id: UUID
-    kind: str = Field(description="`claim`, `adjustment`, or `tranche` (a payment by date, not a claim's)")
+    kind: str = Field(
+        description="`claim`, `adjustment`, `tranche` (a payment by date, not a claim's), `variation` (a "
+        "temporary variation's scenario payment), or an audit's `clawback` (of one claim) or `extrapolated` "
+        "(no claim), both negative"
+    )
     claim_id: UUID | None = Field(description="The claim priced; null on a tranche line")
     outcome_code: str | None = Field(description="The claim's outcome; null on a tranche line")
     tranche_code: str | None = Field(None, description="On a tranche line: the terms' tranche it pays")
     variation_code: str | None = Field(
         None, description="On a `variation` line: the temporary variation whose scenario payment it is"
     )
+    audit_id: UUID | None = Field(None, description="On a clawback or extrapolation line: its audit")
     achievement_date: date
     priced_on: date
     tariff_share: MoneyStr
@@ -220,6 +225,14 @@ class StatementVariationRead(BaseModel):
     amount: MoneyStr
 
 
+class StatementAuditRead(BaseModel):
+    audit_id: UUID
+    clawback_lines: int = Field(description="Claims the audit found invalid, each clawed back")
+    clawed_back: MoneyStr = Field(description="Their paid amounts, negative")
+    extrapolated: MoneyStr = Field(description="The extrapolated adjustment, negative (zero: none)")
+    amount: MoneyStr
+
+
 # Validated from a `PaymentStatement` with its `lines` and `outcomes` beside it (`Row(statement, ...)`).
 class StatementRead(ReadModel):
     id: UUID
@@ -251,6 +264,11 @@ class StatementRead(ReadModel):
         default_factory=list,
         description="The scenario payments booked on it (terms v2 `variations`, paid instead of outcome "
         "prices for a period): every reader sees them.",
+    )
+    audits: list[StatementAuditRead] = Field(
+        default_factory=list,
+        description="Post-payment audits' clawbacks and extrapolations booked on it, per audit: every "
+        "reader sees them; `outcomes`, `tranches`, `variations` and `audits` sum to `total`.",
     )
     lines: list[StatementLineRead] | None = Field(
         description="Claim, adjustment and tranche lines, for the provider and the statement's payer only "

@@ -3,8 +3,9 @@ rate card, each validated in its own module: facts and criteria (`facts`), bands
 (`tiers`), segments and per-segment prices (`segments`), repeats and restarts (`repeats`), caps at every
 scope (`caps`), several payers with their own prices, maxima and mixed splits (`payers`); and the
 contract-level payments no claim triggers: fixed and guaranteed tranches by date (`tranches`); and price
-increases from a date by a percentage or an index value (`indexation`); and temporary variations, periods
-paid by fixed scenario payments instead of outcome prices (`variations`).
+increases from a date by a percentage or an index value (`indexation`); temporary variations, periods
+paid by fixed scenario payments instead of outcome prices (`variations`); and post-payment audits of
+paid claims with clawback and optional extrapolation (`audits`).
 
 An outcome is priced by exactly one of `tariff`, `tiers` or `bands`. An amendment's `start_date` is the
 date it takes effect from, which may be before it is signed: the outcome service re-prices what was
@@ -23,6 +24,7 @@ from pydantic import Field
 
 from kit.text import FreeText
 from services.contracts.terms import parties as parties_
+from services.contracts.terms.audits import AuditRule, audit_issues
 from services.contracts.terms.bands import Bands, band_issues
 from services.contracts.terms.canonical import explicit_sole_payer, fix_money
 from services.contracts.terms.caps import CapsV2, OutcomeCap, cap_issues, outcome_cap_issues
@@ -117,6 +119,9 @@ class TermsV2(Strict):
     variations: list[Variation] = Field(
         default_factory=list, max_length=20, description="Periods paid by fixed scenario payments instead"
     )
+    audits: list[AuditRule] = Field(
+        default_factory=list, max_length=50, description="Post-payment audits of paid claims, per payer"
+    )
 
     def party(self, organisation_id: UUID) -> Party | None:
         return parties_.party(self.parties, organisation_id)
@@ -146,6 +151,7 @@ def check(terms: TermsV2) -> Iterator[Issue]:
     yield from tranche_issues(terms.tranches, payers, terms.start_date, terms.end_date, terms.currency)
     yield from indexation_issues(terms.indexation, terms.start_date, terms.end_date)
     yield from variation_issues(terms.variations, payers, terms.start_date, terms.end_date, terms.currency)
+    yield from audit_issues(terms.audits, payers, terms.currency)
     most = most_payable(terms)
     if most is not None and terms.caps.contract_total is None:
         most *= highest_factor(terms.indexation)  # a cap binds indexed prices too; otherwise they grow
@@ -263,6 +269,14 @@ def normalised(terms: TermsV2) -> dict[str, Any]:
     else:
         # A document without tranches hashes as it did before tranches existed.
         del document["tranches"]
+    if terms.audits:
+        for raw_rule, rule in zip(document["audits"], terms.audits, strict=True):
+            for name in ("sample_percent", "threshold_percent"):
+                value = getattr(rule, name)
+                raw_rule[name] = None if value is None else plain(value)
+            raw_rule["extrapolation_cap"] = fix_money(rule.extrapolation_cap, currency)
+    else:
+        del document["audits"]  # likewise without audits
     if terms.indexation is None:
         del document["indexation"]  # likewise without indexation
     else:

@@ -94,7 +94,11 @@ async def reprice_contract(
     history = [(claim, participant) for claim, participant in rows]
     booked: dict[UUID, list[pricing.Line]] = defaultdict(list)
     for line in await session.scalars(
-        select(PaymentLine).where(PaymentLine.claim_id.in_([c.id for c, _ in history]))
+        select(PaymentLine).where(
+            # What pricing booked; an audit's clawback (audits/) is no part of the claim's price.
+            PaymentLine.claim_id.in_([c.id for c, _ in history]),
+            PaymentLine.audit_id.is_(None),
+        )
     ):
         booked[cast(UUID, line.claim_id)].append(  # selected by claim: never None
             pricing.Line(line.payer_organisation_id, line.tariff_share, line.amount)

@@ -80,7 +80,10 @@ async def list_claims(
 
 async def split_lines(session: AsyncSession, claim_ids: list[UUID]) -> dict[UUID, list[PaymentLine]]:
     rows = await session.execute(
-        select(PaymentLine).where(PaymentLine.claim_id.in_(claim_ids)).order_by(PaymentLine.id)
+        select(PaymentLine)
+        # An audit's clawback is the statement's, not the claim's price or split (audits/).
+        .where(PaymentLine.claim_id.in_(claim_ids), PaymentLine.audit_id.is_(None))
+        .order_by(PaymentLine.id)
     )
     by_claim: dict[UUID, list[PaymentLine]] = {}
     for line in rows.scalars():

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from kit.problems import Forbidden, Unauthorized
 from services.outcomes import pricing
 from services.outcomes.errors import ContractsUnavailable, NoVersionInForce
+from services.outcomes.pricing import audits as audits_
 from services.outcomes.pricing import indexation as indexation_
 from services.outcomes.pricing.facts import normalise
 
@@ -318,6 +319,24 @@ class Variation(_Tolerant):
         )
 
 
+class AuditRule(_Tolerant):
+    payer_organisation_id: UUID
+    sample_size: int | None = None
+    sample_percent: Decimal | None = None
+    extrapolation: Literal["none", "by_value"] = "none"
+    threshold_percent: Decimal | None = None
+    extrapolation_cap: Decimal | None = None
+
+    def engine(self) -> audits_.Rule:
+        return audits_.Rule(
+            self.sample_size,
+            self.sample_percent,
+            self.extrapolation,
+            self.threshold_percent,
+            self.extrapolation_cap,
+        )
+
+
 class Terms(_Tolerant):
     schema_version: int = 1
     currency: str = "DKK"
@@ -335,6 +354,7 @@ class Terms(_Tolerant):
     tranches: list[Tranche] = Field(default_factory=list)  # schema version 2
     indexation: Indexation | None = None  # schema version 2
     variations: list[Variation] = Field(default_factory=list)  # schema version 2
+    audits: list[AuditRule] = Field(default_factory=list)  # schema version 2
 
     def outcome(self, code: str) -> Outcome | None:
         return next((o for o in self.outcomes if o.code == code), None)

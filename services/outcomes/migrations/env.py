@@ -1,5 +1,6 @@
 """Alembic environment for the outcomes service."""
 
+import services.outcomes.audits.models
 import services.outcomes.bulk.models
 import services.outcomes.models
 import services.outcomes.webhooks.models  # noqa: F401 - the webhook tables

@@ -14,6 +14,7 @@ from kit.pagination import DEFAULT_LIMIT, IdList, Limit, Page, encode_cursor, pa
 from kit.problems import problem_responses
 from kit.reads import Row
 from services.outcomes import access
+from services.outcomes.audits.service import audit_totals_of
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
@@ -46,6 +47,7 @@ async def _statement_read(
     totals = await statements.outcome_totals_of(session, [statement.id])
     tranches = await statements.tranche_totals_of(session, [statement.id])
     variations = await statements.variation_totals_of(session, [statement.id])
+    audits = await audit_totals_of(session, [statement.id])
     lines = (
         await statements.statement_lines(session, statement.id)
         if access.may_read_statement_lines(principal, statement)
@@ -57,6 +59,7 @@ async def _statement_read(
         totals.get(statement.id, []),
         tranches.get(statement.id, []),
         variations.get(statement.id, []),
+        audits.get(statement.id, []),
     )
 
 
@@ -66,9 +69,12 @@ def _read(
     outcomes: list[dict[str, Any]],
     tranches: list[dict[str, Any]],
     variations: list[dict[str, Any]],
+    audits: list[dict[str, Any]],
 ) -> StatementRead:
     return StatementRead.model_validate(
-        Row(statement, lines=lines, outcomes=outcomes, tranches=tranches, variations=variations),
+        Row(
+            statement, lines=lines, outcomes=outcomes, tranches=tranches, variations=variations, audits=audits
+        ),
         from_attributes=True,
     )
 
@@ -131,6 +137,7 @@ async def list_statements(
     totals = await statements.outcome_totals_of(session, ids_) if rows else {}
     tranches = await statements.tranche_totals_of(session, ids_) if rows else {}
     variations = await statements.variation_totals_of(session, ids_) if rows else {}
+    audits = await audit_totals_of(session, ids_) if rows else {}
     return Page(
         items=[
             _read(
@@ -139,6 +146,7 @@ async def list_statements(
                 totals.get(s.id, []),
                 tranches.get(s.id, []),
                 variations.get(s.id, []),
+                audits.get(s.id, []),
             )
             for s in rows
         ],
@@ -241,6 +249,7 @@ STATEMENT_COLUMNS: tuple[tuple[str, exports.Kind], ...] = (
     ("amount", "money"),
     ("tranche_code", "text"),
     ("variation_code", "text"),
+    ("audit_id", "text"),
 )
 
 # What a reader who gets totals only (no claim ids) receives instead of the lines.
@@ -304,6 +313,7 @@ async def export_statement(
             x.amount,
             x.tranche_code,
             x.variation_code,
+            x.audit_id,
         ]
         for x in read.lines
     ]

@@ -7,7 +7,8 @@ correction after issue lands in the next statement. The payer's tranche payments
 due in the period are booked first, once each, as `tranche` lines, each with a `tranche.booked` event;
 likewise a temporary variation's scenario payments, as `variation` lines (`variations.py`). A scheduled
 payment due in an earlier period whose statement was issued without it (a later amendment added it) is
-booked on the payer's next statement.
+booked on the payer's next statement. A closed post-payment audit's lines (audits/) join the payer's next
+statement as `clawback` and `extrapolated` lines, negative, with their own totals (`audit_totals_of`).
 Totals are recomputed as sums of the lines. Issuing freezes the statement and hashes it; the database
 refuses later changes to it or its lines.
 """
@@ -98,7 +99,7 @@ async def outcome_totals_of(
     session: AsyncSession, statement_ids: list[UUID]
 ) -> dict[UUID, list[dict[str, Any]]]:
     """Each statement's totals by outcome code (in code order), summed from its claim and adjustment lines
-    in one read (tranche lines have no outcome: `tranche_totals_of`)."""
+    in one read (tranche lines have no outcome: `tranche_totals_of`; audits': `audit_totals_of`)."""
     is_claim = PaymentLine.kind == "claim"
     rows = await session.execute(
         select(
@@ -113,6 +114,7 @@ async def outcome_totals_of(
             PaymentLine.statement_id.in_(statement_ids),
             PaymentLine.tranche_code.is_(None),
             PaymentLine.variation_code.is_(None),
+            PaymentLine.audit_id.is_(None),  # an audit's lines have totals of their own
         )
         .group_by(PaymentLine.statement_id, PaymentLine.outcome_code)
         .order_by(PaymentLine.statement_id, PaymentLine.outcome_code)
@@ -210,6 +212,8 @@ async def _attach_lines(session: AsyncSession, statement: PaymentStatement) -> N
             kind=case(
                 (PaymentLine.tranche_code.is_not(None), "tranche"),
                 (PaymentLine.variation_code.is_not(None), "variation"),
+                (PaymentLine.audit_id.is_not(None) & PaymentLine.claim_id.is_not(None), "clawback"),
+                (PaymentLine.audit_id.is_not(None), "extrapolated"),
                 (PaymentLine.repriced_by_version_id.is_(None) & (day >= statement.period_start), "claim"),
                 else_="adjustment",
             ),
@@ -409,6 +413,13 @@ def content_hash(statement: PaymentStatement, lines: list[PaymentLine]) -> str:
 
 
 def _hashed_line(line: PaymentLine, currency: str) -> dict[str, str]:
+    if line.audit_id is not None:
+        return {
+            "kind": str(line.kind),
+            "audit_id": str(line.audit_id),
+            "priced_on": line.priced_on.isoformat(),
+            "amount": money.text(line.amount, currency),
+        } | ({"claim_id": str(line.claim_id)} if line.claim_id is not None else {})
     if line.tranche_code is not None:
         return {
             "kind": "tranche",
@@ -483,8 +494,10 @@ async def _summary(session: AsyncSession, statement: PaymentStatement) -> dict[s
     pays by outcome and kind, the contract's enrolment counts and its cap room, naming no person."""
     by_outcome: dict[tuple[str, str], tuple[int, Decimal]] = {}
     for line in await statement_lines(session, statement.id):
-        # A tranche (variation) line has no outcome: it is summed under its tranche's (variation's) code.
-        key = (line.outcome_code or cast(str, line.tranche_code or line.variation_code), line.kind or "claim")
+        # A tranche (variation) line has no outcome: it is summed under its tranche's (variation's) code, as
+        # kind `tranche` (`variation`); an audit's extrapolation under `audit:<id>`, as kind `extrapolated`.
+        source = line.outcome_code or line.tranche_code or line.variation_code or f"audit:{line.audit_id}"
+        key = (source, line.kind or "claim")
         n, amount = by_outcome.get(key, (0, ZERO))
         by_outcome[key] = (n + 1, amount + line.amount)
     participants = await tallies.participant_counts(session, statement.partnership_id, statement.contract_id)

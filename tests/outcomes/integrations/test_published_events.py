@@ -176,15 +176,18 @@ async def test_every_emitted_event_is_catalogued_and_its_data_matches_its_schema
             assert not errors, (event["type"], errors, event)
             emitted.add(event["type"])
     # The run covers everything but an expiry (a contract's end date passing), a retroactive re-pricing, a
-    # withdrawal from publication, a tranche booking and a variation's booking (checked against the
-    # catalogue where they happen: tests/outcomes/test_rate_cards.py, test_contract_events.py,
-    # test_tranches.py, test_variations.py).
+    # withdrawal from publication, a tranche booking, a variation's booking and a post-payment audit
+    # (checked against the catalogue where they happen: tests/outcomes/test_rate_cards.py,
+    # test_contract_events.py, test_tranches.py, test_variations.py, test_audits.py).
     assert set(types) - emitted == {
         "dk.effekt.contract.expired",
         "dk.effekt.claim.repriced",
         "dk.effekt.disclosure.withdrawn",
         "dk.effekt.tranche.booked",
         "dk.effekt.variation.booked",
+        "dk.effekt.audit.opened",
+        "dk.effekt.audit.closed",
+        "dk.effekt.claim.clawed_back",
     }
     for _, body in published.receiver.raw.values():  # webhooks carry the same messages
         event = json.loads(body)
