@@ -12,6 +12,7 @@ from kit.idempotency import idempotency_sweep
 from services.outcomes.bulk.routes import router as bulk_router
 from services.outcomes.claims.routes import router as claim_router
 from services.outcomes.clients.contracts import ContractsClient
+from services.outcomes.cohorts.routes import router as cohort_router
 from services.outcomes.contract_events import contract_events_lifespan
 from services.outcomes.erasures.routes import router as erasure_router
 from services.outcomes.feed.routes import router as feed_router
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             webhook_router,
             bulk_router,
             erasure_router,
+            cohort_router,
         ],
         description="Pseudonymous participants, outcome claims, verification, pricing, the tamper-evident "
         "ledger and payment statements.",

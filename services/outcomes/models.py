@@ -192,6 +192,18 @@ class PaymentStatement(Base):
     created_at: Mapped[datetime] = _now()
 
 
+# Each line books exactly one thing: a claim (with its outcome), a tranche payment (with its due date) or
+# an approved cohort payment (with its cohort outcome's code); its kind, once on a statement, says which.
+LINE_SOURCE = (
+    "num_nonnulls(claim_id, tranche_code, cohort_payment_id) = 1"
+    " AND (tranche_code IS NULL) = (tranche_due IS NULL)"
+    " AND (claim_id IS NULL) = (outcome_code IS NULL)"
+    " AND (cohort_payment_id IS NULL) = (cohort_code IS NULL)"
+    " AND (kind IS NULL OR (kind = 'tranche') = (tranche_code IS NOT NULL))"
+    " AND (kind IS NULL OR (kind = 'cohort') = (cohort_payment_id IS NOT NULL))"
+)
+
+
 class PaymentLine(Base):
     """One payer's part of one priced claim. It joins a statement once: as a `claim` line in the
     statement of its period (priced in, or achieved in: the statement basis), or as an `adjustment` line in
@@ -199,7 +211,8 @@ class PaymentLine(Base):
     books the difference as further lines (`repriced_by_version_id`), negative when the price fell; they
     are always `adjustment` lines of the period they were booked in. A `tranche` line is a payment the terms
     schedule by date (`tranche_code`, due `priced_on`), not a claim's: no claim, no outcome, no participant;
-    booked once per tranche payment, on the statement of the period its due date falls in."""
+    booked once per tranche payment, on the statement of the period its due date falls in. A `cohort` line
+    books an approved cohort payment (services/outcomes/cohorts): no claim, outcome or participant either."""
 
     __tablename__ = "payment_lines"
     __table_args__ = (
@@ -210,20 +223,17 @@ class PaymentLine(Base):
             "contract_id",
             "tranche_code",
             "tranche_due",
+            "cohort_payment_id",
             name="uq_payment_lines_source",
             postgresql_nulls_not_distinct=True,
         ),
-        CheckConstraint("kind IS NULL OR kind IN ('claim', 'adjustment', 'tranche')", name="kind"),
-        CheckConstraint(
-            "(claim_id IS NULL) = (tranche_code IS NOT NULL)"
-            " AND (tranche_code IS NULL) = (tranche_due IS NULL)"
-            " AND (tranche_code IS NULL) = (outcome_code IS NOT NULL)"
-            " AND (kind IS NULL OR (kind = 'tranche') = (tranche_code IS NOT NULL))",
-            name="claim_or_tranche",
-        ),
+        CheckConstraint("kind IS NULL OR kind IN ('claim', 'adjustment', 'tranche', 'cohort')", name="kind"),
+        CheckConstraint(LINE_SOURCE, name="line_source"),
         CheckConstraint("(kind IS NULL) = (statement_id IS NULL)", name="kind_with_statement"),
         CheckConstraint(
-            "repriced_by_version_id IS NOT NULL OR (amount >= 0 AND amount <= tariff_share)",
+            # A cohort payment may be negative where its terms let a loss be repaid (pricing/cohorts.py).
+            "repriced_by_version_id IS NOT NULL"
+            " OR (amount <= tariff_share AND (amount >= 0 OR cohort_payment_id IS NOT NULL))",
             name="amount_range",
         ),
         Index("ix_payment_lines_unassigned", "contract_id", "payer_organisation_id", "priced_on"),
@@ -244,6 +254,9 @@ class PaymentLine(Base):
     repriced_by_version_id: Mapped[uuid.UUID | None]  # the amendment whose activation re-priced the claim
     tranche_code: Mapped[str | None] = mapped_column(String(100))
     tranche_due: Mapped[date | None] = mapped_column(Date)  # the tranche payment's due date (= priced_on)
+    # A cohort line: the approved cohort payment it books (once) and its cohort outcome's code.
+    cohort_payment_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("cohort_payments.id"))
+    cohort_code: Mapped[str | None] = mapped_column(String(100))
 
 
 class LedgerHead(Base):

@@ -178,10 +178,15 @@ class StatementCreate(_In):
 
 class StatementLineRead(ReadModel):
     id: UUID
-    kind: str = Field(description="`claim`, `adjustment`, or `tranche` (a payment by date, not a claim's)")
+    kind: str = Field(
+        description="`claim`, `adjustment`, `tranche` (a payment by date, not a claim's) or `cohort` (an "
+        "approved cohort payment)"
+    )
     claim_id: UUID | None = Field(description="The claim priced; null on a tranche line")
     outcome_code: str | None = Field(description="The claim's outcome; null on a tranche line")
     tranche_code: str | None = Field(None, description="On a tranche line: the terms' tranche it pays")
+    cohort_payment_id: UUID | None = Field(None, description="On a cohort line: the cohort payment it books")
+    cohort_code: str | None = Field(None, description="On a cohort line: the terms' cohort outcome")
     achievement_date: date
     priced_on: date
     tariff_share: MoneyStr
@@ -211,6 +216,18 @@ class StatementTrancheRead(BaseModel):
     amount: MoneyStr
 
 
+class StatementCohortRead(BaseModel):
+    """An approved cohort payment booked on a statement (services/outcomes/cohorts): aggregates, so every
+    reader of the statement sees it."""
+
+    cohort_payment_id: UUID
+    cohort_outcome_code: str
+    cohort: str
+    period_start: date
+    period_end: date
+    amount: MoneyStr
+
+
 # Validated from a `PaymentStatement` with its `lines` and `outcomes` beside it (`Row(statement, ...)`).
 class StatementRead(ReadModel):
     id: UUID
@@ -237,6 +254,10 @@ class StatementRead(ReadModel):
     )
     tranches: list[StatementTrancheRead] = Field(
         description="The tranche payments booked on it (terms v2 `tranches`): every reader sees them."
+    )
+    cohorts: list[StatementCohortRead] = Field(
+        default_factory=list,
+        description="The cohort payments booked on it (terms v2 `cohort_outcomes`): every reader sees them.",
     )
     lines: list[StatementLineRead] | None = Field(
         description="Claim, adjustment and tranche lines, for the provider and the statement's payer only "

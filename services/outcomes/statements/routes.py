@@ -14,6 +14,7 @@ from kit.pagination import DEFAULT_LIMIT, IdList, Limit, Page, encode_cursor, pa
 from kit.problems import problem_responses
 from kit.reads import Row
 from services.outcomes import access
+from services.outcomes.cohorts.booking import cohort_totals_of
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
@@ -45,12 +46,19 @@ async def _statement_read(
     await session.refresh(statement)
     totals = await statements.outcome_totals_of(session, [statement.id])
     tranches = await statements.tranche_totals_of(session, [statement.id])
+    cohorts = await cohort_totals_of(session, [statement.id])
     lines = (
         await statements.statement_lines(session, statement.id)
         if access.may_read_statement_lines(principal, statement)
         else None
     )
-    return _read(statement, lines, totals.get(statement.id, []), tranches.get(statement.id, []))
+    return _read(
+        statement,
+        lines,
+        totals.get(statement.id, []),
+        tranches.get(statement.id, []),
+        cohorts.get(statement.id),
+    )
 
 
 def _read(
@@ -58,9 +66,11 @@ def _read(
     lines: list[PaymentLine] | None,
     outcomes: list[dict[str, Any]],
     tranches: list[dict[str, Any]],
+    cohorts: list[dict[str, Any]] | None = None,
 ) -> StatementRead:
     return StatementRead.model_validate(
-        Row(statement, lines=lines, outcomes=outcomes, tranches=tranches), from_attributes=True
+        Row(statement, lines=lines, outcomes=outcomes, tranches=tranches, cohorts=cohorts or []),
+        from_attributes=True,
     )
 
 
@@ -121,6 +131,7 @@ async def list_statements(
     ids_ = [s.id for s in rows]
     totals = await statements.outcome_totals_of(session, ids_) if rows else {}
     tranches = await statements.tranche_totals_of(session, ids_) if rows else {}
+    cohorts = await cohort_totals_of(session, ids_) if rows else {}
     return Page(
         items=[
             _read(
@@ -128,6 +139,7 @@ async def list_statements(
                 found.get(s.id, []) if s.id in with_lines else None,
                 totals.get(s.id, []),
                 tranches.get(s.id, []),
+                cohorts.get(s.id),
             )
             for s in rows
         ],

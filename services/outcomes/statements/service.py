@@ -4,7 +4,8 @@ A statement is per contract, per outcome payer, per period. Generating it (again
 unassigned payment line of that payer priced up to the period's end: lines priced inside the period are
 `claim` lines, lines priced earlier that an already issued statement missed are `adjustment` lines, so a
 correction after issue lands in the next statement. The payer's tranche payments (terms v2 `tranches`)
-due in the period are booked first, once each, as `tranche` lines, each with a `tranche.booked` event.
+due in the period are booked first, once each, as `tranche` lines, each with a `tranche.booked` event;
+so are its approved cohort payments, as `cohort` lines (services/outcomes/cohorts/booking.py).
 Totals are recomputed as sums of the lines. Issuing freezes the statement and hashes it; the database
 refuses later changes to it or its lines.
 """
@@ -29,6 +30,7 @@ from services.outcomes.access import readable_statements
 from services.outcomes.chain import canonical_json
 from services.outcomes.claims.repricing import reprice_contract
 from services.outcomes.clients.contracts import ContractVersion
+from services.outcomes.cohorts.booking import book_cohort_payments
 from services.outcomes.collaborators import Deps, today
 from services.outcomes.ledger.service import append_event
 from services.outcomes.models import CapCounter, PaymentLine, PaymentStatement
@@ -104,7 +106,11 @@ async def outcome_totals_of(
             func.sum(PaymentLine.tariff_share),
             func.sum(PaymentLine.amount),
         )
-        .where(PaymentLine.statement_id.in_(statement_ids), PaymentLine.tranche_code.is_(None))
+        .where(
+            PaymentLine.statement_id.in_(statement_ids),
+            PaymentLine.tranche_code.is_(None),
+            PaymentLine.cohort_payment_id.is_(None),  # no outcome either: cohorts/booking.py
+        )
         .group_by(PaymentLine.statement_id, PaymentLine.outcome_code)
         .order_by(PaymentLine.statement_id, PaymentLine.outcome_code)
     )
@@ -168,6 +174,7 @@ async def _attach_lines(session: AsyncSession, statement: PaymentStatement) -> N
             statement_id=statement.id,
             kind=case(
                 (PaymentLine.tranche_code.is_not(None), "tranche"),
+                (PaymentLine.cohort_payment_id.is_not(None), "cohort"),
                 (PaymentLine.repriced_by_version_id.is_(None) & (day >= statement.period_start), "claim"),
                 else_="adjustment",
             ),
@@ -302,6 +309,7 @@ async def generate_statement(
     if statement.status != StatementStatus.DRAFT:
         raise errors.StatementNotDraft(f"the statement for this period is {statement.status}")
     await _book_tranches(session, principal, statement, version)
+    await book_cohort_payments(session, principal, statement)
     await _attach_lines(session, statement)
     statement.version += 1
     await session.flush()
@@ -332,6 +340,15 @@ def content_hash(statement: PaymentStatement, lines: list[PaymentLine]) -> str:
 
 
 def _hashed_line(line: PaymentLine, currency: str) -> dict[str, str]:
+    if line.cohort_payment_id is not None:
+        return {
+            "kind": "cohort",
+            "cohort_payment_id": str(line.cohort_payment_id),
+            "cohort_code": str(line.cohort_code),
+            "priced_on": line.priced_on.isoformat(),
+            "tariff_share": money.text(line.tariff_share, currency),
+            "amount": money.text(line.amount, currency),
+        }
     if line.tranche_code is not None:
         return {
             "kind": "tranche",
@@ -399,7 +416,7 @@ async def _summary(session: AsyncSession, statement: PaymentStatement) -> dict[s
     by_outcome: dict[tuple[str, str], tuple[int, Decimal]] = {}
     for line in await statement_lines(session, statement.id):
         # A tranche line has no outcome: it is summed under its tranche's code, as kind `tranche`.
-        key = (line.outcome_code or cast(str, line.tranche_code), line.kind or "claim")
+        key = (line.outcome_code or line.tranche_code or cast(str, line.cohort_code), line.kind or "claim")
         n, amount = by_outcome.get(key, (0, ZERO))
         by_outcome[key] = (n + 1, amount + line.amount)
     participants = await tallies.participant_counts(session, statement.partnership_id, statement.contract_id)
