@@ -13,19 +13,26 @@ from uuid import UUID
 import strawberry
 from strawberry.types import Info
 
-from gateway.clients.outcomes import StatementLineRow, StatementOutcomeRow, StatementRow, StatementTrancheRow
+from gateway.clients.outcomes import (
+    StatementCohortRow,
+    StatementLineRow,
+    StatementOutcomeRow,
+    StatementRow,
+    StatementTrancheRow,
+)
 from gateway.context import Context
 from gateway.results import ExpectedVersion, IdempotencyKey, Result, attempt
 
 
 @strawberry.enum(
-    description="A line for a claim priced in the period, an adjustment priced after it, or a tranche: a "
-    "payment the terms schedule by date, not linked to outcomes."
+    description="A line for a claim priced in the period, an adjustment priced after it, a tranche (a "
+    "payment the terms schedule by date, not linked to outcomes) or a cohort payment a payer approved."
 )
 class StatementLineKind(enum.Enum):
     CLAIM = "claim"
     ADJUSTMENT = "adjustment"
     TRANCHE = "tranche"
+    COHORT = "cohort"
 
 
 @strawberry.enum(description="A statement is a draft until issued (frozen and hashed), then paid.")
@@ -50,6 +57,9 @@ class StatementLine:
         description="On a re-pricing's adjustment: the retroactive amendment that moved the claim's price."
     )
     tranche_code: str | None = strawberry.field(description="On a tranche line: the terms' tranche it pays.")
+    cohort_code: str | None = strawberry.field(
+        description="On a cohort line: the terms' cohort outcome whose approved payment it books."
+    )
 
     @classmethod
     def from_row(cls, row: StatementLineRow) -> StatementLine:
@@ -65,6 +75,7 @@ class StatementLine:
             amount=row.amount,
             repriced_by_version_id=row.repriced_by_version_id,
             tranche_code=row.tranche_code,
+            cohort_code=row.cohort_code,
         )
 
 
@@ -100,6 +111,30 @@ class StatementTranche:
         return cls(tranche_code=row.tranche_code, due_date=row.due_date, amount=row.amount)
 
 
+@strawberry.type(
+    description="An approved cohort payment booked on a statement: a share of a cohort's measured gain "
+    "against its comparison group; aggregates, no claim or person."
+)
+class StatementCohortPayment:
+    cohort_payment_id: UUID
+    cohort_outcome_code: str
+    cohort: str
+    period_start: date
+    period_end: date
+    amount: Decimal
+
+    @classmethod
+    def from_row(cls, row: StatementCohortRow) -> StatementCohortPayment:
+        return cls(
+            cohort_payment_id=row.cohort_payment_id,
+            cohort_outcome_code=row.cohort_outcome_code,
+            cohort=row.cohort,
+            period_start=row.period_start,
+            period_end=row.period_end,
+            amount=row.amount,
+        )
+
+
 @strawberry.type(description="What one outcome payer owes for one period; immutable once issued.")
 class Statement:
     id: UUID
@@ -122,6 +157,9 @@ class Statement:
     version: int
     outcomes: list[StatementOutcome] = strawberry.field(description="The totals by outcome.")
     tranches: list[StatementTranche] = strawberry.field(description="The tranche payments booked on it.")
+    cohorts: list[StatementCohortPayment] = strawberry.field(
+        description="The approved cohort payments booked on it."
+    )
     # The service's lines when the row carried them; listings leave them out (None) to stay small.
     line_rows: strawberry.Private[list[StatementLineRow] | None]
 
@@ -157,6 +195,7 @@ class Statement:
             version=row.version,
             outcomes=[StatementOutcome.from_row(x) for x in row.outcomes],
             tranches=[StatementTranche.from_row(x) for x in row.tranches],
+            cohorts=[StatementCohortPayment.from_row(x) for x in row.cohorts],
             line_rows=row.lines,
         )
 

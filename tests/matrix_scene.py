@@ -295,6 +295,17 @@ def bodies(cast: Cast, ids: dict[str, str], statement: dict[str, Any]) -> dict[s
         "outcomes POST /v1/outcome-claims/{claim_id}/dispute": {"reason": "the hours are wrong"},
         "outcomes POST /v1/outcome-claims/{claim_id}/dispute-resolution": {"decision": "verified"},
         "outcomes POST /v1/payment-statements": statement,
+        "outcomes POST /v1/cohort-payments": {
+            "contract_id": ids["contract_id"],
+            "cohort_outcome_code": "employment_savings",
+            "cohort": "matrix",
+            "period_start": yesterday,
+            "period_end": yesterday,
+            "cohort_size": 10,
+            "comparison_size": 10,
+            "figures": [{"code": "benefits_paid", "cohort": "1.00", "comparison": "2.00"}],
+        },
+        "outcomes POST /v1/cohort-payments/{cohort_payment_id}/decision": {"decision": "approved"},
         "outcomes POST /v1/webhook-subscriptions": {
             "partnership_id": partnership,
             "url": "https://hooks.example/m",

@@ -85,6 +85,7 @@ class StatementLineRow(IdRow):
     claim_id: UUID | None
     outcome_code: str | None
     tranche_code: str | None = None
+    cohort_code: str | None = None
     achievement_date: date
     priced_on: date
     tariff_share: Decimal
@@ -108,6 +109,15 @@ class StatementTrancheRow(Row):
     amount: Decimal
 
 
+class StatementCohortRow(Row):
+    cohort_payment_id: UUID
+    cohort_outcome_code: str
+    cohort: str
+    period_start: date
+    period_end: date
+    amount: Decimal
+
+
 class StatementRow(IdRow):
     partnership_id: UUID
     contract_id: UUID
@@ -126,6 +136,7 @@ class StatementRow(IdRow):
     version: int
     outcomes: list[StatementOutcomeRow] = []
     tranches: list[StatementTrancheRow] = []
+    cohorts: list[StatementCohortRow] = []
     # Listings leave the lines out (None) to stay small; so does the service for a reader of totals only.
     lines: list[StatementLineRow] | None = None
 

@@ -103,7 +103,7 @@ async def _statement(outcomes: httpx.AsyncClient, cast: Cast, contract_id: UUID,
 
 
 async def test_the_worked_example_pays_the_hand_computed_figures_on_the_payers_statement(
-    shared_cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+    shared_cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient, gateway: httpx.AsyncClient
 ) -> None:
     cast = shared_cast
     contract_id, version_id = await active_contract(contracts, cast, _terms(cast))
@@ -178,6 +178,28 @@ async def test_the_worked_example_pays_the_hand_computed_figures_on_the_payers_s
         await outcomes.get(f"/v1/payment-statements/{refreshed['id']}", headers=cast.investor.headers), 200
     )
     assert (totals["lines"], [c["amount"] for c in totals["cohorts"]]) == (None, ["137593.48", "62406.52"])
+    # The gateway shows investors the statement's cohort payments; the payer its `cohort` lines too.
+    query = (
+        "query($id: UUID!) { partnership(id: $id) { statements { id total "
+        "cohorts { cohortOutcomeCode amount } %s } } }"
+    )
+    for actor, lines in ((cast.investor, ""), (cast.payer_b, "lines { kind cohortCode amount }")):
+        response = await gateway.post(
+            "/graphql",
+            json={"query": query % lines, "variables": {"id": str(cast.partnership_id)}},
+            headers={"Accept": "application/graphql-response+json", **actor.headers},
+        )
+        assert response.status_code == 200, response.text
+        [shown] = [
+            x for x in response.json()["data"]["partnership"]["statements"] if x["id"] == refreshed["id"]
+        ]
+        assert shown["total"] == "200000.00"
+        assert [c["amount"] for c in shown["cohorts"]] == ["137593.48", "62406.52"]
+        if lines:
+            assert sorted(x["amount"] for x in shown["lines"] if x["kind"] == "COHORT") == [
+                "137593.48",
+                "62406.52",
+            ]
     listed = check(
         await outcomes.get(
             "/v1/cohort-payments", params={"contract_id": str(contract_id)}, headers=cast.observer.headers
@@ -233,6 +255,22 @@ async def test_a_rejected_payment_books_nothing_and_its_period_may_be_submitted_
     ] == "0.00"  # not yet approved
     check(await _decide(outcomes, cast.payer_b, second), 200)
     assert (await _statement(outcomes, cast, contract_id, cast.payer_b))["total"] == "106105.73"
+    feed = check(
+        await outcomes.get(
+            "/v1/feed",
+            params={"partnership": str(cast.partnership_id), "type": "dk.effekt.cohort_payment.rejected"},
+            headers=cast.investor.headers,
+        ),
+        200,
+    )
+    [event] = [e for e in feed if e["type"] == "dk.effekt.cohort_payment.rejected"]
+    assert (event["data"]["cohort_payment_id"], event["data"]["reason"]) == (
+        first["id"],
+        "figures to be re-measured",
+    )
+    document = catalogue()
+    validator = payload_validator(document, catalogued_types(document)["dk.effekt.cohort_payment.rejected"])
+    assert not list(validator.iter_errors(event)), event
 
 
 async def test_figures_the_terms_do_not_allow_are_refused_naming_the_path(

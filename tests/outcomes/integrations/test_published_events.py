@@ -183,6 +183,10 @@ async def test_every_emitted_event_is_catalogued_and_its_data_matches_its_schema
         "dk.effekt.claim.repriced",
         "dk.effekt.disclosure.withdrawn",
         "dk.effekt.tranche.booked",
+        "dk.effekt.cohort_payment.submitted",
+        "dk.effekt.cohort_payment.approved",
+        "dk.effekt.cohort_payment.rejected",
+        "dk.effekt.cohort_payment.booked",
     }
     for _, body in published.receiver.raw.values():  # webhooks carry the same messages
         event = json.loads(body)
