@@ -33,7 +33,7 @@ async def book_cohort_payments(
             CohortPayment.decided_on <= statement.period_end,
             ~select(PaymentLine.id).where(PaymentLine.cohort_payment_id == CohortPayment.id).exists(),
         )
-        .order_by(CohortPayment.decided_on, CohortPayment.id)
+        .order_by(CohortPayment.decided_at, CohortPayment.id)
     )
     for payment in unbooked.all():
         booked = (
@@ -91,7 +91,7 @@ async def cohort_totals_of(
         )
         .join(CohortPayment, CohortPayment.id == PaymentLine.cohort_payment_id)
         .where(PaymentLine.statement_id.in_(statement_ids))
-        .order_by(PaymentLine.statement_id, CohortPayment.decided_on, CohortPayment.id)
+        .order_by(PaymentLine.statement_id, CohortPayment.decided_at, CohortPayment.id)
     )
     found: dict[UUID, list[dict[str, Any]]] = {}
     for statement_id, payment_id, code, cohort, start, end, amount in rows.all():
