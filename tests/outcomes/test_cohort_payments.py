@@ -211,6 +211,17 @@ async def test_the_worked_example_pays_the_hand_computed_figures_on_the_payers_s
         await outcomes.get(f"/v1/cohort-payments/{first['id']}", headers=cast.outsider.headers)
     ).status_code == 404
 
+    # Issued, the statement keeps its total, hashes its cohort lines and is summarised under the cohort
+    # outcome's code for the audiences of aggregates.
+    issued = check(
+        await outcomes.post(
+            f"/v1/payment-statements/{refreshed['id']}/issue",
+            headers={**cast.provider.headers, **key(), "If-Match": f'"{refreshed["version"]}"'},
+        ),
+        200,
+    )
+    assert (issued["status"], issued["total"], bool(issued["content_hash"])) == ("issued", "200000.00", True)
+
     # Every step is one ledger event as the catalogue describes it, the working in it, nothing person-level.
     feed = check(
         await outcomes.get(
@@ -230,9 +241,17 @@ async def test_the_worked_example_pays_the_hand_computed_figures_on_the_payers_s
     )
     booked = [e for e in ours if e["type"] == "dk.effekt.cohort_payment.booked"]
     assert sorted(e["data"]["working"]["amount"] for e in booked) == ["137593.48", "62406.52"]
+    [summary] = [
+        e
+        for e in feed
+        if e["type"] == "dk.effekt.statement.summarised" and e["data"]["statement_id"] == refreshed["id"]
+    ]
+    assert summary["data"]["outcomes"] == [
+        {"outcome_code": "employment_savings", "kind": "cohort", "lines": 2, "amount": "200000.00"}
+    ]
     document = catalogue()
     types = catalogued_types(document)
-    for event in ours:
+    for event in [*ours, summary]:
         assert not list(payload_validator(document, types[event["type"]]).iter_errors(event)), event
 
 
