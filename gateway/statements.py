@@ -15,6 +15,7 @@ from strawberry.types import Info
 
 from gateway.clients.outcomes import (
     StatementAuditRow,
+    StatementCohortRow,
     StatementLineRow,
     StatementOutcomeRow,
     StatementRow,
@@ -28,8 +29,8 @@ from gateway.results import ExpectedVersion, IdempotencyKey, Result, attempt
 @strawberry.enum(
     description="A line for a claim priced in the period, an adjustment priced after it, a tranche (a "
     "payment the terms schedule by date, not linked to outcomes), a variation (a temporary variation's "
-    "fixed monthly scenario payment, paid instead of outcome prices), or a post-payment audit's clawback of "
-    "a claim or its extrapolated adjustment (both negative)."
+    "fixed monthly scenario payment, paid instead of outcome prices), a cohort payment a payer approved, or "
+    "a post-payment audit's clawback of a claim or its extrapolated adjustment (both negative)."
 )
 class StatementLineKind(enum.Enum):
     CLAIM = "claim"
@@ -38,6 +39,7 @@ class StatementLineKind(enum.Enum):
     VARIATION = "variation"
     CLAWBACK = "clawback"
     EXTRAPOLATED = "extrapolated"
+    COHORT = "cohort"
 
 
 @strawberry.enum(description="A statement is a draft until issued (frozen and hashed), then paid.")
@@ -65,6 +67,9 @@ class StatementLine:
     variation_code: str | None = strawberry.field(
         description="On a variation line: the temporary variation whose scenario payment it is."
     )
+    cohort_code: str | None = strawberry.field(
+        description="On a cohort line: the terms' cohort outcome whose approved payment it books."
+    )
 
     @classmethod
     def from_row(cls, row: StatementLineRow) -> StatementLine:
@@ -81,6 +86,7 @@ class StatementLine:
             repriced_by_version_id=row.repriced_by_version_id,
             tranche_code=row.tranche_code,
             variation_code=row.variation_code,
+            cohort_code=row.cohort_code,
         )
 
 
@@ -152,6 +158,30 @@ class StatementAudit:
         )
 
 
+@strawberry.type(
+    description="An approved cohort payment booked on a statement: a share of a cohort's measured gain "
+    "against its comparison group; aggregates, no claim or person."
+)
+class StatementCohortPayment:
+    cohort_payment_id: UUID
+    cohort_outcome_code: str
+    cohort: str
+    period_start: date
+    period_end: date
+    amount: Decimal
+
+    @classmethod
+    def from_row(cls, row: StatementCohortRow) -> StatementCohortPayment:
+        return cls(
+            cohort_payment_id=row.cohort_payment_id,
+            cohort_outcome_code=row.cohort_outcome_code,
+            cohort=row.cohort,
+            period_start=row.period_start,
+            period_end=row.period_end,
+            amount=row.amount,
+        )
+
+
 @strawberry.type(description="What one outcome payer owes for one period; immutable once issued.")
 class Statement:
     id: UUID
@@ -179,6 +209,9 @@ class Statement:
     )
     audits: list[StatementAudit] = strawberry.field(
         description="Post-payment audits' clawbacks and extrapolations booked on it, per audit."
+    )
+    cohorts: list[StatementCohortPayment] = strawberry.field(
+        description="The approved cohort payments booked on it."
     )
     # The service's lines when the row carried them; listings leave them out (None) to stay small.
     line_rows: strawberry.Private[list[StatementLineRow] | None]
@@ -217,6 +250,7 @@ class Statement:
             tranches=[StatementTranche.from_row(x) for x in row.tranches],
             variations=[StatementVariation.from_row(x) for x in row.variations],
             audits=[StatementAudit.from_row(x) for x in row.audits],
+            cohorts=[StatementCohortPayment.from_row(x) for x in row.cohorts],
             line_rows=row.lines,
         )
 

@@ -250,6 +250,16 @@ TABLE: dict[str, Expectation] = {
     "outcomes POST /v1/payment-audits/{audit_id}/findings": allow("payer", may_miss=(404,)),
     "outcomes POST /v1/payment-audits/{audit_id}/disputes": allow(*PROVIDER, may_miss=(404,)),
     "outcomes POST /v1/payment-audits/{audit_id}/closure": allow("payer", may_miss=(404,)),
+    # Cohort payments (services/outcomes/access.py): the evaluator submits figures (the scene's contract
+    # declares no cohort outcome, so the evaluator is told 422 after its rights are checked); every partner
+    # and the operator read them with their working (aggregates); the payer decides, never the evaluator.
+    # The scene holds no cohort payment: by id, 404 for those who may read or decide it.
+    "outcomes POST /v1/cohort-payments": allow("evaluator", refused=(403, 404, 422)),
+    "outcomes GET /v1/cohort-payments": allow(*MEMBERS, "operator", own_rows=True),
+    "outcomes GET /v1/cohort-payments/{cohort_payment_id}": allow(*MEMBERS, "operator", may_miss=(404,)),
+    "outcomes POST /v1/cohort-payments/{cohort_payment_id}/decision": allow(
+        "payer", "funder", may_miss=(404,)
+    ),
     "outcomes GET /v1/partnerships/{partnership_id}/outcome-aggregates": allow(*MEMBERS, "operator"),
     "outcomes GET /v1/partnerships/{partnership_id}/outcome-aggregates/export": allow(*MEMBERS, "operator"),
     "outcomes GET /v1/payment-statements/{statement_id}/export": allow("payer", *PROVIDER, *STATEMENT_TOTALS),

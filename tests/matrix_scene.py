@@ -304,6 +304,17 @@ def bodies(cast: Cast, ids: dict[str, str], statement: dict[str, Any]) -> dict[s
             "claim_id": ids["claim_id"],
             "reason": "the evidence shows it",
         },
+        "outcomes POST /v1/cohort-payments": {
+            "contract_id": ids["contract_id"],
+            "cohort_outcome_code": "employment_savings",
+            "cohort": "matrix",
+            "period_start": yesterday,
+            "period_end": yesterday,
+            "cohort_size": 10,
+            "comparison_size": 10,
+            "figures": [{"code": "benefits_paid", "cohort": "1.00", "comparison": "2.00"}],
+        },
+        "outcomes POST /v1/cohort-payments/{cohort_payment_id}/decision": {"decision": "approved"},
         "outcomes POST /v1/webhook-subscriptions": {
             "partnership_id": partnership,
             "url": "https://hooks.example/m",

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Cast, make_cast, token_for
 from effekt.sandbox.identifiers import synthetic_cpr
-from effekt.sandbox.terms import v2_terms, window
+from effekt.sandbox.terms import cohort_outcome, v2_terms, window
 from kit.db import create_engine, create_sessionmaker, row_security_bypass, system_sessionmaker
 from kit.rows import bind_partnerships
 from services.outcomes.models import Participant
@@ -87,6 +87,7 @@ PARTNERSHIP_OF: dict[str, dict[str, str]] = {
                 ("bulk_imports", "id"),
                 ("erasures", "id"),
                 ("payment_audits", "id"),
+                ("cohort_payments", "id"),
             )
         },
         "ledger_disclosures": "SELECT concat_ws('/', t.event_id, t.path) AS key, t.partnership_id "
@@ -259,6 +260,48 @@ async def _fill(contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient, cast:
         f"/v1/partnerships/{cast.partnership_id}/publications", headers=cast.payer_a.headers | key()
     )
     assert published.status_code == 201, published.text
+    # A cohort payment (terms v2 `cohort_outcomes`), under a contract of its own that starts when the
+    # standard one ends (a partnership's active contracts may not overlap).
+    start = TODAY + timedelta(days=2 * 365 + 1)
+    end = start + timedelta(days=365)
+    job_start = {
+        "code": "job_start",
+        "name": "Job start",
+        "verifier_roles": ["outcome_payer"],
+        "window": window(),
+        "tariff": "25000.00",
+    }
+    sole = [{"organisation_id": str(cast.payer_a.organisation_id), "percent": "100"}]
+    terms = v2_terms(
+        cast.parties,
+        outcomes=[job_start],
+        caps={"contract_total": "100000.00"},
+        split={"method": "fixed", "shares": sole},
+        start_date=start.isoformat(),
+        end_date=end.isoformat(),
+        cohort_outcomes=[
+            cohort_outcome("savings", cast.payer_b.organisation_id, (start, end), cap="5000.00")
+        ],
+    )
+    cohort_contract, _ = await active_contract(contracts, cast, terms)
+    submitted = await outcomes.post(
+        "/v1/cohort-payments",
+        json={
+            "contract_id": str(cohort_contract),
+            "cohort_outcome_code": "savings",
+            "cohort": "rls",
+            "period_start": start.isoformat(),
+            "period_end": end.isoformat(),
+            "cohort_size": 10,
+            "comparison_size": 10,
+            "figures": [
+                {"code": "benefits_paid", "cohort": "100.00", "comparison": "150.00"},
+                {"code": "taxes_paid", "cohort": "20.00", "comparison": "10.00"},
+            ],
+        },
+        headers=cast.evaluator.headers | key(),
+    )
+    assert submitted.status_code == 201, submitted.text
 
 
 async def _rows_by_partnership(dsn: str, query: str) -> dict[str, UUID | None]:

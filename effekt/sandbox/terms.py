@@ -219,3 +219,33 @@ def variation(
             {"payer_organisation_id": str(payer), "monthly_amount": amount} for payer, amount in payments
         ],
     }
+
+
+def cohort_outcome(
+    code: str,
+    payer: UUID | str,
+    horizon: tuple[date, date],
+    *,
+    share_percent: str = "30",
+    cap: str = "1000000.00",
+    max_cohort_size: int = 1000,
+    may_be_negative: bool = False,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """A schema-version-2 cohort outcome on the Finnish employment SIB's model: a share of the measured
+    gain in benefits paid (lower is better) and taxes paid (higher) against a randomised control group."""
+    return {
+        "code": code,
+        "name": name or code.replace("_", " ").capitalize(),
+        "payer_organisation_id": str(payer),
+        "comparison": "randomised_control",
+        "measures": [
+            {"code": "benefits_paid", "name": "Benefits paid per person", "better": "lower"},
+            {"code": "taxes_paid", "name": "Income taxes paid per person", "better": "higher"},
+        ],
+        "share_percent": share_percent,
+        "horizon": {"start": horizon[0].isoformat(), "end": horizon[1].isoformat()},
+        "max_cohort_size": max_cohort_size,
+        "cap": cap,
+        "may_be_negative": may_be_negative,
+    }

@@ -86,6 +86,7 @@ class StatementLineRow(IdRow):
     outcome_code: str | None
     tranche_code: str | None = None
     variation_code: str | None = None
+    cohort_code: str | None = None
     achievement_date: date
     priced_on: date
     tariff_share: Decimal
@@ -123,6 +124,15 @@ class StatementAuditRow(Row):
     amount: Decimal
 
 
+class StatementCohortRow(Row):
+    cohort_payment_id: UUID
+    cohort_outcome_code: str
+    cohort: str
+    period_start: date
+    period_end: date
+    amount: Decimal
+
+
 class StatementRow(IdRow):
     partnership_id: UUID
     contract_id: UUID
@@ -143,6 +153,7 @@ class StatementRow(IdRow):
     tranches: list[StatementTrancheRow] = []
     variations: list[StatementVariationRow] = []
     audits: list[StatementAuditRow] = []
+    cohorts: list[StatementCohortRow] = []
     # Listings leave the lines out (None) to stay small; so does the service for a reader of totals only.
     lines: list[StatementLineRow] | None = None
 

@@ -18,11 +18,20 @@ a `readable_<plural>` query built here. No other module of the service names a r
 | erasure (controller)    |                                       | outcome payer: its residents             |
 | audits' totals          | provider, investor, adviser, observer | outcome payer: its own                   |
 | audits' claims, findings| provider                              | outcome payer: its own (it audits)       |
+| cohort payments         | every partner, the operator           |                                          |
 
 Person-level ledger events (`participant.*`, `claim.*`) reach, on every channel (feed, stream, webhooks,
 REST ledger, export, GraphQL), the audiences of the `person-level events` row in full, with their
 disclosed values, salts and pseudonym; every other audience (a payer without residents too) receives a
 sealed stub (ledger/disclosures.py). Partnership-level events reach every partner.
+
+A cohort payment (terms v2 `cohort_outcomes`) is computed from a cohort's and its comparison group's
+figures per person and the cohort's size: aggregates that name and describe no one, like the partnership
+aggregates and `statement.summarised`. So every partner reads it with its working, investors included:
+they carry the risk the cohort formula prices, and the working is how they check what it paid. The
+evaluator, who measures, submits the figures; the cohort outcome's payer approves the payment, four-eyes:
+never the organisation (nor the user or client) that submitted the figures, and never an evaluator, so
+whoever measures never also decides what the measurement pays.
 
 A payer without residents (an outcome funder, a national agency: an outcome payer with no municipality
 code) pays for claims, so it must be able to check them: it reads the claims that name it as a payer
@@ -49,6 +58,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from kit.auth import Principal
 from services.outcomes.audits.models import PaymentAudit
 from services.outcomes.bulk.models import BulkImport
+from services.outcomes.cohorts.models import CohortPayment
 from services.outcomes.models import OutcomeClaim, Participant, PaymentStatement
 
 OUTCOME_PAYER: Final = "outcome_payer"
@@ -98,6 +108,14 @@ PREPARES_STATEMENTS: Final = frozenset({PROVIDER})
 # `audits` rule names it); the provider disputes a finding.
 AUDITS: Final = frozenset({OUTCOME_PAYER})
 DISPUTES_FINDINGS: Final = frozenset({PROVIDER})
+
+# --- cohort payments --------------------------------------------------------------------------------------
+
+# Who submits a cohort's measured figures: the evaluator. Who approves the payment: the cohort outcome's
+# payer, an outcome payer, unless it (or its user) submitted the figures; an evaluator never does.
+SUBMITS_COHORT_FIGURES: Final = frozenset({EVALUATOR})
+APPROVES_COHORT_PAYMENTS: Final = frozenset({OUTCOME_PAYER})
+NEVER_APPROVES_COHORT_PAYMENTS: Final = frozenset({EVALUATOR})
 
 # --- feed and webhook audiences ---------------------------------------------------------------------------
 
@@ -322,6 +340,31 @@ def may_audit(principal: Principal, partnership_id: UUID, payer_id: UUID) -> boo
 
 def may_dispute_finding(principal: Principal, partnership_id: UUID) -> bool:
     return bool(principal.roles_in(partnership_id) & DISPUTES_FINDINGS)
+
+
+def readable_cohort_payments(principal: Principal) -> Select[CohortPayment]:
+    """Every partner's partnerships' cohort payments, with their working (aggregates); the operator's all."""
+    if principal.is_operator:
+        return select(CohortPayment)
+    return select(CohortPayment).where(CohortPayment.partnership_id.in_(list(principal.memberships)))
+
+
+def may_submit_cohort_figures(principal: Principal, partnership_id: UUID) -> bool:
+    return bool(principal.roles_in(partnership_id) & SUBMITS_COHORT_FIGURES)
+
+
+def cohort_approval_refusal(principal: Principal, payment: CohortPayment) -> str | None:
+    """Why `principal` may not decide the cohort payment (None: it may): four-eyes against the submitter."""
+    roles = principal.roles_in(payment.partnership_id)
+    if roles & NEVER_APPROVES_COHORT_PAYMENTS:
+        return "an evaluator measures cohort figures and never approves what they pay"
+    if not roles & APPROVES_COHORT_PAYMENTS or principal.organisation_id != payment.payer_organisation_id:
+        return "only the cohort outcome's payer approves its payment"
+    if payment.submitted_by_organisation_id == principal.organisation_id or (
+        payment.submitted_by == principal.subject
+    ):
+        return "the organisation that submitted the figures may not approve their payment"
+    return None
 
 
 def may_read_partnership(principal: Principal, partnership_id: UUID) -> bool:

@@ -13,6 +13,7 @@ from services.outcomes.audits.routes import router as audit_router
 from services.outcomes.bulk.routes import router as bulk_router
 from services.outcomes.claims.routes import router as claim_router
 from services.outcomes.clients.contracts import ContractsClient
+from services.outcomes.cohorts.routes import router as cohort_router
 from services.outcomes.contract_events import contract_events_lifespan
 from services.outcomes.erasures.routes import router as erasure_router
 from services.outcomes.feed.routes import router as feed_router
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             bulk_router,
             erasure_router,
             audit_router,
+            cohort_router,
         ],
         description="Pseudonymous participants, outcome claims, verification, pricing, the tamper-evident "
         "ledger and payment statements.",

@@ -193,16 +193,18 @@ class PaymentStatement(Base):
 
 
 # Where a line comes from: a claim (its pricing, or an audit's clawback of it), a tranche payment, a
-# variation's scenario payment, or an audit's extrapolated adjustment (an audit, no claim); the kind it
-# takes on a statement says which.
+# variation's scenario payment, an approved cohort payment (with its cohort outcome's code), or an audit's
+# extrapolated adjustment (an audit, no claim); the kind it takes on a statement says which.
 LINE_SOURCE = (
-    "num_nonnulls(claim_id, tranche_code, variation_code)"
+    "num_nonnulls(claim_id, tranche_code, variation_code, cohort_payment_id)"
     " + (CASE WHEN claim_id IS NULL AND audit_id IS NOT NULL THEN 1 ELSE 0 END) = 1"
     " AND (claim_id IS NULL) = (outcome_code IS NULL)"
     " AND (tranche_code IS NULL) = (tranche_due IS NULL)"
     " AND (variation_code IS NULL) = (variation_due IS NULL)"
+    " AND (cohort_payment_id IS NULL) = (cohort_code IS NULL)"
     " AND (kind IS NULL OR (kind = 'tranche') = (tranche_code IS NOT NULL))"
     " AND (kind IS NULL OR (kind = 'variation') = (variation_code IS NOT NULL))"
+    " AND (kind IS NULL OR (kind = 'cohort') = (cohort_payment_id IS NOT NULL))"
     " AND (kind IS NULL OR (kind IN ('clawback', 'extrapolated')) = (audit_id IS NOT NULL))"
     " AND (kind IS NULL OR (kind = 'extrapolated') = (audit_id IS NOT NULL AND claim_id IS NULL))"
 )
@@ -217,10 +219,11 @@ class PaymentLine(Base):
     schedule by date (`tranche_code`, due `priced_on`), not a claim's: no claim, no outcome, no participant;
     booked once per tranche payment, on the statement of the period its due date falls in. A `variation`
     line is likewise a temporary variation's scenario payment for one month (`variation_code`, due on the
-    month's last day), booked once per payer and month. A `clawback` line (a claim's, `audit_id` set) takes
-    back what a post-payment audit found invalid; an `extrapolated` line (an audit's, no claim) takes back
-    the sample's error rate on the claims not sampled: both negative, both booked on the payer's next
-    statement after the audit closes."""
+    month's last day), booked once per payer and month. A `cohort` line books an approved cohort payment
+    (services/outcomes/cohorts): no claim, outcome or participant either. A `clawback` line (a claim's,
+    `audit_id` set) takes back what a post-payment audit found invalid; an `extrapolated` line (an audit's,
+    no claim) takes back the sample's error rate on the claims not sampled: both negative, both booked on
+    the payer's next statement after the audit closes."""
 
     __tablename__ = "payment_lines"
     __table_args__ = (
@@ -234,19 +237,22 @@ class PaymentLine(Base):
             "variation_code",
             "variation_due",
             "audit_id",
+            "cohort_payment_id",
             name="uq_payment_lines_source",
             postgresql_nulls_not_distinct=True,
         ),
         CheckConstraint(
             "kind IS NULL OR kind IN"
-            " ('claim', 'adjustment', 'tranche', 'variation', 'clawback', 'extrapolated')",
+            " ('claim', 'adjustment', 'tranche', 'variation', 'cohort', 'clawback', 'extrapolated')",
             name="kind",
         ),
         CheckConstraint(LINE_SOURCE, name="line_source"),
         CheckConstraint("(kind IS NULL) = (statement_id IS NULL)", name="kind_with_statement"),
         CheckConstraint(
+            # A cohort payment may be negative where its terms let a loss be repaid (pricing/cohorts.py); an
+            # audit's lines always are (`audit_takes_back`).
             "repriced_by_version_id IS NOT NULL OR audit_id IS NOT NULL"
-            " OR (amount >= 0 AND amount <= tariff_share)",
+            " OR (amount <= tariff_share AND (amount >= 0 OR cohort_payment_id IS NOT NULL))",
             name="amount_range",
         ),
         CheckConstraint(
@@ -288,6 +294,9 @@ class PaymentLine(Base):
     variation_due: Mapped[date | None] = mapped_column(Date)  # the scenario month's last day (= priced_on)
     # A post-payment audit's line (audits/): with a claim, its clawback; without, the extrapolated adjustment.
     audit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payment_audits.id"))
+    # A cohort line: the approved cohort payment it books (once) and its cohort outcome's code.
+    cohort_payment_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("cohort_payments.id"))
+    cohort_code: Mapped[str | None] = mapped_column(String(100))
 
 
 class LedgerHead(Base):

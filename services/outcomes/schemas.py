@@ -180,8 +180,8 @@ class StatementLineRead(ReadModel):
     id: UUID
     kind: str = Field(
         description="`claim`, `adjustment`, `tranche` (a payment by date, not a claim's), `variation` (a "
-        "temporary variation's scenario payment), or an audit's `clawback` (of one claim) or `extrapolated` "
-        "(no claim), both negative"
+        "temporary variation's scenario payment), `cohort` (an approved cohort payment), or an audit's "
+        "`clawback` (of one claim) or `extrapolated` (no claim), both negative"
     )
     claim_id: UUID | None = Field(description="The claim priced; null on a tranche line")
     outcome_code: str | None = Field(description="The claim's outcome; null on a tranche line")
@@ -190,6 +190,8 @@ class StatementLineRead(ReadModel):
         None, description="On a `variation` line: the temporary variation whose scenario payment it is"
     )
     audit_id: UUID | None = Field(None, description="On a clawback or extrapolation line: its audit")
+    cohort_payment_id: UUID | None = Field(None, description="On a cohort line: the cohort payment it books")
+    cohort_code: str | None = Field(None, description="On a cohort line: the terms' cohort outcome")
     achievement_date: date
     priced_on: date
     tariff_share: MoneyStr
@@ -233,6 +235,18 @@ class StatementAuditRead(BaseModel):
     amount: MoneyStr
 
 
+class StatementCohortRead(BaseModel):
+    """An approved cohort payment booked on a statement (services/outcomes/cohorts): aggregates, so every
+    reader of the statement sees it."""
+
+    cohort_payment_id: UUID
+    cohort_outcome_code: str
+    cohort: str
+    period_start: date
+    period_end: date
+    amount: MoneyStr
+
+
 # Validated from a `PaymentStatement` with its `lines` and `outcomes` beside it (`Row(statement, ...)`).
 class StatementRead(ReadModel):
     id: UUID
@@ -269,6 +283,10 @@ class StatementRead(ReadModel):
         default_factory=list,
         description="Post-payment audits' clawbacks and extrapolations booked on it, per audit: every "
         "reader sees them; `outcomes`, `tranches`, `variations` and `audits` sum to `total`.",
+    )
+    cohorts: list[StatementCohortRead] = Field(
+        default_factory=list,
+        description="The cohort payments booked on it (terms v2 `cohort_outcomes`): every reader sees them.",
     )
     lines: list[StatementLineRead] | None = Field(
         description="Claim, adjustment and tranche lines, for the provider and the statement's payer only "

@@ -4,8 +4,9 @@ rate card, each validated in its own module: facts and criteria (`facts`), bands
 scope (`caps`), several payers with their own prices, maxima and mixed splits (`payers`); and the
 contract-level payments no claim triggers: fixed and guaranteed tranches by date (`tranches`); and price
 increases from a date by a percentage or an index value (`indexation`); temporary variations, periods
-paid by fixed scenario payments instead of outcome prices (`variations`); and post-payment audits of
-paid claims with clawback and optional extrapolation (`audits`).
+paid by fixed scenario payments instead of outcome prices (`variations`); post-payment audits of paid
+claims with clawback and optional extrapolation (`audits`); and cohort formula outcomes, a share of a
+measured gain against a comparison group (`cohorts`).
 
 An outcome is priced by exactly one of `tariff`, `tiers` or `bands`. An amendment's `start_date` is the
 date it takes effect from, which may be before it is signed: the outcome service re-prices what was
@@ -28,6 +29,7 @@ from services.contracts.terms.audits import AuditRule, audit_issues
 from services.contracts.terms.bands import Bands, band_issues
 from services.contracts.terms.canonical import explicit_sole_payer, fix_money
 from services.contracts.terms.caps import CapsV2, OutcomeCap, cap_issues, outcome_cap_issues
+from services.contracts.terms.cohorts import CohortOutcome, cohort_issues, cohort_total
 from services.contracts.terms.disclosure import Disclosure
 from services.contracts.terms.facts import (
     Criterion,
@@ -122,6 +124,9 @@ class TermsV2(Strict):
     audits: list[AuditRule] = Field(
         default_factory=list, max_length=50, description="Post-payment audits of paid claims, per payer"
     )
+    cohort_outcomes: list[CohortOutcome] = Field(
+        default_factory=list, max_length=20, description="Payments for a cohort against a comparison group"
+    )
 
     def party(self, organisation_id: UUID) -> Party | None:
         return parties_.party(self.parties, organisation_id)
@@ -155,7 +160,12 @@ def check(terms: TermsV2) -> Iterator[Issue]:
     most = most_payable(terms)
     if most is not None and terms.caps.contract_total is None:
         most *= highest_factor(terms.indexation)  # a cap binds indexed prices too; otherwise they grow
-    scheduled = tranche_total(terms.tranches) + variation_total(terms.variations)
+    yield from cohort_issues(terms.cohort_outcomes, payers, terms.start_date, terms.end_date, terms.currency)
+    scheduled = (
+        tranche_total(terms.tranches)
+        + variation_total(terms.variations)
+        + cohort_total(terms.cohort_outcomes)
+    )
     yield from total_issues(None if most is None else most + scheduled)
     yield from parties_.termination_issues(terms.termination, terms.parties)
 
@@ -291,6 +301,11 @@ def normalised(terms: TermsV2) -> dict[str, Any]:
                 raw_monthly["monthly_amount"] = fix_money(monthly.monthly_amount, currency)
     else:
         del document["variations"]  # likewise without variations
+    if not terms.cohort_outcomes:
+        del document["cohort_outcomes"]  # likewise without cohort outcomes
+    for raw_cohort, cohort in zip(document.get("cohort_outcomes", []), terms.cohort_outcomes, strict=True):
+        raw_cohort["share_percent"] = plain(cohort.share_percent)
+        raw_cohort["cap"] = fix_money(cohort.cap, currency)
     split = terms.payer_split
     shares = []
     if isinstance(split, FixedSplit):

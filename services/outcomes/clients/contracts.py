@@ -33,6 +33,7 @@ from kit.problems import Forbidden, Unauthorized
 from services.outcomes import pricing
 from services.outcomes.errors import ContractsUnavailable, NoVersionInForce
 from services.outcomes.pricing import audits as audits_
+from services.outcomes.pricing import cohorts as cohorts_
 from services.outcomes.pricing import indexation as indexation_
 from services.outcomes.pricing.facts import normalise
 
@@ -337,6 +338,38 @@ class AuditRule(_Tolerant):
         )
 
 
+class CohortMeasure(_Tolerant):
+    code: str
+    better: Literal["lower", "higher"]
+
+
+class CohortHorizon(_Tolerant):
+    start: date
+    end: date
+
+
+class CohortOutcome(_Tolerant):
+    code: str
+    payer_organisation_id: UUID
+    comparison: str
+    measures: list[CohortMeasure]
+    share_percent: Decimal
+    horizon: CohortHorizon
+    max_cohort_size: int
+    cap: Decimal
+    may_be_negative: bool = False
+
+    def engine(self) -> cohorts_.Formula:
+        return cohorts_.Formula(
+            self.code,
+            self.payer_organisation_id,
+            tuple(cohorts_.Measure(m.code, cohorts_.Better(m.better)) for m in self.measures),
+            self.share_percent,
+            self.cap,
+            self.may_be_negative,
+        )
+
+
 class Terms(_Tolerant):
     schema_version: int = 1
     currency: str = "DKK"
@@ -355,6 +388,7 @@ class Terms(_Tolerant):
     indexation: Indexation | None = None  # schema version 2
     variations: list[Variation] = Field(default_factory=list)  # schema version 2
     audits: list[AuditRule] = Field(default_factory=list)  # schema version 2
+    cohort_outcomes: list[CohortOutcome] = Field(default_factory=list)  # schema version 2
 
     def outcome(self, code: str) -> Outcome | None:
         return next((o for o in self.outcomes if o.code == code), None)
@@ -367,12 +401,12 @@ class Terms(_Tolerant):
         return list(dict.fromkeys([*found, *own]))
 
     def statement_payers(self) -> list[UUID]:
-        """Who a statement may be for: the split's payers, every tranche's and every variation's payer."""
+        """Who a statement may be for: the split's payers, each tranche's, variation's and cohort's."""
         found = self.payer_ids()
-        scheduled = [t.payer_organisation_id for t in self.tranches] + [
-            p.payer_organisation_id for v in self.variations for p in v.payments
-        ]
-        return list(dict.fromkeys([*found, *scheduled]))
+        others = [t.payer_organisation_id for t in self.tranches]
+        others += [p.payer_organisation_id for v in self.variations for p in v.payments]
+        others += [c.payer_organisation_id for c in self.cohort_outcomes]
+        return found + [p for p in dict.fromkeys(others) if p not in found]
 
     def engine_outcome(self, code: str) -> pricing.Outcome | None:
         """The outcome as the pricing engine reads it, criteria typed by the declared facts."""

@@ -2,6 +2,7 @@
 
 import services.outcomes.audits.models
 import services.outcomes.bulk.models
+import services.outcomes.cohorts.models
 import services.outcomes.models
 import services.outcomes.webhooks.models  # noqa: F401 - the webhook tables
 from kit.migrations import run_migrations

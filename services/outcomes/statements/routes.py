@@ -15,6 +15,7 @@ from kit.problems import problem_responses
 from kit.reads import Row
 from services.outcomes import access
 from services.outcomes.audits.service import audit_totals_of
+from services.outcomes.cohorts.booking import cohort_totals_of
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
@@ -48,6 +49,7 @@ async def _statement_read(
     tranches = await statements.tranche_totals_of(session, [statement.id])
     variations = await statements.variation_totals_of(session, [statement.id])
     audits = await audit_totals_of(session, [statement.id])
+    cohorts = await cohort_totals_of(session, [statement.id])
     lines = (
         await statements.statement_lines(session, statement.id)
         if access.may_read_statement_lines(principal, statement)
@@ -60,6 +62,7 @@ async def _statement_read(
         tranches.get(statement.id, []),
         variations.get(statement.id, []),
         audits.get(statement.id, []),
+        cohorts.get(statement.id, []),
     )
 
 
@@ -70,10 +73,17 @@ def _read(
     tranches: list[dict[str, Any]],
     variations: list[dict[str, Any]],
     audits: list[dict[str, Any]],
+    cohorts: list[dict[str, Any]],
 ) -> StatementRead:
     return StatementRead.model_validate(
         Row(
-            statement, lines=lines, outcomes=outcomes, tranches=tranches, variations=variations, audits=audits
+            statement,
+            lines=lines,
+            outcomes=outcomes,
+            tranches=tranches,
+            variations=variations,
+            audits=audits,
+            cohorts=cohorts,
         ),
         from_attributes=True,
     )
@@ -138,6 +148,7 @@ async def list_statements(
     tranches = await statements.tranche_totals_of(session, ids_) if rows else {}
     variations = await statements.variation_totals_of(session, ids_) if rows else {}
     audits = await audit_totals_of(session, ids_) if rows else {}
+    cohorts = await cohort_totals_of(session, ids_) if rows else {}
     return Page(
         items=[
             _read(
@@ -147,6 +158,7 @@ async def list_statements(
                 tranches.get(s.id, []),
                 variations.get(s.id, []),
                 audits.get(s.id, []),
+                cohorts.get(s.id, []),
             )
             for s in rows
         ],

@@ -5,10 +5,11 @@ unassigned payment line of that payer priced up to the period's end: lines price
 `claim` lines, lines priced earlier that an already issued statement missed are `adjustment` lines, so a
 correction after issue lands in the next statement. The payer's tranche payments (terms v2 `tranches`)
 due in the period are booked first, once each, as `tranche` lines, each with a `tranche.booked` event;
-likewise a temporary variation's scenario payments, as `variation` lines (`variations.py`). A scheduled
-payment due in an earlier period whose statement was issued without it (a later amendment added it) is
-booked on the payer's next statement. A closed post-payment audit's lines (audits/) join the payer's next
-statement as `clawback` and `extrapolated` lines, negative, with their own totals (`audit_totals_of`).
+likewise a temporary variation's scenario payments, as `variation` lines (`variations.py`), and its
+approved cohort payments, as `cohort` lines (services/outcomes/cohorts/booking.py). A scheduled payment due
+in an earlier period whose statement was issued without it (a later amendment added it) is booked on the
+payer's next statement. A closed post-payment audit's lines (audits/) join the payer's next statement as
+`clawback` and `extrapolated` lines, negative, with their own totals (`audit_totals_of`).
 Totals are recomputed as sums of the lines. Issuing freezes the statement and hashes it; the database
 refuses later changes to it or its lines.
 """
@@ -34,6 +35,7 @@ from services.outcomes.access import readable_statements
 from services.outcomes.chain import canonical_json
 from services.outcomes.claims.repricing import reprice_contract
 from services.outcomes.clients.contracts import ContractVersion
+from services.outcomes.cohorts.booking import book_cohort_payments
 from services.outcomes.collaborators import Deps, today
 from services.outcomes.ledger.service import append_event
 from services.outcomes.models import CapCounter, PaymentLine, PaymentStatement
@@ -115,6 +117,7 @@ async def outcome_totals_of(
             PaymentLine.tranche_code.is_(None),
             PaymentLine.variation_code.is_(None),
             PaymentLine.audit_id.is_(None),  # an audit's lines have totals of their own
+            PaymentLine.cohort_payment_id.is_(None),  # no outcome either: cohorts/booking.py
         )
         .group_by(PaymentLine.statement_id, PaymentLine.outcome_code)
         .order_by(PaymentLine.statement_id, PaymentLine.outcome_code)
@@ -214,6 +217,7 @@ async def _attach_lines(session: AsyncSession, statement: PaymentStatement) -> N
                 (PaymentLine.variation_code.is_not(None), "variation"),
                 (PaymentLine.audit_id.is_not(None) & PaymentLine.claim_id.is_not(None), "clawback"),
                 (PaymentLine.audit_id.is_not(None), "extrapolated"),
+                (PaymentLine.cohort_payment_id.is_not(None), "cohort"),
                 (PaymentLine.repriced_by_version_id.is_(None) & (day >= statement.period_start), "claim"),
                 else_="adjustment",
             ),
@@ -383,6 +387,7 @@ async def generate_statement(
     bookable = await _bookable(session, statement)
     await _book_tranches(session, principal, statement, version, bookable)
     await book_variations(session, principal, statement, version, bookable)
+    await book_cohort_payments(session, principal, statement)
     await _attach_lines(session, statement)
     statement.version += 1
     await session.flush()
@@ -420,6 +425,15 @@ def _hashed_line(line: PaymentLine, currency: str) -> dict[str, str]:
             "priced_on": line.priced_on.isoformat(),
             "amount": money.text(line.amount, currency),
         } | ({"claim_id": str(line.claim_id)} if line.claim_id is not None else {})
+    if line.cohort_payment_id is not None:
+        return {
+            "kind": "cohort",
+            "cohort_payment_id": str(line.cohort_payment_id),
+            "cohort_code": str(line.cohort_code),
+            "priced_on": line.priced_on.isoformat(),
+            "tariff_share": money.text(line.tariff_share, currency),
+            "amount": money.text(line.amount, currency),
+        }
     if line.tranche_code is not None:
         return {
             "kind": "tranche",
@@ -494,9 +508,15 @@ async def _summary(session: AsyncSession, statement: PaymentStatement) -> dict[s
     pays by outcome and kind, the contract's enrolment counts and its cap room, naming no person."""
     by_outcome: dict[tuple[str, str], tuple[int, Decimal]] = {}
     for line in await statement_lines(session, statement.id):
-        # A tranche (variation) line has no outcome: it is summed under its tranche's (variation's) code, as
-        # kind `tranche` (`variation`); an audit's extrapolation under `audit:<id>`, as kind `extrapolated`.
-        source = line.outcome_code or line.tranche_code or line.variation_code or f"audit:{line.audit_id}"
+        # A tranche (variation, cohort) line has no outcome: it is summed under its tranche's (variation's,
+        # cohort outcome's) code, as its kind; an audit's extrapolation under `audit:<id>`, as `extrapolated`.
+        source = (
+            line.outcome_code
+            or line.tranche_code
+            or line.variation_code
+            or line.cohort_code
+            or f"audit:{line.audit_id}"
+        )
         key = (source, line.kind or "claim")
         n, amount = by_outcome.get(key, (0, ZERO))
         by_outcome[key] = (n + 1, amount + line.amount)

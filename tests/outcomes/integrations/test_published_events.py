@@ -176,9 +176,10 @@ async def test_every_emitted_event_is_catalogued_and_its_data_matches_its_schema
             assert not errors, (event["type"], errors, event)
             emitted.add(event["type"])
     # The run covers everything but an expiry (a contract's end date passing), a retroactive re-pricing, a
-    # withdrawal from publication, a tranche booking, a variation's booking and a post-payment audit
-    # (checked against the catalogue where they happen: tests/outcomes/test_rate_cards.py,
-    # test_contract_events.py, test_tranches.py, test_variations.py, test_audits.py).
+    # withdrawal from publication, a tranche booking, a variation's booking, a post-payment audit and a
+    # cohort payment (checked against the catalogue where they happen: tests/outcomes/test_rate_cards.py,
+    # test_contract_events.py, test_tranches.py, test_variations.py, test_audits.py,
+    # test_cohort_payments.py).
     assert set(types) - emitted == {
         "dk.effekt.contract.expired",
         "dk.effekt.claim.repriced",
@@ -188,6 +189,10 @@ async def test_every_emitted_event_is_catalogued_and_its_data_matches_its_schema
         "dk.effekt.audit.opened",
         "dk.effekt.audit.closed",
         "dk.effekt.claim.clawed_back",
+        "dk.effekt.cohort_payment.submitted",
+        "dk.effekt.cohort_payment.approved",
+        "dk.effekt.cohort_payment.rejected",
+        "dk.effekt.cohort_payment.booked",
     }
     for _, body in published.receiver.raw.values():  # webhooks carry the same messages
         event = json.loads(body)
