@@ -636,6 +636,16 @@ async def old_totals(conn: asyncpg.Connection, partnership_id: UUID) -> tallies.
     contract_ids = await conn.fetch(
         "SELECT contract_id FROM participants WHERE partnership_id = $1", partnership_id
     )
+    participants = await conn.fetch(
+        "SELECT contract_id, count(*), count(exit_date) FROM participants WHERE partnership_id = $1"
+        " GROUP BY 1",
+        partnership_id,
+    )
+    verified_claims = await conn.fetch(
+        "SELECT contract_id, outcome_code, to_char(achievement_date, 'YYYY-MM'), count(*) FROM outcome_claims"
+        " WHERE partnership_id = $1 AND status = 'verified' GROUP BY 1, 2, 3",
+        partnership_id,
+    )
     return tallies.PartnershipTotals(
         enrolled=enrolled,
         exited=exited,
@@ -643,6 +653,8 @@ async def old_totals(conn: asyncpg.Connection, partnership_id: UUID) -> tallies.
         verified={(r[0], r[1]): (r[2], r[3]) for r in verified},
         earned={(r[0], r[1]): r[2] for r in earned},
         pending={(r[0], r[1], r[2]): r[3] for r in pending},
+        participants={r[0]: (r[1], r[2]) for r in participants},
+        verified_claims={(r[0], r[1], r[2]): r[3] for r in verified_claims},
     )
 
 

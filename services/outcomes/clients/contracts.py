@@ -13,6 +13,10 @@ that old: a version activated (or a termination recorded) less than `in_force_tt
 seen yet, as if the write had reached the registry that much earlier. Only found versions are cached; a
 "none in force" answer is asked again every time. Keying by token keeps the registry's authorisation
 per caller: another token, or the same caller's next token, asks the registry itself.
+
+A partnership's small-cell threshold (`GET /v1/partnerships/{id}/disclosure`, set by its outcome payers)
+is cached the same way, for `in_force_ttl` seconds per caller token and partnership: a changed threshold
+reaches the aggregates within that time. A reader the registry refuses it to gets no aggregates (403).
 """
 
 from __future__ import annotations
@@ -365,6 +369,11 @@ class ContractVersion(_Tolerant):
 
 
 InForceKey = tuple[str, UUID, date]  # caller's token, contract, date
+ThresholdKey = tuple[str, UUID]  # caller's token, partnership
+
+
+class _Disclosure(_Tolerant):
+    small_cell_threshold: int = Field(ge=3)
 
 
 class ContractsClient:
@@ -379,6 +388,7 @@ class ContractsClient:
         self._in_force_ttl = in_force_ttl
         self._in_force: OrderedDict[InForceKey, tuple[float, ContractVersion]] = OrderedDict()
         self._asking: dict[InForceKey, asyncio.Future[ContractVersion]] = {}  # registry calls under way
+        self._thresholds: OrderedDict[ThresholdKey, tuple[float, int]] = OrderedDict()
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -418,6 +428,30 @@ class ContractsClient:
         version = self._parse(response)
         self._remember(version)
         return version
+
+    async def small_cell_threshold(self, partnership_id: UUID, *, token: str) -> int:
+        """The partnership's small-cell threshold (kit/cells.py), as its outcome payers set it."""
+        key = (token, partnership_id)
+        known = self._thresholds.get(key)
+        if known is not None and time.monotonic() - known[0] < self._in_force_ttl:
+            return known[1]
+        response = await self._get(f"/v1/partnerships/{partnership_id}/disclosure", token)
+        if response.status_code == 404:
+            raise Forbidden("the contract registry does not show you this partnership's disclosure")
+        if response.status_code != 200:
+            raise ContractsUnavailable(f"the contract registry answered {response.status_code}")
+        try:
+            threshold = _Disclosure.model_validate_json(response.content).small_cell_threshold
+        except ValidationError as exc:
+            raise ContractsUnavailable(
+                "the contract registry sent a disclosure this service cannot read"
+            ) from exc
+        if self._in_force_ttl > 0:
+            self._thresholds[key] = (time.monotonic(), threshold)
+            self._thresholds.move_to_end(key)
+            while len(self._thresholds) > self._cache_size:
+                self._thresholds.popitem(last=False)
+        return threshold
 
     async def version(self, version_id: UUID, *, token: str) -> ContractVersion:
         cached = self._cache.get(version_id)

@@ -14,6 +14,7 @@ from kit.pagination import DEFAULT_LIMIT, IdList, Limit, Page, encode_cursor, pa
 from kit.problems import problem_responses
 from kit.reads import Row
 from services.outcomes import access
+from services.outcomes.collaborators import Deps
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
@@ -30,7 +31,7 @@ from services.outcomes.schemas import (
     StatementCreate,
     StatementRead,
 )
-from services.outcomes.statements import exports
+from services.outcomes.statements import exports, small_cells
 from services.outcomes.statements import service as statements
 
 router = APIRouter(prefix="/v1", tags=["statements and ledger"])
@@ -40,7 +41,7 @@ router = APIRouter(prefix="/v1", tags=["statements and ledger"])
 
 
 async def _statement_read(
-    session: DbSession, principal: Principal, statement: PaymentStatement
+    session: DbSession, principal: Principal, statement: PaymentStatement, deps: Deps
 ) -> StatementRead:
     await session.refresh(statement)
     totals = await statements.outcome_totals_of(session, [statement.id])
@@ -50,7 +51,13 @@ async def _statement_read(
         if access.may_read_statement_lines(principal, statement)
         else None
     )
-    return _read(statement, lines, totals.get(statement.id, []), tranches.get(statement.id, []))
+    threshold = None if lines is not None else await _threshold(statement, deps)
+    return _read(statement, lines, totals.get(statement.id, []), tranches.get(statement.id, []), threshold)
+
+
+async def _threshold(statement: PaymentStatement, deps: Deps) -> int:
+    """The small-cell threshold for a reader of the statement's totals only (small_cells.py)."""
+    return await deps.contracts.small_cell_threshold(statement.partnership_id, token=deps.token)
 
 
 def _read(
@@ -58,9 +65,16 @@ def _read(
     lines: list[PaymentLine] | None,
     outcomes: list[dict[str, Any]],
     tranches: list[dict[str, Any]],
+    threshold: int | None = None,
 ) -> StatementRead:
+    """`threshold`: the reader gets totals only, under the small-cell rule; None: exact."""
+    withheld: dict[str, Any] = {}
+    if threshold is not None:
+        outcomes, complete = small_cells.statement_outcomes(outcomes, threshold)
+        names = () if complete else small_cells.STATEMENT_TOTALS
+        withheld = {"small_cell_threshold": threshold, "suppressed": list(names), **dict.fromkeys(names)}
     return StatementRead.model_validate(
-        Row(statement, lines=lines, outcomes=outcomes, tranches=tranches), from_attributes=True
+        Row(statement, lines=lines, outcomes=outcomes, tranches=tranches, **withheld), from_attributes=True
     )
 
 
@@ -81,7 +95,7 @@ async def generate_statement(
     if (replayed := await idem.replay()) is not None:
         return replayed
     statement = await statements.generate_statement(session, principal, body, deps)
-    read = await _statement_read(session, principal, statement)
+    read = await _statement_read(session, principal, statement, deps)
     return await idem.respond(
         201, read, {**etag(statement.version), "Location": f"/v1/payment-statements/{statement.id}"}
     )
@@ -96,6 +110,7 @@ async def generate_statement(
 async def list_statements(
     session: DbSession,
     principal: OutcomeReader,
+    deps: RuleDeps,
     contract_id: UUID | None = None,
     ids: IdList = None,
     cursor: str | None = None,
@@ -116,7 +131,12 @@ async def list_statements(
         after=cursor_after(cursor),
         limit=limit,
     )
-    with_lines = [s.id for s in rows if lines and access.may_read_statement_lines(principal, s)]
+    line_readers = {s.id for s in rows if access.may_read_statement_lines(principal, s)}
+    with_lines = [s.id for s in rows if lines and s.id in line_readers]
+    thresholds = {
+        p: await deps.contracts.small_cell_threshold(p, token=deps.token)
+        for p in {s.partnership_id for s in rows if s.id not in line_readers}
+    }
     found = await statements.lines_of(session, with_lines) if with_lines else {}
     ids_ = [s.id for s in rows]
     totals = await statements.outcome_totals_of(session, ids_) if rows else {}
@@ -128,6 +148,7 @@ async def list_statements(
                 found.get(s.id, []) if s.id in with_lines else None,
                 totals.get(s.id, []),
                 tranches.get(s.id, []),
+                thresholds.get(s.partnership_id) if s.id not in line_readers else None,
             )
             for s in rows
         ],
@@ -141,11 +162,11 @@ async def list_statements(
     responses={**problem_responses(401, 403, 404), **sends(200, "ETag")},
 )
 async def get_statement(
-    statement_id: UUID, session: DbSession, principal: OutcomeReader, response: Response
+    statement_id: UUID, session: DbSession, principal: OutcomeReader, response: Response, deps: RuleDeps
 ) -> StatementRead:
     statement = await statements.get_statement(session, principal, statement_id)
     response.headers.update(etag(statement.version))
-    return await _statement_read(session, principal, statement)
+    return await _statement_read(session, principal, statement, deps)
 
 
 @router.post(
@@ -160,12 +181,15 @@ async def issue_statement(
     principal: OutcomeWriter,
     idem: IdempotencyKey,
     expected: ExpectedVersion,
+    deps: RuleDeps,
 ) -> Response:
     if (replayed := await idem.replay()) is not None:
         return replayed
-    statement = await statements.issue_statement(session, principal, statement_id, expected_version=expected)
+    statement = await statements.issue_statement(
+        session, principal, statement_id, expected_version=expected, deps=deps
+    )
     return await idem.respond(
-        200, await _statement_read(session, principal, statement), etag(statement.version)
+        200, await _statement_read(session, principal, statement, deps), etag(statement.version)
     )
 
 
@@ -181,12 +205,13 @@ async def pay_statement(
     principal: OutcomeWriter,
     idem: IdempotencyKey,
     expected: ExpectedVersion,
+    deps: RuleDeps,
 ) -> Response:
     if (replayed := await idem.replay()) is not None:
         return replayed
     statement = await statements.pay_statement(session, principal, statement_id, expected_version=expected)
     return await idem.respond(
-        200, await _statement_read(session, principal, statement), etag(statement.version)
+        200, await _statement_read(session, principal, statement, deps), etag(statement.version)
     )
 
 
@@ -231,7 +256,8 @@ STATEMENT_COLUMNS: tuple[tuple[str, exports.Kind], ...] = (
     ("tranche_code", "text"),
 )
 
-# What a reader who gets totals only (no claim ids) receives instead of the lines.
+# What a reader who gets totals only (no claim ids) receives instead of the lines, under the small-cell rule:
+# a withheld figure is an empty cell, named in `suppressed`.
 STATEMENT_TOTAL_COLUMNS: tuple[tuple[str, exports.Kind], ...] = (
     *STATEMENT_COLUMNS[:5],
     ("outcome_code", "text"),
@@ -240,6 +266,7 @@ STATEMENT_TOTAL_COLUMNS: tuple[tuple[str, exports.Kind], ...] = (
     ("tariff_share", "money"),
     ("cut_share", "money"),
     ("amount", "money"),
+    ("suppressed", "text"),
 )
 
 
@@ -267,14 +294,27 @@ def _file(tables: list[exports.Table], format: str, filename: str) -> Response:
     responses={**_FILE_RESPONSES, **problem_responses(401, 403, 404)},
 )
 async def export_statement(
-    statement_id: UUID, session: DbSession, principal: OutcomeReader, format: ExportFormat = "xlsx"
+    statement_id: UUID,
+    session: DbSession,
+    principal: OutcomeReader,
+    deps: RuleDeps,
+    format: ExportFormat = "xlsx",
 ) -> Response:
     statement = await statements.get_statement(session, principal, statement_id)
-    read = await _statement_read(session, principal, statement)
+    read = await _statement_read(session, principal, statement, deps)
     head = (read.id, read.period_start, read.period_end, read.status, read.currency)
     if read.lines is None:
         totals: list[list[exports.Cell]] = [
-            [*head, x.outcome_code, x.claim_lines, x.adjustment_lines, x.tariff_share, x.cut_share, x.amount]
+            [
+                *head,
+                x.outcome_code,
+                x.claim_lines,
+                x.adjustment_lines,
+                x.tariff_share,
+                x.cut_share,
+                x.amount,
+                " ".join(x.suppressed),
+            ]
             for x in read.outcomes
         ]
         table = exports.Table("Statement totals", STATEMENT_TOTAL_COLUMNS, totals)
@@ -319,8 +359,17 @@ async def export_partnership_aggregates(
     )
     outcomes = exports.Table(
         "Verified outcomes",
-        (("outcome_code", "text"), ("month", "text"), ("verified", "count"), ("value", "money")),
-        [(m.outcome_code, m.month, m.verified, m.value) for m in found.verified_outcomes],
+        (
+            ("outcome_code", "text"),
+            ("month", "text"),
+            ("verified", "count"),
+            ("value", "money"),
+            ("suppressed", "text"),
+        ),
+        [
+            (m.outcome_code, m.month, m.verified, m.value, " ".join(m.suppressed))
+            for m in found.verified_outcomes
+        ],
     )
     contracts = exports.Table(
         "Contracts",
@@ -332,6 +381,7 @@ async def export_partnership_aggregates(
             ("pending_value", "money"),
             ("contract_cap", "money"),
             ("remaining_cap", "money"),
+            ("suppressed", "text"),
         ),
         [
             [
@@ -342,6 +392,7 @@ async def export_partnership_aggregates(
                 c.pending_value,
                 c.contract_cap,
                 c.remaining_cap,
+                " ".join(c.suppressed),
             ]
             for c in found.contracts
         ],
