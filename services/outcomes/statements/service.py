@@ -28,7 +28,7 @@ from services.outcomes import access, errors
 from services.outcomes.access import readable_statements
 from services.outcomes.chain import canonical_json
 from services.outcomes.claims.repricing import reprice_contract
-from services.outcomes.clients.contracts import ContractVersion
+from services.outcomes.clients.contracts import CellLayout, ContractVersion
 from services.outcomes.collaborators import Deps, today
 from services.outcomes.ledger.service import append_event
 from services.outcomes.models import CapCounter, PaymentLine, PaymentStatement
@@ -370,7 +370,7 @@ async def issue_statement(
     if statement.status != StatementStatus.DRAFT:
         return statement
     check_version(statement.version, expected_version)
-    threshold = await deps.contracts.small_cell_threshold(statement.partnership_id, token=deps.token)
+    layout = await deps.contracts.small_cell_layout(statement.partnership_id, token=deps.token)
     await _attach_lines(session, statement)
     await session.flush()
     statement.content_hash = content_hash(statement, await statement_lines(session, statement.id))
@@ -395,12 +395,12 @@ async def issue_statement(
         statement.partnership_id,
         type="statement.summarised",
         subject=f"payment-statements/{statement.id}",
-        data=await _summary(session, statement, threshold),
+        data=await _summary(session, statement, layout),
     )
     return statement
 
 
-async def _summary(session: AsyncSession, statement: PaymentStatement, threshold: int) -> dict[str, Any]:
+async def _summary(session: AsyncSession, statement: PaymentStatement, layout: CellLayout) -> dict[str, Any]:
     """The aggregate the audiences without person-level events read instead: what the issued statement
     pays by outcome and kind, the contract's enrolment counts and its cap room, naming no person; every
     count under the small-cell rule, for every partner reads it (small_cells.summary)."""
@@ -440,8 +440,9 @@ async def _summary(session: AsyncSession, statement: PaymentStatement, threshold
             else None
         ),
     }
-    earned = small_cells.earned_shown(totals, threshold)
-    return small_cells.summary(exact, participants, earned=earned, threshold=threshold)
+    laid_out = small_cells.grid(layout, today())
+    earned = small_cells.earned_shown(totals, laid_out, layout.threshold)
+    return small_cells.summary(exact, participants, earned=earned, threshold=layout.threshold)
 
 
 async def pay_statement(
@@ -542,5 +543,5 @@ async def partnership_aggregates(
     }
     if access.reads_exact_counts(principal, partnership_id):
         return exact
-    threshold = await deps.contracts.small_cell_threshold(partnership_id, token=deps.token)
-    return small_cells.aggregates(exact, totals, threshold)
+    layout = await deps.contracts.small_cell_layout(partnership_id, token=deps.token)
+    return small_cells.aggregates(exact, totals, layout, today())

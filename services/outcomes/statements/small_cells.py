@@ -10,14 +10,18 @@ withheld count is withheld with it (the decisions, with why, are in docs/open-da
   the participants still active, enrolled minus exited, are k or fewer). The partnership's enrolled and
   exited sum the contracts' and are shown only when every contract's is (`statement.summarised` names
   one contract's, so a partnership total beside it would give the other's away).
-- **Verified outcomes** per outcome and month: a cell's value (payable at public prices) goes with its
-  count.
+- **Verified outcomes** per outcome and month, laid out over every outcome code of every contract's
+  terms in every month of its term so far, whatever the data (`grid`): were a cell listed only once it
+  had a claim, its absence would show a zero, and its first appearance one. A cell's value (payable at
+  public prices) goes with its count.
 - **Earned and remaining cap** per contract: what a contract earned sums its verified claims, and the
   remaining cap is its cap minus what was paid, so both are amounts built from counts. They are shown
-  only when every verified cell beneath them, per contract, outcome and month, is above k; of every
+  only when every verified cell beneath them, per contract, outcome and month of the grid, is above k;
+  of every
   contract, since the partnership's cells merge contracts and one contract's earned subtracted from them
   would leave the other's. The contract cap is the terms', not a count: always shown.
-- **Pending claims** per contract, and their value (count times a public price) with them.
+- **Pending claims** per contract (every contract ever in force is listed, with or without participants),
+  and their value (count times a public price) with them.
 - **A statement's totals by outcome** (readers of totals only): its claim and adjustment line counts; the
   outcome's amounts (tariff, cut, paid) only when both counts are shown; the statement's own totals only
   when every outcome's amounts are. Tranche payments name no claim or person: always shown.
@@ -33,11 +37,16 @@ tell a withheld remaining cap from a contract without a cap.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from kit import cells
+from services.outcomes.clients.contracts import CellLayout
 from services.outcomes.statements.tallies import PartnershipTotals
+
+ZERO = Decimal(0)
 
 
 def participants(
@@ -52,23 +61,69 @@ def participants(
     return enrolled, exited
 
 
-def earned_shown(totals: PartnershipTotals, threshold: int) -> bool:
+def months(start: date, end: date) -> list[str]:
+    """Every month from `start`'s to `end`'s, as YYYY-MM."""
+    found, year, month = [], start.year, start.month
+    while (year, month) <= (end.year, end.month):
+        found.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return found
+
+
+def grid(layout: CellLayout, today: date) -> set[tuple[UUID, str, str]]:
+    """The verified cells per contract, outcome and month that are published whatever the data: every
+    outcome code of a contract's terms in every month of its term so far. A cell only ever appearing
+    with data would give its first claim away (zero shown by absence, then one)."""
+    return {
+        (contract_id, code, month)
+        for contract_id, c in layout.contracts.items()
+        for code in c.codes
+        for month in months(c.start, min(c.end, today))
+    }
+
+
+def earned_shown(totals: PartnershipTotals, laid_out: set[tuple[UUID, str, str]], threshold: int) -> bool:
     """Whether what the contracts earned (and their remaining caps) may be shown: every verified cell per
-    contract, outcome and month is above the threshold (and there is one)."""
-    found = totals.verified_claims.values()
-    return bool(found) and all(cells.shown(n, threshold) is not None for n in found)
-
-
-def aggregates(exact: dict[str, Any], totals: PartnershipTotals, threshold: int) -> dict[str, Any]:
-    """`exact` (the aggregates as `partnership_aggregates` builds them) under the rule."""
-    enrolled, exited = participants(totals.participants, threshold)
-    months = cells.table(
-        {(m["outcome_code"], m["month"]): (m["verified"], m["value"]) for m in exact["verified_outcomes"]},
-        threshold,
+    contract, outcome and month of the grid (and any the data adds) is above the threshold, and there is
+    one."""
+    every = laid_out | set(totals.verified_claims)
+    return bool(every) and all(
+        cells.shown(totals.verified_claims.get(cell, 0), threshold) is not None for cell in every
     )
-    earned = earned_shown(totals, threshold)
+
+
+def aggregates(
+    exact: dict[str, Any], totals: PartnershipTotals, layout: CellLayout, today: date
+) -> dict[str, Any]:
+    """`exact` (the aggregates as `partnership_aggregates` builds them) under the rule, laid out over
+    every contract, outcome and month the terms give (`grid`), so a zero reads like any small count."""
+    threshold = layout.threshold
+    laid_out = grid(layout, today)
+    by_contract = {c: (0, 0) for c in layout.contracts} | totals.participants
+    enrolled, exited = participants(by_contract, threshold)
+    raw: dict[tuple[str, str], tuple[int | None, Decimal | None]] = {
+        (code, month): (0, ZERO) for _, code, month in laid_out
+    }
+    for m in exact["verified_outcomes"]:
+        raw[m["outcome_code"], m["month"]] = (m["verified"], m["value"])
+    table = cells.table(dict(sorted(raw.items())), threshold)
+    earned = earned_shown(totals, laid_out, threshold)
+    entries = {c["contract_id"]: c for c in exact["contracts"]}
+    for contract_id, c in layout.contracts.items():
+        entries.setdefault(
+            contract_id,
+            {
+                "contract_id": contract_id,
+                "currency": c.currency,
+                "earned": ZERO,
+                "pending_claims": 0,
+                "pending_value": ZERO,
+                "contract_cap": c.cap,
+                "remaining_cap": c.cap,
+            },
+        )
     contracts = []
-    for c in exact["contracts"]:
+    for c in sorted(entries.values(), key=lambda c: str(c["contract_id"])):
         pending = cells.shown(c["pending_claims"], threshold)
         contracts.append(
             {
@@ -98,7 +153,7 @@ def aggregates(exact: dict[str, Any], totals: PartnershipTotals, threshold: int)
                 "value": cell.amount,
                 "suppressed": ["verified", "value"] if cell.suppressed else [],
             }
-            for (code, month), cell in months.cells.items()
+            for (code, month), cell in table.cells.items()
         ],
         "contracts": contracts,
     }
