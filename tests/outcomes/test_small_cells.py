@@ -1,6 +1,7 @@
 """Small-cell suppression in the outcome service, through its public API, role by role: investors,
-advisers, observers, an investor's machine client and the operator read every count of the aggregates
-(and their export, a statement's totals and `statement.summarised`) under the partnership's threshold;
+advisers, observers, an investor's machine client, the operator and a payer without residents (a fund)
+read every count of the aggregates (and their export, a statement's totals and `statement.summarised`)
+under the partnership's threshold;
 the provider, the evaluator and the paying municipalities read them exactly. Changing the threshold at
 the registry changes the next read (within the registry cache's 5 s).
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,6 +27,7 @@ import pytest
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Actor, Cast, make_cast
 from effekt.sandbox.identifiers import synthetic_cpr
+from tests.actors import add_membership, create_organisation, user_actor
 from tests.gateway.support import gql
 from tests.outcomes.support import (
     TODAY,
@@ -50,11 +53,17 @@ class World:
     cast: Cast
     contract_id: UUID
     statement_id: str
+    fund: Actor  # an outcome payer without residents (a national fund): no person-level rights
 
 
 @pytest.fixture(scope="module")
 async def world(platform: Platform) -> World:
     cast = await make_cast(platform)
+    organisation = await create_organisation(
+        platform, "outcome_funder", "Udfaldsfonden", identifier=f"GB-GOR-EA{secrets.randbelow(9000) + 1000}"
+    )
+    await add_membership(platform, cast.partnership_id, organisation["id"], "outcome_payer")
+    fund = await user_actor(platform, organisation, "signatory", "fund-signatory")
     async with (
         httpx.AsyncClient(base_url=platform.url("contracts"), timeout=30) as contracts,
         httpx.AsyncClient(base_url=platform.url("outcomes"), timeout=30) as outcomes,
@@ -108,16 +117,18 @@ async def world(platform: Platform) -> World:
             ),
             200,
         )
-    return World(cast, contract_id, statement["id"])
+    return World(cast, contract_id, statement["id"], fund)
 
 
-def _under_the_rule(cast: Cast) -> dict[str, Actor]:
+def _under_the_rule(world: World) -> dict[str, Actor]:
+    cast = world.cast
     return {
         "investor": cast.investor,
         "adviser": cast.adviser,
         "observer": cast.observer,
         "investor_machine": cast.investor_machine,
         "operator": cast.operator,
+        "fund": world.fund,
     }
 
 
@@ -138,7 +149,7 @@ async def _aggregates(outcomes: httpx.AsyncClient, world: World, actor: Actor) -
 async def test_readers_without_person_level_rights_see_small_counts_withheld_and_large_ones_exactly(
     outcomes: httpx.AsyncClient, world: World
 ) -> None:
-    for who, actor in _under_the_rule(world.cast).items():
+    for who, actor in _under_the_rule(world).items():
         read = await _aggregates(outcomes, world, actor)
         assert read["small_cell_threshold"] == 5, who
         # 9 enrolled is above 5; 1 exited is not (and would leave 8 active: no matter).
@@ -223,9 +234,9 @@ async def test_statement_totals_withhold_small_line_counts_and_the_amounts_they_
     assert (row["claim_lines"], row["adjustment_lines"], row["suppressed"]) == (6, 0, [])
     assert exact["total"] == row["amount"]
     assert exact["small_cell_threshold"] is None
-    for who, actor in _under_the_rule(world.cast).items():
-        if who == "operator":
-            continue  # the operator reads no statement
+    for who, actor in _under_the_rule(world).items():
+        if who in ("operator", "fund"):
+            continue  # the operator reads no statement; a payer only its own
         read = check(await outcomes.get(url, headers=actor.headers), 200)
         (totals,) = read["outcomes"]
         # 6 claim lines are shown; 0 adjustments are a count like any other, withheld, and the amounts

@@ -222,7 +222,11 @@ async def pay_statement(
     "/partnerships/{partnership_id}/outcome-aggregates",
     response_model=PartnershipAggregates,
     summary="Enrolment, verified outcomes, value earned and pending, remaining cap: no participant data",
-    responses=problem_responses(401, 403),
+    description="Exact for the provider, the evaluator and a paying municipality. For everyone else every "
+    "count is under the partnership's small-cell threshold (read from the registry with your token, so "
+    "`contracts:read` is needed too): a count of the threshold or fewer, and any amount or total that would "
+    "give it back, is null and named in `suppressed` (docs/open-data.md, In the outcome service).",
+    responses=problem_responses(401, 403, 503),
 )
 async def partnership_aggregates(
     partnership_id: UUID, session: DbSession, principal: OutcomeReader, deps: RuleDeps
@@ -342,7 +346,9 @@ async def export_statement(
     "/partnerships/{partnership_id}/outcome-aggregates/export",
     response_class=Response,
     summary="The aggregates as a file: verified outcomes by month, and per contract (no participant data)",
-    responses={**_FILE_RESPONSES, **problem_responses(401, 403)},
+    description="What the aggregates read gives you, small cells withheld alike: an empty cell, named in "
+    "the row's `suppressed` column.",
+    responses={**_FILE_RESPONSES, **problem_responses(401, 403, 503)},
 )
 async def export_partnership_aggregates(
     partnership_id: UUID,
