@@ -25,8 +25,11 @@ def published(counts: tuple[int, ...], exited: int, k: int) -> tuple[object, ...
     return (view, cells.part_of(counts[0], min(exited, counts[0]), k))
 
 
-def candidates(first: object, second: object, cell: int, n: int, k: int, top: int) -> list[object]:
-    found: list[object] = []
+Candidate = tuple[tuple[int, ...], int]  # counts, exited
+
+
+def candidates(first: object, second: object, cell: int, n: int, k: int, top: int) -> list[Candidate]:
+    found: list[Candidate] = []
     for counts in itertools.product(range(top), repeat=n):
         for exited in range(counts[0] + 1):
             if published(counts, exited, k) != first:
@@ -55,7 +58,7 @@ def test_no_pair_of_tables_one_step_apart_recovers_a_small_count(k: int, data: s
 
     truth = facts(counts, exited)
     for index, true in enumerate(truth):
-        values = {facts(c, e)[index] for c, e in found}  # type: ignore[misc]
+        values = {facts(c, e)[index] for c, e in found}
         if true < k:
             assert len(values) > 1, (counts, exited, cell, k, index)
 

@@ -165,7 +165,7 @@ async def recount(
             " GROUP BY 1, 2 ORDER BY 1, 2",
             partnership_id,
         )
-        contracts = []
+        contracts: list[dict[str, Any]] = []
         for (contract_id,) in await conn.fetch(
             "SELECT DISTINCT contract_id FROM participants WHERE partnership_id = $1", partnership_id
         ):
