@@ -1,7 +1,6 @@
 """The small-cell rule (kit/cells.py) as the exports apply it (services/contracts/disclosure/results.py)
-against a reader who combines everything published: the cells, their amounts, the totals,
-and two exports read before and after one
-step (one enrolment, one verified outcome) whose cell the reader is told.
+against a reader who combines everything published: the cells, their amounts, the totals, and two exports
+read before and after one step (one enrolment, one verified outcome) whose cell the reader is told.
 
 The reader's knowledge is computed by brute force: every table of counts that would have published both
 exports exactly as they were is a candidate; a withheld count below the threshold is recovered when every
