@@ -228,6 +228,7 @@ class Seeder:
                 "outcomes", f"/v1/participants/{enrolled['id']}/eligibility-confirmation", token[payer]
             )
             participants.append((enrolled["id"], payer))
+        last_month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
         for index, (participant_id, payer) in enumerate(participants[:8]):
             claim = await self._post(
                 "outcomes",
@@ -236,7 +237,8 @@ class Seeder:
                 {
                     "participant_id": participant_id,
                     "outcome_code": "job_start",
-                    "achievement_date": (today - timedelta(days=40 - index)).isoformat(),
+                    # All in last month, so the investor's cell for it is above the small-cell threshold.
+                    "achievement_date": (last_month + timedelta(days=index)).isoformat(),
                     "evidence_reference": "eIndkomst extract",
                     # Part-time (8-16 hours) and full-time starts: the engine picks the band.
                     "facts": {"hours_per_week": "12" if index % 3 == 0 else "37", "off_benefit": True},

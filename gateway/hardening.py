@@ -37,7 +37,8 @@ from strawberry.extensions import MaskErrors
 DEFAULT_PAGE = 50
 PAGE_ARGUMENTS = ("first", "last", "limit")
 # A list field without a page argument (a participant's claims, a partnership's members) is costed as
-# this many items; a connection's `edges`/`nodes` are already sized by the connection's `first`.
+# this many items; a connection's `edges`/`nodes` are already sized by the connection's `first`. A list of
+# scalars (`myRoles`, `suppressed`) holds no fields to resolve: it costs 1, like any scalar.
 UNPAGED_LIST = 5
 CONNECTION_LISTS = ("edges", "nodes")
 
@@ -87,7 +88,11 @@ def selection_cost(
             is_list, returns = _field_type(parent, selection.name.value)
             size = _page_size(selection)
             if size is None:
-                unpaged = is_list and selection.name.value not in CONNECTION_LISTS
+                unpaged = (
+                    is_list
+                    and selection.selection_set is not None
+                    and selection.name.value not in CONNECTION_LISTS
+                )
                 size = UNPAGED_LIST if unpaged else 1
             inner = selection_cost(selection.selection_set, fragments, seen, returns, schema)
             total += size * (1 + inner)

@@ -24,6 +24,7 @@ from gateway.clients.outcomes import (
 )
 from gateway.context import Context
 from gateway.results import ExpectedVersion, IdempotencyKey, Result, attempt
+from gateway.summary import SUPPRESSED, suppressed
 
 
 @strawberry.enum(
@@ -90,14 +91,25 @@ class StatementLine:
         )
 
 
+WITHHELD = "Null for a reader of totals only when withheld with a count it would give back."
+WITHHELD_TOTAL = (
+    "Summed from the lines; for a reader of totals only, null when an outcome's amounts are withheld."
+)
+
+
 @strawberry.type(description="A statement's totals for one outcome: no claim is named.")
 class StatementOutcome:
     outcome_code: str
-    claim_lines: int = strawberry.field(description="Claims of the period priced for this outcome.")
-    adjustment_lines: int = strawberry.field(description="Corrections to claims of earlier periods.")
-    tariff_share: Decimal
-    cut_share: Decimal
-    amount: Decimal
+    claim_lines: int | None = strawberry.field(
+        description="Claims of the period priced for this outcome; null when withheld (small-cell rule)."
+    )
+    adjustment_lines: int | None = strawberry.field(
+        description="Corrections to claims of earlier periods; null when withheld (small-cell rule)."
+    )
+    tariff_share: Decimal | None = strawberry.field(description=WITHHELD)
+    cut_share: Decimal | None = strawberry.field(description=WITHHELD)
+    amount: Decimal | None = strawberry.field(description=WITHHELD)
+    suppressed: list[str] = strawberry.field(description=SUPPRESSED)
 
     @classmethod
     def from_row(cls, row: StatementOutcomeRow) -> StatementOutcome:
@@ -108,6 +120,7 @@ class StatementOutcome:
             tariff_share=row.tariff_share,
             cut_share=row.cut_share,
             amount=row.amount,
+            suppressed=suppressed(row.suppressed),
         )
 
 
@@ -195,9 +208,13 @@ class Statement:
         description="`verification` or `achievement`: which period a line falls in."
     )
     status: StatementStatus
-    total_tariff: Decimal
-    total_cut: Decimal
-    total: Decimal
+    total_tariff: Decimal | None = strawberry.field(description=WITHHELD_TOTAL)
+    total_cut: Decimal | None = strawberry.field(description=WITHHELD_TOTAL)
+    total: Decimal | None = strawberry.field(description=WITHHELD_TOTAL)
+    small_cell_threshold: int | None = strawberry.field(
+        description="For a reader of totals only: counts of this many or fewer are withheld; else null."
+    )
+    suppressed: list[str] = strawberry.field(description=SUPPRESSED)
     content_hash: str | None
     issued_at: datetime | None
     paid_at: datetime | None
@@ -242,6 +259,8 @@ class Statement:
             total_tariff=row.total_tariff,
             total_cut=row.total_cut,
             total=row.total,
+            small_cell_threshold=row.small_cell_threshold,
+            suppressed=suppressed(row.suppressed),
             content_hash=row.content_hash,
             issued_at=row.issued_at,
             paid_at=row.paid_at,

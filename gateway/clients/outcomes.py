@@ -97,11 +97,13 @@ class StatementLineRow(IdRow):
 
 class StatementOutcomeRow(Row):
     outcome_code: str
-    claim_lines: int
-    adjustment_lines: int
-    tariff_share: Decimal
-    cut_share: Decimal
-    amount: Decimal
+    # Null when withheld under the small-cell rule (a reader of totals only), named in `suppressed`.
+    claim_lines: int | None
+    adjustment_lines: int | None
+    tariff_share: Decimal | None
+    cut_share: Decimal | None
+    amount: Decimal | None
+    suppressed: list[str] = []
 
 
 class StatementTrancheRow(Row):
@@ -142,9 +144,11 @@ class StatementRow(IdRow):
     currency: str
     basis: str = "verification"
     status: str
-    total_tariff: Decimal
-    total_cut: Decimal
-    total: Decimal
+    total_tariff: Decimal | None
+    total_cut: Decimal | None
+    total: Decimal | None
+    small_cell_threshold: int | None = None
+    suppressed: list[str] = []
     content_hash: str | None = None
     issued_at: datetime | None = None
     paid_at: datetime | None = None
@@ -158,26 +162,32 @@ class StatementRow(IdRow):
     lines: list[StatementLineRow] | None = None
 
 
+# Counts and the amounts built from them are null when withheld under the small-cell rule (a reader
+# without person-level rights); each row names its withheld fields in `suppressed`.
 class OutcomeMonthRow(Row):
     outcome_code: str
     month: str
-    verified: int
-    value: Decimal
+    verified: int | None
+    value: Decimal | None
+    suppressed: list[str] = []
 
 
 class ContractTotalsRow(Row):
     contract_id: UUID
     currency: str | None = None
-    earned: Decimal
-    pending_claims: int
-    pending_value: Decimal
+    earned: Decimal | None
+    pending_claims: int | None
+    pending_value: Decimal | None
     contract_cap: Decimal | None = None
     remaining_cap: Decimal | None = None
+    suppressed: list[str] = []
 
 
 class AggregatesRow(Row):
-    enrolled: int
-    exited: int
+    small_cell_threshold: int | None = None
+    enrolled: int | None
+    exited: int | None
+    suppressed: list[str] = []
     verified_outcomes: list[OutcomeMonthRow] | None = None
     contracts: list[ContractTotalsRow] | None = None
 

@@ -14,6 +14,7 @@ a `readable_<plural>` query built here. No other module of the service names a r
 | statements' totals      | provider, investor, adviser, observer | outcome payer: its own                   |
 | statements' claim lines | provider                              | outcome payer: its own                   |
 | aggregates, ledger      | every partner, the operator           |                                          |
+| exact aggregate counts  | provider, evaluator                   | outcome payer with residents             |
 | person-level events     | provider, evaluator                   | outcome payer: its residents             |
 | erasure (controller)    |                                       | outcome payer: its residents             |
 | audits' totals          | provider, investor, adviser, observer | outcome payer: its own                   |
@@ -32,6 +33,11 @@ they carry the risk the cohort formula prices, and the working is how they check
 evaluator, who measures, submits the figures; the cohort outcome's payer approves the payment, four-eyes:
 never the organisation (nor the user or client) that submitted the figures, and never an evaluator, so
 whoever measures never also decides what the measurement pays.
+
+Counts follow the same line: the readers of person-level events read the aggregates' counts exactly;
+everyone else (investors, advisers, observers, a payer without residents, the operator) reads them under
+the small-cell rule (statements/small_cells.py), as does every reader of a statement's totals only, and
+every partner reads `statement.summarised` under it.
 
 A payer without residents (an outcome funder, a national agency: an outcome payer with no municipality
 code) pays for claims, so it must be able to check them: it reads the claims that name it as a payer
@@ -365,6 +371,12 @@ def cohort_approval_refusal(principal: Principal, payment: CohortPayment) -> str
     ):
         return "the organisation that submitted the figures may not approve their payment"
     return None
+
+
+def reads_exact_counts(principal: Principal, partnership_id: UUID) -> bool:
+    """Whether the reader gets the aggregates' counts exactly: the audiences of person-level events in
+    full (provider, evaluator, a payer of its residents); the rest get them under the small-cell rule."""
+    return audience_for(principal.roles_in(partnership_id), principal.municipality_code).sees_pseudonyms
 
 
 def may_read_partnership(principal: Principal, partnership_id: UUID) -> bool:

@@ -176,6 +176,20 @@ class StatementCreate(_In):
     period_end: date
 
 
+SUPPRESSED = (
+    "The fields withheld here under the small-cell rule (kit/cells.py, docs/open-data.md): counts of the "
+    "threshold or fewer, and what they would betray. Always empty for readers of exact counts."
+)
+STATEMENT_TOTAL = (
+    "Summed from the lines; for a reader of totals only, null when an outcome's amounts are withheld "
+    "(small-cell rule), since the total less the shown outcomes would give them back."
+)
+THRESHOLD = (
+    "The small-cell threshold applied for you: counts of this many or fewer are withheld (null). Null: you "
+    "read exact counts (provider, evaluator, a payer of its residents; a statement's line readers)."
+)
+
+
 class StatementLineRead(ReadModel):
     id: UUID
     kind: str = Field(
@@ -208,11 +222,16 @@ class StatementLineRead(ReadModel):
 
 class StatementOutcomeRead(BaseModel):
     outcome_code: str
-    claim_lines: int = Field(description="Claims of the period priced for this outcome.")
-    adjustment_lines: int = Field(description="Corrections to claims of earlier periods.")
-    tariff_share: MoneyStr
-    cut_share: MoneyStr
-    amount: MoneyStr
+    claim_lines: int | None = Field(
+        description="Claims of the period priced for this outcome; null when withheld (small-cell rule)."
+    )
+    adjustment_lines: int | None = Field(
+        description="Corrections to claims of earlier periods; null when withheld (small-cell rule)."
+    )
+    tariff_share: MoneyStr | None = Field(description="Null when withheld with a count it would betray.")
+    cut_share: MoneyStr | None = Field(description="Null when withheld with a count it would betray.")
+    amount: MoneyStr | None = Field(description="Null when withheld with a count it would betray.")
+    suppressed: list[str] = Field(default=[], description=SUPPRESSED)
 
 
 class StatementTrancheRead(BaseModel):
@@ -260,9 +279,11 @@ class StatementRead(ReadModel):
         "verification", description="Lines fall in the period of their verification or their achievement."
     )
     status: str
-    total_tariff: MoneyStr
-    total_cut: MoneyStr
-    total: MoneyStr
+    total_tariff: MoneyStr | None = Field(description=STATEMENT_TOTAL)
+    total_cut: MoneyStr | None = Field(description=STATEMENT_TOTAL)
+    total: MoneyStr | None = Field(description=STATEMENT_TOTAL)
+    small_cell_threshold: int | None = Field(default=None, description=THRESHOLD)
+    suppressed: list[str] = Field(default=[], description=SUPPRESSED)
     content_hash: str | None
     issued_at: datetime | None
     paid_at: datetime | None
@@ -298,24 +319,34 @@ class StatementRead(ReadModel):
 class OutcomeMonth(BaseModel):
     outcome_code: str
     month: str = Field(description="YYYY-MM of the achievement date.")
-    verified: int
-    value: MoneyStr
+    verified: int | None = Field(description="Verified claims; null when withheld (small-cell rule).")
+    value: MoneyStr | None = Field(description="Their payable sum; withheld with the count.")
+    suppressed: list[str] = Field(default=[], description=SUPPRESSED)
 
 
 class ContractAggregate(BaseModel):
     contract_id: UUID
     currency: str | None
-    earned: MoneyStr
-    pending_claims: int
-    pending_value: MoneyStr = Field(description="Tariff value of claims not yet decided (before caps).")
-    contract_cap: MoneyStr | None
-    remaining_cap: MoneyStr | None
+    earned: MoneyStr | None = Field(
+        description="Payable of the verified claims; null when any verified cell is withheld."
+    )
+    pending_claims: int | None = Field(description="Claims not yet decided; null when withheld.")
+    pending_value: MoneyStr | None = Field(
+        description="Tariff value of claims not yet decided (before caps); withheld with their count."
+    )
+    contract_cap: MoneyStr | None = Field(description="The terms' cap; null: no cap.")
+    remaining_cap: MoneyStr | None = Field(
+        description="The cap less what was paid; null with no cap, or withheld with `earned`."
+    )
+    suppressed: list[str] = Field(default=[], description=SUPPRESSED)
 
 
 class PartnershipAggregates(BaseModel):
     partnership_id: UUID
-    enrolled: int
-    exited: int
+    small_cell_threshold: int | None = Field(default=None, description=THRESHOLD)
+    enrolled: int | None = Field(description="Participants enrolled; null when withheld.")
+    exited: int | None = Field(description="Of them, exited; null when withheld.")
+    suppressed: list[str] = Field(default=[], description=SUPPRESSED)
     verified_outcomes: list[OutcomeMonth]
     contracts: list[ContractAggregate]
 

@@ -1,6 +1,6 @@
-"""The small-cell rule (services/contracts/disclosure/cells.py, results.py) against a reader who combines
-everything published: the cells, their amounts, the totals, and two exports read before and after one
-step (one enrolment, one verified outcome) whose cell the reader is told.
+"""The small-cell rule (kit/cells.py) as the exports apply it (services/contracts/disclosure/results.py)
+against a reader who combines everything published: the cells, their amounts, the totals, and two exports
+read before and after one step (one enrolment, one verified outcome) whose cell the reader is told.
 
 The reader's knowledge is computed by brute force: every table of counts that would have published both
 exports exactly as they were is a candidate; a withheld count below the threshold is recovered when every
@@ -13,12 +13,12 @@ import itertools
 from decimal import Decimal
 from typing import get_args
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kit import cells
 from services.contracts.clients.outcomes import Aggregates, OutcomeMonth
-from services.contracts.disclosure import cells, fields, results
+from services.contracts.disclosure import fields, results
 from services.contracts.terms.disclosure import BlockCode
 
 PRICE = Decimal("25000.00")
@@ -115,16 +115,6 @@ def test_an_amount_and_a_total_are_withheld_with_any_cell_they_would_betray() ->
     assert view["total_verified"] is None
     assert view["total_value"] is None
     assert view["engaged"] == 40
-
-
-@pytest.mark.parametrize(("count", "shown"), [(0, None), (4, None), (5, None), (6, 6), (100, 100)])
-def test_a_count_is_shown_only_above_the_threshold(count: int, shown: int | None) -> None:
-    assert cells.shown(count, 5) == shown
-
-
-def test_a_threshold_below_three_is_refused() -> None:
-    with pytest.raises(ValueError, match="at least 3"):
-        cells.shown(10, 2)
 
 
 def test_the_terms_vocabulary_names_exactly_the_catalogued_blocks() -> None:

@@ -81,6 +81,20 @@ def test_with_the_schema_an_unpaged_list_counts_as_several_items() -> None:
     assert cost == 10 * (1 + 1 * (1 + 1 * (1 + 1 + 1 * UNPAGED_LIST * (1 + 1))))
 
 
+def test_a_list_of_scalars_costs_one_like_a_scalar() -> None:
+    """A list of scalars (roles, the names of withheld fields) has no fields to resolve per item."""
+    from graphql import build_schema as build_sdl
+
+    schema = build_sdl(
+        "type Query { summary: Summary } type Summary { suppressed: [String!]! rows: [Row!]! }"
+        " type Row { suppressed: [String!]! }"
+    )
+    document = parse("{ summary { suppressed rows { suppressed } } }")
+    operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
+    cost = selection_cost(operation.selection_set, {}, parent=schema.query_type, schema=schema)
+    assert cost == 1 + 1 + 5 * (1 + 1)  # summary, its list of names, rows (5 unpaged) and theirs
+
+
 async def test_a_repeated_document_is_validated_once_and_the_limits_still_apply() -> None:
     """The limits' rules are built once per schema, so strawberry's validation cache can hit: a
     dashboard's document was otherwise validated on every request. The cache must not let a costly

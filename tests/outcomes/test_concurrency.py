@@ -88,7 +88,7 @@ async def test_fifty_concurrent_verifications_pay_exactly_up_to_the_contract_cap
         assert sum(Decimal(s["amount"]) for s in r["split"]) == Decimal(r["payable"])
     aggregates = check(
         await outcomes.get(
-            f"/v1/partnerships/{cast.partnership_id}/outcome-aggregates", headers=cast.investor.headers
+            f"/v1/partnerships/{cast.partnership_id}/outcome-aggregates", headers=cast.provider.headers
         ),
         200,
     )

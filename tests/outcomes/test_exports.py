@@ -93,21 +93,22 @@ async def test_a_statement_and_the_aggregates_export_as_typed_xlsx_and_as_csv(
     ]
 
     aggregates_url = f"/v1/partnerships/{cast.partnership_id}/outcome-aggregates"
-    expected = check(await outcomes.get(aggregates_url, headers=cast.investor.headers), 200)
-    book = await outcomes.get(f"{aggregates_url}/export", headers=cast.investor.headers)
+    # The provider's exact counts; what investors get under the small-cell rule: test_small_cells.py.
+    expected = check(await outcomes.get(aggregates_url, headers=cast.provider.headers), 200)
+    book = await outcomes.get(f"{aggregates_url}/export", headers=cast.provider.headers)
     assert book.status_code == 200, book.text
     workbook = load_workbook(io.BytesIO(book.content))
     assert workbook.sheetnames == ["Verified outcomes", "Contracts"]
     months = list(workbook["Verified outcomes"].iter_rows(values_only=True))
-    assert months[0] == ("outcome_code", "month", "verified", "value")
-    assert [(code, month, n, Decimal(str(v))) for code, month, n, v in months[1:]] == [
-        (m["outcome_code"], m["month"], m["verified"], Decimal(m["value"]))
+    assert months[0] == ("outcome_code", "month", "verified", "value", "suppressed")
+    assert [(code, month, n, Decimal(str(v)), none) for code, month, n, v, none in months[1:]] == [
+        (m["outcome_code"], m["month"], m["verified"], Decimal(m["value"]), None)
         for m in expected["verified_outcomes"]
     ]
     per_contract = await outcomes.get(
         f"{aggregates_url}/export",
         params={"format": "csv", "table": "contracts"},
-        headers=cast.investor.headers,
+        headers=cast.provider.headers,
     )
     (row,) = csv.DictReader(io.StringIO(per_contract.content.decode("utf-8-sig")))
     (contract,) = expected["contracts"]

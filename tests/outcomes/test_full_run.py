@@ -226,7 +226,7 @@ async def test_a_full_contract_run_matches_the_hand_computed_table(
 
     aggregates = check(
         await outcomes.get(
-            f"/v1/partnerships/{cast.partnership_id}/outcome-aggregates", headers=cast.investor.headers
+            f"/v1/partnerships/{cast.partnership_id}/outcome-aggregates", headers=cast.provider.headers
         ),
         200,
     )

@@ -267,9 +267,9 @@ async def test_who_may_enrol_verify_and_read_the_ledger(
                 f"/v1/partnerships/{cast.partnership_id}/outcome-aggregates", headers=actor.headers
             )
         ).status_code == 200
-    fresh = check(
+    fresh = check(  # the provider's exact counts (investors read them under the small-cell rule)
         await outcomes.get(
-            f"/v1/partnerships/{cast.partnership_id}/outcome-aggregates", headers=cast.investor.headers
+            f"/v1/partnerships/{cast.partnership_id}/outcome-aggregates", headers=cast.provider.headers
         ),
         200,
     )

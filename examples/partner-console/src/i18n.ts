@@ -53,6 +53,11 @@ const da = {
   earned: "Optjent",
   pending: "Afventer godkendelse",
   claimsWaiting: (n: number) => `${n} krav`,
+  fewClaims: (k: number) => `${k} krav eller færre`,
+  withheld: "Tilbageholdt",
+  shownOnly: "kun viste måneder",
+  smallCells: (k: number) =>
+    `Tal på ${k} eller færre tilbageholdes, med de beløb der ville afsløre dem (reglen om små tal).`,
   remainingCap: "Tilbage under loftet",
   contractCap: "Kontraktens loft",
   capUsed: "brugt af loftet",
@@ -119,6 +124,11 @@ const en: Messages = {
   earned: "Earned",
   pending: "Awaiting verification",
   claimsWaiting: (n: number) => (n === 1 ? "1 claim" : `${n} claims`),
+  fewClaims: (k: number) => `${k} or fewer claims`,
+  withheld: "Withheld",
+  shownOnly: "shown months only",
+  smallCells: (k: number) =>
+    `Counts of ${k} or fewer are withheld, with the amounts that would reveal them (small-cell rule).`,
   remainingCap: "Remaining under the cap",
   contractCap: "Contract cap",
   capUsed: "of the cap used",

@@ -3,7 +3,9 @@ data), for the open-data exports, with the caller's own token, so the outcome se
 whether the caller may read them.
 
 A tolerant reader of `GET /v1/partnerships/{id}/outcome-aggregates`: it reads `enrolled`, the verified
-outcomes per code and month, and per contract what was earned and what is pending; nothing else.
+outcomes per code and month, and per contract what was earned and what is pending; nothing else. A reader
+without person-level rights (an investor, an observer) gets the small cells already withheld there
+(`None` here), under the same threshold, which the exports then keep withheld.
 """
 
 from __future__ import annotations
@@ -22,22 +24,22 @@ from services.contracts.errors import OutcomesUnavailable, ResultsUnreadable
 class OutcomeMonth:
     outcome_code: str
     month: str  # YYYY-MM of the achievement date
-    verified: int
-    value: Decimal
+    verified: int | None
+    value: Decimal | None
 
 
 @dataclass(frozen=True, slots=True)
 class ContractResults:
     contract_id: UUID
     currency: str | None
-    earned: Decimal
-    pending_claims: int
-    pending_value: Decimal
+    earned: Decimal | None
+    pending_claims: int | None
+    pending_value: Decimal | None
 
 
 @dataclass(frozen=True, slots=True)
 class Aggregates:
-    enrolled: int
+    enrolled: int | None
     verified: tuple[OutcomeMonth, ...]
     contracts: tuple[ContractResults, ...]
 
@@ -66,22 +68,28 @@ class OutcomesClient:
             raise OutcomesUnavailable("the outcome service sent results this service cannot read") from exc
 
 
+def _count(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _amount(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
 def _aggregates(body: Any) -> Aggregates:
     return Aggregates(
-        enrolled=int(body["enrolled"]),
+        enrolled=_count(body["enrolled"]),
         verified=tuple(
-            OutcomeMonth(
-                str(m["outcome_code"]), str(m["month"]), int(m["verified"]), Decimal(str(m["value"]))
-            )
+            OutcomeMonth(str(m["outcome_code"]), str(m["month"]), _count(m["verified"]), _amount(m["value"]))
             for m in body.get("verified_outcomes", [])
         ),
         contracts=tuple(
             ContractResults(
                 UUID(str(c["contract_id"])),
                 c.get("currency"),
-                Decimal(str(c["earned"])),
-                int(c["pending_claims"]),
-                Decimal(str(c["pending_value"])),
+                _amount(c["earned"]),
+                _count(c["pending_claims"]),
+                _amount(c["pending_value"]),
             )
             for c in body.get("contracts", [])
         ),

@@ -1,5 +1,5 @@
 """A partnership's aggregate results as they may be published: every count under the small-cell rule
-(`cells.py`), every amount with its count, totals only when complete. The output is plain JSON, stored
+(`kit/cells.py`), every amount with its count, totals only when complete. The output is plain JSON, stored
 with a publication and read by the renderers; it never holds a withheld number."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from kit import cells
 from services.contracts.clients.outcomes import Aggregates
-from services.contracts.disclosure import cells
 
 
 def publish(aggregates: Aggregates, threshold: int) -> dict[str, Any]:
@@ -27,7 +27,7 @@ def publish(aggregates: Aggregates, threshold: int) -> dict[str, Any]:
     ]
     contracts = []
     for c in sorted(aggregates.contracts, key=lambda c: str(c.contract_id)):
-        pending = cells.shown(c.pending_claims, threshold)
+        pending = None if c.pending_claims is None else cells.shown(c.pending_claims, threshold)
         contracts.append(
             {
                 "contract_id": str(c.contract_id),
@@ -40,7 +40,7 @@ def publish(aggregates: Aggregates, threshold: int) -> dict[str, Any]:
         )
     return {
         "threshold": threshold,
-        "engaged": cells.shown(aggregates.enrolled, threshold),
+        "engaged": None if aggregates.enrolled is None else cells.shown(aggregates.enrolled, threshold),
         "outcomes": rows,
         "total_verified": outcomes.total_count,
         "total_value": _money(outcomes.total_amount),

@@ -8,9 +8,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kit.cells import MAX_THRESHOLD, MIN_THRESHOLD
 from kit.reads import ReadModel
 from kit.text import FreeText
-from services.contracts.disclosure.cells import MAX_THRESHOLD, MIN_THRESHOLD
 from services.contracts.terms.disclosure import BlockCode, DisclosureStatus
 
 

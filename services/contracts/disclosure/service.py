@@ -20,11 +20,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
+from kit.cells import DEFAULT_THRESHOLD
 from kit.problems import InvalidParam
 from services.contracts.clients.identity import IdentityClient
 from services.contracts.clients.outcomes import OutcomesClient
 from services.contracts.disclosure import access, fields, results
-from services.contracts.disclosure.cells import DEFAULT_THRESHOLD
 from services.contracts.disclosure.fields import Status
 from services.contracts.disclosure.models import (
     DisclosureChange,

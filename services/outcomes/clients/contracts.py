@@ -13,6 +13,12 @@ that old: a version activated (or a termination recorded) less than `in_force_tt
 seen yet, as if the write had reached the registry that much earlier. Only found versions are cached; a
 "none in force" answer is asked again every time. Keying by token keeps the registry's authorisation
 per caller: another token, or the same caller's next token, asks the registry itself.
+
+A partnership's small-cell threshold (`GET /v1/partnerships/{id}/disclosure`, set by its outcome payers)
+and its layout (every contract that was ever in force, with its outcome codes, dates, currency and cap:
+the cells the aggregates publish whatever the data) are cached the same way, for `in_force_ttl` seconds
+per caller token and partnership: a changed threshold reaches the aggregates within that time. A reader
+the registry refuses them to gets no aggregates under the rule (403).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Literal
@@ -444,6 +451,46 @@ class ContractVersion(_Tolerant):
 
 
 InForceKey = tuple[str, UUID, date]  # caller's token, contract, date
+ThresholdKey = tuple[str, UUID]  # caller's token, partnership
+
+
+class _Disclosure(_Tolerant):
+    small_cell_threshold: int = Field(ge=3)
+
+
+class _VersionSummary(_Tolerant):
+    id: UUID
+    status: str
+
+
+class _Contract(_Tolerant):
+    id: UUID
+    versions: list[_VersionSummary]
+
+
+class _ContractPage(_Tolerant):
+    items: list[_Contract]
+    next_cursor: str | None = None
+
+
+EVER_IN_FORCE = frozenset({"active", "superseded", "terminated", "expired"})
+
+
+@dataclass(frozen=True, slots=True)
+class ContractCells:
+    """What of one contract the small-cell rule publishes cells for, from its terms alone."""
+
+    codes: frozenset[str]  # every outcome code of every version that was in force
+    start: date
+    end: date
+    currency: str
+    cap: Decimal | None  # the latest version's contract_total
+
+
+@dataclass(frozen=True, slots=True)
+class CellLayout:
+    threshold: int
+    contracts: Mapping[UUID, ContractCells]
 
 
 class ContractsClient:
@@ -458,6 +505,8 @@ class ContractsClient:
         self._in_force_ttl = in_force_ttl
         self._in_force: OrderedDict[InForceKey, tuple[float, ContractVersion]] = OrderedDict()
         self._asking: dict[InForceKey, asyncio.Future[ContractVersion]] = {}  # registry calls under way
+        self._thresholds: OrderedDict[ThresholdKey, tuple[float, int]] = OrderedDict()
+        self._layouts: OrderedDict[ThresholdKey, tuple[float, CellLayout]] = OrderedDict()
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -497,6 +546,76 @@ class ContractsClient:
         version = self._parse(response)
         self._remember(version)
         return version
+
+    async def small_cell_threshold(self, partnership_id: UUID, *, token: str) -> int:
+        """The partnership's small-cell threshold (kit/cells.py), as its outcome payers set it."""
+        key = (token, partnership_id)
+        known = self._thresholds.get(key)
+        if known is not None and time.monotonic() - known[0] < self._in_force_ttl:
+            return known[1]
+        response = await self._get(f"/v1/partnerships/{partnership_id}/disclosure", token)
+        if response.status_code == 404:
+            raise Forbidden("the contract registry does not show you this partnership's disclosure")
+        if response.status_code != 200:
+            raise ContractsUnavailable(f"the contract registry answered {response.status_code}")
+        try:
+            threshold = _Disclosure.model_validate_json(response.content).small_cell_threshold
+        except ValidationError as exc:
+            raise ContractsUnavailable(
+                "the contract registry sent a disclosure this service cannot read"
+            ) from exc
+        if self._in_force_ttl > 0:
+            self._thresholds[key] = (time.monotonic(), threshold)
+            self._thresholds.move_to_end(key)
+            while len(self._thresholds) > self._cache_size:
+                self._thresholds.popitem(last=False)
+        return threshold
+
+    async def small_cell_layout(self, partnership_id: UUID, *, token: str) -> CellLayout:
+        """The threshold and the partnership's contracts as the small-cell rule lays out its cells."""
+        key = (token, partnership_id)
+        known = self._layouts.get(key)
+        if known is not None and time.monotonic() - known[0] < self._in_force_ttl:
+            return known[1]
+        threshold = await self.small_cell_threshold(partnership_id, token=token)
+        contracts: dict[UUID, ContractCells] = {}
+        cursor: str | None = None
+        while True:
+            params = {"partnership_id": str(partnership_id), "limit": "100"}
+            if cursor is not None:
+                params["cursor"] = cursor
+            response = await self._get("/v1/contracts", token, params=params)
+            if response.status_code != 200:
+                raise ContractsUnavailable(f"the contract registry answered {response.status_code}")
+            try:
+                page = _ContractPage.model_validate_json(response.content)
+            except ValidationError as exc:
+                raise ContractsUnavailable("the registry sent contracts this service cannot read") from exc
+            for contract in page.items:
+                versions = [
+                    await self.version(v.id, token=token)
+                    for v in contract.versions
+                    if v.status in EVER_IN_FORCE
+                ]
+                if versions:
+                    latest = max(versions, key=lambda v: v.number)
+                    contracts[contract.id] = ContractCells(
+                        codes=frozenset(o.code for v in versions for o in v.terms.outcomes),
+                        start=min(v.terms.start_date for v in versions),
+                        end=max(v.terms.end_date for v in versions),
+                        currency=latest.terms.currency,
+                        cap=latest.terms.caps.contract_total,
+                    )
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        layout = CellLayout(threshold, contracts)
+        if self._in_force_ttl > 0:
+            self._layouts[key] = (time.monotonic(), layout)
+            self._layouts.move_to_end(key)
+            while len(self._layouts) > self._cache_size:
+                self._layouts.popitem(last=False)
+        return layout
 
     async def version(self, version_id: UUID, *, token: str) -> ContractVersion:
         cached = self._cache.get(version_id)

@@ -16,6 +16,7 @@ from kit.reads import Row
 from services.outcomes import access
 from services.outcomes.audits.service import audit_totals_of
 from services.outcomes.cohorts.booking import cohort_totals_of
+from services.outcomes.collaborators import Deps
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
@@ -32,7 +33,7 @@ from services.outcomes.schemas import (
     StatementCreate,
     StatementRead,
 )
-from services.outcomes.statements import exports
+from services.outcomes.statements import exports, small_cells
 from services.outcomes.statements import service as statements
 
 router = APIRouter(prefix="/v1", tags=["statements and ledger"])
@@ -42,7 +43,7 @@ router = APIRouter(prefix="/v1", tags=["statements and ledger"])
 
 
 async def _statement_read(
-    session: DbSession, principal: Principal, statement: PaymentStatement
+    session: DbSession, principal: Principal, statement: PaymentStatement, deps: Deps
 ) -> StatementRead:
     await session.refresh(statement)
     totals = await statements.outcome_totals_of(session, [statement.id])
@@ -55,6 +56,7 @@ async def _statement_read(
         if access.may_read_statement_lines(principal, statement)
         else None
     )
+    threshold = None if lines is not None else await _threshold(statement, deps)
     return _read(
         statement,
         lines,
@@ -63,7 +65,13 @@ async def _statement_read(
         variations.get(statement.id, []),
         audits.get(statement.id, []),
         cohorts.get(statement.id, []),
+        threshold,
     )
+
+
+async def _threshold(statement: PaymentStatement, deps: Deps) -> int:
+    """The small-cell threshold for a reader of the statement's totals only (small_cells.py)."""
+    return await deps.contracts.small_cell_threshold(statement.partnership_id, token=deps.token)
 
 
 def _read(
@@ -74,7 +82,14 @@ def _read(
     variations: list[dict[str, Any]],
     audits: list[dict[str, Any]],
     cohorts: list[dict[str, Any]],
+    threshold: int | None = None,
 ) -> StatementRead:
+    """`threshold`: the reader gets totals only, under the small-cell rule; None: exact."""
+    withheld: dict[str, Any] = {}
+    if threshold is not None:
+        outcomes, complete = small_cells.statement_outcomes(outcomes, threshold)
+        names = () if complete else small_cells.STATEMENT_TOTALS
+        withheld = {"small_cell_threshold": threshold, "suppressed": list(names), **dict.fromkeys(names)}
     return StatementRead.model_validate(
         Row(
             statement,
@@ -84,6 +99,7 @@ def _read(
             variations=variations,
             audits=audits,
             cohorts=cohorts,
+            **withheld,
         ),
         from_attributes=True,
     )
@@ -106,7 +122,7 @@ async def generate_statement(
     if (replayed := await idem.replay()) is not None:
         return replayed
     statement = await statements.generate_statement(session, principal, body, deps)
-    read = await _statement_read(session, principal, statement)
+    read = await _statement_read(session, principal, statement, deps)
     return await idem.respond(
         201, read, {**etag(statement.version), "Location": f"/v1/payment-statements/{statement.id}"}
     )
@@ -121,6 +137,7 @@ async def generate_statement(
 async def list_statements(
     session: DbSession,
     principal: OutcomeReader,
+    deps: RuleDeps,
     contract_id: UUID | None = None,
     ids: IdList = None,
     cursor: str | None = None,
@@ -141,7 +158,12 @@ async def list_statements(
         after=cursor_after(cursor),
         limit=limit,
     )
-    with_lines = [s.id for s in rows if lines and access.may_read_statement_lines(principal, s)]
+    line_readers = {s.id for s in rows if access.may_read_statement_lines(principal, s)}
+    with_lines = [s.id for s in rows if lines and s.id in line_readers]
+    thresholds = {
+        p: await deps.contracts.small_cell_threshold(p, token=deps.token)
+        for p in {s.partnership_id for s in rows if s.id not in line_readers}
+    }
     found = await statements.lines_of(session, with_lines) if with_lines else {}
     ids_ = [s.id for s in rows]
     totals = await statements.outcome_totals_of(session, ids_) if rows else {}
@@ -159,6 +181,7 @@ async def list_statements(
                 variations.get(s.id, []),
                 audits.get(s.id, []),
                 cohorts.get(s.id, []),
+                thresholds.get(s.partnership_id) if s.id not in line_readers else None,
             )
             for s in rows
         ],
@@ -172,11 +195,11 @@ async def list_statements(
     responses={**problem_responses(401, 403, 404), **sends(200, "ETag")},
 )
 async def get_statement(
-    statement_id: UUID, session: DbSession, principal: OutcomeReader, response: Response
+    statement_id: UUID, session: DbSession, principal: OutcomeReader, response: Response, deps: RuleDeps
 ) -> StatementRead:
     statement = await statements.get_statement(session, principal, statement_id)
     response.headers.update(etag(statement.version))
-    return await _statement_read(session, principal, statement)
+    return await _statement_read(session, principal, statement, deps)
 
 
 @router.post(
@@ -191,12 +214,15 @@ async def issue_statement(
     principal: OutcomeWriter,
     idem: IdempotencyKey,
     expected: ExpectedVersion,
+    deps: RuleDeps,
 ) -> Response:
     if (replayed := await idem.replay()) is not None:
         return replayed
-    statement = await statements.issue_statement(session, principal, statement_id, expected_version=expected)
+    statement = await statements.issue_statement(
+        session, principal, statement_id, expected_version=expected, deps=deps
+    )
     return await idem.respond(
-        200, await _statement_read(session, principal, statement), etag(statement.version)
+        200, await _statement_read(session, principal, statement, deps), etag(statement.version)
     )
 
 
@@ -212,12 +238,13 @@ async def pay_statement(
     principal: OutcomeWriter,
     idem: IdempotencyKey,
     expected: ExpectedVersion,
+    deps: RuleDeps,
 ) -> Response:
     if (replayed := await idem.replay()) is not None:
         return replayed
     statement = await statements.pay_statement(session, principal, statement_id, expected_version=expected)
     return await idem.respond(
-        200, await _statement_read(session, principal, statement), etag(statement.version)
+        200, await _statement_read(session, principal, statement, deps), etag(statement.version)
     )
 
 
@@ -228,7 +255,11 @@ async def pay_statement(
     "/partnerships/{partnership_id}/outcome-aggregates",
     response_model=PartnershipAggregates,
     summary="Enrolment, verified outcomes, value earned and pending, remaining cap: no participant data",
-    responses=problem_responses(401, 403),
+    description="Exact for the provider, the evaluator and a paying municipality. For everyone else every "
+    "count is under the partnership's small-cell threshold (read from the registry with your token, so "
+    "`contracts:read` is needed too): a count of the threshold or fewer, and any amount or total that would "
+    "give it back, is null and named in `suppressed` (docs/open-data.md, In the outcome service).",
+    responses=problem_responses(401, 403, 503),
 )
 async def partnership_aggregates(
     partnership_id: UUID, session: DbSession, principal: OutcomeReader, deps: RuleDeps
@@ -264,7 +295,8 @@ STATEMENT_COLUMNS: tuple[tuple[str, exports.Kind], ...] = (
     ("audit_id", "text"),
 )
 
-# What a reader who gets totals only (no claim ids) receives instead of the lines.
+# What a reader who gets totals only (no claim ids) receives instead of the lines, under the small-cell rule:
+# a withheld figure is an empty cell, named in `suppressed`.
 STATEMENT_TOTAL_COLUMNS: tuple[tuple[str, exports.Kind], ...] = (
     *STATEMENT_COLUMNS[:5],
     ("outcome_code", "text"),
@@ -273,6 +305,7 @@ STATEMENT_TOTAL_COLUMNS: tuple[tuple[str, exports.Kind], ...] = (
     ("tariff_share", "money"),
     ("cut_share", "money"),
     ("amount", "money"),
+    ("suppressed", "text"),
 )
 
 
@@ -300,14 +333,27 @@ def _file(tables: list[exports.Table], format: str, filename: str) -> Response:
     responses={**_FILE_RESPONSES, **problem_responses(401, 403, 404)},
 )
 async def export_statement(
-    statement_id: UUID, session: DbSession, principal: OutcomeReader, format: ExportFormat = "xlsx"
+    statement_id: UUID,
+    session: DbSession,
+    principal: OutcomeReader,
+    deps: RuleDeps,
+    format: ExportFormat = "xlsx",
 ) -> Response:
     statement = await statements.get_statement(session, principal, statement_id)
-    read = await _statement_read(session, principal, statement)
+    read = await _statement_read(session, principal, statement, deps)
     head = (read.id, read.period_start, read.period_end, read.status, read.currency)
     if read.lines is None:
         totals: list[list[exports.Cell]] = [
-            [*head, x.outcome_code, x.claim_lines, x.adjustment_lines, x.tariff_share, x.cut_share, x.amount]
+            [
+                *head,
+                x.outcome_code,
+                x.claim_lines,
+                x.adjustment_lines,
+                x.tariff_share,
+                x.cut_share,
+                x.amount,
+                " ".join(x.suppressed),
+            ]
             for x in read.outcomes
         ]
         table = exports.Table("Statement totals", STATEMENT_TOTAL_COLUMNS, totals)
@@ -337,7 +383,9 @@ async def export_statement(
     "/partnerships/{partnership_id}/outcome-aggregates/export",
     response_class=Response,
     summary="The aggregates as a file: verified outcomes by month, and per contract (no participant data)",
-    responses={**_FILE_RESPONSES, **problem_responses(401, 403)},
+    description="What the aggregates read gives you, small cells withheld alike: an empty cell, named in "
+    "the row's `suppressed` column.",
+    responses={**_FILE_RESPONSES, **problem_responses(401, 403, 503)},
 )
 async def export_partnership_aggregates(
     partnership_id: UUID,
@@ -354,8 +402,17 @@ async def export_partnership_aggregates(
     )
     outcomes = exports.Table(
         "Verified outcomes",
-        (("outcome_code", "text"), ("month", "text"), ("verified", "count"), ("value", "money")),
-        [(m.outcome_code, m.month, m.verified, m.value) for m in found.verified_outcomes],
+        (
+            ("outcome_code", "text"),
+            ("month", "text"),
+            ("verified", "count"),
+            ("value", "money"),
+            ("suppressed", "text"),
+        ),
+        [
+            (m.outcome_code, m.month, m.verified, m.value, " ".join(m.suppressed))
+            for m in found.verified_outcomes
+        ],
     )
     contracts = exports.Table(
         "Contracts",
@@ -367,6 +424,7 @@ async def export_partnership_aggregates(
             ("pending_value", "money"),
             ("contract_cap", "money"),
             ("remaining_cap", "money"),
+            ("suppressed", "text"),
         ),
         [
             [
@@ -377,6 +435,7 @@ async def export_partnership_aggregates(
                 c.pending_value,
                 c.contract_cap,
                 c.remaining_cap,
+                " ".join(c.suppressed),
             ]
             for c in found.contracts
         ],

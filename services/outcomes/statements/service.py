@@ -34,7 +34,7 @@ from services.outcomes import access, errors
 from services.outcomes.access import readable_statements
 from services.outcomes.chain import canonical_json
 from services.outcomes.claims.repricing import reprice_contract
-from services.outcomes.clients.contracts import ContractVersion
+from services.outcomes.clients.contracts import CellLayout, ContractVersion
 from services.outcomes.cohorts.booking import book_cohort_payments
 from services.outcomes.collaborators import Deps, today
 from services.outcomes.ledger.service import append_event
@@ -42,7 +42,7 @@ from services.outcomes.models import CapCounter, PaymentLine, PaymentStatement
 from services.outcomes.pricing import money
 from services.outcomes.pricing import tranches as tranches_
 from services.outcomes.schemas import StatementCreate
-from services.outcomes.statements import tallies
+from services.outcomes.statements import small_cells, tallies
 from services.outcomes.statements.variations import book_variations
 from services.outcomes.states import StatementStatus
 
@@ -465,15 +465,22 @@ def _hashed_line(line: PaymentLine, currency: str) -> dict[str, str]:
 
 
 async def issue_statement(
-    session: AsyncSession, principal: Principal, statement_id: UUID, *, expected_version: int | None
+    session: AsyncSession,
+    principal: Principal,
+    statement_id: UUID,
+    *,
+    expected_version: int | None,
+    deps: Deps,
 ) -> PaymentStatement:
-    """Freeze a draft: attach any last lines, hash it; a retry replays."""
+    """Freeze a draft: attach any last lines, hash it; a retry replays. Its `statement.summarised` is
+    published under the partnership's small-cell threshold, read from the registry (small_cells.py)."""
     statement = await get_statement(session, principal, statement_id, for_update=True)
     if not access.may_prepare_statement(principal, statement.partnership_id, statement.payer_organisation_id):
         raise errors.NotAPartner("the provider, or the payer itself, issues a payer's statement")
     if statement.status != StatementStatus.DRAFT:
         return statement
     check_version(statement.version, expected_version)
+    layout = await deps.contracts.small_cell_layout(statement.partnership_id, token=deps.token)
     await _attach_lines(session, statement)
     await session.flush()
     statement.content_hash = content_hash(statement, await statement_lines(session, statement.id))
@@ -498,14 +505,15 @@ async def issue_statement(
         statement.partnership_id,
         type="statement.summarised",
         subject=f"payment-statements/{statement.id}",
-        data=await _summary(session, statement),
+        data=await _summary(session, statement, layout),
     )
     return statement
 
 
-async def _summary(session: AsyncSession, statement: PaymentStatement) -> dict[str, Any]:
+async def _summary(session: AsyncSession, statement: PaymentStatement, layout: CellLayout) -> dict[str, Any]:
     """The aggregate the audiences without person-level events read instead: what the issued statement
-    pays by outcome and kind, the contract's enrolment counts and its cap room, naming no person."""
+    pays by outcome and kind, the contract's enrolment counts and its cap room, naming no person; every
+    count under the small-cell rule, for every partner reads it (small_cells.summary)."""
     by_outcome: dict[tuple[str, str], tuple[int, Decimal]] = {}
     for line in await statement_lines(session, statement.id):
         # A tranche (variation, cohort) line has no outcome: it is summed under its tranche's (variation's,
@@ -520,7 +528,8 @@ async def _summary(session: AsyncSession, statement: PaymentStatement) -> dict[s
         key = (source, line.kind or "claim")
         n, amount = by_outcome.get(key, (0, ZERO))
         by_outcome[key] = (n + 1, amount + line.amount)
-    participants = await tallies.participant_counts(session, statement.partnership_id, statement.contract_id)
+    totals = await tallies.partnership_totals(session, statement.partnership_id)
+    participants = totals.participants.get(statement.contract_id, (0, 0))
     cap = await session.scalar(
         select(CapCounter)
         .where(CapCounter.contract_id == statement.contract_id, CapCounter.scope == "contract")
@@ -528,7 +537,7 @@ async def _summary(session: AsyncSession, statement: PaymentStatement) -> dict[s
     )
     currency = statement.currency
     contract_cap = cap.cap if cap is not None else None
-    return {
+    exact = {
         "statement_id": str(statement.id),
         "contract_id": str(statement.contract_id),
         "payer_organisation_id": str(statement.payer_organisation_id),
@@ -549,6 +558,9 @@ async def _summary(session: AsyncSession, statement: PaymentStatement) -> dict[s
             else None
         ),
     }
+    laid_out = small_cells.grid(layout, today())
+    earned = small_cells.earned_shown(totals, laid_out, layout.threshold)
+    return small_cells.summary(exact, participants, earned=earned, threshold=layout.threshold)
 
 
 async def pay_statement(
@@ -587,7 +599,8 @@ async def pay_statement(
 async def partnership_aggregates(
     session: AsyncSession, principal: Principal, partnership_id: UUID, deps: Deps
 ) -> dict[str, Any]:
-    """Counts and sums read from the partnership's tallies, so the cost does not grow with its history."""
+    """Counts and sums read from the partnership's tallies, so the cost does not grow with its history;
+    under the small-cell rule for a reader without person-level rights (small_cells.py)."""
     if not access.may_read_partnership(principal, partnership_id):
         raise errors.NotAPartner("you are not a partner in this partnership")
     totals = await tallies.partnership_totals(session, partnership_id)
@@ -636,7 +649,7 @@ async def partnership_aggregates(
             e["currency"] = e["currency"] or version.terms.currency
             if version.terms.caps.contract_total is not None:
                 e["contract_cap"] = e["remaining_cap"] = version.terms.caps.contract_total
-    return {
+    exact = {
         "partnership_id": partnership_id,
         "enrolled": totals.enrolled,
         "exited": totals.exited,
@@ -646,3 +659,7 @@ async def partnership_aggregates(
         ],
         "contracts": sorted(contracts.values(), key=lambda c: str(c["contract_id"])),
     }
+    if access.reads_exact_counts(principal, partnership_id):
+        return exact
+    layout = await deps.contracts.small_cell_layout(partnership_id, token=deps.token)
+    return small_cells.aggregates(exact, totals, layout, today())

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from uuid import UUID
 
@@ -94,6 +94,10 @@ class PartnershipTotals:
     verified: dict[tuple[str, str], tuple[int, Decimal]]
     earned: dict[tuple[UUID, str | None], Decimal]  # (contract, currency) -> payable of verified claims
     pending: dict[tuple[UUID, UUID, str], int]  # (contract, claimed version, outcome code) -> undecided
+    # What the small-cell rule looks at beneath those sums (statements/cells.py):
+    participants: dict[UUID, tuple[int, int]] = field(default_factory=dict)  # contract -> (enrolled, exited)
+    # (contract, outcome code, month) -> verified claims
+    verified_claims: dict[tuple[UUID, str, str], int] = field(default_factory=dict)
 
 
 async def partnership_totals(session: AsyncSession, partnership_id: UUID) -> PartnershipTotals:
@@ -107,6 +111,8 @@ async def partnership_totals(session: AsyncSession, partnership_id: UUID) -> Par
         verified={},
         earned={},
         pending={},
+        participants={contract_id: (enrolled, exited) for contract_id, enrolled, exited in participants},
+        verified_claims={},
     )
     for contract_id, version_id, code, month, status, currency, claims, payable in await _claim_rows(
         session, partnership_id
@@ -115,22 +121,14 @@ async def partnership_totals(session: AsyncSession, partnership_id: UUID) -> Par
             n, value = totals.verified.get((code, month), (0, ZERO))
             totals.verified[code, month] = (n + claims, value + payable)
             totals.earned[contract_id, currency] = totals.earned.get((contract_id, currency), ZERO) + payable
+            cell = (contract_id, code, month)
+            totals.verified_claims[cell] = totals.verified_claims.get(cell, 0) + claims
         elif status in _PENDING:
             totals.pending[contract_id, version_id, code] = (
                 totals.pending.get((contract_id, version_id, code), 0) + claims
             )
         totals.contract_ids.add(contract_id)
     return totals
-
-
-async def participant_counts(
-    session: AsyncSession, partnership_id: UUID, contract_id: UUID
-) -> tuple[int, int]:
-    """(enrolled, exited) of one contract, from its tally and the deltas not folded in yet."""
-    for contract, enrolled, exited in await _participant_rows(session, partnership_id):
-        if contract == contract_id:
-            return enrolled, exited
-    return 0, 0
 
 
 async def _participant_rows(session: AsyncSession, partnership_id: UUID) -> list[tuple[UUID, int, int]]:

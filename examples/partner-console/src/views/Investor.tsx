@@ -5,26 +5,38 @@ import { fromMilli, toMilli } from "../money";
 import MONEY from "../operations/investor.graphql?raw";
 import { useQuery } from "../query";
 
+// Counts of `smallCellThreshold` or fewer, and the amounts that would give them back, come null (the
+// small-cell rule); `suppressed` names which, so a withheld remaining cap is not read as "no cap".
 interface Totals {
   contractId: string;
   currency: string | null;
-  earned: string;
-  pendingClaims: number;
-  pendingValue: string;
+  earned: string | null;
+  pendingClaims: number | null;
+  pendingValue: string | null;
   contractCap: string | null;
   remainingCap: string | null;
+  suppressed: string[];
+}
+
+interface Month {
+  outcomeCode: string;
+  month: string;
+  verified: number | null;
+  value: string | null;
+  suppressed: string[];
 }
 
 interface Money {
   partnership: {
     contract: { title: string; activeVersion: { currency: string | null; terms: Terms } | null } | null;
     outcomeSummary: {
-      enrolled: number;
-      exited: number;
-      verifiedOutcomes: { outcomeCode: string; month: string; verified: number; value: string }[];
+      smallCellThreshold: number | null;
+      enrolled: number | null;
+      exited: number | null;
+      verifiedOutcomes: Month[];
       contracts: Totals[];
     } | null;
-    statements: { id: string; periodStart: string; periodEnd: string; status: "DRAFT" | "ISSUED" | "PAID"; total: string; currency: string }[] | null;
+    statements: { id: string; periodStart: string; periodEnd: string; status: "DRAFT" | "ISSUED" | "PAID"; total: string | null; currency: string }[] | null;
   } | null;
 }
 
@@ -47,6 +59,9 @@ export function Investor({ api, partnershipId, version }: ViewProps) {
   const terms = partnership.contract?.activeVersion?.terms ?? {};
   const totals = summary?.contracts[0];
   const currency = totals?.currency ?? partnership.contract?.activeVersion?.currency ?? null;
+  const k = summary?.smallCellThreshold ?? null;
+  const withheld = (what: string | null, shown: string) =>
+    what === null && k !== null ? <span class="withheld">{m.withheld}</span> : shown;
   return (
     <>
       {partnership.contract && <p class="contract">{partnership.contract.title}</p>}
@@ -54,23 +69,37 @@ export function Investor({ api, partnershipId, version }: ViewProps) {
         <dl class="figures" id="money">
           <div>
             <dt>{m.earned}</dt>
-            <dd id="earned">{money(totals.earned, currency)}</dd>
+            <dd id="earned">{withheld(totals.earned, money(totals.earned, currency))}</dd>
           </div>
           <div>
             <dt>{m.pending}</dt>
             <dd id="pending">
-              {money(totals.pendingValue, currency)} <small>({m.claimsWaiting(totals.pendingClaims)})</small>
+              {totals.pendingClaims === null && k !== null ? (
+                <span class="withheld">{m.fewClaims(k)}</span>
+              ) : (
+                <>
+                  {money(totals.pendingValue, currency)} <small>({m.claimsWaiting(totals.pendingClaims ?? 0)})</small>
+                </>
+              )}
             </dd>
           </div>
           <div>
             <dt>{m.remainingCap}</dt>
-            <dd id="remaining">{money(totals.remainingCap, currency)}</dd>
+            <dd id="remaining">
+              {totals.suppressed.includes("remainingCap") ? (
+                <span class="withheld">{m.withheld}</span>
+              ) : (
+                money(totals.remainingCap, currency)
+              )}
+            </dd>
           </div>
           <div>
             <dt>{m.contractCap}</dt>
             <dd>
               {money(totals.contractCap, currency)}
-              {totals.contractCap && <CapUsed earned={totals.earned} cap={totals.contractCap} label={m.capUsed} />}
+              {totals.contractCap && totals.earned !== null && (
+                <CapUsed earned={totals.earned} cap={totals.contractCap} label={m.capUsed} />
+              )}
             </dd>
           </div>
         </dl>
@@ -97,11 +126,16 @@ export function Investor({ api, partnershipId, version }: ViewProps) {
                 {date(s.periodStart)} – {date(s.periodEnd)}
               </td>
               <td>{m.statementNames[s.status]}</td>
-              <td class="num">{money(s.total, s.currency)}</td>
+              <td class="num">{withheld(s.total, money(s.total, s.currency))}</td>
             </tr>
           ))}
         </tbody>
       </table>
+      {k !== null && (
+        <p class="note" id="small-cells">
+          {m.smallCells(k)}
+        </p>
+      )}
       <p class="note">{m.noPerson}</p>
     </>
   );
@@ -128,7 +162,7 @@ function PaymentsChart({
   terms,
   currency,
 }: {
-  months: { month: string; value: string }[];
+  months: { month: string; value: string | null }[];
   terms: Terms;
   currency: string | null;
 }) {
@@ -138,6 +172,7 @@ function PaymentsChart({
     quarterly ? `${year} ${m.quarter}${Math.ceil(month / 3)}` : `${year}-${String(month).padStart(2, "0")}`;
   // Every period from the contract's start to today, so an empty one shows as empty.
   const byPeriod = new Map<string, bigint>();
+  const partial = new Set<string>(); // periods holding a withheld month: their bar is what is shown
   const start = new Date(terms.start_date ?? months.map((x) => `${x.month}-01`).sort()[0] ?? Date.now());
   for (let d = new Date(Date.UTC(start.getUTCFullYear(), start.getUTCMonth(), 1)); d <= new Date(); d.setUTCMonth(d.getUTCMonth() + 1)) {
     byPeriod.set(periodOf(d.getUTCFullYear(), d.getUTCMonth() + 1), 0n);
@@ -145,7 +180,8 @@ function PaymentsChart({
   for (const { month, value } of months) {
     const [year, mm] = month.split("-").map(Number);
     const period = periodOf(year, mm);
-    byPeriod.set(period, (byPeriod.get(period) ?? 0n) + toMilli(value));
+    if (value === null) partial.add(period);
+    byPeriod.set(period, (byPeriod.get(period) ?? 0n) + (value === null ? 0n : toMilli(value)));
   }
   const periods = [...byPeriod.entries()].sort(([a], [b]) => a.localeCompare(b));
   let running = 0n;
@@ -164,13 +200,13 @@ function PaymentsChart({
         {rows.map((r, i) => (
           <g key={r.period}>
             <rect
-              class="bar"
+              class={partial.has(r.period) ? "bar partial" : "bar"}
               x={pad.left + slot * (i + 0.5) - Math.min(slot * 0.3, 28)}
               width={Math.min(slot * 0.6, 56)}
               y={y(r.value)}
               height={y(0n) - y(r.value)}
             >
-              <title>{`${r.period}: ${money(fromMilli(r.value), currency)}`}</title>
+              <title>{`${r.period}: ${money(fromMilli(r.value), currency)}${partial.has(r.period) ? ` (${m.shownOnly})` : ""}`}</title>
             </rect>
             <text x={pad.left + slot * (i + 0.5)} y={height - 8} text-anchor="middle">
               {r.period}
@@ -183,7 +219,8 @@ function PaymentsChart({
         )}
       </svg>
       <figcaption>
-        <span class="key bar" />         {m.paymentsByPeriod} · <span class="key cumulative" /> {m.cumulative} {money(fromMilli(running), currency)}
+        <span class="key bar" />         {m.paymentsByPeriod} · <span class="key cumulative" /> {m.cumulative} <span id="cumulative">{money(fromMilli(running), currency)}</span>
+        {partial.size > 0 && ` (${m.shownOnly})`}
         {perPeriodCap !== null && (
           <>
             {" "}
