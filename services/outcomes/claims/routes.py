@@ -66,7 +66,7 @@ async def submit_claim(
     if (replayed := await idem.replay()) is not None:
         return replayed
     claim = await claims.submit_claim(session, principal, body, deps)
-    read = await _claim_response(session, claim)
+    read = claim_read(claim, [])  # unpriced, so no split; every column is known (eager_defaults)
     return await idem.respond(
         201, read, {**etag(claim.version), "Location": f"/v1/outcome-claims/{claim.id}"}
     )
