@@ -281,9 +281,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--writes", type=int, help="verifications per repetition (with --pricing; default 500)"
     )
+    parser.add_argument(
+        "--bulk",
+        action="store_true",
+        help="only section 1 (bulk enrolments, confirmations, claims and verifications beside COPY); prints "
+        "its table and ratios, leaving docs/benchmarks.md alone",
+    )
+    parser.add_argument("--bulk-lines", type=int, help="lines per bulk request (with --bulk; default 10 000)")
     args = parser.parse_args(argv)
     if args.pricing:
         return _pricing_only(args)
+    if args.bulk:
+        return _bulk_only(args)
     # A smoke run never overwrites the recorded full run's figures.
     results = ROOT / "bench" / "results"
     args.json = args.json or results / ("quick.json" if args.quick else "latest.json")
@@ -335,6 +344,38 @@ def _pricing_only(args: argparse.Namespace) -> int:
     print("\n".join(report.row("Effekt", m) for m in rows))
     shutil.rmtree(work, ignore_errors=True)
     return 0 if all(m.errors == 0 for m in rows) else 1
+
+
+def _bulk_only(args: argparse.Namespace) -> int:
+    cfg = replace(FULL, repetitions=max(3, args.repetitions), bulk_lines=args.bulk_lines or FULL.bulk_lines)
+    work = Path(tempfile.mkdtemp(prefix="effekt-bench-"))
+    log(f"starting the platform (bulk section only; logs in {work / 'logs'})")
+    with (
+        postgres_server(work) as server_url,
+        running_platform(server_url, work / "logs", extra_env=PLATFORM_ENV, only=CORE) as platform,
+    ):
+        log("platform ready")
+        section = asyncio.run(_measure_bulk(platform, server_url, cfg))
+    print("| | Measurement | Throughput | p50 ms | p99 ms | ops | reps |\n|---|---|---|---|---|---|---|")
+    print("\n".join(report.row("Raw", m) for m in section.limits))
+    print("\n".join(report.row("Effekt", m) for m in section.measurements))
+    for r in section.ratios:
+        value = "n/a" if r.value is None else f"{r.value:.3f}"
+        print(f"{r.name}: {value} (target {r.comparison} {r.target})")
+    for note in section.notes:
+        print(note)
+    shutil.rmtree(work, ignore_errors=True)
+    return 0 if section.status == "ok" else 1
+
+
+async def _measure_bulk(platform: Any, server_url: str, cfg: Config) -> Section:
+    async with loadgen.session(cfg.concurrency * 4) as client:
+        world = World(platform, server_url, cfg, client, Auth(platform))
+        async with client.get(platform.url("outcomes") + "/openapi.json") as response:
+            world.openapi["outcomes"] = orjson.loads(await response.read())
+        prog = await programme(world, await make_cast(platform))
+        async with limits.scratch_database(server_url) as scratch:
+            return await bulk_section(world, prog, scratch)
 
 
 def _document(results: str, *, quick: bool) -> str:

@@ -420,6 +420,21 @@ def _claim_file(participant_ids: list[str]) -> bytes:
     )
 
 
+def _verification_file(claim_ids: list[str]) -> bytes:
+    salt = secrets.token_hex(4)
+    return _ndjson(
+        [
+            {
+                "kind": "verification",
+                "external_reference": f"bench-{salt}-{n}",
+                "claim_id": cid,
+                "decision": "verified",
+            }
+            for n, cid in enumerate(claim_ids)
+        ]
+    )
+
+
 def _chunks(ids: list[str], size: int) -> list[list[str]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
@@ -476,6 +491,7 @@ async def bulk_section(world: World, prog: Programme, scratch_dsn: str) -> Secti
     enrolments: list[Run] = []
     confirmations: list[Run] = []
     claims: list[Run] = []
+    verifications: list[Run] = []
     together: list[Run] = []
     for _ in range(cfg.repetitions):
         files = [_enrolment_file(prog, cfg.bulk_lines) for _ in range(cfg.bulk_requests)]
@@ -488,16 +504,20 @@ async def bulk_section(world: World, prog: Programme, scratch_dsn: str) -> Secti
         confirmed, more, _ = await _post_bulk(
             world, cast.payer_a, path, [_eligibility_file(c) for c in chunks]
         )
-        claimed, most, _ = await _post_bulk(
+        claimed, most, claim_ids = await _post_bulk(
             world, cast.provider_machine, path, [_claim_file(c) for c in chunks]
+        )
+        verified, rest, _ = await _post_bulk(
+            world, cast.payer_a, path, [_verification_file(c) for c in _chunks(claim_ids, cfg.bulk_lines)]
         )
         enrolments.append(enrolled)
         confirmations.append(confirmed)
         claims.append(claimed)
+        verifications.append(verified)
         lines = enrolled.ops * enrolled.unit_per_op + claimed.ops * claimed.unit_per_op
         seconds = enrolled.seconds + claimed.seconds
         together.append(Run(ops=1, errors=0, seconds=seconds, latencies=[seconds], unit_per_op=lines))
-        for problem in (problems + more + most)[:1]:
+        for problem in (problems + more + most + rest)[:1]:
             section.notes.append(f"some lines were not accepted, e.g. {problem}")
     per_request = f"{cfg.bulk_lines} NDJSON lines per request"
     both = summarise(
@@ -505,21 +525,27 @@ async def bulk_section(world: World, prog: Programme, scratch_dsn: str) -> Secti
     )
     enrolled_m = summarise(f"bulk enrolments, {per_request}", "rows/s", enrolments)
     claimed_m = summarise(f"bulk claims, {per_request}", "rows/s", claims)
+    verified_m = summarise(f"bulk verifications (priced), {per_request}", "rows/s", verifications)
     section.measurements = [
         both,
         enrolled_m,
         summarise(f"bulk eligibility confirmations, {per_request}", "rows/s", confirmations),
         claimed_m,
+        verified_m,
     ]
     section.ratios = [
         ratio("bulk enrolment + claim rows/s / COPY rows/s", both, copy, "throughput", 0.25, ">="),
         ratio("bulk enrolment rows/s / COPY rows/s", enrolled_m, copy, "throughput", 0.25, ">="),
         ratio("bulk claim rows/s / COPY rows/s", claimed_m, copy, "throughput", 0.25, ">="),
+        ratio(
+            "bulk verification lines/s / bulk claim lines/s", verified_m, claimed_m, "throughput", 0.5, ">="
+        ),
     ]
     section.notes.append(
         f"POST {path.replace(str(cast.partnership_id), '{partnership_id}')}: a provider's machine client "
         "sends enrolment lines, the paying municipality eligibility lines for the participants made, then "
-        "the provider a job-start claim line for each; a line counts when its result is `accepted`. Every "
+        "the provider a job-start claim line for each, then the municipality a verification line for each "
+        "claim made (each priced under the cap counters); a line counts when its result is `accepted`. Every "
         "line is authenticated, validated, idempotent by its external reference and appended to the "
         "partnership's hash-chained ledger; COPY writes the same number of bare claim-sized rows."
     )

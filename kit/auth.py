@@ -16,6 +16,11 @@ a key identity retires stops verifying within minutes everywhere). Claims beyond
 expires: one token (`jti`), every token of one sign-in (`sid`: a replayed refresh token or a code redeemed
 twice ends the whole sign-in), or every token of a subject (`epochs`).
 `Principal` is that contract as one typed object; endpoints receive it through `CurrentPrincipal`.
+
+A verified token is remembered (keyed by the token itself, at most `cache_size` of them, least recently
+used out first) until its `exp`, so a client's next request skips the signature check, about half of a
+write's CPU. What can change meanwhile is still checked on every hit: the signing key must still be in
+the JWKS (a retired key's tokens stop verifying as before) and the revocation list is applied afresh.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import asyncio
 import base64
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -43,6 +49,8 @@ if TYPE_CHECKING:
     from kit.revocations import RevocationFeed
 
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
+# Verified tokens remembered per process: a few thousand callers' current tokens, a few MB at most.
+TOKEN_CACHE_SIZE = 4096
 
 JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -147,6 +155,7 @@ class TokenVerifier:
         max_age: float = 300.0,
         leeway: int = 30,
         revocations: RevocationFeed | None = None,
+        cache_size: int = TOKEN_CACHE_SIZE,
     ) -> None:
         if fetch_jwks is None and jwks_url is None:
             raise ValueError("give a jwks_url or a fetch_jwks callable")
@@ -161,6 +170,9 @@ class TokenVerifier:
         self._max_age = max_age
         self._refreshing = asyncio.Lock()
         self.revocations = revocations
+        # token -> (its principal, the key id that signed it), in least-recently-used order.
+        self._verified: OrderedDict[str, tuple[Principal, str]] = OrderedDict()
+        self._cache_size = cache_size
         self._registry = jwt.JWTClaimsRegistry(
             leeway=leeway,
             iss={"essential": True, "value": issuer},
@@ -208,6 +220,33 @@ class TokenVerifier:
         return self._keys
 
     async def verify(self, token: str) -> Principal:
+        principal = await self._remembered(token) or await self._verify_signed(token)
+        if self.revocations is not None:
+            reason = (await self.revocations.latest()).refusal(principal)
+            if reason is not None:
+                raise Unauthorized(reason)
+        return principal
+
+    async def _remembered(self, token: str) -> Principal | None:
+        """The principal of a token verified before, while it has not expired and its key is published."""
+        hit = self._verified.get(token)
+        if hit is None:
+            return None
+        principal, kid = hit
+        if principal.expires_at is None or time.time() >= principal.expires_at:
+            # Past `exp` the full check decides (with its leeway), and drops it from here for good.
+            del self._verified[token]
+            return None
+        try:
+            await self._key_set_for(kid)
+        except Unauthorized:
+            self._verified.pop(token, None)
+            raise
+        if token in self._verified:  # another request may have pushed it out meanwhile
+            self._verified.move_to_end(token)
+        return principal
+
+    async def _verify_signed(self, token: str) -> Principal:
         header = _unverified_header(token)
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in ALLOWED_ALGORITHMS:
@@ -223,10 +262,10 @@ class TokenVerifier:
             raise Unauthorized(f"invalid token: {exc.error}") from exc
         except (KeyError, ValueError, TypeError) as exc:
             raise Unauthorized("token lacks Effekt's claims") from exc
-        if self.revocations is not None:
-            reason = (await self.revocations.latest()).refusal(principal)
-            if reason is not None:
-                raise Unauthorized(reason)
+        if principal.expires_at is not None and time.time() < principal.expires_at and self._cache_size > 0:
+            self._verified[token] = (principal, kid)
+            if len(self._verified) > self._cache_size:
+                self._verified.popitem(last=False)
         return principal
 
     def refusal(self, principal: Principal) -> str | None:

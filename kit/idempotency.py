@@ -48,7 +48,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import text as sql
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kit.auth import CurrentPrincipal, Principal
@@ -63,9 +62,26 @@ MAX_KEY_LENGTH = 200
 DEFAULT_LIFETIME = timedelta(hours=24)
 # Headers Starlette derives from the body; a replay derives them again from the same body.
 _DERIVED = frozenset({"content-length"})
-# Taken, never waited for: a second request with the key sees the first still running. The two-int form
-# (owner's hash, key's hash: 64 bits) is a key space apart from the services' single-bigint locks.
-_TRY_LOCK = sql("SELECT pg_try_advisory_xact_lock(hashtext(:owner), hashtext(:key))")
+# The key's lock is taken, never waited for: a second request with the key sees the first still running.
+# The two-int form (owner's hash, key's hash: 64 bits) is a key space apart from the services' single-bigint
+# locks. Holding it, the key is claimed (a new one, or one whose stored response expired, taken over
+# afresh), all in one round trip: whether the lock was held, and whether the key was claimed. The table is
+# `idempotency_table`'s, whose name is the same in every service.
+_CLAIM = sql(
+    """
+    WITH lock AS (SELECT pg_try_advisory_xact_lock(hashtext(:owner), hashtext(:key)) AS held),
+    claimed AS (
+        INSERT INTO idempotency_keys (owner, key, fingerprint)
+        SELECT :owner, :key, :fingerprint FROM lock WHERE held
+        ON CONFLICT (owner, key) DO UPDATE
+            SET fingerprint = excluded.fingerprint, status_code = NULL, response = NULL, headers = NULL,
+                created_at = now()
+            WHERE idempotency_keys.created_at < now() - CAST(:lifetime AS interval)
+        RETURNING 1
+    )
+    SELECT held, EXISTS (SELECT 1 FROM claimed) AS claimed FROM lock
+    """
+)
 
 
 def idempotency_table(metadata: MetaData) -> Table:
@@ -118,23 +134,24 @@ class Idempotency:
         """Claim the key, or return the stored response of the request that claimed it first."""
         if self.key is None:
             return None
-        held = await self.session.execute(_TRY_LOCK, {"owner": self.owner, "key": self.key})
-        if not held.scalar_one():
+        # An expired key is free again (the sweep deletes the others): the claim takes it over.
+        held, claimed = (
+            await self.session.execute(
+                _CLAIM,
+                {
+                    "owner": self.owner,
+                    "key": self.key,
+                    "fingerprint": self.fingerprint,
+                    "lifetime": self.lifetime,
+                },
+            )
+        ).one()
+        if not held:
             raise IdempotentRequestInFlight(
                 f"the first request with the key {self.key!r} has not finished; retry after it has",
                 headers={"Retry-After": "1"},
             )
-        # An expired key is free again (the sweep deletes the others).
-        await self.session.execute(
-            delete(self.table).where(self._this_key(), self.table.c.created_at < func.now() - self.lifetime)
-        )
-        claimed = await self.session.execute(
-            insert(self.table)
-            .values(owner=self.owner, key=self.key, fingerprint=self.fingerprint)
-            .on_conflict_do_nothing()
-            .returning(self.table.c.key)
-        )
-        if claimed.first() is not None:
+        if claimed:
             return None
         row = (
             await self.session.execute(

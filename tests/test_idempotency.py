@@ -236,3 +236,33 @@ async def test_keys_expire_after_the_configured_lifetime_and_are_swept(short_liv
             # person is then refused as a duplicate, which is the rules speaking, not a replay).
             assert "idempotent-replayed" not in fresh.headers, write
             assert fresh.content != first.content, write
+
+
+async def test_an_expired_key_not_yet_swept_is_taken_over_by_a_new_request(
+    platform: Platform, shared_writes: dict[str, Write]
+) -> None:
+    """The key is claimed in the same statement that takes its lock: an expired row still stored (the sweep
+    has not come round) is taken over, so the same key then runs anew, with any body, and replays that."""
+    write = shared_writes["outcomes"]
+    async with clients(platform) as http:
+        key = uuid4().hex
+        first = await post(http["outcomes"], write, key, write.body())
+        assert first.status_code == 201
+        connection = await asyncpg.connect(dsn(platform, "outcomes"))
+        try:
+            aged = await connection.execute(
+                "UPDATE idempotency_keys SET created_at = now() - interval '2 days' WHERE key = $1", key
+            )
+            assert aged == "UPDATE 1"
+        finally:
+            await connection.close()
+        other = write.body()
+        fresh = await post(http["outcomes"], write, key, other)
+        assert fresh.status_code == 201
+        assert "idempotent-replayed" not in fresh.headers
+        assert fresh.json()["id"] != first.json()["id"]
+        replay = await post(http["outcomes"], write, key, other)
+        assert replay.headers.get("idempotent-replayed") == "true"
+        assert replay.content == fresh.content
+        reused = await post(http["outcomes"], write, key, write.body())
+        assert reused.status_code == 422

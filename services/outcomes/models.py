@@ -88,6 +88,8 @@ class Participant(Base):
 
 class OutcomeClaim(Base):
     __tablename__ = "outcome_claims"
+    # `created_at` comes back with the INSERT (RETURNING), so a new claim's answer needs no second read.
+    __mapper_args__ = {"eager_defaults": True}
     __table_args__ = (
         CheckConstraint("status IN ('claimed', 'verified', 'rejected', 'disputed')", name="status"),
         CheckConstraint(

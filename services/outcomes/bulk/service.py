@@ -5,16 +5,18 @@ error with the reason).
 The body is read as it arrives and worked through in batches of `BATCH` lines, one transaction each; a
 batch's results are reported only once it has committed, so a result is never reported for work that is
 not durable. Each line goes through the same rules as the single endpoints (one home for each rule), and
-a refused line changes nothing: consecutive enrolments, eligibility confirmations and claims go through
-the rules' set forms (`enrol_many`, `confirm_many`, `submit_many`), which check every line before writing
-any; a claim decision or dispute runs in a SAVEPOINT of its own. What a batch does once rather than per
-line:
+a refused line changes nothing: consecutive enrolments, eligibility confirmations, claims and claim
+decisions go through the rules' set forms (`enrol_many`, `confirm_many`, `submit_many`, `decide_many`),
+which check every line before writing any; a dispute runs in a SAVEPOINT of its own. What a batch does
+once rather than per line:
 
 - its external references are claimed in one INSERT ... ON CONFLICT DO NOTHING and their results
   recorded in one UPDATE; the references of lines that failed are released in one DELETE;
 - its ledger events are chained under one lock of the partnership's head and written, with their
   webhook outbox rows and one NOTIFY, in a few statements at commit (`ledger.write_pending`);
-- each (contract, date)'s version in force comes from the registry client's short-lived cache.
+- its decisions lock the cap counters they price against once, and are priced in order in memory;
+- each (contract, date)'s version in force comes from the registry client's short-lived cache;
+- PostgreSQL's JIT is off (`SET LOCAL jit = off`): it compiled one large set statement for seconds.
 
 Idempotent by the line's `external_reference`, per organisation: a retried file — or the same file sent
 twice at once — does each line's work exactly once and answers `duplicate` with the original result id.
@@ -78,10 +80,11 @@ ANALYZE_AFTER = 1_000  # accepted lines in one import
 # ANALYZE needs the tables' owner, and the service connects as a runtime role that owns nothing: the owner's
 # function runs it (migration 2026-12-03-1130).
 _ANALYZE = text("SELECT analyse_after_bulk_import()")
-SET_KINDS = (EnrolmentLine, EligibilityLine, ClaimLine)
+SET_KINDS = (EnrolmentLine, EligibilityLine, ClaimLine, VerificationLine)
 # One savepoint name for every line, not SQLAlchemy's numbered ones: each new statement text is prepared
 # anew by asyncpg and churns its statement cache, which cost more than the lines' own queries.
 _SAVEPOINT = text("SAVEPOINT bulk_line")
+_JIT_OFF = text("SET LOCAL jit = off")
 _RELEASE_SAVEPOINT = text("RELEASE SAVEPOINT bulk_line")
 _ROLLBACK_TO_SAVEPOINT = text("ROLLBACK TO SAVEPOINT bulk_line")
 
@@ -155,29 +158,15 @@ def _item(number: int, fields: Fields | str, secret: bytes) -> _Item:
 async def _apply(
     session: AsyncSession, principal: Principal, partnership_id: UUID, line: Line, deps: Deps
 ) -> UUID:
-    """A claim decision or dispute through its single endpoint's rules; the id of the claim."""
-    assert isinstance(line, VerificationLine | DisputeLine)  # the others go in together (`Import._many`)
-    if isinstance(line, VerificationLine) and not principal.has_scope("outcomes:verify"):
-        raise Forbidden("deciding claims needs the `outcomes:verify` scope")
+    """A dispute through its single endpoint's rules; the id of the claim."""
+    assert isinstance(line, DisputeLine)  # the others go in together (`Import._many`)
     existing = await claims.get_claim(session, principal, line.claim_id)
     if existing.partnership_id != partnership_id:
         raise errors.ClaimNotFound()
-    if isinstance(line, DisputeLine):
-        disputed = await verification.dispute_claim(
-            session, principal, line.claim_id, reason=line.reason, expected_version=None, deps=deps
-        )
-        return disputed.id
-    decided = await verification.decide_claim(
-        session,
-        principal,
-        line.claim_id,
-        decision=line.decision,
-        reason=line.reason,
-        resolution=False,
-        expected_version=None,
-        deps=deps,
+    disputed = await verification.dispute_claim(
+        session, principal, line.claim_id, reason=line.reason, expected_version=None, deps=deps
     )
-    return decided.id
+    return disputed.id
 
 
 @dataclass
@@ -263,6 +252,7 @@ class Import:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 async with self.sessionmaker() as session, session.begin():
+                    await session.execute(_JIT_OFF)
                     answers, accepted = await self._work(session, batch)
                     await self._record(session, batch, answers)
             except DBAPIError as exc:
@@ -317,7 +307,7 @@ class Import:
 
         group: list[tuple[int, Line]] = []  # consecutive lines of one kind that go in together
         for i, item, line in todo:
-            if group and line.kind != group[0][1].kind:
+            if group and (line.kind != group[0][1].kind or _decides_again(group, line)):
                 for j, outcome in await self._many(session, group):
                     settle(j, outcome)
                 group = []
@@ -366,12 +356,25 @@ class Import:
     async def _many(
         self, session: AsyncSession, group: list[tuple[int, Line]]
     ) -> list[tuple[int, UUID | Problem]]:
-        """Enrolments, eligibility confirmations or claims together, through the rules' `*_many` forms."""
+        """Enrolments, eligibility confirmations, claims or claim decisions together, through the rules'
+        `*_many` forms."""
         lines = [line for _, line in group]
         made: list[Any]
         if not lines:
             return []
-        if isinstance(lines[0], EnrolmentLine):
+        if isinstance(lines[0], VerificationLine):
+            if not self.principal.has_scope("outcomes:verify"):
+                refused = Forbidden("deciding claims needs the `outcomes:verify` scope")
+                return [(i, refused) for i, _ in group]
+            decisions = [
+                verification.Decided(line.claim_id, line.decision, line.reason)
+                for line in lines
+                if isinstance(line, VerificationLine)
+            ]
+            made = await verification.decide_many(
+                session, self.principal, self.partnership_id, decisions, self.deps
+            )
+        elif isinstance(lines[0], EnrolmentLine):
             bodies = [
                 ParticipantCreate(
                     partnership_id=self.partnership_id,
@@ -429,6 +432,13 @@ class Import:
             return problem
         await session.execute(_RELEASE_SAVEPOINT)
         return result_id
+
+
+def _decides_again(group: list[tuple[int, Line]], line: Line) -> bool:
+    """A decision on a claim the group already decides: it goes in the next group, after the first."""
+    return isinstance(line, VerificationLine) and any(
+        isinstance(other, VerificationLine) and other.claim_id == line.claim_id for _, other in group
+    )
 
 
 def _repeat(item: _Item, first: Any) -> bytes:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from kit.auth import Principal
 from kit.db import DbSession
@@ -18,6 +18,7 @@ from kit.problems import problem_responses
 from kit.reads import Row
 from services.outcomes.claims import service as claims
 from services.outcomes.claims import verification
+from services.outcomes.claims.group import ClaimGroups
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
@@ -61,15 +62,43 @@ async def _claim_response(session: DbSession, claim: OutcomeClaim) -> ClaimRead:
     responses={**problem_responses(400, 401, 403, 404, 413, 422, 503), **sends(201, "ETag", "Location")},
 )
 async def submit_claim(
-    body: ClaimCreate, session: DbSession, principal: OutcomeWriter, idem: IdempotencyKey, deps: RegistryDeps
+    request: Request,
+    body: ClaimCreate,
+    session: DbSession,
+    principal: OutcomeWriter,
+    idem: IdempotencyKey,
+    deps: RegistryDeps,
 ) -> Response:
+    groups = _claim_groups(request)
+    if groups is not None:  # written with the claims arriving alongside (claims/group.py)
+        return await groups.submit(principal, body, idem, deps)
     if (replayed := await idem.replay()) is not None:
         return replayed
     claim = await claims.submit_claim(session, principal, body, deps)
-    read = await _claim_response(session, claim)
-    return await idem.respond(
-        201, read, {**etag(claim.version), "Location": f"/v1/outcome-claims/{claim.id}"}
-    )
+    read, headers = _created(claim)
+    return await idem.respond(201, read, headers)
+
+
+def _created(claim: OutcomeClaim) -> tuple[ClaimRead, dict[str, str]]:
+    """A new claim's answer: unpriced, so no split; every column is known (eager_defaults)."""
+    return claim_read(claim, []), {**etag(claim.version), "Location": f"/v1/outcome-claims/{claim.id}"}
+
+
+def _claim_groups(request: Request) -> ClaimGroups | None:
+    """The app's claim groups, made on first use (the sessionmaker exists once the app has started)."""
+    state = request.app.state
+    settings = state.settings
+    if settings.claim_group_size <= 1:
+        return None
+    groups: ClaimGroups | None = getattr(state, "claim_groups", None)
+    if groups is None:
+        groups = state.claim_groups = ClaimGroups(
+            state.sessionmaker,
+            _created,
+            window=settings.claim_group_window,
+            size=settings.claim_group_size,
+        )
+    return groups
 
 
 @router.get(

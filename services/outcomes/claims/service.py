@@ -108,34 +108,31 @@ def _decode_evidence(body: ClaimCreate, limit: int) -> bytes | None:
 Dates = dict[str, list[date]]  # outcome code -> achievement dates, ascending
 
 
-async def _verified_dates(session: AsyncSession, participant_ids: list[UUID]) -> dict[UUID, Dates]:
-    """Every verified achievement date per outcome code, per participant (restarts need all of them)."""
+async def _claim_dates(
+    session: AsyncSession, participant_ids: list[UUID]
+) -> tuple[dict[UUID, Dates], dict[UUID, Dates]]:
+    """Per participant, in one query: every verified achievement date per outcome code, ascending and
+    distinct (restarts need all of them), and every live claim's achievement date per outcome code (end
+    events, `ended_by`, count once claimed)."""
     rows = await session.execute(
-        select(OutcomeClaim.participant_id, OutcomeClaim.outcome_code, OutcomeClaim.achievement_date)
-        .where(
-            OutcomeClaim.participant_id.in_(participant_ids),
-            OutcomeClaim.status == ClaimStatus.VERIFIED.value,
+        select(
+            OutcomeClaim.participant_id,
+            OutcomeClaim.outcome_code,
+            OutcomeClaim.achievement_date,
+            OutcomeClaim.status,
         )
-        .distinct()
+        .where(OutcomeClaim.participant_id.in_(participant_ids), OutcomeClaim.status.in_(LIVE_STATUSES))
         .order_by(OutcomeClaim.achievement_date)
     )
-    dates: dict[UUID, Dates] = {}
-    for participant_id, code, day in rows.tuples():
-        dates.setdefault(participant_id, {}).setdefault(code, []).append(day)
-    return dates
-
-
-async def _live_dates(session: AsyncSession, participant_ids: list[UUID]) -> dict[UUID, Dates]:
-    """Every live claim's achievement date per outcome code: end events (`ended_by`) count once claimed."""
-    rows = await session.execute(
-        select(OutcomeClaim.participant_id, OutcomeClaim.outcome_code, OutcomeClaim.achievement_date).where(
-            OutcomeClaim.participant_id.in_(participant_ids), OutcomeClaim.status.in_(LIVE_STATUSES)
-        )
-    )
-    dates: dict[UUID, Dates] = {}
-    for participant_id, code, day in rows.tuples():
-        dates.setdefault(participant_id, {}).setdefault(code, []).append(day)
-    return dates
+    verified: dict[UUID, Dates] = {}
+    live: dict[UUID, Dates] = {}
+    for participant_id, code, day, status in rows.tuples():
+        live.setdefault(participant_id, {}).setdefault(code, []).append(day)
+        if status == ClaimStatus.VERIFIED.value:
+            days = verified.setdefault(participant_id, {}).setdefault(code, [])
+            if not days or days[-1] != day:
+                days.append(day)
+    return verified, live
 
 
 async def live_claims(
@@ -293,7 +290,7 @@ async def submit_many(
     `text_facts`, per body: its facts are CSV cells, to be typed by the terms, with that decimal mark).
 
     The participants are locked in one query (in id order) and their verified outcomes and live claims
-    read in one query each; the rules then run per claim in memory, counting the claims accepted here
+    read in one query; the rules then run per claim in memory, counting the claims accepted here
     towards the per-participant maximum, and the claims are inserted together.
     """
     wanted = sorted({body.participant_id for body in bodies})
@@ -317,8 +314,7 @@ async def submit_many(
         checked.append(_Checked(len(outcomes), body, participant, version, outcome, document, classified))
         outcomes.append(None)  # decided below, against the participant's other claims
     ids = list({c.participant.id for c in checked})
-    verified = await _verified_dates(session, ids) if ids else {}
-    live_dates = await _live_dates(session, ids) if ids else {}
+    verified, live_dates = await _claim_dates(session, ids) if ids else ({}, {})
     live = {(p, code): len(days) for p, by_code in live_dates.items() for code, days in by_code.items()}
     made: list[tuple[OutcomeClaim, ContractVersion]] = []
     for c in checked:

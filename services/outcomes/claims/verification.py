@@ -3,18 +3,19 @@ claim under cap-counter locks (contract, outcome, payers, period, participant; t
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, cast
 from uuid import UUID, uuid4
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import BigInteger, Table, bindparam, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
-from kit.problems import Unprocessable
+from kit.problems import Problem, Unprocessable
 from kit.versions import check_version
 from services.outcomes import access, errors, pricing
 from services.outcomes.access import readable_claims
@@ -37,6 +38,7 @@ def payment_period_key(day: date, payment_period: str) -> str:
 
 
 _COUNTERS = cast(Table, CapCounter.__table__)  # Core statements: no ORM bookkeeping under the locks
+_JIT_OFF = text("SET LOCAL jit = off")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +63,23 @@ def _counters(
     ]
 
 
+_RANK = {"contract": 0, "outcome": 1, "payer": 2, "period": 3, "participant": 4}
+CounterKey = tuple[UUID, str, str]  # (contract id, scope, key)
+
+
+def lock_order(key: CounterKey) -> tuple[UUID, int, str]:
+    """The one order counters are locked in, for one claim or a batch: by contract, then scope in the
+    order `_counters` gives, then key (payer ids sort alike as text and as UUIDs)."""
+    contract_id, scope, counter_key = key
+    return contract_id, _RANK[scope], counter_key
+
+
 async def _lock_counters(
-    session: AsyncSession, contract_id: UUID, counters: list[_Counter], currency: str
-) -> dict[tuple[str, str], tuple[Decimal, int]]:
-    """What is paid (and counted) so far against each counter, all locked (created when missing) in one
-    statement in the order given, which ON CONFLICT follows row by row. The no-op update on conflict is
-    what takes the row lock."""
+    session: AsyncSession, counters: list[tuple[UUID, _Counter, str]]
+) -> dict[CounterKey, tuple[Decimal, int]]:
+    """What is paid (and counted) so far against each (contract, counter, currency), all locked (created
+    when missing) in one statement in the order given, which ON CONFLICT follows row by row. The no-op
+    update on conflict is what takes the row lock."""
     statement = (
         insert(_COUNTERS)
         .values(
@@ -78,17 +91,20 @@ async def _lock_counters(
                     "paid": Decimal(0),
                     "currency": currency,
                 }
-                for c in counters
+                for contract_id, c, currency in counters
             ]
         )
         .on_conflict_do_update(
             index_elements=[_COUNTERS.c.contract_id, _COUNTERS.c.scope, _COUNTERS.c.key],
             set_={"paid": _COUNTERS.c.paid},
         )
-        .returning(_COUNTERS.c.scope, _COUNTERS.c.key, _COUNTERS.c.paid, _COUNTERS.c.count)
+        .returning(
+            _COUNTERS.c.contract_id, _COUNTERS.c.scope, _COUNTERS.c.key, _COUNTERS.c.paid, _COUNTERS.c.count
+        )
     )
     return {
-        (scope, key): (paid, count) for scope, key, paid, count in (await session.execute(statement)).tuples()
+        (contract_id, scope, key): (paid, count)
+        for contract_id, scope, key, paid, count in (await session.execute(statement)).tuples()
     }
 
 
@@ -101,7 +117,7 @@ _ADD_PAID = (
     )
     .values(
         paid=_COUNTERS.c.paid + bindparam("b_payable", type_=Money),
-        count=_COUNTERS.c.count + 1,
+        count=_COUNTERS.c.count + bindparam("b_count", type_=BigInteger),
         cap=bindparam("b_cap", type_=Money),
     )
 )
@@ -117,14 +133,19 @@ def engine_claim(claim: OutcomeClaim, participant: Participant) -> pricing.Claim
     )
 
 
-async def _price(
-    session: AsyncSession,
-    claim: OutcomeClaim,
-    participant: Participant,
-    version: ContractVersion,
-) -> tuple[list[PaymentLine], Decimal]:
-    """Price a claim being verified: the engine, reading tier counts and cap room under the counter row
-    locks, its lines one per payer, and the indexation factor its prices were at."""
+@dataclass(frozen=True, slots=True)
+class _Pricing:
+    """What pricing one claim reads and moves, known before any counter is locked."""
+
+    contract: pricing.Contract
+    outcome: pricing.Outcome
+    currency: str
+    priced_on: date
+    period: str
+    counters: list[_Counter]
+
+
+def _pricing_of(claim: OutcomeClaim, participant: Participant, version: ContractVersion) -> _Pricing:
     terms, priced_on = version.terms, today()
     currency = terms.currency
     if not pricing.supported(currency):
@@ -136,33 +157,51 @@ async def _price(
     on = claim.achievement_date if terms.statement_basis == "achievement" else priced_on
     period = payment_period_key(on, terms.payment_period)
     counters = _counters(claim.contract_id, contract, outcome, period, participant.id)
-    held = await _lock_counters(session, claim.contract_id, counters, currency)
-    usage = pricing.CapUsage(
-        participant=held[("participant", str(participant.id))][0],
-        contract=held[("contract", "")][0],
-        period=held[("period", period)][0],
-        outcome_count=held[("outcome", outcome.code)][1],
-        outcome_paid=held[("outcome", outcome.code)][0],
-        payers={UUID(key): paid for (scope, key), (paid, _) in held.items() if scope == "payer"},
+    return _Pricing(contract, outcome, currency, priced_on, period, counters)
+
+
+def _usage(
+    p: _Pricing, contract_id: UUID, participant_id: UUID, held: Mapping[CounterKey, tuple[Decimal, int]]
+) -> pricing.CapUsage:
+    def at(scope: str, key: str) -> tuple[Decimal, int]:
+        return held[(contract_id, scope, key)]
+
+    code = p.outcome.code
+    return pricing.CapUsage(
+        participant=at("participant", str(participant_id))[0],
+        contract=at("contract", "")[0],
+        period=at("period", p.period)[0],
+        outcome_count=at("outcome", code)[1],
+        outcome_paid=at("outcome", code)[0],
+        payers={UUID(c.key): at(c.scope, c.key)[0] for c in p.counters if c.scope == "payer"},
     )
+
+
+def _engine_price(
+    claim: OutcomeClaim, participant: Participant, p: _Pricing, usage: pricing.CapUsage
+) -> pricing.Price:
     try:
-        price = pricing.price(engine_claim(claim, participant), outcome, contract, usage)
+        return pricing.price(engine_claim(claim, participant), p.outcome, p.contract, usage)
     except pricing.Refused as refused:
         raise refusal(refused, prefix="") from None
+
+
+def _moves(p: _Pricing, price: pricing.Price) -> list[tuple[_Counter, Decimal]]:
+    """What the priced claim adds to each of its counters (each also counts it once)."""
     by_payer = {str(line.organisation_id): line.amount for line in price.lines}
-    await session.execute(
-        _ADD_PAID,
-        [
-            {
-                "b_contract_id": claim.contract_id,
-                "b_scope": c.scope,
-                "b_key": c.key,
-                "b_payable": by_payer.get(c.key, Decimal(0)) if c.scope == "payer" else price.payable,
-                "b_cap": c.cap,
-            }
-            for c in counters
-        ],
-    )
+    return [(c, by_payer.get(c.key, Decimal(0)) if c.scope == "payer" else price.payable) for c in p.counters]
+
+
+def _priced(
+    session: AsyncSession,
+    claim: OutcomeClaim,
+    version: ContractVersion,
+    p: _Pricing,
+    price: pricing.Price,
+    usage: pricing.CapUsage,
+) -> list[PaymentLine]:
+    """The price on the claim, and its lines one per payer."""
+    currency, priced_on = p.currency, p.priced_on
     lines = [
         PaymentLine(
             id=uuid4(),
@@ -187,43 +226,62 @@ async def _price(
     claim.band = working.band if working else None
     claim.tier = working.tier if working else None
     claim.tier_count = usage.outcome_count
-    claim.priced_on, claim.payment_period = priced_on, period
+    claim.priced_on, claim.payment_period = priced_on, p.period
     claim.payer_organisation_ids = list(dict.fromkeys(line.organisation_id for line in price.lines))
-    return lines, working.index_factor if working else Decimal(1)
+    return lines
 
 
-async def decide_claim(
+async def _price(
     session: AsyncSession,
+    claim: OutcomeClaim,
+    participant: Participant,
+    version: ContractVersion,
+) -> tuple[list[PaymentLine], Decimal]:
+    """Price a claim being verified: the engine, reading tier counts and cap room under the counter row
+    locks, its lines one per payer, and the indexation factor its prices were at."""
+    p = _pricing_of(claim, participant, version)
+    held = await _lock_counters(session, [(claim.contract_id, c, p.currency) for c in p.counters])
+    usage = _usage(p, claim.contract_id, participant.id, held)
+    price = _engine_price(claim, participant, p, usage)
+    await session.execute(
+        _ADD_PAID,
+        [
+            {
+                "b_contract_id": claim.contract_id,
+                "b_scope": c.scope,
+                "b_key": c.key,
+                "b_payable": amount,
+                "b_count": 1,
+                "b_cap": c.cap,
+            }
+            for c, amount in _moves(p, price)
+        ],
+    )
+    return _priced(session, claim, version, p, price, usage), _index_factor(price)
+
+
+def _index_factor(price: pricing.Price) -> Decimal:
+    return price.working.index_factor if price.working else Decimal(1)
+
+
+def _check_decider(principal: Principal, claim: OutcomeClaim) -> None:
+    # The caller's right to decide comes before the claim's state: a replayed decision, or a refused
+    # transition, would otherwise answer someone who may not decide (tests/test_authorisation_matrix.py).
+    if claim.claimant_organisation_id == principal.organisation_id:
+        raise errors.OwnClaimVerification("the claimant's organisation cannot decide its own claim")
+
+
+def _decision(
     principal: Principal,
-    claim_id: UUID,
+    claim: OutcomeClaim,
+    version: ContractVersion,
     *,
     decision: str,
     reason: str | None,
     resolution: bool,
     expected_version: int | None,
-    deps: Deps,
-) -> OutcomeClaim:
-    """Verify or reject a claim (`resolution`: resolve a dispute). Repeating the decision replays."""
-    found = (
-        await session.execute(
-            readable_claims(principal)
-            .add_columns(Participant)
-            .where(OutcomeClaim.id == claim_id)
-            .with_for_update(of=OutcomeClaim)
-            .execution_options(populate_existing=True)
-        )
-    ).one_or_none()
-    if found is None:
-        raise errors.ClaimNotFound()
-    claim: OutcomeClaim = found[0]
-    participant: Participant = found[1]
-    # The caller's right to decide comes before the claim's state: a replayed decision, or a refused
-    # transition, would otherwise answer someone who may not decide (tests/test_authorisation_matrix.py).
-    if claim.claimant_organisation_id == principal.organisation_id:
-        raise errors.OwnClaimVerification("the claimant's organisation cannot decide its own claim")
-    version = await deps.contracts.version_in_force(
-        claim.contract_id, claim.achievement_date, token=deps.token
-    )
+) -> ClaimStatus | None:
+    """The status the decision moves the claim to, None when it repeats the decision made, or why not."""
     outcome = version.terms.outcome(claim.outcome_code)
     if outcome is None:
         raise errors.UnknownOutcome(f"the version in force no longer has outcome `{claim.outcome_code}`")
@@ -241,23 +299,32 @@ async def decide_claim(
     except InvalidTransition as exc:
         raise errors.InvalidClaimTransition(exc.reason, claim_status=claim.status) from None
     if after is None:
-        return claim
+        return None
     check_version(claim.version, expected_version)
     if after is ClaimStatus.REJECTED and reason is None:
         raise Unprocessable.field("body.reason", "a rejection needs a reason")
+    return after
 
-    lines, index_factor = (
-        await _price(session, claim, participant, version)
-        if after is ClaimStatus.VERIFIED
-        else ([], Decimal(1))
-    )
+
+async def _record_decision(
+    session: AsyncSession,
+    principal: Principal,
+    claim: OutcomeClaim,
+    after: ClaimStatus,
+    *,
+    reason: str | None,
+    resolution: bool,
+    version: ContractVersion,
+    lines: list[PaymentLine],
+    index_factor: Decimal = Decimal(1),
+) -> None:
+    """The decision on the claim, and its event on the partnership's chain (written at commit)."""
     claim.status = after.value
     claim.verifier_organisation_id = principal.organisation_id
     claim.verified_by = principal.subject
     claim.decided_at = datetime.now(UTC)
     claim.reason = reason
     claim.version += 1
-    await session.flush()
     data: dict[str, Any] = {
         "claim_id": str(claim.id),
         "participant_id": str(claim.participant_id),
@@ -271,7 +338,7 @@ async def decide_claim(
         currency = version.terms.currency
 
         def price_of(amount: Decimal | None) -> Decimal:
-            assert amount is not None  # set by pricing just above
+            assert amount is not None  # set by pricing
             return amount
 
         data |= {
@@ -302,7 +369,205 @@ async def decide_claim(
         participant_id=claim.participant_id,
         data=data,
     )
+
+
+async def decide_claim(
+    session: AsyncSession,
+    principal: Principal,
+    claim_id: UUID,
+    *,
+    decision: str,
+    reason: str | None,
+    resolution: bool,
+    expected_version: int | None,
+    deps: Deps,
+) -> OutcomeClaim:
+    """Verify or reject a claim (`resolution`: resolve a dispute). Repeating the decision replays."""
+    found = (
+        await session.execute(
+            readable_claims(principal)
+            .add_columns(Participant)
+            .where(OutcomeClaim.id == claim_id)
+            .with_for_update(of=OutcomeClaim)
+            .execution_options(populate_existing=True)
+        )
+    ).one_or_none()
+    if found is None:
+        raise errors.ClaimNotFound()
+    claim: OutcomeClaim = found[0]
+    participant: Participant = found[1]
+    _check_decider(principal, claim)
+    version = await deps.contracts.version_in_force(
+        claim.contract_id, claim.achievement_date, token=deps.token
+    )
+    after = _decision(
+        principal,
+        claim,
+        version,
+        decision=decision,
+        reason=reason,
+        resolution=resolution,
+        expected_version=expected_version,
+    )
+    if after is None:
+        return claim
+    lines, index_factor = (
+        await _price(session, claim, participant, version)
+        if after is ClaimStatus.VERIFIED
+        else ([], Decimal(1))
+    )
+    await _record_decision(
+        session,
+        principal,
+        claim,
+        after,
+        reason=reason,
+        resolution=resolution,
+        version=version,
+        lines=lines,
+        index_factor=index_factor,
+    )
+    await session.flush()
     return claim
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """One decision of a batch (`verify_many`)."""
+
+    claim_id: UUID
+    decision: str  # verified | rejected
+    reason: str | None
+
+
+@dataclass(slots=True)
+class _Pending:
+    index: int
+    claim: OutcomeClaim
+    participant: Participant
+    version: ContractVersion
+    after: ClaimStatus
+    reason: str | None
+    pricing: _Pricing | None
+
+
+async def decide_many(
+    session: AsyncSession,
+    principal: Principal,
+    partnership_id: UUID,
+    decisions: Sequence[Decided],
+    deps: Deps,
+) -> list[OutcomeClaim | Problem]:
+    """Decide distinct claims of one partnership together, each as `decide_claim` would one after the
+    other, in order: the same answers, prices and counters.
+
+    The claims are locked in one query (in id order), then every counter the verified ones price against
+    in one statement (in `lock_order`, which one claim's locking follows too, so a batch and single
+    decisions never wait on each other in a cycle). The engine then prices the claims in order against
+    the counters as the batch's earlier claims left them, in memory, and the counters are moved in one
+    statement. A refused decision writes nothing. PostgreSQL's JIT is off for the transaction: it can
+    take seconds to compile a large set statement and saves nothing on these."""
+    if len({d.claim_id for d in decisions}) != len(decisions):
+        raise ValueError("decide_many decides each claim once")
+    await session.execute(_JIT_OFF)
+    rows = await session.execute(
+        readable_claims(principal)
+        .add_columns(Participant)
+        .where(
+            OutcomeClaim.id.in_(sorted(d.claim_id for d in decisions)),
+            OutcomeClaim.partnership_id == partnership_id,
+        )
+        .order_by(OutcomeClaim.id)
+        .with_for_update(of=OutcomeClaim)
+        .execution_options(populate_existing=True)
+    )
+    found = {claim.id: (claim, participant) for claim, participant in rows.tuples()}
+    answers: list[OutcomeClaim | Problem | None] = []
+    pending: list[_Pending] = []
+    for d in decisions:
+        try:
+            if d.claim_id not in found:
+                raise errors.ClaimNotFound()
+            claim, participant = found[d.claim_id]
+            _check_decider(principal, claim)
+            version = await deps.contracts.version_in_force(
+                claim.contract_id, claim.achievement_date, token=deps.token
+            )
+            after = _decision(
+                principal,
+                claim,
+                version,
+                decision=d.decision,
+                reason=d.reason,
+                resolution=False,
+                expected_version=None,
+            )
+            if after is None:
+                answers.append(claim)
+                continue
+            p = _pricing_of(claim, participant, version) if after is ClaimStatus.VERIFIED else None
+        except Problem as problem:
+            answers.append(problem)
+            continue
+        pending.append(_Pending(len(answers), claim, participant, version, after, d.reason, p))
+        answers.append(None)
+
+    wanted: dict[CounterKey, tuple[_Counter, str]] = {}
+    for item in pending:
+        if item.pricing is not None:
+            for c in item.pricing.counters:
+                wanted.setdefault((item.claim.contract_id, c.scope, c.key), (c, item.pricing.currency))
+    order = sorted(wanted, key=lock_order)
+    held = dict(await _lock_counters(session, [(k[0], *wanted[k]) for k in order])) if order else {}
+    moved: dict[CounterKey, tuple[Decimal, int, Decimal | None]] = {}
+    for item in pending:
+        claim, p = item.claim, item.pricing
+        lines: list[PaymentLine] = []
+        index_factor = Decimal(1)
+        if p is not None:
+            usage = _usage(p, claim.contract_id, item.participant.id, held)
+            try:
+                price = _engine_price(claim, item.participant, p, usage)
+            except Problem as problem:
+                answers[item.index] = problem
+                continue
+            for c, amount in _moves(p, price):
+                k = (claim.contract_id, c.scope, c.key)
+                paid, count = held[k]
+                held[k] = (paid + amount, count + 1)
+                before = moved.get(k, (Decimal(0), 0, None))
+                moved[k] = (before[0] + amount, before[1] + 1, c.cap)
+            lines = _priced(session, claim, item.version, p, price, usage)
+            index_factor = _index_factor(price)
+        await _record_decision(
+            session,
+            principal,
+            claim,
+            item.after,
+            reason=item.reason,
+            resolution=False,
+            version=item.version,
+            lines=lines,
+            index_factor=index_factor,
+        )
+        answers[item.index] = claim
+    if moved:
+        await session.execute(
+            _ADD_PAID,
+            [
+                {
+                    "b_contract_id": k[0],
+                    "b_scope": k[1],
+                    "b_key": k[2],
+                    "b_payable": paid,
+                    "b_count": count,
+                    "b_cap": cap,
+                }
+                for k, (paid, count, cap) in sorted(moved.items(), key=lambda kv: lock_order(kv[0]))
+            ],
+        )
+    await session.flush()
+    return [answer for answer in answers if answer is not None]
 
 
 async def dispute_claim(

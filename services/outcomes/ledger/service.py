@@ -204,7 +204,9 @@ def write_pending(session: Session) -> None:
             )
         session.execute(insert(LedgerEvent), rows)
         if disclosed:
-            session.execute(insert(LedgerDisclosure), disclosed)
+            # NULLs rendered, not left out: an erased-shape value (None) would otherwise split the rows
+            # into one INSERT per run of like rows, a round trip each.
+            session.execute(insert(LedgerDisclosure).execution_options(render_nulls=True), disclosed)
         session.execute(
             _MOVE_HEAD,
             {"head_partnership_id": partnership_id, "head_sequence": sequence, "head_hash": prev_hash},
