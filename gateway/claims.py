@@ -12,6 +12,7 @@ from typing import Any, cast
 from uuid import UUID
 
 import strawberry
+from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -19,7 +20,7 @@ from gateway import policy
 from gateway.clients.outcomes import ClaimRow, CutRow, PayerShareRow
 from gateway.context import Context
 from gateway.participants import Participant
-from gateway.relay import Connection, check_first, from_page
+from gateway.relay import Connection, GlobalNode, check_first, from_page, uuid_of
 from gateway.results import ExpectedVersion, IdempotencyKey, Result, attempt
 from kit.pagination import Page, encode_cursor
 
@@ -64,8 +65,8 @@ class ClaimStatus(enum.Enum):
 
 
 @strawberry.type(description="A claim that a participant achieved an outcome, and its verification.")
-class Claim:
-    id: UUID
+class Claim(GlobalNode):
+    uuid: UUID = strawberry.field(description="The raw UUID, as REST and the events name this object.")
     partnership_id: UUID
     contract_id: UUID
     participant_id: UUID
@@ -96,7 +97,7 @@ class Claim:
     @classmethod
     def from_row(cls, row: ClaimRow) -> Claim:
         return cls(
-            id=row.id,
+            uuid=row.id,
             partnership_id=row.partnership_id,
             contract_id=row.contract_id,
             participant_id=row.participant_id,
@@ -143,7 +144,7 @@ class Claim:
 
 
 def _cursor(node: Claim) -> str:
-    return encode_cursor(node.id)
+    return encode_cursor(node.uuid)
 
 
 async def claims_page(
@@ -162,7 +163,7 @@ async def claims_page(
 
 @strawberry.input
 class SubmitClaimInput:
-    participant_id: UUID
+    participant_id: relay.GlobalID
     outcome_code: str
     achievement_date: date
     evidence_reference: str | None = None
@@ -186,7 +187,7 @@ class ClaimMutation:
         self, info: Info[Context, None], input: SubmitClaimInput, idempotency_key: IdempotencyKey = None
     ) -> Result[Claim]:
         call = info.context.services.outcomes.submit_claim(
-            participant_id=input.participant_id,
+            participant_id=uuid_of(input.participant_id, "Participant", field="input.participant_id"),
             outcome_code=input.outcome_code,
             achievement_date=input.achievement_date,
             evidence_reference=input.evidence_reference,
@@ -201,14 +202,14 @@ class ClaimMutation:
     async def verify_claim(
         self,
         info: Info[Context, None],
-        claim_id: UUID,
+        claim_id: relay.GlobalID,
         decision: ClaimDecision,
         reason: str | None = None,
         expected_version: ExpectedVersion = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Result[Claim]:
         call = info.context.services.outcomes.verify_claim(
-            claim_id,
+            uuid_of(claim_id, "Claim", field="claim_id"),
             decision=decision.value,
             reason=reason,
             expected_version=expected_version,
@@ -220,13 +221,16 @@ class ClaimMutation:
     async def dispute_claim(
         self,
         info: Info[Context, None],
-        claim_id: UUID,
+        claim_id: relay.GlobalID,
         reason: str,
         expected_version: ExpectedVersion = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Result[Claim]:
         call = info.context.services.outcomes.dispute_claim(
-            claim_id, reason=reason, expected_version=expected_version, idempotency_key=idempotency_key
+            uuid_of(claim_id, "Claim", field="claim_id"),
+            reason=reason,
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
         )
         return await attempt(call, Claim.from_row)
 
@@ -234,14 +238,14 @@ class ClaimMutation:
     async def resolve_dispute(
         self,
         info: Info[Context, None],
-        claim_id: UUID,
+        claim_id: relay.GlobalID,
         decision: ClaimDecision,
         reason: str | None = None,
         expected_version: ExpectedVersion = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Result[Claim]:
         call = info.context.services.outcomes.resolve_dispute(
-            claim_id,
+            uuid_of(claim_id, "Claim", field="claim_id"),
             decision=decision.value,
             reason=reason,
             expected_version=expected_version,

@@ -10,11 +10,13 @@ from typing import Annotated, cast
 from uuid import UUID
 
 import strawberry
+from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from gateway.clients.contracts import DisclosureRow, PublicationRow
 from gateway.context import Context
+from gateway.relay import uuid_of
 from gateway.results import Result, attempt
 
 
@@ -108,14 +110,14 @@ class DisclosureMutation:
     async def change_disclosure(
         self,
         info: Info[Context, None],
-        partnership_id: UUID,
+        partnership_id: relay.GlobalID,
         etag: str,
         blocks: list[DisclosureBlockInput] | None = None,
         small_cell_threshold: int | None = None,
         reason: str | None = None,
     ) -> Result[Disclosure]:
         call = info.context.services.contracts.change_disclosure(
-            partnership_id,
+            uuid_of(partnership_id, "Partnership", field="partnership_id"),
             blocks={b.code: b.status.value for b in blocks or []},
             threshold=small_cell_threshold,
             reason=reason,
@@ -125,7 +127,12 @@ class DisclosureMutation:
 
     @strawberry.mutation(description="Publish: refresh the public read's organisations and results.")
     async def publish_open_data(
-        self, info: Info[Context, None], partnership_id: UUID, idempotency_key: IdempotencyKey = None
+        self,
+        info: Info[Context, None],
+        partnership_id: relay.GlobalID,
+        idempotency_key: IdempotencyKey = None,
     ) -> Result[Publication]:
-        call = info.context.services.contracts.publish(partnership_id, idempotency_key=idempotency_key)
+        call = info.context.services.contracts.publish(
+            uuid_of(partnership_id, "Partnership", field="partnership_id"), idempotency_key=idempotency_key
+        )
         return await attempt(call, Publication.from_row)

@@ -11,10 +11,12 @@ from decimal import Decimal
 from uuid import UUID
 
 import strawberry
+from strawberry import relay
 from strawberry.types import Info
 
 from gateway.clients.outcomes import StatementLineRow, StatementOutcomeRow, StatementRow, StatementTrancheRow
 from gateway.context import Context
+from gateway.relay import GlobalNode, uuid_of
 from gateway.results import ExpectedVersion, IdempotencyKey, Result, attempt
 
 
@@ -101,8 +103,8 @@ class StatementTranche:
 
 
 @strawberry.type(description="What one outcome payer owes for one period; immutable once issued.")
-class Statement:
-    id: UUID
+class Statement(GlobalNode):
+    uuid: UUID = strawberry.field(description="The raw UUID, as REST and the events name this object.")
     partnership_id: UUID
     contract_id: UUID
     payer_organisation_id: UUID
@@ -132,14 +134,14 @@ class Statement:
     async def lines(self, info: Info[Context, None]) -> list[StatementLine] | None:
         rows = self.line_rows
         if rows is None:
-            row = await info.context.loaders.statement.load(self.id)
+            row = await info.context.loaders.statement.load(self.uuid)
             rows = row.lines if row else None
         return None if rows is None else [StatementLine.from_row(x) for x in rows]
 
     @classmethod
     def from_row(cls, row: StatementRow) -> Statement:
         return cls(
-            id=row.id,
+            uuid=row.id,
             partnership_id=row.partnership_id,
             contract_id=row.contract_id,
             payer_organisation_id=row.payer_organisation_id,
@@ -166,8 +168,8 @@ class Statement:
 
 @strawberry.input
 class GenerateStatementInput:
-    contract_id: UUID
-    payer_organisation_id: UUID
+    contract_id: relay.GlobalID
+    payer_organisation_id: relay.GlobalID = strawberry.field(description="The payer's `Organisation` id.")
     period_start: date
     period_end: date
 
@@ -179,8 +181,10 @@ class StatementMutation:
         self, info: Info[Context, None], input: GenerateStatementInput, idempotency_key: IdempotencyKey = None
     ) -> Result[Statement]:
         call = info.context.services.outcomes.generate_statement(
-            contract_id=input.contract_id,
-            payer_organisation_id=input.payer_organisation_id,
+            contract_id=uuid_of(input.contract_id, "Contract", field="input.contract_id"),
+            payer_organisation_id=uuid_of(
+                input.payer_organisation_id, "Organisation", field="input.payer_organisation_id"
+            ),
             period_start=input.period_start,
             period_end=input.period_end,
             idempotency_key=idempotency_key,
@@ -191,12 +195,14 @@ class StatementMutation:
     async def issue_statement(
         self,
         info: Info[Context, None],
-        statement_id: UUID,
+        statement_id: relay.GlobalID,
         expected_version: ExpectedVersion = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Result[Statement]:
         call = info.context.services.outcomes.issue_statement(
-            statement_id, expected_version=expected_version, idempotency_key=idempotency_key
+            uuid_of(statement_id, "Statement", field="statement_id"),
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
         )
         return await attempt(call, Statement.from_row)
 
@@ -204,11 +210,13 @@ class StatementMutation:
     async def mark_statement_paid(
         self,
         info: Info[Context, None],
-        statement_id: UUID,
+        statement_id: relay.GlobalID,
         expected_version: ExpectedVersion = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Result[Statement]:
         call = info.context.services.outcomes.mark_statement_paid(
-            statement_id, expected_version=expected_version, idempotency_key=idempotency_key
+            uuid_of(statement_id, "Statement", field="statement_id"),
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
         )
         return await attempt(call, Statement.from_row)

@@ -27,7 +27,7 @@ from effekt.sandbox.identifiers import HERNING
 from effekt.seed import PASSWORD
 from tests.browser.conftest import Demo
 
-PEOPLE = """query($id: UUID!) { partnership(id: $id) {
+PEOPLE = """query($id: ID!) { partnership(id: $id) {
   participants(first: 200) { nodes { id pseudonym municipalityCode municipalReference } } } }"""
 LABELS = {
     "da-DK": ("Log ind", "E-mailadresse", "Adgangskode", "Log ind og tillad"),

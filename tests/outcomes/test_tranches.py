@@ -15,6 +15,7 @@ import httpx
 from effekt.sandbox.identifiers import synthetic_cpr
 from effekt.sandbox.terms import tranche, v2_terms, window
 from tests.actors import Actor, Cast
+from tests.gateway.support import gid
 from tests.outcomes.integrations.published import catalogue, catalogued_types, payload_validator
 from tests.outcomes.support import (
     TODAY,
@@ -128,9 +129,9 @@ async def test_tranches_land_once_on_their_payers_statements_beside_the_claims(
     response = await gateway.post(
         "/graphql",
         json={
-            "query": "query($id: UUID!) { partnership(id: $id) { statements { id total "
+            "query": "query($id: ID!) { partnership(id: $id) { statements { id total "
             "lines { kind claimId outcomeCode trancheCode amount } } } }",
-            "variables": {"id": str(cast.partnership_id)},
+            "variables": {"id": gid("Partnership", cast.partnership_id)},
         },
         headers={"Accept": "application/graphql-response+json", **cast.provider.headers},
     )
