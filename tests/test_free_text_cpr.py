@@ -282,13 +282,13 @@ async def test_graphql_inputs_name_the_input_path_and_never_echo_the_number(
         (
             cast.provider,
             EXIT % TODAY.isoformat(),
-            {"id": world.participants["657"][1], "reason": value},
+            {"id": gid("Participant", world.participants["657"][1]), "reason": value},
             "reason",
         ),
         (
             cast.provider,
             TERMINATE % (TODAY + timedelta(days=30)).isoformat(),
-            {"id": str(world.version_id), "reason": value},
+            {"id": gid("ContractVersion", world.version_id), "reason": value},
             "reason",
         ),
     ]

@@ -28,7 +28,7 @@ from tests.outcomes.support import TODAY, active_contract, claim, confirm, emplo
 DEADLINE = 20.0
 PARTNERSHIP_ROWS = """query($id: ID!) { partnership(id: $id) {
   participants(first: 20) { edges { node { id } } }
-  claims(first: 20) { edges { node { id } } }
+  claims(first: 20) { edges { node { id uuid } } }
 } }"""
 
 Call = Callable[[str], Awaitable[httpx.Response]]
@@ -147,7 +147,7 @@ async def test_after_a_membership_is_removed_the_old_token_reads_no_row_of_that_
     assert [p["id"] for p in (await participants(evaluator.token)).json()["items"]] == [participant["id"]]
     assert [c["id"] for c in (await claims(evaluator.token)).json()["items"]] == [claimed["id"]]
     seen = (await through_gateway(evaluator.token)).json()["data"]["partnership"]
-    assert seen["claims"]["edges"][0]["node"]["id"] == claimed["id"]
+    assert seen["claims"]["edges"][0]["node"]["uuid"] == claimed["id"]
 
     await remove_membership(platform, cast.partnership_id, evaluator.organisation_id)
     for call in (participants, claims, through_gateway):
@@ -162,7 +162,7 @@ async def test_after_a_membership_is_removed_the_old_token_reads_no_row_of_that_
     # Another organisation of the same partnership keeps its tokens and its rows.
     assert [p["id"] for p in (await participants(cast.provider.token)).json()["items"]] == [participant["id"]]
     still = (await through_gateway(cast.payer_a.token)).json()["data"]["partnership"]
-    assert still["claims"]["edges"][0]["node"]["id"] == claimed["id"]
+    assert still["claims"]["edges"][0]["node"]["uuid"] == claimed["id"]
 
 
 async def test_a_disabled_users_tokens_stop_working_everywhere(
