@@ -28,14 +28,19 @@ class DisclosureStatus(enum.Enum):
     DISPUTED = "disputed"
 
 
+@strawberry.enum(description="Where a block's status comes from.")
+class DisclosureSource(enum.Enum):
+    SET = strawberry.enum_value("set", description="Set by the outcome payers.")
+    TERMS = strawberry.enum_value("terms", description="From the signed terms.")
+    DEFAULT = strawberry.enum_value("default", description="The platform's default for the block.")
+
+
 @strawberry.type(description="One block of the registry or the results, and who may see it.")
 class DisclosureBlock:
     code: str
     status: DisclosureStatus
     disputed: bool
-    source: str = strawberry.field(
-        description="`set` by the outcome payers, from the signed `terms`, or `default`."
-    )
+    source: DisclosureSource
     description: str
 
 
@@ -55,7 +60,7 @@ class Disclosure:
                     code=b.code,
                     status=DisclosureStatus(b.status),
                     disputed=b.disputed,
-                    source=b.source,
+                    source=DisclosureSource(b.source),
                     description=b.description,
                 )
                 for b in row.blocks

@@ -37,6 +37,14 @@ class StatementStatus(enum.Enum):
     PAID = "paid"
 
 
+@strawberry.enum(
+    description="Which period a line falls in: the one its claim was verified in, or achieved in."
+)
+class StatementBasis(enum.Enum):
+    VERIFICATION = "verification"
+    ACHIEVEMENT = "achievement"
+
+
 @strawberry.type
 class StatementLine:
     id: UUID
@@ -111,9 +119,7 @@ class Statement(GlobalNode):
     period_start: date
     period_end: date
     currency: str
-    basis: str = strawberry.field(
-        description="`verification` or `achievement`: which period a line falls in."
-    )
+    basis: StatementBasis = strawberry.field(description="Which period a line falls in.")
     status: StatementStatus
     total_tariff: Decimal
     total_cut: Decimal
@@ -148,7 +154,7 @@ class Statement(GlobalNode):
             period_start=row.period_start,
             period_end=row.period_end,
             currency=row.currency,
-            basis=row.basis,
+            basis=StatementBasis(row.basis),
             status=StatementStatus(row.status),
             total_tariff=row.total_tariff,
             total_cut=row.total_cut,

@@ -55,8 +55,8 @@ async def test_a_payer_publishes_a_block_and_the_observer_reads_it_in_both_expor
     assert result["__typename"] == "Disclosure", result
     after = (await gql(gateway, cast.observer, DISCLOSURE, {"id": pid}))["data"]["partnership"]
     blocks = {b["code"]: (b["status"], b["disputed"], b["source"]) for b in after["disclosure"]["blocks"]}
-    assert blocks["contract.title"] == ("PUBLIC", False, "set")
-    assert blocks["contract.period"] == ("DISPUTED", True, "set")
+    assert blocks["contract.title"] == ("PUBLIC", False, "SET")
+    assert blocks["contract.period"] == ("DISPUTED", True, "SET")
     assert after["indigoExport"]["name"]["value"].startswith("Flygtninge i job")
     assert "dates" not in after["indigoExport"]  # disputed: shown to members, never exported
     compiled = after["contract"]["ocdsRecord"]["records"][0]["compiledRelease"]
