@@ -22,6 +22,7 @@ from gateway.context import Context
 from gateway.participants import Participant
 from gateway.relay import Connection, GlobalNode, check_first, from_page, uuid_of
 from gateway.results import ExpectedVersion, IdempotencyKey, Result, attempt
+from gateway.rows import from_row
 from kit.pagination import Page, encode_cursor
 
 
@@ -41,9 +42,7 @@ class PayerShare:
 
     @classmethod
     def from_row(cls, row: PayerShareRow) -> PayerShare:
-        return cls(
-            payer_organisation_id=row.payer_organisation_id, tariff_share=row.tariff_share, amount=row.amount
-        )
+        return from_row(cls, row)
 
 
 @strawberry.type(description="What a cap cut from a claim's price, and which cap (`per_payer:<id>` …).")
@@ -53,7 +52,7 @@ class CapCut:
 
     @classmethod
     def from_row(cls, row: CutRow) -> CapCut:
-        return cls(cap=row.cap, amount=row.amount)
+        return from_row(cls, row)
 
 
 @strawberry.enum(description="Where a claim stands: claimed, then verified or rejected (then disputed).")
@@ -96,37 +95,7 @@ class Claim(GlobalNode):
 
     @classmethod
     def from_row(cls, row: ClaimRow) -> Claim:
-        return cls(
-            uuid=row.id,
-            partnership_id=row.partnership_id,
-            contract_id=row.contract_id,
-            participant_id=row.participant_id,
-            outcome_code=row.outcome_code,
-            achievement_date=row.achievement_date,
-            status=ClaimStatus(row.status),
-            final=bool(row.final),
-            disputed=bool(row.disputed),
-            reason=row.reason,
-            dispute_reason=row.dispute_reason,
-            decided_at=row.decided_at,
-            verifier_organisation_id=row.verifier_organisation_id,
-            claimant_organisation_id=row.claimant_organisation_id,
-            facts=cast(JSON, row.facts),
-            currency=row.currency,
-            tariff=row.tariff,
-            payable=row.payable,
-            cut=row.cut,
-            cut_reasons=[CapCut.from_row(c) for c in row.cut_reasons]
-            if row.cut_reasons is not None
-            else None,
-            band=row.band,
-            tier=row.tier,
-            payment_period=row.payment_period,
-            split=[PayerShare.from_row(s) for s in row.split] if row.split is not None else None,
-            version=row.version,
-            created_at=row.created_at,
-            row=row,
-        )
+        return from_row(cls, row, final=bool(row.final), disputed=bool(row.disputed), row=row)
 
     @strawberry.field
     def evidence(self) -> Evidence:

@@ -19,6 +19,7 @@ from gateway.context import Context
 from gateway.disclosure import ocds_record_of
 from gateway.relay import GlobalNode, uuid_of
 from gateway.results import Result, attempt
+from gateway.rows import from_row
 
 if TYPE_CHECKING:
     from gateway.partners import Organisation
@@ -35,13 +36,7 @@ class Signature:
 
     @classmethod
     def from_row(cls, row: SignatureRow) -> Signature:
-        return cls(
-            organisation_id=row.organisation_id,
-            user_id=row.user_id,
-            content_hash=row.content_hash,
-            signed_at=row.signed_at,
-            valid=row.valid,
-        )
+        return from_row(cls, row)
 
     @strawberry.field
     async def organisation(
@@ -98,26 +93,12 @@ class ContractVersion(GlobalNode):
     @classmethod
     def from_row(cls, row: ContractVersionRow) -> ContractVersion:
         terms = row.terms or {}
-        return cls(
-            uuid=row.id,
-            contract_id=row.contract_id,
-            number=row.number,
-            status=ContractVersionStatus(row.status),
-            content_hash=row.content_hash,
+        return from_row(
+            cls,
+            row,
             terms=cast(JSON, terms),
             title=str(terms.get("title", "")),
             currency=terms.get("currency"),
-            start_date=row.start_date,
-            end_date=row.end_date,
-            signatures=[Signature.from_row(s) for s in row.signatures or ()],
-            required_signatories=list(row.required_signatories or ()),
-            pending_signatories=list(row.pending_signatories or ()),
-            derived_from_id=row.derived_from_id,
-            proposed_at=row.proposed_at,
-            activated_at=row.activated_at,
-            terminated_on=row.terminated_on,
-            end_reason=row.end_reason,
-            updated_at=row.updated_at,
         )
 
     @strawberry.field(description="Pass to `updateContractDraft` as `etag` (one registry call per version).")
@@ -148,13 +129,7 @@ class Contract(GlobalNode):
 
     @classmethod
     def from_row(cls, row: ContractRow) -> Contract:
-        return cls(
-            uuid=row.id,
-            partnership_id=row.partnership_id,
-            title=row.title,
-            created_by_organisation_id=row.created_by_organisation_id,
-            created_at=row.created_at,
-        )
+        return from_row(cls, row)
 
     @strawberry.field
     async def versions(self, info: Info[Context, None]) -> list[ContractVersion]:

@@ -18,6 +18,7 @@ from gateway.clients.contracts import DisclosureRow, PublicationRow
 from gateway.context import Context
 from gateway.relay import uuid_of
 from gateway.results import Result, attempt
+from gateway.rows import from_row
 
 
 @strawberry.enum(description="`disputed` is shown to members with a flag; only `public` reaches an export.")
@@ -52,20 +53,7 @@ class Disclosure:
 
     @classmethod
     def from_row(cls, row: DisclosureRow) -> Disclosure:
-        return cls(
-            partnership_id=row.partnership_id,
-            small_cell_threshold=row.small_cell_threshold,
-            blocks=[
-                DisclosureBlock(
-                    code=b.code,
-                    status=DisclosureStatus(b.status),
-                    disputed=b.disputed,
-                    source=DisclosureSource(b.source),
-                    description=b.description,
-                )
-                for b in row.blocks
-            ],
-        )
+        return from_row(cls, row)
 
     @strawberry.field(description="Pass to `changeDisclosure` as `etag`.")
     async def etag(self, info: Info[Context, None]) -> str | None:
@@ -79,7 +67,7 @@ class Publication:
 
     @classmethod
     def from_row(cls, row: PublicationRow) -> Publication:
-        return cls(partnership_id=row.partnership_id, published_at=row.published_at)
+        return from_row(cls, row)
 
 
 async def disclosure_of(info: Info[Context, None], partnership_id: UUID) -> Disclosure:

@@ -20,6 +20,7 @@ from gateway.clients.outcomes import ParticipantRow
 from gateway.context import Context
 from gateway.relay import Connection, GlobalNode, check_first, from_page, uuid_of
 from gateway.results import ExpectedVersion, IdempotencyKey, Result, attempt
+from gateway.rows import from_row
 from kit.pagination import Page, encode_cursor
 
 if TYPE_CHECKING:
@@ -47,22 +48,7 @@ class Participant(GlobalNode):
 
     @classmethod
     def from_row(cls, row: ParticipantRow) -> Participant:
-        return cls(
-            uuid=row.id,
-            partnership_id=row.partnership_id,
-            contract_id=row.contract_id,
-            pseudonym=row.pseudonym,
-            municipality_code=row.municipality_code,
-            enrolment_date=row.enrolment_date,
-            cohort=row.cohort,
-            segment=row.segment,
-            eligibility_confirmed_at=row.eligibility_confirmed_at,
-            exit_date=row.exit_date,
-            exit_reason=row.exit_reason,
-            version=row.version,
-            created_at=row.created_at,
-            row=row,
-        )
+        return from_row(cls, row, row=row)
 
     @strawberry.field(description="The municipality of residence's own case reference.")
     def municipal_reference(self) -> str | None:

@@ -25,6 +25,7 @@ from gateway.participants import Participant, participants_page
 from gateway.relay import DEFAULT_FIRST, Connection, GlobalNode, check_first, from_page, uuid_of, uuid_or_none
 from gateway.results import Done, Result, attempt
 from gateway.roles import MembershipRole, PartnerType
+from gateway.rows import from_row
 from gateway.statements import Statement
 from gateway.summary import OutcomeSummary
 from gateway.webhooks import WebhookSubscription, subscriptions_of_organisation
@@ -46,14 +47,7 @@ class Organisation(GlobalNode):
 
     @classmethod
     def from_row(cls, row: OrganisationRow) -> Organisation:
-        return cls(
-            uuid=row.id,
-            name=row.name,
-            partner_type=PartnerType(row.partner_type),
-            identifier=row.identifier,
-            cvr=row.cvr,
-            municipality_code=row.municipality_code,
-        )
+        return from_row(cls, row)
 
 
 @strawberry.type(description="An organisation's role in a partnership.")
@@ -65,12 +59,7 @@ class Member:
 
     @classmethod
     def from_row(cls, row: MembershipRow) -> Member:
-        return cls(
-            id=row.id,
-            organisation_id=row.organisation_id,
-            role=MembershipRole(row.role),
-            created_at=row.created_at,
-        )
+        return from_row(cls, row)
 
     @strawberry.field
     async def organisation(self, info: Info[Context, None]) -> Organisation | None:
@@ -101,17 +90,7 @@ class MembershipGrant:
 
     @classmethod
     def from_row(cls, row: MembershipGrantRow) -> MembershipGrant:
-        return cls(
-            id=row.id,
-            organisation_id=row.organisation_id,
-            role=MembershipRole(row.role),
-            status=MembershipGrantStatus(row.status),
-            proposed_by=row.proposed_by,
-            consents=list(row.consents),
-            awaiting=list(row.awaiting),
-            membership_id=row.membership_id,
-            created_at=row.created_at,
-        )
+        return from_row(cls, row)
 
     @strawberry.field
     async def organisation(self, info: Info[Context, None]) -> Organisation | None:
@@ -136,14 +115,7 @@ class Partnership(GlobalNode):
 
     @classmethod
     def from_row(cls, row: PartnershipRow) -> Partnership:
-        return cls(
-            uuid=row.id,
-            name=row.name,
-            description=row.description or "",
-            status=PartnershipStatus(row.status),
-            version=row.version,
-            created_at=row.created_at,
-        )
+        return from_row(cls, row, description=row.description or "")
 
     @strawberry.field(description="Your organisation's roles in this partnership (from your token).")
     def my_roles(self, info: Info[Context, None]) -> list[MembershipRole]:

@@ -18,6 +18,7 @@ from gateway.clients.outcomes import StatementLineRow, StatementOutcomeRow, Stat
 from gateway.context import Context
 from gateway.relay import GlobalNode, uuid_of
 from gateway.results import ExpectedVersion, IdempotencyKey, Result, attempt
+from gateway.rows import from_row
 
 
 @strawberry.enum(
@@ -63,19 +64,7 @@ class StatementLine:
 
     @classmethod
     def from_row(cls, row: StatementLineRow) -> StatementLine:
-        return cls(
-            id=row.id,
-            kind=StatementLineKind(row.kind),
-            claim_id=row.claim_id,
-            outcome_code=row.outcome_code,
-            achievement_date=row.achievement_date,
-            priced_on=row.priced_on,
-            tariff_share=row.tariff_share,
-            cut_share=row.cut_share,
-            amount=row.amount,
-            repriced_by_version_id=row.repriced_by_version_id,
-            tranche_code=row.tranche_code,
-        )
+        return from_row(cls, row)
 
 
 @strawberry.type(description="A statement's totals for one outcome: no claim is named.")
@@ -89,14 +78,7 @@ class StatementOutcome:
 
     @classmethod
     def from_row(cls, row: StatementOutcomeRow) -> StatementOutcome:
-        return cls(
-            outcome_code=row.outcome_code,
-            claim_lines=row.claim_lines,
-            adjustment_lines=row.adjustment_lines,
-            tariff_share=row.tariff_share,
-            cut_share=row.cut_share,
-            amount=row.amount,
-        )
+        return from_row(cls, row)
 
 
 @strawberry.type(description="A tranche payment booked on a statement: by date, no claim or person.")
@@ -107,7 +89,7 @@ class StatementTranche:
 
     @classmethod
     def from_row(cls, row: StatementTrancheRow) -> StatementTranche:
-        return cls(tranche_code=row.tranche_code, due_date=row.due_date, amount=row.amount)
+        return from_row(cls, row)
 
 
 @strawberry.type(description="What one outcome payer owes for one period; immutable once issued.")
@@ -146,27 +128,7 @@ class Statement(GlobalNode):
 
     @classmethod
     def from_row(cls, row: StatementRow) -> Statement:
-        return cls(
-            uuid=row.id,
-            partnership_id=row.partnership_id,
-            contract_id=row.contract_id,
-            payer_organisation_id=row.payer_organisation_id,
-            period_start=row.period_start,
-            period_end=row.period_end,
-            currency=row.currency,
-            basis=StatementBasis(row.basis),
-            status=StatementStatus(row.status),
-            total_tariff=row.total_tariff,
-            total_cut=row.total_cut,
-            total=row.total,
-            content_hash=row.content_hash,
-            issued_at=row.issued_at,
-            paid_at=row.paid_at,
-            version=row.version,
-            outcomes=[StatementOutcome.from_row(x) for x in row.outcomes],
-            tranches=[StatementTranche.from_row(x) for x in row.tranches],
-            line_rows=row.lines,
-        )
+        return from_row(cls, row, line_rows=row.lines)
 
 
 # --- mutations ---------------------------------------------------------------------------------------------

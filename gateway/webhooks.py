@@ -30,6 +30,7 @@ from gateway.relay import (
 )
 from gateway.results import AnyError, Done, IdempotencyKey, Result, attempt
 from gateway.roles import MembershipRole
+from gateway.rows import from_row
 
 
 @strawberry.enum
@@ -63,21 +64,7 @@ class WebhookDelivery:
 
     @classmethod
     def from_row(cls, row: WebhookDeliveryRow) -> WebhookDelivery:
-        return cls(
-            id=row.id,
-            subscription_id=row.subscription_id,
-            event_id=row.event_id,
-            sequence=row.sequence,
-            event_type=row.event_type,
-            status=WebhookDeliveryStatus(row.status),
-            attempts=row.attempts,
-            next_attempt_at=row.next_attempt_at,
-            last_attempt_at=row.last_attempt_at,
-            last_status_code=row.last_status_code,
-            last_error=row.last_error,
-            delivered_at=row.delivered_at,
-            created_at=row.created_at,
-        )
+        return from_row(cls, row)
 
 
 def _sequence(delivery: WebhookDelivery) -> str:
@@ -106,21 +93,7 @@ class WebhookSubscription(GlobalNode):
 
     @classmethod
     def from_row(cls, row: WebhookSubscriptionRow) -> WebhookSubscription:
-        return cls(
-            uuid=row.id,
-            organisation_id=row.organisation_id,
-            partnership_id=row.partnership_id,
-            audience=MembershipRole(row.audience),
-            url=row.url,
-            event_types=list(row.event_types or ()),
-            description=row.description,
-            status=WebhookStatus(row.status),
-            disabled_reason=row.disabled_reason,
-            disabled_at=row.disabled_at,
-            previous_secret_expires_at=row.previous_secret_expires_at,
-            version=row.version,
-            created_at=row.created_at,
-        )
+        return from_row(cls, row)
 
     @strawberry.field(description="The delivery log, newest event first; filter by `status`.")
     async def deliveries(
