@@ -19,6 +19,7 @@ from uuid import UUID
 
 import aiohttp
 import orjson
+from strawberry.relay import GlobalID
 
 from bench import limits
 from bench.config import Config
@@ -729,7 +730,7 @@ async def feed_section(world: World, prog: Programme, database_url: str) -> Sect
 # --- the gateway ------------------------------------------------------------------------------------------
 
 DASHBOARD = """
-query Dashboard($id: UUID!) {
+query Dashboard($id: ID!) {
   partnership(id: $id) {
     id name status
     contracts {
@@ -806,7 +807,7 @@ async def gateway_section(world: World, prog: Programme, busy: Programme | None 
         )
     except HttpStatusError as exc:
         section.notes.append(f"no statement could be generated for the dashboard: {exc}")
-    payload = {"query": DASHBOARD, "variables": {"id": pid}}
+    payload = {"query": DASHBOARD, "variables": {"id": str(GlobalID("Partnership", pid))}}  # its global id
 
     async def via_gateway(_: int) -> None:
         async with world.client.post(graphql, json=payload, headers=headers) as response:
@@ -867,7 +868,7 @@ async def _busy_dashboard(world: World, busy: Programme) -> Measurement:
     summary = await world.get("outcomes", f"/v1/partnerships/{pid}/outcome-aggregates", busy.cast.payer_a)
     headers = await world.auth.headers(busy.cast.payer_a)
     graphql = world.platform.url("gateway") + "/graphql"
-    payload = {"query": DASHBOARD, "variables": {"id": pid}}
+    payload = {"query": DASHBOARD, "variables": {"id": str(GlobalID("Partnership", pid))}}  # its global id
 
     async def via_gateway(_: int) -> None:
         async with world.client.post(graphql, json=payload, headers=headers) as response:

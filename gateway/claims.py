@@ -12,6 +12,7 @@ from typing import Any, cast
 from uuid import UUID
 
 import strawberry
+from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -19,8 +20,9 @@ from gateway import policy
 from gateway.clients.outcomes import ClaimRow, CutRow, PayerShareRow
 from gateway.context import Context
 from gateway.participants import Participant
-from gateway.relay import Connection, check_first, from_page
+from gateway.relay import Connection, GlobalNode, check_first, from_page, uuid_of
 from gateway.results import ExpectedVersion, IdempotencyKey, Result, attempt
+from gateway.rows import from_row
 from kit.pagination import Page, encode_cursor
 
 
@@ -40,9 +42,7 @@ class PayerShare:
 
     @classmethod
     def from_row(cls, row: PayerShareRow) -> PayerShare:
-        return cls(
-            payer_organisation_id=row.payer_organisation_id, tariff_share=row.tariff_share, amount=row.amount
-        )
+        return from_row(cls, row)
 
 
 @strawberry.type(description="What a cap cut from a claim's price, and which cap (`per_payer:<id>` …).")
@@ -52,7 +52,7 @@ class CapCut:
 
     @classmethod
     def from_row(cls, row: CutRow) -> CapCut:
-        return cls(cap=row.cap, amount=row.amount)
+        return from_row(cls, row)
 
 
 @strawberry.enum(description="Where a claim stands: claimed, then verified or rejected (then disputed).")
@@ -64,8 +64,8 @@ class ClaimStatus(enum.Enum):
 
 
 @strawberry.type(description="A claim that a participant achieved an outcome, and its verification.")
-class Claim:
-    id: UUID
+class Claim(GlobalNode):
+    uuid: UUID = strawberry.field(description="The raw UUID, as REST and the events name this object.")
     partnership_id: UUID
     contract_id: UUID
     participant_id: UUID
@@ -95,37 +95,7 @@ class Claim:
 
     @classmethod
     def from_row(cls, row: ClaimRow) -> Claim:
-        return cls(
-            id=row.id,
-            partnership_id=row.partnership_id,
-            contract_id=row.contract_id,
-            participant_id=row.participant_id,
-            outcome_code=row.outcome_code,
-            achievement_date=row.achievement_date,
-            status=ClaimStatus(row.status),
-            final=bool(row.final),
-            disputed=bool(row.disputed),
-            reason=row.reason,
-            dispute_reason=row.dispute_reason,
-            decided_at=row.decided_at,
-            verifier_organisation_id=row.verifier_organisation_id,
-            claimant_organisation_id=row.claimant_organisation_id,
-            facts=cast(JSON, row.facts),
-            currency=row.currency,
-            tariff=row.tariff,
-            payable=row.payable,
-            cut=row.cut,
-            cut_reasons=[CapCut.from_row(c) for c in row.cut_reasons]
-            if row.cut_reasons is not None
-            else None,
-            band=row.band,
-            tier=row.tier,
-            payment_period=row.payment_period,
-            split=[PayerShare.from_row(s) for s in row.split] if row.split is not None else None,
-            version=row.version,
-            created_at=row.created_at,
-            row=row,
-        )
+        return from_row(cls, row, final=bool(row.final), disputed=bool(row.disputed), row=row)
 
     @strawberry.field
     def evidence(self) -> Evidence:
@@ -143,7 +113,7 @@ class Claim:
 
 
 def _cursor(node: Claim) -> str:
-    return encode_cursor(node.id)
+    return encode_cursor(node.uuid)
 
 
 async def claims_page(
@@ -162,7 +132,7 @@ async def claims_page(
 
 @strawberry.input
 class SubmitClaimInput:
-    participant_id: UUID
+    participant_id: relay.GlobalID
     outcome_code: str
     achievement_date: date
     evidence_reference: str | None = None
@@ -186,7 +156,7 @@ class ClaimMutation:
         self, info: Info[Context, None], input: SubmitClaimInput, idempotency_key: IdempotencyKey = None
     ) -> Result[Claim]:
         call = info.context.services.outcomes.submit_claim(
-            participant_id=input.participant_id,
+            participant_id=uuid_of(input.participant_id, "Participant", field="input.participant_id"),
             outcome_code=input.outcome_code,
             achievement_date=input.achievement_date,
             evidence_reference=input.evidence_reference,
@@ -201,14 +171,14 @@ class ClaimMutation:
     async def verify_claim(
         self,
         info: Info[Context, None],
-        claim_id: UUID,
+        claim_id: relay.GlobalID,
         decision: ClaimDecision,
         reason: str | None = None,
         expected_version: ExpectedVersion = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Result[Claim]:
         call = info.context.services.outcomes.verify_claim(
-            claim_id,
+            uuid_of(claim_id, "Claim", field="claim_id"),
             decision=decision.value,
             reason=reason,
             expected_version=expected_version,
@@ -220,13 +190,16 @@ class ClaimMutation:
     async def dispute_claim(
         self,
         info: Info[Context, None],
-        claim_id: UUID,
+        claim_id: relay.GlobalID,
         reason: str,
         expected_version: ExpectedVersion = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Result[Claim]:
         call = info.context.services.outcomes.dispute_claim(
-            claim_id, reason=reason, expected_version=expected_version, idempotency_key=idempotency_key
+            uuid_of(claim_id, "Claim", field="claim_id"),
+            reason=reason,
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
         )
         return await attempt(call, Claim.from_row)
 
@@ -234,14 +207,14 @@ class ClaimMutation:
     async def resolve_dispute(
         self,
         info: Info[Context, None],
-        claim_id: UUID,
+        claim_id: relay.GlobalID,
         decision: ClaimDecision,
         reason: str | None = None,
         expected_version: ExpectedVersion = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Result[Claim]:
         call = info.context.services.outcomes.resolve_dispute(
-            claim_id,
+            uuid_of(claim_id, "Claim", field="claim_id"),
             decision=decision.value,
             reason=reason,
             expected_version=expected_version,

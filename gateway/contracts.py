@@ -10,13 +10,16 @@ from typing import TYPE_CHECKING, Annotated, cast
 from uuid import UUID
 
 import strawberry
+from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from gateway.clients.contracts import ContractRow, ContractVersionRow, SignatureRow
 from gateway.context import Context
 from gateway.disclosure import ocds_record_of
+from gateway.relay import GlobalNode, uuid_of
 from gateway.results import Result, attempt
+from gateway.rows import from_row
 
 if TYPE_CHECKING:
     from gateway.partners import Organisation
@@ -33,13 +36,7 @@ class Signature:
 
     @classmethod
     def from_row(cls, row: SignatureRow) -> Signature:
-        return cls(
-            organisation_id=row.organisation_id,
-            user_id=row.user_id,
-            content_hash=row.content_hash,
-            signed_at=row.signed_at,
-            valid=row.valid,
-        )
+        return from_row(cls, row)
 
     @strawberry.field
     async def organisation(
@@ -72,8 +69,8 @@ class ContractVersionStatus(enum.Enum):
 
 
 @strawberry.type(description="One version of a contract: its terms, status and signatures.")
-class ContractVersion:
-    id: UUID
+class ContractVersion(GlobalNode):
+    uuid: UUID = strawberry.field(description="The raw UUID, as REST and the events name this object.")
     contract_id: UUID
     number: int
     status: ContractVersionStatus
@@ -96,35 +93,23 @@ class ContractVersion:
     @classmethod
     def from_row(cls, row: ContractVersionRow) -> ContractVersion:
         terms = row.terms or {}
-        return cls(
-            id=row.id,
-            contract_id=row.contract_id,
-            number=row.number,
-            status=ContractVersionStatus(row.status),
-            content_hash=row.content_hash,
+        return from_row(
+            cls,
+            row,
             terms=cast(JSON, terms),
             title=str(terms.get("title", "")),
             currency=terms.get("currency"),
-            start_date=row.start_date,
-            end_date=row.end_date,
-            signatures=[Signature.from_row(s) for s in row.signatures or ()],
-            required_signatories=list(row.required_signatories or ()),
-            pending_signatories=list(row.pending_signatories or ()),
-            derived_from_id=row.derived_from_id,
-            proposed_at=row.proposed_at,
-            activated_at=row.activated_at,
-            terminated_on=row.terminated_on,
-            end_reason=row.end_reason,
-            updated_at=row.updated_at,
         )
 
     @strawberry.field(description="Pass to `updateContractDraft` as `etag` (one registry call per version).")
     async def etag(self, info: Info[Context, None]) -> str | None:
-        return await info.context.services.contracts.version_etag(self.id)
+        return await info.context.services.contracts.version_etag(self.uuid)
 
     @strawberry.field(description="What changed in the terms from `from` to this version.")
-    async def diff(self, info: Info[Context, None], from_version_id: UUID) -> ContractDiff:
-        row = await info.context.services.contracts.diff(self.id, from_version_id=from_version_id)
+    async def diff(self, info: Info[Context, None], from_version_id: relay.GlobalID) -> ContractDiff:
+        row = await info.context.services.contracts.diff(
+            self.uuid, from_version_id=uuid_of(from_version_id, "ContractVersion", field="fromVersionId")
+        )
         return ContractDiff(
             from_version_id=row.from_version_id,
             to_version_id=row.to_version_id,
@@ -135,8 +120,8 @@ class ContractVersion:
 
 
 @strawberry.type(description="A contract: its versions, oldest first, and the one in force.")
-class Contract:
-    id: UUID
+class Contract(GlobalNode):
+    uuid: UUID = strawberry.field(description="The raw UUID, as REST and the events name this object.")
     partnership_id: UUID
     title: str
     created_by_organisation_id: UUID
@@ -144,21 +129,15 @@ class Contract:
 
     @classmethod
     def from_row(cls, row: ContractRow) -> Contract:
-        return cls(
-            id=row.id,
-            partnership_id=row.partnership_id,
-            title=row.title,
-            created_by_organisation_id=row.created_by_organisation_id,
-            created_at=row.created_at,
-        )
+        return from_row(cls, row)
 
     @strawberry.field
     async def versions(self, info: Info[Context, None]) -> list[ContractVersion]:
-        return [ContractVersion.from_row(r) for r in await info.context.loaders.versions_of.load(self.id)]
+        return [ContractVersion.from_row(r) for r in await info.context.loaders.versions_of.load(self.uuid)]
 
     @strawberry.field(description="The active version (its terms govern today), if any.")
     async def active_version(self, info: Info[Context, None]) -> ContractVersion | None:
-        rows = await info.context.loaders.versions_of.load(self.id)
+        rows = await info.context.loaders.versions_of.load(self.uuid)
         active = [r for r in rows if r.status == "active"]
         return ContractVersion.from_row(active[-1]) if active else None
 
@@ -167,7 +146,7 @@ class Contract:
         "compiled release; `public` blocks only (docs/open-data.md)."
     )
     async def ocds_record(self, info: Info[Context, None]) -> JSON:
-        return await ocds_record_of(info, self.id)
+        return await ocds_record_of(info, self.uuid)
 
     @strawberry.field(description="Payment statements under this contract that you may read.")
     async def statements(
@@ -175,7 +154,7 @@ class Contract:
     ) -> list[Annotated[Statement, strawberry.lazy("gateway.statements")]]:
         from gateway.statements import Statement
 
-        rows = await info.context.loaders.statements_of_contract.load(self.id)
+        rows = await info.context.loaders.statements_of_contract.load(self.uuid)
         return [Statement.from_row(r) for r in rows]
 
 
@@ -193,39 +172,47 @@ class ContractMutation:
     async def create_contract(
         self,
         info: Info[Context, None],
-        partnership_id: UUID,
+        partnership_id: relay.GlobalID,
         terms: JSON,
         idempotency_key: IdempotencyKey = None,
     ) -> Result[Contract]:
         call = info.context.services.contracts.create_contract(
-            partnership_id=partnership_id, terms=terms, idempotency_key=idempotency_key
+            partnership_id=uuid_of(partnership_id, "Partnership", field="partnership_id"),
+            terms=terms,
+            idempotency_key=idempotency_key,
         )
         return await attempt(call, Contract.from_row)
 
     @strawberry.mutation(description="Replace a draft's terms; `etag` is the ETag of the draft you edited.")
     async def update_contract_draft(
-        self, info: Info[Context, None], version_id: UUID, terms: JSON, etag: str
+        self, info: Info[Context, None], version_id: relay.GlobalID, terms: JSON, etag: str
     ) -> Result[ContractVersion]:
-        call = info.context.services.contracts.replace_draft_terms(version_id, terms=terms, etag=etag)
+        call = info.context.services.contracts.replace_draft_terms(
+            uuid_of(version_id, "ContractVersion", field="version_id"), terms=terms, etag=etag
+        )
         return await attempt(call, ContractVersion.from_row)
 
     @strawberry.mutation(description="Propose a draft for signature: freezes its terms and content hash.")
     async def propose_contract_version(
-        self, info: Info[Context, None], version_id: UUID, idempotency_key: IdempotencyKey = None
+        self, info: Info[Context, None], version_id: relay.GlobalID, idempotency_key: IdempotencyKey = None
     ) -> Result[ContractVersion]:
-        call = info.context.services.contracts.propose_version(version_id, idempotency_key=idempotency_key)
+        call = info.context.services.contracts.propose_version(
+            uuid_of(version_id, "ContractVersion", field="version_id"), idempotency_key=idempotency_key
+        )
         return await attempt(call, ContractVersion.from_row)
 
     @strawberry.mutation(description="Withdraw a draft or a proposal.")
     async def withdraw_contract_version(
         self,
         info: Info[Context, None],
-        version_id: UUID,
+        version_id: relay.GlobalID,
         reason: str | None = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Result[ContractVersion]:
         call = info.context.services.contracts.withdraw_version(
-            version_id, reason=reason, idempotency_key=idempotency_key
+            uuid_of(version_id, "ContractVersion", field="version_id"),
+            reason=reason,
+            idempotency_key=idempotency_key,
         )
         return await attempt(call, ContractVersion.from_row)
 
@@ -235,12 +222,14 @@ class ContractMutation:
     async def sign_contract_version(
         self,
         info: Info[Context, None],
-        version_id: UUID,
+        version_id: relay.GlobalID,
         content_hash: str | None = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Result[ContractVersion]:
         call = info.context.services.contracts.sign_version(
-            version_id, content_hash=content_hash, idempotency_key=idempotency_key
+            uuid_of(version_id, "ContractVersion", field="version_id"),
+            content_hash=content_hash,
+            idempotency_key=idempotency_key,
         )
         return await attempt(call, ContractVersion.from_row)
 
@@ -248,12 +237,14 @@ class ContractMutation:
     async def amend_contract(
         self,
         info: Info[Context, None],
-        contract_id: UUID,
+        contract_id: relay.GlobalID,
         terms: JSON | None = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Result[ContractVersion]:
         call = info.context.services.contracts.amend_contract(
-            contract_id, terms=terms, idempotency_key=idempotency_key
+            uuid_of(contract_id, "Contract", field="contract_id"),
+            terms=terms,
+            idempotency_key=idempotency_key,
         )
         return await attempt(call, ContractVersion.from_row)
 
@@ -261,12 +252,15 @@ class ContractMutation:
     async def terminate_contract_version(
         self,
         info: Info[Context, None],
-        version_id: UUID,
+        version_id: relay.GlobalID,
         effective_on: date,
         reason: str,
         idempotency_key: IdempotencyKey = None,
     ) -> Result[ContractVersion]:
         call = info.context.services.contracts.terminate_version(
-            version_id, effective_on=effective_on, reason=reason, idempotency_key=idempotency_key
+            uuid_of(version_id, "ContractVersion", field="version_id"),
+            effective_on=effective_on,
+            reason=reason,
+            idempotency_key=idempotency_key,
         )
         return await attempt(call, ContractVersion.from_row)

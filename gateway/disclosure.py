@@ -10,12 +10,15 @@ from typing import Annotated, cast
 from uuid import UUID
 
 import strawberry
+from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from gateway.clients.contracts import DisclosureRow, PublicationRow
 from gateway.context import Context
+from gateway.relay import uuid_of
 from gateway.results import Result, attempt
+from gateway.rows import from_row
 
 
 @strawberry.enum(description="`disputed` is shown to members with a flag; only `public` reaches an export.")
@@ -26,14 +29,19 @@ class DisclosureStatus(enum.Enum):
     DISPUTED = "disputed"
 
 
+@strawberry.enum(description="Where a block's status comes from.")
+class DisclosureSource(enum.Enum):
+    SET = strawberry.enum_value("set", description="Set by the outcome payers.")
+    TERMS = strawberry.enum_value("terms", description="From the signed terms.")
+    DEFAULT = strawberry.enum_value("default", description="The platform's default for the block.")
+
+
 @strawberry.type(description="One block of the registry or the results, and who may see it.")
 class DisclosureBlock:
     code: str
     status: DisclosureStatus
     disputed: bool
-    source: str = strawberry.field(
-        description="`set` by the outcome payers, from the signed `terms`, or `default`."
-    )
+    source: DisclosureSource
     description: str
 
 
@@ -45,20 +53,7 @@ class Disclosure:
 
     @classmethod
     def from_row(cls, row: DisclosureRow) -> Disclosure:
-        return cls(
-            partnership_id=row.partnership_id,
-            small_cell_threshold=row.small_cell_threshold,
-            blocks=[
-                DisclosureBlock(
-                    code=b.code,
-                    status=DisclosureStatus(b.status),
-                    disputed=b.disputed,
-                    source=b.source,
-                    description=b.description,
-                )
-                for b in row.blocks
-            ],
-        )
+        return from_row(cls, row)
 
     @strawberry.field(description="Pass to `changeDisclosure` as `etag`.")
     async def etag(self, info: Info[Context, None]) -> str | None:
@@ -72,7 +67,7 @@ class Publication:
 
     @classmethod
     def from_row(cls, row: PublicationRow) -> Publication:
-        return cls(partnership_id=row.partnership_id, published_at=row.published_at)
+        return from_row(cls, row)
 
 
 async def disclosure_of(info: Info[Context, None], partnership_id: UUID) -> Disclosure:
@@ -108,14 +103,14 @@ class DisclosureMutation:
     async def change_disclosure(
         self,
         info: Info[Context, None],
-        partnership_id: UUID,
+        partnership_id: relay.GlobalID,
         etag: str,
         blocks: list[DisclosureBlockInput] | None = None,
         small_cell_threshold: int | None = None,
         reason: str | None = None,
     ) -> Result[Disclosure]:
         call = info.context.services.contracts.change_disclosure(
-            partnership_id,
+            uuid_of(partnership_id, "Partnership", field="partnership_id"),
             blocks={b.code: b.status.value for b in blocks or []},
             threshold=small_cell_threshold,
             reason=reason,
@@ -125,7 +120,12 @@ class DisclosureMutation:
 
     @strawberry.mutation(description="Publish: refresh the public read's organisations and results.")
     async def publish_open_data(
-        self, info: Info[Context, None], partnership_id: UUID, idempotency_key: IdempotencyKey = None
+        self,
+        info: Info[Context, None],
+        partnership_id: relay.GlobalID,
+        idempotency_key: IdempotencyKey = None,
     ) -> Result[Publication]:
-        call = info.context.services.contracts.publish(partnership_id, idempotency_key=idempotency_key)
+        call = info.context.services.contracts.publish(
+            uuid_of(partnership_id, "Partnership", field="partnership_id"), idempotency_key=idempotency_key
+        )
         return await attempt(call, Publication.from_row)

@@ -8,7 +8,7 @@ a non string value: 0101901234", a source excerpt under a syntax error). One lin
   else `invalid`;
 - `document`: `sha256:<hex>` of the document (the trusted-document id, so a shipped operation is found);
 - `codes`: each error's `extensions.code`, or the class GraphQL gave it (`syntax-error`,
-  `invalid-document`, `invalid-variables`, `field-error`, `internal-error`);
+  `invalid-document`, `invalid-variables`, `invalid-global-id`, `field-error`, `internal-error`);
 - `fields`: the schema fields that failed during execution (never a client's alias);
 - `causes`: the classes of the exceptions beneath the errors (a scalar's `ValueError`, a bug's `KeyError`);
 - for an unexpected error (raised by a resolver, not a refusal), its class and where it was raised
@@ -27,6 +27,7 @@ from typing import Any
 
 import structlog
 from graphql import FieldNode, GraphQLError, GraphQLSyntaxError, VariableDefinitionNode
+from strawberry.relay.types import InvalidGlobalIDError
 
 from gateway.hardening import DomainError, document_id
 
@@ -74,6 +75,8 @@ def error_code(error: GraphQLError) -> str:
         return code
     if isinstance(error, GraphQLSyntaxError):
         return "syntax-error"
+    if isinstance(cause, InvalidGlobalIDError):  # an `ID!` argument that is no global id (nodes.py)
+        return "invalid-global-id"
     if any(isinstance(node, VariableDefinitionNode) for node in error.nodes or ()):
         return "invalid-variables"
     if unexpected(error) is not None:

@@ -19,6 +19,7 @@ from strawberry.types import Info
 from gateway.clients.outcomes import ChainStatusRow, LedgerEntryRow
 from gateway.context import Context
 from gateway.relay import Connection, check_first, from_page
+from gateway.rows import from_row
 
 
 @strawberry.type(description="One link of the partnership's hash chain.")
@@ -74,14 +75,7 @@ class ChainStatus:
 
     @classmethod
     def from_row(cls, row: ChainStatusRow) -> ChainStatus:
-        return cls(
-            valid=row.valid,
-            checked=row.checked,
-            last_sequence=row.last_sequence,
-            last_hash=row.last_hash,
-            broken_at=row.broken_at,
-            reason=row.reason,
-        )
+        return from_row(cls, row)
 
 
 def _sequence(event: LedgerEvent) -> str:

@@ -12,13 +12,15 @@ from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import strawberry
+from strawberry import relay
 from strawberry.types import Info
 
 from gateway import policy
 from gateway.clients.outcomes import ParticipantRow
 from gateway.context import Context
-from gateway.relay import Connection, check_first, from_page
+from gateway.relay import Connection, GlobalNode, check_first, from_page, uuid_of
 from gateway.results import ExpectedVersion, IdempotencyKey, Result, attempt
+from gateway.rows import from_row
 from kit.pagination import Page, encode_cursor
 
 if TYPE_CHECKING:
@@ -26,8 +28,8 @@ if TYPE_CHECKING:
 
 
 @strawberry.type(description="A participant, known only by pseudonym.")
-class Participant:
-    id: UUID
+class Participant(GlobalNode):
+    uuid: UUID = strawberry.field(description="The raw UUID, as REST and the events name this object.")
     partnership_id: UUID
     contract_id: UUID
     pseudonym: str | None = strawberry.field(
@@ -46,22 +48,7 @@ class Participant:
 
     @classmethod
     def from_row(cls, row: ParticipantRow) -> Participant:
-        return cls(
-            id=row.id,
-            partnership_id=row.partnership_id,
-            contract_id=row.contract_id,
-            pseudonym=row.pseudonym,
-            municipality_code=row.municipality_code,
-            enrolment_date=row.enrolment_date,
-            cohort=row.cohort,
-            segment=row.segment,
-            eligibility_confirmed_at=row.eligibility_confirmed_at,
-            exit_date=row.exit_date,
-            exit_reason=row.exit_reason,
-            version=row.version,
-            created_at=row.created_at,
-            row=row,
-        )
+        return from_row(cls, row, row=row)
 
     @strawberry.field(description="The municipality of residence's own case reference.")
     def municipal_reference(self) -> str | None:
@@ -73,12 +60,12 @@ class Participant:
     ) -> list[Annotated[Claim, strawberry.lazy("gateway.claims")]]:
         from gateway.claims import Claim
 
-        rows = await info.context.loaders.claims_of_participant(self.partnership_id, self.id)
+        rows = await info.context.loaders.claims_of_participant(self.partnership_id, self.uuid)
         return [Claim.from_row(r) for r in rows]
 
 
 def _cursor(node: Participant) -> str:
-    return encode_cursor(node.id)
+    return encode_cursor(node.uuid)
 
 
 async def participants_page(
@@ -91,7 +78,7 @@ async def participants_page(
     )
     connection = from_page(page, Participant.from_row, _cursor, after=after)
     for edge in connection.edges:  # later `participant(id)` loads in this request are free
-        info.context.loaders.participant.prime(edge.node.id, edge.node.row)
+        info.context.loaders.participant.prime(edge.node.uuid, edge.node.row)
     return connection
 
 
@@ -100,8 +87,8 @@ async def participants_page(
 
 @strawberry.input
 class EnrolParticipantInput:
-    partnership_id: UUID
-    contract_id: UUID
+    partnership_id: relay.GlobalID
+    contract_id: relay.GlobalID
     cpr: str = strawberry.field(description="Used once to derive the pseudonym; never stored or returned.")
     municipality_code: str
     enrolment_date: date
@@ -119,8 +106,8 @@ class ParticipantMutation:
         self, info: Info[Context, None], input: EnrolParticipantInput, idempotency_key: IdempotencyKey = None
     ) -> Result[Participant]:
         call = info.context.services.outcomes.enrol_participant(
-            partnership_id=input.partnership_id,
-            contract_id=input.contract_id,
+            partnership_id=uuid_of(input.partnership_id, "Partnership", field="input.partnership_id"),
+            contract_id=uuid_of(input.contract_id, "Contract", field="input.contract_id"),
             cpr=input.cpr,
             municipality_code=input.municipality_code,
             enrolment_date=input.enrolment_date,
@@ -135,12 +122,14 @@ class ParticipantMutation:
     async def confirm_eligibility(
         self,
         info: Info[Context, None],
-        participant_id: UUID,
+        participant_id: relay.GlobalID,
         expected_version: ExpectedVersion = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Result[Participant]:
         call = info.context.services.outcomes.confirm_eligibility(
-            participant_id, expected_version=expected_version, idempotency_key=idempotency_key
+            uuid_of(participant_id, "Participant", field="participant_id"),
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
         )
         return await attempt(call, Participant.from_row)
 
@@ -148,14 +137,14 @@ class ParticipantMutation:
     async def exit_participant(
         self,
         info: Info[Context, None],
-        participant_id: UUID,
+        participant_id: relay.GlobalID,
         exit_date: date,
         reason: str,
         expected_version: ExpectedVersion = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Result[Participant]:
         call = info.context.services.outcomes.exit_participant(
-            participant_id,
+            uuid_of(participant_id, "Participant", field="participant_id"),
             exit_date=exit_date,
             reason=reason,
             expected_version=expected_version,

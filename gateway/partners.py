@@ -10,6 +10,7 @@ from datetime import datetime
 from uuid import UUID
 
 import strawberry
+from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -21,9 +22,10 @@ from gateway.contracts import Contract
 from gateway.disclosure import Disclosure, disclosure_of, indigo_of
 from gateway.ledger import ChainStatus, LedgerEvent, ledger_page
 from gateway.participants import Participant, participants_page
-from gateway.relay import DEFAULT_FIRST, Connection, check_first, from_page
+from gateway.relay import DEFAULT_FIRST, Connection, GlobalNode, check_first, from_page, uuid_of, uuid_or_none
 from gateway.results import Done, Result, attempt
 from gateway.roles import MembershipRole, PartnerType
+from gateway.rows import from_row
 from gateway.statements import Statement
 from gateway.summary import OutcomeSummary
 from gateway.webhooks import WebhookSubscription, subscriptions_of_organisation
@@ -31,8 +33,8 @@ from kit.pagination import encode_cursor
 
 
 @strawberry.type
-class Organisation:
-    id: UUID
+class Organisation(GlobalNode):
+    uuid: UUID = strawberry.field(description="The raw UUID, as REST and the events name this object.")
     name: str
     partner_type: PartnerType
     identifier: str = strawberry.field(
@@ -45,14 +47,7 @@ class Organisation:
 
     @classmethod
     def from_row(cls, row: OrganisationRow) -> Organisation:
-        return cls(
-            id=row.id,
-            name=row.name,
-            partner_type=PartnerType(row.partner_type),
-            identifier=row.identifier,
-            cvr=row.cvr,
-            municipality_code=row.municipality_code,
-        )
+        return from_row(cls, row)
 
 
 @strawberry.type(description="An organisation's role in a partnership.")
@@ -64,12 +59,7 @@ class Member:
 
     @classmethod
     def from_row(cls, row: MembershipRow) -> Member:
-        return cls(
-            id=row.id,
-            organisation_id=row.organisation_id,
-            role=MembershipRole(row.role),
-            created_at=row.created_at,
-        )
+        return from_row(cls, row)
 
     @strawberry.field
     async def organisation(self, info: Info[Context, None]) -> Organisation | None:
@@ -100,17 +90,7 @@ class MembershipGrant:
 
     @classmethod
     def from_row(cls, row: MembershipGrantRow) -> MembershipGrant:
-        return cls(
-            id=row.id,
-            organisation_id=row.organisation_id,
-            role=MembershipRole(row.role),
-            status=MembershipGrantStatus(row.status),
-            proposed_by=row.proposed_by,
-            consents=list(row.consents),
-            awaiting=list(row.awaiting),
-            membership_id=row.membership_id,
-            created_at=row.created_at,
-        )
+        return from_row(cls, row)
 
     @strawberry.field
     async def organisation(self, info: Info[Context, None]) -> Organisation | None:
@@ -125,8 +105,8 @@ class PartnershipStatus(enum.Enum):
 
 
 @strawberry.type(description="A social outcomes partnership, as your partner type may see it.")
-class Partnership:
-    id: UUID
+class Partnership(GlobalNode):
+    uuid: UUID = strawberry.field(description="The raw UUID, as REST and the events name this object.")
     name: str
     description: str
     status: PartnershipStatus
@@ -135,53 +115,46 @@ class Partnership:
 
     @classmethod
     def from_row(cls, row: PartnershipRow) -> Partnership:
-        return cls(
-            id=row.id,
-            name=row.name,
-            description=row.description or "",
-            status=PartnershipStatus(row.status),
-            version=row.version,
-            created_at=row.created_at,
-        )
+        return from_row(cls, row, description=row.description or "")
 
     @strawberry.field(description="Your organisation's roles in this partnership (from your token).")
     def my_roles(self, info: Info[Context, None]) -> list[MembershipRole]:
-        return [MembershipRole(r) for r in sorted(info.context.roles_in(self.id))]
+        return [MembershipRole(r) for r in sorted(info.context.roles_in(self.uuid))]
 
     @strawberry.field
     async def members(self, info: Info[Context, None]) -> list[Member]:
-        return [Member.from_row(r) for r in await info.context.loaders.members_of.load(self.id)]
+        return [Member.from_row(r) for r in await info.context.loaders.members_of.load(self.uuid)]
 
     @strawberry.field(description="Proposed roles waiting for the outcome payers' consent, oldest first.")
     async def pending_membership_grants(self, info: Info[Context, None]) -> list[MembershipGrant]:
-        rows = await info.context.services.identity.pending_membership_grants(self.id)
+        rows = await info.context.services.identity.pending_membership_grants(self.uuid)
         return [MembershipGrant.from_row(r) for r in rows]
 
     @strawberry.field(description="What the partnership publishes, block by block (docs/open-data.md).")
     async def disclosure(self, info: Info[Context, None]) -> Disclosure:
-        return await disclosure_of(info, self.id)
+        return await disclosure_of(info, self.uuid)
 
     @strawberry.field(
         description="The partnership as an INDIGO project document: `public` blocks only, small cells "
         "withheld."
     )
     async def indigo_export(self, info: Info[Context, None]) -> JSON:
-        return await indigo_of(info, self.id)
+        return await indigo_of(info, self.uuid)
 
     @strawberry.field(description="The partnership's contracts, oldest first.")
     async def contracts(self, info: Info[Context, None]) -> list[Contract]:
-        return [Contract.from_row(r) for r in await info.context.loaders.contracts_of.load(self.id)]
+        return [Contract.from_row(r) for r in await info.context.loaders.contracts_of.load(self.uuid)]
 
     @strawberry.field(description="The partnership's latest contract (most have exactly one).")
     async def contract(self, info: Info[Context, None]) -> Contract | None:
-        rows = await info.context.loaders.contracts_of.load(self.id)
+        rows = await info.context.loaders.contracts_of.load(self.uuid)
         return Contract.from_row(rows[-1]) if rows else None
 
     @strawberry.field(description="Participants you may see, by pseudonym.")
     async def participants(
         self, info: Info[Context, None], first: int = DEFAULT_FIRST, after: str | None = None
     ) -> Connection[Participant] | None:
-        return await participants_page(info, self.id, first, after)
+        return await participants_page(info, self.uuid, first, after)
 
     @strawberry.field(description="Outcome claims you may see; filter by `status`.")
     async def claims(
@@ -191,15 +164,15 @@ class Partnership:
         after: str | None = None,
         status: ClaimStatus | None = None,
     ) -> Connection[Claim] | None:
-        return await claims_page(info, self.id, first, after, status)
+        return await claims_page(info, self.uuid, first, after, status)
 
     @strawberry.field(description="Enrolment, verified outcomes by code and month, value earned and caps.")
     async def outcome_summary(self, info: Info[Context, None]) -> OutcomeSummary | None:
-        return OutcomeSummary.from_row(await info.context.loaders.aggregates.load(self.id))
+        return OutcomeSummary.from_row(await info.context.loaders.aggregates.load(self.uuid))
 
     @strawberry.field(description="Payment statements you may see, under all the partnership's contracts.")
     async def statements(self, info: Info[Context, None]) -> list[Statement] | None:
-        contracts = await info.context.loaders.contracts_of.load(self.id)
+        contracts = await info.context.loaders.contracts_of.load(self.uuid)
         lists = await info.context.loaders.statements_of_contract.load_many([c.id for c in contracts])
         return [Statement.from_row(r) for rows in lists for r in rows]
 
@@ -207,11 +180,11 @@ class Partnership:
     async def ledger(
         self, info: Info[Context, None], first: int = DEFAULT_FIRST, after: str | None = None
     ) -> Connection[LedgerEvent] | None:
-        return await ledger_page(info, self.id, first, after)
+        return await ledger_page(info, self.uuid, first, after)
 
     @strawberry.field(description="The whole stored chain verified now: valid, or where it breaks.")
     async def ledger_status(self, info: Info[Context, None]) -> ChainStatus | None:
-        return ChainStatus.from_row(await info.context.loaders.chain.load(self.id))
+        return ChainStatus.from_row(await info.context.loaders.chain.load(self.uuid))
 
 
 @strawberry.type
@@ -248,7 +221,7 @@ class Me:
 
 
 def _partnership_cursor(p: Partnership) -> str:
-    return encode_cursor(p.created_at.isoformat(), p.id)
+    return encode_cursor(p.created_at.isoformat(), p.uuid)
 
 
 @strawberry.type
@@ -276,18 +249,21 @@ class PartnerQuery:
         return from_page(page, Partnership.from_row, _partnership_cursor, after=after)
 
     @strawberry.field(description="One partnership, or null if you may not see it.")
-    async def partnership(self, info: Info[Context, None], id: UUID) -> Partnership | None:
-        row = await info.context.loaders.partnership.load(id)
+    async def partnership(self, info: Info[Context, None], id: relay.GlobalID) -> Partnership | None:
+        key = uuid_or_none(id, "Partnership")
+        row = await info.context.loaders.partnership.load(key) if key else None
         return Partnership.from_row(row) if row else None
 
     @strawberry.field(description="One organisation you may see (your own or a partner's).")
-    async def organisation(self, info: Info[Context, None], id: UUID) -> Organisation | None:
-        row = await info.context.loaders.organisation.load(id)
+    async def organisation(self, info: Info[Context, None], id: relay.GlobalID) -> Organisation | None:
+        key = uuid_or_none(id, "Organisation")
+        row = await info.context.loaders.organisation.load(key) if key else None
         return Organisation.from_row(row) if row else None
 
     @strawberry.field(description="One participant you may see, by id (never for investors or operators).")
-    async def participant(self, info: Info[Context, None], id: UUID) -> Participant | None:
-        row = await info.context.loaders.participant.load(id)
+    async def participant(self, info: Info[Context, None], id: relay.GlobalID) -> Participant | None:
+        key = uuid_or_none(id, "Participant")
+        row = await info.context.loaders.participant.load(key) if key else None
         if row is None or not policy.rows_visible(info.context.roles_in(row.partnership_id), "Participant"):
             return None
         return Participant.from_row(row)
@@ -317,14 +293,14 @@ class PartnerMutation:
     async def update_partnership(
         self,
         info: Info[Context, None],
-        id: UUID,
+        id: relay.GlobalID,
         expected_version: int,
         name: str | None = None,
         description: str | None = None,
         status: PartnershipStatus | None = None,
     ) -> Result[Partnership]:
         call = info.context.services.identity.update_partnership(
-            id,
+            uuid_of(id, "Partnership", field="id"),
             expected_version=expected_version,
             name=name,
             description=description,
@@ -339,13 +315,16 @@ class PartnerMutation:
     async def add_member(
         self,
         info: Info[Context, None],
-        partnership_id: UUID,
-        organisation_id: UUID,
+        partnership_id: relay.GlobalID,
+        organisation_id: relay.GlobalID,
         role: MembershipRole,
         idempotency_key: str | None = None,
     ) -> Result[Member]:
         call = info.context.services.identity.add_member(
-            partnership_id, organisation_id=organisation_id, role=role.value, idempotency_key=idempotency_key
+            uuid_of(partnership_id, "Partnership", field="partnership_id"),
+            organisation_id=uuid_of(organisation_id, "Organisation", field="organisation_id"),
+            role=role.value,
+            idempotency_key=idempotency_key,
         )
         return await attempt(call, Member.from_row)
 
@@ -354,9 +333,11 @@ class PartnerMutation:
         "outcome payer."
     )
     async def remove_member(
-        self, info: Info[Context, None], partnership_id: UUID, membership_id: UUID
+        self, info: Info[Context, None], partnership_id: relay.GlobalID, membership_id: UUID
     ) -> Result[Done]:
-        call = info.context.services.identity.remove_member(partnership_id, membership_id)
+        call = info.context.services.identity.remove_member(
+            uuid_of(partnership_id, "Partnership", field="partnership_id"), membership_id
+        )
         return await attempt(call, lambda _: Done())
 
     @strawberry.mutation(
@@ -366,13 +347,16 @@ class PartnerMutation:
     async def propose_member(
         self,
         info: Info[Context, None],
-        partnership_id: UUID,
-        organisation_id: UUID,
+        partnership_id: relay.GlobalID,
+        organisation_id: relay.GlobalID,
         role: MembershipRole,
         idempotency_key: str | None = None,
     ) -> Result[MembershipGrant]:
         call = info.context.services.identity.propose_member(
-            partnership_id, organisation_id=organisation_id, role=role.value, idempotency_key=idempotency_key
+            uuid_of(partnership_id, "Partnership", field="partnership_id"),
+            organisation_id=uuid_of(organisation_id, "Organisation", field="organisation_id"),
+            role=role.value,
+            idempotency_key=idempotency_key,
         )
         return await attempt(call, MembershipGrant.from_row)
 
@@ -383,18 +367,22 @@ class PartnerMutation:
     async def consent_to_member(
         self,
         info: Info[Context, None],
-        partnership_id: UUID,
+        partnership_id: relay.GlobalID,
         grant_id: UUID,
         idempotency_key: str | None = None,
     ) -> Result[MembershipGrant]:
         call = info.context.services.identity.consent_to_member(
-            partnership_id, grant_id, idempotency_key=idempotency_key
+            uuid_of(partnership_id, "Partnership", field="partnership_id"),
+            grant_id,
+            idempotency_key=idempotency_key,
         )
         return await attempt(call, MembershipGrant.from_row)
 
     @strawberry.mutation(description="Decline a proposed role (any outcome payer); it is kept, as declined.")
     async def decline_member(
-        self, info: Info[Context, None], partnership_id: UUID, grant_id: UUID
+        self, info: Info[Context, None], partnership_id: relay.GlobalID, grant_id: UUID
     ) -> Result[MembershipGrant]:
-        call = info.context.services.identity.decline_member(partnership_id, grant_id)
+        call = info.context.services.identity.decline_member(
+            uuid_of(partnership_id, "Partnership", field="partnership_id"), grant_id
+        )
         return await attempt(call, MembershipGrant.from_row)

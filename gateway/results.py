@@ -23,9 +23,13 @@ from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, TypeVar
 
 import strawberry
+from strawberry.extensions import FieldExtension
+from strawberry.extensions.field_extension import AsyncExtensionResolver, SyncExtensionResolver
+from strawberry.types import Info
 
 from gateway.clients.transport import ServiceUnavailable
 from gateway.hardening import DomainError
+from gateway.relay import WrongNode
 
 
 @strawberry.interface
@@ -138,13 +142,34 @@ def error_result(error: DomainError, body: str | None = None) -> AnyError:
     return RuleViolation(code=code, message=message)
 
 
-async def attempt(call: Awaitable[A], ok: Callable[[A], T], *, body: str | None = None) -> T | AnyError:
+async def attempt(
+    call: Awaitable[A] | Callable[[], Awaitable[A]], ok: Callable[[A], T], *, body: str | None = None
+) -> T | AnyError:
     """Run a service write; its problem becomes a typed error result, its answer `ok(answer)`. `body` is
-    the argument that carries the service's request body, so field errors name `input.<field>`."""
+    the argument that carries the service's request body, so field errors name `input.<field>`. Pass the
+    call as a function (`lambda: client.write(uuid_of(...))`) when building it can fail too, as decoding
+    a global id of the wrong type does."""
     try:
-        return ok(await call)
+        return ok(await (call() if callable(call) else call))
     except DomainError as error:
         return error_result(error, body)
+
+
+class RefusedArguments(FieldExtension):
+    """On every mutation (schema.py): an argument refused before any service is called — a global id of
+    the wrong type (relay.py's `WrongNode`) — is the mutation's `InvalidInput` result, as a service's field
+    error would be, not a GraphQL error."""
+
+    def resolve(self, next_: SyncExtensionResolver, source: Any, info: Info, **kwargs: Any) -> Any:
+        return next_(source, info, **kwargs)
+
+    async def resolve_async(
+        self, next_: AsyncExtensionResolver, source: Any, info: Info, **kwargs: Any
+    ) -> Any:
+        try:
+            return await next_(source, info, **kwargs)
+        except WrongNode as error:
+            return error_result(error)
 
 
 if TYPE_CHECKING:

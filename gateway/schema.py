@@ -30,8 +30,10 @@ from gateway.contracts import ContractMutation
 from gateway.disclosure import DisclosureMutation
 from gateway.error_log import log_errors
 from gateway.hardening import MaskUnexpectedErrors, cost_limit_rule
+from gateway.nodes import NodeQuery
 from gateway.participants import ParticipantMutation
 from gateway.partners import PartnerMutation, PartnerQuery
+from gateway.results import RefusedArguments
 from gateway.statements import StatementMutation
 from gateway.subscriptions import Subscription
 from gateway.webhooks import WebhookMutation
@@ -44,7 +46,7 @@ MAX_COST = 10_000
 
 
 @strawberry.type
-class Query(PartnerQuery):
+class Query(PartnerQuery, NodeQuery):
     pass
 
 
@@ -59,6 +61,10 @@ class Mutation(
     WebhookMutation,
 ):
     pass
+
+
+for _mutation in get_object_definition(Mutation, strict=True).fields:
+    _mutation.extensions.append(RefusedArguments())
 
 
 class ServiceCalls(SchemaExtension):

@@ -11,6 +11,7 @@ from decimal import Decimal
 from uuid import UUID
 
 import strawberry
+from strawberry import relay
 from strawberry.types import Info
 
 from gateway.clients.outcomes import (
@@ -23,7 +24,9 @@ from gateway.clients.outcomes import (
     StatementVariationRow,
 )
 from gateway.context import Context
+from gateway.relay import GlobalNode, uuid_of
 from gateway.results import ExpectedVersion, IdempotencyKey, Result, attempt
+from gateway.rows import from_row
 from gateway.summary import SUPPRESSED, suppressed
 
 
@@ -50,6 +53,14 @@ class StatementStatus(enum.Enum):
     PAID = "paid"
 
 
+@strawberry.enum(
+    description="Which period a line falls in: the one its claim was verified in, or achieved in."
+)
+class StatementBasis(enum.Enum):
+    VERIFICATION = "verification"
+    ACHIEVEMENT = "achievement"
+
+
 @strawberry.type
 class StatementLine:
     id: UUID
@@ -74,21 +85,7 @@ class StatementLine:
 
     @classmethod
     def from_row(cls, row: StatementLineRow) -> StatementLine:
-        return cls(
-            id=row.id,
-            kind=StatementLineKind(row.kind),
-            claim_id=row.claim_id,
-            outcome_code=row.outcome_code,
-            achievement_date=row.achievement_date,
-            priced_on=row.priced_on,
-            tariff_share=row.tariff_share,
-            cut_share=row.cut_share,
-            amount=row.amount,
-            repriced_by_version_id=row.repriced_by_version_id,
-            tranche_code=row.tranche_code,
-            variation_code=row.variation_code,
-            cohort_code=row.cohort_code,
-        )
+        return from_row(cls, row)
 
 
 WITHHELD = "Null for a reader of totals only when withheld with a count it would give back."
@@ -113,15 +110,7 @@ class StatementOutcome:
 
     @classmethod
     def from_row(cls, row: StatementOutcomeRow) -> StatementOutcome:
-        return cls(
-            outcome_code=row.outcome_code,
-            claim_lines=row.claim_lines,
-            adjustment_lines=row.adjustment_lines,
-            tariff_share=row.tariff_share,
-            cut_share=row.cut_share,
-            amount=row.amount,
-            suppressed=suppressed(row.suppressed),
-        )
+        return from_row(cls, row, suppressed=suppressed(row.suppressed))
 
 
 @strawberry.type(description="A tranche payment booked on a statement: by date, no claim or person.")
@@ -132,7 +121,7 @@ class StatementTranche:
 
     @classmethod
     def from_row(cls, row: StatementTrancheRow) -> StatementTranche:
-        return cls(tranche_code=row.tranche_code, due_date=row.due_date, amount=row.amount)
+        return from_row(cls, row)
 
 
 @strawberry.type(
@@ -196,17 +185,15 @@ class StatementCohortPayment:
 
 
 @strawberry.type(description="What one outcome payer owes for one period; immutable once issued.")
-class Statement:
-    id: UUID
+class Statement(GlobalNode):
+    uuid: UUID = strawberry.field(description="The raw UUID, as REST and the events name this object.")
     partnership_id: UUID
     contract_id: UUID
     payer_organisation_id: UUID
     period_start: date
     period_end: date
     currency: str
-    basis: str = strawberry.field(
-        description="`verification` or `achievement`: which period a line falls in."
-    )
+    basis: StatementBasis = strawberry.field(description="Which period a line falls in.")
     status: StatementStatus
     total_tariff: Decimal | None = strawberry.field(description=WITHHELD_TOTAL)
     total_cut: Decimal | None = strawberry.field(description=WITHHELD_TOTAL)
@@ -240,38 +227,13 @@ class Statement:
     async def lines(self, info: Info[Context, None]) -> list[StatementLine] | None:
         rows = self.line_rows
         if rows is None:
-            row = await info.context.loaders.statement.load(self.id)
+            row = await info.context.loaders.statement.load(self.uuid)
             rows = row.lines if row else None
         return None if rows is None else [StatementLine.from_row(x) for x in rows]
 
     @classmethod
     def from_row(cls, row: StatementRow) -> Statement:
-        return cls(
-            id=row.id,
-            partnership_id=row.partnership_id,
-            contract_id=row.contract_id,
-            payer_organisation_id=row.payer_organisation_id,
-            period_start=row.period_start,
-            period_end=row.period_end,
-            currency=row.currency,
-            basis=row.basis,
-            status=StatementStatus(row.status),
-            total_tariff=row.total_tariff,
-            total_cut=row.total_cut,
-            total=row.total,
-            small_cell_threshold=row.small_cell_threshold,
-            suppressed=suppressed(row.suppressed),
-            content_hash=row.content_hash,
-            issued_at=row.issued_at,
-            paid_at=row.paid_at,
-            version=row.version,
-            outcomes=[StatementOutcome.from_row(x) for x in row.outcomes],
-            tranches=[StatementTranche.from_row(x) for x in row.tranches],
-            variations=[StatementVariation.from_row(x) for x in row.variations],
-            audits=[StatementAudit.from_row(x) for x in row.audits],
-            cohorts=[StatementCohortPayment.from_row(x) for x in row.cohorts],
-            line_rows=row.lines,
-        )
+        return from_row(cls, row, line_rows=row.lines, suppressed=suppressed(row.suppressed))
 
 
 # --- mutations ---------------------------------------------------------------------------------------------
@@ -279,8 +241,8 @@ class Statement:
 
 @strawberry.input
 class GenerateStatementInput:
-    contract_id: UUID
-    payer_organisation_id: UUID
+    contract_id: relay.GlobalID
+    payer_organisation_id: relay.GlobalID = strawberry.field(description="The payer's `Organisation` id.")
     period_start: date
     period_end: date
 
@@ -292,8 +254,10 @@ class StatementMutation:
         self, info: Info[Context, None], input: GenerateStatementInput, idempotency_key: IdempotencyKey = None
     ) -> Result[Statement]:
         call = info.context.services.outcomes.generate_statement(
-            contract_id=input.contract_id,
-            payer_organisation_id=input.payer_organisation_id,
+            contract_id=uuid_of(input.contract_id, "Contract", field="input.contract_id"),
+            payer_organisation_id=uuid_of(
+                input.payer_organisation_id, "Organisation", field="input.payer_organisation_id"
+            ),
             period_start=input.period_start,
             period_end=input.period_end,
             idempotency_key=idempotency_key,
@@ -304,12 +268,14 @@ class StatementMutation:
     async def issue_statement(
         self,
         info: Info[Context, None],
-        statement_id: UUID,
+        statement_id: relay.GlobalID,
         expected_version: ExpectedVersion = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Result[Statement]:
         call = info.context.services.outcomes.issue_statement(
-            statement_id, expected_version=expected_version, idempotency_key=idempotency_key
+            uuid_of(statement_id, "Statement", field="statement_id"),
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
         )
         return await attempt(call, Statement.from_row)
 
@@ -317,11 +283,13 @@ class StatementMutation:
     async def mark_statement_paid(
         self,
         info: Info[Context, None],
-        statement_id: UUID,
+        statement_id: relay.GlobalID,
         expected_version: ExpectedVersion = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Result[Statement]:
         call = info.context.services.outcomes.mark_statement_paid(
-            statement_id, expected_version=expected_version, idempotency_key=idempotency_key
+            uuid_of(statement_id, "Statement", field="statement_id"),
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
         )
         return await attempt(call, Statement.from_row)

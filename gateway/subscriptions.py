@@ -24,11 +24,13 @@ from collections.abc import AsyncGenerator, Hashable
 from uuid import UUID
 
 import strawberry
+from strawberry import relay
 from strawberry.types import Info
 
 from gateway.context import Context
 from gateway.hardening import DomainError
 from gateway.ledger import LedgerEvent
+from gateway.relay import uuid_of
 from gateway.settings import Settings
 from gateway.streams import Ended, Hub, Overflowed, Slot, Subscriber, View
 from kit.auth import Principal
@@ -84,19 +86,20 @@ class Subscription:
         description="Ledger events of a partnership from `afterSequence` on (0: from the start), as chained."
     )
     async def ledger_events(
-        self, info: Info[Context, None], partnership_id: UUID, after_sequence: int = 0
+        self, info: Info[Context, None], partnership_id: relay.GlobalID, after_sequence: int = 0
     ) -> AsyncGenerator[LedgerEvent, None]:
         # Not a generator itself: what is refused here is refused before the subscription starts (an
         # `error` message for this id), and a refused slot is never taken.
         context = info.context
-        ensure_still_allowed(context, partnership_id)
+        key = uuid_of(partnership_id, "Partnership", field="partnershipId")
+        ensure_still_allowed(context, key)
         slot = context.streams.limits.acquire(caller(context.principal), context.connection)
         # The operation's task ends however the subscription does (completed, failed, the socket gone),
         # even before its generator first runs, when a `finally` in it would never run.
         task = asyncio.current_task()
         if task is not None:
             task.add_done_callback(lambda _: slot.release())
-        return _events(context, partnership_id, after_sequence, slot)
+        return _events(context, key, after_sequence, slot)
 
 
 async def _events(

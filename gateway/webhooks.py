@@ -13,13 +13,24 @@ from typing import Annotated
 from uuid import UUID
 
 import strawberry
+from strawberry import relay
 from strawberry.types import Info
 
 from gateway.clients.outcomes import WebhookDeliveryRow, WebhookSecretRow, WebhookSubscriptionRow
 from gateway.context import Context
-from gateway.relay import DEFAULT_FIRST, Connection, Edge, PageInfo, check_first, from_page
+from gateway.relay import (
+    DEFAULT_FIRST,
+    Connection,
+    Edge,
+    GlobalNode,
+    PageInfo,
+    check_first,
+    from_page,
+    uuid_of,
+)
 from gateway.results import AnyError, Done, IdempotencyKey, Result, attempt
 from gateway.roles import MembershipRole
+from gateway.rows import from_row
 
 
 @strawberry.enum
@@ -53,21 +64,7 @@ class WebhookDelivery:
 
     @classmethod
     def from_row(cls, row: WebhookDeliveryRow) -> WebhookDelivery:
-        return cls(
-            id=row.id,
-            subscription_id=row.subscription_id,
-            event_id=row.event_id,
-            sequence=row.sequence,
-            event_type=row.event_type,
-            status=WebhookDeliveryStatus(row.status),
-            attempts=row.attempts,
-            next_attempt_at=row.next_attempt_at,
-            last_attempt_at=row.last_attempt_at,
-            last_status_code=row.last_status_code,
-            last_error=row.last_error,
-            delivered_at=row.delivered_at,
-            created_at=row.created_at,
-        )
+        return from_row(cls, row)
 
 
 def _sequence(delivery: WebhookDelivery) -> str:
@@ -75,8 +72,8 @@ def _sequence(delivery: WebhookDelivery) -> str:
 
 
 @strawberry.type(description="Your organisation's subscription to a partnership's events (never its secret).")
-class WebhookSubscription:
-    id: UUID
+class WebhookSubscription(GlobalNode):
+    uuid: UUID = strawberry.field(description="The raw UUID, as REST and the events name this object.")
     organisation_id: UUID
     partnership_id: UUID
     audience: MembershipRole = strawberry.field(
@@ -96,21 +93,7 @@ class WebhookSubscription:
 
     @classmethod
     def from_row(cls, row: WebhookSubscriptionRow) -> WebhookSubscription:
-        return cls(
-            id=row.id,
-            organisation_id=row.organisation_id,
-            partnership_id=row.partnership_id,
-            audience=MembershipRole(row.audience),
-            url=row.url,
-            event_types=list(row.event_types or ()),
-            description=row.description,
-            status=WebhookStatus(row.status),
-            disabled_reason=row.disabled_reason,
-            disabled_at=row.disabled_at,
-            previous_secret_expires_at=row.previous_secret_expires_at,
-            version=row.version,
-            created_at=row.created_at,
-        )
+        return from_row(cls, row)
 
     @strawberry.field(description="The delivery log, newest event first; filter by `status`.")
     async def deliveries(
@@ -121,7 +104,7 @@ class WebhookSubscription:
         status: WebhookDeliveryStatus | None = None,
     ) -> Connection[WebhookDelivery]:
         page = await info.context.services.outcomes.webhook_deliveries(
-            self.id,
+            self.uuid,
             limit=check_first(first),
             cursor=after,
             status=status.value if status is not None else None,
@@ -134,12 +117,12 @@ async def subscriptions_of_organisation(info: Info[Context, None]) -> Connection
     rows = await info.context.services.outcomes.webhook_subscriptions()
     nodes = [WebhookSubscription.from_row(row) for row in rows]
     return Connection(
-        edges=[Edge(cursor=str(n.id), node=n) for n in nodes],
+        edges=[Edge(cursor=str(n.uuid), node=n) for n in nodes],
         page_info=PageInfo(
             has_next_page=False,
             has_previous_page=False,
-            start_cursor=str(nodes[0].id) if nodes else None,
-            end_cursor=str(nodes[-1].id) if nodes else None,
+            start_cursor=str(nodes[0].uuid) if nodes else None,
+            end_cursor=str(nodes[-1].uuid) if nodes else None,
         ),
         total_count=len(nodes),
     )
@@ -181,7 +164,7 @@ RotateWebhookSecretResult = Annotated[
 
 @strawberry.input
 class CreateWebhookSubscriptionInput:
-    partnership_id: UUID
+    partnership_id: relay.GlobalID
     url: str = strawberry.field(description="HTTPS; private and loopback addresses refused in production.")
     event_types: list[str] = strawberry.field(default_factory=list, description="Empty: every type.")
     description: str | None = None
@@ -206,7 +189,7 @@ class WebhookMutation:
         idempotency_key: IdempotencyKey = None,
     ) -> CreateWebhookSubscriptionResult:
         call = info.context.services.outcomes.create_webhook_subscription(
-            partnership_id=input.partnership_id,
+            partnership_id=uuid_of(input.partnership_id, "Partnership", field="input.partnership_id"),
             url=input.url,
             event_types=list(input.event_types),
             description=input.description,
@@ -221,7 +204,7 @@ class WebhookMutation:
     async def update_webhook_subscription(
         self,
         info: Info[Context, None],
-        subscription_id: UUID,
+        subscription_id: relay.GlobalID,
         input: UpdateWebhookSubscriptionInput,
         expected_version: Annotated[
             int, strawberry.argument(description="The `version` you read; refused if it moved on.")
@@ -229,7 +212,7 @@ class WebhookMutation:
         idempotency_key: IdempotencyKey = None,
     ) -> Result[WebhookSubscription]:
         call = info.context.services.outcomes.update_webhook_subscription(
-            subscription_id,
+            uuid_of(subscription_id, "WebhookSubscription", field="subscription_id"),
             status=input.status.value if input.status is not None else None,
             url=input.url,
             event_types=input.event_types,
@@ -244,12 +227,14 @@ class WebhookMutation:
     async def redeliver_webhook(
         self,
         info: Info[Context, None],
-        subscription_id: UUID,
+        subscription_id: relay.GlobalID,
         delivery_id: UUID,
         idempotency_key: IdempotencyKey = None,
     ) -> Result[WebhookDelivery]:
         call = info.context.services.outcomes.redeliver_webhook(
-            subscription_id, delivery_id, idempotency_key=idempotency_key
+            uuid_of(subscription_id, "WebhookSubscription", field="subscription_id"),
+            delivery_id,
+            idempotency_key=idempotency_key,
         )
         return await attempt(call, WebhookDelivery.from_row)
 
@@ -261,7 +246,7 @@ class WebhookMutation:
     async def rotate_webhook_secret(
         self,
         info: Info[Context, None],
-        subscription_id: UUID,
+        subscription_id: relay.GlobalID,
         expected_version: Annotated[
             int, strawberry.argument(description="The `version` you read; refused if it moved on.")
         ],
@@ -271,7 +256,7 @@ class WebhookMutation:
         idempotency_key: IdempotencyKey = None,
     ) -> RotateWebhookSecretResult:
         call = info.context.services.outcomes.rotate_webhook_secret(
-            subscription_id,
+            uuid_of(subscription_id, "WebhookSubscription", field="subscription_id"),
             previous_secret_valid_for=previous_secret_valid_for,
             expected_version=expected_version,
             idempotency_key=idempotency_key,
@@ -280,7 +265,9 @@ class WebhookMutation:
 
     @strawberry.mutation(description="Delete a subscription and its delivery log; deliveries stop at once.")
     async def delete_webhook_subscription(
-        self, info: Info[Context, None], subscription_id: UUID
+        self, info: Info[Context, None], subscription_id: relay.GlobalID
     ) -> Result[Done]:
-        call = info.context.services.outcomes.delete_webhook_subscription(subscription_id)
+        call = info.context.services.outcomes.delete_webhook_subscription(
+            uuid_of(subscription_id, "WebhookSubscription", field="subscription_id")
+        )
         return await attempt(call, lambda _: Done())

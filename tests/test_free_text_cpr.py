@@ -19,7 +19,7 @@ from effekt.sandbox.cast import Actor, Cast, make_cast
 from effekt.sandbox.directory import operator_headers
 from effekt.sandbox.identifiers import synthetic_cpr
 from tests.digits import written_in
-from tests.gateway.support import World, build_world, gql
+from tests.gateway.support import World, build_world, gid, gql
 from tests.outcomes.integrations.support import post_bulk
 from tests.outcomes.support import TODAY, check, claim, decide, employment_terms, key
 
@@ -251,13 +251,13 @@ mutation($input: EnrolParticipantInput!) {
   enrolParticipant(input: $input) { __typename ... on InvalidInput { code fields { field reason } } }
 }"""
 EXIT = """
-mutation($id: UUID!, $reason: String!) {
+mutation($id: ID!, $reason: String!) {
   exitParticipant(participantId: $id, exitDate: "%s", reason: $reason) {
     __typename ... on InvalidInput { fields { field reason } }
   }
 }"""
 TERMINATE = """
-mutation($id: UUID!, $reason: String!) {
+mutation($id: ID!, $reason: String!) {
   terminateContractVersion(versionId: $id, effectiveOn: "%s", reason: $reason) {
     __typename ... on InvalidInput { fields { field reason } }
   }
@@ -270,8 +270,8 @@ async def test_graphql_inputs_name_the_input_path_and_never_echo_the_number(
     cast: Cast = world.cast
     value = SPELLINGS["fullwidth"]
     enrolment = {
-        "partnershipId": str(cast.partnership_id),
-        "contractId": str(world.contract_id),
+        "partnershipId": gid("Partnership", cast.partnership_id),
+        "contractId": gid("Contract", world.contract_id),
         "cpr": synthetic_cpr(90),
         "municipalityCode": "657",
         "enrolmentDate": (TODAY - timedelta(days=3)).isoformat(),
@@ -282,13 +282,13 @@ async def test_graphql_inputs_name_the_input_path_and_never_echo_the_number(
         (
             cast.provider,
             EXIT % TODAY.isoformat(),
-            {"id": world.participants["657"][1], "reason": value},
+            {"id": gid("Participant", world.participants["657"][1]), "reason": value},
             "reason",
         ),
         (
             cast.provider,
             TERMINATE % (TODAY + timedelta(days=30)).isoformat(),
-            {"id": str(world.version_id), "reason": value},
+            {"id": gid("ContractVersion", world.version_id), "reason": value},
             "reason",
         ),
     ]

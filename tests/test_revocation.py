@@ -21,13 +21,14 @@ from effekt.sandbox.cast import Actor, Cast, token_for
 from effekt.sandbox.directory import operator_headers, remove_membership, user_token, web_client_id
 from effekt.sandbox.identifiers import synthetic_cpr
 from effekt.sandbox.signin import REDIRECT_URI, USER_SCOPES, authorization_code, bearer, claims_of, pkce_pair
+from tests.gateway.support import gid
 from tests.outcomes.support import TODAY, active_contract, claim, confirm, employment_terms, enrol
 
 # Generous: the lists are polled every 0.5 s; this only bounds how long a broken build takes to fail.
 DEADLINE = 20.0
-PARTNERSHIP_ROWS = """query($id: UUID!) { partnership(id: $id) {
+PARTNERSHIP_ROWS = """query($id: ID!) { partnership(id: $id) {
   participants(first: 20) { edges { node { id } } }
-  claims(first: 20) { edges { node { id } } }
+  claims(first: 20) { edges { node { id uuid } } }
 } }"""
 
 Call = Callable[[str], Awaitable[httpx.Response]]
@@ -131,7 +132,7 @@ async def test_after_a_membership_is_removed_the_old_token_reads_no_row_of_that_
     await confirm(outcomes, cast.payer_a, participant["id"])
     claimed = await claim(outcomes, cast.provider, participant["id"], "job_start", TODAY - timedelta(days=50))
     partnership = {"partnership_id": str(cast.partnership_id)}
-    view = {"query": PARTNERSHIP_ROWS, "variables": {"id": str(cast.partnership_id)}}
+    view = {"query": PARTNERSHIP_ROWS, "variables": {"id": gid("Partnership", cast.partnership_id)}}
 
     async def participants(token: str) -> httpx.Response:
         return await outcomes.get("/v1/participants", params=partnership, headers=bearer(token))
@@ -146,7 +147,7 @@ async def test_after_a_membership_is_removed_the_old_token_reads_no_row_of_that_
     assert [p["id"] for p in (await participants(evaluator.token)).json()["items"]] == [participant["id"]]
     assert [c["id"] for c in (await claims(evaluator.token)).json()["items"]] == [claimed["id"]]
     seen = (await through_gateway(evaluator.token)).json()["data"]["partnership"]
-    assert seen["claims"]["edges"][0]["node"]["id"] == claimed["id"]
+    assert seen["claims"]["edges"][0]["node"]["uuid"] == claimed["id"]
 
     await remove_membership(platform, cast.partnership_id, evaluator.organisation_id)
     for call in (participants, claims, through_gateway):
@@ -161,7 +162,7 @@ async def test_after_a_membership_is_removed_the_old_token_reads_no_row_of_that_
     # Another organisation of the same partnership keeps its tokens and its rows.
     assert [p["id"] for p in (await participants(cast.provider.token)).json()["items"]] == [participant["id"]]
     still = (await through_gateway(cast.payer_a.token)).json()["data"]["partnership"]
-    assert still["claims"]["edges"][0]["node"]["id"] == claimed["id"]
+    assert still["claims"]["edges"][0]["node"]["uuid"] == claimed["id"]
 
 
 async def test_a_disabled_users_tokens_stop_working_everywhere(

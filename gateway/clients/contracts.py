@@ -4,6 +4,7 @@ and OCDS exports, publication; docs/open-data.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -75,6 +76,12 @@ class PublicationRow(Row):
 class ContractsClient:
     def __init__(self, http: ServiceClient) -> None:
         self.http = http
+
+    async def contracts(self, ids: Sequence[UUID]) -> dict[UUID, ContractRow]:
+        return await self.http.batch(ContractRow, "/v1/contracts", ids)
+
+    async def versions(self, ids: Sequence[UUID]) -> dict[UUID, ContractVersionRow]:
+        return await self.http.batch(ContractVersionRow, "/v1/contract-versions", ids)
 
     async def contracts_of(self, partnership_id: UUID) -> list[ContractRow]:
         return await self.http.every(ContractRow, "/v1/contracts", {"partnership_id": str(partnership_id)})

@@ -329,6 +329,9 @@ class OutcomesClient:
 
     # --- claims
 
+    async def claims(self, ids: Sequence[UUID]) -> dict[UUID, ClaimRow]:
+        return await self.http.batch(ClaimRow, "/v1/outcome-claims", ids)
+
     async def claims_of(self, partnership_id: UUID) -> list[ClaimRow]:
         """Every claim of a partnership the caller may see (all pages)."""
         return await self.http.every(ClaimRow, "/v1/outcome-claims", {"partnership_id": str(partnership_id)})

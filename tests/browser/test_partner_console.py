@@ -26,9 +26,10 @@ from effekt.sandbox.console import ConsoleSite
 from effekt.sandbox.identifiers import HERNING
 from effekt.seed import PASSWORD
 from tests.browser.conftest import Demo
+from tests.gateway.support import gid
 
-PEOPLE = """query($id: UUID!) { partnership(id: $id) {
-  participants(first: 200) { nodes { id pseudonym municipalityCode municipalReference } } } }"""
+PEOPLE = """query($id: ID!) { partnership(id: $id) {
+  participants(first: 200) { nodes { id uuid pseudonym municipalityCode municipalReference } } } }"""
 LABELS = {
     "da-DK": ("Log ind", "E-mailadresse", "Adgangskode", "Log ind og tillad"),
     "en-GB": ("Sign in", "E-mail address", "Password", "Sign in and allow"),
@@ -42,7 +43,7 @@ async def _people(platform: Platform, demo: Demo, *payers: str) -> list[dict[str
         for payer in payers:
             response = await gateway.post(
                 "/graphql",
-                json={"query": PEOPLE, "variables": {"id": demo.partnership_id}},
+                json={"query": PEOPLE, "variables": {"id": gid("Partnership", demo.partnership_id)}},
                 headers={"Authorization": f"Bearer {demo.tokens[payer]['token']}"},
             )
             people += response.json()["data"]["partnership"]["participants"]["nodes"]
@@ -141,7 +142,7 @@ async def test_a_municipality_verifies_and_the_investor_sees_money_live_and_no_p
                 continue
         assert len(bodies) > 5
         for person in people:
-            for value in (person["id"], person["pseudonym"], person["municipalReference"]):
+            for value in (person["id"], person["uuid"], person["pseudonym"], person["municipalReference"]):
                 assert value not in investor_text, value
                 assert not any(value in body for body in bodies), value
         assert blocked == []

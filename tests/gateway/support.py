@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import httpx
+from strawberry.relay import GlobalID
 
 from effekt.sandbox.cast import Actor, Cast
 from effekt.sandbox.identifiers import synthetic_cpr
@@ -27,6 +28,11 @@ from tests.outcomes.support import (
     key,
     quarter,
 )
+
+
+def gid(type_name: str, value: object) -> str:
+    """The gateway's global id of a `type_name` whose UUID is `value` (base64 of `Type:uuid`, Relay's)."""
+    return str(GlobalID(type_name, str(value)))
 
 
 async def gql(

@@ -50,11 +50,15 @@ async def _errors(query: str, variables: dict[str, Any] | None = None) -> list[G
 async def test_each_error_is_named_by_its_class_and_a_limit_or_refusal_by_its_code() -> None:
     syntax = await _errors(f"query Me {{ me {{ {CPR} }}")
     unknown = await _errors(f'query Me {{ me(cpr: "{CPR}") {{ subject }} }}')
-    variables = await _errors("query One($id: UUID!) { partnership(id: $id) { name } }", {"id": CPR})
+    variables = await _errors(
+        "query One($n: Int!) { partnerships(first: $n) { nodes { name } } }", {"n": CPR}
+    )
+    not_an_id = await _errors("query One($id: ID!) { partnership(id: $id) { name } }", {"id": CPR})
     bug = await _errors("query Me { me { subject } }")  # no principal in the context: a resolver fails
     assert [error_code(e) for e in syntax] == ["syntax-error"]
     assert [error_code(e) for e in unknown] == ["invalid-document"]
     assert [error_code(e) for e in variables] == ["invalid-variables"]
+    assert [error_code(e) for e in not_an_id] == ["invalid-global-id"]
     assert [error_code(e) for e in bug] == ["internal-error"]
     refused = GraphQLError("no", path=["partnership"], original_error=DomainError("no", code="not-a-partner"))
     assert error_code(refused) == "not-a-partner"
@@ -66,8 +70,8 @@ async def test_the_schema_logs_codes_and_a_hash_but_no_text_of_the_request() -> 
     with structlog.testing.capture_logs() as lines:
         await _errors(query)
         await _errors("query Me { me { subject } }")
-        await _errors("query One($id: UUID!) { partnership(id: $id) { name } }", {"id": CPR})
-    refused, failed, variables = lines
+        await _errors("query One($id: ID!) { partnership(id: $id) { name } }", {"id": CPR})
+    refused, failed, not_an_id = lines
     assert refused["log_level"] == "info"
     assert refused["operation"] == "invalid"
     assert refused["document"] == document_id(query)
@@ -78,8 +82,8 @@ async def test_the_schema_logs_codes_and_a_hash_but_no_text_of_the_request() -> 
     assert failed["fields"] == ["me"]
     assert failed["exception"] == "builtins.AttributeError"
     assert any("gateway/" in frame for frame in failed["where"])
-    assert variables["log_level"] == "info"
-    assert variables["codes"] == ["invalid-variables"]
+    assert not_an_id["log_level"] == "info"
+    assert not_an_id["codes"] == ["invalid-global-id"]
     assert CPR not in json.dumps(lines)
     assert "principal" not in json.dumps(lines)
 

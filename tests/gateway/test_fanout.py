@@ -12,11 +12,11 @@ import pytest
 from effekt.launcher import Platform
 from effekt.sandbox.cast import make_cast
 from effekt.sandbox.http import new_client
-from tests.gateway.support import World, _bounded, build_world, gql
+from tests.gateway.support import World, _bounded, build_world, gid, gql
 from tests.outcomes.support import TODAY, claim, confirm
 
 DASHBOARD = """
-query Dashboard($id: UUID!) {
+query Dashboard($id: ID!) {
   partnership(id: $id) {
     name
     members { role organisation { name partnerType } }
@@ -77,7 +77,9 @@ async def test_a_dashboard_over_200_participants_makes_a_bounded_number_of_servi
     gateway: httpx.AsyncClient, big_world: World
 ) -> None:
     started = time.perf_counter()
-    body = await gql(gateway, big_world.cast.provider, DASHBOARD, {"id": str(big_world.cast.partnership_id)})
+    body = await gql(
+        gateway, big_world.cast.provider, DASHBOARD, {"id": gid("Partnership", big_world.cast.partnership_id)}
+    )
     elapsed = time.perf_counter() - started
     assert "errors" not in body, body["errors"]
     partnership = body["data"]["partnership"]
@@ -95,7 +97,9 @@ async def test_a_dashboard_over_200_participants_makes_a_bounded_number_of_servi
 async def test_the_same_dashboard_costs_the_same_calls_for_a_payer_seeing_half(
     gateway: httpx.AsyncClient, big_world: World
 ) -> None:
-    body = await gql(gateway, big_world.cast.payer_a, DASHBOARD, {"id": str(big_world.cast.partnership_id)})
+    body = await gql(
+        gateway, big_world.cast.payer_a, DASHBOARD, {"id": gid("Partnership", big_world.cast.partnership_id)}
+    )
     assert "errors" not in body, body["errors"]
     nodes = [e["node"] for e in body["data"]["partnership"]["participants"]["edges"]]
     assert len(nodes) == 100

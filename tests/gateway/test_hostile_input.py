@@ -215,7 +215,7 @@ def _subscribe(payload: Any, *, id: Any = "1") -> str:
     return json.dumps({"id": id, "type": "subscribe", "payload": payload})
 
 
-SUBSCRIBE = "subscription Ledger($id: UUID!) { ledgerEvents(partnershipId: $id) { sequence } }"
+SUBSCRIBE = "subscription Ledger($id: ID!) { ledgerEvents(partnershipId: $id) { sequence } }"
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from effekt.launcher import Platform
 from effekt.sandbox.cast import Actor, Cast, make_cast
 from effekt.sandbox.http import new_client
 from gateway import policy
-from tests.gateway.support import gql
+from tests.gateway.support import gid, gql
 
 INTROSPECTION = """
 { __schema { types { name kind
@@ -53,16 +53,15 @@ async def test_introspection_shows_an_investor_no_hidden_type_or_field(
 @pytest.mark.parametrize(
     "query",
     [
-        "query($id: UUID!) { participant(id: $id) { id pseudonym } }",
-        "query($id: UUID!) { p: partnership(id: $id) { people: participants { edges { node { id } } } } }",
-        "query($id: UUID!) { partnership(id: $id) { ...P } }"
+        "query($id: ID!) { participant(id: $id) { id pseudonym } }",
+        "query($id: ID!) { p: partnership(id: $id) { people: participants { edges { node { id } } } } }",
+        "query($id: ID!) { partnership(id: $id) { ...P } }"
         " fragment P on Partnership { participants { nodes { id } } }",
-        "query($id: UUID!) { partnership(id: $id) { ...X } } fragment X on Participant { id }",
-        "query($id: UUID!) { partnership(id: $id) { ... on Participant { id } } }",
-        "query($id: UUID!) { partnership(id: $id) { claims { nodes { participant { pseudonym } } } } }",
-        "query($id: UUID!) { partnership(id: $id) { ledger { nodes { participantId subject data } } } }",
-        "mutation($id: UUID!) {"
-        " confirmEligibility(participantId: $id) { ... on Participant { pseudonym } } }",
+        "query($id: ID!) { partnership(id: $id) { ...X } } fragment X on Participant { id }",
+        "query($id: ID!) { partnership(id: $id) { ... on Participant { id } } }",
+        "query($id: ID!) { partnership(id: $id) { claims { nodes { participant { pseudonym } } } } }",
+        "query($id: ID!) { partnership(id: $id) { ledger { nodes { participantId subject data } } } }",
+        "mutation($id: ID!) { confirmEligibility(participantId: $id) { ... on Participant { pseudonym } } }",
     ],
 )
 async def test_no_query_form_reaches_a_participant(
@@ -70,7 +69,7 @@ async def test_no_query_form_reaches_a_participant(
 ) -> None:
     cast, actors = investors
     for actor in actors:
-        body = await gql(gateway, actor, query, {"id": str(cast.partnership_id)}, status=400)
+        body = await gql(gateway, actor, query, {"id": gid("Partnership", cast.partnership_id)}, status=400)
         assert "data" not in body
         assert body["errors"]
         assert all("Did you mean" not in e["message"] for e in body["errors"])

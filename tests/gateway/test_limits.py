@@ -9,7 +9,7 @@ import pytest
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Cast, make_cast
 from gateway.schema import MAX_ALIASES, MAX_COST, MAX_DEPTH, MAX_TOKENS
-from tests.gateway.support import gql
+from tests.gateway.support import gid, gql
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +22,13 @@ def _deep(levels: int) -> str:
     inner = "id"
     for _ in range(levels):
         inner = f"participant {{ claims {{ {inner} }} }}"
-    return f"query($id: UUID!) {{ partnership(id: $id) {{ claims(first: 1) {{ nodes {{ {inner} }} }} }} }}"
+    return f"query($id: ID!) {{ partnership(id: $id) {{ claims(first: 1) {{ nodes {{ {inner} }} }} }} }}"
 
 
 async def _refused(gateway: httpx.AsyncClient, cast: Cast, query: str) -> list[dict[str, object]]:
-    body = await gql(gateway, cast.provider, query, {"id": str(cast.partnership_id)}, status=400)
+    body = await gql(
+        gateway, cast.provider, query, {"id": gid("Partnership", cast.partnership_id)}, status=400
+    )
     assert "data" not in body, body
     errors: list[dict[str, object]] = body["errors"]
     return errors
@@ -45,7 +47,9 @@ async def test_an_over_deep_query_is_refused_naming_the_limit(
 
 
 async def test_a_query_within_the_depth_limit_runs(gateway: httpx.AsyncClient, limits_cast: Cast) -> None:
-    body = await gql(gateway, limits_cast.provider, _deep(2), {"id": str(limits_cast.partnership_id)})
+    body = await gql(
+        gateway, limits_cast.provider, _deep(2), {"id": gid("Partnership", limits_cast.partnership_id)}
+    )
     assert body["data"]["partnership"]["claims"]["nodes"] == []
 
 
@@ -53,7 +57,7 @@ async def test_an_over_costly_query_is_refused_with_its_cost(
     gateway: httpx.AsyncClient, limits_cast: Cast
 ) -> None:
     query = (
-        "query($id: UUID!) { partnership(id: $id) { participants(first: 500) { edges { node { id pseudonym "
+        "query($id: ID!) { partnership(id: $id) { participants(first: 500) { edges { node { id pseudonym "
         "claims { id status } } } } } }"
     )
     errors = await _refused(gateway, limits_cast, query)

@@ -24,6 +24,7 @@ from effekt.launcher import Platform
 from effekt.sandbox.http import new_client
 from effekt.sandbox.identifiers import synthetic_cpr
 from tests.actors import Cast, make_cast
+from tests.gateway.support import gid
 from tests.outcomes.support import TODAY, active_contract, employment_terms
 from tests.platform import running_platform
 
@@ -53,8 +54,9 @@ async def gateway_client(private_platform: Platform) -> AsyncIterator[httpx.Asyn
 
 
 def _enrol(cpr: str, cast: Cast, contract_id: str, *, name: str = "Enrol") -> str:
+    partnership = gid("Partnership", cast.partnership_id)
     return (
-        f'mutation {name} {{ enrolParticipant(input: {{partnershipId: "{cast.partnership_id}", '
+        f'mutation {name} {{ enrolParticipant(input: {{partnershipId: "{partnership}", '
         f'contractId: "{contract_id}", cpr: "{cpr}", municipalityCode: "657", '
         f'enrolmentDate: "{TODAY - timedelta(days=5)}", cohort: "{MARKER}"}}) '
         "{ __typename ... on Participant { id } ... on MutationError { code } } }"
@@ -69,7 +71,7 @@ def _http_cases(cast: Cast, contract_id: str) -> list[dict[str, Any]]:
     )
     variables = {
         "input": {
-            "partnershipId": str(cast.partnership_id),
+            "partnershipId": gid("Partnership", cast.partnership_id),
             "contractId": contract_id,
             "cpr": DASHED,
             "municipalityCode": "791",
@@ -86,7 +88,7 @@ def _http_cases(cast: Cast, contract_id: str) -> list[dict[str, Any]]:
             "query": "query Page($n: Int) { partnerships(first: $n) { nodes { id } } }",
             "variables": {"n": int(CPR)},
         },
-        {"query": "query One($id: UUID!) { partnership(id: $id) { name } }", "variables": {"id": DASHED}},
+        {"query": "query One($id: ID!) { partnership(id: $id) { name } }", "variables": {"id": DASHED}},
         {"query": enrol_by_variables, "variables": {"input": {**variables["input"], "cpr": int(CPR)}}},
         # Invalid documents with the number inline: wrong types, unknown arguments and fields.
         {"query": f"query Page {{ partnerships(first: {CPR}) {{ nodes {{ id }} }} }}"},
@@ -127,11 +129,15 @@ def _header_sets(cast: Cast) -> list[dict[str, str]]:
 
 async def _websocket_cases(platform: Platform, cast: Cast) -> None:
     url = platform.url("gateway").replace("http://", "ws://") + "/graphql"
-    subscribe = "subscription Ledger($id: UUID!) { ledgerEvents(partnershipId: $id) { sequence } }"
+    subscribe = "subscription Ledger($id: ID!) { ledgerEvents(partnershipId: $id) { sequence } }"
     payloads: list[dict[str, Any]] = [
         {"query": f'subscription Ledger {{ ledgerEvents(partnershipId: "{DASHED}") {{ sequence }} }}'},
         {"query": subscribe, "variables": {"id": CPR, "note": MARKER}},
-        {"query": subscribe, "variables": {"id": str(cast.partnership_id)}, "operationName": CPR},
+        {
+            "query": subscribe,
+            "variables": {"id": gid("Partnership", cast.partnership_id)},
+            "operationName": CPR,
+        },
         {"query": f"subscription {{ ledgerEvents {{ {CPR} }}"},
         {"query": subscribe, "extensions": {"documentId": f"sha256:{CPR}"}},
     ]
@@ -162,7 +168,7 @@ async def test_no_cpr_number_reaches_any_log(
         contract, _ = await active_contract(contracts, cast, employment_terms(cast))
     accept = {"Accept": "application/graphql-response+json"}
     answers = []
-    for body in _http_cases(cast, str(contract)):
+    for body in _http_cases(cast, gid("Contract", contract)):
         answers.append(
             await gateway_client.post("/graphql", json=body, headers={**cast.provider.headers, **accept})
         )

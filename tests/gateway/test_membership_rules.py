@@ -16,17 +16,17 @@ from effekt.sandbox.directory import operator_headers
 from effekt.sandbox.identifiers import synthetic_cpr
 from gateway import policy
 from services.identity.partnerships import access
-from tests.gateway.support import gql
+from tests.gateway.support import gid, gql
 from tests.outcomes.support import TODAY, active_contract, employment_terms, enrol
 
-ADD = """mutation($p: UUID!, $o: UUID!, $r: MembershipRole!) { addMember(partnershipId: $p,
+ADD = """mutation($p: ID!, $o: ID!, $r: MembershipRole!) { addMember(partnershipId: $p,
   organisationId: $o, role: $r) { __typename ... on Member { id role } ... on MutationError { code } } }"""
-PROPOSE = """mutation($p: UUID!, $o: UUID!, $r: MembershipRole!) { proposeMember(partnershipId: $p,
+PROPOSE = """mutation($p: ID!, $o: ID!, $r: MembershipRole!) { proposeMember(partnershipId: $p,
   organisationId: $o, role: $r) { __typename ... on MembershipGrant { id status awaiting }
   ... on MutationError { code } } }"""
-CONSENT = """mutation($p: UUID!, $g: UUID!) { consentToMember(partnershipId: $p, grantId: $g) {
+CONSENT = """mutation($p: ID!, $g: UUID!) { consentToMember(partnershipId: $p, grantId: $g) {
   __typename ... on MembershipGrant { id status membershipId } ... on MutationError { code } } }"""
-REMOVE = """mutation($p: UUID!, $m: UUID!) { removeMember(partnershipId: $p, membershipId: $m) {
+REMOVE = """mutation($p: ID!, $m: UUID!) { removeMember(partnershipId: $p, membershipId: $m) {
   __typename ... on MutationError { code } } }"""
 
 
@@ -57,7 +57,11 @@ async def test_a_payer_cannot_make_itself_provider_and_still_sees_only_its_own_r
             municipality_code=code,
             enrolment_date=TODAY - timedelta(days=3),
         )
-    variables = {"p": str(cast.partnership_id), "o": str(cast.payer_a.organisation_id), "r": "PROVIDER"}
+    variables = {
+        "p": gid("Partnership", cast.partnership_id),
+        "o": gid("Organisation", cast.payer_a.organisation_id),
+        "r": "PROVIDER",
+    }
     for mutation in (ADD, PROPOSE):
         result = (await gql(gateway, cast.payer_a, mutation, variables))["data"]
         (answer,) = result.values()
@@ -75,7 +79,11 @@ async def test_a_payer_cannot_make_itself_provider_and_still_sees_only_its_own_r
 async def test_an_outsider_becomes_evaluator_over_graphql_only_with_both_payers_consent(
     platform: Platform, gateway: httpx.AsyncClient, cast: Cast
 ) -> None:
-    variables = {"p": str(cast.partnership_id), "o": str(cast.outsider.organisation_id), "r": "EVALUATOR"}
+    variables = {
+        "p": gid("Partnership", cast.partnership_id),
+        "o": gid("Organisation", cast.outsider.organisation_id),
+        "r": "EVALUATOR",
+    }
     direct = (await gql(gateway, cast.payer_a, ADD, variables))["data"]["addMember"]
     assert direct == {"__typename": "NotPermitted", "code": "consent-required"}
     grant = (await gql(gateway, cast.payer_a, PROPOSE, variables))["data"]["proposeMember"]
@@ -105,9 +113,9 @@ async def test_a_payer_cannot_close_or_rename_the_partnership_over_rest_or_graph
         graphql = await gql(
             gateway,
             actor,
-            "mutation($p: UUID!, $v: Int!) { updatePartnership(id: $p, expectedVersion: $v, status: CLOSED) "
+            "mutation($p: ID!, $v: Int!) { updatePartnership(id: $p, expectedVersion: $v, status: CLOSED) "
             "{ __typename } }",
-            {"p": str(cast.partnership_id), "v": before["version"]},
+            {"p": gid("Partnership", cast.partnership_id), "v": before["version"]},
             status=400,
         )
         assert "updatePartnership" in graphql["errors"][0]["message"]

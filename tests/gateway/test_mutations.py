@@ -15,7 +15,7 @@ from effekt.sandbox.cast import Cast, make_cast
 from effekt.sandbox.directory import operator_headers
 from effekt.sandbox.http import new_client
 from effekt.sandbox.identifiers import synthetic_cpr
-from tests.gateway.support import gql
+from tests.gateway.support import gid, gql
 from tests.outcomes.support import TODAY, active_contract, employment_terms
 
 
@@ -38,7 +38,7 @@ mutation Enrol($input: EnrolParticipantInput!, $key: String) {
 }
 """
 CONFIRM = """
-mutation Confirm($id: UUID!, $version: Int) {
+mutation Confirm($id: ID!, $version: Int) {
   confirmEligibility(participantId: $id, expectedVersion: $version) {
     __typename
     ... on Participant { id eligibilityConfirmedAt version }
@@ -50,8 +50,8 @@ mutation Confirm($id: UUID!, $version: Int) {
 
 def _enrolment(cast: Cast, contract_id: UUID, cpr: str, code: str = "657") -> dict[str, object]:
     return {
-        "partnershipId": str(cast.partnership_id),
-        "contractId": str(contract_id),
+        "partnershipId": gid("Partnership", cast.partnership_id),
+        "contractId": gid("Contract", contract_id),
         "cpr": cpr,
         "municipalityCode": code,
         "enrolmentDate": (TODAY - timedelta(days=5)).isoformat(),
@@ -126,9 +126,9 @@ async def test_an_amendment_signed_over_the_wrong_hash_is_a_typed_error(
     amended = await gql(
         gateway,
         cast.provider,
-        """mutation($c: UUID!) { amendContract(contractId: $c) {
+        """mutation($c: ID!) { amendContract(contractId: $c) {
              __typename ... on ContractVersion { id status number } ... on MutationError { code } } }""",
-        {"c": str(contract_id)},
+        {"c": gid("Contract", contract_id)},
     )
     draft = amended["data"]["amendContract"]
     assert draft["__typename"] == "ContractVersion", draft
@@ -137,7 +137,7 @@ async def test_an_amendment_signed_over_the_wrong_hash_is_a_typed_error(
     proposed = await gql(
         gateway,
         cast.provider,
-        "mutation($v: UUID!) { proposeContractVersion(versionId: $v) { __typename"
+        "mutation($v: ID!) { proposeContractVersion(versionId: $v) { __typename"
         " ... on ContractVersion { status contentHash } ... on MutationError { code } } }",
         {"v": version_id},
     )
@@ -145,7 +145,7 @@ async def test_an_amendment_signed_over_the_wrong_hash_is_a_typed_error(
     wrong = await gql(
         gateway,
         cast.payer_a,
-        "mutation($v: UUID!, $h: String) { signContractVersion(versionId: $v, contentHash: $h) { __typename"
+        "mutation($v: ID!, $h: String) { signContractVersion(versionId: $v, contentHash: $h) { __typename"
         " ... on MutationError { code message } } }",
         {"v": version_id, "h": "0" * 64},
     )

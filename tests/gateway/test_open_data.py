@@ -8,14 +8,14 @@ import httpx
 
 from effekt.sandbox.cast import Cast
 from tests.contracts.support import activate
-from tests.gateway.support import gql
+from tests.gateway.support import gid, gql
 
-DISCLOSURE = """query($id: UUID!) { partnership(id: $id) {
+DISCLOSURE = """query($id: ID!) { partnership(id: $id) {
   disclosure { smallCellThreshold etag blocks { code status disputed source } }
   indigoExport
   contract { ocdsRecord }
 } }"""
-CHANGE = """mutation($id: UUID!, $etag: String!, $blocks: [DisclosureBlockInput!]) {
+CHANGE = """mutation($id: ID!, $etag: String!, $blocks: [DisclosureBlockInput!]) {
   changeDisclosure(partnershipId: $id, etag: $etag, blocks: $blocks, reason: "Board decision") {
     __typename
     ... on Disclosure { blocks { code status source } }
@@ -30,7 +30,7 @@ async def test_a_payer_publishes_a_block_and_the_observer_reads_it_in_both_expor
 ) -> None:
     cast = shared_cast
     await activate(contracts, cast)
-    pid = str(cast.partnership_id)
+    pid = gid("Partnership", cast.partnership_id)
     before = await gql(gateway, cast.observer, DISCLOSURE, {"id": pid})
     assert "errors" not in before, before
     partnership = before["data"]["partnership"]
@@ -55,8 +55,8 @@ async def test_a_payer_publishes_a_block_and_the_observer_reads_it_in_both_expor
     assert result["__typename"] == "Disclosure", result
     after = (await gql(gateway, cast.observer, DISCLOSURE, {"id": pid}))["data"]["partnership"]
     blocks = {b["code"]: (b["status"], b["disputed"], b["source"]) for b in after["disclosure"]["blocks"]}
-    assert blocks["contract.title"] == ("PUBLIC", False, "set")
-    assert blocks["contract.period"] == ("DISPUTED", True, "set")
+    assert blocks["contract.title"] == ("PUBLIC", False, "SET")
+    assert blocks["contract.period"] == ("DISPUTED", True, "SET")
     assert after["indigoExport"]["name"]["value"].startswith("Flygtninge i job")
     assert "dates" not in after["indigoExport"]  # disputed: shown to members, never exported
     compiled = after["contract"]["ocdsRecord"]["records"][0]["compiledRelease"]

@@ -17,7 +17,7 @@ from effekt.sandbox.cast import Cast, make_cast
 from effekt.sandbox.platform import free_port
 from gateway.app import create_app
 from gateway.settings import Settings
-from tests.gateway.support import gql
+from tests.gateway.support import gid, gql
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ async def gateway_without_outcomes(platform: Platform) -> AsyncIterator[httpx.As
 
 
 QUERY = """
-query($id: UUID!) {
+query($id: ID!) {
   partnership(id: $id) {
     name
     members { role }
@@ -63,7 +63,10 @@ async def test_fields_backed_by_a_down_service_are_null_with_an_error_and_the_re
     gateway_without_outcomes: httpx.AsyncClient, cast_here: Cast
 ) -> None:
     body = await gql(
-        gateway_without_outcomes, cast_here.provider, QUERY, {"id": str(cast_here.partnership_id)}
+        gateway_without_outcomes,
+        cast_here.provider,
+        QUERY,
+        {"id": gid("Partnership", cast_here.partnership_id)},
     )
     partnership = body["data"]["partnership"]
     assert partnership["name"].startswith("Job First")
@@ -85,10 +88,10 @@ async def test_a_write_to_a_down_service_is_an_unavailable_result(
     body = await gql(
         gateway_without_outcomes,
         cast_here.provider,
-        """mutation($id: UUID!) {
+        """mutation($id: ID!) {
              exitParticipant(participantId: $id, exitDate: "2026-01-01", reason: "moved") {
                __typename ... on Unavailable { code service } } }""",
-        {"id": str(UUID(int=1))},
+        {"id": gid("Participant", UUID(int=1))},
     )
     assert body["data"]["exitParticipant"] == {
         "__typename": "Unavailable",

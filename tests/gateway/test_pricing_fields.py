@@ -11,7 +11,7 @@ import httpx
 
 from effekt.sandbox.identifiers import synthetic_cpr
 from tests.actors import Cast
-from tests.gateway.support import gql
+from tests.gateway.support import gid, gql
 from tests.outcomes.support import TODAY, active_contract
 from tests.outcomes.test_rate_cards import employment_card
 
@@ -22,7 +22,7 @@ mutation Enrol($input: EnrolParticipantInput!) {
   }
 }
 """
-CONFIRM = "mutation C($id: UUID!) { confirmEligibility(participantId: $id) { __typename } }"
+CONFIRM = "mutation C($id: ID!) { confirmEligibility(participantId: $id) { __typename } }"
 SUBMIT = """
 mutation Submit($input: SubmitClaimInput!) {
   submitClaim(input: $input) {
@@ -34,7 +34,7 @@ mutation Submit($input: SubmitClaimInput!) {
 }
 """
 VERIFY = """
-mutation Verify($id: UUID!) {
+mutation Verify($id: ID!) {
   verifyClaim(claimId: $id, decision: VERIFIED) {
     __typename ... on Claim { band tier payable cutReasons { cap amount } split { amount } }
   }
@@ -47,8 +47,8 @@ async def test_segment_facts_band_and_tier_travel_through_the_graph_and_never_to
 ) -> None:
     contract_id, _ = await active_contract(contracts, cast, employment_card(cast))
     enrolment: dict[str, Any] = {
-        "partnershipId": str(cast.partnership_id),
-        "contractId": str(contract_id),
+        "partnershipId": gid("Partnership", cast.partnership_id),
+        "contractId": gid("Contract", contract_id),
         "cpr": synthetic_cpr(1),
         "municipalityCode": "657",
         "enrolmentDate": (TODAY - timedelta(days=30)).isoformat(),

@@ -21,6 +21,7 @@ from gateway.app import create_app
 from gateway.hardening import document_id
 from gateway.schema import build_schema
 from gateway.settings import Settings
+from tests.gateway.support import gid
 
 
 async def test_introspection_is_off_in_production() -> None:
@@ -42,7 +43,7 @@ async def test_an_unexpected_error_is_masked_in_production_and_keeps_a_code() ->
 
 
 TRUSTED = "query Me { me { partnerType } }"
-SUBSCRIPTION = "subscription($id: UUID!) { ledgerEvents(partnershipId: $id) { sequence } }"
+SUBSCRIPTION = "subscription($id: ID!) { ledgerEvents(partnershipId: $id) { sequence } }"
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,10 @@ async def test_only_trusted_documents_run_over_websocket(trusted_only: str, trus
         init = {"Authorization": f"Bearer {trusted_cast.provider.token}"}
         await ws.send(json.dumps({"type": "connection_init", "payload": init}))
         assert json.loads(await asyncio.wait_for(ws.recv(), 30))["type"] == "connection_ack"
-        payload = {"query": SUBSCRIPTION, "variables": {"id": str(trusted_cast.partnership_id)}}
+        payload = {
+            "query": SUBSCRIPTION,
+            "variables": {"id": gid("Partnership", trusted_cast.partnership_id)},
+        }
         await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
         refused = json.loads(await asyncio.wait_for(ws.recv(), 30))
     assert refused["type"] == "error", refused

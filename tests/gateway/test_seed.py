@@ -13,10 +13,10 @@ import pytest
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Actor
 from effekt.seed import describe, seed
-from tests.gateway.support import gql
+from tests.gateway.support import gid, gql
 
 QUERY = """
-query($id: UUID!) {
+query($id: ID!) {
   partnership(id: $id) {
     name
     contract { activeVersion { status } }
@@ -47,7 +47,7 @@ async def test_the_seed_signs_a_contract_and_records_outcomes_and_a_statement(
     data_dir, tokens = seeded
     partnership_id = json.loads((data_dir / "demo.json").read_text())["partnership_id"]
     provider = _actor(tokens["provider"])
-    body = await gql(gateway, provider, QUERY, {"id": partnership_id})
+    body = await gql(gateway, provider, QUERY, {"id": gid("Partnership", partnership_id)})
     assert "errors" not in body, body
     partnership = body["data"]["partnership"]
     assert partnership["contract"]["activeVersion"]["status"] == "ACTIVE"

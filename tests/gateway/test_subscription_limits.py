@@ -30,6 +30,7 @@ from effekt.sandbox.identifiers import synthetic_cpr
 from gateway.app import create_app
 from gateway.settings import Settings
 from tests.actors import Actor, Cast, make_cast
+from tests.gateway.support import gid
 from tests.outcomes.support import TODAY, active_contract, employment_terms, enrol
 from tests.platform import free_port
 
@@ -39,7 +40,7 @@ POLL = 0.25
 WAIT = 30.0  # an upper bound for a message on a loaded machine, not a timing assertion
 LEDGER_READS = 'route="/v1/partnerships/{partnership_id}/ledger"'
 SUBSCRIBE = """
-subscription($id: UUID!, $after: Int!) {
+subscription($id: ID!, $after: Int!) {
   ledgerEvents(partnershipId: $id, afterSequence: $after) { sequence %s }
 }
 """
@@ -137,7 +138,10 @@ class Socket:
             pass
 
     async def subscribe(self, id: str, partnership_id: UUID, *, after: int = 0, fields: str = "") -> None:
-        payload = {"query": SUBSCRIBE % fields, "variables": {"id": str(partnership_id), "after": after}}
+        payload = {
+            "query": SUBSCRIBE % fields,
+            "variables": {"id": gid("Partnership", partnership_id), "after": after},
+        }
         await self.ws.send(json.dumps({"id": id, "type": "subscribe", "payload": payload}))
 
     async def complete(self, id: str) -> None:

@@ -24,10 +24,11 @@ from effekt.sandbox.identifiers import synthetic_cpr
 from gateway.hardening import DomainError
 from gateway.subscriptions import ensure_still_allowed
 from kit.auth import Principal
+from tests.gateway.support import gid
 from tests.outcomes.support import TODAY, active_contract, employment_terms, enrol
 
 SUBSCRIBE = """
-subscription($id: UUID!, $after: Int!) {
+subscription($id: ID!, $after: Int!) {
   ledgerEvents(partnershipId: $id, afterSequence: $after) { sequence type %s }
 }
 """
@@ -71,7 +72,7 @@ async def _receive(ws: ClientConnection) -> dict[str, Any]:
 async def _subscribe(ws: ClientConnection, cast: Cast, fields: str, after: int = 0) -> None:
     ack = await _receive(ws)
     assert ack["type"] == "connection_ack", ack
-    variables = {"id": str(cast.partnership_id), "after": after}
+    variables = {"id": gid("Partnership", cast.partnership_id), "after": after}
     payload = {"query": SUBSCRIBE % fields, "variables": variables}
     await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
 

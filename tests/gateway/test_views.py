@@ -13,15 +13,19 @@ from effekt.sandbox.cast import Actor, make_cast
 from effekt.sandbox.http import new_client
 from gateway import policy
 from services.outcomes import access
-from tests.gateway.support import Tree, World, assert_shape, build_world, gql, leaves, prune, render
+from tests.gateway.support import Tree, World, assert_shape, build_world, gid, gql, leaves, prune, render
 
 PARTICIPANT: Tree = {
-    **leaves("id", "pseudonym", "municipalityCode", "enrolmentDate", "eligibilityConfirmedAt", "exitDate"),
+    **leaves(
+        "id", "uuid", "pseudonym", "municipalityCode", "enrolmentDate", "eligibilityConfirmedAt", "exitDate"
+    ),
     "municipalReference": (None, {}),
-    "claims": ("Claim", leaves("id", "outcomeCode", "status")),
+    "claims": ("Claim", leaves("uuid", "outcomeCode", "status")),
 }
 CLAIM: Tree = {
-    **leaves("id", "participantId", "outcomeCode", "achievementDate", "status", "payable", "currency"),
+    **leaves(
+        "id", "uuid", "participantId", "outcomeCode", "achievementDate", "status", "payable", "currency"
+    ),
     "evidence": ("Evidence", leaves("reference", "hasDocument")),
 }
 PARTNERSHIP: Tree = {
@@ -66,7 +70,7 @@ PARTNERSHIP: Tree = {
     ),
     "ledgerStatus": ("ChainStatus", leaves("valid", "checked")),
 }
-QUERY = "query View($id: UUID!) { partnership(id: $id) { %s } }"
+QUERY = "query View($id: ID!) { partnership(id: $id) { %s } }"
 UNKNOWN_FIELD = re.compile(r"Cannot query field '(\w+)' on type '(\w+)'")
 
 
@@ -106,7 +110,7 @@ async def test_the_full_query_is_refused_exactly_on_the_fields_the_policy_hides(
         gateway,
         actor,
         QUERY % render(PARTNERSHIP),
-        {"id": str(world.cast.partnership_id)},
+        {"id": gid("Partnership", world.cast.partnership_id)},
         status=400 if hidden else 200,
     )
     if not hidden:
@@ -127,7 +131,9 @@ async def test_the_allowed_query_returns_exactly_the_allowed_fields_and_rows(
 ) -> None:
     actor = _actors(world)[who]
     allowed, _ = prune(actor.partner_type, "Partnership", PARTNERSHIP)
-    body = await gql(gateway, actor, QUERY % render(allowed), {"id": str(world.cast.partnership_id)})
+    body = await gql(
+        gateway, actor, QUERY % render(allowed), {"id": gid("Partnership", world.cast.partnership_id)}
+    )
     assert "errors" not in body, body["errors"]
     partnership = body["data"]["partnership"]
     assert_shape(partnership, allowed)
@@ -137,7 +143,7 @@ async def test_the_allowed_query_returns_exactly_the_allowed_fields_and_rows(
     people = policy.rows_visible(frozenset(roles), "Participant")
     all_ids = {pid for ids in world.participants.values() for pid in ids}
     if "participants(first: 20)" in allowed:
-        seen = {e["node"]["id"]: e["node"] for e in partnership["participants"]["edges"]}
+        seen = {e["node"]["uuid"]: e["node"] for e in partnership["participants"]["edges"]}
         if not people:
             assert seen == {}
         elif "outcome_payer" in roles:
@@ -150,15 +156,15 @@ async def test_the_allowed_query_returns_exactly_the_allowed_fields_and_rows(
         else:
             assert set(seen) == all_ids
             assert len(all_ids) == 4
-        claims = {c["id"]: c for c in partnership["claims"]["nodes"]}
+        claims = {c["uuid"]: c for c in partnership["claims"]["nodes"]}
         # A claim is visible exactly when its participant is: Herning's claim to Herning, Viborg's to
         # Viborg, both to the provider and the evaluator, none to an observer.
         expected = {c for c, owner in world.claim_owner.items() if owner in seen}
         assert set(claims) == expected
         assert len(expected) == (0 if not people else 1 if "outcome_payer" in roles else 2)
         for participant in seen.values():
-            assert {c["id"] for c in participant["claims"]} == {
-                c for c, owner in world.claim_owner.items() if owner == participant["id"]
+            assert {c["uuid"] for c in participant["claims"]} == {
+                c for c, owner in world.claim_owner.items() if owner == participant["uuid"]
             }
     else:
         assert actor.partner_type not in policy.PERSON_LEVEL
@@ -181,10 +187,10 @@ async def test_the_allowed_query_returns_exactly_the_allowed_fields_and_rows(
 async def test_statements_follow_the_services_rows_for_each_partner(
     gateway: httpx.AsyncClient, world: World
 ) -> None:
-    query = "query($id: UUID!) { partnership(id: $id) { statements { payerOrganisationId } } }"
+    query = "query($id: ID!) { partnership(id: $id) { statements { payerOrganisationId } } }"
     counts = {}
     for who, actor in _actors(world).items():
-        body = await gql(gateway, actor, query, {"id": str(world.cast.partnership_id)})
+        body = await gql(gateway, actor, query, {"id": gid("Partnership", world.cast.partnership_id)})
         counts[who] = len(body["data"]["partnership"]["statements"])
     # One draft for Herning: Herning, the provider, and (as totals only) the investor, the adviser and the
     # observer see it; Viborg and the evaluator do not.
@@ -203,8 +209,8 @@ async def test_an_outsider_sees_no_partnership_at_all(gateway: httpx.AsyncClient
     body = await gql(
         gateway,
         world.cast.outsider,
-        "query($id: UUID!) { partnership(id: $id) { id name } }",
-        {"id": str(world.cast.partnership_id)},
+        "query($id: ID!) { partnership(id: $id) { id name } }",
+        {"id": gid("Partnership", world.cast.partnership_id)},
     )
     assert body["data"] == {"partnership": None}
     assert "errors" not in body
@@ -216,7 +222,10 @@ async def test_the_operator_administers_without_seeing_a_participant(
     allowed, hidden = prune("operator", "Partnership", PARTNERSHIP)
     assert ("Partnership", "participants") in hidden
     body = await gql(
-        gateway, world.cast.operator, QUERY % render(allowed), {"id": str(world.cast.partnership_id)}
+        gateway,
+        world.cast.operator,
+        QUERY % render(allowed),
+        {"id": gid("Partnership", world.cast.partnership_id)},
     )
     assert "errors" not in body, body["errors"]
     partnership = body["data"]["partnership"]
@@ -233,14 +242,14 @@ async def _walk(
     """Every node's `leaf` of a partnership connection, page by page through `endCursor`; each page's
     `startCursor` is its first edge's, and only a page read `after` a cursor has a previous page."""
     query = (
-        f"query($id: UUID!, $after: String) {{ partnership(id: $id) {{"
+        f"query($id: ID!, $after: String) {{ partnership(id: $id) {{"
         f" {field}(first: 3, after: $after) {{ nodes {{ {leaf} }} edges {{ cursor }}"
         " pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } }"
     )
     seen: list[object] = []
     after = None
     while True:
-        variables = {"id": str(world.cast.partnership_id), "after": after}
+        variables = {"id": gid("Partnership", world.cast.partnership_id), "after": after}
         page = (await gql(gateway, actor, query, variables))["data"]["partnership"][field]
         seen += [node[leaf] for node in page["nodes"]]
         assert page["pageInfo"]["hasPreviousPage"] is (after is not None)
@@ -253,7 +262,7 @@ async def _walk(
 async def test_connections_page_with_cursors_without_overlap_or_gaps(
     gateway: httpx.AsyncClient, world: World
 ) -> None:
-    people = await _walk(gateway, world.cast.provider, world, "participants", "id")
+    people = await _walk(gateway, world.cast.provider, world, "participants", "uuid")
     assert sorted(map(str, people)) == sorted(pid for ids in world.participants.values() for pid in ids)
     sequences = await _walk(gateway, world.cast.investor, world, "ledger", "sequence")
     assert sequences == list(range(1, len(sequences) + 1))
@@ -266,8 +275,8 @@ async def test_a_page_size_out_of_range_is_a_clear_field_error(
     body = await gql(
         gateway,
         world.cast.provider,
-        "query($id: UUID!) { partnership(id: $id) { name participants(first: 501) { nodes { id } } } }",
-        {"id": str(world.cast.partnership_id)},
+        "query($id: ID!) { partnership(id: $id) { name participants(first: 501) { nodes { id } } } }",
+        {"id": gid("Partnership", world.cast.partnership_id)},
     )
     assert body["data"]["partnership"]["participants"] is None
     assert body["data"]["partnership"]["name"]
@@ -279,17 +288,17 @@ async def test_a_statements_lines_are_read_only_when_asked_for(
 ) -> None:
     """A dashboard listing statement totals does not carry hundreds of lines per statement through the
     gateway; asking for `lines` costs one batched read, and they are the service's own."""
-    variables = {"id": str(world.cast.partnership_id)}
+    variables = {"id": gid("Partnership", world.cast.partnership_id)}
     totals = await gql(
         gateway,
         world.cast.provider,
-        "query($id: UUID!) { partnership(id: $id) { statements { id } } }",
+        "query($id: ID!) { partnership(id: $id) { statements { id } } }",
         variables,
     )
     with_lines = await gql(
         gateway,
         world.cast.provider,
-        "query($id: UUID!) { partnership(id: $id) { statements { id lines { claimId amount } } } }",
+        "query($id: ID!) { partnership(id: $id) { statements { uuid lines { claimId amount } } } }",
         variables,
     )
     calls = totals["extensions"]["serviceCalls"]["outcomes"]
@@ -297,7 +306,7 @@ async def test_a_statements_lines_are_read_only_when_asked_for(
     [statement] = with_lines["data"]["partnership"]["statements"]
     async with new_client(base_url=platform.url("outcomes")) as outcomes:
         response = await outcomes.get(
-            f"/v1/payment-statements/{statement['id']}", headers=world.cast.provider.headers
+            f"/v1/payment-statements/{statement['uuid']}", headers=world.cast.provider.headers
         )
     assert response.status_code == 200, response.text
     expected = [{"claimId": x["claim_id"], "amount": x["amount"]} for x in response.json()["lines"]]
@@ -311,8 +320,10 @@ async def test_each_ledger_event_names_the_organisation_that_acted(
     """Who acted travels in the CloudEvent's `data.actor` (issue 16); the graph still shows it to whoever
     sees the event in full. An investor receives person-level events sealed (issue 17): no actor there."""
     nodes = "ledger(first: 50) { nodes { type actorOrganisationId } }"
-    query = "query($id: UUID!) { partnership(id: $id) { " + nodes + " } }"
-    body = await gql(gateway, world.cast.provider, query, {"id": str(world.cast.partnership_id)})
+    query = "query($id: ID!) { partnership(id: $id) { " + nodes + " } }"
+    body = await gql(
+        gateway, world.cast.provider, query, {"id": gid("Partnership", world.cast.partnership_id)}
+    )
     events = body["data"]["partnership"]["ledger"]["nodes"]
     assert events
     enrolled = [e for e in events if e["type"] == "dk.effekt.participant.enrolled"]
@@ -323,7 +334,9 @@ async def test_each_ledger_event_names_the_organisation_that_acted(
         str(world.cast.payer_b.organisation_id),
     }
     assert all(e["actorOrganisationId"] for e in events)
-    body = await gql(gateway, world.cast.investor, query, {"id": str(world.cast.partnership_id)})
+    body = await gql(
+        gateway, world.cast.investor, query, {"id": gid("Partnership", world.cast.partnership_id)}
+    )
     sealed = body["data"]["partnership"]["ledger"]["nodes"]
     assert len(sealed) == len(events)
     assert {e["type"] for e in sealed if e["actorOrganisationId"] is None} == {"dk.effekt.ledger.sealed"}

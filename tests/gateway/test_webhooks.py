@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import uuid
 from typing import Any
 
 import httpx
@@ -13,7 +14,7 @@ import httpx
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Actor, Cast
 from gateway import policy
-from tests.gateway.support import gql
+from tests.gateway.support import gid, gql
 from tests.outcomes.integrations.support import Receiver, eventually, ledger_engine, write_events
 
 CREATE = """
@@ -33,7 +34,7 @@ LIST = """
 } } } }
 """
 UPDATE = """
-mutation($id: UUID!, $status: WebhookStatus, $version: Int!) {
+mutation($id: ID!, $status: WebhookStatus, $version: Int!) {
   updateWebhookSubscription(subscriptionId: $id, input: {status: $status}, expectedVersion: $version) {
     __typename
     ... on WebhookSubscription { id status version disabledReason disabledAt }
@@ -42,7 +43,7 @@ mutation($id: UUID!, $status: WebhookStatus, $version: Int!) {
 }
 """
 REDELIVER = """
-mutation($s: UUID!, $d: UUID!) {
+mutation($s: ID!, $d: UUID!) {
   redeliverWebhook(subscriptionId: $s, deliveryId: $d) {
     __typename
     ... on WebhookDelivery { id status }
@@ -53,7 +54,7 @@ mutation($s: UUID!, $d: UUID!) {
 
 
 async def _create(gateway: httpx.AsyncClient, actor: Actor, cast: Cast, url: str) -> dict[str, Any]:
-    variables = {"input": {"partnershipId": str(cast.partnership_id), "url": url}}
+    variables = {"input": {"partnershipId": gid("Partnership", cast.partnership_id), "url": url}}
     result: dict[str, Any] = (await gql(gateway, actor, CREATE, variables))["data"][
         "createWebhookSubscription"
     ]
@@ -132,7 +133,10 @@ async def test_a_retry_with_the_same_idempotency_key_creates_one_subscription(
     gateway: httpx.AsyncClient, cast: Cast
 ) -> None:
     variables = {
-        "input": {"partnershipId": str(cast.partnership_id), "url": "https://hooks.example.org/effekt"},
+        "input": {
+            "partnershipId": gid("Partnership", cast.partnership_id),
+            "url": "https://hooks.example.org/effekt",
+        },
         "key": secrets.token_hex(8),
     }
     first = (await gql(gateway, cast.provider, CREATE, variables))["data"]["createWebhookSubscription"]
@@ -169,7 +173,7 @@ async def test_another_organisation_can_neither_see_nor_change_a_subscription(
         assert sid not in await _listed(gateway, other)
         changed = await gql(gateway, other, UPDATE, {"id": sid, "status": "DISABLED", "version": version})
         assert changed["data"]["updateWebhookSubscription"]["__typename"] == "NotFound", changed
-        redelivered = await gql(gateway, other, REDELIVER, {"s": sid, "d": sid})
+        redelivered = await gql(gateway, other, REDELIVER, {"s": sid, "d": str(uuid.uuid4())})
         assert redelivered["data"]["redeliverWebhook"]["__typename"] == "NotFound", redelivered
     mine = await _listed(gateway, cast.investor)
     assert (mine[sid]["status"], mine[sid]["version"]) == ("ACTIVE", version)
@@ -184,7 +188,12 @@ async def test_operators_do_not_even_see_the_webhook_fields(gateway: httpx.Async
         gateway,
         cast.operator,
         CREATE,
-        {"input": {"partnershipId": str(cast.partnership_id), "url": "https://hooks.example.org/x"}},
+        {
+            "input": {
+                "partnershipId": gid("Partnership", cast.partnership_id),
+                "url": "https://hooks.example.org/x",
+            }
+        },
         status=400,
     )
     assert "data" not in created
@@ -199,7 +208,7 @@ async def test_operators_do_not_even_see_the_webhook_fields(gateway: httpx.Async
 
 
 ROTATE = """
-mutation($id: UUID!, $version: Int!, $grace: Int!, $key: String) {
+mutation($id: ID!, $version: Int!, $grace: Int!, $key: String) {
   rotateWebhookSecret(
     subscriptionId: $id, expectedVersion: $version, previousSecretValidFor: $grace, idempotencyKey: $key
   ) {
@@ -210,7 +219,7 @@ mutation($id: UUID!, $version: Int!, $grace: Int!, $key: String) {
 }
 """
 DELETE = """
-mutation($id: UUID!) {
+mutation($id: ID!) {
   deleteWebhookSubscription(subscriptionId: $id) {
     __typename
     ... on Done { ok }

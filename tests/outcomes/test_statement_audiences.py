@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Actor, make_cast
-from tests.gateway.support import World, build_world, gql
+from tests.gateway.support import World, build_world, gid, gql
 from tests.outcomes.support import check
 
 
@@ -124,8 +124,8 @@ async def test_the_gateway_gives_totals_everywhere_and_lines_only_to_the_provide
 ) -> None:
     totals = "statements { total outcomes { outcomeCode claimLines amount } }"
     with_lines = "statements { total outcomes { outcomeCode claimLines amount } lines { claimId } }"
-    query = "query($id: UUID!) { partnership(id: $id) { %s } }"
-    variables = {"id": str(world.cast.partnership_id)}
+    query = "query($id: ID!) { partnership(id: $id) { %s } }"
+    variables = {"id": gid("Partnership", world.cast.partnership_id)}
     for actor in (world.cast.provider, world.cast.payer_a):
         body = await gql(gateway, actor, query % with_lines, variables)
         (statement,) = body["data"]["partnership"]["statements"]

@@ -16,6 +16,7 @@ import httpx
 from effekt.sandbox.identifiers import synthetic_cpr
 from effekt.sandbox.terms import tranche, v2_terms, window
 from tests.actors import Actor, Cast
+from tests.gateway.support import gid
 from tests.outcomes.integrations.published import catalogue, catalogued_types, payload_validator
 from tests.outcomes.support import (
     TODAY,
@@ -131,14 +132,14 @@ async def test_tranches_land_once_on_their_payers_statements_beside_the_claims(
     response = await gateway.post(
         "/graphql",
         json={
-            "query": "query($id: UUID!) { partnership(id: $id) { statements { id total "
+            "query": "query($id: ID!) { partnership(id: $id) { statements { uuid total "
             "lines { kind claimId outcomeCode trancheCode amount } } } }",
-            "variables": {"id": str(cast.partnership_id)},
+            "variables": {"id": gid("Partnership", cast.partnership_id)},
         },
         headers={"Accept": "application/graphql-response+json", **cast.provider.headers},
     )
     assert response.status_code == 200, response.text
-    [shown] = [x for x in response.json()["data"]["partnership"]["statements"] if x["id"] == a["id"]]
+    [shown] = [x for x in response.json()["data"]["partnership"]["statements"] if x["uuid"] == a["id"]]
     assert shown["total"] == "28734.56"
     assert sorted((x["kind"], x["trancheCode"] or "", x["amount"]) for x in shown["lines"]) == [
         ("CLAIM", "", "25000.00"),

@@ -29,6 +29,7 @@ from services.outcomes import access, chain
 from services.outcomes.chain import SEALED_TYPE, verify_chain
 from services.outcomes.feed.service import chain_item
 from services.outcomes.ledger import disclosures
+from tests.gateway.support import gid
 from tests.outcomes.integrations.published import STRUCTURED, parse_batch_strictly, parse_strictly
 from tests.outcomes.integrations.support import Receiver, eventually, subscribe
 from tests.outcomes.support import (
@@ -252,7 +253,7 @@ def _webhooks(s: Scenario, name: str) -> list[dict[str, Any]]:
 
 async def _graphql_subscription(s: Scenario, actor: Actor) -> list[dict[str, Any]]:
     url = s.platform.url("gateway").replace("http://", "ws://") + "/graphql"
-    query = """subscription($id: UUID!) { ledgerEvents(partnershipId: $id, afterSequence: 0) {
+    query = """subscription($id: ID!) { ledgerEvents(partnershipId: $id, afterSequence: 0) {
         sequence type hash prevHash } }"""
     got: list[dict[str, Any]] = []
     async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
@@ -260,7 +261,7 @@ async def _graphql_subscription(s: Scenario, actor: Actor) -> list[dict[str, Any
             json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {actor.token}"}})
         )
         assert json.loads(await asyncio.wait_for(ws.recv(), 30))["type"] == "connection_ack"
-        variables = {"id": str(s.cast.partnership_id)}
+        variables = {"id": gid("Partnership", s.cast.partnership_id)}
         await ws.send(
             json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}})
         )
