@@ -18,6 +18,7 @@ import httpx
 from effekt.sandbox.identifiers import synthetic_cpr
 from effekt.sandbox.terms import v2_terms, window
 from tests.actors import Actor, Cast
+from tests.gateway.support import gid
 from tests.outcomes.integrations.published import catalogue, catalogued_types, payload_validator
 from tests.outcomes.support import (
     TODAY,
@@ -296,27 +297,27 @@ async def test_an_audit_claws_back_and_extrapolates_into_the_next_statement(
     response = await gateway.post(
         "/graphql",
         json={
-            "query": "query($id: UUID!) { partnership(id: $id) { statements { id total "
+            "query": "query($id: ID!) { partnership(id: $id) { statements { uuid total "
             "lines { kind amount } } } }",
-            "variables": {"id": str(cast.partnership_id)},
+            "variables": {"id": gid("Partnership", cast.partnership_id)},
         },
         headers={"Accept": "application/graphql-response+json", **cast.provider.headers},
     )
     assert response.status_code == 200, response.text
-    [shown] = [x for x in response.json()["data"]["partnership"]["statements"] if x["id"] == after["id"]]
+    [shown] = [x for x in response.json()["data"]["partnership"]["statements"] if x["uuid"] == after["id"]]
     assert sorted(x["kind"] for x in shown["lines"]) == ["CLAIM"] * 4 + ["CLAWBACK", "EXTRAPOLATED"]
     # An investor reads the audit's totals on the statement, and no line.
     response = await gateway.post(
         "/graphql",
         json={
-            "query": "query($id: UUID!) { partnership(id: $id) { statements { id total "
+            "query": "query($id: ID!) { partnership(id: $id) { statements { uuid total "
             "audits { auditId clawbackLines clawedBack extrapolated amount } } } }",
-            "variables": {"id": str(cast.partnership_id)},
+            "variables": {"id": gid("Partnership", cast.partnership_id)},
         },
         headers={"Accept": "application/graphql-response+json", **cast.investor.headers},
     )
     assert response.status_code == 200, response.text
-    [shown] = [x for x in response.json()["data"]["partnership"]["statements"] if x["id"] == after["id"]]
+    [shown] = [x for x in response.json()["data"]["partnership"]["statements"] if x["uuid"] == after["id"]]
     assert shown["audits"] == [
         {
             "auditId": audit["id"],

@@ -19,6 +19,7 @@ from kit.auth import Principal
 from services.outcomes import access
 from services.outcomes.cohorts.models import CohortPayment
 from tests.actors import Actor, Cast
+from tests.gateway.support import gid
 from tests.outcomes.integrations.published import catalogue, catalogued_types, payload_validator
 from tests.outcomes.support import TODAY, active_contract, check, key, quarter
 
@@ -180,18 +181,18 @@ async def test_the_worked_example_pays_the_hand_computed_figures_on_the_payers_s
     assert (totals["lines"], [c["amount"] for c in totals["cohorts"]]) == (None, ["137593.48", "62406.52"])
     # The gateway shows investors the statement's cohort payments; the payer its `cohort` lines too.
     query = (
-        "query($id: UUID!) { partnership(id: $id) { statements { id total "
+        "query($id: ID!) { partnership(id: $id) { statements { uuid total "
         "cohorts { cohortOutcomeCode amount } %s } } }"
     )
     for actor, lines in ((cast.investor, ""), (cast.payer_b, "lines { kind cohortCode amount }")):
         response = await gateway.post(
             "/graphql",
-            json={"query": query % lines, "variables": {"id": str(cast.partnership_id)}},
+            json={"query": query % lines, "variables": {"id": gid("Partnership", cast.partnership_id)}},
             headers={"Accept": "application/graphql-response+json", **actor.headers},
         )
         assert response.status_code == 200, response.text
         [shown] = [
-            x for x in response.json()["data"]["partnership"]["statements"] if x["id"] == refreshed["id"]
+            x for x in response.json()["data"]["partnership"]["statements"] if x["uuid"] == refreshed["id"]
         ]
         assert shown["total"] == "200000.00"
         assert [c["amount"] for c in shown["cohorts"]] == ["137593.48", "62406.52"]

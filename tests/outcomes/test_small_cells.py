@@ -28,7 +28,7 @@ from effekt.launcher import Platform
 from effekt.sandbox.cast import Actor, Cast, make_cast
 from effekt.sandbox.identifiers import synthetic_cpr
 from tests.actors import add_membership, create_organisation, user_actor
-from tests.gateway.support import gql
+from tests.gateway.support import gid, gql
 from tests.outcomes.support import (
     TODAY,
     active_contract,
@@ -313,11 +313,11 @@ async def test_a_threshold_changed_at_the_registry_changes_the_next_read(
 async def test_the_gateway_summary_carries_the_withheld_counts_and_their_reasons(
     gateway: httpx.AsyncClient, world: World
 ) -> None:
-    query = """query($id: UUID!) { partnership(id: $id) { outcomeSummary {
+    query = """query($id: ID!) { partnership(id: $id) { outcomeSummary {
       smallCellThreshold enrolled exited suppressed
       verifiedOutcomes { outcomeCode month verified value suppressed }
       contracts { earned pendingClaims pendingValue contractCap remainingCap suppressed } } } }"""
-    variables = {"id": str(world.cast.partnership_id)}
+    variables = {"id": gid("Partnership", world.cast.partnership_id)}
     body = await gql(gateway, world.cast.investor, query, variables)
     summary = body["data"]["partnership"]["outcomeSummary"]
     assert summary["smallCellThreshold"] >= 5

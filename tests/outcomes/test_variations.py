@@ -17,6 +17,7 @@ import httpx
 from effekt.sandbox.identifiers import synthetic_cpr
 from effekt.sandbox.terms import v2_terms, variation, window
 from tests.actors import Actor, Cast
+from tests.gateway.support import gid
 from tests.outcomes.integrations.published import catalogue, catalogued_types, payload_validator
 from tests.outcomes.support import (
     TODAY,
@@ -183,14 +184,14 @@ async def test_a_variation_pays_scenario_amounts_instead_of_outcomes_and_pricing
     response = await gateway.post(
         "/graphql",
         json={
-            "query": "query($id: UUID!) { partnership(id: $id) { statements { id total "
+            "query": "query($id: ID!) { partnership(id: $id) { statements { uuid total "
             "variations { variationCode amount } lines { kind claimId variationCode amount } } } }",
-            "variables": {"id": str(cast.partnership_id)},
+            "variables": {"id": gid("Partnership", cast.partnership_id)},
         },
         headers={"Accept": "application/graphql-response+json", **cast.provider.headers},
     )
     assert response.status_code == 200, response.text
-    [shown] = [x for x in response.json()["data"]["partnership"]["statements"] if x["id"] == a_during["id"]]
+    [shown] = [x for x in response.json()["data"]["partnership"]["statements"] if x["uuid"] == a_during["id"]]
     assert sorted((x["kind"], x["variationCode"] or "", x["amount"]) for x in shown["lines"]) == [
         ("CLAIM", "", "0.00"),
         ("CLAIM", "", "0.00"),
