@@ -187,6 +187,11 @@ def statement_outcomes(rows: list[dict[str, Any]], threshold: int) -> tuple[list
     return published, all(not row["suppressed"] for row in published)
 
 
+# Lines that count no people: a payment by date (a tranche's, a variation's scenario payment), an approved
+# cohort payment (one per cohort and period), an audit's one extrapolated adjustment.
+NOT_COUNTS_OF_PEOPLE = frozenset({"tranche", "variation", "cohort", "extrapolated"})
+
+
 def summary(
     exact: dict[str, Any],
     participants_of_contract: tuple[int, int],
@@ -198,7 +203,7 @@ def summary(
     may be shown (`earned_shown`), which the remaining cap follows."""
     rows = []
     for row in exact["outcomes"]:
-        if row["kind"] == "tranche":  # a payment by date: no claim, no person, not a count of people
+        if row["kind"] in NOT_COUNTS_OF_PEOPLE:
             rows.append({**row, "suppressed": []})
             continue
         lines = cells.shown(row["lines"], threshold)
