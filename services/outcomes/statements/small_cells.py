@@ -61,15 +61,6 @@ def participants(
     return enrolled, exited
 
 
-def months(start: date, end: date) -> list[str]:
-    """Every month from `start`'s to `end`'s, as YYYY-MM."""
-    found, year, month = [], start.year, start.month
-    while (year, month) <= (end.year, end.month):
-        found.append(f"{year:04d}-{month:02d}")
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return found
-
-
 def grid(layout: CellLayout, today: date) -> set[tuple[UUID, str, str]]:
     """The verified cells per contract, outcome and month that are published whatever the data: every
     outcome code of a contract's terms in every month of its term so far. A cell only ever appearing
@@ -78,7 +69,7 @@ def grid(layout: CellLayout, today: date) -> set[tuple[UUID, str, str]]:
         (contract_id, code, month)
         for contract_id, c in layout.contracts.items()
         for code in c.codes
-        for month in months(c.start, min(c.end, today))
+        for month in cells.months(c.start, min(c.end, today))
     }
 
 
