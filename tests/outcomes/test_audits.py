@@ -240,6 +240,7 @@ async def test_an_audit_claws_back_and_extrapolates_into_the_next_statement(
             "clawed_back": "-25000.00",
             "extrapolated": "-58333.33",
             "amount": "-83333.33",
+            "suppressed": [],
         }
     ]
     by_outcome = sum((D(o["amount"]) for o in after["outcomes"]), D(0))
@@ -249,11 +250,18 @@ async def test_an_audit_claws_back_and_extrapolates_into_the_next_statement(
     own = check(await outcomes.get(f"/v1/outcome-claims/{sample[0]}", headers=cast.provider.headers), 200)
     assert [x["amount"] for x in own["split"]] == ["25000.00"], own
 
-    # An investor reads the totals only, and the clawback's ledger event as a sealed stub.
+    # An investor reads the totals only, under the small-cell rule: one clawback line is a small count, and
+    # every amount of the audit with it (25 000.00 clawed back at a public price of 25 000.00 is one
+    # claim), so the statement's totals too; and the clawback's ledger event as a sealed stub.
     told = check(
         await outcomes.get(f"/v1/payment-statements/{after['id']}", headers=cast.investor.headers), 200
     )
-    assert (told["lines"], told["total"], told["audits"]) == (None, "16666.67", after["audits"])
+    withheld = ["clawback_lines", "clawed_back", "extrapolated", "amount"]
+    assert told["lines"] is None
+    assert told["audits"] == [{"audit_id": audit["id"], **dict.fromkeys(withheld), "suppressed": withheld}]
+    assert (told["total"], told["total_tariff"], told["total_cut"]) == (None, None, None)
+    assert set(told["suppressed"]) == {"total", "total_tariff", "total_cut"}
+    assert told["small_cell_threshold"] == 5
     feed = check(
         await outcomes.get(
             "/v1/feed",
@@ -310,19 +318,21 @@ async def test_an_audit_claws_back_and_extrapolates_into_the_next_statement(
         "/graphql",
         json={
             "query": "query($id: UUID!) { partnership(id: $id) { statements { id total "
-            "audits { auditId clawbackLines clawedBack extrapolated amount } } } }",
+            "audits { auditId clawbackLines clawedBack extrapolated amount suppressed } } } }",
             "variables": {"id": str(cast.partnership_id)},
         },
         headers={"Accept": "application/graphql-response+json", **cast.investor.headers},
     )
     assert response.status_code == 200, response.text
     [shown] = [x for x in response.json()["data"]["partnership"]["statements"] if x["id"] == after["id"]]
+    assert shown["total"] is None
     assert shown["audits"] == [
         {
             "auditId": audit["id"],
-            "clawbackLines": 1,
-            "clawedBack": "-25000.00",
-            "extrapolated": "-58333.33",
-            "amount": "-83333.33",
+            "clawbackLines": None,
+            "clawedBack": None,
+            "extrapolated": None,
+            "amount": None,
+            "suppressed": ["clawbackLines", "clawedBack", "extrapolated", "amount"],
         }
     ]

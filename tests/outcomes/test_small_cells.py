@@ -27,6 +27,7 @@ import pytest
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Actor, Cast, make_cast
 from effekt.sandbox.identifiers import synthetic_cpr
+from services.outcomes.statements import small_cells
 from tests.actors import add_membership, create_organisation, user_actor
 from tests.gateway.support import gql
 from tests.outcomes.support import (
@@ -335,3 +336,24 @@ async def test_the_gateway_summary_carries_the_withheld_counts_and_their_reasons
     assert summary["verifiedOutcomes"] == [
         {"outcomeCode": "job_start", "month": MONTH, "verified": 6, "value": "150000.00", "suppressed": []}
     ]
+
+
+def test_an_audits_amounts_go_with_its_clawback_count_and_the_statement_totals_with_them() -> None:
+    def audit(lines: int) -> dict[str, Any]:
+        clawed = Decimal("-25000.00") * lines
+        return {
+            "audit_id": UUID(int=lines),
+            "clawback_lines": lines,
+            "clawed_back": clawed,
+            "extrapolated": Decimal("-1000.00"),
+            "amount": clawed - Decimal("1000.00"),
+        }
+
+    rows, complete = small_cells.statement_audits([audit(6)], 5)
+    assert complete
+    assert rows == [{**audit(6), "suppressed": []}]
+    rows, complete = small_cells.statement_audits([audit(6), audit(5)], 5)
+    assert not complete
+    withheld = ["clawback_lines", "clawed_back", "extrapolated", "amount"]
+    assert rows[1] == {"audit_id": UUID(int=5), **dict.fromkeys(withheld), "suppressed": withheld}
+    assert small_cells.statement_audits([], 5) == ([], True)

@@ -25,6 +25,10 @@ withheld count is withheld with it (the decisions, with why, are in docs/open-da
 - **A statement's totals by outcome** (readers of totals only): its claim and adjustment line counts; the
   outcome's amounts (tariff, cut, paid) only when both counts are shown; the statement's own totals only
   when every outcome's amounts are. Tranche payments name no claim or person: always shown.
+- **A statement's audit totals** (readers of totals only): each audit's clawback lines (claims found
+  invalid), and its amounts only with them: what was clawed back is those claims' paid amounts (at public
+  prices), the extrapolation is the error rate by that value times the unsampled value, and the audit's
+  amount sums both. The statement's own totals are shown only when every audit's amounts are too.
 - **`statement.summarised`**: the same for its lines per outcome and kind (a tranche's lines are not a
   count of people), its total, its contract's enrolled and exited, and its remaining cap (with the
   partnership's earned). It is one event for every partner, so it is published under the rule for all of
@@ -173,6 +177,26 @@ def statement_outcomes(rows: list[dict[str, Any]], threshold: int) -> tuple[list
                     *(() if adjustments is not None else ("adjustment_lines",)),
                     *(() if amounts else _ROW_AMOUNTS),
                 ],
+            }
+        )
+    return published, all(not row["suppressed"] for row in published)
+
+
+_AUDIT_AMOUNTS = ("clawed_back", "extrapolated", "amount")
+
+
+def statement_audits(rows: list[dict[str, Any]], threshold: int) -> tuple[list[dict[str, Any]], bool]:
+    """A statement's audit totals (`audit_totals_of`) under the rule, and whether every audit's amounts
+    are shown (the statement's own totals may be only then)."""
+    published: list[dict[str, Any]] = []
+    for row in rows:
+        lines = cells.shown(row["clawback_lines"], threshold)
+        published.append(
+            {
+                **row,
+                "clawback_lines": lines,
+                **{name: row[name] if lines is not None else None for name in _AUDIT_AMOUNTS},
+                "suppressed": [] if lines is not None else ["clawback_lines", *_AUDIT_AMOUNTS],
             }
         )
     return published, all(not row["suppressed"] for row in published)
