@@ -149,9 +149,11 @@ async def test_an_audit_claws_back_and_extrapolates_into_the_next_statement(
     sample = [c["claim_id"] for c in seen["claims"] if c["sampled"]]
     assert sample == redrawn
     assert all(c["rank"] == ranks[c["claim_id"]] for c in seen["claims"])
-    # Investors read the audit's totals, not its claims.
+    # Investors read the audit's totals, not its claims, under the small-cell rule: ten paid claims show
+    # (above 5), with their value and the sample drawn from them.
     told = check(await outcomes.get(f"/v1/payment-audits/{audit['id']}", headers=cast.investor.headers), 200)
-    assert (told["claims"], told["population_value"]) == (None, "250000.00")
+    assert (told["claims"], told["population_claims"], told["population_value"]) == (None, 10, "250000.00")
+    assert (told["sample_size"], told["small_cell_threshold"], told["suppressed"]) == (3, 5, [])
 
     # Findings: one invalid (with its reason, never a CPR number), two valid; a claim outside the sample and
     # an invalid finding without a reason are refused naming the field; If-Match guards the audit.
@@ -215,6 +217,16 @@ async def test_an_audit_claws_back_and_extrapolates_into_the_next_statement(
     )
     assert closed["working"]["error_rate_percent"] == "33.3333"
     assert (closed["working"]["unsampled_value"], closed["working"]["computed"]) == ("175000.00", "58333.33")
+    # An investor: one invalid claim is a small count, so what it clawed back and extrapolated (25 000.00
+    # at a public price is one claim) are withheld, and the working with its counts (3 sampled).
+    told = check(await outcomes.get(f"/v1/payment-audits/{audit['id']}", headers=cast.investor.headers), 200)
+    assert (told["population_claims"], told["clawed_back"], told["extrapolated"], told["working"]) == (
+        10,
+        None,
+        None,
+        None,
+    )
+    assert told["suppressed"] == ["clawed_back", "extrapolated", "working"]
     replay = check(await outcomes.post(closure, headers=_write(cast.payer_a)), 200)
     assert replay["version"] == closed["version"]
     late = await outcomes.post(findings, json=recorded, headers=_write(cast.payer_a))
@@ -272,17 +284,10 @@ async def test_an_audit_claws_back_and_extrapolates_into_the_next_statement(
     )
     types = [e["type"] for e in feed]
     assert "dk.effekt.claim.clawed_back" not in types
-    [opened] = [
-        e for e in feed if e["type"] == "dk.effekt.audit.opened" and e["data"]["audit_id"] == audit["id"]
-    ]
-    assert (opened["data"]["seed"], opened["data"]["sample_size"]) == (SEED, 3)
-    [done] = [
-        e for e in feed if e["type"] == "dk.effekt.audit.closed" and e["data"]["audit_id"] == audit["id"]
-    ]
-    assert (done["data"]["clawed_back"], done["data"]["extrapolated"]) == ("25000.00", "58333.33")
-    assert not any(c in str(done) or c in str(opened) for c in paid), (
-        "no claim named in the partnership events"
-    )
+    # The audit's events carry its exact counts (ten paid, one invalid): sealed for the investor too.
+    assert not {"dk.effekt.audit.opened", "dk.effekt.audit.closed"} & set(types)
+    assert "-25000.00" not in str(feed)
+    assert "58333.33" not in str(feed)
     full = check(
         await outcomes.get(
             "/v1/feed",
@@ -290,6 +295,17 @@ async def test_an_audit_claws_back_and_extrapolates_into_the_next_statement(
             headers=cast.provider.headers,
         ),
         200,
+    )
+    [opened] = [
+        e for e in full if e["type"] == "dk.effekt.audit.opened" and e["data"]["audit_id"] == audit["id"]
+    ]
+    assert (opened["data"]["seed"], opened["data"]["sample_size"]) == (SEED, 3)
+    [done] = [
+        e for e in full if e["type"] == "dk.effekt.audit.closed" and e["data"]["audit_id"] == audit["id"]
+    ]
+    assert (done["data"]["clawed_back"], done["data"]["extrapolated"]) == ("25000.00", "58333.33")
+    assert not any(c in str(done) or c in str(opened) for c in paid), (
+        "no claim named in the partnership events"
     )
     [back] = [
         e for e in full if e["type"] == "dk.effekt.claim.clawed_back" and e["data"]["audit_id"] == audit["id"]

@@ -357,3 +357,23 @@ def test_an_audits_amounts_go_with_its_clawback_count_and_the_statement_totals_w
     withheld = ["clawback_lines", "clawed_back", "extrapolated", "amount"]
     assert rows[1] == {"audit_id": UUID(int=5), **dict.fromkeys(withheld), "suppressed": withheld}
     assert small_cells.statement_audits([], 5) == ([], True)
+
+
+def test_an_audit_read_withholds_its_small_counts_and_what_they_give_back() -> None:
+    working = {"population_claims": 10, "sampled_claims": 3, "invalid_claims": 1, "unsampled_claims": 7}
+    assert small_cells.audit(10, None, 5) == {"small_cell_threshold": 5, "suppressed": []}
+    withheld = small_cells.audit(10, working, 5)
+    assert withheld["suppressed"] == ["clawed_back", "extrapolated", "working"]
+    assert small_cells.audit(4, None, 3)["suppressed"] == []
+    assert small_cells.audit(3, None, 3)["suppressed"] == [
+        "population_claims",
+        "population_value",
+        "sample_size",
+    ]
+    large = {"population_claims": 40, "sampled_claims": 20, "invalid_claims": 8, "unsampled_claims": 20}
+    assert small_cells.audit(40, large, 5)["suppressed"] == []
+    assert small_cells.audit(40, large | {"invalid_claims": 0}, 5)["suppressed"] == [
+        "clawed_back",
+        "extrapolated",
+        "working",
+    ]

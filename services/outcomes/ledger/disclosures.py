@@ -15,10 +15,12 @@ operator, a payer for another municipality's resident) receives a sealed stub: t
 place in the chain (`chain.sealed_stub`), nothing about the person. Events chained in format 1 are shaped
 by the same rule, their participant read from their data (or their claim).
 
-Of the partnership-level events, those that carry a statement's exact totals (`EXACT_TOTAL_TYPES`:
-`statement.drafted`, `.issued`, `.paid`) are sealed too for an audience under the small-cell rule (one
-that sees no participant: `access.reads_exact_counts` is the same test), since two drafts differenced give
-back the counts the rule withholds everywhere else; `statement.summarised` is their aggregate, in clear.
+Of the partnership-level events, those that carry exact totals (`EXACT_TOTAL_TYPES`: a statement's
+`statement.drafted`, `.issued`, `.paid`; an audit's `audit.opened`, `.closed`, with its claim counts) are
+sealed too for an audience under the small-cell rule (one that sees no participant:
+`access.reads_exact_counts` is the same test), since two drafts differenced, or an audit's counts, give
+back what the rule withholds everywhere else; `statement.summarised` is their aggregate, in clear, and the
+audit's totals are read under the rule over REST.
 """
 
 from __future__ import annotations
@@ -61,10 +63,16 @@ FREE_TEXT_KEYS = frozenset({"cohort", "reason"})
 PERSON_EXTENSIONS = ("pseudonym", "participantsegment", "claimfacts", chain.SALTS_EXTENSION)
 
 
-# Partnership-level events holding a statement's exact totals: sealed for audiences under the small-cell
+# Partnership-level events holding exact totals and counts: sealed for audiences under the small-cell
 # rule (those that see no participant), whose aggregate is `statement.summarised`.
 EXACT_TOTAL_TYPES = frozenset(
-    {"dk.effekt.statement.drafted", "dk.effekt.statement.issued", "dk.effekt.statement.paid"}
+    {
+        "dk.effekt.statement.drafted",
+        "dk.effekt.statement.issued",
+        "dk.effekt.statement.paid",
+        "dk.effekt.audit.opened",
+        "dk.effekt.audit.closed",
+    }
 )
 
 

@@ -29,6 +29,9 @@ withheld count is withheld with it (the decisions, with why, are in docs/open-da
   invalid), and its amounts only with them: what was clawed back is those claims' paid amounts (at public
   prices), the extrapolation is the error rate by that value times the unsampled value, and the audit's
   amount sums both. The statement's own totals are shown only when every audit's amounts are too.
+- **An audit's totals** (`GET /payment-audits`, readers other than the provider and the auditing payer):
+  its population count, and its value and sample size with it; its clawed-back and extrapolated amounts
+  with its count of invalid claims; its working only when every count in it is shown.
 - **`statement.summarised`**: the same for its lines per outcome and kind (a tranche's lines are not a
   count of people), its total, its contract's enrolled and exited, and its remaining cap (with the
   partnership's earned). It is one event for every partner, so it is published under the rule for all of
@@ -200,6 +203,30 @@ def statement_audits(rows: list[dict[str, Any]], threshold: int) -> tuple[list[d
             }
         )
     return published, all(not row["suppressed"] for row in published)
+
+
+_AUDIT_COUNTS = ("population_claims", "sampled_claims", "invalid_claims", "unsampled_claims")
+
+
+def audit(population_claims: int, working: Mapping[str, Any] | None, threshold: int) -> dict[str, Any]:
+    """An audit's figures for a reader of its totals only (`AuditRead` overrides): its population count
+    and value (the value is those claims' paid amounts, at public prices); the sample size with them (it
+    is the rule's, held to the population); what it clawed back and extrapolated with the count of
+    invalid claims (`working`), and the working only when every count in it is shown."""
+    population = cells.shown(population_claims, threshold)
+    invalid = None if working is None else cells.shown(int(working["invalid_claims"]), threshold)
+    shows_working = working is not None and all(
+        working.get(name) is None or cells.shown(int(working[name]), threshold) is not None
+        for name in _AUDIT_COUNTS
+    )
+    withheld: dict[str, None] = {}
+    if population is None:
+        withheld |= dict.fromkeys(("population_claims", "population_value", "sample_size"))
+    if working is not None and invalid is None:
+        withheld |= dict.fromkeys(("clawed_back", "extrapolated"))
+    if working is not None and not shows_working:
+        withheld["working"] = None
+    return {**withheld, "small_cell_threshold": threshold, "suppressed": list(withheld)}
 
 
 def summary(

@@ -520,7 +520,7 @@ def audience_table() -> str:
         partnership = (
             "in full"
             if audience.sees_pseudonyms
-            else "in full, but `statement.drafted`, `.issued`, `.paid` sealed"
+            else "in full, but `statement.drafted`, `.issued`, `.paid` and `audit.opened`, `.closed` sealed"
         )
         rows.append(f"| {role} | {person} | {extensions} | {partnership} |")
     return "\n".join(rows)
