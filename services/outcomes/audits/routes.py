@@ -16,7 +16,7 @@ from kit.reads import Row
 from services.outcomes import access
 from services.outcomes.audits import service
 from services.outcomes.audits.models import PaymentAudit
-from services.outcomes.audits.schemas import AuditCreate, AuditRead, DisputeCreate, FindingsCreate
+from services.outcomes.audits.schemas import AuditCreate, AuditRead, FindingDisputeCreate, FindingsCreate
 from services.outcomes.collaborators import Deps
 from services.outcomes.dependencies import (
     ExpectedVersion,
@@ -131,7 +131,7 @@ async def record_findings(
 )
 async def dispute_finding(
     audit_id: UUID,
-    body: DisputeCreate,
+    body: FindingDisputeCreate,
     session: DbSession,
     principal: OutcomeWriter,
     idem: IdempotencyKey,

@@ -46,7 +46,7 @@ class FindingsCreate(_In):
     findings: list[FindingIn] = Field(min_length=1, max_length=10_000)
 
 
-class DisputeCreate(_In):
+class FindingDisputeCreate(_In):
     claim_id: UUID
     reason: FreeWords = Field(max_length=2000, description="Why the provider holds the claim valid")
 

@@ -25,7 +25,7 @@ from kit.versions import check_version
 from services.outcomes import access, errors
 from services.outcomes.audits import errors as audit_errors
 from services.outcomes.audits.models import AuditClaim, PaymentAudit
-from services.outcomes.audits.schemas import AuditCreate, DisputeCreate, FindingIn
+from services.outcomes.audits.schemas import AuditCreate, FindingDisputeCreate, FindingIn
 from services.outcomes.clients.contracts import ContractVersion
 from services.outcomes.collaborators import Deps, today
 from services.outcomes.ledger.service import append_event
@@ -261,7 +261,7 @@ async def dispute_finding(
     session: AsyncSession,
     principal: Principal,
     audit_id: UUID,
-    body: DisputeCreate,
+    body: FindingDisputeCreate,
     *,
     expected_version: int | None,
 ) -> PaymentAudit:
