@@ -90,7 +90,8 @@ class StatementLine:
 
 WITHHELD = "Null for a reader of totals only when withheld with a count it would give back."
 WITHHELD_TOTAL = (
-    "Summed from the lines; for a reader of totals only, null when an outcome's amounts are withheld."
+    "Summed from the lines; for a reader of totals only, null when an outcome's or an audit's amounts are "
+    "withheld."
 )
 
 
@@ -144,10 +145,13 @@ class StatementVariation:
 )
 class StatementAudit:
     audit_id: UUID
-    clawback_lines: int
-    clawed_back: Decimal
-    extrapolated: Decimal
-    amount: Decimal
+    clawback_lines: int | None = strawberry.field(
+        description="Claims the audit found invalid, each clawed back; null when withheld (small-cell rule)."
+    )
+    clawed_back: Decimal | None = strawberry.field(description=WITHHELD)
+    extrapolated: Decimal | None = strawberry.field(description=WITHHELD)
+    amount: Decimal | None = strawberry.field(description=WITHHELD)
+    suppressed: list[str] = strawberry.field(description=SUPPRESSED)
 
     @classmethod
     def from_row(cls, row: StatementAuditRow) -> StatementAudit:
@@ -157,6 +161,7 @@ class StatementAudit:
             clawed_back=row.clawed_back,
             extrapolated=row.extrapolated,
             amount=row.amount,
+            suppressed=suppressed(row.suppressed),
         )
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Generic, TypeVar
 
@@ -55,6 +56,17 @@ def part_of(whole: int, part: int, threshold: int) -> tuple[int | None, int | No
     if published is None or shown(whole - part, threshold) is None:
         return published, None
     return published, shown(part, threshold)
+
+
+def months(start: date, end: date) -> list[str]:
+    """Every month from `start`'s to `end`'s, as YYYY-MM: the periods a table of counts by month is laid
+    out over whatever the data, since a month listed only once it has a count gives its first one away
+    (absent is zero; withheld on the next read is one)."""
+    found, year, month = [], start.year, start.month
+    while (year, month) <= (end.year, end.month):
+        found.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return found
 
 
 def complete(values: Iterable[object | None]) -> bool:

@@ -44,6 +44,9 @@ NOT_WALKED_FIELDS: dict[str, str] = {
     # selection; each node is what its typed field gives (tests/test_graphql_matrix.py), walked there.
     "Query.node": "the typed fields' objects",
     "Query.nodes": "the typed fields' objects",
+    # Likewise: an audit's totals on a statement (with their `suppressed`, the small-cell rule's), which
+    # tests/outcomes/test_audits.py reads through GraphQL as an investor and finds withheld.
+    "Statement.audits": "under the small-cell rule; read as an investor by test_audits.py",
 }
 DEPTH = 4
 

@@ -120,10 +120,12 @@ class StatementVariationRow(Row):
 
 class StatementAuditRow(Row):
     audit_id: UUID
-    clawback_lines: int
-    clawed_back: Decimal
-    extrapolated: Decimal
-    amount: Decimal
+    # Null when withheld under the small-cell rule (a reader of totals only), named in `suppressed`.
+    clawback_lines: int | None
+    clawed_back: Decimal | None
+    extrapolated: Decimal | None
+    amount: Decimal | None
+    suppressed: list[str] = []
 
 
 class StatementCohortRow(Row):

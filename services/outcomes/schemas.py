@@ -181,8 +181,8 @@ SUPPRESSED = (
     "threshold or fewer, and what they would betray. Always empty for readers of exact counts."
 )
 STATEMENT_TOTAL = (
-    "Summed from the lines; for a reader of totals only, null when an outcome's amounts are withheld "
-    "(small-cell rule), since the total less the shown outcomes would give them back."
+    "Summed from the lines; for a reader of totals only, null when an outcome's or an audit's amounts are "
+    "withheld (small-cell rule), since the total less the shown parts would give them back."
 )
 THRESHOLD = (
     "The small-cell threshold applied for you: counts of this many or fewer are withheld (null). Null: you "
@@ -247,11 +247,22 @@ class StatementVariationRead(BaseModel):
 
 
 class StatementAuditRead(BaseModel):
+    """An audit's lines on a statement, summed. For a reader of totals only the count is under the
+    small-cell rule, and the amounts (built from the claims it counts) are withheld with it."""
+
     audit_id: UUID
-    clawback_lines: int = Field(description="Claims the audit found invalid, each clawed back")
-    clawed_back: MoneyStr = Field(description="Their paid amounts, negative")
-    extrapolated: MoneyStr = Field(description="The extrapolated adjustment, negative (zero: none)")
-    amount: MoneyStr
+    clawback_lines: int | None = Field(
+        description="Claims the audit found invalid, each clawed back; null when withheld (small-cell rule)."
+    )
+    clawed_back: MoneyStr | None = Field(
+        description="Their paid amounts, negative. Null when withheld with the count it would betray."
+    )
+    extrapolated: MoneyStr | None = Field(
+        description="The extrapolated adjustment, negative (zero: none): the error rate by the clawed-back "
+        "value times the unsampled value. Null when withheld with the count it would betray."
+    )
+    amount: MoneyStr | None = Field(description="Null when withheld with the count it would betray.")
+    suppressed: list[str] = Field(default=[], description=SUPPRESSED)
 
 
 class StatementCohortRead(BaseModel):

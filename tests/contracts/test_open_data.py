@@ -23,6 +23,7 @@ from referencing import Registry, Resource
 
 from effekt.sandbox.cast import Actor, Cast
 from effekt.sandbox.identifiers import synthetic_cpr
+from kit import cells
 from kit.problems import TooManyRequests
 from services.contracts.disclosure import fields
 from services.contracts.disclosure.limits import PerAddressLimit
@@ -164,6 +165,20 @@ def everything(status: str) -> dict[str, str]:
     return {code: status for code in sorted(fields.CODES)}
 
 
+def grid() -> list[tuple[str, str]]:
+    """Every outcome of the terms in every month of the term so far, as the INDIGO results list them."""
+    months = cells.months(TODAY - timedelta(days=365), TODAY)
+    return sorted((code, f"{month}-01") for code in ("employed_26w", "job_start") for month in months)
+
+
+def outcome_cells(document: dict[str, Any]) -> list[tuple[str, str]]:
+    return sorted(
+        (r["outcome_metric_id"]["value"], r["period"]["start_date"]["value"])
+        for r in document.get("results", [])
+        if r["result_level"]["value"] == "Outcome level"
+    )
+
+
 async def indigo_of(contracts: httpx.AsyncClient, actor: Actor, scene: Scene) -> dict[str, Any]:
     response = await contracts.get(
         f"/v1/partnerships/{scene.cast.partnership_id}/indigo", headers=actor.headers
@@ -262,6 +277,9 @@ async def test_the_exports_of_a_public_partnership_validate_against_both_standar
     for reader in (cast.observer, cast.investor, cast.evaluator, cast.provider, cast.payer_b, cast.operator):
         document = await indigo_of(contracts, reader, scene)
         assert indigo_errors(document) == []
+        # Exact readers (the provider, a paying municipality) get aggregates listing only the months with
+        # claims; the export lays them out like everyone's, so a cell's appearance never tells.
+        assert outcome_cells(document) == grid(), reader.partner_type
         record = await record_of(contracts, reader, scene)
         assert ocds_errors(record) == []
     # What the observer's knowledge centre gets, field by field.
@@ -407,6 +425,10 @@ async def test_flipping_a_public_block_to_private_removes_it_from_the_next_publi
     assert before.headers["Cache-Control"] == "public, no-cache"
     assert indigo_errors(before.json()) == []
     assert "Ordinary employment" in before.text
+    # Published by an exact reader (the payer), laid out all the same; only the six job starts shown.
+    assert outcome_cells(before.json()) == grid()
+    assert before.text.count('"number_with_positive_social_outcomes"') == 1
+    assert [c["pending_claims"] for c in published.json()["results"]["contracts"]] == [None]
     again = await contracts.get(url, headers={"If-None-Match": before.headers["ETag"]})
     assert again.status_code == 304
     public_record = await contracts.get(f"/v1/public/contracts/{scene.contract_id}/ocds-record")

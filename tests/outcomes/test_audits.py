@@ -150,9 +150,11 @@ async def test_an_audit_claws_back_and_extrapolates_into_the_next_statement(
     sample = [c["claim_id"] for c in seen["claims"] if c["sampled"]]
     assert sample == redrawn
     assert all(c["rank"] == ranks[c["claim_id"]] for c in seen["claims"])
-    # Investors read the audit's totals, not its claims.
+    # Investors read the audit's totals, not its claims, under the small-cell rule: ten paid claims show
+    # (above 5), with their value and the sample drawn from them.
     told = check(await outcomes.get(f"/v1/payment-audits/{audit['id']}", headers=cast.investor.headers), 200)
-    assert (told["claims"], told["population_value"]) == (None, "250000.00")
+    assert (told["claims"], told["population_claims"], told["population_value"]) == (None, 10, "250000.00")
+    assert (told["sample_size"], told["small_cell_threshold"], told["suppressed"]) == (3, 5, [])
 
     # Findings: one invalid (with its reason, never a CPR number), two valid; a claim outside the sample and
     # an invalid finding without a reason are refused naming the field; If-Match guards the audit.
@@ -216,6 +218,16 @@ async def test_an_audit_claws_back_and_extrapolates_into_the_next_statement(
     )
     assert closed["working"]["error_rate_percent"] == "33.3333"
     assert (closed["working"]["unsampled_value"], closed["working"]["computed"]) == ("175000.00", "58333.33")
+    # An investor: one invalid claim is a small count, so what it clawed back and extrapolated (25 000.00
+    # at a public price is one claim) are withheld, and the working with its counts (3 sampled).
+    told = check(await outcomes.get(f"/v1/payment-audits/{audit['id']}", headers=cast.investor.headers), 200)
+    assert (told["population_claims"], told["clawed_back"], told["extrapolated"], told["working"]) == (
+        10,
+        None,
+        None,
+        None,
+    )
+    assert told["suppressed"] == ["clawed_back", "extrapolated", "working"]
     replay = check(await outcomes.post(closure, headers=_write(cast.payer_a)), 200)
     assert replay["version"] == closed["version"]
     late = await outcomes.post(findings, json=recorded, headers=_write(cast.payer_a))
@@ -241,6 +253,7 @@ async def test_an_audit_claws_back_and_extrapolates_into_the_next_statement(
             "clawed_back": "-25000.00",
             "extrapolated": "-58333.33",
             "amount": "-83333.33",
+            "suppressed": [],
         }
     ]
     by_outcome = sum((D(o["amount"]) for o in after["outcomes"]), D(0))
@@ -250,12 +263,18 @@ async def test_an_audit_claws_back_and_extrapolates_into_the_next_statement(
     own = check(await outcomes.get(f"/v1/outcome-claims/{sample[0]}", headers=cast.provider.headers), 200)
     assert [x["amount"] for x in own["split"]] == ["25000.00"], own
 
-    # An investor reads the totals only, and the clawback's ledger event as a sealed stub.
+    # An investor reads the totals only, under the small-cell rule: one clawback line is a small count, and
+    # every amount of the audit with it (25 000.00 clawed back at a public price of 25 000.00 is one
+    # claim), so the statement's totals too; and the clawback's ledger event as a sealed stub.
     told = check(
         await outcomes.get(f"/v1/payment-statements/{after['id']}", headers=cast.investor.headers), 200
     )
-    # Its four claims are a small cell: the statement's totals are withheld with them.
-    assert (told["lines"], told["total"], told["audits"]) == (None, None, after["audits"])
+    withheld = ["clawback_lines", "clawed_back", "extrapolated", "amount"]
+    assert told["lines"] is None
+    assert told["audits"] == [{"audit_id": audit["id"], **dict.fromkeys(withheld), "suppressed": withheld}]
+    assert (told["total"], told["total_tariff"], told["total_cut"]) == (None, None, None)
+    assert set(told["suppressed"]) == {"total", "total_tariff", "total_cut"}
+    assert told["small_cell_threshold"] == 5
     feed = check(
         await outcomes.get(
             "/v1/feed",
@@ -266,17 +285,10 @@ async def test_an_audit_claws_back_and_extrapolates_into_the_next_statement(
     )
     types = [e["type"] for e in feed]
     assert "dk.effekt.claim.clawed_back" not in types
-    [opened] = [
-        e for e in feed if e["type"] == "dk.effekt.audit.opened" and e["data"]["audit_id"] == audit["id"]
-    ]
-    assert (opened["data"]["seed"], opened["data"]["sample_size"]) == (SEED, 3)
-    [done] = [
-        e for e in feed if e["type"] == "dk.effekt.audit.closed" and e["data"]["audit_id"] == audit["id"]
-    ]
-    assert (done["data"]["clawed_back"], done["data"]["extrapolated"]) == ("25000.00", "58333.33")
-    assert not any(c in str(done) or c in str(opened) for c in paid), (
-        "no claim named in the partnership events"
-    )
+    # The audit's events carry its exact counts (ten paid, one invalid): sealed for the investor too.
+    assert not {"dk.effekt.audit.opened", "dk.effekt.audit.closed"} & set(types)
+    assert "-25000.00" not in str(feed)
+    assert "58333.33" not in str(feed)
     full = check(
         await outcomes.get(
             "/v1/feed",
@@ -284,6 +296,17 @@ async def test_an_audit_claws_back_and_extrapolates_into_the_next_statement(
             headers=cast.provider.headers,
         ),
         200,
+    )
+    [opened] = [
+        e for e in full if e["type"] == "dk.effekt.audit.opened" and e["data"]["audit_id"] == audit["id"]
+    ]
+    assert (opened["data"]["seed"], opened["data"]["sample_size"]) == (SEED, 3)
+    [done] = [
+        e for e in full if e["type"] == "dk.effekt.audit.closed" and e["data"]["audit_id"] == audit["id"]
+    ]
+    assert (done["data"]["clawed_back"], done["data"]["extrapolated"]) == ("25000.00", "58333.33")
+    assert not any(c in str(done) or c in str(opened) for c in paid), (
+        "no claim named in the partnership events"
     )
     [back] = [
         e for e in full if e["type"] == "dk.effekt.claim.clawed_back" and e["data"]["audit_id"] == audit["id"]
@@ -312,19 +335,21 @@ async def test_an_audit_claws_back_and_extrapolates_into_the_next_statement(
         "/graphql",
         json={
             "query": "query($id: ID!) { partnership(id: $id) { statements { uuid total "
-            "audits { auditId clawbackLines clawedBack extrapolated amount } } } }",
+            "audits { auditId clawbackLines clawedBack extrapolated amount suppressed } } } }",
             "variables": {"id": gid("Partnership", cast.partnership_id)},
         },
         headers={"Accept": "application/graphql-response+json", **cast.investor.headers},
     )
     assert response.status_code == 200, response.text
     [shown] = [x for x in response.json()["data"]["partnership"]["statements"] if x["uuid"] == after["id"]]
+    assert shown["total"] is None
     assert shown["audits"] == [
         {
             "auditId": audit["id"],
-            "clawbackLines": 1,
-            "clawedBack": "-25000.00",
-            "extrapolated": "-58333.33",
-            "amount": "-83333.33",
+            "clawbackLines": None,
+            "clawedBack": None,
+            "extrapolated": None,
+            "amount": None,
+            "suppressed": ["clawbackLines", "clawedBack", "extrapolated", "amount"],
         }
     ]

@@ -27,6 +27,7 @@ import pytest
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Actor, Cast, make_cast
 from effekt.sandbox.identifiers import synthetic_cpr
+from services.outcomes.statements import small_cells
 from tests.actors import add_membership, create_organisation, user_actor
 from tests.gateway.support import gid, gql
 from tests.outcomes.support import (
@@ -334,4 +335,45 @@ async def test_the_gateway_summary_carries_the_withheld_counts_and_their_reasons
     assert (summary["smallCellThreshold"], summary["enrolled"], summary["exited"]) == (None, 9, 1)
     assert summary["verifiedOutcomes"] == [
         {"outcomeCode": "job_start", "month": MONTH, "verified": 6, "value": "150000.00", "suppressed": []}
+    ]
+
+
+def test_an_audits_amounts_go_with_its_clawback_count_and_the_statement_totals_with_them() -> None:
+    def audit(lines: int) -> dict[str, Any]:
+        clawed = Decimal("-25000.00") * lines
+        return {
+            "audit_id": UUID(int=lines),
+            "clawback_lines": lines,
+            "clawed_back": clawed,
+            "extrapolated": Decimal("-1000.00"),
+            "amount": clawed - Decimal("1000.00"),
+        }
+
+    rows, complete = small_cells.statement_audits([audit(6)], 5)
+    assert complete
+    assert rows == [{**audit(6), "suppressed": []}]
+    rows, complete = small_cells.statement_audits([audit(6), audit(5)], 5)
+    assert not complete
+    withheld = ["clawback_lines", "clawed_back", "extrapolated", "amount"]
+    assert rows[1] == {"audit_id": UUID(int=5), **dict.fromkeys(withheld), "suppressed": withheld}
+    assert small_cells.statement_audits([], 5) == ([], True)
+
+
+def test_an_audit_read_withholds_its_small_counts_and_what_they_give_back() -> None:
+    working = {"population_claims": 10, "sampled_claims": 3, "invalid_claims": 1, "unsampled_claims": 7}
+    assert small_cells.audit(10, None, 5) == {"small_cell_threshold": 5, "suppressed": []}
+    withheld = small_cells.audit(10, working, 5)
+    assert withheld["suppressed"] == ["clawed_back", "extrapolated", "working"]
+    assert small_cells.audit(4, None, 3)["suppressed"] == []
+    assert small_cells.audit(3, None, 3)["suppressed"] == [
+        "population_claims",
+        "population_value",
+        "sample_size",
+    ]
+    large = {"population_claims": 40, "sampled_claims": 20, "invalid_claims": 8, "unsampled_claims": 20}
+    assert small_cells.audit(40, large, 5)["suppressed"] == []
+    assert small_cells.audit(40, large | {"invalid_claims": 0}, 5)["suppressed"] == [
+        "clawed_back",
+        "extrapolated",
+        "working",
     ]

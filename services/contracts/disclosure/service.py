@@ -312,7 +312,8 @@ async def live_source(
     published = None
     if policy.public & {"results.engaged", "results.outcomes", "results.payments"}:
         aggregates = await readers.outcomes.aggregates(partnership_id, token=readers.token)
-        published = results.publish(aggregates, policy.small_cell_threshold)
+        grid = results.layout(contracts, now().date())
+        published = results.publish(aggregates, policy.small_cell_threshold, grid)
     return _source(
         partnership_id,
         contracts,
@@ -333,7 +334,9 @@ async def publish(
     policy = await _policy(session, partnership_id, contracts)
     organisations = await _organisations(readers, contracts)
     aggregates = await readers.outcomes.aggregates(partnership_id, token=readers.token)
-    published = results.publish(aggregates, policy.small_cell_threshold)
+    published = results.publish(
+        aggregates, policy.small_cell_threshold, results.layout(contracts, now().date())
+    )
     stored = {
         str(i): {"name": o.name, "identifier": o.identifier, "partner_type": o.partner_type}
         for i, o in organisations.items()
@@ -376,7 +379,11 @@ async def public_source(
     }
     # Results published under a lower threshold than today's are re-checked against today's.
     stored = publication.results
-    published = stored if stored["threshold"] >= policy.small_cell_threshold else None
+    published = (
+        results.lay_out(stored, results.layout(contracts, publication.published_at.astimezone(UTC).date()))
+        if stored["threshold"] >= policy.small_cell_threshold
+        else None
+    )
     source = _source(
         partnership_id,
         contracts,

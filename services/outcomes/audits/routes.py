@@ -17,26 +17,31 @@ from services.outcomes import access
 from services.outcomes.audits import service
 from services.outcomes.audits.models import PaymentAudit
 from services.outcomes.audits.schemas import AuditCreate, AuditRead, FindingDisputeCreate, FindingsCreate
+from services.outcomes.collaborators import Deps
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
     OutcomeReader,
     OutcomeWriter,
     RegistryDeps,
+    RuleDeps,
     cursor_after,
     etag,
 )
+from services.outcomes.statements import small_cells
 
 router = APIRouter(prefix="/v1", tags=["statements and ledger"])
 
 
-async def _read(session: DbSession, principal: Principal, audit: PaymentAudit) -> AuditRead:
-    claims = (
-        await service.audit_claims(session, audit.id)
-        if access.may_read_audit_claims(principal, audit)
-        else None
-    )
-    return AuditRead.model_validate(Row(audit, claims=claims), from_attributes=True)
+async def _read(session: DbSession, principal: Principal, audit: PaymentAudit, deps: Deps) -> AuditRead:
+    """The provider and the auditing payer read the audit's claims and exact figures; every other reader
+    its totals under the small-cell rule (statements/small_cells.py)."""
+    if access.may_read_audit_claims(principal, audit):
+        claims = await service.audit_claims(session, audit.id)
+        return AuditRead.model_validate(Row(audit, claims=claims), from_attributes=True)
+    threshold = await deps.contracts.small_cell_threshold(audit.partnership_id, token=deps.token)
+    withheld = small_cells.audit(audit.population_claims, audit.working, threshold)
+    return AuditRead.model_validate(Row(audit, claims=None, **withheld), from_attributes=True)
 
 
 @router.post(
@@ -52,7 +57,7 @@ async def open_audit(
     if (replayed := await idem.replay()) is not None:
         return replayed
     audit = await service.open_audit(session, principal, body, deps)
-    read = await _read(session, principal, audit)
+    read = await _read(session, principal, audit, deps)
     return await idem.respond(
         201, read, {**etag(audit.version), "Location": f"/v1/payment-audits/{audit.id}"}
     )
@@ -67,6 +72,7 @@ async def open_audit(
 async def list_audits(
     session: DbSession,
     principal: OutcomeReader,
+    deps: RuleDeps,
     contract_id: UUID | None = None,
     cursor: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
@@ -75,7 +81,7 @@ async def list_audits(
         session, principal, contract_id=contract_id, after=cursor_after(cursor), limit=limit
     )
     return Page(
-        items=[await _read(session, principal, a) for a in rows],
+        items=[await _read(session, principal, a, deps) for a in rows],
         next_cursor=encode_cursor(rows[-1].id) if len(rows) == limit else None,
     )
 
@@ -87,11 +93,11 @@ async def list_audits(
     responses={**problem_responses(401, 403, 404), **sends(200, "ETag")},
 )
 async def get_audit(
-    audit_id: UUID, session: DbSession, principal: OutcomeReader, response: Response
+    audit_id: UUID, session: DbSession, principal: OutcomeReader, response: Response, deps: RuleDeps
 ) -> AuditRead:
     audit = await service.get_audit(session, principal, audit_id)
     response.headers.update(etag(audit.version))
-    return await _read(session, principal, audit)
+    return await _read(session, principal, audit, deps)
 
 
 @router.post(
@@ -107,13 +113,14 @@ async def record_findings(
     principal: OutcomeWriter,
     idem: IdempotencyKey,
     expected: ExpectedVersion,
+    deps: RuleDeps,
 ) -> Response:
     if (replayed := await idem.replay()) is not None:
         return replayed
     audit = await service.record_findings(
         session, principal, audit_id, body.findings, expected_version=expected
     )
-    return await idem.respond(200, await _read(session, principal, audit), etag(audit.version))
+    return await idem.respond(200, await _read(session, principal, audit, deps), etag(audit.version))
 
 
 @router.post(
@@ -129,11 +136,12 @@ async def dispute_finding(
     principal: OutcomeWriter,
     idem: IdempotencyKey,
     expected: ExpectedVersion,
+    deps: RuleDeps,
 ) -> Response:
     if (replayed := await idem.replay()) is not None:
         return replayed
     audit = await service.dispute_finding(session, principal, audit_id, body, expected_version=expected)
-    return await idem.respond(200, await _read(session, principal, audit), etag(audit.version))
+    return await idem.respond(200, await _read(session, principal, audit, deps), etag(audit.version))
 
 
 @router.post(
@@ -148,8 +156,9 @@ async def close_audit(
     principal: OutcomeWriter,
     idem: IdempotencyKey,
     expected: ExpectedVersion,
+    deps: RuleDeps,
 ) -> Response:
     if (replayed := await idem.replay()) is not None:
         return replayed
     audit = await service.close_audit(session, principal, audit_id, expected_version=expected)
-    return await idem.respond(200, await _read(session, principal, audit), etag(audit.version))
+    return await idem.respond(200, await _read(session, principal, audit, deps), etag(audit.version))

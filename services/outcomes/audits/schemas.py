@@ -63,6 +63,12 @@ class AuditClaimRead(ReadModel):
     resolved: bool = Field(description="The payer decided the dispute: the finding is final")
 
 
+WITHHELD = (
+    "For readers other than the provider and the auditing payer, null when withheld under the small-cell "
+    "rule (docs/open-data.md), named in `suppressed`."
+)
+
+
 class AuditRead(ReadModel):
     id: UUID
     partnership_id: UUID
@@ -75,13 +81,21 @@ class AuditRead(ReadModel):
     seed: str
     draw: str = Field(DRAW, description="How the sample is drawn from the seed, to check it")
     rule: dict[str, Any] = Field(description="The terms' audit rule applied")
-    population_claims: int
-    population_value: MoneyStr
-    sample_size: int
+    population_claims: int | None = Field(description=f"The paid claims audited. {WITHHELD}")
+    population_value: MoneyStr | None = Field(description=f"What was paid for them. {WITHHELD}")
+    sample_size: int | None = Field(description=f"Held to the population. {WITHHELD}")
     status: Literal["open", "closed"]
-    clawed_back: MoneyStr | None
-    extrapolated: MoneyStr | None
-    working: dict[str, Any] | None = Field(description="On a closed audit: the engine's working")
+    clawed_back: MoneyStr | None = Field(description=f"Null while open. {WITHHELD}")
+    extrapolated: MoneyStr | None = Field(description=f"Null while open. {WITHHELD}")
+    working: dict[str, Any] | None = Field(
+        description=f"On a closed audit: the engine's working, with its counts. {WITHHELD}"
+    )
+    small_cell_threshold: int | None = Field(
+        default=None, description="The small-cell threshold applied for you; null: you read exact figures."
+    )
+    suppressed: list[str] = Field(
+        default=[], description="The fields withheld here under the small-cell rule."
+    )
     opened_at: datetime
     closed_at: datetime | None
     version: int

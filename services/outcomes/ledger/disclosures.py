@@ -14,6 +14,13 @@ payer for its residents) receives the event with the values back in place and th
 operator, a payer for another municipality's resident) receives a sealed stub: the event's id, time and
 place in the chain (`chain.sealed_stub`), nothing about the person. Events chained in format 1 are shaped
 by the same rule, their participant read from their data (or their claim).
+
+Of the partnership-level events, those that carry exact totals (`EXACT_TOTAL_TYPES`: a statement's
+`statement.drafted`, `.issued`, `.paid`; an audit's `audit.opened`, `.closed`, with its claim counts) are
+sealed too for an audience under the small-cell rule (one that sees no participant:
+`access.reads_exact_counts` is the same test), since two drafts differenced, or an audit's counts, give
+back what the rule withholds everywhere else; `statement.summarised` is their aggregate, in clear, and the
+audit's totals are read under the rule over REST.
 """
 
 from __future__ import annotations
@@ -56,13 +63,33 @@ FREE_TEXT_KEYS = frozenset({"cohort", "reason"})
 PERSON_EXTENSIONS = ("pseudonym", "participantsegment", "claimfacts", chain.SALTS_EXTENSION)
 
 
+# Partnership-level events holding exact totals and counts: sealed for audiences under the small-cell
+# rule (those that see no participant), whose aggregate is `statement.summarised`.
+EXACT_TOTAL_TYPES = frozenset(
+    {
+        "dk.effekt.statement.drafted",
+        "dk.effekt.statement.issued",
+        "dk.effekt.statement.paid",
+        "dk.effekt.audit.opened",
+        "dk.effekt.audit.closed",
+    }
+)
+
+
 def is_person_level(type_: str) -> bool:
     return type_.startswith(PERSON_LEVEL_PREFIXES)
 
 
+def sealed_for_counts(type_: str, audience: Audience) -> bool:
+    """Whether a partnership-level event reaches `audience` as a sealed stub: it carries exact totals
+    and the audience reads counts under the small-cell rule."""
+    return type_ in EXACT_TOTAL_TYPES and not audience.sees_pseudonyms
+
+
 def like_patterns() -> list[str]:
-    """The person-level types as SQL LIKE patterns (no `%` or `_` in the prefixes but the final `%`)."""
-    return [prefix + "%" for prefix in PERSON_LEVEL_PREFIXES]
+    """The types some audience may receive sealed, as SQL LIKE patterns (no `%` or `_` in them but the
+    person-level prefixes' final `%`)."""
+    return [prefix + "%" for prefix in PERSON_LEVEL_PREFIXES] + sorted(EXACT_TOTAL_TYPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +163,7 @@ async def shape(
         # Nobody here sees any participant (an investor's feed, say): no lookups, every one sealed.
         return [
             Shaped(chain.event_of(record), True)
-            if not is_person_level(row.type)
+            if not is_person_level(row.type) and row.type not in EXACT_TOTAL_TYPES
             else Shaped(chain.sealed_stub(record, row.canonical), False)
             for row, record in zip(rows, records, strict=True)
         ]
@@ -146,12 +173,15 @@ async def shape(
     shaped: list[Shaped] = []
     visible_claims: set[str] = set()
     for row, record in zip(rows, records, strict=True):
+        audience = audiences.get(row.partnership_id, Audience())
         if not is_person_level(row.type):
-            shaped.append(Shaped(chain.event_of(record), True))
+            if sealed_for_counts(row.type, audience):
+                shaped.append(Shaped(chain.sealed_stub(record, row.canonical), False))
+            else:
+                shaped.append(Shaped(chain.event_of(record), True))
             continue
         person = people.get(row.id, _Person())
         found = participants.get(person.participant_id or "")
-        audience = audiences.get(row.partnership_id, Audience())
         if found is None or found[0] != row.partnership_id or not audience.sees(found[1]):
             shaped.append(Shaped(chain.sealed_stub(record, row.canonical), False))
             continue

@@ -4,8 +4,9 @@ readers wake only for committed events (PostgreSQL delivers NOTIFY at commit, ne
 
 A subscription's event-type filter matches the type its audience receives: a person-level event reaches
 an audience that may not see its participant as `dk.effekt.ledger.sealed` (ledger/disclosures.py), so a
-filter on `dk.effekt.claim.verified` never tells an investor which sealed events are verifications. The
-row rule is access.py's, passed in as its role tables."""
+filter on `dk.effekt.claim.verified` never tells an investor which sealed events are verifications; so
+does a statement's event with exact totals reach an audience that sees no participant (the small-cell
+rule's, `disclosures.EXACT_TOTAL_TYPES`). The row rule is access.py's, passed in as its role tables."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from services.outcomes import access, chain
+from services.outcomes.ledger import disclosures
 
 CHANNEL = "effekt_ledger"
 
@@ -35,6 +37,12 @@ _RECORD = text(
         LEFT JOIN participants AS p ON p.id = e.participant_id
         CROSS JOIN LATERAL (
             SELECT CASE
+                WHEN e.type = ANY(CAST(:exact_totals AS text[])) THEN CASE
+                    WHEN s.audience = ANY(CAST(:sees_all AS text[]))
+                        OR (s.audience = ANY(CAST(:sees_residents AS text[]))
+                            AND s.municipality_code IS NOT NULL)
+                    THEN e.type ELSE :sealed
+                END
                 WHEN e.participant_id IS NULL OR s.audience = ANY(CAST(:sees_all AS text[]))
                     OR (s.audience = ANY(CAST(:sees_residents AS text[]))
                         AND s.municipality_code = p.municipality_code)
@@ -70,5 +78,6 @@ def record_appended(
             "sees_all": sorted(access.SEES_ALL_PSEUDONYMS),
             "sees_residents": sorted(access.SEES_RESIDENT_PSEUDONYMS),
             "sealed": chain.SEALED_TYPE,
+            "exact_totals": sorted(disclosures.EXACT_TOTAL_TYPES),
         },
     )

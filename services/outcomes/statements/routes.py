@@ -88,7 +88,8 @@ def _read(
     withheld: dict[str, Any] = {}
     if threshold is not None:
         outcomes, complete = small_cells.statement_outcomes(outcomes, threshold)
-        names = () if complete else small_cells.STATEMENT_TOTALS
+        audits, audited = small_cells.statement_audits(audits, threshold)
+        names = () if complete and audited else small_cells.STATEMENT_TOTALS
         withheld = {"small_cell_threshold": threshold, "suppressed": list(names), **dict.fromkeys(names)}
     return StatementRead.model_validate(
         Row(

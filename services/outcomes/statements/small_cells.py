@@ -25,6 +25,13 @@ withheld count is withheld with it (the decisions, with why, are in docs/open-da
 - **A statement's totals by outcome** (readers of totals only): its claim and adjustment line counts; the
   outcome's amounts (tariff, cut, paid) only when both counts are shown; the statement's own totals only
   when every outcome's amounts are. Tranche payments name no claim or person: always shown.
+- **A statement's audit totals** (readers of totals only): each audit's clawback lines (claims found
+  invalid), and its amounts only with them: what was clawed back is those claims' paid amounts (at public
+  prices), the extrapolation is the error rate by that value times the unsampled value, and the audit's
+  amount sums both. The statement's own totals are shown only when every audit's amounts are too.
+- **An audit's totals** (`GET /payment-audits`, readers other than the provider and the auditing payer):
+  its population count, and its value and sample size with it; its clawed-back and extrapolated amounts
+  with its count of invalid claims; its working only when every count in it is shown.
 - **`statement.summarised`**: the same for its lines per outcome and kind (a tranche's lines are not a
   count of people), its total, its contract's enrolled and exited, and its remaining cap (with the
   partnership's earned). It is one event for every partner, so it is published under the rule for all of
@@ -61,15 +68,6 @@ def participants(
     return enrolled, exited
 
 
-def months(start: date, end: date) -> list[str]:
-    """Every month from `start`'s to `end`'s, as YYYY-MM."""
-    found, year, month = [], start.year, start.month
-    while (year, month) <= (end.year, end.month):
-        found.append(f"{year:04d}-{month:02d}")
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return found
-
-
 def grid(layout: CellLayout, today: date) -> set[tuple[UUID, str, str]]:
     """The verified cells per contract, outcome and month that are published whatever the data: every
     outcome code of a contract's terms in every month of its term so far. A cell only ever appearing
@@ -78,7 +76,7 @@ def grid(layout: CellLayout, today: date) -> set[tuple[UUID, str, str]]:
         (contract_id, code, month)
         for contract_id, c in layout.contracts.items()
         for code in c.codes
-        for month in months(c.start, min(c.end, today))
+        for month in cells.months(c.start, min(c.end, today))
     }
 
 
@@ -187,9 +185,54 @@ def statement_outcomes(rows: list[dict[str, Any]], threshold: int) -> tuple[list
     return published, all(not row["suppressed"] for row in published)
 
 
-# Lines that count no people: a payment by date (a tranche's, a variation's scenario payment), an approved
-# cohort payment (one per cohort and period), an audit's one extrapolated adjustment.
-NOT_COUNTS_OF_PEOPLE = frozenset({"tranche", "variation", "cohort", "extrapolated"})
+# Lines that count no people: a payment by date (a tranche's, a variation's scenario payment) or an approved
+# cohort payment (one per cohort and period). An audit's extrapolation is not one of them: its amount follows
+# the invalid claims' value, so it is withheld with them (`audit`).
+NOT_COUNTS_OF_PEOPLE = frozenset({"tranche", "variation", "cohort"})
+
+
+_AUDIT_AMOUNTS = ("clawed_back", "extrapolated", "amount")
+
+
+def statement_audits(rows: list[dict[str, Any]], threshold: int) -> tuple[list[dict[str, Any]], bool]:
+    """A statement's audit totals (`audit_totals_of`) under the rule, and whether every audit's amounts
+    are shown (the statement's own totals may be only then)."""
+    published: list[dict[str, Any]] = []
+    for row in rows:
+        lines = cells.shown(row["clawback_lines"], threshold)
+        published.append(
+            {
+                **row,
+                "clawback_lines": lines,
+                **{name: row[name] if lines is not None else None for name in _AUDIT_AMOUNTS},
+                "suppressed": [] if lines is not None else ["clawback_lines", *_AUDIT_AMOUNTS],
+            }
+        )
+    return published, all(not row["suppressed"] for row in published)
+
+
+_AUDIT_COUNTS = ("population_claims", "sampled_claims", "invalid_claims", "unsampled_claims")
+
+
+def audit(population_claims: int, working: Mapping[str, Any] | None, threshold: int) -> dict[str, Any]:
+    """An audit's figures for a reader of its totals only (`AuditRead` overrides): its population count
+    and value (the value is those claims' paid amounts, at public prices); the sample size with them (it
+    is the rule's, held to the population); what it clawed back and extrapolated with the count of
+    invalid claims (`working`), and the working only when every count in it is shown."""
+    population = cells.shown(population_claims, threshold)
+    invalid = None if working is None else cells.shown(int(working["invalid_claims"]), threshold)
+    shows_working = working is not None and all(
+        working.get(name) is None or cells.shown(int(working[name]), threshold) is not None
+        for name in _AUDIT_COUNTS
+    )
+    withheld: dict[str, None] = {}
+    if population is None:
+        withheld |= dict.fromkeys(("population_claims", "population_value", "sample_size"))
+    if working is not None and invalid is None:
+        withheld |= dict.fromkeys(("clawed_back", "extrapolated"))
+    if working is not None and not shows_working:
+        withheld["working"] = None
+    return {**withheld, "small_cell_threshold": threshold, "suppressed": list(withheld)}
 
 
 def summary(

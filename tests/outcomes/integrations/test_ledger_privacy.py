@@ -30,6 +30,7 @@ from services.outcomes.chain import SEALED_TYPE, verify_chain
 from services.outcomes.feed.service import chain_item
 from services.outcomes.ledger import disclosures
 from tests.gateway.support import gid
+from tests.independent_chain import verify_feed_chain
 from tests.outcomes.integrations.published import STRUCTURED, parse_batch_strictly, parse_strictly
 from tests.outcomes.integrations.support import Receiver, eventually, subscribe
 from tests.outcomes.support import (
@@ -283,6 +284,9 @@ def _assert_sealed(s: Scenario, events: list[dict[str, Any]], channel: str) -> N
     assert types <= PARTNERSHIP_LEVEL | {SEALED_TYPE}, (channel, types)
     assert SEALED_TYPE in types
     assert "dk.effekt.statement.summarised" in types
+    # A statement's exact totals would give back, differenced, the counts the small-cell rule withholds.
+    assert not types & disclosures.EXACT_TOTAL_TYPES, (channel, types)
+    assert "total_tariff" not in text, channel
     for event in events:
         if event["type"] == SEALED_TYPE:
             assert set(event) - {"ledgerhash", "ledgerprevhash"} == {
@@ -306,9 +310,17 @@ async def test_sealed_audiences_find_no_person_on_any_channel_and_still_verify_t
     assert verify_chain(ledger).valid
     _assert_sealed(scenario, [item["event"] for item in ledger], "ledger")
     assert all(item["canonical"] == "" for item in ledger if item["event"]["type"] == SEALED_TYPE)
-    # One chain: the sealed audience's hashes are the provider's.
+    # One chain: the sealed audience's hashes are the provider's, and an outsider's verifier follows the
+    # feed's stubs (the statements' among them) to the same head.
     provider = await whole_ledger(outcomes, scenario.cast.provider, scenario.cast.partnership_id)
     assert [i["hash"] for i in ledger] == [i["hash"] for i in provider]
+    assert verify_feed_chain(feed) == provider[-1]["hash"]
+    # The provider reads the statement events, exact totals and all, that reach this audience sealed.
+    in_clear = [i["event"] for i in provider if i["event"]["type"] in disclosures.EXACT_TOTAL_TYPES]
+    assert {e["type"] for e in in_clear} >= {"dk.effekt.statement.drafted", "dk.effekt.statement.issued"}
+    assert all(e["data"]["total"] is not None for e in in_clear)
+    sealed_at = {i["sequence"] for i in ledger if i["event"]["type"] == SEALED_TYPE}
+    assert {i["sequence"] for i in provider if i["event"] in in_clear} <= sealed_at
     # A filter on a person-level type tells it nothing; on the sealed type it gets the stubs.
     for type_, expected in (
         ("dk.effekt.claim.verified", 0),
@@ -506,7 +518,12 @@ def audience_table() -> str:
             extensions = "its residents', on the feed, stream and webhooks"
         else:
             person, extensions = "sealed stub", "never"
-        rows.append(f"| {role} | {person} | {extensions} | in full |")
+        partnership = (
+            "in full"
+            if audience.sees_pseudonyms
+            else "in full, but `statement.drafted`, `.issued`, `.paid` and `audit.opened`, `.closed` sealed"
+        )
+        rows.append(f"| {role} | {person} | {extensions} | {partnership} |")
     return "\n".join(rows)
 
 
