@@ -29,7 +29,8 @@ def _convert(value: Any, field_type: Any) -> Any:
     if isinstance(field_type, StrawberryEnumDefinition):
         return field_type.wrapped_cls(value)
     if isinstance(value, Row) and get_object_definition(field_type) is not None:
-        return from_row(field_type, value)
+        own = getattr(field_type, "from_row", None)  # a nested type's own overrides (withheld names, ...)
+        return own(value) if own is not None else from_row(field_type, value)
     return value
 
 

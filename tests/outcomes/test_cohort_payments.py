@@ -248,7 +248,13 @@ async def test_the_worked_example_pays_the_hand_computed_figures_on_the_payers_s
         if e["type"] == "dk.effekt.statement.summarised" and e["data"]["statement_id"] == refreshed["id"]
     ]
     assert summary["data"]["outcomes"] == [
-        {"outcome_code": "employment_savings", "kind": "cohort", "lines": 2, "amount": "200000.00"}
+        {
+            "outcome_code": "employment_savings",
+            "kind": "cohort",
+            "lines": 2,
+            "amount": "200000.00",
+            "suppressed": [],
+        }
     ]
     document = catalogue()
     types = catalogued_types(document)
