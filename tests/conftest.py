@@ -6,7 +6,10 @@ they never see one another's rows even though they share the session's databases
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -146,10 +149,56 @@ async def gateway(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture
-async def cast(platform: Platform) -> Cast:
-    """A brand-new partnership with an actor per role, each holding a real token (see tests/actors.py)."""
+# A cast built ahead (see `cast`) is handed out only this young: its tokens live 15 minutes.
+AHEAD_FOR_SECONDS = 300.0
+
+
+@dataclass
+class _Ahead:
+    """The next cast of one platform, built while the test before it ran."""
+
+    loop: asyncio.AbstractEventLoop
+    started: float
+    task: asyncio.Task[Cast]
+
+
+_ahead: dict[tuple[str, str], _Ahead] = {}
+
+
+async def _next_cast(platform: Platform) -> Cast:
+    """The cast built ahead for this platform if it is sound and young, else one built now."""
+    key = (platform.url("identity"), platform.env["IDENTITY_BOOTSTRAP_OPERATOR_CLIENT_ID"])
+    ahead = _ahead.pop(key, None)
+    if (
+        ahead is not None
+        and ahead.loop is asyncio.get_running_loop()
+        and ahead.task.done()
+        and not ahead.task.cancelled()
+        and ahead.task.exception() is None
+        and time.monotonic() - ahead.started < AHEAD_FOR_SECONDS
+    ):
+        return ahead.task.result()
     return await make_cast(platform)
+
+
+@pytest.fixture
+async def cast(platform: Platform) -> AsyncIterator[Cast]:
+    """A brand-new partnership with an actor per role, each holding a real token (see tests/actors.py).
+
+    A cast costs identity about a second of work, most of it while the test that asked for it waits. So
+    while a test runs, the next test's cast is built beside it (on identity, which a test mostly leaves
+    idle), and the fixture's teardown waits for it: building ahead only ever overlaps a test that asked
+    for a cast of its own, and every test still gets a partnership no other test has seen. One that fails
+    to build (a loaded machine's 503) is built again when it is wanted, where a failure fails that test."""
+    made = await _next_cast(platform)
+    key = (platform.url("identity"), platform.env["IDENTITY_BOOTSTRAP_OPERATOR_CLIENT_ID"])
+    ahead = _ahead[key] = _Ahead(
+        asyncio.get_running_loop(), time.monotonic(), asyncio.ensure_future(make_cast(platform))
+    )
+    yield made
+    await asyncio.wait([ahead.task])
+    if not ahead.task.cancelled():
+        ahead.task.exception()  # retrieved: a failed build is redone when a test wants it
 
 
 @pytest.fixture(scope="module")
