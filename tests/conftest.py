@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,20 +166,37 @@ class _Ahead:
 _ahead: dict[tuple[str, str], _Ahead] = {}
 
 
+def _key(platform: Platform) -> tuple[str, str]:
+    return platform.url("identity"), platform.env["IDENTITY_BOOTSTRAP_OPERATOR_CLIENT_ID"]
+
+
 async def _next_cast(platform: Platform) -> Cast:
-    """The cast built ahead for this platform if it is sound and young, else one built now."""
-    key = (platform.url("identity"), platform.env["IDENTITY_BOOTSTRAP_OPERATOR_CLIENT_ID"])
-    ahead = _ahead.pop(key, None)
-    if (
-        ahead is not None
-        and ahead.loop is asyncio.get_running_loop()
-        and ahead.task.done()
-        and not ahead.task.cancelled()
-        and ahead.task.exception() is None
-        and time.monotonic() - ahead.started < AHEAD_FOR_SECONDS
-    ):
-        return ahead.task.result()
+    """The cast built ahead for this platform (awaited if still in the making) if it is sound and young,
+    else one built now."""
+    ahead = _ahead.pop(_key(platform), None)
+    if ahead is not None and ahead.loop is asyncio.get_running_loop():
+        await asyncio.wait([ahead.task])
+        if (
+            not ahead.task.cancelled()
+            and ahead.task.exception() is None
+            and time.monotonic() - ahead.started < AHEAD_FOR_SECONDS
+        ):
+            return ahead.task.result()
     return await make_cast(platform)
+
+
+@asynccontextmanager
+async def _building_ahead(platform: Platform) -> AsyncIterator[None]:
+    """Build the platform's next cast while the body runs; on leaving, wait until it is built."""
+    ahead = _ahead[_key(platform)] = _Ahead(
+        asyncio.get_running_loop(), time.monotonic(), asyncio.ensure_future(make_cast(platform))
+    )
+    try:
+        yield
+    finally:
+        await asyncio.wait([ahead.task])
+        if not ahead.task.cancelled():
+            ahead.task.exception()  # retrieved: a failed build is redone when a test wants it
 
 
 @pytest.fixture
@@ -186,24 +204,22 @@ async def cast(platform: Platform) -> AsyncIterator[Cast]:
     """A brand-new partnership with an actor per role, each holding a real token (see tests/actors.py).
 
     A cast costs identity about a second of work, most of it while the test that asked for it waits. So
-    while a test runs, the next test's cast is built beside it (on identity, which a test mostly leaves
-    idle), and the fixture's teardown waits for it: building ahead only ever overlaps a test that asked
-    for a cast of its own, and every test still gets a partnership no other test has seen. One that fails
-    to build (a loaded machine's 503) is built again when it is wanted, where a failure fails that test."""
+    while a test runs, the next cast is built beside it (on identity, which a test mostly leaves idle), and
+    the fixture's teardown waits for it: building ahead only ever overlaps a test (or a module, with
+    `shared_cast`) that asked for a cast of its own, and no two tests or modules ever get the same one. One
+    that fails to build (a loaded machine's 503) is built again when it is wanted, failing that test if it
+    fails again."""
     made = await _next_cast(platform)
-    key = (platform.url("identity"), platform.env["IDENTITY_BOOTSTRAP_OPERATOR_CLIENT_ID"])
-    ahead = _ahead[key] = _Ahead(
-        asyncio.get_running_loop(), time.monotonic(), asyncio.ensure_future(make_cast(platform))
-    )
-    yield made
-    await asyncio.wait([ahead.task])
-    if not ahead.task.cancelled():
-        ahead.task.exception()  # retrieved: a failed build is redone when a test wants it
+    async with _building_ahead(platform):
+        yield made
 
 
 @pytest.fixture(scope="module")
-async def shared_cast(platform: Platform) -> Cast:
+async def shared_cast(platform: Platform) -> AsyncIterator[Cast]:
     """One cast for a module's tests that only add rows of their own and never count the partnership's
     (a cast costs seconds: ~60 calls and 10 sign-ins). A test that counts, or changes the partnership's
-    state for everyone (activating a contract refuses overlapping proposals), keeps `cast`."""
-    return await make_cast(platform)
+    state for everyone (activating a contract refuses overlapping proposals), keeps `cast`. Built ahead as
+    `cast` is, the next one while the module runs."""
+    made = await _next_cast(platform)
+    async with _building_ahead(platform):
+        yield made
