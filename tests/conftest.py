@@ -23,9 +23,9 @@ from tests.actors import Cast, close_clients, make_cast
 from tests.platform import postgres_server, running_platform
 
 # Modules (or single tests, `path::name`) that start processes of their own, kill or stall them, run the
-# benchmark harness, wait out timers (retries, grace periods, expiry) or race writers for seconds on end:
-# minutes of the suite's wall time. `pytest -m "not slow"` leaves them out for a quick local run; CI runs
-# everything.
+# benchmark harness, migrate databases of their own, wait out timers (retries, grace periods, expiry) or the
+# compactor, race writers for seconds on end, or walk every operation or table: minutes of the suite's
+# wall time. `pytest -m "not slow"` leaves them out for a quick local run; CI runs everything.
 SLOW = frozenset(
     {
         "tests/bench/test_quick_run.py",
@@ -49,14 +49,26 @@ SLOW = frozenset(
         "test_the_migration_encrypts_existing_secrets_and_the_downgrade_restores_them",
         "tests/outcomes/integrations/test_webhooks.py::"
         "test_a_receiver_that_fails_for_a_while_gets_every_event_after_it_recovers",
+        "tests/outcomes/integrations/test_bulk.py::"
+        "test_a_large_file_streams_in_and_sending_it_twice_at_once_does_each_line_once",
+        "tests/outcomes/integrations/test_export.py::"
+        "test_an_investor_export_verifies_offline_and_holds_no_pseudonym",  # a large export, verified offline
+        "tests/outcomes/test_concurrency.py::test_fifty_concurrent_verifications_pay_exactly_up_to_the_contract_cap",
         "tests/outcomes/test_contract_events.py",
         "tests/outcomes/test_key_rotation.py",
+        "tests/outcomes/test_privacy.py::test_no_table_and_no_response_holds_a_cpr_number",  # every table
+        "tests/outcomes/test_rate_cards.py::test_concurrent_verifications_fill_each_tier_and_the_count_cap_exactly",
         "tests/outcomes/test_registry_unavailable.py",
+        "tests/outcomes/test_tallies.py::test_aggregates_equal_a_recount_after_every_kind_of_write_folded_or_not",
         "tests/outcomes/test_tallies.py::test_concurrent_claims_and_decisions_with_compaction_running_end_exact",
+        "tests/outcomes/test_tallies.py::"
+        "test_the_migration_backfills_tallies_that_give_the_old_answer_and_the_downgrade_removes_them",
         "tests/test_connection_loss.py",
+        "tests/test_authorisation_matrix.py::test_every_operation_answers_every_caller_kind_as_the_table_says",
         "tests/test_faults.py",
         "tests/test_schemathesis.py",
         "tests/test_idempotency.py::test_keys_expire_after_the_configured_lifetime_and_are_swept",
+        "tests/test_migrations.py",  # alembic round trips on databases of its own, a service at a time
         "tests/test_platform.py::test_effekt_up_runs_the_platform_and_stops_on_ctrl_c",
     }
 )
