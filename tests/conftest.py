@@ -6,7 +6,11 @@ they never see one another's rows even though they share the session's databases
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -19,9 +23,9 @@ from tests.actors import Cast, close_clients, make_cast
 from tests.platform import postgres_server, running_platform
 
 # Modules (or single tests, `path::name`) that start processes of their own, kill or stall them, run the
-# benchmark harness, wait out timers (retries, grace periods, expiry) or race writers for seconds on end:
-# minutes of the suite's wall time. `pytest -m "not slow"` leaves them out for a quick local run; CI runs
-# everything.
+# benchmark harness, migrate databases of their own, wait out timers (retries, grace periods, expiry) or the
+# compactor, race writers for seconds on end, or walk every operation or table: minutes of the suite's
+# wall time. `pytest -m "not slow"` leaves them out for a quick local run; CI runs everything.
 SLOW = frozenset(
     {
         "tests/bench/test_quick_run.py",
@@ -45,14 +49,26 @@ SLOW = frozenset(
         "test_the_migration_encrypts_existing_secrets_and_the_downgrade_restores_them",
         "tests/outcomes/integrations/test_webhooks.py::"
         "test_a_receiver_that_fails_for_a_while_gets_every_event_after_it_recovers",
+        "tests/outcomes/integrations/test_bulk.py::"
+        "test_a_large_file_streams_in_and_sending_it_twice_at_once_does_each_line_once",
+        "tests/outcomes/integrations/test_export.py::"
+        "test_an_investor_export_verifies_offline_and_holds_no_pseudonym",  # a large export, verified offline
+        "tests/outcomes/test_concurrency.py::test_fifty_concurrent_verifications_pay_exactly_up_to_the_contract_cap",
         "tests/outcomes/test_contract_events.py",
         "tests/outcomes/test_key_rotation.py",
+        "tests/outcomes/test_privacy.py::test_no_table_and_no_response_holds_a_cpr_number",  # every table
+        "tests/outcomes/test_rate_cards.py::test_concurrent_verifications_fill_each_tier_and_the_count_cap_exactly",
         "tests/outcomes/test_registry_unavailable.py",
+        "tests/outcomes/test_tallies.py::test_aggregates_equal_a_recount_after_every_kind_of_write_folded_or_not",
         "tests/outcomes/test_tallies.py::test_concurrent_claims_and_decisions_with_compaction_running_end_exact",
+        "tests/outcomes/test_tallies.py::"
+        "test_the_migration_backfills_tallies_that_give_the_old_answer_and_the_downgrade_removes_them",
         "tests/test_connection_loss.py",
+        "tests/test_authorisation_matrix.py::test_every_operation_answers_every_caller_kind_as_the_table_says",
         "tests/test_faults.py",
         "tests/test_schemathesis.py",
         "tests/test_idempotency.py::test_keys_expire_after_the_configured_lifetime_and_are_swept",
+        "tests/test_migrations.py",  # alembic round trips on databases of its own, a service at a time
         "tests/test_platform.py::test_effekt_up_runs_the_platform_and_stops_on_ctrl_c",
     }
 )
@@ -146,15 +162,76 @@ async def gateway(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture
-async def cast(platform: Platform) -> Cast:
-    """A brand-new partnership with an actor per role, each holding a real token (see tests/actors.py)."""
+# A cast built ahead (see `cast`) is handed out only this young: its tokens live 15 minutes.
+AHEAD_FOR_SECONDS = 300.0
+
+
+@dataclass
+class _Ahead:
+    """The next cast of one platform, built while the test before it ran."""
+
+    loop: asyncio.AbstractEventLoop
+    started: float
+    task: asyncio.Task[Cast]
+
+
+_ahead: dict[tuple[str, str], _Ahead] = {}
+
+
+def _key(platform: Platform) -> tuple[str, str]:
+    return platform.url("identity"), platform.env["IDENTITY_BOOTSTRAP_OPERATOR_CLIENT_ID"]
+
+
+async def _next_cast(platform: Platform) -> Cast:
+    """The cast built ahead for this platform (awaited if still in the making) if it is sound and young,
+    else one built now."""
+    ahead = _ahead.pop(_key(platform), None)
+    if ahead is not None and ahead.loop is asyncio.get_running_loop():
+        await asyncio.wait([ahead.task])
+        if (
+            not ahead.task.cancelled()
+            and ahead.task.exception() is None
+            and time.monotonic() - ahead.started < AHEAD_FOR_SECONDS
+        ):
+            return ahead.task.result()
     return await make_cast(platform)
+
+
+@asynccontextmanager
+async def _building_ahead(platform: Platform) -> AsyncIterator[None]:
+    """Build the platform's next cast while the body runs; on leaving, wait until it is built."""
+    ahead = _ahead[_key(platform)] = _Ahead(
+        asyncio.get_running_loop(), time.monotonic(), asyncio.ensure_future(make_cast(platform))
+    )
+    try:
+        yield
+    finally:
+        await asyncio.wait([ahead.task])
+        if not ahead.task.cancelled():
+            ahead.task.exception()  # retrieved: a failed build is redone when a test wants it
+
+
+@pytest.fixture
+async def cast(platform: Platform) -> AsyncIterator[Cast]:
+    """A brand-new partnership with an actor per role, each holding a real token (see tests/actors.py).
+
+    A cast costs identity about a second of work, most of it while the test that asked for it waits. So
+    while a test runs, the next cast is built beside it (on identity, which a test mostly leaves idle), and
+    the fixture's teardown waits for it: building ahead only ever overlaps a test (or a module, with
+    `shared_cast`) that asked for a cast of its own, and no two tests or modules ever get the same one. One
+    that fails to build (a loaded machine's 503) is built again when it is wanted, failing that test if it
+    fails again."""
+    made = await _next_cast(platform)
+    async with _building_ahead(platform):
+        yield made
 
 
 @pytest.fixture(scope="module")
-async def shared_cast(platform: Platform) -> Cast:
+async def shared_cast(platform: Platform) -> AsyncIterator[Cast]:
     """One cast for a module's tests that only add rows of their own and never count the partnership's
     (a cast costs seconds: ~60 calls and 10 sign-ins). A test that counts, or changes the partnership's
-    state for everyone (activating a contract refuses overlapping proposals), keeps `cast`."""
-    return await make_cast(platform)
+    state for everyone (activating a contract refuses overlapping proposals), keeps `cast`. Built ahead as
+    `cast` is, the next one while the module runs."""
+    made = await _next_cast(platform)
+    async with _building_ahead(platform):
+        yield made
