@@ -7,7 +7,9 @@ other readers get totals, and sealed stubs of the person-level clawback events."
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,6 +25,7 @@ from tests.outcomes.integrations.published import catalogue, catalogued_types, p
 from tests.outcomes.support import (
     TODAY,
     active_contract,
+    amend_contract,
     check,
     claim,
     confirm,
@@ -353,3 +356,25 @@ async def test_an_audit_claws_back_and_extrapolates_into_the_next_statement(
             "suppressed": ["clawbackLines", "clawedBack", "extrapolated", "amount"],
         }
     ]
+
+    # A retroactive amendment then raises the price to 30 000.00: the claims found valid are re-priced (an
+    # adjustment of 5 000.00 each), the clawed-back one moves nothing, so nothing is paid again for it.
+    amended = json.loads(json.dumps(terms))
+    amended["outcomes"][0]["tariff"] = "30000.00"
+    await amend_contract(contracts, cast, contract_id, amended)
+    # Drafting catches the re-pricing up, once the registry's answer cached for a few seconds is renewed.
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        repriced = await _statement(outcomes, cast, contract_id, this)
+        valid = check(
+            await outcomes.get(f"/v1/outcome-claims/{sample[1]}", headers=cast.provider.headers), 200
+        )
+        if valid["payable"] == "30000.00":
+            break
+        assert asyncio.get_running_loop().time() < deadline, "the amendment was not re-priced in time"
+        await asyncio.sleep(1)
+    invalid = check(await outcomes.get(f"/v1/outcome-claims/{sample[0]}", headers=cast.provider.headers), 200)
+    assert (valid["payable"], invalid["payable"]) == ("30000.00", "25000.00")
+    adjusted = {x["claim_id"] for x in repriced["lines"] if x["kind"] == "adjustment"}
+    assert sample[0] not in adjusted
+    assert sample[1] in adjusted

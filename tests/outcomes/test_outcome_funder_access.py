@@ -26,7 +26,7 @@ from effekt.sandbox.identifiers import HERNING, VIBORG, synthetic_cpr
 from effekt.sandbox.terms import party, window
 from effekt.sandbox.terms import v2_terms as sandbox_v2_terms
 from tests.actors import Cast, add_membership, create_organisation, user_actor
-from tests.gateway.support import gql
+from tests.gateway.support import gid, gql
 from tests.outcomes.integrations.support import read_feed_page
 from tests.outcomes.support import TODAY, check, claim, confirm, decide, enrol, key
 
@@ -234,9 +234,10 @@ async def test_a_fund_enrols_confirms_and_exits_no_one_and_gets_no_pseudonym_in_
     assert items
     assert all("pseudonym" not in i for i in items)
     # The gateway's funder schema has the participant, not its pseudonym or exit reason.
-    seen = await gql(gateway, fund, f'{{ participant(id: "{world.people[0]}") {{ id exitDate }} }}')
-    assert seen["data"]["participant"] == {"id": world.people[0], "exitDate": TODAY.isoformat()}
+    person = gid("Participant", world.people[0])
+    seen = await gql(gateway, fund, f'{{ participant(id: "{person}") {{ uuid exitDate }} }}')
+    assert seen["data"]["participant"] == {"uuid": world.people[0], "exitDate": TODAY.isoformat()}
     for field in ("pseudonym", "exitReason"):
-        query = f'{{ participant(id: "{world.people[0]}") {{ {field} }} }}'
+        query = f'{{ participant(id: "{person}") {{ {field} }} }}'
         hidden = await gql(gateway, fund, query, status=400)
         assert hidden["errors"][0]["message"] == f"Cannot query field '{field}' on type 'Participant'."

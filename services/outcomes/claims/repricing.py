@@ -92,6 +92,15 @@ async def reprice_contract(
         )
     ).all()
     history = [(claim, participant) for claim, participant in rows]
+    # A claim a post-payment audit clawed back was found invalid: a re-pricing moves nothing for it (a price
+    # rise would pay again what was taken back); it keeps its booked price in the replay's caps and tiers.
+    clawed_back = set(
+        await session.scalars(
+            select(PaymentLine.claim_id).where(
+                PaymentLine.claim_id.in_([c.id for c, _ in history]), PaymentLine.audit_id.is_not(None)
+            )
+        )
+    )
     booked: dict[UUID, list[pricing.Line]] = defaultdict(list)
     for line in await session.scalars(
         select(PaymentLine).where(
@@ -123,6 +132,8 @@ async def reprice_contract(
 
     def price(i: int, book: pricing.Book) -> pricing.Price:
         claim, participant = history[i]
+        if claim.id in clawed_back:
+            return as_booked(i)
         terms = governing[i].terms
         outcome = terms.engine_outcome(claim.outcome_code)
         if outcome is None:
