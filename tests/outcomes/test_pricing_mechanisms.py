@@ -4,6 +4,7 @@ restarts, and adjustments."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 from uuid import UUID
@@ -11,6 +12,7 @@ from uuid import UUID
 import pytest
 
 from services.outcomes import pricing
+from services.outcomes.clients.contracts import Terms
 from services.outcomes.pricing import Cut, Line
 
 D = Decimal
@@ -186,3 +188,41 @@ def test_adjustments_are_each_payers_difference() -> None:
         pricing.Adjustment(AARHUS, D("-3000.00"), D("-3000.00")),
         pricing.Adjustment(FUND, D("3000.00"), D("3000.00")),
     )
+
+
+def test_criteria_read_from_the_registrys_json_keep_each_value_as_its_facts_type() -> None:
+    """The service reads terms from the registry's JSON bytes: a choice criterion's `"2"` must stay the
+    choice "2" (pydantic's JSON mode once read it as Decimal 2, and every qualification was refused), a
+    decimal's `"16"` must compare as 16 and an integer's 26 as 26."""
+    document = {
+        "schema_version": 2,
+        "start_date": "2027-01-01",
+        "end_date": "2029-12-31",
+        "facts": [
+            {"name": "qualification_level", "type": "choice", "choices": ["1", "2", "3"]},
+            {"name": "hours_per_week", "type": "decimal"},
+            {"name": "weeks_in_work", "type": "integer"},
+        ],
+        "outcomes": [
+            {
+                "code": "qualification",
+                "tariff": "12000.00",
+                "criteria": [
+                    {"fact": "qualification_level", "op": "in", "value": ["2", "3"]},
+                    {"fact": "hours_per_week", "op": "gte", "value": "16"},
+                    {"fact": "weeks_in_work", "op": "gte", "value": 26},
+                ],
+            }
+        ],
+        "payer_split": {"method": "fixed", "shares": [{"organisation_id": str(AARHUS), "percent": "100"}]},
+    }
+    terms = Terms.model_validate_json(json.dumps(document))
+    outcome = terms.engine_outcome("qualification")
+    assert outcome is not None
+    contract = terms.engine()
+    met = _claim("qualification", qualification_level="2", hours_per_week="16", weeks_in_work=26)
+    assert _price(outcome, met, contract).payable == D("12000.00")
+    with pytest.raises(pricing.Refused, match="needs qualification_level in \\[2, 3\\]"):
+        _price(outcome, _claim("qualification", qualification_level="1"), contract)
+    with pytest.raises(pricing.Refused, match="needs hours_per_week ≥ 16"):
+        _price(outcome, _claim("qualification", qualification_level="3", hours_per_week="15.5"), contract)

@@ -93,7 +93,9 @@ class Bands(_Tolerant):
 class Criterion(_Tolerant):
     fact: str
     op: Literal["eq", "ne", "gt", "gte", "lt", "lte", "in"]
-    value: bool | int | Decimal | str | list[bool | int | Decimal | str]
+    # JSON's own types, typed by the declared fact in `_value`: with `Decimal` in the union, pydantic's JSON
+    # mode read a choice's `"2"` as Decimal 2, which no reported choice ever equals.
+    value: bool | int | str | list[bool | int | str]
 
 
 class Repeat(_Tolerant):
@@ -115,7 +117,7 @@ def _tiers(tiers: list[Tier]) -> tuple[pricing.Tier, ...]:
     return tuple(pricing.Tier(t.up_to, _tariff(t.tariff)) for t in tiers)
 
 
-def _value(value: bool | int | Decimal | str, spec: pricing.FactSpec | None) -> pricing.FactValue:
+def _value(value: bool | int | str, spec: pricing.FactSpec | None) -> pricing.FactValue:
     """A criterion's value as the fact's declared type, so `"16"` compares with a decimal fact as 16."""
     if spec is None:
         return value
