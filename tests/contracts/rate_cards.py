@@ -2,9 +2,11 @@
 
 `employment_rate_card` follows the shape of the Danish refugee-employment deals (DSI) and the UK Life
 Chances Fund's employment rate cards: a job start banded by hours (part-time 8-16 h a week, full-time from
-16 h), cheaper after the first 100 full-time starts, dearer for the harder-to-help segment; a start that
-can recur and is ended by losing the job; sustainment at 26 weeks in work; a national outcome fund paying
-a fixed 30 % and a top-up of its own on sustainment, the municipality of residence paying the rest.
+16 h), full-time cheaper after the first 100 starts (of either band), dearer for the harder-to-help
+segment; a start that can recur and is ended by losing the job; sustainment at 26 weeks in work; a
+national outcome fund paying a fixed 30 % and a top-up of its own on sustainment, the municipality of
+residence paying the rest. docs/contract-terms.md shows it; tests/outcomes/test_documented_rate_card.py
+prices it through the API by the guide's figures.
 """
 
 from __future__ import annotations
