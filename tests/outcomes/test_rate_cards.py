@@ -24,10 +24,12 @@ from effekt.sandbox.terms import v2_terms as sandbox_v2_terms
 from services.outcomes.chain import verify_chain
 from services.outcomes.feed.service import chain_item
 from tests.actors import Cast
+from tests.gateway.support import gid, gql
 from tests.outcomes.integrations.published import catalogue, catalogued_types, payload_validator
 from tests.outcomes.support import (
     TODAY,
     active_contract,
+    amend_contract,
     check,
     claim,
     confirm,
@@ -514,3 +516,79 @@ async def test_the_feed_adds_segments_and_facts_for_person_level_readers_only(
     assert "claimfacts" not in text
     assert "hours_per_week" not in text
     assert verify_chain([chain_item(e) for e in items]).valid
+
+
+async def test_a_retroactive_amendment_re_maps_one_segments_price_and_the_graph_shows_the_adjustment(
+    cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient, gateway: httpx.AsyncClient
+) -> None:
+    """Job starts priced per segment (standard 20 000, high 26 000), split 60/40, one of each achieved 5
+    days ago and verified; an amendment effective 10 days ago re-maps only `high` to 30 000. By hand: the
+    high start gains 4 000 (Herning 2 400, Viborg 1 600), the standard one keeps its price, so Herning owes
+    12 000 + 15 600 + 2 400 = 30 000 and Viborg 8 000 + 10 400 + 1 600 = 20 000. The payer reads the
+    adjustment line in the graph, naming the amendment; an investor's schema has no statement lines."""
+    job_start = {
+        "code": "job_start",
+        "name": "Job start",
+        "verifier_roles": ["outcome_payer"],
+        "window": window(),
+        "tariff": {"by_segment": {"standard": "20000.00", "high": "26000.00"}},
+    }
+    sixty_forty = [
+        {"organisation_id": str(cast.payer_a.organisation_id), "percent": "60"},
+        {"organisation_id": str(cast.payer_b.organisation_id), "percent": "40"},
+    ]
+    terms = v2_terms(
+        cast,
+        segments={"name": "support_need", "values": ["standard", "high"]},
+        outcomes=[job_start],
+        caps={},
+        split={"method": "fixed", "shares": sixty_forty},
+    )
+    contract_id, _ = await active_contract(contracts, cast, terms)
+    made = {}
+    for n, segment in enumerate(("standard", "high")):
+        person = await _person(outcomes, cast, contract_id, 700 + n, segment=segment)
+        made[segment] = await claim(outcomes, cast.provider, person, "job_start", TODAY - timedelta(days=5))
+        priced = await decide(outcomes, cast.payer_a, made[segment]["id"], "verified")
+        assert priced["payable"] == {"standard": "20000.00", "high": "26000.00"}[segment]
+
+    amended = copy.deepcopy(terms)
+    amended["outcomes"][0]["tariff"]["by_segment"]["high"] = "30000.00"
+    amended["start_date"] = (TODAY - timedelta(days=10)).isoformat()
+    amendment = await amend_contract(contracts, cast, contract_id, amended)
+
+    herning = await _statement(outcomes, cast, contract_id, cast.payer_a, TODAY)
+    assert herning["total"] == "30000.00"
+    assert sorted((x["kind"], x["claim_id"], x["amount"]) for x in herning["lines"]) == sorted(
+        [
+            ("claim", made["standard"]["id"], "12000.00"),
+            ("claim", made["high"]["id"], "15600.00"),
+            ("adjustment", made["high"]["id"], "2400.00"),
+        ]
+    )
+    viborg = await _statement(outcomes, cast, contract_id, cast.payer_b, TODAY)
+    assert viborg["total"] == "20000.00"
+    high = check(
+        await outcomes.get(f"/v1/outcome-claims/{made['high']['id']}", headers=cast.payer_a.headers), 200
+    )
+    standard = check(
+        await outcomes.get(f"/v1/outcome-claims/{made['standard']['id']}", headers=cast.payer_a.headers), 200
+    )
+    assert (high["payable"], standard["payable"]) == ("30000.00", "20000.00")
+
+    query = (
+        "query($id: ID!) { partnership(id: $id) { statements { uuid lines "
+        "{ kind claimId amount repricedByVersionId } } } }"
+    )
+    graph = await gql(gateway, cast.payer_a, query, {"id": gid("Partnership", cast.partnership_id)})
+    [stated] = [s for s in graph["data"]["partnership"]["statements"] if s["uuid"] == herning["id"]]
+    assert [x for x in stated["lines"] if x["kind"] == "ADJUSTMENT"] == [
+        {
+            "kind": "ADJUSTMENT",
+            "claimId": made["high"]["id"],
+            "amount": "2400.00",
+            "repricedByVersionId": str(amendment),
+        }
+    ]
+    investor = await gql(gateway, cast.investor, '{ __type(name: "StatementLine") { name } }')
+    assert investor["data"]["__type"] is None
