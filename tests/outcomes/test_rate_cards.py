@@ -425,7 +425,7 @@ async def test_a_lost_job_ends_the_start_and_sustainment_counts_from_the_next_on
 ) -> None:
     """A start that recurs (up to 3), ended by `job_lost`; `sustained_13w` opens 91 days after the latest
     start that had not ended. After the first job is lost, 13 weeks on is refused; after a new start it is
-    counted from that one."""
+    counted from that one; a third start is the last the terms' `max_per_participant` of 3 allows."""
     outcomes_ = [
         {
             "code": "job_start",
@@ -482,6 +482,13 @@ async def test_a_lost_job_ends_the_start_and_sustainment_counts_from_the_next_on
         outcomes, cast.provider, pid, "sustained_13w", TODAY - timedelta(days=70), status=422
     )
     assert too_early["code"] == "outside-outcome-window"  # 91 days from the second start, not the first
+    await verified("job_lost", 40)
+    await verified("job_start", 30)  # a third start: the most the terms allow one participant
+    fourth = await claim(outcomes, cast.provider, pid, "job_start", TODAY - timedelta(days=20), status=422)
+    assert (fourth["code"], fourth["invalid_params"][0]["name"]) == (
+        "per-participant-maximum",
+        "body.outcome_code",
+    )
 
 
 async def test_the_feed_adds_segments_and_facts_for_person_level_readers_only(
@@ -592,3 +599,59 @@ async def test_a_retroactive_amendment_re_maps_one_segments_price_and_the_graph_
     ]
     investor = await gql(gateway, cast.investor, '{ __type(name: "StatementLine") { name } }')
     assert investor["data"]["__type"] is None
+
+
+async def test_a_cap_of_every_scope_binds_through_the_api_and_names_its_cut(
+    cast: Cast, contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient
+) -> None:
+    """Two outcomes at 10 000 (job starts capped at 25 000 in all), 15 000 per participant, 30 000 per
+    quarter, 45 000 in all, on an achievement basis. By hand, in verification order: a first start pays
+    10 000; the same participant's sustainment 5 000 (per_participant cuts 5 000); a second start 10 000; a
+    third, last quarter, 5 000 (outcome_amount cuts 5 000); a sustainment this quarter 5 000 (per_period
+    cuts 5 000); one last quarter 10 000; the next nothing (contract_total cuts 10 000). This quarter's
+    statement is 30 000, last quarter's 15 000: 45 000, the contract's total."""
+    flat = {"verifier_roles": ["outcome_payer"], "window": window(), "tariff": "10000.00"}
+    terms = v2_terms(
+        cast,
+        outcomes=[
+            flat | {"code": "job_start", "name": "Job start", "cap": {"amount": "25000.00"}},
+            flat | {"code": "sustained", "name": "Sustained"},
+        ],
+        caps={"per_participant": "15000.00", "per_period": "30000.00", "contract_total": "45000.00"},
+        split={
+            "method": "fixed",
+            "shares": [{"organisation_id": str(cast.payer_a.organisation_id), "percent": "100"}],
+        },
+        statement_basis="achievement",
+    )
+    contract_id, _ = await active_contract(contracts, cast, terms)
+    this_quarter = quarter(TODAY)[0]
+    last_quarter = this_quarter - timedelta(days=10)
+
+    async def person(n: int) -> str:
+        made = await enrol(
+            outcomes, cast.provider, cast, contract_id, synthetic_cpr(800 + n), municipality_code="657",
+            enrolment_date=TODAY - timedelta(days=200),
+        )  # fmt: skip
+        await confirm(outcomes, cast.payer_a, made["id"])
+        return str(made["id"])
+
+    first, second, third, fourth, fifth, sixth = [await person(n) for n in range(6)]
+    steps = [
+        (first, "job_start", this_quarter, "10000.00", []),
+        (first, "sustained", this_quarter, "5000.00", [("per_participant", "5000.00")]),
+        (second, "job_start", this_quarter, "10000.00", []),
+        (third, "job_start", last_quarter, "5000.00", [("outcome_amount", "5000.00")]),
+        (fourth, "sustained", this_quarter, "5000.00", [("per_period", "5000.00")]),
+        (fifth, "sustained", last_quarter, "10000.00", []),
+        (sixth, "sustained", last_quarter, "0.00", [("contract_total", "10000.00")]),
+    ]
+    for who, code, achieved, payable, cuts in steps:
+        made = await claim(outcomes, cast.provider, who, code, achieved)
+        priced = await decide(outcomes, cast.payer_a, made["id"], "verified")
+        assert (priced["tariff"], priced["payable"]) == ("10000.00", payable), (code, achieved)
+        assert [(c["cap"], c["amount"]) for c in priced["cut_reasons"]] == cuts, (code, achieved)
+    # Last quarter's first: a statement also takes every earlier line no statement holds yet.
+    before = await _statement(outcomes, cast, contract_id, cast.payer_a, last_quarter)
+    now = await _statement(outcomes, cast, contract_id, cast.payer_a, this_quarter)
+    assert (before["total"], now["total"]) == ("15000.00", "30000.00")
