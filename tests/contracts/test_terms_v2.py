@@ -148,6 +148,8 @@ INVALID: dict[str, tuple[Edit, str, str]] = {
                                                  "caps.per_payer.0.amount", "exceeds the contract's total"),
     "a participant cap above the contract total": (put("caps.per_participant", "13000000.00"),
                                                    "caps.per_participant", "exceeds the contract's total"),
+    "a period cap above the contract total": (put("caps.per_period", "13000000.00"), "caps.per_period",
+                                              "exceeds the contract's total"),
     "an outcome cap above the contract total": (put("outcomes.3.cap.amount", "13000000.00"),
                                                 "outcomes.3.cap.amount", "exceeds the contract's total"),
     "an empty outcome cap": (put("outcomes.3.cap", {}), "outcomes.3.cap", "give a `count`, an `amount`"),
