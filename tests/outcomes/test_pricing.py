@@ -7,7 +7,9 @@ from decimal import Decimal
 from uuid import uuid4
 
 import pytest
+from iso4217 import Currency
 
+from services.contracts.terms import money as registry_money
 from services.outcomes.pricing import (
     Caps,
     CapUsage,
@@ -19,6 +21,7 @@ from services.outcomes.pricing import (
     split_residence,
     supported,
 )
+from services.outcomes.pricing.money import minor_unit
 
 D = Decimal
 
@@ -116,3 +119,20 @@ def test_zero_decimal_currencies_split_in_whole_units_and_three_decimal_ones_are
     assert supported("ARS")
     assert not supported("CLF")
     assert not supported("XAU")
+
+
+def test_the_registry_and_the_engine_agree_on_every_iso_4217_currency_and_its_minor_unit() -> None:
+    """Every code of the ISO table `iso4217` carries: a currency the registry signs terms in is one the
+    outcome service prices in, to the same minor unit, and one it refuses (no minor unit, or more decimals
+    than NUMERIC(18, 3) holds) the outcome service refuses too."""
+    accepted = 0
+    for currency in Currency:
+        code = currency.code
+        if registry_money.currency_issue(code) is None:
+            accepted += 1
+            assert supported(code), code
+            assert minor_unit(code) == registry_money.quantum(code), code
+            assert quantise(minor_unit(code) * 7, code) == minor_unit(code) * 7, code
+        else:
+            assert not supported(code), code
+    assert accepted > 150  # the active currencies with a minor unit (ARS, BHD, JPY, ... all of them)
