@@ -164,8 +164,18 @@ async def test_a_municipality_verifies_and_the_investor_sees_money_live_and_no_p
     responses: list[Response] = []
     investor_context.on("response", lambda response: responses.append(response))
 
+    sockets: list[str] = []  # the investor's WebSockets, and the events pushed over them
+    pushed: list[str] = []
+
     def on_socket(socket: WebSocket) -> None:
-        socket.on("framereceived", lambda frame: bodies.append(str(frame)))
+        sockets.append(socket.url)
+
+        def on_frame(frame: str | bytes) -> None:
+            bodies.append(str(frame))
+            if '"type":"next"' in str(frame).replace(" ", ""):
+                pushed.append(str(frame))
+
+        socket.on("framereceived", on_frame)
 
     try:
         herning = await herning_context.new_page()
@@ -210,6 +220,9 @@ async def test_a_municipality_verifies_and_the_investor_sees_money_live_and_no_p
         await expect(investor.locator("#pending")).to_have_text("5 or fewer claims")
         await expect(earned).to_have_text("Withheld")
         assert investor.url == f"{console_site.origin}/"  # the same page: no navigation, no reload
+        # The news came over the gateway's graphql-transport-ws socket: a `next` message per ledger event.
+        assert set(sockets) == {platform.url("gateway").replace("http", "ws", 1) + "/graphql"}
+        assert pushed
 
         # Nothing the investor's page holds or received names a person.
         investor_text = await investor.content()
