@@ -4,8 +4,9 @@
   secret once and reuses it on every start (identity re-keys the client to it), so scripts and machine
   integrations that copied it keep working across restarts.
 - `demo-tokens.json`: per demo user an access token (15 minutes) and a refresh token (30 days, rotated on
-  every use). `effekt token --as investor` redeems the refresh token for a fresh access token, writes the
-  rotated refresh token back and prints the access token; `--as operator` uses client credentials.
+  every use) with the public client it belongs to and identity's token endpoint. `effekt token --as
+  investor` redeems the refresh token for a fresh access token, writes the rotated refresh token back and
+  prints the access token; `--as operator` uses client credentials.
 """
 
 from __future__ import annotations
@@ -83,9 +84,14 @@ def mint_token(data_dir: Path, who: str, *, timeout: float = 30.0) -> str:
                 raise NoCredentials(f"identity refused the operator client: {response.text[:300]}")
             return str(response.json()["access_token"])
         tokens = _read(data_dir / TOKENS_FILE, "`effekt up` (without --no-seed) writes it")
-        client_id = _read(data_dir / DEMO_FILE, "`effekt up` (without --no-seed) writes it")["web_client_id"]
         if who not in tokens or not tokens[who].get("refresh_token"):
             raise NoCredentials(f"no demo user {who!r}; choose one of: {', '.join(sorted(tokens))}")
+        client_id = (
+            tokens[who].get("client_id")
+            or (  # a file an older seed wrote names no client
+                _read(data_dir / DEMO_FILE, "`effekt up` (without --no-seed) writes it")["web_client_id"]
+            )
+        )
         response = http.post(
             token_endpoint,
             data={

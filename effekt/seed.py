@@ -88,7 +88,13 @@ class Seeder:
             password=PASSWORD,
             redirect_uri=self.redirect_uri,
         )
-        return {"token": str(token["access_token"]), "refresh_token": str(token["refresh_token"])}
+        # The client the refresh token belongs to, so that an integrator can redeem it with curl too.
+        return {
+            "token": str(token["access_token"]),
+            "refresh_token": str(token["refresh_token"]),
+            "client_id": client_id,
+            "token_endpoint": self.platform.url("identity") + "/oauth2/token",
+        }
 
     # --- the run -------------------------------------------------------------------------------------------
 

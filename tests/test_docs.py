@@ -27,6 +27,7 @@ from referencing.jsonschema import DRAFT7
 from effekt.launcher import Platform
 from effekt.sandbox.identifiers import synthetic_cpr
 from tests.actors import Cast
+from tests.browser.support import PHOTOGRAPHED
 from tests.outcomes.integrations.published import BASE, catalogue, catalogued_types
 from tests.outcomes.integrations.support import ledger_engine, write_events
 from tests.outcomes.support import TODAY, active_contract, confirm, employment_terms, enrol
@@ -262,3 +263,14 @@ def test_the_catalogue_rejects_what_the_service_never_sends() -> None:
         changed = json.loads(json.dumps(event))
         change(changed)
         assert list(validator.iter_errors(changed)), changed
+
+
+def test_the_partner_ui_guide_shows_each_photographed_partner_types_console() -> None:
+    """The browser test photographs each partner type's console view (screenshots.py runs it into the
+    folder); the guide links every one of those pictures and each is there, a PNG."""
+    guide = (ROOT / "docs" / "integrations" / "partner-ui.md").read_text()
+    folder = ROOT / "examples" / "partner-console" / "screenshots"
+    linked = set(re.findall(r"\(\.\./\.\./examples/partner-console/screenshots/([a-z_]+)\.png\)", guide))
+    assert linked == set(PHOTOGRAPHED)
+    for partner_type in PHOTOGRAPHED:
+        assert (folder / f"{partner_type}.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), partner_type

@@ -131,3 +131,41 @@ async def test_a_demo_organisations_admin_registers_a_machine_client_as_docs_ide
     refused = await identity.post(path, json=body, headers={"Authorization": f"Bearer {signatory}"})
     assert refused.status_code == 403
     assert refused.json()["code"] == "not-organisation-admin"
+
+
+async def test_a_stored_refresh_token_is_redeemed_without_effekt_as_docs_identity_says(
+    sandbox: Path,
+    identity: httpx.AsyncClient,
+    contracts: httpx.AsyncClient,
+    outcomes: httpx.AsyncClient,
+    gateway: httpx.AsyncClient,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """docs/identity.md, "In the sandbox": an integrator's own HTTP client redeems a demo user's refresh
+    token with the client and token endpoint stored beside it, writes the rotated one back, and every
+    service takes the fresh access token; `effekt token` then goes on from the written-back token."""
+    path = sandbox / "demo-tokens.json"
+    entry = json.loads(path.read_text())["evaluator"]
+    async with httpx.AsyncClient() as integrator:
+        answer = await integrator.post(
+            entry["token_endpoint"],
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": entry["refresh_token"],
+                "client_id": entry["client_id"],
+            },
+        )
+    assert answer.status_code == 200, answer.text
+    fresh = answer.json()
+    assert fresh["refresh_token"] != entry["refresh_token"]
+    bearer = {"Authorization": f"Bearer {fresh['access_token']}"}
+    assert (await identity.get("/oauth2/userinfo", headers=bearer)).status_code == 200
+    assert (await contracts.get("/v1/contracts", headers=bearer)).status_code == 200
+    assert (await outcomes.get("/v1/feed", headers=bearer)).status_code == 200
+    body = await gql(gateway, _actor("evaluator", fresh["access_token"]), "{ me { partnerType } }")
+    assert body["data"]["me"]["partnerType"] == "EVALUATOR"
+    stored = json.loads(path.read_text())
+    stored["evaluator"] |= {"token": fresh["access_token"], "refresh_token": fresh["refresh_token"]}
+    path.write_text(json.dumps(stored))
+    code, token = await _effekt_token(sandbox, "evaluator", capsys)
+    assert code == 0, token

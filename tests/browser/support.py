@@ -11,6 +11,15 @@ from effekt.sandbox.http import new_client
 from tests.actors import USER_SCOPES, create_organisation, create_user, operator_headers
 from tests.browser.site import StaticSite
 
+# Partner type -> the demo user whose console view the browser test checks and photographs into
+# examples/partner-console/screenshots/<partner type>.png (docs/integrations/partner-ui.md shows them).
+PHOTOGRAPHED = {
+    "municipality": "herning",
+    "provider": "provider",
+    "investor": "investor",
+    "evaluator": "evaluator",
+}
+
 
 @dataclass(frozen=True)
 class Person:

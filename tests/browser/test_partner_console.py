@@ -2,13 +2,18 @@
 origin of its own under its recommended CSP, in a real Chromium against the seeded demo: a municipality
 sees its own residents and its claims to verify, an investor sees money and never a person (not in the
 DOM, not in any response or WebSocket frame), and a verification in one browser context reaches the
-other's page live, over graphql-transport-ws, without a reload; signing out ends the sign-in."""
+other's page live, over graphql-transport-ws, without a reload; signing out ends the sign-in. Each partner
+type's view is photographed on the way: with `EFFEKT_SCREENSHOTS=<folder>` the pictures land there
+(`examples/partner-console/screenshots.py` sets it to the folder docs/integrations/partner-ui.md links)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from playwright.async_api import (
     Browser,
     ConsoleMessage,
@@ -26,27 +31,36 @@ from effekt.sandbox.console import ConsoleSite
 from effekt.sandbox.identifiers import HERNING
 from effekt.seed import PASSWORD
 from tests.browser.conftest import Demo
+from tests.browser.support import PHOTOGRAPHED
 from tests.gateway.support import gid
 
 PEOPLE = """query($id: ID!) { partnership(id: $id) {
   participants(first: 200) { nodes { id uuid pseudonym municipalityCode municipalReference } } } }"""
+CLAIMS = """query($id: ID!) { partnership(id: $id) { claims(first: 200) { nodes { id } } } }"""
 LABELS = {
     "da-DK": ("Log ind", "E-mailadresse", "Adgangskode", "Log ind og tillad"),
     "en-GB": ("Sign in", "E-mail address", "Password", "Sign in and allow"),
 }
 
 
+async def _ask(platform: Platform, demo: Demo, who: str, query: str) -> dict[str, Any]:
+    """The demo partnership as one demo user reads it through the graph (not through the console)."""
+    async with httpx.AsyncClient(base_url=platform.url("gateway")) as gateway:
+        response = await gateway.post(
+            "/graphql",
+            json={"query": query, "variables": {"id": gid("Partnership", demo.partnership_id)}},
+            headers={"Authorization": f"Bearer {demo.tokens[who]['token']}"},
+        )
+    assert response.status_code == 200, response.text
+    partnership: dict[str, Any] = response.json()["data"]["partnership"]
+    return partnership
+
+
 async def _people(platform: Platform, demo: Demo, *payers: str) -> list[dict[str, Any]]:
     """Every participant, with each paying municipality's own case reference (only it may read them)."""
     people: list[dict[str, Any]] = []
-    async with httpx.AsyncClient(base_url=platform.url("gateway")) as gateway:
-        for payer in payers:
-            response = await gateway.post(
-                "/graphql",
-                json={"query": PEOPLE, "variables": {"id": gid("Partnership", demo.partnership_id)}},
-                headers={"Authorization": f"Bearer {demo.tokens[payer]['token']}"},
-            )
-            people += response.json()["data"]["partnership"]["participants"]["nodes"]
+    for payer in payers:
+        people += (await _ask(platform, demo, payer, PEOPLE))["participants"]["nodes"]
     return people
 
 
@@ -59,6 +73,70 @@ async def _sign_in(page: Page, site: ConsoleSite, email: str, locale: str) -> No
     await page.get_by_role("button", name=allow).click()
     # Signed in, the view read, and the ledger followed live.
     await expect(page.locator("[data-live]")).to_have_attribute("data-live", "on", timeout=20000)
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where the screenshots go: `EFFEKT_SCREENSHOTS` when set, else the test's own temporary folder."""
+    out_dir = Path(os.environ.get("EFFEKT_SCREENSHOTS") or tmp_path)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir
+
+
+async def test_each_partner_type_sees_its_own_view_and_is_photographed(
+    browser: Browser, platform: Platform, demo: Demo, console_site: ConsoleSite, screenshots: Path
+) -> None:
+    """A municipality its residents and claims to verify, a provider every participant and claim it made, an
+    investor money and no table of people, an evaluator one pseudonymised record per participant without
+    case numbers; each view's screenshot is taken here (it runs before the verification below changes the
+    demo, so the municipality's picture shows a claim waiting)."""
+    people = await _people(platform, demo, "herning", "viborg")
+    residents = {p["pseudonym"] for p in people if p["municipalityCode"] == HERNING}
+    claims = (await _ask(platform, demo, "provider", CLAIMS))["claims"]["nodes"]
+    assert claims
+
+    async def pseudonyms(page: Page, table: str) -> set[str | None]:
+        return {
+            await row.get_attribute("data-pseudonym") for row in await page.locator(f"{table} tbody tr").all()
+        }
+
+    for partner_type, who in PHOTOGRAPHED.items():
+        context = await browser.new_context(locale="en-GB", viewport={"width": 1100, "height": 800})
+        try:
+            page = await context.new_page()
+            await _sign_in(page, console_site, demo.users[who]["email"], "en-GB")
+            await expect(page.locator(f"#who [data-partner-type={partner_type.upper()}]")).to_be_visible()
+            tables = page.locator("main table[id]")
+            await expect(tables.first).to_be_visible()
+            if partner_type == "municipality":
+                await expect(page.locator("#residents tbody tr")).to_have_count(len(residents))
+                assert await pseudonyms(page, "#residents") == residents
+                await expect(page.locator("#claims tbody tr").first).to_be_visible()
+            elif partner_type == "provider":
+                await expect(page.locator("#participants tbody tr")).to_have_count(len(people))
+                assert await pseudonyms(page, "#participants") == {p["pseudonym"] for p in people}
+                await expect(page.locator("#claims tbody tr")).to_have_count(len(claims))
+                assert {
+                    await row.get_attribute("data-claim")
+                    for row in await page.locator("#claims tbody tr").all()
+                } == {claim["id"] for claim in claims}
+            elif partner_type == "investor":
+                await expect(page.locator("#money #earned")).to_be_visible()
+                await expect(page.locator("svg[role=img] rect.bar").first).to_be_attached()
+                assert await tables.evaluate_all("ts => ts.map(t => t.id)") == ["statements"]
+            else:
+                await expect(page.locator("#records tbody tr")).to_have_count(len(people))
+                assert await pseudonyms(page, "#records") == {p["pseudonym"] for p in people}
+            text = await page.content()
+            if partner_type != "municipality":  # case numbers are the paying municipality's alone
+                assert not any(p["municipalReference"] in text for p in people), partner_type
+            if partner_type == "investor":
+                assert not any(p["pseudonym"] in text for p in people)
+            picture = screenshots / f"{partner_type}.png"
+            shot = await page.screenshot(path=picture, full_page=True)
+            assert shot.startswith(b"\x89PNG\r\n\x1a\n")
+        finally:
+            await context.close()
 
 
 async def test_a_municipality_verifies_and_the_investor_sees_money_live_and_no_person(
@@ -86,8 +164,18 @@ async def test_a_municipality_verifies_and_the_investor_sees_money_live_and_no_p
     responses: list[Response] = []
     investor_context.on("response", lambda response: responses.append(response))
 
+    sockets: list[str] = []  # the investor's WebSockets, and the events pushed over them
+    pushed: list[str] = []
+
     def on_socket(socket: WebSocket) -> None:
-        socket.on("framereceived", lambda frame: bodies.append(str(frame)))
+        sockets.append(socket.url)
+
+        def on_frame(frame: str | bytes) -> None:
+            bodies.append(str(frame))
+            if '"type":"next"' in str(frame).replace(" ", ""):
+                pushed.append(str(frame))
+
+        socket.on("framereceived", on_frame)
 
     try:
         herning = await herning_context.new_page()
@@ -132,6 +220,9 @@ async def test_a_municipality_verifies_and_the_investor_sees_money_live_and_no_p
         await expect(investor.locator("#pending")).to_have_text("5 or fewer claims")
         await expect(earned).to_have_text("Withheld")
         assert investor.url == f"{console_site.origin}/"  # the same page: no navigation, no reload
+        # The news came over the gateway's graphql-transport-ws socket: a `next` message per ledger event.
+        assert set(sockets) == {platform.url("gateway").replace("http", "ws", 1) + "/graphql"}
+        assert pushed
 
         # Nothing the investor's page holds or received names a person.
         investor_text = await investor.content()
