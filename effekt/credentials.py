@@ -6,11 +6,14 @@
 - `demo-tokens.json`: per demo user an access token (15 minutes) and a refresh token (30 days, rotated on
   every use) with the public client it belongs to and identity's token endpoint. `effekt token --as
   investor` redeems the refresh token for a fresh access token, writes the rotated refresh token back and
-  prints the access token; `--as operator` uses client credentials.
+  prints the access token; when identity refuses it (expired, or ended because an older copy of it was
+  replayed) it signs the demo user in again with code + PKCE, as the seed did. `--as operator` uses client
+  credentials.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -19,10 +22,14 @@ from typing import Any
 
 import httpx
 
+from effekt.sandbox.http import Refused
+from effekt.sandbox.signin import sign_in
+
 OPERATOR_FILE = "operator.json"
 TOKENS_FILE = "demo-tokens.json"
 DEMO_FILE = "demo.json"
 OPERATOR_CLIENT_ID = "effekt-local-operator"
+DEMO_PASSWORD = "Effekt-Demo-2026!"  # noqa: S105 - demo users on a local, single-user platform
 
 
 class NoCredentials(RuntimeError):
@@ -100,12 +107,29 @@ def mint_token(data_dir: Path, who: str, *, timeout: float = 30.0) -> str:
                 "client_id": client_id,
             },
         )
-        if response.status_code != 200:
+        if response.status_code == 200:
+            body = response.json()
+        elif tokens[who].get("redirect_uri") and tokens[who].get("email"):
+            # Refresh tokens rotate, and replaying a used one ends the whole sign-in (identity's replay
+            # protection): a curl that renewed it and an older copy of this file are enough to get here.
+            identity_url = token_endpoint.removesuffix("/oauth2/token")
+            try:
+                body = asyncio.run(
+                    sign_in(
+                        identity_url,
+                        client_id=client_id,
+                        email=tokens[who]["email"],
+                        password=DEMO_PASSWORD,
+                        redirect_uri=tokens[who]["redirect_uri"],
+                    )
+                )
+            except Refused as exc:
+                raise NoCredentials(f"identity refused {who}'s sign-in ({exc}); restart `effekt up`") from exc
+        else:  # a file an older seed wrote, without the redirect to sign in again through
             raise NoCredentials(
                 f"identity refused {who}'s refresh token ({response.text[:200]}); restart `effekt up`, which "
                 "signs the demo users in again"
             )
-        body = response.json()
         tokens[who] = {**tokens[who], "token": body["access_token"], "refresh_token": body["refresh_token"]}
         write_demo_tokens(data_dir, tokens)
         return str(body["access_token"])

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from effekt.credentials import DEMO_PASSWORD as PASSWORD
 from effekt.credentials import write_demo_tokens
 from effekt.launcher import Platform
 from effekt.sandbox import directory
@@ -30,7 +31,6 @@ from effekt.sandbox.identifiers import HERNING, VIBORG, synthetic_cpr
 from effekt.sandbox.signin import bearer, sign_in
 from effekt.sandbox.terms import TARGET_GROUP, Parties, caps, fixed_split, v2_terms
 
-PASSWORD = "Effekt-Demo-2026!"  # noqa: S105 - demo users on a local, single-user platform
 REDIRECT_PATH = "/demo/callback"  # the demo web client's redirect; nothing needs to listen there
 # The reference partner console (examples/partner-console) under `npm run dev` or `npm run preview`.
 CONSOLE_REDIRECT_URI = "http://127.0.0.1:5173/"
@@ -94,6 +94,7 @@ class Seeder:
             "refresh_token": str(token["refresh_token"]),
             "client_id": client_id,
             "token_endpoint": self.platform.url("identity") + "/oauth2/token",
+            "redirect_uri": self.redirect_uri,
         }
 
     # --- the run -------------------------------------------------------------------------------------------

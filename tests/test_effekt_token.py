@@ -169,3 +169,28 @@ async def test_a_stored_refresh_token_is_redeemed_without_effekt_as_docs_identit
     path.write_text(json.dumps(stored))
     code, token = await _effekt_token(sandbox, "evaluator", capsys)
     assert code == 0, token
+
+
+async def test_effekt_token_signs_in_again_when_the_stored_refresh_token_was_spent_elsewhere(
+    sandbox: Path, outcomes: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An integrator renewed the provider's token with curl and kept the answer to itself: the file's
+    refresh token is spent, presenting it ends the sign-in, and `effekt token` signs in again instead of
+    sending the user to restart the sandbox."""
+    entry = json.loads((sandbox / "demo-tokens.json").read_text())["provider"]
+    renew = {
+        "grant_type": "refresh_token",
+        "refresh_token": entry["refresh_token"],
+        "client_id": entry["client_id"],
+    }
+    async with httpx.AsyncClient() as integrator:
+        assert (await integrator.post(entry["token_endpoint"], data=renew)).status_code == 200
+        spent = await integrator.post(entry["token_endpoint"], data=renew)
+    assert spent.status_code == 400, spent.text
+    code, token = await _effekt_token(sandbox, "provider", capsys)
+    assert code == 0, token
+    answer = await outcomes.get("/v1/feed", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    code, again = await _effekt_token(sandbox, "provider", capsys)  # the new sign-in's refresh token was kept
+    assert code == 0, again
+    assert again != token
