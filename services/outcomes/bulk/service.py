@@ -306,15 +306,20 @@ class Import:
                 answers[i] = _result(item.number, reference, "accepted", id=str(outcome))
 
         group: list[tuple[int, Line]] = []  # consecutive lines of one kind that go in together
+        deciding: set[UUID] = set()  # the claims the group's decisions decide
         for i, item, line in todo:
-            if group and (line.kind != group[0][1].kind or _decides_again(group, line)):
+            # A decision on a claim the group already decides goes in the next group, after the first.
+            again = isinstance(line, VerificationLine) and line.claim_id in deciding
+            if group and (line.kind != group[0][1].kind or again):
                 for j, outcome in await self._many(session, group):
                     settle(j, outcome)
-                group = []
+                group, deciding = [], set()
             if line.external_reference not in claimed:
                 answers[i] = _repeat(item, earlier[line.external_reference])
             elif isinstance(line, SET_KINDS):
                 group.append((i, line))
+                if isinstance(line, VerificationLine):
+                    deciding.add(line.claim_id)
             else:
                 settle(i, await self._one(session, line))
         for j, outcome in await self._many(session, group):
@@ -432,13 +437,6 @@ class Import:
             return problem
         await session.execute(_RELEASE_SAVEPOINT)
         return result_id
-
-
-def _decides_again(group: list[tuple[int, Line]], line: Line) -> bool:
-    """A decision on a claim the group already decides: it goes in the next group, after the first."""
-    return isinstance(line, VerificationLine) and any(
-        isinstance(other, VerificationLine) and other.claim_id == line.claim_id for _, other in group
-    )
 
 
 def _repeat(item: _Item, first: Any) -> bytes:

@@ -10,9 +10,11 @@ from decimal import Decimal
 from typing import Any, cast
 from uuid import UUID, uuid4
 
+import orjson
 from sqlalchemy import BigInteger, Table, bindparam, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kit.auth import Principal
 from kit.problems import Problem, Unprocessable
@@ -193,42 +195,50 @@ def _moves(p: _Pricing, price: pricing.Price) -> list[tuple[_Counter, Decimal]]:
 
 
 def _priced(
-    session: AsyncSession,
     claim: OutcomeClaim,
     version: ContractVersion,
     p: _Pricing,
     price: pricing.Price,
     usage: pricing.CapUsage,
-) -> list[PaymentLine]:
-    """The price on the claim, and its lines one per payer."""
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The price's columns on the claim, and its payment lines one per payer (as rows)."""
     currency, priced_on = p.currency, p.priced_on
     lines = [
-        PaymentLine(
-            id=uuid4(),
-            claim_id=claim.id,
-            contract_id=claim.contract_id,
-            payer_organisation_id=line.organisation_id,
-            outcome_code=claim.outcome_code,
-            achievement_date=claim.achievement_date,
-            priced_on=priced_on,
-            currency=currency,
-            tariff_share=line.tariff_share,
-            amount=line.amount,
-        )
+        {
+            "id": uuid4(),
+            "claim_id": claim.id,
+            "contract_id": claim.contract_id,
+            "payer_organisation_id": line.organisation_id,
+            "outcome_code": claim.outcome_code,
+            "achievement_date": claim.achievement_date,
+            "priced_on": priced_on,
+            "currency": currency,
+            "tariff_share": line.tariff_share,
+            "amount": line.amount,
+        }
         for line in price.lines
     ]
-    session.add_all(lines)
-    claim.priced_contract_version_id = version.id
-    claim.currency = currency
-    claim.tariff, claim.payable, claim.cut = price.tariff, price.payable, price.cut
-    claim.cut_reasons = [{"cap": c.cap, "amount": money.text(c.amount, currency)} for c in price.cuts]
     working = price.working
-    claim.band = working.band if working else None
-    claim.tier = working.tier if working else None
-    claim.tier_count = usage.outcome_count
-    claim.priced_on, claim.payment_period = priced_on, p.period
-    claim.payer_organisation_ids = list(dict.fromkeys(line.organisation_id for line in price.lines))
-    return lines
+    values = {
+        "priced_contract_version_id": version.id,
+        "currency": currency,
+        "tariff": price.tariff,
+        "payable": price.payable,
+        "cut": price.cut,
+        "cut_reasons": [{"cap": c.cap, "amount": money.text(c.amount, currency)} for c in price.cuts],
+        "band": working.band if working else None,
+        "tier": working.tier if working else None,
+        "tier_count": usage.outcome_count,
+        "priced_on": priced_on,
+        "payment_period": p.period,
+        "payer_organisation_ids": list(dict.fromkeys(line.organisation_id for line in price.lines)),
+    }
+    return values, lines
+
+
+def _apply(claim: OutcomeClaim, values: Mapping[str, Any]) -> None:
+    for name, value in values.items():
+        setattr(claim, name, value)
 
 
 async def _price(
@@ -236,7 +246,7 @@ async def _price(
     claim: OutcomeClaim,
     participant: Participant,
     version: ContractVersion,
-) -> tuple[list[PaymentLine], Decimal]:
+) -> tuple[list[dict[str, Any]], Decimal]:
     """Price a claim being verified: the engine, reading tier counts and cap room under the counter row
     locks, its lines one per payer, and the indexation factor its prices were at."""
     p = _pricing_of(claim, participant, version)
@@ -257,7 +267,10 @@ async def _price(
             for c, amount in _moves(p, price)
         ],
     )
-    return _priced(session, claim, version, p, price, usage), _index_factor(price)
+    values, lines = _priced(claim, version, p, price, usage)
+    _apply(claim, values)
+    session.add_all(PaymentLine(**line) for line in lines)
+    return lines, _index_factor(price)
 
 
 def _index_factor(price: pricing.Price) -> Decimal:
@@ -306,6 +319,20 @@ def _decision(
     return after
 
 
+def _decision_values(
+    principal: Principal, claim: OutcomeClaim, after: ClaimStatus, reason: str | None
+) -> dict[str, Any]:
+    """The decision's columns on the claim."""
+    return {
+        "status": after.value,
+        "verifier_organisation_id": principal.organisation_id,
+        "verified_by": principal.subject,
+        "decided_at": datetime.now(UTC),
+        "reason": reason,
+        "version": claim.version + 1,
+    }
+
+
 async def _record_decision(
     session: AsyncSession,
     principal: Principal,
@@ -315,16 +342,37 @@ async def _record_decision(
     reason: str | None,
     resolution: bool,
     version: ContractVersion,
-    lines: list[PaymentLine],
+    lines: list[dict[str, Any]],
     index_factor: Decimal = Decimal(1),
 ) -> None:
     """The decision on the claim, and its event on the partnership's chain (written at commit)."""
-    claim.status = after.value
-    claim.verifier_organisation_id = principal.organisation_id
-    claim.verified_by = principal.subject
-    claim.decided_at = datetime.now(UTC)
-    claim.reason = reason
-    claim.version += 1
+    _apply(claim, _decision_values(principal, claim, after, reason))
+    await _append_decision(
+        session,
+        principal,
+        claim,
+        after,
+        reason=reason,
+        resolution=resolution,
+        version=version,
+        lines=lines,
+        index_factor=index_factor,
+    )
+
+
+async def _append_decision(
+    session: AsyncSession,
+    principal: Principal,
+    claim: OutcomeClaim,
+    after: ClaimStatus,
+    *,
+    reason: str | None,
+    resolution: bool,
+    version: ContractVersion,
+    lines: list[dict[str, Any]],
+    index_factor: Decimal,
+) -> None:
+    """The decided claim's event on the partnership's chain (written at commit)."""
     data: dict[str, Any] = {
         "claim_id": str(claim.id),
         "participant_id": str(claim.participant_id),
@@ -354,8 +402,8 @@ async def _record_decision(
             "payment_period": claim.payment_period,
             "split": [
                 {
-                    "payer_organisation_id": str(x.payer_organisation_id),
-                    "amount": money.text(x.amount, currency),
+                    "payer_organisation_id": str(x["payer_organisation_id"]),
+                    "amount": money.text(x["amount"], currency),
                 }
                 for x in lines
             ],
@@ -429,6 +477,53 @@ async def decide_claim(
     )
     await session.flush()
     return claim
+
+
+# A batch's decisions, payment lines and counter moves in one statement each, however many claims it
+# decides: per-row UPDATEs would each fire the claims' statement-level tally trigger (statements/tallies.py)
+# and cost a round of the unit of work per claim. The rows come as one JSON array (a claim's payers and cut
+# reasons are arrays of their own, which `unnest` cannot carry); statement texts are fixed, so each is
+# prepared once.
+_DECIDE = text(
+    """
+    UPDATE outcome_claims AS c
+    SET status = r.status, verifier_organisation_id = r.verifier_organisation_id,
+        verified_by = r.verified_by, decided_at = r.decided_at, reason = r.reason, version = r.version
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+        id uuid, status text, verifier_organisation_id uuid, verified_by text, decided_at timestamptz,
+        reason text, version integer)
+    WHERE c.id = r.id
+    """
+)
+_DECIDE_PRICED = text(
+    """
+    UPDATE outcome_claims AS c
+    SET status = r.status, verifier_organisation_id = r.verifier_organisation_id,
+        verified_by = r.verified_by, decided_at = r.decided_at, reason = r.reason, version = r.version,
+        priced_contract_version_id = r.priced_contract_version_id, currency = r.currency,
+        tariff = r.tariff, payable = r.payable, cut = r.cut, cut_reasons = r.cut_reasons, band = r.band,
+        tier = r.tier, tier_count = r.tier_count, priced_on = r.priced_on,
+        payment_period = r.payment_period, payer_organisation_ids = r.payer_organisation_ids
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+        id uuid, status text, verifier_organisation_id uuid, verified_by text, decided_at timestamptz,
+        reason text, version integer, priced_contract_version_id uuid, currency text, tariff numeric,
+        payable numeric, cut numeric, cut_reasons jsonb, band text, tier smallint, tier_count integer,
+        priced_on date, payment_period text, payer_organisation_ids uuid[])
+    WHERE c.id = r.id
+    """
+)
+_LINES = cast(Table, PaymentLine.__table__)
+_ADD_PAID_MANY = text(
+    """
+    UPDATE cap_counters AS c
+    SET paid = c.paid + m.payable, count = c.count + m.count, cap = m.cap
+    FROM unnest(
+        CAST(:contract_ids AS uuid[]), CAST(:scopes AS text[]), CAST(:keys AS text[]),
+        CAST(:payables AS numeric[]), CAST(:counts AS bigint[]), CAST(:caps AS numeric[])
+    ) AS m(contract_id, scope, key, payable, count, cap)
+    WHERE c.contract_id = m.contract_id AND c.scope = m.scope AND c.key = m.key
+    """
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -520,9 +615,13 @@ async def decide_many(
     order = sorted(wanted, key=lock_order)
     held = dict(await _lock_counters(session, [(k[0], *wanted[k]) for k in order])) if order else {}
     moved: dict[CounterKey, tuple[Decimal, int, Decimal | None]] = {}
+    priced: list[dict[str, Any]] = []  # the claims' new columns: priced ones, then decided only
+    decided: list[dict[str, Any]] = []
+    lines: list[dict[str, Any]] = []
     for item in pending:
         claim, p = item.claim, item.pricing
-        lines: list[PaymentLine] = []
+        values: dict[str, Any] = {}
+        claim_lines: list[dict[str, Any]] = []
         index_factor = Decimal(1)
         if p is not None:
             usage = _usage(p, claim.contract_id, item.participant.id, held)
@@ -537,9 +636,16 @@ async def decide_many(
                 held[k] = (paid + amount, count + 1)
                 before = moved.get(k, (Decimal(0), 0, None))
                 moved[k] = (before[0] + amount, before[1] + 1, c.cap)
-            lines = _priced(session, claim, item.version, p, price, usage)
+            values, claim_lines = _priced(claim, item.version, p, price, usage)
             index_factor = _index_factor(price)
-        await _record_decision(
+        values |= _decision_values(principal, claim, item.after, item.reason)
+        # Written below in one statement for the batch: the loaded claim takes the values as committed,
+        # so the unit of work has nothing left to write for it.
+        for name, value in values.items():
+            set_committed_value(claim, name, value)
+        (priced if p is not None else decided).append({"id": claim.id, **values})
+        lines.extend(claim_lines)
+        await _append_decision(
             session,
             principal,
             claim,
@@ -547,24 +653,27 @@ async def decide_many(
             reason=item.reason,
             resolution=False,
             version=item.version,
-            lines=lines,
+            lines=claim_lines,
             index_factor=index_factor,
         )
         answers[item.index] = claim
+    for statement, rows in ((_DECIDE_PRICED, priced), (_DECIDE, decided)):
+        if rows:
+            await session.execute(statement, {"rows": orjson.dumps(rows, default=str).decode()})
+    if lines:
+        await session.execute(insert(_LINES), lines)
     if moved:
+        keys = sorted(moved, key=lock_order)
         await session.execute(
-            _ADD_PAID,
-            [
-                {
-                    "b_contract_id": k[0],
-                    "b_scope": k[1],
-                    "b_key": k[2],
-                    "b_payable": paid,
-                    "b_count": count,
-                    "b_cap": cap,
-                }
-                for k, (paid, count, cap) in sorted(moved.items(), key=lambda kv: lock_order(kv[0]))
-            ],
+            _ADD_PAID_MANY,
+            {
+                "contract_ids": [k[0] for k in keys],
+                "scopes": [k[1] for k in keys],
+                "keys": [k[2] for k in keys],
+                "payables": [moved[k][0] for k in keys],
+                "counts": [moved[k][1] for k in keys],
+                "caps": [moved[k][2] for k in keys],
+            },
         )
     await session.flush()
     return [answer for answer in answers if answer is not None]
