@@ -41,7 +41,7 @@ from uuid import UUID
 
 import orjson
 import structlog
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -60,7 +60,7 @@ from services.outcomes.bulk.lines import (
     VerificationLine,
     validate,
 )
-from services.outcomes.bulk.models import BulkImport, BulkImportLine, BulkReference
+from services.outcomes.bulk.models import BulkImport, BulkReference
 from services.outcomes.claims import service as claims
 from services.outcomes.claims import verification
 from services.outcomes.collaborators import Deps
@@ -110,6 +110,14 @@ _RECORD_RESULTS = text(
     WHERE b.organisation_id = :owner AND b.external_reference = r.reference
       -- the same condition as an index condition, so a table not yet analysed is not scanned whole
       AND b.external_reference = ANY(CAST(:references AS text[]))
+    """
+)
+
+_RECORD_LINES = text(
+    """
+    INSERT INTO bulk_import_lines (import_id, line, result)
+    SELECT :import_id, r.line, r.result
+    FROM unnest(CAST(:lines AS integer[]), CAST(:results AS text[])) AS r(line, result)
     """
 )
 
@@ -272,11 +280,12 @@ class Import:
         if self.import_id is None:
             return
         await session.execute(
-            insert(BulkImportLine),
-            [
-                {"import_id": self.import_id, "line": item.number, "result": answer.decode()}
-                for item, answer in zip(batch, answers, strict=True)
-            ],
+            _RECORD_LINES,
+            {
+                "import_id": self.import_id,
+                "lines": [item.number for item in batch],
+                "results": [answer.decode() for answer in answers],
+            },
         )
         await session.execute(
             update(BulkImport)

@@ -512,7 +512,30 @@ _DECIDE_PRICED = text(
     WHERE c.id = r.id
     """
 )
-_LINES = cast(Table, PaymentLine.__table__)
+_LINE_COLUMNS = (
+    "id",
+    "claim_id",
+    "contract_id",
+    "payer_organisation_id",
+    "outcome_code",
+    "achievement_date",
+    "priced_on",
+    "currency",
+    "tariff_share",
+    "amount",
+)
+_INSERT_LINES = text(
+    """
+    INSERT INTO payment_lines (id, claim_id, contract_id, payer_organisation_id, outcome_code,
+        achievement_date, priced_on, currency, tariff_share, amount)
+    SELECT * FROM unnest(
+        CAST(:id AS uuid[]), CAST(:claim_id AS uuid[]), CAST(:contract_id AS uuid[]),
+        CAST(:payer_organisation_id AS uuid[]), CAST(:outcome_code AS text[]),
+        CAST(:achievement_date AS date[]), CAST(:priced_on AS date[]), CAST(:currency AS text[]),
+        CAST(:tariff_share AS numeric[]), CAST(:amount AS numeric[])
+    )
+    """
+)
 _ADD_PAID_MANY = text(
     """
     UPDATE cap_counters AS c
@@ -661,7 +684,7 @@ async def decide_many(
         if rows:
             await session.execute(statement, {"rows": orjson.dumps(rows, default=str).decode()})
     if lines:
-        await session.execute(insert(_LINES), lines)
+        await session.execute(_INSERT_LINES, {name: [line[name] for line in lines] for name in _LINE_COLUMNS})
     if moved:
         keys = sorted(moved, key=lock_order)
         await session.execute(
