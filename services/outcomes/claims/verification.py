@@ -11,8 +11,7 @@ from typing import Any, cast
 from uuid import UUID, uuid4
 
 import orjson
-from sqlalchemy import BigInteger, Table, bindparam, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import BigInteger, String, Table, Uuid, bindparam, column, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -82,32 +81,40 @@ async def _lock_counters(
     """What is paid (and counted) so far against each (contract, counter, currency), all locked (created
     when missing) in one statement in the order given, which ON CONFLICT follows row by row. The no-op
     update on conflict is what takes the row lock."""
-    statement = (
-        insert(_COUNTERS)
-        .values(
-            [
-                {
-                    "contract_id": contract_id,
-                    "scope": c.scope,
-                    "key": c.key,
-                    "paid": Decimal(0),
-                    "currency": currency,
-                }
-                for contract_id, c, currency in counters
-            ]
-        )
-        .on_conflict_do_update(
-            index_elements=[_COUNTERS.c.contract_id, _COUNTERS.c.scope, _COUNTERS.c.key],
-            set_={"paid": _COUNTERS.c.paid},
-        )
-        .returning(
-            _COUNTERS.c.contract_id, _COUNTERS.c.scope, _COUNTERS.c.key, _COUNTERS.c.paid, _COUNTERS.c.count
-        )
+    rows = await session.execute(
+        _LOCK_COUNTERS,
+        {
+            "contract_ids": [contract_id for contract_id, _, _ in counters],
+            "scopes": [c.scope for _, c, _ in counters],
+            "keys": [c.key for _, c, _ in counters],
+            "currencies": [currency for _, _, currency in counters],
+        },
     )
     return {
-        (contract_id, scope, key): (paid, count)
-        for contract_id, scope, key, paid, count in (await session.execute(statement)).tuples()
+        (contract_id, scope, key): (paid, count) for contract_id, scope, key, paid, count in rows.tuples()
     }
+
+
+# One text for any number of counters (one claim's five or a batch's thousands), so it is prepared once.
+_LOCK_COUNTERS = text(
+    """
+    INSERT INTO cap_counters AS c (contract_id, scope, key, paid, currency)
+    SELECT n.contract_id, n.scope, n.key, 0, n.currency
+    FROM unnest(
+        CAST(:contract_ids AS uuid[]), CAST(:scopes AS text[]), CAST(:keys AS text[]),
+        CAST(:currencies AS text[])
+    ) WITH ORDINALITY AS n(contract_id, scope, key, currency, position)
+    ORDER BY n.position
+    ON CONFLICT (contract_id, scope, key) DO UPDATE SET paid = c.paid
+    RETURNING c.contract_id, c.scope, c.key, c.paid, c.count
+    """
+).columns(
+    column("contract_id", Uuid()),
+    column("scope", String()),
+    column("key", String()),
+    column("paid", Money),
+    column("count", BigInteger()),
+)
 
 
 _ADD_PAID = (
