@@ -154,12 +154,24 @@ class _Pricing:
     counters: list[_Counter]
 
 
-def _pricing_of(claim: OutcomeClaim, participant: Participant, version: ContractVersion) -> _Pricing:
+Engines = dict[tuple[UUID, str], tuple[pricing.Contract, pricing.Outcome | None]]
+
+
+def _pricing_of(
+    claim: OutcomeClaim, participant: Participant, version: ContractVersion, engines: Engines | None = None
+) -> _Pricing:
+    """`engines`: the engine's terms by (version, outcome) already built for a batch's earlier claims."""
     terms, priced_on = version.terms, today()
     currency = terms.currency
     if not pricing.supported(currency):
         raise errors.CurrencyNotSupported(f"amounts in {currency} need more than three decimals")
-    contract, outcome = terms.engine(), terms.engine_outcome(claim.outcome_code)
+    key = (version.id, claim.outcome_code)
+    built = engines.get(key) if engines is not None else None
+    if built is None:
+        built = terms.engine(), terms.engine_outcome(claim.outcome_code)
+        if engines is not None:
+            engines[key] = built
+    contract, outcome = built
     if outcome is None:
         raise errors.UnknownOutcome(f"the version in force no longer has outcome `{claim.outcome_code}`")
     # The per-period cap counts the period a claim falls in on its statement (the terms' basis).
@@ -589,8 +601,9 @@ async def decide_many(
     The claims are locked in one query (in id order), then every counter the verified ones price against
     in one statement (in `lock_order`, which one claim's locking follows too, so a batch and single
     decisions never wait on each other in a cycle). The engine then prices the claims in order against
-    the counters as the batch's earlier claims left them, in memory, and the counters are moved in one
-    statement. A refused decision writes nothing. PostgreSQL's JIT is off for the transaction: it can
+    the counters as the batch's earlier claims left them, in memory; the decisions, their payment lines
+    and the counters' moves are then written in one statement each (the returned claims hold the values
+    written). A refused decision writes nothing. PostgreSQL's JIT is off for the transaction: it can
     take seconds to compile a large set statement and saves nothing on these."""
     if len({d.claim_id for d in decisions}) != len(decisions):
         raise ValueError("decide_many decides each claim once")
@@ -609,6 +622,7 @@ async def decide_many(
     found = {claim.id: (claim, participant) for claim, participant in rows.tuples()}
     answers: list[OutcomeClaim | Problem | None] = []
     pending: list[_Pending] = []
+    engines: Engines = {}
     for d in decisions:
         try:
             if d.claim_id not in found:
@@ -630,7 +644,8 @@ async def decide_many(
             if after is None:
                 answers.append(claim)
                 continue
-            p = _pricing_of(claim, participant, version) if after is ClaimStatus.VERIFIED else None
+            verified = after is ClaimStatus.VERIFIED
+            p = _pricing_of(claim, participant, version, engines) if verified else None
         except Problem as problem:
             answers.append(problem)
             continue
