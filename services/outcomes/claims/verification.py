@@ -702,9 +702,9 @@ async def decide_many(
             index_factor=index_factor,
         )
         answers[item.index] = claim
-    for statement, rows in ((_DECIDE_PRICED, priced), (_DECIDE, decided)):
-        if rows:
-            await session.execute(statement, {"rows": orjson.dumps(rows, default=str).decode()})
+    for statement, changed in ((_DECIDE_PRICED, priced), (_DECIDE, decided)):
+        if changed:
+            await session.execute(statement, {"rows": orjson.dumps(changed, default=str).decode()})
     if lines:
         await session.execute(_INSERT_LINES, {name: [line[name] for line in lines] for name in _LINE_COLUMNS})
     if moved:
