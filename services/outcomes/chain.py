@@ -139,6 +139,13 @@ def new_salt() -> str:
     return secrets.token_hex(16)
 
 
+def new_salts(count: int) -> list[str]:
+    """`count` fresh salts as `new_salt` makes them, drawn from the system's random source at once (an
+    event commits several values; a bulk batch commits thousands)."""
+    drawn = secrets.token_hex(16 * count)
+    return [drawn[i : i + 32] for i in range(0, 32 * count, 32)]
+
+
 def commitment(salt: str, value: Any) -> str:
     """The salted commitment to one value: `sha256:` and the hex SHA-256 of JCS({"salt", "value"})."""
     body = canonical_json({"salt": salt, "value": value})

@@ -24,6 +24,7 @@ from services.outcomes.chain import (
     link_hash,
     main,
     new_salt,
+    new_salts,
     record_hash,
     record_of,
     sealed_stub,
@@ -280,6 +281,13 @@ def test_the_same_value_never_commits_the_same_twice() -> None:
     assert commitment(new_salt(), "participant-1") != commitment(new_salt(), "participant-1")
     assert is_commitment(commitment("s", {"a": 1}))
     assert not is_commitment("sha256:" + "g" * 64)
+
+
+def test_salts_drawn_together_are_each_a_salt_of_their_own() -> None:
+    salts = new_salts(7)
+    assert len(salts) == 7 == len(set(salts))
+    assert all(len(s) == len(new_salt()) == 32 and int(s, 16) >= 0 for s in salts)
+    assert new_salts(0) == []
 
 
 def test_sealed_stubs_verify_their_links_and_a_changed_digest_is_pinpointed() -> None:

@@ -41,7 +41,7 @@ from uuid import UUID
 
 import orjson
 import structlog
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -60,7 +60,7 @@ from services.outcomes.bulk.lines import (
     VerificationLine,
     validate,
 )
-from services.outcomes.bulk.models import BulkImport, BulkImportLine, BulkReference
+from services.outcomes.bulk.models import BulkImport, BulkReference
 from services.outcomes.claims import service as claims
 from services.outcomes.claims import verification
 from services.outcomes.collaborators import Deps
@@ -110,6 +110,14 @@ _RECORD_RESULTS = text(
     WHERE b.organisation_id = :owner AND b.external_reference = r.reference
       -- the same condition as an index condition, so a table not yet analysed is not scanned whole
       AND b.external_reference = ANY(CAST(:references AS text[]))
+    """
+)
+
+_RECORD_LINES = text(
+    """
+    INSERT INTO bulk_import_lines (import_id, line, result)
+    SELECT :import_id, r.line, r.result
+    FROM unnest(CAST(:lines AS integer[]), CAST(:results AS text[])) AS r(line, result)
     """
 )
 
@@ -272,11 +280,12 @@ class Import:
         if self.import_id is None:
             return
         await session.execute(
-            insert(BulkImportLine),
-            [
-                {"import_id": self.import_id, "line": item.number, "result": answer.decode()}
-                for item, answer in zip(batch, answers, strict=True)
-            ],
+            _RECORD_LINES,
+            {
+                "import_id": self.import_id,
+                "lines": [item.number for item in batch],
+                "results": [answer.decode() for answer in answers],
+            },
         )
         await session.execute(
             update(BulkImport)
@@ -306,15 +315,20 @@ class Import:
                 answers[i] = _result(item.number, reference, "accepted", id=str(outcome))
 
         group: list[tuple[int, Line]] = []  # consecutive lines of one kind that go in together
+        deciding: set[UUID] = set()  # the claims the group's decisions decide
         for i, item, line in todo:
-            if group and (line.kind != group[0][1].kind or _decides_again(group, line)):
+            # A decision on a claim the group already decides goes in the next group, after the first.
+            again = isinstance(line, VerificationLine) and line.claim_id in deciding
+            if group and (line.kind != group[0][1].kind or again):
                 for j, outcome in await self._many(session, group):
                     settle(j, outcome)
-                group = []
+                group, deciding = [], set()
             if line.external_reference not in claimed:
                 answers[i] = _repeat(item, earlier[line.external_reference])
             elif isinstance(line, SET_KINDS):
                 group.append((i, line))
+                if isinstance(line, VerificationLine):
+                    deciding.add(line.claim_id)
             else:
                 settle(i, await self._one(session, line))
         for j, outcome in await self._many(session, group):
@@ -432,13 +446,6 @@ class Import:
             return problem
         await session.execute(_RELEASE_SAVEPOINT)
         return result_id
-
-
-def _decides_again(group: list[tuple[int, Line]], line: Line) -> bool:
-    """A decision on a claim the group already decides: it goes in the next group, after the first."""
-    return isinstance(line, VerificationLine) and any(
-        isinstance(other, VerificationLine) and other.claim_id == line.claim_id for _, other in group
-    )
 
 
 def _repeat(item: _Item, first: Any) -> bytes:

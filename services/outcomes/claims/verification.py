@@ -10,9 +10,10 @@ from decimal import Decimal
 from typing import Any, cast
 from uuid import UUID, uuid4
 
-from sqlalchemy import BigInteger, Table, bindparam, text, update
-from sqlalchemy.dialects.postgresql import insert
+import orjson
+from sqlalchemy import BigInteger, String, Table, Uuid, bindparam, column, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kit.auth import Principal
 from kit.problems import Problem, Unprocessable
@@ -80,32 +81,40 @@ async def _lock_counters(
     """What is paid (and counted) so far against each (contract, counter, currency), all locked (created
     when missing) in one statement in the order given, which ON CONFLICT follows row by row. The no-op
     update on conflict is what takes the row lock."""
-    statement = (
-        insert(_COUNTERS)
-        .values(
-            [
-                {
-                    "contract_id": contract_id,
-                    "scope": c.scope,
-                    "key": c.key,
-                    "paid": Decimal(0),
-                    "currency": currency,
-                }
-                for contract_id, c, currency in counters
-            ]
-        )
-        .on_conflict_do_update(
-            index_elements=[_COUNTERS.c.contract_id, _COUNTERS.c.scope, _COUNTERS.c.key],
-            set_={"paid": _COUNTERS.c.paid},
-        )
-        .returning(
-            _COUNTERS.c.contract_id, _COUNTERS.c.scope, _COUNTERS.c.key, _COUNTERS.c.paid, _COUNTERS.c.count
-        )
+    rows = await session.execute(
+        _LOCK_COUNTERS,
+        {
+            "contract_ids": [contract_id for contract_id, _, _ in counters],
+            "scopes": [c.scope for _, c, _ in counters],
+            "keys": [c.key for _, c, _ in counters],
+            "currencies": [currency for _, _, currency in counters],
+        },
     )
     return {
-        (contract_id, scope, key): (paid, count)
-        for contract_id, scope, key, paid, count in (await session.execute(statement)).tuples()
+        (contract_id, scope, key): (paid, count) for contract_id, scope, key, paid, count in rows.tuples()
     }
+
+
+# One text for any number of counters (one claim's five or a batch's thousands), so it is prepared once.
+_LOCK_COUNTERS = text(
+    """
+    INSERT INTO cap_counters AS c (contract_id, scope, key, paid, currency)
+    SELECT n.contract_id, n.scope, n.key, 0, n.currency
+    FROM unnest(
+        CAST(:contract_ids AS uuid[]), CAST(:scopes AS text[]), CAST(:keys AS text[]),
+        CAST(:currencies AS text[])
+    ) WITH ORDINALITY AS n(contract_id, scope, key, currency, position)
+    ORDER BY n.position
+    ON CONFLICT (contract_id, scope, key) DO UPDATE SET paid = c.paid
+    RETURNING c.contract_id, c.scope, c.key, c.paid, c.count
+    """
+).columns(
+    column("contract_id", Uuid()),
+    column("scope", String()),
+    column("key", String()),
+    column("paid", Money),
+    column("count", BigInteger()),
+)
 
 
 _ADD_PAID = (
@@ -145,12 +154,24 @@ class _Pricing:
     counters: list[_Counter]
 
 
-def _pricing_of(claim: OutcomeClaim, participant: Participant, version: ContractVersion) -> _Pricing:
+Engines = dict[tuple[UUID, str], tuple[pricing.Contract, pricing.Outcome | None]]
+
+
+def _pricing_of(
+    claim: OutcomeClaim, participant: Participant, version: ContractVersion, engines: Engines | None = None
+) -> _Pricing:
+    """`engines`: the engine's terms by (version, outcome) already built for a batch's earlier claims."""
     terms, priced_on = version.terms, today()
     currency = terms.currency
     if not pricing.supported(currency):
         raise errors.CurrencyNotSupported(f"amounts in {currency} need more than three decimals")
-    contract, outcome = terms.engine(), terms.engine_outcome(claim.outcome_code)
+    key = (version.id, claim.outcome_code)
+    built = engines.get(key) if engines is not None else None
+    if built is None:
+        built = terms.engine(), terms.engine_outcome(claim.outcome_code)
+        if engines is not None:
+            engines[key] = built
+    contract, outcome = built
     if outcome is None:
         raise errors.UnknownOutcome(f"the version in force no longer has outcome `{claim.outcome_code}`")
     # The per-period cap counts the period a claim falls in on its statement (the terms' basis).
@@ -193,42 +214,50 @@ def _moves(p: _Pricing, price: pricing.Price) -> list[tuple[_Counter, Decimal]]:
 
 
 def _priced(
-    session: AsyncSession,
     claim: OutcomeClaim,
     version: ContractVersion,
     p: _Pricing,
     price: pricing.Price,
     usage: pricing.CapUsage,
-) -> list[PaymentLine]:
-    """The price on the claim, and its lines one per payer."""
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The price's columns on the claim, and its payment lines one per payer (as rows)."""
     currency, priced_on = p.currency, p.priced_on
     lines = [
-        PaymentLine(
-            id=uuid4(),
-            claim_id=claim.id,
-            contract_id=claim.contract_id,
-            payer_organisation_id=line.organisation_id,
-            outcome_code=claim.outcome_code,
-            achievement_date=claim.achievement_date,
-            priced_on=priced_on,
-            currency=currency,
-            tariff_share=line.tariff_share,
-            amount=line.amount,
-        )
+        {
+            "id": uuid4(),
+            "claim_id": claim.id,
+            "contract_id": claim.contract_id,
+            "payer_organisation_id": line.organisation_id,
+            "outcome_code": claim.outcome_code,
+            "achievement_date": claim.achievement_date,
+            "priced_on": priced_on,
+            "currency": currency,
+            "tariff_share": line.tariff_share,
+            "amount": line.amount,
+        }
         for line in price.lines
     ]
-    session.add_all(lines)
-    claim.priced_contract_version_id = version.id
-    claim.currency = currency
-    claim.tariff, claim.payable, claim.cut = price.tariff, price.payable, price.cut
-    claim.cut_reasons = [{"cap": c.cap, "amount": money.text(c.amount, currency)} for c in price.cuts]
     working = price.working
-    claim.band = working.band if working else None
-    claim.tier = working.tier if working else None
-    claim.tier_count = usage.outcome_count
-    claim.priced_on, claim.payment_period = priced_on, p.period
-    claim.payer_organisation_ids = list(dict.fromkeys(line.organisation_id for line in price.lines))
-    return lines
+    values = {
+        "priced_contract_version_id": version.id,
+        "currency": currency,
+        "tariff": price.tariff,
+        "payable": price.payable,
+        "cut": price.cut,
+        "cut_reasons": [{"cap": c.cap, "amount": money.text(c.amount, currency)} for c in price.cuts],
+        "band": working.band if working else None,
+        "tier": working.tier if working else None,
+        "tier_count": usage.outcome_count,
+        "priced_on": priced_on,
+        "payment_period": p.period,
+        "payer_organisation_ids": list(dict.fromkeys(line.organisation_id for line in price.lines)),
+    }
+    return values, lines
+
+
+def _apply(claim: OutcomeClaim, values: Mapping[str, Any]) -> None:
+    for name, value in values.items():
+        setattr(claim, name, value)
 
 
 async def _price(
@@ -236,7 +265,7 @@ async def _price(
     claim: OutcomeClaim,
     participant: Participant,
     version: ContractVersion,
-) -> tuple[list[PaymentLine], Decimal]:
+) -> tuple[list[dict[str, Any]], Decimal]:
     """Price a claim being verified: the engine, reading tier counts and cap room under the counter row
     locks, its lines one per payer, and the indexation factor its prices were at."""
     p = _pricing_of(claim, participant, version)
@@ -257,7 +286,10 @@ async def _price(
             for c, amount in _moves(p, price)
         ],
     )
-    return _priced(session, claim, version, p, price, usage), _index_factor(price)
+    values, lines = _priced(claim, version, p, price, usage)
+    _apply(claim, values)
+    session.add_all(PaymentLine(**line) for line in lines)
+    return lines, _index_factor(price)
 
 
 def _index_factor(price: pricing.Price) -> Decimal:
@@ -306,6 +338,20 @@ def _decision(
     return after
 
 
+def _decision_values(
+    principal: Principal, claim: OutcomeClaim, after: ClaimStatus, reason: str | None
+) -> dict[str, Any]:
+    """The decision's columns on the claim."""
+    return {
+        "status": after.value,
+        "verifier_organisation_id": principal.organisation_id,
+        "verified_by": principal.subject,
+        "decided_at": datetime.now(UTC),
+        "reason": reason,
+        "version": claim.version + 1,
+    }
+
+
 async def _record_decision(
     session: AsyncSession,
     principal: Principal,
@@ -315,16 +361,37 @@ async def _record_decision(
     reason: str | None,
     resolution: bool,
     version: ContractVersion,
-    lines: list[PaymentLine],
+    lines: list[dict[str, Any]],
     index_factor: Decimal = Decimal(1),
 ) -> None:
     """The decision on the claim, and its event on the partnership's chain (written at commit)."""
-    claim.status = after.value
-    claim.verifier_organisation_id = principal.organisation_id
-    claim.verified_by = principal.subject
-    claim.decided_at = datetime.now(UTC)
-    claim.reason = reason
-    claim.version += 1
+    _apply(claim, _decision_values(principal, claim, after, reason))
+    await _append_decision(
+        session,
+        principal,
+        claim,
+        after,
+        reason=reason,
+        resolution=resolution,
+        version=version,
+        lines=lines,
+        index_factor=index_factor,
+    )
+
+
+async def _append_decision(
+    session: AsyncSession,
+    principal: Principal,
+    claim: OutcomeClaim,
+    after: ClaimStatus,
+    *,
+    reason: str | None,
+    resolution: bool,
+    version: ContractVersion,
+    lines: list[dict[str, Any]],
+    index_factor: Decimal,
+) -> None:
+    """The decided claim's event on the partnership's chain (written at commit)."""
     data: dict[str, Any] = {
         "claim_id": str(claim.id),
         "participant_id": str(claim.participant_id),
@@ -354,8 +421,8 @@ async def _record_decision(
             "payment_period": claim.payment_period,
             "split": [
                 {
-                    "payer_organisation_id": str(x.payer_organisation_id),
-                    "amount": money.text(x.amount, currency),
+                    "payer_organisation_id": str(x["payer_organisation_id"]),
+                    "amount": money.text(x["amount"], currency),
                 }
                 for x in lines
             ],
@@ -431,6 +498,76 @@ async def decide_claim(
     return claim
 
 
+# A batch's decisions, payment lines and counter moves in one statement each, however many claims it
+# decides: per-row UPDATEs would each fire the claims' statement-level tally trigger (statements/tallies.py)
+# and cost a round of the unit of work per claim. The rows come as one JSON array (a claim's payers and cut
+# reasons are arrays of their own, which `unnest` cannot carry); statement texts are fixed, so each is
+# prepared once.
+_DECIDE = text(
+    """
+    UPDATE outcome_claims AS c
+    SET status = r.status, verifier_organisation_id = r.verifier_organisation_id,
+        verified_by = r.verified_by, decided_at = r.decided_at, reason = r.reason, version = r.version
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+        id uuid, status text, verifier_organisation_id uuid, verified_by text, decided_at timestamptz,
+        reason text, version integer)
+    WHERE c.id = r.id
+    """
+)
+_DECIDE_PRICED = text(
+    """
+    UPDATE outcome_claims AS c
+    SET status = r.status, verifier_organisation_id = r.verifier_organisation_id,
+        verified_by = r.verified_by, decided_at = r.decided_at, reason = r.reason, version = r.version,
+        priced_contract_version_id = r.priced_contract_version_id, currency = r.currency,
+        tariff = r.tariff, payable = r.payable, cut = r.cut, cut_reasons = r.cut_reasons, band = r.band,
+        tier = r.tier, tier_count = r.tier_count, priced_on = r.priced_on,
+        payment_period = r.payment_period, payer_organisation_ids = r.payer_organisation_ids
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+        id uuid, status text, verifier_organisation_id uuid, verified_by text, decided_at timestamptz,
+        reason text, version integer, priced_contract_version_id uuid, currency text, tariff numeric,
+        payable numeric, cut numeric, cut_reasons jsonb, band text, tier smallint, tier_count integer,
+        priced_on date, payment_period text, payer_organisation_ids uuid[])
+    WHERE c.id = r.id
+    """
+)
+_LINE_COLUMNS = (
+    "id",
+    "claim_id",
+    "contract_id",
+    "payer_organisation_id",
+    "outcome_code",
+    "achievement_date",
+    "priced_on",
+    "currency",
+    "tariff_share",
+    "amount",
+)
+_INSERT_LINES = text(
+    """
+    INSERT INTO payment_lines (id, claim_id, contract_id, payer_organisation_id, outcome_code,
+        achievement_date, priced_on, currency, tariff_share, amount)
+    SELECT * FROM unnest(
+        CAST(:id AS uuid[]), CAST(:claim_id AS uuid[]), CAST(:contract_id AS uuid[]),
+        CAST(:payer_organisation_id AS uuid[]), CAST(:outcome_code AS text[]),
+        CAST(:achievement_date AS date[]), CAST(:priced_on AS date[]), CAST(:currency AS text[]),
+        CAST(:tariff_share AS numeric[]), CAST(:amount AS numeric[])
+    )
+    """
+)
+_ADD_PAID_MANY = text(
+    """
+    UPDATE cap_counters AS c
+    SET paid = c.paid + m.payable, count = c.count + m.count, cap = m.cap
+    FROM unnest(
+        CAST(:contract_ids AS uuid[]), CAST(:scopes AS text[]), CAST(:keys AS text[]),
+        CAST(:payables AS numeric[]), CAST(:counts AS bigint[]), CAST(:caps AS numeric[])
+    ) AS m(contract_id, scope, key, payable, count, cap)
+    WHERE c.contract_id = m.contract_id AND c.scope = m.scope AND c.key = m.key
+    """
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Decided:
     """One decision of a batch (`verify_many`)."""
@@ -464,8 +601,9 @@ async def decide_many(
     The claims are locked in one query (in id order), then every counter the verified ones price against
     in one statement (in `lock_order`, which one claim's locking follows too, so a batch and single
     decisions never wait on each other in a cycle). The engine then prices the claims in order against
-    the counters as the batch's earlier claims left them, in memory, and the counters are moved in one
-    statement. A refused decision writes nothing. PostgreSQL's JIT is off for the transaction: it can
+    the counters as the batch's earlier claims left them, in memory; the decisions, their payment lines
+    and the counters' moves are then written in one statement each (the returned claims hold the values
+    written). A refused decision writes nothing. PostgreSQL's JIT is off for the transaction: it can
     take seconds to compile a large set statement and saves nothing on these."""
     if len({d.claim_id for d in decisions}) != len(decisions):
         raise ValueError("decide_many decides each claim once")
@@ -484,6 +622,7 @@ async def decide_many(
     found = {claim.id: (claim, participant) for claim, participant in rows.tuples()}
     answers: list[OutcomeClaim | Problem | None] = []
     pending: list[_Pending] = []
+    engines: Engines = {}
     for d in decisions:
         try:
             if d.claim_id not in found:
@@ -505,7 +644,8 @@ async def decide_many(
             if after is None:
                 answers.append(claim)
                 continue
-            p = _pricing_of(claim, participant, version) if after is ClaimStatus.VERIFIED else None
+            verified = after is ClaimStatus.VERIFIED
+            p = _pricing_of(claim, participant, version, engines) if verified else None
         except Problem as problem:
             answers.append(problem)
             continue
@@ -520,9 +660,13 @@ async def decide_many(
     order = sorted(wanted, key=lock_order)
     held = dict(await _lock_counters(session, [(k[0], *wanted[k]) for k in order])) if order else {}
     moved: dict[CounterKey, tuple[Decimal, int, Decimal | None]] = {}
+    priced: list[dict[str, Any]] = []  # the claims' new columns: priced ones, then decided only
+    decided: list[dict[str, Any]] = []
+    lines: list[dict[str, Any]] = []
     for item in pending:
         claim, p = item.claim, item.pricing
-        lines: list[PaymentLine] = []
+        values: dict[str, Any] = {}
+        claim_lines: list[dict[str, Any]] = []
         index_factor = Decimal(1)
         if p is not None:
             usage = _usage(p, claim.contract_id, item.participant.id, held)
@@ -537,9 +681,16 @@ async def decide_many(
                 held[k] = (paid + amount, count + 1)
                 before = moved.get(k, (Decimal(0), 0, None))
                 moved[k] = (before[0] + amount, before[1] + 1, c.cap)
-            lines = _priced(session, claim, item.version, p, price, usage)
+            values, claim_lines = _priced(claim, item.version, p, price, usage)
             index_factor = _index_factor(price)
-        await _record_decision(
+        values |= _decision_values(principal, claim, item.after, item.reason)
+        # Written below in one statement for the batch: the loaded claim takes the values as committed,
+        # so the unit of work has nothing left to write for it.
+        for name, value in values.items():
+            set_committed_value(claim, name, value)
+        (priced if p is not None else decided).append({"id": claim.id, **values})
+        lines.extend(claim_lines)
+        await _append_decision(
             session,
             principal,
             claim,
@@ -547,24 +698,27 @@ async def decide_many(
             reason=item.reason,
             resolution=False,
             version=item.version,
-            lines=lines,
+            lines=claim_lines,
             index_factor=index_factor,
         )
         answers[item.index] = claim
+    for statement, changed in ((_DECIDE_PRICED, priced), (_DECIDE, decided)):
+        if changed:
+            await session.execute(statement, {"rows": orjson.dumps(changed, default=str).decode()})
+    if lines:
+        await session.execute(_INSERT_LINES, {name: [line[name] for line in lines] for name in _LINE_COLUMNS})
     if moved:
+        keys = sorted(moved, key=lock_order)
         await session.execute(
-            _ADD_PAID,
-            [
-                {
-                    "b_contract_id": k[0],
-                    "b_scope": k[1],
-                    "b_key": k[2],
-                    "b_payable": paid,
-                    "b_count": count,
-                    "b_cap": cap,
-                }
-                for k, (paid, count, cap) in sorted(moved.items(), key=lambda kv: lock_order(kv[0]))
-            ],
+            _ADD_PAID_MANY,
+            {
+                "contract_ids": [k[0] for k in keys],
+                "scopes": [k[1] for k in keys],
+                "keys": [k[2] for k in keys],
+                "payables": [moved[k][0] for k in keys],
+                "counts": [moved[k][1] for k in keys],
+                "caps": [moved[k][2] for k in keys],
+            },
         )
     await session.flush()
     return [answer for answer in answers if answer is not None]

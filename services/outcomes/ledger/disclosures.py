@@ -105,9 +105,10 @@ class Committed:
 def commit(subject: str, actor: Mapping[str, Any], data: Mapping[str, Any]) -> Committed:
     """Replace the person-level values of an event with fresh salted commitments."""
     disclosures: list[tuple[str, str, Any]] = []
+    salts = iter(chain.new_salts(2 + sum(key in COMMITTED_KEYS for key in data)))
 
     def sealed(path: str, value: Any) -> str:
-        salt = chain.new_salt()
+        salt = next(salts)
         disclosures.append((path, salt, value))
         return chain.commitment(salt, value)
 

@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, bindparam, event, select, update
+import orjson
+from sqlalchemy import Table, bindparam, event, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
@@ -31,7 +32,7 @@ from services.outcomes.access import Audience
 from services.outcomes.chain import GENESIS_HASH, ChainReport, canonical_json, verify_chain
 from services.outcomes.ledger import disclosures
 from services.outcomes.ledger.outbox import record_appended
-from services.outcomes.models import LedgerDisclosure, LedgerEvent, LedgerHead
+from services.outcomes.models import LedgerEvent, LedgerHead
 
 EVENT_TYPE_PREFIX = "dk.effekt."
 
@@ -76,6 +77,38 @@ _MOVE_HEAD = (
     .values(last_sequence=bindparam("head_sequence"), last_hash=bindparam("head_hash"))
 )
 _PENDING = "effekt.ledger_pending"
+
+# A transaction's events and their disclosures in one statement each, however many (a bulk batch writes
+# hundreds): arrays bound once, no per-row parameters for SQLAlchemy to build, and fixed texts that are
+# prepared once. jsonb travels as text and is parsed by PostgreSQL, as the column type's own binding does.
+_INSERT_EVENTS = text(
+    """
+    INSERT INTO ledger_events
+        (id, partnership_id, sequence, type, subject, time, actor, data, canonical, prev_hash, hash,
+         record_format)
+    SELECT e.id, :partnership_id, e.sequence, e.type, e.subject, :time, CAST(e.actor AS jsonb),
+        CAST(e.data AS jsonb), e.canonical, e.prev_hash, e.hash, :record_format
+    FROM unnest(
+        CAST(:ids AS uuid[]), CAST(:sequences AS bigint[]), CAST(:types AS text[]),
+        CAST(:subjects AS text[]), CAST(:actors AS text[]), CAST(:data AS text[]),
+        CAST(:canonicals AS bytea[]), CAST(:prev_hashes AS text[]), CAST(:hashes AS text[])
+    ) AS e(id, sequence, type, subject, actor, data, canonical, prev_hash, hash)
+    """
+)
+_INSERT_DISCLOSURES = text(
+    """
+    INSERT INTO ledger_disclosures (event_id, path, partnership_id, participant_id, salt, value)
+    SELECT d.event_id, d.path, :partnership_id, d.participant_id, d.salt, CAST(d.value AS jsonb)
+    FROM unnest(
+        CAST(:event_ids AS uuid[]), CAST(:paths AS text[]), CAST(:participant_ids AS uuid[]),
+        CAST(:salts AS text[]), CAST(:values AS text[])
+    ) AS d(event_id, path, participant_id, salt, value)
+    """
+)
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 async def lock_head(session: AsyncSession, partnership_id: UUID) -> LedgerHead:
@@ -202,11 +235,36 @@ def write_pending(session: Session) -> None:
                 }
                 for path, salt, value in item.disclosures
             )
-        session.execute(insert(LedgerEvent), rows)
+        session.execute(
+            _INSERT_EVENTS,
+            {
+                "partnership_id": partnership_id,
+                "time": now,
+                "record_format": RECORD_FORMAT,
+                "ids": [row["id"] for row in rows],
+                "sequences": [row["sequence"] for row in rows],
+                "types": [row["type"] for row in rows],
+                "subjects": [row["subject"] for row in rows],
+                "actors": [_json(row["actor"]) for row in rows],
+                "data": [_json(row["data"]) for row in rows],
+                "canonicals": [row["canonical"] for row in rows],
+                "prev_hashes": [row["prev_hash"] for row in rows],
+                "hashes": [row["hash"] for row in rows],
+            },
+        )
         if disclosed:
-            # NULLs rendered, not left out: an erased-shape value (None) would otherwise split the rows
-            # into one INSERT per run of like rows, a round trip each.
-            session.execute(insert(LedgerDisclosure).execution_options(render_nulls=True), disclosed)
+            session.execute(
+                _INSERT_DISCLOSURES,
+                {
+                    "partnership_id": partnership_id,
+                    "event_ids": [d["event_id"] for d in disclosed],
+                    "paths": [d["path"] for d in disclosed],
+                    "participant_ids": [d["participant_id"] for d in disclosed],
+                    "salts": [d["salt"] for d in disclosed],
+                    # None (an erased-shape value) is SQL NULL, as the column's type stores it.
+                    "values": [None if d["value"] is None else _json(d["value"]) for d in disclosed],
+                },
+            )
         session.execute(
             _MOVE_HEAD,
             {"head_partnership_id": partnership_id, "head_sequence": sequence, "head_hash": prev_hash},
