@@ -14,6 +14,7 @@ else names none and sees no partnership's rows. See docs/operations.md, "Row-lev
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -64,6 +65,49 @@ _SET_ROW_CONTEXT = text(
     f"SELECT set_config('{PARTNERSHIPS_SETTING}', :partnerships, true), "
     f"set_config('{ORGANISATION_SETTING}', :organisation, true)"
 )
+# What a row context may hold (kit/rows.py: ids, commas, `*`), so it can be written as SQL literals.
+_CONTEXT_TEXT = re.compile(r"[0-9A-Za-z,*-]*")
+
+
+def _row_context_sql(context: RowContext) -> str:
+    for value in context:
+        if not _CONTEXT_TEXT.fullmatch(value):
+            raise ValueError(f"not a row context: {value!r}")
+    return (
+        f"SELECT set_config('{PARTNERSHIPS_SETTING}', '{context.partnerships}', true), "
+        f"set_config('{ORGANISATION_SETTING}', '{context.organisation}', true);"
+    )
+
+
+class RowScopedConnection(asyncpg.Connection):
+    """An asyncpg connection that names the next transaction's row context in the same round trip as its
+    BEGIN: asyncpg sends BEGIN as a simple query of its own before the transaction's first statement, and a
+    simple query may carry a second statement (without parameters, hence the checked literals). The
+    context is handed over as the session's transaction begins (`_name_partnerships`), used by the very
+    next BEGIN and forgotten when the connection goes back to the pool: it never outlives the checkout."""
+
+    _begin_with: str | None = None
+
+    def name_next_transaction(self, context: RowContext | None) -> None:
+        self._begin_with = None if context is None else _row_context_sql(context)
+
+    async def execute(  # asyncpg's interface
+        self,
+        query: str,
+        *args: Any,
+        timeout: float | None = None,  # noqa: ASYNC109 - asyncpg's interface
+    ) -> str:
+        suffix = self._begin_with
+        if suffix is None or args or not query.startswith("BEGIN"):
+            return await super().execute(query, *args, timeout=timeout)
+        self._begin_with = None
+        try:
+            return await super().execute(f"{query} {suffix}", timeout=timeout)
+        except BaseException:
+            # BEGIN ran and the context did not: end that transaction, which asyncpg never took for one.
+            if not self.is_closed() and self.is_in_transaction():
+                await super().execute("ROLLBACK;")
+            raise
 
 
 class RowScopedSession(Session):
@@ -73,7 +117,17 @@ class RowScopedSession(Session):
 @event.listens_for(RowScopedSession, "after_begin")
 def _name_partnerships(_session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
     context: RowContext = connection.get_execution_options().get(_ROW_CONTEXT_OPTION, row_context())
-    connection.execute(_SET_ROW_CONTEXT, context._asdict())
+    driver = connection.connection.driver_connection
+    if isinstance(driver, RowScopedConnection) and not driver.is_in_transaction():
+        driver.name_next_transaction(context)  # sent with the BEGIN (no round trip of its own)
+    else:
+        connection.execute(_SET_ROW_CONTEXT, context._asdict())
+
+
+def _forget_row_context(dbapi_connection: Any, _record: Any) -> None:
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if isinstance(driver, RowScopedConnection):
+        driver.name_next_transaction(None)
 
 
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
@@ -87,9 +141,13 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_recycle=1800,
-        connect_args={"server_settings": {"timezone": "UTC", "application_name": "effekt"}},
+        connect_args={
+            "server_settings": {"timezone": "UTC", "application_name": "effekt"},
+            "connection_class": RowScopedConnection,
+        },
     )
     event.listen(engine.sync_engine, "do_connect", _connect)
+    event.listen(engine.sync_engine, "checkin", _forget_row_context)
     return engine
 
 

@@ -126,7 +126,7 @@ async def _claim_dates(
     )
     verified: dict[UUID, Dates] = {}
     live: dict[UUID, Dates] = {}
-    for participant_id, code, day, status in rows.tuples():
+    for participant_id, code, day, status in rows:
         live.setdefault(participant_id, {}).setdefault(code, []).append(day)
         if status == ClaimStatus.VERIFIED.value:
             days = verified.setdefault(participant_id, {}).setdefault(code, [])

@@ -104,7 +104,7 @@ async def _lock_counters(
     )
     return {
         (contract_id, scope, key): (paid, count)
-        for contract_id, scope, key, paid, count in (await session.execute(statement)).tuples()
+        for contract_id, scope, key, paid, count in await session.execute(statement)
     }
 
 
@@ -481,7 +481,7 @@ async def decide_many(
         .with_for_update(of=OutcomeClaim)
         .execution_options(populate_existing=True)
     )
-    found = {claim.id: (claim, participant) for claim, participant in rows.tuples()}
+    found = {claim.id: (claim, participant) for claim, participant in rows}
     answers: list[OutcomeClaim | Problem | None] = []
     pending: list[_Pending] = []
     for d in decisions:

@@ -187,7 +187,7 @@ async def _enrolled(
             ),
         )
     )
-    return set(rows.tuples())
+    return {(key_version, pseudonym) for key_version, pseudonym in rows}
 
 
 async def _enrolled_counts(session: AsyncSession, contract_ids: set[UUID]) -> dict[UUID, int]:
@@ -196,7 +196,7 @@ async def _enrolled_counts(session: AsyncSession, contract_ids: set[UUID]) -> di
         .where(Participant.contract_id.in_(contract_ids))
         .group_by(Participant.contract_id)
     )
-    return {contract_id: count for contract_id, count in rows.tuples()}
+    return {contract_id: count for contract_id, count in rows}
 
 
 async def enrol_participant(
