@@ -10,16 +10,29 @@ from decimal import Decimal
 from typing import Any, cast
 from uuid import UUID, uuid4
 
-from sqlalchemy import BigInteger, Table, bindparam, text, update
+from sqlalchemy import (
+    BigInteger,
+    String,
+    Table,
+    Uuid,
+    bindparam,
+    column,
+    inspect,
+    literal,
+    text,
+    update,
+    values,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kit.auth import Principal
 from kit.problems import Problem, Unprocessable
 from kit.versions import check_version
 from services.outcomes import access, errors, pricing
 from services.outcomes.access import readable_claims
-from services.outcomes.claims.service import get_claim, live_claims, refusal
+from services.outcomes.claims.service import get_claim, live_claims, refusal, remember_lines
 from services.outcomes.clients.contracts import ContractVersion
 from services.outcomes.collaborators import Deps, today
 from services.outcomes.ledger.service import append_event
@@ -199,8 +212,11 @@ def _priced(
     p: _Pricing,
     price: pricing.Price,
     usage: pricing.CapUsage,
+    *,
+    add: bool = True,
 ) -> list[PaymentLine]:
-    """The price on the claim, and its lines one per payer."""
+    """The price on the claim, and its lines one per payer (added to the session, unless the caller
+    writes them itself: `add=False`)."""
     currency, priced_on = p.currency, p.priced_on
     lines = [
         PaymentLine(
@@ -217,7 +233,8 @@ def _priced(
         )
         for line in price.lines
     ]
-    session.add_all(lines)
+    if add:
+        session.add_all(lines)
     claim.priced_contract_version_id = version.id
     claim.currency = currency
     claim.tariff, claim.payable, claim.cut = price.tariff, price.payable, price.cut
@@ -236,28 +253,84 @@ async def _price(
     claim: OutcomeClaim,
     participant: Participant,
     version: ContractVersion,
-) -> tuple[list[PaymentLine], Decimal]:
+) -> tuple[list[PaymentLine], list[tuple[_Counter, Decimal]], Decimal]:
     """Price a claim being verified: the engine, reading tier counts and cap room under the counter row
-    locks, its lines one per payer, and the indexation factor its prices were at."""
+    locks; its lines one per payer (not yet written), what it adds to each counter, and the indexation
+    factor its prices were at."""
     p = _pricing_of(claim, participant, version)
     held = await _lock_counters(session, [(claim.contract_id, c, p.currency) for c in p.counters])
     usage = _usage(p, claim.contract_id, participant.id, held)
     price = _engine_price(claim, participant, p, usage)
-    await session.execute(
-        _ADD_PAID,
-        [
-            {
-                "b_contract_id": claim.contract_id,
-                "b_scope": c.scope,
-                "b_key": c.key,
-                "b_payable": amount,
-                "b_count": 1,
-                "b_cap": c.cap,
-            }
-            for c, amount in _moves(p, price)
-        ],
+    lines = _priced(session, claim, version, p, price, usage, add=False)
+    return lines, _moves(p, price), _index_factor(price)
+
+
+_MOVES = values(
+    column("contract_id", Uuid()),
+    column("scope", String()),
+    column("key", String()),
+    column("payable", Money),
+    column("cap", Money),
+    name="moves",
+)
+_LINES = cast(Table, PaymentLine.__table__)
+# What `_priced` sets on a line; the rest stay NULL.
+_LINE_COLUMNS = [
+    _LINES.c[name]
+    for name in (
+        "id",
+        "claim_id",
+        "contract_id",
+        "payer_organisation_id",
+        "outcome_code",
+        "achievement_date",
+        "priced_on",
+        "currency",
+        "tariff_share",
+        "amount",
     )
-    return _priced(session, claim, version, p, price, usage), _index_factor(price)
+]
+_CLAIMS = cast(Table, OutcomeClaim.__table__)
+
+
+async def _write_verified(
+    session: AsyncSession,
+    claim: OutcomeClaim,
+    lines: list[PaymentLine],
+    moves: list[tuple[_Counter, Decimal]],
+) -> None:
+    """The verified claim's row, its lines and its counters' moves, in one statement (the ORM would take
+    three); the claim's attributes then stand as written, so the flush has nothing left of it to do."""
+    state = inspect(claim)
+    changed = {
+        prop.columns[0]: getattr(claim, prop.key)
+        for prop in state.mapper.column_attrs
+        if state.attrs[prop.key].history.has_changes()
+    }
+    parts = []
+    if moves:
+        moves_in = _MOVES.data([(claim.contract_id, c.scope, c.key, amount, c.cap) for c, amount in moves])
+        moved = (
+            update(_COUNTERS)
+            .where(
+                _COUNTERS.c.contract_id == moves_in.c.contract_id,
+                _COUNTERS.c.scope == moves_in.c.scope,
+                _COUNTERS.c.key == moves_in.c.key,
+            )
+            .values(
+                paid=_COUNTERS.c.paid + moves_in.c.payable,
+                count=_COUNTERS.c.count + 1,
+                cap=moves_in.c.cap,
+            )
+            .returning(literal(1))
+        )
+        parts.append(moved.cte("moved"))
+    if lines:
+        rows = [{c.key: getattr(line, c.key) for c in _LINE_COLUMNS} for line in lines]
+        parts.append(insert(_LINES).values(rows).returning(literal(1)).cte("lines"))
+    await session.execute(update(_CLAIMS).where(_CLAIMS.c.id == claim.id).values(changed).add_cte(*parts))
+    for column_, value in changed.items():
+        set_committed_value(claim, state.mapper.get_property_by_column(column_).key, value)
 
 
 def _index_factor(price: pricing.Price) -> Decimal:
@@ -411,10 +484,10 @@ async def decide_claim(
     )
     if after is None:
         return claim
-    lines, index_factor = (
+    lines, moves, index_factor = (
         await _price(session, claim, participant, version)
         if after is ClaimStatus.VERIFIED
-        else ([], Decimal(1))
+        else ([], [], Decimal(1))
     )
     await _record_decision(
         session,
@@ -427,6 +500,9 @@ async def decide_claim(
         lines=lines,
         index_factor=index_factor,
     )
+    if after is ClaimStatus.VERIFIED:
+        await _write_verified(session, claim, lines, moves)
+        remember_lines(session, claim.id, lines)
     await session.flush()
     return claim
 
