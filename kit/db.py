@@ -32,6 +32,7 @@ from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.util import await_
 
 from kit.problems import ServiceUnavailable, Unprocessable, problem_response, unexpected_error
 from kit.rows import EVERY, ORGANISATION_SETTING, PARTNERSHIPS_SETTING, RowContext, row_context
@@ -80,18 +81,23 @@ def _row_context_sql(context: RowContext) -> str:
 
 
 class RowScopedConnection(asyncpg.Connection):
-    """An asyncpg connection that names the next transaction's row context in the same round trip as its
-    BEGIN: asyncpg sends BEGIN as a simple query of its own before the transaction's first statement, and a
-    simple query may carry a second statement (without parameters, hence the checked literals). The
-    context is handed over as the session's transaction begins (`_name_partnerships`), used by the very
-    next BEGIN and forgotten when the connection goes back to the pool: it never outlives the checkout."""
+    """An asyncpg connection that names a transaction's row context in the same round trip as its BEGIN:
+    asyncpg sends BEGIN as a simple query of its own, and a simple query may carry a second statement
+    (without parameters, hence the checked literals). The context is handed over as the session's
+    transaction begins (`_name_partnerships`), used by the very next BEGIN and forgotten when the
+    connection goes back to the pool: it never outlives the checkout."""
 
     _begin_with: str | None = None
 
     def name_next_transaction(self, context: RowContext | None) -> None:
         self._begin_with = None if context is None else _row_context_sql(context)
 
-    async def execute(  # asyncpg's interface
+    def named(self) -> bool:
+        """Whether the context handed over went out with a BEGIN (else it is dropped)."""
+        pending, self._begin_with = self._begin_with, None
+        return pending is None
+
+    async def execute(
         self,
         query: str,
         *args: Any,
@@ -118,10 +124,21 @@ class RowScopedSession(Session):
 def _name_partnerships(_session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
     context: RowContext = connection.get_execution_options().get(_ROW_CONTEXT_OPTION, row_context())
     driver = connection.connection.driver_connection
-    if isinstance(driver, RowScopedConnection) and not driver.is_in_transaction():
-        driver.name_next_transaction(context)  # sent with the BEGIN (no round trip of its own)
-    else:
-        connection.execute(_SET_ROW_CONTEXT, context._asdict())
+    adapted = connection.connection.dbapi_connection
+    # The transaction starts here, as it would with the first statement (code that goes on to use the
+    # driver connection directly, as the feed does, is inside it), its BEGIN carrying the context: one round
+    # trip. SQLAlchemy's asyncpg adapter starts its transactions lazily, through this one method.
+    start = getattr(adapted, "_start_transaction", None)
+    if (
+        isinstance(driver, RowScopedConnection)
+        and start is not None
+        and getattr(adapted, "_transaction", 0) is None
+    ):
+        driver.name_next_transaction(context)
+        await_(start())
+        if driver.named():
+            return
+    connection.execute(_SET_ROW_CONTEXT, context._asdict())
 
 
 def _forget_row_context(dbapi_connection: Any, _record: Any) -> None:

@@ -23,6 +23,9 @@ from sqlalchemy import (
     update,
     values,
 )
+from sqlalchemy import (
+    cast as sql_cast,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -318,9 +321,10 @@ async def _write_verified(
                 _COUNTERS.c.key == moves_in.c.key,
             )
             .values(
-                paid=_COUNTERS.c.paid + moves_in.c.payable,
+                paid=_COUNTERS.c.paid + sql_cast(moves_in.c.payable, Money),
                 count=_COUNTERS.c.count + 1,
-                cap=moves_in.c.cap,
+                # A row's NULL is written as a literal, so a column of them alone would be text.
+                cap=sql_cast(moves_in.c.cap, Money),
             )
             .returning(literal(1))
         )
