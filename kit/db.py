@@ -84,8 +84,8 @@ class RowScopedConnection(asyncpg.Connection):
     """An asyncpg connection that names a transaction's row context in the same round trip as its BEGIN:
     asyncpg sends BEGIN as a simple query of its own, and a simple query may carry a second statement
     (without parameters, hence the checked literals). The context is handed over as the session's
-    transaction begins (`_name_partnerships`), used by the very next BEGIN and forgotten when the
-    connection goes back to the pool: it never outlives the checkout."""
+    transaction begins (`_name_partnerships`), which starts the transaction at once: the very next BEGIN
+    takes it, and it is dropped if none does (`named`)."""
 
     _begin_with: str | None = None
 
@@ -141,12 +141,6 @@ def _name_partnerships(_session: Session, _transaction: SessionTransaction, conn
     connection.execute(_SET_ROW_CONTEXT, context._asdict())
 
 
-def _forget_row_context(dbapi_connection: Any, _record: Any) -> None:
-    driver = getattr(dbapi_connection, "driver_connection", None)
-    if isinstance(driver, RowScopedConnection):
-        driver.name_next_transaction(None)
-
-
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     """No pre-ping: with asyncpg it is a BEGIN and a ROLLBACK before every checkout, two round trips that
     made up half of a small read's time. A connection that died (a database restart or failover) fails
@@ -164,7 +158,6 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         },
     )
     event.listen(engine.sync_engine, "do_connect", _connect)
-    event.listen(engine.sync_engine, "checkin", _forget_row_context)
     return engine
 
 
