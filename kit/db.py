@@ -146,7 +146,10 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
     made up half of a small read's time. A connection that died (a database restart or failover) fails
     the one request using it, which gets a 503 with Retry-After (`is_transient`); SQLAlchemy then drops
     every pooled connection older than that failure. Recycling bounds a connection's age for proxies and
-    firewalls that cut idle ones."""
+    firewalls that cut idle ones. The pool is SQLAlchemy's, not asyncpg's (whose release resets a
+    connection in a round trip): its reset on return is a rollback that SQLAlchemy's asyncpg adapter sends
+    only while a transaction is open, and every session here has ended its own by then, so a release costs
+    nothing and the reset stays on for the connection whose session did not."""
     engine = create_async_engine(
         url,
         pool_size=pool_size,

@@ -8,6 +8,7 @@ connection's prepared statements warm, as every write but a process's first find
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -48,8 +49,9 @@ class Counter:
 
 
 def install(engine: AsyncEngine, counter: Counter) -> None:
-    def cursor(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        counter.note(statement)
+    def cursor(_conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool) -> None:
+        hit = getattr(context, "cache_hit", None) if context is not None else None
+        counter.note(f"[{hit}] {statement}" if os.environ.get("ROUND_TRIPS_CACHE") else statement)
 
     sync = engine.sync_engine
     event.listen(sync, "before_cursor_execute", cursor)

@@ -12,21 +12,11 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import (
     BigInteger,
-    String,
     Table,
-    Uuid,
     bindparam,
-    column,
-    inspect,
-    literal,
     text,
     update,
-    values,
 )
-from sqlalchemy import (
-    cast as sql_cast,
-)
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -96,32 +86,33 @@ async def _lock_counters(
     """What is paid (and counted) so far against each (contract, counter, currency), all locked (created
     when missing) in one statement in the order given, which ON CONFLICT follows row by row. The no-op
     update on conflict is what takes the row lock."""
-    statement = (
-        insert(_COUNTERS)
-        .values(
-            [
-                {
-                    "contract_id": contract_id,
-                    "scope": c.scope,
-                    "key": c.key,
-                    "paid": Decimal(0),
-                    "currency": currency,
-                }
-                for contract_id, c, currency in counters
-            ]
-        )
-        .on_conflict_do_update(
-            index_elements=[_COUNTERS.c.contract_id, _COUNTERS.c.scope, _COUNTERS.c.key],
-            set_={"paid": _COUNTERS.c.paid},
-        )
-        .returning(
-            _COUNTERS.c.contract_id, _COUNTERS.c.scope, _COUNTERS.c.key, _COUNTERS.c.paid, _COUNTERS.c.count
-        )
+    rows = await session.execute(
+        _LOCK_COUNTERS,
+        {
+            "contract_ids": [contract_id for contract_id, _, _ in counters],
+            "scopes": [c.scope for _, c, _ in counters],
+            "keys": [c.key for _, c, _ in counters],
+            "currencies": [currency for _, _, currency in counters],
+        },
     )
-    return {
-        (contract_id, scope, key): (paid, count)
-        for contract_id, scope, key, paid, count in await session.execute(statement)
-    }
+    return {(contract_id, scope, key): (paid, count) for contract_id, scope, key, paid, count in rows}
+
+
+# Arrays, not a VALUES row per counter: a statement of one shape whatever the count, compiled once (a
+# multi-row VALUES has no cache key, so SQLAlchemy compiled it afresh on every verification). unnest yields
+# the rows in the arrays' order, which the insert follows.
+_LOCK_COUNTERS = text(
+    """
+    INSERT INTO cap_counters (contract_id, scope, key, paid, currency)
+    SELECT u.contract_id, u.scope, u.key, 0, u.currency
+    FROM unnest(
+        CAST(:contract_ids AS uuid[]), CAST(:scopes AS text[]), CAST(:keys AS text[]),
+        CAST(:currencies AS text[])
+    ) AS u(contract_id, scope, key, currency)
+    ON CONFLICT (contract_id, scope, key) DO UPDATE SET paid = cap_counters.paid
+    RETURNING contract_id, scope, key, paid, count
+    """
+)
 
 
 _ADD_PAID = (
@@ -268,32 +259,59 @@ async def _price(
     return lines, _moves(p, price), _index_factor(price)
 
 
-_MOVES = values(
-    column("contract_id", Uuid()),
-    column("scope", String()),
-    column("key", String()),
-    column("payable", Money),
-    column("cap", Money),
-    name="moves",
+# The verified claim's columns as verification sets them (`_priced`, `_record_decision`).
+_VERIFIED_COLUMNS = (
+    "status",
+    "verifier_organisation_id",
+    "verified_by",
+    "decided_at",
+    "reason",
+    "version",
+    "priced_contract_version_id",
+    "currency",
+    "tariff",
+    "payable",
+    "cut",
+    "cut_reasons",
+    "band",
+    "tier",
+    "tier_count",
+    "priced_on",
+    "payment_period",
+    "payer_organisation_ids",
 )
-_LINES = cast(Table, PaymentLine.__table__)
-# What `_priced` sets on a line; the rest stay NULL.
-_LINE_COLUMNS = [
-    _LINES.c[name]
-    for name in (
-        "id",
-        "claim_id",
-        "contract_id",
-        "payer_organisation_id",
-        "outcome_code",
-        "achievement_date",
-        "priced_on",
-        "currency",
-        "tariff_share",
-        "amount",
-    )
-]
 _CLAIMS = cast(Table, OutcomeClaim.__table__)
+# One statement of one shape (so compiled once): the counters' moves and the lines from arrays, and the
+# claim's row. Foreign keys (a line's claim) are checked at the statement's end.
+_WRITE_VERIFIED_SQL = """
+    WITH moved AS (
+        UPDATE cap_counters AS c
+        SET paid = c.paid + m.payable, count = c.count + 1, cap = m.cap
+        FROM unnest(
+            CAST(:m_contracts AS uuid[]), CAST(:m_scopes AS text[]), CAST(:m_keys AS text[]),
+            CAST(:m_payables AS numeric[]), CAST(:m_caps AS numeric[])
+        ) AS m(contract_id, scope, key, payable, cap)
+        WHERE c.contract_id = m.contract_id AND c.scope = m.scope AND c.key = m.key
+        RETURNING 1
+    ),
+    lines AS (
+        INSERT INTO payment_lines (id, claim_id, contract_id, payer_organisation_id, outcome_code,
+                                   achievement_date, priced_on, currency, tariff_share, amount)
+        SELECT l.id, CAST(:claim_id AS uuid), CAST(:contract_id AS uuid), l.payer,
+               CAST(:outcome_code AS text), CAST(:achievement_date AS date), CAST(:l_priced_on AS date),
+               CAST(:l_currency AS text), l.share, l.amount
+        FROM unnest(
+            CAST(:l_ids AS uuid[]), CAST(:l_payers AS uuid[]), CAST(:l_shares AS numeric[]),
+            CAST(:l_amounts AS numeric[])
+        ) AS l(id, payer, share, amount)
+        RETURNING 1
+    )
+    UPDATE outcome_claims SET
+"""
+_SET_VERIFIED = ", ".join(f"{name} = :{name}" for name in _VERIFIED_COLUMNS)
+_WRITE_VERIFIED = text(f"{_WRITE_VERIFIED_SQL}{_SET_VERIFIED} WHERE id = :claim_id").bindparams(
+    *(bindparam(name, type_=_CLAIMS.c[name].type) for name in _VERIFIED_COLUMNS)
+)
 
 
 async def _write_verified(
@@ -303,38 +321,31 @@ async def _write_verified(
     moves: list[tuple[_Counter, Decimal]],
 ) -> None:
     """The verified claim's row, its lines and its counters' moves, in one statement (the ORM would take
-    three); the claim's attributes then stand as written, so the flush has nothing left of it to do."""
-    state = inspect(claim)
-    changed = {
-        prop.columns[0]: getattr(claim, prop.key)
-        for prop in state.mapper.column_attrs
-        if state.attrs[prop.key].history.has_changes()
-    }
-    parts = []
-    if moves:
-        moves_in = _MOVES.data([(claim.contract_id, c.scope, c.key, amount, c.cap) for c, amount in moves])
-        moved = (
-            update(_COUNTERS)
-            .where(
-                _COUNTERS.c.contract_id == moves_in.c.contract_id,
-                _COUNTERS.c.scope == moves_in.c.scope,
-                _COUNTERS.c.key == moves_in.c.key,
-            )
-            .values(
-                paid=_COUNTERS.c.paid + sql_cast(moves_in.c.payable, Money),
-                count=_COUNTERS.c.count + 1,
-                # A row's NULL is written as a literal, so a column of them alone would be text.
-                cap=sql_cast(moves_in.c.cap, Money),
-            )
-            .returning(literal(1))
-        )
-        parts.append(moved.cte("moved"))
-    if lines:
-        rows = [{c.key: getattr(line, c.key) for c in _LINE_COLUMNS} for line in lines]
-        parts.append(insert(_LINES).values(rows).returning(literal(1)).cte("lines"))
-    await session.execute(update(_CLAIMS).where(_CLAIMS.c.id == claim.id).values(changed).add_cte(*parts))
-    for column_, value in changed.items():
-        set_committed_value(claim, state.mapper.get_property_by_column(column_).key, value)
+    three); the claim's columns then stand as written, so the flush has nothing left of them to do."""
+    written = {name: getattr(claim, name) for name in _VERIFIED_COLUMNS}
+    await session.execute(
+        _WRITE_VERIFIED,
+        {
+            **written,
+            "claim_id": claim.id,
+            "contract_id": claim.contract_id,
+            "outcome_code": claim.outcome_code,
+            "achievement_date": claim.achievement_date,
+            "m_contracts": [claim.contract_id] * len(moves),
+            "m_scopes": [c.scope for c, _ in moves],
+            "m_keys": [c.key for c, _ in moves],
+            "m_payables": [amount for _, amount in moves],
+            "m_caps": [c.cap for c, _ in moves],
+            "l_priced_on": claim.priced_on,
+            "l_currency": claim.currency,
+            "l_ids": [line.id for line in lines],
+            "l_payers": [line.payer_organisation_id for line in lines],
+            "l_shares": [line.tariff_share for line in lines],
+            "l_amounts": [line.amount for line in lines],
+        },
+    )
+    for name, value in written.items():
+        set_committed_value(claim, name, value)
 
 
 def _index_factor(price: pricing.Price) -> Decimal:
