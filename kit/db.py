@@ -80,7 +80,7 @@ def _row_context_sql(context: RowContext) -> str:
     )
 
 
-class RowScopedConnection(asyncpg.Connection):
+class RowScopedConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg is untyped
     """An asyncpg connection that names a transaction's row context in the same round trip as its BEGIN:
     asyncpg sends BEGIN as a simple query of its own, and a simple query may carry a second statement
     (without parameters, hence the checked literals). The context is handed over as the session's
@@ -105,10 +105,10 @@ class RowScopedConnection(asyncpg.Connection):
     ) -> str:
         suffix = self._begin_with
         if suffix is None or args or not query.startswith("BEGIN"):
-            return await super().execute(query, *args, timeout=timeout)
+            return str(await super().execute(query, *args, timeout=timeout))
         self._begin_with = None
         try:
-            return await super().execute(f"{query} {suffix}", timeout=timeout)
+            return str(await super().execute(f"{query} {suffix}", timeout=timeout))
         except BaseException:
             # BEGIN ran and the context did not: end that transaction, which asyncpg never took for one.
             if not self.is_closed() and self.is_in_transaction():

@@ -10,10 +10,12 @@ takes the ledger head first: it serialises duplicate detection per partnership.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy import BigInteger, Integer, String, Uuid, and_, cast, func, null, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import CompoundSelect, Select
 
 from kit.auth import Principal
 from kit.problems import Problem, Unprocessable
@@ -191,7 +193,7 @@ async def _enrolled(
             )
         ),
     )
-    query = taken
+    query: Select[Any] | CompoundSelect[Any] = taken
     if contract_ids:
         counted = (
             select(
