@@ -14,6 +14,7 @@ else names none and sees no partnership's rows. See docs/operations.md, "Row-lev
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,6 +32,7 @@ from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.util import await_
 
 from kit.problems import ServiceUnavailable, Unprocessable, problem_response, unexpected_error
 from kit.rows import EVERY, ORGANISATION_SETTING, PARTNERSHIPS_SETTING, RowContext, row_context
@@ -64,6 +66,54 @@ _SET_ROW_CONTEXT = text(
     f"SELECT set_config('{PARTNERSHIPS_SETTING}', :partnerships, true), "
     f"set_config('{ORGANISATION_SETTING}', :organisation, true)"
 )
+# What a row context may hold (kit/rows.py: ids, commas, `*`), so it can be written as SQL literals.
+_CONTEXT_TEXT = re.compile(r"[0-9A-Za-z,*-]*")
+
+
+def _row_context_sql(context: RowContext) -> str:
+    for value in context:
+        if not _CONTEXT_TEXT.fullmatch(value):
+            raise ValueError(f"not a row context: {value!r}")
+    return (
+        f"SELECT set_config('{PARTNERSHIPS_SETTING}', '{context.partnerships}', true), "
+        f"set_config('{ORGANISATION_SETTING}', '{context.organisation}', true);"
+    )
+
+
+class RowScopedConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg is untyped
+    """An asyncpg connection that names a transaction's row context in the same round trip as its BEGIN:
+    asyncpg sends BEGIN as a simple query of its own, and a simple query may carry a second statement
+    (without parameters, hence the checked literals). The context is handed over as the session's
+    transaction begins (`_name_partnerships`), which starts the transaction at once: the very next BEGIN
+    takes it, and it is dropped if none does (`named`)."""
+
+    _begin_with: str | None = None
+
+    def name_next_transaction(self, context: RowContext | None) -> None:
+        self._begin_with = None if context is None else _row_context_sql(context)
+
+    def named(self) -> bool:
+        """Whether the context handed over went out with a BEGIN (else it is dropped)."""
+        pending, self._begin_with = self._begin_with, None
+        return pending is None
+
+    async def execute(
+        self,
+        query: str,
+        *args: Any,
+        timeout: float | None = None,  # noqa: ASYNC109 - asyncpg's interface
+    ) -> str:
+        suffix = self._begin_with
+        if suffix is None or args or not query.startswith("BEGIN"):
+            return str(await super().execute(query, *args, timeout=timeout))
+        self._begin_with = None
+        try:
+            return str(await super().execute(f"{query} {suffix}", timeout=timeout))
+        except BaseException:
+            # BEGIN ran and the context did not: end that transaction, which asyncpg never took for one.
+            if not self.is_closed() and self.is_in_transaction():
+                await super().execute("ROLLBACK;")
+            raise
 
 
 class RowScopedSession(Session):
@@ -73,6 +123,21 @@ class RowScopedSession(Session):
 @event.listens_for(RowScopedSession, "after_begin")
 def _name_partnerships(_session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
     context: RowContext = connection.get_execution_options().get(_ROW_CONTEXT_OPTION, row_context())
+    driver = connection.connection.driver_connection
+    adapted = connection.connection.dbapi_connection
+    # The transaction starts here, as it would with the first statement (code that goes on to use the
+    # driver connection directly, as the feed does, is inside it), its BEGIN carrying the context: one round
+    # trip. SQLAlchemy's asyncpg adapter starts its transactions lazily, through this one method.
+    start = getattr(adapted, "_start_transaction", None)
+    if (
+        isinstance(driver, RowScopedConnection)
+        and start is not None
+        and getattr(adapted, "_transaction", 0) is None
+    ):
+        driver.name_next_transaction(context)
+        await_(start())
+        if driver.named():
+            return
     connection.execute(_SET_ROW_CONTEXT, context._asdict())
 
 
@@ -81,13 +146,19 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
     made up half of a small read's time. A connection that died (a database restart or failover) fails
     the one request using it, which gets a 503 with Retry-After (`is_transient`); SQLAlchemy then drops
     every pooled connection older than that failure. Recycling bounds a connection's age for proxies and
-    firewalls that cut idle ones."""
+    firewalls that cut idle ones. The pool is SQLAlchemy's, not asyncpg's (whose release resets a
+    connection in a round trip): its reset on return is a rollback that SQLAlchemy's asyncpg adapter sends
+    only while a transaction is open, and every session here has ended its own by then, so a release costs
+    nothing and the reset stays on for the connection whose session did not."""
     engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_recycle=1800,
-        connect_args={"server_settings": {"timezone": "UTC", "application_name": "effekt"}},
+        connect_args={
+            "server_settings": {"timezone": "UTC", "application_name": "effekt"},
+            "connection_class": RowScopedConnection,
+        },
     )
     event.listen(engine.sync_engine, "do_connect", _connect)
     return engine

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Update,
+    bindparam,
     delete,
     func,
     select,
@@ -49,6 +52,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import text as sql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql import Select
 
 from kit.auth import CurrentPrincipal, Principal
 from kit.db import DbSession
@@ -82,6 +86,42 @@ _CLAIM = sql(
     SELECT held, EXISTS (SELECT 1 FROM claimed) AS claimed FROM lock
     """
 )
+
+
+def _stored_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """The headers a JSONResponse with these would send, as Starlette sets them (names lowercased, in
+    order, then its content type unless given), less those derived from the body; without rendering
+    the body to find out."""
+    stored = {name.lower(): value for name, value in (headers or {}).items()}
+    stored.setdefault("content-type", "application/json")  # JSONResponse.media_type
+    for name in _DERIVED:
+        stored.pop(name, None)
+    return stored
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    stored: Select[Any]
+    record: Update
+
+
+@functools.cache
+def _statements(table: Table) -> _Statements:
+    """The table's statements, built once (building one costs about what running it does)."""
+    c = table.c
+    this_key = (c.owner == bindparam("i_owner", type_=c.owner.type)) & (
+        c.key == bindparam("i_key", type_=c.key.type)
+    )
+    return _Statements(
+        stored=select(c.fingerprint, c.status_code, c.response, c.headers).where(this_key),
+        record=update(table)
+        .where(this_key)
+        .values(
+            status_code=bindparam("i_status", type_=c.status_code.type),
+            response=bindparam("i_response", type_=c.response.type),
+            headers=bindparam("i_headers", type_=c.headers.type),
+        ),
+    )
 
 
 def idempotency_table(metadata: MetaData) -> Table:
@@ -127,8 +167,8 @@ class Idempotency:
     fingerprint: str
     lifetime: timedelta = field(default=DEFAULT_LIFETIME, kw_only=True)
 
-    def _this_key(self) -> Any:
-        return (self.table.c.owner == self.owner) & (self.table.c.key == self.key)
+    def _this_key(self) -> dict[str, Any]:
+        return {"i_owner": self.owner, "i_key": self.key}
 
     async def replay(self) -> JSONResponse | None:
         """Claim the key, or return the stored response of the request that claimed it first."""
@@ -153,16 +193,7 @@ class Idempotency:
             )
         if claimed:
             return None
-        row = (
-            await self.session.execute(
-                select(
-                    self.table.c.fingerprint,
-                    self.table.c.status_code,
-                    self.table.c.response,
-                    self.table.c.headers,
-                ).where(self._this_key())
-            )
-        ).one()
+        row = (await self.session.execute(_statements(self.table).stored, self._this_key())).one()
         if row.fingerprint != self.fingerprint:
             raise IdempotencyKeyReused(f"the key {self.key!r} was first used with a different request")
         if row.status_code is None:  # committed without an answer: a route that never called respond()
@@ -180,12 +211,14 @@ class Idempotency:
         """Store what a replay answers (in the same transaction as the effect)."""
         if self.key is None:
             return
-        rendered = JSONResponse(content, status_code=status_code, headers=dict(headers or {}))
-        stored = {k: v for k, v in rendered.headers.items() if k.lower() not in _DERIVED}
         await self.session.execute(
-            update(self.table)
-            .where(self._this_key())
-            .values(status_code=status_code, response=content, headers=stored)
+            _statements(self.table).record,
+            {
+                **self._this_key(),
+                "i_status": status_code,
+                "i_response": content,
+                "i_headers": _stored_headers(headers),
+            },
         )
 
     async def respond(

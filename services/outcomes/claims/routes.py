@@ -49,7 +49,8 @@ def claim_read(claim: OutcomeClaim, lines: list[PaymentLine]) -> ClaimRead:
 
 
 async def _claim_response(session: DbSession, claim: OutcomeClaim) -> ClaimRead:
-    await session.refresh(claim)
+    # No refresh: the claim was read under its row lock and written in this transaction, and no column
+    # of it has a server-side default on update.
     lines = (await claims.split_lines(session, [claim.id])).get(claim.id, [])
     return claim_read(claim, lines)
 

@@ -78,7 +78,30 @@ async def list_claims(
     return list((await session.execute(query.order_by(OutcomeClaim.id).limit(limit))).scalars())
 
 
+_PRICED_LINES = "effekt.priced_lines"  # (root transaction, {claim id: lines written in it})
+
+
+def remember_lines(session: AsyncSession, claim_id: UUID, lines: list[PaymentLine]) -> None:
+    """The lines a claim was just priced with, for `split_lines` to answer without reading them back;
+    remembered for the session's transaction, outside any savepoint (whose rollback would undo them)."""
+    sync = session.sync_session
+    root = sync.get_transaction()
+    if root is None or sync.get_nested_transaction() is not None:
+        return
+    known: tuple[object, dict[UUID, list[PaymentLine]]] | None = session.info.get(_PRICED_LINES)
+    if known is None or known[0] is not root:
+        known = session.info[_PRICED_LINES] = (root, {})
+    known[1][claim_id] = sorted(lines, key=lambda line: line.id)
+
+
 async def split_lines(session: AsyncSession, claim_ids: list[UUID]) -> dict[UUID, list[PaymentLine]]:
+    known: tuple[object, dict[UUID, list[PaymentLine]]] | None = session.info.get(_PRICED_LINES)
+    if (
+        known is not None
+        and known[0] is session.sync_session.get_transaction()
+        and all(claim_id in known[1] for claim_id in claim_ids)
+    ):
+        return {claim_id: list(known[1][claim_id]) for claim_id in claim_ids if known[1][claim_id]}
     rows = await session.execute(
         select(PaymentLine)
         # An audit's clawback is the statement's, not the claim's price or split (audits/).
@@ -126,7 +149,7 @@ async def _claim_dates(
     )
     verified: dict[UUID, Dates] = {}
     live: dict[UUID, Dates] = {}
-    for participant_id, code, day, status in rows.tuples():
+    for participant_id, code, day, status in rows:
         live.setdefault(participant_id, {}).setdefault(code, []).append(day)
         if status == ClaimStatus.VERIFIED.value:
             days = verified.setdefault(participant_id, {}).setdefault(code, [])

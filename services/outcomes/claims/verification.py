@@ -11,7 +11,7 @@ from typing import Any, cast
 from uuid import UUID, uuid4
 
 import orjson
-from sqlalchemy import BigInteger, String, Table, Uuid, bindparam, column, text, update
+from sqlalchemy import BigInteger, String, Table, Uuid, bindparam, column, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -20,7 +20,7 @@ from kit.problems import Problem, Unprocessable
 from kit.versions import check_version
 from services.outcomes import access, errors, pricing
 from services.outcomes.access import readable_claims
-from services.outcomes.claims.service import get_claim, live_claims, refusal
+from services.outcomes.claims.service import get_claim, live_claims, refusal, remember_lines
 from services.outcomes.clients.contracts import ContractVersion
 from services.outcomes.collaborators import Deps, today
 from services.outcomes.ledger.service import append_event
@@ -90,9 +90,7 @@ async def _lock_counters(
             "currencies": [currency for _, _, currency in counters],
         },
     )
-    return {
-        (contract_id, scope, key): (paid, count) for contract_id, scope, key, paid, count in rows.tuples()
-    }
+    return {(contract_id, scope, key): (paid, count) for contract_id, scope, key, paid, count in rows}
 
 
 # One text for any number of counters (one claim's five or a batch's thousands), so it is prepared once.
@@ -114,21 +112,6 @@ _LOCK_COUNTERS = text(
     column("key", String()),
     column("paid", Money),
     column("count", BigInteger()),
-)
-
-
-_ADD_PAID = (
-    update(_COUNTERS)
-    .where(
-        _COUNTERS.c.contract_id == bindparam("b_contract_id"),
-        _COUNTERS.c.scope == bindparam("b_scope"),
-        _COUNTERS.c.key == bindparam("b_key"),
-    )
-    .values(
-        paid=_COUNTERS.c.paid + bindparam("b_payable", type_=Money),
-        count=_COUNTERS.c.count + bindparam("b_count", type_=BigInteger),
-        cap=bindparam("b_cap", type_=Money),
-    )
 )
 
 
@@ -265,31 +248,106 @@ async def _price(
     claim: OutcomeClaim,
     participant: Participant,
     version: ContractVersion,
-) -> tuple[list[dict[str, Any]], Decimal]:
+) -> tuple[list[dict[str, Any]], list[tuple[_Counter, Decimal]], Decimal]:
     """Price a claim being verified: the engine, reading tier counts and cap room under the counter row
-    locks, its lines one per payer, and the indexation factor its prices were at."""
+    locks; its lines one per payer (not yet written), what it adds to each counter, and the indexation
+    factor its prices were at."""
     p = _pricing_of(claim, participant, version)
     held = await _lock_counters(session, [(claim.contract_id, c, p.currency) for c in p.counters])
     usage = _usage(p, claim.contract_id, participant.id, held)
     price = _engine_price(claim, participant, p, usage)
-    await session.execute(
-        _ADD_PAID,
-        [
-            {
-                "b_contract_id": claim.contract_id,
-                "b_scope": c.scope,
-                "b_key": c.key,
-                "b_payable": amount,
-                "b_count": 1,
-                "b_cap": c.cap,
-            }
-            for c, amount in _moves(p, price)
-        ],
-    )
     values, lines = _priced(claim, version, p, price, usage)
     _apply(claim, values)
-    session.add_all(PaymentLine(**line) for line in lines)
-    return lines, _index_factor(price)
+    return lines, _moves(p, price), _index_factor(price)
+
+
+# The verified claim's columns as verification sets them (`_priced`, `_record_decision`).
+_VERIFIED_COLUMNS = (
+    "status",
+    "verifier_organisation_id",
+    "verified_by",
+    "decided_at",
+    "reason",
+    "version",
+    "priced_contract_version_id",
+    "currency",
+    "tariff",
+    "payable",
+    "cut",
+    "cut_reasons",
+    "band",
+    "tier",
+    "tier_count",
+    "priced_on",
+    "payment_period",
+    "payer_organisation_ids",
+)
+_CLAIMS = cast(Table, OutcomeClaim.__table__)
+# One statement of one shape (so compiled once): the counters' moves and the lines from arrays, and the
+# claim's row. Foreign keys (a line's claim) are checked at the statement's end.
+_WRITE_VERIFIED_SQL = """
+    WITH moved AS (
+        UPDATE cap_counters AS c
+        SET paid = c.paid + m.payable, count = c.count + 1, cap = m.cap
+        FROM unnest(
+            CAST(:m_contracts AS uuid[]), CAST(:m_scopes AS text[]), CAST(:m_keys AS text[]),
+            CAST(:m_payables AS numeric[]), CAST(:m_caps AS numeric[])
+        ) AS m(contract_id, scope, key, payable, cap)
+        WHERE c.contract_id = m.contract_id AND c.scope = m.scope AND c.key = m.key
+        RETURNING 1
+    ),
+    lines AS (
+        INSERT INTO payment_lines (id, claim_id, contract_id, payer_organisation_id, outcome_code,
+                                   achievement_date, priced_on, currency, tariff_share, amount)
+        SELECT l.id, CAST(:claim_id AS uuid), CAST(:contract_id AS uuid), l.payer,
+               CAST(:outcome_code AS text), CAST(:achievement_date AS date), CAST(:l_priced_on AS date),
+               CAST(:l_currency AS text), l.share, l.amount
+        FROM unnest(
+            CAST(:l_ids AS uuid[]), CAST(:l_payers AS uuid[]), CAST(:l_shares AS numeric[]),
+            CAST(:l_amounts AS numeric[])
+        ) AS l(id, payer, share, amount)
+        RETURNING 1
+    )
+    UPDATE outcome_claims SET
+"""
+_SET_VERIFIED = ", ".join(f"{name} = :{name}" for name in _VERIFIED_COLUMNS)
+_WRITE_VERIFIED = text(f"{_WRITE_VERIFIED_SQL}{_SET_VERIFIED} WHERE id = :claim_id").bindparams(
+    *(bindparam(name, type_=_CLAIMS.c[name].type) for name in _VERIFIED_COLUMNS)
+)
+
+
+async def _write_verified(
+    session: AsyncSession,
+    claim: OutcomeClaim,
+    lines: list[dict[str, Any]],
+    moves: list[tuple[_Counter, Decimal]],
+) -> None:
+    """The verified claim's row, its lines and its counters' moves, in one statement (the ORM would take
+    three); the claim's columns then stand as written, so the flush has nothing left of them to do."""
+    written = {name: getattr(claim, name) for name in _VERIFIED_COLUMNS}
+    await session.execute(
+        _WRITE_VERIFIED,
+        {
+            **written,
+            "claim_id": claim.id,
+            "contract_id": claim.contract_id,
+            "outcome_code": claim.outcome_code,
+            "achievement_date": claim.achievement_date,
+            "m_contracts": [claim.contract_id] * len(moves),
+            "m_scopes": [c.scope for c, _ in moves],
+            "m_keys": [c.key for c, _ in moves],
+            "m_payables": [amount for _, amount in moves],
+            "m_caps": [c.cap for c, _ in moves],
+            "l_priced_on": claim.priced_on,
+            "l_currency": claim.currency,
+            "l_ids": [line["id"] for line in lines],
+            "l_payers": [line["payer_organisation_id"] for line in lines],
+            "l_shares": [line["tariff_share"] for line in lines],
+            "l_amounts": [line["amount"] for line in lines],
+        },
+    )
+    for name, value in written.items():
+        set_committed_value(claim, name, value)
 
 
 def _index_factor(price: pricing.Price) -> Decimal:
@@ -478,10 +536,10 @@ async def decide_claim(
     )
     if after is None:
         return claim
-    lines, index_factor = (
+    lines, moves, index_factor = (
         await _price(session, claim, participant, version)
         if after is ClaimStatus.VERIFIED
-        else ([], Decimal(1))
+        else ([], [], Decimal(1))
     )
     await _record_decision(
         session,
@@ -494,6 +552,9 @@ async def decide_claim(
         lines=lines,
         index_factor=index_factor,
     )
+    if after is ClaimStatus.VERIFIED:
+        await _write_verified(session, claim, lines, moves)
+        remember_lines(session, claim.id, [PaymentLine(**line) for line in lines])
     await session.flush()
     return claim
 
@@ -619,7 +680,7 @@ async def decide_many(
         .with_for_update(of=OutcomeClaim)
         .execution_options(populate_existing=True)
     )
-    found = {claim.id: (claim, participant) for claim, participant in rows.tuples()}
+    found = {claim.id: (claim, participant) for claim, participant in rows}
     answers: list[OutcomeClaim | Problem | None] = []
     pending: list[_Pending] = []
     engines: Engines = {}

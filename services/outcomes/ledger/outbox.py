@@ -10,23 +10,20 @@ rule's, `disclosures.EXACT_TOTAL_TYPES`). The row rule is access.py's, passed in
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
-
-from sqlalchemy import text
-from sqlalchemy.orm import Session
 
 from services.outcomes import access, chain
 from services.outcomes.ledger import disclosures
 
 CHANNEL = "effekt_ledger"
 
-# One statement, run while the partnership's head is locked: one outbox row per active subscription
-# that wants each event, and the NOTIFY (a data-modifying WITH runs whether or not it is read).
-_RECORD = text(
-    """
-    WITH deliveries AS (
+# The outbox rows and the NOTIFY, as the tail of the statement that writes the events (ledger/service.py,
+# `_WRITE`), run while the partnership's head is locked: one outbox row per active subscription that wants
+# each event (`:ids`, `:sequences`, `:types`, `:participants`, one element per event), and the NOTIFY (a
+# data-modifying WITH runs whether or not it is read).
+DELIVERIES = """
+    deliveries AS (
         INSERT INTO webhook_deliveries (subscription_id, event_id, sequence, event_type)
         SELECT s.id, e.id, e.sequence, d.type
         FROM webhook_subscriptions AS s
@@ -54,30 +51,21 @@ _RECORD = text(
         RETURNING 1
     )
     SELECT pg_notify(:channel, CAST(:partnership_id AS text))
-    """
-)
+"""
 
 
-def record_appended(
-    session: Session,
-    partnership_id: UUID,
-    events: Sequence[Mapping[str, Any]],
-    participants: Sequence[UUID | None],
-) -> None:
-    """The outbox rows and NOTIFY for one partnership's newly written events (`id`, `sequence`, `type`),
-    with each person-level event's participant (None for a partnership-level one)."""
-    session.execute(
-        _RECORD,
-        {
-            "partnership_id": partnership_id,
-            "channel": CHANNEL,
-            "ids": [e["id"] for e in events],
-            "sequences": [e["sequence"] for e in events],
-            "types": [e["type"] for e in events],
-            "participants": list(participants),
-            "sees_all": sorted(access.SEES_ALL_PSEUDONYMS),
-            "sees_residents": sorted(access.SEES_RESIDENT_PSEUDONYMS),
-            "sealed": chain.SEALED_TYPE,
-            "exact_totals": sorted(disclosures.EXACT_TOTAL_TYPES),
-        },
-    )
+def delivery_parameters(partnership_id: UUID) -> dict[str, Any]:
+    """`DELIVERIES`' parameters besides the events' own arrays."""
+    return {
+        "partnership_id": partnership_id,
+        "channel": CHANNEL,
+        "sees_all": _SEES_ALL,
+        "sees_residents": _SEES_RESIDENTS,
+        "sealed": chain.SEALED_TYPE,
+        "exact_totals": _EXACT_TOTALS,
+    }
+
+
+_SEES_ALL = sorted(access.SEES_ALL_PSEUDONYMS)
+_SEES_RESIDENTS = sorted(access.SEES_RESIDENT_PSEUDONYMS)
+_EXACT_TOTALS = sorted(disclosures.EXACT_TOTAL_TYPES)

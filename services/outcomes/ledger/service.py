@@ -20,7 +20,7 @@ from typing import Any, cast
 from uuid import UUID
 
 import orjson
-from sqlalchemy import Table, bindparam, event, select, text, update
+from sqlalchemy import Table, bindparam, event, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
@@ -31,7 +31,7 @@ from services.outcomes import chain
 from services.outcomes.access import Audience
 from services.outcomes.chain import GENESIS_HASH, ChainReport, canonical_json, verify_chain
 from services.outcomes.ledger import disclosures
-from services.outcomes.ledger.outbox import record_appended
+from services.outcomes.ledger.outbox import DELIVERIES, delivery_parameters
 from services.outcomes.models import LedgerEvent, LedgerHead
 
 EVENT_TYPE_PREFIX = "dk.effekt."
@@ -71,43 +71,47 @@ _LOCK_HEAD = (
     .execution_options(populate_existing=True)
 )
 _HEADS = cast(Table, LedgerHead.__table__)
-_MOVE_HEAD = (
-    update(_HEADS)
-    .where(_HEADS.c.partnership_id == bindparam("head_partnership_id"))
-    .values(last_sequence=bindparam("head_sequence"), last_hash=bindparam("head_hash"))
-)
 _PENDING = "effekt.ledger_pending"
+_LOCKED = "effekt.ledger_locked"  # (root transaction, {partnership id: head}) locked outside any savepoint
 
-# A transaction's events and their disclosures in one statement each, however many (a bulk batch writes
-# hundreds): arrays bound once, no per-row parameters for SQLAlchemy to build, and fixed texts that are
-# prepared once. jsonb travels as text and is parsed by PostgreSQL, as the column type's own binding does.
-_INSERT_EVENTS = text(
-    """
-    INSERT INTO ledger_events
-        (id, partnership_id, sequence, type, subject, time, actor, data, canonical, prev_hash, hash,
-         record_format)
-    SELECT e.id, :partnership_id, e.sequence, e.type, e.subject, :time, CAST(e.actor AS jsonb),
-        CAST(e.data AS jsonb), e.canonical, e.prev_hash, e.hash, :record_format
-    FROM unnest(
-        CAST(:ids AS uuid[]), CAST(:sequences AS bigint[]), CAST(:types AS text[]),
-        CAST(:subjects AS text[]), CAST(:actors AS text[]), CAST(:data AS text[]),
-        CAST(:canonicals AS bytea[]), CAST(:prev_hashes AS text[]), CAST(:hashes AS text[])
-    ) AS e(id, sequence, type, subject, actor, data, canonical, prev_hash, hash)
-    """
-)
-_INSERT_DISCLOSURES = text(
-    """
-    INSERT INTO ledger_disclosures (event_id, path, partnership_id, participant_id, salt, value)
-    SELECT d.event_id, d.path, :partnership_id, d.participant_id, d.salt, CAST(d.value AS jsonb)
-    FROM unnest(
-        CAST(:event_ids AS uuid[]), CAST(:paths AS text[]), CAST(:participant_ids AS uuid[]),
-        CAST(:salts AS text[]), CAST(:values AS text[])
-    ) AS d(event_id, path, participant_id, salt, value)
-    """
-)
+# The events, their disclosures, the head's move, the outbox rows and the NOTIFY, in one statement (one
+# round trip once the head is locked). Foreign keys are checked at the statement's end, when the events
+# its other parts refer to exist.
+_WRITE_EVENTS = """
+    WITH events AS (
+        INSERT INTO ledger_events (id, partnership_id, sequence, type, subject, time, actor, data,
+                                   canonical, prev_hash, hash, record_format)
+        SELECT e.id, CAST(:partnership_id AS uuid), e.sequence, e.type, e.subject,
+               CAST(:time AS timestamptz), e.actor, e.data, e.canonical, e.prev_hash, e.hash,
+               CAST(:record_format AS smallint)
+        FROM unnest(
+            CAST(:ids AS uuid[]), CAST(:sequences AS bigint[]), CAST(:types AS text[]),
+            CAST(:subjects AS text[]), CAST(:actors AS jsonb[]), CAST(:data AS jsonb[]),
+            CAST(:canonicals AS bytea[]), CAST(:prev_hashes AS text[]), CAST(:hashes AS text[])
+        ) AS e(id, sequence, type, subject, actor, data, canonical, prev_hash, hash)
+        RETURNING 1
+    ),
+    disclosed AS (
+        INSERT INTO ledger_disclosures (event_id, path, partnership_id, participant_id, salt, value)
+        SELECT d.event_id, d.path, CAST(:partnership_id AS uuid), d.participant_id, d.salt, d.value
+        FROM unnest(
+            CAST(:d_events AS uuid[]), CAST(:d_paths AS text[]), CAST(:d_participants AS uuid[]),
+            CAST(:d_salts AS text[]), CAST(:d_values AS jsonb[])
+        ) AS d(event_id, path, participant_id, salt, value)
+        RETURNING 1
+    ),
+    head AS (
+        UPDATE ledger_heads
+        SET last_sequence = CAST(:head_sequence AS bigint), last_hash = CAST(:head_hash AS text)
+        WHERE partnership_id = :partnership_id
+        RETURNING 1
+    ),
+"""
+_WRITE = text(_WRITE_EVENTS + DELIVERIES)
 
 
 def _json(value: Any) -> str:
+    """jsonb travels as text and is parsed by PostgreSQL, as the column type's own binding does."""
     return orjson.dumps(value).decode()
 
 
@@ -117,8 +121,14 @@ async def lock_head(session: AsyncSession, partnership_id: UUID) -> LedgerHead:
 
 
 def _lock_head(session: Session, partnership_id: UUID) -> LedgerHead:
-    # One round trip once the head exists (every append but a partnership's first): lock it directly;
-    # create it only when missing, where a concurrent creator's row is kept and locked instead.
+    # Locked already in this transaction (enrolment locks first, the append at commit again): no round
+    # trip. Else one once the head exists (every append but a partnership's first): lock it directly;
+    # create it only when missing, where a concurrent creator's row is kept and locked instead. A lock
+    # taken inside a savepoint is not remembered: rolling the savepoint back releases it.
+    root = session.get_transaction()
+    locked: tuple[object, dict[UUID, LedgerHead]] | None = session.info.get(_LOCKED)
+    if locked is not None and locked[0] is root and partnership_id in locked[1]:
+        return locked[1][partnership_id]
     key = {"head_partnership_id": partnership_id}
     head = session.execute(_LOCK_HEAD, key).scalar_one_or_none()
     if head is None:
@@ -128,6 +138,10 @@ def _lock_head(session: Session, partnership_id: UUID) -> LedgerHead:
             .on_conflict_do_nothing()
         )
         head = session.execute(_LOCK_HEAD, key).scalar_one()
+    if root is not None and session.get_nested_transaction() is None:
+        if locked is None or locked[0] is not root:
+            locked = session.info[_LOCKED] = (root, {})
+        locked[1][partnership_id] = head
     return head
 
 
@@ -228,7 +242,6 @@ def write_pending(session: Session) -> None:
                 {
                     "event_id": row["id"],
                     "path": path,
-                    "partnership_id": partnership_id,
                     "participant_id": item.participant_id,
                     "salt": salt,
                     "value": value,
@@ -236,42 +249,32 @@ def write_pending(session: Session) -> None:
                 for path, salt, value in item.disclosures
             )
         session.execute(
-            _INSERT_EVENTS,
+            _WRITE,
             {
-                "partnership_id": partnership_id,
+                **delivery_parameters(partnership_id),
                 "time": now,
                 "record_format": RECORD_FORMAT,
-                "ids": [row["id"] for row in rows],
-                "sequences": [row["sequence"] for row in rows],
-                "types": [row["type"] for row in rows],
-                "subjects": [row["subject"] for row in rows],
-                "actors": [_json(row["actor"]) for row in rows],
-                "data": [_json(row["data"]) for row in rows],
-                "canonicals": [row["canonical"] for row in rows],
-                "prev_hashes": [row["prev_hash"] for row in rows],
-                "hashes": [row["hash"] for row in rows],
+                "ids": [r["id"] for r in rows],
+                "sequences": [r["sequence"] for r in rows],
+                "types": [r["type"] for r in rows],
+                "subjects": [r["subject"] for r in rows],
+                "actors": [_json(r["actor"]) for r in rows],
+                "data": [_json(r["data"]) for r in rows],
+                "canonicals": [r["canonical"] for r in rows],
+                "prev_hashes": [r["prev_hash"] for r in rows],
+                "hashes": [r["hash"] for r in rows],
+                "participants": participants,
+                "d_events": [d["event_id"] for d in disclosed],
+                "d_paths": [d["path"] for d in disclosed],
+                "d_participants": [d["participant_id"] for d in disclosed],
+                "d_salts": [d["salt"] for d in disclosed],
+                "d_values": [None if d["value"] is None else _json(d["value"]) for d in disclosed],
+                "head_sequence": sequence,
+                "head_hash": prev_hash,
             },
-        )
-        if disclosed:
-            session.execute(
-                _INSERT_DISCLOSURES,
-                {
-                    "partnership_id": partnership_id,
-                    "event_ids": [d["event_id"] for d in disclosed],
-                    "paths": [d["path"] for d in disclosed],
-                    "participant_ids": [d["participant_id"] for d in disclosed],
-                    "salts": [d["salt"] for d in disclosed],
-                    # None (an erased-shape value) is SQL NULL, as the column's type stores it.
-                    "values": [None if d["value"] is None else _json(d["value"]) for d in disclosed],
-                },
-            )
-        session.execute(
-            _MOVE_HEAD,
-            {"head_partnership_id": partnership_id, "head_sequence": sequence, "head_hash": prev_hash},
         )
         set_committed_value(head, "last_sequence", sequence)
         set_committed_value(head, "last_hash", prev_hash)
-        record_appended(session, partnership_id, rows, participants)
 
 
 @event.listens_for(Session, "before_commit")

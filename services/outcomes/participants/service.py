@@ -10,10 +10,12 @@ takes the ledger head first: it serialises duplicate detection per partnership.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import BigInteger, Integer, String, Uuid, and_, cast, func, null, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import CompoundSelect, Select
 
 from kit.auth import Principal
 from kit.problems import Problem, Unprocessable
@@ -167,36 +169,51 @@ async def _record_enrolment(
 
 
 async def _enrolled(
-    session: AsyncSession, partnership_id: UUID, candidates: list[Pseudonym]
-) -> set[tuple[int, str]]:
-    """Which of the pseudonyms are already enrolled in the partnership (under any key version).
+    session: AsyncSession, partnership_id: UUID, candidates: list[Pseudonym], contract_ids: set[UUID]
+) -> tuple[set[tuple[int, str]], dict[UUID, int]]:
+    """Which of the pseudonyms are already enrolled in the partnership (under any key version), and how
+    many participants each of `contract_ids` has, in one query.
 
     One `pseudonym IN (...)` per key version, so each is one scan of the unique index (a row-value IN
     list would be one index probe per pseudonym)."""
     by_version: dict[int, list[str]] = {}
     for p in candidates:
         by_version.setdefault(p.key_version, []).append(p.value)
-    rows = await session.execute(
-        select(Participant.key_version, Participant.pseudonym).where(
-            Participant.partnership_id == partnership_id,
-            or_(
-                *(
-                    and_(Participant.key_version == version, Participant.pseudonym.in_(values))
-                    for version, values in by_version.items()
-                )
-            ),
+    taken = select(
+        Participant.key_version,
+        Participant.pseudonym,
+        cast(null(), Uuid).label("contract_id"),
+        cast(null(), BigInteger).label("enrolled"),
+    ).where(
+        Participant.partnership_id == partnership_id,
+        or_(
+            *(
+                and_(Participant.key_version == version, Participant.pseudonym.in_(values))
+                for version, values in by_version.items()
+            )
+        ),
+    )
+    query: Select[Any] | CompoundSelect[Any] = taken
+    if contract_ids:
+        counted = (
+            select(
+                cast(null(), Integer),
+                cast(null(), String),
+                Participant.contract_id,
+                cast(func.count(), BigInteger),
+            )
+            .where(Participant.contract_id.in_(contract_ids))
+            .group_by(Participant.contract_id)
         )
-    )
-    return set(rows.tuples())
-
-
-async def _enrolled_counts(session: AsyncSession, contract_ids: set[UUID]) -> dict[UUID, int]:
-    rows = await session.execute(
-        select(Participant.contract_id, func.count())
-        .where(Participant.contract_id.in_(contract_ids))
-        .group_by(Participant.contract_id)
-    )
-    return {contract_id: count for contract_id, count in rows.tuples()}
+        query = union_all(taken, counted)
+    pseudonyms: set[tuple[int, str]] = set()
+    counts: dict[UUID, int] = {}
+    for key_version, pseudonym, contract_id, enrolled in await session.execute(query):
+        if contract_id is None:
+            pseudonyms.add((key_version, pseudonym))
+        else:
+            counts[contract_id] = enrolled
+    return pseudonyms, counts
 
 
 async def enrol_participant(
@@ -240,11 +257,12 @@ async def enrol_many(
         return [outcome for outcome in outcomes if outcome is not None]
     partnership_id = bodies[0].partnership_id
     await lock_head(session, partnership_id)
-    taken = await _enrolled(session, partnership_id, [p for *_, candidates in checked for p in candidates])
     limited = {
         body.contract_id for _, body, version, _ in checked if version.terms.max_participants is not None
     }
-    counts = await _enrolled_counts(session, limited) if limited else {}
+    taken, counts = await _enrolled(
+        session, partnership_id, [p for *_, candidates in checked for p in candidates], limited
+    )
     made: list[tuple[Participant, ContractVersion]] = []
     for index, body, version, candidates in checked:
         keys = {(p.key_version, p.value) for p in candidates}
