@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -35,6 +35,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -42,9 +43,12 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
+    column,
     delete,
     func,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy import text as sql
@@ -52,7 +56,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kit.auth import CurrentPrincipal, Principal
 from kit.db import DbSession
-from kit.problems import BadRequest, Conflict, Unprocessable
+from kit.problems import BadRequest, Conflict, Problem, Unprocessable
 
 log = structlog.get_logger(__name__)
 
@@ -81,6 +85,44 @@ _CLAIM = sql(
     )
     SELECT held, EXISTS (SELECT 1 FROM claimed) AS claimed FROM lock
     """
+)
+
+
+# `_CLAIM` for many keys in one round trip (`replay_many`): each key's lock and claim as above, and the
+# stored response of each key not claimed, read from the statement's snapshot (before any claim here).
+_CLAIM_MANY = sql(
+    """
+    WITH wanted AS (
+        SELECT * FROM unnest(CAST(:owners AS text[]), CAST(:keys AS text[]), CAST(:fingerprints AS text[]))
+            WITH ORDINALITY AS w(owner, key, fingerprint, n)
+    ),
+    lock AS MATERIALIZED (
+        SELECT n, owner, key, fingerprint, pg_try_advisory_xact_lock(hashtext(owner), hashtext(key)) AS held
+        FROM wanted
+    ),
+    claimed AS (
+        INSERT INTO idempotency_keys (owner, key, fingerprint)
+        SELECT owner, key, fingerprint FROM lock WHERE held
+        ON CONFLICT (owner, key) DO UPDATE
+            SET fingerprint = excluded.fingerprint, status_code = NULL, response = NULL, headers = NULL,
+                created_at = now()
+            WHERE idempotency_keys.created_at < now() - CAST(:lifetime AS interval)
+        RETURNING owner, key
+    )
+    SELECT lock.held, claimed.key IS NOT NULL AS claimed, stored.fingerprint, stored.status_code,
+        stored.response, stored.headers
+    FROM lock
+    LEFT JOIN claimed ON claimed.owner = lock.owner AND claimed.key = lock.key
+    LEFT JOIN idempotency_keys AS stored ON stored.owner = lock.owner AND stored.key = lock.key
+    ORDER BY lock.n
+    """
+).columns(
+    column("held", Boolean),
+    column("claimed", Boolean),
+    column("fingerprint", String),
+    column("status_code", Integer),
+    column("response", JSON),
+    column("headers", JSON),
 )
 
 
@@ -163,25 +205,37 @@ class Idempotency:
                 ).where(self._this_key())
             )
         ).one()
-        if row.fingerprint != self.fingerprint:
+        return self._stored(row.fingerprint, row.status_code, row.response, row.headers)
+
+    def _stored(
+        self, fingerprint: str, status_code: int | None, response: Any, stored_headers: Any
+    ) -> JSONResponse:
+        if fingerprint != self.fingerprint:
             raise IdempotencyKeyReused(f"the key {self.key!r} was first used with a different request")
-        if row.status_code is None:  # committed without an answer: a route that never called respond()
+        if status_code is None:  # committed without an answer: a route that never called respond()
             raise IdempotentRequestInFlight()
-        headers: dict[str, str] = dict(row.headers or {})
+        headers: dict[str, str] = dict(stored_headers or {})
         media_type = headers.pop("content-type", None)
         return JSONResponse(
-            row.response,
-            status_code=row.status_code,
+            response,
+            status_code=status_code,
             headers={**headers, REPLAYED: "true"},
             media_type=media_type,
         )
+
+    def _stored_form(
+        self, status_code: int, content: Any, headers: Mapping[str, str] | None
+    ) -> tuple[Any, dict[str, str], JSONResponse]:
+        """The body and headers stored for a replay, and the response itself."""
+        body = jsonable_encoder(content)
+        response = JSONResponse(body, status_code=status_code, headers=dict(headers or {}))
+        return body, {k: v for k, v in response.headers.items() if k.lower() not in _DERIVED}, response
 
     async def record(self, status_code: int, content: Any, headers: Mapping[str, str] | None = None) -> None:
         """Store what a replay answers (in the same transaction as the effect)."""
         if self.key is None:
             return
-        rendered = JSONResponse(content, status_code=status_code, headers=dict(headers or {}))
-        stored = {k: v for k, v in rendered.headers.items() if k.lower() not in _DERIVED}
+        _, stored, _ = self._stored_form(status_code, content, headers)
         await self.session.execute(
             update(self.table)
             .where(self._this_key())
@@ -195,6 +249,96 @@ class Idempotency:
         body = jsonable_encoder(content)
         await self.record(status_code, body, headers)
         return JSONResponse(body, status_code=status_code, headers=dict(headers or {}))
+
+
+async def replay_many(
+    session: AsyncSession, handles: Sequence[Idempotency]
+) -> list[JSONResponse | Problem | None]:
+    """`replay` for many requests' keys in one round trip, in `session`'s transaction: for each, None when
+    its key is claimed (or it has none), the stored response, or the problem `replay` would raise. The keys
+    are distinct and of one table and lifetime (the handles of one service's requests)."""
+    keyed = [h for h in handles if h.key is not None]
+    if not keyed:
+        return [None] * len(handles)
+    rows = iter(
+        (
+            await session.execute(
+                _CLAIM_MANY,
+                {
+                    "owners": [h.owner for h in keyed],
+                    "keys": [h.key for h in keyed],
+                    "fingerprints": [h.fingerprint for h in keyed],
+                    "lifetime": keyed[0].lifetime,
+                },
+            )
+        ).all()
+    )
+    answers: list[JSONResponse | Problem | None] = []
+    for handle in handles:
+        if handle.key is None:
+            answers.append(None)
+            continue
+        row = next(rows)
+        try:
+            if not row.held:
+                raise IdempotentRequestInFlight(
+                    f"the first request with the key {handle.key!r} has not finished; retry after it has",
+                    headers={"Retry-After": "1"},
+                )
+            if row.claimed:
+                answers.append(None)
+                continue
+            if row.fingerprint is None:  # deleted since the conflict was seen: answered as in flight
+                raise IdempotentRequestInFlight(headers={"Retry-After": "1"})
+            answers.append(handle._stored(row.fingerprint, row.status_code, row.response, row.headers))
+        except Problem as problem:
+            answers.append(problem)
+    return answers
+
+
+async def respond_many(
+    session: AsyncSession, answers: Sequence[tuple[Idempotency, int, Any, Mapping[str, str]]]
+) -> list[JSONResponse]:
+    """`respond` for many requests (handle, status, body, headers), the keyed ones recorded in one
+    statement in `session`'s transaction."""
+    responses: list[JSONResponse] = []
+    records: list[dict[str, Any]] = []
+    for handle, status_code, content, headers in answers:
+        body, stored, response = handle._stored_form(status_code, content, headers)
+        responses.append(response)
+        if handle.key is not None:
+            records.append(
+                {
+                    "b_owner": handle.owner,
+                    "b_key": handle.key,
+                    "b_status": status_code,
+                    "b_response": body,
+                    "b_headers": stored,
+                }
+            )
+    if records:
+        table = answers[0][0].table
+        await session.execute(
+            update(table)
+            .where(table.c.owner == bindparam("b_owner"), table.c.key == bindparam("b_key"))
+            .values(
+                status_code=bindparam("b_status"),
+                response=bindparam("b_response", type_=JSON),
+                headers=bindparam("b_headers", type_=JSON),
+            ),
+            records,
+        )
+    return responses
+
+
+async def release_many(session: AsyncSession, handles: Sequence[Idempotency]) -> None:
+    """Free the keys claimed in `session`'s transaction, as rolling it back would (one statement)."""
+    keyed = [h for h in handles if h.key is not None]
+    if keyed:
+        table = keyed[0].table
+        await session.execute(
+            delete(table).where(tuple_(table.c.owner, table.c.key).in_([(h.owner, h.key) for h in keyed]))
+        )
 
 
 IdempotencyFactory = Callable[[Request, AsyncSession, Principal], Coroutine[Any, Any, Idempotency]]
