@@ -16,7 +16,9 @@ retried request replays the first response, never repeats the effect.
 Each service owns an `idempotency_keys` table (`idempotency_table(Base.metadata)`). The key is claimed in
 the request's own transaction and the response stored in that same transaction, so the effect and its
 record commit together; a request that fails rolls its claim back, and a retry runs afresh. Keys belong
-to the caller (organisation and subject): another caller's key never replays.
+to the caller (organisation and subject): another caller's key never replays. Requests written together in
+one transaction (a service's group commit) claim, record and release their keys in one statement each
+(`replay_many`, `respond_many`, `release_many`), each key keeping the semantics above.
 """
 
 from __future__ import annotations
