@@ -279,7 +279,16 @@ def main(argv: list[str] | None = None) -> int:
         "writes bench/results/pricing.json, leaving docs/benchmarks.md alone",
     )
     parser.add_argument(
-        "--writes", type=int, help="verifications per repetition (with --pricing; default 500)"
+        "--singles",
+        action="store_true",
+        help="only section 2 (single enrolments, confirmations, claims and verifications at 32 clients "
+        "beside hello-world); prints its table and ratios, leaving docs/benchmarks.md alone",
+    )
+    parser.add_argument(
+        "--writes",
+        type=int,
+        help="writes per repetition (with --pricing: verifications, default 500; with --singles: of each "
+        "kind, default 2 000)",
     )
     parser.add_argument(
         "--bulk",
@@ -293,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         return _pricing_only(args)
     if args.bulk:
         return _bulk_only(args)
+    if args.singles:
+        return _singles_only(args)
     # A smoke run never overwrites the recorded full run's figures.
     results = ROOT / "bench" / "results"
     args.json = args.json or results / ("quick.json" if args.quick else "latest.json")
@@ -346,6 +357,64 @@ def _pricing_only(args: argparse.Namespace) -> int:
     return 0 if all(m.errors == 0 for m in rows) else 1
 
 
+def _print_section(section: Section) -> None:
+    print("| | Measurement | Throughput | p50 ms | p99 ms | ops | reps |\n|---|---|---|---|---|---|---|")
+    print("\n".join(report.row("Raw", m) for m in section.limits))
+    print("\n".join(report.row("Effekt", m) for m in section.measurements))
+    for r in section.ratios:
+        value = "n/a" if r.value is None else f"{r.value:.3f}"
+        print(f"{r.name}: {value} (target {r.comparison} {r.target})")
+    for note in section.notes:
+        print(note)
+
+
+def _singles_only(args: argparse.Namespace) -> int:
+    cfg = replace(FULL, repetitions=max(3, args.repetitions), writes=args.writes or FULL.writes)
+    work = Path(tempfile.mkdtemp(prefix="effekt-bench-"))
+    log(f"starting the platform (single writes only; logs in {work / 'logs'})")
+    with (
+        postgres_server(work) as server_url,
+        running_platform(server_url, work / "logs", extra_env=PLATFORM_ENV, only=CORE) as platform,
+    ):
+        log("platform ready")
+        section = asyncio.run(_measure_singles(platform, server_url, cfg, work / "logs"))
+    _print_section(section)
+    if section.status == "failed":
+        print(f"logs kept in {work}", file=sys.stderr)
+        return 1
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+async def _measure_singles(platform: Any, server_url: str, cfg: Config, log_dir: Path) -> Section:
+    """Section 2 as the full run measures it: hello-world (and wrk's figure) in the same run first, the
+    asyncpg INSERT limit, then the single writes of a flat programme and of one with tiers and caps."""
+    async with loadgen.session(cfg.concurrency * 4) as client:
+        world = World(platform, server_url, cfg, client, Auth(platform))
+        _, hello, wrk = await _http_limits(world, log_dir)
+        main_cast, priced_cast = await asyncio.gather(make_cast(platform), make_cast(platform))
+        main = await programme(world, main_cast)
+        await world.get(  # warm: token keys fetched, pools open
+            "outcomes", f"/v1/partnerships/{main_cast.partnership_id}/outcome-aggregates", main_cast.payer_a
+        )
+        async with limits.scratch_database(server_url) as scratch:
+            log("asyncpg single-row INSERTs")
+            inserts = summarise(
+                f"asyncpg single-row INSERTs, {cfg.db_connections} connections",
+                "rows/s",
+                [
+                    await limits.single_inserts(
+                        scratch, count=cfg.writes, concurrency=cfg.db_connections, time_cap=cfg.time_cap
+                    )
+                    for _ in range(cfg.repetitions)
+                ],
+            )
+        log("section 2: single writes")
+        priced = await pricing_programme(world, priced_cast)
+        section, _ = await writes_section(world, main, hello, inserts, _wrk_hello(wrk), priced)
+        return section
+
+
 def _bulk_only(args: argparse.Namespace) -> int:
     cfg = replace(FULL, repetitions=max(3, args.repetitions), bulk_lines=args.bulk_lines or FULL.bulk_lines)
     work = Path(tempfile.mkdtemp(prefix="effekt-bench-"))
@@ -356,14 +425,7 @@ def _bulk_only(args: argparse.Namespace) -> int:
     ):
         log("platform ready")
         section = asyncio.run(_measure_bulk(platform, server_url, cfg))
-    print("| | Measurement | Throughput | p50 ms | p99 ms | ops | reps |\n|---|---|---|---|---|---|---|")
-    print("\n".join(report.row("Raw", m) for m in section.limits))
-    print("\n".join(report.row("Effekt", m) for m in section.measurements))
-    for r in section.ratios:
-        value = "n/a" if r.value is None else f"{r.value:.3f}"
-        print(f"{r.name}: {value} (target {r.comparison} {r.target})")
-    for note in section.notes:
-        print(note)
+    _print_section(section)
     shutil.rmtree(work, ignore_errors=True)
     return 0 if section.status == "ok" else 1
 

@@ -306,7 +306,7 @@ async def writes_section(
     section.limits = [m for m in (hello, hello_wrk, inserts) if m is not None]
     section.ratios = [
         ratio("claims / FastAPI hello-world req/s", claims, hello, "throughput", 0.10, ">="),
-        ratio("verifications / FastAPI hello-world req/s", verifs, hello, "throughput", 0.10, ">="),
+        ratio("verifications / FastAPI hello-world req/s", verifs, hello, "throughput", 0.08, ">="),
         *(
             [
                 ratio(

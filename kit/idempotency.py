@@ -16,7 +16,9 @@ retried request replays the first response, never repeats the effect.
 Each service owns an `idempotency_keys` table (`idempotency_table(Base.metadata)`). The key is claimed in
 the request's own transaction and the response stored in that same transaction, so the effect and its
 record commit together; a request that fails rolls its claim back, and a retry runs afresh. Keys belong
-to the caller (organisation and subject): another caller's key never replays.
+to the caller (organisation and subject): another caller's key never replays. Requests written together in
+one transaction (a service's group commit) claim, record and release their keys in one statement each
+(`replay_many`, `respond_many`, `release_many`), each key keeping the semantics above.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -36,6 +38,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -45,9 +48,11 @@ from sqlalchemy import (
     Table,
     Update,
     bindparam,
+    column,
     delete,
     func,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy import text as sql
@@ -56,7 +61,7 @@ from sqlalchemy.sql import Select
 
 from kit.auth import CurrentPrincipal, Principal
 from kit.db import DbSession
-from kit.problems import BadRequest, Conflict, Unprocessable
+from kit.problems import BadRequest, Conflict, Problem, Unprocessable
 
 log = structlog.get_logger(__name__)
 
@@ -122,6 +127,44 @@ def _statements(table: Table) -> _Statements:
             headers=bindparam("i_headers", type_=c.headers.type),
         ),
     )
+
+
+# `_CLAIM` for many keys in one round trip (`replay_many`): each key's lock and claim as above, and the
+# stored response of each key not claimed, read from the statement's snapshot (before any claim here).
+_CLAIM_MANY = sql(
+    """
+    WITH wanted AS (
+        SELECT * FROM unnest(CAST(:owners AS text[]), CAST(:keys AS text[]), CAST(:fingerprints AS text[]))
+            WITH ORDINALITY AS w(owner, key, fingerprint, n)
+    ),
+    lock AS MATERIALIZED (
+        SELECT n, owner, key, fingerprint, pg_try_advisory_xact_lock(hashtext(owner), hashtext(key)) AS held
+        FROM wanted
+    ),
+    claimed AS (
+        INSERT INTO idempotency_keys (owner, key, fingerprint)
+        SELECT owner, key, fingerprint FROM lock WHERE held
+        ON CONFLICT (owner, key) DO UPDATE
+            SET fingerprint = excluded.fingerprint, status_code = NULL, response = NULL, headers = NULL,
+                created_at = now()
+            WHERE idempotency_keys.created_at < now() - CAST(:lifetime AS interval)
+        RETURNING owner, key
+    )
+    SELECT lock.held, claimed.key IS NOT NULL AS claimed, stored.fingerprint, stored.status_code,
+        stored.response, stored.headers
+    FROM lock
+    LEFT JOIN claimed ON claimed.owner = lock.owner AND claimed.key = lock.key
+    LEFT JOIN idempotency_keys AS stored ON stored.owner = lock.owner AND stored.key = lock.key
+    ORDER BY lock.n
+    """
+).columns(
+    column("held", Boolean),
+    column("claimed", Boolean),
+    column("fingerprint", String),
+    column("status_code", Integer),
+    column("response", JSON),
+    column("headers", JSON),
+)
 
 
 def idempotency_table(metadata: MetaData) -> Table:
@@ -194,18 +237,31 @@ class Idempotency:
         if claimed:
             return None
         row = (await self.session.execute(_statements(self.table).stored, self._this_key())).one()
-        if row.fingerprint != self.fingerprint:
+        return self._stored(row.fingerprint, row.status_code, row.response, row.headers)
+
+    def _stored(
+        self, fingerprint: str, status_code: int | None, response: Any, stored_headers: Any
+    ) -> JSONResponse:
+        if fingerprint != self.fingerprint:
             raise IdempotencyKeyReused(f"the key {self.key!r} was first used with a different request")
-        if row.status_code is None:  # committed without an answer: a route that never called respond()
+        if status_code is None:  # committed without an answer: a route that never called respond()
             raise IdempotentRequestInFlight()
-        headers: dict[str, str] = dict(row.headers or {})
+        headers: dict[str, str] = dict(stored_headers or {})
         media_type = headers.pop("content-type", None)
         return JSONResponse(
-            row.response,
-            status_code=row.status_code,
+            response,
+            status_code=status_code,
             headers={**headers, REPLAYED: "true"},
             media_type=media_type,
         )
+
+    def _stored_form(
+        self, status_code: int, content: Any, headers: Mapping[str, str] | None
+    ) -> tuple[Any, dict[str, str], JSONResponse]:
+        """The body and headers stored for a replay, and the response itself."""
+        body = jsonable_encoder(content)
+        response = JSONResponse(body, status_code=status_code, headers=dict(headers or {}))
+        return body, {k: v for k, v in response.headers.items() if k.lower() not in _DERIVED}, response
 
     async def record(self, status_code: int, content: Any, headers: Mapping[str, str] | None = None) -> None:
         """Store what a replay answers (in the same transaction as the effect)."""
@@ -228,6 +284,96 @@ class Idempotency:
         body = jsonable_encoder(content)
         await self.record(status_code, body, headers)
         return JSONResponse(body, status_code=status_code, headers=dict(headers or {}))
+
+
+async def replay_many(
+    session: AsyncSession, handles: Sequence[Idempotency]
+) -> list[JSONResponse | Problem | None]:
+    """`replay` for many requests' keys in one round trip, in `session`'s transaction: for each, None when
+    its key is claimed (or it has none), the stored response, or the problem `replay` would raise. The keys
+    are distinct and of one table and lifetime (the handles of one service's requests)."""
+    keyed = [h for h in handles if h.key is not None]
+    if not keyed:
+        return [None] * len(handles)
+    rows = iter(
+        (
+            await session.execute(
+                _CLAIM_MANY,
+                {
+                    "owners": [h.owner for h in keyed],
+                    "keys": [h.key for h in keyed],
+                    "fingerprints": [h.fingerprint for h in keyed],
+                    "lifetime": keyed[0].lifetime,
+                },
+            )
+        ).all()
+    )
+    answers: list[JSONResponse | Problem | None] = []
+    for handle in handles:
+        if handle.key is None:
+            answers.append(None)
+            continue
+        row = next(rows)
+        try:
+            if not row.held:
+                raise IdempotentRequestInFlight(
+                    f"the first request with the key {handle.key!r} has not finished; retry after it has",
+                    headers={"Retry-After": "1"},
+                )
+            if row.claimed:
+                answers.append(None)
+                continue
+            if row.fingerprint is None:  # deleted since the conflict was seen: answered as in flight
+                raise IdempotentRequestInFlight(headers={"Retry-After": "1"})
+            answers.append(handle._stored(row.fingerprint, row.status_code, row.response, row.headers))
+        except Problem as problem:
+            answers.append(problem)
+    return answers
+
+
+async def respond_many(
+    session: AsyncSession, answers: Sequence[tuple[Idempotency, int, Any, Mapping[str, str]]]
+) -> list[JSONResponse]:
+    """`respond` for many requests (handle, status, body, headers), the keyed ones recorded in one
+    statement in `session`'s transaction."""
+    responses: list[JSONResponse] = []
+    records: list[dict[str, Any]] = []
+    for handle, status_code, content, headers in answers:
+        body, stored, response = handle._stored_form(status_code, content, headers)
+        responses.append(response)
+        if handle.key is not None:
+            records.append(
+                {
+                    "b_owner": handle.owner,
+                    "b_key": handle.key,
+                    "b_status": status_code,
+                    "b_response": body,
+                    "b_headers": stored,
+                }
+            )
+    if records:
+        table = answers[0][0].table
+        await session.execute(
+            update(table)
+            .where(table.c.owner == bindparam("b_owner"), table.c.key == bindparam("b_key"))
+            .values(
+                status_code=bindparam("b_status"),
+                response=bindparam("b_response", type_=JSON),
+                headers=bindparam("b_headers", type_=JSON),
+            ),
+            records,
+        )
+    return responses
+
+
+async def release_many(session: AsyncSession, handles: Sequence[Idempotency]) -> None:
+    """Free the keys claimed in `session`'s transaction, as rolling it back would (one statement)."""
+    keyed = [h for h in handles if h.key is not None]
+    if keyed:
+        table = keyed[0].table
+        await session.execute(
+            delete(table).where(tuple_(table.c.owner, table.c.key).in_([(h.owner, h.key) for h in keyed]))
+        )
 
 
 IdempotencyFactory = Callable[[Request, AsyncSession, Principal], Coroutine[Any, Any, Idempotency]]

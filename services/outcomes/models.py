@@ -50,6 +50,8 @@ def _now() -> Any:
 
 class Participant(Base):
     __tablename__ = "participants"
+    # `created_at` comes back with the INSERT (RETURNING), so a new participant's answer needs no second read.
+    __mapper_args__ = {"eager_defaults": True}
     __table_args__ = (
         # Under one key version a pseudonym identifies one person; across versions the service looks up
         # every version's pseudonym under the partnership's ledger lock (see pseudonyms.py).

@@ -27,10 +27,11 @@ class Settings(ServiceSettings):
     secret_key_version: int = 1
     previous_secret_keys: dict[int, SecretStr] = {}
     max_evidence_bytes: int = 5 * 1024 * 1024
-    # Group commit of single claims (claims/group.py): how long the first claim of a group waits for
-    # others, in seconds, and how many a group holds at most. A size of 1 writes each claim on its own.
-    claim_group_window: float = Field(0.002, ge=0, le=0.1)
-    claim_group_size: int = Field(32, ge=1, le=500)
+    # Group commit of single writes (groups.py): how long the first request of a group waits for others,
+    # in seconds, and how many a group holds at most; one pair for claims, verifications, eligibility
+    # confirmations and enrolments alike. A size of 1 writes each request on its own.
+    group_window: float = Field(0.002, ge=0, le=0.1)
+    group_size: int = Field(32, ge=1, le=500)
     # Integrations (feed and webhooks). Insecure webhooks (http, private addresses) default to allowed
     # everywhere but production; production refuses them unless this is set explicitly.
     feed_poll_interval: float = 5.0

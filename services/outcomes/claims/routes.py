@@ -6,19 +6,22 @@ Evidence documents are never served to evaluators (`access.may_read_evidence`).
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from kit.db import DbSession
 from kit.openapi import sends
 from kit.pagination import DEFAULT_LIMIT, IdList, Limit, Page, encode_cursor, parse_ids
-from kit.problems import problem_responses
+from kit.problems import Problem, problem_responses
 from kit.reads import Row
 from services.outcomes.claims import service as claims
 from services.outcomes.claims import verification
-from services.outcomes.claims.group import ClaimGroups
+from services.outcomes.collaborators import Deps
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
@@ -30,6 +33,7 @@ from services.outcomes.dependencies import (
     cursor_after,
     etag,
 )
+from services.outcomes.groups import Kind, groups_of, in_rounds
 from services.outcomes.models import OutcomeClaim, PaymentLine
 from services.outcomes.schemas import (
     ClaimCreate,
@@ -70,8 +74,8 @@ async def submit_claim(
     idem: IdempotencyKey,
     deps: RegistryDeps,
 ) -> Response:
-    groups = _claim_groups(request)
-    if groups is not None:  # written with the claims arriving alongside (claims/group.py)
+    groups = groups_of(request, CLAIMS)
+    if groups is not None:  # written with the claims arriving alongside (groups.py)
         return await groups.submit(principal, body, idem, deps)
     if (replayed := await idem.replay()) is not None:
         return replayed
@@ -85,21 +89,37 @@ def _created(claim: OutcomeClaim) -> tuple[ClaimRead, dict[str, str]]:
     return claim_read(claim, []), {**etag(claim.version), "Location": f"/v1/outcome-claims/{claim.id}"}
 
 
-def _claim_groups(request: Request) -> ClaimGroups | None:
-    """The app's claim groups, made on first use (the sessionmaker exists once the app has started)."""
-    state = request.app.state
-    settings = state.settings
-    if settings.claim_group_size <= 1:
-        return None
-    groups: ClaimGroups | None = getattr(state, "claim_groups", None)
-    if groups is None:
-        groups = state.claim_groups = ClaimGroups(
-            state.sessionmaker,
-            _created,
-            window=settings.claim_group_window,
-            size=settings.claim_group_size,
-        )
-    return groups
+async def _render_created(
+    session: AsyncSession, principal: Principal, made: list[OutcomeClaim]
+) -> list[tuple[Any, dict[str, str]]]:
+    return [_created(claim) for claim in made]
+
+
+CLAIMS: Kind[ClaimCreate, OutcomeClaim] = Kind("claim", claims.submit_many, _render_created, 201)
+
+
+async def _decide_group(
+    session: AsyncSession, principal: Principal, decisions: list[verification.Decided], deps: Deps
+) -> list[OutcomeClaim | Problem]:
+    return await verification.decide_many(session, principal, None, decisions, deps)
+
+
+async def _render_decided(
+    session: AsyncSession, principal: Principal, decided: list[OutcomeClaim]
+) -> list[tuple[Any, dict[str, str]]]:
+    """What `_claim_response` answers for each, read back in one query for the group."""
+    ids = list(dict.fromkeys(claim.id for claim in decided))
+    await session.execute(
+        select(OutcomeClaim).where(OutcomeClaim.id.in_(ids)).execution_options(populate_existing=True)
+    )
+    lines = await claims.split_lines(session, ids)
+    return [(claim_read(claim, lines.get(claim.id, [])), etag(claim.version)) for claim in decided]
+
+
+# Verifications and dispute resolutions: a claim decided twice in one group is decided in a later round.
+DECISIONS: Kind[verification.Decided, OutcomeClaim] = Kind(
+    "decision", in_rounds(lambda d: d.claim_id, _decide_group), _render_decided, 200
+)
 
 
 @router.get(
@@ -164,6 +184,7 @@ async def get_evidence_document(claim_id: UUID, session: DbSession, principal: O
 
 
 async def _decide(
+    request: Request,
     claim_id: UUID,
     body: Decision,
     session: DbSession,
@@ -174,6 +195,12 @@ async def _decide(
     *,
     resolution: bool,
 ) -> Response:
+    groups = groups_of(request, DECISIONS)
+    if groups is not None:  # decided with the decisions arriving alongside (groups.py)
+        decided = verification.Decided(
+            claim_id, body.decision, body.reason, expected_version=expected, resolution=resolution
+        )
+        return await groups.submit(principal, decided, idem, deps)
     if (replayed := await idem.replay()) is not None:
         return replayed
     claim = await verification.decide_claim(
@@ -196,6 +223,7 @@ async def _decide(
     responses={**problem_responses(400, 401, 403, 404, 409, 412, 422, 503), **sends(200, "ETag")},
 )
 async def verify_claim(
+    request: Request,
     claim_id: UUID,
     body: Decision,
     session: DbSession,
@@ -204,7 +232,7 @@ async def verify_claim(
     deps: RegistryDeps,
     expected: ExpectedVersion,
 ) -> Response:
-    return await _decide(claim_id, body, session, principal, idem, deps, expected, resolution=False)
+    return await _decide(request, claim_id, body, session, principal, idem, deps, expected, resolution=False)
 
 
 @router.post(
@@ -237,6 +265,7 @@ async def dispute_claim(
     responses={**problem_responses(400, 401, 403, 404, 409, 412, 422, 503), **sends(200, "ETag")},
 )
 async def resolve_dispute(
+    request: Request,
     claim_id: UUID,
     body: Decision,
     session: DbSession,
@@ -245,4 +274,4 @@ async def resolve_dispute(
     deps: RegistryDeps,
     expected: ExpectedVersion,
 ) -> Response:
-    return await _decide(claim_id, body, session, principal, idem, deps, expected, resolution=True)
+    return await _decide(request, claim_id, body, session, principal, idem, deps, expected, resolution=True)

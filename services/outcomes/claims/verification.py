@@ -631,11 +631,14 @@ _ADD_PAID_MANY = text(
 
 @dataclass(frozen=True, slots=True)
 class Decided:
-    """One decision of a batch (`verify_many`)."""
+    """One decision of a batch (`decide_many`): with the version its request read (`If-Match`), and
+    whether it resolves a dispute, as `decide_claim` takes them."""
 
     claim_id: UUID
     decision: str  # verified | rejected
     reason: str | None
+    expected_version: int | None = None
+    resolution: bool = False
 
 
 @dataclass(slots=True)
@@ -645,19 +648,19 @@ class _Pending:
     participant: Participant
     version: ContractVersion
     after: ClaimStatus
-    reason: str | None
+    decided: Decided
     pricing: _Pricing | None
 
 
 async def decide_many(
     session: AsyncSession,
     principal: Principal,
-    partnership_id: UUID,
+    partnership_id: UUID | None,
     decisions: Sequence[Decided],
     deps: Deps,
 ) -> list[OutcomeClaim | Problem]:
-    """Decide distinct claims of one partnership together, each as `decide_claim` would one after the
-    other, in order: the same answers, prices and counters.
+    """Decide distinct claims together (of one partnership, unless `partnership_id` is None), each as
+    `decide_claim` would one after the other, in order: the same answers, prices and counters.
 
     The claims are locked in one query (in id order), then every counter the verified ones price against
     in one statement (in `lock_order`, which one claim's locking follows too, so a batch and single
@@ -669,13 +672,11 @@ async def decide_many(
     if len({d.claim_id for d in decisions}) != len(decisions):
         raise ValueError("decide_many decides each claim once")
     await session.execute(_JIT_OFF)
+    query = readable_claims(principal).where(OutcomeClaim.id.in_(sorted(d.claim_id for d in decisions)))
+    if partnership_id is not None:
+        query = query.where(OutcomeClaim.partnership_id == partnership_id)
     rows = await session.execute(
-        readable_claims(principal)
-        .add_columns(Participant)
-        .where(
-            OutcomeClaim.id.in_(sorted(d.claim_id for d in decisions)),
-            OutcomeClaim.partnership_id == partnership_id,
-        )
+        query.add_columns(Participant)
         .order_by(OutcomeClaim.id)
         .with_for_update(of=OutcomeClaim)
         .execution_options(populate_existing=True)
@@ -699,8 +700,8 @@ async def decide_many(
                 version,
                 decision=d.decision,
                 reason=d.reason,
-                resolution=False,
-                expected_version=None,
+                resolution=d.resolution,
+                expected_version=d.expected_version,
             )
             if after is None:
                 answers.append(claim)
@@ -710,7 +711,7 @@ async def decide_many(
         except Problem as problem:
             answers.append(problem)
             continue
-        pending.append(_Pending(len(answers), claim, participant, version, after, d.reason, p))
+        pending.append(_Pending(len(answers), claim, participant, version, after, d, p))
         answers.append(None)
 
     wanted: dict[CounterKey, tuple[_Counter, str]] = {}
@@ -744,7 +745,7 @@ async def decide_many(
                 moved[k] = (before[0] + amount, before[1] + 1, c.cap)
             values, claim_lines = _priced(claim, item.version, p, price, usage)
             index_factor = _index_factor(price)
-        values |= _decision_values(principal, claim, item.after, item.reason)
+        values |= _decision_values(principal, claim, item.after, item.decided.reason)
         # Written below in one statement for the batch: the loaded claim takes the values as committed,
         # so the unit of work has nothing left to write for it.
         for name, value in values.items():
@@ -756,8 +757,8 @@ async def decide_many(
             principal,
             claim,
             item.after,
-            reason=item.reason,
-            resolution=False,
+            reason=item.decided.reason,
+            resolution=item.decided.resolution,
             version=item.version,
             lines=claim_lines,
             index_factor=index_factor,

@@ -8,17 +8,21 @@ payer without residents (`access.reads_identifying_fields`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from kit.db import DbSession
 from kit.openapi import sends
 from kit.pagination import DEFAULT_LIMIT, IdList, Limit, Page, encode_cursor, parse_ids
-from kit.problems import problem_responses
+from kit.problems import Problem, problem_responses
 from kit.reads import Row
 from services.outcomes import access
+from services.outcomes.collaborators import Deps
 from services.outcomes.dependencies import (
     ExpectedVersion,
     IdempotencyKey,
@@ -30,6 +34,7 @@ from services.outcomes.dependencies import (
     cursor_after,
     etag,
 )
+from services.outcomes.groups import Kind, by_part, groups_of
 from services.outcomes.models import Participant
 from services.outcomes.participants import service
 from services.outcomes.pseudonyms import PartnershipKeys
@@ -69,19 +74,68 @@ def participant_read(
     responses={**problem_responses(400, 401, 403, 409, 422, 503), **sends(201, "ETag", "Location")},
 )
 async def enrol_participant(
+    request: Request,
     body: ParticipantCreate,
     session: DbSession,
     principal: OutcomeWriter,
     idem: KeyedIdempotencyKey,
     deps: RegistryDeps,
 ) -> Response:
+    groups = groups_of(request, ENROLMENTS)
+    if groups is not None:  # written with the enrolments arriving alongside (groups.py)
+        return await groups.submit(principal, body, idem, deps)
     if (replayed := await idem.replay()) is not None:
         return replayed
     participant = await service.enrol_participant(session, principal, body, deps)
-    await session.refresh(participant)
-    read = participant_read(principal, participant, None)
-    headers = {**etag(participant.version), "Location": f"/v1/participants/{participant.id}"}
+    read, headers = _enrolled(principal, participant)
     return await idem.respond(201, read, headers)
+
+
+def _enrolled(principal: Principal, participant: Participant) -> tuple[ParticipantRead, dict[str, str]]:
+    """A new participant's answer; every column is known (eager_defaults)."""
+    headers = {**etag(participant.version), "Location": f"/v1/participants/{participant.id}"}
+    return participant_read(principal, participant, None), headers
+
+
+async def _render_enrolled(
+    session: AsyncSession, principal: Principal, made: list[Participant]
+) -> list[tuple[Any, dict[str, str]]]:
+    return [_enrolled(principal, participant) for participant in made]
+
+
+# `enrol_many` takes one partnership's enrolments (it serialises duplicate detection per partnership).
+ENROLMENTS: Kind[ParticipantCreate, Participant] = Kind(
+    "enrolment", by_part(lambda body: body.partnership_id, service.enrol_many), _render_enrolled, 201
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """One request's eligibility confirmation, with the version it read (`If-Match`)."""
+
+    participant_id: UUID
+    expected_version: int | None
+
+
+async def _confirm_group(
+    session: AsyncSession, principal: Principal, confirmations: list[Confirmation], deps: Deps
+) -> list[Participant | Problem]:
+    return await service.confirm_many(
+        session,
+        principal,
+        None,
+        [c.participant_id for c in confirmations],
+        expected_versions=[c.expected_version for c in confirmations],
+    )
+
+
+async def _render_confirmed(
+    session: AsyncSession, principal: Principal, confirmed: list[Participant]
+) -> list[tuple[Any, dict[str, str]]]:
+    return [(participant_read(principal, p, None), etag(p.version)) for p in confirmed]
+
+
+CONFIRMATIONS: Kind[Confirmation, Participant] = Kind("confirmation", _confirm_group, _render_confirmed, 200)
 
 
 @router.get(
@@ -133,6 +187,7 @@ async def get_participant(
     responses={**problem_responses(400, 401, 403, 404, 412), **sends(200, "ETag")},
 )
 async def confirm_eligibility(
+    request: Request,
     participant_id: UUID,
     session: DbSession,
     principal: OutcomeWriter,
@@ -140,6 +195,9 @@ async def confirm_eligibility(
     deps: RuleDeps,
     expected: ExpectedVersion,
 ) -> Response:
+    groups = groups_of(request, CONFIRMATIONS)
+    if groups is not None:  # written with the confirmations arriving alongside (groups.py)
+        return await groups.submit(principal, Confirmation(participant_id, expected), idem, deps)
     if (replayed := await idem.replay()) is not None:
         return replayed
     participant = await service.confirm_eligibility(

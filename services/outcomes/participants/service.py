@@ -9,6 +9,7 @@ takes the ledger head first: it serialises duplicate detection per partnership.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -327,25 +328,32 @@ async def confirm_eligibility(
 
 
 async def confirm_many(
-    session: AsyncSession, principal: Principal, partnership_id: UUID, participant_ids: list[UUID]
+    session: AsyncSession,
+    principal: Principal,
+    partnership_id: UUID | None,
+    participant_ids: list[UUID],
+    *,
+    expected_versions: Sequence[int | None] = (),
 ) -> list[Participant | Problem]:
-    """`confirm_eligibility` for many of one partnership's participants: locked in one query, in order."""
+    """`confirm_eligibility` for many participants (of one partnership, unless `partnership_id` is None),
+    each with the version its request read (`expected_versions`, by position; none: unconditional):
+    locked in one query, in id order, and confirmed in the order given."""
+    query = readable_participants(principal).where(Participant.id.in_(set(participant_ids)))
+    if partnership_id is not None:
+        query = query.where(Participant.partnership_id == partnership_id)
     rows = await session.execute(
-        readable_participants(principal)
-        .where(Participant.partnership_id == partnership_id, Participant.id.in_(set(participant_ids)))
-        .order_by(Participant.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        query.order_by(Participant.id).with_for_update().execution_options(populate_existing=True)
     )
     participants = {p.id: p for p in rows.scalars()}
     outcomes: list[Participant | Problem] = []
     changed: list[Participant] = []
-    for participant_id in participant_ids:
+    for n, participant_id in enumerate(participant_ids):
         participant = participants.get(participant_id)
         try:
             if participant is None:
                 raise errors.ParticipantNotFound()
-            if _confirm(principal, participant, None):
+            expected = expected_versions[n] if n < len(expected_versions) else None
+            if _confirm(principal, participant, expected):
                 changed.append(participant)
         except Problem as problem:
             outcomes.append(problem)

@@ -1,4 +1,4 @@
-"""Group commit of single claims (services/outcomes/claims/group.py): concurrent claims written in one
+"""Group commit of single claims (services/outcomes/groups.py): concurrent claims written in one
 transaction still answer each on its own. On a platform whose groups collect for 50 ms, so that concurrent
 claims do share a transaction here (the ledger shows it: one transaction's events share their time):
 the per-participant maximum holds exactly under 50-way concurrency, a refused claim fails alone,
@@ -42,7 +42,7 @@ ACHIEVED = TODAY - timedelta(days=10)
 
 @pytest.fixture(scope="module")
 def grouped(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    env = {"OUTCOMES_CLAIM_GROUP_WINDOW": WINDOW, "OUTCOMES_CLAIM_GROUP_SIZE": "32"}
+    env = {"OUTCOMES_GROUP_WINDOW": WINDOW, "OUTCOMES_GROUP_SIZE": "32"}
     with running_platform(pg_server_url, tmp_path_factory.mktemp("groups"), extra_env=env) as platform:
         yield platform
 
