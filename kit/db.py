@@ -156,7 +156,9 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         max_overflow=max_overflow,
         pool_recycle=1800,
         connect_args={
-            "server_settings": {"timezone": "UTC", "application_name": "effekt"},
+            # JIT off: it compiled one large set statement (a bulk file's) for seconds, and these
+            # services' statements are short ones it never pays off on.
+            "server_settings": {"timezone": "UTC", "application_name": "effekt", "jit": "off"},
             "connection_class": RowScopedConnection,
         },
     )

@@ -16,7 +16,7 @@ once rather than per line:
   webhook outbox rows and one NOTIFY, in a few statements at commit (`ledger.write_pending`);
 - its decisions lock the cap counters they price against once, and are priced in order in memory;
 - each (contract, date)'s version in force comes from the registry client's short-lived cache;
-- PostgreSQL's JIT is off (`SET LOCAL jit = off`): it compiled one large set statement for seconds.
+- PostgreSQL's JIT is off (every connection's, kit/db.py): it compiled one large set statement for seconds.
 
 Idempotent by the line's `external_reference`, per organisation: a retried file — or the same file sent
 twice at once — does each line's work exactly once and answers `duplicate` with the original result id.
@@ -84,7 +84,6 @@ SET_KINDS = (EnrolmentLine, EligibilityLine, ClaimLine, VerificationLine)
 # One savepoint name for every line, not SQLAlchemy's numbered ones: each new statement text is prepared
 # anew by asyncpg and churns its statement cache, which cost more than the lines' own queries.
 _SAVEPOINT = text("SAVEPOINT bulk_line")
-_JIT_OFF = text("SET LOCAL jit = off")
 _RELEASE_SAVEPOINT = text("RELEASE SAVEPOINT bulk_line")
 _ROLLBACK_TO_SAVEPOINT = text("ROLLBACK TO SAVEPOINT bulk_line")
 
@@ -260,7 +259,6 @@ class Import:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 async with self.sessionmaker() as session, session.begin():
-                    await session.execute(_JIT_OFF)
                     answers, accepted = await self._work(session, batch)
                     await self._record(session, batch, answers)
             except DBAPIError as exc:

@@ -10,7 +10,6 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
@@ -107,11 +106,9 @@ async def _decide_group(
 async def _render_decided(
     session: AsyncSession, principal: Principal, decided: list[OutcomeClaim]
 ) -> list[tuple[Any, dict[str, str]]]:
-    """What `_claim_response` answers for each, read back in one query for the group."""
+    """What `_claim_response` answers for each: the claims hold what `decide_many` wrote, and their new
+    lines are remembered (read back in one query only for a claim it did not price)."""
     ids = list(dict.fromkeys(claim.id for claim in decided))
-    await session.execute(
-        select(OutcomeClaim).where(OutcomeClaim.id.in_(ids)).execution_options(populate_existing=True)
-    )
     lines = await claims.split_lines(session, ids)
     return [(claim_read(claim, lines.get(claim.id, [])), etag(claim.version)) for claim in decided]
 

@@ -39,7 +39,6 @@ def payment_period_key(day: date, payment_period: str) -> str:
 
 
 _COUNTERS = cast(Table, CapCounter.__table__)  # Core statements: no ORM bookkeeping under the locks
-_JIT_OFF = text("SET LOCAL jit = off")
 
 
 @dataclass(frozen=True, slots=True)
@@ -559,37 +558,62 @@ async def decide_claim(
     return claim
 
 
-# A batch's decisions, payment lines and counter moves in one statement each, however many claims it
-# decides: per-row UPDATEs would each fire the claims' statement-level tally trigger (statements/tallies.py)
-# and cost a round of the unit of work per claim. The rows come as one JSON array (a claim's payers and cut
-# reasons are arrays of their own, which `unnest` cannot carry); statement texts are fixed, so each is
-# prepared once.
-_DECIDE = text(
+# A batch's decisions, payment lines and counter moves in one statement, however many claims it decides:
+# per-row UPDATEs would each fire the claims' statement-level tally trigger (statements/tallies.py) and
+# cost a round of the unit of work per claim, and a statement per part a round trip each. The claims' rows
+# come as JSON arrays (a claim's payers and cut reasons are arrays of their own, which `unnest` cannot
+# carry), the lines and moves as arrays; an empty part writes nothing. A claim is in one part only, and a
+# line's claim is checked at the statement's end. The text is fixed, so it is prepared once.
+_DECIDE_ALL = text(
     """
-    UPDATE outcome_claims AS c
-    SET status = r.status, verifier_organisation_id = r.verifier_organisation_id,
-        verified_by = r.verified_by, decided_at = r.decided_at, reason = r.reason, version = r.version
-    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
-        id uuid, status text, verifier_organisation_id uuid, verified_by text, decided_at timestamptz,
-        reason text, version integer)
-    WHERE c.id = r.id
-    """
-)
-_DECIDE_PRICED = text(
-    """
-    UPDATE outcome_claims AS c
-    SET status = r.status, verifier_organisation_id = r.verifier_organisation_id,
-        verified_by = r.verified_by, decided_at = r.decided_at, reason = r.reason, version = r.version,
-        priced_contract_version_id = r.priced_contract_version_id, currency = r.currency,
-        tariff = r.tariff, payable = r.payable, cut = r.cut, cut_reasons = r.cut_reasons, band = r.band,
-        tier = r.tier, tier_count = r.tier_count, priced_on = r.priced_on,
-        payment_period = r.payment_period, payer_organisation_ids = r.payer_organisation_ids
-    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
-        id uuid, status text, verifier_organisation_id uuid, verified_by text, decided_at timestamptz,
-        reason text, version integer, priced_contract_version_id uuid, currency text, tariff numeric,
-        payable numeric, cut numeric, cut_reasons jsonb, band text, tier smallint, tier_count integer,
-        priced_on date, payment_period text, payer_organisation_ids uuid[])
-    WHERE c.id = r.id
+    WITH decided AS (
+        UPDATE outcome_claims AS c
+        SET status = r.status, verifier_organisation_id = r.verifier_organisation_id,
+            verified_by = r.verified_by, decided_at = r.decided_at, reason = r.reason, version = r.version
+        FROM jsonb_to_recordset(CAST(:decided AS jsonb)) AS r(
+            id uuid, status text, verifier_organisation_id uuid, verified_by text, decided_at timestamptz,
+            reason text, version integer)
+        WHERE c.id = r.id
+        RETURNING 1
+    ),
+    priced AS (
+        UPDATE outcome_claims AS c
+        SET status = r.status, verifier_organisation_id = r.verifier_organisation_id,
+            verified_by = r.verified_by, decided_at = r.decided_at, reason = r.reason, version = r.version,
+            priced_contract_version_id = r.priced_contract_version_id, currency = r.currency,
+            tariff = r.tariff, payable = r.payable, cut = r.cut, cut_reasons = r.cut_reasons, band = r.band,
+            tier = r.tier, tier_count = r.tier_count, priced_on = r.priced_on,
+            payment_period = r.payment_period, payer_organisation_ids = r.payer_organisation_ids
+        FROM jsonb_to_recordset(CAST(:priced AS jsonb)) AS r(
+            id uuid, status text, verifier_organisation_id uuid, verified_by text, decided_at timestamptz,
+            reason text, version integer, priced_contract_version_id uuid, currency text, tariff numeric,
+            payable numeric, cut numeric, cut_reasons jsonb, band text, tier smallint, tier_count integer,
+            priced_on date, payment_period text, payer_organisation_ids uuid[])
+        WHERE c.id = r.id
+        RETURNING 1
+    ),
+    lines AS (
+        INSERT INTO payment_lines (id, claim_id, contract_id, payer_organisation_id, outcome_code,
+            achievement_date, priced_on, currency, tariff_share, amount)
+        SELECT * FROM unnest(
+            CAST(:id AS uuid[]), CAST(:claim_id AS uuid[]), CAST(:contract_id AS uuid[]),
+            CAST(:payer_organisation_id AS uuid[]), CAST(:outcome_code AS text[]),
+            CAST(:achievement_date AS date[]), CAST(:priced_on AS date[]), CAST(:currency AS text[]),
+            CAST(:tariff_share AS numeric[]), CAST(:amount AS numeric[])
+        )
+        RETURNING 1
+    ),
+    moved AS (
+        UPDATE cap_counters AS c
+        SET paid = c.paid + m.payable, count = c.count + m.count, cap = m.cap
+        FROM unnest(
+            CAST(:m_contract_ids AS uuid[]), CAST(:m_scopes AS text[]), CAST(:m_keys AS text[]),
+            CAST(:m_payables AS numeric[]), CAST(:m_counts AS bigint[]), CAST(:m_caps AS numeric[])
+        ) AS m(contract_id, scope, key, payable, count, cap)
+        WHERE c.contract_id = m.contract_id AND c.scope = m.scope AND c.key = m.key
+        RETURNING 1
+    )
+    SELECT 1
     """
 )
 _LINE_COLUMNS = (
@@ -603,29 +627,6 @@ _LINE_COLUMNS = (
     "currency",
     "tariff_share",
     "amount",
-)
-_INSERT_LINES = text(
-    """
-    INSERT INTO payment_lines (id, claim_id, contract_id, payer_organisation_id, outcome_code,
-        achievement_date, priced_on, currency, tariff_share, amount)
-    SELECT * FROM unnest(
-        CAST(:id AS uuid[]), CAST(:claim_id AS uuid[]), CAST(:contract_id AS uuid[]),
-        CAST(:payer_organisation_id AS uuid[]), CAST(:outcome_code AS text[]),
-        CAST(:achievement_date AS date[]), CAST(:priced_on AS date[]), CAST(:currency AS text[]),
-        CAST(:tariff_share AS numeric[]), CAST(:amount AS numeric[])
-    )
-    """
-)
-_ADD_PAID_MANY = text(
-    """
-    UPDATE cap_counters AS c
-    SET paid = c.paid + m.payable, count = c.count + m.count, cap = m.cap
-    FROM unnest(
-        CAST(:contract_ids AS uuid[]), CAST(:scopes AS text[]), CAST(:keys AS text[]),
-        CAST(:payables AS numeric[]), CAST(:counts AS bigint[]), CAST(:caps AS numeric[])
-    ) AS m(contract_id, scope, key, payable, count, cap)
-    WHERE c.contract_id = m.contract_id AND c.scope = m.scope AND c.key = m.key
-    """
 )
 
 
@@ -667,11 +668,9 @@ async def decide_many(
     decisions never wait on each other in a cycle). The engine then prices the claims in order against
     the counters as the batch's earlier claims left them, in memory; the decisions, their payment lines
     and the counters' moves are then written in one statement each (the returned claims hold the values
-    written). A refused decision writes nothing. PostgreSQL's JIT is off for the transaction: it can
-    take seconds to compile a large set statement and saves nothing on these."""
+    written). A refused decision writes nothing."""
     if len({d.claim_id for d in decisions}) != len(decisions):
         raise ValueError("decide_many decides each claim once")
-    await session.execute(_JIT_OFF)
     query = readable_claims(principal).where(OutcomeClaim.id.in_(sorted(d.claim_id for d in decisions)))
     if partnership_id is not None:
         query = query.where(OutcomeClaim.partnership_id == partnership_id)
@@ -764,22 +763,21 @@ async def decide_many(
             index_factor=index_factor,
         )
         answers[item.index] = claim
-    for statement, changed in ((_DECIDE_PRICED, priced), (_DECIDE, decided)):
-        if changed:
-            await session.execute(statement, {"rows": orjson.dumps(changed, default=str).decode()})
-    if lines:
-        await session.execute(_INSERT_LINES, {name: [line[name] for line in lines] for name in _LINE_COLUMNS})
-    if moved:
+        remember_lines(session, claim.id, [PaymentLine(**line) for line in claim_lines])
+    if priced or decided:
         keys = sorted(moved, key=lock_order)
         await session.execute(
-            _ADD_PAID_MANY,
+            _DECIDE_ALL,
             {
-                "contract_ids": [k[0] for k in keys],
-                "scopes": [k[1] for k in keys],
-                "keys": [k[2] for k in keys],
-                "payables": [moved[k][0] for k in keys],
-                "counts": [moved[k][1] for k in keys],
-                "caps": [moved[k][2] for k in keys],
+                "priced": orjson.dumps(priced, default=str).decode(),
+                "decided": orjson.dumps(decided, default=str).decode(),
+                **{name: [line[name] for line in lines] for name in _LINE_COLUMNS},
+                "m_contract_ids": [k[0] for k in keys],
+                "m_scopes": [k[1] for k in keys],
+                "m_keys": [k[2] for k in keys],
+                "m_payables": [moved[k][0] for k in keys],
+                "m_counts": [moved[k][1] for k in keys],
+                "m_caps": [moved[k][2] for k in keys],
             },
         )
     await session.flush()
