@@ -29,6 +29,7 @@ from tests.platform import postgres_server, running_platform
 SLOW = frozenset(
     {
         "tests/bench/test_quick_run.py",
+        "tests/browser/test_partner_console.py",  # npm ci and a production build of the console first
         "tests/deploy/test_entrypoint.py",
         "tests/deploy/test_replicas.py",
         "tests/gateway/test_fanout.py",  # 200 participants enrolled, claimed and verified first
