@@ -29,6 +29,7 @@ from tests.platform import postgres_server, running_platform
 SLOW = frozenset(
     {
         "tests/bench/test_quick_run.py",
+        "tests/browser/test_partner_console.py",  # npm ci and a production build of the console first
         "tests/deploy/test_entrypoint.py",
         "tests/deploy/test_replicas.py",
         "tests/gateway/test_fanout.py",  # 200 participants enrolled, claimed and verified first
@@ -38,6 +39,7 @@ SLOW = frozenset(
         "tests/identity/test_sign_in_throttles.py::test_failed_sign_ins_at_one_client_are_throttled_across_addresses",
         "tests/identity/test_sign_in_throttles.py::test_failed_sign_ins_from_one_address_are_throttled_with_retry_after",
         "tests/identity/test_tokens.py",
+        "tests/outcomes/integrations/test_claim_groups.py",  # a platform of its own, a process killed in it
         "tests/outcomes/integrations/test_dispatcher_crash.py",
         "tests/outcomes/integrations/test_feed.py::"
         "test_a_cursor_consumer_gets_every_event_exactly_once_in_order_while_writers_race",

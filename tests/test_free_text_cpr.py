@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from effekt.sandbox.cast import Actor, Cast, make_cast
+from effekt.sandbox.cast import Actor, Cast
 from effekt.sandbox.directory import operator_headers
 from effekt.sandbox.identifiers import synthetic_cpr
 from tests.digits import written_in
@@ -35,8 +35,8 @@ SPELLINGS = {
 
 
 @pytest.fixture(scope="module")
-async def world(platform: Platform) -> World:
-    cast = await make_cast(platform)
+async def world(platform: Platform, shared_cast: Cast) -> World:
+    cast = shared_cast
     async with (
         httpx.AsyncClient(base_url=platform.url("contracts"), timeout=30) as contracts,
         httpx.AsyncClient(base_url=platform.url("outcomes"), timeout=30) as outcomes,

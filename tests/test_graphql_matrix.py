@@ -23,7 +23,7 @@ from effekt.launcher import Platform
 from effekt.sandbox.http import new_client
 from gateway import policy
 from gateway.schema import build_schema, full_schema
-from tests.actors import Actor, Cast, bearer, make_cast
+from tests.actors import Actor, Cast, bearer
 from tests.authorisation import GRAPHQL, graphql_uncovered
 from tests.gateway.support import World, build_world, gid, gql
 from tests.matrix_scene import expired_token
@@ -63,8 +63,8 @@ def test_each_partner_type_schema_holds_exactly_the_fields_the_table_gives_it(pa
 
 
 @pytest.fixture(scope="module")
-async def graphql_cast(platform: Platform) -> Cast:
-    return await make_cast(platform)
+def graphql_cast(shared_cast: Cast) -> Cast:
+    return shared_cast
 
 
 async def test_the_live_gateway_serves_each_caller_its_variant_and_refuses_no_token(

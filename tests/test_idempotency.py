@@ -156,8 +156,8 @@ SERVICES = ("identity", "contracts", "outcomes")
 
 
 @pytest.fixture(scope="module")
-async def shared_writes(platform: Platform) -> dict[str, Write]:
-    cast = await make_cast(platform)
+async def shared_writes(platform: Platform, shared_cast: Cast) -> dict[str, Write]:
+    cast = shared_cast
     async with clients(platform) as http:
         return {w.service: w for w in await writes(platform, cast, http["contracts"])}
 

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from effekt.sandbox.cast import Actor, make_cast
+from effekt.sandbox.cast import Actor, Cast
 from tests.gateway.support import World, build_world, gid, gql
 from tests.outcomes.integrations.support import ndjson, post_bulk
 from tests.outcomes.support import TODAY, check, claim, decide, key
@@ -52,10 +52,10 @@ DEPTH = 4
 
 
 @pytest.fixture(scope="module")
-async def scene(platform: Platform) -> tuple[World, dict[str, str], set[str]]:
+async def scene(platform: Platform, shared_cast: Cast) -> tuple[World, dict[str, str], set[str]]:
     """The world (tests/gateway/support.py) carried further; the ids each path parameter takes; and every
     person-level value (pseudonyms, participant ids, claim ids)."""
-    cast = await make_cast(platform)
+    cast = shared_cast
     async with (
         httpx.AsyncClient(base_url=platform.url("contracts"), timeout=30) as contracts,
         httpx.AsyncClient(base_url=platform.url("outcomes"), timeout=30) as outcomes,

@@ -313,10 +313,10 @@ async def _rows_by_partnership(dsn: str, query: str) -> dict[str, UUID | None]:
 
 
 @pytest.fixture(scope="module")
-async def scene(platform: Platform) -> Scene:
+async def scene(platform: Platform, shared_cast: Cast) -> Scene:
     # Webhooks to a port nobody listens on: every delivery fails, so attempts are recorded.
     hook = f"http://127.0.0.1:{free_port()}/hook"
-    a, b = await make_cast(platform), await make_cast(platform)
+    a, b = shared_cast, await make_cast(platform)
     async with (
         httpx.AsyncClient(base_url=platform.url("contracts"), timeout=30) as contracts,
         httpx.AsyncClient(base_url=platform.url("outcomes"), timeout=60) as outcomes,

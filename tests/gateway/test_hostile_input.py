@@ -18,7 +18,7 @@ from websockets.asyncio.client import ClientConnection
 
 from effekt.launcher import Platform
 from gateway.input_limits import MAX_JSON_DEPTH
-from tests.actors import Cast, make_cast
+from tests.actors import Cast
 
 WAIT = 30.0
 ME = "query Me { me { partnerType } }"
@@ -26,8 +26,8 @@ DEEP = 100_000
 
 
 @pytest.fixture(scope="module")
-async def hostile_cast(platform: Platform) -> Cast:
-    return await make_cast(platform)
+def hostile_cast(shared_cast: Cast) -> Cast:
+    return shared_cast
 
 
 def _nested(levels: int) -> str:

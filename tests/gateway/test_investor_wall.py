@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from effekt.sandbox.cast import Actor, Cast, make_cast
+from effekt.sandbox.cast import Actor, Cast
 from effekt.sandbox.http import new_client
 from gateway import policy
 from tests.gateway.support import gid, gql
@@ -21,8 +21,8 @@ INTROSPECTION = """
 
 
 @pytest.fixture(scope="module")
-async def investors(platform: Platform) -> tuple[Cast, list[Actor]]:
-    cast = await make_cast(platform)
+async def investors(platform: Platform, shared_cast: Cast) -> tuple[Cast, list[Actor]]:
+    cast = shared_cast
     return cast, [cast.investor, cast.investor_machine]
 
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from effekt.launcher import Platform
-from effekt.sandbox.cast import Cast, make_cast
+from effekt.sandbox.cast import Cast
 from gateway.schema import MAX_ALIASES, MAX_COST, MAX_DEPTH, MAX_TOKENS
 from tests.gateway.support import gid, gql
 
 
 @pytest.fixture(scope="module")
-async def limits_cast(platform: Platform) -> Cast:
-    return await make_cast(platform)
+def limits_cast(shared_cast: Cast) -> Cast:
+    return shared_cast
 
 
 def _deep(levels: int) -> str:

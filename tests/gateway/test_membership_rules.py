@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from effekt.sandbox.cast import Cast, make_cast, token_for
+from effekt.sandbox.cast import Cast, token_for
 from effekt.sandbox.directory import operator_headers
 from effekt.sandbox.identifiers import synthetic_cpr
 from gateway import policy
@@ -31,8 +31,8 @@ REMOVE = """mutation($p: ID!, $m: UUID!) { removeMember(partnershipId: $p, membe
 
 
 @pytest.fixture(scope="module")
-async def cast(platform: Platform) -> Cast:
-    return await make_cast(platform)
+def cast(shared_cast: Cast) -> Cast:
+    return shared_cast
 
 
 def test_the_roles_identity_guards_are_those_that_list_person_level_rows() -> None:

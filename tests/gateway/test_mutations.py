@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from effekt.sandbox.cast import Cast, make_cast
+from effekt.sandbox.cast import Cast
 from effekt.sandbox.directory import operator_headers
 from effekt.sandbox.http import new_client
 from effekt.sandbox.identifiers import synthetic_cpr
@@ -20,8 +20,8 @@ from tests.outcomes.support import TODAY, active_contract, employment_terms
 
 
 @pytest.fixture(scope="module")
-async def signed(platform: Platform) -> tuple[Cast, UUID]:
-    cast = await make_cast(platform)
+async def signed(platform: Platform, shared_cast: Cast) -> tuple[Cast, UUID]:
+    cast = shared_cast
     async with new_client(base_url=platform.url("contracts"), timeout=30) as contracts:
         contract_id, _ = await active_contract(contracts, cast, employment_terms(cast))
     return cast, contract_id

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from effekt.sandbox.cast import Cast, make_cast
+from effekt.sandbox.cast import Cast
 from effekt.sandbox.platform import free_port
 from gateway.app import create_app
 from gateway.settings import Settings
@@ -21,8 +21,8 @@ from tests.gateway.support import gid, gql
 
 
 @pytest.fixture(scope="module")
-async def cast_here(platform: Platform) -> Cast:
-    return await make_cast(platform)
+def cast_here(shared_cast: Cast) -> Cast:
+    return shared_cast
 
 
 @pytest.fixture

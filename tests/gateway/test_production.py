@@ -14,7 +14,7 @@ import uvicorn
 import websockets
 
 from effekt.launcher import Platform
-from effekt.sandbox.cast import Cast, make_cast
+from effekt.sandbox.cast import Cast
 from effekt.sandbox.http import new_client
 from effekt.sandbox.platform import free_port
 from gateway.app import create_app
@@ -47,8 +47,8 @@ SUBSCRIPTION = "subscription($id: ID!) { ledgerEvents(partnershipId: $id) { sequ
 
 
 @pytest.fixture(scope="module")
-async def trusted_cast(platform: Platform) -> Cast:
-    return await make_cast(platform)
+def trusted_cast(shared_cast: Cast) -> Cast:
+    return shared_cast
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from effekt.sandbox.http import new_client
 from effekt.sandbox.identifiers import synthetic_cpr
 from gateway.app import create_app
 from gateway.settings import Settings
-from tests.actors import Actor, Cast, make_cast
+from tests.actors import Actor, Cast
 from tests.gateway.support import gid
 from tests.outcomes.support import TODAY, active_contract, employment_terms, enrol
 from tests.platform import free_port
@@ -55,9 +55,9 @@ class World:
 
 
 @pytest.fixture(scope="module")
-async def world(platform: Platform) -> AsyncIterator[World]:
+async def world(platform: Platform, shared_cast: Cast) -> AsyncIterator[World]:
     """A partnership with a few events, and a gateway of its own with small limits and a quick poll."""
-    cast = await make_cast(platform)
+    cast = shared_cast
     async with new_client(base_url=platform.url("contracts"), timeout=30) as contracts:
         contract_id, _ = await active_contract(contracts, cast, employment_terms(cast))
     configured = {

@@ -18,7 +18,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from effekt.launcher import Platform
-from effekt.sandbox.cast import Actor, Cast, make_cast
+from effekt.sandbox.cast import Actor, Cast
 from effekt.sandbox.http import new_client
 from effekt.sandbox.identifiers import synthetic_cpr
 from gateway.hardening import DomainError
@@ -36,8 +36,8 @@ WAIT = 30.0  # an upper bound for a poll cycle on a loaded machine, not a timing
 
 
 @pytest.fixture(scope="module")
-async def enrolled(platform: Platform) -> tuple[Cast, UUID]:
-    cast = await make_cast(platform)
+async def enrolled(platform: Platform, shared_cast: Cast) -> tuple[Cast, UUID]:
+    cast = shared_cast
     async with (
         new_client(base_url=platform.url("contracts"), timeout=30) as contracts,
         new_client(base_url=platform.url("outcomes"), timeout=30) as outcomes,

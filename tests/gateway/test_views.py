@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from effekt.sandbox.cast import Actor, make_cast
+from effekt.sandbox.cast import Actor, Cast
 from effekt.sandbox.http import new_client
 from gateway import policy
 from services.outcomes import access
@@ -75,8 +75,8 @@ UNKNOWN_FIELD = re.compile(r"Cannot query field '(\w+)' on type '(\w+)'")
 
 
 @pytest.fixture(scope="module")
-async def world(platform: Platform) -> World:
-    cast = await make_cast(platform)
+async def world(platform: Platform, shared_cast: Cast) -> World:
+    cast = shared_cast
     async with (
         new_client(base_url=platform.url("contracts"), timeout=30) as contracts,
         new_client(base_url=platform.url("outcomes"), timeout=30) as outcomes,

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from effekt.launcher import Platform
-from effekt.sandbox.cast import Actor, Cast, make_cast
+from effekt.sandbox.cast import Actor, Cast
 from effekt.sandbox.identifiers import synthetic_cpr
 from services.outcomes.statements import small_cells
 from tests.actors import add_membership, create_organisation, user_actor
@@ -58,8 +58,8 @@ class World:
 
 
 @pytest.fixture(scope="module")
-async def world(platform: Platform) -> World:
-    cast = await make_cast(platform)
+async def world(platform: Platform, shared_cast: Cast) -> World:
+    cast = shared_cast
     organisation = await create_organisation(
         platform, "outcome_funder", "Udfaldsfonden", identifier=f"GB-GOR-EA{secrets.randbelow(9000) + 1000}"
     )

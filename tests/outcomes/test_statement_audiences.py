@@ -15,14 +15,14 @@ import pytest
 from openpyxl import load_workbook
 
 from effekt.launcher import Platform
-from effekt.sandbox.cast import Actor, make_cast
+from effekt.sandbox.cast import Actor, Cast
 from tests.gateway.support import World, build_world, gid, gql
 from tests.outcomes.support import check
 
 
 @pytest.fixture(scope="module")
-async def world(platform: Platform) -> World:
-    cast = await make_cast(platform)
+async def world(platform: Platform, shared_cast: Cast) -> World:
+    cast = shared_cast
     async with (
         httpx.AsyncClient(base_url=platform.url("contracts"), timeout=30) as contracts,
         httpx.AsyncClient(base_url=platform.url("outcomes"), timeout=30) as outcomes,

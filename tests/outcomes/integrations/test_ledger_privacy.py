@@ -23,7 +23,7 @@ import websockets
 from standardwebhooks.webhooks import Webhook
 
 from effekt.launcher import Platform
-from effekt.sandbox.cast import Actor, Cast, make_cast
+from effekt.sandbox.cast import Actor, Cast
 from effekt.sandbox.identifiers import synthetic_cpr
 from services.outcomes import access, chain
 from services.outcomes.chain import SEALED_TYPE, verify_chain
@@ -85,8 +85,8 @@ class Scenario:
 
 
 @pytest.fixture(scope="module")
-async def scenario(platform: Platform) -> AsyncIterator[Scenario]:
-    cast = await make_cast(platform)
+async def scenario(platform: Platform, shared_cast: Cast) -> AsyncIterator[Scenario]:
+    cast = shared_cast
     receivers = {name: Receiver() for name in (*SEALED_AUDIENCES, "provider", "payer")}
     async with (
         httpx.AsyncClient(base_url=platform.url("contracts"), timeout=30) as contracts,

@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 
 from effekt.launcher import Platform
-from effekt.sandbox.cast import Cast, make_cast
+from effekt.sandbox.cast import Cast
 from effekt.sandbox.http import new_client
 from effekt.sandbox.platform import free_port
 from services.outcomes.app import create_app
@@ -57,8 +57,8 @@ ACCEPTED = [
 
 
 @pytest.fixture(scope="module")
-async def strict_cast(platform: Platform) -> Cast:
-    return await make_cast(platform)
+def strict_cast(shared_cast: Cast) -> Cast:
+    return shared_cast
 
 
 @pytest.fixture(scope="module")
