@@ -73,12 +73,30 @@ class PrivatePlatform:
         from pgserver._commands import POSTGRES_BIN_PATH  # imported by EmbeddedPostgres.start() already
 
         server: Any = self.postgres._server  # the wheel's server object: its data folder and system user
-        stop = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(server.pgdata), "-w", "-m", "immediate", "stop"]
+        pg_ctl = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(server.pgdata), "-w"]
+        socket_dir = server._postmaster_info.socket_dir  # started again as it was, on the same socket
         await asyncio.to_thread(
-            subprocess.run, stop, user=server.system_user, check=True, stdout=subprocess.DEVNULL, timeout=60
+            subprocess.run,
+            [*pg_ctl, "-m", "immediate", "stop"],
+            user=server.system_user,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            timeout=60,
         )
         await asyncio.sleep(down_for)
-        await asyncio.to_thread(server.ensure_postgres_running)  # started as it was, on the same socket
+        # Started here rather than by the wheel's `ensure_postgres_running`, whose `pg_ctl` gives crash
+        # recovery 10 s: on two busy cores that ran out while recovery went on (a failed test, then a
+        # teardown that met a server "not yet accepting connections"). `-w` waits until it accepts them.
+        start = [*pg_ctl, "-t", "120", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(server.log)]
+        await asyncio.to_thread(
+            subprocess.run,
+            [*start, "start"],
+            user=server.system_user,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            timeout=150,
+        )
+        await asyncio.to_thread(server.ensure_postgres_running)  # finds it running; records its pid
 
     async def kill_outcomes(self, down_for: float) -> None:
         self.platform.stop_one("outcomes", kill=True)

@@ -218,19 +218,27 @@ async def test_a_second_request_while_the_first_runs_gets_409_at_once(
 async def test_keys_expire_after_the_configured_lifetime_and_are_swept(short_lived: Platform) -> None:
     cast = await make_cast(short_lived)
     async with clients(short_lived) as http:
+        # Each service's key is written first, then all three lifetimes are waited out together.
+        sent: list[tuple[Write, str, dict[str, Any], httpx.Response]] = []
         for write in await writes(short_lived, cast, http["contracts"]):
             key, body = uuid4().hex, write.body()
             first = await post(http[write.service], write, key, body)
             replay = await post(http[write.service], write, key, body)
             assert (first.status_code, replay.headers.get("idempotent-replayed")) == (201, "true"), write
-            connection = await asyncpg.connect(dsn(short_lived, write.service))
+            sent.append((write, key, body, first))
+
+        async def swept(service: str, key: str) -> None:
+            connection = await asyncpg.connect(dsn(short_lived, service))
             try:
                 deadline = time.monotonic() + LIFETIME + 10
                 while await connection.fetchval("SELECT count(*) FROM idempotency_keys WHERE key = $1", key):
-                    assert time.monotonic() < deadline, f"{write.service} never swept the expired key"
+                    assert time.monotonic() < deadline, f"{service} never swept the expired key"
                     await asyncio.sleep(0.2)
             finally:
                 await connection.close()
+
+        await asyncio.gather(*(swept(write.service, key) for write, key, _, _ in sent))
+        for write, key, body, first in sent:
             fresh = await post(http[write.service], write, key, body)
             # After expiry the key is a new request: done again, not replayed (an enrolment of the same
             # person is then refused as a duplicate, which is the rules speaking, not a replay).

@@ -22,8 +22,14 @@ from effekt.embedded_pg import asyncpg_url
 from effekt.launcher import Platform
 from effekt.sandbox.http import new_client
 from effekt.sandbox.platform import drop_databases, free_port
+from tests.platform import TEST_ENV
 
 SERVICES = ("identity", "contracts", "outcomes")
+# The sandbox's time cost with the tests' memory (tests/platform.py), for `effekt up`'s demo seed.
+CHEAP_PASSWORD_HASHING = {
+    "IDENTITY_PASSWORD_HASH_TIME_COST": "1",
+    "IDENTITY_PASSWORD_HASH_MEMORY_KIB": TEST_ENV["IDENTITY_PASSWORD_HASH_MEMORY_KIB"],
+}
 
 
 @pytest.mark.parametrize("name", [*SERVICES, "gateway"])
@@ -194,10 +200,15 @@ def test_effekt_up_runs_the_platform_and_stops_on_ctrl_c(pg_server_url: str, tmp
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # The demo seed makes and signs in a dozen users: with the tests' argon2id profile, not
+        # production's 64 MiB x 3 passes (two thirds of this test's wall time on two busy cores).
+        env={**os.environ, **CHEAP_PASSWORD_HASHING},
     )
     try:
         output = _read_until(process, "Press Ctrl-C to stop.", timeout=120)
         assert "Effekt is running" in output
+        assert "Demo partnership" in output
+        assert "seed failed" not in output
         # The services connect as runtime roles the row policies bind (effekt/database_roles.py).
         assert f"the services connect as {prefix}_identity_app" in output
         for offset in range(4):

@@ -12,8 +12,10 @@ import pytest
 from effekt.launcher import Platform
 from effekt.sandbox.cast import make_cast
 from effekt.sandbox.http import new_client
-from tests.gateway.support import World, _bounded, build_world, gid, gql
-from tests.outcomes.support import TODAY, claim, confirm
+from effekt.sandbox.identifiers import synthetic_cpr
+from tests.gateway.support import World, build_world, gid, gql
+from tests.outcomes.integrations.support import ndjson, post_bulk
+from tests.outcomes.support import TODAY
 
 DASHBOARD = """
 query Dashboard($id: ID!) {
@@ -51,25 +53,76 @@ BOUND = {"identity": 4, "contracts": 2, "outcomes": 8}
 
 @pytest.fixture(scope="module")
 async def big_world(platform: Platform) -> World:
+    """The gateway tests' world (two participants per municipality, their claims, a statement) grown to 100
+    participants per municipality, a quarter of them confirmed and claimed for. The growth goes in bulk
+    (three requests, the same rules per line as one request each): the dashboard reads rows, and how they
+    were written is not under test here."""
     cast = await make_cast(platform)
     async with (
         new_client(base_url=platform.url("contracts"), timeout=60) as contracts,
         new_client(base_url=platform.url("outcomes"), timeout=60) as outcomes,
     ):
-        world = await build_world(contracts, outcomes, cast, per_municipality=100)
-        # Claims for a quarter of the participants, so the nested per-participant claims have rows.
-        day = TODAY - timedelta(days=20)
-        ids = world.participants["657"][1:26] + world.participants["791"][1:26]
-        payers = {"657": cast.payer_a, "791": cast.payer_b}
-        # build_world confirmed the first two in each municipality; the payers confirm the rest first.
-        await _bounded(
-            [
-                confirm(outcomes, payers[code], pid)
-                for code in payers
-                for pid in world.participants[code][2:26]
-            ]
+        world = await build_world(contracts, outcomes, cast, per_municipality=2)
+        enrolled = (TODAY - timedelta(days=30)).isoformat()
+        # build_world enrolled synthetic people 1-4; these are 5-102 (Herning) and 103-200 (Viborg).
+        more = [(code, 4 + 98 * m + n) for m, code in enumerate(("657", "791")) for n in range(1, 99)]
+        enrolments = await post_bulk(
+            outcomes,
+            cast,
+            ndjson(
+                [
+                    {
+                        "kind": "enrolment",
+                        "external_reference": f"SAG-{code}-{index}",
+                        "contract_id": str(world.contract_id),
+                        "cpr": synthetic_cpr(index),
+                        "municipality_code": code,
+                        "enrolment_date": enrolled,
+                    }
+                    for code, index in more
+                ]
+            ),
         )
-        await _bounded([claim(outcomes, cast.provider, pid, "job_start", day) for pid in ids])
+        assert [r["result"] for r in enrolments] == ["accepted"] * len(more), enrolments
+        for (code, _), result in zip(more, enrolments, strict=True):
+            world.participants[code].append(result["id"])
+        # build_world confirmed the first two in each municipality; the payers confirm the next 24.
+        payers = {"657": cast.payer_a, "791": cast.payer_b}
+        for code, payer in payers.items():
+            confirmed = await post_bulk(
+                outcomes,
+                cast,
+                ndjson(
+                    [
+                        {"kind": "eligibility", "external_reference": f"e-{pid}", "participant_id": pid}
+                        for pid in world.participants[code][2:26]
+                    ]
+                ),
+                actor=payer,
+            )
+            assert [r["result"] for r in confirmed] == ["accepted"] * 24, confirmed
+        # Claims for a quarter of the participants, so the nested per-participant claims have rows.
+        day = (TODAY - timedelta(days=20)).isoformat()
+        ids = world.participants["657"][1:26] + world.participants["791"][1:26]
+        claimed = await post_bulk(
+            outcomes,
+            cast,
+            ndjson(
+                [
+                    {
+                        "kind": "claim",
+                        "external_reference": f"c-{pid}",
+                        "participant_id": pid,
+                        "outcome_code": "job_start",
+                        "achievement_date": day,
+                        "evidence_reference": "eIndkomst extract 2026-11",
+                    }
+                    for pid in ids
+                ]
+            ),
+        )
+        assert [r["result"] for r in claimed] == ["accepted"] * len(ids), claimed
+    assert {code: len(pids) for code, pids in world.participants.items()} == {"657": 100, "791": 100}
     return world
 
 

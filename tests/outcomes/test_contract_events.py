@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -36,19 +36,8 @@ from tests.outcomes.support import (
     quarter,
     whole_ledger,
 )
-from tests.platform import running_platform
 
 TYPES = ("dk.effekt.contract.activated", "dk.effekt.contract.terminated")
-# The shared test platform leaves the recorder off (its tests count ledger events exactly): one of its own.
-RECORDING = {"OUTCOMES_CONTRACT_EVENTS": "true", "OUTCOMES_CONTRACT_EVENTS_POLL_INTERVAL": "0.5"}
-
-
-@pytest.fixture(scope="module")
-def recording_platform(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    with running_platform(
-        pg_server_url, tmp_path_factory.mktemp("contract-events"), extra_env=RECORDING
-    ) as platform:
-        yield platform
 
 
 @pytest.fixture

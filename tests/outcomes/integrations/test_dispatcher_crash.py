@@ -5,12 +5,13 @@ with the reason visible."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
 import pytest
 
 from effekt.launcher import Platform
-from effekt.sandbox.cast import make_cast
+from effekt.sandbox.cast import Cast, make_cast
 from effekt.sandbox.http import new_client
 from tests.outcomes.integrations.support import Receiver, eventually, ledger_engine, subscribe, write_events
 from tests.platform import running_platform
@@ -57,9 +58,17 @@ async def test_killing_the_dispatcher_mid_delivery_loses_nothing(short_platform:
     assert receiver.sequences(cast.partnership_id) == list(range(1, 61))
 
 
-async def test_a_subscription_failing_past_the_retry_window_is_disabled_with_the_reason(
-    short_platform: Platform,
-) -> None:
+@dataclass(frozen=True)
+class Failing:
+    cast: Cast
+    subscription_id: str
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def failing(short_platform: Platform) -> AsyncIterator[Failing]:
+    """A subscription whose receiver never accepts, made as the module starts: the retry window (20 s, the
+    platform's, which the kill test needs that long) then runs while the module's other tests do, rather
+    than after them. Run alone, the test below waits out the whole window."""
     cast = await make_cast(short_platform)
     async with (
         new_client(base_url=short_platform.url("outcomes"), timeout=30) as outcomes,
@@ -68,7 +77,15 @@ async def test_a_subscription_failing_past_the_retry_window_is_disabled_with_the
     ):
         created = await subscribe(outcomes, cast.investor, cast.partnership_id, receiver.url)
         await write_events(engine, cast.partnership_id, 1)
-        path = f"/v1/webhook-subscriptions/{created['id']}"
+        yield Failing(cast, created["id"])
+
+
+async def test_a_subscription_failing_past_the_retry_window_is_disabled_with_the_reason(
+    short_platform: Platform, failing: Failing
+) -> None:
+    cast = failing.cast
+    async with new_client(base_url=short_platform.url("outcomes"), timeout=30) as outcomes:
+        path = f"/v1/webhook-subscriptions/{failing.subscription_id}"
         state: dict[str, object] = {}
 
         async def disabled() -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +33,6 @@ from tests.outcomes.integrations.published import (
 )
 from tests.outcomes.integrations.support import Receiver, eventually, subscribe
 from tests.outcomes.support import whole_ledger
-from tests.platform import running_platform
-
-# The shared test platform leaves the registry's change log unread; this module's platform records it.
-RECORDING = {"OUTCOMES_CONTRACT_EVENTS": "true", "OUTCOMES_CONTRACT_EVENTS_POLL_INTERVAL": "0.5"}
 
 
 @dataclass
@@ -45,14 +41,6 @@ class Published:
     cast: Cast
     receiver: Receiver
     ledger: list[dict[str, Any]]  # the ledger endpoint's chain items, whole, as the evaluator reads them
-
-
-@pytest.fixture(scope="module")
-def recording_platform(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    with running_platform(
-        pg_server_url, tmp_path_factory.mktemp("published"), extra_env=RECORDING
-    ) as platform:
-        yield platform
 
 
 @pytest.fixture(scope="module")
