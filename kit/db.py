@@ -103,16 +103,25 @@ class RowScopedConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg 
         *args: Any,
         timeout: float | None = None,  # noqa: ASYNC109 - asyncpg's interface
     ) -> str:
-        suffix = self._begin_with
-        if suffix is None or args or not query.startswith("BEGIN"):
+        if args or not query.startswith("BEGIN"):
             return str(await super().execute(query, *args, timeout=timeout))
-        self._begin_with = None
+        suffix, self._begin_with = self._begin_with, None
         try:
-            return str(await super().execute(f"{query} {suffix}", timeout=timeout))
+            return str(
+                await super().execute(query if suffix is None else f"{query} {suffix}", timeout=timeout)
+            )
         except BaseException:
-            # BEGIN ran and the context did not: end that transaction, which asyncpg never took for one.
+            # A BEGIN that failed or was cancelled (a client leaving a stream): asyncpg's Transaction.start
+            # made that transaction the connection's top one before sending it and never unmakes it, so
+            # every later transaction on this connection would start as a SAVEPOINT outside any block.
+            # Forget it and end whatever began; a connection that cannot is closed, and the pool drops it.
+            self._top_xact = None
             if not self.is_closed() and self.is_in_transaction():
-                await super().execute("ROLLBACK;")
+                try:
+                    await super().execute("ROLLBACK;")
+                except BaseException:
+                    self.terminate()
+                    raise
             raise
 
 

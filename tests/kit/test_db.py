@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import asyncpg
 import pytest
 import sqlalchemy.exc
 
-from kit.db import DatabaseUnreachable, create_engine, is_transient, ping
+from kit.db import DatabaseUnreachable, RowScopedConnection, create_engine, is_transient, ping
 
 
 class FakePgError(Exception):
@@ -51,3 +52,23 @@ async def test_a_database_down_on_a_unix_socket_is_unreachable_and_transient(tmp
         await engine.dispose()
     assert isinstance(raised.value.__cause__, FileNotFoundError)
     assert is_transient(raised.value)
+
+
+async def test_a_failed_begin_leaves_the_connection_fit_for_the_next_transaction(pg_server_url: str) -> None:
+    """asyncpg keeps a transaction whose BEGIN failed (or was cancelled, as when a client leaves a stream)
+    as the connection's top one, so the next would be a SAVEPOINT outside any block; the row-scoped
+    connection forgets it, and the next transaction begins as one."""
+    connection = await asyncpg.connect(
+        pg_server_url, database="postgres", connection_class=RowScopedConnection
+    )
+    try:
+        connection._begin_with = "SELECT 1 / 0;"  # the BEGIN's round trip fails after BEGIN ran
+        with pytest.raises(asyncpg.DivisionByZeroError):
+            await connection.transaction().start()
+        assert not connection.is_in_transaction()
+        async with connection.transaction():
+            assert await connection.fetchval("SELECT txid_current_if_assigned() IS NULL")
+            assert connection.is_in_transaction()
+        assert not connection.is_in_transaction()
+    finally:
+        await connection.close()
