@@ -32,7 +32,6 @@ from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, SessionTransaction
-from sqlalchemy.util import await_
 
 from kit.problems import ServiceUnavailable, Unprocessable, problem_response, unexpected_error
 from kit.rows import EVERY, ORGANISATION_SETTING, PARTNERSHIPS_SETTING, RowContext, row_context
@@ -83,19 +82,15 @@ def _row_context_sql(context: RowContext) -> str:
 class RowScopedConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg is untyped
     """An asyncpg connection that names a transaction's row context in the same round trip as its BEGIN:
     asyncpg sends BEGIN as a simple query of its own, and a simple query may carry a second statement
-    (without parameters, hence the checked literals). The context is handed over as the session's
-    transaction begins (`_name_partnerships`), which starts the transaction at once: the very next BEGIN
-    takes it, and it is dropped if none does (`named`)."""
+    (without parameters, hence the checked literals). The session hands the context over as its
+    transaction begins (`_name_partnerships`); SQLAlchemy sends the BEGIN lazily, with the transaction's
+    first statement, and that BEGIN takes it. A context no BEGIN took is dropped when the connection goes
+    back to the pool (`_forget_context`), so it never reaches another transaction."""
 
     _begin_with: str | None = None
 
     def name_next_transaction(self, context: RowContext | None) -> None:
         self._begin_with = None if context is None else _row_context_sql(context)
-
-    def named(self) -> bool:
-        """Whether the context handed over went out with a BEGIN (else it is dropped)."""
-        pending, self._begin_with = self._begin_with, None
-        return pending is None
 
     async def execute(
         self,
@@ -133,21 +128,32 @@ class RowScopedSession(Session):
 def _name_partnerships(_session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
     context: RowContext = connection.get_execution_options().get(_ROW_CONTEXT_OPTION, row_context())
     driver = connection.connection.driver_connection
-    adapted = connection.connection.dbapi_connection
-    # The transaction starts here, as it would with the first statement (code that goes on to use the
-    # driver connection directly, as the feed does, is inside it), its BEGIN carrying the context: one round
-    # trip. SQLAlchemy's asyncpg adapter starts its transactions lazily, through this one method.
-    start = getattr(adapted, "_start_transaction", None)
-    if (
-        isinstance(driver, RowScopedConnection)
-        and start is not None
-        and getattr(adapted, "_transaction", 0) is None
-    ):
+    # SQLAlchemy's asyncpg adapter sends BEGIN with the transaction's first statement (and tracks the
+    # transaction only once BEGIN succeeded): that BEGIN carries the context, one round trip. Code that
+    # uses the driver connection directly (the feed) runs a statement through the session first.
+    begun = getattr(connection.connection.dbapi_connection, "_transaction", None) is not None
+    if isinstance(driver, RowScopedConnection) and not begun:
         driver.name_next_transaction(context)
-        await_(start())
-        if driver.named():
-            return
+        return
     connection.execute(_SET_ROW_CONTEXT, context._asdict())
+
+
+_BEGIN = text("SELECT 1")
+
+
+async def driver_connection(session: AsyncSession) -> Any:
+    """The session's asyncpg connection, inside its transaction (begun, with its row context, when no
+    statement has begun it yet): for reads too large for SQLAlchemy's row processing."""
+    raw = await (await session.connection()).get_raw_connection()
+    if getattr(raw.dbapi_connection, "_transaction", None) is None:
+        await session.execute(_BEGIN)
+    return raw.driver_connection
+
+
+def _forget_context(dbapi_connection: Any, _record: Any) -> None:
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if isinstance(driver, RowScopedConnection):
+        driver.name_next_transaction(None)
 
 
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
@@ -172,6 +178,7 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         },
     )
     event.listen(engine.sync_engine, "do_connect", _connect)
+    event.listen(engine.sync_engine, "checkin", _forget_context)
     return engine
 
 

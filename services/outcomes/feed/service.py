@@ -36,6 +36,7 @@ import orjson
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.db import driver_connection
 from kit.problems import BadRequest
 from services.outcomes import chain
 from services.outcomes.access import Audience
@@ -143,8 +144,7 @@ async def read_page(
     partnerships = sorted(audiences)
     # Straight through asyncpg: a page is up to 1 000 rows, and SQLAlchemy's row processing cost more
     # than the query (see docs/benchmarks.md).
-    connection = (await (await session.connection()).get_raw_connection()).driver_connection
-    assert connection is not None
+    connection = await driver_connection(session)
     sealed_asked = chain.SEALED_TYPE in types
     rows = await connection.fetch(
         _PAGE_SQL,
