@@ -337,10 +337,10 @@ async def writes_section(
         rounds.append(r)
         verifies.append(await verify_claims(world, prog, r.claim_ids, cfg.concurrency))
         verified.extend(r.claim_ids)
-    spread_runs = [
-        await spread_claims(world, spread, cfg.writes, cfg.concurrency)
-        for _ in range(cfg.repetitions if spread else 0)
-    ]
+    spread_runs: list[Run] = []
+    for _ in range(cfg.repetitions if spread else 0):
+        assert spread is not None
+        spread_runs.append(await spread_claims(world, spread, cfg.writes, cfg.concurrency))
     tiered: list[Run] = []
     for _ in range(cfg.repetitions if priced is not None else 0):
         assert priced is not None
