@@ -283,9 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--singles",
         action="store_true",
-        help="only section 2 (single enrolments, confirmations, claims in one partnership and spread over 16, "
-        "and verifications at 32 clients "
-        "beside hello-world); prints its table and ratios, leaving docs/benchmarks.md alone",
+        help="only section 2 (single enrolments, confirmations, claims in one partnership and spread over "
+        "16, and verifications at 32 clients beside hello-world); prints its table and ratios, leaving "
+        "docs/benchmarks.md alone",
     )
     parser.add_argument(
         "--writes",
