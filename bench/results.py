@@ -14,14 +14,16 @@ class Ratio:
     name: str
     value: float | None
     target: float
-    comparison: str  # ">=" or "<="
+    comparison: str  # ">=", "<=" or "<"
     informational: bool = False  # a stand-in figure, not the target's own measurement
 
     @property
     def met(self) -> bool | None:
         if self.value is None or self.informational:
             return None
-        return self.value >= self.target if self.comparison == ">=" else self.value <= self.target
+        if self.comparison == ">=":
+            return self.value >= self.target
+        return self.value < self.target if self.comparison == "<" else self.value <= self.target
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "met": self.met}
@@ -75,3 +77,12 @@ def ratio(
         if bottom and bottom == bottom and top == top:  # neither zero nor NaN
             value = top / bottom
     return Ratio(name, value, target, comparison, informational)
+
+
+def bound(name: str, measurement: Measurement | None, attr: str, target: float, comparison: str) -> Ratio:
+    """A target on a measurement's own figure (a p99 under a bound), reported beside the ratios."""
+    value = None
+    if measurement is not None:
+        figure = getattr(measurement, attr)
+        value = figure if figure == figure else None  # NaN: no figure
+    return Ratio(name, value, target, comparison)

@@ -34,6 +34,7 @@ from bench.scenarios import (
     prepare_sized,
     pricing_programme,
     programme,
+    spread_programmes,
     verify_claims,
     writes_section,
 )
@@ -136,7 +137,8 @@ async def measure(platform: Any, server_url: str, cfg: Config, log_dir: Path) ->
             writes = Section("writes", "2. Single writes under concurrency")
             try:
                 priced = await pricing_programme(world, await make_cast(platform))
-                writes, _ = await writes_section(world, main, hello, inserts, _wrk_hello(wrk), priced)
+                spread = await spread_programmes(world)
+                writes, _ = await writes_section(world, main, hello, inserts, _wrk_hello(wrk), priced, spread)
             except Exception as exc:
                 traceback.print_exc()
                 writes.failed(f"{type(exc).__name__}: {str(exc)[:400]}")
@@ -281,8 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--singles",
         action="store_true",
-        help="only section 2 (single enrolments, confirmations, claims and verifications at 32 clients "
-        "beside hello-world); prints its table and ratios, leaving docs/benchmarks.md alone",
+        help="only section 2 (single enrolments, confirmations, claims in one partnership and spread over "
+        "16, and verifications at 32 clients beside hello-world); prints its table and ratios, leaving "
+        "docs/benchmarks.md alone",
     )
     parser.add_argument(
         "--writes",
@@ -411,7 +414,8 @@ async def _measure_singles(platform: Any, server_url: str, cfg: Config, log_dir:
             )
         log("section 2: single writes")
         priced = await pricing_programme(world, priced_cast)
-        section, _ = await writes_section(world, main, hello, inserts, _wrk_hello(wrk), priced)
+        spread = await spread_programmes(world)
+        section, _ = await writes_section(world, main, hello, inserts, _wrk_hello(wrk), priced, spread)
         return section
 
 

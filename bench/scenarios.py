@@ -24,10 +24,10 @@ from strawberry.relay import GlobalID
 from bench import limits
 from bench.config import Config
 from bench.loadgen import HttpStatusError, Measurement, Operation, Run, drive, expect, summarise
-from bench.results import Section, ratio
+from bench.results import Section, bound, ratio
 from bench.seed import seed_ledger
 from effekt.launcher import Platform
-from effekt.sandbox.cast import Actor, Cast, token_for
+from effekt.sandbox.cast import Actor, Cast, make_cast, token_for
 from effekt.sandbox.identifiers import HERNING, sequential_cpr
 from effekt.sandbox.signin import claims_of
 from effekt.sandbox.terms import caps, standard_terms, v2_terms, window
@@ -153,18 +153,29 @@ async def _timed_posts(
     world: World, actor: Actor, path_and_body: list[tuple[str, Any]], status: int, concurrency: int
 ) -> tuple[Run, list[Any]]:
     """POST each (path, body) once with its own Idempotency-Key; returns the run and the responses."""
-    headers = await world.auth.headers(actor)
-    results: list[Any] = [None] * len(path_and_body)
+    return await _timed_posts_as(
+        world, [(actor, path, body) for path, body in path_and_body], status, concurrency
+    )
+
+
+async def _timed_posts_as(
+    world: World, requests: list[tuple[Actor, str, Any]], status: int, concurrency: int
+) -> tuple[Run, list[Any]]:
+    """POST each (actor, path, body) once as that actor with its own Idempotency-Key; returns the run and
+    the responses. Tokens are fetched before the clock starts."""
+    actors = {id(actor): actor for actor, _, _ in requests}
+    headers = {key: await world.auth.headers(actor) for key, actor in actors.items()}
+    results: list[Any] = [None] * len(requests)
 
     async def op(i: int) -> None:
-        path, body = path_and_body[i]
-        request_headers = {**headers, "Idempotency-Key": f"bench-{secrets.token_hex(12)}"}
+        actor, path, body = requests[i]
+        request_headers = {**headers[id(actor)], "Idempotency-Key": f"bench-{secrets.token_hex(12)}"}
         async with world.client.post(
             world.url("outcomes", path), json=body, headers=request_headers
         ) as response:
             results[i] = orjson.loads(await expect(response, status))
 
-    run = await drive(op, count=len(path_and_body), concurrency=concurrency, time_cap=world.config.time_cap)
+    run = await drive(op, count=len(requests), concurrency=concurrency, time_cap=world.config.time_cap)
     return run, results
 
 
@@ -178,6 +189,17 @@ class WriteRound:
 
 async def enrol_confirm_claim(world: World, prog: Programme, n: int, concurrency: int) -> WriteRound:
     """n new participants through enrolment, eligibility confirmation and a job-start claim."""
+    enrol, confirm, ids = await _enrol_confirm(world, prog, n, concurrency)
+    claim, claims = await _timed_posts(
+        world, prog.cast.provider_machine, [_claim_body(i) for i in ids], 201, concurrency
+    )
+    return WriteRound(enrol, confirm, claim, [c["id"] for c in claims if c is not None])
+
+
+async def _enrol_confirm(
+    world: World, prog: Programme, n: int, concurrency: int
+) -> tuple[Run, Run, list[str]]:
+    """n new participants enrolled and confirmed eligible; returns both runs and the participants' ids."""
     cast = prog.cast
     bodies = [
         (
@@ -201,20 +223,49 @@ async def enrol_confirm_claim(world: World, prog: Programme, n: int, concurrency
         200,
         concurrency,
     )
-    claims_body = [
-        (
-            "/v1/outcome-claims",
-            {
-                "participant_id": i,
-                "outcome_code": "job_start",
-                "achievement_date": ACHIEVED_ON.isoformat(),
-                "evidence_reference": "eIndkomst extract",
-            },
-        )
-        for i in ids
-    ]
-    claim, claims = await _timed_posts(world, cast.provider_machine, claims_body, 201, concurrency)
-    return WriteRound(enrol, confirm, claim, [c["id"] for c in claims if c is not None])
+    return enrol, confirm, ids
+
+
+def _claim_body(participant_id: str) -> tuple[str, Any]:
+    return (
+        "/v1/outcome-claims",
+        {
+            "participant_id": participant_id,
+            "outcome_code": "job_start",
+            "achievement_date": ACHIEVED_ON.isoformat(),
+            "evidence_reference": "eIndkomst extract",
+        },
+    )
+
+
+SPREAD = 16  # partnerships the spread claims row shares its claims among (the issue's "spread over 16")
+
+
+async def spread_programmes(world: World, count: int = SPREAD) -> list[Programme]:
+    """`count` partnerships, each with its own cast and active contract, made four at a time."""
+    gate = asyncio.Semaphore(4)
+
+    async def one() -> Programme:
+        async with gate:
+            return await programme(world, await make_cast(world.platform))
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+async def spread_claims(world: World, progs: list[Programme], n: int, concurrency: int) -> Run:
+    """n claims shared round robin among the programmes' partnerships, each posted by its own provider's
+    machine client, so neighbouring requests name different partnerships (and form different groups).
+    Only the claims are timed; their participants are enrolled and confirmed first."""
+    share = -(-n // len(progs))
+    ready = [(prog, (await _enrol_confirm(world, prog, share, concurrency))[2]) for prog in progs]
+    requests = [
+        (prog.cast.provider_machine, *_claim_body(ids[i]))
+        for i in range(share)
+        for prog, ids in ready
+        if i < len(ids)
+    ][:n]
+    run, _ = await _timed_posts_as(world, requests, 201, concurrency)
+    return run
 
 
 async def verify_claims(world: World, prog: Programme, claim_ids: list[str], concurrency: int) -> Run:
@@ -272,8 +323,10 @@ async def writes_section(
     inserts: Measurement | None,
     hello_wrk: Measurement | None = None,
     priced: Programme | None = None,
+    spread: list[Programme] | None = None,
 ) -> tuple[Section, list[str]]:
-    """Section 2: single claims and verifications at 32 clients; returns the verified claim ids too."""
+    """Section 2: single claims (in one partnership, and spread over `spread`'s) and verifications at 32
+    clients; returns the verified claim ids too."""
     section = Section("writes", "2. Single writes under concurrency")
     cfg = world.config
     rounds: list[WriteRound] = []
@@ -284,29 +337,77 @@ async def writes_section(
         rounds.append(r)
         verifies.append(await verify_claims(world, prog, r.claim_ids, cfg.concurrency))
         verified.extend(r.claim_ids)
+    spread_runs: list[Run] = []
+    for _ in range(cfg.repetitions if spread else 0):
+        assert spread is not None
+        spread_runs.append(await spread_claims(world, spread, cfg.writes, cfg.concurrency))
     tiered: list[Run] = []
     for _ in range(cfg.repetitions if priced is not None else 0):
         assert priced is not None
         r = await enrol_confirm_claim(world, priced, cfg.writes, cfg.concurrency)
         tiered.append(await verify_claims(world, priced, r.claim_ids, cfg.concurrency))
     c = cfg.concurrency
+    n = len(spread or [])
+    spread_figure = (
+        summarise(f"claims spread over {n} partnerships ({c} clients)", "req/s", spread_runs)
+        if spread_runs
+        else None
+    )
+    tiered_figure = (
+        summarise(f"verifications with tiers and caps binding ({c} clients)", "req/s", tiered)
+        if tiered
+        else None
+    )
     section.measurements = [
         summarise(f"enrolments (POST /v1/participants, {c} clients)", "req/s", [r.enrol for r in rounds]),
         summarise(f"eligibility confirmations ({c} clients)", "req/s", [r.confirm for r in rounds]),
         claims := summarise(
             f"claims (POST /v1/outcome-claims, {c} clients)", "req/s", [r.claim for r in rounds]
         ),
+        *([spread_figure] if spread_figure else []),
         verifs := summarise(f"verifications (POST .../verification, {c} clients)", "req/s", verifies),
-        *(
-            [summarise(f"verifications with tiers and caps binding ({c} clients)", "req/s", tiered)]
-            if tiered
-            else []
-        ),
+        *([tiered_figure] if tiered_figure else []),
     ]
     section.limits = [m for m in (hello, hello_wrk, inserts) if m is not None]
     section.ratios = [
         ratio("claims / FastAPI hello-world req/s", claims, hello, "throughput", 0.10, ">="),
+        bound("claims p99 ms, one partnership", claims, "p99_ms", 250, "<"),
+        *(
+            [
+                ratio(
+                    f"claims spread over {n} / FastAPI hello-world req/s",
+                    spread_figure,
+                    hello,
+                    "throughput",
+                    0.10,
+                    ">=",
+                ),
+                bound(
+                    f"claims p99 ms, spread over {n}",
+                    spread_figure,
+                    "p99_ms",
+                    250,
+                    "<",
+                ),
+            ]
+            if spread_figure
+            else []
+        ),
         ratio("verifications / FastAPI hello-world req/s", verifs, hello, "throughput", 0.08, ">="),
+        *(
+            [
+                ratio(
+                    "verifications with tiers and caps binding / FastAPI hello-world req/s",
+                    tiered_figure,
+                    hello,
+                    "throughput",
+                    0.08,
+                    ">=",
+                )
+            ]
+            if tiered_figure
+            else []
+        ),
         *(
             [
                 ratio(

@@ -217,7 +217,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.rollback()
             raise
         else:
-            await session.commit()
+            # A session the handler never used (a grouped write's request: its group has a session of its
+            # own) has nothing to commit, and committing it would still begin and end a transaction.
+            if session.in_transaction() or session.new or session.dirty or session.deleted:
+                await session.commit()
 
 
 DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]

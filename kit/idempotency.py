@@ -36,6 +36,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -259,7 +260,7 @@ class Idempotency:
         self, status_code: int, content: Any, headers: Mapping[str, str] | None
     ) -> tuple[Any, dict[str, str], JSONResponse]:
         """The body and headers stored for a replay, and the response itself."""
-        body = jsonable_encoder(content)
+        body = _json_body(content)
         response = JSONResponse(body, status_code=status_code, headers=dict(headers or {}))
         return body, {k: v for k, v in response.headers.items() if k.lower() not in _DERIVED}, response
 
@@ -281,9 +282,18 @@ class Idempotency:
         self, status_code: int, content: Any, headers: Mapping[str, str] | None = None
     ) -> JSONResponse:
         """The response, recorded against the key."""
-        body = jsonable_encoder(content)
+        body = _json_body(content)
         await self.record(status_code, body, headers)
         return JSONResponse(body, status_code=status_code, headers=dict(headers or {}))
+
+
+def _json_body(content: Any) -> Any:
+    """`content` as JSON values, as `jsonable_encoder` makes them. A pydantic model (a route's read schema,
+    the usual answer) dumps itself in JSON mode by alias, as `jsonable_encoder` does first, without the
+    second walk over the dumped values that it then takes (a tenth of a grouped write's CPU)."""
+    if isinstance(content, BaseModel):
+        return content.model_dump(mode="json", by_alias=True)
+    return jsonable_encoder(content)
 
 
 async def replay_many(

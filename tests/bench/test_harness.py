@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bench.loadgen import Run, parse_wrk, summarise
-from bench.results import Ratio, ratio
+from bench.results import Ratio, bound, ratio
 from bench.scenarios import _accepted, _line_results, feed_available, find_bulk_path
 
 
@@ -40,6 +40,16 @@ def test_ratios_compare_against_their_target_in_the_stated_direction() -> None:
     assert ratio("t", fast, slow, "throughput", 0.6, ">=").met is False
     assert ratio("p", fast, slow, "p99_ms", 1.3, "<=").met is True
     assert ratio("p", slow, fast, "p99_ms", 1.3, "<=").met is False
+
+
+def test_a_bound_holds_a_measurements_own_figure_strictly_under_its_target() -> None:
+    quick, slow = summarise("a", "req/s", [run(50, [100])] * 3), summarise("b", "req/s", [run(50, [250])] * 3)
+    assert bound("p99", quick, "p99_ms", 250, "<").met is True
+    assert bound("p99", slow, "p99_ms", 250, "<").met is False
+    assert bound("p99", slow, "p99_ms", 250, "<=").met is True
+    assert bound("p99", None, "p99_ms", 250, "<").met is None
+    nothing = summarise("c", "req/s", [Run(ops=0, errors=3, seconds=1.0, latencies=[])] * 3)
+    assert bound("p99", nothing, "p99_ms", 250, "<").met is None
 
 
 def test_a_missing_or_stand_in_figure_meets_no_target() -> None:

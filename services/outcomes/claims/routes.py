@@ -33,7 +33,7 @@ from services.outcomes.dependencies import (
     etag,
 )
 from services.outcomes.groups import Kind, groups_of, in_rounds
-from services.outcomes.models import OutcomeClaim, PaymentLine
+from services.outcomes.models import OutcomeClaim
 from services.outcomes.schemas import (
     ClaimCreate,
     ClaimRead,
@@ -45,7 +45,7 @@ from services.outcomes.states import ClaimStatus
 router = APIRouter(prefix="/v1", tags=["outcomes"])
 
 
-def claim_read(claim: OutcomeClaim, lines: list[PaymentLine]) -> ClaimRead:
+def claim_read(claim: OutcomeClaim, lines: list[claims.SplitLine]) -> ClaimRead:
     """The claim with its payer split, which exists only once the claim is priced (`null` before)."""
     split = lines if claim.priced_on is not None else None
     return ClaimRead.model_validate(Row(claim, split=split), from_attributes=True)

@@ -24,7 +24,7 @@ from services.outcomes.clients.contracts import ContractVersion, Outcome, Terms
 from services.outcomes.collaborators import Deps, today
 from services.outcomes.ledger.service import append_event
 from services.outcomes.models import OutcomeClaim, Participant, PaymentLine
-from services.outcomes.schemas import ClaimCreate
+from services.outcomes.schemas import ClaimCreate, SplitLineRead
 from services.outcomes.states import LIVE_STATUSES, ClaimStatus
 
 
@@ -80,22 +80,29 @@ async def list_claims(
 
 _PRICED_LINES = "effekt.priced_lines"  # (root transaction, {claim id: lines written in it})
 
+# A claim's payer split as an answer shows it: its lines read back, or the lines just priced (remembered).
+SplitLine = PaymentLine | SplitLineRead
 
-def remember_lines(session: AsyncSession, claim_id: UUID, lines: list[PaymentLine]) -> None:
-    """The lines a claim was just priced with, for `split_lines` to answer without reading them back;
-    remembered for the session's transaction, outside any savepoint (whose rollback would undo them)."""
+
+def remember_lines(session: AsyncSession, claim_id: UUID, lines: list[dict[str, Any]]) -> None:
+    """The lines a claim was just priced with (their columns), for `split_lines` to answer without reading
+    them back; remembered for the session's transaction, outside any savepoint (whose rollback would undo
+    them), as the split rows of the answer: no ORM object per line, which a grouped verification's CPU
+    would pay for every line it writes."""
     sync = session.sync_session
     root = sync.get_transaction()
     if root is None or sync.get_nested_transaction() is not None:
         return
-    known: tuple[object, dict[UUID, list[PaymentLine]]] | None = session.info.get(_PRICED_LINES)
+    known: tuple[object, dict[UUID, list[SplitLine]]] | None = session.info.get(_PRICED_LINES)
     if known is None or known[0] is not root:
         known = session.info[_PRICED_LINES] = (root, {})
-    known[1][claim_id] = sorted(lines, key=lambda line: line.id)
+    known[1][claim_id] = [
+        SplitLineRead.model_validate(line) for line in sorted(lines, key=lambda line: line["id"])
+    ]
 
 
-async def split_lines(session: AsyncSession, claim_ids: list[UUID]) -> dict[UUID, list[PaymentLine]]:
-    known: tuple[object, dict[UUID, list[PaymentLine]]] | None = session.info.get(_PRICED_LINES)
+async def split_lines(session: AsyncSession, claim_ids: list[UUID]) -> dict[UUID, list[SplitLine]]:
+    known: tuple[object, dict[UUID, list[SplitLine]]] | None = session.info.get(_PRICED_LINES)
     if (
         known is not None
         and known[0] is session.sync_session.get_transaction()
@@ -108,7 +115,7 @@ async def split_lines(session: AsyncSession, claim_ids: list[UUID]) -> dict[UUID
         .where(PaymentLine.claim_id.in_(claim_ids), PaymentLine.audit_id.is_(None))
         .order_by(PaymentLine.id)
     )
-    by_claim: dict[UUID, list[PaymentLine]] = {}
+    by_claim: dict[UUID, list[SplitLine]] = {}
     for line in rows.scalars():
         by_claim.setdefault(cast(UUID, line.claim_id), []).append(line)  # selected by claim: never None
     return by_claim

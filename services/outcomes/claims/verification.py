@@ -24,7 +24,7 @@ from services.outcomes.claims.service import get_claim, live_claims, refusal, re
 from services.outcomes.clients.contracts import ContractVersion
 from services.outcomes.collaborators import Deps, today
 from services.outcomes.ledger.service import append_event
-from services.outcomes.models import CapCounter, Money, OutcomeClaim, Participant, PaymentLine
+from services.outcomes.models import CapCounter, Money, OutcomeClaim, Participant
 from services.outcomes.pricing import money
 from services.outcomes.states import Action, ClaimStatus, InvalidTransition, transition
 
@@ -553,7 +553,7 @@ async def decide_claim(
     )
     if after is ClaimStatus.VERIFIED:
         await _write_verified(session, claim, lines, moves)
-        remember_lines(session, claim.id, [PaymentLine(**line) for line in lines])
+        remember_lines(session, claim.id, lines)
     await session.flush()
     return claim
 
@@ -763,7 +763,7 @@ async def decide_many(
             index_factor=index_factor,
         )
         answers[item.index] = claim
-        remember_lines(session, claim.id, [PaymentLine(**line) for line in claim_lines])
+        remember_lines(session, claim.id, claim_lines)
     if priced or decided:
         keys = sorted(moved, key=lock_order)
         await session.execute(

@@ -3,7 +3,7 @@ transaction still answer each on its own. On a platform whose groups collect for
 claims do share a transaction here (the ledger shows it: one transaction's events share their time):
 the per-participant maximum holds exactly under 50-way concurrency, a refused claim fails alone,
 Idempotency-Keys replay within and across groups, the chain verifies offline after a concurrent run, and a
-process killed while groups are in flight loses none of the claims it acknowledged."""
+process killed while groups are in flight loses none of the claims or verifications it acknowledged."""
 
 from __future__ import annotations
 
@@ -246,3 +246,58 @@ async def test_a_process_killed_mid_group_loses_no_acknowledged_claim(
     }
     assert set(acknowledged) <= submitted
     assert UUID(acknowledged[0])
+
+
+async def test_a_process_killed_mid_group_loses_no_acknowledged_verification(
+    grouped: Platform, http: dict[str, httpx.AsyncClient]
+) -> None:
+    cast = await make_cast(grouped)
+    outcomes = http["outcomes"]
+    claimed = [
+        check(await post_claim(outcomes, cast, claim_body(p)), 201)["id"]
+        for p in await people(http, cast, 40, 900)
+    ]
+    answered: list[httpx.Response] = []
+    first_acknowledged = asyncio.Event()
+
+    async def verify(claim_id: str) -> None:
+        # A request the process died under is unanswered (a transport error): nothing was acknowledged.
+        with contextlib.suppress(httpx.TransportError):
+            response = await outcomes.post(
+                f"/v1/outcome-claims/{claim_id}/verification",
+                json={"decision": "verified"},
+                headers={**cast.payer_a.headers, "Idempotency-Key": uuid4().hex},
+            )
+            answered.append(response)
+            if response.status_code == 200:
+                first_acknowledged.set()
+
+    async def kill_once_some_are_answered() -> None:
+        await first_acknowledged.wait()
+        grouped.stop_one("outcomes", kill=True)
+
+    await asyncio.gather(kill_once_some_are_answered(), *(verify(c) for c in claimed))
+    grouped.start_one("outcomes")
+    await asyncio.to_thread(grouped.wait_ready, 60)
+    acknowledged = {r.json()["id"]: r.json() for r in answered if r.status_code == 200}
+    assert acknowledged
+    async with new_client(base_url=grouped.url("outcomes"), timeout=60) as fresh:
+        for claim_id, answer in acknowledged.items():
+            found = check(
+                await fresh.get(f"/v1/outcome-claims/{claim_id}", headers=cast.payer_a.headers), 200
+            )
+            assert found["status"] == "verified", claim_id
+            assert (found["payable"], found["split"]) == (answer["payable"], answer["split"]), claim_id
+        ledger = await assert_chain_verifies(fresh, cast)
+        verified = [
+            e["event"]["data"]["claim_id"] for e in ledger if e["event"]["type"] == "dk.effekt.claim.verified"
+        ]
+        assert set(acknowledged) <= set(verified)
+        # Nothing half-written either: each verification on the chain is once, of a claim verified and split.
+        assert len(verified) == len(set(verified))
+        for claim_id in verified:
+            found = check(
+                await fresh.get(f"/v1/outcome-claims/{claim_id}", headers=cast.payer_a.headers), 200
+            )
+            assert found["status"] == "verified", claim_id
+            assert found["split"], claim_id
