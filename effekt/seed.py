@@ -22,14 +22,15 @@ from typing import Any
 
 import httpx
 
-from effekt.credentials import DEMO_PASSWORD as PASSWORD
-from effekt.credentials import write_demo_tokens
+from effekt.credentials import DEMO_PASSWORD, write_demo_tokens
 from effekt.launcher import Platform
 from effekt.sandbox import directory
 from effekt.sandbox.http import expect
 from effekt.sandbox.identifiers import HERNING, VIBORG, synthetic_cpr
 from effekt.sandbox.signin import bearer, sign_in
 from effekt.sandbox.terms import TARGET_GROUP, Parties, caps, fixed_split, v2_terms
+
+PASSWORD = DEMO_PASSWORD  # every demo user's (effekt/credentials.py signs them in again with it)
 
 REDIRECT_PATH = "/demo/callback"  # the demo web client's redirect; nothing needs to listen there
 # The reference partner console (examples/partner-console) under `npm run dev` or `npm run preview`.
