@@ -23,7 +23,7 @@ from effekt.sandbox.cast import Actor
 from effekt.sandbox.identifiers import HERNING, synthetic_cpr
 from tests.actors import Cast, add_membership, create_organisation, user_actor
 from tests.contracts.rate_cards import employment_rate_card
-from tests.outcomes.integrations.support import ndjson, post_bulk
+from tests.outcomes.integrations.support import claimed_by_bulk, ndjson, post_bulk
 from tests.outcomes.support import TODAY, check, claim, confirm, decide, enrol, key, quarter
 
 D = Decimal
@@ -201,58 +201,23 @@ async def test_the_guides_volume_tier_120_standard_starts_cost_2_300_000_in_any_
     is the 121st and costs 15 000 (that tier has one price)."""
     contract_id, fund = await _documented_contract(platform, contracts, cast)
     count = 121
-    people = await post_bulk(
+    claim_ids = await claimed_by_bulk(
         outcomes,
         cast,
-        ndjson(
-            [
-                {
-                    "kind": "enrolment",
-                    "external_reference": f"p-{n}",
-                    "contract_id": str(contract_id),
-                    "cpr": synthetic_cpr(1000 + n),
-                    "municipality_code": HERNING,
-                    "enrolment_date": (TODAY - timedelta(days=380)).isoformat(),
-                    "segment": "high" if n == count - 1 else "standard",
-                }
-                for n in range(count)
-            ]
-        ),
+        [
+            {
+                "external_reference": f"p-{n}",
+                "contract_id": str(contract_id),
+                "cpr": synthetic_cpr(1000 + n),
+                "municipality_code": HERNING,
+                "enrolment_date": (TODAY - timedelta(days=380)).isoformat(),
+                "segment": "high" if n == count - 1 else "standard",
+            }
+            for n in range(count)
+        ],
+        achieved=STARTED,
+        facts={"hours_per_week": "37", "off_benefit": True},
     )
-    assert {r["result"] for r in people} == {"accepted"}, people[:3]
-    ids = [r["id"] for r in people]
-    confirmed = await post_bulk(
-        outcomes,
-        cast,
-        ndjson(
-            [
-                {"kind": "eligibility", "external_reference": f"e-{n}", "participant_id": p}
-                for n, p in enumerate(ids)
-            ]
-        ),
-        actor=cast.payer_a,
-    )
-    assert {r["result"] for r in confirmed} == {"accepted"}
-    claimed = await post_bulk(
-        outcomes,
-        cast,
-        ndjson(
-            [
-                {
-                    "kind": "claim",
-                    "external_reference": f"c-{n}",
-                    "participant_id": p,
-                    "outcome_code": "job_start",
-                    "achievement_date": STARTED.isoformat(),
-                    "evidence_reference": f"eIndkomst {n}",
-                    "facts": {"hours_per_week": "37", "off_benefit": True},
-                }
-                for n, p in enumerate(ids)
-            ]
-        ),
-    )
-    assert {r["result"] for r in claimed} == {"accepted"}, claimed[:3]
-    claim_ids = [r["id"] for r in claimed]
     standard, last = claim_ids[:-1], claim_ids[-1]
     shuffled = standard[:]
     random.Random(14).shuffle(shuffled)

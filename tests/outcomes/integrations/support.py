@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -156,3 +157,40 @@ async def post_bulk(
     )
     assert response.status_code == 200, response.text
     return [json.loads(line) for line in response.text.splitlines()]
+
+
+async def claimed_by_bulk(
+    outcomes: httpx.AsyncClient,
+    cast: Cast,
+    enrolments: list[dict[str, Any]],
+    *,
+    achieved: date,
+    facts: dict[str, Any] | None = None,
+) -> list[str]:
+    """The provider enrols the given people by one bulk file, payer A confirms each by another, and the
+    provider claims a job start achieved on `achieved` for each (with `facts`, when the terms ask): the
+    claims' ids, in the enrolments' order. Every line must be accepted."""
+    people = await post_bulk(outcomes, cast, ndjson([{"kind": "enrolment", **e} for e in enrolments]))
+    assert {r["result"] for r in people} == {"accepted"}, people[:3]
+    ids = [r["id"] for r in people]
+    eligibility = [
+        {"kind": "eligibility", "external_reference": f"e-{n}", "participant_id": p}
+        for n, p in enumerate(ids)
+    ]
+    confirmed = await post_bulk(outcomes, cast, ndjson(eligibility), actor=cast.payer_a)
+    assert {r["result"] for r in confirmed} == {"accepted"}, confirmed[:3]
+    claims = [
+        {
+            "kind": "claim",
+            "external_reference": f"c-{n}",
+            "participant_id": p,
+            "outcome_code": "job_start",
+            "achievement_date": achieved.isoformat(),
+            "evidence_reference": f"eIndkomst {n}",
+            **({"facts": facts} if facts is not None else {}),
+        }
+        for n, p in enumerate(ids)
+    ]
+    claimed = await post_bulk(outcomes, cast, ndjson(claims))
+    assert {r["result"] for r in claimed} == {"accepted"}, claimed[:3]
+    return [r["id"] for r in claimed]

@@ -14,7 +14,7 @@ from effekt.launcher import Platform
 from effekt.sandbox.identifiers import synthetic_cpr
 from effekt.sandbox.terms import window
 from tests.actors import Cast, make_cast
-from tests.outcomes.integrations.support import ndjson, post_bulk
+from tests.outcomes.integrations.support import claimed_by_bulk, ndjson, post_bulk
 from tests.outcomes.support import TODAY, active_contract, check, decide
 from tests.outcomes.test_rate_cards import v2_terms
 
@@ -53,55 +53,21 @@ def binding_terms(cast: Cast) -> dict[str, Any]:
 async def claims_of(contracts: httpx.AsyncClient, outcomes: httpx.AsyncClient, cast: Cast) -> list[str]:
     contract_id, _ = await active_contract(contracts, cast, binding_terms(cast))
     enrolled, achieved = TODAY - timedelta(days=60), TODAY - timedelta(days=10)
-    people = await post_bulk(
+    return await claimed_by_bulk(
         outcomes,
         cast,
-        ndjson(
-            [
-                {
-                    "kind": "enrolment",
-                    "external_reference": f"p-{n}",
-                    "contract_id": str(contract_id),
-                    "cpr": synthetic_cpr(500 + n),
-                    "municipality_code": "657",
-                    "enrolment_date": enrolled.isoformat(),
-                }
-                for n in range(PEOPLE + 1)
-            ]
-        ),
+        [
+            {
+                "external_reference": f"p-{n}",
+                "contract_id": str(contract_id),
+                "cpr": synthetic_cpr(500 + n),
+                "municipality_code": "657",
+                "enrolment_date": enrolled.isoformat(),
+            }
+            for n in range(PEOPLE + 1)
+        ],
+        achieved=achieved,
     )
-    ids = [r["id"] for r in people]
-    confirmed = await post_bulk(
-        outcomes,
-        cast,
-        ndjson(
-            [
-                {"kind": "eligibility", "external_reference": f"e-{n}", "participant_id": p}
-                for n, p in enumerate(ids)
-            ]
-        ),
-        actor=cast.payer_a,
-    )
-    assert {r["result"] for r in confirmed} == {"accepted"}
-    claimed = await post_bulk(
-        outcomes,
-        cast,
-        ndjson(
-            [
-                {
-                    "kind": "claim",
-                    "external_reference": f"c-{n}",
-                    "participant_id": p,
-                    "outcome_code": "job_start",
-                    "achievement_date": achieved.isoformat(),
-                    "evidence_reference": f"eIndkomst {n}",
-                }
-                for n, p in enumerate(ids)
-            ]
-        ),
-    )
-    assert {r["result"] for r in claimed} == {"accepted"}
-    return [r["id"] for r in claimed]
 
 
 def priced(claim: dict[str, Any], cast: Cast) -> tuple[Any, ...]:
