@@ -28,7 +28,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -86,8 +86,9 @@ def decode_cursor(value: str | None, field: str = "after") -> Cursor:
 # --- reading --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class FeedItem:
+class FeedItem(NamedTuple):
+    # A named tuple, not a frozen dataclass: a page makes a thousand, and a frozen dataclass's __init__
+    # (an object.__setattr__ per field) cost more than rendering a sealed stub.
     partnership_id: UUID
     sequence: int
     type: str
@@ -104,27 +105,39 @@ class FeedPage:
 
 
 def render(shaped: Shaped, hash_: str, prev_hash: str) -> bytes:
-    """The shaped CloudEvent with the feed's chain extensions."""
-    event = dict(shaped.event)
+    """The shaped CloudEvent with the feed's chain extensions, added to the shaped event itself (not a
+    copy of it: `disclosures.shape` makes each event afresh for its caller, and a page renders a thousand)."""
+    event = shaped.event
     event["ledgerhash"], event["ledgerprevhash"] = hash_, prev_hash
     return orjson.dumps(event)
 
 
 # Each partnership's events after its own cursor position, through the (partnership_id, sequence) index.
 # A type filter is applied to the delivered type afterwards; here it also admits person-level events when
-# the sealed type is asked for ($5).
+# the sealed type is asked for ($5). `n` is the partnership's place in the page's list ($1, 1-based), so
+# the rows need not carry (nor Python hash) a UUID each.
 _PAGE_SQL = """
-SELECT e.partnership_id, e.sequence, e.type, e.canonical, e.hash, e.prev_hash, e.id, e.record_format
-FROM unnest($1::uuid[], $2::bigint[]) AS c(partnership_id, after)
+SELECT c.n, e.sequence, e.type, e.canonical, e.hash, e.prev_hash, e.id, e.record_format
+FROM unnest($1::uuid[], $2::bigint[]) WITH ORDINALITY AS c(partnership_id, after, n)
 CROSS JOIN LATERAL (
-    SELECT l.partnership_id, l.sequence, l.type, l.canonical, l.hash, l.prev_hash, l.id, l.record_format
+    SELECT l.sequence, l.type, l.canonical, l.hash, l.prev_hash, l.id, l.record_format
     FROM ledger_events AS l
     WHERE l.partnership_id = c.partnership_id AND l.sequence > c.after
       AND ($3::text[] IS NULL OR l.type = ANY($3::text[]) OR l.type LIKE ANY($5::text[]))
     ORDER BY l.sequence
     LIMIT $4
 ) AS e
-ORDER BY e.partnership_id, e.sequence
+ORDER BY c.n, e.sequence
+LIMIT $4
+"""
+# One partnership (a reader naming it, or a member of one): the same rows straight from the index, without
+# the lateral join and the sort of the page's wide rows that the many-partnership form needs.
+_ONE_PARTNERSHIP_SQL = """
+SELECT 1::bigint AS n, l.sequence, l.type, l.canonical, l.hash, l.prev_hash, l.id, l.record_format
+FROM ledger_events AS l
+WHERE l.partnership_id = ($1::uuid[])[1] AND l.sequence > ($2::bigint[])[1]
+  AND ($3::text[] IS NULL OR l.type = ANY($3::text[]) OR l.type LIKE ANY($5::text[]))
+ORDER BY l.sequence
 LIMIT $4
 """
 
@@ -147,7 +160,7 @@ async def read_page(
     connection = await driver_connection(session)
     sealed_asked = chain.SEALED_TYPE in types
     rows = await connection.fetch(
-        _PAGE_SQL,
+        _ONE_PARTNERSHIP_SQL if len(partnerships) == 1 else _PAGE_SQL,
         partnerships,
         [cursor.get(p, 0) for p in partnerships],
         list(types) or None,
@@ -157,26 +170,22 @@ async def read_page(
     shaped = await disclosures.shape(
         session,
         [
-            disclosures.Stored(r["id"], r["partnership_id"], r["type"], r["canonical"], r["record_format"])
-            for r in rows
+            disclosures.Stored(id_, partnerships[n - 1], type_, canonical, record_format)
+            for n, _, type_, canonical, _, _, id_, record_format in rows
         ],
         audiences,
     )
     wanted = set(types)
+    last: dict[int, int] = {}
     items = []
-    for row, event in zip(rows, shaped, strict=True):
-        delivered = str(event.event["type"])
-        next_cursor[row["partnership_id"]] = row["sequence"]
+    for (n, sequence, _, _, hash_, prev_hash, _, _), event in zip(rows, shaped, strict=True):
+        last[n] = sequence
+        delivered = event.event["type"]
         if wanted and delivered not in wanted:
             continue
-        items.append(
-            FeedItem(
-                row["partnership_id"],
-                row["sequence"],
-                delivered,
-                render(event, row["hash"], row["prev_hash"]),
-            )
-        )
+        items.append(FeedItem(partnerships[n - 1], sequence, delivered, render(event, hash_, prev_hash)))
+    for n, sequence in last.items():
+        next_cursor[partnerships[n - 1]] = sequence
     return FeedPage(items, next_cursor)
 
 
