@@ -92,13 +92,24 @@ async def create_databases(server_url: str, names: list[str]) -> None:
         await conn.close()
 
 
+# Drops at once (a connection each): each DROP DATABASE waits for an immediate checkpoint, and requests made
+# together share one, where one after another each waits for its own (3 drops: ~1 s together, ~4 s in turn
+# on a loaded server).
+DROPS_AT_ONCE = 4
+
+
 async def drop_databases(server_url: str, names: list[str]) -> None:
-    conn = await _admin(server_url)
-    try:
-        for name in names:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    gate = asyncio.Semaphore(DROPS_AT_ONCE)
+
+    async def drop(name: str) -> None:
+        async with gate:
+            conn = await _admin(server_url)
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await conn.close()
+
+    await asyncio.gather(*(drop(name) for name in names))
 
 
 # --- template databases and background drops ----------------------------------------------------------------
