@@ -1,16 +1,22 @@
 """The sandbox's pure pieces agree with the services they stand in front of: its identifiers pass the
-services' parsers, its scope lists are identity's, and its standard terms are a coherent document."""
+services' parsers, its scope lists are identity's, its standard terms are a coherent document, and its
+kept template databases are named after what their schema follows from."""
 
 from __future__ import annotations
 
 import re
+import shutil
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from uuid import uuid4
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from effekt.launcher import Service
 from effekt.sandbox.identifiers import century_digits, cpr, cvr, sequential_cpr, synthetic_cpr
+from effekt.sandbox.platform import _schema_digest
 from effekt.sandbox.signin import MACHINE_SCOPES, PERSON_ONLY_SCOPES, USER_SCOPES
 from effekt.sandbox.terms import Parties, caps, outcome, standard_terms
 from services.contracts.terms import check_terms, parse_terms, proposal_issues
@@ -97,3 +103,42 @@ def test_the_dates_follow_the_given_day() -> None:
     terms = standard_terms(Parties(*(uuid4() for _ in range(4))), today=day)
     assert terms["start_date"] == (day - timedelta(days=3 * 365)).isoformat()
     assert terms["end_date"] == (day + timedelta(days=2 * 365)).isoformat()
+
+
+@dataclass(frozen=True)
+class _CopiedService(Service):
+    """A service whose alembic environment is a copy under `root` (see the test below)."""
+
+    root: Path = Path()
+
+    @property
+    def alembic_ini(self) -> Path:
+        return self.root / "services" / self.name / "alembic.ini"
+
+
+def test_a_kept_template_is_named_after_everything_its_schema_follows_from(tmp_path: Path) -> None:
+    """Kept templates (effekt/sandbox/platform.py) are found by this digest: an edited migration, the
+    shared migration code or a module a migration imports names another template; other code does not."""
+    repo = Path(__file__).parents[1]
+    for package in ("kit", "services/outcomes"):
+        shutil.copytree(repo / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    outcomes = _CopiedService("outcomes", "", 0, "OUTCOMES_", root=tmp_path)
+    first = _schema_digest(outcomes)
+    migration = sorted((tmp_path / "services/outcomes/migrations/versions").glob("*.py"))[-1]
+    for path in (
+        migration,
+        tmp_path / "services/outcomes/migrations/env.py",
+        tmp_path / "services/outcomes/alembic.ini",
+        tmp_path / "kit/migrations.py",
+        tmp_path / "services/outcomes/pseudonyms.py",  # imported by the secrets' encryption migration
+        tmp_path / "kit/settings.py",  # imported by services/outcomes/settings.py, which that one imports
+    ):
+        original = path.read_bytes()
+        path.write_bytes(original + b"\n# edited\n")
+        assert _schema_digest(outcomes) != first, path
+        path.write_bytes(original)
+        assert _schema_digest(outcomes) == first
+    app = tmp_path / "services/outcomes/app.py"  # imported by no migration
+    app.write_bytes(app.read_bytes() + b"\n# edited\n")
+    assert _schema_digest(outcomes) == first
+    assert re.fullmatch("[0-9a-f]{16}", first)
