@@ -563,18 +563,30 @@ async def decide_claim(
 # cost a round of the unit of work per claim, and a statement per part a round trip each. The claims' rows
 # come as JSON arrays (a claim's payers and cut reasons are arrays of their own, which `unnest` cannot
 # carry), the lines and moves as arrays; an empty part writes nothing. A claim is in one part only, and a
-# line's claim is checked at the statement's end. The text is fixed, so it is prepared once.
+# line's claim is checked at the statement's end. The text is fixed, so it is prepared once. The claims'
+# rows are found by primary key (`= ANY`, the rows materialised once): the row-security filter makes the
+# planner guess the table holds a few rows, and it would otherwise hash-join a scan of every claim.
 _DECIDE_ALL = text(
     """
-    WITH decided AS (
+    WITH decided_rows AS MATERIALIZED (
+        SELECT * FROM jsonb_to_recordset(CAST(:decided AS jsonb)) AS r(
+            id uuid, status text, verifier_organisation_id uuid, verified_by text, decided_at timestamptz,
+            reason text, version integer)
+    ),
+    decided AS (
         UPDATE outcome_claims AS c
         SET status = r.status, verifier_organisation_id = r.verifier_organisation_id,
             verified_by = r.verified_by, decided_at = r.decided_at, reason = r.reason, version = r.version
-        FROM jsonb_to_recordset(CAST(:decided AS jsonb)) AS r(
-            id uuid, status text, verifier_organisation_id uuid, verified_by text, decided_at timestamptz,
-            reason text, version integer)
-        WHERE c.id = r.id
+        FROM decided_rows AS r
+        WHERE c.id = r.id AND c.id = ANY(ARRAY(SELECT id FROM decided_rows))
         RETURNING 1
+    ),
+    priced_rows AS MATERIALIZED (
+        SELECT * FROM jsonb_to_recordset(CAST(:priced AS jsonb)) AS r(
+            id uuid, status text, verifier_organisation_id uuid, verified_by text, decided_at timestamptz,
+            reason text, version integer, priced_contract_version_id uuid, currency text, tariff numeric,
+            payable numeric, cut numeric, cut_reasons jsonb, band text, tier smallint, tier_count integer,
+            priced_on date, payment_period text, payer_organisation_ids uuid[])
     ),
     priced AS (
         UPDATE outcome_claims AS c
@@ -584,12 +596,8 @@ _DECIDE_ALL = text(
             tariff = r.tariff, payable = r.payable, cut = r.cut, cut_reasons = r.cut_reasons, band = r.band,
             tier = r.tier, tier_count = r.tier_count, priced_on = r.priced_on,
             payment_period = r.payment_period, payer_organisation_ids = r.payer_organisation_ids
-        FROM jsonb_to_recordset(CAST(:priced AS jsonb)) AS r(
-            id uuid, status text, verifier_organisation_id uuid, verified_by text, decided_at timestamptz,
-            reason text, version integer, priced_contract_version_id uuid, currency text, tariff numeric,
-            payable numeric, cut numeric, cut_reasons jsonb, band text, tier smallint, tier_count integer,
-            priced_on date, payment_period text, payer_organisation_ids uuid[])
-        WHERE c.id = r.id
+        FROM priced_rows AS r
+        WHERE c.id = r.id AND c.id = ANY(ARRAY(SELECT id FROM priced_rows))
         RETURNING 1
     ),
     lines AS (
