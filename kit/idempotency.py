@@ -210,9 +210,7 @@ class _Response(JSONResponse):
 def replayed_with(response: JSONResponse, body: Any) -> JSONResponse:
     """A replayed response with another body (a stored secret opened), keeping its status and headers."""
     headers = {k: v for k, v in response.headers.items() if k.lower() not in _DERIVED | {"content-type"}}
-    return _Response(
-        body, status_code=response.status_code, headers=headers, media_type=response.media_type
-    )
+    return _Response(body, status_code=response.status_code, headers=headers, media_type=response.media_type)
 
 
 @dataclass
