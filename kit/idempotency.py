@@ -110,6 +110,7 @@ def _stored_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
 class _Statements:
     stored: Select[Any]
     record: Update
+    record_many: Update  # `record` for many keys, as an executemany (`respond_many`)
 
 
 @functools.cache
@@ -127,6 +128,13 @@ def _statements(table: Table) -> _Statements:
             status_code=bindparam("i_status", type_=c.status_code.type),
             response=bindparam("i_response", type_=c.response.type),
             headers=bindparam("i_headers", type_=c.headers.type),
+        ),
+        record_many=update(table)
+        .where(c.owner == bindparam("b_owner"), c.key == bindparam("b_key"))
+        .values(
+            status_code=bindparam("b_status"),
+            response=bindparam("b_response", type_=JSON),
+            headers=bindparam("b_headers", type_=JSON),
         ),
     )
 
@@ -386,17 +394,7 @@ async def respond_many(
                 }
             )
     if records:
-        table = answers[0][0].table
-        await session.execute(
-            update(table)
-            .where(table.c.owner == bindparam("b_owner"), table.c.key == bindparam("b_key"))
-            .values(
-                status_code=bindparam("b_status"),
-                response=bindparam("b_response", type_=JSON),
-                headers=bindparam("b_headers", type_=JSON),
-            ),
-            records,
-        )
+        await session.execute(_statements(answers[0][0].table).record_many, records)
     return responses
 
 
