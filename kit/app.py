@@ -104,6 +104,10 @@ def service_app(
         redoc_url=None,
         # Swagger UI's Authorize button runs identity's authorisation code flow as identity requires it.
         swagger_ui_init_oauth={"usePkceWithAuthorizationCodeGrant": True, "scopeSeparator": " "},
+        # Traces and metrics are kit's (kit/tracing.py, kit/metrics.py). FastAPI's own telemetry would
+        # add a second server span once a global provider is set, and with none set it still asked for
+        # the global providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     install_problem_handlers(app)

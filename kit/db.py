@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -207,8 +208,11 @@ def system_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return create_sessionmaker(engine.execution_options(**{_ROW_CONTEXT_OPTION: EVERY}))
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's session; commits when the handler succeeds, rolls back otherwise."""
+@asynccontextmanager
+async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session of the request's; commits when the block succeeds, rolls back otherwise. For a route that
+    needs one only on some paths (a grouped write's request is written in its group's session): it opens
+    it there, and the block's end, before the route returns, is the commit that `DbSession` would make."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session:
         try:
@@ -217,10 +221,16 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.rollback()
             raise
         else:
-            # A session the handler never used (a grouped write's request: its group has a session of its
-            # own) has nothing to commit, and committing it would still begin and end a transaction.
+            # A session the handler never used has nothing to commit, and committing it would still begin
+            # and end a transaction.
             if session.in_transaction() or session.new or session.dirty or session.deleted:
                 await session.commit()
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's session; commits when the handler succeeds, rolls back otherwise."""
+    async with request_session(request) as session:
+        yield session
 
 
 DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]

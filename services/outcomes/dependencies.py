@@ -16,6 +16,7 @@ from kit.idempotency import (
     checked_key,
     idempotency_dependency,
     replay_lifetime,
+    unbound_idempotency_dependency,
 )
 from kit.openapi import IDEMPOTENCY_KEY, reads_headers
 from kit.pagination import decode_cursor
@@ -33,6 +34,10 @@ FeedReader = Annotated[Principal, Depends(scoped_any("feed:read", "outcomes:read
 LedgerReader = Annotated[Principal, Depends(scoped_any("outcomes:read", "feed:read"))]
 IdempotencyKey = Annotated[
     Idempotency, Depends(reads_headers(IDEMPOTENCY_KEY)(idempotency_dependency(idempotency_keys)))
+]
+# For a grouped write's route, which opens a session only when it writes alone (kit.db.request_session).
+UnboundIdempotencyKey = Annotated[
+    Idempotency, Depends(reads_headers(IDEMPOTENCY_KEY)(unbound_idempotency_dependency(idempotency_keys)))
 ]
 
 

@@ -13,7 +13,8 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
-from kit.db import DbSession
+from kit.db import DbSession, request_session
+from kit.idempotency import Idempotency
 from kit.openapi import sends
 from kit.pagination import DEFAULT_LIMIT, IdList, Limit, Page, encode_cursor, parse_ids
 from kit.problems import Problem, problem_responses
@@ -28,7 +29,7 @@ from services.outcomes.dependencies import (
     OutcomeVerifier,
     OutcomeWriter,
     RegistryDeps,
-    RuleDeps,
+    UnboundIdempotencyKey,
     cursor_after,
     etag,
 )
@@ -68,19 +69,20 @@ async def _claim_response(session: DbSession, claim: OutcomeClaim) -> ClaimRead:
 async def submit_claim(
     request: Request,
     body: ClaimCreate,
-    session: DbSession,
     principal: OutcomeWriter,
-    idem: IdempotencyKey,
+    idem: UnboundIdempotencyKey,
     deps: RegistryDeps,
 ) -> Response:
     groups = groups_of(request, CLAIMS)
-    if groups is not None:  # written with the claims arriving alongside (groups.py)
+    if groups is not None:  # written with the claims arriving alongside (groups.py), in the group's session
         return await groups.submit(principal, body, idem, deps)
-    if (replayed := await idem.replay()) is not None:
-        return replayed
-    claim = await claims.submit_claim(session, principal, body, deps)
-    read, headers = _created(claim)
-    return await idem.respond(201, read, headers)
+    async with request_session(request) as session:  # committed before the answer, as DbSession is
+        idem = idem.bound(session)
+        if (replayed := await idem.replay()) is not None:
+            return replayed
+        claim = await claims.submit_claim(session, principal, body, deps)
+        read, headers = _created(claim)
+        return await idem.respond(201, read, headers)
 
 
 def _created(claim: OutcomeClaim) -> tuple[ClaimRead, dict[str, str]]:
@@ -184,33 +186,34 @@ async def _decide(
     request: Request,
     claim_id: UUID,
     body: Decision,
-    session: DbSession,
     principal: Principal,
-    idem: IdempotencyKey,
-    deps: RuleDeps,
+    idem: Idempotency,
+    deps: Deps,
     expected: int | None,
     *,
     resolution: bool,
 ) -> Response:
     groups = groups_of(request, DECISIONS)
-    if groups is not None:  # decided with the decisions arriving alongside (groups.py)
+    if groups is not None:  # decided with the decisions arriving alongside (groups.py), in its session
         decided = verification.Decided(
             claim_id, body.decision, body.reason, expected_version=expected, resolution=resolution
         )
         return await groups.submit(principal, decided, idem, deps)
-    if (replayed := await idem.replay()) is not None:
-        return replayed
-    claim = await verification.decide_claim(
-        session,
-        principal,
-        claim_id,
-        decision=body.decision,
-        reason=body.reason,
-        resolution=resolution,
-        expected_version=expected,
-        deps=deps,
-    )
-    return await idem.respond(200, await _claim_response(session, claim), etag(claim.version))
+    async with request_session(request) as session:  # committed before the answer, as DbSession is
+        idem = idem.bound(session)
+        if (replayed := await idem.replay()) is not None:
+            return replayed
+        claim = await verification.decide_claim(
+            session,
+            principal,
+            claim_id,
+            decision=body.decision,
+            reason=body.reason,
+            resolution=resolution,
+            expected_version=expected,
+            deps=deps,
+        )
+        return await idem.respond(200, await _claim_response(session, claim), etag(claim.version))
 
 
 @router.post(
@@ -223,13 +226,12 @@ async def verify_claim(
     request: Request,
     claim_id: UUID,
     body: Decision,
-    session: DbSession,
     principal: OutcomeVerifier,
-    idem: IdempotencyKey,
+    idem: UnboundIdempotencyKey,
     deps: RegistryDeps,
     expected: ExpectedVersion,
 ) -> Response:
-    return await _decide(request, claim_id, body, session, principal, idem, deps, expected, resolution=False)
+    return await _decide(request, claim_id, body, principal, idem, deps, expected, resolution=False)
 
 
 @router.post(
@@ -265,10 +267,9 @@ async def resolve_dispute(
     request: Request,
     claim_id: UUID,
     body: Decision,
-    session: DbSession,
     principal: OutcomeVerifier,
-    idem: IdempotencyKey,
+    idem: UnboundIdempotencyKey,
     deps: RegistryDeps,
     expected: ExpectedVersion,
 ) -> Response:
-    return await _decide(request, claim_id, body, session, principal, idem, deps, expected, resolution=True)
+    return await _decide(request, claim_id, body, principal, idem, deps, expected, resolution=True)
