@@ -37,7 +37,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import orjson
 import structlog
@@ -50,6 +50,7 @@ from kit.cpr import contains_cpr
 from kit.db import is_transient
 from kit.problems import Forbidden, Problem
 from services.outcomes import errors
+from services.outcomes.bulk import claims as bulk_claims
 from services.outcomes.bulk.lines import (
     ClaimLine,
     DisputeLine,
@@ -66,7 +67,7 @@ from services.outcomes.claims import verification
 from services.outcomes.collaborators import Deps
 from services.outcomes.ledger import service as ledger
 from services.outcomes.participants import service as participants
-from services.outcomes.schemas import ClaimCreate, ParticipantCreate
+from services.outcomes.schemas import ParticipantCreate
 
 BATCH = 200
 MAX_LINES = 50_000
@@ -93,10 +94,12 @@ log = structlog.get_logger(__name__)
 # is prepared once); claimed in reference order, so two imports never wait on each other in a cycle.
 _CLAIM_REFERENCES = text(
     """
-    INSERT INTO bulk_references (organisation_id, external_reference, kind, fingerprint)
-    SELECT :owner, r.reference, r.kind, r.fingerprint
-    FROM unnest(CAST(:references AS text[]), CAST(:kinds AS text[]), CAST(:fingerprints AS text[]))
-        AS r(reference, kind, fingerprint)
+    INSERT INTO bulk_references (organisation_id, external_reference, kind, fingerprint, result_id)
+    SELECT :owner, r.reference, r.kind, r.fingerprint, r.result_id
+    FROM unnest(
+        CAST(:references AS text[]), CAST(:kinds AS text[]), CAST(:fingerprints AS text[]),
+        CAST(:result_ids AS uuid[])
+    ) AS r(reference, kind, fingerprint, result_id)
     ORDER BY r.reference
     ON CONFLICT DO NOTHING
     RETURNING external_reference
@@ -147,6 +150,8 @@ class _Item:
     line: Line | None = None
     fingerprint: str = ""
     answer: bytes | None = None
+    # A claim line's claim id, chosen before its work: its reference is claimed with it as the result.
+    made_id: UUID | None = None
 
 
 def _item(number: int, fields: Fields | str, secret: bytes) -> _Item:
@@ -159,7 +164,8 @@ def _item(number: int, fields: Fields | str, secret: bytes) -> _Item:
     line = validate(fields)
     if isinstance(line, str):
         return _Item(number, reference, answer=_result(number, reference, "error", reason=line))
-    return _Item(number, reference, line, _fingerprint(secret, fields))
+    made_id = uuid4() if isinstance(line, ClaimLine) else None
+    return _Item(number, reference, line, _fingerprint(secret, fields), made_id=made_id)
 
 
 async def _apply(
@@ -299,8 +305,9 @@ class Import:
             return answers, 0
         owner = self.principal.organisation_id
         claimed, earlier = await self._claim_references(session, [(item, line) for _, item, line in todo])
-        done: list[tuple[str, UUID]] = []
+        done: list[tuple[str, UUID]] = []  # accepted lines whose result is not yet on their reference
         failed: list[str] = []
+        accepted: list[int] = []
 
         def settle(i: int, outcome: UUID | Problem) -> None:
             item, reference = batch[i], batch[i].reference or ""
@@ -309,7 +316,9 @@ class Import:
                 reason = outcome.detail or outcome.title
                 answers[i] = _result(item.number, reference, "error", code=outcome.code, reason=reason)
             else:
-                done.append((reference, outcome))
+                if outcome != item.made_id:
+                    done.append((reference, outcome))
+                accepted.append(i)
                 answers[i] = _result(item.number, reference, "accepted", id=str(outcome))
 
         group: list[tuple[int, Line]] = []  # consecutive lines of one kind that go in together
@@ -318,7 +327,7 @@ class Import:
             # A decision on a claim the group already decides goes in the next group, after the first.
             again = isinstance(line, VerificationLine) and line.claim_id in deciding
             if group and (line.kind != group[0][1].kind or again):
-                for j, outcome in await self._many(session, group):
+                for j, outcome in await self._many(session, group, batch):
                     settle(j, outcome)
                 group, deciding = [], set()
             if line.external_reference not in claimed:
@@ -329,7 +338,7 @@ class Import:
                     deciding.add(line.claim_id)
             else:
                 settle(i, await self._one(session, line))
-        for j, outcome in await self._many(session, group):
+        for j, outcome in await self._many(session, group, batch):
             settle(j, outcome)
         if failed:
             await session.execute(
@@ -340,19 +349,28 @@ class Import:
         if done:
             references, ids = (list(column) for column in zip(*done, strict=True))
             await session.execute(_RECORD_RESULTS, {"owner": owner, "references": references, "ids": ids})
-        return answers, len(done)
+        return answers, len(accepted)
 
     async def _claim_references(
         self, session: AsyncSession, lines: list[tuple[_Item, Line]]
     ) -> tuple[set[str], dict[str, Any]]:
         """Claim the lines' external references; those already taken, with what they were taken for."""
         owner = self.principal.organisation_id
-        rows = sorted((line.external_reference, line.kind, item.fingerprint) for item, line in lines)
-        references, kinds, fingerprints = (list(column) for column in zip(*rows, strict=True))
+        rows = sorted(
+            ((line.external_reference, line.kind, item.fingerprint, item.made_id) for item, line in lines),
+            key=lambda row: row[0],
+        )
+        references, kinds, fingerprints, made = (list(column) for column in zip(*rows, strict=True))
         claimed = set(
             await session.scalars(
                 _CLAIM_REFERENCES,
-                {"owner": owner, "references": references, "kinds": kinds, "fingerprints": fingerprints},
+                {
+                    "owner": owner,
+                    "references": references,
+                    "kinds": kinds,
+                    "fingerprints": fingerprints,
+                    "result_ids": made,
+                },
             )
         )
         taken = [line.external_reference for _, line in lines if line.external_reference not in claimed]
@@ -366,10 +384,10 @@ class Import:
         return claimed, {row.external_reference: row for row in earlier}
 
     async def _many(
-        self, session: AsyncSession, group: list[tuple[int, Line]]
+        self, session: AsyncSession, group: list[tuple[int, Line]], batch: list[_Item]
     ) -> list[tuple[int, UUID | Problem]]:
         """Enrolments, eligibility confirmations, claims or claim decisions together, through the rules'
-        `*_many` forms."""
+        `*_many` forms (claims through their set-based bulk form, `bulk.claims`)."""
         lines = [line for _, line in group]
         made: list[Any]
         if not lines:
@@ -406,25 +424,12 @@ class Import:
             ids = [line.participant_id for line in lines if isinstance(line, EligibilityLine)]
             made = await participants.confirm_many(session, self.principal, self.partnership_id, ids)
         else:
-            claimed = [
-                ClaimCreate(
-                    participant_id=line.participant_id,
-                    outcome_code=line.outcome_code,
-                    achievement_date=line.achievement_date,
-                    evidence_reference=line.evidence_reference,
-                    facts=line.facts,
-                )
-                for line in lines
-                if isinstance(line, ClaimLine)
-            ]
-            made = await claims.submit_many(
-                session,
-                self.principal,
-                claimed,
-                self.deps,
-                partnership_id=self.partnership_id,
-                text_facts=[line.text_facts for line in lines if isinstance(line, ClaimLine)],
+            claim_lines = [line for line in lines if isinstance(line, ClaimLine)]
+            ids = [batch[i].made_id or uuid4() for i, _ in group]
+            submitted = await bulk_claims.submit_lines(
+                session, self.principal, self.partnership_id, claim_lines, ids, self.deps
             )
+            return list(zip((i for i, _ in group), submitted, strict=True))
         return [
             (i, outcome if isinstance(outcome, Problem) else outcome.id)
             for (i, _), outcome in zip(group, made, strict=True)

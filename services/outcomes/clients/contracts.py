@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -419,13 +420,19 @@ class Terms(_Tolerant):
 
     def engine_outcome(self, code: str) -> pricing.Outcome | None:
         """The outcome as the pricing engine reads it, criteria typed by the declared facts."""
-        outcome = self.outcome(code)
-        if outcome is None:
-            return None
-        return outcome.engine(self.schema_version, {f.name: f for f in self.engine().facts})
+        outcomes = _engines(self)[1]
+        if code not in outcomes:
+            outcome = self.outcome(code)
+            if outcome is None:
+                return None
+            outcomes[code] = outcome.engine(self.schema_version, {f.name: f for f in self.engine().facts})
+        return outcomes[code]
 
     def engine(self) -> pricing.Contract:
         """The contract-level terms as the pricing engine reads them (version 1 and 2 alike)."""
+        return _engines(self)[0]
+
+    def _engine(self) -> pricing.Contract:
         return pricing.Contract(
             currency=self.currency,
             split=self.payer_split.engine(),
@@ -441,6 +448,21 @@ class Terms(_Tolerant):
             indexation=self.indexation.engine() if self.indexation is not None else pricing.Indexation(),
             variations=tuple(v.engine() for v in self.variations),
         )
+
+
+# Terms are frozen, and a version's are cached for the process's life: their engine forms are built once
+# per Terms object (a bulk file's claims asked for them three times a line), kept while the object lives.
+# Keyed by identity, not by value: frozen models with list fields do not hash.
+_ENGINES: dict[int, tuple[weakref.ref[Terms], pricing.Contract, dict[str, pricing.Outcome]]] = {}
+
+
+def _engines(terms: Terms) -> tuple[pricing.Contract, dict[str, pricing.Outcome]]:
+    key = id(terms)
+    known = _ENGINES.get(key)
+    if known is None or known[0]() is not terms:
+        alive = weakref.ref(terms, lambda _: _ENGINES.pop(key, None))
+        known = _ENGINES[key] = (alive, terms._engine(), {})
+    return known[1], known[2]
 
 
 class ContractVersion(_Tolerant):
