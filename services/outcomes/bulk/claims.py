@@ -60,8 +60,10 @@ async def submit_lines(
     deps: Deps,
 ) -> list[UUID | Problem]:
     """Each claim line's claim (made with its id from `ids`), or the problem refusing it, in order."""
+    # The line was validated as a `ClaimLine`, whose fields have the body's very types and bounds: built
+    # without validating them again (a fifteenth of a claim file's samples on the event loop).
     bodies = [
-        ClaimCreate(
+        ClaimCreate.model_construct(
             participant_id=line.participant_id,
             outcome_code=line.outcome_code,
             achievement_date=line.achievement_date,

@@ -2,16 +2,18 @@
 claim decisions and disputes as NDJSON or CSV lines, each with its own result (accepted / duplicate /
 error with the reason).
 
-The body is read as it arrives and worked through in batches of `BATCH` lines, one transaction each; a
-batch's results are reported only once it has committed, so a result is never reported for work that is
-not durable. Each line goes through the same rules as the single endpoints (one home for each rule), and
-a refused line changes nothing: consecutive enrolments, eligibility confirmations, claims and claim
-decisions go through the rules' set forms (`enrol_many`, `confirm_many`, `submit_many`, `decide_many`),
-which check every line before writing any; a dispute runs in a SAVEPOINT of its own. What a batch does
-once rather than per line:
+The body is read as it arrives and worked through in batches of `BATCH` lines (`CLAIM_BATCH` when they
+are all claims), one transaction each; a batch's results are reported only once it has committed, so a
+result is never reported for work that is not durable. Each line goes through the same rules as the
+single endpoints (one home for each rule), and a refused line changes nothing: consecutive enrolments,
+eligibility confirmations, claims and claim decisions go through the rules' set forms (`enrol_many`,
+`confirm_many`, `claims.check_many` with a set-based insert in `bulk/claims.py`, `decide_many`), which
+check every line before writing any; a dispute runs in a SAVEPOINT of its own. What a batch does once
+rather than per line:
 
 - its external references are claimed in one INSERT ... ON CONFLICT DO NOTHING and their results
-  recorded in one UPDATE; the references of lines that failed are released in one DELETE;
+  recorded in one UPDATE (a claim line's reference is claimed with the id its claim will have, so it
+  needs none); the references of lines that failed are released in one DELETE;
 - its ledger events are chained under one lock of the partnership's head and written, with their
   webhook outbox rows and one NOTIFY, in a few statements at commit (`ledger.write_pending`);
 - its decisions lock the cap counters they price against once, and are priced in order in memory;
@@ -70,6 +72,10 @@ from services.outcomes.participants import service as participants
 from services.outcomes.schemas import ParticipantCreate
 
 BATCH = 200
+# A batch of claim lines alone may grow this far: it holds no ledger lock while it works (its events are
+# chained at commit) and its participants' rows only for its own few statements, and every batch costs
+# its own round trips and commit, which at 200 lines were a third of a claim file's time.
+CLAIM_BATCH = 1000
 MAX_LINES = 50_000
 # Results sent while the body is still arriving are capped well below what the kernel buffers on a
 # connection: a client that only reads once it has sent everything (most HTTP clients) would otherwise
@@ -229,19 +235,23 @@ class Import:
         batch: list[_Item] = []
         references: set[str] = set()
         total = 0
+        claims_only = True  # whether every line of the batch to apply is a claim (see CLAIM_BATCH)
         async for number, fields in _bounded(records):
             total += 1
             item = _item(number, fields, self.secret)
+            claim = item.line is None or isinstance(item.line, ClaimLine)
+            limit = CLAIM_BATCH if claims_only and claim else BATCH
             # A reference twice in one batch would meet itself in the claim; the second waits a batch.
-            if len(batch) >= BATCH or (item.line is not None and item.reference in references):
+            if len(batch) >= limit or (item.line is not None and item.reference in references):
                 done = await self._commit(batch)
-                batch, references = [], set()
+                batch, references, claims_only = [], set(), True
                 if sent + len(done) <= EAGER_RESULT_BYTES and not held:
                     sent += len(done)
                     yield done
                 else:
                     held.append(done)
             batch.append(item)
+            claims_only = claims_only and claim
             if item.line is not None and item.reference is not None:
                 references.add(item.reference)
         tail = await self._commit(batch) if batch else b""
