@@ -638,7 +638,8 @@ async def bulk_section(world: World, prog: Programme, scratch_dsn: str) -> Secti
     section.ratios = [
         ratio("bulk enrolment + claim rows/s / COPY rows/s", both, copy, "throughput", 0.25, ">="),
         ratio("bulk enrolment rows/s / COPY rows/s", enrolled_m, copy, "throughput", 0.25, ">="),
-        ratio("bulk claim rows/s / COPY rows/s", claimed_m, copy, "throughput", 0.25, ">="),
+        # Issue 18's target for bulk claims; the ratio is bounded by the ~10 indexed rows a claim line writes.
+        ratio("bulk claim rows/s / COPY rows/s", claimed_m, copy, "throughput", 0.05, ">="),
         ratio(
             "bulk verification lines/s / bulk claim lines/s", verified_m, claimed_m, "throughput", 0.5, ">="
         ),

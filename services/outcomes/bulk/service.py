@@ -2,16 +2,18 @@
 claim decisions and disputes as NDJSON or CSV lines, each with its own result (accepted / duplicate /
 error with the reason).
 
-The body is read as it arrives and worked through in batches of `BATCH` lines, one transaction each; a
-batch's results are reported only once it has committed, so a result is never reported for work that is
-not durable. Each line goes through the same rules as the single endpoints (one home for each rule), and
-a refused line changes nothing: consecutive enrolments, eligibility confirmations, claims and claim
-decisions go through the rules' set forms (`enrol_many`, `confirm_many`, `submit_many`, `decide_many`),
-which check every line before writing any; a dispute runs in a SAVEPOINT of its own. What a batch does
-once rather than per line:
+The body is read as it arrives and worked through in batches of `BATCH` lines (`CLAIM_BATCH` when they
+are all claims), one transaction each; a batch's results are reported only once it has committed, so a
+result is never reported for work that is not durable. Each line goes through the same rules as the
+single endpoints (one home for each rule), and a refused line changes nothing: consecutive enrolments,
+eligibility confirmations, claims and claim decisions go through the rules' set forms (`enrol_many`,
+`confirm_many`, `claims.check_many` with a set-based insert in `bulk/claims.py`, `decide_many`), which
+check every line before writing any; a dispute runs in a SAVEPOINT of its own. What a batch does once
+rather than per line:
 
 - its external references are claimed in one INSERT ... ON CONFLICT DO NOTHING and their results
-  recorded in one UPDATE; the references of lines that failed are released in one DELETE;
+  recorded in one UPDATE (a claim line's reference is claimed with the id its claim will have, so it
+  needs none); the references of lines that failed are released in one DELETE;
 - its ledger events are chained under one lock of the partnership's head and written, with their
   webhook outbox rows and one NOTIFY, in a few statements at commit (`ledger.write_pending`);
 - its decisions lock the cap counters they price against once, and are priced in order in memory;
@@ -37,7 +39,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import orjson
 import structlog
@@ -50,6 +52,7 @@ from kit.cpr import contains_cpr
 from kit.db import is_transient
 from kit.problems import Forbidden, Problem
 from services.outcomes import errors
+from services.outcomes.bulk import claims as bulk_claims
 from services.outcomes.bulk.lines import (
     ClaimLine,
     DisputeLine,
@@ -66,9 +69,13 @@ from services.outcomes.claims import verification
 from services.outcomes.collaborators import Deps
 from services.outcomes.ledger import service as ledger
 from services.outcomes.participants import service as participants
-from services.outcomes.schemas import ClaimCreate, ParticipantCreate
+from services.outcomes.schemas import ParticipantCreate
 
 BATCH = 200
+# A batch of claim lines alone may grow this far: it holds no ledger lock while it works (its events are
+# chained at commit) and its participants' rows only for its own few statements, and every batch costs
+# its own round trips, statement-level tally triggers and commit.
+CLAIM_BATCH = 1000
 MAX_LINES = 50_000
 # Results sent while the body is still arriving are capped well below what the kernel buffers on a
 # connection: a client that only reads once it has sent everything (most HTTP clients) would otherwise
@@ -93,10 +100,12 @@ log = structlog.get_logger(__name__)
 # is prepared once); claimed in reference order, so two imports never wait on each other in a cycle.
 _CLAIM_REFERENCES = text(
     """
-    INSERT INTO bulk_references (organisation_id, external_reference, kind, fingerprint)
-    SELECT :owner, r.reference, r.kind, r.fingerprint
-    FROM unnest(CAST(:references AS text[]), CAST(:kinds AS text[]), CAST(:fingerprints AS text[]))
-        AS r(reference, kind, fingerprint)
+    INSERT INTO bulk_references (organisation_id, external_reference, kind, fingerprint, result_id)
+    SELECT :owner, r.reference, r.kind, r.fingerprint, r.result_id
+    FROM unnest(
+        CAST(:references AS text[]), CAST(:kinds AS text[]), CAST(:fingerprints AS text[]),
+        CAST(:result_ids AS uuid[])
+    ) AS r(reference, kind, fingerprint, result_id)
     ORDER BY r.reference
     ON CONFLICT DO NOTHING
     RETURNING external_reference
@@ -147,6 +156,8 @@ class _Item:
     line: Line | None = None
     fingerprint: str = ""
     answer: bytes | None = None
+    # A claim line's claim id, chosen before its work: its reference is claimed with it as the result.
+    made_id: UUID | None = None
 
 
 def _item(number: int, fields: Fields | str, secret: bytes) -> _Item:
@@ -159,7 +170,8 @@ def _item(number: int, fields: Fields | str, secret: bytes) -> _Item:
     line = validate(fields)
     if isinstance(line, str):
         return _Item(number, reference, answer=_result(number, reference, "error", reason=line))
-    return _Item(number, reference, line, _fingerprint(secret, fields))
+    made_id = uuid4() if isinstance(line, ClaimLine) else None
+    return _Item(number, reference, line, _fingerprint(secret, fields), made_id=made_id)
 
 
 async def _apply(
@@ -223,19 +235,23 @@ class Import:
         batch: list[_Item] = []
         references: set[str] = set()
         total = 0
+        claims_only = True  # whether every line of the batch to apply is a claim (see CLAIM_BATCH)
         async for number, fields in _bounded(records):
             total += 1
             item = _item(number, fields, self.secret)
+            claim = item.line is None or isinstance(item.line, ClaimLine)
+            limit = CLAIM_BATCH if claims_only and claim else BATCH
             # A reference twice in one batch would meet itself in the claim; the second waits a batch.
-            if len(batch) >= BATCH or (item.line is not None and item.reference in references):
+            if len(batch) >= limit or (item.line is not None and item.reference in references):
                 done = await self._commit(batch)
-                batch, references = [], set()
+                batch, references, claims_only = [], set(), True
                 if sent + len(done) <= EAGER_RESULT_BYTES and not held:
                     sent += len(done)
                     yield done
                 else:
                     held.append(done)
             batch.append(item)
+            claims_only = claims_only and claim
             if item.line is not None and item.reference is not None:
                 references.add(item.reference)
         tail = await self._commit(batch) if batch else b""
@@ -299,8 +315,9 @@ class Import:
             return answers, 0
         owner = self.principal.organisation_id
         claimed, earlier = await self._claim_references(session, [(item, line) for _, item, line in todo])
-        done: list[tuple[str, UUID]] = []
+        done: list[tuple[str, UUID]] = []  # accepted lines whose result is not yet on their reference
         failed: list[str] = []
+        accepted: list[int] = []
 
         def settle(i: int, outcome: UUID | Problem) -> None:
             item, reference = batch[i], batch[i].reference or ""
@@ -309,7 +326,9 @@ class Import:
                 reason = outcome.detail or outcome.title
                 answers[i] = _result(item.number, reference, "error", code=outcome.code, reason=reason)
             else:
-                done.append((reference, outcome))
+                if outcome != item.made_id:
+                    done.append((reference, outcome))
+                accepted.append(i)
                 answers[i] = _result(item.number, reference, "accepted", id=str(outcome))
 
         group: list[tuple[int, Line]] = []  # consecutive lines of one kind that go in together
@@ -318,7 +337,7 @@ class Import:
             # A decision on a claim the group already decides goes in the next group, after the first.
             again = isinstance(line, VerificationLine) and line.claim_id in deciding
             if group and (line.kind != group[0][1].kind or again):
-                for j, outcome in await self._many(session, group):
+                for j, outcome in await self._many(session, group, batch):
                     settle(j, outcome)
                 group, deciding = [], set()
             if line.external_reference not in claimed:
@@ -329,7 +348,7 @@ class Import:
                     deciding.add(line.claim_id)
             else:
                 settle(i, await self._one(session, line))
-        for j, outcome in await self._many(session, group):
+        for j, outcome in await self._many(session, group, batch):
             settle(j, outcome)
         if failed:
             await session.execute(
@@ -340,19 +359,28 @@ class Import:
         if done:
             references, ids = (list(column) for column in zip(*done, strict=True))
             await session.execute(_RECORD_RESULTS, {"owner": owner, "references": references, "ids": ids})
-        return answers, len(done)
+        return answers, len(accepted)
 
     async def _claim_references(
         self, session: AsyncSession, lines: list[tuple[_Item, Line]]
     ) -> tuple[set[str], dict[str, Any]]:
         """Claim the lines' external references; those already taken, with what they were taken for."""
         owner = self.principal.organisation_id
-        rows = sorted((line.external_reference, line.kind, item.fingerprint) for item, line in lines)
-        references, kinds, fingerprints = (list(column) for column in zip(*rows, strict=True))
+        rows = sorted(
+            ((line.external_reference, line.kind, item.fingerprint, item.made_id) for item, line in lines),
+            key=lambda row: row[0],
+        )
+        references, kinds, fingerprints, made = (list(column) for column in zip(*rows, strict=True))
         claimed = set(
             await session.scalars(
                 _CLAIM_REFERENCES,
-                {"owner": owner, "references": references, "kinds": kinds, "fingerprints": fingerprints},
+                {
+                    "owner": owner,
+                    "references": references,
+                    "kinds": kinds,
+                    "fingerprints": fingerprints,
+                    "result_ids": made,
+                },
             )
         )
         taken = [line.external_reference for _, line in lines if line.external_reference not in claimed]
@@ -366,10 +394,10 @@ class Import:
         return claimed, {row.external_reference: row for row in earlier}
 
     async def _many(
-        self, session: AsyncSession, group: list[tuple[int, Line]]
+        self, session: AsyncSession, group: list[tuple[int, Line]], batch: list[_Item]
     ) -> list[tuple[int, UUID | Problem]]:
         """Enrolments, eligibility confirmations, claims or claim decisions together, through the rules'
-        `*_many` forms."""
+        `*_many` forms (claims through their set-based bulk form, `bulk.claims`)."""
         lines = [line for _, line in group]
         made: list[Any]
         if not lines:
@@ -406,25 +434,12 @@ class Import:
             ids = [line.participant_id for line in lines if isinstance(line, EligibilityLine)]
             made = await participants.confirm_many(session, self.principal, self.partnership_id, ids)
         else:
-            claimed = [
-                ClaimCreate(
-                    participant_id=line.participant_id,
-                    outcome_code=line.outcome_code,
-                    achievement_date=line.achievement_date,
-                    evidence_reference=line.evidence_reference,
-                    facts=line.facts,
-                )
-                for line in lines
-                if isinstance(line, ClaimLine)
-            ]
-            made = await claims.submit_many(
-                session,
-                self.principal,
-                claimed,
-                self.deps,
-                partnership_id=self.partnership_id,
-                text_facts=[line.text_facts for line in lines if isinstance(line, ClaimLine)],
+            claim_lines = [line for line in lines if isinstance(line, ClaimLine)]
+            ids = [batch[i].made_id or uuid4() for i, _ in group]
+            submitted = await bulk_claims.submit_lines(
+                session, self.principal, self.partnership_id, claim_lines, ids, self.deps
             )
+            return list(zip((i for i, _ in group), submitted, strict=True))
         return [
             (i, outcome if isinstance(outcome, Problem) else outcome.id)
             for (i, _), outcome in zip(group, made, strict=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -234,7 +234,9 @@ async def submit_claim(
 
 
 @dataclass(slots=True)
-class _Checked:
+class Checked:
+    """A claim that passed the rules, with what they found (its participant, version, outcome, ...)."""
+
     index: int
     body: ClaimCreate
     participant: Participant
@@ -318,10 +320,42 @@ async def submit_many(
 ) -> list[OutcomeClaim | Problem]:
     """Submit each claim, or say why not, in order (`partnership_id`: only that partnership's participants;
     `text_facts`, per body: its facts are CSV cells, to be typed by the terms, with that decimal mark).
+    The rules are `check_many`'s; the claims accepted are inserted together."""
+    checked = await check_many(
+        session, principal, bodies, deps, partnership_id=partnership_id, text_facts=text_facts
+    )
+    made = [(claim_columns(principal, c, uuid4()), c) for c in checked if isinstance(c, Checked)]
+    claims = [OutcomeClaim(**columns) for columns, _ in made]
+    session.add_all(claims)
+    await session.flush()
+    for columns, c in made:
+        await append_event(
+            session,
+            principal,
+            columns["partnership_id"],
+            type="claim.submitted",
+            subject=f"outcome-claims/{columns['id']}",
+            participant_id=columns["participant_id"],
+            data=submitted_data(columns, c.version),
+        )
+    new = iter(claims)
+    return [next(new) if isinstance(c, Checked) else c for c in checked]
+
+
+async def check_many(
+    session: AsyncSession,
+    principal: Principal,
+    bodies: list[ClaimCreate],
+    deps: Deps,
+    *,
+    partnership_id: UUID | None = None,
+    text_facts: Sequence[pricing.DecimalMark | None] = (),
+) -> list[Checked | Problem]:
+    """Each claim checked, or why it is refused, in order; nothing written (`submit_many`'s arguments).
 
     The participants are locked in one query (in id order) and their verified outcomes and live claims
     read in one query; the rules then run per claim in memory, counting the claims accepted here
-    towards the per-participant maximum, and the claims are inserted together.
+    towards the per-participant maximum.
     """
     wanted = sorted({body.participant_id for body in bodies})
     query = readable_participants(principal).where(Participant.id.in_(wanted)).order_by(Participant.id)
@@ -330,8 +364,8 @@ async def submit_many(
     rows = await session.execute(query.with_for_update().execution_options(populate_existing=True))
     participants = {p.id: p for p in rows.scalars()}
 
-    outcomes: list[OutcomeClaim | Problem | None] = []
-    checked: list[_Checked] = []
+    outcomes: list[Checked | Problem | None] = []
+    checked: list[Checked] = []
     for n, body in enumerate(bodies):
         participant = participants.get(body.participant_id)
         text = text_facts[n] if n < len(text_facts) else None
@@ -341,12 +375,11 @@ async def submit_many(
             outcomes.append(problem)
             continue
         assert participant is not None
-        checked.append(_Checked(len(outcomes), body, participant, version, outcome, document, classified))
+        checked.append(Checked(len(outcomes), body, participant, version, outcome, document, classified))
         outcomes.append(None)  # decided below, against the participant's other claims
     ids = list({c.participant.id for c in checked})
     verified, live_dates = await _claim_dates(session, ids) if ids else ({}, {})
     live = {(p, code): len(days) for p, by_code in live_dates.items() for code, days in by_code.items()}
-    made: list[tuple[OutcomeClaim, ContractVersion]] = []
     for c in checked:
         participant, outcome = c.participant, c.outcome
         try:
@@ -368,55 +401,47 @@ async def submit_many(
             outcomes[c.index] = problem
             continue
         live[slot] = live.get(slot, 0) + 1
-        claim = _new_claim(principal, c)
-        outcomes[c.index] = claim
-        made.append((claim, c.version))
-    session.add_all([claim for claim, _ in made])
-    await session.flush()
-    for claim, version in made:
-        await append_event(
-            session,
-            principal,
-            claim.partnership_id,
-            type="claim.submitted",
-            subject=f"outcome-claims/{claim.id}",
-            participant_id=claim.participant_id,
-            data={
-                "claim_id": str(claim.id),
-                "participant_id": str(claim.participant_id),
-                "contract_id": str(claim.contract_id),
-                "contract_version_id": str(version.id),
-                "outcome_code": claim.outcome_code,
-                "achievement_date": claim.achievement_date.isoformat(),
-                "evidence_sha256": claim.evidence_sha256,
-            },
-        )
+        outcomes[c.index] = c
     return [outcome for outcome in outcomes if outcome is not None]
 
 
-def _new_claim(principal: Principal, c: _Checked) -> OutcomeClaim:
+def submitted_data(claim: Mapping[str, Any], version: ContractVersion) -> dict[str, Any]:
+    """`claim.submitted`'s data, from the new claim's columns."""
+    return {
+        "claim_id": str(claim["id"]),
+        "participant_id": str(claim["participant_id"]),
+        "contract_id": str(claim["contract_id"]),
+        "contract_version_id": str(version.id),
+        "outcome_code": claim["outcome_code"],
+        "achievement_date": claim["achievement_date"].isoformat(),
+        "evidence_sha256": claim["evidence_sha256"],
+    }
+
+
+def claim_columns(principal: Principal, c: Checked, claim_id: UUID) -> dict[str, Any]:
+    """A checked claim's columns as it is inserted."""
     document = c.document
-    return OutcomeClaim(
-        id=uuid4(),
-        partnership_id=c.participant.partnership_id,
-        contract_id=c.participant.contract_id,
-        participant_id=c.participant.id,
-        outcome_code=c.outcome.code,
-        achievement_date=c.body.achievement_date,
-        evidence_reference=c.body.evidence_reference,
-        evidence_document=document,
-        evidence_media_type=c.body.evidence_media_type if document is not None else None,
-        evidence_sha256=hashlib.sha256(document).hexdigest() if document is not None else None,
-        claimant_organisation_id=principal.organisation_id,
-        claimed_by=principal.subject,
-        claimed_contract_version_id=c.version.id,
-        facts=stored_facts(c.classified.facts) if c.body.facts else None,
-        payer_organisation_ids=pricing.payers_for(
+    return {
+        "id": claim_id,
+        "partnership_id": c.participant.partnership_id,
+        "contract_id": c.participant.contract_id,
+        "participant_id": c.participant.id,
+        "outcome_code": c.outcome.code,
+        "achievement_date": c.body.achievement_date,
+        "evidence_reference": c.body.evidence_reference,
+        "evidence_document": document,
+        "evidence_media_type": c.body.evidence_media_type if document is not None else None,
+        "evidence_sha256": hashlib.sha256(document).hexdigest() if document is not None else None,
+        "claimant_organisation_id": principal.organisation_id,
+        "claimed_by": principal.subject,
+        "claimed_contract_version_id": c.version.id,
+        "facts": stored_facts(c.classified.facts) if c.body.facts else None,
+        "payer_organisation_ids": pricing.payers_for(
             c.version.terms.engine().split,
             c.participant.municipality_code,
             [p.organisation_id for p in c.outcome.payer_tariffs],
         ),
-        status=ClaimStatus.CLAIMED.value,
-        disputed=False,
-        version=1,
-    )
+        "status": ClaimStatus.CLAIMED.value,
+        "disputed": False,
+        "version": 1,
+    }
