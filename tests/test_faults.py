@@ -414,18 +414,23 @@ async def test_webhook_receiver_down_for_a_while_gets_every_delivery_when_back(
         await eventually(lambda: len(receiver.events) >= 1)
         await receiver.stop()  # refused connections: every delivery now fails and is retried
         await write_events(engine, s.cast.partnership_id, 30, tag="while-down")
-        await asyncio.sleep(4)  # several retry rounds fail
+
+        async def deliveries() -> list[dict[str, Any]]:
+            path = f"/v1/webhook-subscriptions/{s.subscription_id}/deliveries"
+            answer = await s.writes.client.get(path, params={"limit": 100}, headers=s.cast.provider.headers)
+            items: list[dict[str, Any]] = check(answer, 200)["items"]
+            return items
+
+        # Several retry rounds fail (0.2 s back-off doubling to 1 s here) before the receiver is back: waited
+        # for in the delivery log, not for a fixed time.
+        deadline = asyncio.get_running_loop().time() + 60
+        while max((d["attempts"] for d in await deliveries()), default=0) < 4:
+            assert asyncio.get_running_loop().time() < deadline, "the deliveries were not retried"
+            await asyncio.sleep(0.2)
         await receiver.start()
         ledger = await whole_ledger(s.writes.client, s.cast.provider, s.cast.partnership_id)
         await eventually(lambda: len(receiver.events) >= len(ledger), within=90)
-        log = check(
-            await s.writes.client.get(
-                f"/v1/webhook-subscriptions/{s.subscription_id}/deliveries",
-                params={"limit": 100},
-                headers=s.cast.provider.headers,
-            ),
-            200,
-        )["items"]
+        log = await deliveries()
     receiver.assert_each_event_delivered_once_under_one_id(len(ledger))
     assert max(d["attempts"] for d in log) > 1  # the outage was felt: deliveries failed and were retried
 

@@ -5,8 +5,11 @@ browser really applies CORS to its calls and CSP to the page."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mimetypes
+import os
+import secrets
 import shutil
 import subprocess
 import threading
@@ -39,6 +42,51 @@ def build(out_dir: Path, *, source: Path = SOURCE, timeout: float = 300.0) -> Pa
             output = (done.stdout + done.stderr).decode(errors="replace")
             raise RuntimeError(f"{' '.join(command[1:])} failed in {source}:\n{output[-4000:]}")
     return out_dir
+
+
+# What the production build reads besides node_modules (which `npm ci` makes from the lock file).
+BUILD_INPUTS = ("package.json", "package-lock.json", "index.html", "tsconfig.json", "vite.config.ts", "src")
+
+
+def inputs_digest(source: Path = SOURCE) -> str:
+    """What a build follows from: Node.js's version and every file it reads (the lock file pins the rest)."""
+    node = shutil.which("node")
+    if node is None:
+        raise NpmMissing("needs Node.js and npm (apt-get install nodejs npm)")
+    version = subprocess.run([node, "--version"], capture_output=True, check=True).stdout  # noqa: S603
+    digest = hashlib.sha256(version)
+    for name in BUILD_INPUTS:
+        root = source / name
+        for path in sorted([root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]):
+            digest.update(path.relative_to(source).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "effekt" / "partner-console"
+
+
+def cached_build(cache_dir: Path | None = None, *, source: Path = SOURCE) -> Path:
+    """The production build for the current inputs (`inputs_digest`): the one an earlier run left in
+    `cache_dir` (by default under `~/.cache`, beside npm's own cache), else `build` into it. Built apart and
+    renamed into place, so a build cut short or running in another session is never taken for a whole one;
+    a change to any source, the lock file or Node.js builds afresh."""
+    root = cache_dir or default_cache_dir()
+    done = root / inputs_digest(source)
+    if (done / "index.html").is_file():
+        return done
+    root.mkdir(parents=True, exist_ok=True)
+    building = root / f"building-{secrets.token_hex(4)}"
+    try:
+        build(building, source=source)
+        try:
+            building.rename(done)
+        except OSError:  # another session put the same build in place first
+            if not (done / "index.html").is_file():
+                raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return done
 
 
 def _origin(url: str) -> str:

@@ -67,10 +67,12 @@ async def demo(platform: Platform) -> Demo:
 
 
 @pytest.fixture(scope="session")
-def console_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The partner console, built from its lock file (npm ci, npm run build)."""
+def console_dist() -> Path:
+    """The partner console, built from its lock file (npm ci, npm run build), or the build an earlier run
+    made of exactly these sources, lock file and Node.js (`console.cached_build`): npm ci and the build
+    cost a minute on a busy machine, and give the same files for the same inputs."""
     try:
-        return console.build(tmp_path_factory.mktemp("console") / "dist")
+        return console.cached_build()
     except console.NpmMissing as missing:
         _unavailable(str(missing))
         raise

@@ -34,17 +34,18 @@ from tests.outcomes.support import (
     enrol,
     whole_ledger,
 )
-from tests.platform import running_platform
 
-WINDOW = "0.05"
 ACHIEVED = TODAY - timedelta(days=10)
 
 
-@pytest.fixture(scope="module")
-def grouped(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    env = {"OUTCOMES_GROUP_WINDOW": WINDOW, "OUTCOMES_GROUP_SIZE": "32"}
-    with running_platform(pg_server_url, tmp_path_factory.mktemp("groups"), extra_env=env) as platform:
-        yield platform
+@pytest.fixture(autouse=True)
+def _outcomes_running(grouped: Platform) -> Iterator[None]:
+    """The group platform is shared with test_write_groups.py: a test here that failed between killing
+    the outcome service and starting it again leaves it running all the same."""
+    yield
+    if "outcomes" not in grouped.processes:
+        grouped.start_one("outcomes")
+        grouped.wait_ready(60)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -28,17 +28,8 @@ from tests.outcomes.integrations.support import ndjson, post_bulk
 from tests.outcomes.integrations.test_bulk_decisions import binding_terms, priced
 from tests.outcomes.integrations.test_claim_groups import assert_chain_verifies
 from tests.outcomes.support import TODAY, active_contract, check, decide, employment_terms, whole_ledger
-from tests.platform import running_platform
 
-WINDOW = "0.05"
 ENROLLED, ACHIEVED = TODAY - timedelta(days=60), TODAY - timedelta(days=10)
-
-
-@pytest.fixture(scope="module")
-def grouped(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    env = {"OUTCOMES_GROUP_WINDOW": WINDOW, "OUTCOMES_GROUP_SIZE": "32"}
-    with running_platform(pg_server_url, tmp_path_factory.mktemp("groups"), extra_env=env) as platform:
-        yield platform
 
 
 @pytest.fixture
