@@ -39,7 +39,7 @@ SLOW = frozenset(
         "tests/identity/test_sign_in_throttles.py::test_failed_sign_ins_at_one_client_are_throttled_across_addresses",
         "tests/identity/test_sign_in_throttles.py::test_failed_sign_ins_from_one_address_are_throttled_with_retry_after",
         "tests/identity/test_tokens.py",
-        "tests/outcomes/integrations/test_claim_groups.py",  # a process of its shared platform killed mid-group
+        "tests/outcomes/integrations/test_claim_groups.py",  # a process killed mid-group
         "tests/outcomes/integrations/test_dispatcher_crash.py",
         "tests/outcomes/integrations/test_feed.py::"
         "test_a_cursor_consumer_gets_every_event_exactly_once_in_order_while_writers_race",
