@@ -21,6 +21,21 @@ PARTNERSHIPS_SETTING = "effekt.partnerships"
 ORGANISATION_SETTING = "effekt.organisation"
 EVERY_PARTNERSHIP = "*"
 
+# The row policies' conditions, as the services' 2026-12-03-1500 migrations install them (a change to
+# these is a new migration: an installed policy does not follow the text). Each reading of a setting is a
+# scalar subquery, so PostgreSQL computes it once per statement (an InitPlan) instead of parsing and
+# casting the list for every row; `* = all`, empty = none and unset = none are as before. The cast sees
+# NULL for `*`, so no branch ever casts it. The outer `::uuid[]` keeps `= ANY (...)` an array comparison
+# rather than a subquery one (a no-op cast).
+_PARTNERSHIPS = f"current_setting('{PARTNERSHIPS_SETTING}', true)"
+PARTNERSHIP_ROWS = (
+    f"((SELECT {_PARTNERSHIPS} = '{EVERY_PARTNERSHIP}') OR partnership_id = ANY "
+    f"((SELECT string_to_array(nullif({_PARTNERSHIPS}, '{EVERY_PARTNERSHIP}'), ',')::uuid[])::uuid[]))"
+)
+ORGANISATION_ROWS = (
+    f"organisation_id = (SELECT nullif(current_setting('{ORGANISATION_SETTING}', true), '')::uuid)"
+)
+
 
 class RowContext(NamedTuple):
     partnerships: str = ""

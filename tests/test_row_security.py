@@ -423,6 +423,46 @@ async def test_every_table_holding_partnership_data_has_a_policy(platform: Platf
     assert {t for t in UNPROTECTED[service] if tables[t][0]} == set()
 
 
+def _per_row_conditions(plan: dict[str, Any]) -> list[str]:
+    """Every condition a plan node evaluates per row (its InitPlans, computed once, are other nodes)."""
+    found = [
+        str(plan[key])
+        for key in ("Filter", "Index Cond", "Recheck Cond", "Join Filter", "Hash Cond", "Merge Cond")
+        if key in plan
+    ]
+    for child in plan.get("Plans", []):
+        found += _per_row_conditions(child)
+    return found
+
+
+@pytest.mark.parametrize("service", ["contracts", "outcomes"])
+async def test_the_policies_read_their_settings_once_per_statement_not_per_row(
+    platform: Platform, scene: Scene, service: str
+) -> None:
+    """Each policy reads `effekt.partnerships` (and `effekt.organisation`) through a scalar subquery, an
+    InitPlan, rather than splitting and casting the list for every row; what they admit is the test
+    above's. A policy checks what it writes by the same condition it reads by."""
+    owner = await asyncpg.connect(_owner(platform, service))
+    try:
+        policies = await owner.fetch("SELECT tablename, qual, with_check FROM pg_policies")
+    finally:
+        await owner.close()
+    assert {p["tablename"] for p in policies} == set(PARTNERSHIP_OF[service])
+    assert [p["tablename"] for p in policies if p["qual"] != p["with_check"]] == []
+    runtime = await _runtime_connection(platform, service)
+    try:
+        for table in PARTNERSHIP_OF[service]:
+            async with runtime.transaction():
+                await _name(runtime, f"{scene.a.partnership_id},{scene.b.partnership_id}")
+                explained = await runtime.fetchval(f"EXPLAIN (VERBOSE, FORMAT JSON) SELECT * FROM {table}")
+            plan = json.loads(explained)[0]["Plan"]
+            conditions = _per_row_conditions(plan)
+            assert conditions, f"{table}: the policy filters its rows"
+            assert [c for c in conditions if "current_setting" in c] == [], table
+    finally:
+        await runtime.close()
+
+
 @pytest.mark.parametrize("service", ["contracts", "outcomes"])
 async def test_a_query_without_a_partnership_condition_sees_only_the_named_partnerships_rows(
     platform: Platform, scene: Scene, service: str
