@@ -40,8 +40,8 @@ from effekt.sandbox.terms import standard_terms
 
 # The query `readable_claims` issues for a provider reading one claim (services/outcomes/access.py).
 _CLAIM_READ = (
-    "SELECT c.* FROM outcome_claims c JOIN participants p ON p.id = c.participant_id "
-    "WHERE p.partnership_id = $1 AND c.id = $2"
+    "SELECT c.* FROM outcome_claims c JOIN LATERAL (SELECT p.* FROM participants p "
+    "WHERE p.id = c.participant_id AND p.partnership_id = $1 OFFSET 0) AS p ON true WHERE c.id = $2"
 )
 
 

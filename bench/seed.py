@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -54,6 +55,17 @@ class _Event:
     time: datetime
     actor: Any
     data: Any
+
+
+async def analyse(database_urls: Iterable[str]) -> None:
+    """ANALYZE each database's tables, as autovacuum would after the inserts of seeding and earlier rounds
+    (this machine's server runs with autovacuum off; a production server does not)."""
+    for database_url in database_urls:
+        conn = await asyncpg.connect(plain_dsn(database_url))
+        try:
+            await conn.execute("ANALYZE")
+        finally:
+            await conn.close()
 
 
 def plain_dsn(database_url: str) -> str:

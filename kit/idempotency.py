@@ -140,7 +140,8 @@ def _statements(table: Table) -> _Statements:
 
 
 # `_CLAIM` for many keys in one round trip (`replay_many`): each key's lock and claim as above, and the
-# stored response of each key not claimed, read from the statement's snapshot (before any claim here).
+# stored response of each key not claimed, read from the statement's snapshot (before any claim here),
+# each by the key's primary key (a LATERAL probe: as a plain join, unanalysed it scanned the whole table).
 _CLAIM_MANY = sql(
     """
     WITH wanted AS (
@@ -164,7 +165,11 @@ _CLAIM_MANY = sql(
         stored.response, stored.headers
     FROM lock
     LEFT JOIN claimed ON claimed.owner = lock.owner AND claimed.key = lock.key
-    LEFT JOIN idempotency_keys AS stored ON stored.owner = lock.owner AND stored.key = lock.key
+    LEFT JOIN LATERAL (
+        SELECT fingerprint, status_code, response, headers FROM idempotency_keys
+        WHERE idempotency_keys.owner = lock.owner AND idempotency_keys.key = lock.key
+        LIMIT 1
+    ) AS stored ON true
     ORDER BY lock.n
     """
 ).columns(

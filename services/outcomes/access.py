@@ -58,7 +58,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 from uuid import UUID
 
-from sqlalchemy import Select, and_, false, or_, select
+from sqlalchemy import Select, and_, false, or_, select, true
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from kit.auth import Principal
@@ -191,13 +192,30 @@ def readable_participants(principal: Principal) -> Select[Participant]:
     return select(Participant).where(_participant_visibility(principal))
 
 
+def _claims_participant(principal: Principal) -> Any:
+    """A claim's own participant when the rule admits the claim: a LATERAL subquery on the claim's
+    `participant_id`, kept from being pulled up into a join (OFFSET 0), so the plan always starts from the
+    claims the caller selects (by primary key, or a partnership's ids) and probes each one's participant
+    by its primary key; as a plain join, on tables without statistics (where row security leaves the
+    planner guessing a row or two) it could walk every participant of the partnership instead."""
+    visible = (
+        select(Participant)
+        .where(Participant.id == OutcomeClaim.participant_id, _claim_visibility(principal))
+        .offset(0)
+        .lateral("claims_participant")
+    )
+    return aliased(Participant, visible)
+
+
 def readable_claims(principal: Principal) -> Select[OutcomeClaim]:
     """A claim is visible when its participant is, but to a payer without residents only when it pays."""
-    return (
-        select(OutcomeClaim)
-        .join(Participant, Participant.id == OutcomeClaim.participant_id)
-        .where(_claim_visibility(principal))
-    )
+    return select(OutcomeClaim).join(_claims_participant(principal), true())
+
+
+def readable_claims_and_participants(principal: Principal) -> Select[OutcomeClaim, Participant]:
+    """`readable_claims` with each claim's participant (one read, the same rule)."""
+    participant = _claims_participant(principal)
+    return select(OutcomeClaim, participant).join(participant, true())
 
 
 def reads_identifying_fields(principal: Principal, participant: Participant) -> bool:

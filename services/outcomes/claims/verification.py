@@ -19,7 +19,7 @@ from kit.auth import Principal
 from kit.problems import Problem, Unprocessable
 from kit.versions import check_version
 from services.outcomes import access, errors, pricing
-from services.outcomes.access import readable_claims
+from services.outcomes.access import readable_claims_and_participants
 from services.outcomes.claims.service import get_claim, live_claims, refusal, remember_lines
 from services.outcomes.clients.contracts import ContractVersion
 from services.outcomes.collaborators import Deps, today
@@ -509,8 +509,7 @@ async def decide_claim(
     """Verify or reject a claim (`resolution`: resolve a dispute). Repeating the decision replays."""
     found = (
         await session.execute(
-            readable_claims(principal)
-            .add_columns(Participant)
+            readable_claims_and_participants(principal)
             .where(OutcomeClaim.id == claim_id)
             .with_for_update(of=OutcomeClaim)
             .execution_options(populate_existing=True)
@@ -679,16 +678,22 @@ async def decide_many(
     written). A refused decision writes nothing."""
     if len({d.claim_id for d in decisions}) != len(decisions):
         raise ValueError("decide_many decides each claim once")
-    query = readable_claims(principal).where(OutcomeClaim.id.in_(sorted(d.claim_id for d in decisions)))
-    if partnership_id is not None:
-        query = query.where(OutcomeClaim.partnership_id == partnership_id)
+    # By primary key alone: a partnership condition here would let the planner, on tables without
+    # statistics, read the claims through the partnership's index (every claim of it) instead of by id;
+    # the batch's partnership is checked on the rows read.
+    query = readable_claims_and_participants(principal).where(
+        OutcomeClaim.id.in_(sorted(d.claim_id for d in decisions))
+    )
     rows = await session.execute(
-        query.add_columns(Participant)
-        .order_by(OutcomeClaim.id)
+        query.order_by(OutcomeClaim.id)
         .with_for_update(of=OutcomeClaim)
         .execution_options(populate_existing=True)
     )
-    found = {claim.id: (claim, participant) for claim, participant in rows}
+    found = {
+        claim.id: (claim, participant)
+        for claim, participant in rows
+        if partnership_id is None or claim.partnership_id == partnership_id
+    }
     answers: list[OutcomeClaim | Problem | None] = []
     pending: list[_Pending] = []
     engines: Engines = {}
