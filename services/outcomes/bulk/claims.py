@@ -21,7 +21,6 @@ from kit.problems import Problem
 from services.outcomes.bulk.lines import ClaimLine
 from services.outcomes.claims import service as claims
 from services.outcomes.collaborators import Deps
-from services.outcomes.ledger.service import append_event
 from services.outcomes.schemas import ClaimCreate
 from services.outcomes.states import ClaimStatus
 
@@ -105,16 +104,7 @@ async def submit_lines(
                 "payers": [_uuid_array(r["payer_organisation_ids"]) for r in rows],
             },
         )
-    for columns, c in made:
-        await append_event(
-            session,
-            principal,
-            columns["partnership_id"],
-            type="claim.submitted",
-            subject=f"outcome-claims/{columns['id']}",
-            participant_id=columns["participant_id"],
-            data=claims.submitted_data(columns, c.version),
-        )
+    await claims.append_submitted(session, principal, made)
     return [
         claim_id if isinstance(c, claims.Checked) else c for c, claim_id in zip(checked, ids, strict=True)
     ]

@@ -328,6 +328,15 @@ async def submit_many(
     claims = [OutcomeClaim(**columns) for columns, _ in made]
     session.add_all(claims)
     await session.flush()
+    await append_submitted(session, principal, made)
+    new = iter(claims)
+    return [next(new) if isinstance(c, Checked) else c for c in checked]
+
+
+async def append_submitted(
+    session: AsyncSession, principal: Principal, made: Sequence[tuple[dict[str, Any], Checked]]
+) -> None:
+    """Each inserted claim's `claim.submitted` event, in order (single, grouped and bulk claims alike)."""
     for columns, c in made:
         await append_event(
             session,
@@ -338,8 +347,6 @@ async def submit_many(
             participant_id=columns["participant_id"],
             data=submitted_data(columns, c.version),
         )
-    new = iter(claims)
-    return [next(new) if isinstance(c, Checked) else c for c in checked]
 
 
 async def check_many(
