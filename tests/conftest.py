@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -93,6 +94,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         named.add(single)
         if module in SLOW or single in SLOW:
             item.add_marker(pytest.mark.slow)
+    # Modules holding slow tests first: pytest-xdist hands out whole modules in this order, so the long
+    # ones start at once on both workers instead of one of them finishing the run alone.
+    holds_slow = {entry.split("::")[0] for entry in SLOW}
+    items.sort(key=lambda item: Path(str(item.path)).relative_to(root).as_posix() not in holds_slow)
     # A renamed test would likewise join the fast set (checked where its module was collected whole).
     if not config.option.keyword and config.args_source != pytest.Config.ArgsSource.ARGS:
         stale = [e for e in SLOW if "::" in e and e.split("::")[0] in collected and e not in named]
@@ -114,6 +119,19 @@ def _privacy_scan() -> Iterator[None]:
     yield
     privacy_scan.scan_logs(privacy_scan.SESSION.log_dirs)
     assert not privacy_scan.SESSION.findings, "\n".join(privacy_scan.SESSION.findings)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A pytest-xdist worker sends its scan's coverage and findings to the controller, which sums them."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["privacy_scan"] = privacy_scan.as_output()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    if "privacy_scan" in getattr(node, "workeroutput", {}):
+        privacy_scan.merge(node.workeroutput["privacy_scan"])
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -45,7 +46,7 @@ class Scan:
     log_dirs: set[Path] = field(default_factory=set)  # every platform's, to scan at the end
 
 
-# One per test session (the suite runs in one process).
+# One per test process: each pytest-xdist worker scans what its platforms wrote; the controller sums them.
 SESSION = Scan()
 
 
@@ -128,6 +129,17 @@ def scan_logs(directories: Iterable[Path], scan: Scan = SESSION) -> None:
                 if contains_cpr(line):
                     scan.findings.append(f"log {path}:{number}: {_excerpt(line)}")
     scan.coverage.seconds += time.monotonic() - started
+
+
+def as_output(scan: Scan = SESSION) -> dict[str, Any]:
+    """What a worker sends the controller (plain data: pytest-xdist pickles nothing of ours)."""
+    return {"coverage": asdict(scan.coverage), "findings": list(scan.findings)}
+
+
+def merge(output: Mapping[str, Any], scan: Scan = SESSION) -> None:
+    for name, value in output["coverage"].items():
+        setattr(scan.coverage, name, getattr(scan.coverage, name) + value)
+    scan.findings.extend(output["findings"])
 
 
 def summary(scan: Scan = SESSION) -> str:

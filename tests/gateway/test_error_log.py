@@ -5,6 +5,7 @@ a running platform's logs)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, MutableMapping
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 import structlog
 from graphql import GraphQLError
 
+from gateway import error_log
 from gateway.error_log import error_code, log_errors, operation_label
 from gateway.hardening import DomainError, document_id
 from gateway.schema import build_schema
@@ -37,6 +39,16 @@ CPR = "0101904321"
 )
 def test_only_a_plain_name_without_long_digit_runs_is_logged(name: object, label: str) -> None:
     assert operation_label(name) == label
+
+
+@pytest.fixture
+def lines(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[MutableMapping[str, Any]]]:
+    """The lines the gateway logs during the test, through a logger of its own: an app started in this
+    process before (its lifespan configures structlog to cache loggers on first use) leaves the module's
+    logger bound to processors `capture_logs` cannot replace."""
+    with structlog.testing.capture_logs() as captured:
+        monkeypatch.setattr(error_log, "log", structlog.get_logger("effekt.graphql"))
+        yield captured
 
 
 async def _errors(query: str, variables: dict[str, Any] | None = None) -> list[GraphQLError]:
@@ -65,12 +77,13 @@ async def test_each_error_is_named_by_its_class_and_a_limit_or_refusal_by_its_co
     assert error_code(GraphQLError("x", extensions={"code": f"Not a slug {CPR}"})) == "invalid-document"
 
 
-async def test_the_schema_logs_codes_and_a_hash_but_no_text_of_the_request() -> None:
+async def test_the_schema_logs_codes_and_a_hash_but_no_text_of_the_request(
+    lines: list[MutableMapping[str, Any]],
+) -> None:
     query = f'query _{CPR} {{ me(cpr: "{CPR}") {{ subject }} }}'
-    with structlog.testing.capture_logs() as lines:
-        await _errors(query)
-        await _errors("query Me { me { subject } }")
-        await _errors("query One($id: ID!) { partnership(id: $id) { name } }", {"id": CPR})
+    await _errors(query)
+    await _errors("query Me { me { subject } }")
+    await _errors("query One($id: ID!) { partnership(id: $id) { name } }", {"id": CPR})
     refused, failed, not_an_id = lines
     assert refused["log_level"] == "info"
     assert refused["operation"] == "invalid"
@@ -88,10 +101,9 @@ async def test_the_schema_logs_codes_and_a_hash_but_no_text_of_the_request() -> 
     assert "principal" not in json.dumps(lines)
 
 
-def test_an_operation_with_many_errors_logs_one_bounded_line() -> None:
+def test_an_operation_with_many_errors_logs_one_bounded_line(lines: list[MutableMapping[str, Any]]) -> None:
     errors = [GraphQLError(f"Cannot query field '_{CPR}{i}'") for i in range(500)]
-    with structlog.testing.capture_logs() as lines:
-        log_errors(errors, query="{ x }", operation_name=None)
+    log_errors(errors, query="{ x }", operation_name=None)
     (line,) = lines
     assert line["errors"] == 500
     assert len(line["codes"]) == 20

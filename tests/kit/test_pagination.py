@@ -10,7 +10,8 @@ import pytest
 from kit.pagination import UUID_LIST_PATTERN, parse_ids
 from kit.problems import BadRequest
 
-A, B = uuid.uuid4(), uuid.uuid4()
+# Fixed: pytest-xdist's workers must collect the same parametrised ids.
+A, B = uuid.UUID("6f1c2a4e-0b7d-4e3a-9c55-1d2e3f405162"), uuid.UUID("0a9b8c7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d")
 
 
 @pytest.mark.parametrize("raw", ["", str(A), f"{A},{B}", f"{A.hex},{B}", str(A).upper()])
