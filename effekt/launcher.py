@@ -168,7 +168,9 @@ class Platform:
         """Block until every started process answers `/readyz` with 200; raise if one dies or times out.
 
         The answer must name the service started there: another process on that port (one that took it
-        first) would otherwise pass for it, and every request meant for this one would go astray."""
+        first) would otherwise pass for it, and every request meant for this one would go astray. A
+        process holding identity's revocation list must also have fetched its first one: until then it
+        refuses every token (kit/revocations.py), so a seed started at once would be refused."""
         deadline = time.monotonic() + timeout
         pending = dict(self.processes)
         with httpx.Client(timeout=2.0) as client:
@@ -186,6 +188,8 @@ class Platform:
                     if ok and (answered := response.json().get("service")) != self.serving[key]:
                         where = self.endpoints[key]
                         raise RuntimeError(f"{where} is {answered!r}, not {key}: is the port taken?")
+                    revocations = response.json().get("token_revocations", {}) if ok else {}
+                    ok = ok and revocations.get("age_seconds", 0) is not None
                     if ok:
                         del pending[key]
                         if on_ready:

@@ -205,7 +205,7 @@ def test_effekt_up_runs_the_platform_and_stops_on_ctrl_c(pg_server_url: str, tmp
         env={**os.environ, **CHEAP_PASSWORD_HASHING},
     )
     try:
-        output = _read_until(process, "Press Ctrl-C to stop.", timeout=120)
+        output = _read_until(process, "Press Ctrl-C to stop.", timeout=120, logs=tmp_path / "logs")
         assert "Effekt is running" in output
         assert "Demo partnership" in output
         assert "seed failed" not in output
@@ -222,6 +222,9 @@ def test_effekt_up_runs_the_platform_and_stops_on_ctrl_c(pg_server_url: str, tmp
     finally:
         if process.poll() is None:
             process.kill()
+        process.wait()
+        assert process.stdout is not None
+        process.stdout.close()  # else the pipe is closed by the collector, in a later test, as a warning
         databases = {n: f"{prefix}_{n}" for n in SERVICES}
         asyncio.run(drop_databases(pg_server_url, list(databases.values())))
         admin = asyncpg_url(pg_server_url, "postgres").replace("+asyncpg", "")
@@ -260,14 +263,19 @@ def _port_free(port: int) -> bool:
         return True
 
 
-def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
+def _read_until(process: subprocess.Popen[str], marker: str, timeout: float, logs: Path) -> str:
     assert process.stdout is not None
     deadline = time.monotonic() + timeout
     lines: list[str] = []
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line:
-            raise AssertionError("effekt up exited early:\n" + "".join(lines))
+            # The services' own last lines say why one of them exited (the log directory is gone later).
+            tails = [
+                f"--- {log.name}:\n" + "".join(log.read_text().splitlines(True)[-15:])
+                for log in sorted(logs.glob("*.log"))
+            ]
+            raise AssertionError("effekt up exited early:\n" + "".join(lines) + "\n".join(tails))
         lines.append(line)
         if marker in line:
             return "".join(lines)
