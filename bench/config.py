@@ -7,6 +7,15 @@ from dataclasses import dataclass
 # The platform's settings beyond the sandbox's disposable platform: the registry's change log (ledger events
 # a poll after each activation) stays off, as the growth section sizes a partnership's ledger exactly.
 PLATFORM_ENV = {"OUTCOMES_CONTRACT_EVENTS": "false"}
+# The services' connection pools as deployed (kit/settings.py's defaults), not the sandbox's small ones: a
+# test platform keeps few connections because it shares PostgreSQL's 100 with other runs, and under 32
+# clients a small pool's overflow connections are opened and closed per checkout, which a deployment's
+# are not.
+DEPLOYED_POOLS = {
+    f"{service}_DB_{setting}": "10"
+    for service in ("IDENTITY", "CONTRACTS", "OUTCOMES")
+    for setting in ("POOL_SIZE", "MAX_OVERFLOW")
+}
 
 
 @dataclass(frozen=True)
@@ -49,3 +58,9 @@ QUICK = Config(
     dashboard_requests=12,
     dashboard_participants=30,
 )
+
+
+def platform_env(cfg: Config) -> dict[str, str]:
+    """The platform's settings for a run: the deployed pools, but in the suite's smoke run (`--quick`),
+    which runs beside the suite's other platforms and keeps the sandbox's."""
+    return PLATFORM_ENV if cfg.quick else {**PLATFORM_ENV, **DEPLOYED_POOLS}

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from bench import limits, loadgen, report, servers
-from bench.config import FULL, PLATFORM_ENV, QUICK, Config
+from bench.config import FULL, QUICK, Config, platform_env
 from bench.loadgen import Measurement, summarise
 from bench.results import Section
 from bench.scenarios import (
@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"starting the platform ({'quick' if cfg.quick else 'full'} run; logs in {work / 'logs'})")
     with (
         postgres_server(work) as server_url,
-        running_platform(server_url, work / "logs", extra_env=PLATFORM_ENV, only=CORE) as platform,
+        running_platform(server_url, work / "logs", extra_env=platform_env(cfg), only=CORE) as platform,
     ):
         start_gateway(platform)
         log("platform ready")
@@ -347,7 +347,7 @@ def _pricing_only(args: argparse.Namespace) -> int:
     log(f"starting the platform (pricing row only; logs in {work / 'logs'})")
     with (
         postgres_server(work) as server_url,
-        running_platform(server_url, work / "logs", extra_env=PLATFORM_ENV, only=CORE) as platform,
+        running_platform(server_url, work / "logs", extra_env=platform_env(cfg), only=CORE) as platform,
     ):
         log("platform ready")
         payload = asyncio.run(measure_pricing(platform, server_url, cfg))
@@ -377,7 +377,7 @@ def _singles_only(args: argparse.Namespace) -> int:
     log(f"starting the platform (single writes only; logs in {work / 'logs'})")
     with (
         postgres_server(work) as server_url,
-        running_platform(server_url, work / "logs", extra_env=PLATFORM_ENV, only=CORE) as platform,
+        running_platform(server_url, work / "logs", extra_env=platform_env(cfg), only=CORE) as platform,
     ):
         log("platform ready")
         section = asyncio.run(_measure_singles(platform, server_url, cfg, work / "logs"))
@@ -425,7 +425,7 @@ def _bulk_only(args: argparse.Namespace) -> int:
     log(f"starting the platform (bulk section only; logs in {work / 'logs'})")
     with (
         postgres_server(work) as server_url,
-        running_platform(server_url, work / "logs", extra_env=PLATFORM_ENV, only=CORE) as platform,
+        running_platform(server_url, work / "logs", extra_env=platform_env(cfg), only=CORE) as platform,
     ):
         log("platform ready")
         section = asyncio.run(_measure_bulk(platform, server_url, cfg))
