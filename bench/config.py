@@ -28,6 +28,7 @@ class Config:
     db_connections: int = 32
     time_cap: float = 60.0  # seconds per repetition of one measurement; the count usually ends it first
     writes: int = 2_000  # enrolments, confirmations, claims and verifications per repetition
+    spread: int = 16  # partnerships the spread claims row shares its claims among (the 16)
     limit_requests: int = 20_000  # hello-world and echo requests per repetition
     bulk_lines: int = 10_000
     bulk_requests: int = 2  # per repetition
@@ -48,6 +49,7 @@ QUICK = Config(
     time_cap=4.0,
     db_connections=8,
     writes=8,
+    spread=4,  # still claims in several partnerships at once, without a dozen more casts to build
     limit_requests=300,
     bulk_lines=100,
     bulk_requests=1,

@@ -137,7 +137,7 @@ async def measure(platform: Any, server_url: str, cfg: Config, log_dir: Path) ->
             writes = Section("writes", "2. Single writes under concurrency")
             try:
                 priced = await pricing_programme(world, await make_cast(platform))
-                spread = await spread_programmes(world)
+                spread = await spread_programmes(world, cfg.spread)
                 writes, _ = await writes_section(world, main, hello, inserts, _wrk_hello(wrk), priced, spread)
             except Exception as exc:
                 traceback.print_exc()
@@ -414,7 +414,7 @@ async def _measure_singles(platform: Any, server_url: str, cfg: Config, log_dir:
             )
         log("section 2: single writes")
         priced = await pricing_programme(world, priced_cast)
-        spread = await spread_programmes(world)
+        spread = await spread_programmes(world, cfg.spread)
         section, _ = await writes_section(world, main, hello, inserts, _wrk_hello(wrk), priced, spread)
         return section
 

@@ -243,10 +243,7 @@ def _claim_body(participant_id: str) -> tuple[str, Any]:
     )
 
 
-SPREAD = 16  # partnerships the spread claims row shares its claims among (the issue's "spread over 16")
-
-
-async def spread_programmes(world: World, count: int = SPREAD) -> list[Programme]:
+async def spread_programmes(world: World, count: int) -> list[Programme]:
     """`count` partnerships, each with its own cast and active contract, made four at a time."""
     gate = asyncio.Semaphore(4)
 
