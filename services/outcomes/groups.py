@@ -1,7 +1,7 @@
 """Group commit for single writes: concurrent requests of one kind (claims, verifications, eligibility
 confirmations, enrolments) are collected for a short window (`OUTCOMES_GROUP_WINDOW`, 2 ms) or until a
 group is full (`OUTCOMES_GROUP_SIZE`) and written in one transaction by the kind's set form
-(`submit_many`, `decide_many`, `confirm_many`, `enrol_many`), so the row locks, the ledger head's lock and
+(`submit_each`, `decide_many`, `confirm_many`, `enrol_many`), so the row locks, the ledger heads' locks and
 the commit's WAL flush are paid once per group rather than once per request. One window and size serve
 every kind (each kind collects its own groups); a size of 1 writes each request on its own, as a route
 without groups would.
@@ -18,10 +18,10 @@ What each request keeps:
   whose transaction fails answers every request in it with that failure (a 503 when it is transient), so
   nothing acknowledged is lost in a crash.
 
-Groups are formed per kind and row-security context (the caller's partnerships and organisation,
-kit/rows.py): a group's transaction names exactly what each of its requests' own would. A kind with a
-form taking each item with its own caller (`Kind.each`: claims, `claims.submit_each`) forms one group
-across callers instead, whose transaction names the context spanning theirs (`kit.rows.spanning`): the
+Groups are formed per kind, and for verifications, confirmations and enrolments per row-security context
+(the caller's partnerships and organisation, kit/rows.py): such a group's transaction names exactly what
+each of its requests' own would. A kind with a form taking each item with its own caller (`Kind.each`:
+claims, `claims.submit_each`) forms one group across callers' contexts instead, whose transaction names the context spanning theirs (`kit.rows.spanning`): the
 union of their partnerships. Row security then no longer walls one caller off from another, so that form
 admits every item in SQL by its own caller's rules (`claims.lock_admitted`), and nothing a caller could
 not write or read alone is written or answered because a neighbour widened the transaction. An operator's
