@@ -18,18 +18,19 @@ What each request keeps:
   whose transaction fails answers every request in it with that failure (a 503 when it is transient), so
   nothing acknowledged is lost in a crash.
 
-Groups are formed per kind, and for verifications, confirmations and enrolments per row-security context
-(the caller's partnerships and organisation, kit/rows.py): such a group's transaction names exactly what
-each of its requests' own would. A kind with a form taking each item with its own caller (`Kind.each`:
-claims, `claims.submit_each`) forms one group across callers' contexts instead, whose transaction names the context spanning theirs (`kit.rows.spanning`): the
-union of their partnerships. Row security then no longer walls one caller off from another, so that form
-admits every item in SQL by its own caller's rules (`claims.lock_admitted`), and nothing a caller could
-not write or read alone is written or answered because a neighbour widened the transaction. An operator's
-`*` context keeps groups of its own. One group per context (or the spanning one) is written at a time;
-what arrives meanwhile forms the next. Within a group the set form locks its rows in id order, and the
-ledger is chained at commit in the group's order, one gap-free chain per partnership, every partnership's
-head locked in one statement. A set form that takes one partnership, or each row once, is given the group
-in parts (`by_part`, `in_rounds`), written one after the other in the same transaction.
+Groups are formed per kind, and for verifications, confirmations and enrolments per row-security context (the
+caller's partnerships and organisation, kit/rows.py): such a group's transaction names exactly what each of
+its requests' own would. A kind with a form taking each item with its own caller (`Kind.each`: claims,
+`claims.submit_each`) forms one group across callers' contexts instead, whose transaction names the context
+spanning theirs (`kit.rows.spanning`): the union of their partnerships. Row security then no longer walls one
+caller off from another, so that form admits every item in SQL by its own caller's rules
+(`claims.lock_admitted`), and nothing a caller could not write or read alone is written or answered because a
+neighbour widened the transaction. An operator's `*` context keeps groups of its own. One group per context
+(or the spanning one) is written at a time; what arrives meanwhile forms the next. Within a group the set form
+locks its rows in id order, and the ledger is chained at commit in the group's order, one gap-free chain per
+partnership, every partnership's head locked in one statement. A set form that takes one partnership, or each
+row once, is given the group in parts (`by_part`, `in_rounds`), written one after the other in the same
+transaction.
 """
 
 from __future__ import annotations
