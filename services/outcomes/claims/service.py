@@ -323,7 +323,7 @@ def _check_terms(
 REGISTRY_CALLS_AT_ONCE = 4
 
 
-async def _versions_in_force(
+async def versions_in_force(
     asks: Sequence[tuple[Deps, UUID, date]],
 ) -> dict[InForceKey, ContractVersion | Problem]:
     """The version in force (or the registry's refusal) per caller's token, contract and date asked."""
@@ -483,7 +483,7 @@ async def _check_each(
             continue
         assert participant is not None
         admitted.append((n, participant, document))
-    versions = await _versions_in_force(
+    versions = await versions_in_force(
         [(items[n][2], p.contract_id, items[n][1].achievement_date) for n, p, _ in admitted]
     )
     checked: list[Checked] = []
