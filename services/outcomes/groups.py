@@ -179,14 +179,16 @@ class Groups(Generic[Item, Row]):
         queue = None if spans else context
         self._queues.setdefault(queue, []).append(request)
         if queue not in self._workers:
-            # The task copies this request's context, so its transactions name the same partnerships (a
-            # spanning group's names its own group's, `_write`).
+            # The task copies this request's context, so its transactions name the same partnerships; the
+            # spanning worker names each group's spanning context instead (`_work`).
             self._workers[queue] = asyncio.create_task(self._work(queue), name=f"{self.kind.name}-group")
         # Shielded: a caller that goes away does not take its item out of a group being written.
         return await asyncio.shield(request.answer)
 
     async def _work(self, key: RowContext | None) -> None:
         try:
+            if key is None:  # its logs are no one caller's (the task copied the first request's identity)
+                structlog.contextvars.clear_contextvars()
             await asyncio.sleep(self.window)  # what arrives while a group is written forms the next
             while queue := self._queues.get(key):
                 group, self._queues[key] = queue[: self.size], queue[self.size :]
