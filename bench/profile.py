@@ -3,6 +3,7 @@ service) while 32 clients enrol, confirm, claim and verify, then prints where th
 
     .venv/bin/pip install py-spy          # a tool, not a dependency of the project
     .venv/bin/python -m bench.profile [--writes 400] [--service outcomes] [--out /tmp/outcomes.txt]
+    .venv/bin/python -m bench.profile --claims-over 16 [--writes 400]   # claims spread over 16 partnerships
 
 The output is py-spy's collapsed stacks (one line per stack, with its sample count), summarised as the
 functions that hold the most samples, inclusive and self, limited to the project and its libraries.
@@ -34,6 +35,8 @@ from bench.scenarios import (
     enrol_confirm_claim,
     programme,
     pull_feed,
+    spread_claims,
+    spread_programmes,
     verify_claims,
 )
 from bench.seed import seed_ledger
@@ -105,8 +108,25 @@ async def _feed(world: World, prog: Any, events: int) -> None:
     print(f"feed: {run.ops} events in {run.seconds:.2f} s, p50 page {run.percentile(0.5):.1f} ms")
 
 
+async def _spread(world: World, writes: int, partnerships: int) -> None:
+    """`writes` single claims shared round robin among `partnerships` partnerships' providers."""
+    progs = await spread_programmes(world, partnerships)
+    run = await spread_claims(world, progs, writes, world.config.concurrency)
+    p50, p99 = run.percentile(0.5), run.percentile(0.99)
+    print(
+        f"claims over {partnerships} partnerships: {run.throughput:.1f} req/s, p50 {p50:.0f} ms, "
+        f"p99 {p99:.0f} ms, errors {run.errors}"
+    )
+
+
 async def _load(
-    platform: Any, writes: int, pid: int, out: Path, bulk_lines: int = 0, feed_events: int = 0
+    platform: Any,
+    writes: int,
+    pid: int,
+    out: Path,
+    bulk_lines: int = 0,
+    feed_events: int = 0,
+    claims_over: int = 0,
 ) -> None:
     cfg = replace(QUICK, time_cap=120.0)
     async with loadgen.session(cfg.concurrency * 2) as client:
@@ -136,6 +156,9 @@ async def _load(
             if feed_events:
                 await _feed(world, prog, feed_events)
                 return
+            if claims_over:
+                await _spread(world, writes, claims_over)
+                return
             r = await enrol_confirm_claim(world, prog, writes, cfg.concurrency)
             v = await verify_claims(world, prog, r.claim_ids, cfg.concurrency)
             for name, run in (("enrol", r.enrol), ("confirm", r.confirm), ("claim", r.claim), ("verify", v)):
@@ -153,6 +176,12 @@ def main() -> int:
         "--bulk", type=int, default=0, help="profile a bulk import of this many lines instead"
     )
     parser.add_argument("--feed", type=int, default=0, help="profile a feed pull of this many events instead")
+    parser.add_argument(
+        "--claims-over",
+        type=int,
+        default=0,
+        help="profile --writes single claims spread over this many partnerships instead",
+    )
     parser.add_argument("--service", default="outcomes")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -166,7 +195,7 @@ def main() -> int:
         running_platform(server_url, work / "logs", extra_env=PLATFORM_ENV) as platform,
     ):
         pid = platform.processes[args.service].pid
-        asyncio.run(_load(platform, args.writes, pid, out, args.bulk, args.feed))
+        asyncio.run(_load(platform, args.writes, pid, out, args.bulk, args.feed, args.claims_over))
     print(summarise_stacks(out.read_text()))
     print(f"\ncollapsed stacks: {out}")
     return 0

@@ -4,8 +4,9 @@ The services' migrations put a policy on every table holding partnership data th
 its partnership is named in the transaction-local setting `effekt.partnerships`, or, for rows an
 organisation owns whatever its memberships (its webhook subscriptions, its bulk imports), when that
 organisation is `effekt.organisation`. kit/db.py sets both as each transaction begins; kit.auth binds the
-verified caller's here for the rest of its request. Nothing here imports a database library: the gateway
-verifies tokens too.
+verified caller's here for the rest of its request; one transaction serving several callers (a group of
+single writes) names the context `spanning` theirs. Nothing here imports a database library: the
+gateway verifies tokens too.
 """
 
 from __future__ import annotations
@@ -55,9 +56,30 @@ def bind_partnerships(
     the task (a request), never past it: each request runs in a task of its own, with a copy of the
     server's empty context."""
     partnerships = EVERY_PARTNERSHIP if every else ",".join(sorted(str(p) for p in partnership_ids))
-    _row_context.set(RowContext(partnerships, str(organisation_id) if organisation_id else ""))
+    bind_context(RowContext(partnerships, str(organisation_id) if organisation_id else ""))
+
+
+def bind_context(context: RowContext) -> None:
+    """Name `context` for the current task's transactions (a group's worker, writing for its callers)."""
+    _row_context.set(context)
 
 
 def row_context() -> RowContext:
     """What the current task's transactions will name (empty: no partnership, no organisation)."""
     return _row_context.get()
+
+
+def spanning(contexts: Iterable[RowContext]) -> RowContext:
+    """One transaction's context serving several callers (a group of single writes): every partnership any
+    of them names, and their organisation only when all act for the same one. It is wider than each
+    caller's own, so row security no longer walls one caller off from another's rows: whatever runs under
+    it must admit each caller's items by that caller's own rules, in SQL. `*` spans only itself (an
+    operator's groups are never merged with others'): ValueError, as for no context at all."""
+    given = set(contexts)
+    if len(given) == 1:
+        return given.pop()
+    if not given or any(c.partnerships == EVERY_PARTNERSHIP for c in given):
+        raise ValueError("a spanning context needs callers' contexts, none of them `*`")
+    partnerships = {p for c in given for p in c.partnerships.split(",") if p}
+    organisations = {c.organisation for c in given}
+    return RowContext(",".join(sorted(partnerships)), organisations.pop() if len(organisations) == 1 else "")

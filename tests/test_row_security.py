@@ -8,7 +8,8 @@ Two partnerships are filled through the public API (a contract signed, terminate
 and given an attachment; a participant enrolled, confirmed, claimed and verified; a statement drafted; a
 webhook subscription with deliveries and attempts; a bulk import; the statement issued and audited), then
 read straight from the databases: as the tables' owner (the truth) and as the runtime role (what a
-forgotten `WHERE` would return).
+forgotten `WHERE` would return). A transaction spanning both partnerships' callers (a claim group) admits
+each caller's rows by its own rule, not by the union the policies then admit.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ from effekt.launcher import Platform
 from effekt.sandbox.cast import Cast, make_cast, token_for
 from effekt.sandbox.identifiers import synthetic_cpr
 from effekt.sandbox.terms import cohort_outcome, v2_terms, window
+from kit.auth import Principal
 from kit.db import create_engine, create_sessionmaker, row_security_bypass, system_sessionmaker
-from kit.rows import bind_partnerships
+from kit.rows import RowContext, bind_context, bind_partnerships, spanning
+from services.outcomes.claims.service import lock_admitted
 from services.outcomes.models import Participant
 from tests.contracts.support import create_contract
 from tests.outcomes.integrations.support import ndjson, post_bulk, subscribe
@@ -638,6 +641,52 @@ async def test_a_pooled_connection_forgets_the_previous_transactions_partnership
         assert {scene.a.partnership_id, scene.b.partnership_id} <= everyone
     finally:
         await engine.dispose()
+
+
+def _caller(cast: Cast, role: str, *, municipality_code: str | None = None) -> Principal:
+    actor = cast.provider if role == "provider" else cast.payer_b
+    return Principal(
+        subject=f"{role}-{cast.partnership_id}",
+        kind="client",
+        organisation_id=actor.organisation_id,
+        partner_type=actor.partner_type,
+        scopes=frozenset(),
+        memberships={cast.partnership_id: frozenset({role})},
+        municipality_code=municipality_code,
+    )
+
+
+async def test_a_transaction_spanning_callers_admits_each_participant_by_its_own_callers_rule(
+    platform: Platform, scene: Scene
+) -> None:
+    """Through the services' own session plumbing: the group's context names both partnerships, so a bare
+    read sees both; `lock_admitted` still gives each caller only what it would see alone."""
+    owner = await asyncpg.connect(_owner(platform, "outcomes"))
+    try:
+        first = "SELECT id FROM participants WHERE partnership_id = $1 ORDER BY id LIMIT 1"
+        mine, theirs = [await owner.fetchval(first, c.partnership_id) for c in (scene.a, scene.b)]
+    finally:
+        await owner.close()
+    a, b = _caller(scene.a, "provider"), _caller(scene.b, "provider")
+    elsewhere = _caller(scene.b, "outcome_payer", municipality_code="101")  # B's, not its residents
+    engine: AsyncEngine = create_engine(platform.runtime_database_urls["outcomes"])  # type: ignore[attr-defined]
+    sessions = create_sessionmaker(engine)
+
+    async def grouped() -> tuple[set[UUID], list[Participant | None]]:
+        bind_context(
+            spanning([RowContext(str(scene.a.partnership_id)), RowContext(str(scene.b.partnership_id))])
+        )
+        async with sessions() as session, session.begin():
+            seen = set((await session.scalars(select(Participant.partnership_id))).all())
+            asked = [(a, theirs), (b, theirs), (a, mine), (elsewhere, theirs), (b, mine)]
+            return seen, await lock_admitted(session, asked)
+
+    try:
+        seen, admitted = await asyncio.create_task(grouped())
+    finally:
+        await engine.dispose()
+    assert seen == {scene.a.partnership_id, scene.b.partnership_id}  # the policies admit the union
+    assert [p.id if p else None for p in admitted] == [None, theirs, mine, None, None]
 
 
 async def test_an_organisation_reads_its_own_subscriptions_and_imports_and_nothing_else_of_the_partnership(

@@ -53,12 +53,13 @@ SHA-256, price and split — is what checking a price against the terms takes.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 from uuid import UUID
 
-from sqlalchemy import Select, and_, false, or_, select, true
+from sqlalchemy import Integer, Select, and_, case, false, func, literal, null, or_, select, true
+from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -190,6 +191,28 @@ def _claim_visibility(principal: Principal) -> Any:
 def readable_participants(principal: Principal) -> Select[Participant]:
     """The participants `principal` may see; investors, advisers, observers and operators see none."""
     return select(Participant).where(_participant_visibility(principal))
+
+
+def rule_of(principal: Principal) -> Hashable:
+    """What `readable_participants` reads of a principal: principals equal here are admitted alike."""
+    return (principal.organisation_id, principal.municipality_code, frozenset(principal.memberships.items()))
+
+
+def admitted_participants(
+    asked: Sequence[tuple[Principal, Collection[UUID]]],
+) -> Select[Participant, Sequence[int]]:
+    """Of the participants each caller asked for, those its own rule admits (`readable_participants`'),
+    each with the callers it is admitted for (their indexes in `asked`): one read serving several callers
+    in a transaction whose row security admits all their partnerships (a group spanning their contexts),
+    in which a row is never one caller's because another's partnership let it through."""
+    admits = [and_(Participant.id.in_(ids), _participant_visibility(p)) for p, ids in asked]
+    callers = func.array_remove(
+        array([case((admitted, literal(n)), else_=null()) for n, admitted in enumerate(admits)]),
+        null(),
+        type_=ARRAY(Integer),
+    )
+    every = sorted({i for _, ids in asked for i in ids})
+    return select(Participant, callers).where(Participant.id.in_(every), or_(*admits))
 
 
 def _claims_participant(principal: Principal) -> Any:

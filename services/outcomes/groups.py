@@ -1,7 +1,7 @@
 """Group commit for single writes: concurrent requests of one kind (claims, verifications, eligibility
 confirmations, enrolments) are collected for a short window (`OUTCOMES_GROUP_WINDOW`, 2 ms) or until a
 group is full (`OUTCOMES_GROUP_SIZE`) and written in one transaction by the kind's set form
-(`submit_many`, `decide_many`, `confirm_many`, `enrol_many`), so the row locks, the ledger head's lock and
+(`submit_each`, `decide_many`, `confirm_many`, `enrol_many`), so the row locks, the ledger heads' locks and
 the commit's WAL flush are paid once per group rather than once per request. One window and size serve
 every kind (each kind collects its own groups); a size of 1 writes each request on its own, as a route
 without groups would.
@@ -18,12 +18,19 @@ What each request keeps:
   whose transaction fails answers every request in it with that failure (a 503 when it is transient), so
   nothing acknowledged is lost in a crash.
 
-Groups are formed per kind and row-security context (the caller's partnerships and organisation,
-kit/rows.py): a group's transaction names exactly what each of its requests' own would. One group per
-context is written at a time; what arrives meanwhile forms the next. Within a group the set form locks its
-rows in id order, and the ledger is chained at commit in the group's order, one gap-free chain per
-partnership. A set form that takes one partnership, or each row once, is given the group in parts
-(`by_part`, `in_rounds`), written one after the other in the same transaction.
+Groups are formed per kind, and for verifications, confirmations and enrolments per row-security context (the
+caller's partnerships and organisation, kit/rows.py): such a group's transaction names exactly what each of
+its requests' own would. A kind with a form taking each item with its own caller (`Kind.each`: claims,
+`claims.submit_each`) forms one group across callers' contexts instead, whose transaction names the context
+spanning theirs (`kit.rows.spanning`): the union of their partnerships. Row security then no longer walls one
+caller off from another, so that form admits every item in SQL by its own caller's rules
+(`claims.lock_admitted`), and nothing a caller could not write or read alone is written or answered because a
+neighbour widened the transaction. An operator's `*` context keeps groups of its own. One group per context
+(or the spanning one) is written at a time; what arrives meanwhile forms the next. Within a group the set form
+locks its rows in id order, and the ledger is chained at commit in the group's order, one gap-free chain per
+partnership, every partnership's head locked in one statement. A set form that takes one partnership, or each
+row once, is given the group in parts (`by_part`, `in_rounds`), written one after the other in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ from kit.idempotency import (
     respond_many,
 )
 from kit.problems import Problem
-from kit.rows import RowContext, row_context
+from kit.rows import EVERY_PARTNERSHIP, RowContext, bind_context, row_context, spanning
 from services.outcomes.collaborators import Deps
 
 log = structlog.get_logger(__name__)
@@ -57,6 +64,8 @@ Row = TypeVar("Row")
 
 # A kind's set form: each item's row or problem, in order, written in the session's transaction.
 WriteMany = Callable[[AsyncSession, Principal, list[Item], Deps], Awaitable[list[Row | Problem]]]
+# A kind's form taking each item with its own caller: (principal, item, deps) each, answered in order.
+WriteEach = Callable[[AsyncSession, list[tuple[Principal, Item, Deps]]], Awaitable[list[Row | Problem]]]
 # What the written rows answer: each one's body and headers (the route's rendering), in order.
 Render = Callable[[AsyncSession, Principal, list[Row]], Awaitable[list[tuple[Any, dict[str, str]]]]]
 
@@ -69,6 +78,8 @@ class Kind(Generic[Item, Row]):
     write: WriteMany[Item, Row]
     render: Render[Row]
     status: int  # what a written item answers: 201 for a new row, 200 for a decision
+    # Set when the kind admits each item by its own caller's rules in SQL: its groups span callers.
+    each: WriteEach[Item, Row] | None = None
 
 
 def by_part(part: Callable[[Item], Any], write: WriteMany[Item, Row]) -> WriteMany[Item, Row]:
@@ -126,6 +137,7 @@ class _Request(Generic[Item]):
     item: Item
     idem: Idempotency
     deps: Deps
+    context: RowContext  # the caller's own
     answer: asyncio.Future[JSONResponse]
 
     @property
@@ -147,13 +159,15 @@ class Groups(Generic[Item, Row]):
         self._sessionmaker = sessionmaker
         self.kind = kind
         self.window, self.size = window, size
-        self._queues: dict[RowContext, list[_Request[Item]]] = {}
-        self._workers: dict[RowContext, asyncio.Task[None]] = {}
+        # Keyed by the callers' row context; None: the group spanning callers' contexts (`Kind.each`).
+        self._queues: dict[RowContext | None, list[_Request[Item]]] = {}
+        self._workers: dict[RowContext | None, asyncio.Task[None]] = {}
         self._keys: set[tuple[str, str]] = set()  # Idempotency-Keys queued or being written
 
     async def submit(self, principal: Principal, item: Item, idem: Idempotency, deps: Deps) -> JSONResponse:
         """The item's answer once its group has committed (a problem is raised)."""
-        request = _Request(principal, item, idem, deps, asyncio.get_running_loop().create_future())
+        context = row_context()
+        request = _Request(principal, item, idem, deps, context, asyncio.get_running_loop().create_future())
         if request.key is not None:
             if request.key in self._keys:
                 raise IdempotentRequestInFlight(
@@ -161,23 +175,29 @@ class Groups(Generic[Item, Row]):
                     headers={"Retry-After": "1"},
                 )
             self._keys.add(request.key)
-        context = row_context()
-        self._queues.setdefault(context, []).append(request)
-        if context not in self._workers:
-            # The task copies this request's context, so its transactions name the same partnerships.
-            self._workers[context] = asyncio.create_task(self._work(context), name=f"{self.kind.name}-group")
+        spans = self.kind.each is not None and context.partnerships != EVERY_PARTNERSHIP
+        queue = None if spans else context
+        self._queues.setdefault(queue, []).append(request)
+        if queue not in self._workers:
+            # The task copies this request's context, so its transactions name the same partnerships; the
+            # spanning worker names each group's spanning context instead (`_work`).
+            self._workers[queue] = asyncio.create_task(self._work(queue), name=f"{self.kind.name}-group")
         # Shielded: a caller that goes away does not take its item out of a group being written.
         return await asyncio.shield(request.answer)
 
-    async def _work(self, context: RowContext) -> None:
+    async def _work(self, key: RowContext | None) -> None:
         try:
+            if key is None:  # its logs are no one caller's (the task copied the first request's identity)
+                structlog.contextvars.clear_contextvars()
             await asyncio.sleep(self.window)  # what arrives while a group is written forms the next
-            while queue := self._queues.get(context):
-                group, self._queues[context] = queue[: self.size], queue[self.size :]
+            while queue := self._queues.get(key):
+                group, self._queues[key] = queue[: self.size], queue[self.size :]
+                if key is None:
+                    bind_context(spanning(request.context for request in group))
                 await self._write(group)
         finally:
-            del self._workers[context]
-            for request in self._queues.pop(context, []):  # left only when the worker was cancelled
+            del self._workers[key]
+            for request in self._queues.pop(key, []):  # left only when the worker was cancelled
                 if request.key is not None:
                     self._keys.discard(request.key)
                 request.answer.cancel()
@@ -217,33 +237,40 @@ class Groups(Generic[Item, Row]):
         are claimed in one statement and the answers recorded in one: a few round trips per group."""
         answers: list[JSONResponse | Problem | None] = [None] * len(group)
         handles = [replace(request.idem, session=session) for request in group]
-        fresh: dict[tuple[str, str | None], list[tuple[int, _Request[Item], Idempotency]]] = {}
+        fresh: list[tuple[int, _Request[Item], Idempotency]] = []
         for i, (request, idem, replayed) in enumerate(
             zip(group, handles, await replay_many(session, handles), strict=True)
         ):
             if replayed is not None:
                 answers[i] = replayed
-                continue
-            # A set form takes one caller: the group's items go in per token (usually one).
-            caller = (request.principal.subject, request.principal.token_id)
-            fresh.setdefault(caller, []).append((i, request, idem))
+            else:
+                fresh.append((i, request, idem))
         released: list[Idempotency] = []
         responding: list[tuple[int, tuple[Idempotency, int, Any, dict[str, str]]]] = []
-        for items in fresh.values():
-            principal, deps = items[0][1].principal, items[0][1].deps
-            made = await self.kind.write(session, principal, [r.item for _, r, _ in items], deps)
-            written: list[tuple[int, Idempotency, Row]] = []
-            for (i, _, idem), outcome in zip(items, made, strict=True):
+        each = self.kind.each
+        # A spanning kind's form takes the group whole, each item with its own caller; another kind's takes
+        # one caller: the group's items go in per token (usually one).
+        batches = [fresh] if each is not None and fresh else list(_by_caller(fresh).values())
+        for items in batches:
+            if each is not None:
+                made = await each(session, [(r.principal, r.item, r.deps) for _, r, _ in items])
+            else:
+                principal, deps = items[0][1].principal, items[0][1].deps
+                made = await self.kind.write(session, principal, [r.item for _, r, _ in items], deps)
+            written: list[tuple[int, _Request[Item], Idempotency]] = []
+            rows: dict[int, Row] = {}
+            for (i, request, idem), outcome in zip(items, made, strict=True):
                 if isinstance(outcome, Problem):
                     answers[i] = outcome
                     released.append(idem)
                 else:
-                    written.append((i, idem, outcome))
-            if not written:
-                continue
-            rendered = await self.kind.render(session, principal, [outcome for _, _, outcome in written])
-            for (i, idem, _), (body, headers) in zip(written, rendered, strict=True):
-                responding.append((i, (idem, self.kind.status, body, headers)))
+                    written.append((i, request, idem))
+                    rows[i] = outcome
+            for mine in _by_caller(written).values():  # each caller's rows rendered as it may see them
+                principal = mine[0][1].principal
+                rendered = await self.kind.render(session, principal, [rows[i] for i, _, _ in mine])
+                for (i, _, idem), (body, headers) in zip(mine, rendered, strict=True):
+                    responding.append((i, (idem, self.kind.status, body, headers)))
         responses = await respond_many(session, [answer for _, answer in responding])
         for (i, _), response in zip(responding, responses, strict=True):
             answers[i] = response
@@ -251,6 +278,16 @@ class Groups(Generic[Item, Row]):
         await release_many(session, released)
         log.debug("group_written", kind=self.kind.name, items=len(group))
         return [answer for answer in answers if answer is not None]
+
+
+def _by_caller(
+    items: list[tuple[int, _Request[Item], Idempotency]],
+) -> dict[tuple[str, str | None], list[tuple[int, _Request[Item], Idempotency]]]:
+    """The items per caller (its token), in order."""
+    callers: dict[tuple[str, str | None], list[tuple[int, _Request[Item], Idempotency]]] = {}
+    for item in items:
+        callers.setdefault((item[1].principal.subject, item[1].principal.token_id), []).append(item)
+    return callers
 
 
 def groups_of(request: Request, kind: Kind[Item, Row]) -> Groups[Item, Row] | None:

@@ -1,4 +1,5 @@
-"""The registry client's in-force cache: per token, contract and date; bounded in age; misses share a call."""
+"""The registry client's in-force cache: per token, contract and date; bounded in age; misses share a call.
+A group's claims ask for their versions together, at most four registry calls at a time."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 
+from services.outcomes.claims.service import REGISTRY_CALLS_AT_ONCE, versions_in_force
 from services.outcomes.clients.contracts import ContractsClient
+from services.outcomes.collaborators import Deps
 from services.outcomes.errors import NoVersionInForce
+from services.outcomes.pseudonyms import PartnershipKeys
 
 ON = date(2027, 3, 1)
 
@@ -118,3 +122,32 @@ async def test_concurrent_misses_share_one_registry_call_and_its_failure() -> No
     assert isinstance(results[0], asyncio.CancelledError)
     assert all(isinstance(r, NoVersionInForce) for r in results[1:])
     assert len(registry.asked) == 2
+
+
+async def test_a_groups_versions_are_asked_together_at_most_four_at_a_time() -> None:
+    registry = Registry()
+    asking = most = 0
+
+    async def counted(request: httpx.Request) -> httpx.Response:
+        nonlocal asking, most
+        asking += 1
+        most = max(most, asking)
+        await asyncio.sleep(0.01)
+        asking -= 1
+        return await registry(request)
+
+    contracts = client(registry)
+    contracts._http = httpx.AsyncClient(base_url="http://registry", transport=httpx.MockTransport(counted))
+    callers = [Deps(contracts, f"token-{n}", PartnershipKeys({1: b"secret"})) for n in range(6)]
+    contract_ids = [uuid4() for _ in range(3)]
+    registry.missing.add(str(contract_ids[2]))
+    asks = [(deps, contract_id, ON) for deps in callers for contract_id in contract_ids] * 2
+    found = await versions_in_force(asks)
+    assert len(found) == len(registry.asked) == 18  # each token, contract and date once
+    assert most == REGISTRY_CALLS_AT_ONCE == 4
+    for (_, contract_id, _), answer in found.items():
+        if contract_id == contract_ids[2]:
+            assert isinstance(answer, NoVersionInForce)  # one claim's refusal, not the group's failure
+        else:
+            assert not isinstance(answer, Exception)
+            assert answer.contract_id == contract_id

@@ -96,7 +96,10 @@ async def _render_created(
     return [_created(claim) for claim in made]
 
 
-CLAIMS: Kind[ClaimCreate, OutcomeClaim] = Kind("claim", claims.submit_many, _render_created, 201)
+# Claims span callers: `submit_each` admits each by its own caller's rule (groups.py).
+CLAIMS: Kind[ClaimCreate, OutcomeClaim] = Kind(
+    "claim", claims.submit_many, _render_created, 201, each=claims.submit_each
+)
 
 
 async def _decide_group(

@@ -3,10 +3,11 @@ version in force on its achievement date."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -20,7 +21,7 @@ from kit.auth import Principal
 from kit.problems import Forbidden, Problem, Unprocessable
 from services.outcomes import access, errors, pricing
 from services.outcomes.access import readable_claims, readable_participants
-from services.outcomes.clients.contracts import ContractVersion, Outcome, Terms
+from services.outcomes.clients.contracts import ContractVersion, InForceKey, Outcome, Terms
 from services.outcomes.collaborators import Deps, today
 from services.outcomes.ledger.service import append_event
 from services.outcomes.models import OutcomeClaim, Participant, PaymentLine
@@ -260,14 +261,11 @@ def stored_facts(facts: dict[str, pricing.FactValue]) -> dict[str, Any]:
     return {name: str(value) if isinstance(value, Decimal) else value for name, value in facts.items()}
 
 
-async def _check(
-    principal: Principal,
-    body: ClaimCreate,
-    participant: Participant | None,
-    deps: Deps,
-    text: pricing.DecimalMark | None = None,
-) -> tuple[ContractVersion, Outcome, bytes | None, pricing.Classified]:
-    """The rules one claim must pass on its own (the participant row is locked by the caller)."""
+def _admit(
+    principal: Principal, body: ClaimCreate, participant: Participant | None, deps: Deps
+) -> bytes | None:
+    """The rules one claim must pass on its own before its terms are asked for (the participant row is
+    locked by the caller); the evidence document, decoded."""
     if participant is None:
         raise errors.ParticipantNotFound()
     if not access.may_claim(principal, participant.partnership_id):
@@ -288,7 +286,18 @@ async def _check(
         raise errors.ParticipantExited.field(
             "body.achievement_date", f"the participant exited on {participant.exit_date.isoformat()}"
         )
-    version = await deps.contracts.version_in_force(participant.contract_id, achieved, token=deps.token)
+    return document
+
+
+def _check_terms(
+    body: ClaimCreate,
+    participant: Participant,
+    version: ContractVersion | Problem,
+    text: pricing.DecimalMark | None = None,
+) -> tuple[Outcome, pricing.Classified]:
+    """The rules one claim must pass against the version in force on its achievement date."""
+    if isinstance(version, Problem):
+        raise version
     if version.contract_id != participant.contract_id:
         raise errors.ContractMismatch.field(
             "body.participant_id", "the registry answered for another contract"
@@ -306,7 +315,33 @@ async def _check(
         classified = pricing.classify(claim, engine_outcome, contract)
     except pricing.Refused as refused:
         raise refusal(refused, prefix="body.") from None
-    return version, outcome, document, classified
+    return outcome, classified
+
+
+# A group's version lookups asked of the registry at once: a group spanning many callers asks each
+# caller's (the client caches them per token), and they should neither wait for one another nor flood it.
+REGISTRY_CALLS_AT_ONCE = 4
+
+
+async def versions_in_force(
+    asks: Sequence[tuple[Deps, UUID, date]],
+) -> dict[InForceKey, ContractVersion | Problem]:
+    """The version in force (or the registry's refusal) per caller's token, contract and date asked."""
+    unique = {(deps.token, contract_id, on): deps for deps, contract_id, on in asks}
+    gate = asyncio.Semaphore(REGISTRY_CALLS_AT_ONCE)
+
+    async def one(key: InForceKey) -> ContractVersion | Problem:
+        token, contract_id, on = key
+        async with gate:
+            try:
+                return await unique[key].contracts.version_in_force(contract_id, on, token=token)
+            except Problem as problem:
+                return problem
+
+    if len(unique) == 1:  # the usual group: no task to schedule
+        (key,) = unique
+        return {key: await one(key)}
+    return dict(zip(unique, await asyncio.gather(*(one(key) for key in unique)), strict=True))
 
 
 async def submit_many(
@@ -324,13 +359,67 @@ async def submit_many(
     checked = await check_many(
         session, principal, bodies, deps, partnership_id=partnership_id, text_facts=text_facts
     )
-    made = [(claim_columns(principal, c, uuid4()), c) for c in checked if isinstance(c, Checked)]
-    claims = [OutcomeClaim(**columns) for columns, _ in made]
+    return await _insert(session, [principal] * len(bodies), checked)
+
+
+Submission = tuple[Principal, ClaimCreate, Deps]  # a claim with its own caller and the caller's registry
+
+
+async def submit_each(session: AsyncSession, items: list[Submission]) -> list[OutcomeClaim | Problem]:
+    """Submit each claim for its own caller, or say why not, in order: `submit_many` for a group spanning
+    callers' row contexts (groups.py), whose transaction admits every caller's partnerships. So each
+    participant is admitted by its own caller's rule in SQL (`lock_admitted`): a claim no caller could
+    make alone is refused as it would be alone, whoever its neighbours are."""
+    participants = await lock_admitted(
+        session, [(principal, body.participant_id) for principal, body, _ in items]
+    )
+    checked = await _check_each(session, items, participants)
+    return await _insert(session, [principal for principal, _, _ in items], checked)
+
+
+async def _insert(
+    session: AsyncSession, principals: Sequence[Principal], checked: list[Checked | Problem]
+) -> list[OutcomeClaim | Problem]:
+    """The checked claims inserted together (`principals`: each one's caller), their events appended."""
+    made = [
+        (principals[c.index], claim_columns(principals[c.index], c, uuid4()), c)
+        for c in checked
+        if isinstance(c, Checked)
+    ]
+    claims = [OutcomeClaim(**columns) for _, columns, _ in made]
     session.add_all(claims)
     await session.flush()
-    await append_submitted(session, principal, made)
+    for principal, columns, c in made:
+        await append_submitted(session, principal, [(columns, c)])
     new = iter(claims)
     return [next(new) if isinstance(c, Checked) else c for c in checked]
+
+
+async def lock_admitted(
+    session: AsyncSession, wanted: Sequence[tuple[Principal, UUID]]
+) -> list[Participant | None]:
+    """Each (caller, participant) asked for: the participant, locked until the transaction ends, only
+    where that caller's own rule admits it (else None: not found, as alone). One statement for every
+    caller, locking in id order; callers whose rule is the same share its condition."""
+    rules: dict[Hashable, int] = {}
+    asked: list[tuple[Principal, set[UUID]]] = []
+    callers: list[int] = []
+    for principal, participant_id in wanted:
+        n = rules.setdefault(access.rule_of(principal), len(asked))
+        if n == len(asked):
+            asked.append((principal, set()))
+        asked[n][1].add(participant_id)
+        callers.append(n)
+    if not asked:
+        return []
+    query = (
+        access.admitted_participants([(principal, sorted(ids)) for principal, ids in asked])
+        .order_by(Participant.id)
+        .with_for_update(of=Participant)
+        .execution_options(populate_existing=True)
+    )
+    admitted = {(n, p.id): p for p, admitted_for in await session.execute(query) for n in admitted_for}
+    return [admitted.get((n, participant_id)) for n, (_, participant_id) in zip(callers, wanted, strict=True)]
 
 
 async def append_submitted(
@@ -370,20 +459,45 @@ async def check_many(
         query = query.where(Participant.partnership_id == partnership_id)
     rows = await session.execute(query.with_for_update().execution_options(populate_existing=True))
     participants = {p.id: p for p in rows.scalars()}
+    items = [(principal, body, deps) for body in bodies]
+    return await _check_each(session, items, [participants.get(b.participant_id) for b in bodies], text_facts)
 
-    outcomes: list[Checked | Problem | None] = []
-    checked: list[Checked] = []
-    for n, body in enumerate(bodies):
-        participant = participants.get(body.participant_id)
-        text = text_facts[n] if n < len(text_facts) else None
+
+async def _check_each(
+    session: AsyncSession,
+    items: Sequence[Submission],
+    participants: Sequence[Participant | None],
+    text_facts: Sequence[pricing.DecimalMark | None] = (),
+) -> list[Checked | Problem]:
+    """Each claim checked by its own caller against its participant as locked for that caller (None: not
+    found for it), or why it is refused, in order. The versions in force are asked together; the verified
+    outcomes and live claims are read in one query; the rules then run per claim in memory, counting the
+    claims accepted here towards the per-participant maximum."""
+    outcomes: list[Checked | Problem | None] = [None] * len(items)
+    admitted: list[tuple[int, Participant, bytes | None]] = []
+    for n, ((principal, body, deps), participant) in enumerate(zip(items, participants, strict=True)):
         try:
-            version, outcome, document, classified = await _check(principal, body, participant, deps, text)
+            document = _admit(principal, body, participant, deps)
         except Problem as problem:
-            outcomes.append(problem)
+            outcomes[n] = problem
             continue
         assert participant is not None
-        checked.append(Checked(len(outcomes), body, participant, version, outcome, document, classified))
-        outcomes.append(None)  # decided below, against the participant's other claims
+        admitted.append((n, participant, document))
+    versions = await versions_in_force(
+        [(items[n][2], p.contract_id, items[n][1].achievement_date) for n, p, _ in admitted]
+    )
+    checked: list[Checked] = []
+    for n, participant, document in admitted:
+        _, body, deps = items[n]
+        version = versions[(deps.token, participant.contract_id, body.achievement_date)]
+        text = text_facts[n] if n < len(text_facts) else None
+        try:
+            outcome, classified = _check_terms(body, participant, version, text)
+        except Problem as problem:
+            outcomes[n] = problem
+            continue
+        assert not isinstance(version, Problem)
+        checked.append(Checked(n, body, participant, version, outcome, document, classified))
     ids = list({c.participant.id for c in checked})
     verified, live_dates = await _claim_dates(session, ids) if ids else ({}, {})
     live = {(p, code): len(days) for p, by_code in live_dates.items() for code, days in by_code.items()}

@@ -11,7 +11,6 @@ rule's, `disclosures.EXACT_TOTAL_TYPES`). The row rule is access.py's, passed in
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from services.outcomes import access, chain
 from services.outcomes.ledger import disclosures
@@ -19,18 +18,19 @@ from services.outcomes.ledger import disclosures
 CHANNEL = "effekt_ledger"
 
 # The outbox rows and the NOTIFY, as the tail of the statement that writes the events (ledger/service.py,
-# `_WRITE`), run while the partnership's head is locked: one outbox row per active subscription that wants
-# each event (`:ids`, `:sequences`, `:types`, `:participants`, one element per event), and the NOTIFY (a
-# data-modifying WITH runs whether or not it is read).
+# `_WRITE`), run while the partnerships' heads are locked: one outbox row per active subscription of an
+# event's partnership that wants the event (`:ids`, `:partnerships`, `:sequences`, `:types`,
+# `:participants`, one element per event), and one NOTIFY per partnership written (`:head_partnerships`;
+# a data-modifying WITH runs whether or not it is read).
 DELIVERIES = """
     deliveries AS (
         INSERT INTO webhook_deliveries (subscription_id, event_id, sequence, event_type)
         SELECT s.id, e.id, e.sequence, d.type
-        FROM webhook_subscriptions AS s
-        CROSS JOIN unnest(
-            CAST(:ids AS uuid[]), CAST(:sequences AS bigint[]), CAST(:types AS text[]),
-            CAST(:participants AS uuid[])
-        ) AS e(id, sequence, type, participant_id)
+        FROM unnest(
+            CAST(:ids AS uuid[]), CAST(:partnerships AS uuid[]), CAST(:sequences AS bigint[]),
+            CAST(:types AS text[]), CAST(:participants AS uuid[])
+        ) AS e(id, partnership_id, sequence, type, participant_id)
+        JOIN webhook_subscriptions AS s ON s.partnership_id = e.partnership_id
         LEFT JOIN participants AS p ON p.id = e.participant_id
         CROSS JOIN LATERAL (
             SELECT CASE
@@ -46,18 +46,18 @@ DELIVERIES = """
                 THEN e.type ELSE :sealed
             END AS type
         ) AS d
-        WHERE s.partnership_id = :partnership_id AND s.status = 'active'
+        WHERE s.status = 'active'
           AND (cardinality(s.event_types) = 0 OR d.type = ANY(s.event_types))
         RETURNING 1
     )
-    SELECT pg_notify(:channel, CAST(:partnership_id AS text))
+    SELECT pg_notify(:channel, CAST(n.partnership_id AS text))
+    FROM unnest(CAST(:head_partnerships AS uuid[])) AS n(partnership_id)
 """
 
 
-def delivery_parameters(partnership_id: UUID) -> dict[str, Any]:
-    """`DELIVERIES`' parameters besides the events' own arrays."""
+def delivery_parameters() -> dict[str, Any]:
+    """`DELIVERIES`' parameters besides the events' own arrays and the partnerships written."""
     return {
-        "partnership_id": partnership_id,
         "channel": CHANNEL,
         "sees_all": _SEES_ALL,
         "sees_residents": _SEES_RESIDENTS,

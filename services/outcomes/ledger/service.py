@@ -1,12 +1,13 @@
 """Appending to and reading a partnership's ledger.
 
 `append_event` records an event in the session; it is chained and written when the transaction commits
-(`write_pending`, run by SQLAlchemy's `before_commit`): the partnership's `ledger_heads` row is locked
-(FOR UPDATE), the events get the next gapless sequence numbers and hashes, and the events, the new head,
-their webhook outbox rows and a NOTIFY are written — so the event commits (or rolls back) with the state
-change it records, and the chain stays linear under concurrent writers. Writing at commit keeps the head
-lock, which serialises every write to a partnership, held only for those statements and the COMMIT, not
-for the rest of the request. Enrolment still takes the lock early (`lock_head`): it serialises duplicate
+(`write_pending`, run by SQLAlchemy's `before_commit`): the partnerships' `ledger_heads` rows are locked
+(FOR UPDATE, in one statement), each partnership's events get its next gapless sequence numbers and
+hashes, and the events, the new heads, their webhook outbox rows and a NOTIFY per partnership are
+written in one more — so the event commits (or rolls back) with the state change it records, and each
+chain stays linear under concurrent writers. Writing at commit keeps the head lock, which serialises
+every write to a partnership, held only for those statements and the COMMIT, not for the rest of the
+request. Enrolment still takes the lock early (`lock_head`): it serialises duplicate
 detection per partnership.
 """
 
@@ -16,12 +17,12 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import Table, bindparam, event, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Uuid, any_, bindparam, event, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.attributes import set_committed_value
@@ -63,47 +64,53 @@ def actor_of(principal: Principal) -> dict[str, Any]:
 
 
 # The hot path's statements, built once (building a statement costs about as much as running it here).
-# Parameters are prefixed: one named like a ledger_heads column would join the UPDATE's SET clause.
-_LOCK_HEAD = (
+# Parameters are prefixed: one named like a ledger_heads column would join the UPDATE's SET clause. The
+# heads are locked in partnership id order, so two transactions never wait on each other's in a cycle.
+_LOCK_HEADS = (
     select(LedgerHead)
-    .where(LedgerHead.partnership_id == bindparam("head_partnership_id"))
+    .where(LedgerHead.partnership_id == any_(bindparam("head_partnership_ids", type_=ARRAY(Uuid))))
+    .order_by(LedgerHead.partnership_id)
     .with_for_update()
     .execution_options(populate_existing=True)
 )
-_HEADS = cast(Table, LedgerHead.__table__)
 _PENDING = "effekt.ledger_pending"
 _LOCKED = "effekt.ledger_locked"  # (root transaction, {partnership id: head}) locked outside any savepoint
 
-# The events, their disclosures, the head's move, the outbox rows and the NOTIFY, in one statement (one
-# round trip once the head is locked). Foreign keys are checked at the statement's end, when the events
-# its other parts refer to exist.
+# The events of every partnership written, their disclosures, the heads' moves, the outbox rows and the
+# NOTIFYs, in one statement (one round trip once the heads are locked). Foreign keys are checked at the
+# statement's end, when the events its other parts refer to exist.
 _WRITE_EVENTS = """
     WITH events AS (
         INSERT INTO ledger_events (id, partnership_id, sequence, type, subject, time, actor, data,
                                    canonical, prev_hash, hash, record_format)
-        SELECT e.id, CAST(:partnership_id AS uuid), e.sequence, e.type, e.subject,
+        SELECT e.id, e.partnership_id, e.sequence, e.type, e.subject,
                CAST(:time AS timestamptz), e.actor, e.data, e.canonical, e.prev_hash, e.hash,
                CAST(:record_format AS smallint)
         FROM unnest(
-            CAST(:ids AS uuid[]), CAST(:sequences AS bigint[]), CAST(:types AS text[]),
-            CAST(:subjects AS text[]), CAST(:actors AS jsonb[]), CAST(:data AS jsonb[]),
-            CAST(:canonicals AS bytea[]), CAST(:prev_hashes AS text[]), CAST(:hashes AS text[])
-        ) AS e(id, sequence, type, subject, actor, data, canonical, prev_hash, hash)
+            CAST(:ids AS uuid[]), CAST(:partnerships AS uuid[]), CAST(:sequences AS bigint[]),
+            CAST(:types AS text[]), CAST(:subjects AS text[]), CAST(:actors AS jsonb[]),
+            CAST(:data AS jsonb[]), CAST(:canonicals AS bytea[]), CAST(:prev_hashes AS text[]),
+            CAST(:hashes AS text[])
+        ) AS e(id, partnership_id, sequence, type, subject, actor, data, canonical, prev_hash, hash)
         RETURNING 1
     ),
     disclosed AS (
         INSERT INTO ledger_disclosures (event_id, path, partnership_id, participant_id, salt, value)
-        SELECT d.event_id, d.path, CAST(:partnership_id AS uuid), d.participant_id, d.salt, d.value
+        SELECT d.event_id, d.path, d.partnership_id, d.participant_id, d.salt, d.value
         FROM unnest(
-            CAST(:d_events AS uuid[]), CAST(:d_paths AS text[]), CAST(:d_participants AS uuid[]),
-            CAST(:d_salts AS text[]), CAST(:d_values AS jsonb[])
-        ) AS d(event_id, path, participant_id, salt, value)
+            CAST(:d_events AS uuid[]), CAST(:d_paths AS text[]), CAST(:d_partnerships AS uuid[]),
+            CAST(:d_participants AS uuid[]), CAST(:d_salts AS text[]), CAST(:d_values AS jsonb[])
+        ) AS d(event_id, path, partnership_id, participant_id, salt, value)
         RETURNING 1
     ),
     head AS (
-        UPDATE ledger_heads
-        SET last_sequence = CAST(:head_sequence AS bigint), last_hash = CAST(:head_hash AS text)
-        WHERE partnership_id = :partnership_id
+        UPDATE ledger_heads AS h
+        SET last_sequence = n.sequence, last_hash = n.hash
+        FROM unnest(
+            CAST(:head_partnerships AS uuid[]), CAST(:head_sequences AS bigint[]),
+            CAST(:head_hashes AS text[])
+        ) AS n(partnership_id, sequence, hash)
+        WHERE h.partnership_id = n.partnership_id
         RETURNING 1
     ),
 """
@@ -121,28 +128,39 @@ async def lock_head(session: AsyncSession, partnership_id: UUID) -> LedgerHead:
 
 
 def _lock_head(session: Session, partnership_id: UUID) -> LedgerHead:
-    # Locked already in this transaction (enrolment locks first, the append at commit again): no round
-    # trip. Else one once the head exists (every append but a partnership's first): lock it directly;
-    # create it only when missing, where a concurrent creator's row is kept and locked instead. A lock
-    # taken inside a savepoint is not remembered: rolling the savepoint back releases it.
+    return _lock_heads(session, [partnership_id])[partnership_id]
+
+
+def _lock_heads(session: Session, partnership_ids: list[UUID]) -> dict[UUID, LedgerHead]:
+    """The partnerships' heads, locked in id order (created on first use). Locked already in this
+    transaction (enrolment locks first, the append at commit again): no round trip. Else one once the
+    heads exist (every append but a partnership's first): lock them directly; create only those missing,
+    where a concurrent creator's row is kept and locked instead. A lock taken inside a savepoint is not
+    remembered: rolling the savepoint back releases it."""
     root = session.get_transaction()
     locked: tuple[object, dict[UUID, LedgerHead]] | None = session.info.get(_LOCKED)
-    if locked is not None and locked[0] is root and partnership_id in locked[1]:
-        return locked[1][partnership_id]
-    key = {"head_partnership_id": partnership_id}
-    head = session.execute(_LOCK_HEAD, key).scalar_one_or_none()
-    if head is None:
-        session.execute(
-            insert(LedgerHead)
-            .values(partnership_id=partnership_id, last_sequence=0, last_hash=GENESIS_HASH)
-            .on_conflict_do_nothing()
-        )
-        head = session.execute(_LOCK_HEAD, key).scalar_one()
-    if root is not None and session.get_nested_transaction() is None:
-        if locked is None or locked[0] is not root:
-            locked = session.info[_LOCKED] = (root, {})
-        locked[1][partnership_id] = head
-    return head
+    known = locked[1] if locked is not None and locked[0] is root else {}
+    heads = {p: known[p] for p in partnership_ids if p in known}
+    wanted = sorted({p for p in partnership_ids if p not in heads})
+    if wanted:
+        found = session.execute(_LOCK_HEADS, {"head_partnership_ids": wanted}).scalars()
+        heads.update((head.partnership_id, head) for head in found)
+        missing = [p for p in wanted if p not in heads]
+        if missing:
+            session.execute(
+                insert(LedgerHead)
+                .values(
+                    [{"partnership_id": p, "last_sequence": 0, "last_hash": GENESIS_HASH} for p in missing]
+                )
+                .on_conflict_do_nothing()
+            )
+            created = session.execute(_LOCK_HEADS, {"head_partnership_ids": missing}).scalars()
+            heads.update((head.partnership_id, head) for head in created)
+        if root is not None and session.get_nested_transaction() is None:
+            if locked is None or locked[0] is not root:
+                locked = session.info[_LOCKED] = (root, {})
+            locked[1].update((p, heads[p]) for p in wanted)
+    return heads
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,19 +224,25 @@ def rewind(session: AsyncSession, to: int) -> None:
 
 
 def write_pending(session: Session) -> None:
-    """Chain and write the events recorded in the session, each partnership's under its head lock
-    (partnerships in id order, so two transactions never wait on each other's heads in a cycle)."""
+    """Chain and write the events recorded in the session: every partnership's head locked in one
+    statement (in id order, so two transactions never wait on each other's heads in a cycle), and every
+    event, each partnership's chained on from its head in the order recorded, written in one more."""
     pending: list[_Pending] = session.info.pop(_PENDING, None) or []
+    if not pending:
+        return
     by_partnership: dict[UUID, list[_Pending]] = {}
     for item in pending:
         by_partnership.setdefault(item.partnership_id, []).append(item)
-    for partnership_id in sorted(by_partnership):
-        head = _lock_head(session, partnership_id)
+    partnerships = sorted(by_partnership)
+    heads = _lock_heads(session, partnerships)
+    now = datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    disclosed: list[dict[str, Any]] = []
+    participants: list[UUID | None] = []
+    moved: list[tuple[LedgerHead, int, str]] = []
+    for partnership_id in partnerships:
+        head = heads[partnership_id]
         sequence, prev_hash = head.last_sequence, head.last_hash
-        now = datetime.now(UTC)
-        rows = []
-        disclosed: list[dict[str, Any]] = []
-        participants: list[UUID | None] = []
         for item in by_partnership[partnership_id]:
             sequence += 1
             row: dict[str, Any] = {
@@ -242,39 +266,45 @@ def write_pending(session: Session) -> None:
                 {
                     "event_id": row["id"],
                     "path": path,
+                    "partnership_id": partnership_id,
                     "participant_id": item.participant_id,
                     "salt": salt,
                     "value": value,
                 }
                 for path, salt, value in item.disclosures
             )
-        session.execute(
-            _WRITE,
-            {
-                **delivery_parameters(partnership_id),
-                "time": now,
-                "record_format": RECORD_FORMAT,
-                "ids": [r["id"] for r in rows],
-                "sequences": [r["sequence"] for r in rows],
-                "types": [r["type"] for r in rows],
-                "subjects": [r["subject"] for r in rows],
-                "actors": [_json(r["actor"]) for r in rows],
-                "data": [_json(r["data"]) for r in rows],
-                "canonicals": [r["canonical"] for r in rows],
-                "prev_hashes": [r["prev_hash"] for r in rows],
-                "hashes": [r["hash"] for r in rows],
-                "participants": participants,
-                "d_events": [d["event_id"] for d in disclosed],
-                "d_paths": [d["path"] for d in disclosed],
-                "d_participants": [d["participant_id"] for d in disclosed],
-                "d_salts": [d["salt"] for d in disclosed],
-                "d_values": [None if d["value"] is None else _json(d["value"]) for d in disclosed],
-                "head_sequence": sequence,
-                "head_hash": prev_hash,
-            },
-        )
+        moved.append((head, sequence, prev_hash))
+    session.execute(
+        _WRITE,
+        {
+            **delivery_parameters(),
+            "time": now,
+            "record_format": RECORD_FORMAT,
+            "ids": [r["id"] for r in rows],
+            "partnerships": [r["partnership_id"] for r in rows],
+            "sequences": [r["sequence"] for r in rows],
+            "types": [r["type"] for r in rows],
+            "subjects": [r["subject"] for r in rows],
+            "actors": [_json(r["actor"]) for r in rows],
+            "data": [_json(r["data"]) for r in rows],
+            "canonicals": [r["canonical"] for r in rows],
+            "prev_hashes": [r["prev_hash"] for r in rows],
+            "hashes": [r["hash"] for r in rows],
+            "participants": participants,
+            "d_events": [d["event_id"] for d in disclosed],
+            "d_paths": [d["path"] for d in disclosed],
+            "d_partnerships": [d["partnership_id"] for d in disclosed],
+            "d_participants": [d["participant_id"] for d in disclosed],
+            "d_salts": [d["salt"] for d in disclosed],
+            "d_values": [None if d["value"] is None else _json(d["value"]) for d in disclosed],
+            "head_partnerships": partnerships,
+            "head_sequences": [sequence for _, sequence, _ in moved],
+            "head_hashes": [last_hash for _, _, last_hash in moved],
+        },
+    )
+    for head, sequence, last_hash in moved:
         set_committed_value(head, "last_sequence", sequence)
-        set_committed_value(head, "last_hash", prev_hash)
+        set_committed_value(head, "last_hash", last_hash)
 
 
 @event.listens_for(Session, "before_commit")

@@ -3,7 +3,10 @@ transaction still answer each on its own. On a platform whose groups collect for
 claims do share a transaction here (the ledger shows it: one transaction's events share their time):
 the per-participant maximum holds exactly under 50-way concurrency, a refused claim fails alone,
 Idempotency-Keys replay within and across groups, the chain verifies offline after a concurrent run, and a
-process killed while groups are in flight loses none of the claims or verifications it acknowledged."""
+process killed while groups are in flight loses none of the claims or verifications it acknowledged.
+Claims of callers of different partnerships share a group, whose transaction names all their partnerships:
+each partnership's chain still verifies, and a caller's claim for another partnership's participant is
+refused exactly as it is alone, whoever shares its group."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import pytest
 from effekt.launcher import Platform
 from effekt.sandbox.http import new_client
 from effekt.sandbox.identifiers import synthetic_cpr
-from tests.actors import Cast, make_cast
+from tests.actors import Actor, Cast, make_cast
 from tests.independent_chain import verify_feed_chain
 from tests.outcomes.integrations.support import read_feed_page
 from tests.outcomes.support import (
@@ -97,6 +100,14 @@ async def post_claim(
             "Content-Type": "application/json",
             "Idempotency-Key": key or uuid4().hex,
         },
+    )
+
+
+async def post_claim_as(outcomes: httpx.AsyncClient, actor: Actor, body: dict[str, Any]) -> httpx.Response:
+    return await outcomes.post(
+        "/v1/outcome-claims",
+        json=body,
+        headers={**actor.headers, "Idempotency-Key": uuid4().hex},
     )
 
 
@@ -302,3 +313,76 @@ async def test_a_process_killed_mid_group_loses_no_acknowledged_verification(
             )
             assert found["status"] == "verified", claim_id
             assert found["split"], claim_id
+
+
+def submitted_times(ledger: list[dict[str, Any]]) -> set[str]:
+    return {e["event"]["time"] for e in ledger if e["event"]["type"] == "dk.effekt.claim.submitted"}
+
+
+def problem_of(response: httpx.Response) -> tuple[int, str, str, str]:
+    """What a refusal tells its caller, less what names the request itself (its instance, trace)."""
+    body = response.json()
+    return response.status_code, body["type"], body["title"], body.get("detail", "")
+
+
+async def test_claims_of_several_partnerships_share_a_group_and_each_chain_verifies(
+    grouped: Platform, http: dict[str, httpx.AsyncClient]
+) -> None:
+    casts = [await make_cast(grouped) for _ in range(3)]
+    ready = [(cast, await people(http, cast, 6, 1000 + 20 * n)) for n, cast in enumerate(casts)]
+    sends = [post_claim(http["outcomes"], cast, claim_body(ids[i])) for i in range(6) for cast, ids in ready]
+    responses = await asyncio.gather(*sends)
+    assert [r.status_code for r in responses] == [201] * 18, [r.text[:200] for r in responses]
+    ledgers = [await assert_chain_verifies(http["outcomes"], cast) for cast in casts]
+    for (_, ids), ledger in zip(ready, ledgers, strict=True):
+        claimed = [e["event"]["data"] for e in ledger if e["event"]["type"] == "dk.effekt.claim.submitted"]
+        assert sorted(d["participant_id"] for d in claimed) == sorted(ids)
+    # One transaction's events share their time: some claims of different partnerships were written together.
+    times = [submitted_times(ledger) for ledger in ledgers]
+    assert any(times[a] & times[b] for a in range(3) for b in range(a + 1, 3))
+
+
+async def test_a_claim_for_another_partnerships_participant_is_refused_as_alone_whoever_shares_its_group(
+    grouped: Platform, http: dict[str, httpx.AsyncClient]
+) -> None:
+    outcomes = http["outcomes"]
+    a, b = await make_cast(grouped), await make_cast(grouped)
+    mine = await people(http, a, 4, 1100)
+    theirs = await people(http, b, 8, 1120)
+    alone = await post_claim_as(outcomes, a.provider, claim_body(theirs[7]))
+    assert alone.status_code == 404
+    # A's provider claims B's participants (and its own) while B's provider claims the same participants:
+    # one group's transaction names both partnerships, so row security alone would admit B's rows to A.
+    sends = []
+    for n in range(4):
+        sends.append(post_claim_as(outcomes, a.provider, claim_body(theirs[n])))
+        sends.append(post_claim_as(outcomes, b.provider, claim_body(theirs[n])))
+        sends.append(post_claim_as(outcomes, a.provider, claim_body(mine[n])))
+        sends.append(post_claim_as(outcomes, a.provider, claim_body(theirs[4 + n])))
+    responses = await asyncio.gather(*sends)
+    intruding = [r for n, r in enumerate(responses) if n % 4 in (0, 3)]
+    assert [problem_of(r) for r in intruding] == [problem_of(alone)] * 8
+    assert all(str(b.partnership_id) not in r.text for r in intruding)
+    assert [r.status_code for n, r in enumerate(responses) if n % 4 in (1, 2)] == [201] * 8
+    for n, r in enumerate(responses):
+        if n % 4 == 1:
+            assert r.json()["partnership_id"] == str(b.partnership_id)
+        elif n % 4 == 2:
+            assert r.json()["partnership_id"] == str(a.partnership_id)
+    # B's participants hold B's claims only, and A's ledger names none of them.
+    a_ledger = await assert_chain_verifies(outcomes, a)
+    b_ledger = await assert_chain_verifies(outcomes, b)
+    b_claimed = [e["event"]["data"] for e in b_ledger if e["event"]["type"] == "dk.effekt.claim.submitted"]
+    assert sorted(d["participant_id"] for d in b_claimed) == sorted(theirs[:4])
+    a_named = {e["event"]["data"].get("participant_id") for e in a_ledger}
+    assert not a_named & set(theirs)
+    for participant_id in theirs[4:]:  # never claimed by anyone
+        listed = check(
+            await outcomes.get(
+                "/v1/outcome-claims", params={"participant_id": participant_id}, headers=b.provider.headers
+            ),
+            200,
+        )
+        assert listed["items"] == []
+    # ... and the two partnerships' claims were written together all the same.
+    assert submitted_times(a_ledger) & submitted_times(b_ledger)
