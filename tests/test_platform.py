@@ -221,7 +221,12 @@ def test_effekt_up_runs_the_platform_and_stops_on_ctrl_c(pg_server_url: str, tmp
             httpx.get(f"http://127.0.0.1:{base + 1}/healthz")
     finally:
         if process.poll() is None:
-            process.kill()
+            # Ctrl-C, as a user stops it: effekt up then stops its services; a kill would orphan them.
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
         process.wait()
         assert process.stdout is not None
         process.stdout.close()  # else the pipe is closed by the collector, in a later test, as a warning
