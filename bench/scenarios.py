@@ -25,7 +25,7 @@ from bench import limits
 from bench.config import Config
 from bench.loadgen import HttpStatusError, Measurement, Operation, Run, drive, expect, summarise
 from bench.results import Section, bound, ratio
-from bench.seed import analyse, seed_ledger
+from bench.seed import seed_ledger, vacuum_analyse
 from effekt.launcher import Platform
 from effekt.sandbox.cast import Actor, Cast, make_cast, token_for
 from effekt.sandbox.identifiers import HERNING, sequential_cpr
@@ -72,9 +72,9 @@ class World:
         async with self.client.post(self.url(service, path), json=body, headers=headers) as response:
             return orjson.loads(await expect(response, status))
 
-    async def analyse(self) -> None:
-        """ANALYZE the service databases before a timed run (bench/preamble.md: statistics)."""
-        await analyse(self.platform.database_urls.values())  # type: ignore[attr-defined]
+    async def vacuum_analyse(self) -> None:
+        """VACUUM and ANALYZE the service databases before a timed run (bench/preamble.md: statistics)."""
+        await vacuum_analyse(self.platform.database_urls.values())  # type: ignore[attr-defined]
 
     async def get(self, service: str, path: str, actor: Actor, params: dict[str, str] | None = None) -> Any:
         headers = await self.auth.headers(actor)
@@ -179,7 +179,7 @@ async def _timed_posts_as(
         ) as response:
             results[i] = orjson.loads(await expect(response, status))
 
-    await world.analyse()
+    await world.vacuum_analyse()
     run = await drive(op, count=len(requests), concurrency=concurrency, time_cap=world.config.time_cap)
     return run, results
 
@@ -571,7 +571,7 @@ async def _post_bulk(
         if len(good) < len(results):
             problems.append(orjson.dumps(next(x for x in results if not _accepted(x))).decode()[:300])
 
-    await world.analyse()
+    await world.vacuum_analyse()
     run = await drive(op, count=len(files), concurrency=1, time_cap=world.config.time_cap * 4)
     run.unit_per_op = accepted / max(run.ops, 1)
     return run, problems, ids
@@ -992,7 +992,7 @@ async def _repeat(
     world: World, name: str, op: Operation, count: int, concurrency: int | None = None, unit: str = "req/s"
 ) -> Measurement:
     cfg = world.config
-    await world.analyse()
+    await world.vacuum_analyse()
     runs = [
         await drive(op, count=count, concurrency=concurrency or cfg.concurrency, time_cap=cfg.time_cap)
         for _ in range(cfg.repetitions)
