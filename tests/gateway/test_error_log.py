@@ -43,12 +43,17 @@ def test_only_a_plain_name_without_long_digit_runs_is_logged(name: object, label
 
 @pytest.fixture
 def lines(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[MutableMapping[str, Any]]]:
-    """The lines the gateway logs during the test, through a logger of its own: an app started in this
-    process before (its lifespan configures structlog to cache loggers on first use) leaves the module's
-    logger bound to processors `capture_logs` cannot replace."""
-    with structlog.testing.capture_logs() as captured:
-        monkeypatch.setattr(error_log, "log", structlog.get_logger("effekt.graphql"))
-        yield captured
+    """The lines the gateway logs during the test, from structlog's defaults and a logger of its own: an
+    app started in this process before configured structlog in its lifespan (kit/logging.py: a level
+    filter, loggers cached on first use), which `capture_logs`, swapping only the processors, keeps."""
+    configured = structlog.get_config()
+    structlog.reset_defaults()
+    try:
+        with structlog.testing.capture_logs() as captured:
+            monkeypatch.setattr(error_log, "log", structlog.get_logger("effekt.graphql"))
+            yield captured
+    finally:
+        structlog.configure(**configured)
 
 
 async def _errors(query: str, variables: dict[str, Any] | None = None) -> list[GraphQLError]:
