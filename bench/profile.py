@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import loadgen
-from bench.config import PLATFORM_ENV, QUICK
+from bench.config import FULL, QUICK, platform_env
 from bench.scenarios import (
     Auth,
     World,
@@ -190,9 +190,9 @@ def main() -> int:
         return 2
     work = Path(tempfile.mkdtemp(prefix="effekt-profile-"))
     out = args.out or work / f"{args.service}.txt"
-    with (
+    with (  # the deployed pools, as the full run's
         postgres_server(work) as server_url,
-        running_platform(server_url, work / "logs", extra_env=PLATFORM_ENV) as platform,
+        running_platform(server_url, work / "logs", extra_env=platform_env(FULL)) as platform,
     ):
         pid = platform.processes[args.service].pid
         asyncio.run(_load(platform, args.writes, pid, out, args.bulk, args.feed, args.claims_over))
